@@ -1,0 +1,170 @@
+/* Vigía public SDK: the in-process event bus.
+ *
+ * Events (publish/subscribe)
+ *   - Topics are dotted strings ("dataset.status_changed").
+ *   - A subscription matches a topic exactly ("dataset.added"), by prefix when
+ *     it ends with a dot ("dataset."), or everything when it is "".
+ *   - Publishing is thread-safe and never calls a subscriber from inside the
+ *     publish call. Events are delivered on the bus's own thread, one at a
+ *     time, in publish order.
+ *   - The queue is bounded. When it is full, publish waits briefly and then
+ *     fails with -EAGAIN; the failure is counted (method "bus.stats").
+ *   - Subscriber callbacks must not block: hand long work to your own thread.
+ *
+ * Methods (request/reply)
+ *   - One owner per name ("notifications.list"), by convention prefixed with
+ *     the owning plugin's name.
+ *   - vg_bus_call runs the method in the caller's thread, so methods must be
+ *     thread-safe.
+ *
+ * Ownership follows jansson's words: "steals" (the callee owns the reference
+ * you passed, also on error), "borrowed" (valid only during the call; incref
+ * to keep it), "new reference" (you must json_decref it).
+ *
+ * Every registration takes (user, user_free). The core calls user_free exactly
+ * once: on unsubscribe/unregister, at shutdown, when the owning plugin fails
+ * to initialise, and when the registration itself fails.
+ *
+ * Errors are negative errno values. */
+#ifndef VIGIA_BUS_H
+#define VIGIA_BUS_H
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vg_bus vg_bus;
+typedef struct vg_subscription vg_subscription;
+
+/* `payload` is borrowed and read-only: never modify it, incref to keep it. */
+typedef void (*vg_event_cb)(const char *topic, const json_t *payload, void *user);
+
+/* `params` is borrowed (may be NULL). On success return 0 and set *result to a
+ * new reference. On failure return a negative errno and set *result to an
+ * error object made with vg_error_new() (or leave it NULL: the bus then makes
+ * a generic one). */
+typedef int (*vg_method_cb)(const json_t *params, json_t **result, void *user);
+
+typedef void (*vg_free_cb)(void *user);
+
+/* The operations behind the inline functions below. Plugins never call these
+ * members directly; they are filled in by the core. */
+typedef struct vg_bus_ops {
+    int (*publish_new)(vg_bus *bus, const char *topic, json_t *payload);
+    int (*subscribe)(vg_bus *bus, const char *topic, vg_event_cb cb, void *user,
+                     vg_free_cb user_free, vg_subscription **out);
+    int (*unsubscribe)(vg_bus *bus, vg_subscription *sub);
+    int (*register_method)(vg_bus *bus, const char *name, vg_method_cb cb, void *user,
+                           vg_free_cb user_free);
+    int (*unregister_method)(vg_bus *bus, const char *name);
+    int (*call)(vg_bus *bus, const char *name, const json_t *params, json_t **result);
+    int (*has_subscribers)(vg_bus *bus, const char *topic);
+} vg_bus_ops;
+
+/* Each plugin gets its own bus handle, so the core knows what to unregister
+ * when that plugin fails or stops. */
+struct vg_bus {
+    const vg_bus_ops *ops;
+};
+
+/* Publish an event. Steals `payload` (may be NULL for an empty object), also
+ * on error. Returns 0, -EINVAL (bad topic), -EAGAIN (queue full) or
+ * -ESHUTDOWN (bus stopped). */
+static inline int vg_bus_publish_new(vg_bus *bus, const char *topic, json_t *payload)
+{
+    return bus->ops->publish_new(bus, topic, payload);
+}
+
+/* Subscribe `cb` to `topic` (exact, "prefix." or ""). *out (may be NULL)
+ * receives a handle for vg_bus_unsubscribe. Safe to call from any thread,
+ * including from inside a subscriber callback. */
+static inline int vg_bus_subscribe(vg_bus *bus, const char *topic, vg_event_cb cb, void *user,
+                                   vg_free_cb user_free, vg_subscription **out)
+{
+    return bus->ops->subscribe(bus, topic, cb, user, user_free, out);
+}
+
+/* After this returns, `cb` is not running and will not be called again
+ * (unless called from inside that very callback, in which case it will not be
+ * called again after it returns). user_free runs once the callback is idle. */
+static inline int vg_bus_unsubscribe(vg_bus *bus, vg_subscription *sub)
+{
+    return bus->ops->unsubscribe(bus, sub);
+}
+
+/* Returns 0 or -EEXIST when another owner has `name` (user_free still runs). */
+static inline int vg_bus_register_method(vg_bus *bus, const char *name, vg_method_cb cb,
+                                         void *user, vg_free_cb user_free)
+{
+    return bus->ops->register_method(bus, name, cb, user, user_free);
+}
+
+/* Waits for calls in flight to return, then runs user_free. -ENOENT if this
+ * plugin does not own `name`. */
+static inline int vg_bus_unregister_method(vg_bus *bus, const char *name)
+{
+    return bus->ops->unregister_method(bus, name);
+}
+
+/* Call a method in this thread. `params` is borrowed (may be NULL). *result is
+ * always set to a new reference: the reply on 0, an error object
+ * {"error":{"code","message"}} on a negative return. -ENOSYS means no plugin
+ * provides `name` (code "UNAVAILABLE"). */
+static inline int vg_bus_call(vg_bus *bus, const char *name, const json_t *params,
+                              json_t **result)
+{
+    return bus->ops->call(bus, name, params, result);
+}
+
+/* 1 when at least one subscription would receive `topic`, so a publisher can
+ * skip building a payload nobody wants; 0 otherwise. */
+static inline int vg_bus_has_subscribers(vg_bus *bus, const char *topic)
+{
+    return bus->ops->has_subscribers(bus, topic);
+}
+
+/* Error object {"error":{"code": code, "message": formatted}}. New reference.
+ * Codes are upper-case strings: INVALID_ARGUMENT, NOT_FOUND, CONFLICT,
+ * UNAUTHORIZED, TOO_LARGE, UNAVAILABLE, INTERNAL. */
+static inline json_t *vg_error_newv(const char *code, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg);
+}
+
+static inline json_t *vg_error_new(const char *code, const char *fmt, ...) VG_PRINTF(2, 3);
+static inline json_t *vg_error_new(const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    json_t *err = vg_error_newv(code, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+/* Convenience for method callbacks: set *result to an error and return `rc`. */
+static inline int vg_method_fail(json_t **result, int rc, const char *code, const char *fmt, ...)
+    VG_PRINTF(4, 5);
+static inline int vg_method_fail(json_t **result, int rc, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    *result = vg_error_newv(code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VIGIA_BUS_H */

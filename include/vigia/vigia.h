@@ -1,0 +1,13 @@
+/* Vigía public SDK: umbrella header. Include this from a plugin. */
+#ifndef VIGIA_VIGIA_H
+#define VIGIA_VIGIA_H
+
+#include "bus.h"
+#include "config.h"
+#include "export.h"
+#include "http.h"
+#include "log.h"
+#include "plugin.h"
+#include "version.h"
+
+#endif /* VIGIA_VIGIA_H */
