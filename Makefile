@@ -1,0 +1,47 @@
+# Vigía: the two commands a newcomer needs are `make run` and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CONFIG     ?= config/vigia.ini
+
+.PHONY: all deps deps-test build build-asan run test test-unit test-asan demo bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh run
+
+deps-test:
+	@scripts/install-deps.sh test
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/core/vigia --config $(CONFIG)
+
+# The whole suite: the normal build, then the same suite under ASan + UBSan.
+test: deps-test $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+	$(MAKE) --no-print-directory test-asan
+
+$(ASAN_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVIGIA_SANITIZE=ON
+
+test-asan: $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j$(JOBS) -LE "e2e|nosan"
+
+# Offline demo: the CKAN fixture portal with a lively scenario, and Vigía pointed at it.
+demo: build
+	scripts/demo.sh
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)
