@@ -1,0 +1,44 @@
+/* Socket.IO v5 packet codec (mirrors socket.io-parser decodeString, see
+ * socketio-protocol.md §2.2). Pure: jansson only. */
+#ifndef BROKER_SIO_H
+#define BROKER_SIO_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+enum sio_type {
+    SIO_CONNECT = 0,
+    SIO_DISCONNECT = 1,
+    SIO_EVENT = 2,
+    SIO_ACK = 3,
+    SIO_CONNECT_ERROR = 4,
+    SIO_BINARY_EVENT = 5,
+    SIO_BINARY_ACK = 6,
+};
+
+#define SIO_NSP_MAX 128
+
+typedef struct sio_packet {
+    int type;
+    char nsp[SIO_NSP_MAX + 1]; /* "/" when absent */
+    long long id;              /* -1 when absent */
+    int attachments;           /* binary types only */
+    json_t *data;              /* new reference or NULL */
+} sio_packet;
+
+/* Decode a Socket.IO packet (the Engine.IO message payload, without the '4').
+ * Returns 0, or -EINVAL with *why set to a static reason. Binary types decode
+ * (so the caller can refuse them politely and skip their attachments). */
+int sio_decode(const char *text, size_t len, sio_packet *out, const char **why);
+void sio_packet_clear(sio_packet *p);
+
+/* Encode "<type>[nsp,][id][json]" (no Engine.IO prefix unless `eio_prefix`).
+ * `data` is borrowed (may be NULL). Returns a malloc'd NUL-terminated string
+ * and its length, or NULL on allocation failure. */
+char *sio_encode(int type, const char *nsp, long long id, const json_t *data, int eio_prefix,
+                 size_t *len_out);
+
+/* 1 when `name` is reserved and may not be used as an event name. */
+int sio_reserved_event(const char *name);
+
+#endif
