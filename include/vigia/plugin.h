@@ -38,7 +38,7 @@
 #include "export.h"
 #include "http.h"
 #include "log.h"
-#include "version.h"
+#include "vigia/version.h"
 
 #ifdef __cplusplus
 extern "C" {

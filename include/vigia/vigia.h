@@ -8,6 +8,6 @@
 #include "http.h"
 #include "log.h"
 #include "plugin.h"
-#include "version.h"
+#include "vigia/version.h"
 
 #endif /* VIGIA_VIGIA_H */

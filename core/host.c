@@ -1,0 +1,214 @@
+/* The host table handed to each plugin: thin wrappers that add the plugin's
+ * identity (for logs, failure reasons and cleanup) to the core services. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "server.h"
+
+static core_plugin *plugin_of(const vg_host *h) { return h->core_private; }
+
+int64_t core_now_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t core_now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void h_log(const vg_host *h, vg_log_level level, const char *fmt, ...) VG_PRINTF(3, 4);
+static void h_log(const vg_host *h, vg_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    core_logv(h->plugin_name, level, fmt, ap);
+    va_end(ap);
+}
+
+static int record_failure(core_plugin *p, const char *msg)
+{
+    if (!p->reason[0])
+        snprintf(p->reason, sizeof p->reason, "%s", msg);
+    core_log(p->host.plugin_name, VG_LOG_ERROR, "%s", msg);
+    return -EINVAL;
+}
+
+static int h_fail(const vg_host *h, const char *fmt, ...) VG_PRINTF(2, 3);
+static int h_fail(const vg_host *h, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return record_failure(plugin_of(h), msg);
+}
+
+static int cfg_result(const vg_host *h, int rc, const char *err)
+{
+    if (rc < 0)
+        record_failure(plugin_of(h), err);
+    return rc;
+}
+
+static const vg_config *h_config_section(const vg_host *h, const char *name)
+{
+    return core_config_section(plugin_of(h)->srv->cfg, name);
+}
+
+static json_t *h_config_sections(const vg_host *h, const char *prefix)
+{
+    return core_config_sections(plugin_of(h)->srv->cfg, prefix);
+}
+
+static int h_config_string(const vg_host *h, const vg_config *c, const char *key, const char *def,
+                           const char **out)
+{
+    char err[512];
+    return cfg_result(h, core_cfg_string(c, key, def, out, err, sizeof err), err);
+}
+
+static int h_config_require(const vg_host *h, const vg_config *c, const char *key,
+                            const char **out)
+{
+    char err[512];
+    const char *sec = c ? core_config_section_name(c) : h->plugin_name;
+    return cfg_result(h, core_cfg_require(c, sec, key, out, err, sizeof err), err);
+}
+
+static int h_config_int(const vg_host *h, const vg_config *c, const char *key, long long def,
+                        long long min, long long max, long long *out)
+{
+    char err[512];
+    return cfg_result(h, core_cfg_int(c, key, def, min, max, out, err, sizeof err), err);
+}
+
+static int h_config_bool(const vg_host *h, const vg_config *c, const char *key, bool def,
+                         bool *out)
+{
+    char err[512];
+    return cfg_result(h, core_cfg_bool(c, key, def, out, err, sizeof err), err);
+}
+
+static int h_config_duration(const vg_host *h, const vg_config *c, const char *key,
+                             vg_duration_ms def, vg_duration_ms min, vg_duration_ms max,
+                             vg_duration_ms *out)
+{
+    char err[512];
+    return cfg_result(h, core_cfg_duration(c, key, def, min, max, out, err, sizeof err), err);
+}
+
+static int h_config_list(const vg_host *h, const vg_config *c, const char *key, const char *def,
+                         json_t **out)
+{
+    char err[512];
+    return cfg_result(h, core_cfg_list(c, key, def, out, err, sizeof err), err);
+}
+
+static int h_config_enum(const vg_host *h, const vg_config *c, const char *key, const char *def,
+                         const char *const *choices, int *out)
+{
+    char err[512];
+    return cfg_result(h, core_cfg_enum(c, key, def, choices, out, err, sizeof err), err);
+}
+
+static int h_http_route(const vg_host *h, const char *method, const char *pattern,
+                        vg_http_handler handler, void *user, vg_free_cb user_free)
+{
+    core_plugin *p = plugin_of(h);
+    if (!p->srv->http) {
+        if (user_free)
+            user_free(user);
+        return 0; /* --check-config: nothing is served */
+    }
+    return core_http_route(p->srv->http, p, method, pattern, handler, user, user_free);
+}
+
+static int h_ws_route(const vg_host *h, const char *path, const vg_ws_handlers *handlers,
+                      void *user, vg_free_cb user_free)
+{
+    core_plugin *p = plugin_of(h);
+    if (!p->srv->http) {
+        if (user_free)
+            user_free(user);
+        return 0;
+    }
+    return core_http_ws_route(p->srv->http, p, path, handlers, user, user_free);
+}
+
+static const char *h_database_path(const vg_host *h) { return plugin_of(h)->srv->set.database; }
+
+static int h_admin_token_ok(const vg_host *h, const char *token)
+{
+    core_server *s = plugin_of(h)->srv;
+    if (!s->http)
+        return 1;
+    return core_http_admin_token_ok(s->http, token);
+}
+
+static int h_admin_token_set(const vg_host *h)
+{
+    const char *t = plugin_of(h)->srv->set.admin_token;
+    return t && *t;
+}
+
+static int64_t h_now_mono_ms(const vg_host *h)
+{
+    (void)h;
+    return core_now_mono_ms();
+}
+
+static int64_t h_now_wall_ms(const vg_host *h)
+{
+    (void)h;
+    return core_now_wall_ms();
+}
+
+static const char *h_server_version(const vg_host *h)
+{
+    (void)h;
+    return VIGIA_VERSION;
+}
+
+static const char *h_listen_address(const vg_host *h) { return plugin_of(h)->srv->set.listen; }
+
+void core_host_fill(core_plugin *p)
+{
+    vg_host *h = &p->host;
+    memset(h, 0, sizeof *h);
+    h->struct_size = sizeof *h;
+    h->abi_minor = VG_ABI_MINOR;
+    h->plugin_name = p->desc ? p->desc->header.name : p->file_name;
+    h->bus = p->bus_client ? core_bus_client_handle(p->bus_client) : NULL;
+    h->log = h_log;
+    h->fail = h_fail;
+    h->config_section = h_config_section;
+    h->config_sections = h_config_sections;
+    h->config_section_name = core_config_section_name;
+    h->config_string = h_config_string;
+    h->config_require = h_config_require;
+    h->config_int = h_config_int;
+    h->config_bool = h_config_bool;
+    h->config_duration = h_config_duration;
+    h->config_list = h_config_list;
+    h->config_enum = h_config_enum;
+    h->http_route = h_http_route;
+    h->ws_route = h_ws_route;
+    h->database_path = h_database_path;
+    h->admin_token_ok = h_admin_token_ok;
+    h->admin_token_set = h_admin_token_set;
+    h->now_mono_ms = h_now_mono_ms;
+    h->now_wall_ms = h_now_wall_ms;
+    h->server_version = h_server_version;
+    h->listen_address = h_listen_address;
+    h->core_private = p;
+}

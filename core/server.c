@@ -1,0 +1,445 @@
+/* Lifecycle: settings, plugins in config order, the HTTP server, signals,
+ * and an orderly stop in reverse. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "server.h"
+
+#define CORE_MAX_PLUGINS 64
+
+static int core_err(const char *msg)
+{
+    core_log("config", VG_LOG_ERROR, "%s", msg);
+    return -EINVAL;
+}
+
+static long read_long_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long v = -1;
+    if (fscanf(f, "%ld", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/* civetweb pre-spawns every worker (reference/civetweb-1.15.md §1.2) and
+ * silently dies past the OS limits: refuse what the machine cannot hold. */
+static long machine_thread_limit(char *why, size_t n)
+{
+    long limit = 65536;
+    snprintf(why, n, "civetweb's maximum");
+    long pid_max = read_long_file("/proc/sys/kernel/pid_max");
+    long threads_max = read_long_file("/proc/sys/kernel/threads-max");
+    long maps = read_long_file("/proc/sys/vm/max_map_count");
+    struct rlimit rl;
+    if (pid_max > 0 && pid_max / 2 < limit) {
+        limit = pid_max / 2;
+        snprintf(why, n, "half of kernel.pid_max (%ld)", pid_max);
+    }
+    if (threads_max > 0 && threads_max / 2 < limit) {
+        limit = threads_max / 2;
+        snprintf(why, n, "half of kernel.threads-max (%ld)", threads_max);
+    }
+    if (maps > 0 && maps / 3 < limit) {
+        limit = maps / 3;
+        snprintf(why, n, "a third of vm.max_map_count (%ld; each thread maps a stack and a guard)",
+                 maps);
+    }
+    if (getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (long)rl.rlim_cur / 2 < limit) {
+        limit = (long)rl.rlim_cur / 2;
+        snprintf(why, n, "half of RLIMIT_NPROC (%ld)", (long)rl.rlim_cur);
+    }
+    return limit;
+}
+
+static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+int core_settings_load(core_config *cfg, core_settings *set)
+{
+    memset(set, 0, sizeof *set);
+    const vg_config *sec = core_config_section(cfg, "server");
+    char err[512];
+    const char *s;
+    int bad = 0;
+#define CHECK(call)                                                                                \
+    do {                                                                                           \
+        if ((call) != 0) {                                                                         \
+            core_err(err);                                                                         \
+            bad++;                                                                                 \
+        }                                                                                          \
+    } while (0)
+
+    CHECK(core_cfg_string(sec, "listen", "127.0.0.1:8080", &s, err, sizeof err));
+    set->listen = strdup(s);
+    CHECK(core_cfg_string(sec, "web_root", "web", &s, err, sizeof err));
+    set->web_root = dup_or_null(s);
+    CHECK(core_cfg_string(sec, "database", "vigia.db", &s, err, sizeof err));
+    set->database = strdup(s);
+    CHECK(core_cfg_string(sec, "plugin_dir", VIGIA_DEFAULT_PLUGIN_DIR, &s, err, sizeof err));
+    set->plugin_dir = strdup(s);
+    CHECK(core_cfg_string(sec, "admin_token", "", &s, err, sizeof err));
+    set->admin_token = dup_or_null(s);
+    CHECK(core_cfg_string(sec, "log_file", "", &s, err, sizeof err));
+    set->log_file = dup_or_null(s);
+    CHECK(core_cfg_list(sec, "plugins", "", &set->plugins, err, sizeof err));
+    CHECK(core_cfg_int(sec, "threads", 256, 8, 60000, &set->threads, err, sizeof err));
+    CHECK(core_cfg_int(sec, "bus_queue", 8192, 16, 1000000, &set->bus_queue, err, sizeof err));
+    CHECK(core_cfg_duration(sec, "request_timeout", 5000, 1000, 600000, &set->request_timeout_ms,
+                            err, sizeof err));
+    CHECK(core_cfg_duration(sec, "websocket_timeout", 10000, 1000, 600000,
+                            &set->websocket_timeout_ms, err, sizeof err));
+    CHECK(core_cfg_duration(sec, "shutdown_timeout", 10000, 100, 600000,
+                            &set->shutdown_timeout_ms, err, sizeof err));
+    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+    int lv = VG_LOG_INFO;
+    CHECK(core_cfg_enum(sec, "log_level", "info", levels, &lv, err, sizeof err));
+    set->log_level = lv;
+#undef CHECK
+
+    if (!set->listen || !strrchr(set->listen, ':')) {
+        core_log("config", VG_LOG_ERROR,
+                 "%s: [server] listen: expected address:port like 127.0.0.1:8080, found '%s'",
+                 core_config_path(cfg), set->listen ? set->listen : "");
+        bad++;
+    }
+    char why[160];
+    long limit = machine_thread_limit(why, sizeof why);
+    if (set->threads > limit) {
+        core_log("config", VG_LOG_ERROR,
+                 "%s: [server] threads = %lld is more than this machine can run safely "
+                 "(at most %ld: %s); civetweb starts every worker thread up front",
+                 core_config_path(cfg), set->threads, limit, why);
+        bad++;
+    }
+    if (json_array_size(set->plugins) > CORE_MAX_PLUGINS) {
+        core_log("config", VG_LOG_ERROR, "%s: [server] plugins: at most %d plugins",
+                 core_config_path(cfg), CORE_MAX_PLUGINS);
+        bad++;
+    }
+    core_config_warn_unused(sec, "config");
+    return bad ? -EINVAL : 0;
+}
+
+void core_settings_free(core_settings *set)
+{
+    free(set->listen);
+    free(set->web_root);
+    free(set->database);
+    free(set->plugin_dir);
+    free(set->admin_token);
+    free(set->log_file);
+    json_decref(set->plugins);
+    memset(set, 0, sizeof *set);
+}
+
+/* ---- core-owned routes and methods ---- */
+
+static json_t *plugin_list(core_server *srv)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < srv->nplugins; i++) {
+        core_plugin *p = srv->plugins[i];
+        if (p && p->inited)
+            json_array_append_new(arr, json_pack("{s:s, s:s}", "name", p->desc->header.name,
+                                                 "version", p->desc->header.version));
+    }
+    return arr;
+}
+
+static int health_route(vg_http_request *req, void *user)
+{
+    core_server *srv = user;
+    json_t *body = json_pack("{s:s, s:s, s:o}", "status", "ok", "version", VIGIA_VERSION,
+                             "plugins", plugin_list(srv));
+    return vg_http_reply_json(req, 200, body);
+}
+
+static int m_bus_stats(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    *result = core_bus_stats(((core_server *)user)->bus);
+    return 0;
+}
+
+static int m_http_stats(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    *result = core_http_stats(((core_server *)user)->http);
+    return 0;
+}
+
+static int m_core_status(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    core_server *srv = user;
+    *result = json_pack("{s:s, s:I, s:I, s:s, s:o}", "version", VIGIA_VERSION, "started_at_ms",
+                        (json_int_t)srv->started_wall_ms, "uptime_s",
+                        (json_int_t)((core_now_mono_ms() - srv->started_mono_ms) / 1000), "listen",
+                        srv->set.listen, "plugins", plugin_list(srv));
+    return 0;
+}
+
+static int register_core(core_server *srv)
+{
+    vg_bus *b = core_bus_client_handle(srv->core_client);
+    int rc = 0;
+    rc |= vg_bus_register_method(b, "bus.stats", m_bus_stats, srv, NULL);
+    rc |= vg_bus_register_method(b, "http.stats", m_http_stats, srv, NULL);
+    rc |= vg_bus_register_method(b, "core.status", m_core_status, srv, NULL);
+    rc |= core_http_route(srv->http, NULL, "GET", "/api/health", health_route, srv, NULL);
+    return rc ? -EINVAL : 0;
+}
+
+/* ---- loading ---- */
+
+/* Load every listed plugin. Returns -1 when a required one was refused. */
+static int load_all(core_server *srv)
+{
+    size_t n = json_array_size(srv->set.plugins);
+    srv->plugins = calloc(n ? n : 1, sizeof *srv->plugins);
+    if (!srv->plugins)
+        return -ENOMEM;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *spec = json_string_value(json_array_get(srv->set.plugins, i));
+        core_plugin *p = core_plugin_load(srv, spec);
+        if (!p) {
+            size_t l = strlen(spec);
+            if (l && spec[l - 1] == '?') {
+                core_log("loader", VG_LOG_WARN, "optional plugin '%.*s' not loaded; carrying on",
+                         (int)(l - 1), spec);
+                continue;
+            }
+            bad++;
+            continue;
+        }
+        srv->plugins[srv->nplugins++] = p;
+    }
+    return bad ? -1 : 0;
+}
+
+static void unload_all(core_server *srv)
+{
+    for (size_t i = srv->nplugins; i-- > 0;) {
+        core_plugin_unload(srv->plugins[i]);
+        srv->plugins[i] = NULL;
+    }
+    srv->nplugins = 0;
+    free(srv->plugins);
+    srv->plugins = NULL;
+}
+
+static void server_cleanup(core_server *srv)
+{
+    if (srv->http)
+        core_http_stop(srv->http);
+    unload_all(srv);
+    if (srv->core_client)
+        core_bus_client_release(srv->core_client);
+    if (srv->bus)
+        core_bus_free(srv->bus);
+    if (srv->http)
+        core_http_free(srv->http);
+    core_settings_free(&srv->set);
+    core_config_free(srv->cfg);
+    core_loader_exit();
+}
+
+int core_server_check_config(const char *path)
+{
+    core_server srv = {0};
+    srv.cfg = core_config_load(path);
+    if (!srv.cfg)
+        return 1;
+    int bad = core_settings_load(srv.cfg, &srv.set) != 0;
+    if (core_loader_init() != 0) {
+        core_settings_free(&srv.set);
+        core_config_free(srv.cfg);
+        return 1;
+    }
+    srv.bus = core_bus_new(64, 10);
+    if (!bad && load_all(&srv) != 0)
+        bad = 1;
+    for (size_t i = 0; i < srv.nplugins; i++) {
+        core_plugin *p = srv.plugins[i];
+        if (core_plugin_check_config(p) != 0) {
+            core_log("config", VG_LOG_ERROR, "plugin '%s': configuration is not valid%s%s",
+                     p->desc->header.name, p->reason[0] ? ": " : "", p->reason);
+            if (!p->optional)
+                bad = 1;
+        }
+    }
+    core_config_warn_unknown_sections(srv.cfg);
+    server_cleanup(&srv);
+    if (bad) {
+        fprintf(stderr, "%s: configuration has errors (see above)\n", path);
+        return 1;
+    }
+    printf("%s: configuration OK\n", path);
+    return 0;
+}
+
+static int64_t started_ns(struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000LL + (t1.tv_nsec - t0->tv_nsec);
+}
+
+int core_server_run(const char *path)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    /* Signals are taken by sigwait below: block them before any thread exists
+     * so no plugin or civetweb thread receives them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    core_server srv = {0};
+    srv.started_wall_ms = core_now_wall_ms();
+    srv.started_mono_ms = core_now_mono_ms();
+    srv.cfg = core_config_load(path);
+    if (!srv.cfg)
+        return 1;
+    if (core_settings_load(srv.cfg, &srv.set) != 0) {
+        core_config_free(srv.cfg);
+        core_settings_free(&srv.set);
+        CORE_ERROR("%s: not starting: fix the configuration errors above", path);
+        return 1;
+    }
+    core_log_set_level((vg_log_level)srv.set.log_level);
+    if (srv.set.log_file && core_log_open_file(srv.set.log_file) != 0)
+        CORE_WARN("cannot open log_file %s: %s (logging to stderr only)", srv.set.log_file,
+                  strerror(errno));
+    CORE_INFO("Vigía %s starting with %s", VIGIA_VERSION, path);
+
+    if (core_loader_init() != 0)
+        return 1;
+    srv.bus = core_bus_new((size_t)srv.set.bus_queue, 200);
+    core_http_options ho = {
+        .listen = srv.set.listen,
+        .web_root = srv.set.web_root,
+        .threads = (int)srv.set.threads,
+        .request_timeout_ms = srv.set.request_timeout_ms,
+        .websocket_timeout_ms = srv.set.websocket_timeout_ms,
+        .admin_token = srv.set.admin_token,
+    };
+    srv.http = core_http_new(&ho);
+    srv.core_client = srv.bus ? core_bus_client_new(srv.bus, "core") : NULL;
+    if (!srv.bus || !srv.http || !srv.core_client || register_core(&srv) != 0) {
+        CORE_ERROR("out of memory while starting");
+        server_cleanup(&srv);
+        return 1;
+    }
+
+    int exit_code = 1;
+    if (load_all(&srv) != 0) {
+        CORE_ERROR("not starting: a required plugin was refused (see above); mark a plugin "
+                   "optional with a trailing '?' in [server] plugins to start without it");
+        goto out;
+    }
+    /* init in config order; a failed required plugin stops start-up. */
+    for (size_t i = 0; i < srv.nplugins; i++) {
+        core_plugin *p = srv.plugins[i];
+        int rc = core_plugin_init(p);
+        if (rc == 0) {
+            CORE_INFO("plugin '%s' %s initialised", p->desc->header.name, p->desc->header.version);
+            continue;
+        }
+        if (p->optional) {
+            CORE_WARN("optional plugin '%s' failed to initialise: %s; carrying on without it",
+                      p->desc->header.name, p->reason);
+            core_plugin_unload(p);
+            srv.plugins[i] = NULL;
+            continue;
+        }
+        CORE_ERROR("plugin '%s' failed to initialise: %s", p->desc->header.name, p->reason);
+        CORE_ERROR("not starting: required plugin '%s' failed", p->desc->header.name);
+        goto out;
+    }
+    /* Compact the list (failed optional plugins left holes). */
+    size_t k = 0;
+    for (size_t i = 0; i < srv.nplugins; i++)
+        if (srv.plugins[i])
+            srv.plugins[k++] = srv.plugins[i];
+    srv.nplugins = k;
+    core_config_warn_unknown_sections(srv.cfg);
+
+    if (!srv.set.admin_token && strncmp(srv.set.listen, "127.", 4) != 0 &&
+        strncmp(srv.set.listen, "localhost:", 10) != 0)
+        CORE_WARN("*** listening on %s without an admin_token: anyone who can reach this address "
+                  "can clear notifications and start sweeps. Set [server] admin_token. ***",
+                  srv.set.listen);
+
+    char err[512];
+    if (core_http_start(srv.http, err, sizeof err) != 0) {
+        CORE_ERROR("%s", err);
+        goto out;
+    }
+    for (size_t i = 0; i < srv.nplugins; i++) {
+        core_plugin *p = srv.plugins[i];
+        if (core_plugin_start(p) != 0) {
+            CORE_ERROR("plugin '%s' failed to start", p->desc->header.name);
+            goto stop;
+        }
+    }
+    vg_bus *cb = core_bus_client_handle(srv.core_client);
+    vg_bus_publish_new(cb, "system.started",
+                       json_pack("{s:s, s:o}", "version", VIGIA_VERSION, "plugins",
+                                 plugin_list(&srv)));
+    CORE_INFO("listening on http://%s (%zu plugins, started in %.1f ms)", srv.set.listen,
+              srv.nplugins, (double)started_ns(&t0) / 1e6);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    CORE_INFO("received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    exit_code = 0;
+    vg_bus_publish_new(cb, "system.stopping", json_pack("{s:s}", "version", VIGIA_VERSION));
+    core_bus_flush(srv.bus);
+
+stop:
+    /* Plugins stop in reverse order, then civetweb (which waits for handlers
+     * still running), then plugins are destroyed in reverse. */
+    for (size_t i = srv.nplugins; i-- > 0;)
+        core_plugin_stop(srv.plugins[i]);
+    core_http_stop(srv.http);
+    core_bus_flush(srv.bus);
+out:
+    for (size_t i = srv.nplugins; i-- > 0;) {
+        core_plugin *p = srv.plugins[i];
+        const char *name = p->desc->header.name;
+        bool was = p->inited;
+        char pname[80];
+        snprintf(pname, sizeof pname, "%s", name);
+        core_plugin_unload(p);
+        srv.plugins[i] = NULL;
+        if (was)
+            CORE_INFO("plugin '%s' destroyed", pname);
+    }
+    srv.nplugins = 0;
+    if (srv.bus)
+        core_bus_stop(srv.bus);
+    server_cleanup(&srv);
+    if (exit_code == 0)
+        CORE_INFO("stopped cleanly");
+    core_log_close();
+    return exit_code;
+}
