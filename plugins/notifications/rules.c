@@ -1,0 +1,813 @@
+/* Event rules, digests and flap control (see rules.h). */
+#include "rules.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SWEEP_TIMEOUT_MS (60LL * 60 * 1000)
+#define FAILING_KEPT 10 /* failing resources copied into a notification's data */
+#define FLAP_BUCKETS 1024
+
+enum kind { K_NONE = -1, K_DOWN = 0, K_RECOVERED, K_DEGRADED, K_ADDED, K_REMOVED, K_MODIFIED, K_COUNT };
+
+static const char *const kind_names[K_COUNT] = {"dataset_down",  "dataset_recovered",
+                                                "dataset_degraded", "dataset_added",
+                                                "dataset_removed", "dataset_modified"};
+static const char *const kind_types[K_COUNT] = {"error", "success", "warning",
+                                                "info",  "warning", "info"};
+static const nt_text_id kind_titles[K_COUNT] = {T_DOWN_TITLE,  T_RECOVERED_TITLE, T_DEGRADED_TITLE,
+                                                T_ADDED_TITLE, T_REMOVED_TITLE,   T_MODIFIED_TITLE};
+static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,  T_RECOVERED_MSG, T_DEGRADED_MSG,
+                                              T_ADDED_MSG, T_REMOVED_MSG,   T_MODIFIED_MSG};
+static const nt_text_id kind_labels[K_COUNT] = {T_KIND_DOWN,  T_KIND_RECOVERED, T_KIND_DEGRADED,
+                                                T_KIND_ADDED, T_KIND_REMOVED,   T_KIND_MODIFIED};
+static const char *const kind_keys[K_COUNT] = {"down",  "recovered", "degraded",
+                                               "added", "removed",   "modified"};
+
+/* One dataset event worth a notification. */
+typedef struct change {
+    int kind;
+    char *topic;
+    json_t *payload; /* our reference */
+} change;
+
+/* Dataset events of one portal's sweep in progress. */
+typedef struct sweep {
+    char *portal;
+    char *sweep_id;
+    int64_t opened_ms;
+    change **items;
+    size_t n, cap;
+    struct sweep *next;
+} sweep;
+
+/* Flap state of one dataset ("portal\x1fid"). */
+typedef struct flap {
+    char *key;
+    int64_t last_ms;   /* last announcement */
+    int last_kind;
+    long long suppressed;
+    change *pending;   /* latest held-back change */
+    struct flap *next;
+} flap;
+
+struct nt_rules {
+    pthread_mutex_t mu;
+    nt_rules_options opt;
+    sweep *sweeps;
+    flap *flaps[FLAP_BUCKETS];
+    long long tracked, suppressed_total, digests_total;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static const char *str_or(const json_t *obj, const char *key, const char *def)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s && *s ? s : def;
+}
+
+/* sweep_id may be a string or a number; "" when absent. */
+static void sweep_id_of(const json_t *payload, char *buf, size_t size)
+{
+    const json_t *v = json_object_get(payload, "sweep_id");
+    buf[0] = 0;
+    if (json_is_string(v))
+        snprintf(buf, size, "%s", json_string_value(v));
+    else if (json_is_integer(v))
+        snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+}
+
+/* Cut to at most `max` bytes at a UTF-8 boundary, ending with "…". */
+static void truncate_utf8(char *s, size_t max)
+{
+    size_t len = strlen(s);
+    if (len <= max || max < 4)
+        return;
+    size_t cut = max - 3;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xc0) == 0x80)
+        cut--;
+    memcpy(s + cut, "\xe2\x80\xa6", 3);
+    s[cut + 3] = 0;
+}
+
+static void change_free(change *c)
+{
+    if (!c)
+        return;
+    free(c->topic);
+    json_decref(c->payload);
+    free(c);
+}
+
+static change *change_new(int kind, const char *topic, const json_t *payload)
+{
+    change *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->kind = kind;
+    c->topic = strdup(topic);
+    c->payload = json_deep_copy(payload);
+    if (!c->topic || !c->payload) {
+        change_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static int status_kind(const char *previous, const char *current)
+{
+    if (!current)
+        return K_NONE;
+    if (strcmp(current, "down") == 0)
+        return K_DOWN;
+    if (strcmp(current, "degraded") == 0)
+        return K_DEGRADED;
+    if (strcmp(current, "up") == 0 && previous &&
+        (strcmp(previous, "down") == 0 || strcmp(previous, "degraded") == 0))
+        return K_RECOVERED;
+    return K_NONE;
+}
+
+static int classify(const nt_rules *r, const char *topic, const json_t *p)
+{
+    if (!json_is_object(json_object_get(p, "dataset")))
+        return K_NONE;
+    if (strcmp(topic, "dataset.status_changed") == 0)
+        return status_kind(str_or(p, "previous", NULL), str_or(p, "current", NULL));
+    if (strcmp(topic, "dataset.added") == 0)
+        return K_ADDED;
+    if (strcmp(topic, "dataset.removed") == 0)
+        return K_REMOVED;
+    if (strcmp(topic, "dataset.modified") == 0)
+        return r->opt.notify_modified ? K_MODIFIED : K_NONE;
+    return K_NONE;
+}
+
+static nt_text_id status_label(const char *status)
+{
+    if (!status)
+        return T_STATUS_UNKNOWN;
+    if (strcmp(status, "up") == 0)
+        return T_STATUS_UP;
+    if (strcmp(status, "down") == 0)
+        return T_STATUS_DOWN;
+    if (strcmp(status, "degraded") == 0)
+        return T_STATUS_DEGRADED;
+    return T_STATUS_UNKNOWN;
+}
+
+/* ---- wording ------------------------------------------------------------ */
+
+/* The human reason for a change. malloc'd (NULL on OOM). */
+static char *reason_text(const nt_rules *r, const change *c)
+{
+    nt_lang lang = r->opt.lang;
+    const json_t *p = c->payload;
+    switch (c->kind) {
+    case K_DOWN:
+    case K_DEGRADED: {
+        const json_t *failing = json_object_get(p, "failing");
+        size_t n = json_array_size(failing);
+        if (n == 0)
+            return strdup(nt_text(lang, T_REASON_NONE));
+        const json_t *f = json_array_get(failing, 0);
+        const char *name = str_or(f, "name", str_or(f, "url", str_or(f, "id", "?")));
+        char *why = NULL;
+        const char *reason = str_or(f, "reason", NULL);
+        if (!reason && json_is_integer(json_object_get(f, "http_status"))) {
+            char st[24];
+            snprintf(st, sizeof st, "%lld",
+                     (long long)json_integer_value(json_object_get(f, "http_status")));
+            why = nt_text_render(lang, T_REASON_HTTP, (const char *const[]){"status", st, NULL});
+            reason = why;
+        }
+        if (!reason)
+            reason = nt_text(lang, T_REASON_NONE);
+        char count[24];
+        snprintf(count, sizeof count, "%zu", n);
+        char *out = nt_text_render(lang, n == 1 ? T_REASON_FAILING_ONE : T_REASON_FAILING_MANY,
+                                   (const char *const[]){"name", name, "reason", reason, "count",
+                                                         count, NULL});
+        free(why);
+        return out;
+    }
+    case K_RECOVERED:
+        return strdup(nt_text(lang, T_REASON_RECOVERED));
+    case K_ADDED:
+        return strdup(nt_text(lang, T_REASON_ADDED));
+    case K_REMOVED:
+        return strdup(nt_text(lang, T_REASON_REMOVED));
+    case K_MODIFIED: {
+        const json_t *ch = json_object_get(p, "changes");
+        nt_sb b = {0};
+        struct {
+            const char *key;
+            nt_text_id text;
+            bool counted;
+        } parts[] = {{"metadata_modified", T_CHANGE_METADATA, false},
+                     {"title", T_CHANGE_TITLE, false},
+                     {"resources_added", T_CHANGE_RES_ADDED, true},
+                     {"resources_removed", T_CHANGE_RES_REMOVED, true},
+                     {"urls_changed", T_CHANGE_URLS, true}};
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            const json_t *v = json_object_get(ch, parts[i].key);
+            if (!v || (parts[i].counted && json_array_size(v) == 0))
+                continue;
+            char count[24];
+            snprintf(count, sizeof count, "%zu", json_array_size(v));
+            char *t = nt_text_render(lang, parts[i].text,
+                                     (const char *const[]){"count", count, NULL});
+            if (b.len)
+                nt_sb_add(&b, ", ");
+            nt_sb_add(&b, t);
+            free(t);
+        }
+        if (!b.len)
+            nt_sb_add(&b, nt_text(lang, T_CHANGE_METADATA));
+        return nt_sb_take(&b);
+    }
+    default:
+        return strdup("");
+    }
+}
+
+static const char *dataset_label(const json_t *ds)
+{
+    return str_or(ds, "title", str_or(ds, "name", str_or(ds, "id", "?")));
+}
+
+static const char *org_label(const nt_rules *r, const json_t *ds)
+{
+    return str_or(ds, "organization_title",
+                  str_or(ds, "organization", nt_text(r->opt.lang, T_NO_ORG)));
+}
+
+/* Builds and emits one single notification for `c`, showing how many earlier
+ * changes of that dataset were held back. */
+static void emit_single(nt_rules *r, const change *c, long long held_back)
+{
+    nt_lang lang = r->opt.lang;
+    const json_t *p = c->payload;
+    const json_t *ds = json_object_get(p, "dataset");
+    const char *portal = str_or(p, "portal", str_or(ds, "portal", "?"));
+    char *reason = reason_text(r, c);
+    const char *prev = str_or(p, "previous", NULL);
+    const char *vars[] = {"dataset",  dataset_label(ds),
+                          "organization", org_label(r, ds),
+                          "portal",   portal,
+                          "previous", nt_text(lang, status_label(prev)),
+                          "reason",   reason ? reason : "",
+                          NULL};
+    char *title = nt_text_render(lang, kind_titles[c->kind], vars);
+    char *msg = nt_text_render(lang, kind_msgs[c->kind], vars);
+    if (msg && held_back > 0) {
+        char count[24];
+        snprintf(count, sizeof count, "%lld", held_back);
+        char *extra = nt_text_render(lang, T_SUPPRESSED, (const char *const[]){"count", count, NULL});
+        nt_sb b = {0};
+        nt_sb_add(&b, msg);
+        nt_sb_add(&b, extra);
+        free(extra);
+        free(msg);
+        msg = nt_sb_take(&b);
+    }
+    json_t *data = json_pack("{s:s, s:s, s:s, s:O, s:s}", "kind", kind_names[c->kind], "event",
+                             c->topic, "portal", portal, "dataset", ds, "reason",
+                             reason ? reason : "");
+    if (data) {
+        const char *keys[] = {"sweep_id", "previous", "current", "checked_at", "changes"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            json_t *v = json_object_get(p, keys[i]);
+            if (v)
+                json_object_set(data, keys[i], v);
+        }
+        const json_t *failing = json_object_get(p, "failing");
+        if (json_is_array(failing)) {
+            json_t *kept = json_array();
+            for (size_t i = 0; kept && i < json_array_size(failing) && i < FAILING_KEPT; i++)
+                json_array_append(kept, json_array_get(failing, i));
+            json_object_set_new(data, "failing", kept ? kept : json_null());
+            json_object_set_new(data, "failing_total", json_integer((json_int_t)json_array_size(failing)));
+        }
+        json_object_set_new(data, "suppressed", json_integer(held_back));
+    }
+    if (title && msg && data) {
+        truncate_utf8(title, r->opt.max_title_bytes);
+        truncate_utf8(msg, r->opt.max_message_bytes);
+        r->opt.emit(kind_types[c->kind], title, msg, data, r->opt.emit_ctx);
+        data = NULL;
+    }
+    json_decref(data);
+    free(title);
+    free(msg);
+    free(reason);
+}
+
+/* ---- flap control ------------------------------------------------------- */
+
+static unsigned hash_key(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static flap *flap_get(nt_rules *r, const change *c)
+{
+    const json_t *p = c->payload;
+    const json_t *ds = json_object_get(p, "dataset");
+    const char *portal = str_or(p, "portal", str_or(ds, "portal", ""));
+    const char *id = str_or(ds, "id", str_or(ds, "name", ""));
+    size_t len = strlen(portal) + strlen(id) + 2;
+    char *key = malloc(len);
+    if (!key)
+        return NULL;
+    snprintf(key, len, "%s\x1f%s", portal, id);
+    unsigned b = hash_key(key) % FLAP_BUCKETS;
+    for (flap *f = r->flaps[b]; f; f = f->next)
+        if (strcmp(f->key, key) == 0) {
+            free(key);
+            return f;
+        }
+    flap *f = calloc(1, sizeof *f);
+    if (!f) {
+        free(key);
+        return NULL;
+    }
+    f->key = key;
+    f->last_kind = K_NONE;
+    f->next = r->flaps[b];
+    r->flaps[b] = f;
+    r->tracked++;
+    return f;
+}
+
+/* May `c` be announced now? Returns the number of held-back changes to show
+ * (>= 0), or -1 when it is held back itself (it then becomes the pending one;
+ * *c is taken over in that case). */
+static long long flap_admit(nt_rules *r, change **cp, int64_t now)
+{
+    change *c = *cp;
+    flap *f = r->opt.min_repeat_ms > 0 ? flap_get(r, c) : NULL;
+    if (!f)
+        return 0; /* no flap control (or out of memory: announce) */
+    if (f->last_kind == K_NONE || now - f->last_ms >= r->opt.min_repeat_ms) {
+        long long shown = f->suppressed;
+        f->suppressed = 0;
+        f->last_ms = now;
+        f->last_kind = c->kind;
+        change_free(f->pending);
+        f->pending = NULL;
+        return shown;
+    }
+    f->suppressed++;
+    r->suppressed_total++;
+    change_free(f->pending);
+    f->pending = c;
+    *cp = NULL;
+    return -1;
+}
+
+/* Announce held-back latest states whose min_repeat has passed, forget idle
+ * datasets. */
+static void flap_tick(nt_rules *r, int64_t now)
+{
+    for (int b = 0; b < FLAP_BUCKETS; b++) {
+        flap **pp = &r->flaps[b];
+        while (*pp) {
+            flap *f = *pp;
+            bool due = now - f->last_ms >= r->opt.min_repeat_ms;
+            if (due && f->pending) {
+                change *c = f->pending;
+                f->pending = NULL;
+                if (c->kind != f->last_kind) {
+                    /* the latest state differs from what people saw: say it */
+                    emit_single(r, c, f->suppressed - 1);
+                    f->suppressed = 0;
+                    f->last_ms = now;
+                    f->last_kind = c->kind;
+                }
+                change_free(c);
+            } else if (due && !f->pending && f->suppressed == 0) {
+                *pp = f->next;
+                free(f->key);
+                free(f);
+                r->tracked--;
+                continue;
+            }
+            pp = &f->next;
+        }
+    }
+}
+
+/* ---- digests ------------------------------------------------------------ */
+
+static json_t *counts_object(const long long *counts)
+{
+    json_t *o = json_object();
+    for (int k = 0; o && k < K_COUNT; k++)
+        if (counts[k])
+            json_object_set_new(o, kind_keys[k], json_integer(counts[k]));
+    return o;
+}
+
+/* "12 caídos, 3 recuperados" */
+static void counts_text(const nt_rules *r, const long long *counts, nt_sb *b)
+{
+    bool first = true;
+    for (int k = 0; k < K_COUNT; k++) {
+        if (!counts[k])
+            continue;
+        char num[32];
+        snprintf(num, sizeof num, "%s%lld ", first ? "" : ", ", counts[k]);
+        nt_sb_add(b, num);
+        nt_sb_add(b, nt_text(r->opt.lang, kind_labels[k]));
+        first = false;
+    }
+}
+
+typedef struct org_group {
+    const char *org;  /* key: organisation name, "" when none */
+    const json_t *ds; /* the first dataset seen, for the label */
+    long long counts[K_COUNT];
+    size_t first, n;  /* indexes into the ordered list */
+} org_group;
+
+static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, change **items,
+                        size_t n)
+{
+    long long counts[K_COUNT] = {0};
+    org_group *groups = calloc(n, sizeof *groups);
+    size_t *order = calloc(n, sizeof *order); /* item indexes grouped by organisation */
+    size_t *group_of = calloc(n, sizeof *group_of);
+    size_t ng = 0;
+    if (!groups || !order || !group_of)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *ds = json_object_get(items[i]->payload, "dataset");
+        const char *org = str_or(ds, "organization", "");
+        size_t g = 0;
+        while (g < ng && strcmp(groups[g].org, org) != 0)
+            g++;
+        if (g == ng) {
+            groups[ng].org = org;
+            groups[ng].ds = ds;
+            ng++;
+        }
+        groups[g].counts[items[i]->kind]++;
+        groups[g].n++;
+        group_of[i] = g;
+        counts[items[i]->kind]++;
+    }
+    for (size_t g = 0, pos = 0; g < ng; g++) {
+        groups[g].first = pos;
+        for (size_t i = 0; i < n; i++)
+            if (group_of[i] == g)
+                order[pos++] = i;
+    }
+
+    const char *type = counts[K_DOWN]                             ? "error"
+                       : counts[K_DEGRADED] || counts[K_REMOVED] ? "warning"
+                       : counts[K_RECOVERED] == (long long)n     ? "success"
+                                                                  : "info";
+    char total[24];
+    snprintf(total, sizeof total, "%zu", n);
+    char *title = nt_text_render(r->opt.lang, T_DIGEST_TITLE,
+                                 (const char *const[]){"portal", portal, "count", total, NULL});
+
+    /* Message: totals, then organisations while they fit. */
+    nt_sb summary = {0}, orgs = {0};
+    counts_text(r, counts, &summary);
+    size_t budget = r->opt.max_message_bytes > 300 ? r->opt.max_message_bytes - 300 : 0;
+    size_t shown = 0;
+    for (size_t g = 0; g < ng; g++) {
+        nt_sb one = {0};
+        nt_sb_add(&one, org_label(r, groups[g].ds));
+        nt_sb_add(&one, ": ");
+        counts_text(r, groups[g].counts, &one);
+        if (one.s && orgs.len + one.len + summary.len + 8 > budget) {
+            nt_sb_free(&one);
+            break;
+        }
+        if (shown++)
+            nt_sb_add(&orgs, nt_text(r->opt.lang, T_LIST_SEP));
+        nt_sb_add(&orgs, one.s);
+        nt_sb_free(&one);
+    }
+    if (shown < ng) {
+        char more[24];
+        snprintf(more, sizeof more, "%zu", ng - shown);
+        char *t = nt_text_render(r->opt.lang, T_DIGEST_MORE, (const char *const[]){"count", more, NULL});
+        if (shown)
+            nt_sb_add(&orgs, nt_text(r->opt.lang, T_LIST_SEP));
+        nt_sb_add(&orgs, t);
+        free(t);
+    }
+    char *sum_s = nt_sb_take(&summary), *orgs_s = nt_sb_take(&orgs);
+    char *msg = nt_text_render(r->opt.lang, T_DIGEST_MSG,
+                               (const char *const[]){"summary", sum_s ? sum_s : "", "orgs",
+                                                     orgs_s ? orgs_s : "", NULL});
+    free(sum_s);
+    free(orgs_s);
+
+    /* Data: every dataset, grouped; lists trimmed per organisation until the
+     * JSON fits max_data_bytes. */
+    static const size_t caps[] = {(size_t)-1, 50, 20, 5, 1, 0};
+    json_t *data = NULL;
+    for (size_t ci = 0; ci < sizeof caps / sizeof caps[0]; ci++) {
+        json_decref(data);
+        data = json_pack("{s:s, s:s, s:s, s:I, s:o}", "kind", "digest", "portal", portal,
+                         "sweep_id", sweep_id, "count", (json_int_t)n, "counts",
+                         counts_object(counts));
+        json_t *glist = json_array();
+        bool truncated = false;
+        for (size_t g = 0; data && glist && g < ng; g++) {
+            json_t *dsl = json_array();
+            for (size_t k = 0; dsl && k < groups[g].n; k++) {
+                if (k >= caps[ci]) {
+                    truncated = true;
+                    break;
+                }
+                const change *c = items[order[groups[g].first + k]];
+                const json_t *ds = json_object_get(c->payload, "dataset");
+                char *reason = reason_text(r, c);
+                json_array_append_new(
+                    dsl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", str_or(ds, "id", ""),
+                                   "name", str_or(ds, "name", ""), "title", dataset_label(ds),
+                                   "url", str_or(ds, "url", ""), "kind", kind_keys[c->kind],
+                                   "reason", reason ? reason : ""));
+                free(reason);
+            }
+            const json_t *org = json_object_get(groups[g].ds, "organization");
+            json_array_append_new(
+                glist, json_pack("{s:O, s:s, s:I, s:o, s:o}", "organization",
+                                 org ? org : json_null(), "organization_title",
+                                 org_label(r, groups[g].ds), "count", (json_int_t)groups[g].n,
+                                 "counts", counts_object(groups[g].counts), "datasets",
+                                 dsl ? dsl : json_array()));
+        }
+        if (!data || !glist) {
+            json_decref(glist);
+            continue;
+        }
+        json_object_set_new(data, "organizations", glist);
+        json_object_set_new(data, "truncated", json_boolean(truncated));
+        char *dump = json_dumps(data, JSON_COMPACT);
+        size_t len = dump ? strlen(dump) : (size_t)-1;
+        free(dump);
+        if (len <= r->opt.max_data_bytes)
+            break;
+        if (ci + 1 == sizeof caps / sizeof caps[0]) {
+            /* even bare organisation entries do not fit: keep the totals */
+            json_object_set_new(data, "organizations", json_array());
+            json_object_set_new(data, "truncated", json_true());
+        }
+    }
+    if (title && msg && data) {
+        truncate_utf8(title, r->opt.max_title_bytes);
+        truncate_utf8(msg, r->opt.max_message_bytes);
+        r->digests_total++;
+        r->opt.emit(type, title, msg, data, r->opt.emit_ctx);
+        data = NULL;
+    }
+    json_decref(data);
+    free(title);
+    free(msg);
+out:
+    free(groups);
+    free(order);
+    free(group_of);
+}
+
+/* ---- sweeps ------------------------------------------------------------- */
+
+static void sweep_free(sweep *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        change_free(s->items[i]);
+    free(s->items);
+    free(s->portal);
+    free(s->sweep_id);
+    free(s);
+}
+
+/* Announce a sweep's buffered changes: flap control first, then one digest
+ * when more than digest_threshold remain, else singles. Frees the sweep. */
+static void sweep_flush(nt_rules *r, sweep *s, int64_t now)
+{
+    change **kept = calloc(s->n ? s->n : 1, sizeof *kept);
+    long long *held = calloc(s->n ? s->n : 1, sizeof *held);
+    size_t nk = 0;
+    for (size_t i = 0; kept && held && i < s->n; i++) {
+        long long h = flap_admit(r, &s->items[i], now);
+        if (h >= 0) {
+            held[nk] = h;
+            kept[nk++] = s->items[i];
+        }
+    }
+    if (kept && held) {
+        if ((long long)nk > r->opt.digest_threshold)
+            emit_digest(r, s->portal, s->sweep_id, kept, nk);
+        else
+            for (size_t i = 0; i < nk; i++)
+                emit_single(r, kept[i], held[i]);
+    }
+    free(kept);
+    free(held);
+    sweep_free(s);
+}
+
+static sweep **sweep_find(nt_rules *r, const char *portal)
+{
+    sweep **pp = &r->sweeps;
+    while (*pp && strcmp((*pp)->portal, portal) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static sweep *sweep_open(nt_rules *r, const char *portal, const char *sweep_id, int64_t now)
+{
+    sweep *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->portal = strdup(portal);
+    s->sweep_id = strdup(sweep_id);
+    s->opened_ms = now;
+    if (!s->portal || !s->sweep_id) {
+        sweep_free(s);
+        return NULL;
+    }
+    s->next = r->sweeps;
+    r->sweeps = s;
+    return s;
+}
+
+static void sweep_close(nt_rules *r, const char *portal, int64_t now)
+{
+    sweep **pp = sweep_find(r, portal);
+    if (*pp) {
+        sweep *s = *pp;
+        *pp = s->next;
+        sweep_flush(r, s, now);
+    }
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+nt_rules *nt_rules_new(const nt_rules_options *opt)
+{
+    if (!opt || !opt->emit || !opt->now_ms)
+        return NULL;
+    nt_rules *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->opt = *opt;
+    if (!r->opt.sweep_timeout_ms)
+        r->opt.sweep_timeout_ms = DEFAULT_SWEEP_TIMEOUT_MS;
+    if (!r->opt.max_title_bytes)
+        r->opt.max_title_bytes = 256;
+    if (!r->opt.max_message_bytes)
+        r->opt.max_message_bytes = 4096;
+    if (!r->opt.max_data_bytes)
+        r->opt.max_data_bytes = 65536;
+    if (pthread_mutex_init(&r->mu, NULL) != 0) {
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void nt_rules_free(nt_rules *r)
+{
+    if (!r)
+        return;
+    while (r->sweeps) {
+        sweep *s = r->sweeps;
+        r->sweeps = s->next;
+        sweep_free(s);
+    }
+    for (int b = 0; b < FLAP_BUCKETS; b++)
+        while (r->flaps[b]) {
+            flap *f = r->flaps[b];
+            r->flaps[b] = f->next;
+            change_free(f->pending);
+            free(f->key);
+            free(f);
+        }
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+static void system_started(nt_rules *r, const json_t *p)
+{
+    const char *version = str_or(p, "version", "?");
+    const json_t *plugins = json_object_get(p, "plugins");
+    char count[24];
+    snprintf(count, sizeof count, "%zu", json_array_size(plugins));
+    const char *vars[] = {"version", version, "plugins", count, NULL};
+    char *title = nt_text_render(r->opt.lang, T_SYSTEM_STARTED_TITLE, vars);
+    char *msg = nt_text_render(r->opt.lang, T_SYSTEM_STARTED_MSG, vars);
+    json_t *data = json_pack("{s:s, s:s, s:s, s:O}", "kind", "system_started", "event",
+                             "system.started", "version", version, "plugins",
+                             plugins ? plugins : json_null());
+    if (title && msg && data) {
+        r->opt.emit("info", title, msg, data, r->opt.emit_ctx);
+        data = NULL;
+    }
+    json_decref(data);
+    free(title);
+    free(msg);
+}
+
+void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
+{
+    if (!r || !topic || !json_is_object(payload))
+        return;
+    pthread_mutex_lock(&r->mu);
+    int64_t now = r->opt.now_ms(r->opt.clock_ctx);
+    char sid[128];
+    sweep_id_of(payload, sid, sizeof sid);
+    const char *portal = str_or(payload, "portal", NULL);
+
+    if (strcmp(topic, "system.started") == 0) {
+        system_started(r, payload);
+    } else if (strcmp(topic, "monitor.sweep_started") == 0) {
+        if (portal && *sid) {
+            sweep_close(r, portal, now); /* a previous sweep that never finished */
+            sweep_open(r, portal, sid, now);
+        }
+    } else if (strcmp(topic, "monitor.sweep_finished") == 0) {
+        if (portal)
+            sweep_close(r, portal, now);
+    } else if (strncmp(topic, "dataset.", 8) == 0) {
+        int kind = classify(r, topic, payload);
+        change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);
+        if (c && portal && *sid) {
+            /* Part of a sweep: wait for its end (open one if we missed the start). */
+            sweep *s = *sweep_find(r, portal);
+            if (s && strcmp(s->sweep_id, sid) != 0) {
+                sweep_close(r, portal, now);
+                s = NULL;
+            }
+            if (!s)
+                s = sweep_open(r, portal, sid, now);
+            if (s && s->n == s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 16;
+                change **items = realloc(s->items, cap * sizeof *items);
+                if (items) {
+                    s->items = items;
+                    s->cap = cap;
+                }
+            }
+            if (s && s->n < s->cap) {
+                s->items[s->n++] = c;
+                c = NULL;
+            }
+        }
+        if (c) {
+            /* No sweep (or no memory to buffer): at once. */
+            long long held = flap_admit(r, &c, now);
+            if (held >= 0)
+                emit_single(r, c, held);
+        }
+        change_free(c);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void nt_rules_tick(nt_rules *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    int64_t now = r->opt.now_ms(r->opt.clock_ctx);
+    sweep **pp = &r->sweeps;
+    while (*pp) {
+        sweep *s = *pp;
+        if (now - s->opened_ms >= r->opt.sweep_timeout_ms) {
+            *pp = s->next;
+            sweep_flush(r, s, now);
+        } else {
+            pp = &s->next;
+        }
+    }
+    if (r->opt.min_repeat_ms > 0)
+        flap_tick(r, now);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void nt_rules_stats_get(nt_rules *r, nt_rules_stats *out)
+{
+    pthread_mutex_lock(&r->mu);
+    out->suppressed = r->suppressed_total;
+    out->digests = r->digests_total;
+    out->buffered = 0;
+    for (sweep *s = r->sweeps; s; s = s->next)
+        out->buffered += (long long)s->n;
+    out->tracked = r->tracked;
+    pthread_mutex_unlock(&r->mu);
+}

@@ -1,0 +1,200 @@
+/* The notification texts: Spanish (default, as in the original system) and
+ * English. Keep both tables in step: a missing entry falls back to Spanish. */
+#include "texts.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const texts_es[T_COUNT] = {
+    [T_SYSTEM_STARTED_TITLE] = "Sistema iniciado",
+    [T_SYSTEM_STARTED_MSG] = "Vigía {version} está en marcha con {plugins} plugins.",
+    [T_DOWN_TITLE] = "Dataset caído: {dataset}",
+    [T_DOWN_MSG] = "«{dataset}» ({organization}, portal {portal}) dejó de responder: {reason}.",
+    [T_RECOVERED_TITLE] = "Dataset recuperado: {dataset}",
+    [T_RECOVERED_MSG] = "«{dataset}» ({organization}, portal {portal}) vuelve a responder "
+                        "(antes: {previous}).",
+    [T_DEGRADED_TITLE] = "Dataset degradado: {dataset}",
+    [T_DEGRADED_MSG] = "«{dataset}» ({organization}, portal {portal}) tiene recursos con fallas: "
+                       "{reason}.",
+    [T_ADDED_TITLE] = "Nuevo dataset: {dataset}",
+    [T_ADDED_MSG] = "«{dataset}» ({organization}) apareció en el portal {portal}.",
+    [T_REMOVED_TITLE] = "Dataset eliminado: {dataset}",
+    [T_REMOVED_MSG] = "«{dataset}» ({organization}) ya no está disponible en el portal {portal}.",
+    [T_MODIFIED_TITLE] = "Dataset modificado: {dataset}",
+    [T_MODIFIED_MSG] = "«{dataset}» ({organization}, portal {portal}) cambió: {reason}.",
+    [T_SUPPRESSED] = " Se omitieron {count} cambios de estado desde el aviso anterior.",
+    [T_REASON_FAILING_ONE] = "el recurso «{name}» falla ({reason})",
+    [T_REASON_FAILING_MANY] = "{count} recursos fallan, entre ellos «{name}» ({reason})",
+    [T_REASON_NONE] = "sin detalle",
+    [T_REASON_HTTP] = "HTTP {status}",
+    [T_REASON_ADDED] = "dataset nuevo en el portal",
+    [T_REASON_REMOVED] = "el dataset ya no aparece en el portal",
+    [T_REASON_RECOVERED] = "todos los recursos responden",
+    [T_CHANGE_METADATA] = "metadatos actualizados",
+    [T_CHANGE_RES_ADDED] = "{count} recursos añadidos",
+    [T_CHANGE_RES_REMOVED] = "{count} recursos eliminados",
+    [T_CHANGE_URLS] = "{count} URL cambiadas",
+    [T_CHANGE_TITLE] = "título cambiado",
+    [T_STATUS_UP] = "disponible",
+    [T_STATUS_DOWN] = "caído",
+    [T_STATUS_DEGRADED] = "degradado",
+    [T_STATUS_UNKNOWN] = "desconocido",
+    [T_NO_ORG] = "sin organización",
+    [T_KIND_DOWN] = "caídos",
+    [T_KIND_RECOVERED] = "recuperados",
+    [T_KIND_DEGRADED] = "degradados",
+    [T_KIND_ADDED] = "nuevos",
+    [T_KIND_REMOVED] = "eliminados",
+    [T_KIND_MODIFIED] = "modificados",
+    [T_DIGEST_TITLE] = "Portal {portal}: {count} cambios en un barrido",
+    [T_DIGEST_MSG] = "Resumen: {summary}. Por organización: {orgs}.",
+    [T_DIGEST_MORE] = "y {count} organizaciones más",
+    [T_LIST_SEP] = "; ",
+};
+
+static const char *const texts_en[T_COUNT] = {
+    [T_SYSTEM_STARTED_TITLE] = "System started",
+    [T_SYSTEM_STARTED_MSG] = "Vigía {version} is running with {plugins} plugins.",
+    [T_DOWN_TITLE] = "Dataset down: {dataset}",
+    [T_DOWN_MSG] = "“{dataset}” ({organization}, portal {portal}) stopped responding: {reason}.",
+    [T_RECOVERED_TITLE] = "Dataset recovered: {dataset}",
+    [T_RECOVERED_MSG] = "“{dataset}” ({organization}, portal {portal}) responds again "
+                        "(was: {previous}).",
+    [T_DEGRADED_TITLE] = "Dataset degraded: {dataset}",
+    [T_DEGRADED_MSG] = "“{dataset}” ({organization}, portal {portal}) has failing resources: "
+                       "{reason}.",
+    [T_ADDED_TITLE] = "New dataset: {dataset}",
+    [T_ADDED_MSG] = "“{dataset}” ({organization}) appeared on portal {portal}.",
+    [T_REMOVED_TITLE] = "Dataset removed: {dataset}",
+    [T_REMOVED_MSG] = "“{dataset}” ({organization}) is no longer available on portal {portal}.",
+    [T_MODIFIED_TITLE] = "Dataset modified: {dataset}",
+    [T_MODIFIED_MSG] = "“{dataset}” ({organization}, portal {portal}) changed: {reason}.",
+    [T_SUPPRESSED] = " {count} status changes since the previous notice were held back.",
+    [T_REASON_FAILING_ONE] = "resource “{name}” fails ({reason})",
+    [T_REASON_FAILING_MANY] = "{count} resources fail, including “{name}” ({reason})",
+    [T_REASON_NONE] = "no detail",
+    [T_REASON_HTTP] = "HTTP {status}",
+    [T_REASON_ADDED] = "new dataset on the portal",
+    [T_REASON_REMOVED] = "the dataset is no longer listed on the portal",
+    [T_REASON_RECOVERED] = "every resource responds",
+    [T_CHANGE_METADATA] = "metadata updated",
+    [T_CHANGE_RES_ADDED] = "{count} resources added",
+    [T_CHANGE_RES_REMOVED] = "{count} resources removed",
+    [T_CHANGE_URLS] = "{count} URLs changed",
+    [T_CHANGE_TITLE] = "title changed",
+    [T_STATUS_UP] = "up",
+    [T_STATUS_DOWN] = "down",
+    [T_STATUS_DEGRADED] = "degraded",
+    [T_STATUS_UNKNOWN] = "unknown",
+    [T_NO_ORG] = "no organisation",
+    [T_KIND_DOWN] = "down",
+    [T_KIND_RECOVERED] = "recovered",
+    [T_KIND_DEGRADED] = "degraded",
+    [T_KIND_ADDED] = "added",
+    [T_KIND_REMOVED] = "removed",
+    [T_KIND_MODIFIED] = "modified",
+    [T_DIGEST_TITLE] = "Portal {portal}: {count} changes in one sweep",
+    [T_DIGEST_MSG] = "Summary: {summary}. By organisation: {orgs}.",
+    [T_DIGEST_MORE] = "and {count} more organisations",
+    [T_LIST_SEP] = "; ",
+};
+
+static const char *const lang_names[NT_LANG_COUNT] = {"es", "en"};
+
+int nt_lang_parse(const char *name)
+{
+    for (int i = 0; name && i < NT_LANG_COUNT; i++)
+        if (strcmp(name, lang_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *nt_lang_name(nt_lang lang)
+{
+    return lang < NT_LANG_COUNT ? lang_names[lang] : lang_names[NT_LANG_ES];
+}
+
+const char *nt_text(nt_lang lang, nt_text_id id)
+{
+    if (id >= T_COUNT)
+        return "";
+    const char *t = lang == NT_LANG_EN ? texts_en[id] : texts_es[id];
+    if (!t)
+        t = texts_es[id];
+    return t ? t : "";
+}
+
+void nt_sb_addn(nt_sb *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = 0;
+}
+
+void nt_sb_add(nt_sb *b, const char *s)
+{
+    nt_sb_addn(b, s ? s : "", strlen(s ? s : ""));
+}
+
+char *nt_sb_take(nt_sb *b)
+{
+    char *s = b->failed ? NULL : b->s;
+    if (b->failed)
+        free(b->s);
+    else if (!s)
+        s = calloc(1, 1);
+    b->s = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+    return s;
+}
+
+void nt_sb_free(nt_sb *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}
+
+char *nt_text_render(nt_lang lang, nt_text_id id, const char *const *vars)
+{
+    const char *t = nt_text(lang, id);
+    nt_sb b = {0};
+    while (*t) {
+        const char *open = strchr(t, '{');
+        const char *close = open ? strchr(open, '}') : NULL;
+        if (!open || !close) {
+            nt_sb_add(&b, t);
+            break;
+        }
+        nt_sb_addn(&b, t, (size_t)(open - t));
+        size_t klen = (size_t)(close - open - 1);
+        const char *val = NULL;
+        for (int i = 0; vars && vars[i] && vars[i + 1]; i += 2)
+            if (strlen(vars[i]) == klen && strncmp(vars[i], open + 1, klen) == 0) {
+                val = vars[i + 1];
+                break;
+            }
+        if (val)
+            nt_sb_add(&b, val);
+        else
+            nt_sb_addn(&b, open, klen + 2);
+        t = close + 1;
+    }
+    return nt_sb_take(&b);
+}

@@ -1,0 +1,82 @@
+/* Every user-visible text of the notifications plugin, one table per language
+ * (texts.c). Templates use named placeholders, "{dataset}", filled by
+ * nt_text_render, so translators can reorder them freely. */
+#ifndef NOTIFICATIONS_TEXTS_H
+#define NOTIFICATIONS_TEXTS_H
+
+#include <stddef.h>
+
+typedef enum nt_lang { NT_LANG_ES = 0, NT_LANG_EN, NT_LANG_COUNT } nt_lang;
+
+typedef enum nt_text_id {
+    T_SYSTEM_STARTED_TITLE,
+    T_SYSTEM_STARTED_MSG,
+    T_DOWN_TITLE,
+    T_DOWN_MSG,
+    T_RECOVERED_TITLE,
+    T_RECOVERED_MSG,
+    T_DEGRADED_TITLE,
+    T_DEGRADED_MSG,
+    T_ADDED_TITLE,
+    T_ADDED_MSG,
+    T_REMOVED_TITLE,
+    T_REMOVED_MSG,
+    T_MODIFIED_TITLE,
+    T_MODIFIED_MSG,
+    T_SUPPRESSED,
+    T_REASON_FAILING_ONE,
+    T_REASON_FAILING_MANY,
+    T_REASON_NONE,
+    T_REASON_HTTP,
+    T_REASON_ADDED,
+    T_REASON_REMOVED,
+    T_REASON_RECOVERED,
+    T_CHANGE_METADATA,
+    T_CHANGE_RES_ADDED,
+    T_CHANGE_RES_REMOVED,
+    T_CHANGE_URLS,
+    T_CHANGE_TITLE,
+    T_STATUS_UP,
+    T_STATUS_DOWN,
+    T_STATUS_DEGRADED,
+    T_STATUS_UNKNOWN,
+    T_NO_ORG,
+    T_KIND_DOWN,
+    T_KIND_RECOVERED,
+    T_KIND_DEGRADED,
+    T_KIND_ADDED,
+    T_KIND_REMOVED,
+    T_KIND_MODIFIED,
+    T_DIGEST_TITLE,
+    T_DIGEST_MSG,
+    T_DIGEST_MORE,
+    T_LIST_SEP,
+    T_COUNT
+} nt_text_id;
+
+/* "es" / "en" -> language; -1 when unknown. */
+int nt_lang_parse(const char *name);
+const char *nt_lang_name(nt_lang lang);
+
+/* The raw template. Never NULL. */
+const char *nt_text(nt_lang lang, nt_text_id id);
+
+/* The template with {name} replaced by values from `vars` ("name", "value",
+ * ..., NULL); unknown placeholders are kept as written. Returns malloc'd text
+ * or NULL when out of memory. */
+char *nt_text_render(nt_lang lang, nt_text_id id, const char *const *vars);
+
+/* A growable string. */
+typedef struct nt_sb {
+    char *s;
+    size_t len, cap;
+    int failed; /* an allocation failed: s is incomplete */
+} nt_sb;
+
+void nt_sb_add(nt_sb *b, const char *s);
+void nt_sb_addn(nt_sb *b, const char *s, size_t n);
+/* Hands over the string (NULL when an allocation failed); b is reset. */
+char *nt_sb_take(nt_sb *b);
+void nt_sb_free(nt_sb *b);
+
+#endif /* NOTIFICATIONS_TEXTS_H */
