@@ -1,0 +1,38 @@
+// Entry point: wires the modules together. Each module owns one part of the
+// page; this file only says what happens when a notification arrives live.
+import { alertArrival } from './alerts.js';
+import { initBell } from './bell.js';
+import { connect } from './connection.js';
+import { initDatasets } from './datasets.js';
+import { initDetail } from './detail.js';
+import { applyStatic, t } from './i18n.js';
+import { initIndicator } from './indicator.js';
+import { initPanel, openPanel } from './panel.js';
+import { startClock } from './reltime.js';
+import { initSettings } from './settings.js';
+import { store } from './store.js';
+import { announce, showToast } from './toasts.js';
+
+function onLive(n) {
+  const open = () => openPanel(document.getElementById('bell'));
+  showToast(n, open);
+  announce(t('live.new', { title: n.title || '' }));
+  alertArrival(n, open);
+}
+
+applyStatic(document);
+initIndicator();
+initBell((e) => openPanel(e.currentTarget));
+initPanel();
+initDetail();
+initSettings();
+initDatasets();
+startClock();
+
+store.on((kind, detail) => {
+  if (kind === 'added' && detail.live) onLive(detail.notification);
+  if (kind === 'cleared') announce(t('live.cleared'));
+});
+
+connect();
+document.documentElement.dataset.app = 'ready';

@@ -1,0 +1,277 @@
+// The datasets view: live status-count cards and a server-paged table
+// (search, status and organisation filters, sorting). Only one page of rows
+// is ever in the DOM, so 10,000 datasets cost the same as 50.
+import { api } from './api.js';
+import { on as onSocket } from './connection.js';
+import { h } from './dom.js';
+import { t, fmtNumber, fmtMs, onLangChange } from './i18n.js';
+import { timeElement } from './reltime.js';
+import { STATUSES, statusPill, uptimeBar, latencyOf, uptimeOf } from './format.js';
+import { openDetail } from './detail.js';
+
+const state = { q: '', status: '', organization: '', sort: 'title', dir: 'asc', limit: 50, offset: 0 };
+let els;
+let items = [];
+let total = 0;
+let loadError = '';
+let loaded = false;
+let inflight = null;
+let refreshTimer = null;
+let lastCounts = null;
+const orgs = new Map(); // organization name -> title, from what we have seen
+
+// ---- status cards --------------------------------------------------------
+
+// The stats object is served by the rest plugin; read the dataset counts
+// from it whether they are flat or grouped under by_status.
+export function datasetCounts(stats) {
+  if (!stats || typeof stats !== 'object') return null;
+  const d = stats.datasets && typeof stats.datasets === 'object' ? stats.datasets : stats;
+  const by = d.by_status && typeof d.by_status === 'object' ? d.by_status : d;
+  const counts = {};
+  let sum = 0;
+  for (const s of STATUSES) {
+    const v = Number(by[s] ?? 0);
+    counts[s] = Number.isFinite(v) ? v : 0;
+    sum += counts[s];
+  }
+  const tot = Number(d.total);
+  counts.total = Number.isFinite(tot) && tot >= sum ? tot : sum;
+  return counts;
+}
+
+function paintCards(counts) {
+  if (!counts) return;
+  for (const key of ['total', ...STATUSES]) {
+    const card = els.cards.querySelector(`[data-card="${key}"]`);
+    if (!card) continue;
+    const num = card.querySelector('.card-count');
+    const text = fmtNumber(counts[key] ?? 0);
+    if (num.textContent !== text) {
+      num.textContent = text;
+      card.classList.remove('changed');
+      void card.offsetWidth;
+      card.classList.add('changed');
+    }
+    card.setAttribute('aria-pressed', String(key === 'total' ? state.status === '' : state.status === key));
+  }
+}
+
+function applyStats(stats) {
+  const counts = datasetCounts(stats);
+  if (!counts) return;
+  const changed = lastCounts && STATUSES.some((s) => lastCounts[s] !== counts[s]);
+  lastCounts = counts;
+  paintCards(counts);
+  if (changed) scheduleRefresh();
+}
+
+async function loadStats() {
+  try {
+    applyStats(await api.stats());
+  } catch (e) {
+    console.info('vigia: stats unavailable', e.message);
+  }
+}
+
+// ---- table ---------------------------------------------------------------
+
+function sortParam() { return state.dir === 'desc' ? `-${state.sort}` : state.sort; }
+
+async function load({ quiet = false } = {}) {
+  if (inflight) inflight.abort();
+  const ctrl = new AbortController();
+  inflight = ctrl;
+  if (!quiet) els.table.setAttribute('aria-busy', 'true');
+  try {
+    const res = await api.datasets({
+      q: state.q || undefined,
+      status: state.status || undefined,
+      organization: state.organization || undefined,
+      sort: sortParam(),
+      limit: state.limit,
+      offset: state.offset,
+    }, ctrl.signal);
+    items = Array.isArray(res?.items) ? res.items : [];
+    total = Number(res?.total ?? items.length) || 0;
+    loadError = '';
+    // A filter change can leave the offset past the end: go to the last page.
+    if (items.length === 0 && total > 0 && state.offset >= total) {
+      state.offset = Math.max(0, Math.floor((total - 1) / state.limit) * state.limit);
+      inflight = null;
+      load({ quiet });
+      return;
+    }
+  } catch (e) {
+    if (e.name === 'AbortError') return;
+    loadError = e.message || t('error.network');
+  } finally {
+    if (inflight === ctrl) inflight = null;
+  }
+  loaded = true;
+  els.table.removeAttribute('aria-busy');
+  for (const it of items) {
+    if (it.organization) orgs.set(it.organization, it.organization_title || it.organization);
+  }
+  render();
+  if (!window.__vigiaFirstRows) {
+    window.__vigiaFirstRows = performance.now();
+    performance.mark('vigia:datasets-rendered');
+  }
+}
+
+function scheduleRefresh(delay = 1000) {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(() => load({ quiet: true }), delay);
+}
+
+function row(d) {
+  const title = h('button', { type: 'button', class: 'link-button row-open', text: d.title || d.name || d.id });
+  title.addEventListener('click', () => openDetail(d.id, title));
+  return h('tr', { dataset: { id: d.id, status: d.status || 'unknown' } },
+    h('th', { scope: 'row', class: 'col-title' }, title,
+      d.name && d.name !== d.title ? h('span', { class: 'sub', text: d.name }) : null),
+    h('td', { class: 'col-org', 'data-label': t('table.org'), text: d.organization_title || d.organization || '—' }),
+    h('td', { class: 'col-status', 'data-label': t('table.status') }, statusPill(d.status)),
+    h('td', { class: 'col-checked', 'data-label': t('table.lastChecked') }, timeElement(d.last_checked, t('table.never'))),
+    h('td', { class: 'col-latency num', 'data-label': t('table.latency'), text: fmtMs(latencyOf(d)) }),
+    h('td', { class: 'col-uptime', 'data-label': t('table.uptime') }, uptimeBar(uptimeOf(d))));
+}
+
+function render() {
+  // Keep keyboard focus on the same dataset across live refreshes.
+  const active = document.activeElement;
+  const focusedId = active && els.tbody.contains(active) ? active.closest('tr')?.dataset.id : null;
+
+  els.tbody.replaceChildren(...items.map(row));
+  els.msg.hidden = items.length > 0 && !loadError;
+  els.msg.textContent = loadError ? t('table.error', { msg: loadError })
+    : !loaded ? t('table.loading') : items.length === 0 ? t('table.empty') : '';
+  els.msg.classList.toggle('error', Boolean(loadError));
+
+  const from = total === 0 ? 0 : state.offset + 1;
+  const to = Math.min(state.offset + items.length, total);
+  els.range.textContent = t('pager.range', { from: fmtNumber(from), to: fmtNumber(to), total: fmtNumber(total) });
+  els.prev.disabled = state.offset === 0;
+  els.next.disabled = state.offset + state.limit >= total;
+
+  els.table.querySelectorAll('th[data-sort]').forEach((th) => {
+    const key = th.dataset.sort;
+    th.setAttribute('aria-sort', key === state.sort ? (state.dir === 'asc' ? 'ascending' : 'descending') : 'none');
+    const btn = th.querySelector('button');
+    btn.setAttribute('aria-label', t('table.sortBy', { col: t(th.dataset.label) }));
+  });
+
+  // Suggestions for the organisation filter.
+  const opts = [...orgs.entries()].sort((a, b) => a[1].localeCompare(b[1]))
+    .map(([name, title]) => h('option', { value: name, label: title }));
+  els.orgList.replaceChildren(...opts);
+
+  if (focusedId) {
+    const again = els.tbody.querySelector(`tr[data-id="${CSS.escape(focusedId)}"] button`);
+    if (again) again.focus();
+  }
+  paintCards(lastCounts);
+}
+
+// A live dataset_update: patch the visible row at once, then refresh the
+// page quietly so sorting and filters stay right.
+function applyDatasetUpdate(p) {
+  const info = p && (p.dataset_info ?? p);
+  const d = info && (info.dataset ?? info);
+  if (!d || !d.id) return;
+  const status = info.current ?? d.status;
+  const idx = items.findIndex((x) => x.id === d.id);
+  if (idx >= 0) {
+    items[idx] = { ...items[idx], ...d, status: status || items[idx].status,
+      last_checked: info.checked_at ?? d.last_checked ?? items[idx].last_checked };
+    const old = els.tbody.querySelector(`tr[data-id="${CSS.escape(d.id)}"]`);
+    if (old) {
+      const fresh = row(items[idx]);
+      fresh.classList.add('changed');
+      old.replaceWith(fresh);
+    }
+  }
+  scheduleRefresh(1500);
+}
+
+function initFilters() {
+  let debounce = null;
+  document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
+  els.search.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => {
+      state.q = els.search.value.trim();
+      state.offset = 0;
+      load();
+    }, 250);
+  });
+  els.statusSel.addEventListener('change', () => {
+    state.status = els.statusSel.value;
+    state.offset = 0;
+    load();
+  });
+  els.org.addEventListener('change', () => {
+    let v = els.org.value.trim();
+    // Accept a typed title as well as the organisation's name.
+    for (const [name, title] of orgs) if (title === v) v = name;
+    state.organization = v;
+    state.offset = 0;
+    load();
+  });
+  els.pageSize.addEventListener('change', () => {
+    state.limit = Number(els.pageSize.value) || 50;
+    state.offset = 0;
+    load();
+  });
+  document.getElementById('filters-reset').addEventListener('click', () => {
+    els.search.value = '';
+    els.statusSel.value = '';
+    els.org.value = '';
+    Object.assign(state, { q: '', status: '', organization: '', offset: 0 });
+    load();
+  });
+  els.prev.addEventListener('click', () => {
+    state.offset = Math.max(0, state.offset - state.limit);
+    load();
+  });
+  els.next.addEventListener('click', () => {
+    if (state.offset + state.limit < total) state.offset += state.limit;
+    load();
+  });
+  els.table.querySelectorAll('th[data-sort] button').forEach((btn) => {
+    btn.addEventListener('click', () => {
+      const key = btn.closest('th').dataset.sort;
+      if (state.sort === key) state.dir = state.dir === 'asc' ? 'desc' : 'asc';
+      else { state.sort = key; state.dir = key === 'last_checked' ? 'desc' : 'asc'; }
+      state.offset = 0;
+      load();
+    });
+  });
+  els.cards.querySelectorAll('[data-card]').forEach((card) => {
+    card.addEventListener('click', () => {
+      const key = card.dataset.card;
+      state.status = key === 'total' || state.status === key ? '' : key;
+      els.statusSel.value = state.status;
+      state.offset = 0;
+      load();
+    });
+  });
+}
+
+export function initDatasets() {
+  const $ = (id) => document.getElementById(id);
+  els = {
+    cards: $('status-cards'), table: $('datasets-table'), tbody: $('datasets-body'), msg: $('table-message'),
+    range: $('pager-range'), prev: $('pager-prev'), next: $('pager-next'), pageSize: $('page-size'),
+    search: $('filter-q'), statusSel: $('filter-status'), org: $('filter-org'), orgList: $('org-options'),
+  };
+  initFilters();
+  onSocket('stats_update', (p) => applyStats(p && (p.stats ?? p)));
+  onSocket('dataset_update', applyDatasetUpdate);
+  // After a reconnect anything may have changed while we were away.
+  onSocket('reconnected', () => { loadStats(); load({ quiet: true }); });
+  onLangChange(() => render());
+  load();
+  loadStats();
+}
