@@ -14,7 +14,7 @@
 typedef struct vgt_server {
     pid_t pid;           /* 0 when not running */
     int port;
-    char dir[PATH_MAX];  /* temp dir: vigia.ini, vigia.db, vigia.log */
+    char dir[256];       /* temp dir: vigia.ini, vigia.db, vigia.log */
     char base[64];       /* "http://127.0.0.1:PORT" */
     char config_path[PATH_MAX];
     char db_path[PATH_MAX];
