@@ -1,0 +1,228 @@
+/* rest plugin: GET /metrics in the Prometheus text exposition format 0.0.4.
+ * Each family comes from one bus method; a family whose plugin is not loaded
+ * is left out entirely. */
+#include "rest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void family(rest_buf *b, const char *name, const char *type, const char *help)
+{
+    rest_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void number(rest_buf *b, const json_t *v)
+{
+    if (json_is_integer(v))
+        rest_buf_printf(b, " %lld\n", (long long)json_integer_value(v));
+    else if (json_is_real(v))
+        rest_buf_printf(b, " %.10g\n", json_real_value(v));
+    else if (json_is_true(v))
+        rest_buf_append(b, " 1\n", 3);
+    else
+        rest_buf_append(b, " 0\n", 3);
+}
+
+/* name{l1="v1",l2="v2"} value: labels as NULL-terminated name/value pairs. */
+static void sample(rest_buf *b, const char *name, const char *const *labels, const json_t *v)
+{
+    rest_buf_append(b, name, strlen(name));
+    if (labels && labels[0]) {
+        rest_buf_append(b, "{", 1);
+        for (size_t i = 0; labels[i]; i += 2) {
+            rest_buf_printf(b, "%s%s=\"", i ? "," : "", labels[i]);
+            rest_buf_label_value(b, labels[i + 1]);
+            rest_buf_append(b, "\"", 1);
+        }
+        rest_buf_append(b, "}", 1);
+    }
+    number(b, v);
+}
+
+static void sample_int(rest_buf *b, const char *name, const char *const *labels, long long n)
+{
+    json_t *v = json_integer(n);
+    sample(b, name, labels, v);
+    json_decref(v);
+}
+
+static long long dataset_total(rest_state *st, const char *portal, const char *status, int *rc)
+{
+    json_t *params = json_pack("{s:i, s:s, s:s}", "limit", 1, "portal", portal, "status", status);
+    json_t *res = params ? rest_call_quiet(st, "datasets.list", params, rc) : NULL;
+    json_decref(params);
+    json_t *t = json_object_get(res, "total");
+    long long n = json_is_integer(t) ? (long long)json_integer_value(t) : -1;
+    json_decref(res);
+    return n;
+}
+
+static void monitor_families(rest_state *st, rest_buf *b)
+{
+    static const char *const statuses[] = {"up", "down", "degraded", "unknown"};
+    static const char *const results[] = {"up", "down", "restricted", "invalid"};
+    json_t *ms = rest_call_quiet(st, "monitor.status", NULL, NULL);
+    if (!ms)
+        return;
+    json_t *portals = json_object_get(ms, "portals");
+    size_t i;
+    json_t *p;
+
+    /* Datasets by status per portal, from datasets.list totals (live, not last-sweep). */
+    int rc = 0;
+    bool header = false;
+    json_array_foreach(portals, i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        if (!name)
+            continue;
+        for (size_t s = 0; s < 4; s++) {
+            long long n = dataset_total(st, name, statuses[s], &rc);
+            if (n < 0)
+                break;
+            if (!header) {
+                family(b, "vigia_datasets", "gauge", "Datasets by current status, per portal.");
+                header = true;
+            }
+            const char *labels[] = {"portal", name, "status", statuses[s], NULL};
+            sample_int(b, "vigia_datasets", labels, n);
+        }
+    }
+
+    family(b, "vigia_checks_total", "counter", "Resource checks done, by result.");
+    for (size_t r = 0; r < 4; r++) {
+        long long sum = 0;
+        json_array_foreach(portals, i, p)
+        {
+            json_t *v = json_object_get(json_object_get(p, "checks_total"), results[r]);
+            if (json_is_integer(v))
+                sum += (long long)json_integer_value(v);
+        }
+        const char *labels[] = {"result", results[r], NULL};
+        sample_int(b, "vigia_checks_total", labels, sum);
+    }
+
+    family(b, "vigia_sweep_duration_seconds", "gauge",
+           "Duration of the last finished sweep, per portal.");
+    json_array_foreach(portals, i, p)
+    {
+        const char *name = json_string_value(json_object_get(p, "name"));
+        json_t *d = json_object_get(json_object_get(p, "last_sweep"), "duration_ms");
+        if (!name || !json_is_number(d))
+            continue;
+        json_t *secs = json_real(json_number_value(d) / 1000.0);
+        const char *labels[] = {"portal", name, NULL};
+        sample(b, "vigia_sweep_duration_seconds", labels, secs);
+        json_decref(secs);
+    }
+    json_decref(ms);
+}
+
+static void notification_families(rest_state *st, rest_buf *b)
+{
+    json_t *ns = rest_call_quiet(st, "notifications.stats", NULL, NULL);
+    if (!ns)
+        return;
+    json_t *by_type = json_object_get(ns, "by_type");
+    family(b, "vigia_notifications_created_total", "counter", "Notifications created, by type.");
+    static const char *const types[] = {"info", "warning", "error", "success"};
+    for (size_t t = 0; t < 4; t++) {
+        json_t *v = json_object_get(by_type, types[t]);
+        const char *labels[] = {"type", types[t], NULL};
+        if (v)
+            sample(b, "vigia_notifications_created_total", labels, v);
+        else
+            sample_int(b, "vigia_notifications_created_total", labels, 0);
+    }
+    if (json_is_number(json_object_get(ns, "unread"))) {
+        family(b, "vigia_notifications_unread", "gauge", "Unread notifications.");
+        sample(b, "vigia_notifications_unread", NULL, json_object_get(ns, "unread"));
+    }
+    if (json_is_number(json_object_get(ns, "total"))) {
+        family(b, "vigia_notifications_stored", "gauge", "Notifications currently stored.");
+        sample(b, "vigia_notifications_stored", NULL, json_object_get(ns, "total"));
+    }
+    json_decref(ns);
+}
+
+static void broker_families(rest_state *st, rest_buf *b)
+{
+    json_t *bs = rest_call_quiet(st, "broker.status", NULL, NULL);
+    if (!bs)
+        return;
+    json_t *clients = json_object_get(bs, "clients");
+    family(b, "vigia_websocket_clients", "gauge", "Connected Socket.IO clients, by transport.");
+    static const char *const transports[] = {"websocket", "polling"};
+    for (size_t t = 0; t < 2; t++) {
+        json_t *v = json_object_get(clients, transports[t]);
+        const char *labels[] = {"transport", transports[t], NULL};
+        if (v)
+            sample(b, "vigia_websocket_clients", labels, v);
+        else
+            sample_int(b, "vigia_websocket_clients", labels, 0);
+    }
+    json_decref(bs);
+}
+
+static void bus_families(rest_state *st, rest_buf *b)
+{
+    json_t *s = rest_call_quiet(st, "bus.stats", NULL, NULL);
+    if (!s)
+        return;
+    family(b, "vigia_bus_queue_depth", "gauge", "Events waiting in the bus queue.");
+    sample(b, "vigia_bus_queue_depth", NULL, json_object_get(s, "queue_depth"));
+    family(b, "vigia_bus_publish_failures_total", "counter",
+           "Events the bus could not queue (queue full or stopped).");
+    sample(b, "vigia_bus_publish_failures_total", NULL, json_object_get(s, "failed"));
+    family(b, "vigia_bus_events_published_total", "counter", "Events published on the bus.");
+    sample(b, "vigia_bus_events_published_total", NULL, json_object_get(s, "published"));
+    json_decref(s);
+}
+
+static void http_families(rest_state *st, rest_buf *b)
+{
+    json_t *s = rest_call_quiet(st, "http.stats", NULL, NULL);
+    if (!s)
+        return;
+    family(b, "vigia_http_requests_total", "counter",
+           "HTTP requests answered, by route pattern, method and status.");
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(s, "requests"), i, r)
+    {
+        const char *route = json_string_value(json_object_get(r, "route"));
+        const char *method = json_string_value(json_object_get(r, "method"));
+        json_t *status = json_object_get(r, "status");
+        char code[24];
+        if (json_is_integer(status))
+            snprintf(code, sizeof code, "%lld", (long long)json_integer_value(status));
+        else
+            snprintf(code, sizeof code, "%s",
+                     json_string_value(status) ? json_string_value(status) : "");
+        const char *labels[] = {"route",  route ? route : "", "method", method ? method : "",
+                                "status", code,               NULL};
+        sample(b, "vigia_http_requests_total", labels, json_object_get(r, "count"));
+    }
+    json_decref(s);
+}
+
+char *rest_metrics_render(rest_state *st, size_t *len)
+{
+    rest_buf b = {0};
+    family(&b, "vigia_up", "gauge", "1 while the server answers.");
+    rest_buf_append(&b, "vigia_up 1\n", 11);
+    family(&b, "vigia_build_info", "gauge", "Server version, as a label.");
+    const char *labels[] = {"version", st->host->server_version(st->host), NULL};
+    sample_int(&b, "vigia_build_info", labels, 1);
+    monitor_families(st, &b);
+    notification_families(st, &b);
+    broker_families(st, &b);
+    bus_families(st, &b);
+    http_families(st, &b);
+    if (b.oom) {
+        rest_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return b.data;
+}

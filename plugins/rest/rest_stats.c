@@ -1,0 +1,314 @@
+/* rest plugin: the stats object (GET /api/stats, method stats.get) and the
+ * coalescing publisher of stats.updated (at most once per stats_interval). */
+#include "rest.h"
+
+#include <string.h>
+#include <time.h>
+
+static const char *const statuses[] = {"up", "down", "degraded", "unknown"};
+
+/* Total of datasets.list for one filter, or -1 (with *rc) when it failed. */
+static long long count_datasets(rest_state *st, const char *portal, const char *status, int *rc)
+{
+    json_t *params = json_pack("{s:i}", "limit", 1);
+    if (!params)
+        return -1;
+    if (portal)
+        json_object_set_new(params, "portal", json_string(portal));
+    if (status)
+        json_object_set_new(params, "status", json_string(status));
+    json_t *res = rest_call_quiet(st, "datasets.list", params, rc);
+    json_decref(params);
+    json_t *total = json_object_get(res, "total");
+    long long n = json_is_integer(total) ? (long long)json_integer_value(total) : -1;
+    json_decref(res);
+    return n;
+}
+
+static void note_missing(json_t *unavailable, const char *plugin)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(unavailable, i, v)
+    {
+        if (!strcmp(json_string_value(v), plugin))
+            return;
+    }
+    json_array_append_new(unavailable, json_string(plugin));
+}
+
+static json_t *datasets_part(rest_state *st, json_t *unavailable)
+{
+    int rc = 0;
+    long long total = count_datasets(st, NULL, NULL, &rc);
+    if (total < 0) {
+        if (rc == -ENOSYS)
+            note_missing(unavailable, "monitor");
+        return json_null();
+    }
+    json_t *by = json_object();
+    for (size_t i = 0; i < 4; i++) {
+        long long n = count_datasets(st, NULL, statuses[i], &rc);
+        json_object_set_new(by, statuses[i], json_integer(n < 0 ? 0 : n));
+    }
+    return json_pack("{s:I, s:o}", "total", (json_int_t)total, "by_status", by);
+}
+
+static json_t *notifications_part(rest_state *st, json_t *unavailable)
+{
+    int rc = 0;
+    json_t *res = rest_call_quiet(st, "notifications.stats", NULL, &rc);
+    if (!res) {
+        if (rc == -ENOSYS)
+            note_missing(unavailable, "notifications");
+        return json_null();
+    }
+    json_t *out = json_pack("{s:O?, s:O?}", "total", json_object_get(res, "total"), "unread",
+                            json_object_get(res, "unread"));
+    json_decref(res);
+    return out ? out : json_null();
+}
+
+static json_t *clients_part(rest_state *st, json_t *unavailable)
+{
+    int rc = 0;
+    json_t *res = rest_call_quiet(st, "broker.status", NULL, &rc);
+    if (!res) {
+        if (rc == -ENOSYS)
+            note_missing(unavailable, "broker");
+        return json_null();
+    }
+    json_t *c = json_object_get(res, "clients");
+    json_t *out = json_pack("{s:O?, s:O?, s:O?}", "connected", json_object_get(c, "total"),
+                            "websocket", json_object_get(c, "websocket"), "polling",
+                            json_object_get(c, "polling"));
+    json_decref(res);
+    return out ? out : json_null();
+}
+
+/* The most recently finished sweep over all portals. */
+static json_t *last_sweep_part(rest_state *st, json_t *unavailable, json_t **portals_out)
+{
+    int rc = 0;
+    *portals_out = json_null();
+    json_t *res = rest_call_quiet(st, "monitor.status", NULL, &rc);
+    if (!res) {
+        if (rc == -ENOSYS)
+            note_missing(unavailable, "monitor");
+        return json_null();
+    }
+    json_t *best = NULL, *best_portal = NULL;
+    const char *best_at = NULL;
+    json_t *states = json_object();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(res, "portals"), i, p)
+    {
+        const char *state = json_string_value(json_object_get(p, "state"));
+        if (state && states) {
+            json_t *n = json_object_get(states, state);
+            json_object_set_new(states, state, json_integer(n ? json_integer_value(n) + 1 : 1));
+        }
+        json_t *ls = json_object_get(p, "last_sweep");
+        const char *at = json_string_value(json_object_get(ls, "finished_at"));
+        /* ISO-8601 UTC strings of one format order like the times they name. */
+        if (at && (!best_at || strcmp(at, best_at) > 0)) {
+            best_at = at;
+            best = ls;
+            best_portal = json_object_get(p, "name");
+        }
+    }
+    json_t *out = json_null();
+    if (best) {
+        out = json_deep_copy(best);
+        if (out && json_is_object(out))
+            json_object_set(out, "portal", best_portal ? best_portal : json_null());
+        else if (!out)
+            out = json_null();
+    }
+    if (states) {
+        json_decref(*portals_out);
+        *portals_out = json_pack("{s:I, s:o}", "total",
+                                 (json_int_t)json_array_size(json_object_get(res, "portals")),
+                                 "by_state", states);
+        if (!*portals_out)
+            *portals_out = json_null();
+    }
+    json_decref(res);
+    return out;
+}
+
+static json_t *bus_part(rest_state *st)
+{
+    json_t *res = rest_call_quiet(st, "bus.stats", NULL, NULL);
+    if (!res)
+        return json_null();
+    json_t *out = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "published",
+                            json_object_get(res, "published"), "delivered",
+                            json_object_get(res, "delivered"), "failed",
+                            json_object_get(res, "failed"), "queue_depth",
+                            json_object_get(res, "queue_depth"), "queue_high_water",
+                            json_object_get(res, "queue_high_water"));
+    json_decref(res);
+    return out ? out : json_null();
+}
+
+json_t *rest_stats_build(rest_state *st)
+{
+    json_t *unavailable = json_array();
+    if (!unavailable)
+        return NULL;
+    json_t *portals = NULL;
+    json_t *datasets = datasets_part(st, unavailable);
+    json_t *notifications = notifications_part(st, unavailable);
+    json_t *clients = clients_part(st, unavailable);
+    json_t *last_sweep = last_sweep_part(st, unavailable, &portals);
+    json_t *bus = bus_part(st);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "datasets", datasets,
+                     "notifications", notifications, "clients", clients, "portals", portals,
+                     "last_sweep", last_sweep, "bus", bus, "unavailable", unavailable);
+}
+
+/* ---- stats.get ---- */
+
+static int stats_get(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    json_t *s = rest_stats_build(user);
+    if (!s)
+        return vg_method_fail(result, -ENOMEM, "INTERNAL", "out of memory building stats");
+    *result = s;
+    return 0;
+}
+
+/* ---- stats.updated publisher ---- */
+
+static void on_event(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    (void)payload;
+    rest_state *st = user;
+    pthread_mutex_lock(&st->mu);
+    st->dirty = true;
+    pthread_cond_signal(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+}
+
+static struct timespec deadline_after(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* Equal apart from the bus counters, which move with every event. */
+static int same_stats(const json_t *a, const json_t *b)
+{
+    if (!a || !b)
+        return 0;
+    json_t *ca = json_copy((json_t *)a), *cb = json_copy((json_t *)b);
+    int same = 0;
+    if (ca && cb) {
+        json_object_del(ca, "bus");
+        json_object_del(cb, "bus");
+        same = json_equal(ca, cb);
+    }
+    json_decref(ca);
+    json_decref(cb);
+    return same;
+}
+
+static void *publisher(void *arg)
+{
+    rest_state *st = arg;
+    int64_t last_pub = -st->stats_interval_ms;
+    pthread_mutex_lock(&st->mu);
+    while (!st->stopping) {
+        if (!st->dirty) {
+            pthread_cond_wait(&st->cv, &st->mu);
+            continue;
+        }
+        int64_t wait = last_pub + st->stats_interval_ms - st->host->now_mono_ms(st->host);
+        if (wait > 0) {
+            /* Coalesce: everything that happens until then becomes one update. */
+            struct timespec ts = deadline_after(wait);
+            pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+            continue;
+        }
+        st->dirty = false;
+        pthread_mutex_unlock(&st->mu);
+
+        json_t *stats = rest_stats_build(st);
+        last_pub = st->host->now_mono_ms(st->host);
+        if (stats && !same_stats(stats, st->last_published)) {
+            json_incref(stats);
+            if (vg_bus_publish_new(st->host->bus, "stats.updated", stats) == 0)
+                st->published_count++;
+            json_decref(st->last_published);
+            st->last_published = stats;
+        } else {
+            json_decref(stats);
+        }
+        pthread_mutex_lock(&st->mu);
+    }
+    pthread_mutex_unlock(&st->mu);
+    return NULL;
+}
+
+int rest_stats_init(rest_state *st)
+{
+    static const char *const topics[4] = {"notification.", "notifications.cleared",
+                                          "monitor.sweep_finished", "dataset.status_changed"};
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    st->sync_ready = true;
+
+    int rc = vg_bus_register_method(st->host->bus, "stats.get", stats_get, st, NULL);
+    if (rc < 0)
+        return st->host->fail(st->host, "cannot register method stats.get: %s", strerror(-rc));
+    st->method_registered = true;
+    for (size_t i = 0; i < 4; i++) {
+        rc = vg_bus_subscribe(st->host->bus, topics[i], on_event, st, NULL, &st->subs[i]);
+        if (rc < 0)
+            return st->host->fail(st->host, "cannot subscribe to %s: %s", topics[i],
+                                  strerror(-rc));
+    }
+    return 0;
+}
+
+int rest_stats_start(rest_state *st)
+{
+    st->stopping = false;
+    int rc = pthread_create(&st->thread, NULL, publisher, st);
+    if (rc)
+        return st->host->fail(st->host, "cannot start the stats publisher: %s", strerror(rc));
+    st->thread_running = true;
+    return 0;
+}
+
+void rest_stats_stop(rest_state *st)
+{
+    for (size_t i = 0; i < 4; i++) {
+        if (st->subs[i])
+            vg_bus_unsubscribe(st->host->bus, st->subs[i]);
+        st->subs[i] = NULL;
+    }
+    if (st->thread_running) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->thread, NULL);
+        st->thread_running = false;
+    }
+}

@@ -1,0 +1,357 @@
+/* rest plugin: pure helpers. No host calls here so the unit test links only this. */
+#include "rest_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int rest_status_for_errno(int rc)
+{
+    switch (rc) {
+    case -EINVAL:
+        return 400;
+    case -EACCES:
+    case -EPERM:
+        return 401;
+    case -ENOENT:
+        return 404;
+    case -EEXIST:
+    case -EBUSY:
+        return 409;
+    case -E2BIG:
+    case -EMSGSIZE:
+        return 413;
+    case -ENOSYS:
+    case -EAGAIN:
+    case -ESHUTDOWN:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+const char *rest_code_for_status(int status)
+{
+    switch (status) {
+    case 400:
+        return "INVALID_ARGUMENT";
+    case 401:
+        return "UNAUTHORIZED";
+    case 403:
+        return "FORBIDDEN";
+    case 404:
+        return "NOT_FOUND";
+    case 409:
+        return "CONFLICT";
+    case 413:
+        return "TOO_LARGE";
+    case 415:
+        return "UNSUPPORTED_MEDIA_TYPE";
+    case 503:
+        return "UNAVAILABLE";
+    default:
+        return "INTERNAL";
+    }
+}
+
+int rest_parse_int(const char *s, long long min, long long max, long long *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    const char *p = s;
+    if (*p == '-')
+        p++;
+    if (!*p)
+        return -EINVAL;
+    for (const char *q = p; *q; q++)
+        if (*q < '0' || *q > '9')
+            return -EINVAL;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno || !end || *end || v < min || v > max)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int rest_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    if (!s)
+        return -EINVAL;
+    for (size_t i = 0; i < 4; i++) {
+        if (!strcasecmp(s, yes[i])) {
+            *out = true;
+            return 0;
+        }
+        if (!strcasecmp(s, no[i])) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+uint64_t rest_fnv1a64(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+void rest_etag_format(uint64_t hash, char *buf, size_t size)
+{
+    snprintf(buf, size, "\"%016llx\"", (unsigned long long)hash);
+}
+
+int rest_etag_matches(const char *inm, const char *etag)
+{
+    if (!inm || !etag)
+        return 0;
+    /* Compare the opaque part (without quotes). */
+    const char *e = etag;
+    if (*e == '"')
+        e++;
+    size_t elen = strlen(e);
+    if (elen && e[elen - 1] == '"')
+        elen--;
+
+    const char *p = inm;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        if (*p == '*')
+            return 1;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        if (*p != '"') {
+            /* Not an entity-tag: skip to the next comma. */
+            while (*p && *p != ',')
+                p++;
+            continue;
+        }
+        p++;
+        const char *start = p;
+        while (*p && *p != '"')
+            p++;
+        size_t n = (size_t)(p - start);
+        if (n == elen && !memcmp(start, e, n))
+            return 1;
+        if (*p == '"')
+            p++;
+    }
+    return 0;
+}
+
+int rest_origin_allowed(const json_t *allowed, const char *origin)
+{
+    if (!allowed || !origin || !*origin)
+        return 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(allowed, i, v)
+    {
+        const char *a = json_string_value(v);
+        if (!a)
+            continue;
+        if (!strcmp(a, "*"))
+            return 1;
+        /* Scheme and host are case-insensitive; a trailing slash is not part of an origin. */
+        size_t alen = strlen(a);
+        while (alen && a[alen - 1] == '/')
+            alen--;
+        if (strlen(origin) == alen && !strncasecmp(a, origin, alen))
+            return 1;
+    }
+    return 0;
+}
+
+static int host_is_loopback(const char *h, size_t n)
+{
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if (n == 3 && !strncmp(h, "::1", 3))
+        return 1;
+    if (n == 9 && !strncasecmp(h, "localhost", 9))
+        return 1;
+    if (n >= 4 && !strncmp(h, "127.", 4))
+        return 1;
+    return 0;
+}
+
+int rest_listen_is_loopback(const char *listen)
+{
+    if (!listen || !*listen)
+        return 0;
+    int seen = 0;
+    const char *p = listen;
+    while (*p) {
+        while (*p == ',' || *p == ' ')
+            p++;
+        if (!*p)
+            break;
+        const char *start = p;
+        while (*p && *p != ',' && *p != ' ')
+            p++;
+        size_t n = (size_t)(p - start);
+        /* Split host:port at the last ':' (after a ']' for IPv6). */
+        const char *colon = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (start[i] == ']')
+                colon = NULL;
+            if (start[i] == ':')
+                colon = start + i;
+        }
+        if (n && start[0] == '[') {
+            const char *rb = memchr(start, ']', n);
+            if (!rb)
+                return 0;
+            colon = (rb + 1 < start + n && rb[1] == ':') ? rb + 1 : NULL;
+        }
+        if (!colon)
+            return 0; /* a bare port listens on every interface */
+        if (!host_is_loopback(start, (size_t)(colon - start)))
+            return 0;
+        seen = 1;
+    }
+    return seen;
+}
+
+int rest_is_json_content_type(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    static const char want[] = "application/json";
+    size_t n = sizeof want - 1;
+    if (strncasecmp(ct, want, n))
+        return 0;
+    char c = ct[n];
+    return c == '\0' || c == ';' || c == ' ';
+}
+
+int rest_valid_text(const char *s, size_t len, size_t max_len)
+{
+    if (!s || len == 0 || len > max_len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+void rest_sanitize(const char *s, char *buf, size_t size)
+{
+    size_t o = 0;
+    if (!size)
+        return;
+    for (size_t i = 0; s && s[i] && o + 1 < size && i < 40; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (s && strlen(s) > 40 && o + 4 < size) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+}
+
+void rest_buf_append(rest_buf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) {
+            b->oom = true;
+            return;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void rest_buf_printf(rest_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->oom = true;
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        rest_buf_append(b, small, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    rest_buf_append(b, big, (size_t)n);
+    free(big);
+}
+
+void rest_buf_label_value(rest_buf *b, const char *s)
+{
+    for (const char *p = s ? s : ""; *p; p++) {
+        if (*p == '\\')
+            rest_buf_append(b, "\\\\", 2);
+        else if (*p == '"')
+            rest_buf_append(b, "\\\"", 2);
+        else if (*p == '\n')
+            rest_buf_append(b, "\\n", 2);
+        else
+            rest_buf_append(b, p, 1);
+    }
+}
+
+void rest_buf_free(rest_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int rest_prom_valid_name(const char *s, bool label)
+{
+    if (!s || !*s)
+        return 0;
+    for (size_t i = 0; s[i]; i++) {
+        char c = s[i];
+        int ok = isalpha((unsigned char)c) || c == '_' || (!label && c == ':') ||
+                 (i > 0 && isdigit((unsigned char)c));
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
