@@ -44,6 +44,7 @@ typedef struct parse_state {
     size_t pos;
     FILE *fp;
     int line;
+    int section_line; /* line of the last "[section]" header */
     int errors;
     bool too_long;
 } parse_state;
@@ -70,6 +71,11 @@ static char *reader(char *buf, int size, void *stream)
     if (!r)
         return NULL;
     ps->line++;
+    const char *t = buf;
+    while (*t == ' ' || *t == '\t')
+        t++;
+    if (*t == '[')
+        ps->section_line = ps->line;
     size_t len = strlen(buf);
     if (len + 1 >= (size_t)size && buf[len - 1] != '\n') {
         /* inih would silently split it; refuse it instead. */
@@ -118,7 +124,7 @@ static int handler(void *user, const char *section, const char *name, const char
                 free(sec);
                 return 0;
             }
-            sec->line = ps->line;
+            sec->line = ps->section_line ? ps->section_line : ps->line;
             sec->file = cfg;
             sec->tail = &sec->entries;
             *cfg->tail = sec;

@@ -1,6 +1,8 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +11,9 @@
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static vg_log_level log_level = VG_LOG_INFO;
 static FILE *log_file;
+static char *capture; /* tests: a copy of every line */
+static size_t capture_len;
+static bool capturing;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
@@ -72,6 +77,16 @@ void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap)
         lv = 2;
     pthread_mutex_lock(&log_lock);
     fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
+    if (capturing) {
+        char line[2200];
+        int ln = snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core", msg);
+        char *nc = realloc(capture, capture_len + (size_t)ln + 1);
+        if (nc) {
+            memcpy(nc + capture_len, line, (size_t)ln + 1);
+            capture = nc;
+            capture_len += (size_t)ln;
+        }
+    }
     if (log_file) {
         fprintf(log_file, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
         fflush(log_file);
@@ -85,4 +100,25 @@ void core_log(const char *who, vg_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     core_logv(who, level, fmt, ap);
     va_end(ap);
+}
+
+void core_log_capture_start(void)
+{
+    pthread_mutex_lock(&log_lock);
+    free(capture);
+    capture = NULL;
+    capture_len = 0;
+    capturing = true;
+    pthread_mutex_unlock(&log_lock);
+}
+
+char *core_log_capture_take(void)
+{
+    pthread_mutex_lock(&log_lock);
+    char *c = capture ? capture : strdup("");
+    capture = NULL;
+    capture_len = 0;
+    capturing = false;
+    pthread_mutex_unlock(&log_lock);
+    return c;
 }

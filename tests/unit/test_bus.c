@@ -1,0 +1,326 @@
+/* The bus: ordering under concurrent publishers, matching, ownership,
+ * bounded queue, unsubscribe during delivery, methods. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bus.h"
+
+typedef struct recorder {
+    pthread_mutex_t lock;
+    json_t *seen; /* array of [topic, payload] */
+    int freed;
+    int block_ms; /* sleep in the callback, to fill the queue */
+} recorder;
+
+static void rec_init(recorder *r)
+{
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->lock, NULL);
+    r->seen = json_array();
+}
+
+static void rec_done(recorder *r)
+{
+    json_decref(r->seen);
+    pthread_mutex_destroy(&r->lock);
+}
+
+static void rec_cb(const char *topic, const json_t *payload, void *user)
+{
+    recorder *r = user;
+    if (r->block_ms)
+        usleep((useconds_t)r->block_ms * 1000);
+    pthread_mutex_lock(&r->lock);
+    json_array_append_new(r->seen, json_pack("[s, O]", topic, payload));
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void rec_free(void *user) { ((recorder *)user)->freed++; }
+
+static void test_matching(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(64, 10);
+    core_bus_client *c = core_bus_client_new(bus, "t");
+    vg_bus *b = core_bus_client_handle(c);
+    recorder exact, prefix, all;
+    rec_init(&exact);
+    rec_init(&prefix);
+    rec_init(&all);
+    assert_int_equal(vg_bus_subscribe(b, "dataset.added", rec_cb, &exact, rec_free, NULL), 0);
+    assert_int_equal(vg_bus_subscribe(b, "dataset.", rec_cb, &prefix, rec_free, NULL), 0);
+    assert_int_equal(vg_bus_subscribe(b, "", rec_cb, &all, rec_free, NULL), 0);
+    assert_int_equal(vg_bus_has_subscribers(b, "dataset.removed"), 1);
+    assert_int_equal(vg_bus_publish_new(b, "dataset.added", json_pack("{s:i}", "n", 1)), 0);
+    assert_int_equal(vg_bus_publish_new(b, "dataset.removed", NULL), 0);
+    assert_int_equal(vg_bus_publish_new(b, "datasetx.added", NULL), 0);
+    assert_int_equal(vg_bus_publish_new(b, "notification.created", NULL), 0);
+    /* Bad topics are refused and the payload is still consumed (ASan checks). */
+    assert_int_equal(vg_bus_publish_new(b, "", json_object()), -EINVAL);
+    assert_int_equal(vg_bus_publish_new(b, "bad topic", json_object()), -EINVAL);
+    assert_int_equal(vg_bus_publish_new(b, "trailing.", json_object()), -EINVAL);
+    core_bus_flush(bus);
+    assert_int_equal(json_array_size(exact.seen), 1);
+    assert_int_equal(json_array_size(prefix.seen), 2);
+    assert_int_equal(json_array_size(all.seen), 4);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_array_get(exact.seen, 0), 1), "n")),
+                     1);
+    core_bus_client_release(c);
+    /* user_free ran exactly once per subscription on release. */
+    assert_int_equal(exact.freed, 1);
+    assert_int_equal(prefix.freed, 1);
+    assert_int_equal(all.freed, 1);
+    json_t *st = core_bus_stats(bus);
+    assert_int_equal(json_integer_value(json_object_get(st, "published")), 4);
+    assert_int_equal(json_integer_value(json_object_get(st, "failed")), 3);
+    assert_int_equal(json_integer_value(json_object_get(st, "delivered")), 7);
+    json_decref(st);
+    core_bus_free(bus);
+    rec_done(&exact);
+    rec_done(&prefix);
+    rec_done(&all);
+}
+
+typedef struct publisher {
+    vg_bus *bus;
+    int id, count;
+} publisher;
+
+static void *publish_many(void *arg)
+{
+    publisher *p = arg;
+    for (int i = 0; i < p->count; i++) {
+        while (vg_bus_publish_new(p->bus, "seq.event", json_pack("{s:i, s:i}", "p", p->id, "i", i)) ==
+               -EAGAIN)
+            usleep(100);
+    }
+    return NULL;
+}
+
+static void test_order_concurrent_publishers(void **state)
+{
+    (void)state;
+    enum { PUBS = 8, EACH = 5000 };
+    core_bus *bus = core_bus_new(256, 1000);
+    core_bus_client *c = core_bus_client_new(bus, "t");
+    vg_bus *b = core_bus_client_handle(c);
+    recorder r;
+    rec_init(&r);
+    assert_int_equal(vg_bus_subscribe(b, "seq.", rec_cb, &r, NULL, NULL), 0);
+    pthread_t th[PUBS];
+    publisher ps[PUBS];
+    for (int i = 0; i < PUBS; i++) {
+        ps[i] = (publisher){b, i, EACH};
+        pthread_create(&th[i], NULL, publish_many, &ps[i]);
+    }
+    for (int i = 0; i < PUBS; i++)
+        pthread_join(th[i], NULL);
+    core_bus_flush(bus);
+    assert_int_equal(json_array_size(r.seen), PUBS * EACH);
+    /* Each publisher's events arrive in the order it published them. */
+    int next[PUBS] = {0};
+    size_t i;
+    json_t *ev;
+    json_array_foreach(r.seen, i, ev)
+    {
+        json_t *p = json_array_get(ev, 1);
+        int pid = (int)json_integer_value(json_object_get(p, "p"));
+        int seq = (int)json_integer_value(json_object_get(p, "i"));
+        assert_int_equal(seq, next[pid]);
+        next[pid]++;
+    }
+    core_bus_client_release(c);
+    core_bus_free(bus);
+    rec_done(&r);
+}
+
+static void test_queue_full(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(4, 20);
+    core_bus_client *c = core_bus_client_new(bus, "t");
+    vg_bus *b = core_bus_client_handle(c);
+    recorder r;
+    rec_init(&r);
+    r.block_ms = 300; /* the subscriber is slow: the queue fills */
+    assert_int_equal(vg_bus_subscribe(b, "", rec_cb, &r, NULL, NULL), 0);
+    int ok = 0, again = 0;
+    for (int i = 0; i < 10; i++) {
+        int rc = vg_bus_publish_new(b, "x.y", json_pack("{s:i}", "i", i));
+        if (rc == 0)
+            ok++;
+        else if (rc == -EAGAIN)
+            again++;
+    }
+    /* At most capacity + the one being delivered got in; the rest failed loudly. */
+    assert_true(ok <= 5);
+    assert_true(again >= 5);
+    json_t *st = core_bus_stats(bus);
+    assert_int_equal(json_integer_value(json_object_get(st, "failed")), again);
+    assert_int_equal(json_integer_value(json_object_get(st, "queue_high_water")), 4);
+    json_decref(st);
+    r.block_ms = 0;
+    core_bus_flush(bus);
+    assert_int_equal((int)json_array_size(r.seen), ok);
+    core_bus_client_release(c);
+    core_bus_free(bus);
+    rec_done(&r);
+}
+
+/* A subscriber that unsubscribes another (and itself) while events are in flight. */
+typedef struct selfish {
+    vg_bus *bus;
+    vg_subscription *me, *other;
+    int calls;
+} selfish;
+
+static void selfish_cb(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    (void)payload;
+    selfish *s = user;
+    s->calls++;
+    if (s->other) {
+        assert_int_equal(vg_bus_unsubscribe(s->bus, s->other), 0);
+        s->other = NULL;
+    }
+    if (s->calls == 2)
+        assert_int_equal(vg_bus_unsubscribe(s->bus, s->me), 0);
+}
+
+static void test_unsubscribe_during_delivery(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(64, 10);
+    core_bus_client *c = core_bus_client_new(bus, "t");
+    vg_bus *b = core_bus_client_handle(c);
+    selfish s = {.bus = b};
+    recorder victim;
+    rec_init(&victim);
+    assert_int_equal(vg_bus_subscribe(b, "e.", selfish_cb, &s, NULL, &s.me), 0);
+    assert_int_equal(vg_bus_subscribe(b, "e.", rec_cb, &victim, rec_free, &s.other), 0);
+    for (int i = 0; i < 5; i++)
+        vg_bus_publish_new(b, "e.x", NULL);
+    core_bus_flush(bus);
+    assert_int_equal(s.calls, 2);
+    /* The victim was removed during the first event, before being called. */
+    assert_int_equal(json_array_size(victim.seen), 0);
+    assert_int_equal(victim.freed, 1);
+    /* Unsubscribing from another thread while a slow callback runs waits for it. */
+    recorder slow;
+    rec_init(&slow);
+    slow.block_ms = 200;
+    vg_subscription *sub;
+    assert_int_equal(vg_bus_subscribe(b, "s.x", rec_cb, &slow, rec_free, &sub), 0);
+    vg_bus_publish_new(b, "s.x", NULL);
+    usleep(50000);
+    assert_int_equal(vg_bus_unsubscribe(b, sub), 0);
+    assert_int_equal(json_array_size(slow.seen), 1); /* the callback had finished */
+    assert_int_equal(slow.freed, 1);
+    assert_int_equal(vg_bus_unsubscribe(b, sub), -ENOENT);
+    core_bus_client_release(c);
+    core_bus_free(bus);
+    rec_done(&victim);
+    rec_done(&slow);
+}
+
+static int m_echo(const json_t *params, json_t **result, void *user)
+{
+    (void)user;
+    if (!params || !json_is_object(params))
+        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "params must be an object");
+    *result = json_deep_copy(params);
+    return 0;
+}
+
+static int m_bare_fail(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    (void)result;
+    (void)user;
+    return -ENOENT;
+}
+
+static void test_methods(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(16, 10);
+    core_bus_client *owner = core_bus_client_new(bus, "owner");
+    core_bus_client *other = core_bus_client_new(bus, "other");
+    vg_bus *b = core_bus_client_handle(owner);
+    vg_bus *o = core_bus_client_handle(other);
+    recorder r;
+    rec_init(&r);
+    assert_int_equal(vg_bus_register_method(b, "t.echo", m_echo, &r, rec_free), 0);
+    assert_int_equal(vg_bus_register_method(o, "t.echo", m_echo, &r, rec_free), -EEXIST);
+    assert_int_equal(r.freed, 1); /* user_free runs on a failed registration too */
+    assert_int_equal(vg_bus_register_method(b, "t.fail", m_bare_fail, NULL, NULL), 0);
+
+    json_t *res = NULL;
+    json_t *params = json_pack("{s:s}", "a", "b");
+    assert_int_equal(vg_bus_call(o, "t.echo", params, &res), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "a")), "b");
+    json_decref(res);
+    json_decref(params);
+
+    assert_int_equal(vg_bus_call(o, "t.echo", NULL, &res), -EINVAL);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(res, "error"), "code")),
+        "INVALID_ARGUMENT");
+    json_decref(res);
+
+    assert_int_equal(vg_bus_call(o, "t.fail", NULL, &res), -ENOENT);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(res, "error"), "code")), "NOT_FOUND");
+    json_decref(res);
+
+    assert_int_equal(vg_bus_call(o, "notifications.list", NULL, &res), -ENOSYS);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(res, "error"),
+                                                             "message")),
+                           "'notifications' plugin"));
+    json_decref(res);
+
+    assert_int_equal(vg_bus_unregister_method(o, "t.echo"), -ENOENT); /* not the owner */
+    core_bus_client_release(owner);
+    assert_int_equal(r.freed, 2);
+    assert_int_equal(vg_bus_call(o, "t.echo", NULL, &res), -ENOSYS);
+    json_decref(res);
+    core_bus_client_release(other);
+    core_bus_free(bus);
+    rec_done(&r);
+}
+
+static void test_publish_after_stop(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(16, 10);
+    core_bus_client *c = core_bus_client_new(bus, "t");
+    core_bus_stop(bus);
+    assert_int_equal(vg_bus_publish_new(core_bus_client_handle(c), "a.b", json_object()),
+                     -ESHUTDOWN);
+    core_bus_client_release(c);
+    core_bus_free(bus);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matching),
+        cmocka_unit_test(test_order_concurrent_publishers),
+        cmocka_unit_test(test_queue_full),
+        cmocka_unit_test(test_unsubscribe_during_delivery),
+        cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_publish_after_stop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
