@@ -1,0 +1,156 @@
+/* Bus events -> room broadcasts, and the broker.status method. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+
+static void on_notification_created(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    static const char *const rooms[] = {"notifications", NULL};
+    broker_broadcast(user, rooms, "new_notification",
+                     json_pack("{s:O?,s:O?}", "notification",
+                               json_object_get(payload, "notification"), "unread_count",
+                               json_object_get(payload, "unread_count")));
+}
+
+static void on_notification_read(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    broker_broadcast(user, NULL, "notification_marked_read",
+                     json_pack("{s:O?,s:O?}", "notification_id",
+                               json_object_get(payload, "notification_id"), "unread_count",
+                               json_object_get(payload, "unread_count")));
+}
+
+static void on_notifications_cleared(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    broker_broadcast(user, NULL, "notifications_cleared",
+                     json_pack("{s:O?}", "unread_count", json_object_get(payload, "unread_count")));
+}
+
+/* dataset.* -> dataset_update {dataset_info, event, ...the rest of the payload}
+ * to datasets, dataset:<id>, organization:<org> and portal:<portal>. */
+static void on_dataset(const char *topic, const json_t *payload, void *user)
+{
+    broker *b = user;
+    const json_t *ds = json_object_get(payload, "dataset");
+    const char *id = json_string_value(json_object_get(ds, "id"));
+    const char *org = json_string_value(json_object_get(ds, "organization"));
+    const char *portal = json_string_value(json_object_get(payload, "portal"));
+    if (!portal)
+        portal = json_string_value(json_object_get(ds, "portal"));
+    char r1[160], r2[160], r3[160];
+    const char *rooms[5];
+    int n = 0;
+    rooms[n++] = "datasets";
+    if (id && snprintf(r1, sizeof r1, "dataset:%s", id) < (int)sizeof r1)
+        rooms[n++] = r1;
+    if (org && snprintf(r2, sizeof r2, "organization:%s", org) < (int)sizeof r2)
+        rooms[n++] = r2;
+    if (portal && snprintf(r3, sizeof r3, "portal:%s", portal) < (int)sizeof r3)
+        rooms[n++] = r3;
+    rooms[n] = NULL;
+    json_t *arg = json_deep_copy(payload);
+    if (!json_is_object(arg)) {
+        json_decref(arg);
+        arg = json_object();
+    }
+    json_object_set(arg, "dataset_info", ds ? (json_t *)ds : json_null());
+    json_object_del(arg, "dataset");
+    json_object_set_new(arg, "event", json_string(topic));
+    broker_broadcast(b, rooms, "dataset_update", arg);
+}
+
+void stats_flush(broker *b, int64_t now)
+{
+    json_t *send = NULL;
+    pthread_mutex_lock(&b->stats_lock);
+    if (b->stats_pending &&
+        (b->stats_last == 0 || now - b->stats_last >= b->cfg.stats_min_interval)) {
+        send = b->stats_pending;
+        b->stats_pending = NULL;
+        b->stats_last = now;
+    }
+    pthread_mutex_unlock(&b->stats_lock);
+    if (send) {
+        static const char *const rooms[] = {"stats", NULL};
+        broker_broadcast(b, rooms, "stats_update", json_pack("{s:o}", "stats", send));
+    }
+}
+
+/* stats_update at most once per stats_min_interval: keep the newest, the
+ * housekeeper sends it when the interval has passed. */
+static void on_stats(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    broker *b = user;
+    pthread_mutex_lock(&b->stats_lock);
+    json_decref(b->stats_pending);
+    b->stats_pending = json_deep_copy(payload);
+    pthread_mutex_unlock(&b->stats_lock);
+    stats_flush(b, now_ms(b));
+}
+
+json_t *broker_status(broker *b)
+{
+    pthread_mutex_lock(&b->lock);
+    json_t *rooms = rooms_status_locked(b);
+    long long total = (long long)b->sessions.count;
+    long long recoverable = (long long)b->recovery.count;
+    pthread_mutex_unlock(&b->lock);
+    return json_pack(
+        "{s:{s:I,s:I,s:I},s:o,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:I}", "clients",
+        "total", (json_int_t)total, "websocket", (json_int_t)atomic_load(&b->n_websocket),
+        "polling", (json_int_t)atomic_load(&b->n_polling), "rooms", rooms ? rooms : json_array(),
+        "messages_in", (json_int_t)atomic_load(&b->messages_in), "messages_out",
+        (json_int_t)atomic_load(&b->messages_out), "dropped", "backlog",
+        (json_int_t)atomic_load(&b->dropped_backlog), "rate_limit",
+        (json_int_t)atomic_load(&b->dropped_rate), "protocol",
+        (json_int_t)atomic_load(&b->dropped_protocol), "write",
+        (json_int_t)atomic_load(&b->dropped_write), "capacity", "max_clients",
+        (json_int_t)b->cfg.max_clients, "thread_cap", (json_int_t)b->cfg.thread_cap,
+        "threads_held", (json_int_t)atomic_load(&b->held), "recoverable_sessions",
+        (json_int_t)recoverable);
+}
+
+static int m_status(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    *result = broker_status(user);
+    return *result ? 0 : vg_method_fail(result, -ENOMEM, "INTERNAL", "out of memory");
+}
+
+int bus_setup(broker *b)
+{
+    vg_bus *bus = b->host->bus;
+    static const struct {
+        const char *topic;
+        vg_event_cb cb;
+    } subs[] = {
+        {"notification.created", on_notification_created},
+        {"notification.read", on_notification_read},
+        {"notifications.cleared", on_notifications_cleared},
+        {"dataset.", on_dataset},
+        {"stats.updated", on_stats},
+    };
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        int rc = vg_bus_subscribe(bus, subs[i].topic, subs[i].cb, b, NULL, &b->subs[b->nsubs]);
+        if (rc < 0)
+            return b->host->fail(b->host, "cannot subscribe to %s: %d", subs[i].topic, rc);
+        b->nsubs++;
+    }
+    int rc = vg_bus_register_method(bus, "broker.status", m_status, b, NULL);
+    if (rc < 0)
+        return b->host->fail(b->host, "cannot register broker.status: %d", rc);
+    return 0;
+}
+
+void bus_teardown(broker *b)
+{
+    for (int i = 0; i < b->nsubs; i++)
+        vg_bus_unsubscribe(b->host->bus, b->subs[i]);
+    b->nsubs = 0;
+}

@@ -1,0 +1,84 @@
+/* Engine.IO packets common to both transports, the open packet and the
+ * Origin check. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker.h"
+
+bmsg *engine_open_msg(broker *b, const char *sid, int offer_websocket)
+{
+    char buf[256];
+    int n = eio_open_packet(buf, sizeof buf, sid, offer_websocket, b->cfg.ping_interval,
+                            b->cfg.ping_timeout, b->cfg.max_payload);
+    return n < 0 ? NULL : bmsg_new(buf, (size_t)n);
+}
+
+int engine_on_binary(session *s, size_t len)
+{
+    (void)len;
+    /* Binary data only ever carries attachments of a binary Socket.IO packet,
+     * which Vigía refuses: skip the announced ones, anything else is an error. */
+    pthread_mutex_lock(&s->lock);
+    int ok = s->skip_attachments > 0;
+    if (ok)
+        s->skip_attachments--;
+    pthread_mutex_unlock(&s->lock);
+    return ok ? 0 : -EPROTO;
+}
+
+int engine_on_packet(session *s, const eio_packet *p)
+{
+    broker *b = s->b;
+    atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
+    switch (p->type) {
+    case EIO_PONG:
+        pthread_mutex_lock(&s->lock);
+        if (s->pong_deadline) {
+            s->pong_deadline = 0;
+            s->next_ping_at = now_ms(b) + b->cfg.ping_interval;
+        }
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    case EIO_MESSAGE:
+        return socketio_on_message(s, p->data, p->len);
+    case EIO_BINARY:
+        return engine_on_binary(s, p->len);
+    case EIO_CLOSE:
+        session_terminate(s, "client close", TERM_CLIENT_CLOSE | TERM_CLOSE_WS);
+        return 0;
+    case EIO_NOOP:
+        return 0;
+    case EIO_PING:    /* v4: the server pings; a client ping is an error */
+    case EIO_UPGRADE: /* only valid on the probe WebSocket */
+    case EIO_OPEN:
+    default:
+        return -EPROTO;
+    }
+}
+
+/* scheme://host[:port] of an Origin against the Host header */
+static int same_origin(const char *origin, const char *host)
+{
+    if (!host)
+        return 0;
+    const char *p = strstr(origin, "://");
+    if (!p)
+        return 0;
+    p += 3;
+    return strcasecmp(p, host) == 0;
+}
+
+int origin_allowed(broker *b, const char *origin, const char *host_header)
+{
+    if (!origin || !*origin)
+        return 1; /* not a browser (or same-origin GET): nothing to check */
+    size_t n = json_array_size(b->cfg.allowed_origins);
+    for (size_t i = 0; i < n; i++) {
+        const char *o = json_string_value(json_array_get(b->cfg.allowed_origins, i));
+        if (o && (strcmp(o, "*") == 0 || strcasecmp(o, origin) == 0))
+            return 1;
+    }
+    return same_origin(origin, host_header);
+}

@@ -1,0 +1,30 @@
+/* Refcounted outgoing message: the WebSocket frame is built once and shared
+ * by every recipient; long-polls use the text inside it. */
+#include <stdlib.h>
+
+#include "broker.h"
+
+bmsg *bmsg_new(const char *text, size_t len)
+{
+    bmsg *m = malloc(sizeof *m + len + 11);
+    if (!m)
+        return NULL;
+    atomic_init(&m->refs, 1);
+    m->frame_len = vg_ws_build_frame(m->frame, VG_WS_TEXT, text, len);
+    m->text_len = len;
+    m->text = (const char *)m->frame + (m->frame_len - len);
+    m->frame[m->frame_len] = '\0';
+    return m;
+}
+
+bmsg *bmsg_ref(bmsg *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void bmsg_unref(bmsg *m)
+{
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        free(m);
+}

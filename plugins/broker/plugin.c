@@ -1,0 +1,150 @@
+/* broker plugin: configuration, routes and lifecycle. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
+{
+    long long v;
+    int rc = 0;
+    rc |= h->config_duration(h, cfg, "ping_interval", 25000, 50, 3600000, &c->ping_interval);
+    rc |= h->config_duration(h, cfg, "ping_timeout", 20000, 50, 3600000, &c->ping_timeout);
+    rc |= h->config_duration(h, cfg, "upgrade_timeout", 10000, 100, 600000, &c->upgrade_timeout);
+    rc |= h->config_duration(h, cfg, "connect_timeout", 45000, 100, 3600000, &c->connect_timeout);
+    rc |= h->config_int(h, cfg, "max_payload", 1000000, 1024, 64LL * 1024 * 1024, &c->max_payload);
+    rc |= h->config_list(h, cfg, "allowed_origins", NULL, &c->allowed_origins);
+    rc |= h->config_int(h, cfg, "max_clients", 1000, 1, 60000, &c->max_clients);
+    rc |= h->config_int(h, cfg, "thread_reserve", 32, 1, 10000, &c->thread_reserve);
+    rc |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog);
+    rc |= h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30,
+                        &c->max_backlog_bytes);
+    rc |= h->config_int(h, cfg, "sender_threads", 8, 1, 256, &c->sender_threads);
+    rc |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms);
+    rc |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join);
+    rc |= h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window);
+    rc |= h->config_int(h, cfg, "recovery_log_max", 10000, 16, 10000000, &c->recovery_log_max);
+    rc |= h->config_int(h, cfg, "rate_limit", 20, 0, 100000, &v);
+    c->rate_per_s = (double)v;
+    rc |= h->config_int(h, cfg, "rate_burst", 40, 1, 100000, &c->rate_burst);
+    rc |= h->config_int(h, cfg, "rate_strikes", 20, 0, 100000, &c->rate_strikes);
+    rc |= h->config_int(h, cfg, "recent_limit", 20, 0, 100, &c->recent_limit);
+    rc |= h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval);
+    if (rc)
+        return -EINVAL;
+    /* The civetweb pool: [server] threads. Every WebSocket and every pending
+     * long-poll pins one worker, so keep thread_reserve of them for short
+     * requests. */
+    const vg_config *srv = h->config_section(h, "server");
+    if (h->config_int(h, srv, "threads", 0, 0, 65536, &c->server_threads) < 0)
+        return -EINVAL;
+    if (c->server_threads > 0) {
+        c->thread_cap = c->server_threads - c->thread_reserve;
+        if (c->thread_cap < 1)
+            return h->fail(h, "[broker] thread_reserve (%lld) leaves no thread for WebSockets "
+                              "out of [server] threads (%lld)",
+                           c->thread_reserve, c->server_threads);
+    } else {
+        c->thread_cap = c->max_clients;
+    }
+    return 0;
+}
+
+static void destroy_state(broker *b)
+{
+    if (!b)
+        return;
+    sessions_free_all(b);
+    recovery_free_all(b);
+    smap_free(&b->rooms, NULL);
+    smap_free(&b->sessions, NULL);
+    bmsg_unref(b->ping_msg);
+    json_decref(b->cfg.allowed_origins);
+    json_decref(b->stats_pending);
+    pthread_mutex_destroy(&b->lock);
+    pthread_mutex_destroy(&b->rq_lock);
+    pthread_cond_destroy(&b->rq_cond);
+    pthread_mutex_destroy(&b->hk_lock);
+    pthread_cond_destroy(&b->hk_cond);
+    pthread_mutex_destroy(&b->stats_lock);
+    free(b);
+}
+
+static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
+{
+    broker *b = calloc(1, sizeof *b);
+    if (!b)
+        return host->fail(host, "out of memory");
+    b->host = host;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_mutex_init(&b->rq_lock, NULL);
+    pthread_cond_init(&b->rq_cond, NULL);
+    pthread_mutex_init(&b->hk_lock, NULL);
+    pthread_mutex_init(&b->stats_lock, NULL);
+    {
+        pthread_condattr_t a;
+        pthread_condattr_init(&a);
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        pthread_cond_init(&b->hk_cond, &a);
+        pthread_condattr_destroy(&a);
+    }
+    if (read_config(host, cfg, &b->cfg) < 0) {
+        destroy_state(b);
+        return -EINVAL;
+    }
+    if (smap_init(&b->sessions, 16384) < 0 || smap_init(&b->rooms, 1024) < 0 ||
+        smap_init(&b->recovery, 4096) < 0 ||
+        !(b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log)) ||
+        !(b->ping_msg = bmsg_new("2", 1))) {
+        destroy_state(b);
+        return host->fail(host, "out of memory");
+    }
+    websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
+    int rc = host->ws_route(host, "/socket.io/", &b->ws_handlers, b, NULL);
+    if (rc == 0)
+        rc = host->http_route(host, "*", "/socket.io/", polling_handler, b, NULL);
+    if (rc < 0) {
+        destroy_state(b);
+        return host->fail(host, "cannot register /socket.io/: %d", rc);
+    }
+    if (bus_setup(b) < 0) {
+        destroy_state(b);
+        return -EINVAL;
+    }
+    VG_INFO(host,
+            "Socket.IO at /socket.io/: ping %lld/%lld ms, max_payload %lld, max_clients %lld, "
+            "%lld threads for WebSockets and long-polls, %lld senders",
+            (long long)b->cfg.ping_interval, (long long)b->cfg.ping_timeout, b->cfg.max_payload,
+            b->cfg.max_clients, b->cfg.thread_cap, b->cfg.sender_threads);
+    *state = b;
+    return 0;
+}
+
+static int broker_start(void *state)
+{
+    broker *b = state;
+    int rc = senders_start(b);
+    if (rc == 0)
+        rc = housekeeper_start(b);
+    if (rc < 0)
+        VG_ERROR(b->host, "cannot start threads: %s", strerror(-rc));
+    return rc;
+}
+
+static void broker_stop(void *state)
+{
+    broker *b = state;
+    bus_teardown(b);
+    housekeeper_stop(b);
+    atomic_store(&b->stopping, 1);
+    sessions_free_all(b); /* wakes every pending long-poll */
+    senders_stop(b);
+}
+
+static void broker_destroy(void *state) { destroy_state(state); }
+
+VG_PLUGIN_DEFINE(broker, "1.0.0",
+                 "Socket.IO v5 / Engine.IO v4 server: rooms, live events, state recovery",
+                 .init = broker_init, .start = broker_start, .stop = broker_stop,
+                 .destroy = broker_destroy);

@@ -1,0 +1,218 @@
+/* The HTTP long-polling transport at /socket.io/: handshake, GET (blocking
+ * with a bounded wait), POST (\x1e-joined packets), CORS. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "broker.h"
+
+static int reply_eio_error(vg_http_request *req, int code)
+{
+    char body[96];
+    int n = eio_error_body(body, sizeof body, code);
+    return vg_http_reply(req, eio_error_status(code), "application/json", body, (size_t)n);
+}
+
+static int reply_full(vg_http_request *req)
+{
+    vg_http_set_header(req, "Retry-After", "5");
+    static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
+    return vg_http_reply(req, 503, "application/json", body, sizeof body - 1);
+}
+
+static void cors_headers(vg_http_request *req, const char *origin)
+{
+    if (!origin || !*origin)
+        return;
+    vg_http_set_header(req, "Access-Control-Allow-Origin", origin);
+    vg_http_set_header(req, "Vary", "Origin");
+    vg_http_set_header(req, "Access-Control-Allow-Credentials", "true");
+}
+
+static int handshake(broker *b, vg_http_request *req)
+{
+    char eio[8];
+    if (strcmp(vg_http_method(req), "GET") != 0)
+        return reply_eio_error(req, EIO_ERR_BAD_HANDSHAKE_METHOD);
+    if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0)
+        return reply_eio_error(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    session *s = session_new(b, TR_POLLING);
+    if (!s)
+        return reply_full(req);
+    char body[256];
+    int n = eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
+                            b->cfg.ping_timeout, b->cfg.max_payload);
+    session_unref(s);
+    vg_http_set_header(req, "Cache-Control", "no-store");
+    return vg_http_reply(req, 200, "text/plain; charset=UTF-8", body, (size_t)n);
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int poll_get(broker *b, session *s, vg_http_request *req)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->transport != TR_POLLING) {
+        pthread_mutex_unlock(&s->lock);
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    }
+    if (s->poll_pending) {
+        /* Overlapping GET: 400 here, "1" to the first one, session closed. */
+        pthread_mutex_unlock(&s->lock);
+        session_terminate(s, "overlapping GET", 0);
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    }
+    if (s->q_len == 0 && !s->closed && !s->upgrading &&
+        atomic_load(&b->held) >= b->cfg.thread_cap) {
+        /* Waiting would pin one more worker thread than the reserve allows. */
+        pthread_mutex_unlock(&s->lock);
+        return reply_full(req);
+    }
+    s->poll_pending = 1;
+    atomic_fetch_add(&b->held, 1);
+    /* Bounded: a ping is due within ping_interval anyway. */
+    struct timespec deadline;
+    deadline_after(&deadline, b->cfg.ping_interval + 1000);
+    while (s->q_len == 0 && !s->closed && !s->upgrading && s->transport == TR_POLLING &&
+           !atomic_load(&b->stopping)) {
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    /* Collect the whole queue, joined by \x1e (unless the WebSocket took over). */
+    int mine = s->transport == TR_POLLING;
+    size_t total = 0;
+    for (size_t i = 0; mine && i < s->q_len; i++)
+        total += s->q[(s->q_head + i) % s->q_cap]->text_len + 1;
+    char *body = malloc(total + 4);
+    size_t n = 0;
+    if (body) {
+        while (mine && s->q_len) {
+            bmsg *m = s->q[s->q_head];
+            s->q_head = (s->q_head + 1) % s->q_cap;
+            s->q_len--;
+            s->q_bytes -= m->text_len;
+            if (n)
+                body[n++] = EIO_SEPARATOR;
+            memcpy(body + n, m->text, m->text_len);
+            n += m->text_len;
+            bmsg_unref(m);
+            atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
+        }
+        if (s->closed) {
+            if (n)
+                body[n++] = EIO_SEPARATOR;
+            body[n++] = s->close_reply ? s->close_reply : '1';
+        } else if (n == 0) {
+            body[n++] = '6'; /* noop: upgrade in progress, timeout or stop */
+        }
+    }
+    s->poll_pending = 0;
+    atomic_fetch_sub(&b->held, 1);
+    pthread_mutex_unlock(&s->lock);
+    if (!body)
+        return -ENOMEM;
+    vg_http_set_header(req, "Cache-Control", "no-store");
+    int rc = vg_http_reply(req, 200, "text/plain; charset=UTF-8", body, n);
+    free(body);
+    return rc;
+}
+
+static int poll_post(broker *b, session *s, vg_http_request *req)
+{
+    const char *ct = vg_http_header(req, "Content-Type");
+    if (ct && strncasecmp(ct, "application/octet-stream", 24) == 0)
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    const char *data;
+    size_t len;
+    int rc = vg_http_body(req, (size_t)b->cfg.max_payload, &data, &len);
+    if (rc == -E2BIG) {
+        static const char msg[] = "{\"code\":3,\"message\":\"Payload too large\"}";
+        return vg_http_reply(req, 413, "application/json", msg, sizeof msg - 1);
+    }
+    if (rc < 0)
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    pthread_mutex_lock(&s->lock);
+    int bad = s->transport != TR_POLLING || s->post_active || s->closed;
+    int overlap = s->post_active;
+    if (!bad)
+        s->post_active = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (bad) {
+        if (overlap)
+            session_terminate(s, "overlapping POST", 0);
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    }
+    size_t pos = 0;
+    eio_packet p;
+    int err = 0;
+    while ((rc = eio_payload_next(data, len, &pos, &p)) == 1) {
+        if (engine_on_packet(s, &p) < 0) {
+            err = 1;
+            break;
+        }
+    }
+    if (rc < 0)
+        err = 1;
+    pthread_mutex_lock(&s->lock);
+    s->post_active = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (err) {
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        session_terminate(s, "parse error", 0);
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    }
+    vg_http_set_header(req, "Cache-Control", "no-store");
+    return vg_http_reply(req, 200, "text/html", "ok", 2);
+}
+
+int polling_handler(vg_http_request *req, void *user)
+{
+    broker *b = user;
+    const char *method = vg_http_method(req);
+    const char *origin = vg_http_header(req, "Origin");
+    if (!origin_allowed(b, origin, vg_http_header(req, "Host")))
+        return reply_eio_error(req, EIO_ERR_FORBIDDEN);
+    cors_headers(req, origin);
+    if (strcmp(method, "OPTIONS") == 0) {
+        vg_http_set_header(req, "Access-Control-Allow-Methods", "GET,POST,OPTIONS");
+        const char *h = vg_http_header(req, "Access-Control-Request-Headers");
+        if (h)
+            vg_http_set_header(req, "Access-Control-Allow-Headers", h);
+        return vg_http_reply(req, 204, "text/plain", "", 0);
+    }
+    char transport[16], sid[32];
+    if (vg_http_query(req, "transport", transport, sizeof transport) < 0)
+        return reply_eio_error(req, EIO_ERR_UNKNOWN_TRANSPORT);
+    if (strcmp(transport, "websocket") == 0) {
+        /* not an Upgrade request (those go to the WebSocket handler) */
+        return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    }
+    if (strcmp(transport, "polling") != 0)
+        return reply_eio_error(req, EIO_ERR_UNKNOWN_TRANSPORT);
+    if (vg_http_query(req, "sid", sid, sizeof sid) < 0)
+        return handshake(b, req);
+    session *s = session_find(b, sid);
+    if (!s)
+        return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);
+    int rc;
+    if (strcmp(method, "GET") == 0)
+        rc = poll_get(b, s, req);
+    else if (strcmp(method, "POST") == 0)
+        rc = poll_post(b, s, req);
+    else
+        rc = reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+    session_unref(s);
+    return rc;
+}

@@ -1,0 +1,145 @@
+/* Connection state recovery (socket.io >= 4.6): a log of broadcast packets
+ * with their offsets, and the state of recently disconnected sockets. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static void rec_free(void *v)
+{
+    recovery_rec *r = v;
+    json_decref(r->rooms);
+    free(r);
+}
+
+void recovery_save_locked(broker *b, session *s)
+{
+    recovery_rec *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    memcpy(r->pid, s->pid, sizeof r->pid);
+    memcpy(r->sio_sid, s->sio_sid, sizeof r->sio_sid);
+    r->rooms = json_array();
+    for (int i = 0; i < s->nrooms; i++)
+        json_array_append_new(r->rooms, json_string(s->rooms[i].r->name));
+    r->admin = s->admin;
+    r->at = now_ms(b);
+    recovery_rec *old = smap_del(&b->recovery, r->pid);
+    if (old)
+        rec_free(old);
+    if (smap_put(&b->recovery, r->pid, r) < 0)
+        rec_free(r);
+}
+
+static void entry_free(log_entry *e)
+{
+    bmsg_unref(e->m);
+    if (e->rooms) {
+        for (int i = 0; e->rooms[i]; i++)
+            free(e->rooms[i]);
+        free(e->rooms);
+    }
+    memset(e, 0, sizeof *e);
+}
+
+static void evict_oldest(broker *b)
+{
+    log_entry *e = &b->log[b->log_head];
+    b->log_evicted_upto = e->seq;
+    entry_free(e);
+    b->log_head = (b->log_head + 1) % (size_t)b->cfg.recovery_log_max;
+    b->log_len--;
+}
+
+void recovery_log_append_locked(broker *b, uint64_t seq, bmsg *m, const char *const *rooms)
+{
+    if (!b->log || b->cfg.recovery_window <= 0)
+        return;
+    if ((long long)b->log_len == b->cfg.recovery_log_max)
+        evict_oldest(b);
+    log_entry *e = &b->log[(b->log_head + b->log_len) % (size_t)b->cfg.recovery_log_max];
+    e->seq = seq;
+    e->at = now_ms(b);
+    e->m = bmsg_ref(m);
+    e->rooms = NULL;
+    if (rooms) {
+        int n = 0;
+        while (rooms[n])
+            n++;
+        e->rooms = calloc((size_t)n + 1, sizeof *e->rooms);
+        for (int i = 0; e->rooms && i < n; i++)
+            e->rooms[i] = strdup(rooms[i]);
+    }
+    b->log_len++;
+}
+
+static int entry_matches(const log_entry *e, session *s)
+{
+    if (!e->rooms)
+        return 1;
+    for (int i = 0; e->rooms[i]; i++)
+        if (session_in_room_locked(s, e->rooms[i]))
+            return 1;
+    return 0;
+}
+
+int recovery_restore_locked(broker *b, session *s, const char *pid, const char *offset)
+{
+    recovery_rec *r = smap_get(&b->recovery, pid);
+    if (!r)
+        return 0;
+    int64_t now = now_ms(b);
+    char *end;
+    errno = 0;
+    unsigned long long off = strtoull(offset, &end, 10);
+    if (now - r->at > b->cfg.recovery_window || errno || *end || end == offset ||
+        off < b->log_evicted_upto || off > atomic_load(&b->offset_seq))
+        return 0;
+    smap_del(&b->recovery, pid);
+    memcpy(s->sio_sid, r->sio_sid, sizeof s->sio_sid);
+    memcpy(s->pid, r->pid, sizeof s->pid);
+    size_t i;
+    json_t *name;
+    json_array_foreach(r->rooms, i, name) rooms_join_locked(b, s, json_string_value(name));
+    /* Replay, in offset order, what this socket's rooms got after `offset`. */
+    pthread_mutex_lock(&s->lock);
+    for (size_t k = 0; k < b->log_len; k++) {
+        log_entry *e = &b->log[(b->log_head + k) % (size_t)b->cfg.recovery_log_max];
+        if (e->seq > off && entry_matches(e, s))
+            session_enqueue_locked(s, e->m);
+    }
+    pthread_mutex_unlock(&s->lock);
+    rec_free(r);
+    return 1;
+}
+
+static int expire_rec(const char *key, void *value, void *arg)
+{
+    (void)key;
+    int64_t *limit = arg;
+    recovery_rec *r = value;
+    if (r->at < *limit) {
+        rec_free(r);
+        return 1;
+    }
+    return 0;
+}
+
+void recovery_expire_locked(broker *b, int64_t now)
+{
+    int64_t limit = now - b->cfg.recovery_window;
+    while (b->log_len && b->log[b->log_head].at < limit)
+        evict_oldest(b);
+    if (b->recovery.count)
+        smap_each(&b->recovery, expire_rec, &limit);
+}
+
+void recovery_free_all(broker *b)
+{
+    while (b->log && b->log_len)
+        evict_oldest(b);
+    free(b->log);
+    b->log = NULL;
+    smap_free(&b->recovery, rec_free);
+}

@@ -1,0 +1,221 @@
+/* Rooms: validated names, memberships with O(1) removal, and the broadcast
+ * that builds one frame and only enqueues. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+#define ROOM_NAME_MAX 128
+
+int room_name_valid(const char *name, const char **why)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > ROOM_NAME_MAX) {
+        *why = "expected 1 to 128 characters";
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':')) {
+            *why = "only letters, digits and - _ . : are allowed";
+            return 0;
+        }
+    }
+    if (strcmp(name, "notifications") == 0 || strcmp(name, "datasets") == 0 ||
+        strcmp(name, "stats") == 0)
+        return 1;
+    static const char *const prefixes[] = {"dataset:", "organization:", "portal:", NULL};
+    for (int i = 0; prefixes[i]; i++) {
+        size_t p = strlen(prefixes[i]);
+        if (strncmp(name, prefixes[i], p) == 0 && n > p && !strchr(name + p, ':'))
+            return 1;
+    }
+    *why = "unknown room; expected notifications, datasets, stats, dataset:<id>, "
+           "organization:<name> or portal:<name>";
+    return 0;
+}
+
+int session_in_room_locked(session *s, const char *name)
+{
+    for (int i = 0; i < s->nrooms; i++)
+        if (strcmp(s->rooms[i].r->name, name) == 0)
+            return 1;
+    return 0;
+}
+
+int rooms_join_locked(broker *b, session *s, const char *name)
+{
+    if (session_in_room_locked(s, name))
+        return -EEXIST;
+    if (s->nrooms >= b->cfg.max_rooms)
+        return -E2BIG;
+    if (s->nrooms == s->rooms_cap) {
+        int cap = s->rooms_cap ? s->rooms_cap * 2 : 2;
+        room_slot *r = realloc(s->rooms, (size_t)cap * sizeof *r);
+        if (!r)
+            return -ENOMEM;
+        s->rooms = r;
+        s->rooms_cap = cap;
+    }
+    room *r = smap_get(&b->rooms, name);
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r || !(r->name = strdup(name)) || smap_put(&b->rooms, name, r) < 0) {
+            if (r)
+                free(r->name);
+            free(r);
+            return -ENOMEM;
+        }
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 4;
+        session **m = realloc(r->members, cap * sizeof *m);
+        if (!m)
+            return -ENOMEM;
+        r->members = m;
+        r->cap = cap;
+    }
+    r->members[r->n] = s;
+    s->rooms[s->nrooms++] = (room_slot){r, r->n};
+    r->n++;
+    return 0;
+}
+
+static void free_room(void *v)
+{
+    room *r = v;
+    free(r->members);
+    free(r->name);
+    free(r);
+}
+
+static void leave_slot(broker *b, session *s, int i)
+{
+    room *r = s->rooms[i].r;
+    size_t idx = s->rooms[i].idx;
+    session *last = r->members[r->n - 1];
+    r->members[idx] = last;
+    r->n--;
+    if (last != s) {
+        for (int k = 0; k < last->nrooms; k++)
+            if (last->rooms[k].r == r) {
+                last->rooms[k].idx = idx;
+                break;
+            }
+    }
+    s->rooms[i] = s->rooms[--s->nrooms];
+    if (r->n == 0) {
+        smap_del(&b->rooms, r->name);
+        free_room(r);
+    }
+}
+
+int rooms_leave_locked(broker *b, session *s, const char *name)
+{
+    for (int i = 0; i < s->nrooms; i++)
+        if (strcmp(s->rooms[i].r->name, name) == 0) {
+            leave_slot(b, s, i);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+void rooms_leave_all_locked(broker *b, session *s)
+{
+    while (s->nrooms > 0)
+        leave_slot(b, s, s->nrooms - 1);
+}
+
+static int add_room_status(const char *key, void *value, void *arg)
+{
+    room *r = value;
+    json_array_append_new(arg, json_pack("{s:s,s:I}", "name", key, "members", (json_int_t)r->n));
+    return 0;
+}
+
+json_t *rooms_status_locked(broker *b)
+{
+    json_t *a = json_array();
+    if (a)
+        smap_each(&b->rooms, add_room_status, a);
+    return a;
+}
+
+typedef struct victims {
+    session **v;
+    size_t n, cap;
+} victims;
+
+static void deliver(session *s, bmsg *m, victims *vs)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = session_enqueue_locked(s, m);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == 0)
+        return;
+    if (vs->n == vs->cap) {
+        size_t cap = vs->cap ? vs->cap * 2 : 16;
+        session **v = realloc(vs->v, cap * sizeof *v);
+        if (!v)
+            return; /* it will overflow again on the next message */
+        vs->v = v;
+        vs->cap = cap;
+    }
+    session_ref(s);
+    vs->v[vs->n++] = s;
+}
+
+int broker_broadcast(broker *b, const char *const *rooms, const char *event, json_t *arg)
+{
+    victims vs = {0};
+    pthread_mutex_lock(&b->lock);
+    uint64_t seq = atomic_fetch_add(&b->offset_seq, 1) + 1;
+    char off[24];
+    snprintf(off, sizeof off, "%" PRIu64, seq);
+    json_t *arr = json_pack("[s]", event);
+    if (arr && arg)
+        json_array_append(arr, arg);
+    if (arr)
+        json_array_append_new(arr, json_string(off));
+    size_t len = 0;
+    char *text = arr ? sio_encode(SIO_EVENT, "/", -1, arr, 1, &len) : NULL;
+    json_decref(arr);
+    json_decref(arg);
+    bmsg *m = text ? bmsg_new(text, len) : NULL;
+    free(text);
+    if (!m) {
+        pthread_mutex_unlock(&b->lock);
+        return -ENOMEM;
+    }
+    recovery_log_append_locked(b, seq, m, rooms);
+    uint64_t mark = ++b->bcast_mark;
+    if (!rooms) {
+        for (session *s = b->list; s; s = s->next)
+            if (s->sio_connected)
+                deliver(s, m, &vs);
+    } else {
+        for (int i = 0; rooms[i]; i++) {
+            room *r = smap_get(&b->rooms, rooms[i]);
+            for (size_t k = 0; r && k < r->n; k++) {
+                session *s = r->members[k];
+                if (s->bcast_mark == mark)
+                    continue; /* in several of the target rooms: once */
+                s->bcast_mark = mark;
+                deliver(s, m, &vs);
+            }
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    bmsg_unref(m);
+    for (size_t i = 0; i < vs.n; i++) {
+        atomic_fetch_add(&b->dropped_backlog, 1);
+        session_terminate(vs.v[i], "backlog overflow", TERM_RECOVERABLE | TERM_CLOSE_WS);
+        session_unref(vs.v[i]);
+    }
+    free(vs.v);
+    return 0;
+}

@@ -1,0 +1,487 @@
+/* Engine.IO sessions: table, bounded outbound queues, the sender pool that
+ * drains WebSocket sessions, and the housekeeper (pings, timeouts). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+
+#define SENDER_BATCH 64
+
+void session_ref(session *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+
+void session_unref(session *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (size_t i = 0; i < s->q_len; i++)
+        bmsg_unref(s->q[(s->q_head + i) % s->q_cap]);
+    free(s->q);
+    if (s->ws)
+        vg_ws_unref(s->ws);
+    if (s->probe)
+        vg_ws_unref(s->probe);
+    free(s->rooms);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s);
+}
+
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+session *session_new(broker *b, int transport)
+{
+    session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->b = b;
+    atomic_init(&s->refs, 2); /* the table's and the caller's */
+    pthread_mutex_init(&s->lock, NULL);
+    cond_init_monotonic(&s->cond);
+    s->transport = transport;
+    s->opened_at = now_ms(b);
+    s->next_ping_at = s->opened_at + b->cfg.ping_interval;
+    s->tokens = (double)b->cfg.rate_burst;
+    s->tokens_at = s->opened_at;
+    if (eio_random_id(s->sid) < 0) {
+        free(s);
+        return NULL;
+    }
+    pthread_mutex_lock(&b->lock);
+    if ((long long)b->sessions.count >= b->cfg.max_clients ||
+        smap_put(&b->sessions, s->sid, s) < 0) {
+        pthread_mutex_unlock(&b->lock);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+        free(s);
+        return NULL;
+    }
+    s->in_table = 1;
+    s->next = b->list;
+    if (b->list)
+        b->list->prev = s;
+    b->list = s;
+    pthread_mutex_unlock(&b->lock);
+    atomic_fetch_add(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
+    return s;
+}
+
+session *session_find(broker *b, const char *sid)
+{
+    pthread_mutex_lock(&b->lock);
+    session *s = smap_get(&b->sessions, sid);
+    if (s)
+        session_ref(s);
+    pthread_mutex_unlock(&b->lock);
+    return s;
+}
+
+void session_schedule_locked(session *s)
+{
+    broker *b = s->b;
+    if (s->scheduled || s->transport != TR_WEBSOCKET || !s->ws)
+        return;
+    s->scheduled = 1;
+    session_ref(s);
+    pthread_mutex_lock(&b->rq_lock);
+    s->rq_next = NULL;
+    if (b->rq_tail)
+        b->rq_tail->rq_next = s;
+    else
+        b->rq_head = s;
+    b->rq_tail = s;
+    pthread_cond_signal(&b->rq_cond);
+    pthread_mutex_unlock(&b->rq_lock);
+}
+
+int session_enqueue_locked(session *s, bmsg *m)
+{
+    broker *b = s->b;
+    if (s->closed)
+        return 0;
+    if ((long long)s->q_len >= b->cfg.max_backlog ||
+        (long long)(s->q_bytes + m->text_len) > b->cfg.max_backlog_bytes)
+        return -ENOBUFS;
+    if (s->q_len == s->q_cap) {
+        size_t cap = s->q_cap ? s->q_cap * 2 : 8;
+        bmsg **q = malloc(cap * sizeof *q);
+        if (!q)
+            return -ENOBUFS;
+        for (size_t i = 0; i < s->q_len; i++)
+            q[i] = s->q[(s->q_head + i) % s->q_cap];
+        free(s->q);
+        s->q = q;
+        s->q_cap = cap;
+        s->q_head = 0;
+    }
+    s->q[(s->q_head + s->q_len) % s->q_cap] = bmsg_ref(m);
+    s->q_len++;
+    s->q_bytes += m->text_len;
+    if (s->transport == TR_WEBSOCKET)
+        session_schedule_locked(s);
+    else
+        pthread_cond_broadcast(&s->cond);
+    return 0;
+}
+
+static void queue_drop_locked(session *s)
+{
+    while (s->q_len) {
+        bmsg_unref(s->q[s->q_head]);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+    }
+    s->q_bytes = 0;
+}
+
+int session_send(session *s, bmsg *m)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = session_enqueue_locked(s, m);
+    pthread_mutex_unlock(&s->lock);
+    if (rc == -ENOBUFS) {
+        atomic_fetch_add(&s->b->dropped_backlog, 1);
+        session_terminate(s, "backlog overflow", TERM_RECOVERABLE | TERM_CLOSE_WS);
+    }
+    return rc;
+}
+
+int session_send_text(session *s, const char *text, size_t len)
+{
+    bmsg *m = bmsg_new(text, len);
+    if (!m)
+        return -ENOMEM;
+    int rc = session_send(s, m);
+    bmsg_unref(m);
+    return rc;
+}
+
+void session_terminate(session *s, const char *reason, int flags)
+{
+    broker *b = s->b;
+    pthread_mutex_lock(&b->lock);
+    if (!s->in_table) {
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
+    smap_del(&b->sessions, s->sid);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        b->list = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    s->in_table = 0;
+    if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
+        recovery_save_locked(b, s);
+    rooms_leave_all_locked(b, s);
+    pthread_mutex_lock(&s->lock);
+    s->sio_connected = 0;
+    s->closed = 1;
+    s->close_reply = (flags & TERM_CLIENT_CLOSE) ? '6' : '1';
+    int transport = s->transport;
+    if (!(flags & TERM_KEEP_QUEUE))
+        queue_drop_locked(s);
+    if (s->probe)
+        s->probe_close_pending = 1;
+    if (transport == TR_WEBSOCKET && (flags & TERM_CLOSE_WS))
+        s->ws_close_pending = 1;
+    pthread_cond_broadcast(&s->cond);
+    if (s->ws_close_pending || s->probe_close_pending) {
+        /* schedule even though closed: the sender flushes/closes */
+        if (!s->scheduled && (s->ws || s->probe)) {
+            s->scheduled = 1;
+            session_ref(s);
+            pthread_mutex_lock(&b->rq_lock);
+            s->rq_next = NULL;
+            if (b->rq_tail)
+                b->rq_tail->rq_next = s;
+            else
+                b->rq_head = s;
+            b->rq_tail = s;
+            pthread_cond_signal(&b->rq_cond);
+            pthread_mutex_unlock(&b->rq_lock);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&b->lock);
+    atomic_fetch_sub(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
+    VG_DEBUG(b->host, "session %s closed: %s", s->sid, reason);
+    session_unref(s); /* the table's reference */
+}
+
+/* ---- sender pool ---- */
+
+static session *rq_pop(broker *b)
+{
+    pthread_mutex_lock(&b->rq_lock);
+    while (!b->rq_head && !atomic_load(&b->stopping))
+        pthread_cond_wait(&b->rq_cond, &b->rq_lock);
+    session *s = b->rq_head;
+    if (s) {
+        b->rq_head = s->rq_next;
+        if (!b->rq_head)
+            b->rq_tail = NULL;
+        s->rq_next = NULL;
+    }
+    pthread_mutex_unlock(&b->rq_lock);
+    return s;
+}
+
+static void rq_push_back(broker *b, session *s)
+{
+    pthread_mutex_lock(&b->rq_lock);
+    s->rq_next = NULL;
+    if (b->rq_tail)
+        b->rq_tail->rq_next = s;
+    else
+        b->rq_head = s;
+    b->rq_tail = s;
+    pthread_cond_signal(&b->rq_cond);
+    pthread_mutex_unlock(&b->rq_lock);
+}
+
+static void *sender_main(void *arg)
+{
+    broker *b = arg;
+    bmsg *batch[SENDER_BATCH];
+    for (;;) {
+        session *s = rq_pop(b);
+        if (!s)
+            break; /* stopping and nothing left */
+        pthread_mutex_lock(&s->lock);
+        size_t n = 0;
+        vg_ws_conn *ws = s->transport == TR_WEBSOCKET ? s->ws : NULL;
+        if (ws) {
+            while (s->q_len && n < SENDER_BATCH) {
+                bmsg *m = s->q[s->q_head];
+                s->q_head = (s->q_head + 1) % s->q_cap;
+                s->q_len--;
+                s->q_bytes -= m->text_len;
+                batch[n++] = m;
+            }
+            vg_ws_ref(ws);
+        }
+        int close_ws = ws && s->ws_close_pending && !s->ws_close_done && s->q_len == 0;
+        if (close_ws)
+            s->ws_close_done = 1;
+        vg_ws_conn *probe = NULL;
+        if (s->probe_close_pending && s->probe) {
+            probe = s->probe;
+            s->probe = NULL;
+            s->probe_close_pending = 0;
+        }
+        pthread_mutex_unlock(&s->lock);
+
+        int failed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!failed) {
+                int rc = vg_ws_send_frame(ws, batch[i]->frame, batch[i]->frame_len);
+                if (rc < 0)
+                    failed = rc;
+                else
+                    atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
+            }
+            bmsg_unref(batch[i]);
+        }
+        if (close_ws && !failed)
+            vg_ws_close(ws, 1000, "");
+        if (ws)
+            vg_ws_unref(ws);
+        if (probe) {
+            vg_ws_close(probe, 1000, "");
+            vg_ws_unref(probe);
+        }
+        if (failed) {
+            if (failed == -EIO)
+                atomic_fetch_add(&b->dropped_write, 1);
+            session_terminate(s, failed == -EIO ? "write failed" : "transport close",
+                              TERM_RECOVERABLE);
+        }
+
+        pthread_mutex_lock(&s->lock);
+        int again = !atomic_load(&b->stopping) && s->transport == TR_WEBSOCKET && s->ws &&
+                    !failed &&
+                    (s->q_len > 0 || (s->ws_close_pending && !s->ws_close_done) ||
+                     (s->probe_close_pending && s->probe));
+        if (!again)
+            s->scheduled = 0;
+        pthread_mutex_unlock(&s->lock);
+        if (again)
+            rq_push_back(b, s);
+        else
+            session_unref(s);
+    }
+    return NULL;
+}
+
+int senders_start(broker *b)
+{
+    b->senders = calloc((size_t)b->cfg.sender_threads, sizeof *b->senders);
+    if (!b->senders)
+        return -ENOMEM;
+    for (long long i = 0; i < b->cfg.sender_threads; i++) {
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        int rc = pthread_create(&b->senders[i], &a, sender_main, b);
+        pthread_attr_destroy(&a);
+        if (rc != 0)
+            return -rc;
+        b->nsenders++;
+    }
+    return 0;
+}
+
+void senders_stop(broker *b)
+{
+    pthread_mutex_lock(&b->rq_lock);
+    atomic_store(&b->stopping, 1);
+    pthread_cond_broadcast(&b->rq_cond);
+    pthread_mutex_unlock(&b->rq_lock);
+    for (int i = 0; i < b->nsenders; i++)
+        pthread_join(b->senders[i], NULL);
+    b->nsenders = 0;
+    free(b->senders);
+    b->senders = NULL;
+    /* anything still queued for sending: release the references */
+    pthread_mutex_lock(&b->rq_lock);
+    session *s = b->rq_head;
+    b->rq_head = b->rq_tail = NULL;
+    pthread_mutex_unlock(&b->rq_lock);
+    while (s) {
+        session *next = s->rq_next;
+        pthread_mutex_lock(&s->lock);
+        s->scheduled = 0;
+        pthread_mutex_unlock(&s->lock);
+        session_unref(s);
+        s = next;
+    }
+}
+
+/* ---- housekeeper: heartbeats, timeouts, recovery expiry, stats throttle ---- */
+
+typedef struct victim {
+    session *s;
+    const char *reason;
+    int flags;
+} victim;
+
+static void *housekeeper_main(void *arg)
+{
+    broker *b = arg;
+    size_t vcap = 64;
+    victim *v = malloc(vcap * sizeof *v);
+    if (!v)
+        return NULL;
+    while (!atomic_load(&b->stopping)) {
+        int64_t now = now_ms(b);
+        size_t nv = 0;
+        pthread_mutex_lock(&b->lock);
+        for (session *s = b->list; s; s = s->next) {
+            const char *reason = NULL;
+            int flags = 0;
+            pthread_mutex_lock(&s->lock);
+            if (s->pong_deadline && now > s->pong_deadline) {
+                reason = "ping timeout";
+                flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
+            } else if (!s->sio_connected && now - s->opened_at > b->cfg.connect_timeout) {
+                reason = "no Socket.IO CONNECT within connect_timeout";
+                flags = TERM_CLOSE_WS;
+            } else if (!s->pong_deadline && now >= s->next_ping_at) {
+                if (session_enqueue_locked(s, b->ping_msg) == 0) {
+                    s->pong_deadline = now + b->cfg.ping_timeout;
+                } else {
+                    reason = "backlog overflow";
+                    flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
+                    atomic_fetch_add(&b->dropped_backlog, 1);
+                }
+            }
+            if (s->probe && s->probe_at && now - s->probe_at > b->cfg.upgrade_timeout &&
+                !s->probe_close_pending) {
+                s->probe_close_pending = 1; /* no "5" in time: abort the upgrade */
+                s->upgrading = 0;
+                session_schedule_locked(s);
+            }
+            pthread_mutex_unlock(&s->lock);
+            if (reason) {
+                if (nv == vcap) {
+                    victim *nvp = realloc(v, 2 * vcap * sizeof *v);
+                    if (!nvp)
+                        break;
+                    v = nvp;
+                    vcap *= 2;
+                }
+                session_ref(s);
+                v[nv++] = (victim){s, reason, flags};
+            }
+        }
+        recovery_expire_locked(b, now);
+        pthread_mutex_unlock(&b->lock);
+        stats_flush(b, now);
+        for (size_t i = 0; i < nv; i++) {
+            session_terminate(v[i].s, v[i].reason, v[i].flags);
+            session_unref(v[i].s);
+        }
+        pthread_mutex_lock(&b->hk_lock);
+        if (!atomic_load(&b->stopping)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += 100 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
+        }
+        pthread_mutex_unlock(&b->hk_lock);
+    }
+    free(v);
+    return NULL;
+}
+
+int housekeeper_start(broker *b)
+{
+    int rc = pthread_create(&b->housekeeper, NULL, housekeeper_main, b);
+    if (rc != 0)
+        return -rc;
+    b->housekeeper_started = 1;
+    return 0;
+}
+
+void housekeeper_stop(broker *b)
+{
+    if (!b->housekeeper_started)
+        return;
+    pthread_mutex_lock(&b->hk_lock);
+    atomic_store(&b->stopping, 1);
+    pthread_cond_broadcast(&b->hk_cond);
+    pthread_mutex_unlock(&b->hk_lock);
+    pthread_join(b->housekeeper, NULL);
+    b->housekeeper_started = 0;
+}
+
+/* Wake every long-poll (at stop) and drop the table's references (at destroy). */
+void sessions_free_all(broker *b)
+{
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        session *s = b->list;
+        if (s)
+            session_ref(s);
+        pthread_mutex_unlock(&b->lock);
+        if (!s)
+            break;
+        session_terminate(s, "server stopping", 0);
+        session_unref(s);
+    }
+}

@@ -1,0 +1,364 @@
+/* Socket.IO v5 on top of an Engine.IO session: namespace "/", CONNECT with
+ * auth and recovery, acks, and the client events of the original system. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static int send_sio(session *s, int type, const char *nsp, long long id, const json_t *data)
+{
+    size_t n;
+    char *text = sio_encode(type, nsp, id, data, 1, &n);
+    if (!text)
+        return -ENOMEM;
+    int rc = session_send_text(s, text, n);
+    free(text);
+    return rc;
+}
+
+int socketio_emit(session *s, const char *event, json_t *arg)
+{
+    uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
+    char off[24];
+    snprintf(off, sizeof off, "%" PRIu64, seq);
+    json_t *arr = json_pack("[s]", event);
+    if (!arr) {
+        json_decref(arg);
+        return -ENOMEM;
+    }
+    if (arg)
+        json_array_append_new(arr, arg);
+    json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
+    int rc = send_sio(s, SIO_EVENT, "/", -1, arr);
+    json_decref(arr);
+    return rc;
+}
+
+void socketio_send_disconnect_and_close(session *s, const char *reason)
+{
+    send_sio(s, SIO_DISCONNECT, "/", -1, NULL);
+    session_terminate(s, reason, TERM_KEEP_QUEUE | TERM_CLOSE_WS);
+}
+
+/* Answer a client event: through its ack when it asked for one, otherwise as
+ * `event` (NULL: nothing on success) or as an "error" event. Steals result. */
+static void answer(session *s, const char *name, long long id, const char *event, json_t *result)
+{
+    if (!result)
+        result = vg_error_new("INTERNAL", "out of memory");
+    if (id >= 0) {
+        json_t *args = json_pack("[o]", result);
+        if (args)
+            send_sio(s, SIO_ACK, "/", id, args);
+        json_decref(args);
+        return;
+    }
+    if (json_object_get(result, "error")) {
+        json_object_set_new(result, "event", json_string(name));
+        socketio_emit(s, "error", result);
+    } else if (event) {
+        socketio_emit(s, event, result);
+    } else {
+        json_decref(result);
+    }
+}
+
+static json_t *call(broker *b, const char *method, json_t *params)
+{
+    json_t *res = NULL;
+    vg_bus_call(b->host->bus, method, params, &res);
+    json_decref(params);
+    return res;
+}
+
+static json_t *room_arg(const json_t *arg, const char **room_out)
+{
+    *room_out = NULL;
+    if (json_is_string(arg))
+        *room_out = json_string_value(arg);
+    else if (json_is_object(arg))
+        *room_out = json_string_value(json_object_get(arg, "room"));
+    if (!*room_out)
+        return vg_error_new("INVALID_ARGUMENT", "room: expected a string (e.g. {\"room\":\"datasets\"})");
+    const char *why;
+    if (!room_name_valid(*room_out, &why))
+        return vg_error_new("INVALID_ARGUMENT", "room: %s", why);
+    return NULL;
+}
+
+static json_t *ev_join_room(session *s, const json_t *arg)
+{
+    broker *b = s->b;
+    const char *name;
+    json_t *err = room_arg(arg, &name);
+    if (err)
+        return err;
+    pthread_mutex_lock(&b->lock);
+    int rc = rooms_join_locked(b, s, name);
+    pthread_mutex_unlock(&b->lock);
+    if (rc == -E2BIG)
+        return vg_error_new("TOO_MANY_ROOMS", "room: at most %lld rooms per client "
+                            "(max_rooms_per_client)", b->cfg.max_rooms);
+    if (rc < 0 && rc != -EEXIST)
+        return vg_error_new("INTERNAL", "room: could not join (%d)", rc);
+    return json_pack("{s:s,s:b}", "room", name, "joined", 1);
+}
+
+static json_t *ev_leave_room(session *s, const json_t *arg)
+{
+    broker *b = s->b;
+    const char *name;
+    json_t *err = room_arg(arg, &name);
+    if (err)
+        return err;
+    pthread_mutex_lock(&b->lock);
+    int rc = rooms_leave_locked(b, s, name);
+    pthread_mutex_unlock(&b->lock);
+    return json_pack("{s:s,s:b}", "room", name, "left", rc == 0);
+}
+
+static json_t *id_string(const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 32)
+        return json_string(json_string_value(v));
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return json_string(buf);
+    }
+    return NULL;
+}
+
+static json_t *ev_mark_read(session *s, const json_t *arg)
+{
+    json_t *id = id_string(json_is_object(arg) ? json_object_get(arg, "notification_id") : arg);
+    if (!id)
+        return vg_error_new("INVALID_ARGUMENT",
+                            "notification_id: expected a notification id (string of digits)");
+    return call(s->b, "notifications.mark_read", json_pack("{s:o}", "id", id));
+}
+
+static json_t *ev_get_notifications(session *s, const json_t *arg)
+{
+    json_t *params = json_object();
+    json_int_t limit = 20;
+    if (arg && !json_is_object(arg) && !json_is_null(arg)) {
+        json_decref(params);
+        return vg_error_new("INVALID_ARGUMENT", "expected an object {limit, since}");
+    }
+    const json_t *l = json_object_get(arg, "limit");
+    if (l) {
+        if (!json_is_integer(l) || json_integer_value(l) < 1 || json_integer_value(l) > 100) {
+            json_decref(params);
+            return vg_error_new("INVALID_ARGUMENT", "limit: expected an integer from 1 to 100");
+        }
+        limit = json_integer_value(l);
+    }
+    json_object_set_new(params, "limit", json_integer(limit));
+    const json_t *since = json_object_get(arg, "since");
+    if (since && !json_is_null(since)) {
+        json_t *id = id_string(since);
+        if (!id) {
+            json_decref(params);
+            return vg_error_new("INVALID_ARGUMENT", "since: expected a notification id");
+        }
+        json_object_set_new(params, "since", id);
+    }
+    json_t *res = call(s->b, "notifications.list", params);
+    if (!res || json_object_get(res, "error"))
+        return res;
+    json_t *out = json_pack("{s:O?,s:O?}", "notifications", json_object_get(res, "notifications"),
+                            "unread_count", json_object_get(res, "unread_count"));
+    json_decref(res);
+    return out;
+}
+
+static json_t *ev_clear(session *s)
+{
+    broker *b = s->b;
+    if (b->host->admin_token_set(b->host) && !s->admin)
+        return vg_error_new("UNAUTHORIZED",
+                            "clear_notifications needs the admin token in the CONNECT auth "
+                            "payload (auth: {token})");
+    return call(b, "notifications.clear", NULL);
+}
+
+/* Token bucket: 1 = allowed, 0 = refused (answer an error), -1 = disconnect. */
+static int rate_take(session *s)
+{
+    broker *b = s->b;
+    if (b->cfg.rate_per_s <= 0)
+        return 1;
+    int64_t now = now_ms(b);
+    pthread_mutex_lock(&s->lock);
+    s->tokens += (double)(now - s->tokens_at) * b->cfg.rate_per_s / 1000.0;
+    if (s->tokens > (double)b->cfg.rate_burst)
+        s->tokens = (double)b->cfg.rate_burst;
+    s->tokens_at = now;
+    int rc;
+    if (s->tokens >= 1.0) {
+        s->tokens -= 1.0;
+        s->strikes = 0;
+        rc = 1;
+    } else {
+        rc = ++s->strikes > b->cfg.rate_strikes ? -1 : 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int on_event(session *s, const sio_packet *p)
+{
+    broker *b = s->b;
+    const char *name = json_string_value(json_array_get(p->data, 0));
+    const json_t *arg = json_array_get(p->data, 1);
+    int r = rate_take(s);
+    if (r < 0) {
+        atomic_fetch_add(&b->dropped_rate, 1);
+        socketio_send_disconnect_and_close(s, "rate limit");
+        return 0;
+    }
+    if (r == 0) {
+        answer(s, name ? name : "", p->id, NULL,
+               vg_error_new("RATE_LIMITED", "more than %.0f events per second (rate_limit); "
+                            "keep going and the connection is closed", b->cfg.rate_per_s));
+        return 0;
+    }
+    if (!name) {
+        answer(s, "", p->id, NULL, vg_error_new("UNKNOWN_EVENT", "event names are strings"));
+        return 0;
+    }
+    if (strcmp(name, "join_room") == 0)
+        answer(s, name, p->id, "joined_room", ev_join_room(s, arg));
+    else if (strcmp(name, "leave_room") == 0)
+        answer(s, name, p->id, "left_room", ev_leave_room(s, arg));
+    else if (strcmp(name, "mark_notification_read") == 0)
+        answer(s, name, p->id, NULL, ev_mark_read(s, arg));
+    else if (strcmp(name, "get_notifications") == 0)
+        answer(s, name, p->id, "recent_notifications", ev_get_notifications(s, arg));
+    else if (strcmp(name, "clear_notifications") == 0)
+        answer(s, name, p->id, NULL, ev_clear(s));
+    else if (strcmp(name, "ping") == 0)
+        answer(s, name, p->id, "pong",
+               json_pack("{s:I}", "timestamp", (json_int_t)b->host->now_wall_ms(b->host)));
+    else
+        answer(s, name, p->id, NULL, vg_error_new("UNKNOWN_EVENT", "unknown event '%.64s'", name));
+    return 0;
+}
+
+static void send_recent(session *s)
+{
+    broker *b = s->b;
+    json_t *res = call(b, "notifications.list",
+                       json_pack("{s:I}", "limit", (json_int_t)b->cfg.recent_limit));
+    json_t *out;
+    if (res && !json_object_get(res, "error"))
+        out = json_pack("{s:O?,s:O?}", "notifications", json_object_get(res, "notifications"),
+                        "unread_count", json_object_get(res, "unread_count"));
+    else
+        out = json_pack("{s:[],s:i,s:O?}", "notifications", "unread_count", 0, "error",
+                        json_object_get(res, "error"));
+    json_decref(res);
+    if (out)
+        socketio_emit(s, "recent_notifications", out);
+}
+
+static int on_connect(session *s, const sio_packet *p)
+{
+    broker *b = s->b;
+    const vg_host *h = b->host;
+    if (strcmp(p->nsp, "/") != 0) {
+        json_t *e = json_pack("{s:s}", "message", "Invalid namespace");
+        send_sio(s, SIO_CONNECT_ERROR, p->nsp, -1, e);
+        json_decref(e);
+        return 0;
+    }
+    if (s->sio_connected)
+        return -EPROTO; /* duplicate CONNECT */
+    const json_t *auth = p->data;
+    const char *token = json_string_value(json_object_get(auth, "token"));
+    if (token && !h->admin_token_ok(h, token)) {
+        json_t *e = json_pack("{s:s,s:{s:s}}", "message", "Not authorized", "data", "code",
+                              "UNAUTHORIZED");
+        send_sio(s, SIO_CONNECT_ERROR, "/", -1, e);
+        json_decref(e);
+        return 0;
+    }
+    int admin = !h->admin_token_set(h) || (token && h->admin_token_ok(h, token));
+    const char *pid = json_string_value(json_object_get(auth, "pid"));
+    const char *offset = json_string_value(json_object_get(auth, "offset"));
+
+    pthread_mutex_lock(&b->lock);
+    int recovered = pid && offset && recovery_restore_locked(b, s, pid, offset);
+    if (!recovered) {
+        if (eio_random_id(s->sio_sid) < 0 || eio_random_id(s->pid) < 0) {
+            pthread_mutex_unlock(&b->lock);
+            return -EIO;
+        }
+        if (b->cfg.auto_join)
+            rooms_join_locked(b, s, "notifications");
+    }
+    pthread_mutex_lock(&s->lock);
+    s->sio_connected = 1;
+    s->admin = admin;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&b->lock);
+
+    json_t *reply = json_pack("{s:s,s:s}", "sid", s->sio_sid, "pid", s->pid);
+    send_sio(s, SIO_CONNECT, "/", -1, reply);
+    json_decref(reply);
+    if (!recovered)
+        send_recent(s); /* also gives the client its first offset */
+    return 0;
+}
+
+int socketio_on_message(session *s, const char *data, size_t len)
+{
+    broker *b = s->b;
+    sio_packet p;
+    const char *why = NULL;
+    if (sio_decode(data, len, &p, &why) < 0) {
+        VG_DEBUG(b->host, "session %s: malformed Socket.IO packet: %s", s->sid, why);
+        return -EPROTO;
+    }
+    int rc = 0;
+    if (p.type == SIO_CONNECT) {
+        rc = on_connect(s, &p);
+    } else if (strcmp(p.nsp, "/") != 0 || !s->sio_connected) {
+        rc = -EPROTO; /* a packet for a namespace the client has not joined */
+    } else {
+        switch (p.type) {
+        case SIO_DISCONNECT:
+            pthread_mutex_lock(&b->lock);
+            rooms_leave_all_locked(b, s);
+            pthread_mutex_lock(&s->lock);
+            s->sio_connected = 0;
+            s->opened_at = now_ms(b); /* connect_timeout counts again */
+            pthread_mutex_unlock(&s->lock);
+            pthread_mutex_unlock(&b->lock);
+            break;
+        case SIO_EVENT:
+            rc = on_event(s, &p);
+            break;
+        case SIO_ACK:
+            break; /* the server asks for no acks it would wait on */
+        case SIO_BINARY_EVENT:
+        case SIO_BINARY_ACK:
+            pthread_mutex_lock(&s->lock);
+            s->skip_attachments += p.attachments;
+            pthread_mutex_unlock(&s->lock);
+            if (p.type == SIO_BINARY_EVENT)
+                answer(s, json_string_value(json_array_get(p.data, 0)) ? json_string_value(json_array_get(p.data, 0)) : "",
+                       p.id, NULL,
+                       vg_error_new("UNSUPPORTED", "binary packets are not supported"));
+            break;
+        default:
+            rc = -EPROTO; /* CONNECT_ERROR from a client */
+        }
+    }
+    sio_packet_clear(&p);
+    return rc;
+}

@@ -1,0 +1,213 @@
+/* The WebSocket transport: WebSocket-only sessions and the upgrade probe of
+ * polling sessions (2probe / 3probe / 5). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker.h"
+
+static int refuse(vg_http_request *req, int code)
+{
+    char body[96];
+    int n = eio_error_body(body, sizeof body, code);
+    vg_http_reply(req, eio_error_status(code), "application/json", body, (size_t)n);
+    return 1;
+}
+
+static int ws_connect(vg_http_request *req, void *user)
+{
+    broker *b = user;
+    char transport[16], eio[8], sid[32];
+    if (vg_http_query(req, "transport", transport, sizeof transport) < 0 ||
+        strcmp(transport, "websocket") != 0)
+        return refuse(req, EIO_ERR_BAD_REQUEST);
+    if (!origin_allowed(b, vg_http_header(req, "Origin"), vg_http_header(req, "Host")))
+        return refuse(req, EIO_ERR_FORBIDDEN);
+    int has_sid = vg_http_query(req, "sid", sid, sizeof sid) >= 0;
+    if (has_sid) {
+        session *s = session_find(b, sid);
+        if (!s)
+            return refuse(req, EIO_ERR_UNKNOWN_SID);
+        pthread_mutex_lock(&s->lock);
+        int bad = s->transport != TR_POLLING || s->probe || s->closed;
+        pthread_mutex_unlock(&s->lock);
+        session_unref(s);
+        if (bad)
+            return refuse(req, EIO_ERR_BAD_REQUEST);
+    } else if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
+        return refuse(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    }
+    /* Admission: every WebSocket pins a civetweb worker for its whole life. */
+    int full = atomic_load(&b->held) >= b->cfg.thread_cap;
+    if (!has_sid) {
+        pthread_mutex_lock(&b->lock);
+        full = full || (long long)b->sessions.count >= b->cfg.max_clients;
+        pthread_mutex_unlock(&b->lock);
+    }
+    if (full) {
+        vg_http_set_header(req, "Retry-After", "5");
+        vg_http_reply(req, 503, "application/json",
+                      "{\"code\":3,\"message\":\"Server full\"}", 34);
+        return 1;
+    }
+    return 0;
+}
+
+static void ws_ready(vg_ws_conn *c, void *user)
+{
+    broker *b = user;
+    char sid[32];
+    atomic_fetch_add(&b->held, 1);
+    if (vg_ws_query(c, "sid", sid, sizeof sid) >= 0) {
+        session *s = session_find(b, sid);
+        if (!s) {
+            vg_ws_close(c, 1000, "Session ID unknown");
+            return;
+        }
+        pthread_mutex_lock(&s->lock);
+        int bad = s->transport != TR_POLLING || s->probe || s->closed;
+        if (!bad) {
+            vg_ws_ref(c);
+            s->probe = c;
+            s->probe_at = now_ms(b);
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (bad) {
+            session_unref(s);
+            vg_ws_close(c, 1000, "Bad request");
+            return;
+        }
+        vg_ws_set_user(c, s); /* keeps the reference from session_find */
+        return;
+    }
+    session *s = session_new(b, TR_WEBSOCKET);
+    if (!s) {
+        vg_ws_close(c, 1013, "Server full");
+        return;
+    }
+    bmsg *open = engine_open_msg(b, s->sid, 0);
+    pthread_mutex_lock(&s->lock);
+    vg_ws_ref(c);
+    s->ws = c;
+    if (open)
+        session_enqueue_locked(s, open);
+    pthread_mutex_unlock(&s->lock);
+    bmsg_unref(open);
+    vg_ws_set_user(c, s); /* keeps the caller's reference */
+    if (!open)
+        session_terminate(s, "out of memory", TERM_CLOSE_WS);
+}
+
+static int probe_message(session *s, vg_ws_conn *c, const eio_packet *p)
+{
+    broker *b = s->b;
+    if (p->type == EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
+        if (vg_ws_send(c, VG_WS_TEXT, "3probe", 6) < 0)
+            return 0;
+        pthread_mutex_lock(&s->lock);
+        s->upgrading = 1;
+        pthread_cond_broadcast(&s->cond); /* a pending GET answers noop */
+        pthread_mutex_unlock(&s->lock);
+        return 1;
+    }
+    if (p->type == EIO_UPGRADE) {
+        pthread_mutex_lock(&s->lock);
+        if (s->closed || s->probe != c || !s->upgrading) {
+            pthread_mutex_unlock(&s->lock);
+            return 0;
+        }
+        s->transport = TR_WEBSOCKET;
+        s->ws = c; /* the probe's reference moves over */
+        s->probe = NULL;
+        s->upgrading = 0;
+        s->probe_at = 0;
+        pthread_cond_broadcast(&s->cond);
+        if (s->q_len)
+            session_schedule_locked(s);
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_sub(&b->n_polling, 1);
+        atomic_fetch_add(&b->n_websocket, 1);
+        return 1;
+    }
+    return 0; /* anything else on a probe aborts the upgrade */
+}
+
+static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, void *user)
+{
+    broker *b = user;
+    session *s = vg_ws_get_user(c);
+    if (!s)
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int is_probe = s->probe == c;
+    int is_current = s->ws == c && !s->closed;
+    pthread_mutex_unlock(&s->lock);
+    if (!is_probe && !is_current)
+        return 0;
+    if (opcode == VG_WS_BINARY) {
+        if (is_probe)
+            return 0;
+        atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
+        if (engine_on_binary(s, len) == 0)
+            return 1;
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        session_terminate(s, "unexpected binary message", 0);
+        return 0;
+    }
+    eio_packet p;
+    if (eio_decode(data, len, &p) < 0) {
+        if (is_probe)
+            return 0;
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        session_terminate(s, "parse error", 0);
+        return 0;
+    }
+    if (is_probe)
+        return probe_message(s, c, &p);
+    if (engine_on_packet(s, &p) < 0) {
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        session_terminate(s, "protocol error", 0);
+        return 0;
+    }
+    pthread_mutex_lock(&s->lock);
+    int keep = !s->closed || (s->ws_close_pending && !s->ws_close_done);
+    pthread_mutex_unlock(&s->lock);
+    return keep ? 1 : 0;
+}
+
+static void ws_closed(vg_ws_conn *c, void *user)
+{
+    broker *b = user;
+    atomic_fetch_sub(&b->held, 1);
+    session *s = vg_ws_get_user(c);
+    if (!s)
+        return;
+    vg_ws_set_user(c, NULL);
+    int was_current = 0;
+    pthread_mutex_lock(&s->lock);
+    if (s->probe == c) {
+        s->probe = NULL;
+        s->upgrading = 0;
+        s->probe_at = 0;
+        vg_ws_unref(c);
+        pthread_cond_broadcast(&s->cond);
+    } else if (s->ws == c) {
+        was_current = 1;
+        s->ws = NULL;
+        vg_ws_unref(c);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (was_current)
+        session_terminate(s, "transport close", TERM_RECOVERABLE);
+    session_unref(s);
+}
+
+void websocket_handlers(vg_ws_handlers *h, size_t max_message)
+{
+    memset(h, 0, sizeof *h);
+    h->connect = ws_connect;
+    h->ready = ws_ready;
+    h->message = ws_message;
+    h->closed = ws_closed;
+    h->max_message = max_message;
+}
