@@ -415,7 +415,7 @@ static json_t *counts_object(const long long *counts)
     return o;
 }
 
-/* "12 caídos, 3 recuperados" */
+/* "caídos: 12, recuperados: 3" (label first: no singular/plural to get wrong) */
 static void counts_text(const nt_rules *r, const long long *counts, nt_sb *b)
 {
     bool first = true;
@@ -423,9 +423,11 @@ static void counts_text(const nt_rules *r, const long long *counts, nt_sb *b)
         if (!counts[k])
             continue;
         char num[32];
-        snprintf(num, sizeof num, "%s%lld ", first ? "" : ", ", counts[k]);
-        nt_sb_add(b, num);
+        snprintf(num, sizeof num, ": %lld", counts[k]);
+        if (!first)
+            nt_sb_add(b, ", ");
         nt_sb_add(b, nt_text(r->opt.lang, kind_labels[k]));
+        nt_sb_add(b, num);
         first = false;
     }
 }
@@ -487,8 +489,9 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     for (size_t g = 0; g < ng; g++) {
         nt_sb one = {0};
         nt_sb_add(&one, org_label(r, groups[g].ds));
-        nt_sb_add(&one, ": ");
+        nt_sb_add(&one, " (");
         counts_text(r, groups[g].counts, &one);
+        nt_sb_add(&one, ")");
         if (one.s && orgs.len + one.len + summary.len + 8 > budget) {
             nt_sb_free(&one);
             break;
