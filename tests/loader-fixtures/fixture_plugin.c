@@ -1,0 +1,134 @@
+/* One source, many loader fixtures: each module is compiled with a different
+ * FIXTURE_* define to break exactly one rule of the plugin ABI. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vigia/vigia.h>
+
+#ifdef FIXTURE_BAD_SIGNATURE
+#define FIXTURE_SIGNATURE "abi1;ptr4;jansson1"
+#endif
+
+#ifndef FIXTURE_ID
+#error FIXTURE_ID must name the module
+#endif
+
+typedef struct fx {
+    const vg_host *host;
+    char marker[512];
+    int refs; /* one per registration + one for the plugin state */
+} fx;
+
+static void fx_unref(fx *f)
+{
+    if (--f->refs == 0)
+        free(f);
+}
+
+static void mark(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "a");
+    if (f) {
+        fprintf(f, "%s\n", what);
+        fclose(f);
+    }
+}
+
+static void free_route(void *u)
+{
+    mark(((fx *)u)->marker, "route freed");
+    fx_unref(u);
+}
+static void free_sub(void *u)
+{
+    mark(((fx *)u)->marker, "subscription freed");
+    fx_unref(u);
+}
+static void free_method(void *u)
+{
+    mark(((fx *)u)->marker, "method freed");
+    fx_unref(u);
+}
+
+static int route(vg_http_request *req, void *user)
+{
+    (void)user;
+    return vg_http_reply_json(req, 200, json_pack("{s:s}", "fixture", FIXTURE_NAME));
+}
+
+static void on_event(const char *t, const json_t *p, void *u)
+{
+    (void)t;
+    (void)p;
+    (void)u;
+}
+
+static int method(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    (void)user;
+    *result = json_pack("{s:s}", "fixture", FIXTURE_NAME);
+    return 0;
+}
+
+static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    f->host = host;
+    f->refs = 4;
+    const char *marker;
+    host->config_string(host, cfg, "marker", "/dev/null", &marker);
+    snprintf(f->marker, sizeof f->marker, "%s", marker);
+    char path[64];
+    snprintf(path, sizeof path, "/fixture/%s", FIXTURE_NAME);
+    host->http_route(host, "GET", path, route, f, free_route);
+    vg_bus_subscribe(host->bus, "", on_event, f, free_sub, NULL);
+    vg_bus_register_method(host->bus, FIXTURE_NAME ".ping", method, f, free_method);
+#ifdef FIXTURE_FAIL_INIT
+    (void)state;
+    fx_unref(f);
+    return host->fail(host, "cannot open its database: disk on fire (fixture)");
+#else
+    *state = f;
+    return 0;
+#endif
+}
+
+static void fx_destroy(void *state) { fx_unref(state); }
+
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+
+VG_API extern const vg_plugin CAT(FIXTURE_ID, _LTX_vigia_plugin);
+#ifndef FIXTURE_NO_SYMBOL
+VG_API const vg_plugin CAT(FIXTURE_ID, _LTX_vigia_plugin) = {
+#else
+VG_API const vg_plugin CAT(FIXTURE_ID, _LTX_something_else) = {
+#endif
+    .header =
+        {
+#ifdef FIXTURE_ABI_MAJOR
+            .abi_major = FIXTURE_ABI_MAJOR,
+#else
+            .abi_major = VG_ABI_MAJOR,
+#endif
+#ifdef FIXTURE_ABI_MINOR
+            .abi_minor = FIXTURE_ABI_MINOR,
+#else
+            .abi_minor = VG_ABI_MINOR,
+#endif
+            .struct_size = sizeof(vg_plugin),
+            .name = FIXTURE_NAME,
+            .version = "0.0.1",
+#ifdef FIXTURE_SIGNATURE
+            .build_signature = FIXTURE_SIGNATURE,
+#else
+            .build_signature = VG_BUILD_SIGNATURE,
+#endif
+        },
+    .description = "loader fixture",
+    .init = fx_init,
+    .destroy = fx_destroy,
+};

@@ -1,0 +1,223 @@
+/* The loader, through the real binary: each broken module is refused with a
+ * message naming the file and both values; a failing required plugin stops
+ * start-up with its own reason; a failing optional one is unloaded after
+ * everything it registered was released. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "vgt.h"
+
+static char tmpdir[256];
+
+static const char *fixture_dir(void) { return getenv("LOADER_FIXTURE_DIR"); }
+
+/* Run `vigia --check-config` (or a real start when start=1, stopped at once)
+ * on an INI listing `plugins`; returns the exit code, output in *out. */
+static int run_vigia(const char *plugins, const char *extra, char **out)
+{
+    char ini[512], outp[512];
+    snprintf(ini, sizeof ini, "%s/t.ini", tmpdir);
+    snprintf(outp, sizeof outp, "%s/out.txt", tmpdir);
+    FILE *f = fopen(ini, "w");
+    assert_non_null(f);
+    fprintf(f, "[server]\nlisten = 127.0.0.1:%d\nplugin_dir = %s\nplugins = %s\ndatabase = %s/db\n%s\n",
+            vgt_free_port(), fixture_dir(), plugins, tmpdir, extra ? extra : "");
+    fclose(f);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --config '%s' > '%s' 2>&1", getenv("VIGIA_BIN"),
+             ini, outp);
+    int rc = system(cmd);
+    FILE *o = fopen(outp, "r");
+    assert_non_null(o);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, o);
+    buf[n] = '\0';
+    fclose(o);
+    *out = buf;
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void expect(const char *out, const char *needle)
+{
+    if (!strstr(out, needle))
+        fail_msg("expected \"%s\" in output:\n%s", needle, out);
+}
+
+static void test_wrong_major(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_major", NULL, &out), 1);
+    expect(out, "plugin 'lf_major' (");
+    expect(out, "lf_major.so) refused: built for plugin ABI major 99, this server has ABI major 1");
+    expect(out, "not starting: a required plugin was refused");
+}
+
+static void test_newer_minor(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_minor", NULL, &out), 1);
+    expect(out, "lf_minor.so) refused: needs plugin ABI 1.42, this server provides 1.0");
+}
+
+static void test_bad_signature(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_sig", NULL, &out), 1);
+    expect(out, "lf_sig.so) refused: build signature 'abi1;ptr4;jansson1' does not match the "
+                "server's 'abi1;ptr8;jansson2'");
+}
+
+static void test_missing_symbol(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_nosym", NULL, &out), 1);
+    expect(out, "lf_nosym.so) refused: no descriptor: symbol 'lf_nosym_LTX_vigia_plugin' is "
+                "missing");
+}
+
+static void test_not_a_module(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_text", NULL, &out), 1);
+    expect(out, "lf_text.so) refused: not a loadable module:");
+    assert_int_equal(run_vigia("nothere", NULL, &out), 1);
+    expect(out, "nothere.so) refused: no such file (plugin_dir = ");
+    assert_int_equal(run_vigia("Bad/Name", NULL, &out), 1);
+    expect(out, "'Bad/Name' is not a plugin name");
+}
+
+static void test_duplicate_name(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_good, lf_dup", NULL, &out), 1);
+    expect(out, "lf_dup.so) refused: duplicate plugin name 'lf_good': already loaded from ");
+}
+
+static void test_required_init_failure(void **s)
+{
+    (void)s;
+    char *out, marker[300], extra[400];
+    snprintf(marker, sizeof marker, "%s/marker-required", tmpdir);
+    snprintf(extra, sizeof extra, "[lf_failinit]\nmarker = %s\n", marker);
+    assert_int_equal(run_vigia("lf_good, lf_failinit", extra, &out), 1);
+    expect(out, "plugin 'lf_failinit' failed to initialise: cannot open its database: disk on "
+                "fire (fixture)");
+    expect(out, "not starting: required plugin 'lf_failinit' failed");
+    /* The plugin initialised before it was destroyed on the way out. */
+    expect(out, "plugin 'lf_good' destroyed");
+    FILE *f = fopen(marker, "r");
+    assert_non_null(f);
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "route freed"));
+    assert_non_null(strstr(buf, "subscription freed"));
+    assert_non_null(strstr(buf, "method freed"));
+}
+
+static void test_optional_init_failure(void **s)
+{
+    (void)s;
+    char marker[300], extra[400];
+    snprintf(marker, sizeof marker, "%s/marker-optional", tmpdir);
+    snprintf(extra, sizeof extra, "[lf_failinit]\nmarker = %s\n", marker);
+    vgt_server srv;
+    setenv("VIGIA_PLUGIN_DIR", fixture_dir(), 1);
+    assert_int_equal(vgt_server_start(&srv, "lf_good, lf_failinit?, lf_major?", NULL, extra), 0);
+    vgt_response r;
+    assert_int_equal(vgt_get(&srv, "/api/health", &r), 0);
+    /* Only the good plugin is listed; the failed optional ones are gone. */
+    assert_non_null(strstr(r.body, "\"name\":\"lf_good\""));
+    assert_null(strstr(r.body, "lf_failinit"));
+    vgt_response_free(&r);
+    assert_int_equal(vgt_get(&srv, "/fixture/lf_good", &r), 0);
+    assert_int_equal(r.status, 200);
+    vgt_response_free(&r);
+    /* The failed plugin's route was unregistered. */
+    assert_int_equal(vgt_get(&srv, "/fixture/lf_failinit", &r), 0);
+    assert_int_equal(r.status, 404);
+    vgt_response_free(&r);
+    assert_true(vgt_log_contains(&srv, "optional plugin 'lf_failinit' failed to initialise: "
+                                       "cannot open its database"));
+    assert_true(vgt_log_contains(&srv, "optional plugin 'lf_major' not loaded; carrying on"));
+    int st = vgt_server_signal(&srv, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(vgt_log_contains(&srv, "plugin 'lf_good' stopped"));
+    vgt_server_cleanup(&srv);
+    FILE *f = fopen(marker, "r");
+    assert_non_null(f);
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    assert_non_null(strstr(buf, "route freed"));
+    assert_non_null(strstr(buf, "subscription freed"));
+    assert_non_null(strstr(buf, "method freed"));
+}
+
+static void test_check_config_mode(void **s)
+{
+    (void)s;
+    char ini[512], cmd[1024];
+    snprintf(ini, sizeof ini, "%s/c.ini", tmpdir);
+    FILE *f = fopen(ini, "w");
+    fprintf(f, "[server]\nplugin_dir = %s\nplugins = lf_good\nthreads = 9999999\n", fixture_dir());
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' > %s/cc.txt 2>&1", getenv("VIGIA_BIN"),
+             ini, tmpdir);
+    int rc = system(cmd);
+    assert_int_equal(WEXITSTATUS(rc), 1);
+    char outp[300];
+    snprintf(outp, sizeof outp, "%s/cc.txt", tmpdir);
+    FILE *o = fopen(outp, "r");
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, o);
+    buf[n] = '\0';
+    fclose(o);
+    expect(buf, "c.ini:4: [server] threads: expected an integer from 8 to 60000, found '9999999'");
+    expect(buf, "configuration has errors");
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vgt-loader-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wrong_major),       cmocka_unit_test(test_newer_minor),
+        cmocka_unit_test(test_bad_signature),     cmocka_unit_test(test_missing_symbol),
+        cmocka_unit_test(test_not_a_module),      cmocka_unit_test(test_duplicate_name),
+        cmocka_unit_test(test_required_init_failure),
+        cmocka_unit_test(test_optional_init_failure), cmocka_unit_test(test_check_config_mode),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
