@@ -463,7 +463,7 @@ static int nt_init(const vg_host *host, const vg_config *cfg, void **state)
         }
     }
     p->methods_registered = true;
-    static const char *const topics[] = {"dataset.", "monitor.sweep_", "system.started"};
+    static const char *const topics[] = {"dataset.", "monitor.", "system.started"};
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
         rc = vg_bus_subscribe(host->bus, topics[i], on_event, p, NULL, &p->subs[i]);
         if (rc < 0) {

@@ -1,0 +1,270 @@
+/* Integration: the real server with plugins = notifications, notifications_probe.
+ * The probe publishes monitor-like events and records notification.* events;
+ * we check a dataset going down becomes a persisted, correctly worded
+ * notification plus a notification.created event, and that a kill -9 right
+ * after creating notifications loses none of them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "vgt.h"
+
+#define PLUGINS "notifications, notifications_probe"
+
+static json_t *get_json(const vgt_server *s, const char *path)
+{
+    vgt_response r = {0};
+    if (vgt_get(s, path, &r) != 0 || r.status != 200) {
+        vgt_response_free(&r);
+        return NULL;
+    }
+    json_t *j = json_loads(r.body, 0, NULL);
+    vgt_response_free(&r);
+    return j;
+}
+
+static json_t *post_json(const vgt_server *s, const char *path, json_t *body /* stolen */)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    vgt_response r = {0};
+    json_t *j = NULL;
+    if (text && vgt_post_json(s, path, text, &r) == 0 && r.status == 200)
+        j = json_loads(r.body, 0, NULL);
+    free(text);
+    vgt_response_free(&r);
+    return j;
+}
+
+/* vg_bus_call through the probe: returns {"rc", "result"} (new reference). */
+static json_t *call(const vgt_server *s, const char *method, json_t *params /* stolen */)
+{
+    return post_json(s, "/test/call",
+                     json_pack("{s:s, s:o}", "method", method, "params",
+                               params ? params : json_object()));
+}
+
+static int publish(const vgt_server *s, const char *topic, json_t *payload /* stolen */)
+{
+    json_t *r = post_json(s, "/test/publish",
+                          json_pack("{s:s, s:o}", "topic", topic, "payload", payload));
+    int rc = r ? (int)json_integer_value(json_object_get(r, "rc")) : -1;
+    json_decref(r);
+    return rc;
+}
+
+/* Waiting for a notification.created event whose title is `title`. */
+typedef struct wait_title {
+    const vgt_server *s;
+    const char *title;
+    json_t *found; /* the event payload, new reference */
+} wait_title;
+
+static int created_with_title(void *arg)
+{
+    wait_title *w = arg;
+    json_t *ev = get_json(w->s, "/test/events");
+    json_t *arr = json_object_get(ev, "events");
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        const char *topic = json_string_value(json_object_get(e, "topic"));
+        json_t *p = json_object_get(e, "payload");
+        const char *t = json_string_value(
+            json_object_get(json_object_get(p, "notification"), "title"));
+        if (topic && !strcmp(topic, "notification.created") && t && !strcmp(t, w->title)) {
+            w->found = json_incref(p);
+            break;
+        }
+    }
+    json_decref(ev);
+    return w->found != NULL;
+}
+
+static json_t *wait_created(const vgt_server *s, const char *title)
+{
+    wait_title w = {.s = s, .title = title};
+    vgt_wait_until(created_with_title, &w, 15000);
+    return w.found;
+}
+
+static json_t *list_all(const vgt_server *s)
+{
+    json_t *r = call(s, "notifications.list", json_pack("{s:i}", "limit", 1000));
+    if (!r || json_integer_value(json_object_get(r, "rc")) != 0) {
+        json_decref(r);
+        return NULL;
+    }
+    json_t *res = json_incref(json_object_get(r, "result"));
+    json_decref(r);
+    return res;
+}
+
+static json_t *find_by_title(json_t *list, const char *title)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(list, "notifications"), i, n)
+    {
+        if (!strcmp(json_string_value(json_object_get(n, "title")), title))
+            return n;
+    }
+    return NULL;
+}
+
+static json_t *down_event(const char *id, const char *title, const char *sweep_id)
+{
+    json_t *p = json_pack(
+        "{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:s, s:[{s:s, s:s, s:s, s:s, "
+        "s:s, s:i}], s:s}",
+        "portal", "datos", "dataset", "id", id, "portal", "datos", "name", id, "title", title,
+        "organization", "dipres", "organization_title", "DIPRES", "url",
+        "http://127.0.0.1/dataset/x", "status", "down", "previous", "up", "current", "down",
+        "failing", "id", "r1", "name", "CSV", "url", "http://127.0.0.1/r1.csv", "status", "down",
+        "reason", "HTTP 404", "http_status", 404, "checked_at", "2026-11-28T09:00:00Z");
+    if (sweep_id)
+        json_object_set_new(p, "sweep_id", json_string(sweep_id));
+    return p;
+}
+
+static void test_status_change_becomes_notification(void **state)
+{
+    (void)state;
+    vgt_server s = {0};
+    assert_int_equal(vgt_server_start(&s, PLUGINS, NULL, "[notifications]\nlanguage = es\n"), 0);
+
+    /* system.started from the core */
+    json_t *started = wait_created(&s, "Sistema iniciado");
+    assert_non_null(started);
+    json_decref(started);
+
+    assert_int_equal(publish(&s, "dataset.status_changed",
+                             down_event("d-1", "Presupuesto 2024", NULL)),
+                     0);
+    json_t *ev = wait_created(&s, "Dataset caído: Presupuesto 2024");
+    assert_non_null(ev);
+    json_t *n = json_object_get(ev, "notification");
+    assert_string_equal(json_string_value(json_object_get(n, "type")), "error");
+    assert_string_equal(json_string_value(json_object_get(n, "message")),
+                        "«Presupuesto 2024» (DIPRES, portal datos) dejó de responder: el recurso "
+                        "«CSV» falla (HTTP 404).");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(n, "data"), "dataset"), "id")),
+                        "d-1");
+    assert_int_equal(json_integer_value(json_object_get(ev, "unread_count")), 2);
+    const char *id = json_string_value(json_object_get(n, "id"));
+    char idbuf[32];
+    snprintf(idbuf, sizeof idbuf, "%s", id);
+    json_decref(ev);
+
+    /* it is in the list, and read state round-trips with an event */
+    json_t *list = list_all(&s);
+    assert_non_null(list);
+    assert_non_null(find_by_title(list, "Dataset caído: Presupuesto 2024"));
+    assert_int_equal(json_integer_value(json_object_get(list, "unread_count")), 2);
+    json_decref(list);
+    json_t *r = call(&s, "notifications.mark_read", json_pack("{s:s}", "id", idbuf));
+    assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(r, "result"), "unread_count")), 1);
+    json_decref(r);
+
+    /* bad input is refused with the field named */
+    r = call(&s, "notifications.create", json_pack("{s:s, s:s}", "type", "urgent", "title", "x"));
+    assert_true(json_integer_value(json_object_get(r, "rc")) < 0);
+    json_t *err = json_object_get(json_object_get(r, "result"), "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), "INVALID_ARGUMENT");
+    assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "type:"));
+    json_decref(r);
+
+    /* a storm in one sweep is one digest */
+    json_t *p = json_pack("{s:s, s:s}", "portal", "datos", "sweep_id", "sw1");
+    assert_int_equal(publish(&s, "monitor.sweep_started", p), 0);
+    for (int i = 0; i < 12; i++) {
+        char did[16];
+        snprintf(did, sizeof did, "storm-%d", i);
+        assert_int_equal(publish(&s, "dataset.status_changed", down_event(did, did, "sw1")), 0);
+    }
+    p = json_pack("{s:s, s:s, s:b, s:i}", "portal", "datos", "sweep_id", "sw1", "complete", 1,
+                  "changes", 12);
+    assert_int_equal(publish(&s, "monitor.sweep_finished", p), 0);
+    ev = wait_created(&s, "Portal datos: 12 cambios en un barrido");
+    assert_non_null(ev);
+    json_decref(ev);
+    list = list_all(&s);
+    assert_null(find_by_title(list, "Dataset caído: storm-3"));
+    json_decref(list);
+    vgt_server_cleanup(&s);
+}
+
+static void test_kill9_loses_nothing(void **state)
+{
+    (void)state;
+    vgt_server s = {0};
+    assert_int_equal(vgt_server_start(&s, PLUGINS, NULL, NULL), 0);
+    enum { N = 40 };
+    long long max_id = 0;
+    for (int i = 0; i < N; i++) {
+        char title[32];
+        snprintf(title, sizeof title, "kill9-%d", i);
+        json_t *r = call(&s, "notifications.create",
+                         json_pack("{s:s, s:s, s:s, s:{s:i}}", "type", "info", "title", title,
+                                   "message", "m", "data", "i", i));
+        assert_non_null(r);
+        assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
+        long long id = atoll(json_string_value(
+            json_object_get(json_object_get(json_object_get(r, "result"), "notification"), "id")));
+        assert_true(id > max_id);
+        max_id = id;
+        json_decref(r);
+    }
+    /* and one through the bus path, killed as soon as its event was seen */
+    assert_int_equal(publish(&s, "dataset.status_changed", down_event("k", "Último", NULL)), 0);
+    json_t *ev = wait_created(&s, "Dataset caído: Último");
+    assert_non_null(ev);
+    json_decref(ev);
+    int status = vgt_server_signal(&s, SIGKILL);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+    assert_int_equal(vgt_server_restart(&s), 0);
+    json_t *list = list_all(&s);
+    assert_non_null(list);
+    for (int i = 0; i < N; i++) {
+        char title[32];
+        snprintf(title, sizeof title, "kill9-%d", i);
+        json_t *n = find_by_title(list, title);
+        if (!n)
+            fail_msg("%s lost after kill -9", title);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(n, "data"), "i")), i);
+    }
+    assert_non_null(find_by_title(list, "Dataset caído: Último"));
+    json_decref(list);
+    /* ids keep increasing across the restart */
+    json_t *r = call(&s, "notifications.create",
+                     json_pack("{s:s, s:s}", "type", "success", "title", "after restart"));
+    long long id = atoll(json_string_value(
+        json_object_get(json_object_get(json_object_get(r, "result"), "notification"), "id")));
+    assert_true(id > max_id + 1);
+    json_decref(r);
+    vgt_server_cleanup(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_change_becomes_notification),
+        cmocka_unit_test(test_kill9_loses_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
