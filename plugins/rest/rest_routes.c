@@ -155,7 +155,7 @@ static int h_notifications_list(rest_req *rq)
     if (params && type)
         json_object_set_new(params, "type", json_string(type));
     char idbuf[32];
-    if (params && has_since) {
+    if (params && has_since && since > 0) { /* since=0 means from the start */
         snprintf(idbuf, sizeof idbuf, "%lld", since);
         json_object_set_new(params, "since", json_string(idbuf));
     }
