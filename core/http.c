@@ -26,6 +26,7 @@ typedef struct route {
     char *pattern;
     char *segs[MAX_SEGMENTS];
     size_t nsegs;
+    bool trailing_slash; /* "/socket.io/" and "/socket.io" are different routes */
     vg_http_handler handler;
     void *user;
     vg_free_cb user_free;
@@ -396,9 +397,15 @@ static void request_cleanup(core_request *q)
 }
 
 /* Match `segs` against a route; fills params on success. */
-static bool route_matches(const route *rt, char **segs, size_t n, core_request *q)
+static bool ends_with_slash(const char *p)
 {
-    if (rt->nsegs != n)
+    size_t n = strlen(p);
+    return n > 1 && p[n - 1] == '/';
+}
+
+static bool route_matches(const route *rt, char **segs, size_t n, bool trailing, core_request *q)
+{
+    if (rt->nsegs != n || rt->trailing_slash != trailing)
         return false;
     size_t np = 0;
     for (size_t i = 0; i < n; i++) {
@@ -445,6 +452,11 @@ static int request_handler(struct mg_connection *conn, void *cbdata)
     }
     char *segs[MAX_SEGMENTS + 1];
     size_t n = split_path(copy, segs, MAX_SEGMENTS);
+    /* Strict paths: "/api/x/" (which is also what "/api/x/%00" decodes to)
+     * and "/api//x" never match the route "/api/x". */
+    bool trailing = ends_with_slash(path);
+    if (strstr(path, "//"))
+        n = MAX_SEGMENTS + 1;
 
     core_request *q = calloc(1, sizeof *q);
     if (!q) {
@@ -462,7 +474,7 @@ static int request_handler(struct mg_connection *conn, void *cbdata)
     char allow[128] = "";
     if (n <= MAX_SEGMENTS) {
         for (route *rt = http->routes; rt; rt = rt->next) {
-            if (!route_matches(rt, segs, n, NULL))
+            if (!route_matches(rt, segs, n, trailing, NULL))
                 continue;
             if (strcmp(rt->method, "*") == 0 || strcmp(rt->method, ri->request_method) == 0 ||
                 (strcmp(rt->method, "GET") == 0 && strcmp(ri->request_method, "HEAD") == 0)) {
@@ -479,7 +491,7 @@ static int request_handler(struct mg_connection *conn, void *cbdata)
     void *user = NULL;
     const char *route_name = "static";
     if (match) {
-        route_matches(match, segs, n, q);
+        route_matches(match, segs, n, trailing, q);
         handler = match->handler;
         user = match->user;
         route_name = match->pattern;
@@ -891,6 +903,7 @@ int core_http_route(core_http *http, void *owner, const char *method, const char
         rt->segs[i] = strdup(segs[i]);
     }
     rt->nsegs = n;
+    rt->trailing_slash = ends_with_slash(pattern);
     free(segcopy);
     rt->handler = handler;
     rt->user = user;
@@ -1126,6 +1139,10 @@ int core_http_start(core_http *http, char *err, size_t errlen)
     options[i++] = "256";
     options[i++] = "enable_directory_listing";
     options[i++] = "no";
+    /* civetweb's default "*" answers every CORS preflight itself, for every
+     * path, before our handlers run; the REST plugin decides CORS instead. */
+    options[i++] = "access_control_allow_origin";
+    options[i++] = "";
     if (http->web_root) {
         options[i++] = "document_root";
         options[i++] = http->web_root;
