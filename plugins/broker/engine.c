@@ -46,7 +46,8 @@ int engine_on_packet(session *s, const eio_packet *p)
     case EIO_BINARY:
         return engine_on_binary(s, p->len);
     case EIO_CLOSE:
-        session_terminate(s, "client close", TERM_CLIENT_CLOSE | TERM_CLOSE_WS);
+        /* Node reports this as "transport close", a recoverable reason. */
+        session_terminate(s, "client close", TERM_RECOVERABLE | TERM_CLIENT_CLOSE | TERM_CLOSE_WS);
         return 0;
     case EIO_NOOP:
         return 0;

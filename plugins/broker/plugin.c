@@ -37,7 +37,7 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
      * long-poll pins one worker, so keep thread_reserve of them for short
      * requests. */
     const vg_config *srv = h->config_section(h, "server");
-    if (h->config_int(h, srv, "threads", 0, 0, 65536, &c->server_threads) < 0)
+    if (h->config_int(h, srv, "threads", 256, 8, 60000, &c->server_threads) < 0)
         return -EINVAL;
     if (c->server_threads > 0) {
         c->thread_cap = c->server_threads - c->thread_reserve;

@@ -1,0 +1,87 @@
+// Starts the real vigia binary for the Node compat tests: a temp dir, an INI
+// on a free loopback port, plugins "brokertest, broker" (brokertest stands in
+// for notifications and publishes bus events on HTTP triggers).
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(fn, timeoutMs = 10000, stepMs = 20) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("waitFor: timed out");
+    await sleep(stepMs);
+  }
+}
+
+export class Vigia {
+  constructor({ broker = "", server = "", plugins = "brokertest, broker" } = {}) {
+    this.brokerIni = broker;
+    this.serverIni = server;
+    this.plugins = plugins;
+    this.dir = mkdtempSync(path.join(os.tmpdir(), "vgbrk-"));
+    this.proc = null;
+  }
+  async start() {
+    if (!this.port) this.port = await freePort();
+    this.base = `http://127.0.0.1:${this.port}`;
+    const bin = process.env.VIGIA_BIN;
+    const pluginDir = process.env.VIGIA_PLUGIN_DIR;
+    if (!bin || !pluginDir) throw new Error("VIGIA_BIN and VIGIA_PLUGIN_DIR must be set (ctest sets them)");
+    const ini = path.join(this.dir, "vigia.ini");
+    writeFileSync(ini,
+      `[server]\nlisten = 127.0.0.1:${this.port}\ndatabase = ${this.dir}/vigia.db\n` +
+      `plugin_dir = ${pluginDir}\nplugins = ${this.plugins}\nlog_level = debug\n` +
+      `log_file = ${this.dir}/vigia.log\n${this.serverIni}\n[broker]\n${this.brokerIni}\n`);
+    const verbose = process.env.VIGIA_TEST_VERBOSE ? "inherit" : "ignore";
+    this.proc = spawn(bin, ["--config", ini], { stdio: ["ignore", verbose, verbose] });
+    this.exited = new Promise((r) => this.proc.on("exit", (code, sig) => r({ code, sig })));
+    await waitFor(async () => {
+      if (this.proc.exitCode !== null) throw new Error(`vigia exited: ${this.log()}`);
+      try { return (await fetch(`${this.base}/api/health`)).status === 200; } catch { return false; }
+    }, 15000, 50);
+    return this;
+  }
+  log() { try { return readFileSync(path.join(this.dir, "vigia.log"), "utf8"); } catch { return ""; } }
+  async stop(signal = "SIGTERM") {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    this.proc.kill(signal);
+    const t = setTimeout(() => this.proc.kill("SIGKILL"), 15000);
+    const r = await this.exited;
+    clearTimeout(t);
+    return r;
+  }
+  async cleanup() {
+    await this.stop("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+  async notify(title = "t") {
+    const r = await fetch(`${this.base}/api/brokertest/notify`, { method: "POST", body: JSON.stringify({ title }) });
+    return r.json();
+  }
+  async publish(topic, payload) {
+    const r = await fetch(`${this.base}/api/brokertest/publish?topic=${encodeURIComponent(topic)}`,
+      { method: "POST", body: JSON.stringify(payload) });
+    return r.json();
+  }
+  async status() {
+    return (await fetch(`${this.base}/api/brokertest/status`)).json();
+  }
+}
