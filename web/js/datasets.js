@@ -26,6 +26,8 @@ const orgs = new Map(); // organization name -> title, from what we have seen
 // from it whether they are flat or grouped under by_status.
 export function datasetCounts(stats) {
   if (!stats || typeof stats !== 'object') return null;
+  // datasets: null means the monitor is not loaded: leave the cards as they are.
+  if ('datasets' in stats && (!stats.datasets || typeof stats.datasets !== 'object')) return null;
   const d = stats.datasets && typeof stats.datasets === 'object' ? stats.datasets : stats;
   const by = d.by_status && typeof d.by_status === 'object' ? d.by_status : d;
   const counts = {};

@@ -1,0 +1,41 @@
+// What a browser suite needs before it can run, and the INI that points the
+// monitor at the CKAN fixture with fast sweeps.
+import fs from 'node:fs';
+import { missingChromium } from './browser.mjs';
+import { FIXTURE_BIN, missingBinary, missingPlugin } from './server.mjs';
+
+// A reason to skip (naming what is missing), or null when all is there.
+export function skipReason({ plugins, fixture = false }) {
+  const bin = missingBinary();
+  if (bin) return `missing ${bin}: build the 'vigia' target first`;
+  const chromium = missingChromium();
+  if (chromium) return `missing ${chromium}`;
+  const plugin = missingPlugin(plugins);
+  if (plugin) return `plugin '${plugin}' is not built yet (no ${plugin}.so in the plugin dir)`;
+  if (fixture && !fs.existsSync(FIXTURE_BIN)) return `missing the CKAN fixture (${FIXTURE_BIN})`;
+  return null;
+}
+
+export function monitorIni(fixtureBase, { interval = '1h' } = {}) {
+  return [
+    '[monitor]',
+    'concurrency = 16',
+    '',
+    '[monitor:fixture]',
+    `base_url = ${fixtureBase}`,
+    `interval = ${interval}`,
+    'api_delay = 0',
+    'rows = 1000',
+    'per_host = 8',
+    'fail_threshold = 1',
+    'recover_threshold = 1',
+    'connect_timeout = 2s',
+    'timeout = 5s',
+    '',
+  ].join('\n');
+}
+
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+}
