@@ -372,27 +372,53 @@ static long long flap_admit(nt_rules *r, change **cp, int64_t now)
     return -1;
 }
 
-/* Announce held-back latest states whose min_repeat has passed, forget idle
- * datasets. */
+static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, change **items,
+                        size_t n);
+
+static const char *portal_of(const change *c)
+{
+    return str_or(c->payload, "portal",
+                  str_or(json_object_get(c->payload, "dataset"), "portal", "?"));
+}
+
+/* Announce held-back latest states whose min_repeat has passed (grouped per
+ * portal: more than digest_threshold of them are one digest, so a portal
+ * recovering at once does not come back as a storm), forget idle datasets. */
 static void flap_tick(nt_rules *r, int64_t now)
 {
+    change **due = NULL;
+    long long *held = NULL;
+    size_t n = 0, cap = 0;
     for (int b = 0; b < FLAP_BUCKETS; b++) {
         flap **pp = &r->flaps[b];
         while (*pp) {
             flap *f = *pp;
-            bool due = now - f->last_ms >= r->opt.min_repeat_ms;
-            if (due && f->pending) {
+            bool is_due = now - f->last_ms >= r->opt.min_repeat_ms;
+            if (is_due && f->pending) {
                 change *c = f->pending;
                 f->pending = NULL;
-                if (c->kind != f->last_kind) {
+                if (c->kind != f->last_kind && n == cap) {
+                    size_t ncap = cap ? cap * 2 : 16;
+                    change **d = realloc(due, ncap * sizeof *d);
+                    long long *h = d ? realloc(held, ncap * sizeof *h) : NULL;
+                    if (d)
+                        due = d;
+                    if (h) {
+                        held = h;
+                        cap = ncap;
+                    }
+                }
+                if (c->kind != f->last_kind && n < cap) {
                     /* the latest state differs from what people saw: say it */
-                    emit_single(r, c, f->suppressed - 1);
+                    due[n] = c;
+                    held[n++] = f->suppressed - 1;
                     f->suppressed = 0;
                     f->last_ms = now;
                     f->last_kind = c->kind;
+                } else {
+                    change_free(c);
                 }
-                change_free(c);
-            } else if (due && !f->pending && f->suppressed == 0) {
+            } else if (is_due && !f->pending && f->suppressed == 0) {
                 *pp = f->next;
                 free(f->key);
                 free(f);
@@ -402,6 +428,37 @@ static void flap_tick(nt_rules *r, int64_t now)
             pp = &f->next;
         }
     }
+    /* one portal at a time */
+    change **group = n ? calloc(n, sizeof *group) : NULL;
+    for (size_t i = 0; group && i < n; i++) {
+        if (!due[i])
+            continue;
+        const char *portal = portal_of(due[i]);
+        size_t ng = 0;
+        for (size_t k = i; k < n; k++)
+            if (due[k] && strcmp(portal_of(due[k]), portal) == 0)
+                group[ng++] = due[k];
+        if ((long long)ng > r->opt.digest_threshold) {
+            emit_digest(r, portal, "", group, ng);
+        } else {
+            for (size_t k = i; k < n; k++)
+                if (due[k] && strcmp(portal_of(due[k]), portal) == 0)
+                    emit_single(r, due[k], held[k]);
+        }
+        /* `portal` points into due[i]: free the others of the group first */
+        for (size_t k = i + 1; k < n; k++)
+            if (due[k] && strcmp(portal_of(due[k]), portal) == 0) {
+                change_free(due[k]);
+                due[k] = NULL;
+            }
+        change_free(due[i]);
+        due[i] = NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        change_free(due[i]); /* only left over when calloc failed */
+    free(group);
+    free(due);
+    free(held);
 }
 
 /* ---- digests ------------------------------------------------------------ */

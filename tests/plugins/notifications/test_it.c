@@ -205,6 +205,11 @@ static void test_status_change_becomes_notification(void **state)
     list = list_all(&s);
     assert_null(find_by_title(list, "Dataset caído: storm-3"));
     json_decref(list);
+
+    /* a clean stop (under ASan this also fails on leaks) */
+    int status = vgt_server_signal(&s, SIGTERM);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
     vgt_server_cleanup(&s);
 }
 

@@ -370,6 +370,47 @@ static void test_flap(void **state)
     assert_int_equal(json_array_size(f->out), 4);
 }
 
+/* A portal that recovers right after a digest: the held-back recoveries come
+ * back as one digest too, not as a storm of singles. */
+static void test_flap_after_digest(void **state)
+{
+    fx *f = *state;
+    int64_t t0 = f->now;
+    sweep_event(f, "monitor.sweep_started", "a");
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "ds%02d", i);
+        status(f, "a", id, "o", "up", "down");
+    }
+    sweep_event(f, "monitor.sweep_finished", "a");
+    assert_int_equal(json_array_size(f->out), 1);
+    f->now = t0 + 5 * MIN;
+    sweep_event(f, "monitor.sweep_started", "b");
+    for (int i = 0; i < 12; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "ds%02d", i);
+        status(f, "b", id, "o", "down", "up");
+    }
+    sweep_event(f, "monitor.sweep_finished", "b");
+    assert_int_equal(json_array_size(f->out), 1); /* all held back */
+    f->now = t0 + 10 * MIN;
+    nt_rules_tick(f->r);
+    assert_int_equal(json_array_size(f->out), 2);
+    json_t *d = out(f, 1);
+    assert_string_equal(field(d, "type"), "success");
+    assert_string_equal(field(d, "title"), "Portal datos: 12 cambios en un barrido");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(json_object_get(d, "data"), "counts"),
+                                           "recovered")),
+        12);
+    f->now = t0 + 30 * MIN;
+    nt_rules_tick(f->r);
+    assert_int_equal(json_array_size(f->out), 2);
+    nt_rules_stats st;
+    nt_rules_stats_get(f->r, &st);
+    assert_int_equal(st.tracked, 0); /* idle datasets are forgotten */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_fits_data_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_never_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flap_after_digest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
