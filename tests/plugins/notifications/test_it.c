@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "vgt.h"
 
@@ -265,11 +266,63 @@ static void test_kill9_loses_nothing(void **state)
     vgt_server_cleanup(&s);
 }
 
+/* `vigia --check-config` runs the plugin's config reader: exit status and
+ * output for a few bad [notifications] sections. */
+static int check_config(const char *section, char **output)
+{
+    char dir[] = "/tmp/nt-cfg-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ini[64], cmd[1024];
+    snprintf(ini, sizeof ini, "%s/v.ini", dir);
+    FILE *f = fopen(ini, "w");
+    assert_non_null(f);
+    fprintf(f, "[server]\nlisten = 127.0.0.1:1\ndatabase = %s/v.db\nplugin_dir = %s\n"
+               "plugins = notifications\n\n[notifications]\n%s\n",
+            dir, getenv("VIGIA_PLUGIN_DIR"), section);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' 2>&1", getenv("VIGIA_BIN"), ini);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t cap = 65536, len = 0;
+    char *out = calloc(1, cap);
+    size_t got;
+    while ((got = fread(out + len, 1, cap - 1 - len, p)) > 0)
+        len += got;
+    int status = pclose(p);
+    unlink(ini);
+    rmdir(dir);
+    *output = out;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_check_config(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    assert_int_equal(check_config("limit = 200\nlanguage = en\nmin_repeat = 30s\n"
+                                  "digest_threshold = 5\nnotify_modified = true\n"
+                                  "history_days = 7\nhistory_max = 5000\nmax_data_bytes = 4096\n"
+                                  "clear_deletes_history = false",
+                                  &out),
+                     0);
+    free(out);
+    assert_int_not_equal(check_config("language = fr", &out), 0);
+    assert_non_null(strstr(out, "language: expected one of es, en, found 'fr'"));
+    free(out);
+    assert_int_not_equal(check_config("limit = 100\nhistory_max = 10", &out), 0);
+    assert_non_null(strstr(out, "history_max (10) must be 0 (no limit) or at least limit (100)"));
+    free(out);
+    assert_int_not_equal(check_config("limit = 0", &out), 0);
+    assert_non_null(strstr(out, "limit"));
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_change_becomes_notification),
         cmocka_unit_test(test_kill9_loses_nothing),
+        cmocka_unit_test(test_check_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
