@@ -179,14 +179,15 @@ function render() {
 // A live dataset_update: patch the visible row at once, then refresh the
 // page quietly so sorting and filters stay right.
 function applyDatasetUpdate(p) {
-  const info = p && (p.dataset_info ?? p);
-  const d = info && (info.dataset ?? info);
+  // The broker sends {dataset_info, event, ...the bus payload (current, checked_at...)}.
+  if (!p || typeof p !== 'object') return;
+  const d = p.dataset_info ?? p.dataset ?? p;
   if (!d || !d.id) return;
-  const status = info.current ?? d.status;
+  const status = p.current ?? d.status;
   const idx = items.findIndex((x) => x.id === d.id);
-  if (idx >= 0) {
+  if (idx >= 0 && p.event !== 'dataset.removed') {
     items[idx] = { ...items[idx], ...d, status: status || items[idx].status,
-      last_checked: info.checked_at ?? d.last_checked ?? items[idx].last_checked };
+      last_checked: p.checked_at ?? d.last_checked ?? items[idx].last_checked };
     const old = els.tbody.querySelector(`tr[data-id="${CSS.escape(d.id)}"]`);
     if (old) {
       const fresh = row(items[idx]);

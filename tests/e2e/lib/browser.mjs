@@ -48,3 +48,28 @@ export async function screenshot(page, testName, suffix = '') {
 
 export const badgeCount = (page) => page.evaluate(() => Number(document.getElementById('bell').dataset.unread));
 export const connState = (page) => page.evaluate(() => document.getElementById('conn').dataset.state);
+
+// Pages opened during one test, all closed after it so renderers do not
+// pile up on a small machine. open() waits for the live connection.
+export class Pages {
+  constructor(browser, base) {
+    this.browser = browser;
+    this.base = base;
+    this.open_ = [];
+  }
+
+  async open(opts = {}) {
+    const p = await openPage(this.browser, `${this.base}/`, opts);
+    this.open_.push(p);
+    const end = Date.now() + 15000;
+    while ((await connState(p.page)) !== 'connected') {
+      if (Date.now() > end) throw new Error(`page did not connect within 15 s; console: ${p.errors.join(' | ')}`);
+      await p.page.waitForTimeout(50);
+    }
+    return p;
+  }
+
+  async closeAll() {
+    for (const p of this.open_.splice(0)) await p.context.close().catch(() => {});
+  }
+}

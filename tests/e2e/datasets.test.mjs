@@ -1,0 +1,127 @@
+// Browser tests of the datasets view and the page as a whole against the
+// real server (notifications, monitor, broker, rest) and the CKAN fixture:
+// load without console errors and "connected", a dataset flipped down in
+// the fixture shown down after the next sweep, the English switch, and the
+// remembered preferences.
+import assert from 'node:assert/strict';
+import { after, afterEach, before, describe, test } from 'node:test';
+import { launch, Pages, screenshot, DESKTOP, PHONE } from './lib/browser.mjs';
+import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
+import { median, monitorIni, skipReason } from './lib/setup.mjs';
+
+const PLUGINS = ['notifications', 'monitor', 'broker', 'rest'];
+const skip = skipReason({ plugins: PLUGINS, fixture: true });
+if (skip) console.log(`# SKIP datasets suite: ${skip}`);
+
+describe('datasets', { skip: skip || false }, () => {
+  let fixture;
+  let server;
+  let browser;
+  let pages;
+  const open = (opts) => pages.open(opts);
+
+  before(async () => {
+    fixture = await new CkanFixture(['--datasets', '60', '--orgs', '5', '--resources-per-dataset', '2',
+      '--scenario', 'plain', '--seed', '7']).start();
+    server = await new VigiaServer({ plugins: PLUGINS, extraIni: monitorIni(fixture.base) }).start();
+    // The first sweep has classified every dataset.
+    await waitFor(async () => {
+      const s = await server.request('GET', '/api/stats');
+      const d = s && s.datasets;
+      return d && d.total >= 60 && (d.by_status?.unknown ?? 0) === 0;
+    }, { timeout: 60000, interval: 250, what: 'the first sweep of the fixture' });
+    browser = await launch();
+    pages = new Pages(browser, server.base);
+  });
+
+  afterEach(() => pages.closeAll());
+
+  after(async () => {
+    if (browser) await browser.close();
+    if (server) await server.cleanup();
+    if (fixture) await fixture.stop();
+  });
+
+  test('loads with no console errors and shows "connected"', async (t) => {
+    const loads = [];
+    const allErrors = [];
+    let last;
+    for (let i = 0; i < 3; i++) {
+      last = await open();
+      const rows = await waitFor(() => last.page.evaluate(() => document.querySelectorAll('#datasets-body tr').length),
+        { what: 'dataset rows' });
+      assert.ok(rows > 0);
+      const timing = await last.page.evaluate(() => {
+        const nav = performance.getEntriesByType('navigation')[0];
+        return { load: nav.loadEventEnd - nav.startTime, rows: window.__vigiaFirstRows };
+      });
+      loads.push(timing);
+      allErrors.push(...last.errors);
+    }
+    const { page } = last;
+    assert.equal(await page.textContent('#conn-text'), 'Conectado');
+    assert.equal(await page.getAttribute('html', 'lang'), 'es');
+    await page.waitForTimeout(300);
+    assert.deepEqual(allErrors, [], `console errors: ${allErrors.join('\n')}`);
+    const med = (k) => median(loads.map((l) => l[k])).toFixed(0);
+    console.log(`# page load (load event) median of 3: ${med('load')} ms; first dataset rows rendered: ${med('rows')} ms`);
+    await screenshot(page, t.name);
+  });
+
+  test('a dataset flipped down in the fixture shows as down after the next sweep', async (t) => {
+    const [target] = await fixture.packageSearch(1);
+    const { page } = await open({ viewport: DESKTOP });
+    await page.fill('#filter-q', target.name);
+    const row = page.locator(`#datasets-body tr[data-id="${target.id}"]`);
+    await row.waitFor({ timeout: 10000 });
+    assert.equal(await row.getAttribute('data-status'), 'up');
+    await fixture.control({ op: 'set_dataset', id: target.id, behaviour: '404' });
+    await server.request('POST', '/api/monitor/run', {});
+    await waitFor(async () => (await row.getAttribute('data-status').catch(() => null)) === 'down',
+      { timeout: 30000, interval: 100, what: 'the row to show down' });
+    assert.equal(await row.locator('.pill').textContent(), 'Caído');
+    await screenshot(page, t.name);
+    // Its detail shows the failing resources with a reason, and the history chart.
+    await row.locator('.row-open').click();
+    await page.waitForSelector('#detail-body .mini-table tbody tr');
+    assert.match(await page.textContent('#detail-body .mini-table'), /404/);
+    await screenshot(page, t.name, 'detail');
+  });
+
+  test('the English switch changes the texts and is remembered', async (t) => {
+    const { page } = await open();
+    assert.equal(await page.textContent('#datasets-heading'), 'Datasets monitoreados');
+    await page.click('#lang-btn');
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    assert.equal(await page.textContent('#conn-text'), 'Connected');
+    assert.equal(await page.textContent('#datasets-heading'), 'Monitored datasets');
+    assert.equal(await page.textContent('#lang-btn'), 'Español');
+    await page.reload();
+    await waitFor(async () => (await page.textContent('#conn-text')) === 'Connected', { timeout: 15000, what: 'Connected after reload' });
+    assert.equal(await page.textContent('th[data-sort="title"] span'), 'Title');
+    await page.waitForSelector('#datasets-body tr');
+    // Relative times and status pills in English too.
+    const when = await page.textContent('#datasets-body tr .col-checked time');
+    assert.match(when, /ago|now/);
+    assert.equal(await page.textContent('#datasets-body tr .pill'), 'Up');
+    await screenshot(page, t.name);
+  });
+
+  test('browser notifications and sound are opt-in and remembered', async (t) => {
+    const { page, context } = await open();
+    await context.grantPermissions(['notifications'], { origin: server.base });
+    await page.click('#settings-btn');
+    assert.equal(await page.isChecked('#pref-browser'), false);
+    assert.equal(await page.isChecked('#pref-sound'), false);
+    await page.check('#pref-browser');
+    await page.check('#pref-sound');
+    await waitFor(() => page.isChecked('#pref-browser'), { what: 'browser notifications on' });
+    await page.keyboard.press('Escape');
+    await page.reload();
+    await page.click('#settings-btn');
+    assert.equal(await page.isChecked('#pref-browser'), true);
+    assert.equal(await page.isChecked('#pref-sound'), true);
+    await screenshot(page, t.name);
+    await page.keyboard.press('Escape');
+  });
+});
