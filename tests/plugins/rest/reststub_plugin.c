@@ -29,6 +29,9 @@ typedef struct stub {
     long long next_id;
     long long created_total;
     json_t *datasets; /* array of dataset objects, ascending id */
+    struct ds_meta {
+        const char *portal, *status, *org; /* borrowed from the dataset objects */
+    } *meta;                               /* one per dataset: filter without hash lookups */
     json_t *portals;  /* array of names */
     long long stats_updated;
     json_t *last_stats;
@@ -298,14 +301,15 @@ static int d_list(const json_t *params, json_t **result, void *user)
     long long total = 0;
     size_t n = json_array_size(s->datasets);
     for (size_t k = 0; k < n; k++) {
-        json_t *d = json_array_get(s->datasets, desc ? n - 1 - k : k);
-        if (portal && strcmp(portal, json_string_value(json_object_get(d, "portal"))))
+        size_t idx = desc ? n - 1 - k : k;
+        const struct ds_meta *m = &s->meta[idx];
+        if (portal && strcmp(portal, m->portal))
             continue;
-        if (status && strcmp(status, json_string_value(json_object_get(d, "status"))))
+        if (status && strcmp(status, m->status))
             continue;
-        const char *o = json_string_value(json_object_get(d, "organization"));
-        if (org && (!o || strcmp(org, o)))
+        if (org && (!m->org || strcmp(org, m->org)))
             continue;
+        json_t *d = json_array_get(s->datasets, idx);
         if (q && !strstr(json_string_value(json_object_get(d, "title")), q) &&
             !strstr(json_string_value(json_object_get(d, "name")), q))
             continue;
@@ -498,6 +502,7 @@ static void stub_destroy(void *state)
         return;
     json_decref(s->notifications);
     json_decref(s->datasets);
+    free(s->meta);
     json_decref(s->portals);
     json_decref(s->last_stats);
     pthread_mutex_destroy(&s->mu);
@@ -546,8 +551,18 @@ static int stub_init(const vg_host *host, const vg_config *cfg, void **state)
         s->created_total++;
     }
     s->datasets = json_array();
-    for (long long i = 0; i < nd; i++)
-        json_array_append_new(s->datasets, make_dataset(s, (size_t)i));
+    s->meta = calloc(nd ? (size_t)nd : 1, sizeof *s->meta);
+    if (!s->meta) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (long long i = 0; i < nd; i++) {
+        json_t *d = make_dataset(s, (size_t)i);
+        json_array_append_new(s->datasets, d);
+        s->meta[i].portal = json_string_value(json_object_get(d, "portal"));
+        s->meta[i].status = json_string_value(json_object_get(d, "status"));
+        s->meta[i].org = json_string_value(json_object_get(d, "organization"));
+    }
 
     rc = 0;
     if (has_word(provide, "notifications")) {

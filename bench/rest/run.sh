@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# REST API throughput next to the same server's static-file ceiling.
+#
+#   bench/rest/run.sh [BUILD_DIR] [DURATION_S] [CONNECTIONS]
+#
+# Starts the real `vigia` with the reststub test plugin loaded with 100
+# notifications and 10,000 datasets, then runs wrk (2 threads) against
+#   GET /api/notifications?limit=20
+#   GET /api/stats                      (5 datasets.list + 4 other bus calls per request)
+#   GET /api/datasets?limit=50
+#   GET /static.json                    a static file with the same bytes as the first answer
+# and prints req/s, p99 latency and the ratio to the static file. wrk comes from Debian (`wrk`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+DUR=${2:-10}
+CONN=${3:-32}
+BIN=$BUILD/core/vigia
+PLUGINS=$BUILD/plugins-out
+for f in "$BIN" "$PLUGINS/rest.so" "$PLUGINS/reststub.so"; do
+    [ -e "$f" ] || { echo "missing $f: cmake --build $BUILD --target vigia rest reststub" >&2; exit 1; }
+done
+command -v wrk >/dev/null || { echo "wrk not installed (apt-get install wrk)" >&2; exit 1; }
+
+DIR=$(mktemp -d /tmp/vigia-bench-rest.XXXXXX)
+PID=
+cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$DIR"; }
+trap cleanup EXIT
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$DIR/web"
+cat > "$DIR/vigia.ini" <<INI
+[server]
+listen = 127.0.0.1:$PORT
+database = $DIR/vigia.db
+plugin_dir = $PLUGINS
+web_root = $DIR/web
+plugins = reststub, rest
+log_level = warn
+log_file = $DIR/vigia.log
+threads = 16
+
+[reststub]
+notifications = 100
+datasets = 10000
+INI
+"$BIN" --config "$DIR/vigia.ini" >"$DIR/stderr.txt" 2>&1 &
+PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/api/health" >/dev/null && break; sleep 0.1; done
+BASE="http://127.0.0.1:$PORT"
+curl -sf "$BASE/api/notifications?limit=20" > "$DIR/web/static.json"
+
+run() { # name path -> "rps p99_ms"
+    local out rps p99
+    out=$(wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$BASE$2")
+    echo "$out" | grep -q "Non-2xx" && { echo "$1: non-2xx answers" >&2; echo "$out" >&2; exit 1; }
+    rps=$(echo "$out" | awk '/^Requests\/sec:/ {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}')
+    echo "$rps $p99"
+}
+
+echo "vigia REST bench: 100 notifications, 10000 datasets, wrk -t2 -c$CONN -d${DUR}s, $(nproc) cores"
+echo "reproduce: bench/rest/run.sh $BUILD $DUR $CONN"
+read -r S_RPS S_P99 < <(run static /static.json)
+printf "%-34s %10s %10s %8s\n" "target" "req/s" "p99 ms" "ratio"
+printf "%-34s %10.0f %10.2f %8s\n" "GET /static.json (ceiling, $(stat -c %s "$DIR/web/static.json") B)" "$S_RPS" "$S_P99" "1.00"
+for path in "/api/notifications?limit=20" "/api/stats" "/api/datasets?limit=50"; do
+    read -r RPS P99 < <(run api "$path")
+    printf "%-34s %10.0f %10.2f %8.2f\n" "GET $path" "$RPS" "$P99" "$(echo "$RPS / $S_RPS" | bc -l)"
+done
