@@ -2,6 +2,7 @@
  * and an orderly stop in reverse. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,52 @@ void core_settings_free(core_settings *set)
     free(set->log_file);
     json_decref(set->plugins);
     memset(set, 0, sizeof *set);
+}
+
+/* ---- shutdown watchdog ---- */
+
+/* A plugin that does not stop within shutdown_timeout must not keep the
+ * process (and the port) hostage: log who is stuck and exit. Data is safe:
+ * SQLite in WAL mode keeps every committed transaction. */
+typedef struct watchdog {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    bool done;
+    int64_t timeout_ms;
+    char current[160];
+    pthread_t thread;
+} watchdog;
+
+static void *watchdog_run(void *arg)
+{
+    watchdog *w = arg;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += w->timeout_ms / 1000;
+    dl.tv_nsec += (long)(w->timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->lock);
+    while (!w->done)
+        if (pthread_cond_timedwait(&w->done_cond, &w->lock, &dl) == ETIMEDOUT)
+            break;
+    if (!w->done) {
+        CORE_ERROR("shutdown took longer than shutdown_timeout (%lld ms) while %s; exiting now",
+                   (long long)w->timeout_ms, w->current);
+        core_log_close();
+        _exit(2);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static void watchdog_doing(watchdog *w, const char *what, const char *name)
+{
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->current, sizeof w->current, "%s%s%s", what, name ? " " : "", name ? name : "");
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* ---- core-owned routes and methods ---- */
@@ -350,6 +397,8 @@ int core_server_run(const char *path)
     }
 
     int exit_code = 1;
+    watchdog wd = {.lock = PTHREAD_MUTEX_INITIALIZER, .done_cond = PTHREAD_COND_INITIALIZER};
+    bool wd_running = false;
     if (load_all(&srv) != 0) {
         CORE_ERROR("not starting: a required plugin was refused (see above); mark a plugin "
                    "optional with a trailing '?' in [server] plugins to start without it");
@@ -412,14 +461,20 @@ int core_server_run(const char *path)
         ;
     CORE_INFO("received %s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
+    wd.timeout_ms = srv.set.shutdown_timeout_ms;
+    if (pthread_create(&wd.thread, NULL, watchdog_run, &wd) == 0)
+        wd_running = true;
     vg_bus_publish_new(cb, "system.stopping", json_pack("{s:s}", "version", VIGIA_VERSION));
     core_bus_flush(srv.bus);
 
 stop:
     /* Plugins stop in reverse order, then civetweb (which waits for handlers
      * still running), then plugins are destroyed in reverse. */
-    for (size_t i = srv.nplugins; i-- > 0;)
+    for (size_t i = srv.nplugins; i-- > 0;) {
+        watchdog_doing(&wd, "stopping plugin", srv.plugins[i]->desc->header.name);
         core_plugin_stop(srv.plugins[i]);
+    }
+    watchdog_doing(&wd, "stopping the HTTP server", NULL);
     core_http_stop(srv.http);
     core_bus_flush(srv.bus);
 out:
@@ -429,6 +484,7 @@ out:
         bool was = p->inited;
         char pname[80];
         snprintf(pname, sizeof pname, "%s", name);
+        watchdog_doing(&wd, "destroying plugin", pname);
         core_plugin_unload(p);
         srv.plugins[i] = NULL;
         if (was)
@@ -438,6 +494,13 @@ out:
     if (srv.bus)
         core_bus_stop(srv.bus);
     server_cleanup(&srv);
+    if (wd_running) {
+        pthread_mutex_lock(&wd.lock);
+        wd.done = true;
+        pthread_cond_signal(&wd.done_cond);
+        pthread_mutex_unlock(&wd.lock);
+        pthread_join(wd.thread, NULL);
+    }
     if (exit_code == 0)
         CORE_INFO("stopped cleanly");
     core_log_close();

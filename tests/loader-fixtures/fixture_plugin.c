@@ -98,6 +98,19 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
 
 static void fx_destroy(void *state) { fx_unref(state); }
 
+#ifdef FIXTURE_SLOW_STOP
+#include <unistd.h>
+/* A plugin whose stop never finishes: the shutdown watchdog must end it. */
+static void fx_stop(void *state)
+{
+    (void)state;
+    sleep(60);
+}
+#define FX_STOP fx_stop
+#else
+#define FX_STOP NULL
+#endif
+
 #define CAT2(a, b) a##b
 #define CAT(a, b) CAT2(a, b)
 
@@ -130,5 +143,6 @@ VG_API const vg_plugin CAT(FIXTURE_ID, _LTX_something_else) = {
         },
     .description = "loader fixture",
     .init = fx_init,
+    .stop = FX_STOP,
     .destroy = fx_destroy,
 };

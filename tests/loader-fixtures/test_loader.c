@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -172,6 +173,26 @@ static void test_optional_init_failure(void **s)
     assert_non_null(strstr(buf, "method freed"));
 }
 
+static void test_shutdown_bound(void **s)
+{
+    (void)s;
+    vgt_server srv;
+    setenv("VIGIA_PLUGIN_DIR", fixture_dir(), 1);
+    assert_int_equal(vgt_server_start(&srv, "lf_good, lf_slowstop", "shutdown_timeout = 1s", NULL),
+                     0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int st = vgt_server_signal(&srv, SIGTERM);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 2);
+    assert_true(secs < 5.0);
+    assert_true(vgt_log_contains(&srv, "shutdown took longer than shutdown_timeout (1000 ms) "
+                                       "while stopping plugin lf_slowstop; exiting now"));
+    vgt_server_cleanup(&srv);
+}
+
 static void test_check_config_mode(void **s)
 {
     (void)s;
@@ -218,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_not_a_module),      cmocka_unit_test(test_duplicate_name),
         cmocka_unit_test(test_required_init_failure),
         cmocka_unit_test(test_optional_init_failure), cmocka_unit_test(test_check_config_mode),
+        cmocka_unit_test(test_shutdown_bound),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
