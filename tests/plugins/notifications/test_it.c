@@ -189,6 +189,42 @@ static void test_status_change_becomes_notification(void **state)
     assert_non_null(strstr(json_string_value(json_object_get(err, "message")), "type:"));
     json_decref(r);
 
+    /* method parameters are checked and errors name the field */
+    struct {
+        const char *method;
+        json_t *params;
+        const char *code, *message;
+    } bad[] = {
+        {"notifications.list", json_pack("{s:i}", "limit", 0), "INVALID_ARGUMENT",
+         "limit: must be an integer between 1 and 1000"},
+        {"notifications.list", json_pack("{s:s}", "since", "abc"), "INVALID_ARGUMENT",
+         "since: must be a notification id"},
+        {"notifications.list", json_pack("{s:s}", "type", "fatal"), "INVALID_ARGUMENT",
+         "type: must be one of info, warning, error, success"},
+        {"notifications.get", json_pack("{s:s}", "id", "999999"), "NOT_FOUND",
+         "id: no notification 999999"},
+        {"notifications.mark_read", json_object(), "INVALID_ARGUMENT",
+         "id: required, a notification id such as \"42\""},
+        {"notifications.create", json_pack("{s:s, s:s}", "type", "info", "title", ""),
+         "INVALID_ARGUMENT", "title: required (a non-empty string of at most 256 bytes)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        r = call(&s, bad[i].method, bad[i].params);
+        assert_non_null(r);
+        assert_true(json_integer_value(json_object_get(r, "rc")) < 0);
+        json_t *e = json_object_get(json_object_get(r, "result"), "error");
+        assert_string_equal(json_string_value(json_object_get(e, "code")), bad[i].code);
+        assert_string_equal(json_string_value(json_object_get(e, "message")), bad[i].message);
+        json_decref(r);
+    }
+    r = call(&s, "notifications.get", json_pack("{s:s}", "id", idbuf));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"), "title")),
+                        "Dataset caído: Presupuesto 2024");
+    json_decref(r);
+    r = call(&s, "notifications.list", json_pack("{s:s, s:s}", "type", "error", "q", "presupuesto"));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "total")), 1);
+    json_decref(r);
+
     /* a storm in one sweep is one digest */
     json_t *p = json_pack("{s:s, s:s}", "portal", "datos", "sweep_id", "sw1");
     assert_int_equal(publish(&s, "monitor.sweep_started", p), 0);
@@ -206,6 +242,22 @@ static void test_status_change_becomes_notification(void **state)
     list = list_all(&s);
     assert_null(find_by_title(list, "Dataset caído: storm-3"));
     json_decref(list);
+
+    /* clear hides everything from the list and says so */
+    r = call(&s, "notifications.clear", NULL);
+    assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
+    assert_true(json_integer_value(json_object_get(json_object_get(r, "result"), "cleared")) >= 3);
+    json_decref(r);
+    list = list_all(&s);
+    assert_int_equal(json_integer_value(json_object_get(list, "total")), 0);
+    assert_int_equal(json_integer_value(json_object_get(list, "unread_count")), 0);
+    json_decref(list);
+    r = call(&s, "notifications.stats", NULL);
+    json_t *stats = json_object_get(r, "result");
+    assert_int_equal(json_integer_value(json_object_get(stats, "total")), 0);
+    assert_int_equal(json_integer_value(json_object_get(stats, "digests")), 1);
+    assert_true(json_integer_value(json_object_get(stats, "history")) >= 3);
+    json_decref(r);
 
     /* a clean stop (under ASan this also fails on leaks) */
     int status = vgt_server_signal(&s, SIGTERM);
