@@ -212,8 +212,8 @@ static int h_notifications_test(rest_req *rq)
     if (body) {
         bad = body_check_fields(rq, body, fields, "type, title, message, data") < 0 ||
               body_string(rq, body, "type", 16, &type) < 0 ||
-              body_string(rq, body, "title", 200, &title) < 0 ||
-              body_string(rq, body, "message", 2000, &message) < 0;
+              body_string(rq, body, "title", 256, &title) < 0 ||
+              body_string(rq, body, "message", 4096, &message) < 0;
         json_t *data = json_object_get(body, "data");
         if (!bad && data && !json_is_object(data) && !json_is_null(data)) {
             rest_reply_error(rq, 400, "INVALID_ARGUMENT", "data must be a JSON object or null");

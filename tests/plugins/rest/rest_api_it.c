@@ -23,11 +23,19 @@ static int full_setup(void **state)
     return vgt_server_start(&srv, "reststub, rest", "admin_token = s3cret", FULL_INI);
 }
 
+/* A clean stop (SIGTERM, exit 0) also lets ASan's leak check run in sanitizer builds. */
 static int srv_teardown(void **state)
 {
     (void)state;
+    int status = srv.pid ? vgt_server_signal(&srv, SIGTERM) : 0;
+    if (status != 0) {
+        char *log = vgt_log_read(&srv);
+        fprintf(stderr, "vigia did not stop cleanly (wait status %d); see %s/stderr.txt\n%s\n",
+                status, srv.dir, log ? log : "");
+        free(log);
+    }
     vgt_server_cleanup(&srv);
-    return 0;
+    return status == 0 ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------- notifications */
@@ -734,7 +742,7 @@ static void test_bodies(void **state)
     rt_expect_error(&r, 400, "INVALID_ARGUMENT", "type must be one of info, warning, error, success");
     vgt_response_free(&r);
     rt_req(&srv, "POST", "/api/notifications/test", json, "{\"title\":5}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "title must be a string of 1 to 200 bytes");
+    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "title must be a string of 1 to 256 bytes");
     vgt_response_free(&r);
     rt_req(&srv, "POST", "/api/notifications/test", json, "{\"data\":[1]}", &r);
     rt_expect_error(&r, 400, "INVALID_ARGUMENT", "data must be a JSON object or null");
