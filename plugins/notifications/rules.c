@@ -161,6 +161,39 @@ static nt_text_id status_label(const char *status)
 
 /* ---- wording ------------------------------------------------------------ */
 
+/* The monitor's reason codes (checker.c), in words. */
+static const struct {
+    const char *code;
+    nt_text_id text;
+} reason_codes[] = {
+    {"timeout", T_WHY_TIMEOUT},         {"connection_error", T_WHY_CONNECTION},
+    {"too_many_redirects", T_WHY_REDIRECTS}, {"http_5xx", T_WHY_SERVER},
+    {"not_found", T_WHY_NOT_FOUND},     {"http_error", T_WHY_HTTP},
+    {"invalid_url", T_WHY_INVALID_URL}, {"slow", T_WHY_SLOW},
+    {"restricted", T_WHY_RESTRICTED},   {"unknown", T_WHY_UNKNOWN},
+};
+
+/* "no encontrado, HTTP 404" for one failing resource; NULL when nothing is
+ * known (or out of memory). An unknown code is shown as it is. */
+static char *resource_reason(nt_lang lang, const json_t *f)
+{
+    const char *code = str_or(f, "reason", NULL);
+    const char *why = code;
+    for (size_t i = 0; code && i < sizeof reason_codes / sizeof reason_codes[0]; i++)
+        if (strcmp(code, reason_codes[i].code) == 0)
+            why = nt_text(lang, reason_codes[i].text);
+    const json_t *http = json_object_get(f, "http_status");
+    char status[24];
+    if (json_is_integer(http))
+        snprintf(status, sizeof status, "%lld", (long long)json_integer_value(http));
+    if (why && json_is_integer(http))
+        return nt_text_render(lang, T_WHY_WITH_HTTP,
+                              (const char *const[]){"why", why, "status", status, NULL});
+    if (json_is_integer(http))
+        return nt_text_render(lang, T_REASON_HTTP, (const char *const[]){"status", status, NULL});
+    return why ? strdup(why) : NULL;
+}
+
 /* The human reason for a change. malloc'd (NULL on OOM). */
 static char *reason_text(const nt_rules *r, const change *c)
 {
@@ -175,17 +208,8 @@ static char *reason_text(const nt_rules *r, const change *c)
             return strdup(nt_text(lang, T_REASON_NONE));
         const json_t *f = json_array_get(failing, 0);
         const char *name = str_or(f, "name", str_or(f, "url", str_or(f, "id", "?")));
-        char *why = NULL;
-        const char *reason = str_or(f, "reason", NULL);
-        if (!reason && json_is_integer(json_object_get(f, "http_status"))) {
-            char st[24];
-            snprintf(st, sizeof st, "%lld",
-                     (long long)json_integer_value(json_object_get(f, "http_status")));
-            why = nt_text_render(lang, T_REASON_HTTP, (const char *const[]){"status", st, NULL});
-            reason = why;
-        }
-        if (!reason)
-            reason = nt_text(lang, T_REASON_NONE);
+        char *why = resource_reason(lang, f);
+        const char *reason = why ? why : nt_text(lang, T_REASON_NONE);
         char count[24];
         snprintf(count, sizeof count, "%zu", n);
         char *out = nt_text_render(lang, n == 1 ? T_REASON_FAILING_ONE : T_REASON_FAILING_MANY,

@@ -133,7 +133,7 @@ static json_t *down_event(const char *id, const char *title, const char *sweep_i
         "organization", "dipres", "organization_title", "DIPRES", "url",
         "http://127.0.0.1/dataset/x", "status", "down", "previous", "up", "current", "down",
         "failing", "id", "r1", "name", "CSV", "url", "http://127.0.0.1/r1.csv", "status", "down",
-        "reason", "HTTP 404", "http_status", 404, "checked_at", "2026-11-28T09:00:00Z");
+        "reason", "not_found", "http_status", 404, "checked_at", "2026-11-28T09:00:00Z");
     if (sweep_id)
         json_object_set_new(p, "sweep_id", json_string(sweep_id));
     return p;
@@ -159,7 +159,7 @@ static void test_status_change_becomes_notification(void **state)
     assert_string_equal(json_string_value(json_object_get(n, "type")), "error");
     assert_string_equal(json_string_value(json_object_get(n, "message")),
                         "«Presupuesto 2024» (DIPRES, portal datos) dejó de responder: el recurso "
-                        "«CSV» falla (HTTP 404).");
+                        "«CSV» falla (no encontrado, HTTP 404).");
     assert_string_equal(json_string_value(json_object_get(
                             json_object_get(json_object_get(n, "data"), "dataset"), "id")),
                         "d-1");

@@ -88,8 +88,9 @@ static void status(fx *f, const char *sweep_id, const char *id, const char *org,
     if (sweep_id)
         json_object_set_new(p, "sweep_id", json_string(sweep_id));
     json_object_set_new(p, "failing",
-                        json_pack("[{s:s, s:s, s:s, s:s, s:i}]", "id", "r1", "name", "CSV", "url",
-                                  "https://x/a.csv", "status", "down", "http_status", 404));
+                        json_pack("[{s:s, s:s, s:s, s:s, s:s, s:i}]", "id", "r1", "name", "CSV",
+                                  "url", "https://x/a.csv", "status", "down", "reason",
+                                  "not_found", "http_status", 404));
     nt_rules_handle(f->r, "dataset.status_changed", p);
     json_decref(p);
 }
@@ -119,10 +120,10 @@ static void test_wording_es(void **state)
     assert_string_equal(field(n, "title"), "Dataset caído: Presupuesto 2024");
     assert_string_equal(field(n, "message"),
                         "«Presupuesto 2024» (DIPRES, portal datos) dejó de responder: el recurso "
-                        "«CSV» falla (timeout).");
+                        "«CSV» falla (tiempo de espera agotado).");
     json_t *data = json_object_get(n, "data");
     assert_string_equal(field(data, "kind"), "dataset_down");
-    assert_string_equal(field(data, "reason"), "el recurso «CSV» falla (timeout)");
+    assert_string_equal(field(data, "reason"), "el recurso «CSV» falla (tiempo de espera agotado)");
     assert_string_equal(field(json_object_get(data, "dataset"), "id"), "d1");
     assert_int_equal(json_array_size(json_object_get(data, "failing")), 1);
 
@@ -138,7 +139,7 @@ static void test_wording_es(void **state)
                         "«d2» (minsal, portal datos) vuelve a responder (antes: caído).");
     assert_string_equal(field(out(f, 2), "type"), "warning");
     assert_string_equal(field(out(f, 2), "title"), "Dataset degradado: d3");
-    assert_non_null(strstr(field(out(f, 2), "message"), "el recurso «CSV» falla (HTTP 404)"));
+    assert_non_null(strstr(field(out(f, 2), "message"), "el recurso «CSV» falla (no encontrado, HTTP 404)"));
 
     /* added, removed; modified is off by default */
     p = json_pack("{s:s, s:o}", "portal", "datos", "dataset", dataset("d6", "Nuevo", NULL, NULL));
@@ -189,7 +190,7 @@ static void test_wording_en_and_modified(void **state)
     assert_string_equal(field(out(f, 0), "title"), "Dataset down: d1");
     assert_string_equal(field(out(f, 0), "message"),
                         "“d1” (minsal, portal datos) stopped responding: resource “CSV” fails "
-                        "(HTTP 404).");
+                        "(not found, HTTP 404).");
     assert_string_equal(field(out(f, 1), "type"), "info");
     assert_string_equal(field(out(f, 1), "title"), "Dataset modified: Camas");
     assert_string_equal(field(out(f, 1), "message"),
@@ -411,11 +412,40 @@ static void test_flap_after_digest(void **state)
     assert_int_equal(st.tracked, 0); /* idle datasets are forgotten */
 }
 
+static void test_reasons(void **state)
+{
+    fx *f = *state;
+    const char *const failing[] = {
+        "[{\"name\": \"API\", \"reason\": \"weird_code\"}]",
+        "[{\"url\": \"http://x/b\", \"http_status\": 500}, {\"name\": \"b\"}]",
+        "[{\"name\": \"Z\", \"reason\": \"http_5xx\", \"http_status\": 503}, {}, {}]",
+        "[]",
+    };
+    const char *const expect[] = {
+        "el recurso «API» falla (weird_code)",
+        "2 recursos fallan, entre ellos «http://x/b» (HTTP 500)",
+        "3 recursos fallan, entre ellos «Z» (error del servidor, HTTP 503)",
+        "sin detalle",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "r%zu", i);
+        json_t *p = json_pack("{s:s, s:o, s:s, s:s, s:o}", "portal", "datos", "dataset",
+                              dataset(id, id, "o", "O"), "previous", "up", "current", "down",
+                              "failing", json_loads(failing[i], 0, NULL));
+        nt_rules_handle(f->r, "dataset.status_changed", p);
+        json_decref(p);
+        assert_int_equal(json_array_size(f->out), i + 1);
+        assert_string_equal(field(json_object_get(out(f, i), "data"), "reason"), expect[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_wording_es, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wording_en_and_modified, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_fits_data_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_never_finished, setup, teardown),
