@@ -31,7 +31,7 @@ static void test_each_header_alone(void **state)
 static void test_frame_builder(void **state)
 {
     (void)state;
-    unsigned char out[70000 + 10];
+    static unsigned char out[70000 + 10];
     static char payload[70000];
     memset(payload, 'x', sizeof payload);
     assert_int_equal(vg_ws_build_frame(out, VG_WS_TEXT, payload, 5), 7);
