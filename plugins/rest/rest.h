@@ -35,6 +35,9 @@ typedef struct rest_state {
     vg_subscription *subs[4];
     bool method_registered;
     bool sync_ready;          /* mu/cv initialised */
+    /* notification.created events seen since start, by type (info, warning, error,
+     * success): the counter behind vigia_notifications_created_total. Under mu. */
+    uint64_t created_by_type[4];
 } rest_state;
 
 struct rest_route;
@@ -90,6 +93,9 @@ json_t *rest_stats_build(rest_state *st);
 int rest_stats_init(rest_state *st);   /* register stats.get, subscribe */
 int rest_stats_start(rest_state *st);  /* start the publisher thread */
 void rest_stats_stop(rest_state *st);
+
+/* The four notification types, in the order of created_by_type. */
+extern const char *const rest_notification_types[5];
 
 /* ---- rest_metrics.c ---- */
 /* Prometheus text exposition; malloc'd string, *len set. NULL on OOM. */

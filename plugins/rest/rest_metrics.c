@@ -124,23 +124,31 @@ static void notification_families(rest_state *st, rest_buf *b)
     if (!ns)
         return;
     json_t *by_type = json_object_get(ns, "by_type");
-    family(b, "vigia_notifications_created_total", "counter", "Notifications created, by type.");
-    static const char *const types[] = {"info", "warning", "error", "success"};
+    uint64_t created[4];
+    pthread_mutex_lock(&st->mu);
+    memcpy(created, st->created_by_type, sizeof created);
+    pthread_mutex_unlock(&st->mu);
+    family(b, "vigia_notifications_created_total", "counter",
+           "Notifications created since this server started, by type.");
     for (size_t t = 0; t < 4; t++) {
-        json_t *v = json_object_get(by_type, types[t]);
-        const char *labels[] = {"type", types[t], NULL};
-        if (v)
-            sample(b, "vigia_notifications_created_total", labels, v);
-        else
-            sample_int(b, "vigia_notifications_created_total", labels, 0);
+        const char *labels[] = {"type", rest_notification_types[t], NULL};
+        sample_int(b, "vigia_notifications_created_total", labels, (long long)created[t]);
+    }
+    if (json_is_object(by_type)) {
+        family(b, "vigia_notifications_stored", "gauge",
+               "Notifications currently stored (not cleared), by type.");
+        for (size_t t = 0; t < 4; t++) {
+            json_t *v = json_object_get(by_type, rest_notification_types[t]);
+            const char *labels[] = {"type", rest_notification_types[t], NULL};
+            if (v)
+                sample(b, "vigia_notifications_stored", labels, v);
+            else
+                sample_int(b, "vigia_notifications_stored", labels, 0);
+        }
     }
     if (json_is_number(json_object_get(ns, "unread"))) {
         family(b, "vigia_notifications_unread", "gauge", "Unread notifications.");
         sample(b, "vigia_notifications_unread", NULL, json_object_get(ns, "unread"));
-    }
-    if (json_is_number(json_object_get(ns, "total"))) {
-        family(b, "vigia_notifications_stored", "gauge", "Notifications currently stored.");
-        sample(b, "vigia_notifications_stored", NULL, json_object_get(ns, "total"));
     }
     json_decref(ns);
 }

@@ -25,7 +25,6 @@ typedef struct rest_binding {
     char allow[64]; /* for OPTIONS: the methods this pattern answers */
 } rest_binding;
 
-static const char *const notification_types[] = {"info", "warning", "error", "success", NULL};
 static const char *const dataset_statuses[] = {"up", "down", "degraded", "unknown", NULL};
 
 /* ---- helpers ---- */
@@ -139,7 +138,7 @@ static int h_notifications_list(rest_req *rq)
     if (rest_query_check(rq, allowed) < 0 ||
         rest_query_int(rq, "limit", 50, 1, 500, &limit, NULL) < 0 ||
         rest_query_bool(rq, "unread", &unread, &has_unread) < 0 ||
-        rest_query_enum(rq, "type", notification_types, &type) < 0 ||
+        rest_query_enum(rq, "type", rest_notification_types, &type) < 0 ||
         rest_query_int(rq, "since", 0, 0, REST_MAX_SAFE_INT, &since, &has_since) < 0 ||
         rest_query_int(rq, "before", 0, 1, REST_MAX_SAFE_INT, &before, &has_before) < 0 ||
         rest_query_string(rq, "q", 200, &q) < 0)
@@ -222,8 +221,8 @@ static int h_notifications_test(rest_req *rq)
     }
     if (!bad) {
         bool known = false;
-        for (size_t i = 0; notification_types[i]; i++)
-            if (!strcmp(notification_types[i], type))
+        for (size_t i = 0; rest_notification_types[i]; i++)
+            if (!strcmp(rest_notification_types[i], type))
                 known = true;
         if (!known) {
             char got[64];
@@ -404,11 +403,13 @@ static const struct rest_route routes[] = {
 
 static bool cors_headers(rest_req *rq)
 {
+    /* Answers differ by Origin whenever CORS is configured: tell caches. */
+    if (json_array_size(rq->st->allowed_origins))
+        vg_http_set_header(rq->req, "Vary", "Origin");
     const char *origin = vg_http_header(rq->req, "Origin");
     if (!origin || !rest_origin_allowed(rq->st->allowed_origins, origin))
         return false;
     vg_http_set_header(rq->req, "Access-Control-Allow-Origin", origin);
-    vg_http_set_header(rq->req, "Vary", "Origin");
     vg_http_set_header(rq->req, "Access-Control-Expose-Headers", "ETag, Retry-After");
     return true;
 }

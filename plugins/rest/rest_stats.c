@@ -187,12 +187,22 @@ static int stats_get(const json_t *params, json_t **result, void *user)
 
 /* ---- stats.updated publisher ---- */
 
+const char *const rest_notification_types[5] = {"info", "warning", "error", "success", NULL};
+
 static void on_event(const char *topic, const json_t *payload, void *user)
 {
-    (void)topic;
-    (void)payload;
     rest_state *st = user;
+    int type = -1;
+    if (!strcmp(topic, "notification.created")) {
+        const char *t = json_string_value(
+            json_object_get(json_object_get(payload, "notification"), "type"));
+        for (int i = 0; t && i < 4; i++)
+            if (!strcmp(t, rest_notification_types[i]))
+                type = i;
+    }
     pthread_mutex_lock(&st->mu);
+    if (type >= 0)
+        st->created_by_type[type]++;
     st->dirty = true;
     pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);

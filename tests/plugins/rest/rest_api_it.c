@@ -924,6 +924,16 @@ static void test_stats_updated_coalesced(void **state)
     /* Quiet bus: no more updates. */
     rt_sleep_ms(1500);
     assert_int_equal(stats_updates(NULL), c1);
+
+    /* vigia_notifications_created_total counts notification.created events since start:
+     * 1 info + 1 warning in test_token_and_mutations, 10 info here. */
+    vgt_response r;
+    rt_req(&srv, "GET", "/metrics", NULL, NULL, &r);
+    assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"info\"} 11\n"));
+    assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"warning\"} 1\n"));
+    assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"error\"} 0\n"));
+    assert_non_null(strstr(r.body, "vigia_notifications_stored{type=\"info\"} 10\n"));
+    vgt_response_free(&r);
 }
 
 /* ---------------------------------------------------------------- partial: plugins missing */

@@ -47,6 +47,17 @@ static long long total_now(void)
     return t;
 }
 
+static int metrics_has_two_warnings(void *arg)
+{
+    (void)arg;
+    vgt_response r;
+    rt_req(&srv, "GET", "/metrics", NULL, NULL, &r);
+    int ok = r.status == 200 &&
+             strstr(r.body, "vigia_notifications_created_total{type=\"warning\"} 2\n") != NULL;
+    vgt_response_free(&r);
+    return ok;
+}
+
 static void test_real_notifications(void **state)
 {
     (void)state;
@@ -105,11 +116,9 @@ static void test_real_notifications(void **state)
     assert_true(json_is_null(json_object_get(j, "datasets")));
     json_decref(j);
 
+    /* notification.created events arrive on the bus thread: wait for them. */
+    assert_true(vgt_wait_until(metrics_has_two_warnings, NULL, 5000));
     vgt_response r;
-    rt_req(&srv, "GET", "/metrics", NULL, NULL, &r);
-    assert_int_equal(r.status, 200);
-    assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"warning\"} 2\n"));
-    vgt_response_free(&r);
 
     j = call("POST", "/api/notifications/read-all", NULL, 200);
     assert_int_equal(json_integer_value(json_object_get(j, "unread_count")), 0);
