@@ -76,8 +76,9 @@ void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap)
     if (lv < 0 || lv > 3)
         lv = 2;
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
-    if (capturing) {
+    if (!capturing)
+        fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
+    else {
         char line[2200];
         int ln = snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core", msg);
         char *nc = realloc(capture, capture_len + (size_t)ln + 1);

@@ -19,8 +19,8 @@ int core_log_level_parse(const char *s);
 void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap);
 void core_log(const char *who, vg_log_level level, const char *fmt, ...) VG_PRINTF(3, 4);
 
-/* Tests: keep a copy of every line from now on; take returns it (malloc'd)
- * and stops capturing. */
+/* Tests: from now on lines go to a buffer instead of stderr; take returns
+ * it (malloc'd) and stops capturing. */
 void core_log_capture_start(void);
 char *core_log_capture_take(void);
 
