@@ -28,8 +28,15 @@ typedef struct nt_item {
     char buf[];
 } nt_item;
 
+typedef struct create_req create_req;
+
 struct nt_store {
     pthread_mutex_t mu;
+    /* group commit queue (see nt_store_create); never held with mu by waiters */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv;
+    create_req *qhead, **qtail;
+    bool leader;
     sqlite3 *db;
     sqlite3_stmt *insert;
     nt_item **ring; /* ring[(head + i) % cap], i = 0 is the oldest */
@@ -424,6 +431,9 @@ int nt_store_open(const nt_store_options *opt, nt_store **out, nt_error *err)
         free(st);
         return set_err(err, -ENOMEM, "INTERNAL", "out of memory");
     }
+    pthread_mutex_init(&st->qmu, NULL);
+    pthread_cond_init(&st->qcv, NULL);
+    st->qtail = &st->qhead;
     int rc = sqlite3_open_v2(opt->path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
@@ -486,10 +496,95 @@ void nt_store_close(nt_store *st)
     sqlite3_finalize(st->insert);
     sqlite3_close(st->db);
     pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->qmu);
+    pthread_cond_destroy(&st->qcv);
     free(st);
 }
 
 /* ---- create ------------------------------------------------------------- */
+
+/* One queued create (group commit). Lives on the creator's stack. */
+struct create_req {
+    nt_item *item;          /* built by the creator; the ring owns it once committed */
+    int rc;
+    nt_error err;
+    json_t *notification;   /* new reference for the creator */
+    long long unread;
+    bool done;
+    create_req *next;
+};
+
+static void fail_batch(create_req *batch, int rc, const nt_error *err)
+{
+    for (create_req *r = batch; r; r = r->next) {
+        r->rc = rc;
+        r->err = *err;
+    }
+}
+
+/* Writes a batch in one transaction, then (durable) adds it to memory and
+ * announces each in id order. */
+static void commit_batch(nt_store *st, create_req *batch)
+{
+    nt_error err = {{0}};
+    pthread_mutex_lock(&st->mu);
+    int64_t created = now_ms(st), id = st->last_id;
+    bool many = batch->next != NULL;
+    if (many && exec(st, "BEGIN IMMEDIATE;", &err) < 0) {
+        fail_batch(batch, -EIO, &err);
+        pthread_mutex_unlock(&st->mu);
+        return;
+    }
+    int rc = 0;
+    for (create_req *r = batch; r && rc == 0; r = r->next) {
+        nt_item *it = r->item;
+        it->id = ++id;
+        it->created_ms = created;
+        sqlite3_stmt *s = st->insert;
+        sqlite3_bind_int64(s, 1, it->id);
+        sqlite3_bind_text(s, 2, type_names[it->type], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, it->title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 4, it->message, -1, SQLITE_STATIC);
+        if (it->data)
+            sqlite3_bind_text(s, 5, it->data, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(s, 5);
+        sqlite3_bind_int64(s, 6, created);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = db_err(st, &err, "insert");
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    if (rc == 0 && many && exec(st, "COMMIT;", &err) < 0)
+        rc = -EIO;
+    if (rc < 0) {
+        if (!sqlite3_get_autocommit(st->db))
+            exec(st, "ROLLBACK;", NULL);
+        fail_batch(batch, rc, &err);
+        pthread_mutex_unlock(&st->mu);
+        return;
+    }
+    /* Durable from here: memory and counters follow, then the announcements. */
+    for (create_req *r = batch; r; r = r->next) {
+        nt_item *it = r->item;
+        st->last_id = it->id;
+        ring_push(st, it);
+        st->visible++;
+        st->unread++;
+        st->by_type[it->type]++;
+        st->history++;
+        st->created_total++;
+        r->unread = st->unread;
+        r->notification = item_json(it);
+        r->item = NULL;
+        if (r->notification && st->opt.announce)
+            st->opt.announce("notification.created",
+                             json_pack("{s:O, s:I}", "notification", r->notification,
+                                       "unread_count", (json_int_t)r->unread),
+                             st->opt.announce_ctx);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
 
 /* Only printable ASCII of a refused value goes into an error message (which
  * must itself be valid UTF-8). */
@@ -553,57 +648,51 @@ int nt_store_create(nt_store *st, const char *type, const char *title, const cha
     }
     if (!message)
         message = "";
-
-    pthread_mutex_lock(&st->mu);
-    int64_t id = st->last_id + 1, created = now_ms(st);
-    nt_item *it = item_new(id, t, title, message, dj, created, 0);
-    if (!it) {
-        pthread_mutex_unlock(&st->mu);
-        free(dj);
-        return set_err(err, -ENOMEM, "INTERNAL", "out of memory");
-    }
-    sqlite3_stmt *s = st->insert;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, type_names[t], -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, title, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, message, -1, SQLITE_STATIC);
-    if (dj)
-        sqlite3_bind_text(s, 5, dj, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 5);
-    sqlite3_bind_int64(s, 6, created);
-    int step = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    /* The entry is built outside every lock; id and time come at commit. */
+    create_req rq = {.item = item_new(0, t, title, message, dj, 0, 0)};
     free(dj);
-    if (step != SQLITE_DONE) {
-        rc = db_err(st, err, "insert");
-        pthread_mutex_unlock(&st->mu);
-        free(it);
-        return rc;
+    if (!rq.item)
+        return set_err(err, -ENOMEM, "INTERNAL", "out of memory");
+
+    /* Group commit: the first creator in becomes the leader and commits
+     * every request queued meanwhile in one transaction; the others wait. */
+    pthread_mutex_lock(&st->qmu);
+    *st->qtail = &rq;
+    st->qtail = &rq.next;
+    while (!rq.done && st->leader)
+        pthread_cond_wait(&st->qcv, &st->qmu);
+    if (!rq.done) {
+        st->leader = true;
+        while (st->qhead) {
+            create_req *batch = st->qhead;
+            st->qhead = NULL;
+            st->qtail = &st->qhead;
+            pthread_mutex_unlock(&st->qmu);
+            commit_batch(st, batch);
+            pthread_mutex_lock(&st->qmu);
+            for (create_req *r = batch, *next; r; r = next) {
+                next = r->next; /* r may be gone as soon as it is done */
+                r->done = true;
+            }
+            pthread_cond_broadcast(&st->qcv);
+        }
+        st->leader = false;
+        pthread_cond_broadcast(&st->qcv);
     }
-    /* Durable from here: memory and counters follow, then the announcement. */
-    st->last_id = id;
-    ring_push(st, it);
-    st->visible++;
-    st->unread++;
-    st->by_type[t]++;
-    st->history++;
-    st->created_total++;
-    long long unread_now = st->unread;
-    json_t *n = item_json(it);
-    if (n && st->opt.announce)
-        st->opt.announce("notification.created",
-                         json_pack("{s:O, s:I}", "notification", n, "unread_count",
-                                   (json_int_t)unread_now),
-                         st->opt.announce_ctx);
-    pthread_mutex_unlock(&st->mu);
+    pthread_mutex_unlock(&st->qmu);
+
+    if (rq.rc < 0) {
+        free(rq.item);
+        if (err)
+            *err = rq.err;
+        return rq.rc;
+    }
     if (unread)
-        *unread = unread_now;
+        *unread = rq.unread;
     if (notification)
-        *notification = n;
+        *notification = rq.notification;
     else
-        json_decref(n);
+        json_decref(rq.notification);
     return 0;
 }
 

@@ -3,10 +3,11 @@
  * unit-tested on its own.
  *
  * Thread-safety: one mutex guards the ring, the counters and the one SQLite
- * connection; every public function takes it. The announce callback runs
- * under that mutex, right after the row is committed, so events leave in id
- * order with consistent unread counts (it must only queue, never call back
- * into the store).
+ * connection; every public function takes it. Concurrent creates are group
+ * committed: the first one in writes every create queued meanwhile in one
+ * transaction. The announce callback runs under the mutex, right after the
+ * commit, so events leave in id order with consistent unread counts (it must
+ * only queue, never call back into the store).
  *
  * Visibility: notifications.clear hides every current notification from the
  * user list (rows are flagged `cleared`, or deleted when
