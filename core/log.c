@@ -76,11 +76,16 @@ void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap)
     if (lv < 0 || lv > 3)
         lv = 2;
     pthread_mutex_lock(&log_lock);
-    if (!capturing)
+    if (!capturing) {
         fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
-    else {
+    } else {
         char line[2200];
-        int ln = snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core", msg);
+        int ln = snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core",
+                          msg);
+        if (ln < 0)
+            ln = 0;
+        if ((size_t)ln >= sizeof line)
+            ln = (int)sizeof line - 1;
         char *nc = realloc(capture, capture_len + (size_t)ln + 1);
         if (nc) {
             memcpy(nc + capture_len, line, (size_t)ln + 1);
