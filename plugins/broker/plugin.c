@@ -101,9 +101,13 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
         return host->fail(host, "out of memory");
     }
     websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
-    int rc = host->ws_route(host, "/socket.io/", &b->ws_handlers, b, NULL);
+    /* civetweb matches the WebSocket handler "/socket.io" for "/socket.io/" too;
+     * the core's HTTP routes are strict about the trailing slash, so both. */
+    int rc = host->ws_route(host, "/socket.io", &b->ws_handlers, b, NULL);
     if (rc == 0)
         rc = host->http_route(host, "*", "/socket.io/", polling_handler, b, NULL);
+    if (rc == 0)
+        rc = host->http_route(host, "*", "/socket.io", polling_handler, b, NULL);
     if (rc < 0) {
         destroy_state(b);
         return host->fail(host, "cannot register /socket.io/: %d", rc);

@@ -6,11 +6,30 @@
 
 #include "broker.h"
 
+/* An HTTP answer to a refused upgrade. civetweb 1.15 refuses its response
+ * header API on a WebSocket request, so when the reply fails, write the raw
+ * answer the way Node's abortUpgrade does (core request filed). */
+static void refuse_status(vg_http_request *req, int status, const char *reason,
+                          const char *extra_header, const char *body, size_t len)
+{
+    if (vg_http_reply(req, status, "application/json", body, len) == 0)
+        return;
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+                     "%sContent-Length: %zu\r\n\r\n",
+                     status, reason, extra_header ? extra_header : "", len);
+    if (n > 0 && (size_t)n < sizeof head && vg_http_write(req, head, (size_t)n) == n)
+        vg_http_write(req, body, len);
+}
+
 static int refuse(vg_http_request *req, int code)
 {
     char body[96];
     int n = eio_error_body(body, sizeof body, code);
-    vg_http_reply(req, eio_error_status(code), "application/json", body, (size_t)n);
+    int status = eio_error_status(code);
+    refuse_status(req, status, status == 403 ? "Forbidden" : "Bad Request", NULL, body,
+                  (size_t)n);
     return 1;
 }
 
@@ -45,9 +64,10 @@ static int ws_connect(vg_http_request *req, void *user)
         pthread_mutex_unlock(&b->lock);
     }
     if (full) {
+        static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
         vg_http_set_header(req, "Retry-After", "5");
-        vg_http_reply(req, 503, "application/json",
-                      "{\"code\":3,\"message\":\"Server full\"}", 34);
+        refuse_status(req, 503, "Service Unavailable", "Retry-After: 5\r\n", body,
+                      sizeof body - 1);
         return 1;
     }
     return 0;
@@ -141,7 +161,12 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
     pthread_mutex_lock(&s->lock);
     int is_probe = s->probe == c;
     int is_current = s->ws == c && !s->closed;
+    /* Closed by the server with a last packet (41) still to flush: ignore
+     * input until the sender has written it and closed. */
+    int closing = s->ws == c && s->closed && s->ws_close_pending;
     pthread_mutex_unlock(&s->lock);
+    if (closing)
+        return 1;
     if (!is_probe && !is_current)
         return 0;
     if (opcode == VG_WS_BINARY) {
@@ -169,8 +194,10 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
         session_terminate(s, "protocol error", 0);
         return 0;
     }
+    /* When the server closed the session with packets still to flush (41),
+     * the sender writes them and closes; closing here would race it. */
     pthread_mutex_lock(&s->lock);
-    int keep = !s->closed || (s->ws_close_pending && !s->ws_close_done);
+    int keep = !s->closed || s->ws_close_pending;
     pthread_mutex_unlock(&s->lock);
     return keep ? 1 : 0;
 }
