@@ -95,13 +95,50 @@ static void announce(const char *topic, json_t *payload, void *ctx)
         VG_WARN(p->host, "could not publish %s: %s", topic, strerror(-rc));
 }
 
-/* A notification decided by the rules. */
+/* The essentials of an automatic notification's data, for when the whole of
+ * it is over max_data_bytes (a huge dataset record, say). New reference. */
+static json_t *essential_data(const json_t *data)
+{
+    json_t *out = json_object();
+    const char *keys[] = {"kind", "event", "portal", "sweep_id", "previous", "current", "reason",
+                          "count", "counts", "suppressed"};
+    for (size_t i = 0; out && i < sizeof keys / sizeof keys[0]; i++) {
+        json_t *v = json_object_get(data, keys[i]);
+        if (v)
+            json_object_set(out, keys[i], v);
+    }
+    const json_t *ds = json_object_get(data, "dataset");
+    if (out && json_is_object(ds)) {
+        json_t *small = json_object();
+        const char *dk[] = {"id", "portal", "name", "organization", "status"};
+        for (size_t i = 0; small && i < sizeof dk / sizeof dk[0]; i++) {
+            json_t *v = json_object_get(ds, dk[i]);
+            if (json_is_string(v) && strlen(json_string_value(v)) <= 200)
+                json_object_set(small, dk[i], v);
+        }
+        json_object_set_new(out, "dataset", small ? small : json_null());
+    }
+    if (out)
+        json_object_set_new(out, "truncated", json_true());
+    return out;
+}
+
+/* A notification decided by the rules. Never lost to an oversize `data`:
+ * it is retried with the essentials, then without data. */
 static void emit(const char *type, const char *title, const char *message, json_t *data,
                  void *ctx)
 {
     nt_plugin *p = ctx;
     nt_error err;
-    if (nt_store_create(p->store, type, title, message, data, NULL, NULL, &err) < 0)
+    int rc = nt_store_create(p->store, type, title, message, data, NULL, NULL, &err);
+    if (rc == -E2BIG) {
+        json_t *small = essential_data(data);
+        rc = nt_store_create(p->store, type, title, message, small, NULL, NULL, &err);
+        json_decref(small);
+        if (rc == -E2BIG)
+            rc = nt_store_create(p->store, type, title, message, NULL, NULL, NULL, &err);
+    }
+    if (rc < 0)
         VG_WARN(p->host, "automatic notification '%s' refused: %s", title, err.message);
     json_decref(data);
 }

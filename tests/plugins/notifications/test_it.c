@@ -369,12 +369,43 @@ static void test_check_config(void **state)
     free(out);
 }
 
+/* An automatic notification whose data would be over max_data_bytes is
+ * still created, with the essentials of its data. */
+static void test_oversize_automatic_data(void **state)
+{
+    (void)state;
+    vgt_server s = {0};
+    assert_int_equal(vgt_server_start(&s, PLUGINS, NULL,
+                                      "[notifications]\nmax_data_bytes = 1024\nlanguage = en\n"),
+                     0);
+    char *notes = malloc(3001);
+    memset(notes, 'n', 3000);
+    notes[3000] = 0;
+    json_t *ev = down_event("big-1", "Huge record", NULL);
+    json_object_set_new(json_object_get(ev, "dataset"), "notes", json_string(notes));
+    free(notes);
+    assert_int_equal(publish(&s, "dataset.status_changed", ev), 0);
+    json_t *created = wait_created(&s, "Dataset down: Huge record");
+    assert_non_null(created);
+    json_t *data = json_object_get(json_object_get(created, "notification"), "data");
+    assert_true(json_is_true(json_object_get(data, "truncated")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(data, "dataset"), "id")),
+                        "big-1");
+    assert_string_equal(json_string_value(json_object_get(data, "reason")),
+                        "resource “CSV” fails (not found, HTTP 404)");
+    json_decref(created);
+    int status = vgt_server_signal(&s, SIGTERM);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vgt_server_cleanup(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_change_becomes_notification),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_check_config),
+        cmocka_unit_test(test_oversize_automatic_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
