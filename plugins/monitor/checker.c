@@ -1,0 +1,342 @@
+/* monitor: checks resource URLs with the libcurl multi interface, in the
+ * sweep thread: HEAD first, a one-byte ranged GET when HEAD is refused or the
+ * server misbehaves; at most `concurrency` transfers in total and `per_host`
+ * per host, with a minimum interval between two starts on one host. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "monitor.h"
+
+#define GET_BODY_CAP 16384 /* bytes of a GET body we accept before cutting it */
+
+typedef struct host_q {
+    char *key;
+    size_t *jobs;   /* indices into items */
+    size_t njobs, next;
+    int active;
+    int64_t last_start;
+} host_q;
+
+typedef struct xfer {
+    CURL *easy;
+    size_t item;
+    host_q *host;
+    bool is_head;
+    bool aborted_body;
+    size_t body_bytes;
+    char errbuf[CURL_ERROR_SIZE];
+} xfer;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int mon_url_is_http(const char *url)
+{
+    if (!url)
+        return 0;
+    CURLU *u = curl_url();
+    if (!u)
+        return 0;
+    int ok = 0;
+    char *scheme = NULL, *host = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        ok = (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && host && *host;
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+/* "scheme://host:port" for per-host accounting; NULL when not http(s). */
+static char *host_key(const char *url)
+{
+    CURLU *u = curl_url();
+    if (!u)
+        return NULL;
+    char *scheme = NULL, *host = NULL, *port = NULL, *key = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && host && *host) {
+        size_t l = strlen(host) + strlen(port) + 2;
+        key = malloc(l);
+        if (key)
+            snprintf(key, l, "%s:%s", host, port);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return key;
+}
+
+static size_t discard(char *data, size_t size, size_t nmemb, void *user)
+{
+    (void)data;
+    xfer *x = user;
+    size_t n = size * nmemb;
+    x->body_bytes += n;
+    if (x->body_bytes > GET_BODY_CAP) {
+        x->aborted_body = true; /* the server ignored Range: we have seen enough */
+        return 0;
+    }
+    return n;
+}
+
+static int on_progress(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    return atomic_load((atomic_bool *)user) ? 1 : 0;
+}
+
+static int setup(const mon_check_opts *o, xfer *x, const char *url)
+{
+    CURL *c = x->easy;
+    curl_easy_reset(c);
+    x->aborted_body = false;
+    x->body_bytes = 0;
+    x->errbuf[0] = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    if (x->is_head) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_RANGE, "0-0");
+    }
+    return 0;
+}
+
+static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
+
+/* Record the attempt's outcome into the item; returns the verdict. */
+static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode cc)
+{
+    CURL *c = x->easy;
+    long http = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+    mon_verdict v = mon_classify(x->is_head, (int)cc, http, x->aborted_body);
+    if (v == MON_V_RETRY_GET)
+        return v;
+    curl_off_t total_us = 0, clen = -1;
+    char *ctype = NULL, *eff = NULL;
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+    r->checked = true;
+    r->checked_at = wall_ms();
+    r->http_status = http;
+    r->latency_ms = (double)total_us / 1000.0;
+    r->content_length = clen;
+    r->method = x->is_head ? "HEAD" : "GET";
+    free(r->content_type);
+    free(r->final_url);
+    free(r->error);
+    r->content_type = dup_or_null(ctype);
+    r->final_url = dup_or_null(eff);
+    bool answered = cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->aborted_body);
+    r->error = answered ? NULL : strdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+    switch (v) {
+    case MON_V_UP:
+        r->status = MON_R_UP;
+        r->slow = r->latency_ms > (double)o->slow_ms;
+        r->reason = r->slow ? "slow" : "ok";
+        break;
+    case MON_V_RESTRICTED:
+        r->status = MON_R_RESTRICTED;
+        r->reason = "restricted";
+        break;
+    default:
+        r->status = MON_R_DOWN;
+        r->reason = !answered ? (cc == CURLE_OPERATION_TIMEDOUT ? "timeout"
+                                 : cc == CURLE_TOO_MANY_REDIRECTS ? "too_many_redirects"
+                                                                  : "connection_error")
+                    : http >= 500 ? "http_5xx"
+                    : http == 404 || http == 410 ? "not_found"
+                                                 : "http_error";
+        break;
+    }
+    return v;
+}
+
+typedef struct keyed {
+    char *key;
+    size_t item;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
+}
+
+int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
+{
+    keyed *k = calloc(n ? n : 1, sizeof *k);
+    host_q *hosts = calloc(n ? n : 1, sizeof *hosts);
+    size_t *jobs = calloc(n ? n : 1, sizeof *jobs);
+    long long conc = o->concurrency > 0 ? o->concurrency : 1;
+    xfer *xs = calloc((size_t)conc, sizeof *xs);
+    xfer **freelist = calloc((size_t)conc, sizeof *freelist);
+    CURLM *multi = curl_multi_init();
+    int rc = 0;
+    size_t nk = 0, nhosts = 0, done = 0, nfree = 0;
+    if (!k || !hosts || !jobs || !xs || !freelist || !multi) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* invalid URLs are recorded at once and never fetched */
+    for (size_t i = 0; i < n; i++) {
+        char *key = host_key(items[i]->url);
+        if (!key) {
+            mon_res *r = items[i];
+            r->checked = true;
+            r->invalid = true;
+            r->status = MON_R_UNKNOWN;
+            r->reason = "invalid_url";
+            r->checked_at = wall_ms();
+            free(r->error);
+            r->error = strdup("not an http(s) URL: never fetched");
+            done++;
+            continue;
+        }
+        k[nk].key = key;
+        k[nk].item = i;
+        nk++;
+    }
+    qsort(k, nk, sizeof *k, cmp_keyed);
+    for (size_t i = 0; i < nk; i++) {
+        if (nhosts == 0 || strcmp(hosts[nhosts - 1].key, k[i].key) != 0) {
+            hosts[nhosts].key = k[i].key;
+            hosts[nhosts].jobs = &jobs[i];
+            hosts[nhosts].last_start = INT64_MIN / 2;
+            nhosts++;
+        }
+        host_q *h = &hosts[nhosts - 1];
+        h->jobs[h->njobs++] = k[i].item;
+    }
+    for (long long i = 0; i < conc; i++) {
+        xs[i].easy = curl_easy_init();
+        if (!xs[i].easy) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        freelist[nfree++] = &xs[i];
+    }
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)(conc * 2));
+    size_t rr = 0; /* round-robin cursor over hosts */
+    int running = 0;
+    while (done < n) {
+        if (atomic_load(o->stop)) {
+            rc = -ECANCELED;
+            break;
+        }
+        int64_t now = mono_ms();
+        int64_t wait = 100;
+        /* start transfers: one per host per pass, round robin, while slots last */
+        bool started = true;
+        while (nfree > 0 && started) {
+            started = false;
+            for (size_t s = 0; s < nhosts && nfree > 0; s++) {
+                host_q *h = &hosts[(rr + s) % nhosts];
+                if (h->next >= h->njobs || h->active >= o->per_host)
+                    continue;
+                int64_t ready = h->last_start + o->per_host_interval_ms;
+                if (ready > now) {
+                    if (ready - now < wait)
+                        wait = ready - now;
+                    continue;
+                }
+                xfer *x = freelist[--nfree];
+                x->item = h->jobs[h->next++];
+                x->host = h;
+                x->is_head = true;
+                setup(o, x, items[x->item]->url);
+                curl_multi_add_handle(multi, x->easy);
+                h->active++;
+                h->last_start = now;
+                started = true;
+            }
+            rr++;
+        }
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            xfer *x = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+            CURLcode cc = msg->data.result;
+            curl_multi_remove_handle(multi, x->easy);
+            mon_verdict v = finish(o, x, items[x->item], cc);
+            if (v == MON_V_RETRY_GET && !atomic_load(o->stop)) {
+                x->is_head = false;
+                setup(o, x, items[x->item]->url);
+                curl_multi_add_handle(multi, x->easy);
+                continue;
+            }
+            if (v == MON_V_RETRY_GET) /* stopping: leave it unchecked */
+                items[x->item]->checked = false;
+            x->host->active--;
+            freelist[nfree++] = x;
+            done++;
+        }
+        if (done >= n)
+            break;
+        if (wait < 1)
+            wait = 1;
+        curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
+    }
+out:
+    if (xs) {
+        for (long long i = 0; i < conc; i++) {
+            if (!xs[i].easy)
+                continue;
+            if (multi)
+                curl_multi_remove_handle(multi, xs[i].easy);
+            curl_easy_cleanup(xs[i].easy);
+        }
+    }
+    if (multi)
+        curl_multi_cleanup(multi);
+    for (size_t i = 0; i < nk; i++)
+        free(k[i].key);
+    free(k);
+    free(hosts);
+    free(jobs);
+    free(xs);
+    free(freelist);
+    return rc;
+}

@@ -1,0 +1,175 @@
+/* monitor: reads [monitor] (defaults for every portal + global settings) and
+ * one [monitor:<name>] section per portal. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor.h"
+
+#define MIN_MS 0
+#define DAY_MS (24LL * 3600 * 1000)
+
+/* Reads every per-portal key from `sec`, with defaults taken from `def`. */
+static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
+                       mon_portal_cfg *p)
+{
+    int rc = 0;
+    const char *s = NULL;
+    rc |= h->config_string(h, sec, "base_url", def ? def->base_url : "", &s);
+    if (rc == 0) {
+        p->base_url = strdup(s ? s : "");
+        if (!p->base_url)
+            return -ENOMEM;
+        size_t l = strlen(p->base_url);
+        while (l > 0 && p->base_url[l - 1] == '/')
+            p->base_url[--l] = 0;
+    }
+    char *inc_def = NULL, *exc_def = NULL;
+    if (def) { /* lists have string defaults: re-join the defaults */
+        size_t i;
+        json_t *v;
+        size_t need = 2;
+        json_array_foreach(def->include_orgs, i, v) need += strlen(json_string_value(v)) + 1;
+        inc_def = calloc(1, need);
+        need = 2;
+        json_array_foreach(def->exclude_orgs, i, v) need += strlen(json_string_value(v)) + 1;
+        exc_def = calloc(1, need);
+        if (!inc_def || !exc_def) {
+            free(inc_def);
+            free(exc_def);
+            return -ENOMEM;
+        }
+        json_array_foreach(def->include_orgs, i, v)
+        {
+            strcat(inc_def, json_string_value(v));
+            strcat(inc_def, " ");
+        }
+        json_array_foreach(def->exclude_orgs, i, v)
+        {
+            strcat(exc_def, json_string_value(v));
+            strcat(exc_def, " ");
+        }
+    }
+    rc |= h->config_list(h, sec, "organizations", inc_def, &p->include_orgs);
+    rc |= h->config_list(h, sec, "exclude_organizations", exc_def, &p->exclude_orgs);
+    free(inc_def);
+    free(exc_def);
+    rc |= h->config_duration(h, sec, "interval", def ? def->interval_ms : 15 * 60 * 1000, 100,
+                             7 * DAY_MS, &p->interval_ms);
+    rc |= h->config_int(h, sec, "rows", def ? def->rows : 100, 1, 1000, &p->rows);
+    rc |= h->config_duration(h, sec, "api_delay", def ? def->api_delay_ms : 10000, MIN_MS,
+                             3600 * 1000, &p->api_delay_ms);
+    rc |= h->config_int(h, sec, "per_host", def ? def->per_host : 4, 1, 1024, &p->per_host);
+    rc |= h->config_duration(h, sec, "per_host_interval", def ? def->per_host_interval_ms : 0,
+                             MIN_MS, 60 * 1000, &p->per_host_interval_ms);
+    rc |= h->config_duration(h, sec, "connect_timeout", def ? def->connect_timeout_ms : 10000, 100,
+                             600 * 1000, &p->connect_timeout_ms);
+    rc |= h->config_duration(h, sec, "timeout", def ? def->timeout_ms : 30000, 100, 3600 * 1000,
+                             &p->timeout_ms);
+    rc |= h->config_int(h, sec, "fail_threshold", def ? def->fail_threshold : 2, 1, 100,
+                        &p->fail_threshold);
+    rc |= h->config_int(h, sec, "recover_threshold", def ? def->recover_threshold : 1, 1, 100,
+                        &p->recover_threshold);
+    long long slow = 0;
+    rc |= h->config_int(h, sec, "slow_ms", def ? def->slow_ms : 5000, 1, 3600 * 1000, &slow);
+    p->slow_ms = slow;
+    rc |= h->config_int(h, sec, "max_response_bytes",
+                        def ? def->max_response_bytes : 32LL * 1024 * 1024, 4096,
+                        1024LL * 1024 * 1024, &p->max_response_bytes);
+    return rc ? -EINVAL : 0;
+}
+
+static void portal_free(mon_portal_cfg *p)
+{
+    free(p->name);
+    free(p->base_url);
+    json_decref(p->include_orgs);
+    json_decref(p->exclude_orgs);
+    memset(p, 0, sizeof *p);
+}
+
+int mon_config_load(const vg_host *h, mon_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const vg_config *sec = h->config_section(h, "monitor");
+    int rc = 0;
+    rc |= h->config_int(h, sec, "concurrency", 32, 1, 1024, &cfg->concurrency);
+    rc |= h->config_int(h, sec, "history_days", 30, 1, 3650, &cfg->history_days);
+    rc |= h->config_bool(h, sec, "announce_initial", false, &cfg->announce_initial);
+    const char *contact = NULL, *ua = NULL;
+    rc |= h->config_string(h, sec, "contact_url", "", &contact);
+    rc |= h->config_string(h, sec, "user_agent", "", &ua);
+    mon_portal_cfg defaults;
+    memset(&defaults, 0, sizeof defaults);
+    int drc = read_portal(h, sec, NULL, &defaults);
+    if (rc || drc) {
+        portal_free(&defaults);
+        return -EINVAL;
+    }
+    char buf[512];
+    const char *ver = h->server_version ? h->server_version(h) : VIGIA_VERSION;
+    if (ua && *ua)
+        snprintf(buf, sizeof buf, "%s", ua);
+    else if (contact && *contact)
+        snprintf(buf, sizeof buf, "Vigia/%s (open-data availability monitor; +%s)", ver, contact);
+    else
+        snprintf(buf, sizeof buf, "Vigia/%s (open-data availability monitor)", ver);
+    cfg->user_agent = strdup(buf);
+    if (!cfg->user_agent) {
+        portal_free(&defaults);
+        return -ENOMEM;
+    }
+
+    json_t *names = h->config_sections(h, "monitor:");
+    size_t n = json_is_array(names) ? json_array_size(names) : 0;
+    cfg->portals = calloc(n ? n : 1, sizeof(mon_portal_cfg));
+    if (!cfg->portals) {
+        json_decref(names);
+        portal_free(&defaults);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *full = json_string_value(json_array_get(names, i));
+        const char *pname = full ? strchr(full, ':') : NULL;
+        if (!pname || !pname[1]) {
+            rc = h->fail(h, "[%s]: a portal section needs a name after 'monitor:'",
+                         full ? full : "?");
+            break;
+        }
+        pname++;
+        mon_portal_cfg *p = &cfg->portals[cfg->nportals];
+        const vg_config *ps = h->config_section(h, full);
+        if (read_portal(h, ps, &defaults, p) < 0) {
+            portal_free(p);
+            rc = -EINVAL;
+            break;
+        }
+        p->name = strdup(pname);
+        cfg->nportals++;
+        if (!p->name) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) {
+            rc = h->fail(h, "[%s] base_url: expected an http(s) URL, found '%s'", full,
+                         p->base_url);
+            break;
+        }
+    }
+    json_decref(names);
+    portal_free(&defaults);
+    if (rc) {
+        mon_config_free(cfg);
+        return rc < 0 ? rc : -EINVAL;
+    }
+    return 0;
+}
+
+void mon_config_free(mon_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nportals; i++)
+        portal_free(&cfg->portals[i]);
+    free(cfg->portals);
+    free(cfg->user_agent);
+    memset(cfg, 0, sizeof *cfg);
+}

@@ -1,0 +1,222 @@
+/* monitor plugin: private declarations shared by its files.
+ *
+ * One sweep thread runs every portal's sweeps in turn: list the portal's
+ * datasets (CKAN package_search, libcurl easy), check every resource URL
+ * (libcurl multi, bounded global and per-host concurrency), compute statuses
+ * with hysteresis, publish changes on the bus, and persist everything in its
+ * own SQLite tables. Bus methods read the database on their caller's thread. */
+#ifndef MONITOR_H
+#define MONITOR_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vigia/vigia.h>
+
+/* ---- configuration (config.c) ---- */
+typedef struct mon_portal_cfg {
+    char *name;
+    char *base_url;           /* without trailing slash */
+    json_t *include_orgs;     /* array of strings (may be empty) */
+    json_t *exclude_orgs;
+    int64_t interval_ms, api_delay_ms, per_host_interval_ms, connect_timeout_ms, timeout_ms,
+        slow_ms;
+    long long rows, per_host, fail_threshold, recover_threshold, max_response_bytes;
+} mon_portal_cfg;
+
+typedef struct mon_config {
+    long long concurrency;
+    long long history_days;
+    bool announce_initial;
+    char *user_agent;
+    mon_portal_cfg *portals;
+    size_t nportals;
+} mon_config;
+
+int mon_config_load(const vg_host *host, mon_config *cfg);
+void mon_config_free(mon_config *cfg);
+
+/* ---- statuses (status.c: pure logic, unit tested) ---- */
+typedef enum mon_rstatus { MON_R_UNKNOWN = 0, MON_R_UP, MON_R_DOWN, MON_R_RESTRICTED } mon_rstatus;
+typedef enum mon_dstatus {
+    MON_D_UNKNOWN = 0,
+    MON_D_UP,
+    MON_D_DEGRADED,
+    MON_D_DOWN
+} mon_dstatus;
+
+const char *mon_rstatus_name(int s);
+const char *mon_dstatus_name(int s);
+int mon_dstatus_parse(const char *s); /* -1 when unknown text */
+
+/* What to do after one HTTP attempt of a check. */
+typedef enum mon_verdict { MON_V_UP, MON_V_DOWN, MON_V_RESTRICTED, MON_V_RETRY_GET } mon_verdict;
+/* `curl_code` is a CURLcode; `aborted_body` means our write callback stopped
+ * a GET body on purpose (that is not an error). */
+mon_verdict mon_classify(bool is_head, int curl_code, long http_status, bool aborted_body);
+
+/* One dataset's resource outcomes -> observed status. */
+typedef struct mon_res_outcome {
+    int status;      /* mon_rstatus */
+    bool slow;
+} mon_res_outcome;
+mon_dstatus mon_dataset_observe(const mon_res_outcome *res, size_t n);
+
+/* Hysteresis: committed status plus a streak toward a different one. */
+typedef struct mon_hyst {
+    int status;      /* mon_dstatus, committed */
+    int candidate;   /* mon_dstatus being counted */
+    int streak;
+} mon_hyst;
+/* Feeds one observation; returns true when the committed status changed. */
+bool mon_hyst_feed(mon_hyst *h, int observed, int fail_threshold, int recover_threshold);
+
+/* ---- listing (listing.c) ---- */
+typedef struct mon_res {
+    char *id, *name, *url, *format;
+    int position;
+    /* check outcome */
+    int status;              /* mon_rstatus */
+    bool invalid;            /* not http(s): never fetched */
+    bool slow;
+    bool checked;
+    long http_status;
+    double latency_ms;
+    char *content_type, *final_url, *error;
+    long long content_length;/* -1 unknown */
+    const char *reason;      /* static text */
+    const char *method;      /* "HEAD" / "GET" */
+    int64_t checked_at;      /* wall ms */
+} mon_res;
+
+typedef struct mon_ds {
+    char *id, *name, *title, *org, *org_title, *url, *modified;
+    mon_res *res;
+    size_t nres;
+} mon_ds;
+
+typedef struct mon_listing {
+    mon_ds *ds;
+    size_t n, cap;
+    int pages;
+    int errors;              /* skipped malformed entries */
+} mon_listing;
+
+typedef struct mon_http_opts {
+    const char *user_agent;
+    int64_t connect_timeout_ms, timeout_ms;
+    long long max_response_bytes;
+    atomic_bool *stop;
+} mon_http_opts;
+
+/* Pages the portal. Returns 0 on a complete listing, else -1 with `err`
+ * filled; the (partial) listing is kept for the caller to free. */
+int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing *out, char *err,
+                    size_t errlen);
+/* Parses one package_search body into `out` (dedup against what it holds).
+ * Returns the number of results in the page (>= 0), or -1 with `err`. */
+int mon_parse_page(const char *body, size_t len, const mon_portal_cfg *p, mon_listing *out,
+                   size_t *new_ids, char *err, size_t errlen);
+void mon_listing_free(mon_listing *l);
+void mon_ds_free(mon_ds *d);
+/* Replaces invalid UTF-8 sequences by '?', in place. Returns how many. */
+size_t mon_utf8_sanitize(char *s, size_t len);
+
+/* ---- checker (checker.c) ---- */
+typedef struct mon_check_opts {
+    const char *user_agent;
+    long long concurrency, per_host;
+    int64_t per_host_interval_ms, connect_timeout_ms, timeout_ms, slow_ms;
+    atomic_bool *stop;
+} mon_check_opts;
+/* Checks every resource in `items` (pointers into a listing). Returns 0, or
+ * -ECANCELED when stopped (items not reached stay unchecked). */
+int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n);
+/* "http"/"https" URL -> 1; anything else -> 0. */
+int mon_url_is_http(const char *url);
+
+/* ---- store (store.c) ---- */
+typedef struct mon_prev_res {
+    char *id, *url;
+} mon_prev_res;
+typedef struct mon_prev_ds {
+    char *id, *name, *title, *org, *org_title, *url, *modified;
+    mon_hyst h;
+    int64_t last_checked;
+    mon_prev_res *res;
+    size_t nres;
+} mon_prev_ds;
+typedef struct mon_prev {
+    mon_prev_ds *ds;
+    size_t n;
+} mon_prev;
+
+#define MON_SCHEMA_VERSION 1
+int mon_store_open(const char *path, sqlite3 **db);
+int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out);
+void mon_prev_free(mon_prev *p);
+int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t statelen,
+                         int *baseline_done);
+int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int baseline_done,
+                         const char *last_error);
+int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at);
+int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, bool complete,
+                           const json_t *counts, int errors, int changes);
+int mon_store_mark_stale(sqlite3 *db, const char *portal);
+int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days);
+
+/* Everything one complete sweep writes, in one transaction. */
+typedef struct mon_wbatch mon_wbatch;
+mon_wbatch *mon_wbatch_begin(sqlite3 *db);
+int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
+                       int observed, int64_t last_checked, int64_t now_ms);
+int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id);
+int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
+                     const mon_res *r, int64_t sweep_id);
+int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, int64_t day_ms,
+                     int checks, int ok, double latency_sum, int latency_n);
+/* Commits (ok) or rolls back; frees the batch. */
+int mon_wbatch_end(mon_wbatch *b, bool ok);
+
+/* ---- plugin state (plugin.c) ---- */
+typedef struct mon_portal_rt {
+    mon_portal_cfg *cfg;
+    char state[16];          /* unknown | up | down */
+    int baseline_done;
+    bool run_requested;
+    bool running;
+    int64_t next_due_mono;
+    int64_t next_due_wall;
+    json_t *last_sweep;      /* object or NULL */
+    char last_error[512];
+    long long checks_up, checks_down, checks_restricted, checks_invalid;
+} mon_portal_rt;
+
+typedef struct mon_plugin {
+    const vg_host *host;
+    mon_config cfg;
+    mon_portal_rt *rt;       /* cfg.nportals */
+    char *db_path;
+    sqlite3 *wdb;            /* sweep thread's connection */
+    sqlite3 *rdb;            /* methods' connection, behind rdb_mu */
+    pthread_mutex_t rdb_mu;
+    pthread_mutex_t mu;      /* guards rt[] and wakes the thread */
+    pthread_cond_t cond;
+    pthread_t thread;
+    bool thread_started;
+    atomic_bool stop;
+} mon_plugin;
+
+/* sweep.c */
+void mon_sweep_portal(mon_plugin *m, size_t idx);
+int mon_publish(mon_plugin *m, const char *topic, json_t *payload);
+
+/* methods.c */
+int mon_methods_register(mon_plugin *m);
+
+/* util */
+void mon_iso_ms(int64_t wall_ms, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,526 @@
+/* monitor: SQLite persistence. Own tables prefixed monitor_, schema version
+ * in monitor_meta, WAL. The sweep thread writes through one connection; the
+ * bus methods read through another (methods.c). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor.h"
+
+static const char k_schema[] =
+    "CREATE TABLE IF NOT EXISTS monitor_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS monitor_portals(name TEXT PRIMARY KEY, state TEXT NOT NULL,"
+    " baseline_done INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS monitor_sweeps(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " portal TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER,"
+    " complete INTEGER, counts TEXT, errors INTEGER, changes INTEGER);"
+    "CREATE TABLE IF NOT EXISTS monitor_datasets(portal TEXT NOT NULL, id TEXT NOT NULL,"
+    " name TEXT, title TEXT, organization TEXT, organization_title TEXT, url TEXT,"
+    " metadata_modified TEXT, status TEXT NOT NULL DEFAULT 'unknown', observed TEXT,"
+    " candidate TEXT, streak INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,"
+    " last_checked INTEGER, first_seen INTEGER, PRIMARY KEY(portal, id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS monitor_datasets_status ON monitor_datasets(status);"
+    "CREATE TABLE IF NOT EXISTS monitor_resources(portal TEXT NOT NULL,"
+    " dataset_id TEXT NOT NULL, id TEXT NOT NULL, position INTEGER, name TEXT, url TEXT,"
+    " format TEXT, status TEXT, reason TEXT, http_status INTEGER, latency_ms REAL,"
+    " content_type TEXT, content_length INTEGER, final_url TEXT, error TEXT, method TEXT,"
+    " checked_at INTEGER, PRIMARY KEY(portal, dataset_id, id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS monitor_checks(id INTEGER PRIMARY KEY, portal TEXT NOT NULL,"
+    " dataset_id TEXT NOT NULL, resource_id TEXT NOT NULL, sweep_id INTEGER,"
+    " checked_at INTEGER NOT NULL, status TEXT, reason TEXT, http_status INTEGER,"
+    " latency_ms REAL, content_type TEXT, content_length INTEGER, final_url TEXT, error TEXT,"
+    " method TEXT);"
+    "CREATE INDEX IF NOT EXISTS monitor_checks_ds ON monitor_checks(portal, dataset_id,"
+    " checked_at);"
+    "CREATE INDEX IF NOT EXISTS monitor_checks_time ON monitor_checks(checked_at);"
+    "CREATE TABLE IF NOT EXISTS monitor_daily(portal TEXT NOT NULL, dataset_id TEXT NOT NULL,"
+    " day TEXT NOT NULL, checks INTEGER NOT NULL, ok INTEGER NOT NULL, latency_sum REAL NOT"
+    " NULL, latency_n INTEGER NOT NULL, PRIMARY KEY(portal, dataset_id, day)) WITHOUT ROWID;";
+
+int mon_store_open(const char *path, sqlite3 **out)
+{
+    sqlite3 *db = NULL;
+    *out = NULL;
+    if (sqlite3_open_v2(path, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    char *err = NULL;
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     &err) != SQLITE_OK ||
+        sqlite3_exec(db, k_schema, NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_free(err);
+        sqlite3_close(db);
+        return -EIO;
+    }
+    /* schema version: refuse a database written by a newer monitor */
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM monitor_meta WHERE key='schema_version'", -1,
+                           &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = atoi((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (version > MON_SCHEMA_VERSION) {
+        sqlite3_close(db);
+        return -EPROTO;
+    }
+    if (version < MON_SCHEMA_VERSION) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "INSERT OR REPLACE INTO monitor_meta(key, value) VALUES('schema_version','%d')",
+                 MON_SCHEMA_VERSION);
+        if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_close(db);
+            return -EIO;
+        }
+    }
+    *out = db;
+    return 0;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? strdup((const char *)t) : NULL;
+}
+
+static int cmp_prev(const void *a, const void *b)
+{
+    return strcmp(((const mon_prev_ds *)a)->id, ((const mon_prev_ds *)b)->id);
+}
+
+int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, name, title, organization, organization_title, url,"
+                           " metadata_modified, status, candidate, streak, last_checked"
+                           " FROM monitor_datasets WHERE portal=? ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (out->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            mon_prev_ds *p = realloc(out->ds, cap * sizeof *p);
+            if (!p) {
+                sqlite3_finalize(st);
+                return -ENOMEM;
+            }
+            out->ds = p;
+        }
+        mon_prev_ds *d = &out->ds[out->n++];
+        memset(d, 0, sizeof *d);
+        d->id = col_dup(st, 0);
+        d->name = col_dup(st, 1);
+        d->title = col_dup(st, 2);
+        d->org = col_dup(st, 3);
+        d->org_title = col_dup(st, 4);
+        d->url = col_dup(st, 5);
+        d->modified = col_dup(st, 6);
+        int s = mon_dstatus_parse((const char *)sqlite3_column_text(st, 7));
+        int c = mon_dstatus_parse((const char *)sqlite3_column_text(st, 8));
+        d->h.status = s < 0 ? MON_D_UNKNOWN : s;
+        d->h.candidate = c < 0 ? d->h.status : c;
+        d->h.streak = sqlite3_column_int(st, 9);
+        d->last_checked = sqlite3_column_int64(st, 10);
+        if (!d->id) {
+            sqlite3_finalize(st);
+            return -ENOMEM;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    /* SQLite's ORDER BY uses the same byte order as strcmp (BINARY) */
+    qsort(out->ds, out->n, sizeof *out->ds, cmp_prev);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT dataset_id, id, url FROM monitor_resources WHERE portal=?"
+                           " ORDER BY dataset_id, position",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
+    mon_prev_ds *cur = NULL;
+    size_t rcap = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *dsid = (const char *)sqlite3_column_text(st, 0);
+        if (!dsid)
+            continue;
+        if (!cur || strcmp(cur->id, dsid) != 0) {
+            mon_prev_ds key = {.id = (char *)dsid};
+            cur = bsearch(&key, out->ds, out->n, sizeof *out->ds, cmp_prev);
+            rcap = cur ? cur->nres : 0;
+        }
+        if (!cur)
+            continue;
+        if (cur->nres == rcap) {
+            rcap = rcap ? rcap * 2 : 4;
+            mon_prev_res *p = realloc(cur->res, rcap * sizeof *p);
+            if (!p) {
+                sqlite3_finalize(st);
+                return -ENOMEM;
+            }
+            cur->res = p;
+        }
+        cur->res[cur->nres].id = col_dup(st, 1);
+        cur->res[cur->nres].url = col_dup(st, 2);
+        cur->nres++;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+void mon_prev_free(mon_prev *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        mon_prev_ds *d = &p->ds[i];
+        free(d->id);
+        free(d->name);
+        free(d->title);
+        free(d->org);
+        free(d->org_title);
+        free(d->url);
+        free(d->modified);
+        for (size_t k = 0; k < d->nres; k++) {
+            free(d->res[k].id);
+            free(d->res[k].url);
+        }
+        free(d->res);
+    }
+    free(p->ds);
+    memset(p, 0, sizeof *p);
+}
+
+int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t statelen,
+                         int *baseline_done)
+{
+    sqlite3_stmt *st = NULL;
+    snprintf(state, statelen, "unknown");
+    *baseline_done = 0;
+    if (sqlite3_prepare_v2(db, "SELECT state, baseline_done FROM monitor_portals WHERE name=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(state, statelen, "%s", (const char *)sqlite3_column_text(st, 0));
+        *baseline_done = sqlite3_column_int(st, 1);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int exec_bind(sqlite3 *db, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    va_list ap;
+    va_start(ap, fmt);
+    for (int i = 0; fmt[i]; i++) {
+        switch (fmt[i]) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            if (s)
+                sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT);
+            else
+                sqlite3_bind_null(st, i + 1);
+            break;
+        }
+        case 'i':
+            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            break;
+        default:
+            break;
+        }
+    }
+    va_end(ap);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
+}
+
+int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int baseline_done,
+                         const char *last_error)
+{
+    return exec_bind(db,
+                     "INSERT INTO monitor_portals(name, state, baseline_done, last_error,"
+                     " updated_at) VALUES(?,?,?,?,strftime('%s','now')) ON CONFLICT(name) DO"
+                     " UPDATE SET state=excluded.state, baseline_done=excluded.baseline_done,"
+                     " last_error=excluded.last_error, updated_at=excluded.updated_at",
+                     "ssis", portal, state, (int64_t)baseline_done, last_error);
+}
+
+int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at)
+{
+    if (exec_bind(db, "INSERT INTO monitor_sweeps(portal, started_at) VALUES(?,?)", "si",
+                  portal, started_at) < 0)
+        return -1;
+    return sqlite3_last_insert_rowid(db);
+}
+
+int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, bool complete,
+                           const json_t *counts, int errors, int changes)
+{
+    char *c = counts ? json_dumps(counts, JSON_COMPACT) : NULL;
+    int rc = exec_bind(db,
+                       "UPDATE monitor_sweeps SET finished_at=?, complete=?, counts=?, errors=?,"
+                       " changes=? WHERE id=?",
+                       "iisiii", finished_at, (int64_t)complete, c, (int64_t)errors,
+                       (int64_t)changes, sweep_id);
+    free(c);
+    return rc;
+}
+
+int mon_store_mark_stale(sqlite3 *db, const char *portal)
+{
+    return exec_bind(db, "UPDATE monitor_datasets SET stale=1 WHERE portal=?", "s", portal);
+}
+
+int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days)
+{
+    int rc = exec_bind(db, "DELETE FROM monitor_checks WHERE checked_at < ?", "i",
+                       now_ms - (int64_t)history_days * 86400000LL);
+    rc |= exec_bind(db, "DELETE FROM monitor_daily WHERE day < date(?, 'unixepoch', '-366 days')",
+                    "i", now_ms / 1000);
+    rc |= exec_bind(db, "DELETE FROM monitor_sweeps WHERE started_at < ?", "i",
+                    now_ms - 366LL * 86400000LL);
+    return rc ? -EIO : 0;
+}
+
+/* ---- the write batch of one sweep ---- */
+struct mon_wbatch {
+    sqlite3 *db;
+    sqlite3_stmt *ds, *rm_ds, *rm_res, *ins_res, *check, *daily;
+    int failed;
+};
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, int *failed)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        *failed = 1;
+    return st;
+}
+
+mon_wbatch *mon_wbatch_begin(sqlite3 *db)
+{
+    mon_wbatch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->db = db;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        free(b);
+        return NULL;
+    }
+    b->ds = prep(db,
+                 "INSERT INTO monitor_datasets(portal, id, name, title, organization,"
+                 " organization_title, url, metadata_modified, status, observed, candidate,"
+                 " streak, stale, last_checked, first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)"
+                 " ON CONFLICT(portal, id) DO UPDATE SET name=excluded.name,"
+                 " title=excluded.title, organization=excluded.organization,"
+                 " organization_title=excluded.organization_title, url=excluded.url,"
+                 " metadata_modified=excluded.metadata_modified, status=excluded.status,"
+                 " observed=excluded.observed, candidate=excluded.candidate,"
+                 " streak=excluded.streak, stale=0, last_checked=excluded.last_checked",
+                 &b->failed);
+    b->rm_ds = prep(db, "DELETE FROM monitor_datasets WHERE portal=? AND id=?", &b->failed);
+    b->rm_res = prep(db, "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=?",
+                     &b->failed);
+    b->ins_res = prep(db,
+                      "INSERT OR REPLACE INTO monitor_resources(portal, dataset_id, id, position,"
+                      " name, url, format, status, reason, http_status, latency_ms,"
+                      " content_type, content_length, final_url, error, method, checked_at)"
+                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                      &b->failed);
+    b->check = prep(db,
+                    "INSERT INTO monitor_checks(portal, dataset_id, resource_id, sweep_id,"
+                    " checked_at, status, reason, http_status, latency_ms, content_type,"
+                    " content_length, final_url, error, method)"
+                    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    &b->failed);
+    b->daily = prep(db,
+                    "INSERT INTO monitor_daily(portal, dataset_id, day, checks, ok, latency_sum,"
+                    " latency_n) VALUES(?,?,date(?, 'unixepoch'),?,?,?,?)"
+                    " ON CONFLICT(portal, dataset_id, day) DO UPDATE SET"
+                    " checks=checks+excluded.checks, ok=ok+excluded.ok,"
+                    " latency_sum=latency_sum+excluded.latency_sum,"
+                    " latency_n=latency_n+excluded.latency_n",
+                    &b->failed);
+    return b;
+}
+
+static void bind_s(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
+{
+    if (!st) {
+        b->failed = 1;
+        return -EIO;
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        b->failed = 1;
+        return -EIO;
+    }
+    return 0;
+}
+
+int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
+                       int observed, int64_t last_checked, int64_t now_ms)
+{
+    sqlite3_stmt *st = b->ds;
+    if (!st)
+        return -EIO;
+    bind_s(st, 1, portal);
+    bind_s(st, 2, d->id);
+    bind_s(st, 3, d->name);
+    bind_s(st, 4, d->title);
+    bind_s(st, 5, d->org);
+    bind_s(st, 6, d->org_title);
+    bind_s(st, 7, d->url);
+    bind_s(st, 8, d->modified);
+    bind_s(st, 9, mon_dstatus_name(h->status));
+    bind_s(st, 10, mon_dstatus_name(observed));
+    bind_s(st, 11, mon_dstatus_name(h->candidate));
+    sqlite3_bind_int(st, 12, h->streak);
+    if (last_checked)
+        sqlite3_bind_int64(st, 13, last_checked);
+    else
+        sqlite3_bind_null(st, 13);
+    sqlite3_bind_int64(st, 14, now_ms);
+    if (step_reset(b, st) < 0)
+        return -EIO;
+    /* the resource rows mirror the latest listing */
+    bind_s(b->rm_res, 1, portal);
+    bind_s(b->rm_res, 2, d->id);
+    if (step_reset(b, b->rm_res) < 0)
+        return -EIO;
+    for (size_t i = 0; i < d->nres; i++) {
+        const mon_res *r = &d->res[i];
+        st = b->ins_res;
+        if (!st)
+            return -EIO;
+        bind_s(st, 1, portal);
+        bind_s(st, 2, d->id);
+        bind_s(st, 3, r->id);
+        sqlite3_bind_int(st, 4, r->position);
+        bind_s(st, 5, r->name);
+        bind_s(st, 6, r->url);
+        bind_s(st, 7, r->format);
+        if (r->checked) {
+            bind_s(st, 8, mon_rstatus_name(r->status));
+            bind_s(st, 9, r->reason);
+            if (r->http_status)
+                sqlite3_bind_int64(st, 10, r->http_status);
+            if (!r->invalid)
+                sqlite3_bind_double(st, 11, r->latency_ms);
+            bind_s(st, 12, r->content_type);
+            if (r->content_length >= 0)
+                sqlite3_bind_int64(st, 13, r->content_length);
+            bind_s(st, 14, r->final_url);
+            bind_s(st, 15, r->error);
+            bind_s(st, 16, r->method);
+            sqlite3_bind_int64(st, 17, r->checked_at);
+        } else {
+            bind_s(st, 8, "unknown");
+        }
+        if (step_reset(b, st) < 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id)
+{
+    bind_s(b->rm_ds, 1, portal);
+    bind_s(b->rm_ds, 2, id);
+    if (step_reset(b, b->rm_ds) < 0)
+        return -EIO;
+    bind_s(b->rm_res, 1, portal);
+    bind_s(b->rm_res, 2, id);
+    return step_reset(b, b->rm_res);
+}
+
+int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
+                     const mon_res *r, int64_t sweep_id)
+{
+    sqlite3_stmt *st = b->check;
+    if (!st || !r->checked)
+        return st ? 0 : -EIO;
+    bind_s(st, 1, portal);
+    bind_s(st, 2, dataset_id);
+    bind_s(st, 3, r->id);
+    sqlite3_bind_int64(st, 4, sweep_id);
+    sqlite3_bind_int64(st, 5, r->checked_at);
+    bind_s(st, 6, mon_rstatus_name(r->status));
+    bind_s(st, 7, r->reason);
+    if (r->http_status)
+        sqlite3_bind_int64(st, 8, r->http_status);
+    if (!r->invalid)
+        sqlite3_bind_double(st, 9, r->latency_ms);
+    bind_s(st, 10, r->content_type);
+    if (r->content_length >= 0)
+        sqlite3_bind_int64(st, 11, r->content_length);
+    /* the final URL only when a redirect changed it: keeps rows small */
+    bind_s(st, 12, r->final_url && r->url && strcmp(r->final_url, r->url) != 0 ? r->final_url
+                                                                                : NULL);
+    bind_s(st, 13, r->error);
+    bind_s(st, 14, r->method);
+    return step_reset(b, st);
+}
+
+int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, int64_t day_ms,
+                     int checks, int ok, double latency_sum, int latency_n)
+{
+    sqlite3_stmt *st = b->daily;
+    if (!st)
+        return -EIO;
+    bind_s(st, 1, portal);
+    bind_s(st, 2, dataset_id);
+    sqlite3_bind_int64(st, 3, day_ms / 1000);
+    sqlite3_bind_int(st, 4, checks);
+    sqlite3_bind_int(st, 5, ok);
+    sqlite3_bind_double(st, 6, latency_sum);
+    sqlite3_bind_int(st, 7, latency_n);
+    return step_reset(b, st);
+}
+
+int mon_wbatch_end(mon_wbatch *b, bool ok)
+{
+    if (!b)
+        return -EINVAL;
+    sqlite3_finalize(b->ds);
+    sqlite3_finalize(b->rm_ds);
+    sqlite3_finalize(b->rm_res);
+    sqlite3_finalize(b->ins_res);
+    sqlite3_finalize(b->check);
+    sqlite3_finalize(b->daily);
+    int rc = 0;
+    if (ok && !b->failed) {
+        if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+            sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+            rc = -EIO;
+        }
+    } else {
+        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+        rc = b->failed ? -EIO : 0;
+    }
+    free(b);
+    return rc;
+}

@@ -1,0 +1,198 @@
+/* Unit tests of the monitor's pure logic: HTTP outcome classification,
+ * dataset status, hysteresis, UTF-8 sanitising, package_search parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor.h"
+
+static void classify(void **state)
+{
+    (void)state;
+    assert_int_equal(mon_classify(true, CURLE_OK, 200, false), MON_V_UP);
+    assert_int_equal(mon_classify(true, CURLE_OK, 302, false), MON_V_UP);
+    assert_int_equal(mon_classify(true, CURLE_OK, 404, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_OK, 500, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_OK, 405, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 501, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 403, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(false, CURLE_OK, 403, false), MON_V_RESTRICTED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 401, false), MON_V_RESTRICTED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 206, false), MON_V_UP);
+    assert_int_equal(mon_classify(false, CURLE_OK, 405, false), MON_V_DOWN);
+    /* misbehaviour on HEAD earns a GET; a timeout does not */
+    assert_int_equal(mon_classify(true, CURLE_GOT_NOTHING, 0, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_RECV_ERROR, 0, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OPERATION_TIMEDOUT, 0, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_COULDNT_CONNECT, 0, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(false, CURLE_RECV_ERROR, 0, false), MON_V_DOWN);
+    /* a GET body we cut on purpose is a success */
+    assert_int_equal(mon_classify(false, CURLE_WRITE_ERROR, 200, true), MON_V_UP);
+    assert_int_equal(mon_classify(false, CURLE_WRITE_ERROR, 200, false), MON_V_DOWN);
+}
+
+static void observe(void **state)
+{
+    (void)state;
+    mon_res_outcome all_up[] = {{MON_R_UP, false}, {MON_R_UP, false}};
+    mon_res_outcome one_down[] = {{MON_R_UP, false}, {MON_R_DOWN, false}};
+    mon_res_outcome all_down[] = {{MON_R_DOWN, false}, {MON_R_DOWN, false}};
+    mon_res_outcome slow[] = {{MON_R_UP, true}, {MON_R_UP, false}};
+    mon_res_outcome restricted[] = {{MON_R_RESTRICTED, false}, {MON_R_UP, false}};
+    mon_res_outcome unknown[] = {{MON_R_UNKNOWN, false}};
+    mon_res_outcome invalid_and_down[] = {{MON_R_UNKNOWN, false}, {MON_R_DOWN, false}};
+    assert_int_equal(mon_dataset_observe(all_up, 2), MON_D_UP);
+    assert_int_equal(mon_dataset_observe(one_down, 2), MON_D_DEGRADED);
+    assert_int_equal(mon_dataset_observe(all_down, 2), MON_D_DOWN);
+    assert_int_equal(mon_dataset_observe(slow, 2), MON_D_DEGRADED);
+    assert_int_equal(mon_dataset_observe(restricted, 2), MON_D_UP);
+    assert_int_equal(mon_dataset_observe(unknown, 1), MON_D_UNKNOWN);
+    assert_int_equal(mon_dataset_observe(NULL, 0), MON_D_UNKNOWN);
+    assert_int_equal(mon_dataset_observe(invalid_and_down, 2), MON_D_DOWN);
+}
+
+static void hysteresis(void **state)
+{
+    (void)state;
+    mon_hyst h = {MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
+    assert_true(mon_hyst_feed(&h, MON_D_UP, 2, 1)); /* first observation is taken */
+    assert_int_equal(h.status, MON_D_UP);
+    assert_false(mon_hyst_feed(&h, MON_D_DOWN, 2, 1));
+    assert_int_equal(h.status, MON_D_UP);
+    assert_false(mon_hyst_feed(&h, MON_D_UP, 2, 1)); /* streak broken */
+    assert_false(mon_hyst_feed(&h, MON_D_DEGRADED, 2, 1));
+    assert_true(mon_hyst_feed(&h, MON_D_DOWN, 2, 1)); /* degraded then down: 2 failing */
+    assert_int_equal(h.status, MON_D_DOWN);
+    assert_false(mon_hyst_feed(&h, MON_D_UNKNOWN, 2, 1)); /* nothing checkable: no change */
+    assert_int_equal(h.status, MON_D_DOWN);
+    assert_true(mon_hyst_feed(&h, MON_D_UP, 2, 1));
+    assert_int_equal(h.status, MON_D_UP);
+    /* recover_threshold 3 */
+    h = (mon_hyst){MON_D_DOWN, MON_D_DOWN, 0};
+    assert_false(mon_hyst_feed(&h, MON_D_UP, 2, 3));
+    assert_false(mon_hyst_feed(&h, MON_D_UP, 2, 3));
+    assert_true(mon_hyst_feed(&h, MON_D_UP, 2, 3));
+    /* fail_threshold 1: immediate */
+    assert_true(mon_hyst_feed(&h, MON_D_DEGRADED, 1, 3));
+    assert_int_equal(h.status, MON_D_DEGRADED);
+    assert_string_equal(mon_dstatus_name(h.status), "degraded");
+    assert_int_equal(mon_dstatus_parse("down"), MON_D_DOWN);
+    assert_int_equal(mon_dstatus_parse("bogus"), -1);
+}
+
+static void utf8(void **state)
+{
+    (void)state;
+    char a[] = "ni\xc3\xb1o \xff\xfe ok \xe2\x82\xac \xc0\xaf \xed\xa0\x80 \xf0\x9f\x98\x80";
+    size_t bad = mon_utf8_sanitize(a, strlen(a));
+    assert_string_equal(a, "ni\xc3\xb1o ?? ok \xe2\x82\xac ?? ??? \xf0\x9f\x98\x80");
+    assert_int_equal(bad, 7);
+    char b[] = "trunc \xe2\x82";
+    mon_utf8_sanitize(b, strlen(b));
+    assert_string_equal(b, "trunc ??");
+}
+
+static mon_portal_cfg portal(void)
+{
+    mon_portal_cfg p;
+    memset(&p, 0, sizeof p);
+    p.base_url = "https://datos.example";
+    p.include_orgs = json_array();
+    p.exclude_orgs = json_array();
+    return p;
+}
+
+static void parse_page(void **state)
+{
+    (void)state;
+    mon_portal_cfg p = portal();
+    mon_listing l;
+    memset(&l, 0, sizeof l);
+    size_t fresh;
+    char err[256];
+    const char *page =
+        "{\"help\":\"x\",\"success\":true,\"unknown\":[1,2],\"result\":{\"count\":3,\"results\":["
+        "{\"id\":\"a\",\"name\":\"set-a\",\"title\":\"A\",\"organization\":{\"name\":\"org1\","
+        "\"title\":\"Org 1\"},\"metadata_modified\":\"2026-09-30T02:00:08.746809\","
+        "\"resources\":[{\"id\":\"r1\",\"url\":\"http://x/1\",\"format\":\"CSV\",\"extra\":{}},"
+        "{\"id\":\"r1\",\"url\":\"http://x/dup\"},{\"url\":\"no id\"},"
+        "{\"id\":\"r2\",\"url\":null}]},"
+        "{\"id\":\"b\",\"organization\":null},"
+        "{\"id\":\"a\",\"name\":\"duplicate\",\"organization\":{\"name\":\"org1\"}},"
+        "{\"name\":\"no-id\"}, 42]}}";
+    int n = mon_parse_page(page, strlen(page), &p, &l, &fresh, err, sizeof err);
+    assert_int_equal(n, 5);
+    assert_int_equal(l.n, 2);
+    assert_int_equal(fresh, 2);
+    assert_int_equal(l.errors, 2);
+    assert_string_equal(l.ds[0].id, "a");
+    assert_string_equal(l.ds[0].org, "org1");
+    assert_string_equal(l.ds[0].url, "https://datos.example/dataset/set-a");
+    assert_int_equal(l.ds[0].nres, 2); /* duplicate and id-less resources dropped */
+    assert_string_equal(l.ds[0].res[1].url, "");
+    assert_null(l.ds[1].org);
+    assert_string_equal(l.ds[1].url, "https://datos.example/dataset/b");
+    mon_listing_free(&l);
+
+    static const char *const bad[] = {
+        "<html>Bad Gateway</html>",
+        "{\"success\":false,\"error\":{\"message\":\"Solr down\"}}",
+        "{\"success\":true,\"result\":{\"results\":{}}}",
+        "{\"success\":true,\"result\":{\"count\":1,\"results\":[{\"id\":\"a\"}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&l, 0, sizeof l);
+        err[0] = 0;
+        assert_int_equal(mon_parse_page(bad[i], strlen(bad[i]), &p, &l, &fresh, err, sizeof err),
+                         -1);
+        assert_true(err[0] != 0);
+        mon_listing_free(&l);
+    }
+    /* organisation filters */
+    json_array_append_new(p.exclude_orgs, json_string("org1"));
+    memset(&l, 0, sizeof l);
+    n = mon_parse_page(page, strlen(page), &p, &l, &fresh, err, sizeof err);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ds[0].id, "b");
+    mon_listing_free(&l);
+    json_array_clear(p.exclude_orgs);
+    json_array_append_new(p.include_orgs, json_string("org1"));
+    memset(&l, 0, sizeof l);
+    n = mon_parse_page(page, strlen(page), &p, &l, &fresh, err, sizeof err);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.ds[0].id, "a");
+    mon_listing_free(&l);
+    json_decref(p.include_orgs);
+    json_decref(p.exclude_orgs);
+}
+
+static void urls(void **state)
+{
+    (void)state;
+    assert_true(mon_url_is_http("http://a.example/x.csv"));
+    assert_true(mon_url_is_http("HTTPS://a.example/x.csv"));
+    assert_false(mon_url_is_http("ftp://a.example/x.csv"));
+    assert_false(mon_url_is_http("file:///etc/passwd"));
+    assert_false(mon_url_is_http("gopher://a.example/"));
+    assert_false(mon_url_is_http("not a url"));
+    assert_false(mon_url_is_http(""));
+    assert_false(mon_url_is_http(NULL));
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(classify), cmocka_unit_test(observe),    cmocka_unit_test(hysteresis),
+        cmocka_unit_test(utf8),     cmocka_unit_test(parse_page), cmocka_unit_test(urls),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,166 @@
+/* Integration: a portal whose API misbehaves (garbage, HTML, 500,
+ * success:false, truncated, huge, failure mid-listing, stuck paging) never
+ * causes a removal and raises portal.status_changed; tolerable oddities
+ * (invalid UTF-8, duplicate ids) still give a complete listing; politeness:
+ * per-host and global concurrency are never exceeded (the fixture counts). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt.h"
+
+static long long total_datasets(vgt_server *s)
+{
+    int rc;
+    json_t *l = mt_call(s, "datasets.list", "{\"limit\":1}", &rc);
+    assert_int_equal(rc, 0);
+    long long t = json_integer_value(json_object_get(l, "total"));
+    json_decref(l);
+    return t;
+}
+
+static void api_failures_never_remove(void **state)
+{
+    (void)state;
+    mt_fixture fx;
+    const char *args[] = {"--datasets", "23", "--resources-per-dataset", "1", NULL};
+    assert_int_equal(mt_fixture_start(&fx, args), 0);
+    vgt_server srv;
+    char *ini = mt_ini(&fx, NULL, "max_response_bytes = 1048576\n");
+    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    free(ini);
+    json_t *fin = mt_wait_sweep(&srv, 0, 60000);
+    assert_non_null(fin);
+    assert_true(json_is_true(json_object_get(fin, "complete")));
+    json_decref(fin);
+    assert_int_equal(total_datasets(&srv), 23);
+
+    static const struct {
+        const char *op;
+        bool complete;
+    } cases[] = {
+        {"{\"op\":\"api_fail\",\"mode\":\"garbage\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"html\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"500\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"success_false\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"truncated\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"huge\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"hang\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"500\",\"after\":2}", false},  /* mid-listing */
+        {"{\"op\":\"api_fail\",\"mode\":\"html\",\"after\":3}", false}, /* mid-listing */
+        {"{\"op\":\"api_fail\",\"mode\":\"stuck\"}", false},
+        {"{\"op\":\"api_fail\",\"mode\":\"bad_utf8\"}", true},
+        {"{\"op\":\"api_fail\",\"mode\":\"duplicates\"}", true},
+    };
+    /* a dataset disappears meanwhile: only a complete listing may report it */
+    json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=1&start=7");
+    char victim[64];
+    snprintf(victim, sizeof victim, "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(json_object_get(page, "result"), "results"), 0),
+                 "id")));
+    json_decref(page);
+    char op[256];
+    snprintf(op, sizeof op, "{\"op\":\"remove_dataset\",\"id\":\"%s\"}", victim);
+    json_decref(mt_control(&fx, op));
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fprintf(stderr, "# case %s\n", cases[i].op);
+        json_decref(mt_control(&fx, cases[i].op));
+        long long since;
+        fin = mt_sweep(&srv, &since);
+        assert_non_null(fin);
+        assert_int_equal(json_is_true(json_object_get(fin, "complete")), cases[i].complete);
+        json_t *ev = mt_events(&srv, since, NULL);
+        if (!cases[i].complete) {
+            assert_int_equal(mt_count(ev, "dataset.removed", NULL), 0);
+            assert_int_equal(total_datasets(&srv), 23);
+            assert_non_null(json_string_value(json_object_get(fin, "error")));
+            /* the portal is down; the first failure announced it */
+            json_t *st = mt_call(&srv, "monitor.status", NULL, NULL);
+            json_t *p0 = json_array_get(json_object_get(st, "portals"), 0);
+            assert_string_equal(json_string_value(json_object_get(p0, "state")), "down");
+            assert_non_null(json_string_value(json_object_get(p0, "last_error")));
+            json_decref(st);
+            int rc;
+            json_t *l = mt_call(&srv, "datasets.list", "{\"limit\":1}", &rc);
+            json_t *item = json_array_get(json_object_get(l, "items"), 0);
+            assert_true(json_is_true(json_object_get(item, "stale")));
+            json_decref(l);
+        } else {
+            /* tolerable: complete; the removed dataset is reported once */
+            assert_int_equal(mt_count(ev, "dataset.removed", NULL), i == 10 ? 1 : 0);
+            assert_int_equal(total_datasets(&srv), 22);
+        }
+        if (i == 0) {
+            assert_int_equal(mt_count(ev, "portal.status_changed", NULL), 1);
+            json_t *pe = mt_events(&srv, since, "portal.status_changed");
+            json_t *p = json_object_get(json_array_get(pe, 0), "payload");
+            assert_string_equal(json_string_value(json_object_get(p, "current")), "down");
+            assert_non_null(json_string_value(json_object_get(p, "error")));
+            json_decref(pe);
+        } else if (i < 10) {
+            assert_int_equal(mt_count(ev, "portal.status_changed", NULL), 0);
+        } else if (i == 10) { /* recovery is announced */
+            json_t *pe = mt_events(&srv, since, "portal.status_changed");
+            assert_int_equal(json_array_size(pe), 1);
+            json_t *p = json_object_get(json_array_get(pe, 0), "payload");
+            assert_string_equal(json_string_value(json_object_get(p, "previous")), "down");
+            assert_string_equal(json_string_value(json_object_get(p, "current")), "up");
+            json_decref(pe);
+        }
+        json_decref(ev);
+        json_decref(fin);
+        json_decref(mt_control(&fx, "{\"op\":\"api_fail\",\"mode\":\"none\"}"));
+    }
+    vgt_server_cleanup(&srv);
+    mt_fixture_stop(&fx);
+}
+
+static void politeness_limits_hold(void **state)
+{
+    (void)state;
+    mt_fixture fx;
+    const char *args[] = {"--datasets", "60", "--resources-per-dataset", "3", "--hosts", "3",
+                          NULL};
+    assert_int_equal(mt_fixture_start(&fx, args), 0);
+    /* slow answers keep requests overlapping, so the limits are what bounds them */
+    json_decref(mt_control(&fx, "{\"op\":\"set_all\",\"behaviour\":\"slow\",\"delay_ms\":40}"));
+    vgt_server srv;
+    char *ini = mt_ini(&fx, "concurrency = 5\n", "per_host = 2\nper_host_interval = 5ms\n");
+    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    free(ini);
+    json_t *fin = mt_wait_sweep(&srv, 0, 60000);
+    assert_non_null(fin);
+    assert_true(json_is_true(json_object_get(fin, "complete")));
+    json_decref(fin);
+    json_t *st = mt_fixture_get(&fx, "/_stats");
+    char *dump = json_dumps(st, JSON_COMPACT);
+    fprintf(stderr, "# fixture stats: %s\n", dump);
+    free(dump);
+    assert_int_equal(json_integer_value(json_object_get(st, "resource_requests")), 180);
+    long long per_host = json_integer_value(json_object_get(st, "max_concurrent_per_host"));
+    long long total = json_integer_value(json_object_get(st, "max_concurrent"));
+    assert_true(per_host <= 2);
+    assert_true(per_host >= 2); /* the test would prove nothing otherwise */
+    assert_true(total <= 5);
+    assert_true(total >= 4);
+    json_decref(st);
+    vgt_server_cleanup(&srv);
+    mt_fixture_stop(&fx);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(api_failures_never_remove),
+        cmocka_unit_test(politeness_limits_hold),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
