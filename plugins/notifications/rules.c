@@ -527,18 +527,19 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     org_group *groups = calloc(n, sizeof *groups);
     size_t *order = calloc(n, sizeof *order); /* item indexes grouped by organisation */
     size_t *group_of = calloc(n, sizeof *group_of);
+    json_t *index = json_object(); /* organisation -> group, so many orgs stay linear */
     size_t ng = 0;
-    if (!groups || !order || !group_of)
+    if (!groups || !order || !group_of || !index)
         goto out;
     for (size_t i = 0; i < n; i++) {
         const json_t *ds = json_object_get(items[i]->payload, "dataset");
         const char *org = str_or(ds, "organization", "");
-        size_t g = 0;
-        while (g < ng && strcmp(groups[g].org, org) != 0)
-            g++;
+        const json_t *known = json_object_get(index, org);
+        size_t g = known ? (size_t)json_integer_value(known) : ng;
         if (g == ng) {
             groups[ng].org = org;
             groups[ng].ds = ds;
+            json_object_set_new(index, org, json_integer((json_int_t)ng));
             ng++;
         }
         groups[g].counts[items[i]->kind]++;
@@ -546,11 +547,18 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         group_of[i] = g;
         counts[items[i]->kind]++;
     }
+    /* counting sort of the items by group, keeping their order */
     for (size_t g = 0, pos = 0; g < ng; g++) {
         groups[g].first = pos;
+        pos += groups[g].n;
+    }
+    {
+        size_t *fill = calloc(ng ? ng : 1, sizeof *fill);
+        if (!fill)
+            goto out;
         for (size_t i = 0; i < n; i++)
-            if (group_of[i] == g)
-                order[pos++] = i;
+            order[groups[group_of[i]].first + fill[group_of[i]]++] = i;
+        free(fill);
     }
 
     const char *type = counts[K_DOWN]                             ? "error"
@@ -662,6 +670,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     free(title);
     free(msg);
 out:
+    json_decref(index);
     free(groups);
     free(order);
     free(group_of);

@@ -440,6 +440,35 @@ static void test_reasons(void **state)
     }
 }
 
+/* A first sweep that finds thousands of changes across thousands of
+ * organisations is still one digest, built quickly. */
+static void test_digest_many_orgs(void **state)
+{
+    fx *f = *state;
+    sweep_event(f, "monitor.sweep_started", "huge");
+    for (int i = 0; i < 5000; i++) {
+        char id[16], org[16];
+        snprintf(id, sizeof id, "ds%04d", i);
+        snprintf(org, sizeof org, "org%04d", i);
+        json_t *p = json_pack("{s:s, s:s, s:o}", "portal", "datos", "sweep_id", "huge", "dataset",
+                              dataset(id, id, org, org));
+        nt_rules_handle(f->r, "dataset.added", p);
+        json_decref(p);
+    }
+    sweep_event(f, "monitor.sweep_finished", "huge");
+    assert_int_equal(json_array_size(f->out), 1);
+    json_t *d = out(f, 0);
+    assert_string_equal(field(d, "type"), "info");
+    assert_string_equal(field(d, "title"), "Portal datos: 5000 cambios en un barrido");
+    assert_true(strlen(field(d, "message")) <= 4096);
+    assert_non_null(strstr(field(d, "message"), "organizaciones más"));
+    json_t *data = json_object_get(d, "data");
+    assert_int_equal(json_integer_value(json_object_get(data, "count")), 5000);
+    char *dump = json_dumps(data, JSON_COMPACT);
+    assert_true(strlen(dump) <= 65536);
+    free(dump);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +477,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_fits_data_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_many_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_never_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap_after_digest, setup, teardown),
