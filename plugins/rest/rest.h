@@ -22,6 +22,7 @@ typedef struct rest_state {
     bool public_mark_read;    /* [rest] public_mark_read */
     bool log_requests;        /* [rest] log_requests */
     int64_t stats_interval_ms; /* [rest] stats_interval: min gap between stats.updated */
+    int64_t stats_cache_ms;    /* [rest] stats_cache: reuse GET /api/stats for this long */
 
     /* stats.updated coalescing: event callbacks set `dirty`, one thread publishes. */
     pthread_mutex_t mu;
@@ -38,6 +39,10 @@ typedef struct rest_state {
     /* notification.created events seen since start, by type (info, warning, error,
      * success): the counter behind vigia_notifications_created_total. Under mu. */
     uint64_t created_by_type[4];
+    /* GET /api/stats cache: dropped by every subscribed event (generation bump). Under mu. */
+    json_t *stats_cache;
+    int64_t stats_cache_at;
+    uint64_t generation;
 } rest_state;
 
 struct rest_route;
@@ -90,6 +95,10 @@ int rest_routes_register(rest_state *st);
 /* ---- rest_stats.c ---- */
 /* Build the stats object (new reference, never NULL unless out of memory). */
 json_t *rest_stats_build(rest_state *st);
+/* The same, served from a short cache that every subscribed event invalidates. */
+json_t *rest_stats_cached(rest_state *st);
+/* Drop the cache (after a change made through this API: read-your-writes). */
+void rest_stats_invalidate(rest_state *st);
 int rest_stats_init(rest_state *st);   /* register stats.get, subscribe */
 int rest_stats_start(rest_state *st);  /* start the publisher thread */
 void rest_stats_stop(rest_state *st);

@@ -6,7 +6,9 @@
  *   public_mark_read = true   false: marking a notification read needs the admin token
  *   log_requests = false      also log each request here (the core already logs method, path,
  *                           status, duration and peer; never the token)
- *   stats_interval = 1s       shortest gap between two stats.updated events */
+ *   stats_interval = 1s       shortest gap between two stats.updated events
+ *   stats_cache = 250ms       GET /api/stats reuses its answer this long, unless an event
+ *                           (notification.*, sweep finished, status change) came in; 0 = off */
 #include "rest.h"
 
 #include <stdlib.h>
@@ -34,6 +36,9 @@ static int read_config(rest_state *st, const vg_config *cfg)
         0)
         return rc;
     st->stats_interval_ms = interval;
+    if ((rc = h->config_duration(h, cfg, "stats_cache", 250, 0, 60 * 1000, &interval)) < 0)
+        return rc;
+    st->stats_cache_ms = interval;
     return 0;
 }
 
@@ -99,6 +104,7 @@ static void rest_destroy(void *state)
         pthread_cond_destroy(&st->cv);
     }
     json_decref(st->last_published);
+    json_decref(st->stats_cache);
     json_decref(st->allowed_origins);
     free(st);
 }

@@ -123,6 +123,9 @@ static int call_and_reply(rest_req *rq, const char *method, json_t *params, int 
     json_decref(params);
     if (rc < 0)
         return 0;
+    /* A change made here shows in the next GET /api/stats, not only after its event. */
+    if (!strcmp(vg_http_method(rq->req), "POST"))
+        rest_stats_invalidate(rq->st);
     return rest_reply_json(rq, status, res, etag);
 }
 
@@ -365,7 +368,7 @@ static int h_stats(rest_req *rq)
 {
     if (rest_query_check(rq, NULL) < 0)
         return 0;
-    return rest_reply_json(rq, 200, rest_stats_build(rq->st), true);
+    return rest_reply_json(rq, 200, rest_stats_cached(rq->st), true);
 }
 
 static int h_metrics(rest_req *rq)

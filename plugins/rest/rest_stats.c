@@ -173,6 +173,41 @@ json_t *rest_stats_build(rest_state *st)
                      "last_sweep", last_sweep, "bus", bus, "unavailable", unavailable);
 }
 
+void rest_stats_invalidate(rest_state *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->generation++;
+    json_decref(st->stats_cache);
+    st->stats_cache = NULL;
+    pthread_mutex_unlock(&st->mu);
+}
+
+json_t *rest_stats_cached(rest_state *st)
+{
+    if (st->stats_cache_ms <= 0)
+        return rest_stats_build(st);
+    int64_t now = st->host->now_mono_ms(st->host);
+    pthread_mutex_lock(&st->mu);
+    if (st->stats_cache && now - st->stats_cache_at < st->stats_cache_ms) {
+        json_t *hit = json_deep_copy(st->stats_cache);
+        pthread_mutex_unlock(&st->mu);
+        return hit;
+    }
+    uint64_t gen = st->generation;
+    pthread_mutex_unlock(&st->mu);
+
+    json_t *fresh = rest_stats_build(st);
+    pthread_mutex_lock(&st->mu);
+    /* Keep it only if no event arrived while we were building it. */
+    if (fresh && gen == st->generation) {
+        json_decref(st->stats_cache);
+        st->stats_cache = json_deep_copy(fresh);
+        st->stats_cache_at = now;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return fresh;
+}
+
 /* ---- stats.get ---- */
 
 static int stats_get(const json_t *params, json_t **result, void *user)
@@ -203,6 +238,9 @@ static void on_event(const char *topic, const json_t *payload, void *user)
     pthread_mutex_lock(&st->mu);
     if (type >= 0)
         st->created_by_type[type]++;
+    st->generation++;
+    json_decref(st->stats_cache);
+    st->stats_cache = NULL;
     st->dirty = true;
     pthread_cond_signal(&st->cv);
     pthread_mutex_unlock(&st->mu);

@@ -880,6 +880,35 @@ static void test_token_and_mutations(void **state)
     json_decref(j);
 }
 
+static long long stats_notifications_total(void)
+{
+    json_t *j = get_json("/api/stats", 200);
+    long long n = json_integer_value(json_object_get(json_object_get(j, "notifications"), "total"));
+    json_decref(j);
+    return n;
+}
+
+/* GET /api/stats is cached briefly, but a change made through the API shows at once. */
+static void test_stats_read_your_writes(void **state)
+{
+    (void)state;
+    const char *tok[] = {TOKEN_HDR, NULL};
+    for (int i = 0; i < 5; i++) {
+        long long before = stats_notifications_total();
+        assert_int_equal(stats_notifications_total(), before); /* served from the cache */
+        vgt_response r;
+        rt_req(&srv, "POST", "/api/notifications/test", tok, NULL, &r);
+        assert_int_equal(r.status, 201);
+        vgt_response_free(&r);
+        assert_int_equal(stats_notifications_total(), before + 1);
+    }
+    vgt_response r;
+    rt_req(&srv, "POST", "/api/notifications/clear", tok, NULL, &r);
+    assert_int_equal(r.status, 200);
+    vgt_response_free(&r);
+    assert_int_equal(stats_notifications_total(), 0);
+}
+
 static long long stats_updates(json_t **last)
 {
     json_t *j = get_json("/test/stub/stats-updated", 200);
@@ -926,10 +955,11 @@ static void test_stats_updated_coalesced(void **state)
     assert_int_equal(stats_updates(NULL), c1);
 
     /* vigia_notifications_created_total counts notification.created events since start:
-     * 1 info + 1 warning in test_token_and_mutations, 10 info here. */
+     * 1 info + 1 warning in test_token_and_mutations, 5 info in test_stats_read_your_writes,
+     * 10 info here. */
     vgt_response r;
     rt_req(&srv, "GET", "/metrics", NULL, NULL, &r);
-    assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"info\"} 11\n"));
+    assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"info\"} 16\n"));
     assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"warning\"} 1\n"));
     assert_non_null(strstr(r.body, "vigia_notifications_created_total{type=\"error\"} 0\n"));
     assert_non_null(strstr(r.body, "vigia_notifications_stored{type=\"info\"} 10\n"));
@@ -1093,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_hostile_paths_and_urls),
         cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_token_and_mutations),
+        cmocka_unit_test(test_stats_read_your_writes),
         cmocka_unit_test(test_stats_updated_coalesced),
     };
     const struct CMUnitTest partial[] = {cmocka_unit_test(test_missing_plugins_503)};

@@ -186,6 +186,10 @@ static int n_mark_all_read(const json_t *params, json_t **result, void *user)
     }
     pthread_mutex_unlock(&s->mu);
     *result = json_pack("{s:i, s:I}", "unread_count", 0, "marked", (json_int_t)marked);
+    if (marked)
+        vg_bus_publish_new(s->host->bus, "notification.read",
+                           json_pack("{s:n, s:i, s:I}", "notification_id", "unread_count", 0,
+                                     "marked", (json_int_t)marked));
     return 0;
 }
 
