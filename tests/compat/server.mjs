@@ -1,8 +1,8 @@
 // Starts the real vigia binary for the Node compat tests: a temp dir, an INI
 // on a free loopback port, plugins "brokertest, broker" (brokertest stands in
 // for notifications and publishes bus events on HTTP triggers).
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, openSync, closeSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +18,15 @@ export function freePort() {
     });
   });
 }
+
+// An ASan/UBSan build is several times slower: timing bounds are relaxed for it.
+export const sanitized = (() => {
+  try {
+    return /libasan|libubsan/.test(execFileSync("ldd", [process.env.VIGIA_BIN || "/bin/true"]).toString());
+  } catch {
+    return false;
+  }
+})();
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -50,8 +59,11 @@ export class Vigia {
       `[server]\nlisten = 127.0.0.1:${this.port}\ndatabase = ${this.dir}/vigia.db\n` +
       `plugin_dir = ${pluginDir}\nplugins = ${this.plugins}\nlog_level = debug\n` +
       `log_file = ${this.dir}/vigia.log\n${this.serverIni}\n[broker]\n${this.brokerIni}\n`);
-    const verbose = process.env.VIGIA_TEST_VERBOSE ? "inherit" : "ignore";
-    this.proc = spawn(bin, ["--config", ini], { stdio: ["ignore", verbose, verbose] });
+    // stderr goes to a file: sanitizer reports land there and are checked at stop
+    this.stderrPath = path.join(this.dir, "stderr.log");
+    const err = process.env.VIGIA_TEST_VERBOSE ? "inherit" : openSync(this.stderrPath, "a");
+    this.proc = spawn(bin, ["--config", ini], { stdio: ["ignore", "ignore", err] });
+    if (typeof err === "number") closeSync(err);
     this.exited = new Promise((r) => this.proc.on("exit", (code, sig) => r({ code, sig })));
     await waitFor(async () => {
       if (this.proc.exitCode !== null) throw new Error(`vigia exited: ${this.log()}`);
@@ -68,9 +80,15 @@ export class Vigia {
     clearTimeout(t);
     return r;
   }
+  stderr() { try { return readFileSync(this.stderrPath, "utf8"); } catch { return ""; } }
+  // Stop with SIGTERM and require a clean exit (no sanitizer report, no leak),
+  // then remove the temp dir.
   async cleanup() {
-    await this.stop("SIGKILL");
+    const r = await this.stop("SIGTERM");
+    const err = this.stderr();
     rmSync(this.dir, { recursive: true, force: true });
+    if (r && (r.code !== 0 || /Sanitizer|runtime error/.test(err)))
+      throw new Error(`vigia did not exit cleanly (${JSON.stringify(r)}):\n${err.slice(-4000)}`);
   }
   async notify(title = "t") {
     const r = await fetch(`${this.base}/api/brokertest/notify`, { method: "POST", body: JSON.stringify({ title }) });
