@@ -4,7 +4,7 @@
  *   POST /test/publish {"topic", "payload"}  -> publishes the event
  *   POST /test/call    {"method", "params"}  -> {"rc", "result"} of vg_bus_call
  *   GET  /test/events                        -> {"events": [{topic, payload}]}
- *        every notification.* / notifications.* event seen, in order. */
+ *        every notification.* / notifications.* / monitor.* event seen, in order. */
 #include <vigia/vigia.h>
 
 #include <errno.h>
@@ -104,7 +104,8 @@ static int probe_init(const vg_host *host, const vg_config *cfg, void **state)
         (rc = host->http_route(host, "POST", "/test/call", h_call, p, NULL)) < 0 ||
         (rc = host->http_route(host, "GET", "/test/events", h_events, p, NULL)) < 0 ||
         (rc = vg_bus_subscribe(host->bus, "notification.", on_event, p, NULL, NULL)) < 0 ||
-        (rc = vg_bus_subscribe(host->bus, "notifications.", on_event, p, NULL, NULL)) < 0) {
+        (rc = vg_bus_subscribe(host->bus, "notifications.", on_event, p, NULL, NULL)) < 0 ||
+        (rc = vg_bus_subscribe(host->bus, "monitor.", on_event, p, NULL, NULL)) < 0) {
         *state = NULL;
         probe_destroy(p);
         return host->fail(host, "probe registration failed: %d", rc);
