@@ -141,7 +141,8 @@ int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out)
     if (rc != SQLITE_DONE)
         return -EIO;
     /* SQLite's ORDER BY uses the same byte order as strcmp (BINARY) */
-    qsort(out->ds, out->n, sizeof *out->ds, cmp_prev);
+    if (out->n > 1)
+        qsort(out->ds, out->n, sizeof *out->ds, cmp_prev);
     if (sqlite3_prepare_v2(db,
                            "SELECT dataset_id, id, url FROM monitor_resources WHERE portal=?"
                            " ORDER BY dataset_id, position",
@@ -156,7 +157,7 @@ int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out)
             continue;
         if (!cur || strcmp(cur->id, dsid) != 0) {
             mon_prev_ds key = {.id = (char *)dsid};
-            cur = bsearch(&key, out->ds, out->n, sizeof *out->ds, cmp_prev);
+            cur = out->n ? bsearch(&key, out->ds, out->n, sizeof *out->ds, cmp_prev) : NULL;
             rcap = cur ? cur->nres : 0;
         }
         if (!cur)

@@ -212,7 +212,8 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
     for (size_t i = 0; i < L->n && rc == 0; i++) {
         mon_ds *d = &L->ds[i];
         mon_prev_ds key = {.id = d->id};
-        mon_prev_ds *pd = bsearch(&key, prev->ds, prev->n, sizeof *prev->ds, cmp_prev);
+        mon_prev_ds *pd =
+            prev->n ? bsearch(&key, prev->ds, prev->n, sizeof *prev->ds, cmp_prev) : NULL;
         mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
         int before = h.status;
         mon_res_outcome stack_out[16];
@@ -293,7 +294,7 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
     for (size_t k = 0; k < prev->n && rc == 0; k++) {
         mon_prev_ds *pd = &prev->ds[k];
         mon_ds key = {.id = pd->id};
-        if (bsearch(&key, L->ds, L->n, sizeof *L->ds, cmp_ds))
+        if (L->n && bsearch(&key, L->ds, L->n, sizeof *L->ds, cmp_ds))
             continue;
         rc |= mon_wbatch_remove(b, portal, pd->id);
         json_array_append_new(
@@ -344,7 +345,8 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
         }
     } else {
         set_portal_state(m, rt, "up", NULL);
-        qsort(L.ds, L.n, sizeof *L.ds, cmp_ds);
+        if (L.n > 1)
+            qsort(L.ds, L.n, sizeof *L.ds, cmp_ds);
         size_t nitems = 0;
         for (size_t i = 0; i < L.n; i++)
             nitems += L.ds[i].nres;

@@ -11,7 +11,10 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 
 #include "mt.h"
 
@@ -156,11 +159,50 @@ static void politeness_limits_hold(void **state)
     mt_fixture_stop(&fx);
 }
 
+/* SIGTERM in the middle of a sweep whose every resource hangs: the server
+ * must be gone well before the 30 s transfer timeout. */
+static void stop_cancels_sweep(void **state)
+{
+    (void)state;
+    mt_fixture fx;
+    const char *args[] = {"--datasets", "40", "--resources-per-dataset", "2", "--hang-ms", "60000",
+                          NULL};
+    assert_int_equal(mt_fixture_start(&fx, args), 0);
+    json_decref(mt_control(&fx, "{\"op\":\"set_all\",\"behaviour\":\"hang\"}"));
+    vgt_server srv;
+    /* mt_ini sets timeout = 2s in [monitor]: the portal overrides it */
+    char *ini = mt_ini(&fx, NULL, "timeout = 30s\n");
+    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    free(ini);
+    /* wait until checks are in flight */
+    for (int i = 0; i < 200; i++) {
+        json_t *st = mt_fixture_get(&fx, "/_stats");
+        long long cur = json_integer_value(json_object_get(st, "current_concurrent"));
+        json_decref(st);
+        if (cur > 0)
+            break;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int status = vgt_server_signal(&srv, SIGTERM);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    fprintf(stderr, "# stopped in %.2f s\n", secs);
+    assert_true(WIFEXITED(status));
+    assert_true(secs < 3.0);
+    assert_true(vgt_log_contains(&srv, "sweep cancelled"));
+    vgt_server_cleanup(&srv);
+    mt_fixture_stop(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(api_failures_never_remove),
         cmocka_unit_test(politeness_limits_hold),
+        cmocka_unit_test(stop_cancels_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
