@@ -14,32 +14,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Reads every key even after a bad one, so one run reports all the mistakes. */
 static int read_config(rest_state *st, const vg_config *cfg)
 {
     const vg_host *h = st->host;
-    long long max_body = 0;
-    bool b = false;
-    vg_duration_ms interval = 0;
-    int rc;
-    if ((rc = h->config_int(h, cfg, "max_body", 65536, 64, 64LL * 1024 * 1024, &max_body)) < 0)
-        return rc;
+    long long max_body = 65536;
+    bool public_mark_read = true, log_requests = false;
+    vg_duration_ms interval = 1000, cache = 250;
+    int bad = 0;
+    bad |= h->config_int(h, cfg, "max_body", 65536, 64, 64LL * 1024 * 1024, &max_body) < 0;
+    bad |= h->config_list(h, cfg, "allowed_origins", NULL, &st->allowed_origins) < 0;
+    bad |= h->config_bool(h, cfg, "public_mark_read", true, &public_mark_read) < 0;
+    bad |= h->config_bool(h, cfg, "log_requests", false, &log_requests) < 0;
+    bad |= h->config_duration(h, cfg, "stats_interval", 1000, 100, 3600 * 1000, &interval) < 0;
+    bad |= h->config_duration(h, cfg, "stats_cache", 250, 0, 60 * 1000, &cache) < 0;
     st->max_body = (size_t)max_body;
-    if ((rc = h->config_list(h, cfg, "allowed_origins", NULL, &st->allowed_origins)) < 0)
-        return rc;
-    if ((rc = h->config_bool(h, cfg, "public_mark_read", true, &b)) < 0)
-        return rc;
-    st->public_mark_read = b;
-    if ((rc = h->config_bool(h, cfg, "log_requests", false, &b)) < 0)
-        return rc;
-    st->log_requests = b;
-    if ((rc = h->config_duration(h, cfg, "stats_interval", 1000, 100, 3600 * 1000, &interval)) <
-        0)
-        return rc;
+    st->public_mark_read = public_mark_read;
+    st->log_requests = log_requests;
     st->stats_interval_ms = interval;
-    if ((rc = h->config_duration(h, cfg, "stats_cache", 250, 0, 60 * 1000, &interval)) < 0)
-        return rc;
-    st->stats_cache_ms = interval;
-    return 0;
+    st->stats_cache_ms = cache;
+    return bad ? -EINVAL : 0;
 }
 
 static int rest_check_config(const vg_host *host, const vg_config *cfg)

@@ -1106,6 +1106,50 @@ static void test_public_listen_warning(void **state)
     assert_true(vgt_log_contains(&srv, "0.0.0.0"));
 }
 
+/* ---------------------------------------------------------------- --check-config */
+
+/* Run `vigia --check-config` on an INI with this [rest] section; output into out. */
+static int check_config(const char *rest_section, char *out, size_t size)
+{
+    char dir[] = "/tmp/rest-cc-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char ini[64], cmd[4096];
+    snprintf(ini, sizeof ini, "%s/v.ini", dir);
+    FILE *f = fopen(ini, "w");
+    assert_non_null(f);
+    fprintf(f, "[server]\nlisten = 127.0.0.1:1\nplugin_dir = %s\nplugins = rest\n\n[rest]\n%s",
+            getenv("VIGIA_PLUGIN_DIR"), rest_section);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' --check-config %s 2>&1", getenv("VIGIA_BIN"), ini);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    unlink(ini);
+    rmdir(dir);
+    return status;
+}
+
+static void test_check_config(void **state)
+{
+    (void)state;
+    char *out = malloc(16384);
+    int st = check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", out,
+                          16384);
+    assert_int_not_equal(st, 0);
+    /* Every bad key is reported, with file:line and what was expected. */
+    assert_non_null(strstr(out, "v.ini:7: [rest] max_body: expected an integer from 64"));
+    assert_non_null(strstr(out, "v.ini:8: [rest] stats_interval"));
+    assert_non_null(strstr(out, "v.ini:9: [rest] public_mark_read"));
+    st = check_config("max_body = 4096\nallowed_origins = https://a.example, https://b.example\n"
+                      "stats_cache = 0\n",
+                      out, 16384);
+    if (st != 0)
+        fail_msg("a valid [rest] section was refused: %s", out);
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest full[] = {
@@ -1130,7 +1174,9 @@ int main(void)
     const struct CMUnitTest bare[] = {cmocka_unit_test(test_only_rest_loaded)};
     const struct CMUnitTest priv[] = {cmocka_unit_test(test_private_mark_read),
                                       cmocka_unit_test(test_public_listen_warning)};
-    int failed = cmocka_run_group_tests_name("full", full, full_setup, srv_teardown);
+    const struct CMUnitTest config[] = {cmocka_unit_test(test_check_config)};
+    int failed = cmocka_run_group_tests_name("config", config, NULL, NULL);
+    failed += cmocka_run_group_tests_name("full", full, full_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("partial", partial, partial_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("bare", bare, bare_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("private", priv, private_setup, srv_teardown);
