@@ -577,10 +577,13 @@ static void commit_batch(nt_store *st, create_req *batch)
         r->unread = st->unread;
         r->notification = item_json(it);
         r->item = NULL;
-        if (r->notification && st->opt.announce)
+        /* The event gets its own object: the caller's may be changed by its
+         * thread while the bus thread reads the event. */
+        json_t *copy = st->opt.announce ? item_json(it) : NULL;
+        if (copy)
             st->opt.announce("notification.created",
-                             json_pack("{s:O, s:I}", "notification", r->notification,
-                                       "unread_count", (json_int_t)r->unread),
+                             json_pack("{s:o, s:I}", "notification", copy, "unread_count",
+                                       (json_int_t)r->unread),
                              st->opt.announce_ctx);
     }
     pthread_mutex_unlock(&st->mu);
