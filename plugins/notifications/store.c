@@ -561,6 +561,11 @@ static void commit_batch(nt_store *st, create_req *batch)
         if (!sqlite3_get_autocommit(st->db))
             exec(st, "ROLLBACK;", NULL);
         fail_batch(batch, rc, &err);
+        /* Someone else wrote our table? Never reuse an id that exists. */
+        int64_t max_id = 0;
+        if (query_int(st, "SELECT MAX(id) FROM notifications", 0, 0, 0, 0, &max_id) == 0 &&
+            max_id > st->last_id)
+            st->last_id = max_id;
         pthread_mutex_unlock(&st->mu);
         return;
     }

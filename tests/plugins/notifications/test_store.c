@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -489,6 +490,53 @@ static void test_retention(void **state)
     assert_int_equal(deleted, 0);
 }
 
+static void test_open_errors_and_foreign_rows(void **state)
+{
+    fx *f = *state;
+    nt_error err = {{0}};
+    nt_store_options o = options(f, 4);
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/missing-dir/x.db", f->dir);
+    o.path = bad;
+    assert_int_equal(nt_store_open(&o, &f->st, &err), -EIO);
+    assert_null(f->st);
+    assert_non_null(strstr(err.message, "missing-dir/x.db"));
+    o.limit = 0;
+    o.path = f->path;
+    assert_int_equal(nt_store_open(&o, &f->st, &err), -EINVAL);
+    assert_non_null(strstr(err.message, "limit"));
+
+    /* a row written behind the store's back: one create fails, ids move on */
+    o = options(f, 4);
+    open_store(f, &o);
+    assert_int_equal(create(f, "info", "one"), 1);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO notifications(id, type, title, message, created_at)"
+                                  " VALUES(2, 'info', 'foreign', '', 0)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    json_t *n = NULL;
+    assert_int_equal(nt_store_create(f->st, "info", "clash", "", NULL, &n, NULL, &err), -EIO);
+    assert_string_equal(err.code, "INTERNAL");
+    assert_non_null(strstr(err.message, "insert"));
+    assert_int_equal(create(f, "info", "after"), 3);
+    nt_store_close(f->st);
+    f->st = NULL;
+
+    /* a newer schema is refused, not misread */
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE notifications_schema SET value = 2 WHERE name = 'version'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(nt_store_open(&o, &f->st, &err), -EIO);
+    assert_null(f->st);
+    assert_string_equal(err.message,
+                        "notifications schema version 2 is newer than this plugin supports (1)");
+}
+
 /* ---- concurrency -------------------------------------------------------- */
 
 #define THREADS 8
@@ -593,6 +641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_errors_and_foreign_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_creates, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
