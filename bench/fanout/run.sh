@@ -3,7 +3,7 @@
 # peer (bench/peers/server.js), same load generator (fanout), side by side.
 #   bench/fanout/run.sh BUILD_DIR [CLIENTS ...]     (default 1000 5000 10000)
 # Environment: M (messages per phase, default 20), INTERVAL (ms between paced
-# messages, default 100). Needs: cmake --build BUILD_DIR --target vigia broker
+# messages, default 250, so paced broadcasts do not overlap). Needs: cmake --build BUILD_DIR --target vigia broker
 # brokertest fanout; node_modules at the repo root (npm ci).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,7 +11,7 @@ BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 [ $# -gt 0 ] && shift
 SIZES=${*:-1000 5000 10000}
 M=${M:-20}
-INTERVAL=${INTERVAL:-100}
+INTERVAL=${INTERVAL:-250}
 FANOUT=$BUILD/bench/fanout/fanout
 OUT=$(mktemp -d /tmp/vgfanout.XXXXXX)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"

@@ -211,6 +211,11 @@ void session_unref(session *s);
 /* Queue a message (takes its own ref). Returns 0 or -ENOBUFS after which the
  * caller must terminate the session (dropped for backlog). Caller holds s->lock. */
 int session_enqueue_locked(session *s, bmsg *m);
+typedef struct sched_batch {
+    session *head, *tail;
+} sched_batch;
+int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch);
+void sched_batch_flush(broker *b, sched_batch *batch);
 /* Lock, enqueue, unlock; on overflow terminate. */
 int session_send(session *s, bmsg *m);
 int session_send_text(session *s, const char *text, size_t len);

@@ -150,10 +150,10 @@ typedef struct victims {
     size_t n, cap;
 } victims;
 
-static void deliver(session *s, bmsg *m, victims *vs)
+static void deliver(session *s, bmsg *m, victims *vs, sched_batch *batch)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = session_enqueue_locked(s, m);
+    int rc = session_enqueue_batch_locked(s, m, batch);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         return;
@@ -172,6 +172,7 @@ static void deliver(session *s, bmsg *m, victims *vs)
 int broker_broadcast(broker *b, const char *const *rooms, const char *event, json_t *arg)
 {
     victims vs = {0};
+    sched_batch batch = {0};
     pthread_mutex_lock(&b->lock);
     uint64_t seq = atomic_fetch_add(&b->offset_seq, 1) + 1;
     char off[24];
@@ -196,7 +197,7 @@ int broker_broadcast(broker *b, const char *const *rooms, const char *event, jso
     if (!rooms) {
         for (session *s = b->list; s; s = s->next)
             if (s->sio_connected)
-                deliver(s, m, &vs);
+                deliver(s, m, &vs, &batch);
     } else {
         for (int i = 0; rooms[i]; i++) {
             room *r = smap_get(&b->rooms, rooms[i]);
@@ -205,11 +206,12 @@ int broker_broadcast(broker *b, const char *const *rooms, const char *event, jso
                 if (s->bcast_mark == mark)
                     continue; /* in several of the target rooms: once */
                 s->bcast_mark = mark;
-                deliver(s, m, &vs);
+                deliver(s, m, &vs, &batch);
             }
         }
     }
     pthread_mutex_unlock(&b->lock);
+    sched_batch_flush(b, &batch);
     bmsg_unref(m);
     for (size_t i = 0; i < vs.n; i++) {
         atomic_fetch_add(&b->dropped_backlog, 1);

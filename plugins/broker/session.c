@@ -102,7 +102,26 @@ void session_schedule_locked(session *s)
     pthread_mutex_unlock(&b->rq_lock);
 }
 
-int session_enqueue_locked(session *s, bmsg *m)
+int session_enqueue_locked(session *s, bmsg *m) { return session_enqueue_batch_locked(s, m, NULL); }
+
+void sched_batch_flush(broker *b, sched_batch *batch)
+{
+    if (!batch->head)
+        return;
+    pthread_mutex_lock(&b->rq_lock);
+    if (b->rq_tail)
+        b->rq_tail->rq_next = batch->head;
+    else
+        b->rq_head = batch->head;
+    b->rq_tail = batch->tail;
+    pthread_cond_broadcast(&b->rq_cond);
+    pthread_mutex_unlock(&b->rq_lock);
+    batch->head = batch->tail = NULL;
+}
+
+/* With a batch, a session that needs a sender is chained there instead of
+ * taking the ready-queue lock once per recipient (one lock per broadcast). */
+int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch)
 {
     broker *b = s->b;
     if (s->closed)
@@ -125,10 +144,20 @@ int session_enqueue_locked(session *s, bmsg *m)
     s->q[(s->q_head + s->q_len) % s->q_cap] = bmsg_ref(m);
     s->q_len++;
     s->q_bytes += m->text_len;
-    if (s->transport == TR_WEBSOCKET)
-        session_schedule_locked(s);
-    else
+    if (s->transport != TR_WEBSOCKET) {
         pthread_cond_broadcast(&s->cond);
+    } else if (!batch) {
+        session_schedule_locked(s);
+    } else if (!s->scheduled && s->ws) {
+        s->scheduled = 1;
+        session_ref(s);
+        s->rq_next = NULL;
+        if (batch->tail)
+            batch->tail->rq_next = s;
+        else
+            batch->head = s;
+        batch->tail = s;
+    }
     return 0;
 }
 
