@@ -159,6 +159,31 @@ int main(int argc, char **argv)
     printf("  1 thread : %8.0f notifications/s\n", one);
     printf("  8 threads: %8.0f notifications/s\n", eight);
 
+    /* Reads: the REST/WebSocket path, newest 50 from memory, and a page from SQLite. */
+    {
+        nt_store *st = open_store(dir, "one.db", 100);
+        nt_query mem = {.limit = 50, .type = -1}, disk = {.limit = 50, .type = -1, .before = 1000};
+        const struct {
+            const char *what;
+            nt_query *q;
+        } reads[] = {{"list newest 50 (memory)", &mem}, {"list 50 before id 1000 (SQLite)", &disk}};
+        for (size_t k = 0; k < 2; k++) {
+            int calls = 2000;
+            double t0 = now_s();
+            for (int i = 0; i < calls; i++) {
+                json_t *res = NULL;
+                nt_error err;
+                if (nt_store_list(st, reads[k].q, &res, &err) != 0) {
+                    fprintf(stderr, "list: %s\n", err.message);
+                    return 1;
+                }
+                json_decref(res);
+            }
+            printf("  %-33s %8.0f calls/s\n", reads[k].what, calls / (now_s() - t0));
+        }
+        nt_store_close(st);
+    }
+
     printf("memory: heap with %d notifications in memory minus heap with 1 (same writes):\n",
            MEM_ENTRIES);
     for (int with_data = 1; with_data >= 0; with_data--) {
