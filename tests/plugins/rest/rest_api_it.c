@@ -20,7 +20,7 @@ static vgt_server srv;
 static int full_setup(void **state)
 {
     (void)state;
-    return vgt_server_start(&srv, "reststub, rest", "admin_token = s3cret", FULL_INI);
+    return rt_start(&srv, "reststub, rest", "admin_token = s3cret", FULL_INI);
 }
 
 /* A clean stop (SIGTERM, exit 0) also lets ASan's leak check run in sanitizer builds. */
@@ -971,7 +971,7 @@ static void test_stats_updated_coalesced(void **state)
 static int partial_setup(void **state)
 {
     (void)state;
-    return vgt_server_start(&srv, "reststub, rest", NULL,
+    return rt_start(&srv, "reststub, rest", NULL,
                             "[reststub]\nprovide = notifications\n");
 }
 
@@ -1032,7 +1032,7 @@ static void test_missing_plugins_503(void **state)
 static int bare_setup(void **state)
 {
     (void)state;
-    return vgt_server_start(&srv, "rest", NULL, NULL);
+    return rt_start(&srv, "rest", NULL, NULL);
 }
 
 static void test_only_rest_loaded(void **state)
@@ -1056,7 +1056,7 @@ static void test_only_rest_loaded(void **state)
 static int private_setup(void **state)
 {
     (void)state;
-    return vgt_server_start(&srv, "reststub, rest", "admin_token = s3cret",
+    return rt_start(&srv, "reststub, rest", "admin_token = s3cret",
                             "[rest]\npublic_mark_read = false\n");
 }
 

@@ -172,7 +172,7 @@ static vgt_server s;
 static int setup(void **state)
 {
     (void)state;
-    return vgt_server_start(&s, "reststub, rest", "admin_token = s3cret",
+    return rt_start(&s, "reststub, rest", "admin_token = s3cret",
                             "[rest]\nallowed_origins = https://dash.example.org\n");
 }
 

@@ -9,7 +9,7 @@ static vgt_server srv;
 static int setup(void **state)
 {
     (void)state;
-    return vgt_server_start(&srv, "notifications, rest", "admin_token = s3cret", NULL);
+    return rt_start(&srv, "notifications, rest", "admin_token = s3cret", NULL);
 }
 
 /* A clean stop (SIGTERM, exit 0) also lets ASan's leak check run in sanitizer builds. */
