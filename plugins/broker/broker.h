@@ -152,7 +152,7 @@ typedef struct broker_config {
     long long max_rooms;
     bool auto_join;
     int64_t recovery_window;
-    long long recovery_log_max;
+    long long recovery_log_max, recovery_log_bytes;
     double rate_per_s;
     long long rate_burst, rate_strikes;
     long long recent_limit;
@@ -169,7 +169,7 @@ typedef struct broker {
     smap rooms;    /* name -> room */
     smap recovery; /* pid -> recovery_rec */
     log_entry *log;
-    size_t log_head, log_len;
+    size_t log_head, log_len, log_bytes;
     uint64_t log_evicted_upto; /* highest seq no longer in the log */
     uint64_t bcast_mark;
     atomic_uint_fast64_t offset_seq;

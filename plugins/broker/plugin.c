@@ -25,6 +25,8 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     rc |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join);
     rc |= h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window);
     rc |= h->config_int(h, cfg, "recovery_log_max", 10000, 16, 10000000, &c->recovery_log_max);
+    rc |= h->config_int(h, cfg, "recovery_log_bytes", 16LL << 20, 65536, 1LL << 34,
+                        &c->recovery_log_bytes);
     rc |= h->config_int(h, cfg, "rate_limit", 20, 0, 100000, &v);
     c->rate_per_s = (double)v;
     rc |= h->config_int(h, cfg, "rate_burst", 40, 1, 100000, &c->rate_burst);

@@ -47,6 +47,7 @@ static void evict_oldest(broker *b)
 {
     log_entry *e = &b->log[b->log_head];
     b->log_evicted_upto = e->seq;
+    b->log_bytes -= e->m->text_len;
     entry_free(e);
     b->log_head = (b->log_head + 1) % (size_t)b->cfg.recovery_log_max;
     b->log_len--;
@@ -58,10 +59,13 @@ void recovery_log_append_locked(broker *b, uint64_t seq, bmsg *m, const char *co
         return;
     if ((long long)b->log_len == b->cfg.recovery_log_max)
         evict_oldest(b);
+    while (b->log_len && (long long)(b->log_bytes + m->text_len) > b->cfg.recovery_log_bytes)
+        evict_oldest(b);
     log_entry *e = &b->log[(b->log_head + b->log_len) % (size_t)b->cfg.recovery_log_max];
     e->seq = seq;
     e->at = now_ms(b);
     e->m = bmsg_ref(m);
+    b->log_bytes += m->text_len;
     e->rooms = NULL;
     if (rooms) {
         int n = 0;

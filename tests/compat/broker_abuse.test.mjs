@@ -218,3 +218,46 @@ describe("slow reader", () => {
     slow.terminate();
   });
 });
+
+describe("admission control", () => {
+  // 40 civetweb workers, 37 kept for short requests: 3 for WebSockets/long-polls.
+  const small = new Vigia({ server: "threads = 40\n", broker: "max_clients = 5\nthread_reserve = 37\n" });
+  before(async () => { await small.start(); });
+  after(async () => { await small.cleanup(); });
+
+  test("connections beyond the thread share or max_clients are refused cleanly", async () => {
+    const url = `${small.base.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
+    const open = [];
+    for (let i = 0; i < 3; i++) {
+      const ws = new WebSocket(url);
+      await new Promise((resolve, reject) => { ws.on("message", resolve); ws.on("error", reject); });
+      open.push(ws);
+    }
+    const refused = new WebSocket(url);
+    const status = await new Promise((resolve) => {
+      refused.on("unexpected-response", (_req, r) => resolve(r.statusCode));
+      refused.on("open", () => resolve(101));
+      refused.on("error", () => resolve(-1));
+    });
+    assert.equal(status, 503);
+    // short requests still get a worker at once
+    const t0 = Date.now();
+    assert.equal((await fetch(`${small.base}/api/health`)).status, 200);
+    assert.ok(Date.now() - t0 < 1000);
+    // polling: handshakes up to max_clients (5 sessions: 3 WebSockets + 2), then 503
+    const hs = async () => (await fetch(`${small.base}/socket.io/?EIO=4&transport=polling`)).status;
+    assert.equal(await hs(), 200);
+    const r = await fetch(`${small.base}/socket.io/?EIO=4&transport=polling`);
+    const body = await r.text();
+    assert.equal(r.status, 200);
+    assert.equal(await hs(), 503);
+    // a long-poll that would need a fourth worker is answered 503 at once, not parked
+    const sid = JSON.parse(body.slice(1)).sid;
+    const t1 = Date.now();
+    const poll = await fetch(`${small.base}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    assert.equal(poll.status, 503);
+    assert.ok(Date.now() - t1 < 1000);
+    for (const ws of open) ws.close();
+    await waitFor(async () => (await (await fetch(`${small.base}/api/brokertest/status`)).json()).capacity.threads_held === 0, 5000);
+  });
+});
