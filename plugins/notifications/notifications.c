@@ -545,6 +545,8 @@ static void nt_stop(void *state)
         pthread_join(p->thread, NULL);
         p->thread_running = false;
     }
+    /* Changes of a sweep cut short by the shutdown are still announced. */
+    nt_rules_flush(p->rules);
 }
 
 VG_PLUGIN_DEFINE(notifications, "1.0.0",

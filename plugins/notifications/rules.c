@@ -893,6 +893,20 @@ void nt_rules_tick(nt_rules *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+void nt_rules_flush(nt_rules *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    int64_t now = r->opt.now_ms(r->opt.clock_ctx);
+    while (r->sweeps) {
+        sweep *s = r->sweeps;
+        r->sweeps = s->next;
+        sweep_flush(r, s, now);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
 void nt_rules_stats_get(nt_rules *r, nt_rules_stats *out)
 {
     pthread_mutex_lock(&r->mu);

@@ -47,6 +47,10 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload);
  * min_repeat has passed, flushes sweeps that never finished. */
 void nt_rules_tick(nt_rules *r);
 
+/* Announce every buffered sweep now (at shutdown: changes seen are not lost
+ * with the process). */
+void nt_rules_flush(nt_rules *r);
+
 typedef struct nt_rules_stats {
     long long suppressed; /* changes held back by min_repeat */
     long long digests;    /* digest notifications emitted */

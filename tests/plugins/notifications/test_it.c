@@ -165,6 +165,14 @@ static void test_status_change_becomes_notification(void **state)
     vgt_server_cleanup(&s);
 }
 
+static int two_buffered(void *arg)
+{
+    json_t *r = call(arg, "notifications.stats", NULL);
+    long long n = json_integer_value(json_object_get(json_object_get(r, "result"), "buffered"));
+    json_decref(r);
+    return n == 2;
+}
+
 static void test_kill9_loses_nothing(void **state)
 {
     (void)state;
@@ -214,6 +222,21 @@ static void test_kill9_loses_nothing(void **state)
         json_object_get(json_object_get(json_object_get(r, "result"), "notification"), "id")));
     assert_true(id > max_id + 1);
     json_decref(r);
+
+    /* a sweep cut short by a clean stop: its changes are announced anyway */
+    assert_int_equal(publish(&s, "monitor.sweep_started",
+                             json_pack("{s:s, s:i}", "portal", "datos", "sweep_id", 99)),
+                     0);
+    assert_int_equal(publish(&s, "dataset.status_changed", down_event("c1", "cut-1", "99")), 0);
+    assert_int_equal(publish(&s, "dataset.status_changed", down_event("c2", "cut-2", "99")), 0);
+    assert_true(vgt_wait_until(two_buffered, &s, 10000));
+    status = vgt_server_signal(&s, SIGTERM);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(vgt_server_restart(&s), 0);
+    list = list_all(&s);
+    assert_non_null(find_by_title(list, "Dataset caído: cut-1"));
+    assert_non_null(find_by_title(list, "Dataset caído: cut-2"));
+    json_decref(list);
     vgt_server_cleanup(&s);
 }
 

@@ -299,6 +299,20 @@ static void test_sweep_never_finished(void **state)
     assert_string_equal(field(out(f, 0), "title"), "Dataset caído: a");
 }
 
+static void test_flush_at_shutdown(void **state)
+{
+    fx *f = *state;
+    sweep_event(f, "monitor.sweep_started", "cut");
+    status(f, "cut", "a", "o", "up", "down");
+    status(f, "cut", "b", "o", "up", "down");
+    assert_int_equal(json_array_size(f->out), 0);
+    nt_rules_flush(f->r);
+    assert_int_equal(json_array_size(f->out), 2);
+    nt_rules_stats st;
+    nt_rules_stats_get(f->r, &st);
+    assert_int_equal(st.buffered, 0);
+}
+
 static void test_flap(void **state)
 {
     fx *f = *state;
@@ -479,6 +493,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_digest_fits_data_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_many_orgs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sweep_never_finished, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap_after_digest, setup, teardown),
     };
