@@ -21,6 +21,7 @@ static const char k_schema[] =
     " candidate TEXT, streak INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,"
     " last_checked INTEGER, first_seen INTEGER, PRIMARY KEY(portal, id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS monitor_datasets_status ON monitor_datasets(status);"
+    "CREATE INDEX IF NOT EXISTS monitor_datasets_name ON monitor_datasets(name);"
     "CREATE TABLE IF NOT EXISTS monitor_resources(portal TEXT NOT NULL,"
     " dataset_id TEXT NOT NULL, id TEXT NOT NULL, position INTEGER, name TEXT, url TEXT,"
     " format TEXT, status TEXT, reason TEXT, http_status INTEGER, latency_ms REAL,"

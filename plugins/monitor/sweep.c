@@ -335,7 +335,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     sweep_counts c;
     memset(&c, 0, sizeof c);
     json_t *events = json_array();
-    int64_t t_list = mono_ms();
+    int64_t t_list = mono_ms(), t_checks = t_list;
     if (lrc < 0) {
         errors++;
         if (!atomic_load(&m->stop)) {
@@ -370,6 +370,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
                                  .slow_ms = p->slow_ms,
                                  .stop = &m->stop};
             int crc = mon_check_all(&co, items, nitems);
+            t_checks = mono_ms();
             if (crc == -ECANCELED || atomic_load(&m->stop)) {
                 snprintf(err, sizeof err, "sweep cancelled");
             } else if (crc < 0) {
@@ -393,7 +394,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
         mon_prev_free(&prev);
     }
     int64_t finished = wall_ms();
-    int64_t duration = mono_ms() - t0;
+    int64_t t_end = mono_ms(), duration = t_end - t0;
     json_t *counts = counts_json(&c);
     mon_store_sweep_finish(m->wdb, sweep_id, finished, complete, counts, errors,
                            (int)json_array_size(events));
@@ -420,11 +421,13 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
         mon_publish(m, json_string_value(json_array_get(pair, 0)), json_array_get(pair, 1));
     char fin_iso[40];
     mon_iso_ms(finished, fin_iso, sizeof fin_iso);
-    json_t *last = json_pack("{s:s, s:s, s:I, s:O, s:b, s:I, s:i, s:I}", "started_at", iso,
-                             "finished_at", fin_iso, "duration_ms", (json_int_t)duration,
+    json_t *last = json_pack("{s:s, s:s, s:I, s:O, s:b, s:I, s:i, s:I, s:I, s:I}", "started_at",
+                             iso, "finished_at", fin_iso, "duration_ms", (json_int_t)duration,
                              "counts", counts, "complete", complete, "sweep_id",
                              (json_int_t)sweep_id, "errors", errors, "listing_ms",
-                             (json_int_t)(t_list - t0));
+                             (json_int_t)(t_list - t0), "checks_ms",
+                             (json_int_t)(t_checks - t_list), "store_ms",
+                             (json_int_t)(t_end - t_checks));
     pthread_mutex_lock(&m->mu);
     json_decref(rt->last_sweep);
     rt->last_sweep = last;
@@ -439,10 +442,13 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     json_decref(ev);
     VG_INFO(m->host,
             "sweep %lld of portal %s %s in %lld ms: %lld datasets, %lld resources, %lld up, "
-            "%lld degraded, %lld down, %d changes%s%s",
+            "%lld degraded, %lld down, %d changes (listing %lld ms, checks %lld ms, store %lld ms)"
+            "%s%s",
             (long long)sweep_id, p->name, complete ? "finished" : "incomplete",
             (long long)duration, c.datasets, c.resources, c.up, c.degraded, c.down,
-            (int)json_array_size(events), err[0] ? ": " : "", err);
+            (int)json_array_size(events), (long long)(t_list - t0),
+            (long long)(t_checks - t_list), (long long)(t_end - t_checks), err[0] ? ": " : "",
+            err);
     json_decref(counts);
     json_decref(events);
     mon_listing_free(&L);
