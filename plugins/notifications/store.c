@@ -721,13 +721,16 @@ static bool item_matches(const nt_item *it, const nt_query *q)
     return true;
 }
 
-static const char list_where[] =
-    " FROM notifications WHERE cleared = 0"
-    " AND (?1 = 0 OR read_at IS NULL)"
-    " AND (?2 IS NULL OR type = ?2)"
-    " AND (?3 = 0 OR id > ?3)"
-    " AND (?4 = 0 OR id < ?4)"
-    " AND (?5 IS NULL OR title LIKE ?5 ESCAPE '\\' OR message LIKE ?5 ESCAPE '\\')";
+/* The WHERE clause with only the filters in use, so SQLite can walk the
+ * (cleared, id) index for id ranges and the newest-first order. Parameters
+ * keep fixed numbers (?2 type, ?3 since, ?4 before, ?5 q). */
+static void list_where(const nt_query *q, const char *like, char *buf, size_t size)
+{
+    snprintf(buf, size, " FROM notifications WHERE cleared = 0%s%s%s%s%s",
+             q->unread_only ? " AND read_at IS NULL" : "", q->type >= 0 ? " AND type = ?2" : "",
+             q->since > 0 ? " AND id > ?3" : "", q->before > 0 ? " AND id < ?4" : "",
+             like ? " AND (title LIKE ?5 ESCAPE '\\' OR message LIKE ?5 ESCAPE '\\')" : "");
+}
 
 /* LIKE pattern "%q%" with % _ and \ escaped; NULL when no q. */
 static char *like_pattern(const char *q)
@@ -749,25 +752,34 @@ static char *like_pattern(const char *q)
     return p;
 }
 
+/* Binding a number the statement does not use is a harmless SQLITE_RANGE. */
 static void bind_query(sqlite3_stmt *s, const nt_query *q, const char *like)
 {
-    sqlite3_bind_int(s, 1, q->unread_only ? 1 : 0);
     if (q->type >= 0)
         sqlite3_bind_text(s, 2, type_names[q->type], -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 2);
-    sqlite3_bind_int64(s, 3, q->since > 0 ? q->since : 0);
-    sqlite3_bind_int64(s, 4, q->before > 0 ? q->before : 0);
+    if (q->since > 0)
+        sqlite3_bind_int64(s, 3, q->since);
+    if (q->before > 0)
+        sqlite3_bind_int64(s, 4, q->before);
     if (like)
         sqlite3_bind_text(s, 5, like, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 5);
 }
 
+/* The number of matches: from the counters when the filters allow it. */
 static int sql_count(nt_store *st, const nt_query *q, const char *like, long long *out)
 {
-    char sql[512];
-    snprintf(sql, sizeof sql, "SELECT COUNT(*)%s", list_where);
+    bool ranged = q->since > 0 || q->before > 0 || like;
+    if (!ranged && !q->unread_only) {
+        *out = q->type >= 0 ? st->by_type[q->type] : st->visible;
+        return 0;
+    }
+    if (!ranged && q->type < 0) {
+        *out = st->unread;
+        return 0;
+    }
+    char sql[512], where[400];
+    list_where(q, like, where, sizeof where);
+    snprintf(sql, sizeof sql, "SELECT COUNT(*)%s", where);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return -EIO;
@@ -780,11 +792,12 @@ static int sql_count(nt_store *st, const nt_query *q, const char *like, long lon
 
 static int sql_page(nt_store *st, const nt_query *q, const char *like, int limit, json_t *arr)
 {
-    char sql[640];
+    char sql[640], where[400];
+    list_where(q, like, where, sizeof where);
     snprintf(sql, sizeof sql,
              "SELECT id, type, title, message, data, created_at, read_at%s ORDER BY id DESC "
              "LIMIT ?6",
-             list_where);
+             where);
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
         return -EIO;
