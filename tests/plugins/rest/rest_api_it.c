@@ -8,6 +8,7 @@
  *   private   public_mark_read = false; then restarted on 0.0.0.0 without a token */
 #include "rest_test_util.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 
@@ -968,6 +969,13 @@ static void test_stats_updated_coalesced(void **state)
 
 /* ---------------------------------------------------------------- partial: plugins missing */
 
+static int stress_setup(void **state)
+{
+    (void)state;
+    return rt_start(&srv, "reststub, rest", "admin_token = s3cret",
+                    "[rest]\nstats_interval = 100ms\nstats_cache = 50ms\n");
+}
+
 static int partial_setup(void **state)
 {
     (void)state;
@@ -1106,6 +1114,67 @@ static void test_public_listen_warning(void **state)
     assert_true(vgt_log_contains(&srv, "0.0.0.0"));
 }
 
+/* ---------------------------------------------------------------- concurrency */
+
+typedef struct stress_arg {
+    int id;
+    int bad; /* unexpected answers */
+} stress_arg;
+
+static void *stress_worker(void *p)
+{
+    stress_arg *a = p;
+    const char *tok[] = {TOKEN_HDR, NULL};
+    for (int i = 0; i < 40; i++) {
+        vgt_response r;
+        long want = 200;
+        switch ((i + a->id) % 5) {
+        case 0:
+            vgt_http(&srv, "GET", "/api/stats", NULL, NULL, 0, &r);
+            break;
+        case 1:
+            vgt_http(&srv, "GET", "/api/notifications?limit=5&unread=true", NULL, NULL, 0, &r);
+            break;
+        case 2:
+            vgt_http(&srv, "POST", "/api/notifications/test", tok, NULL, 0, &r);
+            want = 201;
+            break;
+        case 3:
+            vgt_http(&srv, "GET", "/metrics", NULL, NULL, 0, &r);
+            break;
+        default:
+            vgt_http(&srv, "POST", "/api/notifications/read-all", tok, NULL, 0, &r);
+            break;
+        }
+        if (r.status != want)
+            a->bad++;
+        vgt_response_free(&r);
+    }
+    return NULL;
+}
+
+/* Six clients at once, reads and writes mixed, while stats.updated is being
+ * published: every answer is the expected one and the counts add up. */
+static void test_concurrent_clients(void **state)
+{
+    (void)state;
+    pthread_t t[6];
+    stress_arg args[6];
+    for (int i = 0; i < 6; i++) {
+        args[i] = (stress_arg){.id = i};
+        assert_int_equal(pthread_create(&t[i], NULL, stress_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(args[i].bad, 0);
+    }
+    /* 6 workers x 8 creations each, on top of the 5 fixtures. */
+    json_t *j = get_json("/api/stats", 200);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "notifications"), "total")), 53);
+    json_decref(j);
+}
+
 /* ---------------------------------------------------------------- --check-config */
 
 /* Run `vigia --check-config` on an INI with this [rest] section; output into out. */
@@ -1175,8 +1244,10 @@ int main(void)
     const struct CMUnitTest priv[] = {cmocka_unit_test(test_private_mark_read),
                                       cmocka_unit_test(test_public_listen_warning)};
     const struct CMUnitTest config[] = {cmocka_unit_test(test_check_config)};
+    const struct CMUnitTest stress[] = {cmocka_unit_test(test_concurrent_clients)};
     int failed = cmocka_run_group_tests_name("config", config, NULL, NULL);
     failed += cmocka_run_group_tests_name("full", full, full_setup, srv_teardown);
+    failed += cmocka_run_group_tests_name("stress", stress, stress_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("partial", partial, partial_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("bare", bare, bare_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("private", priv, private_setup, srv_teardown);
