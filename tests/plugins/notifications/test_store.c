@@ -244,6 +244,14 @@ static void test_order_and_paging(void **state)
     json_decref(res);
 
     /* type and q filters, in memory and in SQLite alike */
+    res = list(f, (nt_query){.limit = 4, .type = NT_ERROR});
+    assert_int_equal(jint(res, "total"), 10);
+    json_decref(res);
+    res = list(f, (nt_query){.limit = 4, .type = NT_ERROR, .unread_only = true, .before = 19});
+    assert_int_equal(list_ids(res, ids, 32), 4);
+    assert_int_equal(ids[0], 18);
+    assert_int_equal(jint(res, "total"), 9);
+    json_decref(res);
     res = list(f, (nt_query){.limit = 50, .type = NT_ERROR});
     assert_int_equal(list_ids(res, ids, 32), 10);
     for (int i = 0; i < 10; i++)
@@ -299,6 +307,7 @@ static void test_unread_counts(void **state)
     assert_int_equal(ids[0], 4);
     assert_int_equal(ids[2], 2);
     assert_int_equal(jint(res, "unread_count"), 3);
+    assert_int_equal(jint(res, "total"), 3);
     json_decref(res);
     json_t *n = NULL;
     assert_int_equal(nt_store_get(f->st, 5, &n, &err), 0);
