@@ -281,6 +281,25 @@ static int rq_set_header(vg_http_request *r, const char *name, const char *value
     return 0;
 }
 
+/* civetweb 1.15 refuses mg_response_header_start on a WebSocket upgrade
+ * request, so a connect handler refusing the upgrade answers with a raw
+ * response and closes the connection. */
+static int reply_raw(core_request *q, int status, const char *content_type, const void *data,
+                     size_t len)
+{
+    const char *text = mg_get_response_code_text(q->conn, status);
+    mg_printf(q->conn, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: %zu\r\n", status,
+              text ? text : "", len);
+    if (content_type && len)
+        mg_printf(q->conn, "Content-Type: %s\r\n", content_type);
+    for (size_t i = 0; i < q->nhdrs; i++)
+        mg_printf(q->conn, "%s: %s\r\n", q->hdr_names[i], q->hdr_values[i]);
+    mg_printf(q->conn, "\r\n");
+    if (len && mg_write(q->conn, data, len) != (int)len)
+        return -EIO;
+    return 0;
+}
+
 static int rq_reply(vg_http_request *r, int status, const char *content_type, const void *data,
                     size_t len)
 {
@@ -289,9 +308,9 @@ static int rq_reply(vg_http_request *r, int status, const char *content_type, co
         return -EALREADY;
     q->replied = true;
     q->status = status;
-    if (mg_response_header_start(q->conn, status) != 0)
-        return -EIO;
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (mg_response_header_start(q->conn, status) != 0)
+        return reply_raw(q, status, content_type, data, no_body ? 0 : len);
     if (!no_body) {
         char cl[32];
         snprintf(cl, sizeof cl, "%zu", len);

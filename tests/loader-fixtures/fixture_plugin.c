@@ -71,6 +71,32 @@ static int method(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
+/* WebSocket echo endpoint, for the core's WebSocket tests: refuses the
+ * upgrade with 403 unless ?ok=1, echoes every (reassembled) message. */
+static int ws_connect(vg_http_request *req, void *user)
+{
+    (void)user;
+    char ok[8];
+    if (vg_http_query(req, "ok", ok, sizeof ok) > 0 && strcmp(ok, "1") == 0)
+        return 0;
+    vg_http_reply_error(req, 403, "FORBIDDEN", "add ?ok=1");
+    return 1;
+}
+
+static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, void *user)
+{
+    (void)user;
+    if (len == 4 && memcmp(data, "quit", 4) == 0)
+        return 0;
+    return vg_ws_send(c, opcode, data, len) == 0;
+}
+
+static const vg_ws_handlers echo_handlers = {
+    .connect = ws_connect,
+    .message = ws_message,
+    .max_message = 64,
+};
+
 static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
 {
     fx *f = calloc(1, sizeof *f);
@@ -86,6 +112,8 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
     host->http_route(host, "GET", path, route, f, free_route);
     vg_bus_subscribe(host->bus, "", on_event, f, free_sub, NULL);
     vg_bus_register_method(host->bus, FIXTURE_NAME ".ping", method, f, free_method);
+    snprintf(path, sizeof path, "/fixture/%s/ws", FIXTURE_NAME);
+    host->ws_route(host, path, &echo_handlers, NULL, NULL);
 #ifdef FIXTURE_FAIL_INIT
     (void)state;
     fx_unref(f);
