@@ -11,7 +11,7 @@ for bin in "$FIXTURE" "$VIGIA"; do
 done
 
 "$FIXTURE" --port 8081 --datasets 400 --orgs 12 --resources-per-dataset 2 --seed 7 \
-    --scenario lively --flip-interval 4000 --slow-ms 3000 --hang-ms 8000 \
+    --hosts 4 --scenario lively --flip-interval 4000 --slow-ms 2500 --hang-ms 6000 \
     > "$BUILD/demo-fixture.log" 2>&1 &
 fixture_pid=$!
 cleanup() { kill "$fixture_pid" 2>/dev/null || true; wait "$fixture_pid" 2>/dev/null || true; }
