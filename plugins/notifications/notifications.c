@@ -34,7 +34,7 @@ typedef struct nt_plugin {
     nt_config cfg;
     nt_store *store;
     nt_rules *rules;
-    vg_subscription *subs[3];
+    vg_subscription *subs[4];
     bool methods_registered;
     pthread_t thread;
     bool thread_running;
@@ -500,7 +500,8 @@ static int nt_init(const vg_host *host, const vg_config *cfg, void **state)
         }
     }
     p->methods_registered = true;
-    static const char *const topics[] = {"dataset.", "monitor.", "system.started"};
+    static const char *const topics[] = {"dataset.", "monitor.", "system.started",
+                                         "portal.status_changed"};
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
         rc = vg_bus_subscribe(host->bus, topics[i], on_event, p, NULL, &p->subs[i]);
         if (rc < 0) {

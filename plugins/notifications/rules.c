@@ -10,21 +10,35 @@
 #define FAILING_KEPT 10 /* failing resources copied into a notification's data */
 #define FLAP_BUCKETS 1024
 
-enum kind { K_NONE = -1, K_DOWN = 0, K_RECOVERED, K_DEGRADED, K_ADDED, K_REMOVED, K_MODIFIED, K_COUNT };
+enum kind {
+    K_NONE = -1,
+    K_DOWN = 0,
+    K_RECOVERED,
+    K_DEGRADED,
+    K_ADDED,
+    K_REMOVED,
+    K_MODIFIED,
+    K_PORTAL_DOWN, /* portal kinds: never buffered in sweeps nor digested */
+    K_PORTAL_UP,
+    K_COUNT
+};
 
-static const char *const kind_names[K_COUNT] = {"dataset_down",  "dataset_recovered",
-                                                "dataset_degraded", "dataset_added",
-                                                "dataset_removed", "dataset_modified"};
-static const char *const kind_types[K_COUNT] = {"error", "success", "warning",
-                                                "info",  "warning", "info"};
-static const nt_text_id kind_titles[K_COUNT] = {T_DOWN_TITLE,  T_RECOVERED_TITLE, T_DEGRADED_TITLE,
-                                                T_ADDED_TITLE, T_REMOVED_TITLE,   T_MODIFIED_TITLE};
-static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,  T_RECOVERED_MSG, T_DEGRADED_MSG,
-                                              T_ADDED_MSG, T_REMOVED_MSG,   T_MODIFIED_MSG};
-static const nt_text_id kind_labels[K_COUNT] = {T_KIND_DOWN,  T_KIND_RECOVERED, T_KIND_DEGRADED,
-                                                T_KIND_ADDED, T_KIND_REMOVED,   T_KIND_MODIFIED};
-static const char *const kind_keys[K_COUNT] = {"down",  "recovered", "degraded",
-                                               "added", "removed",   "modified"};
+static const char *const kind_names[K_COUNT] = {
+    "dataset_down",    "dataset_recovered", "dataset_degraded", "dataset_added",
+    "dataset_removed", "dataset_modified",  "portal_down",      "portal_recovered"};
+static const char *const kind_types[K_COUNT] = {"error",   "success", "warning", "info",
+                                                "warning", "info",    "error",   "success"};
+static const nt_text_id kind_titles[K_COUNT] = {
+    T_DOWN_TITLE,    T_RECOVERED_TITLE, T_DEGRADED_TITLE,    T_ADDED_TITLE,
+    T_REMOVED_TITLE, T_MODIFIED_TITLE,  T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE};
+static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,    T_RECOVERED_MSG, T_DEGRADED_MSG,
+                                              T_ADDED_MSG,   T_REMOVED_MSG,   T_MODIFIED_MSG,
+                                              T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG};
+static const nt_text_id kind_labels[K_COUNT] = {
+    T_KIND_DOWN,    T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,
+    T_KIND_REMOVED, T_KIND_MODIFIED,  T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP};
+static const char *const kind_keys[K_COUNT] = {"down",    "recovered", "degraded",    "added",
+                                               "removed", "modified",  "portal_down", "portal_up"};
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -133,6 +147,14 @@ static int status_kind(const char *previous, const char *current)
 
 static int classify(const nt_rules *r, const char *topic, const json_t *p)
 {
+    if (strcmp(topic, "portal.status_changed") == 0) {
+        const char *prev = str_or(p, "previous", ""), *cur = str_or(p, "current", "");
+        if (!str_or(p, "portal", NULL))
+            return K_NONE;
+        if (strcmp(cur, "down") == 0)
+            return K_PORTAL_DOWN;
+        return strcmp(cur, "up") == 0 && strcmp(prev, "down") == 0 ? K_PORTAL_UP : K_NONE;
+    }
     if (!json_is_object(json_object_get(p, "dataset")))
         return K_NONE;
     if (strcmp(topic, "dataset.status_changed") == 0)
@@ -220,6 +242,10 @@ static char *reason_text(const nt_rules *r, const change *c)
     }
     case K_RECOVERED:
         return strdup(nt_text(lang, T_REASON_RECOVERED));
+    case K_PORTAL_DOWN:
+        return strdup(str_or(p, "error", nt_text(lang, T_REASON_NONE)));
+    case K_PORTAL_UP:
+        return strdup(nt_text(lang, T_REASON_PORTAL_UP));
     case K_ADDED:
         return strdup(nt_text(lang, T_REASON_ADDED));
     case K_REMOVED:
@@ -298,7 +324,7 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
         free(msg);
         msg = nt_sb_take(&b);
     }
-    json_t *data = json_pack("{s:s, s:s, s:s, s:O, s:s}", "kind", kind_names[c->kind], "event",
+    json_t *data = json_pack("{s:s, s:s, s:s, s:O?, s:s}", "kind", kind_names[c->kind], "event",
                              c->topic, "portal", portal, "dataset", ds, "reason",
                              reason ? reason : "");
     if (data) {
@@ -452,7 +478,14 @@ static void flap_tick(nt_rules *r, int64_t now)
             pp = &f->next;
         }
     }
-    /* one portal at a time */
+    /* portal-level changes are always single notices */
+    for (size_t i = 0; i < n; i++)
+        if (due[i]->kind >= K_PORTAL_DOWN) {
+            emit_single(r, due[i], held[i]);
+            change_free(due[i]);
+            due[i] = NULL;
+        }
+    /* dataset changes: one portal at a time */
     change **group = n ? calloc(n, sizeof *group) : NULL;
     for (size_t i = 0; group && i < n; i++) {
         if (!due[i])
@@ -836,6 +869,15 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
     } else if (strcmp(topic, "monitor.sweep_finished") == 0) {
         if (portal)
             sweep_close(r, portal, now);
+    } else if (strcmp(topic, "portal.status_changed") == 0) {
+        int kind = classify(r, topic, payload);
+        change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);
+        if (c) {
+            long long held = flap_admit(r, &c, now);
+            if (held >= 0)
+                emit_single(r, c, held);
+        }
+        change_free(c);
     } else if (strncmp(topic, "dataset.", 8) == 0) {
         int kind = classify(r, topic, payload);
         change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);

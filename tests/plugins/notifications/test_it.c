@@ -142,6 +142,17 @@ static void test_status_change_becomes_notification(void **state)
     assert_null(find_by_title(list, "Dataset caído: storm-3"));
     json_decref(list);
 
+    /* a portal whose catalogue stops answering */
+    assert_int_equal(publish(&s, "portal.status_changed",
+                             json_pack("{s:s, s:s, s:s, s:s}", "portal", "datos", "previous", "up",
+                                       "current", "down", "error", "connection refused")),
+                     0);
+    ev = wait_created(&s, "Portal sin respuesta: datos");
+    assert_non_null(ev);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(ev, "notification"), "type")), "error");
+    json_decref(ev);
+
     /* clear hides everything from the list and says so */
     r = call(&s, "notifications.clear", NULL);
     assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);

@@ -483,6 +483,45 @@ static void test_digest_many_orgs(void **state)
     free(dump);
 }
 
+static void portal_event(fx *f, const char *previous, const char *current, const char *error)
+{
+    json_t *p = json_pack("{s:s, s:s, s:s, s:s?}", "portal", "datos", "previous", previous,
+                          "current", current, "error", error);
+    nt_rules_handle(f->r, "portal.status_changed", p);
+    json_decref(p);
+}
+
+static void test_portal_status(void **state)
+{
+    fx *f = *state;
+    int64_t t0 = f->now;
+    portal_event(f, "up", "down", "HTTP 503 from package_search");
+    assert_int_equal(json_array_size(f->out), 1);
+    json_t *n = out(f, 0);
+    assert_string_equal(field(n, "type"), "error");
+    assert_string_equal(field(n, "title"), "Portal sin respuesta: datos");
+    assert_string_equal(field(n, "message"),
+                        "No se pudo consultar el catálogo del portal datos: HTTP 503 from "
+                        "package_search. Sus datasets no se revisan hasta que vuelva.");
+    json_t *data = json_object_get(n, "data");
+    assert_string_equal(field(data, "kind"), "portal_down");
+    assert_true(json_is_null(json_object_get(data, "dataset")));
+    assert_string_equal(field(data, "reason"), "HTTP 503 from package_search");
+
+    /* flapping portal: the recovery a minute later waits for min_repeat */
+    f->now = t0 + MIN;
+    portal_event(f, "down", "up", NULL);
+    assert_int_equal(json_array_size(f->out), 1);
+    f->now = t0 + 10 * MIN;
+    nt_rules_tick(f->r);
+    assert_int_equal(json_array_size(f->out), 2);
+    assert_string_equal(field(out(f, 1), "type"), "success");
+    assert_string_equal(field(out(f, 1), "title"), "Portal recuperado: datos");
+    /* transitions that are not news */
+    portal_event(f, "unknown", "up", NULL);
+    assert_int_equal(json_array_size(f->out), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +534,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep_never_finished, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_portal_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap_after_digest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
