@@ -159,6 +159,30 @@ static void politeness_limits_hold(void **state)
     mt_fixture_stop(&fx);
 }
 
+/* per_host_interval spaces the starts of checks on one host */
+static void per_host_interval_spaces_requests(void **state)
+{
+    (void)state;
+    mt_fixture fx;
+    const char *args[] = {"--datasets", "12", "--resources-per-dataset", "1", NULL};
+    assert_int_equal(mt_fixture_start(&fx, args), 0);
+    vgt_server srv;
+    char *ini = mt_ini(&fx, NULL, "per_host = 4\nper_host_interval = 100ms\n");
+    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    free(ini);
+    json_t *fin = mt_wait_sweep(&srv, 0, 60000);
+    assert_non_null(fin);
+    json_decref(fin);
+    json_t *st = mt_call(&srv, "monitor.status", NULL, NULL);
+    json_t *last = json_object_get(json_array_get(json_object_get(st, "portals"), 0), "last_sweep");
+    long long checks_ms = json_integer_value(json_object_get(last, "checks_ms"));
+    fprintf(stderr, "# 12 checks on one host at >= 100 ms apart took %lld ms\n", checks_ms);
+    assert_true(checks_ms >= 1050); /* 11 gaps of 100 ms */
+    json_decref(st);
+    vgt_server_cleanup(&srv);
+    mt_fixture_stop(&fx);
+}
+
 /* SIGTERM in the middle of a sweep whose every resource hangs: the server
  * must be gone well before the 30 s transfer timeout. */
 static void stop_cancels_sweep(void **state)
@@ -202,6 +226,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(api_failures_never_remove),
         cmocka_unit_test(politeness_limits_hold),
+        cmocka_unit_test(per_host_interval_spaces_requests),
         cmocka_unit_test(stop_cancels_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
