@@ -20,7 +20,8 @@ int rest_reply_json(rest_req *rq, int status, json_t *body, bool etag)
 {
     if (!body)
         return rest_reply_error(rq, 500, "INTERNAL", "out of memory building the reply");
-    char *text = json_dumps(body, JSON_COMPACT);
+    /* 15 significant digits: 0.975 stays 0.975 instead of 0.97499999999999998. */
+    char *text = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(body);
     if (!text)
         return rest_reply_error(rq, 500, "INTERNAL", "could not serialize the reply");

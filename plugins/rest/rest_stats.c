@@ -299,8 +299,8 @@ static void *publisher(void *arg)
         json_t *stats = rest_stats_build(st);
         last_pub = st->host->now_mono_ms(st->host);
         if (stats && !same_stats(stats, st->last_published)) {
-            json_incref(stats);
-            if (vg_bus_publish_new(st->host->bus, "stats.updated", stats) == 0)
+            /* The bus gets its own copy: no json_t is shared between threads. */
+            if (vg_bus_publish_new(st->host->bus, "stats.updated", json_deep_copy(stats)) == 0)
                 st->published_count++;
             json_decref(st->last_published);
             st->last_published = stats;

@@ -224,10 +224,12 @@ static int n_create(const json_t *params, json_t **result, void *user)
     json_t *n = make_notification(id, type, title, message,
                                   data && !json_is_null(data) ? json_deep_copy(data) : NULL,
                                   (int)(id % 3600));
-    json_array_append(s->notifications, n);
+    json_array_append_new(s->notifications, n);
     long long unread = unread_count(s);
+    /* The caller gets a copy: the stored object changes later (read, read_at). */
+    json_t *copy = json_deep_copy(n);
     pthread_mutex_unlock(&s->mu);
-    *result = json_pack("{s:o, s:I}", "notification", n, "unread_count", (json_int_t)unread);
+    *result = json_pack("{s:o, s:I}", "notification", copy, "unread_count", (json_int_t)unread);
     vg_bus_publish_new(s->host->bus, "notification.created", json_deep_copy(*result));
     return 0;
 }
@@ -477,8 +479,9 @@ static int h_stats_updated(vg_http_request *req, void *user)
 {
     stub *s = user;
     pthread_mutex_lock(&s->mu);
-    json_t *body = json_pack("{s:I, s:O?}", "count", (json_int_t)s->stats_updated, "last",
-                             s->last_stats);
+    /* A copy: the reply is serialized after the lock is released. */
+    json_t *body = json_pack("{s:I, s:o?}", "count", (json_int_t)s->stats_updated, "last",
+                             s->last_stats ? json_deep_copy(s->last_stats) : NULL);
     pthread_mutex_unlock(&s->mu);
     return vg_http_reply_json(req, 200, body);
 }
