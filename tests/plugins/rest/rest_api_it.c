@@ -104,6 +104,15 @@ static void test_notifications_list_shape(void **state)
     json_array_foreach(list, i, n) check_notification(n);
     json_decref(j);
     vgt_response_free(&r);
+
+    /* HEAD: same status and headers, no body. */
+    rt_req(&srv, "HEAD", "/api/notifications", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    etag = vgt_header(&r, "ETag");
+    assert_non_null(etag);
+    free(etag);
+    vgt_response_free(&r);
 }
 
 static void test_notifications_paging_and_filters(void **state)
