@@ -114,6 +114,7 @@ struct session {
     int sio_connected;
     int admin;
     int skip_attachments; /* binary attachments of a refused binary packet */
+    int64_t drain_until;  /* sent 41 and waits for the client to close (0: no) */
     double tokens;
     int64_t tokens_at;
     int strikes;

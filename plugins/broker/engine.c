@@ -32,6 +32,11 @@ int engine_on_packet(session *s, const eio_packet *p)
 {
     broker *b = s->b;
     atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
+    pthread_mutex_lock(&s->lock);
+    int draining = s->drain_until != 0;
+    pthread_mutex_unlock(&s->lock);
+    if (draining && p->type != EIO_CLOSE && p->type != EIO_PONG)
+        return 0; /* disconnected by the server: input is ignored until the close */
     switch (p->type) {
     case EIO_PONG:
         pthread_mutex_lock(&s->lock);

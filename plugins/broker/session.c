@@ -420,10 +420,14 @@ static void *housekeeper_main(void *arg)
             const char *reason = NULL;
             int flags = 0;
             pthread_mutex_lock(&s->lock);
-            if (s->pong_deadline && now > s->pong_deadline) {
+            if (s->drain_until && now > s->drain_until) {
+                reason = "disconnected by the server";
+                flags = TERM_CLOSE_WS | TERM_KEEP_QUEUE;
+            } else if (s->pong_deadline && now > s->pong_deadline) {
                 reason = "ping timeout";
                 flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
-            } else if (!s->sio_connected && now - s->opened_at > b->cfg.connect_timeout) {
+            } else if (!s->sio_connected && !s->drain_until &&
+                       now - s->opened_at > b->cfg.connect_timeout) {
                 reason = "no Socket.IO CONNECT within connect_timeout";
                 flags = TERM_CLOSE_WS;
             } else if (!s->pong_deadline && now >= s->next_ping_at) {

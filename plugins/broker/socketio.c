@@ -37,10 +37,23 @@ int socketio_emit(session *s, const char *event, json_t *arg)
     return rc;
 }
 
+/* Server-side disconnect: leave every room, send 41, ignore further input and
+ * let the client close (socket.io-client does at once). Closing here would
+ * make the kernel answer the client's unread frames with an RST that can
+ * destroy the 41 before the client reads it; the housekeeper closes
+ * the transport after 2 s if the client does not. */
 void socketio_send_disconnect_and_close(session *s, const char *reason)
 {
+    broker *b = s->b;
+    pthread_mutex_lock(&b->lock);
+    rooms_leave_all_locked(b, s);
+    pthread_mutex_lock(&s->lock);
+    s->sio_connected = 0;
+    s->drain_until = now_ms(b) + 2000;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&b->lock);
     send_sio(s, SIO_DISCONNECT, "/", -1, NULL);
-    session_terminate(s, reason, TERM_KEEP_QUEUE | TERM_CLOSE_WS);
+    VG_DEBUG(b->host, "session %s: disconnected by the server: %s", s->sid, reason);
 }
 
 /* Answer a client event: through its ack when it asked for one, otherwise as
