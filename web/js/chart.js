@@ -47,10 +47,12 @@ export function historyChart(daily, days = 30) {
     }));
   });
 
-  const labels = rows.length ? [
-    svg('text', { x: PAD.left + offset * slot, y: H - 6, class: 'chart-axis', text: fmtDay(rows[0].day) }),
-    svg('text', { x: W - PAD.right, y: H - 6, class: 'chart-axis', 'text-anchor': 'end', text: fmtDay(rows[rows.length - 1].day) }),
-  ] : [];
+  // Day labels under the first and last bars (one label when they coincide).
+  const labels = [];
+  if (rows.length) {
+    labels.push(svg('text', { x: W - PAD.right, y: H - 6, class: 'chart-axis', 'text-anchor': 'end', text: fmtDay(rows[rows.length - 1].day) }));
+    if (rows.length > 4) labels.push(svg('text', { x: PAD.left + offset * slot, y: H - 6, class: 'chart-axis', text: fmtDay(rows[0].day) }));
+  }
 
   return svg('svg', {
     class: 'chart', viewBox: `0 0 ${W} ${H}`, role: 'img',

@@ -6,7 +6,7 @@ import { on as onSocket } from './connection.js';
 import { h } from './dom.js';
 import { t, fmtNumber, fmtMs, onLangChange } from './i18n.js';
 import { timeElement } from './reltime.js';
-import { STATUSES, statusPill, uptimeBar, latencyOf, uptimeOf } from './format.js';
+import { STATUSES, statusPill, uptimeBar, latencyOf, uptimeOf, datasetLatency } from './format.js';
 import { openDetail } from './detail.js';
 
 const state = { q: '', status: '', organization: '', sort: 'title', dir: 'asc', limit: 50, offset: 0 };
@@ -19,6 +19,11 @@ let inflight = null;
 let refreshTimer = null;
 let lastCounts = null;
 const orgs = new Map(); // organization name -> title, from what we have seen
+// Latency and 30-day uptime per dataset id, when the list does not carry
+// them: read from each visible dataset's detail, kept for a minute.
+const extras = new Map();
+const EXTRAS_TTL_MS = 60000;
+let enrichCtrl = null;
 
 // ---- status cards --------------------------------------------------------
 
@@ -116,6 +121,7 @@ async function load({ quiet = false } = {}) {
     if (it.organization) orgs.set(it.organization, it.organization_title || it.organization);
   }
   render();
+  enrich();
   if (!window.__vigiaFirstRows) {
     window.__vigiaFirstRows = performance.now();
     performance.mark('vigia:datasets-rendered');
@@ -127,6 +133,41 @@ function scheduleRefresh(delay = 1000) {
   refreshTimer = setTimeout(() => load({ quiet: true }), delay);
 }
 
+function latencyFor(d) { return latencyOf(d) ?? extras.get(d.id)?.latency ?? null; }
+function uptimeFor(d) { return uptimeOf(d) ?? extras.get(d.id)?.uptime ?? null; }
+
+function paintExtras(id) {
+  const tr = els.tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`);
+  const d = items.find((x) => x.id === id);
+  if (!tr || !d) return;
+  tr.querySelector('.col-latency').textContent = fmtMs(latencyFor(d));
+  tr.querySelector('.col-uptime').replaceChildren(uptimeBar(uptimeFor(d)));
+}
+
+// Fill latency and uptime for the rows on screen (at most one page), four
+// requests at a time, newest data first; a new page load cancels the rest.
+async function enrich() {
+  if (enrichCtrl) enrichCtrl.abort();
+  const ctrl = new AbortController();
+  enrichCtrl = ctrl;
+  const now = Date.now();
+  const need = items.filter((d) => uptimeOf(d) === null && !(extras.get(d.id)?.at > now - EXTRAS_TTL_MS));
+  let next = 0;
+  const worker = async () => {
+    while (next < need.length && !ctrl.signal.aborted) {
+      const d = need[next++];
+      try {
+        const full = await api.dataset(d.id, ctrl.signal);
+        extras.set(d.id, { latency: datasetLatency(full), uptime: full.uptime_30d ?? null, at: Date.now() });
+        paintExtras(d.id);
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+}
+
 function row(d) {
   const title = h('button', { type: 'button', class: 'link-button row-open', text: d.title || d.name || d.id });
   title.addEventListener('click', () => openDetail(d.id, title));
@@ -136,8 +177,8 @@ function row(d) {
     h('td', { class: 'col-org', 'data-label': t('table.org'), text: d.organization_title || d.organization || '—' }),
     h('td', { class: 'col-status', 'data-label': t('table.status') }, statusPill(d.status)),
     h('td', { class: 'col-checked', 'data-label': t('table.lastChecked') }, timeElement(d.last_checked, t('table.never'))),
-    h('td', { class: 'col-latency num', 'data-label': t('table.latency'), text: fmtMs(latencyOf(d)) }),
-    h('td', { class: 'col-uptime', 'data-label': t('table.uptime') }, uptimeBar(uptimeOf(d))));
+    h('td', { class: 'col-latency num', 'data-label': t('table.latency'), text: fmtMs(latencyFor(d)) }),
+    h('td', { class: 'col-uptime', 'data-label': t('table.uptime') }, uptimeBar(uptimeFor(d))));
 }
 
 function render() {
@@ -184,6 +225,7 @@ function applyDatasetUpdate(p) {
   const d = p.dataset_info ?? p.dataset ?? p;
   if (!d || !d.id) return;
   const status = p.current ?? d.status;
+  extras.delete(d.id);
   const idx = items.findIndex((x) => x.id === d.id);
   if (idx >= 0 && p.event !== 'dataset.removed') {
     items[idx] = { ...items[idx], ...d, status: status || items[idx].status,

@@ -1,25 +1,24 @@
 // Shared pieces of the datasets views: status pills, uptime bars and the
 // tolerant readers for fields whose exact name the server may vary.
 import { h } from './dom.js';
-import { t, fmtPercent } from './i18n.js';
+import { t, fmtPercent, hasKey } from './i18n.js';
 
 export const STATUSES = ['up', 'degraded', 'down', 'unknown'];
 
 export function statusPill(status) {
   const s = status || 'unknown';
-  const known = t(`status.${s}`) !== `status.${s}`;
+  const known = hasKey(`status.${s}`);
   return h('span', { class: `pill status-${s}`, dataset: { status: s } },
     h('span', { class: 'pill-dot', 'aria-hidden': 'true' }),
     known ? t(`status.${s}`) : s);
 }
 
-// Uptime may come as a fraction (0.995) or a percentage (99.5).
+// The monitor reports uptime as a percentage (99.5); the page works with fractions.
 export function uptimeFraction(v) {
   if (v === null || v === undefined || v === '') return null;
-  let n = Number(typeof v === 'object' ? (v.uptime ?? v.ratio ?? v.value) : v);
+  const n = Number(typeof v === 'object' ? v.uptime : v);
   if (!Number.isFinite(n)) return null;
-  if (n > 1) n /= 100;
-  return Math.max(0, Math.min(1, n));
+  return Math.max(0, Math.min(1, n / 100));
 }
 
 export function uptimeLevel(f) {
@@ -39,6 +38,16 @@ export function uptimeBar(value) {
     h('span', { class: 'uptime-text', text: fmtPercent(f) }));
 }
 
+// A dataset's latency: its own field when the list has one, else the mean
+// of its resources' last checks (from the detail).
+export function datasetLatency(d) {
+  const own = latencyOf(d);
+  if (own !== null) return own;
+  const ls = (Array.isArray(d?.resources) ? d.resources : [])
+    .map((r) => latencyOf(r.last_check)).filter((v) => v !== null && Number.isFinite(v));
+  return ls.length ? ls.reduce((a, b) => a + b, 0) / ls.length : null;
+}
+
 export function latencyOf(x) {
   if (!x) return null;
   const v = x.latency_ms ?? x.last_latency_ms ?? x.mean_latency_ms ?? x.latency
@@ -51,7 +60,12 @@ export function uptimeOf(x) {
   return x.uptime_30d ?? x.uptime ?? null;
 }
 
+// The monitor's reason code in words (known codes), plus the transport
+// error text when there is one.
 export function reasonOf(check) {
   if (!check) return '';
-  return check.reason ?? check.error ?? check.curl_error ?? check.message ?? '';
+  const code = check.reason ?? '';
+  const words = code && hasKey(`reason.${code}`) ? t(`reason.${code}`) : code;
+  const detail = check.error ?? '';
+  return [words, detail].filter(Boolean).join(' — ');
 }

@@ -110,6 +110,15 @@ const TABLES = {
     'error.network': 'Error de red',
     'error.generic': 'Error {status}',
     'footer.text': 'Vigía vigila los datos abiertos y avisa cuando algo cambia.',
+    'reason.ok': 'Responde',
+    'reason.slow': 'Responde, pero lento',
+    'reason.restricted': 'Acceso restringido (401/403)',
+    'reason.timeout': 'Tiempo de espera agotado',
+    'reason.too_many_redirects': 'Demasiadas redirecciones',
+    'reason.connection_error': 'Error de conexión',
+    'reason.not_found': 'No encontrado (404)',
+    'reason.http_error': 'Error HTTP',
+    'reason.invalid_url': 'URL no válida',
     'skip': 'Saltar al contenido',
   },
   en: {
@@ -219,6 +228,15 @@ const TABLES = {
     'error.network': 'Network error',
     'error.generic': 'Error {status}',
     'footer.text': 'Vigía watches open data and tells you when something changes.',
+    'reason.ok': 'Reachable',
+    'reason.slow': 'Reachable, but slow',
+    'reason.restricted': 'Restricted access (401/403)',
+    'reason.timeout': 'Timed out',
+    'reason.too_many_redirects': 'Too many redirects',
+    'reason.connection_error': 'Connection error',
+    'reason.not_found': 'Not found (404)',
+    'reason.http_error': 'HTTP error',
+    'reason.invalid_url': 'Invalid URL',
     'skip': 'Skip to content',
   },
 };
@@ -246,6 +264,8 @@ export function t(key, params) {
   if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (k in params ? String(params[k]) : m));
   return s;
 }
+
+export function hasKey(key) { return key in TABLES[lang] || key in TABLES.es; }
 
 export function setLang(next) {
   if (!LANGUAGES.includes(next) || next === lang) return;
@@ -289,5 +309,6 @@ export function fmtDay(isoDay) {
 
 export function fmtMs(ms) {
   if (ms === null || ms === undefined || Number.isNaN(Number(ms))) return '—';
+  if (Number(ms) < 1) return '< 1 ms';
   return `${fmtNumber(Math.round(Number(ms)))} ms`;
 }

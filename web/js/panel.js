@@ -31,7 +31,11 @@ function itemFor(n) {
       h('span', { class: 'notif-meta' },
         timeElement(n.created_at),
         h('span', { class: 'unread-mark', text: t('panel.unread') }))));
-  btn.addEventListener('click', () => markRead(n.id));
+  // A click marks it read and shows the whole message (long ones are clamped).
+  btn.addEventListener('click', () => {
+    li.classList.toggle('expanded');
+    markRead(n.id);
+  });
   li.append(btn);
   return li;
 }
