@@ -86,3 +86,20 @@ done
 TAG=$(curl -sfI "$BASE/api/notifications?limit=20" | awk 'tolower($1)=="etag:" {print $2}' | tr -d '\r')
 read -r RPS P99 < <(run revalidate "/api/notifications?limit=20" "If-None-Match: $TAG")
 printf "%-34s %10.0f %10.2f %8.2f\n" "  same, If-None-Match -> 304" "$RPS" "$P99" "$(echo "$RPS / $S_RPS" | bc -l)"
+
+# The same route over the real notifications plugin (SQLite + memory ring), 100 notifications.
+if [ -e "$PLUGINS/notifications.so" ]; then
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+    rm -f "$DIR"/vigia.db*
+    sed -i -e 's/^plugins = .*/plugins = notifications, rest/' -e '/^\[reststub\]/,$d' "$DIR/vigia.ini"
+    "$BIN" --config "$DIR/vigia.ini" >"$DIR/stderr.txt" 2>&1 &
+    PID=$!
+    for _ in $(seq 100); do curl -sf "$BASE/api/health" >/dev/null && break; sleep 0.1; done
+    for i in $(seq 100); do
+        curl -sf -X POST -H 'Content-Type: application/json' \
+            -d "{\"title\":\"Bench $i\",\"message\":\"Dataset ds-$i changed state\",\"type\":\"warning\"}" \
+            "$BASE/api/notifications/test" >/dev/null
+    done
+    read -r RPS P99 < <(run api "/api/notifications?limit=20")
+    printf "%-34s %10.0f %10.2f %8.2f\n" "  same, real notifications plugin" "$RPS" "$P99" "$(echo "$RPS / $S_RPS" | bc -l)"
+fi
