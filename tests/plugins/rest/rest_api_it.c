@@ -1184,6 +1184,78 @@ static void test_concurrent_clients(void **state)
     json_decref(j);
 }
 
+/* Deterministic random requests: odd parameters, bodies and content types on
+ * every route. Every answer is a known status with a JSON body (or /metrics
+ * text), never a 5xx, and the server stays up. */
+static uint32_t rnd_state = 12345;
+static uint32_t rnd(void)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return rnd_state >> 8;
+}
+
+static void test_random_inputs(void **state)
+{
+    (void)state;
+    static const char *const routes[] = {
+        "/api/notifications", "/api/notifications/3/read", "/api/notifications/clear",
+        "/api/notifications/test", "/api/notifications/read-all", "/api/websockets/status",
+        "/api/datasets", "/api/datasets/ds-00002", "/api/datasets/ds-00002/history",
+        "/api/portals", "/api/monitor/run", "/api/stats", "/metrics"};
+    static const char *const names[] = {"limit", "unread", "type", "since", "before", "q",
+                                        "offset", "sort", "days", "portal", "status", "x",
+                                        "%00", "limit%00", "", "_"};
+    static const char *const values[] = {"", "0", "1", "-1", "500", "501", "99999999999999999999",
+                                         "true", "nope", "%00", "%ff%fe", "a%0Ab", "%22%27",
+                                         "info", "up", "-name", "..%2F..", "1e3", "%205", "0x10"};
+    static const char *const bodies[] = {NULL, "", "{}", "[]", "null", "{\"type\":\"info\"}",
+                                         "{\"title\":\"t\",\"message\":\"m\"}", "{\"portal\":\"datos\"}",
+                                         "{\"portal\":5}", "{\"data\":{\"a\":[1,2,{}]}}", "{", "\"x",
+                                         "{\"title\":\"\\ud800\"}", "\xff\xfe", "{\"a\":1}{"};
+    static const char *const types[] = {NULL, "Content-Type: application/json",
+                                        "Content-Type: text/plain", "Content-Type: application/jsonx",
+                                        "Content-Type: application/json; charset=latin1",
+                                        "Content-Type: multipart/form-data; boundary=x"};
+    static const char *const methods[] = {"GET", "POST", "POST", "OPTIONS", "PUT", "HEAD"};
+    for (int i = 0; i < 400; i++) {
+        char path[512];
+        int o = snprintf(path, sizeof path, "%s", routes[rnd() % 13]);
+        int nq = (int)(rnd() % 4);
+        for (int k = 0; k < nq; k++)
+            o += snprintf(path + o, sizeof path - (size_t)o, "%c%s=%s", k ? '&' : '?',
+                          names[rnd() % 16], values[rnd() % 20]);
+        const char *method = methods[rnd() % 6];
+        const char *body = bodies[rnd() % 15];
+        const char *hdrs[3] = {NULL, NULL, NULL};
+        size_t nh = 0;
+        const char *ct = types[rnd() % 6];
+        if (ct)
+            hdrs[nh++] = ct;
+        if (rnd() % 2)
+            hdrs[nh++] = TOKEN_HDR;
+        vgt_response r;
+        if (vgt_http(&srv, method, path, hdrs, body, body ? strlen(body) : 0, &r) != 0)
+            fail_msg("%s %s: no answer", method, path);
+        static const long ok[] = {200, 201, 202, 204, 304, 400, 401, 404, 405, 409, 413, 415};
+        bool known = false;
+        for (size_t k = 0; k < sizeof ok / sizeof ok[0]; k++)
+            known |= r.status == ok[k];
+        if (!known)
+            fail_msg("%s %s (%s, body %s): status %ld %s", method, path, ct ? ct : "-",
+                     body ? body : "-", r.status, r.body);
+        if (strcmp(method, "HEAD") && r.status != 204 && r.status != 304 &&
+            strncmp(path, "/metrics", 8)) {
+            json_error_t e;
+            json_t *j = json_loads(r.body, 0, &e);
+            if (!j)
+                fail_msg("%s %s: %ld with a non-JSON body: %.200s", method, path, r.status, r.body);
+            json_decref(j);
+        }
+        vgt_response_free(&r);
+    }
+    assert_alive();
+}
+
 /* ---------------------------------------------------------------- --check-config */
 
 /* Run `vigia --check-config` on an INI with this [rest] section; output into out. */
@@ -1253,7 +1325,8 @@ int main(void)
     const struct CMUnitTest priv[] = {cmocka_unit_test(test_private_mark_read),
                                       cmocka_unit_test(test_public_listen_warning)};
     const struct CMUnitTest config[] = {cmocka_unit_test(test_check_config)};
-    const struct CMUnitTest stress[] = {cmocka_unit_test(test_concurrent_clients)};
+    const struct CMUnitTest stress[] = {cmocka_unit_test(test_concurrent_clients),
+                                        cmocka_unit_test(test_random_inputs)};
     int failed = cmocka_run_group_tests_name("config", config, NULL, NULL);
     failed += cmocka_run_group_tests_name("full", full, full_setup, srv_teardown);
     failed += cmocka_run_group_tests_name("stress", stress, stress_setup, srv_teardown);
