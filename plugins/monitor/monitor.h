@@ -170,8 +170,10 @@ int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days);
 /* Everything one complete sweep writes, in one transaction. */
 typedef struct mon_wbatch mon_wbatch;
 mon_wbatch *mon_wbatch_begin(sqlite3 *db);
+/* `prev` (may be NULL: a new dataset) tells which resource rows to drop. */
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms);
+                       int observed, int64_t last_checked, int64_t now_ms,
+                       const mon_prev_ds *prev);
 int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id);
 int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
                      const mon_res *r, int64_t sweep_id);

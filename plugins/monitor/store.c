@@ -300,7 +300,7 @@ int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days)
 /* ---- the write batch of one sweep ---- */
 struct mon_wbatch {
     sqlite3 *db;
-    sqlite3_stmt *ds, *rm_ds, *rm_res, *ins_res, *check, *daily;
+    sqlite3_stmt *ds, *rm_ds, *rm_res, *rm_one_res, *ins_res, *check, *daily;
     int failed;
 };
 
@@ -336,6 +336,9 @@ mon_wbatch *mon_wbatch_begin(sqlite3 *db)
     b->rm_ds = prep(db, "DELETE FROM monitor_datasets WHERE portal=? AND id=?", &b->failed);
     b->rm_res = prep(db, "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=?",
                      &b->failed);
+    b->rm_one_res = prep(db,
+                         "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=? AND id=?",
+                         &b->failed);
     b->ins_res = prep(db,
                       "INSERT OR REPLACE INTO monitor_resources(portal, dataset_id, id, position,"
                       " name, url, format, status, reason, http_status, latency_ms,"
@@ -384,7 +387,8 @@ static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
 }
 
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms)
+                       int observed, int64_t last_checked, int64_t now_ms,
+                       const mon_prev_ds *prev)
 {
     sqlite3_stmt *st = b->ds;
     if (!st)
@@ -408,11 +412,20 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
     sqlite3_bind_int64(st, 14, now_ms);
     if (step_reset(b, st) < 0)
         return -EIO;
-    /* the resource rows mirror the latest listing */
-    bind_s(b->rm_res, 1, portal);
-    bind_s(b->rm_res, 2, d->id);
-    if (step_reset(b, b->rm_res) < 0)
-        return -EIO;
+    /* the resource rows mirror the latest listing: drop the ones that left
+     * (rows of the others are replaced below) */
+    for (size_t k = 0; prev && k < prev->nres; k++) {
+        bool kept = false;
+        for (size_t i = 0; i < d->nres && !kept; i++)
+            kept = prev->res[k].id && strcmp(prev->res[k].id, d->res[i].id) == 0;
+        if (kept || !prev->res[k].id)
+            continue;
+        bind_s(b->rm_one_res, 1, portal);
+        bind_s(b->rm_one_res, 2, d->id);
+        bind_s(b->rm_one_res, 3, prev->res[k].id);
+        if (step_reset(b, b->rm_one_res) < 0)
+            return -EIO;
+    }
     for (size_t i = 0; i < d->nres; i++) {
         const mon_res *r = &d->res[i];
         st = b->ins_res;
@@ -510,6 +523,7 @@ int mon_wbatch_end(mon_wbatch *b, bool ok)
     sqlite3_finalize(b->ds);
     sqlite3_finalize(b->rm_ds);
     sqlite3_finalize(b->rm_res);
+    sqlite3_finalize(b->rm_one_res);
     sqlite3_finalize(b->ins_res);
     sqlite3_finalize(b->check);
     sqlite3_finalize(b->daily);

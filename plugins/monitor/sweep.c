@@ -251,7 +251,7 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
             free(out);
         bool changed = mon_hyst_feed(&h, observed, (int)p->fail_threshold,
                                      (int)p->recover_threshold);
-        rc |= mon_wbatch_dataset(b, portal, d, &h, observed, last_checked, now);
+        rc |= mon_wbatch_dataset(b, portal, d, &h, observed, last_checked, now, pd);
         if (checks > 0)
             rc |= mon_wbatch_daily(b, portal, d->id, now, checks, ok, lat_sum, lat_n);
         c->datasets++;

@@ -81,8 +81,8 @@ static void roundtrip(void **state)
     mon_hyst hb = {MON_D_UP, MON_D_UP, 0}, ha = {MON_D_UP, MON_D_DOWN, 1};
     mon_wbatch *w = mon_wbatch_begin(db);
     assert_non_null(w);
-    assert_int_equal(mon_wbatch_dataset(w, "p", &b, &hb, MON_D_UP, now_ms(), now_ms()), 0);
-    assert_int_equal(mon_wbatch_dataset(w, "p", &a, &ha, MON_D_DOWN, now_ms(), now_ms()), 0);
+    assert_int_equal(mon_wbatch_dataset(w, "p", &b, &hb, MON_D_UP, now_ms(), now_ms(), NULL), 0);
+    assert_int_equal(mon_wbatch_dataset(w, "p", &a, &ha, MON_D_DOWN, now_ms(), now_ms(), NULL), 0);
     assert_int_equal(mon_wbatch_check(w, "p", "a", &a.res[0], sweep), 0);
     assert_int_equal(mon_wbatch_check(w, "p", "b", &b.res[0], sweep), 0);
     assert_int_equal(mon_wbatch_daily(w, "p", "a", now_ms(), 2, 1, 30.0, 2), 0);
@@ -98,6 +98,21 @@ static void roundtrip(void **state)
     assert_int_equal(prev.ds[0].h.streak, 1);
     assert_int_equal(prev.ds[0].nres, 1);
     assert_string_equal(prev.ds[0].res[0].url, "http://x/a");
+    /* the resource set changes: r1 leaves, r2 arrives */
+    mon_ds a2 = make_ds("a", "http://x/a2", MON_R_UP);
+    free(a2.res[0].id);
+    a2.res[0].id = strdup("r2");
+    w = mon_wbatch_begin(db);
+    assert_int_equal(mon_wbatch_dataset(w, "p", &a2, &ha, MON_D_UP, now_ms(), now_ms(),
+                                        &prev.ds[0]),
+                     0);
+    assert_int_equal(mon_wbatch_end(w, true), 0);
+    mon_ds_free(&a2);
+    mon_prev_free(&prev);
+    assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
+    assert_int_equal(prev.ds[0].nres, 1);
+    assert_string_equal(prev.ds[0].res[0].id, "r2");
+    assert_string_equal(prev.ds[0].res[0].url, "http://x/a2");
     mon_prev_free(&prev);
     mon_store_load_prev(db, "other", &prev);
     assert_int_equal(prev.n, 0);
