@@ -580,6 +580,31 @@ static void test_metrics_exposition(void **state)
     vgt_response_free(&r);
 }
 
+/* 404 and 405 come from the core's router; the Allow header lists our methods. */
+static void test_404_405(void **state)
+{
+    (void)state;
+    vgt_response r;
+    rt_req(&srv, "DELETE", "/api/notifications", NULL, NULL, &r);
+    rt_expect_error(&r, 405, "METHOD_NOT_ALLOWED", "allowed: GET, OPTIONS");
+    char *allow = vgt_header(&r, "Allow");
+    assert_string_equal(allow, "GET, OPTIONS");
+    free(allow);
+    vgt_response_free(&r);
+    rt_req(&srv, "GET", "/api/notifications/clear", NULL, NULL, &r);
+    rt_expect_error(&r, 405, "METHOD_NOT_ALLOWED", "POST");
+    vgt_response_free(&r);
+    rt_req(&srv, "PUT", "/api/datasets/ds-00001", NULL, "{}", &r);
+    rt_expect_error(&r, 405, "METHOD_NOT_ALLOWED", NULL);
+    vgt_response_free(&r);
+    rt_req(&srv, "GET", "/api/notification", NULL, NULL, &r);
+    rt_expect_error(&r, 404, "NOT_FOUND", "/api/notification");
+    vgt_response_free(&r);
+    rt_req(&srv, "GET", "/api/datasets/ds-00001/history/extra", NULL, NULL, &r);
+    rt_expect_error(&r, 404, "NOT_FOUND", NULL);
+    vgt_response_free(&r);
+}
+
 static void test_cors(void **state)
 {
     (void)state;
@@ -1313,6 +1338,7 @@ int main(void)
         cmocka_unit_test(test_portals_and_websockets),
         cmocka_unit_test(test_stats_shape),
         cmocka_unit_test(test_metrics_exposition),
+        cmocka_unit_test(test_404_405),
         cmocka_unit_test(test_cors),
         cmocka_unit_test(test_hostile_paths_and_urls),
         cmocka_unit_test(test_bodies),
