@@ -84,6 +84,26 @@ session *session_find(broker *b, const char *sid)
     return s;
 }
 
+/* Hand the session to a sender even when it is not (yet) a WebSocket
+ * session: closing a probe or a closed session's socket is sender work too. */
+static void session_schedule_any_locked(session *s)
+{
+    broker *b = s->b;
+    if (s->scheduled || (!s->ws && !s->probe))
+        return;
+    s->scheduled = 1;
+    session_ref(s);
+    pthread_mutex_lock(&b->rq_lock);
+    s->rq_next = NULL;
+    if (b->rq_tail)
+        b->rq_tail->rq_next = s;
+    else
+        b->rq_head = s;
+    b->rq_tail = s;
+    pthread_cond_signal(&b->rq_cond);
+    pthread_mutex_unlock(&b->rq_lock);
+}
+
 void session_schedule_locked(session *s)
 {
     broker *b = s->b;
@@ -225,22 +245,8 @@ void session_terminate(session *s, const char *reason, int flags)
     if (transport == TR_WEBSOCKET && (flags & TERM_CLOSE_WS))
         s->ws_close_pending = 1;
     pthread_cond_broadcast(&s->cond);
-    if (s->ws_close_pending || s->probe_close_pending) {
-        /* schedule even though closed: the sender flushes/closes */
-        if (!s->scheduled && (s->ws || s->probe)) {
-            s->scheduled = 1;
-            session_ref(s);
-            pthread_mutex_lock(&b->rq_lock);
-            s->rq_next = NULL;
-            if (b->rq_tail)
-                b->rq_tail->rq_next = s;
-            else
-                b->rq_head = s;
-            b->rq_tail = s;
-            pthread_cond_signal(&b->rq_cond);
-            pthread_mutex_unlock(&b->rq_lock);
-        }
-    }
+    if (s->ws_close_pending || s->probe_close_pending)
+        session_schedule_any_locked(s); /* the sender flushes and closes */
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_sub(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
@@ -338,9 +344,9 @@ static void *sender_main(void *arg)
         }
 
         pthread_mutex_lock(&s->lock);
-        int again = !atomic_load(&b->stopping) && s->transport == TR_WEBSOCKET && s->ws &&
-                    !failed &&
-                    (s->q_len > 0 || (s->ws_close_pending && !s->ws_close_done) ||
+        int again = !atomic_load(&b->stopping) && !failed &&
+                    ((s->transport == TR_WEBSOCKET && s->ws &&
+                      (s->q_len > 0 || (s->ws_close_pending && !s->ws_close_done))) ||
                      (s->probe_close_pending && s->probe));
         if (!again)
             s->scheduled = 0;
@@ -443,7 +449,7 @@ static void *housekeeper_main(void *arg)
                 !s->probe_close_pending) {
                 s->probe_close_pending = 1; /* no "5" in time: abort the upgrade */
                 s->upgrading = 0;
-                session_schedule_locked(s);
+                session_schedule_any_locked(s);
             }
             pthread_mutex_unlock(&s->lock);
             if (reason) {

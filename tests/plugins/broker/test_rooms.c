@@ -1,0 +1,261 @@
+/* cmocka tests of the broker's rooms, broadcast queues and recovery log,
+ * with a fake host (controllable clock) and polling sessions, so no
+ * WebSocket or thread is involved. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+
+static int64_t fake_now = 1000000;
+static void fake_log(const vg_host *h, vg_log_level l, const char *fmt, ...)
+{
+    (void)h;
+    (void)l;
+    (void)fmt;
+}
+static int64_t fake_mono(const vg_host *h)
+{
+    (void)h;
+    return fake_now;
+}
+
+static vg_host host = {.log = fake_log, .now_mono_ms = fake_mono, .now_wall_ms = fake_mono};
+
+static broker *new_broker(void)
+{
+    broker *b = calloc(1, sizeof *b);
+    b->host = &host;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_mutex_init(&b->rq_lock, NULL);
+    pthread_cond_init(&b->rq_cond, NULL);
+    pthread_mutex_init(&b->stats_lock, NULL);
+    b->cfg.ping_interval = 25000;
+    b->cfg.ping_timeout = 20000;
+    b->cfg.max_clients = 100000;
+    b->cfg.max_backlog = 8;
+    b->cfg.max_backlog_bytes = 1 << 20;
+    b->cfg.max_rooms = 4;
+    b->cfg.recovery_window = 120000;
+    b->cfg.recovery_log_max = 5;
+    b->cfg.recovery_log_bytes = 1 << 20;
+    b->cfg.rate_burst = 10;
+    smap_init(&b->sessions, 64);
+    smap_init(&b->rooms, 64);
+    smap_init(&b->recovery, 64);
+    b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log);
+    return b;
+}
+
+static void free_broker(broker *b)
+{
+    sessions_free_all(b);
+    recovery_free_all(b);
+    smap_free(&b->rooms, NULL);
+    smap_free(&b->sessions, NULL);
+    pthread_mutex_destroy(&b->lock);
+    pthread_mutex_destroy(&b->rq_lock);
+    pthread_cond_destroy(&b->rq_cond);
+    pthread_mutex_destroy(&b->stats_lock);
+    free(b);
+}
+
+static session *connected(broker *b)
+{
+    session *s = session_new(b, TR_POLLING);
+    assert_non_null(s);
+    eio_random_id(s->sio_sid);
+    eio_random_id(s->pid);
+    pthread_mutex_lock(&b->lock);
+    s->sio_connected = 1;
+    pthread_mutex_unlock(&b->lock);
+    return s;
+}
+
+static void join(broker *b, session *s, const char *name)
+{
+    pthread_mutex_lock(&b->lock);
+    assert_int_equal(rooms_join_locked(b, s, name), 0);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* The i-th queued packet's text (NUL-terminated copy in buf). */
+static const char *queued(session *s, size_t i, char *buf, size_t size)
+{
+    assert_true(i < s->q_len);
+    bmsg *m = s->q[(s->q_head + i) % s->q_cap];
+    snprintf(buf, size, "%.*s", (int)m->text_len, m->text);
+    return buf;
+}
+
+static void test_room_names(void **st)
+{
+    (void)st;
+    const char *why;
+    const char *ok[] = {"notifications", "datasets", "stats", "dataset:abc-123", "organization:min_x",
+                        "portal:datos.gob.cl"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        assert_true(room_name_valid(ok[i], &why));
+    const char *bad[] = {"", "nope", "dataset:", "dataset:a:b", "has space", "portal:<x>",
+                         "dataset:é"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        why = NULL;
+        assert_false(room_name_valid(bad[i], &why));
+        assert_non_null(why);
+    }
+    char longname[200];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    memcpy(longname, "dataset:", 8);
+    assert_false(room_name_valid(longname, &why));
+}
+
+static void test_join_leave_and_limits(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    session *s[50];
+    for (int i = 0; i < 50; i++) {
+        s[i] = connected(b);
+        join(b, s[i], "datasets");
+    }
+    pthread_mutex_lock(&b->lock);
+    assert_int_equal(rooms_join_locked(b, s[0], "datasets"), -EEXIST);
+    /* remove from the middle, many times: the swap-remove keeps indexes right */
+    for (int i = 0; i < 50; i += 3)
+        assert_int_equal(rooms_leave_locked(b, s[i], "datasets"), 0);
+    assert_int_equal(rooms_leave_locked(b, s[0], "datasets"), -ENOENT);
+    room *r = smap_get(&b->rooms, "datasets");
+    assert_non_null(r);
+    assert_int_equal(r->n, 50 - 17);
+    for (size_t k = 0; k < r->n; k++) {
+        session *m = r->members[k];
+        int found = 0;
+        for (int j = 0; j < m->nrooms; j++)
+            if (m->rooms[j].r == r && m->rooms[j].idx == k)
+                found = 1;
+        assert_true(found);
+    }
+    /* max_rooms_per_client = 4 */
+    assert_int_equal(rooms_join_locked(b, s[1], "stats"), 0);
+    assert_int_equal(rooms_join_locked(b, s[1], "portal:a"), 0);
+    assert_int_equal(rooms_join_locked(b, s[1], "portal:b"), 0);
+    assert_int_equal(rooms_join_locked(b, s[1], "portal:c"), -E2BIG);
+    rooms_leave_all_locked(b, s[1]);
+    assert_int_equal(s[1]->nrooms, 0);
+    assert_null(smap_get(&b->rooms, "portal:a")); /* empty rooms are freed */
+    pthread_mutex_unlock(&b->lock);
+    for (int i = 0; i < 50; i++)
+        session_unref(s[i]);
+    free_broker(b);
+}
+
+static void test_broadcast_union_once_and_overflow(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    session *a = connected(b), *c = connected(b), *d = connected(b), *e = connected(b);
+    join(b, a, "dataset:one");
+    join(b, c, "datasets");
+    join(b, d, "dataset:one");
+    join(b, d, "organization:o"); /* in two target rooms: gets it once */
+    const char *rooms[] = {"datasets", "dataset:one", "organization:o", NULL};
+    assert_int_equal(broker_broadcast(b, rooms, "dataset_update", json_pack("{s:i}", "x", 1)), 0);
+    char buf[256];
+    assert_int_equal(a->q_len, 1);
+    assert_int_equal(c->q_len, 1);
+    assert_int_equal(d->q_len, 1);
+    assert_int_equal(e->q_len, 0);
+    assert_string_equal(queued(a, 0, buf, sizeof buf), "42[\"dataset_update\",{\"x\":1},\"1\"]");
+    /* the frame is built once and shared */
+    assert_ptr_equal(a->q[a->q_head], d->q[d->q_head]);
+    /* to everyone connected */
+    assert_int_equal(broker_broadcast(b, NULL, "notifications_cleared", NULL), 0);
+    assert_int_equal(e->q_len, 1);
+    assert_string_equal(queued(e, 0, buf, sizeof buf), "42[\"notifications_cleared\",\"2\"]");
+    /* max_backlog = 8: the 9th queued message drops that client only */
+    for (int i = 0; i < 6; i++) /* 2 queued already */
+        broker_broadcast(b, (const char *[]){"datasets", NULL}, "x", NULL);
+    assert_int_equal(c->q_len, 8);
+    broker_broadcast(b, (const char *[]){"datasets", NULL}, "x", NULL);
+    assert_true(c->closed);
+    assert_int_equal(atomic_load(&b->dropped_backlog), 1);
+    assert_null(session_find(b, c->sid));
+    assert_false(a->closed);
+    session_unref(a);
+    session_unref(c);
+    session_unref(d);
+    session_unref(e);
+    free_broker(b);
+}
+
+static void test_recovery_replays_in_order(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    session *s = connected(b);
+    join(b, s, "notifications");
+    join(b, s, "stats");
+    broker_broadcast(b, (const char *[]){"notifications", NULL}, "n", json_integer(1)); /* seq 1 */
+    char sid[21], pid[21];
+    memcpy(sid, s->sio_sid, sizeof sid);
+    memcpy(pid, s->pid, sizeof pid);
+    session_terminate(s, "transport close", TERM_RECOVERABLE);
+    session_unref(s);
+    broker_broadcast(b, (const char *[]){"notifications", NULL}, "n", json_integer(2)); /* 2 */
+    broker_broadcast(b, (const char *[]){"datasets", NULL}, "other", NULL);          /* 3 */
+    broker_broadcast(b, (const char *[]){"stats", NULL}, "s", json_integer(4));      /* 4 */
+    broker_broadcast(b, NULL, "all", NULL);                                           /* 5 */
+
+    session *r = session_new(b, TR_POLLING);
+    pthread_mutex_lock(&b->lock);
+    assert_int_equal(recovery_restore_locked(b, r, "unknown", "1"), 0);
+    assert_int_equal(recovery_restore_locked(b, r, pid, "1"), 1);
+    pthread_mutex_unlock(&b->lock);
+    assert_string_equal(r->sio_sid, sid);
+    assert_string_equal(r->pid, pid);
+    assert_int_equal(r->nrooms, 2);
+    char buf[256];
+    assert_int_equal(r->q_len, 3);
+    assert_string_equal(queued(r, 0, buf, sizeof buf), "42[\"n\",2,\"2\"]");
+    assert_string_equal(queued(r, 1, buf, sizeof buf), "42[\"s\",4,\"4\"]");
+    assert_string_equal(queued(r, 2, buf, sizeof buf), "42[\"all\",\"5\"]");
+    /* used once */
+    pthread_mutex_lock(&b->lock);
+    assert_int_equal(recovery_restore_locked(b, r, pid, "1"), 0);
+    pthread_mutex_unlock(&b->lock);
+
+    /* expiry, and an offset older than the log (recovery_log_max = 5) */
+    r->sio_connected = 1;
+    session_terminate(r, "transport close", TERM_RECOVERABLE);
+    session_unref(r);
+    for (int i = 0; i < 6; i++)
+        broker_broadcast(b, NULL, "all", NULL);
+    session *t = session_new(b, TR_POLLING);
+    pthread_mutex_lock(&b->lock);
+    assert_int_equal(recovery_restore_locked(b, t, pid, "5"), 0); /* 6 was evicted */
+    fake_now += 121000;
+    recovery_expire_locked(b, fake_now);
+    assert_int_equal(b->recovery.count, 0);
+    assert_int_equal(b->log_len, 0);
+    pthread_mutex_unlock(&b->lock);
+    session_unref(t);
+    free_broker(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_room_names),
+        cmocka_unit_test(test_join_leave_and_limits),
+        cmocka_unit_test(test_broadcast_union_once_and_overflow),
+        cmocka_unit_test(test_recovery_replays_in_order),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
