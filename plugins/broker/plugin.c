@@ -53,6 +53,16 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     return 0;
 }
 
+/* vigia --check-config: validate [broker] (and the thread budget) only. */
+static int broker_check_config(const vg_host *host, const vg_config *cfg)
+{
+    broker_config c;
+    memset(&c, 0, sizeof c);
+    int rc = read_config(host, cfg, &c);
+    json_decref(c.allowed_origins);
+    return rc;
+}
+
 static void destroy_state(broker *b)
 {
     if (!b)
@@ -152,5 +162,6 @@ static void broker_destroy(void *state) { destroy_state(state); }
 
 VG_PLUGIN_DEFINE(broker, "1.0.0",
                  "Socket.IO v5 / Engine.IO v4 server: rooms, live events, state recovery",
-                 .init = broker_init, .start = broker_start, .stop = broker_stop,
+                 .check_config = broker_check_config, .init = broker_init,
+                 .start = broker_start, .stop = broker_stop,
                  .destroy = broker_destroy);
