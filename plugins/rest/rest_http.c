@@ -217,10 +217,8 @@ int rest_query_check(rest_req *rq, const char *const *allowed)
                 known = true;
         if (!known) {
             char list[256] = "";
-            size_t o = 0;
             for (size_t i = 0; allowed && allowed[i]; i++)
-                o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "%s%s",
-                                      i ? ", " : "", allowed[i]);
+                rest_join(list, sizeof list, ", ", allowed[i]);
             char got[64];
             rest_sanitize(name, got, sizeof got);
             if (allowed && allowed[0])
@@ -318,10 +316,8 @@ int rest_query_enum(rest_req *rq, const char *name, const char *const *choices,
         }
     }
     char list[200] = "";
-    size_t o = 0;
     for (size_t i = 0; choices[i]; i++)
-        o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "%s%s",
-                              i ? ", " : "", choices[i]);
+        rest_join(list, sizeof list, ", ", choices[i]);
     char got[64];
     rest_sanitize(buf, got, sizeof got);
     rest_reply_error(rq, 400, "INVALID_ARGUMENT", "%s must be one of %s (got '%s')", name, list,

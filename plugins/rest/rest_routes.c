@@ -490,11 +490,9 @@ int rest_routes_register(rest_state *st)
         if (seen)
             continue;
         char allow[64] = "";
-        size_t o = 0;
         for (size_t j = i; j < N_ROUTES; j++)
             if (!strcmp(routes[j].pattern, routes[i].pattern))
-                o += (size_t)snprintf(allow + o, o < sizeof allow ? sizeof allow - o : 0, "%s%s",
-                                      o ? ", " : "", routes[j].method);
+                rest_join(allow, sizeof allow, ", ", routes[j].method);
         int rc = bind_route(st, "OPTIONS", routes[i].pattern, NULL, allow);
         if (rc < 0)
             return rc;

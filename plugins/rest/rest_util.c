@@ -273,6 +273,14 @@ void rest_sanitize(const char *s, char *buf, size_t size)
     buf[o] = '\0';
 }
 
+void rest_join(char *buf, size_t size, const char *sep, const char *word)
+{
+    size_t o = strnlen(buf, size);
+    if (o + 1 >= size)
+        return;
+    snprintf(buf + o, size - o, "%s%s", o ? sep : "", word);
+}
+
 void rest_buf_append(rest_buf *b, const char *s, size_t n)
 {
     if (b->oom)

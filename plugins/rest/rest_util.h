@@ -43,6 +43,9 @@ int rest_valid_text(const char *s, size_t len, size_t max_len);
 /* Copy s into buf for an error message: at most 40 bytes, control chars as '?'. */
 void rest_sanitize(const char *s, char *buf, size_t size);
 
+/* Append "<sep><word>" to a NUL-terminated buffer, truncating safely. */
+void rest_join(char *buf, size_t size, const char *sep, const char *word);
+
 /* Growable string for the metrics text. */
 typedef struct rest_buf {
     char *data;

@@ -167,6 +167,19 @@ static void test_prometheus(void **state)
     assert_false(rest_prom_valid_name("", false));
 }
 
+static void test_join(void **state)
+{
+    (void)state;
+    char buf[12] = "";
+    rest_join(buf, sizeof buf, ", ", "GET");
+    rest_join(buf, sizeof buf, ", ", "POST");
+    assert_string_equal(buf, "GET, POST");
+    rest_join(buf, sizeof buf, ", ", "OPTIONS"); /* truncated, still terminated */
+    assert_int_equal(strlen(buf), 11);
+    rest_join(buf, sizeof buf, ", ", "X");
+    assert_int_equal(strlen(buf), 11);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_parse_bool),    cmocka_unit_test(test_etag),
         cmocka_unit_test(test_origins),       cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_content_type_and_text), cmocka_unit_test(test_prometheus),
+        cmocka_unit_test(test_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
