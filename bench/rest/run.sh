@@ -10,12 +10,14 @@
 #   GET /api/datasets?limit=50
 #   GET /static.json                    a static file with the same bytes as the first answer
 # and prints req/s, p99 latency and the ratio to the static file. wrk comes from Debian (`wrk`).
-# STATS_CACHE=0 measures /api/stats without its 250 ms cache.
+# STATS_CACHE=0 measures /api/stats without its 250 ms cache; REPEAT=n runs each target n times
+# and keeps the best (default 2: the machine is shared).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 DUR=${2:-10}
 CONN=${3:-32}
+REPEAT=${REPEAT:-2}
 BIN=$BUILD/core/vigia
 PLUGINS=$BUILD/plugins-out
 for f in "$BIN" "$PLUGINS/rest.so" "$PLUGINS/reststub.so"; do
@@ -58,7 +60,16 @@ TOTAL=$(curl -sf "$BASE/api/datasets?limit=1" | python3 -c 'import json,sys; pri
 [ "$TOTAL" = 10000 ] || { echo "expected 10000 datasets, got $TOTAL" >&2; exit 1; }
 curl -sf "$BASE/api/notifications?limit=20" > "$DIR/web/static.json"
 
-run() { # name path [header] -> "rps p99_ms"
+run() { # name path [header] -> "rps p99_ms" of the best of $REPEAT runs (the machine is shared)
+    local best_rps=0 best_p99=0 r
+    for r in $(seq "$REPEAT"); do
+        read -r rps p99 < <(run_once "$@")
+        if [ "$(echo "$rps > $best_rps" | bc -l)" = 1 ]; then best_rps=$rps; best_p99=$p99; fi
+    done
+    echo "$best_rps $best_p99"
+}
+
+run_once() {
     local out rps p99
     if [ -n "${3:-}" ]; then
         out=$(wrk -t2 -c"$CONN" -d"${DUR}s" --latency -H "$3" "$BASE$2")
@@ -73,7 +84,7 @@ run() { # name path [header] -> "rps p99_ms"
     echo "$rps $p99"
 }
 
-echo "vigia REST bench: 100 notifications, 10000 datasets, wrk -t2 -c$CONN -d${DUR}s, $(nproc) cores"
+echo "vigia REST bench: 100 notifications, 10000 datasets, wrk -t2 -c$CONN -d${DUR}s, best of $REPEAT, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 echo "reproduce: bench/rest/run.sh $BUILD $DUR $CONN"
 read -r S_RPS S_P99 < <(run static /static.json)
 printf "%-34s %10s %10s %8s\n" "target" "req/s" "p99 ms" "ratio"
