@@ -71,8 +71,9 @@ describe('notifications', { skip: skip || false }, () => {
     const a = await open();
     const b = await open();
     const { notification } = await server.createNotification({ type: 'error', title: `Leer ${Date.now()}`, message: 'clic' });
-    const expectUnread = async (p, n) => waitFor(async () => (await badgeCount(p)) === n,
-      { timeout: 3000, what: `badge ${n}` });
+    let seen;
+    const expectUnread = async (p, n) => waitFor(async () => (seen = await badgeCount(p)) === n,
+      { timeout: 5000, what: `badge ${n}` }).catch((e) => { throw new Error(`${e.message}; badge shows ${seen}`); });
     const unread = (await server.request('GET', '/api/notifications?limit=1')).unread_count;
     await expectUnread(a.page, unread);
     await expectUnread(b.page, unread);
@@ -117,6 +118,24 @@ describe('notifications', { skip: skip || false }, () => {
       return types.length > 0 && types.every((x) => x === 'success');
     }, { what: 'only success notifications' });
     await screenshot(page, t.name);
+  });
+
+  test('mark all read asks for the token once and clears the badge everywhere', async (t) => {
+    await server.createNotification({ type: 'success', title: 'Para marcar', message: 'todas' });
+    const a = await open();
+    const b = await open();
+    assert.ok((await badgeCount(a.page)) > 0);
+    await a.page.click('#bell');
+    await a.page.waitForSelector('#notif-list li.unread');
+    await a.page.click('#mark-all');
+    await a.page.waitForSelector('#token-form:not([hidden])');
+    await a.page.fill('#token-input', ADMIN_TOKEN);
+    await a.page.keyboard.press('Enter');
+    await waitFor(async () => (await a.page.locator('#notif-list li.unread').count()) === 0, { what: 'no unread items' });
+    await waitFor(async () => (await badgeCount(a.page)) === 0, { what: 'badge 0' });
+    await waitFor(async () => (await badgeCount(b.page)) === 0, { what: 'badge 0 in the other browser' });
+    await screenshot(a.page, t.name);
+    await a.page.evaluate(() => sessionStorage.clear()); // the clear test asks again
   });
 
   test('clear asks for the admin token and works with it', async (t) => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { launch, Pages } from './lib/browser.mjs';
+import { launch, Pages, screenshot } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
 import { median, monitorIni, skipReason } from './lib/setup.mjs';
 
@@ -40,7 +40,7 @@ describe('perf', { skip: skip || false }, () => {
     if (fixture) await fixture.stop();
   });
 
-  test(`page load with ${N} datasets`, async () => {
+  test(`page load with ${N} datasets`, async (t) => {
     const runs = [];
     for (let i = 0; i < 5; i++) {
       const { page, errors } = await pages.open();
@@ -51,6 +51,7 @@ describe('perf', { skip: skip || false }, () => {
       }));
       assert.deepEqual(errors, []);
       assert.match(await page.textContent('#pager-range'), /10\.000/);
+      if (i === 0) await screenshot(page, t.name);
       await pages.closeAll();
     }
     const load = median(runs.map((r) => r.load));
@@ -61,7 +62,7 @@ describe('perf', { skip: skip || false }, () => {
     assert.ok(rows < 5000, `first rows after ${rows} ms`);
   });
 
-  test('paging, sorting and search stay responsive', async () => {
+  test('paging, sorting and search stay responsive', async (t) => {
     const { page } = await pages.open();
     await page.waitForSelector('#datasets-body tr');
     await page.evaluate(() => {
@@ -89,5 +90,6 @@ describe('perf', { skip: skip || false }, () => {
     console.log(`# ${N} datasets: next page median ${median(next)} ms, sort ${sort} ms, search ${search} ms `
       + `(incl. 250 ms debounce), longest main-thread task ${longest.toFixed(0)} ms`);
     assert.equal(await page.locator('#datasets-body tr').count() <= 50, true);
+    await screenshot(page, t.name);
   });
 });

@@ -30,19 +30,21 @@ function dispatch(event, payload) {
 }
 
 // Merge a list of notifications (catch-up or initial) and the server's count.
-function mergeList(list, unread, live) {
+// `asOf` is given for REST answers (see store.setUnread).
+function mergeList(list, unread, live, asOf) {
   if (Array.isArray(list)) {
     [...list].reverse().forEach((n) => store.add(n, { live }));
   }
-  if (typeof unread === 'number') store.setUnread(unread);
+  if (typeof unread === 'number') store.setUnread(unread, asOf);
 }
 
 async function catchUp() {
   const since = store.lastId();
+  const asOf = store.epoch();
   try {
     const res = await api.notifications({ since: since || undefined, limit: 100 });
     // Only what arrived after our newest id is news to the user.
-    mergeList(res && res.notifications, res && res.unread_count, Boolean(since));
+    mergeList(res && res.notifications, res && res.unread_count, Boolean(since), asOf);
   } catch (e) {
     console.info('vigia: catch-up over REST failed, waiting for the socket', e.message);
   }

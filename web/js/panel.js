@@ -81,10 +81,11 @@ async function loadOlder() {
   try {
     const shown = store.list(filter);
     const oldest = shown.length ? shown[shown.length - 1].id : undefined;
+    const asOf = store.epoch();
     const res = await api.notifications({ before: oldest, limit: PAGE, type: filter || undefined });
     const list = (res && res.notifications) || [];
     list.forEach((n) => store.add(n));
-    if (typeof res?.unread_count === 'number') store.setUnread(res.unread_count);
+    if (typeof res?.unread_count === 'number') store.setUnread(res.unread_count, asOf);
     if (list.length < PAGE) exhausted.set(filter, true);
     status('');
   } catch (e) {
@@ -145,8 +146,9 @@ async function markRead(id) {
       store.markRead(id, typeof ack.unread_count === 'number' ? ack.unread_count : undefined);
       return;
     }
-    const res = await withAdmin(() => api.markRead(id));
-    if (res) store.markRead(id, res.unread_count);
+    let asOf;
+    const res = await withAdmin(() => { asOf = store.epoch(); return api.markRead(id); });
+    if (res) store.markRead(id, res.unread_count, asOf);
   } catch (e) {
     status(e.message);
   }
@@ -154,8 +156,9 @@ async function markRead(id) {
 
 async function markAll() {
   try {
-    const res = await withAdmin(() => api.markAllRead());
-    if (res) store.markAllRead(res.unread_count ?? 0);
+    let asOf;
+    const res = await withAdmin(() => { asOf = store.epoch(); return api.markAllRead(); });
+    if (res) store.markAllRead(res.unread_count ?? 0, asOf);
   } catch (e) {
     status(e.message);
   }
@@ -163,8 +166,9 @@ async function markAll() {
 
 async function clearAll() {
   try {
-    const res = await withAdmin(() => api.clear());
-    if (res) store.clear(res.unread_count ?? 0);
+    let asOf;
+    const res = await withAdmin(() => { asOf = store.epoch(); return api.clear(); });
+    if (res) store.clear(res.unread_count ?? 0, asOf);
   } catch (e) {
     status(e.message);
   }

@@ -5,6 +5,10 @@ const byId = new Map();
 const listeners = new Set();
 let unread = 0;
 let maxId = 0n;
+// Bumped by every count that arrives on the live stream. A REST answer
+// carries a count computed when it was asked for; if live events came in
+// meanwhile it is stale and must not overwrite theirs.
+let epoch = 0;
 
 // Ids are decimal strings of an increasing integer: compare numerically.
 export function idNum(id) {
@@ -28,8 +32,13 @@ export const store = {
   // Highest id ever seen: the "since" of a catch-up request.
   lastId() { return maxId > 0n ? maxId.toString() : null; },
 
-  setUnread(n) {
+  epoch() { return epoch; },
+
+  // `asOf`: the epoch() read when the REST request was sent (omit for live counts).
+  setUnread(n, asOf) {
     if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) return;
+    if (asOf === undefined) epoch++;
+    else if (asOf !== epoch) return;
     if (n !== unread) {
       const bumped = n > unread;
       unread = n;
@@ -59,32 +68,32 @@ export const store = {
     return true;
   },
 
-  markRead(id, unreadCount) {
+  markRead(id, unreadCount, asOf) {
     const n = byId.get(String(id));
     if (n && !n.read) {
       n.read = true;
       n.read_at = new Date().toISOString();
       emit('updated', n);
     }
-    if (unreadCount !== undefined) this.setUnread(unreadCount);
+    if (unreadCount !== undefined) this.setUnread(unreadCount, asOf);
   },
 
-  markAllRead(unreadCount) {
+  markAllRead(unreadCount, asOf) {
     byId.forEach((n) => {
       if (!n.read) {
         n.read = true;
         emit('updated', n);
       }
     });
-    this.setUnread(unreadCount ?? 0);
+    this.setUnread(unreadCount ?? 0, asOf);
   },
 
   // The list shown to users was cleared on the server: forget it here too,
   // but keep maxId so a later catch-up does not bring the old ones back.
-  clear(unreadCount) {
+  clear(unreadCount, asOf) {
     byId.clear();
     emit('cleared', {});
-    this.setUnread(unreadCount ?? 0);
+    this.setUnread(unreadCount ?? 0, asOf);
   },
 
   // Newest first, optionally of one type.
