@@ -406,7 +406,11 @@ int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        struct timespec f0, f1, f2;
+        clock_gettime(CLOCK_MONOTONIC, &f0);
         CURLcode cc = curl_easy_perform(c);
+        clock_gettime(CLOCK_MONOTONIC, &f1);
+        out->fetch_ms += (double)(f1.tv_sec - f0.tv_sec) * 1e3 + (double)(f1.tv_nsec - f0.tv_nsec) / 1e6;
         long http = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
         out->pages++;
@@ -434,6 +438,8 @@ int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing
         size_t fresh = 0;
         char perr[300];
         int got = mon_parse_page(b.p ? b.p : "", b.len, p, out, &fresh, perr, sizeof perr);
+        clock_gettime(CLOCK_MONOTONIC, &f2);
+        out->parse_ms += (double)(f2.tv_sec - f1.tv_sec) * 1e3 + (double)(f2.tv_nsec - f1.tv_nsec) / 1e6;
         if (got < 0) {
             snprintf(err, errlen, "page %d: %s", page, perr);
             break;

@@ -102,6 +102,7 @@ typedef struct mon_listing {
     size_t n, cap;
     int pages;
     int errors;              /* skipped malformed entries */
+    double fetch_ms, parse_ms; /* time waiting for pages vs parsing them */
 } mon_listing;
 
 typedef struct mon_http_opts {

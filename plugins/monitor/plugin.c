@@ -1,8 +1,5 @@
 /* monitor: the plugin descriptor, lifecycle and the one sweep thread. */
 #include <curl/curl.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +24,6 @@ static int64_t wall_ms(void)
 static void *sweeper(void *arg)
 {
     mon_plugin *m = arg;
-    /* sweeps are background work: under CPU pressure the HTTP workers that
-     * answer the REST API and WebSockets go first (per-thread nice on Linux) */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
-        VG_DEBUG(m->host, "cannot lower the sweep thread's priority");
     pthread_mutex_lock(&m->mu);
     while (!atomic_load(&m->stop)) {
         int64_t now = mono_ms(), next = now + 60000;

@@ -442,11 +442,12 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     json_decref(ev);
     VG_INFO(m->host,
             "sweep %lld of portal %s %s in %lld ms: %lld datasets, %lld resources, %lld up, "
-            "%lld degraded, %lld down, %d changes (listing %lld ms, checks %lld ms, store %lld ms)"
-            "%s%s",
+            "%lld degraded, %lld down, %d changes (listing %lld ms [%d pages, fetch %.0f ms, "
+            "parse %.0f ms], checks %lld ms, store %lld ms)%s%s",
             (long long)sweep_id, p->name, complete ? "finished" : "incomplete",
             (long long)duration, c.datasets, c.resources, c.up, c.degraded, c.down,
-            (int)json_array_size(events), (long long)(t_list - t0),
+            (int)json_array_size(events), (long long)(t_list - t0), L.pages, L.fetch_ms,
+            L.parse_ms,
             (long long)(t_checks - t_list), (long long)(t_end - t_checks), err[0] ? ": " : "",
             err);
     json_decref(counts);
