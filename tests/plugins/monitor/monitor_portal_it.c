@@ -159,6 +159,63 @@ static void politeness_limits_hold(void **state)
     mt_fixture_stop(&fx);
 }
 
+/* organizations / exclude_organizations restrict what a portal monitors */
+static void organisation_filters(void **state)
+{
+    (void)state;
+    mt_fixture fx;
+    const char *args[] = {"--datasets", "24", "--orgs", "4", "--resources-per-dataset", "1", NULL};
+    assert_int_equal(mt_fixture_start(&fx, args), 0);
+    vgt_server srv;
+    /* two portals on the same fixture: one includes two orgs, one excludes one */
+    char *extra = NULL;
+    assert_true(asprintf(&extra,
+                         "[monitor]\napi_delay = 0\ntimeout = 2s\n"
+                         "[monitor:incl]\nbase_url = %s\ninterval = 1h\nrows = 5\n"
+                         "organizations = ministerio_de_salud, municipalidad_de_maule\n"
+                         "[monitor:excl]\nbase_url = %s\ninterval = 1h\nrows = 5\n"
+                         "exclude_organizations = ministerio_de_salud\n",
+                         fx.base, fx.base) > 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, extra), 0);
+    free(extra);
+    /* both portals sweep at start */
+    for (int i = 0; i < 600; i++) {
+        json_t *ev = mt_events(&srv, 0, "monitor.sweep_finished");
+        size_t n = json_array_size(ev);
+        json_decref(ev);
+        if (n >= 2)
+            break;
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    int rc;
+    json_t *l = mt_call(&srv, "datasets.list", "{\"portal\":\"incl\",\"limit\":100}", &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 12); /* orgs 0 and 3 */
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(l, "items"), i, d)
+    {
+        const char *org = json_string_value(json_object_get(d, "organization"));
+        assert_true(strcmp(org, "ministerio_de_salud") == 0 ||
+                    strcmp(org, "municipalidad_de_maule") == 0);
+    }
+    json_decref(l);
+    l = mt_call(&srv, "datasets.list", "{\"portal\":\"excl\",\"limit\":100}", &rc);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 18);
+    json_decref(l);
+    l = mt_call(&srv, "datasets.list",
+                "{\"portal\":\"excl\",\"organization\":\"ministerio_de_salud\"}", &rc);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 0);
+    json_decref(l);
+    /* the include list went to the portal as fq, not filtered after a full listing */
+    json_t *st = mt_fixture_get(&fx, "/_stats");
+    assert_true(json_integer_value(json_object_get(st, "package_search")) <= 3 + 5 + 2);
+    json_decref(st);
+    vgt_server_cleanup(&srv);
+    mt_fixture_stop(&fx);
+}
+
 /* per_host_interval spaces the starts of checks on one host */
 static void per_host_interval_spaces_requests(void **state)
 {
@@ -245,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(api_failures_never_remove),
         cmocka_unit_test(politeness_limits_hold),
+        cmocka_unit_test(organisation_filters),
         cmocka_unit_test(per_host_interval_spaces_requests),
         cmocka_unit_test(stop_cancels_sweep),
     };
