@@ -72,6 +72,8 @@ rows = [("held clients", lambda r: r["held"]),
         ("RSS delta per conn KiB", lambda r: r["server"]["rss_per_conn_kb"]),
         ("RSS total per conn KiB", lambda r: r["server"]["rss_total_per_conn_kb"]),
         ("server CPU % (1 core=100)", lambda r: r["server"]["cpu_pct"]),
+        # robust on a shared machine: CPU time the server spent per delivery
+        ("server CPU us/delivery", lambda r: 1e6 * r["server"]["cpu_s"] / max(1, r["paced"]["delivered"] + r["burst"]["delivered"])),
         ("generator CPU %", lambda r: r["generator"]["cpu_pct"])]
 for n in sizes:
     try:
@@ -87,4 +89,5 @@ for n in sizes:
         fb = f"{b:.2f}" if isinstance(b, float) else str(b)
         print(f"{name:28}{fa:>14}{fb:>16}{ratio:>12}")
 print(f"\nraw results: {out}")
+print("load average at the end:", open("/proc/loadavg").read().split()[:3])
 PY
