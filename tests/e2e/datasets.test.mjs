@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { launch, Pages, screenshot, DESKTOP, PHONE } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, monitorIni, skipReason } from './lib/setup.mjs';
+import { median, monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'monitor', 'broker', 'rest'];
 const skip = skipReason({ plugins: PLUGINS, fixture: true });
@@ -21,6 +21,7 @@ describe('datasets', { skip: skip || false }, () => {
   const open = (opts) => pages.open(opts);
 
   before(async () => {
+    requireVendor();
     fixture = await new CkanFixture(['--datasets', '60', '--orgs', '5', '--resources-per-dataset', '2',
       '--scenario', 'plain', '--seed', '7']).start();
     server = await new VigiaServer({ plugins: PLUGINS, extraIni: monitorIni(fixture.base) }).start();

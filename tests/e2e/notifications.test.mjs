@@ -7,7 +7,7 @@ import os from 'node:os';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { badgeCount, launch, Pages, screenshot, PHONE } from './lib/browser.mjs';
 import { ADMIN_TOKEN, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, skipReason } from './lib/setup.mjs';
+import { median, requireVendor, skipReason } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'broker', 'rest'];
 const skip = skipReason({ plugins: PLUGINS });
@@ -20,6 +20,7 @@ describe('notifications', { skip: skip || false }, () => {
   const open = (opts) => pages.open(opts);
 
   before(async () => {
+    requireVendor();
     // Without the monitor the datasets view answers 503; only notifications matter here.
     server = await new VigiaServer({ plugins: PLUGINS }).start();
     browser = await launch();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { launch, Pages, screenshot } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, monitorIni, skipReason } from './lib/setup.mjs';
+import { median, monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'monitor', 'broker', 'rest'];
 const N = 10000;
@@ -21,6 +21,7 @@ describe('perf', { skip: skip || false }, () => {
   let pages;
 
   before(async () => {
+    requireVendor();
     // No resources: the listing alone fills the table, so the set-up is quick.
     fixture = await new CkanFixture(['--datasets', String(N), '--orgs', '40', '--resources-per-dataset', '0',
       '--scenario', 'plain']).start();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { badgeCount, connState, launch, openPage, screenshot } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, missingPlugin, waitFor } from './lib/server.mjs';
-import { monitorIni, skipReason } from './lib/setup.mjs';
+import { monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
 
 const REQUIRED = ['notifications', 'broker', 'rest'];
 const skip = skipReason({ plugins: REQUIRED });
@@ -17,6 +17,7 @@ describe('reconnect', { skip: skip || false }, () => {
   let fixture;
 
   before(async () => {
+    requireVendor();
     // The monitor is optional here; with it the datasets view has data too.
     let plugins = REQUIRED;
     let extraIni = '';

@@ -3,7 +3,6 @@
 // reconnect (the server replays missed events when it recovers the session;
 // otherwise we ask for everything after the newest id we have). The store
 // de-duplicates by id, so a notification seen twice is shown once.
-import { io } from '/vendor/socket.io.esm.min.js';
 import { adminToken, api } from './api.js';
 import { store } from './store.js';
 
@@ -50,7 +49,17 @@ async function catchUp() {
   }
 }
 
-export function connect() {
+// The client library is loaded on its own so that, if it is missing (web/vendor/
+// is filled by scripts/install-deps.sh), the rest of the page still works.
+export async function connect() {
+  let io;
+  try {
+    ({ io } = await import('/vendor/socket.io.esm.min.js'));
+  } catch (e) {
+    console.error('vigia: socket.io-client is missing from /vendor/ (run scripts/install-deps.sh)', e.message);
+    setState('offline');
+    return null;
+  }
   const token = adminToken();
   socket = io({
     path: '/socket.io/',

@@ -1,8 +1,15 @@
 // What a browser suite needs before it can run, and the INI that points the
 // monitor at the CKAN fixture with fast sweeps.
 import fs from 'node:fs';
+import path from 'node:path';
 import { missingChromium } from './browser.mjs';
-import { FIXTURE_BIN, missingBinary, missingPlugin } from './server.mjs';
+import { FIXTURE_BIN, SOURCE_DIR, missingBinary, missingPlugin } from './server.mjs';
+
+// The portal cannot connect without it; a set-up step, so fail loudly rather than skip.
+export function requireVendor() {
+  const file = path.join(SOURCE_DIR, 'web', 'vendor', 'socket.io.esm.min.js');
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run scripts/install-deps.sh test`);
+}
 
 // A reason to skip (naming what is missing), or null when all is there.
 export function skipReason({ plugins, fixture = false }) {
