@@ -166,6 +166,10 @@ int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_a
 int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, bool complete,
                            const json_t *counts, int errors, int changes);
 int mon_store_mark_stale(sqlite3 *db, const char *portal);
+/* What the database knows of a portal: datasets by status (index mon_dstatus),
+ * resources, restricted resources. */
+int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
+                     long long *resources, long long *restricted);
 int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days);
 
 /* Everything one complete sweep writes, in one transaction. */

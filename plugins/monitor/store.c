@@ -286,6 +286,37 @@ int mon_store_mark_stale(sqlite3 *db, const char *portal)
     return exec_bind(db, "UPDATE monitor_datasets SET stale=1 WHERE portal=?", "s", portal);
 }
 
+int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
+                     long long *resources, long long *restricted)
+{
+    memset(by_status, 0, 4 * sizeof *by_status);
+    *resources = *restricted = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT status, COUNT(*) FROM monitor_datasets WHERE portal=?"
+                           " GROUP BY status",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int s = mon_dstatus_parse((const char *)sqlite3_column_text(st, 0));
+        by_status[s < 0 ? MON_D_UNKNOWN : s] += sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(*), SUM(status='restricted') FROM monitor_resources"
+                           " WHERE portal=?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *resources = sqlite3_column_int64(st, 0);
+        *restricted = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
 int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days)
 {
     int rc = exec_bind(db, "DELETE FROM monitor_checks WHERE checked_at < ?", "i",

@@ -393,6 +393,17 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
         free(items);
         mon_prev_free(&prev);
     }
+    if (!complete) {
+        /* nothing was re-checked: report what is known, stale as it is */
+        long long by[4];
+        if (mon_store_counts(m->wdb, p->name, by, &c.resources, &c.restricted) == 0) {
+            c.unknown = by[MON_D_UNKNOWN];
+            c.up = by[MON_D_UP];
+            c.degraded = by[MON_D_DEGRADED];
+            c.down = by[MON_D_DOWN];
+            c.datasets = c.unknown + c.up + c.degraded + c.down;
+        }
+    }
     int64_t finished = wall_ms();
     int64_t t_end = mono_ms(), duration = t_end - t0;
     json_t *counts = counts_json(&c);

@@ -85,6 +85,10 @@ static void api_failures_never_remove(void **state)
             assert_int_equal(mt_count(ev, "dataset.removed", NULL), 0);
             assert_int_equal(total_datasets(&srv), 23);
             assert_non_null(json_string_value(json_object_get(fin, "error")));
+            /* counts still describe what is known */
+            assert_int_equal(json_integer_value(json_object_get(json_object_get(fin, "counts"),
+                                                                "datasets")),
+                             23);
             /* the portal is down; the first failure announced it */
             json_t *st = mt_call(&srv, "monitor.status", NULL, NULL);
             json_t *p0 = json_array_get(json_object_get(st, "portals"), 0);
