@@ -201,8 +201,11 @@ int polling_handler(vg_http_request *req, void *user)
     }
     if (strcmp(transport, "polling") != 0)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_TRANSPORT);
-    if (vg_http_query(req, "sid", sid, sizeof sid) < 0)
+    int qr = vg_http_query(req, "sid", sid, sizeof sid);
+    if (qr == -ENOENT)
         return handshake(b, req);
+    if (qr < 0)
+        return reply_eio_error(req, EIO_ERR_UNKNOWN_SID); /* too long to be one of ours */
     session *s = session_find(b, sid);
     if (!s)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);

@@ -42,7 +42,10 @@ static int ws_connect(vg_http_request *req, void *user)
         return refuse(req, EIO_ERR_BAD_REQUEST);
     if (!origin_allowed(b, vg_http_header(req, "Origin"), vg_http_header(req, "Host")))
         return refuse(req, EIO_ERR_FORBIDDEN);
-    int has_sid = vg_http_query(req, "sid", sid, sizeof sid) >= 0;
+    int qr = vg_http_query(req, "sid", sid, sizeof sid);
+    if (qr < 0 && qr != -ENOENT)
+        return refuse(req, EIO_ERR_UNKNOWN_SID);
+    int has_sid = qr >= 0;
     if (has_sid) {
         session *s = session_find(b, sid);
         if (!s)

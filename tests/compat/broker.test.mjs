@@ -122,6 +122,22 @@ describe("transports", () => {
     // CORS preflight from a foreign origin is refused (allowed_origins empty)
     const cors = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
     assert.equal(cors.status, 403);
+    // a "1" (close) POST: the pending GET answers "6", the session is gone
+    const [, open3] = await q("EIO=4&transport=polling");
+    const sid3 = JSON.parse(open3.slice(1)).sid;
+    const pending = q(`EIO=4&transport=polling&sid=${sid3}`);
+    await sleep(200);
+    assert.deepEqual(await q(`EIO=4&transport=polling&sid=${sid3}`, { method: "POST", body: "1" }), [200, "ok"]);
+    assert.deepEqual(await pending, [200, "6"]);
+    assert.equal((await q(`EIO=4&transport=polling&sid=${sid3}`))[0], 400);
+    // same-origin CORS preflight
+    const pre = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, {
+      method: "OPTIONS",
+      headers: { Origin: srv.base, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-origin"), srv.base);
+    assert.match(pre.headers.get("access-control-allow-methods"), /POST/);
     // a malformed POST closes that session only
     const [, open2] = await q("EIO=4&transport=polling");
     const sid2 = JSON.parse(open2.slice(1)).sid;
