@@ -95,6 +95,11 @@ describe('notifications', { skip: skip || false }, () => {
     await screenshot(a.page, t.name);
     await a.page.keyboard.press('Escape');
     assert.equal(await a.page.evaluate(() => document.getElementById('notif-panel').open), false);
+    // Focus goes back to the bell, and the keyboard alone opens the panel again.
+    assert.equal(await a.page.evaluate(() => document.activeElement.id), 'bell');
+    await a.page.keyboard.press('Enter');
+    assert.equal(await a.page.evaluate(() => document.getElementById('notif-panel').open), true);
+    assert.equal(await a.page.evaluate(() => document.activeElement.id), 'panel-close');
   });
 
   test('the type filter and infinite scroll into older history', async (t) => {

@@ -13,6 +13,8 @@ export function initBell(onClick) {
     badge.hidden = n === 0;
     bell.dataset.unread = String(n);
     bell.setAttribute('aria-label', n > 0 ? `${t('bell.label')}, ${t('bell.unread', { n })}` : t('bell.label'));
+    // A page left open in a background tab shows the count in its title.
+    document.title = n > 0 ? `(${n > 99 ? '99+' : n}) ${t('app.title')}` : t('app.title');
   };
 
   bell.addEventListener('click', onClick);

@@ -175,7 +175,8 @@ function row(d) {
     h('th', { scope: 'row', class: 'col-title' }, title,
       d.name && d.name !== d.title ? h('span', { class: 'sub', text: d.name }) : null),
     h('td', { class: 'col-org', 'data-label': t('table.org'), text: d.organization_title || d.organization || '—' }),
-    h('td', { class: 'col-status', 'data-label': t('table.status') }, statusPill(d.status)),
+    h('td', { class: 'col-status', 'data-label': t('table.status') }, h('span', {}, statusPill(d.status),
+      d.stale ? h('span', { class: 'stale', title: t('status.staleHint'), text: t('status.stale') }) : null)),
     h('td', { class: 'col-checked', 'data-label': t('table.lastChecked') }, timeElement(d.last_checked, t('table.never'))),
     h('td', { class: 'col-latency num', 'data-label': t('table.latency'), text: fmtMs(latencyFor(d)) }),
     h('td', { class: 'col-uptime', 'data-label': t('table.uptime') }, uptimeBar(uptimeFor(d))));
