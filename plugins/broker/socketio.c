@@ -178,7 +178,10 @@ static json_t *ev_get_notifications(session *s, const json_t *arg)
             json_decref(params);
             return vg_error_new("INVALID_ARGUMENT", "since: expected a notification id");
         }
-        json_object_set_new(params, "since", id);
+        if (strcmp(json_string_value(id), "0") == 0)
+            json_decref(id); /* since 0: everything (ids start at 1) */
+        else
+            json_object_set_new(params, "since", id);
     }
     json_t *res = call(s->b, "notifications.list", params);
     if (!res || json_object_get(res, "error"))
