@@ -75,4 +75,34 @@ describe('reconnect', { skip: skip || false }, () => {
     await screenshot(page, t.name, 'restored');
     await context.close();
   });
+
+  test('a dropped transport is recovered and the events missed meanwhile appear once', async (t) => {
+    const { page, context } = await openPage(browser, `${server.base}/`);
+    await waitFor(async () => (await connState(page)) === 'connected', { timeout: 15000, what: 'connected' });
+    // The server must have sent at least one event for a session to be recoverable.
+    const first = await server.createNotification({ type: 'info', title: 'Antes de la caída', message: 'en vivo' });
+    await waitFor(async () => (await badgeCount(page)) === first.unread_count, { what: 'first badge' });
+
+    await context.setOffline(true);
+    await page.evaluate(() => window.vigiaSocket.io.engine.close()); // "transport close": recoverable
+    await waitFor(async () => (await connState(page)) !== 'connected', { what: 'disconnected' });
+    const titles = ['Perdida 1', 'Perdida 2'];
+    let last;
+    for (const title of titles) last = await server.createNotification({ type: 'warning', title, message: 'sin transporte' });
+    await context.setOffline(false);
+    await waitFor(async () => (await connState(page)) === 'connected', { timeout: 20000, what: 'connected again' });
+    const recovered = await page.evaluate(() => window.vigiaSocket.recovered);
+    console.log(`# connection state recovery after a dropped transport: socket.recovered = ${recovered}`);
+    await waitFor(async () => (await badgeCount(page)) === last.unread_count, { timeout: 5000, what: 'badge after recovery' });
+    await page.click('#bell');
+    await page.waitForSelector('#notif-list li');
+    await page.waitForTimeout(1000);
+    for (const title of [...titles, 'Antes de la caída']) {
+      const n = await page.locator('#notif-list li .notif-title', { hasText: title }).count();
+      assert.equal(n, 1, `"${title}" shown ${n} times`);
+    }
+    assert.equal(recovered, true, 'the broker recovered the session (same sid, missed events replayed)');
+    await screenshot(page, t.name);
+    await context.close();
+  });
 });

@@ -72,6 +72,9 @@ export async function connect() {
     auth: token ? { token } : {},
   });
 
+  // A handle for debugging from the console (and for the browser tests).
+  window.vigiaSocket = socket;
+
   socket.on('connect', () => {
     setState('connected');
     const recovered = socket.recovered;
