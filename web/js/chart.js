@@ -4,11 +4,13 @@ import { svg } from './dom.js';
 import { t, fmtDay, fmtPercent, fmtNumber } from './i18n.js';
 import { uptimeFraction, uptimeLevel } from './format.js';
 
-const W = 600;
 const H = 160;
 const PAD = { top: 10, right: 8, bottom: 24, left: 40 };
 
-export function historyChart(daily, days = 30) {
+// `width` is the space the chart gets, in CSS pixels, so its text keeps
+// its size on a phone instead of being scaled down with the drawing.
+export function historyChart(daily, days = 30, width = 600) {
+  const W = Math.max(280, Math.min(1000, Math.round(width)));
   const rows = (Array.isArray(daily) ? daily : [])
     .filter((d) => d && d.day)
     .sort((a, b) => String(a.day).localeCompare(String(b.day)))

@@ -80,7 +80,7 @@ function render() {
       href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank', text: t('detail.open') }) : null),
     h('section', { 'aria-labelledby': 'detail-h-history' },
       h('h3', { id: 'detail-h-history', text: t('detail.history') }),
-      hist && Array.isArray(hist.daily) && hist.daily.length ? historyChart(hist.daily, DAYS)
+      hist && Array.isArray(hist.daily) && hist.daily.length ? historyChart(hist.daily, DAYS, els.body.clientWidth - 40)
         : h('p', { class: 'muted', text: hist ? t('detail.noHistory') : t('detail.loading') })),
     h('section', { 'aria-labelledby': 'detail-h-res' },
       h('h3', { id: 'detail-h-res', text: t('detail.resources') }),
