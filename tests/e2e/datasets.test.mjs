@@ -22,9 +22,11 @@ describe('datasets', { skip: skip || false }, () => {
 
   before(async () => {
     requireVendor();
-    fixture = await new CkanFixture(['--datasets', '60', '--orgs', '5', '--resources-per-dataset', '2',
-      '--scenario', 'plain', '--seed', '7']).start();
-    server = await new VigiaServer({ plugins: PLUGINS, extraIni: monitorIni(fixture.base) }).start();
+    fixture = new CkanFixture(['--datasets', '60', '--orgs', '5', '--resources-per-dataset', '2',
+      '--scenario', 'plain', '--seed', '7']);
+    await fixture.start();
+    server = new VigiaServer({ plugins: PLUGINS, extraIni: monitorIni(fixture.base) });
+    await server.start();
     // The first sweep has classified every dataset.
     await waitFor(async () => {
       const s = await server.request('GET', '/api/stats');

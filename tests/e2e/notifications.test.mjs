@@ -22,7 +22,8 @@ describe('notifications', { skip: skip || false }, () => {
   before(async () => {
     requireVendor();
     // Without the monitor the datasets view answers 503; only notifications matter here.
-    server = await new VigiaServer({ plugins: PLUGINS }).start();
+    server = new VigiaServer({ plugins: PLUGINS });
+    await server.start();
     browser = await launch();
     pages = new Pages(browser, server.base);
   });

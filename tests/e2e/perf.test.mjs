@@ -23,9 +23,11 @@ describe('perf', { skip: skip || false }, () => {
   before(async () => {
     requireVendor();
     // No resources: the listing alone fills the table, so the set-up is quick.
-    fixture = await new CkanFixture(['--datasets', String(N), '--orgs', '40', '--resources-per-dataset', '0',
-      '--scenario', 'plain']).start();
-    server = await new VigiaServer({ plugins: PLUGINS, extraIni: monitorIni(fixture.base) }).start();
+    fixture = new CkanFixture(['--datasets', String(N), '--orgs', '40', '--resources-per-dataset', '0',
+      '--scenario', 'plain']);
+    await fixture.start();
+    server = new VigiaServer({ plugins: PLUGINS, extraIni: monitorIni(fixture.base) });
+    await server.start();
     await waitFor(async () => {
       const s = await server.request('GET', '/api/stats');
       return s?.datasets?.total >= N;

@@ -22,11 +22,13 @@ describe('reconnect', { skip: skip || false }, () => {
     let plugins = REQUIRED;
     let extraIni = '';
     if (!missingPlugin(['monitor']) && !skipReason({ plugins: ['monitor'], fixture: true })) {
-      fixture = await new CkanFixture(['--datasets', '20', '--orgs', '3', '--scenario', 'plain']).start();
+      fixture = new CkanFixture(['--datasets', '20', '--orgs', '3', '--scenario', 'plain']);
+      await fixture.start();
       plugins = ['notifications', 'monitor', 'broker', 'rest'];
       extraIni = monitorIni(fixture.base);
     }
-    server = await new VigiaServer({ plugins, extraIni }).start();
+    server = new VigiaServer({ plugins, extraIni });
+    await server.start();
     browser = await launch();
   });
 

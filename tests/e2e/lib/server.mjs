@@ -19,6 +19,27 @@ export const ADMIN_TOKEN = 'e2e-admin-token';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Servers and fixtures this process started: killed by pid if the test
+// process ends early (a failed assertion, or ctest's timeout sending SIGTERM).
+const children = new Set();
+function track(proc) {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  return proc;
+}
+function killChildren() {
+  for (const proc of children) {
+    try { process.kill(proc.pid, 'SIGKILL'); } catch { /* already gone */ }
+  }
+}
+process.once('exit', killChildren);
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.once(sig, () => {
+    killChildren();
+    process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+  });
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -88,9 +109,9 @@ export class VigiaServer {
     ].join('\n');
     fs.writeFileSync(path.join(this.dir, 'vigia.ini'), ini);
     const out = fs.openSync(path.join(this.dir, 'stderr.txt'), 'a');
-    this.proc = spawn(VIGIA_BIN, ['--config', path.join(this.dir, 'vigia.ini')], {
+    this.proc = track(spawn(VIGIA_BIN, ['--config', path.join(this.dir, 'vigia.ini')], {
       stdio: ['ignore', out, out],
-    });
+    }));
     fs.closeSync(out);
     const proc = this.proc;
     let exited = null;
@@ -160,7 +181,7 @@ export class CkanFixture {
   async start() {
     this.port = await freePort();
     this.log = '';
-    this.proc = spawn(FIXTURE_BIN, ['--port', String(this.port), ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = track(spawn(FIXTURE_BIN, ['--port', String(this.port), ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.proc.stdout.on('data', (d) => { this.log += d; });
     this.proc.stderr.on('data', (d) => { this.log += d; });
     await waitFor(async () => {
