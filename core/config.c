@@ -275,6 +275,17 @@ static int bad_value(const vg_config *sec, const cfg_entry *e, char *err, size_t
     return -EINVAL;
 }
 
+void core_cfg_locate(const vg_config *sec, const char *section_name, const char *key, char *buf,
+                     size_t n, const char **value)
+{
+    cfg_entry *e = lookup(sec, key);
+    *value = e ? e->value : NULL;
+    if (e)
+        snprintf(buf, n, "%s:%d: [%s] %s", sec->file->path, e->line, sec->name, key);
+    else
+        snprintf(buf, n, "[%s] %s", sec ? sec->name : section_name, key);
+}
+
 int core_cfg_string(const vg_config *sec, const char *key, const char *def, const char **out,
                     char *err, size_t errlen)
 {

@@ -43,6 +43,11 @@ int core_cfg_list(const vg_config *sec, const char *key, const char *def, json_t
 int core_cfg_enum(const vg_config *sec, const char *key, const char *def,
                   const char *const *choices, int *out, char *err, size_t errlen);
 
+/* "file:line: [section] key" (or "[section] key" when absent) into buf;
+ * *value is the key's value or NULL. */
+void core_cfg_locate(const vg_config *sec, const char *section_name, const char *key, char *buf,
+                     size_t n, const char **value);
+
 /* Parse helpers shared with the getters (exposed for tests). */
 int core_parse_duration_ms(const char *s, int64_t *out);
 json_t *core_split_list(const char *s);

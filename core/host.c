@@ -60,6 +60,25 @@ static int cfg_result(const vg_host *h, int rc, const char *err)
     return rc;
 }
 
+static int h_config_fail(const vg_host *h, const vg_config *c, const char *key, const char *fmt,
+                         ...) VG_PRINTF(4, 5);
+static int h_config_fail(const vg_host *h, const vg_config *c, const char *key, const char *fmt,
+                         ...)
+{
+    char where[200], what[200], msg[480];
+    const char *value;
+    core_cfg_locate(c, h->plugin_name, key, where, sizeof where, &value);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (value)
+        snprintf(msg, sizeof msg, "%s: %s, found '%s'", where, what, value);
+    else
+        snprintf(msg, sizeof msg, "%s: %s", where, what);
+    return record_failure(plugin_of(h), msg);
+}
+
 static const vg_config *h_config_section(const vg_host *h, const char *name)
 {
     return core_config_section(plugin_of(h)->srv->cfg, name);
@@ -211,4 +230,5 @@ void core_host_fill(core_plugin *p)
     h->server_version = h_server_version;
     h->listen_address = h_listen_address;
     h->core_private = p;
+    h->config_fail = h_config_fail;
 }

@@ -128,6 +128,14 @@ struct vg_host {
     const char *(*listen_address)(const vg_host *host);
 
     void *core_private; /* the core's; never touched by plugins */
+
+    /* ABI 1.1 -------------------------------------------------------------
+     * Report a value the plugin itself found wrong (a cross-field rule, a URL
+     * scheme, ...) the way the getters do: logs and records as the failure
+     * reason "file:line: [section] key: <message>, found '<value>'" (without
+     * file:line and value when the key is absent). Returns -EINVAL. */
+    int (*config_fail)(const vg_host *host, const vg_config *cfg, const char *key, const char *fmt,
+                       ...) VG_PRINTF(4, 5);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \

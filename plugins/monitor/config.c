@@ -151,8 +151,7 @@ int mon_config_load(const vg_host *h, mon_config *cfg)
             break;
         }
         if (strncmp(p->base_url, "http://", 7) != 0 && strncmp(p->base_url, "https://", 8) != 0) {
-            rc = h->fail(h, "[%s] base_url: expected an http(s) URL, found '%s'", full,
-                         p->base_url);
+            rc = h->config_fail(h, ps, "base_url", "expected an http(s) URL");
             break;
         }
     }

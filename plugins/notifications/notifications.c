@@ -65,10 +65,8 @@ static int read_config(const vg_host *host, const vg_config *cfg, nt_config *c)
                                 &c->clear_deletes_history)) < 0)
         return rc;
     if (c->history_max > 0 && c->history_max < c->limit)
-        return host->fail(host,
-                          "[notifications] history_max (%lld) must be 0 (no limit) or at least "
-                          "limit (%lld)",
-                          c->history_max, c->limit);
+        return host->config_fail(host, cfg, "history_max",
+                                 "expected 0 (no limit) or at least limit (%lld)", c->limit);
     return 0;
 }
 

@@ -107,6 +107,12 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
     const char *marker;
     host->config_string(host, cfg, "marker", "/dev/null", &marker);
     snprintf(f->marker, sizeof f->marker, "%s", marker);
+    const char *mode;
+    host->config_string(host, cfg, "mode", "a", &mode);
+    if (strcmp(mode, "a") != 0 && strcmp(mode, "b") != 0) {
+        free(f);
+        return host->config_fail(host, cfg, "mode", "expected a or b (fixture rule)");
+    }
     char path[64];
     snprintf(path, sizeof path, "/fixture/%s", FIXTURE_NAME);
     host->http_route(host, "GET", path, route, f, free_route);

@@ -69,7 +69,7 @@ static void test_newer_minor(void **s)
     (void)s;
     char *out;
     assert_int_equal(run_vigia("lf_minor", NULL, &out), 1);
-    expect(out, "lf_minor.so) refused: needs plugin ABI 1.42, this server provides 1.0");
+    expect(out, "lf_minor.so) refused: needs plugin ABI 1.42, this server provides 1.1");
 }
 
 static void test_bad_signature(void **s)
@@ -173,6 +173,15 @@ static void test_optional_init_failure(void **s)
     assert_non_null(strstr(buf, "method freed"));
 }
 
+static void test_plugin_rule_names_the_line(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_good", "[lf_good]\nmarker = /dev/null\nmode = c\n", &out), 1);
+    expect(out, "t.ini:8: [lf_good] mode: expected a or b (fixture rule), found 'c'");
+    expect(out, "plugin 'lf_good' failed to initialise: ");
+}
+
 static void test_shutdown_bound(void **s)
 {
     (void)s;
@@ -240,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_required_init_failure),
         cmocka_unit_test(test_optional_init_failure), cmocka_unit_test(test_check_config_mode),
         cmocka_unit_test(test_shutdown_bound),
+        cmocka_unit_test(test_plugin_rule_names_the_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -295,7 +295,7 @@ static void test_check_config(void **state)
     assert_non_null(strstr(out, "language: expected one of es, en, found 'fr'"));
     free(out);
     assert_int_not_equal(check_config("limit = 100\nhistory_max = 10", &out), 0);
-    assert_non_null(strstr(out, "history_max (10) must be 0 (no limit) or at least limit (100)"));
+    assert_non_null(strstr(out, "history_max: expected 0 (no limit) or at least limit (100), found '10'"));
     free(out);
     assert_int_not_equal(check_config("limit = 0", &out), 0);
     assert_non_null(strstr(out, "limit"));
