@@ -291,24 +291,37 @@ export function applyStatic(root) {
   root.querySelectorAll('[data-i18n-title]').forEach((el) => { el.title = t(el.dataset.i18nTitle); });
 }
 
+// Intl formatters are costly to build and a page of rows needs hundreds of
+// formats: keep one per (kind, locale, options).
+const formatters = new Map();
+export function formatter(Kind, opts = {}) {
+  const key = `${Kind.name}|${locale()}|${JSON.stringify(opts)}`;
+  let f = formatters.get(key);
+  if (!f) {
+    f = new Kind(locale(), opts);
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 export function fmtNumber(n, opts) {
-  return new Intl.NumberFormat(locale(), opts).format(n);
+  return formatter(Intl.NumberFormat, opts).format(n);
 }
 
 export function fmtPercent(fraction) {
-  return new Intl.NumberFormat(locale(), { style: 'percent', maximumFractionDigits: 1 }).format(fraction);
+  return formatter(Intl.NumberFormat, { style: 'percent', maximumFractionDigits: 1 }).format(fraction);
 }
 
 export function fmtDateTime(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  return formatter(Intl.DateTimeFormat, { dateStyle: 'medium', timeStyle: 'short' }).format(d);
 }
 
 export function fmtDay(isoDay) {
   const d = new Date(`${isoDay.slice(0, 10)}T12:00:00Z`);
   if (Number.isNaN(d.getTime())) return isoDay;
-  return new Intl.DateTimeFormat(locale(), { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(d);
+  return formatter(Intl.DateTimeFormat, { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(d);
 }
 
 export function fmtMs(ms) {

@@ -1,7 +1,7 @@
 // Relative times ("hace 3 minutos" / "3 minutes ago") that stay current:
 // every <time data-reltime> in the page is refreshed on a timer and when the
 // language changes.
-import { fmtDateTime, locale, onLangChange } from './i18n.js';
+import { fmtDateTime, formatter, onLangChange } from './i18n.js';
 
 const UNITS = [
   ['year', 365 * 24 * 3600],
@@ -18,7 +18,7 @@ export function relative(iso, now = Date.now()) {
   if (Number.isNaN(then)) return '';
   const diff = Math.round((then - now) / 1000);
   const abs = Math.abs(diff);
-  const rtf = new Intl.RelativeTimeFormat(locale(), { numeric: 'auto' });
+  const rtf = formatter(Intl.RelativeTimeFormat, { numeric: 'auto' });
   if (abs < 10) return rtf.format(0, 'second');
   for (const [unit, secs] of UNITS) {
     if (abs >= secs || unit === 'second') return rtf.format(Math.round(diff / secs), unit);

@@ -31,11 +31,15 @@ export async function openPage(browser, url, { viewport = DESKTOP, locale = 'es-
   const context = await browser.newContext({ viewport, locale, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  const warnings = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+    if (m.type() === 'warning') warnings.push(m.text());
+  });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   const started = Date.now();
   await page.goto(url, { waitUntil: 'load' });
-  return { context, page, errors, loadMs: Date.now() - started };
+  return { context, page, errors, warnings, loadMs: Date.now() - started };
 }
 
 export async function screenshot(page, testName, suffix = '') {
