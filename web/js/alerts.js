@@ -67,7 +67,7 @@ export function alertArrival(n, onOpen) {
   if (soundEnabled()) beep(n.type);
   if (browserEnabled() && document.visibilityState !== 'visible') {
     try {
-      const sys = new Notification(n.title || 'Vigía', { body: n.message || '', tag: `vigia-${n.id}` });
+      const sys = new Notification(n.title || t('app.title'), { body: n.message || '', tag: `vigia-${n.id}` });
       sys.onclick = () => { window.focus(); onOpen(n); sys.close(); };
     } catch (e) {
       console.info('vigia: system notification not shown', e.message);

@@ -1,0 +1,47 @@
+// Static checks of the portal's string tables (no browser): Spanish and
+// English have the same keys, and every key the markup or the modules use
+// exists, so no text shows up as a raw key in either language.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+
+const WEB = path.resolve(import.meta.dirname, '../../web');
+const i18n = fs.readFileSync(path.join(WEB, 'js', 'i18n.js'), 'utf8');
+
+function keysOf(block) {
+  return new Set([...block.matchAll(/^\s+'([A-Za-z0-9_.]+)':/gm)].map((m) => m[1]));
+}
+const es = keysOf(i18n.slice(i18n.indexOf('  es: {'), i18n.indexOf('  en: {')));
+const en = keysOf(i18n.slice(i18n.indexOf('  en: {'), i18n.indexOf('export const LANGUAGES')));
+
+test('Spanish and English tables have the same keys', () => {
+  assert.ok(es.size > 50, `only ${es.size} Spanish strings found`);
+  assert.deepEqual([...es].filter((k) => !en.has(k)), [], 'missing in English');
+  assert.deepEqual([...en].filter((k) => !es.has(k)), [], 'missing in Spanish');
+});
+
+test('every key used by index.html and the modules exists', () => {
+  const used = new Set();
+  const html = fs.readFileSync(path.join(WEB, 'index.html'), 'utf8');
+  for (const m of html.matchAll(/data-(?:i18n|i18n-aria|i18n-placeholder|i18n-title|label)="([^"]+)"/g)) used.add(m[1]);
+  for (const f of fs.readdirSync(path.join(WEB, 'js'))) {
+    const src = fs.readFileSync(path.join(WEB, 'js', f), 'utf8');
+    for (const m of src.matchAll(/\bt\('([A-Za-z0-9_.]+)'/g)) used.add(m[1]);
+  }
+  // Keys built at run time from a prefix (status.<s>, type.<t>, conn.<state>) must exist for each value.
+  for (const s of ['up', 'down', 'degraded', 'unknown']) used.add(`status.${s}`);
+  for (const s of ['info', 'warning', 'error', 'success']) used.add(`type.${s}`);
+  for (const s of ['connected', 'reconnecting', 'offline', 'connecting']) used.add(`conn.${s}`);
+  const missing = [...used].filter((k) => !es.has(k));
+  assert.deepEqual(missing, [], 'keys used but not defined');
+  assert.ok(used.size > 40, `only ${used.size} keys found in use`);
+});
+
+test('no user-visible Spanish text is hard-coded in the modules', () => {
+  for (const f of fs.readdirSync(path.join(WEB, 'js')).filter((x) => x !== 'i18n.js')) {
+    const src = fs.readFileSync(path.join(WEB, 'js', f), 'utf8');
+    const hits = [...src.matchAll(/['`][^'`\n]*[áéíóúñ¿¡][^'`\n]*['`]/g)].map((m) => m[0]);
+    assert.deepEqual(hits, [], `${f} has literal text`);
+  }
+});
