@@ -84,13 +84,18 @@ describe('perf', { skip: skip || false }, () => {
     };
     const next = [];
     for (let i = 0; i < 5; i++) next.push(await timed('next page', () => page.click('#pager-next')));
+    const jump = await timed('jump to page 150', async () => {
+      await page.fill('#pager-page', '150');
+      await page.press('#pager-page', 'Enter');
+    });
+    assert.match(await page.textContent('#pager-range'), /^7\.451–7\.500 de 10\.000$/);
     const sort = await timed('sort by title desc', () => page.click('th[data-sort="title"] button'));
     // Search for the dataset on the last row: it becomes the only (first) row.
     const lastId = await page.getAttribute('#datasets-body tr:last-child', 'data-id');
     const search = await timed('search', () => page.fill('#filter-q', lastId));
     assert.equal(await firstId(), lastId);
     const longest = await page.evaluate(() => window.__longest);
-    console.log(`# ${N} datasets: next page median ${median(next)} ms, sort ${sort} ms, search ${search} ms `
+    console.log(`# ${N} datasets: next page median ${median(next)} ms, jump to page 150 ${jump} ms, sort ${sort} ms, search ${search} ms `
       + `(incl. 250 ms debounce), longest main-thread task ${longest.toFixed(0)} ms`);
     assert.equal(await page.locator('#datasets-body tr').count() <= 50, true);
     await screenshot(page, t.name);

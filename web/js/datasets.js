@@ -198,6 +198,10 @@ function render() {
   els.range.textContent = t('pager.range', { from: fmtNumber(from), to: fmtNumber(to), total: fmtNumber(total) });
   els.prev.disabled = state.offset === 0;
   els.next.disabled = state.offset + state.limit >= total;
+  const pages = Math.max(1, Math.ceil(total / state.limit));
+  els.page.max = String(pages);
+  if (document.activeElement !== els.page) els.page.value = String(Math.floor(state.offset / state.limit) + 1);
+  els.pages.textContent = t('pager.of', { n: fmtNumber(pages) });
 
   els.table.querySelectorAll('th[data-sort]').forEach((th) => {
     const key = th.dataset.sort;
@@ -281,6 +285,12 @@ function initFilters() {
     state.offset = Math.max(0, state.offset - state.limit);
     load();
   });
+  els.page.addEventListener('change', () => {
+    const pages = Math.max(1, Math.ceil(total / state.limit));
+    const n = Math.min(pages, Math.max(1, Math.round(Number(els.page.value)) || 1));
+    state.offset = (n - 1) * state.limit;
+    load();
+  });
   els.next.addEventListener('click', () => {
     if (state.offset + state.limit < total) state.offset += state.limit;
     load();
@@ -310,6 +320,7 @@ export function initDatasets() {
   els = {
     cards: $('status-cards'), table: $('datasets-table'), tbody: $('datasets-body'), msg: $('table-message'),
     range: $('pager-range'), prev: $('pager-prev'), next: $('pager-next'), pageSize: $('page-size'),
+    page: $('pager-page'), pages: $('pager-pages'),
     search: $('filter-q'), statusSel: $('filter-status'), org: $('filter-org'), orgList: $('org-options'),
   };
   initFilters();
