@@ -180,7 +180,9 @@ typedef struct broker {
     session *rq_head, *rq_tail;
 
     pthread_t *senders;
-    int nsenders;
+    struct sender_slot *slots; /* per sender: sessions taken from the ready queue */
+    atomic_int local_pending;  /* sessions sitting in slots */
+    int nsenders, nstarted;
     pthread_t housekeeper;
     int housekeeper_started;
     atomic_int stopping;

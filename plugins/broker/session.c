@@ -256,20 +256,105 @@ void session_terminate(session *s, const char *reason, int flags)
 
 /* ---- sender pool ---- */
 
-static session *rq_pop(broker *b)
+/* Each sender takes up to SENDER_CHUNK sessions from the ready queue at once
+ * (one lock for many recipients of a broadcast) into its own slot, and idle
+ * senders steal from the other slots, so a sender blocked on a stalled peer
+ * never holds the rest of its chunk hostage for long. */
+#define SENDER_CHUNK 16
+
+typedef struct sender_slot {
+    pthread_mutex_t lock;
+    session *items[SENDER_CHUNK];
+    int head, n;
+    broker *b;
+    int index;
+} sender_slot;
+
+static session *slot_take(sender_slot *sl, int from_tail)
 {
+    session *s = NULL;
+    pthread_mutex_lock(&sl->lock);
+    if (sl->n) {
+        if (from_tail) {
+            s = sl->items[(sl->head + sl->n - 1) % SENDER_CHUNK];
+        } else {
+            s = sl->items[sl->head];
+            sl->head = (sl->head + 1) % SENDER_CHUNK;
+        }
+        sl->n--;
+        atomic_fetch_sub(&sl->b->local_pending, 1);
+    }
+    pthread_mutex_unlock(&sl->lock);
+    return s;
+}
+
+static session *steal(broker *b, int self)
+{
+    for (int k = 1; k < b->nsenders; k++) {
+        session *s = slot_take(&b->slots[(self + k) % b->nsenders], 1);
+        if (s)
+            return s;
+    }
+    return NULL;
+}
+
+static session *rq_pop(broker *b, int self)
+{
+    sender_slot *me = &b->slots[self];
+    session *s = slot_take(me, 0);
+    if (s)
+        return s;
     pthread_mutex_lock(&b->rq_lock);
-    while (!b->rq_head && !atomic_load(&b->stopping))
-        pthread_cond_wait(&b->rq_cond, &b->rq_lock);
-    session *s = b->rq_head;
-    if (s) {
-        b->rq_head = s->rq_next;
-        if (!b->rq_head)
-            b->rq_tail = NULL;
-        s->rq_next = NULL;
+    for (;;) {
+        if (b->rq_head) {
+            s = b->rq_head;
+            b->rq_head = s->rq_next;
+            s->rq_next = NULL;
+            int moved = 0;
+            pthread_mutex_lock(&me->lock);
+            while (b->rq_head && me->n < SENDER_CHUNK) {
+                session *x = b->rq_head;
+                b->rq_head = x->rq_next;
+                x->rq_next = NULL;
+                me->items[(me->head + me->n) % SENDER_CHUNK] = x;
+                me->n++;
+                moved++;
+            }
+            pthread_mutex_unlock(&me->lock);
+            if (!b->rq_head)
+                b->rq_tail = NULL;
+            if (moved) {
+                atomic_fetch_add(&b->local_pending, moved);
+                pthread_cond_broadcast(&b->rq_cond); /* idle senders may steal */
+            }
+            pthread_mutex_unlock(&b->rq_lock);
+            return s;
+        }
+        pthread_mutex_unlock(&b->rq_lock);
+        s = steal(b, self);
+        if (s)
+            return s;
+        pthread_mutex_lock(&b->rq_lock);
+        if (b->rq_head)
+            continue;
+        if (atomic_load(&b->stopping))
+            break;
+        if (atomic_load(&b->local_pending) > 0) {
+            /* someone holds a chunk (maybe blocked on a stalled peer): look again soon */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 5 * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&b->rq_cond, &b->rq_lock, &ts);
+        } else {
+            pthread_cond_wait(&b->rq_cond, &b->rq_lock);
+        }
     }
     pthread_mutex_unlock(&b->rq_lock);
-    return s;
+    return NULL;
 }
 
 static void rq_push_back(broker *b, session *s)
@@ -287,10 +372,11 @@ static void rq_push_back(broker *b, session *s)
 
 static void *sender_main(void *arg)
 {
-    broker *b = arg;
+    sender_slot *slot = arg;
+    broker *b = slot->b;
     bmsg *batch[SENDER_BATCH];
     for (;;) {
-        session *s = rq_pop(b);
+        session *s = rq_pop(b, slot->index);
         if (!s)
             break; /* stopping and nothing left */
         pthread_mutex_lock(&s->lock);
@@ -362,18 +448,28 @@ static void *sender_main(void *arg)
 int senders_start(broker *b)
 {
     b->senders = calloc((size_t)b->cfg.sender_threads, sizeof *b->senders);
-    if (!b->senders)
+    b->slots = calloc((size_t)b->cfg.sender_threads, sizeof *b->slots);
+    if (!b->senders || !b->slots)
         return -ENOMEM;
+    for (long long i = 0; i < b->cfg.sender_threads; i++) {
+        pthread_mutex_init(&b->slots[i].lock, NULL);
+        b->slots[i].b = b;
+        b->slots[i].index = (int)i;
+    }
+    /* rq_pop steals across every slot: publish the count before any sender runs */
+    b->nsenders = (int)b->cfg.sender_threads;
     for (long long i = 0; i < b->cfg.sender_threads; i++) {
         pthread_attr_t a;
         pthread_attr_init(&a);
         pthread_attr_setstacksize(&a, 256 * 1024);
-        int rc = pthread_create(&b->senders[i], &a, sender_main, b);
+        int rc = pthread_create(&b->senders[i], &a, sender_main, &b->slots[i]);
         pthread_attr_destroy(&a);
-        if (rc != 0)
+        if (rc != 0) {
+            b->nstarted = (int)i;
             return -rc;
-        b->nsenders++;
+        }
     }
+    b->nstarted = b->nsenders;
     return 0;
 }
 
@@ -383,11 +479,24 @@ void senders_stop(broker *b)
     atomic_store(&b->stopping, 1);
     pthread_cond_broadcast(&b->rq_cond);
     pthread_mutex_unlock(&b->rq_lock);
-    for (int i = 0; i < b->nsenders; i++)
+    for (int i = 0; i < b->nstarted; i++)
         pthread_join(b->senders[i], NULL);
-    b->nsenders = 0;
     free(b->senders);
     b->senders = NULL;
+    /* sessions left in the slots: release them like the ready queue's */
+    for (int i = 0; b->slots && i < b->nsenders; i++) {
+        session *x;
+        while ((x = slot_take(&b->slots[i], 0))) {
+            pthread_mutex_lock(&x->lock);
+            x->scheduled = 0;
+            pthread_mutex_unlock(&x->lock);
+            session_unref(x);
+        }
+        pthread_mutex_destroy(&b->slots[i].lock);
+    }
+    free(b->slots);
+    b->slots = NULL;
+    b->nsenders = b->nstarted = 0;
     /* anything still queued for sending: release the references */
     pthread_mutex_lock(&b->rq_lock);
     session *s = b->rq_head;
