@@ -47,6 +47,12 @@ static long long total_now(void)
     return t;
 }
 
+static int has_any(void *arg)
+{
+    (void)arg;
+    return total_now() > 0;
+}
+
 static int metrics_has_two_warnings(void *arg)
 {
     (void)arg;
@@ -61,7 +67,9 @@ static int metrics_has_two_warnings(void *arg)
 static void test_real_notifications(void **state)
 {
     (void)state;
-    /* The plugin announces the start itself; count from whatever is there. */
+    /* The plugin announces the start itself, on the bus thread: let that land first
+     * (if it ever stops doing so, the wait just times out), then count from there. */
+    vgt_wait_until(has_any, NULL, 3000);
     long long t0 = total_now();
     char ids[4][32];
     for (int i = 0; i < 4; i++) {
