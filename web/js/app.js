@@ -13,11 +13,26 @@ import { initSettings } from './settings.js';
 import { store } from './store.js';
 import { announce, showToast } from './toasts.js';
 
+// A burst (a catch-up after a long absence) gets three toasts and sounds at
+// most, then one summary for screen readers.
+const BURST_SHOWN = 3;
+const BURST_WINDOW_MS = 1000;
+let burst = 0;
+let burstTimer = null;
+
 function onLive(n) {
   const open = () => openPanel(document.getElementById('bell'));
-  showToast(n, open);
-  announce(t('live.new', { title: n.title || '' }));
-  alertArrival(n, open);
+  burst += 1;
+  if (burst <= BURST_SHOWN) {
+    showToast(n, open);
+    announce(t('live.new', { title: n.title || '' }));
+    alertArrival(n, open);
+  }
+  clearTimeout(burstTimer);
+  burstTimer = setTimeout(() => {
+    if (burst > BURST_SHOWN) announce(t('live.many', { n: burst }));
+    burst = 0;
+  }, BURST_WINDOW_MS);
 }
 
 applyStatic(document);

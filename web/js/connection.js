@@ -37,13 +37,23 @@ function mergeList(list, unread, live, asOf) {
   if (typeof unread === 'number') store.setUnread(unread, asOf);
 }
 
+const CATCH_UP_PAGE = 100;
+const CATCH_UP_PAGES = 5;
+
 async function catchUp() {
   const since = store.lastId();
   const asOf = store.epoch();
   try {
-    const res = await api.notifications({ since: since || undefined, limit: 100 });
+    let res = await api.notifications({ since: since || undefined, limit: CATCH_UP_PAGE });
     // Only what arrived after our newest id is news to the user.
     mergeList(res && res.notifications, res && res.unread_count, Boolean(since), asOf);
+    // A long absence: page back (newest first) until we meet what we had, so
+    // the panel's history has no hole. The very first load needs one page only.
+    for (let i = 1; since && i < CATCH_UP_PAGES && res?.notifications?.length === CATCH_UP_PAGE; i++) {
+      const oldest = res.notifications[res.notifications.length - 1].id;
+      res = await api.notifications({ since, before: oldest, limit: CATCH_UP_PAGE });
+      mergeList(res && res.notifications, undefined, true);
+    }
   } catch (e) {
     console.info('vigia: catch-up over REST failed, waiting for the socket', e.message);
   }
