@@ -44,9 +44,10 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     if (c->server_threads > 0) {
         c->thread_cap = c->server_threads - c->thread_reserve;
         if (c->thread_cap < 1)
-            return h->fail(h, "[broker] thread_reserve (%lld) leaves no thread for WebSockets "
-                              "out of [server] threads (%lld)",
-                           c->thread_reserve, c->server_threads);
+            return h->config_fail(h, cfg, "thread_reserve",
+                                  "must be less than [server] threads (%lld), or no worker is "
+                                  "left for WebSockets and long-polls",
+                                  c->server_threads);
     } else {
         c->thread_cap = c->max_clients;
     }
