@@ -92,6 +92,18 @@ describe('datasets', { skip: skip || false }, () => {
     await page.waitForSelector('#detail-body .mini-table tbody tr');
     assert.match(await page.textContent('#detail-body .mini-table'), /404/);
     await screenshot(page, t.name, 'detail');
+
+    // Filters and page live in the address: a reload (or a shared link) keeps them.
+    await page.keyboard.press('Escape');
+    await page.fill('#filter-q', '');
+    await page.selectOption('#filter-status', 'down');
+    await waitFor(async () => (await page.evaluate(() => location.hash)) === '#status=down', { what: 'hash' });
+    const again = await open({ hash: 'status=down' });
+    assert.equal(await again.page.inputValue('#filter-status'), 'down');
+    await again.page.waitForSelector(`#datasets-body tr[data-id="${target.id}"]`);
+    const statuses = await again.page.$$eval('#datasets-body tr', (trs) => trs.map((tr) => tr.dataset.status));
+    assert.ok(statuses.length > 0 && statuses.every((x) => x === 'down'), `rows: ${statuses}`);
+    assert.deepEqual(again.errors, []);
   });
 
   test('the English switch changes the texts and is remembered', async (t) => {

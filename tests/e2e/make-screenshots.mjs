@@ -31,6 +31,7 @@ try {
 
   for (const [name, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     const { page, context } = await openPage(browser, `${server.base}/`, { viewport });
+    await page.emulateMedia({ reducedMotion: 'reduce' }); // no half-finished flashes in the pictures
     await waitFor(async () => (await page.getAttribute('#conn', 'data-state')) === 'connected', { timeout: 15000 });
     await page.waitForSelector('#datasets-body tr');
     await page.waitForTimeout(2500); // latency and uptime fill in

@@ -85,10 +85,48 @@ async function loadStats() {
 
 function sortParam() { return state.dir === 'desc' ? `-${state.sort}` : state.sort; }
 
+// The view's state lives in the URL's hash, so a reload or a shared link
+// shows the same filters and page.
+const SORTS = ['title', 'organization', 'status', 'last_checked'];
+const SIZES = [25, 50, 100];
+
+function readHash() {
+  const p = new URLSearchParams(window.location.hash.slice(1));
+  const sort = p.get('sort') || 'title';
+  const key = sort.replace(/^-/, '');
+  state.q = p.get('q') || '';
+  state.status = STATUSES.includes(p.get('status')) ? p.get('status') : '';
+  state.organization = p.get('org') || '';
+  state.sort = SORTS.includes(key) ? key : 'title';
+  state.dir = sort.startsWith('-') && SORTS.includes(key) ? 'desc' : 'asc';
+  state.limit = SIZES.includes(Number(p.get('size'))) ? Number(p.get('size')) : 50;
+  const page = Math.max(1, Math.floor(Number(p.get('page'))) || 1);
+  state.offset = (page - 1) * state.limit;
+  els.search.value = state.q;
+  els.statusSel.value = state.status;
+  els.org.value = state.organization;
+  els.pageSize.value = String(state.limit);
+}
+
+function writeHash() {
+  const p = new URLSearchParams();
+  if (state.q) p.set('q', state.q);
+  if (state.status) p.set('status', state.status);
+  if (state.organization) p.set('org', state.organization);
+  if (sortParam() !== 'title') p.set('sort', sortParam());
+  if (state.limit !== 50) p.set('size', String(state.limit));
+  if (state.offset > 0) p.set('page', String(Math.floor(state.offset / state.limit) + 1));
+  const hash = p.toString();
+  if (hash !== window.location.hash.slice(1)) {
+    history.replaceState(null, '', hash ? `#${hash}` : window.location.pathname + window.location.search);
+  }
+}
+
 async function load({ quiet = false } = {}) {
   if (inflight) inflight.abort();
   const ctrl = new AbortController();
   inflight = ctrl;
+  writeHash();
   if (!quiet) els.table.setAttribute('aria-busy', 'true');
   try {
     const res = await api.datasets({
@@ -324,6 +362,8 @@ export function initDatasets() {
     search: $('filter-q'), statusSel: $('filter-status'), org: $('filter-org'), orgList: $('org-options'),
   };
   initFilters();
+  readHash();
+  window.addEventListener('hashchange', () => { readHash(); load(); });
   onSocket('stats_update', (p) => applyStats(p && (p.stats ?? p)));
   onSocket('dataset_update', applyDatasetUpdate);
   // After a reconnect anything may have changed while we were away.

@@ -63,7 +63,7 @@ export class Pages {
   }
 
   async open(opts = {}) {
-    const p = await openPage(this.browser, `${this.base}/`, opts);
+    const p = await openPage(this.browser, `${this.base}/${opts.hash ? `#${opts.hash}` : ''}`, opts);
     this.open_.push(p);
     const end = Date.now() + 15000;
     while ((await connState(p.page)) !== 'connected') {
