@@ -115,6 +115,8 @@ struct session {
     int admin;
     int skip_attachments; /* binary attachments of a refused binary packet */
     int64_t drain_until;  /* sent 41 and waits for the client to close (0: no) */
+    struct pending_ack *acks; /* server-to-client questions waiting for an ACK */
+    long long next_ack_id;
     double tokens;
     int64_t tokens_at;
     int strikes;
@@ -126,6 +128,14 @@ struct session {
     int nrooms, rooms_cap;
     uint64_t bcast_mark;
 };
+
+/* A server-to-client event with an ack id, waited for by broker.ask (s->lock). */
+typedef struct pending_ack {
+    long long id;
+    json_t *result; /* the ACK's arguments once done */
+    int done;
+    struct pending_ack *next;
+} pending_ack;
 
 /* ---- recovery ---- */
 typedef struct recovery_rec {
@@ -242,6 +252,9 @@ int socketio_on_message(session *s, const char *data, size_t len);
 /* 42[event, arg, offset]; steals arg (may be NULL). */
 int socketio_emit(session *s, const char *event, json_t *arg);
 void socketio_send_disconnect_and_close(session *s, const char *reason);
+/* broker.ask: emit `event` with an ack id to one socket and wait for its ACK. */
+int socketio_ask(broker *b, const char *sio_sid, const char *event, const json_t *data,
+                 int64_t timeout_ms, json_t **result);
 
 /* rooms.c (callers hold b->lock) */
 int room_name_valid(const char *name, const char **why);

@@ -123,6 +123,29 @@ static int m_status(const json_t *params, json_t **result, void *user)
     return *result ? 0 : vg_method_fail(result, -ENOMEM, "INTERNAL", "out of memory");
 }
 
+/* broker.ask {sid, event, data?, timeout_ms?} -> {ack: [args]}: the server asks
+ * one Socket.IO client a question and waits for its acknowledgement. */
+static int m_ask(const json_t *params, json_t **result, void *user)
+{
+    broker *b = user;
+    const char *sid = json_string_value(json_object_get(params, "sid"));
+    const char *event = json_string_value(json_object_get(params, "event"));
+    const json_t *t = json_object_get(params, "timeout_ms");
+    if (!sid)
+        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "sid: expected a socket id");
+    if (!event || !*event || strlen(event) > 64 || sio_reserved_event(event))
+        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
+                              "event: expected a name of 1 to 64 characters, not a reserved one");
+    json_int_t timeout = 5000;
+    if (t) {
+        if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 60000)
+            return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
+                                  "timeout_ms: expected an integer from 1 to 60000");
+        timeout = json_integer_value(t);
+    }
+    return socketio_ask(b, sid, event, json_object_get(params, "data"), timeout, result);
+}
+
 int bus_setup(broker *b)
 {
     vg_bus *bus = b->host->bus;
@@ -145,6 +168,9 @@ int bus_setup(broker *b)
     int rc = vg_bus_register_method(bus, "broker.status", m_status, b, NULL);
     if (rc < 0)
         return b->host->fail(b->host, "cannot register broker.status: %d", rc);
+    rc = vg_bus_register_method(bus, "broker.ask", m_ask, b, NULL);
+    if (rc < 0)
+        return b->host->fail(b->host, "cannot register broker.ask: %d", rc);
     return 0;
 }
 

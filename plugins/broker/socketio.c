@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "broker.h"
 
@@ -359,8 +360,19 @@ int socketio_on_message(session *s, const char *data, size_t len)
         case SIO_EVENT:
             rc = on_event(s, &p);
             break;
-        case SIO_ACK:
-            break; /* the server asks for no acks it would wait on */
+        case SIO_ACK: {
+            pthread_mutex_lock(&s->lock);
+            for (pending_ack *a = s->acks; a; a = a->next) {
+                if (a->id == p.id && !a->done) {
+                    a->result = json_incref(p.data);
+                    a->done = 1;
+                    pthread_cond_broadcast(&s->cond);
+                    break;
+                }
+            }
+            pthread_mutex_unlock(&s->lock); /* an ACK nobody waits for is ignored */
+            break;
+        }
         case SIO_BINARY_EVENT:
         case SIO_BINARY_ACK:
             pthread_mutex_lock(&s->lock);
@@ -377,4 +389,69 @@ int socketio_on_message(session *s, const char *data, size_t len)
     }
     sio_packet_clear(&p);
     return rc;
+}
+
+static session *find_socket(broker *b, const char *sio_sid)
+{
+    session *found = NULL;
+    pthread_mutex_lock(&b->lock);
+    for (session *x = b->list; x; x = x->next)
+        if (x->sio_connected && strcmp(x->sio_sid, sio_sid) == 0) {
+            found = x;
+            session_ref(x);
+            break;
+        }
+    pthread_mutex_unlock(&b->lock);
+    return found;
+}
+
+int socketio_ask(broker *b, const char *sio_sid, const char *event, const json_t *data,
+                 int64_t timeout_ms, json_t **result)
+{
+    session *s = find_socket(b, sio_sid);
+    if (!s)
+        return vg_method_fail(result, -ENOENT, "NOT_FOUND", "sid: no connected socket %.32s",
+                              sio_sid);
+    pending_ack a = {0};
+    pthread_mutex_lock(&s->lock);
+    a.id = s->next_ack_id++;
+    a.next = s->acks;
+    s->acks = &a;
+    pthread_mutex_unlock(&s->lock);
+
+    json_t *args = json_pack("[sO?]", event, data);
+    int rc = args ? send_sio(s, SIO_EVENT, "/", a.id, args) : -ENOMEM;
+    json_decref(args);
+
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += (time_t)(timeout_ms / 1000);
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&s->lock);
+    while (rc == 0 && !a.done && !s->closed) {
+        if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
+            break;
+    }
+    for (pending_ack **pp = &s->acks; *pp; pp = &(*pp)->next)
+        if (*pp == &a) {
+            *pp = a.next;
+            break;
+        }
+    int closed = s->closed;
+    pthread_mutex_unlock(&s->lock);
+    session_unref(s);
+    if (a.done) {
+        *result = json_pack("{s:o}", "ack", a.result);
+        return 0;
+    }
+    if (rc < 0)
+        return vg_method_fail(result, rc, "INTERNAL", "could not queue the event (%d)", rc);
+    if (closed)
+        return vg_method_fail(result, -EPIPE, "UNAVAILABLE", "the socket disconnected");
+    return vg_method_fail(result, -ETIMEDOUT, "TIMEOUT", "no ack within %lld ms",
+                          (long long)timeout_ms);
 }

@@ -233,6 +233,24 @@ describe("client events", () => {
     await seen2;
   });
 
+  test("the server asks a client and gets its ack (broker.ask)", async () => {
+    const s = await connected();
+    s.on("confirm", (data, cb) => cb({ ok: true, got: data }));
+    const ask = async (qs) => {
+      const r = await fetch(`${srv.base}/api/brokertest/ask?${qs}`);
+      return [r.status, await r.json()];
+    };
+    const [st, body] = await ask(`sid=${s.id}&event=confirm`);
+    assert.equal(st, 200);
+    assert.deepEqual(body, { ack: [{ ok: true, got: { q: "?" } }] });
+    const [st2, body2] = await ask(`sid=${s.id}&event=nobody_answers&timeout_ms=300`);
+    assert.equal(st2, 504);
+    assert.equal(body2.error.code, "TIMEOUT");
+    const [, body3] = await ask(`sid=nope&event=confirm`);
+    assert.equal(body3.error.code, "NOT_FOUND");
+    assert.ok(s.connected);
+  });
+
   test("unknown events and binary packets are answered with errors", async () => {
     const s = await connected();
     assert.equal((await ack(s, "no_such_event", 1)).error.code, "UNKNOWN_EVENT");

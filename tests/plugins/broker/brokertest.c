@@ -3,7 +3,8 @@
  * in-memory list) and publishes bus events on HTTP triggers:
  *   POST /api/brokertest/notify   {title?}          -> notification.created
  *   POST /api/brokertest/publish?topic=T  <json>    -> publish T as is
- *   GET  /api/brokertest/status                      -> broker.status */
+ *   GET  /api/brokertest/status                      -> broker.status
+ *   GET  /api/brokertest/ask?sid=&event=&timeout_ms=  -> broker.ask */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -134,6 +135,23 @@ static int h_status(vg_http_request *req, void *user)
     return vg_http_reply_json(req, rc ? 500 : 200, res);
 }
 
+/* GET /api/brokertest/ask?sid=S&event=E&timeout_ms=N -> broker.ask (data: {"q":"?"}) */
+static int h_ask(vg_http_request *req, void *user)
+{
+    bt *t = user;
+    char sid[64], event[80], timeout[16];
+    if (vg_http_query(req, "sid", sid, sizeof sid) < 0 ||
+        vg_http_query(req, "event", event, sizeof event) < 0)
+        return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "sid and event are required");
+    json_t *params = json_pack("{s:s,s:s,s:{s:s}}", "sid", sid, "event", event, "data", "q", "?");
+    if (vg_http_query(req, "timeout_ms", timeout, sizeof timeout) >= 0)
+        json_object_set_new(params, "timeout_ms", json_integer(atoll(timeout)));
+    json_t *res = NULL;
+    int rc = vg_bus_call(t->host->bus, "broker.ask", params, &res);
+    json_decref(params);
+    return vg_http_reply_json(req, rc ? 504 : 200, res);
+}
+
 static void bt_free(bt *t)
 {
     json_decref(t->items);
@@ -157,6 +175,7 @@ static int bt_init(const vg_host *host, const vg_config *cfg, void **state)
     rc |= host->http_route(host, "POST", "/api/brokertest/notify", h_notify, t, NULL);
     rc |= host->http_route(host, "POST", "/api/brokertest/publish", h_publish, t, NULL);
     rc |= host->http_route(host, "GET", "/api/brokertest/status", h_status, t, NULL);
+    rc |= host->http_route(host, "GET", "/api/brokertest/ask", h_ask, t, NULL);
     if (rc) {
         bt_free(t);
         return host->fail(host, "registration failed");
