@@ -364,6 +364,24 @@ describe("reconnection and recovery", () => {
     await waitFor(() => got.length === 5);
   });
 
+  test("connection state recovery over long-polling", async () => {
+    const s = connect({ transports: ["polling"], reconnection: true, reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
+    const got = collect(s, "new_notification");
+    await once(s, "connect");
+    await srv.notify("p-before");
+    await waitFor(() => got.length === 1);
+    const id = s.id;
+    s.io.engine.close(); // POSTs "1"; the server keeps the socket's state
+    await waitFor(async () => (await srv.status()).recoverable_sessions >= 1, 3000);
+    await srv.notify("p-missed 1");
+    await srv.notify("p-missed 2");
+    await once(s, "connect", 8000);
+    assert.equal(s.recovered, true);
+    assert.equal(s.id, id);
+    await waitFor(() => got.length === 3);
+    assert.deepEqual(got.map((n) => n.notification.title), ["p-before", "p-missed 1", "p-missed 2"]);
+  });
+
   test("reconnection after the server restarts", async () => {
     const s = connect({ reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 500 });
     await once(s, "connect");
