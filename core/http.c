@@ -148,6 +148,7 @@ typedef struct core_request {
     const char *param_names[MAX_PARAMS];
     char *param_values[MAX_PARAMS];
     size_t nparams;
+    char *path; /* decoded */
     char *body;
     size_t body_len;
     int body_state; /* 0 unread, 1 read, <0 error */
@@ -163,8 +164,8 @@ static core_request *req_of(vg_http_request *r) { return (core_request *)r; }
 static const char *rq_method(vg_http_request *r) { return req_of(r)->ri->request_method; }
 static const char *rq_path(vg_http_request *r)
 {
-    const char *p = req_of(r)->ri->local_uri;
-    return p ? p : "/";
+    core_request *q = req_of(r);
+    return q->path ? q->path : (q->ri->local_uri ? q->ri->local_uri : "/");
 }
 static const char *rq_query_string(vg_http_request *r) { return req_of(r)->ri->query_string; }
 
@@ -413,6 +414,7 @@ static void request_cleanup(core_request *q)
         free(q->hdr_values[i]);
     }
     free(q->body);
+    free(q->path);
 }
 
 /* Match `segs` against a route; fills params on success. */
@@ -457,29 +459,38 @@ static bool is_api_path(const char *path)
            strcmp(path, "/metrics") == 0;
 }
 
+/* URL-decode in place; -1 when the encoding is broken or decodes to a NUL
+ * (which would silently cut the string short). */
+static int decode_in_place(char *s)
+{
+    size_t len = strlen(s);
+    char *tmp = malloc(len + 1);
+    if (!tmp)
+        return -1;
+    int n = mg_url_decode(s, (int)len, tmp, (int)len + 1, 0);
+    int rc = (n < 0 || strlen(tmp) != (size_t)n) ? -1 : 0;
+    if (rc == 0)
+        memcpy(s, tmp, (size_t)n + 1);
+    free(tmp);
+    return rc;
+}
+
 static int request_handler(struct mg_connection *conn, void *cbdata)
 {
     core_http *http = cbdata;
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    const char *path = ri->local_uri ? ri->local_uri : "/";
+    /* civetweb runs with decode_url=no: we decode ourselves, per segment, so a
+     * %00 cannot cut a path short and a %2F stays inside its segment. */
+    const char *raw = ri->local_uri ? ri->local_uri : "/";
     double t0 = now_ms();
 
-    char *copy = strdup(path);
-    if (!copy) {
-        mg_send_http_error(conn, 500, "out of memory");
-        return 500;
-    }
-    char *segs[MAX_SEGMENTS + 1];
-    size_t n = split_path(copy, segs, MAX_SEGMENTS);
-    /* Strict paths: "/api/x/" (which is also what "/api/x/%00" decodes to)
-     * and "/api//x" never match the route "/api/x". */
-    bool trailing = ends_with_slash(path);
-    if (strstr(path, "//"))
-        n = MAX_SEGMENTS + 1;
-
     core_request *q = calloc(1, sizeof *q);
-    if (!q) {
+    char *copy = strdup(raw);
+    char *decoded = strdup(raw);
+    if (!q || !copy || !decoded) {
+        free(q);
         free(copy);
+        free(decoded);
         mg_send_http_error(conn, 500, "out of memory");
         return 500;
     }
@@ -487,6 +498,29 @@ static int request_handler(struct mg_connection *conn, void *cbdata)
     q->http = http;
     q->conn = conn;
     q->ri = ri;
+    q->path = decoded;
+
+    char *segs[MAX_SEGMENTS + 1];
+    size_t n = split_path(copy, segs, MAX_SEGMENTS);
+    bool bad = decode_in_place(decoded) != 0;
+    for (size_t i = 0; !bad && i < n && i < MAX_SEGMENTS; i++)
+        bad = decode_in_place(segs[i]) != 0;
+    if (bad) {
+        rq_reply_error(&q->pub, 400, "INVALID_ARGUMENT",
+                       "the path is not valid URL encoding or contains an encoded NUL (%%00)");
+        count_request(http, "bad_path", ri->request_method, 400);
+        core_log("http", VG_LOG_INFO, "%s %s 400 (bad path encoding) %s", ri->request_method,
+                 raw, ri->remote_addr);
+        request_cleanup(q);
+        free(q);
+        free(copy);
+        return 400;
+    }
+    const char *path = decoded;
+    /* Strict paths: "/api/x/" and "/api//x" never match the route "/api/x". */
+    bool trailing = ends_with_slash(raw);
+    if (strstr(raw, "//"))
+        n = MAX_SEGMENTS + 1;
 
     pthread_rwlock_rdlock(&http->routes_lock);
     route *match = NULL;
@@ -1162,6 +1196,8 @@ int core_http_start(core_http *http, char *err, size_t errlen)
      * path, before our handlers run; the REST plugin decides CORS instead. */
     options[i++] = "access_control_allow_origin";
     options[i++] = "";
+    options[i++] = "decode_url";
+    options[i++] = "no";
     if (http->web_root) {
         options[i++] = "document_root";
         options[i++] = http->web_root;

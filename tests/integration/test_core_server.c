@@ -93,6 +93,19 @@ static void test_core_errors(void **state)
     assert_int_equal(vgt_get(&srv, "/%2e%2e/%2e%2e/etc/passwd", &r), 0);
     assert_null(strstr(r.body, "root:"));
     vgt_response_free(&r);
+    /* A decoded NUL cannot cut a path short ("/hello%00x" is not "/hello"). */
+    assert_int_equal(vgt_get(&srv, "/hello%00x", &r), 0);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "encoded NUL"));
+    vgt_response_free(&r);
+    /* Percent-encoded characters are decoded before routing. */
+    assert_int_equal(vgt_get(&srv, "/hel%6Co", &r), 0);
+    assert_int_equal(r.status, 200);
+    vgt_response_free(&r);
+    /* Trailing slashes are significant. */
+    assert_int_equal(vgt_get(&srv, "/hello/", &r), 0);
+    assert_int_equal(r.status, 404);
+    vgt_response_free(&r);
 }
 
 static void test_sigterm_stops_cleanly(void **state)
