@@ -157,7 +157,10 @@ static int m_list(const json_t *params, json_t **result, void *user)
         " AND (?3 IS NULL OR organization=?3) AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\'"
         " OR title LIKE ?4 ESCAPE '\\' OR id=?5)";
     char sql[1024];
-    snprintf(sql, sizeof sql, "SELECT " DS_COLS "%s ORDER BY %s LIMIT ?6 OFFSET ?7", where, order);
+    /* (portal, id) is unique: the final tie-break keeps offset paging stable
+     * when names repeat across portals. */
+    snprintf(sql, sizeof sql, "SELECT " DS_COLS "%s ORDER BY %s, portal ASC, id ASC LIMIT ?6 OFFSET ?7",
+             where, order);
     char csql[512];
     snprintf(csql, sizeof csql, "SELECT COUNT(*)%s", where);
     json_t *items = json_array();
