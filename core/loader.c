@@ -154,6 +154,24 @@ static void drop_registrations(core_plugin *p)
     }
 }
 
+/* After the plugin read its configuration: every key of [name] and of its
+ * sub-sections [name:...] that it never asked for is a warning. */
+static void warn_unknown_keys(core_plugin *p)
+{
+    const char *name = p->desc->header.name;
+    core_config_warn_unused(p->cfg, name);
+    char prefix[80];
+    snprintf(prefix, sizeof prefix, "%s:", name);
+    json_t *subs = core_config_sections(p->srv->cfg, prefix);
+    size_t i;
+    json_t *v;
+    json_array_foreach(subs, i, v)
+    {
+        core_config_warn_unused(core_config_section(p->srv->cfg, json_string_value(v)), name);
+    }
+    json_decref(subs);
+}
+
 int core_plugin_check_config(core_plugin *p)
 {
     if (p->srv->bus && !p->bus_client)
@@ -166,21 +184,8 @@ int core_plugin_check_config(core_plugin *p)
     else
         core_log("loader", VG_LOG_INFO, "plugin '%s' has no configuration check",
                  p->desc->header.name);
-    if (rc == 0) {
-        core_config_warn_unused(p->cfg, p->desc->header.name);
-        /* Sub-sections [name:...] belong to the plugin too. */
-        char prefix[80];
-        snprintf(prefix, sizeof prefix, "%s:", p->desc->header.name);
-        json_t *subs = core_config_sections(p->srv->cfg, prefix);
-        size_t i;
-        json_t *v;
-        json_array_foreach(subs, i, v)
-        {
-            core_config_warn_unused(core_config_section(p->srv->cfg, json_string_value(v)),
-                                    p->desc->header.name);
-        }
-        json_decref(subs);
-    }
+    if (rc == 0)
+        warn_unknown_keys(p);
     return rc;
 }
 
@@ -204,18 +209,7 @@ int core_plugin_init(core_plugin *p)
         return rc < 0 ? rc : -EINVAL;
     }
     p->inited = true;
-    core_config_warn_unused(p->cfg, p->desc->header.name);
-    char prefix[80];
-    snprintf(prefix, sizeof prefix, "%s:", p->desc->header.name);
-    json_t *subs = core_config_sections(p->srv->cfg, prefix);
-    size_t i;
-    json_t *v;
-    json_array_foreach(subs, i, v)
-    {
-        core_config_warn_unused(core_config_section(p->srv->cfg, json_string_value(v)),
-                                p->desc->header.name);
-    }
-    json_decref(subs);
+    warn_unknown_keys(p);
     return 0;
 }
 

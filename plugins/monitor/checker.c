@@ -30,20 +30,6 @@ typedef struct xfer {
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int mon_url_is_http(const char *url)
 {
     if (!url)
@@ -156,7 +142,7 @@ static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode
     curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
     curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
     r->checked = true;
-    r->checked_at = wall_ms();
+    r->checked_at = mon_wall_ms();
     r->http_status = http;
     r->latency_ms = (double)total_us / 1000.0;
     r->content_length = clen;
@@ -225,7 +211,7 @@ int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
             r->invalid = true;
             r->status = MON_R_UNKNOWN;
             r->reason = "invalid_url";
-            r->checked_at = wall_ms();
+            r->checked_at = mon_wall_ms();
             free(r->error);
             r->error = strdup("not an http(s) URL: never fetched");
             done++;
@@ -262,7 +248,7 @@ int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
             rc = -ECANCELED;
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = mon_mono_ms();
         int64_t wait = 100;
         /* start transfers: one per host per pass, round robin, while slots last */
         bool started = true;

@@ -8,13 +8,6 @@
 
 #include "monitor.h"
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static json_t *col_json(sqlite3_stmt *st, int i)
 {
     switch (sqlite3_column_type(st, i)) {
@@ -349,7 +342,7 @@ static int m_history(const json_t *params, json_t **result, void *user)
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, wall_ms() - cdays * 86400000LL);
+        sqlite3_bind_int64(st, 3, mon_wall_ms() - cdays * 86400000LL);
         while (sqlite3_step(st) == SQLITE_ROW) {
             json_t *o = json_object();
             json_object_set_new(o, "resource_id", col_json(st, 0));

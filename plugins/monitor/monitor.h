@@ -226,4 +226,8 @@ int mon_methods_register(mon_plugin *m);
 /* util */
 void mon_iso_ms(int64_t wall_ms, char *buf, size_t size);
 
+/* Clocks in milliseconds (clock.c): monotonic for intervals, wall for timestamps. */
+int64_t mon_mono_ms(void);
+int64_t mon_wall_ms(void);
+
 #endif

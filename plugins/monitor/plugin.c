@@ -7,26 +7,12 @@
 
 #include "monitor.h"
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *sweeper(void *arg)
 {
     mon_plugin *m = arg;
     pthread_mutex_lock(&m->mu);
     while (!atomic_load(&m->stop)) {
-        int64_t now = mono_ms(), next = now + 60000;
+        int64_t now = mon_mono_ms(), next = now + 60000;
         size_t pick = m->cfg.nportals;
         for (size_t i = 0; i < m->cfg.nportals; i++) {
             mon_portal_rt *rt = &m->rt[i];
@@ -45,8 +31,8 @@ static void *sweeper(void *arg)
             mon_sweep_portal(m, pick);
             pthread_mutex_lock(&m->mu);
             rt->running = false;
-            rt->next_due_mono = mono_ms() + rt->cfg->interval_ms;
-            rt->next_due_wall = wall_ms() + rt->cfg->interval_ms;
+            rt->next_due_mono = mon_mono_ms() + rt->cfg->interval_ms;
+            rt->next_due_wall = mon_wall_ms() + rt->cfg->interval_ms;
             continue;
         }
         struct timespec ts;
@@ -130,14 +116,14 @@ static int monitor_init(const vg_host *host, const vg_config *cfg, void **state)
         plugin_free(m);
         return r;
     }
-    int64_t now = mono_ms();
+    int64_t now = mon_mono_ms();
     for (size_t i = 0; i < m->cfg.nportals; i++) {
         mon_portal_rt *rt = &m->rt[i];
         rt->cfg = &m->cfg.portals[i];
         mon_store_portal_get(m->wdb, rt->cfg->name, rt->state, sizeof rt->state,
                              &rt->baseline_done);
         rt->next_due_mono = now; /* first sweep right after start */
-        rt->next_due_wall = wall_ms();
+        rt->next_due_wall = mon_wall_ms();
     }
     if (m->cfg.nportals == 0)
         VG_WARN(host, "no [monitor:<name>] portal sections: nothing to monitor");

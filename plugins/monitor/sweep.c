@@ -7,20 +7,6 @@
 
 #include "monitor.h"
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void mon_iso_ms(int64_t ms, char *buf, size_t size)
 {
     time_t t = (time_t)(ms / 1000);
@@ -204,7 +190,7 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
 {
     const mon_portal_cfg *p = rt->cfg;
     const char *portal = p->name;
-    int64_t now = wall_ms();
+    int64_t now = mon_wall_ms();
     mon_wbatch *b = mon_wbatch_begin(m->wdb);
     if (!b)
         return -EIO;
@@ -312,7 +298,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
 {
     mon_portal_rt *rt = &m->rt[idx];
     const mon_portal_cfg *p = rt->cfg;
-    int64_t started = wall_ms(), t0 = mono_ms();
+    int64_t started = mon_wall_ms(), t0 = mon_mono_ms();
     int64_t sweep_id = mon_store_sweep_begin(m->wdb, p->name, started);
     char iso[40];
     mon_iso_ms(started, iso, sizeof iso);
@@ -335,7 +321,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     sweep_counts c;
     memset(&c, 0, sizeof c);
     json_t *events = json_array();
-    int64_t t_list = mono_ms(), t_checks = t_list;
+    int64_t t_list = mon_mono_ms(), t_checks = t_list;
     if (lrc < 0) {
         errors++;
         if (!atomic_load(&m->stop)) {
@@ -370,7 +356,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
                                  .slow_ms = p->slow_ms,
                                  .stop = &m->stop};
             int crc = mon_check_all(&co, items, nitems);
-            t_checks = mono_ms();
+            t_checks = mon_mono_ms();
             if (crc == -ECANCELED || atomic_load(&m->stop)) {
                 snprintf(err, sizeof err, "sweep cancelled");
             } else if (crc < 0) {
@@ -404,8 +390,8 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
             c.datasets = c.unknown + c.up + c.degraded + c.down;
         }
     }
-    int64_t finished = wall_ms();
-    int64_t t_end = mono_ms(), duration = t_end - t0;
+    int64_t finished = mon_wall_ms();
+    int64_t t_end = mon_mono_ms(), duration = t_end - t0;
     json_t *counts = counts_json(&c);
     mon_store_sweep_finish(m->wdb, sweep_id, finished, complete, counts, errors,
                            (int)json_array_size(events));

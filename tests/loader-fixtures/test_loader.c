@@ -54,6 +54,20 @@ static void expect(const char *out, const char *needle)
         fail_msg("expected \"%s\" in output:\n%s", needle, out);
 }
 
+/* The failing fixture's user_free callbacks each append a line to `marker`. */
+static void expect_all_freed(const char *marker)
+{
+    FILE *f = fopen(marker, "r");
+    assert_non_null(f);
+    char buf[256];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    expect(buf, "route freed");
+    expect(buf, "subscription freed");
+    expect(buf, "method freed");
+}
+
 static void test_wrong_major(void **s)
 {
     (void)s;
@@ -122,15 +136,7 @@ static void test_required_init_failure(void **s)
     expect(out, "not starting: required plugin 'lf_failinit' failed");
     /* The plugin initialised before it was destroyed on the way out. */
     expect(out, "plugin 'lf_good' destroyed");
-    FILE *f = fopen(marker, "r");
-    assert_non_null(f);
-    char buf[256];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    assert_non_null(strstr(buf, "route freed"));
-    assert_non_null(strstr(buf, "subscription freed"));
-    assert_non_null(strstr(buf, "method freed"));
+    expect_all_freed(marker);
 }
 
 static void test_optional_init_failure(void **s)
@@ -162,15 +168,7 @@ static void test_optional_init_failure(void **s)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     assert_true(vgt_log_contains(&srv, "plugin 'lf_good' stopped"));
     vgt_server_cleanup(&srv);
-    FILE *f = fopen(marker, "r");
-    assert_non_null(f);
-    char buf[256];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    assert_non_null(strstr(buf, "route freed"));
-    assert_non_null(strstr(buf, "subscription freed"));
-    assert_non_null(strstr(buf, "method freed"));
+    expect_all_freed(marker);
 }
 
 static void test_plugin_rule_names_the_line(void **s)
