@@ -149,10 +149,21 @@ static int m_list(const json_t *params, json_t **result, void *user)
         " FROM monitor_datasets WHERE (?1 IS NULL OR portal=?1) AND (?2 IS NULL OR status=?2)"
         " AND (?3 IS NULL OR organization=?3) AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\'"
         " OR title LIKE ?4 ESCAPE '\\' OR id=?5)";
-    char sql[1024];
+    char sql[1536];
     /* (portal, id) is unique: the final tie-break keeps offset paging stable
      * when names repeat across portals. */
-    snprintf(sql, sizeof sql, "SELECT " DS_COLS "%s ORDER BY %s, portal ASC, id ASC LIMIT ?6 OFFSET ?7",
+    /* The page is chosen first, so the per-row figures the portal shows
+     * (30-day uptime from the daily roll-up, mean latency of the last checks)
+     * are computed for at most `limit` rows, not for the whole table. */
+    snprintf(sql, sizeof sql,
+             "SELECT page.*,"
+             " (SELECT 100.0 * SUM(d.ok) / SUM(d.checks) FROM monitor_daily d"
+             "  WHERE d.portal = page.portal AND d.dataset_id = page.id"
+             "  AND d.day >= date('now', '-29 days')),"
+             " (SELECT AVG(r.latency_ms) FROM monitor_resources r"
+             "  WHERE r.portal = page.portal AND r.dataset_id = page.id)"
+             " FROM (SELECT " DS_COLS "%s ORDER BY %s, portal ASC, id ASC LIMIT ?6 OFFSET ?7)"
+             " AS page",
              where, order);
     char csql[512];
     snprintf(csql, sizeof csql, "SELECT COUNT(*)%s", where);
@@ -182,8 +193,12 @@ static int m_list(const json_t *params, json_t **result, void *user)
         sqlite3_bind_int64(st, 6, limit);
         sqlite3_bind_int64(st, 7, offset);
         int s;
-        while ((s = sqlite3_step(st)) == SQLITE_ROW)
-            json_array_append_new(items, dataset_row(st));
+        while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+            json_t *row = dataset_row(st);
+            json_object_set_new(row, "uptime_30d", col_json(st, 13));
+            json_object_set_new(row, "latency_ms", col_json(st, 14));
+            json_array_append_new(items, row);
+        }
         if (s != SQLITE_DONE)
             rc = -EIO;
         if (sqlite3_step(ct) == SQLITE_ROW)

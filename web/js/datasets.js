@@ -182,14 +182,17 @@ function paintExtras(id) {
   tr.querySelector('.col-uptime').replaceChildren(uptimeBar(uptimeFor(d)));
 }
 
-// Fill latency and uptime for the rows on screen (at most one page), four
-// requests at a time, newest data first; a new page load cancels the rest.
+// Fill latency and uptime for the rows on screen (at most one page) from each
+// dataset's detail, four requests at a time, when the list lacks them; a new
+// page load cancels the rest.
 async function enrich() {
   if (enrichCtrl) enrichCtrl.abort();
   const ctrl = new AbortController();
   enrichCtrl = ctrl;
   const now = Date.now();
-  const need = items.filter((d) => uptimeOf(d) === null && !(extras.get(d.id)?.at > now - EXTRAS_TTL_MS));
+  // Servers whose datasets.list carries uptime_30d/latency_ms need no extra requests.
+  const need = items.filter((d) => !('uptime_30d' in d) && uptimeOf(d) === null
+    && !(extras.get(d.id)?.at > now - EXTRAS_TTL_MS));
   let next = 0;
   const worker = async () => {
     while (next < need.length && !ctrl.signal.aborted) {
