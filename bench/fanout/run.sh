@@ -2,7 +2,8 @@
 # Broadcast fan-out benchmark: vigia's broker against the Node socket.io 4.8
 # peer (bench/peers/server.js), same load generator (fanout), side by side.
 #   bench/fanout/run.sh BUILD_DIR [CLIENTS ...]     (default 1000 5000 10000)
-# Environment: M (messages per phase, default 20), INTERVAL (ms between paced
+# Environment: BROKER_EXTRA (more [broker] lines, e.g. "sender_threads = 2"),
+# M (messages per phase, default 20), INTERVAL (ms between paced
 # messages, default 250, so paced broadcasts do not overlap). Needs: cmake --build BUILD_DIR --target vigia broker
 # brokertest fanout; node_modules at the repo root (npm ci).
 set -eu
@@ -42,6 +43,7 @@ threads = $THREADS
 [broker]
 max_clients = $((N + 100))
 thread_reserve = 64
+${BROKER_EXTRA:-}
 INI
   "$BUILD/core/vigia" --config "$OUT/vigia-$N.ini" >/dev/null 2>&1 &
   VP=$!

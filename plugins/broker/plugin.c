@@ -20,7 +20,7 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     rc |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog);
     rc |= h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30,
                         &c->max_backlog_bytes);
-    rc |= h->config_int(h, cfg, "sender_threads", 8, 1, 256, &c->sender_threads);
+    rc |= h->config_int(h, cfg, "sender_threads", 4, 1, 256, &c->sender_threads);
     rc |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms);
     rc |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join);
     rc |= h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window);
