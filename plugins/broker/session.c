@@ -84,13 +84,10 @@ session *session_find(broker *b, const char *sid)
     return s;
 }
 
-/* Hand the session to a sender even when it is not (yet) a WebSocket
- * session: closing a probe or a closed session's socket is sender work too. */
-static void session_schedule_any_locked(session *s)
+/* Put `s` on the senders' run queue (once: `scheduled` guards it). */
+static void run_queue_push_locked(session *s)
 {
     broker *b = s->b;
-    if (s->scheduled || (!s->ws && !s->probe))
-        return;
     s->scheduled = 1;
     session_ref(s);
     pthread_mutex_lock(&b->rq_lock);
@@ -104,22 +101,18 @@ static void session_schedule_any_locked(session *s)
     pthread_mutex_unlock(&b->rq_lock);
 }
 
+/* Hand the session to a sender even when it is not (yet) a WebSocket
+ * session: closing a probe or a closed session's socket is sender work too. */
+static void session_schedule_any_locked(session *s)
+{
+    if (!s->scheduled && (s->ws || s->probe))
+        run_queue_push_locked(s);
+}
+
 void session_schedule_locked(session *s)
 {
-    broker *b = s->b;
-    if (s->scheduled || s->transport != TR_WEBSOCKET || !s->ws)
-        return;
-    s->scheduled = 1;
-    session_ref(s);
-    pthread_mutex_lock(&b->rq_lock);
-    s->rq_next = NULL;
-    if (b->rq_tail)
-        b->rq_tail->rq_next = s;
-    else
-        b->rq_head = s;
-    b->rq_tail = s;
-    pthread_cond_signal(&b->rq_cond);
-    pthread_mutex_unlock(&b->rq_lock);
+    if (!s->scheduled && s->transport == TR_WEBSOCKET && s->ws)
+        run_queue_push_locked(s);
 }
 
 int session_enqueue_locked(session *s, bmsg *m) { return session_enqueue_batch_locked(s, m, NULL); }
