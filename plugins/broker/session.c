@@ -84,12 +84,9 @@ session *session_find(broker *b, const char *sid)
     return s;
 }
 
-/* Put `s` on the senders' run queue (once: `scheduled` guards it). */
-static void run_queue_push_locked(session *s)
+/* Append `s` to the senders' run queue; the caller owns a reference for it. */
+static void rq_push_back(broker *b, session *s)
 {
-    broker *b = s->b;
-    s->scheduled = 1;
-    session_ref(s);
     pthread_mutex_lock(&b->rq_lock);
     s->rq_next = NULL;
     if (b->rq_tail)
@@ -99,6 +96,14 @@ static void run_queue_push_locked(session *s)
     b->rq_tail = s;
     pthread_cond_signal(&b->rq_cond);
     pthread_mutex_unlock(&b->rq_lock);
+}
+
+/* Put `s` on the senders' run queue (once: `scheduled` guards it). */
+static void run_queue_push_locked(session *s)
+{
+    s->scheduled = 1;
+    session_ref(s);
+    rq_push_back(s->b, s);
 }
 
 /* Hand the session to a sender even when it is not (yet) a WebSocket
@@ -348,19 +353,6 @@ static session *rq_pop(broker *b, int self)
     }
     pthread_mutex_unlock(&b->rq_lock);
     return NULL;
-}
-
-static void rq_push_back(broker *b, session *s)
-{
-    pthread_mutex_lock(&b->rq_lock);
-    s->rq_next = NULL;
-    if (b->rq_tail)
-        b->rq_tail->rq_next = s;
-    else
-        b->rq_head = s;
-    b->rq_tail = s;
-    pthread_cond_signal(&b->rq_cond);
-    pthread_mutex_unlock(&b->rq_lock);
 }
 
 static void *sender_main(void *arg)

@@ -6,21 +6,14 @@
 
 #include "broker.h"
 
-/* An HTTP answer to a refused upgrade. civetweb 1.15 refuses its response
- * header API on a WebSocket request, so when the reply fails, write the raw
- * answer the way Node's abortUpgrade does (core request filed). */
-static void refuse_status(vg_http_request *req, int status, const char *reason,
-                          const char *extra_header, const char *body, size_t len)
+/* An HTTP answer to a refused upgrade (the core sends it raw, with
+ * Connection: close, since civetweb has no response API for upgrades). */
+static void refuse_status(vg_http_request *req, int status, const char *retry_after,
+                          const char *body, size_t len)
 {
-    if (vg_http_reply(req, status, "application/json", body, len) == 0)
-        return;
-    char head[256];
-    int n = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                     "%sContent-Length: %zu\r\n\r\n",
-                     status, reason, extra_header ? extra_header : "", len);
-    if (n > 0 && (size_t)n < sizeof head && vg_http_write(req, head, (size_t)n) == n)
-        vg_http_write(req, body, len);
+    if (retry_after)
+        vg_http_set_header(req, "Retry-After", retry_after);
+    vg_http_reply(req, status, "application/json", body, len);
 }
 
 static int refuse(vg_http_request *req, int code)
@@ -28,8 +21,7 @@ static int refuse(vg_http_request *req, int code)
     char body[96];
     int n = eio_error_body(body, sizeof body, code);
     int status = eio_error_status(code);
-    refuse_status(req, status, status == 403 ? "Forbidden" : "Bad Request", NULL, body,
-                  (size_t)n);
+    refuse_status(req, status, NULL, body, (size_t)n);
     return 1;
 }
 
@@ -68,9 +60,7 @@ static int ws_connect(vg_http_request *req, void *user)
     }
     if (full) {
         static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
-        vg_http_set_header(req, "Retry-After", "5");
-        refuse_status(req, 503, "Service Unavailable", "Retry-After: 5\r\n", body,
-                      sizeof body - 1);
+        refuse_status(req, 503, "5", body, sizeof body - 1);
         return 1;
     }
     return 0;

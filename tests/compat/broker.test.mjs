@@ -4,7 +4,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { Vigia, sleep, waitFor } from "./server.mjs";
+import { Vigia, once, sleep, waitFor } from "./server.mjs";
 
 const srv = new Vigia({
   broker: "ping_interval = 1s\nping_timeout = 2s\nrecovery_window = 2m\nrate_limit = 1000\nrate_burst = 1000\n",
@@ -15,12 +15,6 @@ function connect(opts = {}) {
   const s = io(srv.base, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
   sockets.push(s);
   return s;
-}
-function once(s, ev, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no '${ev}' within ${ms} ms`)), ms);
-    s.once(ev, (...a) => { clearTimeout(t); resolve(a); });
-  });
 }
 async function connected(opts) {
   const s = connect(opts);

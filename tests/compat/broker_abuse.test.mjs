@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { Vigia, sleep, waitFor, sanitized } from "./server.mjs";
+import { Vigia, once, sleep, waitFor, sanitized } from "./server.mjs";
 
 const TOKEN = "s3cret-token";
 const srv = new Vigia({
@@ -20,12 +20,6 @@ function client(opts = {}) {
   const s = io(srv.base, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
   sockets.push(s);
   return s;
-}
-function once(s, ev, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no '${ev}' within ${ms} ms`)), ms);
-    s.once(ev, (...a) => { clearTimeout(t); resolve(a); });
-  });
 }
 const wsUrl = () => `${srv.base.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
 

@@ -30,6 +30,15 @@ export const sanitized = (() => {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// The next `ev` on socket `s` (its arguments as an array), or a rejection
+// naming the event after `ms`.
+export function once(s, ev, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no '${ev}' within ${ms} ms`)), ms);
+    s.once(ev, (...a) => { clearTimeout(t); resolve(a); });
+  });
+}
+
 export async function waitFor(fn, timeoutMs = 10000, stepMs = 20) {
   const end = Date.now() + timeoutMs;
   for (;;) {

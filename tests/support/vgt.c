@@ -170,6 +170,19 @@ int vgt_server_signal(vgt_server *s, int sig)
     return -1;
 }
 
+int vgt_server_stop_clean(vgt_server *s)
+{
+    int status = s->pid ? vgt_server_signal(s, SIGTERM) : 0;
+    if (status != 0) {
+        char *log = vgt_log_read(s);
+        fprintf(stderr, "vigia did not stop cleanly (wait status %d); see %s/stderr.txt\n%s\n",
+                status, s->dir, log ? log : "");
+        free(log);
+    }
+    vgt_server_cleanup(s);
+    return status == 0 ? 0 : -1;
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;

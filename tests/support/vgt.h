@@ -40,6 +40,11 @@ int vgt_server_start(vgt_server *s, const char *plugins, const char *server_extr
 int vgt_server_restart(vgt_server *s);
 /* Send `sig` and wait up to 15 s; returns the raw wait status (or -1). */
 int vgt_server_signal(vgt_server *s, int sig);
+/* SIGTERM, then vgt_server_cleanup. Returns 0 when the server exited with
+ * status 0 (so, in sanitizer builds, ASan's leak check passed too); otherwise
+ * prints the wait status and the log to stderr and returns -1. A server that
+ * is not running counts as clean. */
+int vgt_server_stop_clean(vgt_server *s);
 /* SIGKILL if still running, remove the temp dir, free memory. */
 void vgt_server_cleanup(vgt_server *s);
 /* 1 when the server's log contains `needle`. */

@@ -28,15 +28,7 @@ static int full_setup(void **state)
 static int srv_teardown(void **state)
 {
     (void)state;
-    int status = srv.pid ? vgt_server_signal(&srv, SIGTERM) : 0;
-    if (status != 0) {
-        char *log = vgt_log_read(&srv);
-        fprintf(stderr, "vigia did not stop cleanly (wait status %d); see %s/stderr.txt\n%s\n",
-                status, srv.dir, log ? log : "");
-        free(log);
-    }
-    vgt_server_cleanup(&srv);
-    return status == 0 ? 0 : -1;
+    return vgt_server_stop_clean(&srv);
 }
 
 /* ---------------------------------------------------------------- notifications */

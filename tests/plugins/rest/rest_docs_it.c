@@ -180,15 +180,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    int status = s.pid ? vgt_server_signal(&s, SIGTERM) : 0;
-    if (status != 0) {
-        char *log = vgt_log_read(&s);
-        fprintf(stderr, "vigia did not stop cleanly (wait status %d); see %s/stderr.txt\n%s\n",
-                status, s.dir, log ? log : "");
-        free(log);
-    }
-    vgt_server_cleanup(&s);
-    return status == 0 ? 0 : -1;
+    return vgt_server_stop_clean(&s);
 }
 
 static void test_doc_examples(void **state)

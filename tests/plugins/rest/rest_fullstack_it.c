@@ -21,13 +21,12 @@ static int fixture_up(void *arg)
 static int teardown(void **state)
 {
     (void)state;
-    int status = srv.pid ? vgt_server_signal(&srv, SIGTERM) : 0;
-    vgt_server_cleanup(&srv);
+    int rc = vgt_server_stop_clean(&srv);
     if (fixture_pid > 0) {
         kill(fixture_pid, SIGTERM);
         waitpid(fixture_pid, NULL, 0);
     }
-    return status == 0 ? 0 : -1;
+    return rc;
 }
 
 static int setup(void **state)
