@@ -200,6 +200,17 @@ static const char *h_server_version(const vg_host *h)
 
 static const char *h_listen_address(const vg_host *h) { return plugin_of(h)->srv->set.listen; }
 
+static int h_json_max_depth(const vg_host *h)
+{
+    return (int)plugin_of(h)->srv->set.json_max_depth;
+}
+
+static json_t *h_json_parse(const vg_host *h, const char *buf, size_t len, size_t flags,
+                            json_error_t *err)
+{
+    return vg_json_parse(buf, len, flags, h_json_max_depth(h), err);
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -231,4 +242,6 @@ void core_host_fill(core_plugin *p)
     h->listen_address = h_listen_address;
     h->core_private = p;
     h->config_fail = h_config_fail;
+    h->json_parse = h_json_parse;
+    h->json_max_depth = h_json_max_depth;
 }

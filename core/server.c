@@ -96,6 +96,8 @@ int core_settings_load(core_config *cfg, core_settings *set)
     set->log_file = dup_or_null(s);
     CHECK(core_cfg_list(sec, "plugins", "", &set->plugins, err, sizeof err));
     CHECK(core_cfg_int(sec, "threads", 256, 8, 60000, &set->threads, err, sizeof err));
+    CHECK(core_cfg_int(sec, "json_max_depth", VG_JSON_MAX_DEPTH_DEFAULT, 2, 512,
+                       &set->json_max_depth, err, sizeof err));
     CHECK(core_cfg_int(sec, "bus_queue", 8192, 16, 1000000, &set->bus_queue, err, sizeof err));
     CHECK(core_cfg_duration(sec, "request_timeout", 5000, 1000, 600000, &set->request_timeout_ms,
                             err, sizeof err));

@@ -39,6 +39,7 @@ typedef struct core_settings {
     json_t *plugins; /* array of strings, "name" or "name?" */
     long long threads;
     long long bus_queue;
+    long long json_max_depth;
     int log_level;
     int64_t request_timeout_ms, websocket_timeout_ms, shutdown_timeout_ms;
 } core_settings;

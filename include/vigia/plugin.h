@@ -37,6 +37,7 @@
 #include "config.h"
 #include "export.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "vigia/version.h"
 
@@ -136,6 +137,16 @@ struct vg_host {
      * file:line and value when the key is absent). Returns -EINVAL. */
     int (*config_fail)(const vg_host *host, const vg_config *cfg, const char *key, const char *fmt,
                        ...) VG_PRINTF(4, 5);
+
+    /* ABI 1.2 -------------------------------------------------------------
+     * Parse JSON from outside (a request body, a WebSocket message, a
+     * portal's answer): vg_json_parse() with [server] json_max_depth. New
+     * reference, or NULL with `err` filled. Plugins never call json_loads or
+     * json_loadb on such input directly (a test greps for it). */
+    json_t *(*json_parse)(const vg_host *host, const char *buf, size_t len, size_t flags,
+                          json_error_t *err);
+    /* The configured nesting limit, for code that parses without the host. */
+    int (*json_max_depth)(const vg_host *host);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \

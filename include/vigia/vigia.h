@@ -6,6 +6,7 @@
 #include "config.h"
 #include "export.h"
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "plugin.h"
 #include "vigia/version.h"
