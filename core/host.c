@@ -211,6 +211,10 @@ static json_t *h_json_parse(const vg_host *h, const char *buf, size_t len, size_
     return vg_json_parse(buf, len, flags, h_json_max_depth(h), err);
 }
 
+static int h_http_threads(const vg_host *h) { return (int)plugin_of(h)->srv->set.threads; }
+
+static int h_http_busy(const vg_host *h) { return core_http_busy(plugin_of(h)->srv->http); }
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -244,4 +248,6 @@ void core_host_fill(core_plugin *p)
     h->config_fail = h_config_fail;
     h->json_parse = h_json_parse;
     h->json_max_depth = h_json_max_depth;
+    h->http_threads = h_http_threads;
+    h->http_busy = h_http_busy;
 }

@@ -67,6 +67,7 @@ struct core_http {
     stat_row *stats;
     atomic_bool stopping;
     atomic_uint_fast64_t next_ws_id;
+    atomic_int busy; /* workers serving a request or holding a WebSocket */
 };
 
 /* ------------------------------------------------------------------ utils */
@@ -475,6 +476,9 @@ static int decode_in_place(char *s)
     return rc;
 }
 
+static int request_dispatch(core_http *http, struct mg_connection *conn,
+                            const struct mg_request_info *ri, const char *raw, double t0);
+
 static int request_handler(struct mg_connection *conn, void *cbdata)
 {
     core_http *http = cbdata;
@@ -483,7 +487,15 @@ static int request_handler(struct mg_connection *conn, void *cbdata)
      * %00 cannot cut a path short and a %2F stays inside its segment. */
     const char *raw = ri->local_uri ? ri->local_uri : "/";
     double t0 = now_ms();
+    atomic_fetch_add(&http->busy, 1);
+    int status = request_dispatch(http, conn, ri, raw, t0);
+    atomic_fetch_sub(&http->busy, 1);
+    return status;
+}
 
+static int request_dispatch(core_http *http, struct mg_connection *conn,
+                            const struct mg_request_info *ri, const char *raw, double t0)
+{
     core_request *q = calloc(1, sizeof *q);
     char *copy = strdup(raw);
     char *decoded = strdup(raw);
@@ -786,6 +798,7 @@ static int ws_connect_cb(const struct mg_connection *cconn, void *cbdata)
         }
     }
     mg_set_user_connection_data(conn, w);
+    atomic_fetch_add(&wr->http->busy, 1);
     return 0;
 }
 
@@ -903,6 +916,7 @@ static void ws_close_cb(const struct mg_connection *conn, void *cbdata)
     core_ws *w = mg_get_user_connection_data(conn);
     if (!w)
         return;
+    atomic_fetch_sub(&wr->http->busy, 1);
     mg_set_user_connection_data(conn, NULL);
     pthread_mutex_lock(&w->lock);
     w->closed = true;
@@ -1106,6 +1120,7 @@ core_http *core_http_new(const core_http_options *opt)
     pthread_mutex_init(&http->stats_lock, NULL);
     atomic_init(&http->stopping, false);
     atomic_init(&http->next_ws_id, 0);
+    atomic_init(&http->busy, 0);
     return http;
 }
 
@@ -1270,3 +1285,7 @@ void core_http_free(core_http *http)
     free(http->admin_token);
     free(http);
 }
+
+int core_http_threads(const core_http *http) { return http ? http->threads : 0; }
+
+int core_http_busy(core_http *http) { return http ? atomic_load(&http->busy) : 0; }

@@ -40,6 +40,9 @@ int core_http_ws_route(core_http *http, void *owner, const char *path, const vg_
 void core_http_release_owner(core_http *http, void *owner);
 
 int core_http_admin_token_ok(const core_http *http, const char *token);
+/* Configured worker threads, and how many serve a request or hold a WebSocket now. */
+int core_http_threads(const core_http *http);
+int core_http_busy(core_http *http);
 bool core_http_admin_token_set(const core_http *http);
 const char *core_http_listen(const core_http *http);
 

@@ -147,6 +147,12 @@ struct vg_host {
                           json_error_t *err);
     /* The configured nesting limit, for code that parses without the host. */
     int (*json_max_depth)(const vg_host *host);
+    /* The HTTP server's worker threads ([server] threads), and how many of them
+     * are busy now with any request or WebSocket: plugins that hold workers for
+     * long (WebSockets, long-polls) admit against these, so a reserve for short
+     * requests stays free whatever else holds workers. */
+    int (*http_threads)(const vg_host *host);
+    int (*http_busy)(const vg_host *host);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \
