@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "vgt.h"
+#include "vigia/version.h"
 
 static char tmpdir[256];
 
@@ -83,7 +84,7 @@ static void test_newer_minor(void **s)
     (void)s;
     char *out;
     assert_int_equal(run_vigia("lf_minor", NULL, &out), 1);
-    expect(out, "lf_minor.so) refused: needs plugin ABI 1.42, this server provides 1.1");
+    expect(out, "lf_minor.so) refused: needs plugin ABI 1.42, this server provides " VG_ABI_STR);
 }
 
 static void test_bad_signature(void **s)
