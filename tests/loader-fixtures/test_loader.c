@@ -84,7 +84,11 @@ static void test_newer_minor(void **s)
     (void)s;
     char *out;
     assert_int_equal(run_vigia("lf_minor", NULL, &out), 1);
-    expect(out, "lf_minor.so) refused: needs plugin ABI 1.42, this server provides " VG_ABI_STR);
+    char want[160];
+    snprintf(want, sizeof want,
+             "lf_minor.so) refused: needs plugin ABI 1.42, this server provides %d.%d",
+             VG_ABI_MAJOR, VG_ABI_MINOR);
+    expect(out, want);
 }
 
 static void test_bad_signature(void **s)
