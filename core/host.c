@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "workq.h"
 
 static core_plugin *plugin_of(const vg_host *h) { return h->core_private; }
 
@@ -215,6 +216,23 @@ static int h_http_threads(const vg_host *h) { return (int)plugin_of(h)->srv->set
 
 static int h_http_busy(const vg_host *h) { return core_http_busy(plugin_of(h)->srv->http); }
 
+static int h_workq_create(const vg_host *h, const char *name, const vg_workq_opts *opts,
+                          vg_workq **out)
+{
+    core_plugin *p = plugin_of(h);
+    char err[400];
+    int rc = core_workq_new(h->plugin_name, name, opts, p, p->srv->set.shutdown_timeout_ms, out,
+                            err, sizeof err);
+    if (rc < 0)
+        record_failure(p, err);
+    return rc;
+}
+
+static int64_t h_shutdown_timeout_ms(const vg_host *h)
+{
+    return plugin_of(h)->srv->set.shutdown_timeout_ms;
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -250,4 +268,8 @@ void core_host_fill(core_plugin *p)
     h->json_max_depth = h_json_max_depth;
     h->http_threads = h_http_threads;
     h->http_busy = h_http_busy;
+    h->workq_create = h_workq_create;
+    h->workq_submit = core_workq_submit;
+    h->workq_stop = core_workq_stop;
+    h->shutdown_timeout_ms = h_shutdown_timeout_ms;
 }

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "workq.h"
 
 int core_loader_init(void)
 {
@@ -145,6 +146,7 @@ core_plugin *core_plugin_load(core_server *srv, const char *spec)
 
 static void drop_registrations(core_plugin *p)
 {
+    core_workq_release_owner(p);
     if (p->srv->http)
         core_http_release_owner(p->srv->http, p);
     if (p->bus_client) {
@@ -236,7 +238,10 @@ void core_plugin_unload(core_plugin *p)
 {
     if (!p)
         return;
-    /* No event may reach the plugin once its state is gone. */
+    /* Queued jobs use the plugin's state: drain or cancel them first, while
+     * the plugin can still take events; then no event may reach it once its
+     * state is gone. */
+    core_workq_release_owner(p);
     if (p->bus_client)
         core_bus_client_clear(p->bus_client);
     if (p->inited && p->desc->destroy)

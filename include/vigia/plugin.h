@@ -40,6 +40,7 @@
 #include "json.h"
 #include "log.h"
 #include "vigia/version.h"
+#include "workq.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -153,6 +154,23 @@ struct vg_host {
      * requests stays free whatever else holds workers. */
     int (*http_threads)(const vg_host *host);
     int (*http_busy)(const vg_host *host);
+
+    /* Work queues for blocking work (see workq.h). workq_create validates
+     * `opts` (errors like the config getters: logged, the reason recorded,
+     * -EINVAL) and starts the worker threads; `name` (1..32 of [a-z0-9_-])
+     * names them in logs. workq_submit may be called from any thread, bus
+     * callbacks and HTTP handlers included: 0, -EAGAIN when the queue stayed
+     * full for submit_wait_ms, -ESHUTDOWN once stopping; user_free runs on
+     * failure too. workq_stop drains or cancels (workq.h), joins the threads
+     * and frees the queue; queues the plugin has not stopped are stopped by
+     * the core after the plugin's stop and before its destroy. */
+    int (*workq_create)(const vg_host *host, const char *name, const vg_workq_opts *opts,
+                        vg_workq **out);
+    int (*workq_submit)(vg_workq *q, vg_job_fn run, void *user, vg_free_cb user_free);
+    void (*workq_stop)(vg_workq *q);
+    /* [server] shutdown_timeout: the whole stop (every plugin's stop and
+     * destroy) must end within it, or the core logs who is stuck and exits. */
+    int64_t (*shutdown_timeout_ms)(const vg_host *host);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \

@@ -10,5 +10,6 @@
 #include "log.h"
 #include "plugin.h"
 #include "vigia/version.h"
+#include "workq.h"
 
 #endif /* VIGIA_VIGIA_H */
