@@ -161,7 +161,7 @@ static void drop_registrations(core_plugin *p)
 static void warn_unknown_keys(core_plugin *p)
 {
     const char *name = p->desc->header.name;
-    core_config_warn_unused(p->cfg, name);
+    p->srv->unknown_keys += core_config_warn_unused(p->cfg, name);
     char prefix[80];
     snprintf(prefix, sizeof prefix, "%s:", name);
     json_t *subs = core_config_sections(p->srv->cfg, prefix);
@@ -169,7 +169,8 @@ static void warn_unknown_keys(core_plugin *p)
     json_t *v;
     json_array_foreach(subs, i, v)
     {
-        core_config_warn_unused(core_config_section(p->srv->cfg, json_string_value(v)), name);
+        p->srv->unknown_keys +=
+            core_config_warn_unused(core_config_section(p->srv->cfg, json_string_value(v)), name);
     }
     json_decref(subs);
 }
@@ -184,9 +185,11 @@ int core_plugin_check_config(core_plugin *p)
     if (p->desc->check_config)
         rc = p->desc->check_config(&p->host, p->cfg);
     else
-        core_log("loader", VG_LOG_INFO, "plugin '%s' has no configuration check",
+        core_log("loader", VG_LOG_INFO,
+                 "plugin '%s' has no configuration check: its keys are not checked",
                  p->desc->header.name);
-    if (rc == 0)
+    /* Without a check nobody read the keys: calling them unknown would be wrong. */
+    if (rc == 0 && p->desc->check_config)
         warn_unknown_keys(p);
     return rc;
 }

@@ -1,4 +1,5 @@
 /* vigia: command line. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: vigia [--config FILE]\n"
-            "       vigia --check-config FILE\n"
+            "       vigia --check-config FILE [--strict]\n"
             "       vigia --version | --help\n"
             "\n"
             "Watches CKAN open-data portals and tells people, live, when a dataset breaks,\n"
@@ -18,6 +19,7 @@ static void usage(FILE *out)
             "  --config FILE        start the server with this INI file (default config/vigia.ini)\n"
             "  --check-config FILE  validate FILE and every listed plugin's section, then exit\n"
             "                       (0 when valid, 1 otherwise)\n"
+            "  --strict             with --check-config: unknown keys and sections are errors\n"
             "  --version            print the version and the plugin ABI\n"
             "  --help               this text\n"
             "\n"
@@ -27,6 +29,8 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     const char *config = "config/vigia.ini";
+    const char *check = NULL;
+    bool strict = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -43,7 +47,12 @@ int main(int argc, char **argv)
                 fprintf(stderr, "vigia: --check-config needs a FILE\n");
                 return 2;
             }
-            return core_server_check_config(argv[i + 1]);
+            check = argv[++i];
+            continue;
+        }
+        if (strcmp(a, "--strict") == 0) {
+            strict = true;
+            continue;
         }
         if (strcmp(a, "--config") == 0 || strcmp(a, "-c") == 0) {
             if (i + 1 >= argc) {
@@ -57,5 +66,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strict && !check) {
+        fprintf(stderr, "vigia: --strict goes with --check-config FILE\n");
+        return 2;
+    }
+    if (check)
+        return core_server_check_config(check, strict);
     return core_server_run(config);
 }

@@ -131,7 +131,7 @@ int core_settings_load(core_config *cfg, core_settings *set)
                  core_config_path(cfg), CORE_MAX_PLUGINS);
         bad++;
     }
-    core_config_warn_unused(sec, "config");
+    set->unknown_keys = core_config_warn_unused(sec, "config");
     return bad ? -EINVAL : 0;
 }
 
@@ -306,7 +306,7 @@ static void server_cleanup(core_server *srv)
     core_loader_exit();
 }
 
-int core_server_check_config(const char *path)
+int core_server_check_config(const char *path, bool strict)
 {
     core_server srv = {0};
     srv.cfg = core_config_load(path);
@@ -330,7 +330,15 @@ int core_server_check_config(const char *path)
                 bad = 1;
         }
     }
-    core_config_warn_unknown_sections(srv.cfg);
+    int unknown = core_config_warn_unknown_sections(srv.cfg) + srv.set.unknown_keys +
+                  srv.unknown_keys;
+    if (strict && unknown) {
+        core_log("config", VG_LOG_ERROR,
+                 "%d unknown key%s or section%s (listed above) %s with --strict", unknown,
+                 unknown == 1 ? "" : "s", unknown == 1 ? "" : "s",
+                 unknown == 1 ? "is an error" : "are errors");
+        bad = 1;
+    }
     server_cleanup(&srv);
     if (bad) {
         fprintf(stderr, "%s: configuration has errors (see above)\n", path);
@@ -482,6 +490,8 @@ stop:
 out:
     for (size_t i = srv.nplugins; i-- > 0;) {
         core_plugin *p = srv.plugins[i];
+        if (!p)
+            continue; /* an optional plugin that failed init left its slot empty */
         const char *name = p->desc->header.name;
         bool was = p->inited;
         char pname[80];

@@ -42,6 +42,7 @@ typedef struct core_settings {
     long long json_max_depth;
     int log_level;
     int64_t request_timeout_ms, websocket_timeout_ms, shutdown_timeout_ms;
+    int unknown_keys; /* in [server] (--check-config --strict) */
 } core_settings;
 
 struct core_server {
@@ -54,6 +55,7 @@ struct core_server {
     size_t nplugins;
     int64_t started_wall_ms;
     int64_t started_mono_ms;
+    int unknown_keys; /* in plugins' sections (--check-config --strict) */
 };
 
 /* Read and validate [server]; errors are logged with file:line. */
@@ -78,7 +80,8 @@ void core_plugin_stop(core_plugin *p);
 void core_plugin_unload(core_plugin *p);
 
 /* Lifecycle (server.c). */
-int core_server_check_config(const char *path);
+/* strict: unknown keys and sections are errors too. */
+int core_server_check_config(const char *path, bool strict);
 int core_server_run(const char *path);
 
 #endif

@@ -23,3 +23,18 @@ for f in vigia.ini demo.ini; do
     if grep -E "unknown (key|section)" "$tmp/err"; then echo "FAIL: config/$f has unknown keys"; exit 1; fi
     echo "OK: config/$f"
 done
+# --strict: a misspelled key in a plugin's section is an error (exit 1),
+# printed once; without --strict it is a warning (exit 0).
+{ cat "$tmp/all.ini"; printf '[rest]\ntiemout = 5\n'; } > "$tmp/typo.ini"
+"$bin" --check-config "$tmp/typo.ini" > "$tmp/lax" 2>&1 || { cat "$tmp/lax"; echo "FAIL: a typo without --strict must only warn"; exit 1; }
+if "$bin" --check-config "$tmp/typo.ini" --strict > "$tmp/strict" 2>&1; then
+    cat "$tmp/strict"; echo "FAIL: --strict accepted an unknown key"; exit 1
+fi
+for f in lax strict; do
+    n=$(grep -c "\[rest\] tiemout: unknown key" "$tmp/$f" || true)
+    [ "$n" = 1 ] || { cat "$tmp/$f"; echo "FAIL: the unknown key is reported $n times ($f)"; exit 1; }
+done
+grep -q "1 unknown key or section (listed above) is an error with --strict" "$tmp/strict" \
+    || { cat "$tmp/strict"; echo "FAIL: no --strict error line"; exit 1; }
+"$bin" --check-config "$tmp/all.ini" --strict >/dev/null 2>&1 || { echo "FAIL: --strict refuses the sample"; exit 1; }
+echo "OK: --strict makes an unknown key an error"

@@ -228,6 +228,67 @@ static void test_check_config_mode(void **s)
     expect(buf, "configuration has errors");
 }
 
+/* An optional plugin failed init (its slot emptied), then a required one
+ * fails: the way out must skip the empty slot (it used to crash on it). */
+static void test_optional_then_required_failure(void **s)
+{
+    (void)s;
+    char *out;
+    assert_int_equal(run_vigia("lf_good, lf_failinit?, lf_other", "[lf_other]\nmode = c\n", &out),
+                     1);
+    expect(out, "optional plugin 'lf_failinit' failed to initialise");
+    expect(out, "not starting: required plugin 'lf_other' failed");
+    expect(out, "plugin 'lf_good' destroyed");
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* --check-config: unknown keys warn (exit 0); with --strict they are errors,
+ * each printed once. */
+static void test_check_config_strict(void **s)
+{
+    (void)s;
+    char ini[512], cmd[1024], outp[300];
+    snprintf(ini, sizeof ini, "%s/s.ini", tmpdir);
+    snprintf(outp, sizeof outp, "%s/s.txt", tmpdir);
+    FILE *f = fopen(ini, "w");
+    fprintf(f, "[server]\nplugin_dir = %s\nplugins = lf_good\ntiemout = 5\n[lf_good]\nmode = "
+               "a\nmarkr = x\n[nobody]\nk = v\n",
+            fixture_dir());
+    fclose(f);
+    static char buf[8192];
+    for (int strict = 0; strict <= 1; strict++) {
+        snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' %s > '%s' 2>&1", getenv("VIGIA_BIN"),
+                 ini, strict ? "--strict" : "", outp);
+        int rc = system(cmd);
+        assert_int_equal(WEXITSTATUS(rc), strict ? 1 : 0);
+        FILE *o = fopen(outp, "r");
+        size_t n = fread(buf, 1, sizeof buf - 1, o);
+        buf[n] = '\0';
+        fclose(o);
+        assert_int_equal(count(buf, "s.ini:4: [server] tiemout: unknown key"), 1);
+        /* lf_good has no check_config: its keys cannot be judged, so none is flagged. */
+        assert_int_equal(count(buf, "[lf_good] markr: unknown key"), 0);
+        expect(buf, "plugin 'lf_good' has no configuration check: its keys are not checked");
+        assert_int_equal(count(buf, "s.ini:8: [nobody]: unknown section"), 1);
+        if (strict) {
+            expect(buf, "2 unknown keys or sections (listed above) are errors with --strict");
+            expect(buf, "configuration has errors");
+        } else {
+            expect(buf, "configuration OK");
+        }
+    }
+    /* --strict alone is a usage error. */
+    snprintf(cmd, sizeof cmd, "'%s' --strict > /dev/null 2>&1", getenv("VIGIA_BIN"));
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+}
+
 static int setup(void **s)
 {
     (void)s;
@@ -252,6 +313,8 @@ int main(void)
         cmocka_unit_test(test_required_init_failure),
         cmocka_unit_test(test_optional_init_failure), cmocka_unit_test(test_check_config_mode),
         cmocka_unit_test(test_shutdown_bound),
+        cmocka_unit_test(test_optional_then_required_failure),
+        cmocka_unit_test(test_check_config_strict),
         cmocka_unit_test(test_plugin_rule_names_the_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
