@@ -1,11 +1,14 @@
-# vigia_add_plugin(<name> SOURCES <files...> [LIBS <targets...>])
+# vigia_add_plugin(<name> SOURCES <files...> [LIBS <targets...>] [NO_INSTALL]
+#                  [COMPONENT <install component>])
 #
 # Builds a Vigía plugin: a MODULE library named exactly <name>.so, hidden
 # visibility (only the descriptor is exported), no unresolved symbols
 # (-Wl,-z,defs: plugins reach the core only through the host table).
 # Used in-tree and, installed, by out-of-tree plugins (examples/hello-plugin).
+# NO_INSTALL: build only (test plugins: some expose bus methods without
+# authentication and must never reach an installed tree).
 function(vigia_add_plugin name)
-  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(P "NO_INSTALL" "COMPONENT" "SOURCES;LIBS" ${ARGN})
   add_library(${name} MODULE ${P_SOURCES})
   set_target_properties(${name} PROPERTIES
     PREFIX ""
@@ -20,7 +23,12 @@ function(vigia_add_plugin name)
   if(DEFINED VIGIA_PLUGIN_BUILD_DIR)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${VIGIA_PLUGIN_BUILD_DIR})
   endif()
-  if(DEFINED VIGIA_PLUGIN_INSTALL_DIR)
-    install(TARGETS ${name} LIBRARY DESTINATION ${VIGIA_PLUGIN_INSTALL_DIR})
+  if(DEFINED VIGIA_PLUGIN_INSTALL_DIR AND NOT P_NO_INSTALL)
+    if(P_COMPONENT)
+      install(TARGETS ${name} LIBRARY DESTINATION ${VIGIA_PLUGIN_INSTALL_DIR}
+              COMPONENT ${P_COMPONENT})
+    else()
+      install(TARGETS ${name} LIBRARY DESTINATION ${VIGIA_PLUGIN_INSTALL_DIR})
+    endif()
   endif()
 endfunction()

@@ -1,0 +1,195 @@
+/* The out-of-tree spool example (blocking I/O through a work queue) in the
+ * real binary, observed with the installed test kit (the probe plugin):
+ * every event becomes one line, in order; at SIGTERM the queue drains and
+ * every event is accounted for; an unwritable file is retried with backoff
+ * and then given up; the probe refuses to start without its key. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "vgt.h"
+
+static char tmpdir[256];
+
+static json_t *get_json(vgt_server *s, const char *path)
+{
+    vgt_response r;
+    assert_int_equal(vgt_get(s, path, &r), 0);
+    if (r.status != 200)
+        fail_msg("GET %s: %ld %s", path, r.status, r.body);
+    json_error_t err;
+    json_t *j = json_loads(r.body, 0, &err);
+    vgt_response_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+static void publish(vgt_server *s, int id)
+{
+    char body[200];
+    snprintf(body, sizeof body,
+             "{\"topic\":\"notification.created\",\"payload\":{\"id\":%d,\"title\":\"n%d\"}}", id,
+             id);
+    vgt_response r;
+    assert_int_equal(vgt_post_json(s, "/api/_probe/publish", body, &r), 0);
+    if (r.status != 200)
+        fail_msg("publish: %ld %s", r.status, r.body);
+    vgt_response_free(&r);
+}
+
+typedef struct probe_wait {
+    vgt_server *s;
+    const char *topic;
+    size_t want;
+} probe_wait;
+
+static size_t probe_count(vgt_server *s, const char *topic)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/api/_probe/events?topic=%s", topic);
+    json_t *j = get_json(s, path);
+    size_t n = json_array_size(json_object_get(j, "events"));
+    json_decref(j);
+    return n;
+}
+
+static int probe_has(void *arg)
+{
+    probe_wait *w = arg;
+    return probe_count(w->s, w->topic) >= w->want;
+}
+
+/* Lines of `path`, each checked to be {"id": i, ...} in order from `first`. */
+static int check_lines(const char *path, int first)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_error_t err;
+        json_t *j = json_loads(line, 0, &err);
+        if (!j)
+            fail_msg("line %d is not JSON: %s", n + 1, line);
+        if (json_integer_value(json_object_get(j, "id")) != first + n)
+            fail_msg("line %d: expected id %d, found %s", n + 1, first + n, line);
+        json_decref(j);
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static int start(vgt_server *s, const char *file)
+{
+    char extra[600];
+    snprintf(extra, sizeof extra, "[probe]\nenabled_for_tests = true\n[spool]\nfile = %s\n", file);
+    return vgt_server_start(s, "probe, spool", "shutdown_timeout = 20s", extra);
+}
+
+static void test_appends_in_order_and_drains_at_stop(void **state)
+{
+    (void)state;
+    char file[300];
+    snprintf(file, sizeof file, "%s/out.jsonl", tmpdir);
+    vgt_server s;
+    assert_int_equal(start(&s, file), 0);
+    for (int i = 0; i < 50; i++)
+        publish(&s, i);
+    probe_wait w = {&s, "spool.appended", 50};
+    assert_true(vgt_wait_until(probe_has, &w, 10000));
+    assert_int_equal(check_lines(file, 0), 50);
+    /* The probe recorded the events themselves too. */
+    assert_int_equal(probe_count(&s, "notification.created"), 50);
+
+    /* 300 more, then SIGTERM at once: the queue drains or cancels, and every
+     * event is either a line or counted as cancelled or refused. */
+    for (int i = 50; i < 350; i++)
+        publish(&s, i);
+    assert_int_equal(vgt_server_signal(&s, SIGTERM), 0);
+    int lines = check_lines(file, 0);
+    char *log = vgt_log_read(&s);
+    const char *st = strstr(log, "stopped: ");
+    assert_non_null(st);
+    long written, failed, refused, cancelled;
+    assert_int_equal(sscanf(st, "stopped: %ld written, %ld failed, %ld refused, %ld cancelled",
+                            &written, &failed, &refused, &cancelled),
+                     4);
+    print_message("spool at stop: %d lines, %ld written, %ld refused, %ld cancelled\n", lines,
+                  written, refused, cancelled);
+    assert_int_equal(written, lines);
+    assert_int_equal(failed, 0);
+    assert_int_equal(written + refused + cancelled, 350);
+    assert_non_null(strstr(log, "stopped cleanly"));
+    free(log);
+    vgt_server_cleanup(&s);
+}
+
+static void test_unwritable_file_is_retried_then_given_up(void **state)
+{
+    (void)state;
+    char file[300];
+    snprintf(file, sizeof file, "%s/no-such-dir/out.jsonl", tmpdir);
+    vgt_server s;
+    assert_int_equal(start(&s, file), 0);
+    publish(&s, 1);
+    /* 5 attempts with 200 ms .. 5 s backoff: about 1.5 to 3 s in all. */
+    for (int i = 0; i < 100 && !vgt_log_contains(&s, "(attempt 5)"); i++)
+        usleep(100000);
+    assert_true(vgt_log_contains(&s, "(attempt 1): No such file or directory"));
+    assert_true(vgt_log_contains(&s, "(attempt 5): No such file or directory"));
+    usleep(200000);
+    assert_true(vgt_log_contains(&s, "work queue 'append': job failed: No such file or directory"));
+    json_t *j = get_json(&s, "/spool/stats");
+    assert_int_equal(json_integer_value(json_object_get(j, "failed")), 1);
+    json_decref(j);
+    assert_int_equal(vgt_server_stop_clean(&s), 0);
+}
+
+static void test_probe_refuses_without_key(void **state)
+{
+    (void)state;
+    vgt_server s;
+    /* Not started: the probe is listed without enabled_for_tests. */
+    assert_int_not_equal(vgt_server_start(&s, "probe", NULL, NULL), 0);
+    assert_true(vgt_log_contains(&s, "[probe] enabled_for_tests: the probe records every event"));
+    assert_true(vgt_log_contains(&s, "not starting: required plugin 'probe' failed"));
+    vgt_server_cleanup(&s);
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    setenv("VIGIA_PLUGIN_DIR", getenv("SPOOL_PLUGIN_DIR"), 1);
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vgt-spool-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_appends_in_order_and_drains_at_stop),
+        cmocka_unit_test(test_unwritable_file_is_retried_then_given_up),
+        cmocka_unit_test(test_probe_refuses_without_key),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
