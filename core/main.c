@@ -1,4 +1,5 @@
 /* vigia: command line. */
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -70,7 +71,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigia: --strict goes with --check-config FILE\n");
         return 2;
     }
-    if (check)
-        return core_server_check_config(check, strict);
-    return core_server_run(config);
+    /* libcurl's global state once, before any thread exists, for every
+     * plugin (the SDK promises plugins need not call it; its calls nest). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "vigia: libcurl initialisation failed\n");
+        return 1;
+    }
+    int rc = check ? core_server_check_config(check, strict) : core_server_run(config);
+    curl_global_cleanup();
+    return rc;
 }

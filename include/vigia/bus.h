@@ -9,13 +9,24 @@
  *     time, in publish order.
  *   - The queue is bounded. When it is full, publish waits briefly and then
  *     fails with -EAGAIN; the failure is counted (method "bus.stats").
- *   - Subscriber callbacks must not block: hand long work to your own thread.
+ *   - Subscriber callbacks run on the bus thread, shared by every plugin:
+ *     they must not block (no network, no disk sync, no sleeping, no waiting
+ *     for a lock held across I/O); hand such work to a work queue (workq.h),
+ *     whose submit from here should use submit_wait_ms = 0. From a callback
+ *     you may publish (a full queue then fails at once instead of waiting),
+ *     subscribe, unsubscribe (yourself too) and call methods.
+ *   - Events and method calls keep arriving after the plugin's stop, until
+ *     just before its destroy, when the core removes its subscriptions and
+ *     methods itself (waiting for callbacks in flight): plugins need not
+ *     unsubscribe or unregister.
  *
  * Methods (request/reply)
  *   - One owner per name ("notifications.list"), by convention prefixed with
  *     the owning plugin's name.
- *   - vg_bus_call runs the method in the caller's thread, so methods must be
- *     thread-safe.
+ *   - vg_bus_call runs the method in the caller's thread (an HTTP worker, the
+ *     bus thread, a plugin's or work queue's thread), several at once, so
+ *     methods must be thread-safe, and quick: callers may be HTTP handlers or
+ *     bus callbacks. A method may itself call other methods and publish.
  *
  * Ownership follows jansson's words: "steals" (the callee owns the reference
  * you passed, also on error), "borrowed" (valid only during the call; incref

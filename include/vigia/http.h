@@ -7,8 +7,19 @@
  * method does not, 404 JSON for unknown /api/ paths, and serves web_root for
  * everything else.
  *
- * Handlers run on civetweb worker threads whose stacks are 100 KiB: keep big
- * buffers on the heap. A handler must send exactly one reply. */
+ * Handlers run on civetweb worker threads ([server] threads of them) whose
+ * stacks are 100 KiB: keep big buffers on the heap. Many run at once, so
+ * handlers must be thread-safe. A handler may block briefly (a database
+ * query, a bus call) but each blocked handler holds a worker: for slow work
+ * (outbound HTTP, retries) submit a job to a work queue (workq.h) and reply
+ * 202. A handler may call any host function, the bus and vg_http_* on its
+ * own request, and must send exactly one reply.
+ *
+ * Routes may be registered at any time after init starts; plugins need not
+ * remove them. Handlers can run from the moment the server listens (before
+ * the plugin's start) until the HTTP server stops, which is after every
+ * plugin's stop and before any destroy. A route's user_free runs after the
+ * plugin's destroy. */
 #ifndef VIGIA_HTTP_H
 #define VIGIA_HTTP_H
 
@@ -140,6 +151,12 @@ static inline int vg_http_write(vg_http_request *r, const void *data, size_t len
  * reassembled by the core (up to the route's max_message, beyond which the
  * connection is closed with 1009), CLOSE frames are answered, ping/pong is
  * done by civetweb.
+ *
+ * connect runs on the worker thread of the upgrade request; ready, message
+ * and closed on the worker thread that holds the connection (one per open
+ * WebSocket, for its whole life: admit against host->http_busy). message
+ * calls for one connection never overlap. closed also runs when the server
+ * stops (after every plugin's stop, before destroy).
  *
  * A send blocks while the peer's socket buffer is full (up to civetweb's
  * request timeout, rounded up to 2 s). Never send from a broadcast loop or a

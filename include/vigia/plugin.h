@@ -12,16 +12,70 @@
  * Lifecycle, in the INI's plugin order (stop and destroy in reverse):
  *   load -> [check_config] -> init -> start -> ... -> stop -> destroy -> unload
  *   - check_config (optional) validates the plugin's sections without side
- *     effects; `vigia --check-config` calls only this.
+ *     effects; `vigia --check-config` calls only this (no init, no threads).
+ *     Without it, --check-config cannot tell the plugin's keys from typos and
+ *     does not report them (with --strict neither).
  *   - init reads the config, opens resources and registers routes, bus
- *     subscriptions and methods. On failure it returns a negative errno after
- *     host->fail() (or a config getter) recorded the reason; the core then
- *     unregisters everything the plugin registered and unloads it.
+ *     subscriptions, methods and work queues. On failure it frees its own
+ *     state and returns a negative errno after host->fail() (or a config
+ *     getter) recorded the reason; the core then stops its work queues, drops
+ *     everything it registered (each user_free runs), never calls its start,
+ *     stop or destroy, and unloads it. A required plugin's failure stops
+ *     start-up: the plugins initialised before it are destroyed in reverse;
+ *     an optional one ("name?" in [server] plugins) is left out.
  *   - start runs once every plugin is initialised and the HTTP server listens:
- *     start threads here.
- *   - stop ends the plugin's threads and in-flight work within a bound; HTTP
- *     handlers may still run until the HTTP server has stopped.
+ *     start threads here. If it fails (non-zero), the server does not run:
+ *     the plugins already started get stop, this one does not, and every
+ *     initialised plugin (this one too) gets destroy; vigia exits 1.
+ *   - stop ends the plugin's threads and in-flight work. It is called only
+ *     for a plugin whose start succeeded.
  *   - destroy frees the state; nothing of the plugin runs after it.
+ *
+ * Threads: which runs what, what it may do.
+ *   - check_config, init, start, stop, destroy: the main thread, one plugin at
+ *     a time. They may block (stop waits for the plugin's threads), but the
+ *     whole shutdown (every stop and destroy, from SIGINT/SIGTERM) must end
+ *     within [server] shutdown_timeout (default 10 s,
+ *     host->shutdown_timeout_ms()), or the core logs who is stuck and exits
+ *     with status 2.
+ *   - bus event callbacks: the bus thread, one event at a time for all
+ *     plugins. Must not block (hand slow work to a work queue, workq.h); may
+ *     publish, subscribe, unsubscribe and call methods. See bus.h.
+ *   - bus method callbacks: the caller's thread (a civetweb worker, the bus
+ *     thread, another plugin's thread), possibly several at once: thread-safe,
+ *     and short when callers are HTTP handlers or bus callbacks.
+ *   - HTTP handlers and WebSocket callbacks: civetweb worker threads (100 KiB
+ *     stacks), many at once. May block briefly (a database query); long waits
+ *     hold a worker each (see http_threads/http_busy). See http.h.
+ *   - work queue jobs: the queue's own worker threads; may block. See workq.h.
+ *   - host functions may be called from any of these threads between init
+ *     and the end of destroy, except the config getters and fail/config_fail,
+ *     which belong in check_config and init (they mark keys as read and
+ *     record the failure reason, unlocked), and workq_stop, never from a job
+ *     of the same queue.
+ *
+ * What keeps arriving, and who cleans up.
+ *   - Bus events and method calls keep arriving after stop, until just
+ *     before destroy: stop must leave the state usable (callbacks may find
+ *     threads gone; a work queue refuses jobs once stopped: -ESHUTDOWN).
+ *   - HTTP handlers and WebSocket callbacks may run during and after stop,
+ *     until the HTTP server has stopped, which happens after every plugin's
+ *     stop and before any destroy.
+ *   - Plugins need not unregister anything: before destroy the core stops the
+ *     plugin's work queues (draining or cancelling their jobs), then removes
+ *     its bus subscriptions and methods, waiting for callbacks in flight (their
+ *     user_free run then). Route and WebSocket user_free run after destroy
+ *     returns, when the core drops its routes; never free their `user` in
+ *     destroy yourself.
+ *
+ * Configuration strings (config_string, config_require, config_section_name,
+ * ...) point into the core's copy of the INI file: valid until destroy
+ * returns, never to be freed or modified. A default (`def`) is returned as
+ * passed, so it must live as long (a string literal does).
+ *
+ * libcurl: the core calls curl_global_init(CURL_GLOBAL_DEFAULT) once before
+ * any thread starts and curl_global_cleanup() at exit: plugins use libcurl
+ * without calling either.
  *
  * The host table is the only way into the core: plugins have no unresolved
  * symbols into the executable (they are linked with -Wl,-z,defs). */
@@ -69,7 +123,7 @@ typedef struct vg_plugin {
 } vg_plugin;
 
 /* The core's services, one table per plugin (so the core knows who asks).
- * Valid from init until destroy returns. */
+ * Valid from check_config or init until destroy returns. */
 struct vg_host {
     uint32_t struct_size;
     uint32_t abi_minor;
