@@ -97,6 +97,49 @@ static const vg_ws_handlers echo_handlers = {
     .max_message = 64,
 };
 
+#ifdef FIXTURE_WORKQ
+#include <stdatomic.h>
+#include <time.h>
+/* A work queue left running with jobs: the core must stop it (cancelling
+ * them, user_free each) before destroy. */
+static atomic_int wq_freed;
+static char wq_marker[512];
+
+static int wq_job(vg_job *job, void *user)
+{
+    if ((intptr_t)user > 0) {
+        if (vg_job_cancelled(job))
+            mark(wq_marker, "job cancelled");
+        return VG_JOB_DONE;
+    }
+    mark(wq_marker, "blocker running");
+    while (!vg_job_cancelled(job)) {
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    mark(wq_marker, "blocker saw cancel");
+    return VG_JOB_DONE;
+}
+
+static void wq_free(void *user)
+{
+    (void)user;
+    atomic_fetch_add(&wq_freed, 1);
+}
+
+static void start_queue(const vg_host *host, const char *marker)
+{
+    snprintf(wq_marker, sizeof wq_marker, "%s", marker);
+    vg_workq_opts o = VG_WORKQ_OPTS_INIT;
+    o.drain_ms = 0;
+    vg_workq *q;
+    if (host->workq_create(host, "left", &o, &q) != 0)
+        return;
+    for (intptr_t i = 0; i < 4; i++)
+        host->workq_submit(q, wq_job, (void *)i, wq_free);
+}
+#endif
+
 static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
 {
     fx *f = calloc(1, sizeof *f);
@@ -120,6 +163,9 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
     vg_bus_register_method(host->bus, FIXTURE_NAME ".ping", method, f, free_method);
     snprintf(path, sizeof path, "/fixture/%s/ws", FIXTURE_NAME);
     host->ws_route(host, path, &echo_handlers, NULL, NULL);
+#ifdef FIXTURE_WORKQ
+    start_queue(host, f->marker);
+#endif
 #ifdef FIXTURE_FAIL_INIT
     (void)state;
     fx_unref(f);
@@ -130,7 +176,15 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
 #endif
 }
 
-static void fx_destroy(void *state) { fx_unref(state); }
+static void fx_destroy(void *state)
+{
+#ifdef FIXTURE_WORKQ
+    char line[64];
+    snprintf(line, sizeof line, "destroy: %d jobs freed", atomic_load(&wq_freed));
+    mark(((fx *)state)->marker, line);
+#endif
+    fx_unref(state);
+}
 
 #ifdef FIXTURE_SLOW_STOP
 #include <unistd.h>

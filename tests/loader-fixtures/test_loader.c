@@ -228,6 +228,41 @@ static void test_check_config_mode(void **s)
     expect(buf, "configuration has errors");
 }
 
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* A plugin that leaves a work queue running (a job blocked, three queued):
+ * at shutdown the core stops it before destroy: the running job sees the
+ * cancel, the queued ones get their cancel call, every user_free has run. */
+static void test_core_stops_left_work_queue(void **s)
+{
+    (void)s;
+    char marker[300], extra[400];
+    snprintf(marker, sizeof marker, "%s/marker-workq", tmpdir);
+    snprintf(extra, sizeof extra, "[lf_workq]\nmarker = %s\n", marker);
+    vgt_server srv;
+    setenv("VIGIA_PLUGIN_DIR", fixture_dir(), 1);
+    assert_int_equal(vgt_server_start(&srv, "lf_workq", NULL, extra), 0);
+    assert_int_equal(vgt_server_stop_clean(&srv), 0);
+    FILE *f = fopen(marker, "r");
+    assert_non_null(f);
+    static char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    expect(buf, "blocker running\n");
+    expect(buf, "blocker saw cancel\n");
+    /* The queue was stopped before destroy (and before the bus clean-up). */
+    assert_true(strstr(buf, "blocker saw cancel") < strstr(buf, "subscription freed"));
+    assert_int_equal(count(buf, "job cancelled"), 3);
+    expect(buf, "destroy: 4 jobs freed");
+}
+
 /* An optional plugin failed init (its slot emptied), then a required one
  * fails: the way out must skip the empty slot (it used to crash on it). */
 static void test_optional_then_required_failure(void **s)
@@ -241,13 +276,6 @@ static void test_optional_then_required_failure(void **s)
     expect(out, "plugin 'lf_good' destroyed");
 }
 
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
-        n++;
-    return n;
-}
 
 /* --check-config: unknown keys warn (exit 0); with --strict they are errors,
  * each printed once. */
@@ -314,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_optional_init_failure), cmocka_unit_test(test_check_config_mode),
         cmocka_unit_test(test_shutdown_bound),
         cmocka_unit_test(test_optional_then_required_failure),
+        cmocka_unit_test(test_core_stops_left_work_queue),
         cmocka_unit_test(test_check_config_strict),
         cmocka_unit_test(test_plugin_rule_names_the_line),
     };
