@@ -1143,7 +1143,7 @@ static int log_message_cb(const struct mg_connection *conn, const char *message)
 }
 
 /* civetweb 1.15 can report success with no accept thread (see
- * reference/civetweb-1.15.md §1.2): prove the port answers. */
+ * docs/civetweb.md §1.2): prove the port answers. */
 static int self_test_port(const char *listen, char *err, size_t errlen)
 {
     char host[64] = "127.0.0.1";

@@ -34,7 +34,7 @@ static long read_long_file(const char *path)
     return v;
 }
 
-/* civetweb pre-spawns every worker (reference/civetweb-1.15.md §1.2) and
+/* civetweb pre-spawns every worker (docs/civetweb.md §1.2) and
  * silently dies past the OS limits: refuse what the machine cannot hold. */
 static long machine_thread_limit(char *why, size_t n)
 {

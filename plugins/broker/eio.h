@@ -1,5 +1,5 @@
 /* Engine.IO v4 packet codec: pure functions, no host, no allocation except
- * where stated. Wire format notes: /work/shared/reference/socketio-protocol.md §1. */
+ * where stated. Wire format: docs/protocol.md §1. */
 #ifndef BROKER_EIO_H
 #define BROKER_EIO_H
 
