@@ -10,6 +10,7 @@
  *
  * After each append it publishes "spool.appended" {"file", "bytes", "attempt"};
  * GET /spool/stats answers {"written", "failed", "refused", "cancelled"}. */
+#define _POSIX_C_SOURCE 200809L /* open flags, fsync under -std=c11 */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>

@@ -168,6 +168,23 @@ static void test_probe_refuses_without_key(void **state)
     vgt_server_cleanup(&s);
 }
 
+/* The README's pkg-config recipe builds a module the server loads. */
+static void test_pkgconfig_recipe(void **state)
+{
+    (void)state;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "set -e; PKG_CONFIG_PATH=$(find '%s' -name pkgconfig -type d | head -1); export "
+             "PKG_CONFIG_PATH; mkdir -p '%s/pc'; cc -std=c11 -Wall -Wextra -Werror -shared -fPIC "
+             "$(pkg-config --cflags vigia) -o '%s/pc/spool.so' '%s/examples/spool-plugin/spool.c' "
+             "$(pkg-config --libs vigia) -Wl,-z,defs; "
+             "printf '[server]\\nplugin_dir = %s/pc\\nplugins = spool\\n[spool]\\nfile = "
+             "x\\n' > '%s/pc/t.ini'; '%s' --check-config '%s/pc/t.ini' --strict",
+             getenv("SDK_STAGE"), tmpdir, tmpdir, getenv("VIGIA_SOURCE_DIR"), tmpdir, tmpdir,
+             getenv("VIGIA_BIN"), tmpdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 static int setup(void **s)
 {
     (void)s;
@@ -190,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_appends_in_order_and_drains_at_stop),
         cmocka_unit_test(test_unwritable_file_is_retried_then_given_up),
         cmocka_unit_test(test_probe_refuses_without_key),
+        cmocka_unit_test(test_pkgconfig_recipe),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
