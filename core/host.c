@@ -221,8 +221,9 @@ static int h_workq_create(const vg_host *h, const char *name, const vg_workq_opt
 {
     core_plugin *p = plugin_of(h);
     char err[400];
-    int rc = core_workq_new(h->plugin_name, name, opts, p, p->srv->set.shutdown_timeout_ms, out,
-                            err, sizeof err);
+    /* Half the shutdown budget at most, so the rest of the stop still fits. */
+    int rc = core_workq_new(h->plugin_name, name, opts, p, p->srv->set.shutdown_timeout_ms / 2,
+                            out, err, sizeof err);
     if (rc < 0)
         record_failure(p, err);
     return rc;

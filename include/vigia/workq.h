@@ -33,14 +33,16 @@
  * Stop
  *   - workq_stop (the plugin's `stop`, or the core before the plugin's
  *     `destroy` for queues left running) refuses new jobs (-ESHUTDOWN), keeps
- *     running queued jobs in order for at most drain_ms (capped at [server]
- *     shutdown_timeout), then cancels the rest in FIFO order: each cancelled
+ *     running queued jobs in order for at most drain_ms (capped at half of
+ *     [server] shutdown_timeout), then cancels the rest in FIFO order: each cancelled
  *     job gets one last call of `run` with vg_job_cancelled() true (do not do
  *     the work: save it, log it, or just return) and then user_free. Jobs
  *     waiting for a retry are cancelled at once. A job still running when the
  *     budget ends sees vg_job_cancelled() turn true and should return soon
  *     (use vg_job_deadline_ms() as its I/O timeout); workq_stop waits for it.
  *   - A job that asks for a retry while the queue stops gets the cancel call.
+ *   - If init fails after creating a queue, stop it before freeing what its
+ *     jobs use: the core's clean-up comes only after init has returned.
  */
 #ifndef VIGIA_WORKQ_H
 #define VIGIA_WORKQ_H
