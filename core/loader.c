@@ -146,7 +146,7 @@ core_plugin *core_plugin_load(core_server *srv, const char *spec)
 
 static void drop_registrations(core_plugin *p)
 {
-    core_workq_release_owner(p);
+    core_workq_stop_owner(p);
     if (p->srv->http)
         core_http_release_owner(p->srv->http, p);
     if (p->bus_client) {
@@ -154,6 +154,8 @@ static void drop_registrations(core_plugin *p)
         p->bus_client = NULL;
         p->host.bus = NULL;
     }
+    /* Nothing can submit any more (no handler, no subscription, no state). */
+    core_workq_free_owner(p);
 }
 
 /* After the plugin read its configuration: every key of [name] and of its
@@ -244,7 +246,7 @@ void core_plugin_unload(core_plugin *p)
     /* Queued jobs use the plugin's state: drain or cancel them first, while
      * the plugin can still take events; then no event may reach it once its
      * state is gone. */
-    core_workq_release_owner(p);
+    core_workq_stop_owner(p);
     if (p->bus_client)
         core_bus_client_clear(p->bus_client);
     if (p->inited && p->desc->destroy)

@@ -43,6 +43,7 @@ struct vg_workq {
     int held, running;
     uint64_t seq;
     bool stopping;
+    bool stop_begun;       /* workq_stop is idempotent; the memory lives until the owner is freed */
     atomic_int cancel_all; /* past the drain budget: running jobs must return */
     int64_t deadline_ms;
     int64_t stop_cap_ms;
@@ -470,6 +471,11 @@ static void stop_queue(vg_workq *q)
 {
     wq_job *cancel = NULL;
     pthread_mutex_lock(&q->lock);
+    if (q->stop_begun) {
+        pthread_mutex_unlock(&q->lock);
+        return;
+    }
+    q->stop_begun = true;
     int64_t drain = q->o.drain_ms < q->stop_cap_ms ? q->o.drain_ms : q->stop_cap_ms;
     q->stopping = true;
     q->deadline_ms = q_now(q) + drain;
@@ -505,21 +511,6 @@ static void stop_queue(vg_workq *q)
     if (n)
         core_log(q->who, VG_LOG_INFO, "work queue '%s': %d job%s cancelled at stop", q->name, n,
                  n == 1 ? "" : "s");
-    q_free(q);
-}
-
-static bool unregister(vg_workq *q)
-{
-    bool found = false;
-    pthread_mutex_lock(&reg_lock);
-    for (vg_workq **pp = &reg_head; *pp; pp = &(*pp)->reg_next)
-        if (*pp == q) {
-            *pp = q->reg_next;
-            found = true;
-            break;
-        }
-    pthread_mutex_unlock(&reg_lock);
-    return found;
 }
 
 void core_workq_stop(vg_workq *q)
@@ -532,22 +523,22 @@ void core_workq_stop(vg_workq *q)
                      "work queue '%s': workq_stop called from its own job; ignored", q->name);
             return;
         }
-    if (unregister(q))
-        stop_queue(q);
+    stop_queue(q);
 }
 
-int core_workq_release_owner(void *owner)
+/* Queues are stopped outside reg_lock: jobs may create queues meanwhile. */
+int core_workq_stop_owner(void *owner)
 {
     int n = 0;
     for (;;) {
         vg_workq *q = NULL;
         pthread_mutex_lock(&reg_lock);
-        for (vg_workq **pp = &reg_head; *pp; pp = &(*pp)->reg_next)
-            if ((*pp)->owner == owner) {
-                q = *pp;
-                *pp = q->reg_next;
-                break;
-            }
+        for (vg_workq *it = reg_head; it && !q; it = it->reg_next) {
+            pthread_mutex_lock(&it->lock);
+            if (it->owner == owner && !it->stop_begun)
+                q = it;
+            pthread_mutex_unlock(&it->lock);
+        }
         pthread_mutex_unlock(&reg_lock);
         if (!q)
             return n;
@@ -555,6 +546,25 @@ int core_workq_release_owner(void *owner)
         stop_queue(q);
         n++;
     }
+}
+
+int core_workq_free_owner(void *owner)
+{
+    core_workq_stop_owner(owner);
+    int n = 0;
+    pthread_mutex_lock(&reg_lock);
+    for (vg_workq **pp = &reg_head; *pp;) {
+        vg_workq *q = *pp;
+        if (q->owner != owner) {
+            pp = &q->reg_next;
+            continue;
+        }
+        *pp = q->reg_next;
+        q_free(q);
+        n++;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return n;
 }
 
 void core_workq_set_clock(vg_workq *q, int64_t (*now)(void *), void *user)

@@ -16,10 +16,15 @@
 int core_workq_new(const char *who, const char *name, const vg_workq_opts *opts, void *owner,
                    int64_t stop_cap_ms, vg_workq **out, char *err, size_t errlen);
 int core_workq_submit(vg_workq *q, vg_job_fn run, void *user, vg_free_cb user_free);
-/* Drain or cancel, join the workers, free the queue. */
+/* Drain or cancel and join the workers. Idempotent; the queue stays valid
+ * (submits get -ESHUTDOWN) until core_workq_free_owner, since other threads
+ * (bus callbacks) may still hold it. */
 void core_workq_stop(vg_workq *q);
-/* Stop every queue `owner` still has; returns how many. */
-int core_workq_release_owner(void *owner);
+/* Stop every queue of `owner` not stopped yet; returns how many. */
+int core_workq_stop_owner(void *owner);
+/* Stop, then free every queue of `owner` (once nothing can submit to them any
+ * more); returns how many. */
+int core_workq_free_owner(void *owner);
 
 /* Tests: a monotonic clock in ms instead of CLOCK_MONOTONIC (timed waits stay
  * real: call core_workq_kick after moving the clock), and a fixed jitter. */

@@ -151,12 +151,13 @@ static int spool_init(const vg_host *host, const vg_config *cfg, void **state)
     if (rc == 0)
         rc = host->workq_create(host, "append", &o, &s->q);
     if (rc == 0)
-        rc = vg_bus_subscribe(host->bus, s->topic, on_event, s, NULL, NULL);
-    if (rc == 0)
         rc = host->http_route(host, "GET", "/spool/stats", stats_route, s, NULL);
+    /* Subscribe last: once events can arrive, nothing may fail any more. */
+    if (rc == 0)
+        rc = vg_bus_subscribe(host->bus, s->topic, on_event, s, NULL, NULL);
     if (rc != 0) {
         /* Jobs use `s`: stop the queue before freeing it (the core drops the
-         * subscription and route). */
+         * route, and frees the stopped queue, after init returns). */
         if (s->q)
             host->workq_stop(s->q);
         free(s);
@@ -170,8 +171,9 @@ static int spool_init(const vg_host *host, const vg_config *cfg, void **state)
 static void spool_stop(void *state)
 {
     spool *s = state;
-    s->host->workq_stop(s->q); /* drains what is queued, within its budget */
-    s->q = NULL;
+    /* Drains what is queued, within its budget. Events still arrive until
+     * destroy: their submits are refused (-ESHUTDOWN) and counted. */
+    s->host->workq_stop(s->q);
     VG_INFO(s->host, "stopped: %ld written, %ld failed, %ld refused, %ld cancelled",
             atomic_load(&s->written), atomic_load(&s->failed), atomic_load(&s->refused),
             atomic_load(&s->cancelled));

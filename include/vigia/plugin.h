@@ -215,9 +215,11 @@ struct vg_host {
      * names them in logs. workq_submit may be called from any thread, bus
      * callbacks and HTTP handlers included: 0, -EAGAIN when the queue stayed
      * full for submit_wait_ms, -ESHUTDOWN once stopping; user_free runs on
-     * failure too. workq_stop drains or cancels (workq.h), joins the threads
-     * and frees the queue; queues the plugin has not stopped are stopped by
-     * the core after the plugin's stop and before its destroy. */
+     * failure too. workq_stop drains or cancels (workq.h) and joins the
+     * threads; it may be called again. The queue stays valid (submits get
+     * -ESHUTDOWN) until the core frees it after destroy, so callbacks that
+     * still arrive may submit safely. Queues the plugin has not stopped are
+     * stopped by the core after the plugin's stop and before its destroy. */
     int (*workq_create)(const vg_host *host, const char *name, const vg_workq_opts *opts,
                         vg_workq **out);
     int (*workq_submit)(vg_workq *q, vg_job_fn run, void *user, vg_free_cb user_free);

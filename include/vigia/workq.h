@@ -41,6 +41,9 @@
  *     budget ends sees vg_job_cancelled() turn true and should return soon
  *     (use vg_job_deadline_ms() as its I/O timeout); workq_stop waits for it.
  *   - A job that asks for a retry while the queue stops gets the cancel call.
+ *   - After workq_stop the handle stays valid until the core frees it after
+ *     destroy: bus events that still arrive may submit (they get -ESHUTDOWN
+ *     and their user_free runs), and a second workq_stop does nothing.
  *   - If init fails after creating a queue, stop it before freeing what its
  *     jobs use: the core's clean-up comes only after init has returned.
  */
@@ -55,6 +58,7 @@
 extern "C" {
 #endif
 
+/* Owned by the core: created with host->workq_create, never freed by plugins. */
 typedef struct vg_workq vg_workq;
 typedef struct vg_job vg_job;
 

@@ -414,9 +414,16 @@ static void test_release_owner_and_bad_opts(void **state)
     rec *r = rec_new();
     atomic_store(&r->gate, 1);
     assert_int_equal(core_workq_submit(a, job_record, item_new(r, 1), item_free), 0);
-    assert_int_equal(core_workq_release_owner(&owner), 2);
-    assert_int_equal(core_workq_release_owner(&owner), 0);
+    assert_int_equal(core_workq_stop_owner(&owner), 2);
+    assert_int_equal(core_workq_stop_owner(&owner), 0);
     assert_int_equal(atomic_load(&r->frees), 1);
+    /* Stopped, not freed: a late submit (a bus callback after stop) is
+     * refused safely and its user_free runs; a second stop does nothing. */
+    assert_int_equal(core_workq_submit(b, job_record, item_new(r, 2), item_free), -ESHUTDOWN);
+    assert_int_equal(atomic_load(&r->frees), 2);
+    core_workq_stop(b);
+    assert_int_equal(core_workq_free_owner(&owner), 2);
+    assert_int_equal(core_workq_free_owner(&owner), 0);
     rec_free(r);
 
     o.threads = 0;
@@ -502,21 +509,29 @@ static void test_stress(void **state)
                   atomic_load(&s.refused), atomic_load(&s.runs));
 }
 
+/* Every test's queues have owner NULL: free them after each test. */
+static int free_queues(void **state)
+{
+    (void)state;
+    core_workq_free_owner(NULL);
+    return 0;
+}
+
 int main(void)
 {
     core_log_set_level(VG_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fifo_order),
-        cmocka_unit_test(test_bounded_capacity),
-        cmocka_unit_test(test_backoff_bounds),
-        cmocka_unit_test(test_retry_after_parse),
-        cmocka_unit_test(test_retry_backoff_fake_clock),
-        cmocka_unit_test(test_retry_after_explicit),
-        cmocka_unit_test(test_cancel_at_stop),
-        cmocka_unit_test(test_drain_at_stop),
-        cmocka_unit_test(test_drain_budget_ends),
-        cmocka_unit_test(test_release_owner_and_bad_opts),
-        cmocka_unit_test(test_stress),
+        cmocka_unit_test_teardown(test_fifo_order, free_queues),
+        cmocka_unit_test_teardown(test_bounded_capacity, free_queues),
+        cmocka_unit_test_teardown(test_backoff_bounds, free_queues),
+        cmocka_unit_test_teardown(test_retry_after_parse, free_queues),
+        cmocka_unit_test_teardown(test_retry_backoff_fake_clock, free_queues),
+        cmocka_unit_test_teardown(test_retry_after_explicit, free_queues),
+        cmocka_unit_test_teardown(test_cancel_at_stop, free_queues),
+        cmocka_unit_test_teardown(test_drain_at_stop, free_queues),
+        cmocka_unit_test_teardown(test_drain_budget_ends, free_queues),
+        cmocka_unit_test_teardown(test_release_owner_and_bad_opts, free_queues),
+        cmocka_unit_test_teardown(test_stress, free_queues),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
