@@ -496,6 +496,7 @@ static void test_stress(void **state)
     stress s = {.per_thread = 3000};
     s.q = make(&o);
     pthread_t th[6];
+    int64_t t0 = mono_ms();
     for (int i = 0; i < 6; i++)
         pthread_create(&th[i], NULL, producer, &s);
     for (int i = 0; i < 6; i++)
@@ -505,8 +506,9 @@ static void test_stress(void **state)
     assert_int_equal(atomic_load(&s.submitted) + atomic_load(&s.refused), total);
     assert_int_equal(atomic_load(&s.freed), total);
     assert_true(atomic_load(&s.submitted) > 0);
-    print_message("stress: %d accepted, %d refused (full), %d runs\n", atomic_load(&s.submitted),
-                  atomic_load(&s.refused), atomic_load(&s.runs));
+    print_message("stress: %d accepted, %d refused (full), %d runs in %lld ms\n",
+                  atomic_load(&s.submitted), atomic_load(&s.refused), atomic_load(&s.runs),
+                  (long long)(mono_ms() - t0));
 }
 
 /* Every test's queues have owner NULL: free them after each test. */
