@@ -110,8 +110,27 @@ static void test_appends_in_order_and_drains_at_stop(void **state)
     probe_wait w = {&s, "spool.appended", 50};
     assert_true(vgt_wait_until(probe_has, &w, 10000));
     assert_int_equal(check_lines(file, 0), 50);
-    /* The probe recorded the events themselves too. */
+    /* The probe recorded the events themselves too; `since` skips what was
+     * seen, DELETE forgets, a bad `since` is refused. */
     assert_int_equal(probe_count(&s, "notification.created"), 50);
+    assert_int_equal(probe_count(&s, "notification."), 50);
+    json_t *all = get_json(&s, "/api/_probe/events");
+    json_int_t last = json_integer_value(json_object_get(all, "last"));
+    assert_true(last >= 100);
+    json_decref(all);
+    char path[120];
+    snprintf(path, sizeof path, "/api/_probe/events?since=%lld", (long long)last);
+    json_t *none = get_json(&s, path);
+    assert_int_equal(json_array_size(json_object_get(none, "events")), 0);
+    json_decref(none);
+    vgt_response r;
+    assert_int_equal(vgt_get(&s, "/api/_probe/events?since=abc", &r), 0);
+    assert_int_equal(r.status, 400);
+    vgt_response_free(&r);
+    assert_int_equal(vgt_http(&s, "DELETE", "/api/_probe/events", NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 200);
+    vgt_response_free(&r);
+    assert_int_equal(probe_count(&s, ""), 0);
 
     /* 300 more, then SIGTERM at once: the queue drains or cancels, and every
      * event is either a line or counted as cancelled or refused. */
