@@ -103,6 +103,10 @@ int core_settings_load(core_config *cfg, core_settings *set)
                             err, sizeof err));
     CHECK(core_cfg_duration(sec, "websocket_timeout", 10000, 1000, 600000,
                             &set->websocket_timeout_ms, err, sizeof err));
+    CHECK(core_cfg_duration(sec, "request_deadline", 10000, 1000, 600000,
+                            &set->request_deadline_ms, err, sizeof err));
+    CHECK(core_cfg_int(sec, "max_conns_per_ip", 32, 1, 1000000, &set->max_conns_per_ip, err,
+                       sizeof err));
     CHECK(core_cfg_duration(sec, "shutdown_timeout", 10000, 100, 600000,
                             &set->shutdown_timeout_ms, err, sizeof err));
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
@@ -389,6 +393,8 @@ int core_server_run(const char *path)
         .request_timeout_ms = srv.set.request_timeout_ms,
         .websocket_timeout_ms = srv.set.websocket_timeout_ms,
         .admin_token = srv.set.admin_token,
+        .request_deadline_ms = srv.set.request_deadline_ms,
+        .max_conns_per_ip = (int)srv.set.max_conns_per_ip,
     };
     srv.http = core_http_new(&ho);
     srv.core_client = srv.bus ? core_bus_client_new(srv.bus, "core") : NULL;

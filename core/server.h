@@ -40,8 +40,10 @@ typedef struct core_settings {
     long long threads;
     long long bus_queue;
     long long json_max_depth;
+    long long max_conns_per_ip;
     int log_level;
     int64_t request_timeout_ms, websocket_timeout_ms, shutdown_timeout_ms;
+    int64_t request_deadline_ms;
 } core_settings;
 
 struct core_server {
