@@ -17,6 +17,7 @@
 
 #include "guard.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define MAX_SEGMENTS 16
 #define MAX_PARAMS 8
@@ -71,6 +72,8 @@ struct core_http {
     core_guard *guard; /* every connection a worker holds: deadlines, per-address cap */
     int64_t request_deadline_ms;
     int max_conns_per_ip;
+    json_t *public_names; /* [server] public_names: Host names besides loopback/IPs */
+    bool loopback_listener;
 };
 
 /* ------------------------------------------------------------------ utils */
@@ -494,6 +497,28 @@ static int decode_in_place(char *s)
 static int request_dispatch(core_http *http, struct mg_connection *conn,
                             const struct mg_request_info *ri, const char *raw, double t0);
 
+/* DNS rebinding: a page whose name resolves to this server sends its own
+ * name as Host; only this server's names (and addresses) are served. */
+static bool host_refused(core_request *q)
+{
+    const char *host = mg_get_header(q->conn, "Host");
+    if (core_host_allowed(host, q->http->public_names, q->http->loopback_listener))
+        return false;
+    char shown[80];
+    size_t j = 0;
+    for (const char *p = host; *p && j + 1 < sizeof shown; p++)
+        shown[j++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    shown[j] = '\0';
+    rq_set_header(&q->pub, "Connection", "close");
+    rq_reply_error(&q->pub, 421, "MISDIRECTED_REQUEST",
+                   "Host '%s' is not a name of this server: add it to [server] public_names "
+                   "(on a loopback listener only loopback names are accepted by default)",
+                   shown);
+    core_log("http", VG_LOG_INFO, "%s refused: Host '%s' is not in public_names (%s)",
+             q->ri->request_method, shown, q->ri->remote_addr);
+    return true;
+}
+
 static int request_handler(struct mg_connection *conn, void *cbdata)
 {
     core_http *http = cbdata;
@@ -528,6 +553,14 @@ static int request_dispatch(core_http *http, struct mg_connection *conn,
     q->conn = conn;
     q->ri = ri;
     q->path = decoded;
+
+    if (host_refused(q)) {
+        count_request(http, "bad_host", ri->request_method, 421);
+        request_cleanup(q);
+        free(q);
+        free(copy);
+        return 421;
+    }
 
     char *segs[MAX_SEGMENTS + 1];
     size_t n = split_path(copy, segs, MAX_SEGMENTS);
@@ -803,6 +836,13 @@ static int ws_connect_cb(const struct mg_connection *cconn, void *cbdata)
         w->nheaders++;
     }
     if (atomic_load(&wr->http->stopping)) {
+        ws_free(w);
+        return 1;
+    }
+    core_request hq = {.pub.ops = &request_ops, .http = wr->http, .conn = conn, .ri = ri};
+    if (host_refused(&hq)) {
+        request_cleanup(&hq);
+        count_request(wr->http, wr->path, "WS", 421);
         ws_free(w);
         return 1;
     }
@@ -1149,6 +1189,8 @@ core_http *core_http_new(const core_http_options *opt)
     atomic_init(&http->next_ws_id, 0);
     http->request_deadline_ms = opt->request_deadline_ms > 0 ? opt->request_deadline_ms : 10000;
     http->max_conns_per_ip = opt->max_conns_per_ip > 0 ? opt->max_conns_per_ip : 32;
+    http->public_names = opt->public_names ? json_incref(opt->public_names) : json_array();
+    http->loopback_listener = core_listen_is_loopback(http->listen);
     return http;
 }
 
@@ -1369,6 +1411,7 @@ void core_http_free(core_http *http)
     free(http->listen);
     free(http->web_root);
     free(http->admin_token);
+    json_decref(http->public_names);
     free(http);
 }
 

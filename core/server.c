@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "server.h"
 
 #define CORE_MAX_PLUGINS 64
@@ -95,6 +96,7 @@ int core_settings_load(core_config *cfg, core_settings *set)
     CHECK(core_cfg_string(sec, "log_file", "", &s, err, sizeof err));
     set->log_file = dup_or_null(s);
     CHECK(core_cfg_list(sec, "plugins", "", &set->plugins, err, sizeof err));
+    CHECK(core_cfg_list(sec, "public_names", "", &set->public_names, err, sizeof err));
     CHECK(core_cfg_int(sec, "threads", 256, 8, 60000, &set->threads, err, sizeof err));
     CHECK(core_cfg_int(sec, "json_max_depth", VG_JSON_MAX_DEPTH_DEFAULT, 2, 512,
                        &set->json_max_depth, err, sizeof err));
@@ -148,6 +150,7 @@ void core_settings_free(core_settings *set)
     free(set->admin_token);
     free(set->log_file);
     json_decref(set->plugins);
+    json_decref(set->public_names);
     memset(set, 0, sizeof *set);
 }
 
@@ -395,6 +398,7 @@ int core_server_run(const char *path)
         .admin_token = srv.set.admin_token,
         .request_deadline_ms = srv.set.request_deadline_ms,
         .max_conns_per_ip = (int)srv.set.max_conns_per_ip,
+        .public_names = srv.set.public_names,
     };
     srv.http = core_http_new(&ho);
     srv.core_client = srv.bus ? core_bus_client_new(srv.bus, "core") : NULL;
@@ -439,11 +443,16 @@ int core_server_run(const char *path)
     srv.nplugins = k;
     core_config_warn_unknown_sections(srv.cfg);
 
-    if (!srv.set.admin_token && strncmp(srv.set.listen, "127.", 4) != 0 &&
-        strncmp(srv.set.listen, "localhost:", 10) != 0)
-        CORE_WARN("*** listening on %s without an admin_token: anyone who can reach this address "
-                  "can clear notifications and start sweeps. Set [server] admin_token. ***",
+    /* The one no-token warning. Without a token the mutating routes answer
+     * loopback peers only; a wider listener makes that worth saying loudly. */
+    if (!srv.set.admin_token && !core_listen_is_loopback(srv.set.listen))
+        CORE_WARN("!!! SECURITY WARNING !!! listening on %s, which is not loopback-only, without "
+                  "[server] admin_token: actions (clear, test, read-all, monitor run) are refused "
+                  "to every peer but this machine. Set admin_token to allow them remotely.",
                   srv.set.listen);
+    else if (!srv.set.admin_token)
+        CORE_INFO("no [server] admin_token: actions (clear, test, read-all, monitor run) answer "
+                  "loopback peers only");
 
     char err[512];
     if (core_http_start(srv.http, err, sizeof err) != 0) {
