@@ -83,6 +83,13 @@ int core_settings_load(core_config *cfg, core_settings *set)
         }                                                                                          \
     } while (0)
 
+    if (!sec) {
+        core_log("config", VG_LOG_ERROR,
+                 "%s: no [server] section: this is not a Vigía configuration "
+                 "(see config/vigia.ini.sample)",
+                 core_config_path(cfg));
+        bad++;
+    }
     CHECK(core_cfg_string(sec, "listen", "127.0.0.1:8080", &s, err, sizeof err));
     set->listen = strdup(s);
     CHECK(core_cfg_string(sec, "web_root", "web", &s, err, sizeof err));
