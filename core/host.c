@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "storage.h"
 
 static core_plugin *plugin_of(const vg_host *h) { return h->core_private; }
 
@@ -215,6 +216,11 @@ static int h_http_threads(const vg_host *h) { return (int)plugin_of(h)->srv->set
 
 static int h_http_busy(const vg_host *h) { return core_http_busy(plugin_of(h)->srv->http); }
 
+static int h_storage_ok(const vg_host *h, char *why, size_t n)
+{
+    return core_storage_ok(plugin_of(h)->srv->storage, why, n) ? 1 : 0;
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -250,4 +256,5 @@ void core_host_fill(core_plugin *p)
     h->json_max_depth = h_json_max_depth;
     h->http_threads = h_http_threads;
     h->http_busy = h_http_busy;
+    h->storage_ok = h_storage_ok;
 }

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "netaddr.h"
 #include "server.h"
+#include "storage.h"
 
 #define CORE_MAX_PLUGINS 64
 
@@ -224,6 +225,12 @@ static json_t *plugin_list(core_server *srv)
 static int health_route(vg_http_request *req, void *user)
 {
     core_server *srv = user;
+    char why[320];
+    if (!core_storage_ok(srv->storage, why, sizeof why)) {
+        json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "status", "error", "version",
+                                 VIGIA_VERSION, "reason", why, "plugins", plugin_list(srv));
+        return vg_http_reply_json(req, 503, body);
+    }
     json_t *body = json_pack("{s:s, s:s, s:o}", "status", "ok", "version", VIGIA_VERSION,
                              "plugins", plugin_list(srv));
     return vg_http_reply_json(req, 200, body);
@@ -315,6 +322,8 @@ static void server_cleanup(core_server *srv)
         core_bus_free(srv->bus);
     if (srv->http)
         core_http_free(srv->http);
+    core_storage_free(srv->storage);
+    srv->storage = NULL;
     core_settings_free(&srv->set);
     core_config_free(srv->cfg);
     core_loader_exit();
@@ -374,6 +383,7 @@ int core_server_run(const char *path)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    core_storage_install_sigbus();
 
     core_server srv = {0};
     srv.started_wall_ms = core_now_wall_ms();
@@ -408,8 +418,9 @@ int core_server_run(const char *path)
         .public_names = srv.set.public_names,
     };
     srv.http = core_http_new(&ho);
+    srv.storage = core_storage_new(srv.set.database, 1000);
     srv.core_client = srv.bus ? core_bus_client_new(srv.bus, "core") : NULL;
-    if (!srv.bus || !srv.http || !srv.core_client || register_core(&srv) != 0) {
+    if (!srv.bus || !srv.http || !srv.storage || !srv.core_client || register_core(&srv) != 0) {
         CORE_ERROR("out of memory while starting");
         server_cleanup(&srv);
         return 1;
@@ -461,6 +472,11 @@ int core_server_run(const char *path)
         CORE_INFO("no [server] admin_token: actions (clear, test, read-all, monitor run) answer "
                   "loopback peers only");
 
+    /* The plugins have opened (or created) the database: remember which file it is. */
+    if (core_storage_start(srv.storage) != 0) {
+        CORE_ERROR("cannot start the storage watch: out of resources");
+        goto out;
+    }
     char err[512];
     if (core_http_start(srv.http, err, sizeof err) != 0) {
         CORE_ERROR("%s", err);

@@ -53,6 +53,7 @@ struct core_server {
     core_bus *bus;
     core_bus_client *core_client;
     core_http *http;
+    struct core_storage *storage;
     core_plugin **plugins;
     size_t nplugins;
     int64_t started_wall_ms;

@@ -28,6 +28,7 @@ int rest_status_for_errno(int rc)
     case -ENOSYS:
     case -EAGAIN:
     case -ESHUTDOWN:
+    case -EROFS: /* the database is gone or unwritable: nothing was written */
         return 503;
     default:
         return 500;
