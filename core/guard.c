@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +18,11 @@
 
 /* How many expired connections one watchdog pass ends (one /proc scan each). */
 #define CUT_BATCH 256
+/* How often WebSockets are checked for an oversized frame in progress: what
+ * a client can stream in this time is the memory it can pin beyond the limit. */
+#define WS_TICK_MS 50
+/* Frame headers and control frames between two checks. */
+#define WS_SLACK 65536
 
 struct core_guard {
     pthread_mutex_t lock;
@@ -29,7 +35,8 @@ struct core_guard {
     core_guard_peer_fn peer;
     bool stop, running;
     pthread_t thread;
-    uint64_t cut_total, refused_total;
+    uint64_t cut_total, refused_total, ws_cut_total;
+    int nws;
     int64_t refused_logged_at;
     uint64_t refused_unlogged;
 };
@@ -147,6 +154,53 @@ static bool classify(core_guard *g, core_conn *c)
     return true;
 }
 
+static uint64_t rx_bytes(int fd)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    memset(&ti, 0, sizeof ti);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+        return 0;
+    return ti.tcpi_bytes_received;
+}
+
+/* Cut WebSockets that received more than their message limit without
+ * completing a frame. Under g->lock; uses `batch`/`fds` as scratch. */
+static void ws_check(core_guard *g, core_conn **batch, int *fds)
+{
+    int n = 0;
+    for (core_conn *c = g->conns; c && n < CUT_BATCH; c = c->next)
+        if (c->ws_limit && c->fd < 0 && c->port && !c->cut)
+            batch[n++] = c;
+    if (n) {
+        find_fds(batch, fds, n, g->listen_port);
+        for (int i = 0; i < n; i++) {
+            batch[i]->fd = fds[i];
+            if (fds[i] >= 0)
+                batch[i]->rx_base = rx_bytes(fds[i]);
+        }
+    }
+    for (core_conn *c = g->conns; c; c = c->next) {
+        if (!c->ws_limit || c->fd < 0 || c->cut)
+            continue;
+        uint64_t rx = rx_bytes(c->fd);
+        unsigned frames = atomic_load_explicit(&c->ws_frames, memory_order_relaxed);
+        if (frames != c->ws_frames_seen) {
+            c->ws_frames_seen = frames;
+            c->rx_base = rx;
+        } else if (rx > c->rx_base && rx - c->rx_base > c->ws_limit + WS_SLACK) {
+            shutdown(c->fd, SHUT_RDWR);
+            c->cut = true;
+            g->ws_cut_total++;
+            core_log("http", VG_LOG_WARN,
+                     "closed a WebSocket from %s: %llu bytes without completing a frame (messages "
+                     "are at most %zu bytes; civetweb would buffer the whole frame)",
+                     c->ip, (unsigned long long)(rx - c->rx_base), c->ws_limit);
+        }
+    }
+}
+
 static void *watchdog(void *arg)
 {
     core_guard *g = arg;
@@ -183,6 +237,11 @@ static void *watchdog(void *arg)
                      "within request_deadline (%lld ms)",
                      n, n == 1 ? "" : "s", batch[0]->ip, (long long)g->deadline_ms);
             continue;
+        }
+        if (g->nws) {
+            ws_check(g, batch, fds);
+            if (!next || next > now + WS_TICK_MS)
+                next = now + WS_TICK_MS;
         }
         if (!next) {
             pthread_cond_wait(&g->cond, &g->lock);
@@ -268,6 +327,7 @@ core_conn *core_guard_open(core_guard *g, const void *key)
     if (!c)
         return NULL;
     c->key = key;
+    c->fd = -1;
     pthread_mutex_lock(&g->lock);
     /* Appended: the watchdog classifies in arrival order, so the newest
      * connections are the ones over the cap. */
@@ -300,6 +360,8 @@ void core_guard_close(core_guard *g, core_conn *c)
     else
         g->tail = c->prev;
     g->nconns--;
+    if (c->ws_limit)
+        g->nws--;
     pthread_mutex_unlock(&g->lock);
     free(c);
 }
@@ -325,6 +387,19 @@ void core_guard_disarm(core_guard *g, core_conn *c)
     pthread_mutex_unlock(&g->lock);
 }
 
+void core_guard_websocket(core_guard *g, core_conn *c, size_t max_message)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&g->lock);
+    c->deadline_ms = 0;
+    if (!c->ws_limit)
+        g->nws++;
+    c->ws_limit = max_message ? max_message : 1;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
 int core_guard_busy(core_guard *g)
 {
     pthread_mutex_lock(&g->lock);
@@ -336,7 +411,7 @@ int core_guard_busy(core_guard *g)
 void core_guard_counts(core_guard *g, uint64_t *cut, uint64_t *refused)
 {
     pthread_mutex_lock(&g->lock);
-    *cut = g->cut_total;
+    *cut = g->cut_total + g->ws_cut_total;
     *refused = g->refused_total;
     pthread_mutex_unlock(&g->lock);
 }

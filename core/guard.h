@@ -8,6 +8,7 @@
 #ifndef CORE_GUARD_H
 #define CORE_GUARD_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,14 @@ typedef struct core_conn {
     int64_t deadline_ms; /* monotonic; 0 = none */
     bool cut;            /* the watchdog ended it */
     bool refused;        /* over the per-address cap: answered 503 and closed */
+    /* WebSocket: civetweb buffers a whole frame of any declared size before
+     * handing it over, so the watchdog compares the bytes the socket received
+     * since the last delivered frame with the largest message allowed. */
+    size_t ws_limit;          /* 0: not a WebSocket */
+    atomic_uint ws_frames;    /* frames delivered (bumped by the data handler) */
+    unsigned ws_frames_seen;
+    int fd;                   /* -1 until found */
+    uint64_t rx_base;         /* socket bytes received at the last delivered frame */
     struct core_conn *next, *prev;
 } core_conn;
 
@@ -45,6 +54,15 @@ void core_guard_close(core_guard *g, core_conn *c);
 /* Arm the whole-request deadline (headers and body) from now, or disarm it. */
 void core_guard_arm(core_guard *g, core_conn *c);
 void core_guard_disarm(core_guard *g, core_conn *c);
+/* The connection became a WebSocket whose messages are at most `max_message`
+ * bytes: no deadline, but an unfinished frame larger than that is cut. */
+void core_guard_websocket(core_guard *g, core_conn *c, size_t max_message);
+/* A frame was delivered (lock-free; from the data handler). */
+static inline void core_guard_ws_frame(core_conn *c)
+{
+    if (c)
+        atomic_fetch_add_explicit(&c->ws_frames, 1, memory_order_relaxed);
+}
 /* Connections held by workers now (requests, keep-alive, WebSockets). */
 int core_guard_busy(core_guard *g);
 int64_t core_guard_deadline_ms(const core_guard *g);

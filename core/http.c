@@ -864,8 +864,10 @@ static int ws_connect_cb(const struct mg_connection *cconn, void *cbdata)
         ws_free(w);
         return 1;
     }
-    /* A WebSocket lives long: no request deadline (the per-address cap still counts it). */
-    core_guard_disarm(wr->http->guard, cc);
+    /* A WebSocket lives long: no request deadline (the per-address cap still
+     * counts it), but a frame larger than its messages may be is cut. */
+    core_guard_websocket(wr->http->guard, cc, wr->h.max_message ? wr->h.max_message
+                                                                 : (size_t)1 << 20);
     cc->user = w;
     return 0;
 }
@@ -917,6 +919,7 @@ static int ws_data_cb(struct mg_connection *conn, int bits, char *data, size_t l
     core_ws *w = ws_of_conn(conn);
     if (!w)
         return 0;
+    core_guard_ws_frame(conn_of(conn));
     int opcode = bits & 0x0f;
     bool fin = (bits & 0x80) != 0;
     size_t max = wr->h.max_message ? wr->h.max_message : (size_t)1 << 20;
