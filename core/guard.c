@@ -238,6 +238,19 @@ static void *watchdog(void *arg)
                      n, n == 1 ? "" : "s", batch[0]->ip, (long long)g->deadline_ms);
             continue;
         }
+        if (g->refused_unlogged) {
+            /* The rest of a burst of refusals, a second after the first line. */
+            if (now - g->refused_logged_at >= 1000) {
+                core_log("http", VG_LOG_WARN,
+                         "refused %llu more connection%s over max_conns_per_ip (%d)",
+                         (unsigned long long)g->refused_unlogged,
+                         g->refused_unlogged == 1 ? "" : "s", g->max_per_ip);
+                g->refused_unlogged = 0;
+                g->refused_logged_at = now;
+            } else if (!next || next > g->refused_logged_at + 1000) {
+                next = g->refused_logged_at + 1000;
+            }
+        }
         if (g->nws) {
             ws_check(g, batch, fds);
             if (!next || next > now + WS_TICK_MS)

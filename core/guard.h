@@ -24,7 +24,7 @@ typedef struct core_conn {
     void *user;
     const void *key; /* civetweb's connection */
     char ip[48];
-    int port;        /* 0 until the peer is known */
+    int port; /* 0 until the peer is known */
     int64_t opened_ms;
     int64_t deadline_ms; /* monotonic; 0 = none */
     bool cut;            /* the watchdog ended it */
@@ -32,11 +32,11 @@ typedef struct core_conn {
     /* WebSocket: civetweb buffers a whole frame of any declared size before
      * handing it over, so the watchdog compares the bytes the socket received
      * since the last delivered frame with the largest message allowed. */
-    size_t ws_limit;          /* 0: not a WebSocket */
-    atomic_uint ws_frames;    /* frames delivered (bumped by the data handler) */
+    size_t ws_limit;       /* 0: not a WebSocket */
+    atomic_uint ws_frames; /* frames delivered (bumped by the data handler) */
     unsigned ws_frames_seen;
-    int fd;                   /* -1 until found */
-    uint64_t rx_base;         /* socket bytes received at the last delivered frame */
+    int fd;           /* -1 until found */
+    uint64_t rx_base; /* socket bytes received at the last delivered frame */
     struct core_conn *next, *prev;
 } core_conn;
 

@@ -109,8 +109,7 @@ bool core_host_allowed(const char *host, const json_t *public_names, bool loopba
         return false;
     size_t i;
     const json_t *v;
-    json_array_foreach(public_names, i, v)
-    {
+    json_array_foreach (public_names, i, v) {
         const char *name = json_string_value(v);
         if (name && strlen(name) == n && !strncasecmp(name, host, n))
             return true;

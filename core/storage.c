@@ -41,16 +41,16 @@ static void on_sigbus(int sig, siginfo_t *si, void *ctx)
     uintptr_t page = (uintptr_t)si->si_addr & ~(uintptr_t)(pg - 1);
     /* Only a file mapping's page can be replaced; anything else is fatal. */
     if (si->si_code == BUS_ADRERR && page && pg > 0) {
-        void *tmp = mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+        void *tmp =
+            mmap(NULL, (size_t)pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (tmp != MAP_FAILED) {
             /* Keep the contents: an immutable file's page still reads (only
              * writing faults); process_vm_readv fails instead of faulting for
              * a page past the end of a truncated file, which stays zeros. */
             struct iovec local = {tmp, (size_t)pg}, remote = {(void *)page, (size_t)pg};
             (void)!process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-            void *got = mremap(tmp, (size_t)pg, (size_t)pg, MREMAP_MAYMOVE | MREMAP_FIXED,
-                               (void *)page);
+            void *got =
+                mremap(tmp, (size_t)pg, (size_t)pg, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)page);
             if (got != MAP_FAILED) {
                 atomic_fetch_add(&sigbus_count, 1);
                 atomic_store(&sigbus_addr, page);

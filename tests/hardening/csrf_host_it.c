@@ -47,9 +47,9 @@ static long post(const char *path, const char *extra_header, char **body)
     return st;
 }
 
-static const char *const actions[] = {"/api/notifications/clear", "/api/notifications/test",
+static const char *const actions[] = {"/api/notifications/clear",    "/api/notifications/test",
                                       "/api/notifications/read-all", "/api/monitor/run",
-                                      "/api/notifications/1/read", NULL};
+                                      "/api/notifications/1/read",   NULL};
 
 static void test_cross_site_posts_are_refused(void **state)
 {
@@ -58,8 +58,8 @@ static void test_cross_site_posts_are_refused(void **state)
         char *body = NULL;
         long st = post(actions[i], "Origin: https://evil.example", &body);
         if (st != 403 || !strstr(body, "allowed_origins"))
-            fail_msg("POST %s from https://evil.example: expected 403, got %ld: %s", actions[i],
-                     st, body);
+            fail_msg("POST %s from https://evil.example: expected 403, got %ld: %s", actions[i], st,
+                     body);
         free(body);
         st = post(actions[i], "Sec-Fetch-Site: cross-site", NULL);
         if (st != 403)
@@ -88,8 +88,9 @@ static void test_foreign_host_is_misdirected(void **state)
     char req[512], buf[4096];
     const char *paths[] = {"/api/health", "/", "/api/notifications", NULL};
     for (int i = 0; paths[i]; i++) {
-        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: evil.example:%d\r\nConnection: close\r\n\r\n",
-                 paths[i], srv.port);
+        snprintf(req, sizeof req,
+                 "GET %s HTTP/1.1\r\nHost: evil.example:%d\r\nConnection: close\r\n\r\n", paths[i],
+                 srv.port);
         int st = hard_request("127.0.0.1", srv.port, req, buf, sizeof buf, 3000, NULL);
         if (st != 421 || !strstr(buf, "public_names"))
             fail_msg("GET %s with Host evil.example: expected 421, got %d: %s", paths[i], st, buf);
@@ -104,7 +105,8 @@ static void test_foreign_host_is_misdirected(void **state)
     if (st != 421)
         fail_msg("WebSocket upgrade with Host evil.example: expected 421, got %d: %s", st, buf);
     /* Our own names still work. */
-    snprintf(req, sizeof req, "GET /api/health HTTP/1.1\r\nHost: localhost:%d\r\nConnection: close\r\n\r\n",
+    snprintf(req, sizeof req,
+             "GET /api/health HTTP/1.1\r\nHost: localhost:%d\r\nConnection: close\r\n\r\n",
              srv.port);
     assert_int_equal(hard_request("127.0.0.1", srv.port, req, buf, sizeof buf, 3000, NULL), 200);
 }

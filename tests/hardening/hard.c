@@ -84,8 +84,8 @@ size_t hard_read(int fd, char *buf, size_t max, int timeout_ms)
     return got;
 }
 
-int hard_request(const char *src, int port, const char *req, char *buf, size_t max,
-                 int timeout_ms, double *ms)
+int hard_request(const char *src, int port, const char *req, char *buf, size_t max, int timeout_ms,
+                 double *ms)
 {
     double t0 = hard_now_ms();
     buf[0] = '\0';

@@ -16,8 +16,8 @@ int hard_send(int fd, const char *s, size_t len);
 size_t hard_read(int fd, char *buf, size_t max, int timeout_ms);
 /* One request on a fresh connection from `src`; the raw answer in buf. Returns
  * the HTTP status (0 when none came) and the time taken in *ms (may be NULL). */
-int hard_request(const char *src, int port, const char *req, char *buf, size_t max,
-                 int timeout_ms, double *ms);
+int hard_request(const char *src, int port, const char *req, char *buf, size_t max, int timeout_ms,
+                 double *ms);
 /* `n` sequential GET /api/health from `src`; fills the p50/p99/max in ms and
  * returns how many answered 200. */
 int hard_health_p99(const char *src, int port, int n, int gap_ms, double *p50, double *p99,

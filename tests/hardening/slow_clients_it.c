@@ -6,6 +6,7 @@
  *   - under 70 slow bodies and under 300 slowloris connections (from other
  *     addresses than the probe's) GET /api/health keeps p99 under 100 ms.
  * Figures are printed for docs/security.md. */
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -74,8 +74,8 @@ static void test_trickled_body_is_cut_at_the_deadline(void **state)
     assert_int_equal(hard_send(fd, head, strlen(head)), 0);
     double ms = time_to_close(fd, ' ', 500, 20000);
     close(fd);
-    printf("# trickled body (1 byte / 500 ms): closed after %.0f ms (request_deadline %d ms)\n",
-           ms, DEADLINE_MS);
+    printf("# trickled body (1 byte / 500 ms): closed after %.0f ms (request_deadline %d ms)\n", ms,
+           DEADLINE_MS);
     assert_true(ms > 0);
     assert_true(ms < DEADLINE_MS + 1500);
 }
@@ -111,8 +111,8 @@ static void test_per_address_cap(void **state)
             hard_read(fds[i], buf, sizeof buf, 500);
             if (strncmp(buf, "HTTP/1.1 503", 12) == 0) {
                 refused++;
-                retry_after += strstr(buf, "Retry-After: ") != NULL &&
-                               strstr(buf, "max_conns_per_ip") != NULL;
+                retry_after +=
+                    strstr(buf, "Retry-After: ") != NULL && strstr(buf, "max_conns_per_ip") != NULL;
             }
         }
     }
@@ -211,16 +211,20 @@ static void test_health_under_slow_bodies(void **state)
              "POST /api/notifications/test HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
              "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
              srv.port);
-    attack a = {.srcs = {"127.0.0.2"}, .nsrc = 1, .n = 70, .every_ms = 2000, .start = start,
-                .drip = ' '};
+    attack a = {
+        .srcs = {"127.0.0.2"}, .nsrc = 1, .n = 70, .every_ms = 2000, .start = start, .drip = ' '};
     probe_under(&a, "70 slow bodies (1 byte / 2 s each)");
 }
 
 static void test_health_under_slowloris(void **state)
 {
     (void)state;
-    attack a = {.srcs = {"127.0.0.5"}, .nsrc = 1, .n = 300, .every_ms = 2000,
-                .start = "GET /api/health HTTP/1.1\r\nX-a: ", .drip = 'a'};
+    attack a = {.srcs = {"127.0.0.5"},
+                .nsrc = 1,
+                .n = 300,
+                .every_ms = 2000,
+                .start = "GET /api/health HTTP/1.1\r\nX-a: ",
+                .drip = 'a'};
     probe_under(&a, "300 slowloris connections (1 header byte / 2 s each)");
 }
 

@@ -6,6 +6,7 @@
  * without completing a frame (socket byte counters, every 50 ms). This
  * measures the exposure for docs/security.md: N connections from one
  * address, each declaring a 1 GiB frame and streaming up to STREAM_MIB of it. */
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 

@@ -29,7 +29,9 @@ static void test_escape(void **state)
     check("bell\x07 del\x7f", "bell\\x07 del\\x7f");
     check("forged\r\nINFO [core] ok", "forged\\r\\nINFO [core] ok");
     check("tab\there", "tab\\there");
-    check("csi \xc2\x9b" "31m", "csi \\u009b31m");
+    check("csi \xc2\x9b"
+          "31m",
+          "csi \\u009b31m");
     check("nel \xc2\x85", "nel \\u0085");
     check("bad \xff\xfe and \x9b", "bad \\xff\\xfe and \\x9b");
     check("cut \xc3", "cut \\xc3");
