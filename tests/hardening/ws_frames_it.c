@@ -137,7 +137,10 @@ static void test_huge_frame_headers(void **state)
     /* Each one is cut soon after its message limit (the broker's 1 MB),
      * long before the 1 GiB it declared or the 64 MiB it tried. */
     assert_int_equal(cut, upgraded);
-    assert_true(peak - peak_before <= (long)upgraded * 32);
+    /* Under ASan the allocator's shadow and quarantine for civetweb's frame
+     * buffers dominate RSS: the bound is for real builds. */
+    if (!getenv("HARD_SANITIZED"))
+        assert_true(peak - peak_before <= (long)upgraded * 32);
 }
 
 int main(void)
