@@ -2,6 +2,7 @@
  * its parameters, calls the owning plugin's bus method and passes the reply on. */
 #include "rest.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -473,6 +474,19 @@ static bool remote_without_token(rest_req *rq)
     return true;
 }
 
+/* A write is refused before it starts while the database is gone: the owner
+ * would acknowledge it into a file nobody reads again. */
+static bool storage_refused(rest_req *rq)
+{
+    const vg_host *h = rq->st->host;
+    char why[320];
+    if (h->struct_size < offsetof(vg_host, storage_ok) + sizeof h->storage_ok || !h->storage_ok ||
+        h->storage_ok(h, why, sizeof why))
+        return false;
+    rest_reply_error(rq, 503, "STORAGE_UNAVAILABLE", "nothing was written: %s", why);
+    return true;
+}
+
 static int dispatch(vg_http_request *req, void *user)
 {
     rest_binding *b = user;
@@ -493,6 +507,8 @@ static int dispatch(vg_http_request *req, void *user)
             /* replied 403 */
         } else if (admin && vg_http_require_admin(req) < 0) {
             rq.status = 401; /* the core replied */
+        } else if (mutating && storage_refused(&rq)) {
+            /* replied 503 */
         } else {
             b->route->fn(&rq);
             if (!vg_http_replied(req))
