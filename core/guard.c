@@ -23,6 +23,9 @@
 #define WS_TICK_MS 50
 /* Frame headers and control frames between two checks. */
 #define WS_SLACK 65536
+/* When nearly every worker is held, an unfinished request older than this is
+ * closed (oldest first) so the last workers stay free for short requests. */
+#define PRESSURE_GRACE_MS 250
 
 struct core_guard {
     pthread_mutex_t lock;
@@ -32,6 +35,7 @@ struct core_guard {
     int64_t deadline_ms;
     int max_per_ip;
     int listen_port;
+    int threads, reserve; /* workers, and how many stay free under pressure */
     core_guard_peer_fn peer;
     bool stop, running;
     pthread_t thread;
@@ -49,7 +53,7 @@ static int64_t mono_ms(void)
 }
 
 core_guard *core_guard_new(int64_t request_deadline_ms, int max_conns_per_ip, int listen_port,
-                           core_guard_peer_fn peer)
+                           int threads, core_guard_peer_fn peer)
 {
     core_guard *g = calloc(1, sizeof *g);
     if (!g)
@@ -63,6 +67,8 @@ core_guard *core_guard_new(int64_t request_deadline_ms, int max_conns_per_ip, in
     g->deadline_ms = request_deadline_ms > 0 ? request_deadline_ms : 10000;
     g->max_per_ip = max_conns_per_ip > 0 ? max_conns_per_ip : 32;
     g->listen_port = listen_port;
+    g->threads = threads;
+    g->reserve = threads / 16 > 4 ? threads / 16 : 4;
     g->peer = peer;
     return g;
 }
@@ -209,7 +215,24 @@ static void *watchdog(void *arg)
     pthread_mutex_lock(&g->lock);
     while (!g->stop && batch && fds) {
         int64_t now = mono_ms(), next = 0;
-        int n = 0;
+        int n = 0, npressure = 0;
+        /* Pressure: the workers left are the reserve. Unfinished requests
+         * (headers or body still arriving, idle keep-alive) are closed, oldest
+         * first, past a short grace; WebSockets and handlers running are not. */
+        int excess = g->threads ? g->nconns - (g->threads - g->reserve) + 1 : 0;
+        for (core_conn *c = g->conns; c && excess > 0 && n < CUT_BATCH; c = c->next) {
+            if (!c->deadline_ms || c->refused || c->cut || !c->port)
+                continue;
+            if (now - c->armed_ms >= PRESSURE_GRACE_MS) {
+                c->deadline_ms = 0;
+                c->cut = true;
+                batch[n++] = c;
+                excess--;
+            } else if (!next || c->armed_ms + PRESSURE_GRACE_MS < next) {
+                next = c->armed_ms + PRESSURE_GRACE_MS;
+            }
+        }
+        npressure = n;
         for (core_conn *c = g->conns; c; c = c->next) {
             if (!c->port && !c->refused && !classify(g, c)) {
                 int64_t retry = now + 1;
@@ -232,10 +255,18 @@ static void *watchdog(void *arg)
                 if (fds[i] >= 0)
                     shutdown(fds[i], SHUT_RDWR);
             g->cut_total += (uint64_t)n;
-            core_log("http", VG_LOG_WARN,
-                     "closed %d connection%s (first from %s) that did not send a whole request "
-                     "within request_deadline (%lld ms)",
-                     n, n == 1 ? "" : "s", batch[0]->ip, (long long)g->deadline_ms);
+            if (npressure)
+                core_log("http", VG_LOG_WARN,
+                         "%d of %d workers held: closed %d unfinished request%s older than %d ms "
+                         "(first from %s) to keep %d free",
+                         g->nconns, g->threads, npressure, npressure == 1 ? "" : "s",
+                         PRESSURE_GRACE_MS, batch[0]->ip, g->reserve);
+            if (n > npressure)
+                core_log("http", VG_LOG_WARN,
+                         "closed %d connection%s (first from %s) that did not send a whole "
+                         "request within request_deadline (%lld ms)",
+                         n - npressure, n - npressure == 1 ? "" : "s", batch[npressure]->ip,
+                         (long long)g->deadline_ms);
             continue;
         }
         if (g->refused_unlogged) {
@@ -352,6 +383,7 @@ core_conn *core_guard_open(core_guard *g, const void *key)
     g->tail = c;
     g->nconns++;
     c->opened_ms = mono_ms();
+    c->armed_ms = c->opened_ms;
     c->deadline_ms = c->opened_ms + g->deadline_ms;
     /* Wake the watchdog: it learns the peer and applies the cap. */
     pthread_cond_signal(&g->cond);
@@ -385,7 +417,8 @@ void core_guard_arm(core_guard *g, core_conn *c)
         return;
     pthread_mutex_lock(&g->lock);
     if (!c->cut && !c->refused) {
-        c->deadline_ms = mono_ms() + g->deadline_ms;
+        c->armed_ms = mono_ms();
+        c->deadline_ms = c->armed_ms + g->deadline_ms;
         pthread_cond_signal(&g->cond);
     }
     pthread_mutex_unlock(&g->lock);

@@ -26,6 +26,7 @@ typedef struct core_conn {
     char ip[48];
     int port; /* 0 until the peer is known */
     int64_t opened_ms;
+    int64_t armed_ms;    /* when the current deadline started */
     int64_t deadline_ms; /* monotonic; 0 = none */
     bool cut;            /* the watchdog ended it */
     bool refused;        /* over the per-address cap: answered 503 and closed */
@@ -40,8 +41,10 @@ typedef struct core_conn {
     struct core_conn *next, *prev;
 } core_conn;
 
+/* `threads`: civetweb's workers; when all but a reserve of max(4, threads/16)
+ * are held, unfinished requests older than 250 ms are closed, oldest first. */
 core_guard *core_guard_new(int64_t request_deadline_ms, int max_conns_per_ip, int listen_port,
-                           core_guard_peer_fn peer);
+                           int threads, core_guard_peer_fn peer);
 int core_guard_start(core_guard *g);
 void core_guard_free(core_guard *g);
 

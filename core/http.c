@@ -1342,7 +1342,7 @@ int core_http_start(core_http *http, char *err, size_t errlen)
     cb.end_request = end_request_cb;
     cb.connection_close = connection_close_cb;
     http->guard = core_guard_new(http->request_deadline_ms, http->max_conns_per_ip,
-                                 listen_port_of(http->listen), conn_peer);
+                                 listen_port_of(http->listen), http->threads, conn_peer);
     if (!http->guard || core_guard_start(http->guard) != 0) {
         core_guard_free(http->guard);
         http->guard = NULL;

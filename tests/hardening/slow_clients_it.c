@@ -216,6 +216,25 @@ static void test_health_under_slow_bodies(void **state)
     probe_under(&a, "70 slow bodies (1 byte / 2 s each)");
 }
 
+/* From 3 addresses, each under the cap: only the pressure rule (the last
+ * workers are kept free by closing the oldest unfinished requests) helps. */
+static void test_health_under_slow_bodies_from_three_addresses(void **state)
+{
+    (void)state;
+    static char start[256];
+    snprintf(start, sizeof start,
+             "POST /api/notifications/test HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+             "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+             srv.port);
+    attack a = {.srcs = {"127.0.0.2", "127.0.0.4", "127.0.0.5"},
+                .nsrc = 3,
+                .n = 70,
+                .every_ms = 2000,
+                .start = start,
+                .drip = ' '};
+    probe_under(&a, "70 slow bodies from 3 addresses (23-24 each, under the cap)");
+}
+
 static void test_health_under_slowloris(void **state)
 {
     (void)state;
@@ -228,6 +247,18 @@ static void test_health_under_slowloris(void **state)
     probe_under(&a, "300 slowloris connections (1 header byte / 2 s each)");
 }
 
+static void test_health_under_slowloris_from_four_addresses(void **state)
+{
+    (void)state;
+    attack a = {.srcs = {"127.0.0.2", "127.0.0.4", "127.0.0.5", "127.0.0.6"},
+                .nsrc = 4,
+                .n = 300,
+                .every_ms = 2000,
+                .start = "GET /api/health HTTP/1.1\r\nX-a: ",
+                .drip = 'a'};
+    probe_under(&a, "300 slowloris connections from 4 addresses");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -235,7 +266,9 @@ int main(void)
         cmocka_unit_test(test_trickled_headers_are_cut_at_the_deadline),
         cmocka_unit_test(test_per_address_cap),
         cmocka_unit_test(test_health_under_slow_bodies),
+        cmocka_unit_test(test_health_under_slow_bodies_from_three_addresses),
         cmocka_unit_test(test_health_under_slowloris),
+        cmocka_unit_test(test_health_under_slowloris_from_four_addresses),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
