@@ -261,8 +261,9 @@ static char *read_config_text(const char *path)
         core_log("config", VG_LOG_ERROR, "%s: not a regular file (%s): give an INI file", path,
                  S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
     } else if (st.st_size > CONFIG_MAX_BYTES) {
-        core_log("config", VG_LOG_ERROR, "%s: %lld bytes, more than the %d a configuration may have",
-                 path, (long long)st.st_size, CONFIG_MAX_BYTES);
+        core_log("config", VG_LOG_ERROR,
+                 "%s: %lld bytes, more than the %d a configuration may have", path,
+                 (long long)st.st_size, CONFIG_MAX_BYTES);
     } else if ((text = malloc((size_t)st.st_size + 1))) {
         size_t n = fread(text, 1, (size_t)st.st_size, fp);
         text[n] = '\0';

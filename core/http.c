@@ -866,8 +866,8 @@ static int ws_connect_cb(const struct mg_connection *cconn, void *cbdata)
     }
     /* A WebSocket lives long: no request deadline (the per-address cap still
      * counts it), but a frame larger than its messages may be is cut. */
-    core_guard_websocket(wr->http->guard, cc, wr->h.max_message ? wr->h.max_message
-                                                                 : (size_t)1 << 20);
+    core_guard_websocket(wr->http->guard, cc,
+                         wr->h.max_message ? wr->h.max_message : (size_t)1 << 20);
     cc->user = w;
     return 0;
 }
@@ -1420,4 +1420,7 @@ void core_http_free(core_http *http)
 
 int core_http_threads(const core_http *http) { return http ? http->threads : 0; }
 
-int core_http_busy(core_http *http) { return http && http->guard ? core_guard_busy(http->guard) : 0; }
+int core_http_busy(core_http *http)
+{
+    return http && http->guard ? core_guard_busy(http->guard) : 0;
+}

@@ -113,8 +113,8 @@ int core_settings_load(core_config *cfg, core_settings *set)
                             err, sizeof err));
     CHECK(core_cfg_duration(sec, "websocket_timeout", 10000, 1000, 600000,
                             &set->websocket_timeout_ms, err, sizeof err));
-    CHECK(core_cfg_duration(sec, "request_deadline", 10000, 1000, 600000,
-                            &set->request_deadline_ms, err, sizeof err));
+    CHECK(core_cfg_duration(sec, "request_deadline", 10000, 1000, 600000, &set->request_deadline_ms,
+                            err, sizeof err));
     CHECK(core_cfg_int(sec, "max_conns_per_ip", 32, 1, 1000000, &set->max_conns_per_ip, err,
                        sizeof err));
     CHECK(core_cfg_duration(sec, "shutdown_timeout", 10000, 100, 600000,
