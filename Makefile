@@ -21,6 +21,10 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
 run: build
+	@grep -Eq '^[[:space:]]*admin_token[[:space:]]*=[[:space:]]*[^[:space:]]' $(CONFIG) || \
+	  echo "note: $(CONFIG) sets no admin_token, so actions (clear, test, read-all, monitor run)" \
+	       "answer this machine only. To set one: put 'admin_token = <secret>' under [server]" \
+	       "(a secret from: head -c 24 /dev/urandom | base64)."
 	$(BUILD)/core/vigia --config $(CONFIG)
 
 # The whole suite: the normal build, then the same suite under ASan + UBSan.

@@ -8,8 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "log.h"
+
+/* A configuration is a small text file; anything bigger is a mistake (or
+ * /dev/zero) and is refused before it is read. */
+#define CONFIG_MAX_BYTES (16 * 1024 * 1024)
 
 typedef struct cfg_entry {
     char *key;
@@ -26,6 +31,10 @@ struct vg_config {
     const core_config *file;
     cfg_entry *entries;
     cfg_entry **tail;
+    /* Open-addressing index of the entries by key: duplicate checks and
+     * lookups stay linear in the file's size (100,000 keys took 15 s). */
+    cfg_entry **index;
+    size_t index_cap, count;
     struct vg_config *next;
 };
 
@@ -97,6 +106,56 @@ static char *reader(char *buf, int size, void *stream)
     return r;
 }
 
+static size_t key_hash(const char *k)
+{
+    size_t h = 1469598103934665603ULL & (size_t)-1;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * (size_t)1099511628211ULL;
+    return h;
+}
+
+static cfg_entry *index_find(const struct vg_config *sec, const char *key)
+{
+    if (!sec->index_cap)
+        return NULL;
+    for (size_t i = key_hash(key) & (sec->index_cap - 1);; i = (i + 1) & (sec->index_cap - 1)) {
+        cfg_entry *e = sec->index[i];
+        if (!e || strcmp(e->key, key) == 0)
+            return e;
+    }
+}
+
+static void index_put(struct vg_config *sec, cfg_entry *e)
+{
+    size_t i = key_hash(e->key) & (sec->index_cap - 1);
+    while (sec->index[i])
+        i = (i + 1) & (sec->index_cap - 1);
+    sec->index[i] = e;
+}
+
+/* Add to the index, doubling it at half full. -ENOMEM on failure. */
+static int index_add(struct vg_config *sec, cfg_entry *e)
+{
+    if ((sec->count + 1) * 2 > sec->index_cap) {
+        size_t cap = sec->index_cap ? sec->index_cap * 2 : 16;
+        cfg_entry **old = sec->index;
+        size_t old_cap = sec->index_cap;
+        sec->index = calloc(cap, sizeof *sec->index);
+        if (!sec->index) {
+            sec->index = old;
+            return -ENOMEM;
+        }
+        sec->index_cap = cap;
+        for (size_t i = 0; i < old_cap; i++)
+            if (old[i])
+                index_put(sec, old[i]);
+        free(old);
+    }
+    index_put(sec, e);
+    sec->count++;
+    return 0;
+}
+
 static struct vg_config *find_section(core_config *cfg, const char *name)
 {
     for (struct vg_config *s = cfg->sections; s; s = s->next)
@@ -132,14 +191,12 @@ static int handler(void *user, const char *section, const char *name, const char
         }
         cfg->current = sec;
     }
-    for (cfg_entry *e = sec->entries; e; e = e->next) {
-        if (strcmp(e->key, name) == 0) {
-            core_log("config", VG_LOG_ERROR,
-                     "%s:%d: [%s] %s: duplicate key (first set at line %d)", cfg->path, ps->line,
-                     section, name, e->line);
-            ps->errors++;
-            return 1;
-        }
+    cfg_entry *dup = index_find(sec, name);
+    if (dup) {
+        core_log("config", VG_LOG_ERROR, "%s:%d: [%s] %s: duplicate key (first set at line %d)",
+                 cfg->path, ps->line, section, name, dup->line);
+        ps->errors++;
+        return 1;
     }
     cfg_entry *e = calloc(1, sizeof *e);
     if (!e)
@@ -147,7 +204,7 @@ static int handler(void *user, const char *section, const char *name, const char
     e->key = strdup(name);
     e->value = strdup(value ? value : "");
     e->line = ps->line;
-    if (!e->key || !e->value) {
+    if (!e->key || !e->value || index_add(sec, e) != 0) {
         free(e->key);
         free(e->value);
         free(e);
@@ -188,7 +245,9 @@ static core_config *parse(const char *name, FILE *fp, const char *text)
     return cfg;
 }
 
-core_config *core_config_load(const char *path)
+/* The whole file as a string: a regular file of at most CONFIG_MAX_BYTES
+ * and no NUL byte (a directory, /dev/null or /dev/zero is not a config). */
+static char *read_config_text(const char *path)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
@@ -196,8 +255,39 @@ core_config *core_config_load(const char *path)
                  strerror(errno));
         return NULL;
     }
-    core_config *cfg = parse(path, fp, NULL);
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        core_log("config", VG_LOG_ERROR, "%s: not a regular file (%s): give an INI file", path,
+                 S_ISDIR(st.st_mode) ? "a directory" : "a device, pipe or socket");
+    } else if (st.st_size > CONFIG_MAX_BYTES) {
+        core_log("config", VG_LOG_ERROR,
+                 "%s: %lld bytes, more than the %d a configuration may have", path,
+                 (long long)st.st_size, CONFIG_MAX_BYTES);
+    } else if ((text = malloc((size_t)st.st_size + 1))) {
+        size_t n = fread(text, 1, (size_t)st.st_size, fp);
+        text[n] = '\0';
+        const char *nul = memchr(text, '\0', n);
+        if (nul) {
+            int line = 1;
+            for (const char *p = text; p < nul; p++)
+                line += *p == '\n';
+            core_log("config", VG_LOG_ERROR, "%s:%d: NUL byte: not a text file", path, line);
+            free(text);
+            text = NULL;
+        }
+    }
     fclose(fp);
+    return text;
+}
+
+core_config *core_config_load(const char *path)
+{
+    char *text = read_config_text(path);
+    if (!text)
+        return NULL;
+    core_config *cfg = parse(path, NULL, text);
+    free(text);
     return cfg;
 }
 
@@ -221,6 +311,7 @@ void core_config_free(core_config *cfg)
             free(e);
             e = en;
         }
+        free(s->index);
         free(s->name);
         free(s);
         s = sn;
@@ -258,13 +349,10 @@ static cfg_entry *lookup(const vg_config *sec, const char *key)
 {
     if (!sec)
         return NULL;
-    for (cfg_entry *e = sec->entries; e; e = e->next) {
-        if (strcmp(e->key, key) == 0) {
-            e->used = true;
-            return e;
-        }
-    }
-    return NULL;
+    cfg_entry *e = index_find(sec, key);
+    if (e)
+        e->used = true;
+    return e;
 }
 
 static int bad_value(const vg_config *sec, const cfg_entry *e, char *err, size_t errlen,

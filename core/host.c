@@ -9,6 +9,7 @@
 #include "log.h"
 #include "server.h"
 #include "workq.h"
+#include "storage.h"
 
 static core_plugin *plugin_of(const vg_host *h) { return h->core_private; }
 
@@ -234,6 +235,11 @@ static int64_t h_shutdown_timeout_ms(const vg_host *h)
     return plugin_of(h)->srv->set.shutdown_timeout_ms;
 }
 
+static int h_storage_ok(const vg_host *h, char *why, size_t n)
+{
+    return core_storage_ok(plugin_of(h)->srv->storage, why, n) ? 1 : 0;
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -273,4 +279,5 @@ void core_host_fill(core_plugin *p)
     h->workq_submit = core_workq_submit;
     h->workq_stop = core_workq_stop;
     h->shutdown_timeout_ms = h_shutdown_timeout_ms;
+    h->storage_ok = h_storage_ok;
 }

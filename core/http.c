@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "log.h"
+#include "netaddr.h"
 
 #define MAX_SEGMENTS 16
 #define MAX_PARAMS 8
@@ -67,7 +69,11 @@ struct core_http {
     stat_row *stats;
     atomic_bool stopping;
     atomic_uint_fast64_t next_ws_id;
-    atomic_int busy; /* workers serving a request or holding a WebSocket */
+    core_guard *guard; /* every connection a worker holds: deadlines, per-address cap */
+    int64_t request_deadline_ms;
+    int max_conns_per_ip;
+    json_t *public_names; /* [server] public_names: Host names besides loopback/IPs */
+    bool loopback_listener;
 };
 
 /* ------------------------------------------------------------------ utils */
@@ -135,10 +141,20 @@ json_t *core_http_stats(core_http *http)
                                              r->method, "status", r->status, "count",
                                              (json_int_t)r->count));
     pthread_mutex_unlock(&http->stats_lock);
-    return json_pack("{s:o}", "requests", arr);
+    uint64_t cut = 0, refused = 0;
+    if (http->guard)
+        core_guard_counts(http->guard, &cut, &refused);
+    return json_pack("{s:o, s:i, s:I, s:I}", "requests", arr, "connections", core_http_busy(http),
+                     "cut_at_deadline", (json_int_t)cut, "refused_per_ip", (json_int_t)refused);
 }
 
 /* ---------------------------------------------------------------- request */
+
+/* The guard's record of a connection (civetweb's per-connection user data). */
+static core_conn *conn_of(const struct mg_connection *conn)
+{
+    return mg_get_user_connection_data(conn);
+}
 
 typedef struct core_request {
     vg_http_request pub;
@@ -243,6 +259,8 @@ static int rq_body(vg_http_request *r, size_t max, const char **data, size_t *le
             if (q->body_state == 1)
                 q->body[q->body_len] = '\0';
         }
+        if (q->body_state == 1)
+            core_guard_disarm(q->http->guard, conn_of(q->conn));
     }
     if (q->body_state < 0)
         return q->body_state;
@@ -479,6 +497,28 @@ static int decode_in_place(char *s)
 static int request_dispatch(core_http *http, struct mg_connection *conn,
                             const struct mg_request_info *ri, const char *raw, double t0);
 
+/* DNS rebinding: a page whose name resolves to this server sends its own
+ * name as Host; only this server's names (and addresses) are served. */
+static bool host_refused(core_request *q)
+{
+    const char *host = mg_get_header(q->conn, "Host");
+    if (core_host_allowed(host, q->http->public_names, q->http->loopback_listener))
+        return false;
+    char shown[80];
+    size_t j = 0;
+    for (const char *p = host; *p && j + 1 < sizeof shown; p++)
+        shown[j++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    shown[j] = '\0';
+    rq_set_header(&q->pub, "Connection", "close");
+    rq_reply_error(&q->pub, 421, "MISDIRECTED_REQUEST",
+                   "Host '%s' is not a name of this server: add it to [server] public_names "
+                   "(on a loopback listener only loopback names are accepted by default)",
+                   shown);
+    core_log("http", VG_LOG_INFO, "%s refused: Host '%s' is not in public_names (%s)",
+             q->ri->request_method, shown, q->ri->remote_addr);
+    return true;
+}
+
 static int request_handler(struct mg_connection *conn, void *cbdata)
 {
     core_http *http = cbdata;
@@ -487,10 +527,12 @@ static int request_handler(struct mg_connection *conn, void *cbdata)
      * %00 cannot cut a path short and a %2F stays inside its segment. */
     const char *raw = ri->local_uri ? ri->local_uri : "/";
     double t0 = now_ms();
-    atomic_fetch_add(&http->busy, 1);
-    int status = request_dispatch(http, conn, ri, raw, t0);
-    atomic_fetch_sub(&http->busy, 1);
-    return status;
+    /* Without a body the request is whole: its time is the handler's now (a
+     * long-poll may wait). With one, the deadline runs until it is read. */
+    const char *te = mg_get_header(conn, "Transfer-Encoding");
+    if (ri->content_length <= 0 && !te)
+        core_guard_disarm(http->guard, conn_of(conn));
+    return request_dispatch(http, conn, ri, raw, t0);
 }
 
 static int request_dispatch(core_http *http, struct mg_connection *conn,
@@ -511,6 +553,14 @@ static int request_dispatch(core_http *http, struct mg_connection *conn,
     q->conn = conn;
     q->ri = ri;
     q->path = decoded;
+
+    if (host_refused(q)) {
+        count_request(http, "bad_host", ri->request_method, 421);
+        request_cleanup(q);
+        free(q);
+        free(copy);
+        return 421;
+    }
 
     char *segs[MAX_SEGMENTS + 1];
     size_t n = split_path(copy, segs, MAX_SEGMENTS);
@@ -625,6 +675,12 @@ typedef struct core_ws {
 } core_ws;
 
 static core_ws *ws_of(vg_ws_conn *c) { return (core_ws *)c; }
+
+static core_ws *ws_of_conn(const struct mg_connection *conn)
+{
+    core_conn *c = conn_of(conn);
+    return c ? c->user : NULL;
+}
 
 static void ws_free(core_ws *w)
 {
@@ -783,6 +839,13 @@ static int ws_connect_cb(const struct mg_connection *cconn, void *cbdata)
         ws_free(w);
         return 1;
     }
+    core_request hq = {.pub.ops = &request_ops, .http = wr->http, .conn = conn, .ri = ri};
+    if (host_refused(&hq)) {
+        request_cleanup(&hq);
+        count_request(wr->http, wr->path, "WS", 421);
+        ws_free(w);
+        return 1;
+    }
     if (wr->h.connect) {
         core_request q = {.pub.ops = &request_ops, .http = wr->http, .conn = conn, .ri = ri};
         int rc = wr->h.connect(&q.pub, wr->user);
@@ -793,19 +856,26 @@ static int ws_connect_cb(const struct mg_connection *cconn, void *cbdata)
             core_log("http", VG_LOG_DEBUG, "WebSocket %s refused (%d) %s", wr->path, status,
                      ri->remote_addr);
             ws_free(w);
-            mg_set_user_connection_data(conn, NULL);
             return 1;
         }
     }
-    mg_set_user_connection_data(conn, w);
-    atomic_fetch_add(&wr->http->busy, 1);
+    core_conn *cc = conn_of(conn);
+    if (!cc) {
+        ws_free(w);
+        return 1;
+    }
+    /* A WebSocket lives long: no request deadline (the per-address cap still
+     * counts it), but a frame larger than its messages may be is cut. */
+    core_guard_websocket(wr->http->guard, cc,
+                         wr->h.max_message ? wr->h.max_message : (size_t)1 << 20);
+    cc->user = w;
     return 0;
 }
 
 static void ws_ready_cb(struct mg_connection *conn, void *cbdata)
 {
     ws_route *wr = cbdata;
-    core_ws *w = mg_get_user_connection_data(conn);
+    core_ws *w = ws_of_conn(conn);
     if (!w)
         return;
     pthread_mutex_lock(&w->lock);
@@ -846,9 +916,10 @@ static int frag_append(core_ws *w, const char *data, size_t len, size_t max)
 static int ws_data_cb(struct mg_connection *conn, int bits, char *data, size_t len, void *cbdata)
 {
     ws_route *wr = cbdata;
-    core_ws *w = mg_get_user_connection_data(conn);
+    core_ws *w = ws_of_conn(conn);
     if (!w)
         return 0;
+    core_guard_ws_frame(conn_of(conn));
     int opcode = bits & 0x0f;
     bool fin = (bits & 0x80) != 0;
     size_t max = wr->h.max_message ? wr->h.max_message : (size_t)1 << 20;
@@ -913,11 +984,10 @@ static int ws_data_cb(struct mg_connection *conn, int bits, char *data, size_t l
 static void ws_close_cb(const struct mg_connection *conn, void *cbdata)
 {
     ws_route *wr = cbdata;
-    core_ws *w = mg_get_user_connection_data(conn);
+    core_ws *w = ws_of_conn(conn);
     if (!w)
         return;
-    atomic_fetch_sub(&wr->http->busy, 1);
-    mg_set_user_connection_data(conn, NULL);
+    conn_of(conn)->user = NULL;
     pthread_mutex_lock(&w->lock);
     w->closed = true;
     bool notify = w->ready && !w->close_notified;
@@ -1120,7 +1190,10 @@ core_http *core_http_new(const core_http_options *opt)
     pthread_mutex_init(&http->stats_lock, NULL);
     atomic_init(&http->stopping, false);
     atomic_init(&http->next_ws_id, 0);
-    atomic_init(&http->busy, 0);
+    http->request_deadline_ms = opt->request_deadline_ms > 0 ? opt->request_deadline_ms : 10000;
+    http->max_conns_per_ip = opt->max_conns_per_ip > 0 ? opt->max_conns_per_ip : 32;
+    http->public_names = opt->public_names ? json_incref(opt->public_names) : json_array();
+    http->loopback_listener = core_listen_is_loopback(http->listen);
     return http;
 }
 
@@ -1134,6 +1207,47 @@ int core_http_admin_token_ok(const core_http *http, const char *token)
 }
 
 bool core_http_admin_token_set(const core_http *http) { return http->admin_token != NULL; }
+
+static int init_connection_cb(const struct mg_connection *conn, void **conn_data)
+{
+    core_http *http = mg_get_user_data(mg_get_context(conn));
+    *conn_data = core_guard_open(http->guard, conn);
+    return 0;
+}
+
+/* civetweb fills the peer right after init_connection, before it reads the
+ * request; the guard asks under its lock, before connection_close can run. */
+static int conn_peer(const void *key, char *ip, size_t ipsize, int *port)
+{
+    const struct mg_request_info *ri = mg_get_request_info(key);
+    if (!ri || !ri->remote_port || !ri->remote_addr[0])
+        return -EAGAIN;
+    snprintf(ip, ipsize, "%s", ri->remote_addr);
+    *port = ri->remote_port;
+    return 0;
+}
+
+/* The next request on a kept-alive connection gets a whole deadline too. */
+static void end_request_cb(const struct mg_connection *conn, int status)
+{
+    (void)status;
+    core_http *http = mg_get_user_data(mg_get_context(conn));
+    core_guard_arm(http->guard, conn_of(conn));
+}
+
+static void connection_close_cb(const struct mg_connection *conn)
+{
+    core_http *http = mg_get_user_data(mg_get_context(conn));
+    core_guard_close(http->guard, conn_of(conn));
+}
+
+static int listen_port_of(const char *listen)
+{
+    if (strchr(listen, ','))
+        return 0; /* several listeners: match on the peer alone */
+    const char *colon = strrchr(listen, ':');
+    return atoi(colon ? colon + 1 : listen);
+}
 
 static int log_message_cb(const struct mg_connection *conn, const char *message)
 {
@@ -1224,6 +1338,17 @@ int core_http_start(core_http *http, char *err, size_t errlen)
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = log_message_cb;
+    cb.init_connection = init_connection_cb;
+    cb.end_request = end_request_cb;
+    cb.connection_close = connection_close_cb;
+    http->guard = core_guard_new(http->request_deadline_ms, http->max_conns_per_ip,
+                                 listen_port_of(http->listen), http->threads, conn_peer);
+    if (!http->guard || core_guard_start(http->guard) != 0) {
+        core_guard_free(http->guard);
+        http->guard = NULL;
+        snprintf(err, errlen, "cannot start the connection watchdog: out of resources");
+        return -ENOMEM;
+    }
     struct mg_init_data init = {.callbacks = &cb, .user_data = http, .configuration_options = options};
     struct mg_error_data ed;
     char ebuf[256] = "";
@@ -1232,6 +1357,8 @@ int core_http_start(core_http *http, char *err, size_t errlen)
     ed.text_buffer_size = sizeof ebuf;
     http->ctx = mg_start2(&init, &ed);
     if (!http->ctx) {
+        core_guard_free(http->guard);
+        http->guard = NULL;
         snprintf(err, errlen, "cannot start the HTTP server on %s: %s", http->listen,
                  ebuf[0] ? ebuf : "unknown error");
         return -EIO;
@@ -1245,6 +1372,8 @@ int core_http_start(core_http *http, char *err, size_t errlen)
     if (rc) {
         mg_stop(http->ctx);
         http->ctx = NULL;
+        core_guard_free(http->guard);
+        http->guard = NULL;
         return rc;
     }
     return 0;
@@ -1257,6 +1386,8 @@ void core_http_stop(core_http *http)
     atomic_store(&http->stopping, true);
     mg_stop(http->ctx);
     http->ctx = NULL;
+    core_guard_free(http->guard);
+    http->guard = NULL;
     pthread_rwlock_wrlock(&http->routes_lock);
     for (ws_route *wr = http->ws_routes; wr; wr = wr->next)
         wr->registered = false;
@@ -1283,9 +1414,13 @@ void core_http_free(core_http *http)
     free(http->listen);
     free(http->web_root);
     free(http->admin_token);
+    json_decref(http->public_names);
     free(http);
 }
 
 int core_http_threads(const core_http *http) { return http ? http->threads : 0; }
 
-int core_http_busy(core_http *http) { return http ? atomic_load(&http->busy) : 0; }
+int core_http_busy(core_http *http)
+{
+    return http && http->guard ? core_guard_busy(http->guard) : 0;
+}

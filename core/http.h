@@ -21,6 +21,9 @@ typedef struct core_http_options {
     int64_t request_timeout_ms;
     int64_t websocket_timeout_ms;
     const char *admin_token; /* NULL or "" for none */
+    int64_t request_deadline_ms; /* whole headers + body of one request */
+    int max_conns_per_ip;        /* connections held by workers, per peer address */
+    json_t *public_names;        /* Host names served besides loopback/IP literals (borrowed) */
 } core_http_options;
 
 core_http *core_http_new(const core_http_options *opt);

@@ -53,16 +53,64 @@ void core_log_close(void)
     pthread_mutex_unlock(&log_lock);
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (c >= 0xf5 || !n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] >= 0xa0)))
+        return 0; /* overlong, surrogate */
+    if (n == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
+void core_log_escape(const char *in, char *out, size_t size)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)in;
+    while (*p && o + 1 < size) {
+        char esc[8] = "";
+        size_t n = 1;
+        if (*p == '\n')
+            snprintf(esc, sizeof esc, "\\n");
+        else if (*p == '\r')
+            snprintf(esc, sizeof esc, "\\r");
+        else if (*p == '\t')
+            snprintf(esc, sizeof esc, "\\t");
+        else if (*p < 0x20 || *p == 0x7f)
+            snprintf(esc, sizeof esc, "\\x%02x", *p);
+        else if (*p >= 0x80) {
+            n = utf8_len(p);
+            if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) /* C1 controls, U+0080-U+009F */
+                snprintf(esc, sizeof esc, "\\u%04x", p[1]);
+            else if (!n) {
+                snprintf(esc, sizeof esc, "\\x%02x", *p);
+                n = 1;
+            }
+        }
+        size_t el = esc[0] ? strlen(esc) : n;
+        if (o + el >= size)
+            break;
+        memcpy(out + o, esc[0] ? esc : (const char *)p, el);
+        o += el;
+        p += n;
+    }
+    out[o] = '\0';
+}
+
 void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap)
 {
     if (level > log_level)
         return;
-    char msg[2048];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    /* One line per message: fold embedded newlines. */
-    for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    char raw[2048], msg[4096];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    core_log_escape(raw, msg, sizeof msg);
 
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -79,7 +127,7 @@ void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap)
     if (!capturing) {
         fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
     } else {
-        char line[2200];
+        char line[4200];
         int ln = snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core",
                           msg);
         if (ln < 0)

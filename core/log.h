@@ -4,6 +4,7 @@
 #define CORE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #include "vigia/export.h"
 #include "vigia/log.h"
@@ -18,6 +19,13 @@ int core_log_level_parse(const char *s);
 
 void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap);
 void core_log(const char *who, vg_log_level level, const char *fmt, ...) VG_PRINTF(3, 4);
+
+/* Copy `in` to `out` (always NUL-terminated, cut at `size`) with every
+ * control character escaped: C0 and DEL as \xNN (\n \r \t by name), the
+ * C1 controls U+0080-U+009F as \u00NN, bytes that are not UTF-8 as \xNN.
+ * Every log line goes through it: outside input (a path, a header, a
+ * portal's text) cannot forge lines or drive the terminal (ESC). */
+void core_log_escape(const char *in, char *out, size_t size);
 
 /* Tests: from now on lines go to a buffer instead of stderr; take returns
  * it (malloc'd) and stops capturing. */

@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "server.h"
+#include "storage.h"
 
 #define CORE_MAX_PLUGINS 64
 
@@ -82,6 +84,13 @@ int core_settings_load(core_config *cfg, core_settings *set)
         }                                                                                          \
     } while (0)
 
+    if (!sec) {
+        core_log("config", VG_LOG_ERROR,
+                 "%s: no [server] section: this is not a Vigía configuration "
+                 "(see config/vigia.ini.sample)",
+                 core_config_path(cfg));
+        bad++;
+    }
     CHECK(core_cfg_string(sec, "listen", "127.0.0.1:8080", &s, err, sizeof err));
     set->listen = strdup(s);
     CHECK(core_cfg_string(sec, "web_root", "web", &s, err, sizeof err));
@@ -95,6 +104,7 @@ int core_settings_load(core_config *cfg, core_settings *set)
     CHECK(core_cfg_string(sec, "log_file", "", &s, err, sizeof err));
     set->log_file = dup_or_null(s);
     CHECK(core_cfg_list(sec, "plugins", "", &set->plugins, err, sizeof err));
+    CHECK(core_cfg_list(sec, "public_names", "", &set->public_names, err, sizeof err));
     CHECK(core_cfg_int(sec, "threads", 256, 8, 60000, &set->threads, err, sizeof err));
     CHECK(core_cfg_int(sec, "json_max_depth", VG_JSON_MAX_DEPTH_DEFAULT, 2, 512,
                        &set->json_max_depth, err, sizeof err));
@@ -103,6 +113,10 @@ int core_settings_load(core_config *cfg, core_settings *set)
                             err, sizeof err));
     CHECK(core_cfg_duration(sec, "websocket_timeout", 10000, 1000, 600000,
                             &set->websocket_timeout_ms, err, sizeof err));
+    CHECK(core_cfg_duration(sec, "request_deadline", 10000, 1000, 600000, &set->request_deadline_ms,
+                            err, sizeof err));
+    CHECK(core_cfg_int(sec, "max_conns_per_ip", 32, 1, 1000000, &set->max_conns_per_ip, err,
+                       sizeof err));
     CHECK(core_cfg_duration(sec, "shutdown_timeout", 10000, 100, 600000,
                             &set->shutdown_timeout_ms, err, sizeof err));
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
@@ -144,6 +158,7 @@ void core_settings_free(core_settings *set)
     free(set->admin_token);
     free(set->log_file);
     json_decref(set->plugins);
+    json_decref(set->public_names);
     memset(set, 0, sizeof *set);
 }
 
@@ -210,6 +225,12 @@ static json_t *plugin_list(core_server *srv)
 static int health_route(vg_http_request *req, void *user)
 {
     core_server *srv = user;
+    char why[320];
+    if (!core_storage_ok(srv->storage, why, sizeof why)) {
+        json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "status", "error", "version",
+                                 VIGIA_VERSION, "reason", why, "plugins", plugin_list(srv));
+        return vg_http_reply_json(req, 503, body);
+    }
     json_t *body = json_pack("{s:s, s:s, s:o}", "status", "ok", "version", VIGIA_VERSION,
                              "plugins", plugin_list(srv));
     return vg_http_reply_json(req, 200, body);
@@ -301,6 +322,8 @@ static void server_cleanup(core_server *srv)
         core_bus_free(srv->bus);
     if (srv->http)
         core_http_free(srv->http);
+    core_storage_free(srv->storage);
+    srv->storage = NULL;
     core_settings_free(&srv->set);
     core_config_free(srv->cfg);
     core_loader_exit();
@@ -368,6 +391,7 @@ int core_server_run(const char *path)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    core_storage_install_sigbus();
 
     core_server srv = {0};
     srv.started_wall_ms = core_now_wall_ms();
@@ -397,10 +421,14 @@ int core_server_run(const char *path)
         .request_timeout_ms = srv.set.request_timeout_ms,
         .websocket_timeout_ms = srv.set.websocket_timeout_ms,
         .admin_token = srv.set.admin_token,
+        .request_deadline_ms = srv.set.request_deadline_ms,
+        .max_conns_per_ip = (int)srv.set.max_conns_per_ip,
+        .public_names = srv.set.public_names,
     };
     srv.http = core_http_new(&ho);
+    srv.storage = core_storage_new(srv.set.database, 1000);
     srv.core_client = srv.bus ? core_bus_client_new(srv.bus, "core") : NULL;
-    if (!srv.bus || !srv.http || !srv.core_client || register_core(&srv) != 0) {
+    if (!srv.bus || !srv.http || !srv.storage || !srv.core_client || register_core(&srv) != 0) {
         CORE_ERROR("out of memory while starting");
         server_cleanup(&srv);
         return 1;
@@ -441,12 +469,22 @@ int core_server_run(const char *path)
     srv.nplugins = k;
     core_config_warn_unknown_sections(srv.cfg);
 
-    if (!srv.set.admin_token && strncmp(srv.set.listen, "127.", 4) != 0 &&
-        strncmp(srv.set.listen, "localhost:", 10) != 0)
-        CORE_WARN("*** listening on %s without an admin_token: anyone who can reach this address "
-                  "can clear notifications and start sweeps. Set [server] admin_token. ***",
+    /* The one no-token warning. Without a token the mutating routes answer
+     * loopback peers only; a wider listener makes that worth saying loudly. */
+    if (!srv.set.admin_token && !core_listen_is_loopback(srv.set.listen))
+        CORE_WARN("!!! SECURITY WARNING !!! listening on %s, which is not loopback-only, without "
+                  "[server] admin_token: actions (clear, test, read-all, monitor run) are refused "
+                  "to every peer but this machine. Set admin_token to allow them remotely.",
                   srv.set.listen);
+    else if (!srv.set.admin_token)
+        CORE_INFO("no [server] admin_token: actions (clear, test, read-all, monitor run) answer "
+                  "loopback peers only");
 
+    /* The plugins have opened (or created) the database: remember which file it is. */
+    if (core_storage_start(srv.storage) != 0) {
+        CORE_ERROR("cannot start the storage watch: out of resources");
+        goto out;
+    }
     char err[512];
     if (core_http_start(srv.http, err, sizeof err) != 0) {
         CORE_ERROR("%s", err);

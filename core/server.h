@@ -37,12 +37,15 @@ typedef struct core_settings {
     char *admin_token;
     char *log_file;
     json_t *plugins; /* array of strings, "name" or "name?" */
+    json_t *public_names; /* Host names this server answers to (besides loopback/IPs) */
     long long threads;
     long long bus_queue;
     long long json_max_depth;
+    long long max_conns_per_ip;
     int log_level;
     int64_t request_timeout_ms, websocket_timeout_ms, shutdown_timeout_ms;
     int unknown_keys; /* in [server] (--check-config --strict) */
+    int64_t request_deadline_ms;
 } core_settings;
 
 struct core_server {
@@ -51,6 +54,7 @@ struct core_server {
     core_bus *bus;
     core_bus_client *core_client;
     core_http *http;
+    struct core_storage *storage;
     core_plugin **plugins;
     size_t nplugins;
     int64_t started_wall_ms;

@@ -227,6 +227,13 @@ struct vg_host {
     /* [server] shutdown_timeout: the whole stop (every plugin's stop and
      * destroy) must end within it, or the core logs who is stuck and exits. */
     int64_t (*shutdown_timeout_ms)(const vg_host *host);
+    /* 1 when the database file (database_path) is still the file the server
+     * started with and writable; 0 when it was deleted, replaced or made
+     * immutable, with the reason in `why` (may be NULL). Writers ask before
+     * acknowledging a write (and after a failed one) and answer 503 rather
+     * than lose data; the core logs the problem once and /api/health turns
+     * 503. Check host->struct_size before calling (issue 14). */
+    int (*storage_ok)(const vg_host *host, char *why, size_t n);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \

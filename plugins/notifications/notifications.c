@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -121,6 +122,25 @@ static json_t *essential_data(const json_t *data)
     return out;
 }
 
+/* Writes are acknowledged only while the database is the file we opened:
+ * deleted, replaced or made immutable, SQLite would write into a file nobody
+ * reads again (or fault). Asked before a write and after a failed one. */
+static bool storage_broken(nt_plugin *p, char *why, size_t n)
+{
+    const vg_host *h = p->host;
+    if (h->struct_size < offsetof(vg_host, storage_ok) + sizeof h->storage_ok || !h->storage_ok)
+        return false;
+    return !h->storage_ok(h, why, n);
+}
+
+static int storage_refused(nt_plugin *p, json_t **result)
+{
+    char why[320];
+    if (!storage_broken(p, why, sizeof why))
+        return 0;
+    return vg_method_fail(result, -EROFS, "STORAGE_UNAVAILABLE", "nothing was written: %s", why);
+}
+
 /* A notification decided by the rules. Never lost to an oversize `data`:
  * it is retried with the essentials, then without data. */
 static void emit(const char *type, const char *title, const char *message, json_t *data,
@@ -128,6 +148,12 @@ static void emit(const char *type, const char *title, const char *message, json_
 {
     nt_plugin *p = ctx;
     nt_error err;
+    char why[320];
+    if (storage_broken(p, why, sizeof why)) {
+        VG_WARN(p->host, "automatic notification '%s' not stored: %s", title, why);
+        json_decref(data);
+        return;
+    }
     int rc = nt_store_create(p->store, type, title, message, data, NULL, NULL, &err);
     if (rc == -E2BIG) {
         json_t *small = essential_data(data);
@@ -197,8 +223,12 @@ static int m_create(const json_t *params, json_t **result, void *user)
     nt_error err;
     json_t *n = NULL;
     long long unread = 0;
+    if ((rc = storage_refused(p, result)) < 0)
+        return rc;
     rc = nt_store_create(p->store, type, title, message, json_object_get(params, "data"), &n,
                          &unread, &err);
+    if (rc < 0 && (storage_refused(p, result)) < 0)
+        return -EROFS;
     if (rc < 0)
         return fail(result, &err, rc);
     *result = json_pack("{s:o, s:I}", "notification", n, "unread_count", (json_int_t)unread);
@@ -295,7 +325,12 @@ static int m_mark_read(const json_t *params, json_t **result, void *user)
                               "id: required, a notification id such as \"42\"");
     nt_error err;
     long long unread = 0;
-    int rc = nt_store_mark_read(p->store, id, &unread, NULL, &err);
+    int rc = storage_refused(p, result);
+    if (rc < 0)
+        return rc;
+    rc = nt_store_mark_read(p->store, id, &unread, NULL, &err);
+    if (rc < 0 && storage_refused(p, result) < 0)
+        return -EROFS;
     if (rc < 0)
         return fail(result, &err, rc);
     char idbuf[24];
@@ -311,7 +346,12 @@ static int m_mark_all_read(const json_t *params, json_t **result, void *user)
     nt_plugin *p = user;
     nt_error err;
     long long marked = 0;
-    int rc = nt_store_mark_all_read(p->store, &marked, &err);
+    int rc = storage_refused(p, result);
+    if (rc < 0)
+        return rc;
+    rc = nt_store_mark_all_read(p->store, &marked, &err);
+    if (rc < 0 && storage_refused(p, result) < 0)
+        return -EROFS;
     if (rc < 0)
         return fail(result, &err, rc);
     *result = json_pack("{s:I, s:I}", "unread_count", (json_int_t)0, "marked", (json_int_t)marked);
@@ -324,7 +364,12 @@ static int m_clear(const json_t *params, json_t **result, void *user)
     nt_plugin *p = user;
     nt_error err;
     long long cleared = 0;
-    int rc = nt_store_clear(p->store, &cleared, &err);
+    int rc = storage_refused(p, result);
+    if (rc < 0)
+        return rc;
+    rc = nt_store_clear(p->store, &cleared, &err);
+    if (rc < 0 && storage_refused(p, result) < 0)
+        return -EROFS;
     if (rc < 0)
         return fail(result, &err, rc);
     nt_store_stats s;

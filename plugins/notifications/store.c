@@ -169,7 +169,8 @@ static json_t *notification_json(int64_t id, const char *type, const char *title
     char idbuf[24], created[32], readbuf[32];
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
     nt_format_time(created_ms, created, sizeof created);
-    json_t *d = data ? json_loads(data, 0, NULL) : NULL;
+    /* The store's own text, written by json_dumps of a checked object. */
+    json_t *d = data ? json_loads(data, 0, NULL) : NULL; /* json-own-data */
     json_t *read_at = NULL;
     if (read_ms) {
         nt_format_time(read_ms, readbuf, sizeof readbuf);

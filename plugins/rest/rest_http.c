@@ -152,7 +152,16 @@ int rest_read_body(rest_req *rq, json_t **out)
         return -EINVAL;
     }
     json_error_t jerr;
-    json_t *body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Through the host: jansson recurses per nesting level and a deep body
+     * would overflow the worker's stack. */
+    const vg_host *h = rq->st->host;
+    json_t *body = h->json_parse(h, data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!body && jerr.line < 0) {
+        rest_reply_error(rq, 400, "INVALID_ARGUMENT",
+                         "JSON body nested too deep at byte %d: %s ([server] json_max_depth)",
+                         jerr.position, jerr.text);
+        return -EINVAL;
+    }
     if (!body) {
         rest_reply_error(rq, 400, "INVALID_ARGUMENT",
                          "malformed JSON body at line %d, column %d: %s", jerr.line, jerr.column,

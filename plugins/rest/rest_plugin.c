@@ -70,15 +70,7 @@ fail:
 static int rest_start(void *state)
 {
     rest_state *st = state;
-    const vg_host *h = st->host;
-    const char *listen = h->listen_address ? h->listen_address(h) : NULL;
-    if (!h->admin_token_set(h) && !rest_listen_is_loopback(listen)) {
-        VG_WARN(h, "!!! SECURITY WARNING !!! listening on '%s', which is not loopback-only, and "
-                   "[server] admin_token is not set: anyone who can reach this address can clear "
-                   "notifications, send test notifications and start sweeps. Set admin_token or "
-                   "listen on 127.0.0.1.",
-                listen ? listen : "(unknown)");
-    }
+    /* The no-token warning is the core's (one place, one rule). */
     return rest_stats_start(st);
 }
 

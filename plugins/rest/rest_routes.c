@@ -2,6 +2,7 @@
  * its parameters, calls the owning plugin's bus method and passes the reply on. */
 #include "rest.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -431,6 +432,61 @@ static int preflight(rest_req *rq, const rest_binding *b)
     return rest_reply_text(rq, 204, "text/plain; charset=utf-8", NULL, 0);
 }
 
+/* CSRF: a web page may POST to us from the browser of someone on this
+ * machine or network. Actions accept only our own origin or [rest]
+ * allowed_origins; requests without Origin or Sec-Fetch-Site (curl, scripts)
+ * are not from a browser page. Replies 403 and returns true when refused. */
+static bool cross_site_refused(rest_req *rq)
+{
+    const char *origin = vg_http_header(rq->req, "Origin");
+    const char *site = vg_http_header(rq->req, "Sec-Fetch-Site");
+    char got[64];
+    if (origin && *origin) {
+        if (rest_same_origin(origin, vg_http_header(rq->req, "Host")) ||
+            rest_origin_allowed(rq->st->allowed_origins, origin))
+            return false;
+        rest_sanitize(origin, got, sizeof got);
+        rest_reply_error(rq, 403, "CROSS_ORIGIN",
+                         "a page from '%s' may not call this action: it is neither this server's "
+                         "origin nor in [rest] allowed_origins",
+                         got);
+        return true;
+    }
+    if (site && (!strcmp(site, "cross-site") || !strcmp(site, "same-site"))) {
+        rest_sanitize(site, got, sizeof got);
+        rest_reply_error(rq, 403, "CROSS_ORIGIN",
+                         "a %s browser request without Origin may not call this action", got);
+        return true;
+    }
+    return false;
+}
+
+/* Without an admin token an action is open to whoever reaches it: only
+ * this machine's peers may. */
+static bool remote_without_token(rest_req *rq)
+{
+    const vg_host *h = rq->st->host;
+    if (h->admin_token_set(h) || rest_addr_is_loopback(vg_http_remote_addr(rq->req)))
+        return false;
+    rest_reply_error(rq, 403, "FORBIDDEN",
+                     "no [server] admin_token is set, so this action is allowed from this machine "
+                     "only; set admin_token to allow it from elsewhere");
+    return true;
+}
+
+/* A write is refused before it starts while the database is gone: the owner
+ * would acknowledge it into a file nobody reads again. */
+static bool storage_refused(rest_req *rq)
+{
+    const vg_host *h = rq->st->host;
+    char why[320];
+    if (h->struct_size < offsetof(vg_host, storage_ok) + sizeof h->storage_ok || !h->storage_ok ||
+        h->storage_ok(h, why, sizeof why))
+        return false;
+    rest_reply_error(rq, 503, "STORAGE_UNAVAILABLE", "nothing was written: %s", why);
+    return true;
+}
+
 static int dispatch(vg_http_request *req, void *user)
 {
     rest_binding *b = user;
@@ -444,8 +500,15 @@ static int dispatch(vg_http_request *req, void *user)
         cors_headers(&rq);
         unsigned f = b->route->flags;
         bool admin = (f & ROUTE_ADMIN) || ((f & ROUTE_ADMIN_MARK_READ) && !st->public_mark_read);
-        if (admin && vg_http_require_admin(req) < 0) {
+        bool mutating = strcmp(b->route->method, "GET") != 0;
+        if (mutating && cross_site_refused(&rq)) {
+            /* replied 403 */
+        } else if (admin && remote_without_token(&rq)) {
+            /* replied 403 */
+        } else if (admin && vg_http_require_admin(req) < 0) {
             rq.status = 401; /* the core replied */
+        } else if (mutating && storage_refused(&rq)) {
+            /* replied 503 */
         } else {
             b->route->fn(&rq);
             if (!vg_http_replied(req))

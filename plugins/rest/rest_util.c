@@ -28,6 +28,7 @@ int rest_status_for_errno(int rc)
     case -ENOSYS:
     case -EAGAIN:
     case -ESHUTDOWN:
+    case -EROFS: /* the database is gone or unwritable: nothing was written */
         return 503;
     default:
         return 500;
@@ -178,57 +179,34 @@ int rest_origin_allowed(const json_t *allowed, const char *origin)
     return 0;
 }
 
-static int host_is_loopback(const char *h, size_t n)
+int rest_addr_is_loopback(const char *addr)
 {
-    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-        h++;
-        n -= 2;
-    }
-    if (n == 3 && !strncmp(h, "::1", 3))
+    if (!addr)
+        return 0;
+    if (!strncasecmp(addr, "::ffff:", 7))
+        addr += 7;
+    if (!strcmp(addr, "::1"))
         return 1;
-    if (n == 9 && !strncasecmp(h, "localhost", 9))
-        return 1;
-    if (n >= 4 && !strncmp(h, "127.", 4))
-        return 1;
-    return 0;
+    /* 127.0.0.0/8, written as civetweb prints it: four dotted numbers. */
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(addr, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256;
 }
 
-int rest_listen_is_loopback(const char *listen)
+int rest_same_origin(const char *origin, const char *host)
 {
-    if (!listen || !*listen)
+    if (!origin || !host || !*host)
         return 0;
-    int seen = 0;
-    const char *p = listen;
-    while (*p) {
-        while (*p == ',' || *p == ' ')
-            p++;
-        if (!*p)
-            break;
-        const char *start = p;
-        while (*p && *p != ',' && *p != ' ')
-            p++;
-        size_t n = (size_t)(p - start);
-        /* Split host:port at the last ':' (after a ']' for IPv6). */
-        const char *colon = NULL;
-        for (size_t i = 0; i < n; i++) {
-            if (start[i] == ']')
-                colon = NULL;
-            if (start[i] == ':')
-                colon = start + i;
-        }
-        if (n && start[0] == '[') {
-            const char *rb = memchr(start, ']', n);
-            if (!rb)
-                return 0;
-            colon = (rb + 1 < start + n && rb[1] == ':') ? rb + 1 : NULL;
-        }
-        if (!colon)
-            return 0; /* a bare port listens on every interface */
-        if (!host_is_loopback(start, (size_t)(colon - start)))
-            return 0;
-        seen = 1;
+    size_t hl = strlen(host);
+    static const char *const schemes[] = {"http://", "https://"};
+    for (int i = 0; i < 2; i++) {
+        size_t sl = strlen(schemes[i]);
+        if (!strncasecmp(origin, schemes[i], sl) && strlen(origin + sl) == hl &&
+            !strncasecmp(origin + sl, host, hl))
+            return 1;
     }
-    return seen;
+    return 0;
 }
 
 int rest_is_json_content_type(const char *ct)

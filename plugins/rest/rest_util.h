@@ -32,10 +32,10 @@ int rest_etag_matches(const char *if_none_match, const char *etag);
 
 /* 1 when `origin` is in `allowed` (array of strings, "*" = any origin). */
 int rest_origin_allowed(const json_t *allowed, const char *origin);
-/* 1 for a listen address bound to loopback only: 127.x.y.z:port,
- * localhost:port, [::1]:port. A bare port or 0.0.0.0 is not. Several
- * comma-separated addresses are loopback only when all of them are. */
-int rest_listen_is_loopback(const char *listen);
+/* 1 for a loopback peer address: 127.x.y.z, ::1, ::ffff:127.x.y.z. */
+int rest_addr_is_loopback(const char *addr);
+/* 1 when `origin` is this server's own: http(s):// + the Host header. */
+int rest_same_origin(const char *origin, const char *host);
 /* 1 when the Content-Type header is application/json (parameters allowed). */
 int rest_is_json_content_type(const char *content_type);
 /* 1 when s (length len) is 1..max_len bytes without control characters. */

@@ -115,18 +115,22 @@ static void test_origins(void **state)
 static void test_loopback(void **state)
 {
     (void)state;
-    assert_true(rest_listen_is_loopback("127.0.0.1:8080"));
-    assert_true(rest_listen_is_loopback("127.1.2.3:80"));
-    assert_true(rest_listen_is_loopback("localhost:8080"));
-    assert_true(rest_listen_is_loopback("[::1]:8080"));
-    assert_true(rest_listen_is_loopback("127.0.0.1:80,[::1]:80"));
-    assert_false(rest_listen_is_loopback("0.0.0.0:8080"));
-    assert_false(rest_listen_is_loopback("8080"));
-    assert_false(rest_listen_is_loopback("192.168.1.2:8080"));
-    assert_false(rest_listen_is_loopback("[::]:8080"));
-    assert_false(rest_listen_is_loopback("127.0.0.1:80,0.0.0.0:81"));
-    assert_false(rest_listen_is_loopback(""));
-    assert_false(rest_listen_is_loopback(NULL));
+    assert_true(rest_addr_is_loopback("127.0.0.1"));
+    assert_true(rest_addr_is_loopback("127.1.2.3"));
+    assert_true(rest_addr_is_loopback("::1"));
+    assert_true(rest_addr_is_loopback("::ffff:127.0.0.1"));
+    assert_false(rest_addr_is_loopback("128.0.0.1"));
+    assert_false(rest_addr_is_loopback("192.168.1.2"));
+    assert_false(rest_addr_is_loopback("127.0.0.1x"));
+    assert_false(rest_addr_is_loopback("::2"));
+    assert_false(rest_addr_is_loopback(""));
+    assert_false(rest_addr_is_loopback(NULL));
+    assert_true(rest_same_origin("http://127.0.0.1:8080", "127.0.0.1:8080"));
+    assert_true(rest_same_origin("HTTPS://Example.org", "example.org"));
+    assert_false(rest_same_origin("http://127.0.0.1:8081", "127.0.0.1:8080"));
+    assert_false(rest_same_origin("https://evil.example", "127.0.0.1:8080"));
+    assert_false(rest_same_origin("null", "127.0.0.1:8080"));
+    assert_false(rest_same_origin("http://127.0.0.1:8080", NULL));
 }
 
 static void test_content_type_and_text(void **state)
