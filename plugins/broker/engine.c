@@ -88,3 +88,21 @@ int origin_allowed(broker *b, const char *origin, const char *host_header)
     }
     return same_origin(origin, host_header);
 }
+
+/* The check and the increment are one compare-and-swap on `held`, so
+ * simultaneous upgrades cannot overshoot; http_busy adds the workers every
+ * other route uses (short requests, other plugins' WebSockets). */
+int worker_take(broker *b, int self_busy)
+{
+    long cap = (long)b->cfg.thread_cap;
+    if (b->host->http_busy && b->host->http_busy(b->host) + (self_busy ? 0 : 1) > cap)
+        return 0;
+    long cur = atomic_load(&b->held);
+    do {
+        if (cur >= cap)
+            return 0;
+    } while (!atomic_compare_exchange_weak(&b->held, &cur, cur + 1));
+    return 1;
+}
+
+void worker_release(broker *b) { atomic_fetch_sub(&b->held, 1); }

@@ -1,6 +1,7 @@
 /* Engine.IO sessions: table, bounded outbound queues, the sender pool that
  * drains WebSocket sessions, and the housekeeper (pings, timeouts). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,8 +38,54 @@ static void cond_init_monotonic(pthread_cond_t *c)
     pthread_condattr_destroy(&a);
 }
 
-session *session_new(broker *b, int transport)
+/* Caller holds b->lock. */
+static int admissible_locked(broker *b, const char *ip)
 {
+    if ((long long)b->sessions.count >= b->cfg.max_clients)
+        return -EBUSY;
+    if (b->cfg.max_unconnected > 0 && b->n_unconnected >= b->cfg.max_unconnected)
+        return -EAGAIN;
+    const long long *n = smap_get(&b->unconnected_ip, ip);
+    if (b->cfg.max_unconnected_per_ip > 0 && n && *n >= b->cfg.max_unconnected_per_ip)
+        return -EAGAIN;
+    return 0;
+}
+
+int session_admissible(broker *b, const char *ip)
+{
+    pthread_mutex_lock(&b->lock);
+    int rc = admissible_locked(b, ip ? ip : "");
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+void session_set_unconnected_locked(session *s, int unconnected)
+{
+    broker *b = s->b;
+    if (!unconnected == !s->unconnected)
+        return;
+    long long *n = smap_get(&b->unconnected_ip, s->ip);
+    if (unconnected) {
+        if (!n) {
+            n = calloc(1, sizeof *n);
+            if (!n || smap_put(&b->unconnected_ip, s->ip, n) < 0) {
+                free(n);
+                return; /* out of memory: not counted, still timed out */
+            }
+        }
+        (*n)++;
+        b->n_unconnected++;
+    } else {
+        b->n_unconnected--;
+        if (n && --*n <= 0)
+            free(smap_del(&b->unconnected_ip, s->ip));
+    }
+    s->unconnected = unconnected;
+}
+
+session *session_new(broker *b, int transport, const char *ip, int *err)
+{
+    *err = -ENOMEM;
     session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -51,19 +98,22 @@ session *session_new(broker *b, int transport)
     s->next_ping_at = s->opened_at + b->cfg.ping_interval;
     s->tokens = (double)b->cfg.rate_burst;
     s->tokens_at = s->opened_at;
+    snprintf(s->ip, sizeof s->ip, "%s", ip ? ip : "");
     if (eio_random_id(s->sid) < 0) {
         free(s);
         return NULL;
     }
     pthread_mutex_lock(&b->lock);
-    if ((long long)b->sessions.count >= b->cfg.max_clients ||
-        smap_put(&b->sessions, s->sid, s) < 0) {
+    int rc = admissible_locked(b, s->ip);
+    if (rc < 0 || smap_put(&b->sessions, s->sid, s) < 0) {
         pthread_mutex_unlock(&b->lock);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         free(s);
+        *err = rc < 0 ? rc : -ENOMEM;
         return NULL;
     }
+    session_set_unconnected_locked(s, 1);
     s->in_table = 1;
     s->next = b->list;
     if (b->list)
@@ -71,6 +121,7 @@ session *session_new(broker *b, int transport)
     b->list = s;
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_add(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
+    *err = 0;
     return s;
 }
 
@@ -228,6 +279,7 @@ void session_terminate(session *s, const char *reason, int flags)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     s->in_table = 0;
+    session_set_unconnected_locked(s, 0);
     if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
         recovery_save_locked(b, s);
     rooms_leave_all_locked(b, s);
@@ -512,6 +564,11 @@ static void *housekeeper_main(void *arg)
     victim *v = malloc(vcap * sizeof *v);
     if (!v)
         return NULL;
+    /* connect_timeout is Socket.IO's; an unconnected session also holds a
+     * slot, so the shorter handshake_timeout bounds a lock-out. */
+    int64_t unconnected_timeout = b->cfg.connect_timeout < b->cfg.handshake_timeout
+                                      ? b->cfg.connect_timeout
+                                      : b->cfg.handshake_timeout;
     while (!atomic_load(&b->stopping)) {
         int64_t now = now_ms(b);
         size_t nv = 0;
@@ -527,8 +584,8 @@ static void *housekeeper_main(void *arg)
                 reason = "ping timeout";
                 flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
             } else if (!s->sio_connected && !s->drain_until &&
-                       now - s->opened_at > b->cfg.connect_timeout) {
-                reason = "no Socket.IO CONNECT within connect_timeout";
+                       now - s->opened_at > unconnected_timeout) {
+                reason = "no Socket.IO CONNECT within handshake_timeout";
                 flags = TERM_CLOSE_WS;
             } else if (!s->pong_deadline && now >= s->next_ping_at) {
                 if (session_enqueue_locked(s, b->ping_msg) == 0) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ static broker *new_broker(void)
     smap_init(&b->sessions, 64);
     smap_init(&b->rooms, 64);
     smap_init(&b->recovery, 64);
+    smap_init(&b->unconnected_ip, 64);
     b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log);
     return b;
 }
@@ -59,6 +61,7 @@ static void free_broker(broker *b)
     recovery_free_all(b);
     smap_free(&b->rooms, NULL);
     smap_free(&b->sessions, NULL);
+    smap_free(&b->unconnected_ip, free);
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->rq_lock);
     pthread_cond_destroy(&b->rq_cond);
@@ -66,9 +69,15 @@ static void free_broker(broker *b)
     free(b);
 }
 
+static session *new_session(broker *b)
+{
+    int err;
+    return session_new(b, TR_POLLING, "127.0.0.1", &err);
+}
+
 static session *connected(broker *b)
 {
-    session *s = session_new(b, TR_POLLING);
+    session *s = new_session(b);
     assert_non_null(s);
     eio_random_id(s->sio_sid);
     eio_random_id(s->pid);
@@ -213,7 +222,7 @@ static void test_recovery_replays_in_order(void **st)
     broker_broadcast(b, (const char *[]){"stats", NULL}, "s", json_integer(4));      /* 4 */
     broker_broadcast(b, NULL, "all", NULL);                                           /* 5 */
 
-    session *r = session_new(b, TR_POLLING);
+    session *r = new_session(b);
     pthread_mutex_lock(&b->lock);
     assert_int_equal(recovery_restore_locked(b, r, "unknown", "1"), 0);
     assert_int_equal(recovery_restore_locked(b, r, pid, "1"), 1);
@@ -237,7 +246,7 @@ static void test_recovery_replays_in_order(void **st)
     session_unref(r);
     for (int i = 0; i < 6; i++)
         broker_broadcast(b, NULL, "all", NULL);
-    session *t = session_new(b, TR_POLLING);
+    session *t = new_session(b);
     pthread_mutex_lock(&b->lock);
     assert_int_equal(recovery_restore_locked(b, t, pid, "5"), 0); /* 6 was evicted */
     fake_now += 121000;
@@ -248,6 +257,57 @@ static void test_recovery_replays_in_order(void **st)
     session_unref(t);
     free_broker(b);
 }
+/* Sessions without a namespace are capped per address and in all, apart from
+ * max_clients; connecting (or closing) frees their place. */
+static void test_unconnected_caps(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    b->cfg.max_clients = 100;
+    b->cfg.max_unconnected = 5;
+    b->cfg.max_unconnected_per_ip = 3;
+    session *a[3];
+    int err;
+    for (int i = 0; i < 3; i++) {
+        a[i] = session_new(b, TR_POLLING, "127.0.0.1", &err);
+        assert_non_null(a[i]);
+    }
+    assert_null(session_new(b, TR_POLLING, "127.0.0.1", &err));
+    assert_int_equal(err, -EAGAIN);
+    assert_int_equal(session_admissible(b, "127.0.0.1"), -EAGAIN);
+    session *o1 = session_new(b, TR_POLLING, "127.0.0.2", &err);
+    session *o2 = session_new(b, TR_POLLING, "127.0.0.3", &err);
+    assert_non_null(o1);
+    assert_non_null(o2);
+    /* 5 in all: a fresh address is refused too */
+    assert_null(session_new(b, TR_POLLING, "127.0.0.4", &err));
+    assert_int_equal(err, -EAGAIN);
+    /* one of 127.0.0.1 connects a namespace: a place for its address again */
+    pthread_mutex_lock(&b->lock);
+    session_set_unconnected_locked(a[0], 0);
+    a[0]->sio_connected = 1;
+    pthread_mutex_unlock(&b->lock);
+    assert_int_equal(b->n_unconnected, 4);
+    session *c = session_new(b, TR_POLLING, "127.0.0.1", &err);
+    assert_non_null(c);
+    /* closing an unconnected one frees its place; a connected one's is gone already */
+    session_terminate(o1, "test", 0);
+    session_terminate(a[0], "test", 0);
+    assert_int_equal(b->n_unconnected, 4);
+    assert_int_equal(session_admissible(b, "127.0.0.4"), 0);
+    /* max_clients still binds connected sessions */
+    b->cfg.max_clients = (long long)b->sessions.count;
+    assert_int_equal(session_admissible(b, "127.0.0.4"), -EBUSY);
+    session_unref(o1);
+    session_unref(o2);
+    session_unref(c);
+    for (int i = 0; i < 3; i++)
+        session_unref(a[i]);
+    sessions_free_all(b);
+    assert_int_equal(b->n_unconnected, 0);
+    assert_int_equal(b->unconnected_ip.count, 0);
+    free_broker(b);
+}
 
 int main(void)
 {
@@ -256,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_join_leave_and_limits),
         cmocka_unit_test(test_broadcast_union_once_and_overflow),
         cmocka_unit_test(test_recovery_replays_in_order),
+        cmocka_unit_test(test_unconnected_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
