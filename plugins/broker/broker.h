@@ -123,6 +123,7 @@ struct session {
     double tokens;
     int64_t tokens_at;
     int strikes;
+    atomic_int slow; /* a write to it exceeded write_timeout: dropped, write no more */
 
     /* under b->lock */
     int in_table;
@@ -201,7 +202,10 @@ typedef struct broker {
     pthread_t *senders;
     struct sender_slot *slots; /* per sender: sessions taken from the ready queue */
     atomic_int local_pending;  /* sessions sitting in slots */
-    int nsenders, nstarted;
+    atomic_int nsenders; /* started senders: sender_threads, more while writes stall */
+    pthread_t watchdog;
+    int watchdog_started;
+    atomic_long senders_added; /* spare senders started because every one was stalled */
     pthread_t housekeeper;
     int housekeeper_started;
     atomic_int stopping;

@@ -318,6 +318,10 @@ typedef struct sender_slot {
     int head, n;
     broker *b;
     int index;
+    /* the write in progress, for the watchdog: when it began (0: none) and
+     * to whom (under lock; the sender holds a reference) */
+    atomic_llong write_since;
+    session *writing;
 } sender_slot;
 
 static session *slot_take(sender_slot *sl, int from_tail)
@@ -340,8 +344,9 @@ static session *slot_take(sender_slot *sl, int from_tail)
 
 static session *steal(broker *b, int self)
 {
-    for (int k = 1; k < b->nsenders; k++) {
-        session *s = slot_take(&b->slots[(self + k) % b->nsenders], 1);
+    int n = atomic_load(&b->nsenders);
+    for (int k = 1; k < n; k++) {
+        session *s = slot_take(&b->slots[(self + k) % n], 1);
         if (s)
             return s;
     }
@@ -441,9 +446,17 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         int failed = 0;
+        if (n || close_ws) {
+            pthread_mutex_lock(&slot->lock);
+            slot->writing = s;
+            pthread_mutex_unlock(&slot->lock);
+        }
         for (size_t i = 0; i < n; i++) {
-            if (!failed) {
+            /* dropped as slow by the watchdog: the rest is not worth a write */
+            if (!failed && !atomic_load(&s->slow)) {
+                atomic_store(&slot->write_since, now_ms(b));
                 int rc = vg_ws_send_frame(ws, batch[i]->frame, batch[i]->frame_len);
+                atomic_store(&slot->write_since, 0);
                 if (rc < 0)
                     failed = rc;
                 else
@@ -451,8 +464,16 @@ static void *sender_main(void *arg)
             }
             bmsg_unref(batch[i]);
         }
-        if (close_ws && !failed)
+        if (close_ws && !failed) {
+            atomic_store(&slot->write_since, now_ms(b));
             vg_ws_close(ws, 1000, "");
+            atomic_store(&slot->write_since, 0);
+        }
+        if (n || close_ws) {
+            pthread_mutex_lock(&slot->lock);
+            slot->writing = NULL;
+            pthread_mutex_unlock(&slot->lock);
+        }
         if (ws)
             vg_ws_unref(ws);
         if (probe) {
@@ -482,31 +503,97 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
+static int sender_spawn(broker *b, int i)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int rc = pthread_create(&b->senders[i], &a, sender_main, &b->slots[i]);
+    pthread_attr_destroy(&a);
+    if (rc == 0)
+        atomic_store(&b->nsenders, i + 1); /* rq_pop steals across every started slot */
+    return -rc;
+}
+
+/* ---- watchdog: no write blocked on one peer holds back the others ----
+ *
+ * civetweb 1.15 has no non-blocking or deadline write: a write to a peer
+ * that stopped reading blocks until [server] request_timeout (rounded up to
+ * 2 s). So every write is timed: one past write_timeout marks its client
+ * slow and drops it (nothing more is queued or written for it), and when
+ * every sender has been inside a write for SENDER_STALL_MS while work waits,
+ * a spare sender starts (up to max_sender_threads), so healthy clients never
+ * wait for a stalled peer's timeout. */
+#define SENDER_STALL_MS 20
+#define WATCHDOG_TICK_MS 10
+
+static void *watchdog_main(void *arg)
+{
+    broker *b = arg;
+    while (!atomic_load(&b->stopping)) {
+        int64_t now = now_ms(b);
+        int n = atomic_load(&b->nsenders), stalled = 0;
+        for (int i = 0; i < n; i++) {
+            sender_slot *sl = &b->slots[i];
+            long long since = atomic_load(&sl->write_since);
+            if (!since)
+                continue;
+            if (now - since >= SENDER_STALL_MS)
+                stalled++;
+            if (now - since <= b->cfg.write_timeout)
+                continue;
+            session *victim = NULL;
+            pthread_mutex_lock(&sl->lock);
+            if (sl->writing && !atomic_exchange(&sl->writing->slow, 1)) {
+                victim = sl->writing;
+                session_ref(victim);
+            }
+            pthread_mutex_unlock(&sl->lock);
+            if (victim) {
+                atomic_fetch_add(&b->dropped_write, 1);
+                session_terminate(victim, "write timeout (slow client)",
+                                  TERM_RECOVERABLE | TERM_CLOSE_WS);
+                session_unref(victim);
+            }
+        }
+        if (stalled == n && n < b->cfg.max_sender_threads) {
+            pthread_mutex_lock(&b->rq_lock);
+            int work = b->rq_head != NULL || atomic_load(&b->local_pending) > 0;
+            pthread_mutex_unlock(&b->rq_lock);
+            if (work && sender_spawn(b, n) == 0) {
+                atomic_fetch_add(&b->senders_added, 1);
+                VG_DEBUG(b->host, "every sender is blocked on a write: sender %d started", n + 1);
+            }
+        }
+        struct timespec ts = {0, WATCHDOG_TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 int senders_start(broker *b)
 {
-    b->senders = calloc((size_t)b->cfg.sender_threads, sizeof *b->senders);
-    b->slots = calloc((size_t)b->cfg.sender_threads, sizeof *b->slots);
+    size_t max = (size_t)b->cfg.max_sender_threads;
+    if (max < (size_t)b->cfg.sender_threads)
+        max = (size_t)b->cfg.sender_threads;
+    b->senders = calloc(max, sizeof *b->senders);
+    b->slots = calloc(max, sizeof *b->slots);
     if (!b->senders || !b->slots)
         return -ENOMEM;
-    for (long long i = 0; i < b->cfg.sender_threads; i++) {
+    for (size_t i = 0; i < max; i++) {
         pthread_mutex_init(&b->slots[i].lock, NULL);
         b->slots[i].b = b;
         b->slots[i].index = (int)i;
     }
-    /* rq_pop steals across every slot: publish the count before any sender runs */
-    b->nsenders = (int)b->cfg.sender_threads;
-    for (long long i = 0; i < b->cfg.sender_threads; i++) {
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setstacksize(&a, 256 * 1024);
-        int rc = pthread_create(&b->senders[i], &a, sender_main, &b->slots[i]);
-        pthread_attr_destroy(&a);
-        if (rc != 0) {
-            b->nstarted = (int)i;
-            return -rc;
-        }
+    for (int i = 0; i < (int)b->cfg.sender_threads; i++) {
+        int rc = sender_spawn(b, i);
+        if (rc < 0)
+            return rc;
     }
-    b->nstarted = b->nsenders;
+    int rc = pthread_create(&b->watchdog, NULL, watchdog_main, b);
+    if (rc != 0)
+        return -rc;
+    b->watchdog_started = 1;
     return 0;
 }
 
@@ -516,12 +603,20 @@ void senders_stop(broker *b)
     atomic_store(&b->stopping, 1);
     pthread_cond_broadcast(&b->rq_cond);
     pthread_mutex_unlock(&b->rq_lock);
-    for (int i = 0; i < b->nstarted; i++)
+    if (b->watchdog_started) {
+        pthread_join(b->watchdog, NULL); /* no sender starts after this */
+        b->watchdog_started = 0;
+    }
+    int n = atomic_load(&b->nsenders);
+    for (int i = 0; i < n; i++)
         pthread_join(b->senders[i], NULL);
     free(b->senders);
     b->senders = NULL;
+    size_t max = (size_t)b->cfg.max_sender_threads;
+    if (max < (size_t)b->cfg.sender_threads)
+        max = (size_t)b->cfg.sender_threads;
     /* sessions left in the slots: release them like the ready queue's */
-    for (int i = 0; b->slots && i < b->nsenders; i++) {
+    for (size_t i = 0; b->slots && i < max; i++) {
         session *x;
         while ((x = slot_take(&b->slots[i], 0))) {
             pthread_mutex_lock(&x->lock);
@@ -533,7 +628,7 @@ void senders_stop(broker *b)
     }
     free(b->slots);
     b->slots = NULL;
-    b->nsenders = b->nstarted = 0;
+    atomic_store(&b->nsenders, 0);
     /* anything still queued for sending: release the references */
     pthread_mutex_lock(&b->rq_lock);
     session *s = b->rq_head;

@@ -9,18 +9,51 @@
 
 #include "broker.h"
 
-static int send_sio(session *s, int type, const char *nsp, long long id, const json_t *data)
+/* Queue one packet; *len_out (may be NULL) gets its size. */
+static int send_sio_len(session *s, int type, const char *nsp, long long id, const json_t *data,
+                        size_t *len_out)
 {
     size_t n;
     char *text = sio_encode(type, nsp, id, data, 1, &n);
     if (!text)
         return -ENOMEM;
+    if (len_out)
+        *len_out = n;
     int rc = session_send_text(s, text, n);
     free(text);
     return rc;
 }
 
+static int send_sio(session *s, int type, const char *nsp, long long id, const json_t *data)
+{
+    return send_sio_len(s, type, nsp, id, data, NULL);
+}
+
+/* An answer costs the asker's rate limit by its size too: one more token per
+ * ANSWER_BYTES_PER_TOKEN, so 30 requests for 100 notifications cost what
+ * ~100 pings do. The bucket may go into debt; the next events are refused. */
+#define ANSWER_BYTES_PER_TOKEN 16384.0
+
+static void rate_charge_bytes(session *s, size_t bytes)
+{
+    broker *b = s->b;
+    if (b->cfg.rate_per_s <= 0 || bytes < ANSWER_BYTES_PER_TOKEN)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->tokens -= (double)bytes / ANSWER_BYTES_PER_TOKEN;
+    if (s->tokens < -(double)b->cfg.rate_burst)
+        s->tokens = -(double)b->cfg.rate_burst;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out);
+
 int socketio_emit(session *s, const char *event, json_t *arg)
+{
+    return emit_len(s, event, arg, NULL);
+}
+
+static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out)
 {
     uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
     char off[24];
@@ -33,7 +66,7 @@ int socketio_emit(session *s, const char *event, json_t *arg)
     if (arg)
         json_array_append_new(arr, arg);
     json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
-    int rc = send_sio(s, SIO_EVENT, "/", -1, arr);
+    int rc = send_sio_len(s, SIO_EVENT, "/", -1, arr, len_out);
     json_decref(arr);
     return rc;
 }
@@ -63,21 +96,21 @@ static void answer(session *s, const char *name, long long id, const char *event
 {
     if (!result)
         result = vg_error_new("INTERNAL", "out of memory");
+    size_t n = 0;
     if (id >= 0) {
         json_t *args = json_pack("[o]", result);
         if (args)
-            send_sio(s, SIO_ACK, "/", id, args);
+            send_sio_len(s, SIO_ACK, "/", id, args, &n);
         json_decref(args);
-        return;
-    }
-    if (json_object_get(result, "error")) {
+    } else if (json_object_get(result, "error")) {
         json_object_set_new(result, "event", json_string(name));
-        socketio_emit(s, "error", result);
+        emit_len(s, "error", result, &n);
     } else if (event) {
-        socketio_emit(s, event, result);
+        emit_len(s, event, result, &n);
     } else {
         json_decref(result);
     }
+    rate_charge_bytes(s, n);
 }
 
 static json_t *call(broker *b, const char *method, json_t *params)
