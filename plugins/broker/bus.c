@@ -118,6 +118,7 @@ json_t *broker_status(broker *b)
     json_t *cap = json_object_get(st, "capacity");
     json_object_set_new(cap, "unconnected", json_integer((json_int_t)unconnected));
     json_object_set_new(cap, "senders", json_integer(atomic_load(&b->nsenders)));
+    json_object_set_new(cap, "http_busy", json_integer(b->host->http_busy(b->host)));
     json_object_set_new(cap, "senders_added", json_integer(atomic_load(&b->senders_added)));
     return st;
 }

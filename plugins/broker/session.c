@@ -560,9 +560,13 @@ static void *watchdog_main(void *arg)
             pthread_mutex_lock(&b->rq_lock);
             int work = b->rq_head != NULL || atomic_load(&b->local_pending) > 0;
             pthread_mutex_unlock(&b->rq_lock);
-            if (work && sender_spawn(b, n) == 0) {
+            /* a few at once: stalls come in waves (one broadcast fills many peers) */
+            for (int k = 0; work && k < 4 && n + k < b->cfg.max_sender_threads; k++) {
+                if (sender_spawn(b, n + k) != 0)
+                    break;
                 atomic_fetch_add(&b->senders_added, 1);
-                VG_DEBUG(b->host, "every sender is blocked on a write: sender %d started", n + 1);
+                VG_DEBUG(b->host, "every sender is blocked on a write: sender %d started",
+                         n + k + 1);
             }
         }
         struct timespec ts = {0, WATCHDOG_TICK_MS * 1000000L};

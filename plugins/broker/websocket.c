@@ -52,17 +52,17 @@ static int ws_connect(vg_http_request *req, void *user)
         return refuse(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     }
     /* Admission: every WebSocket pins a civetweb worker for its whole life.
-     * A first check here for a clean 503; the binding one is ws_ready's
-     * (atomic, once civetweb counts the connection). */
-    long cap = (long)b->cfg.thread_cap;
-    int full = atomic_load(&b->held) >= cap ||
-               (b->host->http_busy && b->host->http_busy(b->host) + 1 > cap);
-    int pending = 0;
-    if (!full && !has_sid) {
+     * The worker is taken here (atomically) and kept by ws_ready: civetweb
+     * calls ready for every connection this accepts (the core never skips
+     * it), which releases it when no session takes it over. */
+    int full = 0, pending = 0;
+    if (!has_sid) {
         int rc = session_admissible(b, vg_http_remote_addr(req));
         full = rc == -EBUSY;
         pending = rc == -EAGAIN;
     }
+    if (!full && !pending && !worker_take(b, 0))
+        full = 1;
     if (full) {
         static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
         refuse_status(req, 503, "5", body, sizeof body - 1);
@@ -80,12 +80,8 @@ static void ws_ready(vg_ws_conn *c, void *user)
 {
     broker *b = user;
     char sid[32];
-    /* A connection without a session (user NULL) holds no worker slot:
-     * ws_closed releases one only for those that have a session. */
-    if (!worker_take(b, 1)) {
-        vg_ws_close(c, 1013, "Server full");
-        return;
-    }
+    /* ws_connect took a worker slot; a connection left without a session
+     * (user NULL) gives it back here, the others in ws_closed. */
     if (vg_ws_query(c, "sid", sid, sizeof sid) >= 0) {
         session *s = session_find(b, sid);
         if (!s) {
