@@ -27,7 +27,17 @@ static int64_t fake_mono(const vg_host *h)
     return fake_now;
 }
 
-static vg_host host = {.log = fake_log, .now_mono_ms = fake_mono, .now_wall_ms = fake_mono};
+static atomic_int fake_busy;
+static int fake_http_busy(const vg_host *h)
+{
+    (void)h;
+    return atomic_load(&fake_busy);
+}
+
+static vg_host host = {.log = fake_log,
+                       .now_mono_ms = fake_mono,
+                       .now_wall_ms = fake_mono,
+                       .http_busy = fake_http_busy};
 
 static broker *new_broker(void)
 {
@@ -309,6 +319,66 @@ static void test_unconnected_caps(void **st)
     free_broker(b);
 }
 
+/* Worker admission: the check and the increment are one step, so racing
+ * upgrades never take more than thread_cap; busy workers of other routes
+ * count against the same cap. */
+static broker *race_b;
+static atomic_int race_taken, race_over;
+static void *race_taker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 500; i++) {
+        int mine = 0;
+        for (int k = 0; k < 10; k++) /* 16 x 10 wanted, 48 to have */
+            if (worker_take(race_b, 0)) {
+                mine++;
+                int now = atomic_fetch_add(&race_taken, 1) + 1;
+                if (now > 48 || atomic_load(&race_b->held) > 48)
+                    atomic_store(&race_over, 1);
+            }
+        atomic_fetch_sub(&race_taken, mine);
+        while (mine-- > 0)
+            worker_release(race_b);
+    }
+    return NULL;
+}
+
+static void test_worker_admission(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    b->cfg.thread_cap = 48;
+    atomic_store(&fake_busy, 0);
+    for (int i = 0; i < 48; i++)
+        assert_int_equal(worker_take(b, 0), 1);
+    assert_int_equal(worker_take(b, 0), 0);
+    assert_int_equal(atomic_load(&b->held), 48);
+    for (int i = 0; i < 48; i++)
+        worker_release(b);
+    /* 46 workers busy elsewhere: two are left for the broker */
+    atomic_store(&fake_busy, 46);
+    assert_int_equal(worker_take(b, 0), 1);
+    atomic_store(&fake_busy, 47); /* the core counts the new WebSocket */
+    assert_int_equal(worker_take(b, 0), 1);
+    atomic_store(&fake_busy, 48);
+    assert_int_equal(worker_take(b, 0), 0);
+    assert_int_equal(worker_take(b, 1), 1); /* a long-poll counted in busy itself */
+    worker_release(b);
+    worker_release(b);
+    worker_release(b);
+    /* 16 threads racing for the 48 slots */
+    atomic_store(&fake_busy, 0);
+    race_b = b;
+    pthread_t t[16];
+    for (int i = 0; i < 16; i++)
+        pthread_create(&t[i], NULL, race_taker, NULL);
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&race_over), 0);
+    assert_int_equal(atomic_load(&b->held), 0);
+    free_broker(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_broadcast_union_once_and_overflow),
         cmocka_unit_test(test_recovery_replays_in_order),
         cmocka_unit_test(test_unconnected_caps),
+        cmocka_unit_test(test_worker_admission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
