@@ -322,6 +322,7 @@ typedef struct sender_slot {
      * to whom (under lock; the sender holds a reference) */
     atomic_llong write_since;
     session *writing;
+    int spawned; /* a thread was started on it and not joined yet (watchdog, stop) */
 } sender_slot;
 
 static session *slot_take(sender_slot *sl, int from_tail)
@@ -353,8 +354,13 @@ static session *steal(broker *b, int self)
     return NULL;
 }
 
+#define SPARE_IDLE_MS 2000
+
+/* The next session to write for sender `self`; NULL when it must exit (the
+ * broker stops, or a spare sender retires). */
 static session *rq_pop(broker *b, int self)
 {
+    int64_t idle_since = 0;
     sender_slot *me = &b->slots[self];
     session *s = slot_take(me, 0);
     if (s)
@@ -394,11 +400,25 @@ static session *rq_pop(broker *b, int self)
             continue;
         if (atomic_load(&b->stopping))
             break;
-        if (atomic_load(&b->local_pending) > 0) {
-            /* someone holds a chunk (maybe blocked on a stalled peer): look again soon */
+        if (self >= b->cfg.sender_threads) {
+            /* A spare (started by the watchdog) retires when idle, the
+             * newest first, so the pool shrinks back to sender_threads. Its
+             * slot is empty: only its owner fills a slot. */
+            int64_t now = now_ms(b);
+            if (!idle_since)
+                idle_since = now;
+            if (now - idle_since >= SPARE_IDLE_MS && self == atomic_load(&b->nsenders) - 1 &&
+                me->n == 0) {
+                atomic_store(&b->nsenders, self);
+                break;
+            }
+        }
+        if (atomic_load(&b->local_pending) > 0 || self >= b->cfg.sender_threads) {
+            /* someone holds a chunk (maybe blocked on a stalled peer): look
+             * again soon; a spare also wakes up to see whether to retire */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 5 * 1000000L;
+            ts.tv_nsec += (atomic_load(&b->local_pending) > 0 ? 5 : 100) * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
@@ -505,13 +525,19 @@ static void *sender_main(void *arg)
 
 static int sender_spawn(broker *b, int i)
 {
+    if (b->slots[i].spawned) { /* a spare that retired from this slot */
+        pthread_join(b->senders[i], NULL);
+        b->slots[i].spawned = 0;
+    }
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setstacksize(&a, 256 * 1024);
     int rc = pthread_create(&b->senders[i], &a, sender_main, &b->slots[i]);
     pthread_attr_destroy(&a);
-    if (rc == 0)
+    if (rc == 0) {
+        b->slots[i].spawned = 1;
         atomic_store(&b->nsenders, i + 1); /* rq_pop steals across every started slot */
+    }
     return -rc;
 }
 
@@ -557,17 +583,20 @@ static void *watchdog_main(void *arg)
             }
         }
         if (stalled == n && n < b->cfg.max_sender_threads) {
+            /* under rq_lock, where a spare retires: the pool stays contiguous */
             pthread_mutex_lock(&b->rq_lock);
             int work = b->rq_head != NULL || atomic_load(&b->local_pending) > 0;
-            pthread_mutex_unlock(&b->rq_lock);
             /* a few at once: stalls come in waves (one broadcast fills many peers) */
-            for (int k = 0; work && k < 4 && n + k < b->cfg.max_sender_threads; k++) {
+            for (int k = 0; work && atomic_load(&b->nsenders) == n + k && k < 4 &&
+                            n + k < b->cfg.max_sender_threads;
+                 k++) {
                 if (sender_spawn(b, n + k) != 0)
                     break;
                 atomic_fetch_add(&b->senders_added, 1);
                 VG_DEBUG(b->host, "every sender is blocked on a write: sender %d started",
                          n + k + 1);
             }
+            pthread_mutex_unlock(&b->rq_lock);
         }
         struct timespec ts = {0, WATCHDOG_TICK_MS * 1000000L};
         nanosleep(&ts, NULL);
@@ -611,14 +640,16 @@ void senders_stop(broker *b)
         pthread_join(b->watchdog, NULL); /* no sender starts after this */
         b->watchdog_started = 0;
     }
-    int n = atomic_load(&b->nsenders);
-    for (int i = 0; i < n; i++)
-        pthread_join(b->senders[i], NULL);
-    free(b->senders);
-    b->senders = NULL;
     size_t max = (size_t)b->cfg.max_sender_threads;
     if (max < (size_t)b->cfg.sender_threads)
         max = (size_t)b->cfg.sender_threads;
+    for (size_t i = 0; b->slots && i < max; i++)
+        if (b->slots[i].spawned) {
+            pthread_join(b->senders[i], NULL);
+            b->slots[i].spawned = 0;
+        }
+    free(b->senders);
+    b->senders = NULL;
     /* sessions left in the slots: release them like the ready queue's */
     for (size_t i = 0; b->slots && i < max; i++) {
         session *x;

@@ -191,6 +191,8 @@ describe("clients that never read (item 3)", () => {
     assert.ok(st.dropped.write + st.dropped.backlog >= 8, JSON.stringify(st.dropped));
     for (const ws of slow) ws.terminate();
     healthy.disconnect();
+    // the spare senders retire once idle: back to sender_threads (4)
+    await waitFor(async () => (await srv.status()).capacity.senders === 4, 10000, 200);
   });
 
   test("8 non-readers asking get_notifications{limit:100} 30 times: healthy p99 stays low, askers are limited", async () => {
