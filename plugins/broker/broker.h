@@ -202,7 +202,7 @@ typedef struct broker {
     pthread_t *senders;
     struct sender_slot *slots; /* per sender: sessions taken from the ready queue */
     atomic_int local_pending;  /* sessions sitting in slots */
-    atomic_int nsenders; /* started senders: sender_threads, more while writes stall */
+    atomic_int nsenders;       /* started senders: sender_threads, more while writes stall */
     pthread_t watchdog;
     int watchdog_started;
     atomic_long senders_added; /* spare senders started because every one was stalled */

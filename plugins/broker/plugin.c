@@ -35,11 +35,10 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     rc |= h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval);
     /* Sessions that have not connected a namespace are cheap to open and
      * cost a slot: capped apart from max_clients and closed early. */
-    rc |= h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000,
-                             &c->handshake_timeout);
+    rc |=
+        h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000, &c->handshake_timeout);
     rc |= h->config_int(h, cfg, "max_unconnected", 128, 1, 60000, &c->max_unconnected);
-    rc |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000,
-                        &c->max_unconnected_per_ip);
+    rc |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000, &c->max_unconnected_per_ip);
     /* A write blocked this long marks its client slow: it is dropped. */
     rc |= h->config_duration(h, cfg, "write_timeout", 1000, 10, 600000, &c->write_timeout);
     rc |= h->config_int(h, cfg, "max_sender_threads", 64, 1, 4096, &c->max_sender_threads);

@@ -385,8 +385,10 @@ static int on_binary(session *s, const sio_packet *p)
         return 0;
     }
     answer(s, name ? name : "", p->id, NULL,
-           r == 0 ? vg_error_new("RATE_LIMITED", "more than %.0f events per second (rate_limit); "
-                                 "keep going and the connection is closed", b->cfg.rate_per_s)
+           r == 0 ? vg_error_new("RATE_LIMITED",
+                                 "more than %.0f events per second (rate_limit); "
+                                 "keep going and the connection is closed",
+                                 b->cfg.rate_per_s)
                   : vg_error_new("UNSUPPORTED", "binary packets are not supported"));
     return 0;
 }

@@ -375,12 +375,9 @@ static void test_sio_decode_too_deep(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eio_decode_types),
-        cmocka_unit_test(test_eio_payload),
-        cmocka_unit_test(test_eio_encode_open_errors),
-        cmocka_unit_test(test_sio_decode_examples),
-        cmocka_unit_test(test_sio_decode_malformed),
-        cmocka_unit_test(test_sio_encode),
+        cmocka_unit_test(test_eio_decode_types),       cmocka_unit_test(test_eio_payload),
+        cmocka_unit_test(test_eio_encode_open_errors), cmocka_unit_test(test_sio_decode_examples),
+        cmocka_unit_test(test_sio_decode_malformed),   cmocka_unit_test(test_sio_encode),
         cmocka_unit_test(test_sio_decode_too_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
