@@ -375,15 +375,15 @@ static int on_binary(session *s, const sio_packet *p)
     pthread_mutex_lock(&s->lock);
     s->skip_attachments = p->attachments;
     pthread_mutex_unlock(&s->lock);
-    if (p->type != SIO_BINARY_EVENT)
-        return 0;
-    const char *name = json_string_value(json_array_get(p->data, 0));
     int r = rate_take(s);
     if (r < 0) {
         atomic_fetch_add(&b->dropped_rate, 1);
         socketio_send_disconnect_and_close(s, "rate limit");
         return 0;
     }
+    if (p->type != SIO_BINARY_EVENT)
+        return 0; /* a binary ack answers nothing of ours: ignored */
+    const char *name = json_string_value(json_array_get(p->data, 0));
     answer(s, name ? name : "", p->id, NULL,
            r == 0 ? vg_error_new("RATE_LIMITED",
                                  "more than %.0f events per second (rate_limit); "
@@ -400,7 +400,6 @@ static int on_binary(session *s, const sio_packet *p)
 static int too_deep(session *s, const sio_packet *p)
 {
     broker *b = s->b;
-    atomic_fetch_add(&b->dropped_protocol, 1);
     VG_DEBUG(b->host, "session %s: JSON nested deeper than %d levels", s->sid,
              b->cfg.json_max_depth);
     if (p->type == SIO_CONNECT && !s->sio_connected) {
