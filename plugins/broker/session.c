@@ -550,7 +550,7 @@ static int sender_spawn(broker *b, int i)
  * every sender has been inside a write for SENDER_STALL_MS while work waits,
  * a spare sender starts (up to max_sender_threads), so healthy clients never
  * wait for a stalled peer's timeout. */
-#define SENDER_STALL_MS 20
+#define SENDER_STALL_MS 50
 #define WATCHDOG_TICK_MS 10
 
 static void *watchdog_main(void *arg)
@@ -593,7 +593,7 @@ static void *watchdog_main(void *arg)
                 if (sender_spawn(b, n + k) != 0)
                     break;
                 atomic_fetch_add(&b->senders_added, 1);
-                VG_DEBUG(b->host, "every sender is blocked on a write: sender %d started",
+                VG_INFO(b->host, "every sender is blocked on a write: sender %d started",
                          n + k + 1);
             }
             pthread_mutex_unlock(&b->rq_lock);
