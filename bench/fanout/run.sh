@@ -43,6 +43,9 @@ threads = $THREADS
 [broker]
 max_clients = $((N + 100))
 thread_reserve = 64
+; one load generator on one address, up to 256 handshakes in flight
+max_unconnected = 512
+max_unconnected_per_ip = 512
 ${BROKER_EXTRA:-}
 INI
   "$BUILD/core/vigia" --config "$OUT/vigia-$N.ini" >/dev/null 2>&1 &

@@ -110,6 +110,9 @@ struct session {
     int64_t next_ping_at;
     int64_t pong_deadline; /* 0: no ping outstanding */
 
+    char ip[48];     /* remote address, for the per-IP handshake cap */
+    int unconnected; /* counted in b->n_unconnected (under b->lock) */
+
     /* Socket.IO state; written under b->lock and s->lock, read under either. */
     int sio_connected;
     int admin;
@@ -120,6 +123,7 @@ struct session {
     double tokens;
     int64_t tokens_at;
     int strikes;
+    atomic_int slow; /* a write to it exceeded write_timeout: dropped, write no more */
 
     /* under b->lock */
     int in_table;
@@ -168,6 +172,10 @@ typedef struct broker_config {
     long long rate_burst, rate_strikes;
     long long recent_limit;
     int64_t stats_min_interval;
+    int64_t handshake_timeout, write_timeout;
+    long long max_unconnected, max_unconnected_per_ip;
+    long long max_sender_threads;
+    int json_max_depth; /* [server] json_max_depth */
 } broker_config;
 
 typedef struct broker {
@@ -179,6 +187,8 @@ typedef struct broker {
     session *list; /* every session in the table */
     smap rooms;    /* name -> room */
     smap recovery; /* pid -> recovery_rec */
+    smap unconnected_ip; /* ip -> long long: sessions without a namespace */
+    long long n_unconnected;
     log_entry *log;
     size_t log_head, log_len, log_bytes;
     uint64_t log_evicted_upto; /* highest seq no longer in the log */
@@ -192,7 +202,10 @@ typedef struct broker {
     pthread_t *senders;
     struct sender_slot *slots; /* per sender: sessions taken from the ready queue */
     atomic_int local_pending;  /* sessions sitting in slots */
-    int nsenders, nstarted;
+    atomic_int nsenders;       /* started senders: sender_threads, more while writes stall */
+    pthread_t watchdog;
+    int watchdog_started;
+    atomic_long senders_added; /* spare senders started because every one was stalled */
     pthread_t housekeeper;
     int housekeeper_started;
     atomic_int stopping;
@@ -217,7 +230,15 @@ typedef struct broker {
 } broker;
 
 /* session.c */
-session *session_new(broker *b, int transport); /* in the table; returns an extra ref */
+/* A new session from `ip`, in the table; returns an extra ref. NULL with *err
+ * -EBUSY (max_clients), -EAGAIN (max_unconnected or max_unconnected_per_ip)
+ * or -ENOMEM. */
+session *session_new(broker *b, int transport, const char *ip, int *err);
+/* Would a new session from `ip` be admitted now? 0 or the error above. */
+int session_admissible(broker *b, const char *ip);
+/* The session connected a namespace (1) or left it (0): the count of
+ * sessions without one follows. Caller holds b->lock. */
+void session_set_unconnected_locked(session *s, int unconnected);
 session *session_find(broker *b, const char *sid); /* new ref or NULL */
 void session_ref(session *s);
 void session_unref(session *s);
@@ -246,6 +267,12 @@ int engine_on_packet(session *s, const eio_packet *p);
 int engine_on_binary(session *s, size_t len);
 bmsg *engine_open_msg(broker *b, const char *sid, int offer_websocket);
 int origin_allowed(broker *b, const char *origin, const char *host_header);
+/* Admission of a WebSocket or a waiting long-poll, which pins a civetweb
+ * worker: 1 when one was taken (release it with worker_release), 0 when
+ * thread_reserve would be touched. `self_busy`: the caller's own worker is
+ * already counted in host->http_busy. */
+int worker_take(broker *b, int self_busy);
+void worker_release(broker *b);
 
 /* socketio.c */
 int socketio_on_message(session *s, const char *data, size_t len);

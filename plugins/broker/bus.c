@@ -100,20 +100,26 @@ json_t *broker_status(broker *b)
     json_t *rooms = rooms_status_locked(b);
     long long total = (long long)b->sessions.count;
     long long recoverable = (long long)b->recovery.count;
+    long long unconnected = b->n_unconnected;
     pthread_mutex_unlock(&b->lock);
-    return json_pack(
-        "{s:{s:I,s:I,s:I},s:o,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:I}", "clients",
-        "total", (json_int_t)total, "websocket", (json_int_t)atomic_load(&b->n_websocket),
-        "polling", (json_int_t)atomic_load(&b->n_polling), "rooms", rooms ? rooms : json_array(),
+    json_t *st = json_pack(
+        "{s:{s:I,s:I,s:I},s:o,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I},s:I}", "clients", "total",
+        (json_int_t)total, "websocket", (json_int_t)atomic_load(&b->n_websocket), "polling",
+        (json_int_t)atomic_load(&b->n_polling), "rooms", rooms ? rooms : json_array(),
         "messages_in", (json_int_t)atomic_load(&b->messages_in), "messages_out",
         (json_int_t)atomic_load(&b->messages_out), "dropped", "backlog",
         (json_int_t)atomic_load(&b->dropped_backlog), "rate_limit",
         (json_int_t)atomic_load(&b->dropped_rate), "protocol",
         (json_int_t)atomic_load(&b->dropped_protocol), "write",
         (json_int_t)atomic_load(&b->dropped_write), "capacity", "max_clients",
-        (json_int_t)b->cfg.max_clients, "thread_cap", (json_int_t)b->cfg.thread_cap,
-        "threads_held", (json_int_t)atomic_load(&b->held), "recoverable_sessions",
-        (json_int_t)recoverable);
+        (json_int_t)b->cfg.max_clients, "thread_cap", (json_int_t)b->cfg.thread_cap, "threads_held",
+        (json_int_t)atomic_load(&b->held), "recoverable_sessions", (json_int_t)recoverable);
+    json_t *cap = json_object_get(st, "capacity");
+    json_object_set_new(cap, "unconnected", json_integer((json_int_t)unconnected));
+    json_object_set_new(cap, "senders", json_integer(atomic_load(&b->nsenders)));
+    json_object_set_new(cap, "http_busy", json_integer(b->host->http_busy(b->host)));
+    json_object_set_new(cap, "senders_added", json_integer(atomic_load(&b->senders_added)));
+    return st;
 }
 
 static int m_status(const json_t *params, json_t **result, void *user)

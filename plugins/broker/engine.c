@@ -21,8 +21,8 @@ int engine_on_binary(session *s, size_t len)
     /* Binary data only ever carries attachments of a binary Socket.IO packet,
      * which Vigía refuses: skip the announced ones, anything else is an error. */
     pthread_mutex_lock(&s->lock);
-    int ok = s->skip_attachments > 0;
-    if (ok)
+    int ok = s->skip_attachments > 0 || s->drain_until; /* after a 41 input is ignored */
+    if (s->skip_attachments > 0)
         s->skip_attachments--;
     pthread_mutex_unlock(&s->lock);
     return ok ? 0 : -EPROTO;
@@ -88,3 +88,22 @@ int origin_allowed(broker *b, const char *origin, const char *host_header)
     }
     return same_origin(origin, host_header);
 }
+
+/* The check and the increment are one compare-and-swap on `held`, so
+ * simultaneous upgrades cannot overshoot thread_cap; host->http_busy adds
+ * the workers every other route uses (short requests, other plugins), so
+ * the broker never takes one while thread_reserve is not free. */
+int worker_take(broker *b, int self_busy)
+{
+    long cap = (long)b->cfg.thread_cap;
+    if (b->host->http_busy && b->host->http_busy(b->host) - (self_busy ? 1 : 0) >= cap)
+        return 0;
+    long cur = atomic_load(&b->held);
+    do {
+        if (cur >= cap)
+            return 0;
+    } while (!atomic_compare_exchange_weak(&b->held, &cur, cur + 1));
+    return 1;
+}
+
+void worker_release(broker *b) { atomic_fetch_sub(&b->held, 1); }

@@ -33,14 +33,25 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     rc |= h->config_int(h, cfg, "rate_strikes", 20, 0, 100000, &c->rate_strikes);
     rc |= h->config_int(h, cfg, "recent_limit", 20, 0, 100, &c->recent_limit);
     rc |= h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval);
+    /* Sessions that have not connected a namespace are cheap to open and
+     * cost a slot: capped apart from max_clients and closed early. */
+    rc |=
+        h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000, &c->handshake_timeout);
+    rc |= h->config_int(h, cfg, "max_unconnected", 128, 1, 60000, &c->max_unconnected);
+    rc |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000, &c->max_unconnected_per_ip);
+    /* A write blocked this long marks its client slow: it is dropped. */
+    rc |= h->config_duration(h, cfg, "write_timeout", 1000, 10, 600000, &c->write_timeout);
+    rc |= h->config_int(h, cfg, "max_sender_threads", 64, 1, 4096, &c->max_sender_threads);
     if (rc)
         return -EINVAL;
-    /* The civetweb pool: [server] threads. Every WebSocket and every pending
-     * long-poll pins one worker, so keep thread_reserve of them for short
-     * requests. */
-    const vg_config *srv = h->config_section(h, "server");
-    if (h->config_int(h, srv, "threads", 256, 8, 60000, &c->server_threads) < 0)
-        return -EINVAL;
+    if (c->max_sender_threads < c->sender_threads)
+        return h->config_fail(h, cfg, "max_sender_threads",
+                              "must be at least sender_threads (%lld)", c->sender_threads);
+    c->json_max_depth = h->json_max_depth(h);
+    /* The civetweb pool, as the core sized it. Every WebSocket and every
+     * pending long-poll pins one worker, so keep thread_reserve of them for
+     * short requests. */
+    c->server_threads = h->http_threads(h);
     if (c->server_threads > 0) {
         c->thread_cap = c->server_threads - c->thread_reserve;
         if (c->thread_cap < 1)
@@ -72,6 +83,7 @@ static void destroy_state(broker *b)
     recovery_free_all(b);
     smap_free(&b->rooms, NULL);
     smap_free(&b->sessions, NULL);
+    smap_free(&b->unconnected_ip, free);
     bmsg_unref(b->ping_msg);
     json_decref(b->cfg.allowed_origins);
     json_decref(b->stats_pending);
@@ -107,7 +119,7 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
         return -EINVAL;
     }
     if (smap_init(&b->sessions, 16384) < 0 || smap_init(&b->rooms, 1024) < 0 ||
-        smap_init(&b->recovery, 4096) < 0 ||
+        smap_init(&b->recovery, 4096) < 0 || smap_init(&b->unconnected_ip, 1024) < 0 ||
         !(b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log)) ||
         !(b->ping_msg = bmsg_new("2", 1))) {
         destroy_state(b);

@@ -23,6 +23,15 @@ static int reply_full(vg_http_request *req)
     return vg_http_reply(req, 503, "application/json", body, sizeof body - 1);
 }
 
+/* Too many sessions that have not connected a namespace (from this address
+ * or in all): they time out after handshake_timeout. */
+static int reply_pending(vg_http_request *req)
+{
+    vg_http_set_header(req, "Retry-After", "2");
+    static const char body[] = "{\"code\":3,\"message\":\"Too many pending handshakes\"}";
+    return vg_http_reply(req, 503, "application/json", body, sizeof body - 1);
+}
+
 static void cors_headers(vg_http_request *req, const char *origin)
 {
     if (!origin || !*origin)
@@ -39,9 +48,10 @@ static int handshake(broker *b, vg_http_request *req)
         return reply_eio_error(req, EIO_ERR_BAD_HANDSHAKE_METHOD);
     if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0)
         return reply_eio_error(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
-    session *s = session_new(b, TR_POLLING);
+    int err;
+    session *s = session_new(b, TR_POLLING, vg_http_remote_addr(req), &err);
     if (!s)
-        return reply_full(req);
+        return err == -EAGAIN ? reply_pending(req) : reply_full(req);
     char body[256];
     int n = eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
                             b->cfg.ping_timeout, b->cfg.max_payload);
@@ -74,14 +84,15 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
         session_terminate(s, "overlapping GET", 0);
         return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
     }
-    if (s->q_len == 0 && !s->closed && !s->upgrading &&
-        atomic_load(&b->held) >= b->cfg.thread_cap) {
+    int would_wait = s->q_len == 0 && !s->closed && !s->upgrading;
+    if (would_wait && !worker_take(b, 1)) {
         /* Waiting would pin one more worker thread than the reserve allows. */
         pthread_mutex_unlock(&s->lock);
         return reply_full(req);
     }
+    if (!would_wait)
+        atomic_fetch_add(&b->held, 1); /* answers at once: no admission */
     s->poll_pending = 1;
-    atomic_fetch_add(&b->held, 1);
     /* Bounded: a ping is due within ping_interval anyway. */
     struct timespec deadline;
     deadline_after(&deadline, b->cfg.ping_interval + 1000);
@@ -119,7 +130,7 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
         }
     }
     s->poll_pending = 0;
-    atomic_fetch_sub(&b->held, 1);
+    worker_release(b);
     pthread_mutex_unlock(&s->lock);
     if (!body)
         return -ENOMEM;

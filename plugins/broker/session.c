@@ -1,6 +1,7 @@
 /* Engine.IO sessions: table, bounded outbound queues, the sender pool that
  * drains WebSocket sessions, and the housekeeper (pings, timeouts). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -37,8 +38,54 @@ static void cond_init_monotonic(pthread_cond_t *c)
     pthread_condattr_destroy(&a);
 }
 
-session *session_new(broker *b, int transport)
+/* Caller holds b->lock. */
+static int admissible_locked(broker *b, const char *ip)
 {
+    if ((long long)b->sessions.count >= b->cfg.max_clients)
+        return -EBUSY;
+    if (b->cfg.max_unconnected > 0 && b->n_unconnected >= b->cfg.max_unconnected)
+        return -EAGAIN;
+    const long long *n = smap_get(&b->unconnected_ip, ip);
+    if (b->cfg.max_unconnected_per_ip > 0 && n && *n >= b->cfg.max_unconnected_per_ip)
+        return -EAGAIN;
+    return 0;
+}
+
+int session_admissible(broker *b, const char *ip)
+{
+    pthread_mutex_lock(&b->lock);
+    int rc = admissible_locked(b, ip ? ip : "");
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+void session_set_unconnected_locked(session *s, int unconnected)
+{
+    broker *b = s->b;
+    if (!unconnected == !s->unconnected)
+        return;
+    long long *n = smap_get(&b->unconnected_ip, s->ip);
+    if (unconnected) {
+        if (!n) {
+            n = calloc(1, sizeof *n);
+            if (!n || smap_put(&b->unconnected_ip, s->ip, n) < 0) {
+                free(n);
+                return; /* out of memory: not counted, still timed out */
+            }
+        }
+        (*n)++;
+        b->n_unconnected++;
+    } else {
+        b->n_unconnected--;
+        if (n && --*n <= 0)
+            free(smap_del(&b->unconnected_ip, s->ip));
+    }
+    s->unconnected = unconnected;
+}
+
+session *session_new(broker *b, int transport, const char *ip, int *err)
+{
+    *err = -ENOMEM;
     session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -51,19 +98,22 @@ session *session_new(broker *b, int transport)
     s->next_ping_at = s->opened_at + b->cfg.ping_interval;
     s->tokens = (double)b->cfg.rate_burst;
     s->tokens_at = s->opened_at;
+    snprintf(s->ip, sizeof s->ip, "%s", ip ? ip : "");
     if (eio_random_id(s->sid) < 0) {
         free(s);
         return NULL;
     }
     pthread_mutex_lock(&b->lock);
-    if ((long long)b->sessions.count >= b->cfg.max_clients ||
-        smap_put(&b->sessions, s->sid, s) < 0) {
+    int rc = admissible_locked(b, s->ip);
+    if (rc < 0 || smap_put(&b->sessions, s->sid, s) < 0) {
         pthread_mutex_unlock(&b->lock);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
         free(s);
+        *err = rc < 0 ? rc : -ENOMEM;
         return NULL;
     }
+    session_set_unconnected_locked(s, 1);
     s->in_table = 1;
     s->next = b->list;
     if (b->list)
@@ -71,6 +121,7 @@ session *session_new(broker *b, int transport)
     b->list = s;
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_add(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
+    *err = 0;
     return s;
 }
 
@@ -228,6 +279,7 @@ void session_terminate(session *s, const char *reason, int flags)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     s->in_table = 0;
+    session_set_unconnected_locked(s, 0);
     if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
         recovery_save_locked(b, s);
     rooms_leave_all_locked(b, s);
@@ -266,6 +318,11 @@ typedef struct sender_slot {
     int head, n;
     broker *b;
     int index;
+    /* the write in progress, for the watchdog: when it began (0: none) and
+     * to whom (under lock; the sender holds a reference) */
+    atomic_llong write_since;
+    session *writing;
+    int spawned; /* a thread was started on it and not joined yet (watchdog, stop) */
 } sender_slot;
 
 static session *slot_take(sender_slot *sl, int from_tail)
@@ -288,16 +345,22 @@ static session *slot_take(sender_slot *sl, int from_tail)
 
 static session *steal(broker *b, int self)
 {
-    for (int k = 1; k < b->nsenders; k++) {
-        session *s = slot_take(&b->slots[(self + k) % b->nsenders], 1);
+    int n = atomic_load(&b->nsenders);
+    for (int k = 1; k < n; k++) {
+        session *s = slot_take(&b->slots[(self + k) % n], 1);
         if (s)
             return s;
     }
     return NULL;
 }
 
+#define SPARE_IDLE_MS 2000
+
+/* The next session to write for sender `self`; NULL when it must exit (the
+ * broker stops, or a spare sender retires). */
 static session *rq_pop(broker *b, int self)
 {
+    int64_t idle_since = 0;
     sender_slot *me = &b->slots[self];
     session *s = slot_take(me, 0);
     if (s)
@@ -337,11 +400,25 @@ static session *rq_pop(broker *b, int self)
             continue;
         if (atomic_load(&b->stopping))
             break;
-        if (atomic_load(&b->local_pending) > 0) {
-            /* someone holds a chunk (maybe blocked on a stalled peer): look again soon */
+        if (self >= b->cfg.sender_threads) {
+            /* A spare (started by the watchdog) retires when idle, the
+             * newest first, so the pool shrinks back to sender_threads. Its
+             * slot is empty: only its owner fills a slot. */
+            int64_t now = now_ms(b);
+            if (!idle_since)
+                idle_since = now;
+            if (now - idle_since >= SPARE_IDLE_MS && self == atomic_load(&b->nsenders) - 1 &&
+                me->n == 0) {
+                atomic_store(&b->nsenders, self);
+                break;
+            }
+        }
+        if (atomic_load(&b->local_pending) > 0 || self >= b->cfg.sender_threads) {
+            /* someone holds a chunk (maybe blocked on a stalled peer): look
+             * again soon; a spare also wakes up to see whether to retire */
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 5 * 1000000L;
+            ts.tv_nsec += (atomic_load(&b->local_pending) > 0 ? 5 : 100) * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;
@@ -389,9 +466,17 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         int failed = 0;
+        if (n || close_ws) {
+            pthread_mutex_lock(&slot->lock);
+            slot->writing = s;
+            pthread_mutex_unlock(&slot->lock);
+        }
         for (size_t i = 0; i < n; i++) {
-            if (!failed) {
+            /* dropped as slow by the watchdog: the rest is not worth a write */
+            if (!failed && !atomic_load(&s->slow)) {
+                atomic_store(&slot->write_since, now_ms(b));
                 int rc = vg_ws_send_frame(ws, batch[i]->frame, batch[i]->frame_len);
+                atomic_store(&slot->write_since, 0);
                 if (rc < 0)
                     failed = rc;
                 else
@@ -399,8 +484,16 @@ static void *sender_main(void *arg)
             }
             bmsg_unref(batch[i]);
         }
-        if (close_ws && !failed)
+        if (close_ws && !failed) {
+            atomic_store(&slot->write_since, now_ms(b));
             vg_ws_close(ws, 1000, "");
+            atomic_store(&slot->write_since, 0);
+        }
+        if (n || close_ws) {
+            pthread_mutex_lock(&slot->lock);
+            slot->writing = NULL;
+            pthread_mutex_unlock(&slot->lock);
+        }
         if (ws)
             vg_ws_unref(ws);
         if (probe) {
@@ -430,31 +523,110 @@ static void *sender_main(void *arg)
     return NULL;
 }
 
+static int sender_spawn(broker *b, int i)
+{
+    if (b->slots[i].spawned) { /* a spare that retired from this slot */
+        pthread_join(b->senders[i], NULL);
+        b->slots[i].spawned = 0;
+    }
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int rc = pthread_create(&b->senders[i], &a, sender_main, &b->slots[i]);
+    pthread_attr_destroy(&a);
+    if (rc == 0) {
+        b->slots[i].spawned = 1;
+        atomic_store(&b->nsenders, i + 1); /* rq_pop steals across every started slot */
+    }
+    return -rc;
+}
+
+/* ---- watchdog: no write blocked on one peer holds back the others ----
+ *
+ * civetweb 1.15 has no non-blocking or deadline write: a write to a peer
+ * that stopped reading blocks until [server] request_timeout (rounded up to
+ * 2 s). So every write is timed: one past write_timeout marks its client
+ * slow and drops it (nothing more is queued or written for it), and when
+ * every sender has been inside a write for SENDER_STALL_MS while work waits,
+ * a spare sender starts (up to max_sender_threads), so healthy clients never
+ * wait for a stalled peer's timeout. */
+#define SENDER_STALL_MS 50
+#define WATCHDOG_TICK_MS 10
+
+static void *watchdog_main(void *arg)
+{
+    broker *b = arg;
+    while (!atomic_load(&b->stopping)) {
+        int64_t now = now_ms(b);
+        int n = atomic_load(&b->nsenders), stalled = 0;
+        for (int i = 0; i < n; i++) {
+            sender_slot *sl = &b->slots[i];
+            long long since = atomic_load(&sl->write_since);
+            if (!since)
+                continue;
+            if (now - since >= SENDER_STALL_MS)
+                stalled++;
+            if (now - since <= b->cfg.write_timeout)
+                continue;
+            session *victim = NULL;
+            pthread_mutex_lock(&sl->lock);
+            if (sl->writing && !atomic_exchange(&sl->writing->slow, 1)) {
+                victim = sl->writing;
+                session_ref(victim);
+            }
+            pthread_mutex_unlock(&sl->lock);
+            if (victim) {
+                atomic_fetch_add(&b->dropped_write, 1);
+                session_terminate(victim, "write timeout (slow client)",
+                                  TERM_RECOVERABLE | TERM_CLOSE_WS);
+                session_unref(victim);
+            }
+        }
+        if (stalled == n && n < b->cfg.max_sender_threads) {
+            /* under rq_lock, where a spare retires: the pool stays contiguous */
+            pthread_mutex_lock(&b->rq_lock);
+            int work = b->rq_head != NULL || atomic_load(&b->local_pending) > 0;
+            /* a few at once: stalls come in waves (one broadcast fills many peers) */
+            for (int k = 0; work && atomic_load(&b->nsenders) == n + k && k < 4 &&
+                            n + k < b->cfg.max_sender_threads;
+                 k++) {
+                if (sender_spawn(b, n + k) != 0)
+                    break;
+                atomic_fetch_add(&b->senders_added, 1);
+                VG_INFO(b->host, "every sender is blocked on a write: sender %d started",
+                         n + k + 1);
+            }
+            pthread_mutex_unlock(&b->rq_lock);
+        }
+        struct timespec ts = {0, WATCHDOG_TICK_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 int senders_start(broker *b)
 {
-    b->senders = calloc((size_t)b->cfg.sender_threads, sizeof *b->senders);
-    b->slots = calloc((size_t)b->cfg.sender_threads, sizeof *b->slots);
+    size_t max = (size_t)b->cfg.max_sender_threads;
+    if (max < (size_t)b->cfg.sender_threads)
+        max = (size_t)b->cfg.sender_threads;
+    b->senders = calloc(max, sizeof *b->senders);
+    b->slots = calloc(max, sizeof *b->slots);
     if (!b->senders || !b->slots)
         return -ENOMEM;
-    for (long long i = 0; i < b->cfg.sender_threads; i++) {
+    for (size_t i = 0; i < max; i++) {
         pthread_mutex_init(&b->slots[i].lock, NULL);
         b->slots[i].b = b;
         b->slots[i].index = (int)i;
     }
-    /* rq_pop steals across every slot: publish the count before any sender runs */
-    b->nsenders = (int)b->cfg.sender_threads;
-    for (long long i = 0; i < b->cfg.sender_threads; i++) {
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setstacksize(&a, 256 * 1024);
-        int rc = pthread_create(&b->senders[i], &a, sender_main, &b->slots[i]);
-        pthread_attr_destroy(&a);
-        if (rc != 0) {
-            b->nstarted = (int)i;
-            return -rc;
-        }
+    for (int i = 0; i < (int)b->cfg.sender_threads; i++) {
+        int rc = sender_spawn(b, i);
+        if (rc < 0)
+            return rc;
     }
-    b->nstarted = b->nsenders;
+    int rc = pthread_create(&b->watchdog, NULL, watchdog_main, b);
+    if (rc != 0)
+        return -rc;
+    b->watchdog_started = 1;
     return 0;
 }
 
@@ -464,12 +636,22 @@ void senders_stop(broker *b)
     atomic_store(&b->stopping, 1);
     pthread_cond_broadcast(&b->rq_cond);
     pthread_mutex_unlock(&b->rq_lock);
-    for (int i = 0; i < b->nstarted; i++)
-        pthread_join(b->senders[i], NULL);
+    if (b->watchdog_started) {
+        pthread_join(b->watchdog, NULL); /* no sender starts after this */
+        b->watchdog_started = 0;
+    }
+    size_t max = (size_t)b->cfg.max_sender_threads;
+    if (max < (size_t)b->cfg.sender_threads)
+        max = (size_t)b->cfg.sender_threads;
+    for (size_t i = 0; b->slots && i < max; i++)
+        if (b->slots[i].spawned) {
+            pthread_join(b->senders[i], NULL);
+            b->slots[i].spawned = 0;
+        }
     free(b->senders);
     b->senders = NULL;
     /* sessions left in the slots: release them like the ready queue's */
-    for (int i = 0; b->slots && i < b->nsenders; i++) {
+    for (size_t i = 0; b->slots && i < max; i++) {
         session *x;
         while ((x = slot_take(&b->slots[i], 0))) {
             pthread_mutex_lock(&x->lock);
@@ -481,7 +663,7 @@ void senders_stop(broker *b)
     }
     free(b->slots);
     b->slots = NULL;
-    b->nsenders = b->nstarted = 0;
+    atomic_store(&b->nsenders, 0);
     /* anything still queued for sending: release the references */
     pthread_mutex_lock(&b->rq_lock);
     session *s = b->rq_head;
@@ -512,6 +694,11 @@ static void *housekeeper_main(void *arg)
     victim *v = malloc(vcap * sizeof *v);
     if (!v)
         return NULL;
+    /* connect_timeout is Socket.IO's; an unconnected session also holds a
+     * slot, so the shorter handshake_timeout bounds a lock-out. */
+    int64_t unconnected_timeout = b->cfg.connect_timeout < b->cfg.handshake_timeout
+                                      ? b->cfg.connect_timeout
+                                      : b->cfg.handshake_timeout;
     while (!atomic_load(&b->stopping)) {
         int64_t now = now_ms(b);
         size_t nv = 0;
@@ -527,8 +714,8 @@ static void *housekeeper_main(void *arg)
                 reason = "ping timeout";
                 flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
             } else if (!s->sio_connected && !s->drain_until &&
-                       now - s->opened_at > b->cfg.connect_timeout) {
-                reason = "no Socket.IO CONNECT within connect_timeout";
+                       now - s->opened_at > unconnected_timeout) {
+                reason = "no Socket.IO CONNECT within handshake_timeout";
                 flags = TERM_CLOSE_WS;
             } else if (!s->pong_deadline && now >= s->next_ping_at) {
                 if (session_enqueue_locked(s, b->ping_msg) == 0) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <vigia/json.h>
 
 static const char *const reserved_events[] = {"connect",     "connect_error",  "disconnect",
                                               "disconnecting", "newListener", "removeListener",
@@ -56,7 +57,7 @@ static int payload_valid(int type, const json_t *d)
     return 0;
 }
 
-int sio_decode(const char *s, size_t len, sio_packet *out, const char **why)
+int sio_decode(const char *s, size_t len, int max_depth, sio_packet *out, const char **why)
 {
     memset(out, 0, sizeof *out);
     out->id = -1;
@@ -104,8 +105,15 @@ int sio_decode(const char *s, size_t len, sio_packet *out, const char **why)
         out->id = id;
     }
     if (i < len) {
+        /* jansson recurses per level: a deep payload would overflow the
+         * handler's stack, so the depth is checked before it parses. */
+        if (vg_json_depth_exceeds(s + i, len - i, max_depth, NULL)) {
+            fail(why, "JSON nested too deeply (json_max_depth)");
+            return -E2BIG;
+        }
         json_error_t err;
-        json_t *d = json_loadb(s + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &err);
+        json_t *d = vg_json_parse(s + i, len - i, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+                                  max_depth, &err);
         if (!d)
             return fail(why, "invalid JSON payload");
         if (!payload_valid(out->type, d)) {

@@ -27,9 +27,11 @@ typedef struct sio_packet {
 } sio_packet;
 
 /* Decode a Socket.IO packet (the Engine.IO message payload, without the '4').
- * Returns 0, or -EINVAL with *why set to a static reason. Binary types decode
- * (so the caller can refuse them politely and skip their attachments). */
-int sio_decode(const char *text, size_t len, sio_packet *out, const char **why);
+ * Returns 0, or -EINVAL with *why set to a static reason, or -E2BIG when the
+ * JSON nests deeper than `max_depth` (type, nsp and id are filled then, so the
+ * caller can answer it). Binary types decode (so the caller can refuse them
+ * politely and skip their attachments). */
+int sio_decode(const char *text, size_t len, int max_depth, sio_packet *out, const char **why);
 void sio_packet_clear(sio_packet *p);
 
 /* Encode "<type>[nsp,][id][json]" (no Engine.IO prefix unless `eio_prefix`).

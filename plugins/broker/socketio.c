@@ -9,18 +9,51 @@
 
 #include "broker.h"
 
-static int send_sio(session *s, int type, const char *nsp, long long id, const json_t *data)
+/* Queue one packet; *len_out (may be NULL) gets its size. */
+static int send_sio_len(session *s, int type, const char *nsp, long long id, const json_t *data,
+                        size_t *len_out)
 {
     size_t n;
     char *text = sio_encode(type, nsp, id, data, 1, &n);
     if (!text)
         return -ENOMEM;
+    if (len_out)
+        *len_out = n;
     int rc = session_send_text(s, text, n);
     free(text);
     return rc;
 }
 
+static int send_sio(session *s, int type, const char *nsp, long long id, const json_t *data)
+{
+    return send_sio_len(s, type, nsp, id, data, NULL);
+}
+
+/* An answer costs the asker's rate limit by its size too: one more token per
+ * ANSWER_BYTES_PER_TOKEN, so 30 requests for 100 notifications cost what
+ * ~100 pings do. The bucket may go into debt; the next events are refused. */
+#define ANSWER_BYTES_PER_TOKEN 16384.0
+
+static void rate_charge_bytes(session *s, size_t bytes)
+{
+    broker *b = s->b;
+    if (b->cfg.rate_per_s <= 0 || bytes < ANSWER_BYTES_PER_TOKEN)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->tokens -= (double)bytes / ANSWER_BYTES_PER_TOKEN;
+    if (s->tokens < -(double)b->cfg.rate_burst)
+        s->tokens = -(double)b->cfg.rate_burst;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out);
+
 int socketio_emit(session *s, const char *event, json_t *arg)
+{
+    return emit_len(s, event, arg, NULL);
+}
+
+static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out)
 {
     uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
     char off[24];
@@ -33,7 +66,7 @@ int socketio_emit(session *s, const char *event, json_t *arg)
     if (arg)
         json_array_append_new(arr, arg);
     json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
-    int rc = send_sio(s, SIO_EVENT, "/", -1, arr);
+    int rc = send_sio_len(s, SIO_EVENT, "/", -1, arr, len_out);
     json_decref(arr);
     return rc;
 }
@@ -63,21 +96,21 @@ static void answer(session *s, const char *name, long long id, const char *event
 {
     if (!result)
         result = vg_error_new("INTERNAL", "out of memory");
+    size_t n = 0;
     if (id >= 0) {
         json_t *args = json_pack("[o]", result);
         if (args)
-            send_sio(s, SIO_ACK, "/", id, args);
+            send_sio_len(s, SIO_ACK, "/", id, args, &n);
         json_decref(args);
-        return;
-    }
-    if (json_object_get(result, "error")) {
+    } else if (json_object_get(result, "error")) {
         json_object_set_new(result, "event", json_string(name));
-        socketio_emit(s, "error", result);
+        emit_len(s, "error", result, &n);
     } else if (event) {
-        socketio_emit(s, event, result);
+        emit_len(s, event, result, &n);
     } else {
         json_decref(result);
     }
+    rate_charge_bytes(s, n);
 }
 
 static json_t *call(broker *b, const char *method, json_t *params)
@@ -318,6 +351,7 @@ static int on_connect(session *s, const sio_packet *p)
         if (b->cfg.auto_join)
             rooms_join_locked(b, s, "notifications");
     }
+    session_set_unconnected_locked(s, 0);
     pthread_mutex_lock(&s->lock);
     s->sio_connected = 1;
     s->admin = admin;
@@ -332,17 +366,87 @@ static int on_connect(session *s, const sio_packet *p)
     return 0;
 }
 
+/* A binary event or ack: refused (Vigía has no binary events), but it is an
+ * event like any other for the rate limit, and its attachments (at most 10,
+ * sio_decode) must follow at once before any other packet. */
+static int on_binary(session *s, const sio_packet *p)
+{
+    broker *b = s->b;
+    pthread_mutex_lock(&s->lock);
+    s->skip_attachments = p->attachments;
+    pthread_mutex_unlock(&s->lock);
+    int r = rate_take(s);
+    if (r < 0) {
+        atomic_fetch_add(&b->dropped_rate, 1);
+        socketio_send_disconnect_and_close(s, "rate limit");
+        return 0;
+    }
+    if (p->type != SIO_BINARY_EVENT)
+        return 0; /* a binary ack answers nothing of ours: ignored */
+    const char *name = json_string_value(json_array_get(p->data, 0));
+    answer(s, name ? name : "", p->id, NULL,
+           r == 0 ? vg_error_new("RATE_LIMITED",
+                                 "more than %.0f events per second (rate_limit); "
+                                 "keep going and the connection is closed",
+                                 b->cfg.rate_per_s)
+                  : vg_error_new("UNSUPPORTED", "binary packets are not supported"));
+    return 0;
+}
+
+/* JSON nested deeper than [server] json_max_depth (never parsed): a CONNECT
+ * gets CONNECT_ERROR, an event of a connected socket an error (through its
+ * ack when it has one; it costs a token like any event), anything else is a
+ * protocol error and closes the session. */
+static int too_deep(session *s, const sio_packet *p)
+{
+    broker *b = s->b;
+    VG_DEBUG(b->host, "session %s: JSON nested deeper than %d levels", s->sid,
+             b->cfg.json_max_depth);
+    if (p->type == SIO_CONNECT && !s->sio_connected) {
+        json_t *e = json_pack("{s:s,s:{s:s,s:i}}", "message", "Invalid payload", "data", "code",
+                              "TOO_DEEP", "max_depth", b->cfg.json_max_depth);
+        send_sio(s, SIO_CONNECT_ERROR, p->nsp, -1, e);
+        json_decref(e);
+        return 0;
+    }
+    if ((p->type == SIO_EVENT || p->type == SIO_BINARY_EVENT) && s->sio_connected &&
+        strcmp(p->nsp, "/") == 0) {
+        int r = rate_take(s);
+        if (r < 0) {
+            atomic_fetch_add(&b->dropped_rate, 1);
+            socketio_send_disconnect_and_close(s, "rate limit");
+            return 0;
+        }
+        if (p->type == SIO_BINARY_EVENT)
+            return -EPROTO; /* its attachments could not be skipped reliably */
+        answer(s, "", p->id, NULL,
+               vg_error_new("INVALID_ARGUMENT",
+                            "JSON nested deeper than %d levels ([server] json_max_depth)",
+                            b->cfg.json_max_depth));
+        return 0;
+    }
+    return -EPROTO;
+}
+
 int socketio_on_message(session *s, const char *data, size_t len)
 {
     broker *b = s->b;
     sio_packet p;
     const char *why = NULL;
-    if (sio_decode(data, len, &p, &why) < 0) {
+    int drc = sio_decode(data, len, b->cfg.json_max_depth, &p, &why);
+    if (drc == -E2BIG)
+        return too_deep(s, &p);
+    if (drc < 0) {
         VG_DEBUG(b->host, "session %s: malformed Socket.IO packet: %s", s->sid, why);
         return -EPROTO;
     }
     int rc = 0;
-    if (p.type == SIO_CONNECT) {
+    pthread_mutex_lock(&s->lock);
+    int reconstructing = s->skip_attachments > 0;
+    pthread_mutex_unlock(&s->lock);
+    if (reconstructing) {
+        rc = -EPROTO; /* a packet before the attachments it announced (socket.io-parser too) */
+    } else if (p.type == SIO_CONNECT) {
         rc = on_connect(s, &p);
     } else if (strcmp(p.nsp, "/") != 0 || !s->sio_connected) {
         rc = -EPROTO; /* a packet for a namespace the client has not joined */
@@ -351,9 +455,11 @@ int socketio_on_message(session *s, const char *data, size_t len)
         case SIO_DISCONNECT:
             pthread_mutex_lock(&b->lock);
             rooms_leave_all_locked(b, s);
+            if (s->in_table)
+                session_set_unconnected_locked(s, 1);
             pthread_mutex_lock(&s->lock);
             s->sio_connected = 0;
-            s->opened_at = now_ms(b); /* connect_timeout counts again */
+            s->opened_at = now_ms(b); /* handshake_timeout counts again */
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_unlock(&b->lock);
             break;
@@ -375,13 +481,7 @@ int socketio_on_message(session *s, const char *data, size_t len)
         }
         case SIO_BINARY_EVENT:
         case SIO_BINARY_ACK:
-            pthread_mutex_lock(&s->lock);
-            s->skip_attachments += p.attachments;
-            pthread_mutex_unlock(&s->lock);
-            if (p.type == SIO_BINARY_EVENT)
-                answer(s, json_string_value(json_array_get(p.data, 0)) ? json_string_value(json_array_get(p.data, 0)) : "",
-                       p.id, NULL,
-                       vg_error_new("UNSUPPORTED", "binary packets are not supported"));
+            rc = on_binary(s, &p);
             break;
         default:
             rc = -EPROTO; /* CONNECT_ERROR from a client */

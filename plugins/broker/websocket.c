@@ -51,16 +51,26 @@ static int ws_connect(vg_http_request *req, void *user)
     } else if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
         return refuse(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     }
-    /* Admission: every WebSocket pins a civetweb worker for its whole life. */
-    int full = atomic_load(&b->held) >= b->cfg.thread_cap;
+    /* Admission: every WebSocket pins a civetweb worker for its whole life.
+     * The worker is taken here (atomically) and kept by ws_ready: civetweb
+     * calls ready for every connection this accepts (the core never skips
+     * it), which releases it when no session takes it over. */
+    int full = 0, pending = 0;
     if (!has_sid) {
-        pthread_mutex_lock(&b->lock);
-        full = full || (long long)b->sessions.count >= b->cfg.max_clients;
-        pthread_mutex_unlock(&b->lock);
+        int rc = session_admissible(b, vg_http_remote_addr(req));
+        full = rc == -EBUSY;
+        pending = rc == -EAGAIN;
     }
+    if (!full && !pending && !worker_take(b, 0))
+        full = 1;
     if (full) {
         static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
         refuse_status(req, 503, "5", body, sizeof body - 1);
+        return 1;
+    }
+    if (pending) {
+        static const char body[] = "{\"code\":3,\"message\":\"Too many pending handshakes\"}";
+        refuse_status(req, 503, "2", body, sizeof body - 1);
         return 1;
     }
     return 0;
@@ -70,10 +80,12 @@ static void ws_ready(vg_ws_conn *c, void *user)
 {
     broker *b = user;
     char sid[32];
-    atomic_fetch_add(&b->held, 1);
+    /* ws_connect took a worker slot; a connection left without a session
+     * (user NULL) gives it back here, the others in ws_closed. */
     if (vg_ws_query(c, "sid", sid, sizeof sid) >= 0) {
         session *s = session_find(b, sid);
         if (!s) {
+            worker_release(b);
             vg_ws_close(c, 1000, "Session ID unknown");
             return;
         }
@@ -87,15 +99,18 @@ static void ws_ready(vg_ws_conn *c, void *user)
         pthread_mutex_unlock(&s->lock);
         if (bad) {
             session_unref(s);
+            worker_release(b);
             vg_ws_close(c, 1000, "Bad request");
             return;
         }
         vg_ws_set_user(c, s); /* keeps the reference from session_find */
         return;
     }
-    session *s = session_new(b, TR_WEBSOCKET);
+    int err;
+    session *s = session_new(b, TR_WEBSOCKET, vg_ws_remote_addr(c), &err);
     if (!s) {
-        vg_ws_close(c, 1013, "Server full");
+        worker_release(b);
+        vg_ws_close(c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
         return;
     }
     bmsg *open = engine_open_msg(b, s->sid, 0);
@@ -198,10 +213,10 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
 static void ws_closed(vg_ws_conn *c, void *user)
 {
     broker *b = user;
-    atomic_fetch_sub(&b->held, 1);
     session *s = vg_ws_get_user(c);
     if (!s)
         return;
+    worker_release(b);
     vg_ws_set_user(c, NULL);
     int was_current = 0;
     pthread_mutex_lock(&s->lock);

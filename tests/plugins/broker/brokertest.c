@@ -4,12 +4,14 @@
  *   POST /api/brokertest/notify   {title?}          -> notification.created
  *   POST /api/brokertest/publish?topic=T  <json>    -> publish T as is
  *   GET  /api/brokertest/status                      -> broker.status
- *   GET  /api/brokertest/ask?sid=&event=&timeout_ms=  -> broker.ask */
+ *   GET  /api/brokertest/ask?sid=&event=&timeout_ms=  -> broker.ask
+ *   GET  /api/brokertest/sleep?ms=N                   -> holds a worker N ms */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <vigia/vigia.h>
 
 typedef struct bt {
@@ -152,6 +154,21 @@ static int h_ask(vg_http_request *req, void *user)
     return vg_http_reply_json(req, rc ? 504 : 200, res);
 }
 
+/* GET /api/brokertest/sleep?ms=N: holds a worker like a slow request of
+ * another plugin would (admission counts every busy worker). */
+static int h_sleep(vg_http_request *req, void *user)
+{
+    (void)user;
+    char ms[16] = "0";
+    vg_http_query(req, "ms", ms, sizeof ms);
+    long v = atol(ms);
+    if (v < 0 || v > 10000)
+        return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "ms: 0 to 10000");
+    struct timespec ts = {v / 1000, (v % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    return vg_http_reply_json(req, 200, json_pack("{s:i}", "slept", (int)v));
+}
+
 static void bt_free(bt *t)
 {
     json_decref(t->items);
@@ -176,6 +193,7 @@ static int bt_init(const vg_host *host, const vg_config *cfg, void **state)
     rc |= host->http_route(host, "POST", "/api/brokertest/publish", h_publish, t, NULL);
     rc |= host->http_route(host, "GET", "/api/brokertest/status", h_status, t, NULL);
     rc |= host->http_route(host, "GET", "/api/brokertest/ask", h_ask, t, NULL);
+    rc |= host->http_route(host, "GET", "/api/brokertest/sleep", h_sleep, t, NULL);
     if (rc) {
         bt_free(t);
         return host->fail(host, "registration failed");

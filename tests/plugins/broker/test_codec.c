@@ -127,7 +127,7 @@ static void test_eio_encode_open_errors(void **st)
 static int sdec(const char *s, sio_packet *p)
 {
     const char *why = NULL;
-    int rc = sio_decode(s, strlen(s), p, &why);
+    int rc = sio_decode(s, strlen(s), 64, p, &why);
     if (rc < 0)
         assert_non_null(why);
     return rc;
@@ -316,7 +316,7 @@ static void test_sio_encode(void **st)
     json_t *args = json_pack("[s,i,s,{s:[b]}]", "message-with-ack", 1, "2", "3", 0);
     s = sio_encode(SIO_EVENT, "/", 456, args, 0, &n);
     sio_packet p;
-    assert_int_equal(sio_decode(s, n, &p, NULL), 0);
+    assert_int_equal(sio_decode(s, n, 64, &p, NULL), 0);
     assert_int_equal(p.id, 456);
     assert_true(json_equal(p.data, args));
     sio_packet_clear(&p);
@@ -324,15 +324,61 @@ static void test_sio_encode(void **st)
     json_decref(args);
 }
 
+/* 1,000 nested arrays in 2 KB: refused by the depth check before jansson
+ * recurses (which overflowed the 100 KiB handler stack); at the limit it parses. */
+static char *nested(const char *prefix, int depth, const char *suffix)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix);
+    char *s = malloc(pl + 2 * (size_t)depth + sl + 1);
+    memcpy(s, prefix, pl);
+    memset(s + pl, '[', (size_t)depth);
+    memset(s + pl + depth, ']', (size_t)depth);
+    memcpy(s + pl + 2 * depth, suffix, sl + 1);
+    return s;
+}
+
+static void test_sio_decode_too_deep(void **st)
+{
+    (void)st;
+    sio_packet p;
+    const char *why = NULL;
+    char *s = nested("2[\"x\",", 1000, "]");
+    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
+    assert_non_null(strstr(why, "json_max_depth"));
+    assert_null(p.data);
+    free(s);
+    /* CONNECT: the type is known, so the caller can answer CONNECT_ERROR */
+    s = malloc(1 + 5 * 1000 + 1);
+    strcpy(s, "0");
+    for (int i = 0; i < 1000; i++)
+        strcat(s, "{\"a\":");
+    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
+    assert_int_equal(p.type, SIO_CONNECT);
+    free(s);
+    /* with an ack id: the id survives for the answer */
+    s = nested("212[\"x\",", 100, "]");
+    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
+    assert_int_equal(p.id, 12);
+    free(s);
+    /* 63 levels inside the event array: 64 in all, accepted */
+    s = nested("2[\"x\",", 63, "]");
+    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), 0);
+    sio_packet_clear(&p);
+    free(s);
+    /* brackets inside strings do not count */
+    s = nested("2[\"", 500, "\"]");
+    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), 0);
+    sio_packet_clear(&p);
+    free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_eio_decode_types),
-        cmocka_unit_test(test_eio_payload),
-        cmocka_unit_test(test_eio_encode_open_errors),
-        cmocka_unit_test(test_sio_decode_examples),
-        cmocka_unit_test(test_sio_decode_malformed),
-        cmocka_unit_test(test_sio_encode),
+        cmocka_unit_test(test_eio_decode_types),       cmocka_unit_test(test_eio_payload),
+        cmocka_unit_test(test_eio_encode_open_errors), cmocka_unit_test(test_sio_decode_examples),
+        cmocka_unit_test(test_sio_decode_malformed),   cmocka_unit_test(test_sio_encode),
+        cmocka_unit_test(test_sio_decode_too_deep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

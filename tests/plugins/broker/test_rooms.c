@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,17 @@ static int64_t fake_mono(const vg_host *h)
     return fake_now;
 }
 
-static vg_host host = {.log = fake_log, .now_mono_ms = fake_mono, .now_wall_ms = fake_mono};
+static atomic_int fake_busy;
+static int fake_http_busy(const vg_host *h)
+{
+    (void)h;
+    return atomic_load(&fake_busy);
+}
+
+static vg_host host = {.log = fake_log,
+                       .now_mono_ms = fake_mono,
+                       .now_wall_ms = fake_mono,
+                       .http_busy = fake_http_busy};
 
 static broker *new_broker(void)
 {
@@ -49,6 +60,7 @@ static broker *new_broker(void)
     smap_init(&b->sessions, 64);
     smap_init(&b->rooms, 64);
     smap_init(&b->recovery, 64);
+    smap_init(&b->unconnected_ip, 64);
     b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log);
     return b;
 }
@@ -59,6 +71,7 @@ static void free_broker(broker *b)
     recovery_free_all(b);
     smap_free(&b->rooms, NULL);
     smap_free(&b->sessions, NULL);
+    smap_free(&b->unconnected_ip, free);
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->rq_lock);
     pthread_cond_destroy(&b->rq_cond);
@@ -66,9 +79,15 @@ static void free_broker(broker *b)
     free(b);
 }
 
+static session *new_session(broker *b)
+{
+    int err;
+    return session_new(b, TR_POLLING, "127.0.0.1", &err);
+}
+
 static session *connected(broker *b)
 {
-    session *s = session_new(b, TR_POLLING);
+    session *s = new_session(b);
     assert_non_null(s);
     eio_random_id(s->sio_sid);
     eio_random_id(s->pid);
@@ -213,7 +232,7 @@ static void test_recovery_replays_in_order(void **st)
     broker_broadcast(b, (const char *[]){"stats", NULL}, "s", json_integer(4));      /* 4 */
     broker_broadcast(b, NULL, "all", NULL);                                           /* 5 */
 
-    session *r = session_new(b, TR_POLLING);
+    session *r = new_session(b);
     pthread_mutex_lock(&b->lock);
     assert_int_equal(recovery_restore_locked(b, r, "unknown", "1"), 0);
     assert_int_equal(recovery_restore_locked(b, r, pid, "1"), 1);
@@ -237,7 +256,7 @@ static void test_recovery_replays_in_order(void **st)
     session_unref(r);
     for (int i = 0; i < 6; i++)
         broker_broadcast(b, NULL, "all", NULL);
-    session *t = session_new(b, TR_POLLING);
+    session *t = new_session(b);
     pthread_mutex_lock(&b->lock);
     assert_int_equal(recovery_restore_locked(b, t, pid, "5"), 0); /* 6 was evicted */
     fake_now += 121000;
@@ -248,6 +267,117 @@ static void test_recovery_replays_in_order(void **st)
     session_unref(t);
     free_broker(b);
 }
+/* Sessions without a namespace are capped per address and in all, apart from
+ * max_clients; connecting (or closing) frees their place. */
+static void test_unconnected_caps(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    b->cfg.max_clients = 100;
+    b->cfg.max_unconnected = 5;
+    b->cfg.max_unconnected_per_ip = 3;
+    session *a[3];
+    int err;
+    for (int i = 0; i < 3; i++) {
+        a[i] = session_new(b, TR_POLLING, "127.0.0.1", &err);
+        assert_non_null(a[i]);
+    }
+    assert_null(session_new(b, TR_POLLING, "127.0.0.1", &err));
+    assert_int_equal(err, -EAGAIN);
+    assert_int_equal(session_admissible(b, "127.0.0.1"), -EAGAIN);
+    session *o1 = session_new(b, TR_POLLING, "127.0.0.2", &err);
+    session *o2 = session_new(b, TR_POLLING, "127.0.0.3", &err);
+    assert_non_null(o1);
+    assert_non_null(o2);
+    /* 5 in all: a fresh address is refused too */
+    assert_null(session_new(b, TR_POLLING, "127.0.0.4", &err));
+    assert_int_equal(err, -EAGAIN);
+    /* one of 127.0.0.1 connects a namespace: a place for its address again */
+    pthread_mutex_lock(&b->lock);
+    session_set_unconnected_locked(a[0], 0);
+    a[0]->sio_connected = 1;
+    pthread_mutex_unlock(&b->lock);
+    assert_int_equal(b->n_unconnected, 4);
+    session *c = session_new(b, TR_POLLING, "127.0.0.1", &err);
+    assert_non_null(c);
+    /* closing an unconnected one frees its place; a connected one's is gone already */
+    session_terminate(o1, "test", 0);
+    session_terminate(a[0], "test", 0);
+    assert_int_equal(b->n_unconnected, 4);
+    assert_int_equal(session_admissible(b, "127.0.0.4"), 0);
+    /* max_clients still binds connected sessions */
+    b->cfg.max_clients = (long long)b->sessions.count;
+    assert_int_equal(session_admissible(b, "127.0.0.4"), -EBUSY);
+    session_unref(o1);
+    session_unref(o2);
+    session_unref(c);
+    for (int i = 0; i < 3; i++)
+        session_unref(a[i]);
+    sessions_free_all(b);
+    assert_int_equal(b->n_unconnected, 0);
+    assert_int_equal(b->unconnected_ip.count, 0);
+    free_broker(b);
+}
+
+/* Worker admission: the check and the increment are one step, so racing
+ * upgrades never take more than thread_cap; busy workers of other routes
+ * count against the same cap. */
+static broker *race_b;
+static atomic_int race_taken, race_over;
+static void *race_taker(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 500; i++) {
+        int mine = 0;
+        for (int k = 0; k < 10; k++) /* 16 x 10 wanted, 48 to have */
+            if (worker_take(race_b, 0)) {
+                mine++;
+                int now = atomic_fetch_add(&race_taken, 1) + 1;
+                if (now > 48 || atomic_load(&race_b->held) > 48)
+                    atomic_store(&race_over, 1);
+            }
+        atomic_fetch_sub(&race_taken, mine);
+        while (mine-- > 0)
+            worker_release(race_b);
+    }
+    return NULL;
+}
+
+static void test_worker_admission(void **st)
+{
+    (void)st;
+    broker *b = new_broker();
+    b->cfg.thread_cap = 48;
+    atomic_store(&fake_busy, 0);
+    for (int i = 0; i < 48; i++)
+        assert_int_equal(worker_take(b, 0), 1);
+    assert_int_equal(worker_take(b, 0), 0);
+    assert_int_equal(atomic_load(&b->held), 48);
+    for (int i = 0; i < 48; i++)
+        worker_release(b);
+    /* 46 workers busy elsewhere: two are left for the broker */
+    atomic_store(&fake_busy, 46);
+    assert_int_equal(worker_take(b, 0), 1);
+    atomic_store(&fake_busy, 47); /* the core counts the new WebSocket */
+    assert_int_equal(worker_take(b, 0), 1);
+    atomic_store(&fake_busy, 48);
+    assert_int_equal(worker_take(b, 0), 0);
+    assert_int_equal(worker_take(b, 1), 1); /* a long-poll counted in busy itself */
+    worker_release(b);
+    worker_release(b);
+    worker_release(b);
+    /* 16 threads racing for the 48 slots */
+    atomic_store(&fake_busy, 0);
+    race_b = b;
+    pthread_t t[16];
+    for (int i = 0; i < 16; i++)
+        pthread_create(&t[i], NULL, race_taker, NULL);
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&race_over), 0);
+    assert_int_equal(atomic_load(&b->held), 0);
+    free_broker(b);
+}
 
 int main(void)
 {
@@ -256,6 +386,8 @@ int main(void)
         cmocka_unit_test(test_join_leave_and_limits),
         cmocka_unit_test(test_broadcast_union_once_and_overflow),
         cmocka_unit_test(test_recovery_replays_in_order),
+        cmocka_unit_test(test_unconnected_caps),
+        cmocka_unit_test(test_worker_admission),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
