@@ -673,7 +673,7 @@ int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing
 }
 
 /* The dict of package_show says whether the dataset still exists. */
-static int show_verdict(const fetch *f, int max_depth)
+static int show_verdict(const fetch *f, int max_depth, const json_t *types)
 {
     if (f->cc != CURLE_OK || f->html || f->b.too_big)
         return -1;
@@ -681,13 +681,15 @@ static int show_verdict(const fetch *f, int max_depth)
     const json_t *e = json_object_get(root, "error");
     const char *type = json_string_value(json_object_get(e, "__type"));
     const char *msg = json_string_value(json_object_get(e, "message"));
-    const char *state = json_string_value(json_object_get(json_object_get(root, "result"), "state"));
+    const json_t *result = json_object_get(root, "result");
+    const char *state = json_string_value(json_object_get(result, "state"));
     int v = -1;
     if (f->http == 404 && (!root || (type && strstr(type, "Not Found")) ||
                            (msg && strcasecmp(msg, "Not found") == 0)))
         v = 1;
     else if (f->http == 200 && json_is_true(json_object_get(root, "success")))
-        v = state && strcmp(state, "deleted") == 0 ? 1 : 0;
+        /* deleted, or no longer one of the monitored types */
+        v = (state && strcmp(state, "deleted") == 0) || type_unwanted(types, result) ? 1 : 0;
     json_decref(root);
     return v;
 }
@@ -706,7 +708,7 @@ int mon_confirm_gone(const mon_portal_cfg *p, const mon_http_opts *o, const char
              esc ? esc : "");
     curl_free(esc);
     fetch_run(c, url, o, &f);
-    int v = show_verdict(&f, depth(o));
+    int v = show_verdict(&f, depth(o), p->types);
     free(f.b.p);
     curl_easy_cleanup(c);
     return v;
