@@ -9,7 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +113,8 @@ static size_t news(const json_t *ev)
 {
     size_t n = 0, i;
     json_t *e;
-    json_array_foreach(ev, i, e) n += strncmp(json_string_value(json_object_get(e, "topic")),
-                                              "monitor.", 8) != 0;
+    json_array_foreach (ev, i, e)
+        n += strncmp(json_string_value(json_object_get(e, "topic")), "monitor.", 8) != 0;
     return n;
 }
 
@@ -121,12 +123,11 @@ static void print_removed(const char *what, const json_t *ev)
     size_t i;
     json_t *e;
     fprintf(stderr, "# %s: %zu removed", what, mt_count(ev, "dataset.removed", NULL));
-    json_array_foreach(ev, i, e)
-    {
+    json_array_foreach (ev, i, e) {
         if (strcmp(json_string_value(json_object_get(e, "topic")), "dataset.removed") == 0)
-            fprintf(stderr, " %s", json_string_value(json_object_get(
-                                       json_object_get(json_object_get(e, "payload"), "dataset"),
-                                       "id")));
+            fprintf(stderr, " %s",
+                    json_string_value(json_object_get(
+                        json_object_get(json_object_get(e, "payload"), "dataset"), "id")));
     }
     fprintf(stderr, "\n");
 }
@@ -161,10 +162,11 @@ static void edits_between_pages(void **state)
 
     /* deletion + insertion between pages: the count holds, ids[6] is skipped
      * (ids[3] was already read on page 1); package_show says ids[6] is there */
-    control("{\"op\":\"between_pages\",\"after\":1,\"ops\":[{\"op\":\"remove_dataset\","
-            "\"id\":\"%s\"},{\"op\":\"add_dataset\",\"id\":\"ffffffff-0000-4000-8000-000000000001\","
-            "\"resources\":1}]}",
-            ids[3]);
+    control(
+        "{\"op\":\"between_pages\",\"after\":1,\"ops\":[{\"op\":\"remove_dataset\","
+        "\"id\":\"%s\"},{\"op\":\"add_dataset\",\"id\":\"ffffffff-0000-4000-8000-000000000001\","
+        "\"resources\":1}]}",
+        ids[3]);
     ev = sweep(&fin);
     print_removed("delete+insert between pages", ev);
     assert_true(json_is_true(json_object_get(fin, "complete")));
@@ -238,8 +240,7 @@ static void mass_removal_held_then_confirmed(void **state)
     json_t *before = mt_call(&srv, "datasets.get", params, &rc);
     assert_int_equal(rc, 0);
     char first_seen[64];
-    snprintf(first_seen, sizeof first_seen, "%s",
-             str_or_empty(before, "first_seen"));
+    snprintf(first_seen, sizeof first_seen, "%s", str_or_empty(before, "first_seen"));
     json_decref(before);
     for (int i = 0; i < 8; i++)
         control("{\"op\":\"remove_dataset\",\"id\":\"%s\"}", ids[i]);
@@ -277,8 +278,7 @@ static void mass_removal_held_then_confirmed(void **state)
     json_decref(fin);
     json_t *after = mt_call(&srv, "datasets.get", params, &rc);
     assert_int_equal(rc, 0);
-    assert_string_equal(str_or_empty(after, "first_seen"),
-                        first_seen);
+    assert_string_equal(str_or_empty(after, "first_seen"), first_seen);
     json_decref(after);
     stop();
 }
@@ -310,7 +310,7 @@ static void transient_errors_are_retried(void **state)
         assert_true(json_is_true(json_object_get(fin, "complete")));
         assert_true(json_integer_value(json_object_get(fin, "retries")) >= 1);
         assert_int_equal(news(ev), 0); /* sweep_finished only */
-        if (i == 1) /* Retry-After: 1 was honoured */
+        if (i == 1)                    /* Retry-After: 1 was honoured */
             assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >=
                         1000);
         json_decref(ev);
