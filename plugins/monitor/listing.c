@@ -557,7 +557,9 @@ static int64_t retry_wait_ms(const mon_portal_cfg *p, const fetch *f, int attemp
     int64_t wait = (int64_t)((double)base * jitter);
     if (f->retry_after >= 0 && (f->http == 429 || f->http == 503))
         wait = f->retry_after * 1000;
-    return wait > p->api_retry_max_ms ? p->api_retry_max_ms : wait;
+    if (wait > p->api_retry_max_ms)
+        wait = p->api_retry_max_ms;
+    return wait < p->api_delay_ms ? p->api_delay_ms : wait; /* never below the crawl delay */
 }
 
 typedef struct lister {
