@@ -70,6 +70,14 @@ static void stop(void)
     mt_fixture_stop(&fx);
 }
 
+/* The end of a passing test: the server must exit cleanly (ASan's leak
+ * check included in sanitizer builds). */
+static void finish(void)
+{
+    assert_int_equal(vgt_server_stop_clean(&srv), 0);
+    stop();
+}
+
 static void control(const char *fmt, ...)
 {
     char op[2048];
@@ -192,7 +200,7 @@ static void edits_between_pages(void **state)
         json_decref(ev);
         json_decref(fin);
     }
-    stop();
+    finish();
 }
 
 /* An empty page before count, and a half-rebuilt index whose count and pages
@@ -225,7 +233,7 @@ static void empty_page_and_partial_index(void **state)
     json_decref(ev);
     json_decref(fin);
     assert_int_equal(total_datasets(), NDS);
-    stop();
+    finish();
 }
 
 /* Eight datasets (35 %) really go: one warning, held one sweep, then removed
@@ -280,7 +288,7 @@ static void mass_removal_held_then_confirmed(void **state)
     assert_int_equal(rc, 0);
     assert_string_equal(str_or_empty(after, "first_seen"), first_seen);
     json_decref(after);
-    stop();
+    finish();
 }
 
 /* 502 once, 429 with Retry-After, a 200 HTML maintenance page: retried, the
@@ -345,7 +353,7 @@ static void transient_errors_are_retried(void **state)
     assert_int_equal(mt_count(ev, "dataset.removed", NULL), 0);
     json_decref(ev);
     json_decref(fin);
-    stop();
+    finish();
 }
 
 /* Only datasets are datasets; an old portal answers on /api/action only;
@@ -383,7 +391,7 @@ static void types_legacy_api_and_oversize(void **state)
     fprintf(stderr, "# fixture: %lld package_search requests\n",
             json_integer_value(json_object_get(st, "package_search")));
     json_decref(st);
-    stop();
+    finish();
 }
 
 static int teardown(void **state)
