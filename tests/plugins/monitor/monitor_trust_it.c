@@ -394,6 +394,132 @@ static void types_legacy_api_and_oversize(void **state)
     finish();
 }
 
+/* The property test's end-to-end sanity run: random edits (add, delete, make
+ * private, re-add) and one transient fault per sweep through the real binary
+ * and fixture; the model checks every announced removal and, once the portal
+ * settles, that every deleted dataset was announced exactly once. */
+#define NMAX 40
+static int truth[NMAX]; /* 0 absent, 1 live, 2 private */
+static char tid[NMAX][40];
+static int announced[NMAX];
+
+static int tindex(const char *id)
+{
+    for (int i = 0; i < NMAX; i++)
+        if (strcmp(tid[i], id) == 0)
+            return i;
+    return -1;
+}
+
+static void check_removals(const json_t *ev, unsigned seed)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach (ev, k, e) {
+        if (strcmp(json_string_value(json_object_get(e, "topic")), "dataset.removed") != 0)
+            continue;
+        const char *id = json_string_value(
+            json_object_get(json_object_get(json_object_get(e, "payload"), "dataset"), "id"));
+        int i = tindex(id);
+        if (i < 0 || truth[i] != 0 || announced[i])
+            fprintf(stderr, "# seed %u: false or repeated removal of %s (truth %d, announced %d)\n",
+                    seed, id, i < 0 ? -1 : truth[i], i < 0 ? -1 : announced[i]);
+        assert_true(i >= 0 && truth[i] == 0 && !announced[i]);
+        announced[i] = 1;
+    }
+}
+
+static void random_edits_end_to_end(void **state)
+{
+    (void)state;
+    const char *env = getenv("VIGIA_PROP_SEED");
+    unsigned seed = env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+    fprintf(stderr, "# end-to-end seed %u (VIGIA_PROP_SEED replays it)\n", seed);
+    srand(seed);
+    start("api_retry_delay = 50ms\nfail_threshold = 3\n");
+    memset(truth, 0, sizeof truth);
+    memset(announced, 0, sizeof announced);
+    for (int i = 0; i < NMAX; i++) {
+        if (i < NDS) {
+            memcpy(tid[i], ids[i], sizeof tid[i]);
+            truth[i] = 1;
+        } else {
+            snprintf(tid[i], sizeof tid[i], "eeeeeeee-0000-4000-8000-0000000000%02d", i);
+        }
+    }
+    static const char *const faults[] = {
+        "{\"op\":\"api_fail\",\"mode\":\"502\",\"after\":1,\"count\":1}",
+        "{\"op\":\"api_fail\",\"mode\":\"html\",\"after\":2,\"count\":1}",
+        "{\"op\":\"api_fail\",\"mode\":\"429\",\"after\":1,\"count\":1}",
+        "{\"op\":\"api_fail\",\"mode\":\"empty_page\",\"after\":1,\"count\":1}",
+        "{\"op\":\"partial_index\",\"hide\":3}",
+        NULL, /* an edit between pages */
+    };
+    control("{\"op\":\"retry_after\",\"value\":\"0\"}");
+    for (int s = 0; s < 14; s++) {
+        bool settle = s >= 9;
+        for (int k = settle ? 0 : 1 + rand() % 3; k > 0; k--) {
+            int i = rand() % NMAX, live = 0;
+            for (int j = 0; j < NMAX; j++)
+                live += truth[j] == 1;
+            int op = rand() % 3;
+            if (op == 0 && truth[i] == 0) { /* add or re-add */
+                control("{\"op\":\"add_dataset\",\"id\":\"%s\",\"resources\":1}", tid[i]);
+                truth[i] = 1;
+                announced[i] = 0;
+            } else if (op == 1 && truth[i] != 0 && live > 12) {
+                control("{\"op\":\"remove_dataset\",\"id\":\"%s\"}", tid[i]);
+                truth[i] = 0;
+            } else if (op == 2 && truth[i] != 0) {
+                control("{\"op\":\"set_private\",\"id\":\"%s\",\"private\":%s}", tid[i],
+                        truth[i] == 1 ? "true" : "false");
+                truth[i] = truth[i] == 1 ? 2 : 1;
+            }
+        }
+        int f = settle ? -1 : rand() % 6;
+        int victim = rand() % NMAX, live = 0;
+        for (int j = 0; j < NMAX; j++)
+            live += truth[j] == 1;
+        if (f >= 0 && faults[f]) {
+            control("%s", faults[f]);
+        } else if (f >= 0 && truth[victim] == 1 && live > 12) {
+            control("{\"op\":\"between_pages\",\"after\":1,\"ops\":[{\"op\":\"remove_dataset\","
+                    "\"id\":\"%s\"}]}",
+                    tid[victim]);
+            truth[victim] = 0;
+        }
+        json_t *fin;
+        json_t *ev = sweep(&fin);
+        check_removals(ev, seed);
+        assert_int_equal(mt_count(ev, "portal.status_changed", NULL), 0);
+        json_decref(ev);
+        json_decref(fin);
+        control("{\"op\":\"partial_index\",\"hide\":0}");
+    }
+    /* settled: the live ones are listed, the deleted ones were announced */
+    int rc;
+    json_t *l = mt_call(&srv, "datasets.list", "{\"limit\":1000}", &rc);
+    assert_int_equal(rc, 0);
+    bool listed[NMAX] = {false};
+    size_t k;
+    json_t *d;
+    json_array_foreach (json_object_get(l, "items"), k, d) {
+        int i = tindex(json_string_value(json_object_get(d, "id")));
+        assert_true(i >= 0);
+        listed[i] = true;
+    }
+    json_decref(l);
+    for (int i = 0; i < NMAX; i++) {
+        if (truth[i] == 1 && !listed[i])
+            fprintf(stderr, "# seed %u: live %s is not listed\n", seed, tid[i]);
+        if (truth[i] == 0 && listed[i])
+            fprintf(stderr, "# seed %u: deleted %s is still listed\n", seed, tid[i]);
+        assert_false(truth[i] == 1 && !listed[i]);
+        assert_false(truth[i] == 0 && listed[i]);
+    }
+    finish();
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -409,6 +535,7 @@ int main(void)
         cmocka_unit_test_teardown(mass_removal_held_then_confirmed, teardown),
         cmocka_unit_test_teardown(transient_errors_are_retried, teardown),
         cmocka_unit_test_teardown(types_legacy_api_and_oversize, teardown),
+        cmocka_unit_test_teardown(random_edits_end_to_end, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
