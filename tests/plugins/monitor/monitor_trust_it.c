@@ -517,6 +517,13 @@ static void random_edits_end_to_end(void **state)
         assert_false(truth[i] == 1 && !listed[i]);
         assert_false(truth[i] == 0 && listed[i]);
     }
+    int nann = 0, ngone = 0;
+    for (int i = 0; i < NMAX; i++) {
+        nann += announced[i];
+        ngone += truth[i] == 0 && i < NDS;
+    }
+    fprintf(stderr, "# seed %u: %d removals announced, %d original datasets deleted\n", seed,
+            nann, ngone);
     finish();
 }
 
