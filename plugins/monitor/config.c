@@ -9,6 +9,74 @@
 #define MIN_MS 0
 #define DAY_MS (24LL * 3600 * 1000)
 
+/* "10%" or "0.1" -> 0.1; -1 when not a fraction between 0 and 1. */
+static double parse_fraction(const char *s)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s)
+        return -1;
+    if (*end == '%') {
+        v /= 100.0;
+        end++;
+    }
+    while (*end == ' ')
+        end++;
+    return *end || v < 0 || v > 1 ? -1 : v;
+}
+
+/* Re-joins a list for use as a string default ("a b c"). */
+static char *join_list(const json_t *list)
+{
+    size_t i, need = 2;
+    json_t *v;
+    json_array_foreach(list, i, v) need += strlen(json_string_value(v)) + 1;
+    char *s = calloc(1, need);
+    if (!s)
+        return NULL;
+    json_array_foreach(list, i, v)
+    {
+        strcat(s, json_string_value(v));
+        strcat(s, " ");
+    }
+    return s;
+}
+
+/* The keys that decide when a listing is trusted (removals, retries). */
+static int read_listing_keys(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
+                             mon_portal_cfg *p)
+{
+    int rc = 0;
+    char *types_def = def ? join_list(def->types) : strdup("dataset");
+    if (!types_def)
+        return -ENOMEM;
+    rc |= h->config_list(h, sec, "types", types_def, &p->types);
+    free(types_def);
+    if (rc == 0 && json_array_size(p->types) == 0)
+        rc = h->config_fail(h, sec, "types", "expected at least one dataset type");
+    rc |= h->config_int(h, sec, "remove_after", def ? def->remove_after : 2, 1, 100,
+                        &p->remove_after);
+    const char *frac = NULL;
+    rc |= h->config_string(h, sec, "max_removed_fraction", def ? NULL : "10%", &frac);
+    if (frac && *frac) {
+        p->max_removed_fraction = parse_fraction(frac);
+        if (p->max_removed_fraction < 0)
+            rc |= h->config_fail(h, sec, "max_removed_fraction",
+                                 "expected a fraction from 0 to 1 or a percentage (10%%), got '%s'",
+                                 frac);
+    } else {
+        p->max_removed_fraction = def ? def->max_removed_fraction : 0.1;
+    }
+    rc |= h->config_int(h, sec, "api_retries", def ? def->api_retries : 4, 0, 20, &p->api_retries);
+    rc |= h->config_duration(h, sec, "api_retry_delay", def ? def->api_retry_delay_ms : 1000, 1,
+                             600 * 1000, &p->api_retry_delay_ms);
+    rc |= h->config_duration(h, sec, "api_retry_max", def ? def->api_retry_max_ms : 120000, 1,
+                             3600 * 1000, &p->api_retry_max_ms);
+    rc |= h->config_duration(h, sec, "failure_retry", def ? def->failure_retry_ms : 60000, 100,
+                             7 * DAY_MS, &p->failure_retry_ms);
+    return rc;
+}
+
 /* Reads every per-portal key from `sec`, with defaults taken from `def`. */
 static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
                        mon_portal_cfg *p)
@@ -76,7 +144,10 @@ static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_
     rc |= h->config_int(h, sec, "max_response_bytes",
                         def ? def->max_response_bytes : 32LL * 1024 * 1024, 4096,
                         1024LL * 1024 * 1024, &p->max_response_bytes);
-    return rc ? -EINVAL : 0;
+    int lrc = read_listing_keys(h, sec, def, p);
+    if (lrc == -ENOMEM)
+        return lrc;
+    return rc || lrc ? -EINVAL : 0;
 }
 
 static void portal_free(mon_portal_cfg *p)
@@ -85,6 +156,7 @@ static void portal_free(mon_portal_cfg *p)
     free(p->base_url);
     json_decref(p->include_orgs);
     json_decref(p->exclude_orgs);
+    json_decref(p->types);
     memset(p, 0, sizeof *p);
 }
 

@@ -1,11 +1,14 @@
 /* monitor: lists a CKAN portal's datasets by paging package_search with
- * sort=id asc, the way ckanext-harvest does: de-duplicate by id, stop on an
- * empty page, abort when paging does not advance. Everything the portal
- * sends is untrusted: bounded size, sanitised UTF-8, tolerant parsing. */
+ * sort=id asc, the way ckanext-harvest does: de-duplicate by id, judge
+ * completeness by result.count (paging.c), retry each page with backoff.
+ * Everything the portal sends is untrusted: bounded size, depth-checked JSON,
+ * sanitised UTF-8, tolerant parsing. */
 #include <curl/curl.h>
+#include <vigia/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "monitor.h"
@@ -123,6 +126,14 @@ static bool org_in(const json_t *list, const char *org)
     return false;
 }
 
+/* A result of another type (showcase, harvest source...) when the portal
+ * ignored fq=+dataset_type: a missing "type" is a dataset. */
+static bool type_unwanted(const json_t *types, const json_t *o)
+{
+    const char *t = json_string_value(json_object_get(o, "type"));
+    return t && json_array_size(types) && !org_in(types, t);
+}
+
 /* Small open-addressing set of ids already listed, for de-duplication. */
 typedef struct idset {
     char **slot;
@@ -208,20 +219,21 @@ static int ensure_cap(mon_listing *l, size_t need)
 }
 
 /* The de-duplication set lives beside the listing for the duration of one
- * mon_list_portal call; mon_parse_page falls back to a linear scan when
- * called on its own (unit tests). */
-static idset *g_set_for(const mon_listing *l);
+ * mon_list_portal call and owns copies of every id seen (filtered-out ones
+ * too: they count toward result.count); mon_parse_page falls back to a linear
+ * scan when called on its own (unit tests). */
 static __thread idset *tl_set;
 static __thread const mon_listing *tl_set_owner;
 static idset *g_set_for(const mon_listing *l) { return tl_set_owner == l ? tl_set : NULL; }
 
-static bool set_has_or_add(idset *s, char *id)
+/* 1 when `id` was already there, 0 when added, -1 out of memory. */
+static int set_has_or_add(idset *s, const char *id)
 {
     if (s->n * 2 >= s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 1024;
         char **ns = calloc(nc, sizeof(char *));
         if (!ns)
-            return false;
+            return -1;
         for (size_t i = 0; i < s->cap; i++)
             if (s->slot[i]) {
                 size_t j = hash(s->slot[i]) & (nc - 1);
@@ -236,18 +248,87 @@ static bool set_has_or_add(idset *s, char *id)
     size_t j = hash(id) & (s->cap - 1);
     while (s->slot[j]) {
         if (strcmp(s->slot[j], id) == 0)
-            return true;
+            return 1;
         j = (j + 1) & (s->cap - 1);
     }
-    s->slot[j] = id;
+    s->slot[j] = strdup(id);
+    if (!s->slot[j])
+        return -1;
     s->n++;
-    return false;
+    return 0;
 }
 
-int mon_parse_page(const char *text, size_t len, const mon_portal_cfg *p, mon_listing *out,
-                   size_t *new_ids, char *err, size_t errlen)
+static void set_free(idset *s)
+{
+    for (size_t i = 0; i < s->cap; i++)
+        free(s->slot[i]);
+    free(s->slot);
+    memset(s, 0, sizeof *s);
+}
+
+/* Whether `d` is new to this listing; counts it in *new_ids when it is. */
+static int seen_before(mon_listing *out, const char *id, size_t *new_ids)
+{
+    idset *set = g_set_for(out);
+    int dup = 0;
+    if (set) {
+        dup = set_has_or_add(set, id);
+        if (dup < 0)
+            return -1;
+    } else {
+        for (size_t k = 0; k < out->n && !dup; k++)
+            dup = strcmp(out->ds[k].id, id) == 0;
+    }
+    if (!dup)
+        (*new_ids)++;
+    return dup;
+}
+
+static int add_results(const json_t *results, const mon_portal_cfg *p, mon_listing *out,
+                       size_t *new_ids, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *o;
+    json_array_foreach(results, i, o)
+    {
+        if (!json_is_object(o)) {
+            out->errors++;
+            continue;
+        }
+        mon_ds d;
+        if (parse_dataset(o, p->base_url, &d) < 0) {
+            mon_ds_free(&d);
+            out->errors++;
+            continue;
+        }
+        int dup = seen_before(out, d.id, new_ids);
+        bool unwanted = (json_array_size(p->include_orgs) && !org_in(p->include_orgs, d.org)) ||
+                        org_in(p->exclude_orgs, d.org) || type_unwanted(p->types, o);
+        if (dup != 0 || unwanted) {
+            /* filtered out, but it counts toward result.count */
+            mon_ds_free(&d);
+            if (dup < 0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            continue;
+        }
+        if (ensure_cap(out, out->n + 1) < 0) {
+            mon_ds_free(&d);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        out->ds[out->n++] = d;
+    }
+    return 0;
+}
+
+int mon_parse_page_ex(const char *text, size_t len, const mon_portal_cfg *p, int max_depth,
+                      mon_listing *out, size_t *new_ids, long long *count, char *err,
+                      size_t errlen)
 {
     *new_ids = 0;
+    *count = -1;
     char *copy = malloc(len + 1);
     if (!copy) {
         snprintf(err, errlen, "out of memory");
@@ -257,7 +338,7 @@ int mon_parse_page(const char *text, size_t len, const mon_portal_cfg *p, mon_li
     copy[len] = 0;
     mon_utf8_sanitize(copy, len);
     json_error_t jerr;
-    json_t *root = json_loadb(copy, len, 0, &jerr);
+    json_t *root = vg_json_parse(copy, len, 0, max_depth, &jerr);
     free(copy);
     if (!root) {
         snprintf(err, errlen, "invalid JSON from package_search (line %d: %s)", jerr.line,
@@ -268,6 +349,7 @@ int mon_parse_page(const char *text, size_t len, const mon_portal_cfg *p, mon_li
     const json_t *success = json_object_get(root, "success");
     const json_t *result = json_object_get(root, "result");
     const json_t *results = json_object_get(result, "results");
+    const json_t *jc = json_object_get(result, "count");
     if (!json_is_object(root)) {
         snprintf(err, errlen, "package_search: expected a JSON object");
     } else if (!json_is_true(success)) {
@@ -278,70 +360,52 @@ int mon_parse_page(const char *text, size_t len, const mon_portal_cfg *p, mon_li
     } else if (!json_is_array(results)) {
         snprintf(err, errlen, "package_search: result.results is not an array");
     } else {
-        size_t i;
-        json_t *o;
+        *count = json_is_integer(jc) && json_integer_value(jc) >= 0 ? json_integer_value(jc) : -1;
         rc = (int)json_array_size(results);
-        idset *set = g_set_for(out);
-        json_array_foreach(results, i, o)
-        {
-            if (!json_is_object(o)) {
-                out->errors++;
-                continue;
-            }
-            mon_ds d;
-            if (parse_dataset(o, p->base_url, &d) < 0) {
-                mon_ds_free(&d);
-                out->errors++;
-                continue;
-            }
-            if ((json_array_size(p->include_orgs) && !org_in(p->include_orgs, d.org)) ||
-                org_in(p->exclude_orgs, d.org)) {
-                /* filtered out, but it still counts as progress */
-                (*new_ids)++;
-                mon_ds_free(&d);
-                continue;
-            }
-            bool dup = false;
-            if (set) {
-                dup = set_has_or_add(set, d.id);
-            } else {
-                for (size_t k = 0; k < out->n && !dup; k++)
-                    dup = strcmp(out->ds[k].id, d.id) == 0;
-            }
-            if (dup) {
-                mon_ds_free(&d);
-                continue;
-            }
-            if (ensure_cap(out, out->n + 1) < 0) {
-                mon_ds_free(&d);
-                snprintf(err, errlen, "out of memory");
-                rc = -1;
-                break;
-            }
-            out->ds[out->n++] = d;
-            (*new_ids)++;
-        }
+        if (add_results(results, p, out, new_ids, err, errlen) < 0)
+            rc = -1;
     }
     json_decref(root);
     return rc;
 }
 
-static void url_append_fq(CURL *c, char *url, size_t size, const mon_portal_cfg *p)
+int mon_parse_page(const char *text, size_t len, const mon_portal_cfg *p, mon_listing *out,
+                   size_t *new_ids, char *err, size_t errlen)
 {
-    size_t n = json_array_size(p->include_orgs);
+    long long count;
+    return mon_parse_page_ex(text, len, p, VG_JSON_MAX_DEPTH_DEFAULT, out, new_ids, &count, err,
+                             errlen);
+}
+
+/* "field:value" or "field:(a OR b)" from a list of names. */
+static void fq_clause(char *fq, size_t size, const char *field, const json_t *list)
+{
+    size_t n = json_array_size(list), l = strlen(fq);
     if (!n)
         return;
-    char fq[2048] = "organization:(";
+    snprintf(fq + l, size - l, "%s+%s:%s", l ? " " : "", field, n > 1 ? "(" : "");
     for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(fq);
-        snprintf(fq + l, sizeof fq - l, "%s%s", i ? " OR " : "",
-                 json_string_value(json_array_get(p->include_orgs, i)));
+        l = strlen(fq);
+        snprintf(fq + l, size - l, "%s%s", i ? " OR " : "",
+                 json_string_value(json_array_get(list, i)));
     }
-    size_t l = strlen(fq);
-    snprintf(fq + l, sizeof fq - l, ")");
+    l = strlen(fq);
+    if (n > 1)
+        snprintf(fq + l, size - l, ")");
+}
+
+/* Only datasets are datasets: package_search also returns showcases and
+ * harvest sources unless asked for a type (ckan/ckan#2803). */
+static void url_append_fq(CURL *c, char *url, size_t size, const mon_portal_cfg *p)
+{
+    char fq[2048] = "";
+    fq_clause(fq, sizeof fq, "dataset_type", p->types);
+    fq_clause(fq, sizeof fq, "organization", p->include_orgs);
+    if (!fq[0])
+        return;
     char *esc = curl_easy_escape(c, fq, 0);
     if (esc) {
-        l = strlen(url);
+        size_t l = strlen(url);
         snprintf(url + l, size - l, "&fq=%s", esc);
         curl_free(esc);
     }
@@ -357,109 +421,297 @@ static void sleep_ms_stop(int64_t ms, atomic_bool *stop)
     }
 }
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+long long mon_retry_after_s(const char *v, int64_t now_ms)
+{
+    if (!v)
+        return -1;
+    while (*v == ' ')
+        v++;
+    char *end = NULL;
+    long long s = strtoll(v, &end, 10);
+    if (end != v && (*end == 0 || *end == ' ' || *end == '\r' || *end == '\n'))
+        return s < 0 ? 0 : s;
+    time_t t = curl_getdate(v, NULL); /* HTTP date */
+    if (t < 0)
+        return -1;
+    long long d = (long long)t - now_ms / 1000;
+    return d < 0 ? 0 : d;
+}
+
+/* One HTTP exchange of the listing. */
+typedef struct fetch {
+    body b;
+    long http;
+    long long retry_after; /* seconds, -1 none */
+    bool html;
+    CURLcode cc;
+    char errbuf[CURL_ERROR_SIZE];
+} fetch;
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
+{
+    fetch *f = user;
+    size_t n = size * nmemb;
+    if (n > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+        char v[128];
+        size_t l = n - 12 < sizeof v - 1 ? n - 12 : sizeof v - 1;
+        memcpy(v, data + 12, l);
+        v[l] = 0;
+        f->retry_after = mon_retry_after_s(v, mon_wall_ms());
+    }
+    return n;
+}
+
+static void fetch_run(CURL *c, const char *url, const mon_http_opts *o, fetch *f)
+{
+    curl_easy_reset(c);
+    f->b.len = 0;
+    f->b.too_big = false;
+    f->errbuf[0] = 0;
+    f->retry_after = -1;
+    f->http = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &f->b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->errbuf);
+    f->cc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->http);
+    const char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    size_t i = 0;
+    while (f->b.p && i < f->b.len && (f->b.p[i] == ' ' || f->b.p[i] == '\n' || f->b.p[i] == '\r'))
+        i++;
+    /* maintenance, login and firewall pages come as HTML, often with 200 */
+    f->html = (ct && strstr(ct, "html")) || (f->b.p && i < f->b.len && f->b.p[i] == '<');
+}
+
+static int depth(const mon_http_opts *o)
+{
+    return o->max_json_depth > 0 ? o->max_json_depth : VG_JSON_MAX_DEPTH_DEFAULT;
+}
+
+static const char *api_path(const mon_http_opts *o)
+{
+    return o->legacy_api && *o->legacy_api ? "/api/action" : "/api/3/action";
+}
+
+/* What one attempt at a page came to. */
+enum { ATT_OK, ATT_RETRY, ATT_SMALLER, ATT_LEGACY, ATT_FATAL, ATT_CANCELLED };
+
+static int judge(const fetch *f, const mon_http_opts *o, char *err, size_t errlen)
+{
+    if (atomic_load(o->stop)) {
+        snprintf(err, errlen, "cancelled");
+        return ATT_CANCELLED;
+    }
+    if (f->b.too_big) {
+        snprintf(err, errlen, "response larger than %lld bytes", o->max_response_bytes);
+        return ATT_SMALLER;
+    }
+    if (f->cc != CURLE_OK) {
+        snprintf(err, errlen, "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(f->cc));
+        return ATT_RETRY;
+    }
+    if (f->http == 404 && o->legacy_api && !*o->legacy_api)
+        return ATT_LEGACY;
+    if (f->http != 200) {
+        snprintf(err, errlen, "HTTP %ld%s", f->http, f->html ? " (an HTML page)" : "");
+        bool transient = f->http >= 500 || f->http == 429 || f->http == 408;
+        return transient ? ATT_RETRY : ATT_FATAL;
+    }
+    if (f->html) {
+        snprintf(err, errlen, "an HTML page with status 200 instead of JSON (maintenance, "
+                              "login or firewall page)");
+        return ATT_RETRY;
+    }
+    return ATT_OK;
+}
+
+/* Backoff with jitter, or the server's Retry-After, capped. */
+static int64_t retry_wait_ms(const mon_portal_cfg *p, const fetch *f, int attempt, uint64_t *rng)
+{
+    int64_t base = p->api_retry_delay_ms;
+    for (int i = 0; i < attempt && base < p->api_retry_max_ms; i++)
+        base *= 2;
+    *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    double jitter = 0.5 + (double)(*rng >> 11) / (double)(1ULL << 53); /* 0.5 .. 1.5 */
+    int64_t wait = (int64_t)((double)base * jitter);
+    if (f->retry_after >= 0 && (f->http == 429 || f->http == 503))
+        wait = f->retry_after * 1000;
+    if (wait > p->api_retry_max_ms)
+        wait = p->api_retry_max_ms;
+    return wait < p->api_delay_ms ? p->api_delay_ms : wait; /* never below the crawl delay */
+}
+
+typedef struct lister {
+    const mon_portal_cfg *p;
+    const mon_http_opts *o;
+    CURL *c;
+    fetch f;
+    mon_pager pg;
+    mon_listing *out;
+    uint64_t rng;
+    uint64_t prev_hash;
+    int page;
+} lister;
+
+/* Fetches and parses the page at pg.start, retrying. Returns 1 when the
+ * listing ends, 0 for the next page, -1 on failure (err filled). */
+static int list_page(lister *ls, char *err, size_t errlen)
+{
+    const mon_portal_cfg *p = ls->p;
+    char why[300] = "";
+    for (int attempt = 0; attempt <= p->api_retries;) {
+        char url[4096];
+        snprintf(url, sizeof url, "%s%s/package_search?sort=id%%20asc&rows=%lld&start=%lld",
+                 p->base_url, api_path(ls->o), ls->pg.rows, ls->pg.start);
+        url_append_fq(ls->c, url, sizeof url, p);
+        struct timespec f0, f1, f2;
+        clock_gettime(CLOCK_MONOTONIC, &f0);
+        fetch_run(ls->c, url, ls->o, &ls->f);
+        clock_gettime(CLOCK_MONOTONIC, &f1);
+        ls->out->fetch_ms += ms_between(&f0, &f1);
+        ls->out->pages++;
+        int v = judge(&ls->f, ls->o, why, sizeof why);
+        if (v == ATT_CANCELLED) {
+            snprintf(err, errlen, "cancelled");
+            return -1;
+        }
+        if (v == ATT_LEGACY) { /* an old portal: same request on /api/action */
+            *ls->o->legacy_api = true;
+            continue;
+        }
+        if (v == ATT_SMALLER && ls->pg.rows > 1) {
+            ls->pg.rows = ls->pg.rows / 2; /* not a failure: ask for less */
+            continue;
+        }
+        if (v == ATT_OK) {
+            uint64_t h = ls->f.b.p ? hash(ls->f.b.p) ^ ls->f.b.len : 0;
+            if (ls->page > 0 && h == ls->prev_hash) {
+                snprintf(ls->pg.why, sizeof ls->pg.why,
+                         "page %d is the same as the previous one: paging does not advance",
+                         ls->page);
+                ls->pg.state = MON_PAGER_INCOMPLETE;
+                return 1;
+            }
+            size_t fresh = 0;
+            long long count = -1;
+            int got = mon_parse_page_ex(ls->f.b.p ? ls->f.b.p : "", ls->f.b.len, p,
+                                        depth(ls->o), ls->out, &fresh, &count, why,
+                                        sizeof why);
+            clock_gettime(CLOCK_MONOTONIC, &f2);
+            ls->out->parse_ms += ms_between(&f1, &f2);
+            if (got >= 0 && count < 0)
+                snprintf(why, sizeof why, "package_search: result.count is missing");
+            if (got >= 0 && count >= 0) {
+                ls->prev_hash = h;
+                ls->page++;
+                return mon_pager_page(&ls->pg, count, (size_t)got, fresh);
+            }
+        } else if (v == ATT_FATAL || v == ATT_SMALLER) {
+            break;
+        }
+        if (attempt++ < p->api_retries) {
+            ls->out->retries++;
+            sleep_ms_stop(retry_wait_ms(p, &ls->f, attempt - 1, &ls->rng), ls->o->stop);
+        }
+    }
+    snprintf(err, errlen, "package_search start=%lld: %s (after %d retries)", ls->pg.start, why,
+             (int)p->api_retries);
+    return -1;
+}
+
 int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing *out, char *err,
                     size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    CURL *c = curl_easy_init();
-    if (!c) {
+    lister ls = {.p = p, .o = o, .out = out, .c = curl_easy_init(),
+                 .rng = (uint64_t)mon_wall_ms() ^ (uint64_t)(uintptr_t)out};
+    if (!ls.c) {
         snprintf(err, errlen, "curl_easy_init failed");
         return -1;
     }
     idset set = {0};
     tl_set = &set;
     tl_set_owner = out;
-    body b = {.max = (size_t)p->max_response_bytes};
-    char errbuf[CURL_ERROR_SIZE];
-    int rc = -1;
-    uint64_t prev_hash = 0;
-    long long start = 0;
-    const int max_pages = 100000;
-    for (int page = 0; page < max_pages; page++) {
-        if (atomic_load(o->stop)) {
-            snprintf(err, errlen, "cancelled");
-            break;
-        }
-        if (page > 0 && p->api_delay_ms > 0)
+    ls.f.b.max = (size_t)p->max_response_bytes;
+    mon_pager_init(&ls.pg, p->rows);
+    int rc = 0;
+    for (;;) {
+        if (ls.page > 0 && p->api_delay_ms > 0)
             sleep_ms_stop(p->api_delay_ms, o->stop);
-        char url[4096];
-        snprintf(url, sizeof url, "%s/api/3/action/package_search?sort=id%%20asc&rows=%lld&start=%lld",
-                 p->base_url, p->rows, start);
-        url_append_fq(c, url, sizeof url, p);
-        curl_easy_reset(c);
-        b.len = 0;
-        b.too_big = false;
-        errbuf[0] = 0;
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        struct timespec f0, f1, f2;
-        clock_gettime(CLOCK_MONOTONIC, &f0);
-        CURLcode cc = curl_easy_perform(c);
-        clock_gettime(CLOCK_MONOTONIC, &f1);
-        out->fetch_ms += (double)(f1.tv_sec - f0.tv_sec) * 1e3 + (double)(f1.tv_nsec - f0.tv_nsec) / 1e6;
-        long http = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
-        out->pages++;
-        if (b.too_big) {
-            snprintf(err, errlen, "package_search page %d: response larger than %lld bytes", page,
-                     p->max_response_bytes);
+        rc = list_page(&ls, err, errlen);
+        if (rc != 0)
             break;
-        }
-        if (cc != CURLE_OK) {
-            snprintf(err, errlen, "package_search page %d: %s", page,
-                     atomic_load(o->stop) ? "cancelled" : errbuf[0] ? errbuf : curl_easy_strerror(cc));
-            break;
-        }
-        if (http != 200) {
-            snprintf(err, errlen, "package_search page %d: HTTP %ld", page, http);
-            break;
-        }
-        uint64_t h = b.p ? hash(b.p) ^ b.len : 0;
-        if (page > 0 && h == prev_hash) {
-            snprintf(err, errlen, "package_search page %d: same page as before, paging does not advance",
-                     page);
-            break;
-        }
-        prev_hash = h;
-        size_t fresh = 0;
-        char perr[300];
-        int got = mon_parse_page(b.p ? b.p : "", b.len, p, out, &fresh, perr, sizeof perr);
-        clock_gettime(CLOCK_MONOTONIC, &f2);
-        out->parse_ms += (double)(f2.tv_sec - f1.tv_sec) * 1e3 + (double)(f2.tv_nsec - f1.tv_nsec) / 1e6;
-        if (got < 0) {
-            snprintf(err, errlen, "page %d: %s", page, perr);
-            break;
-        }
-        if (got == 0) {
-            rc = 0; /* an empty page ends a complete listing */
-            break;
-        }
-        if (fresh == 0) {
-            snprintf(err, errlen, "package_search page %d: no new datasets, paging does not advance",
-                     page);
-            break;
-        }
-        /* a server may cap rows below what we asked: advance by what came */
-        start += got < p->rows ? got : p->rows;
     }
-    free(b.p);
-    free(set.slot); /* the ids themselves belong to the listing */
+    out->complete = rc == 1 && ls.pg.state == MON_PAGER_COMPLETE;
+    out->count = ls.pg.count;
+    snprintf(out->incomplete, sizeof out->incomplete, "%s", out->complete ? "" : ls.pg.why);
+    free(ls.f.b.p);
+    set_free(&set);
     tl_set = NULL;
     tl_set_owner = NULL;
+    curl_easy_cleanup(ls.c);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The dict of package_show says whether the dataset still exists. */
+static int show_verdict(const fetch *f, int max_depth, const json_t *types)
+{
+    if (f->cc != CURLE_OK || f->html || f->b.too_big)
+        return -1;
+    json_t *root = f->b.p ? vg_json_parse(f->b.p, f->b.len, 0, max_depth, NULL) : NULL;
+    const json_t *e = json_object_get(root, "error");
+    const char *type = json_string_value(json_object_get(e, "__type"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    const json_t *result = json_object_get(root, "result");
+    const char *state = json_string_value(json_object_get(result, "state"));
+    int v = -1;
+    if (f->http == 404 && (!root || (type && strstr(type, "Not Found")) ||
+                           (msg && strcasecmp(msg, "Not found") == 0)))
+        v = 1;
+    else if (f->http == 200 && json_is_true(json_object_get(root, "success")))
+        /* deleted, or no longer one of the monitored types */
+        v = (state && strcmp(state, "deleted") == 0) || type_unwanted(types, result) ? 1 : 0;
+    json_decref(root);
+    return v;
+}
+
+int mon_confirm_gone(const mon_portal_cfg *p, const mon_http_opts *o, const char *id)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -1;
+    fetch f;
+    memset(&f, 0, sizeof f);
+    f.b.max = (size_t)p->max_response_bytes;
+    char *esc = curl_easy_escape(c, id, 0);
+    char url[4096];
+    snprintf(url, sizeof url, "%s%s/package_show?id=%s", p->base_url, api_path(o),
+             esc ? esc : "");
+    curl_free(esc);
+    fetch_run(c, url, o, &f);
+    int v = show_verdict(&f, depth(o), p->types);
+    free(f.b.p);
     curl_easy_cleanup(c);
-    return rc;
+    return v;
 }

@@ -146,7 +146,8 @@ static int m_list(const json_t *params, json_t **result, void *user)
         like[j] = 0;
     }
     static const char where[] =
-        " FROM monitor_datasets WHERE (?1 IS NULL OR portal=?1) AND (?2 IS NULL OR status=?2)"
+        " FROM monitor_datasets WHERE removed_at IS NULL"
+        " AND (?1 IS NULL OR portal=?1) AND (?2 IS NULL OR status=?2)"
         " AND (?3 IS NULL OR organization=?3) AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\'"
         " OR title LIKE ?4 ESCAPE '\\' OR id=?5)";
     char sql[1536];
@@ -245,7 +246,8 @@ static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t 
     int rc = -ENOENT;
     if (sqlite3_prepare_v2(m->rdb,
                            "SELECT " DS_COLS " FROM monitor_datasets WHERE (id=?1 OR name=?1)"
-                           " AND (?2 IS NULL OR portal=?2) ORDER BY id=?1 DESC LIMIT 1",
+                           " AND (?2 IS NULL OR portal=?2) AND removed_at IS NULL"
+                           " ORDER BY id=?1 DESC LIMIT 1",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (portal)

@@ -24,6 +24,11 @@ typedef struct mon_portal_cfg {
     int64_t interval_ms, api_delay_ms, per_host_interval_ms, connect_timeout_ms, timeout_ms,
         slow_ms;
     long long rows, per_host, fail_threshold, recover_threshold, max_response_bytes;
+    json_t *types;            /* dataset types listed (fq=+dataset_type:...) */
+    long long remove_after;   /* complete listings a dataset must be missing from */
+    double max_removed_fraction;
+    long long api_retries;    /* retries of one API request */
+    int64_t api_retry_delay_ms, api_retry_max_ms, failure_retry_ms;
 } mon_portal_cfg;
 
 typedef struct mon_config {
@@ -73,6 +78,43 @@ typedef struct mon_hyst {
 /* Feeds one observation; returns true when the committed status changed. */
 bool mon_hyst_feed(mon_hyst *h, int observed, int fail_threshold, int recover_threshold);
 
+/* ---- paging (paging.c: pure) ---- */
+enum { MON_PAGER_GOING = 0, MON_PAGER_COMPLETE, MON_PAGER_INCOMPLETE };
+typedef struct mon_pager {
+    long long count;   /* result.count of the first page; -1 before */
+    long long start;   /* offset of the next page */
+    long long rows;    /* page size in use */
+    size_t distinct;   /* distinct ids seen, filtered-out ones included */
+    int state;
+    char why[160];     /* why incomplete */
+} mon_pager;
+void mon_pager_init(mon_pager *pg, long long rows);
+/* Feeds one parsed page (its result.count, results, new distinct ids).
+ * Returns 1 when the listing ends (state says how), 0 to fetch the next. */
+int mon_pager_page(mon_pager *pg, long long count, size_t got, size_t fresh);
+
+/* ---- removals (removal.c: pure) ---- */
+typedef struct mon_rm_item {
+    const char *id;
+    bool listed;     /* in this sweep's listing */
+    int missing;     /* in/out: consecutive complete listings without it */
+    bool remove;     /* out */
+} mon_rm_item;
+typedef struct mon_rm_opts {
+    int remove_after;
+    double max_fraction;
+    /* 1 gone (404, not found, state deleted), 0 still there, -1 cannot tell */
+    int (*confirm)(void *ctx, const char *id);
+    void *ctx;
+} mon_rm_opts;
+typedef struct mon_rm_result {
+    size_t candidates, removed, kept, unconfirmed;
+    bool held;       /* too many at once: held this sweep, warn */
+} mon_rm_result;
+/* `items`: every live dataset known before this sweep. */
+void mon_removal_plan(mon_rm_item *items, size_t n, bool complete, bool held_before,
+                      const mon_rm_opts *o, mon_rm_result *r);
+
 /* ---- listing (listing.c) ---- */
 typedef struct mon_res {
     char *id, *name, *url, *format;
@@ -101,7 +143,11 @@ typedef struct mon_listing {
     mon_ds *ds;
     size_t n, cap;
     int pages;
+    int retries;             /* API requests retried */
     int errors;              /* skipped malformed entries */
+    bool complete;           /* count held and every id came (paging.c) */
+    long long count;         /* result.count */
+    char incomplete[160];    /* why not complete */
     double fetch_ms, parse_ms; /* time waiting for pages vs parsing them */
 } mon_listing;
 
@@ -110,16 +156,29 @@ typedef struct mon_http_opts {
     int64_t connect_timeout_ms, timeout_ms;
     long long max_response_bytes;
     atomic_bool *stop;
+    int max_json_depth;
+    bool *legacy_api;        /* in/out: the portal only answers /api/action */
 } mon_http_opts;
 
-/* Pages the portal. Returns 0 on a complete listing, else -1 with `err`
- * filled; the (partial) listing is kept for the caller to free. */
+/* Pages the portal, each request retried with backoff. Returns 0 when the
+ * listing is usable (out->complete tells whether it may remove anything), or
+ * -1 with `err` when the API failed; the listing is kept for the caller to
+ * free either way. */
 int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing *out, char *err,
                     size_t errlen);
 /* Parses one package_search body into `out` (dedup against what it holds).
  * Returns the number of results in the page (>= 0), or -1 with `err`. */
 int mon_parse_page(const char *body, size_t len, const mon_portal_cfg *p, mon_listing *out,
                    size_t *new_ids, char *err, size_t errlen);
+/* The same with the JSON nesting limit and result.count (-1 when absent). */
+int mon_parse_page_ex(const char *body, size_t len, const mon_portal_cfg *p, int max_depth,
+                      mon_listing *out, size_t *new_ids, long long *count, char *err,
+                      size_t errlen);
+/* package_show: 1 the dataset is gone (404, "Not found", state deleted), 0 it
+ * is there, -1 cannot tell. */
+int mon_confirm_gone(const mon_portal_cfg *p, const mon_http_opts *o, const char *id);
+/* Seconds to wait from a Retry-After value (delta seconds or HTTP date), or -1. */
+long long mon_retry_after_s(const char *v, int64_t now_wall_ms);
 void mon_listing_free(mon_listing *l);
 void mon_ds_free(mon_ds *d);
 /* Replaces invalid UTF-8 sequences by '?', in place. Returns how many. */
@@ -146,6 +205,8 @@ typedef struct mon_prev_ds {
     char *id, *name, *title, *org, *org_title, *url, *modified;
     mon_hyst h;
     int64_t last_checked;
+    int missing;             /* consecutive complete listings without it */
+    bool removed;            /* announced removed; kept with its history */
     mon_prev_res *res;
     size_t nres;
 } mon_prev_ds;
@@ -154,14 +215,14 @@ typedef struct mon_prev {
     size_t n;
 } mon_prev;
 
-#define MON_SCHEMA_VERSION 1
+#define MON_SCHEMA_VERSION 2
 int mon_store_open(const char *path, sqlite3 **db);
 int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out);
 void mon_prev_free(mon_prev *p);
 int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t statelen,
-                         int *baseline_done);
+                         int *baseline_done, int *failures, int *held);
 int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int baseline_done,
-                         const char *last_error);
+                         const char *last_error, int failures, int held);
 int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at);
 int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, bool complete,
                            const json_t *counts, int errors, int changes);
@@ -179,19 +240,26 @@ mon_wbatch *mon_wbatch_begin(sqlite3 *db);
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
                        int observed, int64_t last_checked, int64_t now_ms,
                        const mon_prev_ds *prev);
-int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id);
+/* Marks a dataset removed (its rows and history stay). */
+int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id, int64_t now_ms);
+/* Records how many complete listings a live dataset has been missing from. */
+int mon_wbatch_missing(mon_wbatch *b, const char *portal, const char *id, int missing);
 int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
                      const mon_res *r, int64_t sweep_id);
 int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, int64_t day_ms,
                      int checks, int ok, double latency_sum, int latency_n);
-/* Commits (ok) or rolls back; frees the batch. */
-int mon_wbatch_end(mon_wbatch *b, bool ok);
+/* Commits (ok) or rolls back; frees the batch. On failure `err` holds the
+ * first real SQLite error (not the rollback's). */
+int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen);
 
 /* ---- plugin state (plugin.c) ---- */
 typedef struct mon_portal_rt {
     mon_portal_cfg *cfg;
     char state[16];          /* unknown | up | down */
     int baseline_done;
+    int failures;            /* consecutive failed listings */
+    int held;                /* a mass removal is held, waiting for confirmation */
+    bool legacy_api;         /* answers only on /api/action */
     bool run_requested;
     bool running;
     int64_t next_due_mono;
@@ -216,6 +284,9 @@ typedef struct mon_plugin {
     atomic_bool stop;
 } mon_plugin;
 
+/* plugin.c: wait before the next sweep after `failures` failed ones in a row */
+int64_t mon_next_wait_ms(const mon_portal_cfg *p, int failures);
+
 /* sweep.c */
 void mon_sweep_portal(mon_plugin *m, size_t idx);
 int mon_publish(mon_plugin *m, const char *topic, json_t *payload);
@@ -229,5 +300,7 @@ void mon_iso_ms(int64_t wall_ms, char *buf, size_t size);
 /* Clocks in milliseconds (clock.c): monotonic for intervals, wall for timestamps. */
 int64_t mon_mono_ms(void);
 int64_t mon_wall_ms(void);
+/* Tests fake time: replaces both clocks (NULL restores the real ones). */
+void mon_clock_set(int64_t (*mono)(void), int64_t (*wall)(void));
 
 #endif

@@ -7,6 +7,18 @@
 
 #include "monitor.h"
 
+/* After a failed sweep the next try comes sooner: failure_retry, doubling
+ * with each failure in a row, never later than the interval. */
+int64_t mon_next_wait_ms(const mon_portal_cfg *p, int failures)
+{
+    if (failures <= 0)
+        return p->interval_ms;
+    int64_t w = p->failure_retry_ms;
+    for (int i = 1; i < failures && w < p->interval_ms; i++)
+        w *= 2;
+    return w < p->interval_ms ? w : p->interval_ms;
+}
+
 static void *sweeper(void *arg)
 {
     mon_plugin *m = arg;
@@ -31,8 +43,9 @@ static void *sweeper(void *arg)
             mon_sweep_portal(m, pick);
             pthread_mutex_lock(&m->mu);
             rt->running = false;
-            rt->next_due_mono = mon_mono_ms() + rt->cfg->interval_ms;
-            rt->next_due_wall = mon_wall_ms() + rt->cfg->interval_ms;
+            int64_t wait = mon_next_wait_ms(rt->cfg, rt->failures);
+            rt->next_due_mono = mon_mono_ms() + wait;
+            rt->next_due_wall = mon_wall_ms() + wait;
             continue;
         }
         struct timespec ts;
@@ -120,8 +133,10 @@ static int monitor_init(const vg_host *host, const vg_config *cfg, void **state)
     for (size_t i = 0; i < m->cfg.nportals; i++) {
         mon_portal_rt *rt = &m->rt[i];
         rt->cfg = &m->cfg.portals[i];
-        mon_store_portal_get(m->wdb, rt->cfg->name, rt->state, sizeof rt->state,
-                             &rt->baseline_done);
+        if (mon_store_portal_get(m->wdb, rt->cfg->name, rt->state, sizeof rt->state,
+                                 &rt->baseline_done, &rt->failures, &rt->held) < 0)
+            VG_WARN(host, "portal %s: cannot read its saved state: %s", rt->cfg->name,
+                    sqlite3_errmsg(m->wdb));
         rt->next_due_mono = now; /* first sweep right after start */
         rt->next_due_wall = mon_wall_ms();
     }

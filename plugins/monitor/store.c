@@ -11,7 +11,8 @@
 static const char k_schema[] =
     "CREATE TABLE IF NOT EXISTS monitor_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS monitor_portals(name TEXT PRIMARY KEY, state TEXT NOT NULL,"
-    " baseline_done INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER);"
+    " baseline_done INTEGER NOT NULL DEFAULT 0, last_error TEXT, updated_at INTEGER,"
+    " failures INTEGER NOT NULL DEFAULT 0, held INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS monitor_sweeps(id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " portal TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER,"
     " complete INTEGER, counts TEXT, errors INTEGER, changes INTEGER);"
@@ -19,7 +20,8 @@ static const char k_schema[] =
     " name TEXT, title TEXT, organization TEXT, organization_title TEXT, url TEXT,"
     " metadata_modified TEXT, status TEXT NOT NULL DEFAULT 'unknown', observed TEXT,"
     " candidate TEXT, streak INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0,"
-    " last_checked INTEGER, first_seen INTEGER, PRIMARY KEY(portal, id)) WITHOUT ROWID;"
+    " last_checked INTEGER, first_seen INTEGER, missing INTEGER NOT NULL DEFAULT 0,"
+    " removed_at INTEGER, PRIMARY KEY(portal, id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS monitor_datasets_status ON monitor_datasets(status);"
     "CREATE INDEX IF NOT EXISTS monitor_datasets_name ON monitor_datasets(name);"
     "CREATE TABLE IF NOT EXISTS monitor_resources(portal TEXT NOT NULL,"
@@ -38,6 +40,26 @@ static const char k_schema[] =
     "CREATE TABLE IF NOT EXISTS monitor_daily(portal TEXT NOT NULL, dataset_id TEXT NOT NULL,"
     " day TEXT NOT NULL, checks INTEGER NOT NULL, ok INTEGER NOT NULL, latency_sum REAL NOT"
     " NULL, latency_n INTEGER NOT NULL, PRIMARY KEY(portal, dataset_id, day)) WITHOUT ROWID;";
+
+/* Version 1 -> 2: removals are marked, not deleted; portals count failures. */
+static const char *const k_migrate_v2[] = {
+    "ALTER TABLE monitor_datasets ADD COLUMN missing INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE monitor_datasets ADD COLUMN removed_at INTEGER",
+    "ALTER TABLE monitor_portals ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE monitor_portals ADD COLUMN held INTEGER NOT NULL DEFAULT 0"};
+
+static int migrate(sqlite3 *db, int version)
+{
+    if (version >= 2)
+        return 0;
+    for (size_t i = 0; i < sizeof k_migrate_v2 / sizeof k_migrate_v2[0]; i++) {
+        /* a fresh database already has the column */
+        if (sqlite3_exec(db, k_migrate_v2[i], NULL, NULL, NULL) != SQLITE_OK &&
+            !strstr(sqlite3_errmsg(db), "duplicate column"))
+            return -EIO;
+    }
+    return 0;
+}
 
 int mon_store_open(const char *path, sqlite3 **out)
 {
@@ -69,6 +91,10 @@ int mon_store_open(const char *path, sqlite3 **out)
     if (version > MON_SCHEMA_VERSION) {
         sqlite3_close(db);
         return -EPROTO;
+    }
+    if (migrate(db, version) < 0) {
+        sqlite3_close(db);
+        return -EIO;
     }
     if (version < MON_SCHEMA_VERSION) {
         char sql[128];
@@ -103,7 +129,8 @@ int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out)
     int rc = 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT id, name, title, organization, organization_title, url,"
-                           " metadata_modified, status, candidate, streak, last_checked"
+                           " metadata_modified, status, candidate, streak, last_checked,"
+                           " missing, removed_at IS NOT NULL"
                            " FROM monitor_datasets WHERE portal=? ORDER BY id",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
@@ -133,6 +160,8 @@ int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out)
         d->h.candidate = c < 0 ? d->h.status : c;
         d->h.streak = sqlite3_column_int(st, 9);
         d->last_checked = sqlite3_column_int64(st, 10);
+        d->missing = sqlite3_column_int(st, 11);
+        d->removed = sqlite3_column_int(st, 12) != 0;
         if (!d->id) {
             sqlite3_finalize(st);
             return -ENOMEM;
@@ -202,21 +231,26 @@ void mon_prev_free(mon_prev *p)
 }
 
 int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t statelen,
-                         int *baseline_done)
+                         int *baseline_done, int *failures, int *held)
 {
     sqlite3_stmt *st = NULL;
     snprintf(state, statelen, "unknown");
-    *baseline_done = 0;
-    if (sqlite3_prepare_v2(db, "SELECT state, baseline_done FROM monitor_portals WHERE name=?",
+    *baseline_done = *failures = *held = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT state, baseline_done, failures, held FROM monitor_portals"
+                           " WHERE name=?",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         snprintf(state, statelen, "%s", (const char *)sqlite3_column_text(st, 0));
         *baseline_done = sqlite3_column_int(st, 1);
+        *failures = sqlite3_column_int(st, 2);
+        *held = sqlite3_column_int(st, 3);
     }
     sqlite3_finalize(st);
-    return 0;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 static int exec_bind(sqlite3 *db, const char *sql, const char *fmt, ...)
@@ -250,14 +284,17 @@ static int exec_bind(sqlite3 *db, const char *sql, const char *fmt, ...)
 }
 
 int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int baseline_done,
-                         const char *last_error)
+                         const char *last_error, int failures, int held)
 {
     return exec_bind(db,
                      "INSERT INTO monitor_portals(name, state, baseline_done, last_error,"
-                     " updated_at) VALUES(?,?,?,?,strftime('%s','now')) ON CONFLICT(name) DO"
-                     " UPDATE SET state=excluded.state, baseline_done=excluded.baseline_done,"
-                     " last_error=excluded.last_error, updated_at=excluded.updated_at",
-                     "ssis", portal, state, (int64_t)baseline_done, last_error);
+                     " updated_at, failures, held) VALUES(?,?,?,?,strftime('%s','now'),?,?)"
+                     " ON CONFLICT(name) DO UPDATE SET state=excluded.state,"
+                     " baseline_done=excluded.baseline_done, last_error=excluded.last_error,"
+                     " updated_at=excluded.updated_at, failures=excluded.failures,"
+                     " held=excluded.held",
+                     "ssisii", portal, state, (int64_t)baseline_done, last_error,
+                     (int64_t)failures, (int64_t)held);
 }
 
 int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at)
@@ -283,7 +320,8 @@ int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, b
 
 int mon_store_mark_stale(sqlite3 *db, const char *portal)
 {
-    return exec_bind(db, "UPDATE monitor_datasets SET stale=1 WHERE portal=?", "s", portal);
+    return exec_bind(db, "UPDATE monitor_datasets SET stale=1 WHERE portal=? AND removed_at IS NULL",
+                     "s", portal);
 }
 
 int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
@@ -294,7 +332,7 @@ int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
                            "SELECT status, COUNT(*) FROM monitor_datasets WHERE portal=?"
-                           " GROUP BY status",
+                           " AND removed_at IS NULL GROUP BY status",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
@@ -304,8 +342,9 @@ int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
     }
     sqlite3_finalize(st);
     if (sqlite3_prepare_v2(db,
-                           "SELECT COUNT(*), SUM(status='restricted') FROM monitor_resources"
-                           " WHERE portal=?",
+                           "SELECT COUNT(*), SUM(r.status='restricted') FROM monitor_resources r"
+                           " JOIN monitor_datasets d ON d.portal=r.portal AND d.id=r.dataset_id"
+                           " WHERE r.portal=? AND d.removed_at IS NULL",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
@@ -331,15 +370,23 @@ int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days)
 /* ---- the write batch of one sweep ---- */
 struct mon_wbatch {
     sqlite3 *db;
-    sqlite3_stmt *ds, *rm_ds, *rm_res, *rm_one_res, *ins_res, *check, *daily;
+    sqlite3_stmt *ds, *rm_ds, *missing, *rm_one_res, *ins_res, *check, *daily;
     int failed;
+    char err[256]; /* the first real error: a later ROLLBACK would overwrite it */
 };
 
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql, int *failed)
+static void note_error(mon_wbatch *b)
+{
+    if (!b->err[0])
+        snprintf(b->err, sizeof b->err, "%s", sqlite3_errmsg(b->db));
+    b->failed = 1;
+}
+
+static sqlite3_stmt *prep(mon_wbatch *b, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        *failed = 1;
+    if (sqlite3_prepare_v2(b->db, sql, -1, &st, NULL) != SQLITE_OK)
+        note_error(b);
     return st;
 }
 
@@ -353,7 +400,7 @@ mon_wbatch *mon_wbatch_begin(sqlite3 *db)
         free(b);
         return NULL;
     }
-    b->ds = prep(db,
+    b->ds = prep(b,
                  "INSERT INTO monitor_datasets(portal, id, name, title, organization,"
                  " organization_title, url, metadata_modified, status, observed, candidate,"
                  " streak, stale, last_checked, first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)"
@@ -362,34 +409,31 @@ mon_wbatch *mon_wbatch_begin(sqlite3 *db)
                  " organization_title=excluded.organization_title, url=excluded.url,"
                  " metadata_modified=excluded.metadata_modified, status=excluded.status,"
                  " observed=excluded.observed, candidate=excluded.candidate,"
-                 " streak=excluded.streak, stale=0, last_checked=excluded.last_checked",
-                 &b->failed);
-    b->rm_ds = prep(db, "DELETE FROM monitor_datasets WHERE portal=? AND id=?", &b->failed);
-    b->rm_res = prep(db, "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=?",
-                     &b->failed);
-    b->rm_one_res = prep(db,
-                         "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=? AND id=?",
-                         &b->failed);
-    b->ins_res = prep(db,
+                 " streak=excluded.streak, stale=0, last_checked=excluded.last_checked,"
+                 " missing=0, removed_at=NULL");
+    /* removed datasets keep their rows and history: a return is the same dataset */
+    b->rm_ds = prep(b, "UPDATE monitor_datasets SET removed_at=?, missing=0, stale=0"
+                       " WHERE portal=? AND id=?");
+    b->missing = prep(b, "UPDATE monitor_datasets SET missing=? WHERE portal=? AND id=?");
+    b->rm_one_res = prep(b,
+                         "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=? AND id=?");
+    b->ins_res = prep(b,
                       "INSERT OR REPLACE INTO monitor_resources(portal, dataset_id, id, position,"
                       " name, url, format, status, reason, http_status, latency_ms,"
                       " content_type, content_length, final_url, error, method, checked_at)"
-                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                      &b->failed);
-    b->check = prep(db,
+                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    b->check = prep(b,
                     "INSERT INTO monitor_checks(portal, dataset_id, resource_id, sweep_id,"
                     " checked_at, status, reason, http_status, latency_ms, content_type,"
                     " content_length, final_url, error, method)"
-                    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    &b->failed);
-    b->daily = prep(db,
+                    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    b->daily = prep(b,
                     "INSERT INTO monitor_daily(portal, dataset_id, day, checks, ok, latency_sum,"
                     " latency_n) VALUES(?,?,date(?, 'unixepoch'),?,?,?,?)"
                     " ON CONFLICT(portal, dataset_id, day) DO UPDATE SET"
                     " checks=checks+excluded.checks, ok=ok+excluded.ok,"
                     " latency_sum=latency_sum+excluded.latency_sum,"
-                    " latency_n=latency_n+excluded.latency_n",
-                    &b->failed);
+                    " latency_n=latency_n+excluded.latency_n");
     return b;
 }
 
@@ -408,13 +452,11 @@ static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
         return -EIO;
     }
     int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        note_error(b);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
-        b->failed = 1;
-        return -EIO;
-    }
-    return 0;
+    return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
@@ -492,15 +534,24 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
     return 0;
 }
 
-int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id)
+int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id, int64_t now_ms)
 {
-    bind_s(b->rm_ds, 1, portal);
-    bind_s(b->rm_ds, 2, id);
-    if (step_reset(b, b->rm_ds) < 0)
+    if (!b->rm_ds)
         return -EIO;
-    bind_s(b->rm_res, 1, portal);
-    bind_s(b->rm_res, 2, id);
-    return step_reset(b, b->rm_res);
+    sqlite3_bind_int64(b->rm_ds, 1, now_ms);
+    bind_s(b->rm_ds, 2, portal);
+    bind_s(b->rm_ds, 3, id);
+    return step_reset(b, b->rm_ds);
+}
+
+int mon_wbatch_missing(mon_wbatch *b, const char *portal, const char *id, int missing)
+{
+    if (!b->missing)
+        return -EIO;
+    sqlite3_bind_int(b->missing, 1, missing);
+    bind_s(b->missing, 2, portal);
+    bind_s(b->missing, 3, id);
+    return step_reset(b, b->missing);
 }
 
 int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
@@ -547,13 +598,13 @@ int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, 
     return step_reset(b, st);
 }
 
-int mon_wbatch_end(mon_wbatch *b, bool ok)
+int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen)
 {
     if (!b)
         return -EINVAL;
     sqlite3_finalize(b->ds);
     sqlite3_finalize(b->rm_ds);
-    sqlite3_finalize(b->rm_res);
+    sqlite3_finalize(b->missing);
     sqlite3_finalize(b->rm_one_res);
     sqlite3_finalize(b->ins_res);
     sqlite3_finalize(b->check);
@@ -561,13 +612,17 @@ int mon_wbatch_end(mon_wbatch *b, bool ok)
     int rc = 0;
     if (ok && !b->failed) {
         if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-            sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+            note_error(b);
             rc = -EIO;
         }
     } else {
-        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
         rc = b->failed ? -EIO : 0;
     }
+    /* SQLite may already have rolled back (disk full): only roll back an open one */
+    if ((rc < 0 || !ok) && !sqlite3_get_autocommit(b->db))
+        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc < 0 && err)
+        snprintf(err, errlen, "%s", b->err[0] ? b->err : "database write failed");
     free(b);
     return rc;
 }

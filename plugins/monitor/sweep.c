@@ -1,5 +1,6 @@
 /* monitor: one sweep of one portal: list, check, compare with what the
- * database knows, commit, then announce what changed. */
+ * database knows, decide removals (removal.c), commit, then announce what
+ * changed. Each step is one function working on a `sweep`. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,31 +150,32 @@ static json_t *failing_list(const mon_ds *d)
     return arr;
 }
 
-static void set_portal_state(mon_plugin *m, mon_portal_rt *rt, const char *state,
-                             const char *error)
-{
-    char prev[16];
-    pthread_mutex_lock(&m->mu);
-    snprintf(prev, sizeof prev, "%s", rt->state);
-    snprintf(rt->state, sizeof rt->state, "%s", state);
-    if (error)
-        snprintf(rt->last_error, sizeof rt->last_error, "%s", error);
-    int baseline = rt->baseline_done;
-    pthread_mutex_unlock(&m->mu);
-    mon_store_portal_set(m->wdb, rt->cfg->name, state, baseline, error);
-    /* announce a failure at once, and a recovery only from a failure */
-    if (strcmp(prev, state) != 0 && (strcmp(state, "down") == 0 || strcmp(prev, "down") == 0)) {
-        json_t *ev = json_pack("{s:s, s:s, s:s, s:o}", "portal", rt->cfg->name, "previous", prev,
-                               "current", state, "error", jstr(error));
-        mon_publish(m, "portal.status_changed", ev);
-        json_decref(ev);
-    }
-}
-
 typedef struct sweep_counts {
     long long datasets, resources, up, down, degraded, unknown, restricted;
     long long r_up, r_down, r_restricted, r_invalid;
 } sweep_counts;
+
+/* Everything one sweep carries from step to step. */
+typedef struct sweep {
+    mon_plugin *m;
+    mon_portal_rt *rt;
+    const mon_portal_cfg *p;
+    int64_t id, started, t0, t_list, t_checks;
+    mon_http_opts ho;
+    mon_listing L;
+    mon_prev prev;
+    mon_rm_item *rm;         /* prev's live datasets, for removal.c */
+    size_t nrm;
+    mon_rm_result rr;
+    sweep_counts c;
+    json_t *events;          /* [topic, payload] pairs, published after the commit */
+    char err[512];
+    const char *reason;      /* why the sweep is not complete, or NULL */
+    int errors;
+    bool listed;             /* the listing is usable */
+    bool applied;            /* the changes were committed */
+    bool cancelled;
+} sweep;
 
 static json_t *counts_json(const sweep_counts *c)
 {
@@ -183,271 +185,490 @@ static json_t *counts_json(const sweep_counts *c)
                      (json_int_t)c->unknown, "restricted", (json_int_t)c->restricted);
 }
 
-/* Compares, classifies and writes. Appends events to `events` ([topic, payload]
- * pairs) to be published after the commit. Returns 0 or -EIO. */
-static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing *L,
-                 mon_prev *prev, bool quiet, json_t *events, sweep_counts *c)
+/* A store write that failed: keep the real SQLite error for the report. */
+static void store_failed(sweep *s, const char *what)
 {
-    const mon_portal_cfg *p = rt->cfg;
-    const char *portal = p->name;
-    int64_t now = mon_wall_ms();
-    mon_wbatch *b = mon_wbatch_begin(m->wdb);
-    if (!b)
-        return -EIO;
-    int rc = 0;
-    for (size_t i = 0; i < L->n && rc == 0; i++) {
-        mon_ds *d = &L->ds[i];
-        mon_prev_ds key = {.id = d->id};
-        mon_prev_ds *pd =
-            prev->n ? bsearch(&key, prev->ds, prev->n, sizeof *prev->ds, cmp_prev) : NULL;
-        mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
-        int before = h.status;
-        mon_res_outcome stack_out[16];
-        mon_res_outcome *out = d->nres <= 16 ? stack_out : calloc(d->nres, sizeof *out);
-        if (!out) {
-            rc = -ENOMEM;
-            break;
-        }
-        int checks = 0, ok = 0, lat_n = 0;
-        double lat_sum = 0;
-        int64_t last_checked = pd ? pd->last_checked : 0;
-        for (size_t k = 0; k < d->nres; k++) {
-            mon_res *r = &d->res[k];
-            out[k].status = r->checked ? r->status : MON_R_UNKNOWN;
-            out[k].slow = r->slow;
-            if (!r->checked)
-                continue;
-            last_checked = r->checked_at > last_checked ? r->checked_at : last_checked;
-            if (r->invalid) {
-                c->r_invalid++;
-            } else {
-                checks++;
-                ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
-                lat_sum += r->latency_ms;
-                lat_n++;
-                c->r_up += r->status == MON_R_UP;
-                c->r_down += r->status == MON_R_DOWN;
-                c->r_restricted += r->status == MON_R_RESTRICTED;
-            }
-            c->restricted += r->status == MON_R_RESTRICTED;
-            rc |= mon_wbatch_check(b, portal, d->id, r, sweep_id);
-        }
-        int observed = mon_dataset_observe(out, d->nres);
-        if (out != stack_out)
-            free(out);
-        bool changed = mon_hyst_feed(&h, observed, (int)p->fail_threshold,
-                                     (int)p->recover_threshold);
-        rc |= mon_wbatch_dataset(b, portal, d, &h, observed, last_checked, now, pd);
-        if (checks > 0)
-            rc |= mon_wbatch_daily(b, portal, d->id, now, checks, ok, lat_sum, lat_n);
-        c->datasets++;
-        c->resources += (long long)d->nres;
-        c->up += h.status == MON_D_UP;
-        c->down += h.status == MON_D_DOWN;
-        c->degraded += h.status == MON_D_DEGRADED;
-        c->unknown += h.status == MON_D_UNKNOWN;
-
-        json_t *dj = NULL;
-#define DJ() (dj ? dj : (dj = dataset_json(portal, d->id, d->name, d->title, d->org, \
-                                             d->org_title, d->url, h.status, last_checked)))
-        if (!pd && !quiet)
-            json_array_append_new(events, json_pack("[s, {s:s, s:I, s:O}]", "dataset.added",
-                                                    "portal", portal, "sweep_id",
-                                                    (json_int_t)sweep_id, "dataset", DJ()));
-        if (pd) {
-            json_t *ch = diff_dataset(pd, d);
-            if (ch)
-                json_array_append_new(events,
-                                      json_pack("[s, {s:s, s:I, s:O, s:o}]", "dataset.modified",
-                                                "portal", portal, "sweep_id", (json_int_t)sweep_id,
-                                                "dataset", DJ(), "changes", ch));
-        }
-        /* unknown -> up is the normal first classification: not news */
-        if (changed && !(before == MON_D_UNKNOWN && (h.status == MON_D_UP || quiet))) {
-            char at[40];
-            mon_iso_ms(last_checked ? last_checked : now, at, sizeof at);
-            json_array_append_new(
-                events, json_pack("[s, {s:s, s:I, s:O, s:s, s:s, s:o, s:s}]",
-                                  "dataset.status_changed", "portal", portal, "sweep_id",
-                                  (json_int_t)sweep_id, "dataset", DJ(), "previous",
-                                  mon_dstatus_name(before), "current", mon_dstatus_name(h.status),
-                                  "failing", failing_list(d), "checked_at", at));
-        }
-        json_decref(dj);
-#undef DJ
+    s->errors++;
+    VG_ERROR(s->m->host, "portal %s: %s failed: %s", s->p->name, what, sqlite3_errmsg(s->m->wdb));
+    if (!s->err[0] || !s->reason || strcmp(s->reason, "store_error") != 0) {
+        snprintf(s->err, sizeof s->err, "%s failed: %s", what, sqlite3_errmsg(s->m->wdb));
+        s->reason = "store_error";
     }
-    /* removals: only here, after a complete and successful listing */
-    for (size_t k = 0; k < prev->n && rc == 0; k++) {
-        mon_prev_ds *pd = &prev->ds[k];
-        mon_ds key = {.id = pd->id};
-        if (L->n && bsearch(&key, L->ds, L->n, sizeof *L->ds, cmp_ds))
-            continue;
-        rc |= mon_wbatch_remove(b, portal, pd->id);
-        json_array_append_new(
-            events, json_pack("[s, {s:s, s:I, s:o}]", "dataset.removed", "portal", portal,
-                              "sweep_id", (json_int_t)sweep_id, "dataset",
-                              dataset_json(portal, pd->id, pd->name, pd->title, pd->org,
-                                           pd->org_title, pd->url, pd->h.status,
-                                           pd->last_checked)));
-    }
-    int erc = mon_wbatch_end(b, rc == 0);
-    return rc ? rc : erc;
 }
 
-void mon_sweep_portal(mon_plugin *m, size_t idx)
+static void persist_portal(sweep *s)
 {
-    mon_portal_rt *rt = &m->rt[idx];
-    const mon_portal_cfg *p = rt->cfg;
-    int64_t started = mon_wall_ms(), t0 = mon_mono_ms();
-    int64_t sweep_id = mon_store_sweep_begin(m->wdb, p->name, started);
-    char iso[40];
-    mon_iso_ms(started, iso, sizeof iso);
-    json_t *ev = json_pack("{s:s, s:I, s:s}", "portal", p->name, "sweep_id", (json_int_t)sweep_id,
-                           "started_at", iso);
-    mon_publish(m, "monitor.sweep_started", ev);
-    json_decref(ev);
-    VG_INFO(m->host, "sweep %lld of portal %s started", (long long)sweep_id, p->name);
+    mon_portal_rt *rt = s->rt;
+    pthread_mutex_lock(&s->m->mu);
+    char state[16];
+    snprintf(state, sizeof state, "%s", rt->state);
+    int baseline = rt->baseline_done, failures = rt->failures, held = rt->held;
+    char err[512];
+    snprintf(err, sizeof err, "%s", rt->last_error);
+    pthread_mutex_unlock(&s->m->mu);
+    if (mon_store_portal_set(s->m->wdb, s->p->name, state, baseline, err[0] ? err : NULL,
+                             failures, held) < 0)
+        store_failed(s, "saving the portal state");
+}
 
-    mon_http_opts ho = {.user_agent = m->cfg.user_agent,
-                        .connect_timeout_ms = p->connect_timeout_ms,
-                        .timeout_ms = p->timeout_ms,
-                        .max_response_bytes = p->max_response_bytes,
-                        .stop = &m->stop};
-    mon_listing L;
-    char err[512] = "";
-    int lrc = mon_list_portal(p, &ho, &L, err, sizeof err);
-    int errors = L.errors;
-    bool complete = false;
-    sweep_counts c;
-    memset(&c, 0, sizeof c);
-    json_t *events = json_array();
-    int64_t t_list = mon_mono_ms(), t_checks = t_list;
+/* up after a usable listing; down only after fail_threshold failed sweeps in
+ * a row, like a dataset. A change is announced; unknown -> up is not news. */
+static void portal_outcome(sweep *s, bool ok)
+{
+    mon_portal_rt *rt = s->rt;
+    pthread_mutex_lock(&s->m->mu);
+    char prev[16];
+    snprintf(prev, sizeof prev, "%s", rt->state);
+    rt->failures = ok ? 0 : rt->failures + 1;
+    char state[16];
+    snprintf(state, sizeof state, "%s",
+             ok ? "up" : rt->failures >= s->p->fail_threshold ? "down" : prev);
+    memcpy(rt->state, state, sizeof state);
+    snprintf(rt->last_error, sizeof rt->last_error, "%s", ok ? "" : s->err);
+    int failures = rt->failures;
+    pthread_mutex_unlock(&s->m->mu);
+    if (strcmp(prev, state) != 0 && (strcmp(state, "down") == 0 || strcmp(prev, "down") == 0)) {
+        json_t *ev = json_pack("{s:s, s:s, s:s, s:o, s:o, s:i}", "portal", s->p->name, "previous",
+                               prev, "current", state, "error", ok ? json_null() : jstr(s->err),
+                               "reason", ok ? json_null() : jstr(s->reason), "failures",
+                               failures);
+        json_array_append_new(s->events, json_pack("[s, o]", "portal.status_changed", ev));
+    }
+}
+
+static void sweep_begin(sweep *s)
+{
+    s->started = mon_wall_ms();
+    s->t0 = mon_mono_ms();
+    s->events = json_array();
+    s->id = mon_store_sweep_begin(s->m->wdb, s->p->name, s->started);
+    if (s->id < 0)
+        store_failed(s, "recording the sweep start");
+    char iso[40];
+    mon_iso_ms(s->started, iso, sizeof iso);
+    json_t *ev = json_pack("{s:s, s:I, s:s}", "portal", s->p->name, "sweep_id", (json_int_t)s->id,
+                           "started_at", iso);
+    mon_publish(s->m, "monitor.sweep_started", ev);
+    json_decref(ev);
+    VG_INFO(s->m->host, "sweep %lld of portal %s started", (long long)s->id, s->p->name);
+}
+
+/* The listing pass: a failure after every retry is a failed sweep. */
+static void sweep_list(sweep *s)
+{
+    mon_plugin *m = s->m;
+    s->ho = (mon_http_opts){.user_agent = m->cfg.user_agent,
+                            .connect_timeout_ms = s->p->connect_timeout_ms,
+                            .timeout_ms = s->p->timeout_ms,
+                            .max_response_bytes = s->p->max_response_bytes,
+                            .stop = &m->stop,
+                            .max_json_depth = m->host->json_max_depth
+                                                  ? m->host->json_max_depth(m->host)
+                                                  : VG_JSON_MAX_DEPTH_DEFAULT,
+                            .legacy_api = &s->rt->legacy_api};
+    int lrc = mon_list_portal(s->p, &s->ho, &s->L, s->err, sizeof s->err);
+    s->errors += s->L.errors;
+    s->t_list = s->t_checks = mon_mono_ms();
+    if (atomic_load(&m->stop)) {
+        s->cancelled = true;
+        s->reason = "cancelled";
+        snprintf(s->err, sizeof s->err, "sweep cancelled");
+        return;
+    }
     if (lrc < 0) {
-        errors++;
-        if (!atomic_load(&m->stop)) {
-            VG_WARN(m->host, "portal %s: listing failed: %s", p->name, err);
-            mon_store_mark_stale(m->wdb, p->name);
-            set_portal_state(m, rt, "down", err);
+        s->errors++;
+        s->reason = "listing_failed";
+        VG_WARN(m->host, "portal %s: listing failed: %s", s->p->name, s->err);
+        if (mon_store_mark_stale(m->wdb, s->p->name) < 0)
+            store_failed(s, "marking datasets stale");
+        return;
+    }
+    s->listed = true;
+    if (!s->L.complete) {
+        s->reason = "listing_incomplete";
+        snprintf(s->err, sizeof s->err, "listing incomplete: %s", s->L.incomplete);
+        VG_WARN(m->host, "portal %s: %s; nothing is removed from it", s->p->name, s->err);
+    }
+    if (s->L.n > 1)
+        qsort(s->L.ds, s->L.n, sizeof *s->L.ds, cmp_ds);
+}
+
+static void sweep_check(sweep *s)
+{
+    mon_plugin *m = s->m;
+    if (mon_store_load_prev(m->wdb, s->p->name, &s->prev) < 0) {
+        store_failed(s, "loading the previous state");
+        s->listed = false;
+        return;
+    }
+    size_t nitems = 0;
+    for (size_t i = 0; i < s->L.n; i++)
+        nitems += s->L.ds[i].nres;
+    mon_res **items = calloc(nitems ? nitems : 1, sizeof *items);
+    if (!items) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        s->listed = false;
+        return;
+    }
+    nitems = 0;
+    for (size_t i = 0; i < s->L.n; i++)
+        for (size_t k = 0; k < s->L.ds[i].nres; k++)
+            items[nitems++] = &s->L.ds[i].res[k];
+    mon_check_opts co = {.user_agent = m->cfg.user_agent,
+                         .concurrency = m->cfg.concurrency,
+                         .per_host = s->p->per_host,
+                         .per_host_interval_ms = s->p->per_host_interval_ms,
+                         .connect_timeout_ms = s->p->connect_timeout_ms,
+                         .timeout_ms = s->p->timeout_ms,
+                         .slow_ms = s->p->slow_ms,
+                         .stop = &m->stop};
+    int crc = mon_check_all(&co, items, nitems);
+    free(items);
+    s->t_checks = mon_mono_ms();
+    if (crc == -ECANCELED || atomic_load(&m->stop)) {
+        s->cancelled = true;
+        s->reason = "cancelled";
+        snprintf(s->err, sizeof s->err, "sweep cancelled");
+        s->listed = false;
+    } else if (crc < 0) {
+        snprintf(s->err, sizeof s->err, "resource checks failed: %d", crc);
+        s->reason = "checks_failed";
+        s->errors++;
+        s->listed = false;
+    }
+}
+
+typedef struct confirm_ctx {
+    sweep *s;
+    int calls;
+} confirm_ctx;
+
+/* package_show, politely spaced like the listing's pages. */
+static int confirm_gone(void *ctx, const char *id)
+{
+    confirm_ctx *cc = ctx;
+    sweep *s = cc->s;
+    if (atomic_load(&s->m->stop))
+        return -1;
+    if (cc->calls++ > 0 || s->L.pages > 0) {
+        for (int64_t left = s->p->api_delay_ms; left > 0 && !atomic_load(&s->m->stop); left -= 50) {
+            struct timespec ts = {0, (long)(left < 50 ? left : 50) * 1000000L};
+            nanosleep(&ts, NULL);
         }
-    } else {
-        set_portal_state(m, rt, "up", NULL);
-        if (L.n > 1)
-            qsort(L.ds, L.n, sizeof *L.ds, cmp_ds);
-        size_t nitems = 0;
-        for (size_t i = 0; i < L.n; i++)
-            nitems += L.ds[i].nres;
-        mon_res **items = calloc(nitems ? nitems : 1, sizeof *items);
-        mon_prev prev;
-        memset(&prev, 0, sizeof prev);
-        if (!items || mon_store_load_prev(m->wdb, p->name, &prev) < 0) {
-            snprintf(err, sizeof err, "cannot load the previous state from the database");
-            errors++;
+    }
+    int v = mon_confirm_gone(s->p, &s->ho, id);
+    VG_INFO(s->m->host, "portal %s: package_show %s: %s", s->p->name, id,
+            v > 0 ? "gone" : v == 0 ? "still there, kept" : "no answer, kept for now");
+    return v;
+}
+
+/* The removal decision (network: package_show), before the write batch so no
+ * database lock is held while waiting for the portal. */
+static void sweep_plan_removals(sweep *s)
+{
+    s->rm = calloc(s->prev.n ? s->prev.n : 1, sizeof *s->rm);
+    if (!s->rm) {
+        snprintf(s->err, sizeof s->err, "out of memory");
+        s->listed = false;
+        return;
+    }
+    for (size_t k = 0; k < s->prev.n; k++) {
+        const mon_prev_ds *pd = &s->prev.ds[k];
+        if (pd->removed)
+            continue;
+        mon_ds key = {.id = pd->id};
+        mon_rm_item *it = &s->rm[s->nrm++];
+        it->id = pd->id;
+        it->missing = pd->missing;
+        it->listed = s->L.n && bsearch(&key, s->L.ds, s->L.n, sizeof *s->L.ds, cmp_ds);
+    }
+    confirm_ctx cc = {.s = s};
+    mon_rm_opts o = {.remove_after = (int)s->p->remove_after,
+                     .max_fraction = s->p->max_removed_fraction,
+                     .confirm = confirm_gone,
+                     .ctx = &cc};
+    pthread_mutex_lock(&s->m->mu);
+    bool held_before = s->rt->held != 0;
+    pthread_mutex_unlock(&s->m->mu);
+    mon_removal_plan(s->rm, s->nrm, s->L.complete, held_before, &o, &s->rr);
+}
+
+static mon_prev_ds *find_prev(mon_prev *prev, const char *id)
+{
+    mon_prev_ds key = {.id = (char *)id};
+    return prev->n ? bsearch(&key, prev->ds, prev->n, sizeof *prev->ds, cmp_prev) : NULL;
+}
+
+/* One listed dataset: classify its checks, write it, queue its events. */
+static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t now)
+{
+    const char *portal = s->p->name;
+    sweep_counts *c = &s->c;
+    mon_prev_ds *pd = find_prev(&s->prev, d->id);
+    bool returned = pd && pd->removed;
+    mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
+    int before = h.status;
+    mon_res_outcome stack_out[16];
+    mon_res_outcome *out = d->nres <= 16 ? stack_out : calloc(d->nres, sizeof *out);
+    if (!out)
+        return -ENOMEM;
+    int checks = 0, ok = 0, lat_n = 0, rc = 0;
+    double lat_sum = 0;
+    int64_t last_checked = pd ? pd->last_checked : 0;
+    for (size_t k = 0; k < d->nres; k++) {
+        mon_res *r = &d->res[k];
+        out[k].status = r->checked ? r->status : MON_R_UNKNOWN;
+        out[k].slow = r->slow;
+        if (!r->checked)
+            continue;
+        last_checked = r->checked_at > last_checked ? r->checked_at : last_checked;
+        if (r->invalid) {
+            c->r_invalid++;
         } else {
-            nitems = 0;
-            for (size_t i = 0; i < L.n; i++)
-                for (size_t k = 0; k < L.ds[i].nres; k++)
-                    items[nitems++] = &L.ds[i].res[k];
-            mon_check_opts co = {.user_agent = m->cfg.user_agent,
-                                 .concurrency = m->cfg.concurrency,
-                                 .per_host = p->per_host,
-                                 .per_host_interval_ms = p->per_host_interval_ms,
-                                 .connect_timeout_ms = p->connect_timeout_ms,
-                                 .timeout_ms = p->timeout_ms,
-                                 .slow_ms = p->slow_ms,
-                                 .stop = &m->stop};
-            int crc = mon_check_all(&co, items, nitems);
-            t_checks = mon_mono_ms();
-            if (crc == -ECANCELED || atomic_load(&m->stop)) {
-                snprintf(err, sizeof err, "sweep cancelled");
-            } else if (crc < 0) {
-                snprintf(err, sizeof err, "resource checks failed: %d", crc);
-                errors++;
-            } else {
-                pthread_mutex_lock(&m->mu);
-                bool quiet = !rt->baseline_done && !m->cfg.announce_initial;
-                pthread_mutex_unlock(&m->mu);
-                if (apply(m, rt, sweep_id, &L, &prev, quiet, events, &c) < 0) {
-                    snprintf(err, sizeof err, "database write failed: %s",
-                             sqlite3_errmsg(m->wdb));
-                    errors++;
-                    json_array_clear(events);
-                } else {
-                    complete = true;
-                }
-            }
+            checks++;
+            ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
+            lat_sum += r->latency_ms;
+            lat_n++;
+            c->r_up += r->status == MON_R_UP;
+            c->r_down += r->status == MON_R_DOWN;
+            c->r_restricted += r->status == MON_R_RESTRICTED;
         }
-        free(items);
-        mon_prev_free(&prev);
+        c->restricted += r->status == MON_R_RESTRICTED;
+        rc |= mon_wbatch_check(b, portal, d->id, r, s->id);
     }
-    if (!complete) {
-        /* nothing was re-checked: report what is known, stale as it is */
-        long long by[4];
-        if (mon_store_counts(m->wdb, p->name, by, &c.resources, &c.restricted) == 0) {
-            c.unknown = by[MON_D_UNKNOWN];
-            c.up = by[MON_D_UP];
-            c.degraded = by[MON_D_DEGRADED];
-            c.down = by[MON_D_DOWN];
-            c.datasets = c.unknown + c.up + c.degraded + c.down;
+    int observed = mon_dataset_observe(out, d->nres);
+    if (out != stack_out)
+        free(out);
+    bool changed =
+        mon_hyst_feed(&h, observed, (int)s->p->fail_threshold, (int)s->p->recover_threshold);
+    rc |= mon_wbatch_dataset(b, portal, d, &h, observed, last_checked, now, pd);
+    if (checks > 0)
+        rc |= mon_wbatch_daily(b, portal, d->id, now, checks, ok, lat_sum, lat_n);
+    c->datasets++;
+    c->resources += (long long)d->nres;
+    c->up += h.status == MON_D_UP;
+    c->down += h.status == MON_D_DOWN;
+    c->degraded += h.status == MON_D_DEGRADED;
+    c->unknown += h.status == MON_D_UNKNOWN;
+
+    json_t *dj = dataset_json(portal, d->id, d->name, d->title, d->org, d->org_title, d->url,
+                              h.status, last_checked);
+    json_int_t sid = (json_int_t)s->id;
+    if ((!pd && !quiet) || returned) /* a return is the same dataset, back */
+        json_array_append_new(s->events,
+                              json_pack("[s, {s:s, s:I, s:O, s:b}]", "dataset.added", "portal",
+                                        portal, "sweep_id", sid, "dataset", dj, "returned",
+                                        returned));
+    json_t *ch = pd && !returned ? diff_dataset(pd, d) : NULL;
+    if (ch)
+        json_array_append_new(s->events,
+                              json_pack("[s, {s:s, s:I, s:O, s:o}]", "dataset.modified", "portal",
+                                        portal, "sweep_id", sid, "dataset", dj, "changes", ch));
+    /* unknown -> up is the normal first classification: not news */
+    if (changed && !(before == MON_D_UNKNOWN && (h.status == MON_D_UP || quiet))) {
+        char at[40];
+        mon_iso_ms(last_checked ? last_checked : now, at, sizeof at);
+        json_array_append_new(
+            s->events, json_pack("[s, {s:s, s:I, s:O, s:s, s:s, s:o, s:s}]",
+                                 "dataset.status_changed", "portal", portal, "sweep_id", sid,
+                                 "dataset", dj, "previous", mon_dstatus_name(before), "current",
+                                 mon_dstatus_name(h.status), "failing", failing_list(d),
+                                 "checked_at", at));
+    }
+    json_decref(dj);
+    return rc ? -EIO : 0;
+}
+
+/* Writes what removal.c decided: removals, missing counters, the hold. */
+static int apply_removals(sweep *s, mon_wbatch *b, int64_t now)
+{
+    int rc = 0;
+    for (size_t i = 0; i < s->nrm && rc == 0; i++) {
+        const mon_rm_item *it = &s->rm[i];
+        mon_prev_ds *pd = find_prev(&s->prev, it->id);
+        if (it->remove) {
+            rc |= mon_wbatch_remove(b, s->p->name, it->id, now);
+            json_array_append_new(
+                s->events, json_pack("[s, {s:s, s:I, s:o}]", "dataset.removed", "portal",
+                                     s->p->name, "sweep_id", (json_int_t)s->id, "dataset",
+                                     dataset_json(s->p->name, pd->id, pd->name, pd->title, pd->org,
+                                                  pd->org_title, pd->url, pd->h.status,
+                                                  pd->last_checked)));
+        } else if (!it->listed && it->missing != pd->missing) {
+            rc |= mon_wbatch_missing(b, s->p->name, it->id, it->missing);
         }
     }
-    int64_t finished = mon_wall_ms();
-    int64_t t_end = mon_mono_ms(), duration = t_end - t0;
-    json_t *counts = counts_json(&c);
-    mon_store_sweep_finish(m->wdb, sweep_id, finished, complete, counts, errors,
-                           (int)json_array_size(events));
-    if (complete) {
+    return rc ? -EIO : 0;
+}
+
+/* Holds a mass removal for one sweep and says so once. */
+static void hold_outcome(sweep *s)
+{
+    if (!s->L.complete)
+        return;
+    pthread_mutex_lock(&s->m->mu);
+    bool was = s->rt->held != 0;
+    s->rt->held = s->rr.held;
+    pthread_mutex_unlock(&s->m->mu);
+    if (!s->rr.held || was)
+        return;
+    VG_WARN(s->m->host,
+            "portal %s: %zu of %zu datasets would be removed at once (over %.0f%%): held until "
+            "the next sweep confirms it",
+            s->p->name, s->rr.candidates, s->nrm, s->p->max_removed_fraction * 100);
+    json_array_append_new(
+        s->events,
+        json_pack("[s, {s:s, s:I, s:s, s:I, s:I, s:f}]", "portal.warning", "portal", s->p->name,
+                  "sweep_id", (json_int_t)s->id, "reason", "mass_removal_held", "candidates",
+                  (json_int_t)s->rr.candidates, "datasets", (json_int_t)s->nrm,
+                  "max_removed_fraction", s->p->max_removed_fraction));
+}
+
+/* The apply pass: one transaction for everything the listing changed. */
+static void sweep_apply(sweep *s)
+{
+    mon_plugin *m = s->m;
+    pthread_mutex_lock(&m->mu);
+    bool quiet = !s->rt->baseline_done && !m->cfg.announce_initial;
+    pthread_mutex_unlock(&m->mu);
+    int64_t now = mon_wall_ms();
+    mon_wbatch *b = mon_wbatch_begin(m->wdb);
+    if (!b) {
+        store_failed(s, "starting the sweep's transaction");
+        return;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < s->L.n && rc == 0; i++)
+        rc = apply_dataset(s, b, &s->L.ds[i], quiet, now);
+    if (rc == 0)
+        rc = apply_removals(s, b, now);
+    char dberr[256] = "";
+    int erc = mon_wbatch_end(b, rc == 0, dberr, sizeof dberr);
+    if (rc < 0 || erc < 0) {
+        s->errors++;
+        s->reason = "store_error";
+        snprintf(s->err, sizeof s->err, "database write failed: %s",
+                 dberr[0] ? dberr : rc == -ENOMEM ? "out of memory" : "unknown error");
+        VG_ERROR(m->host, "portal %s: %s", s->p->name, s->err);
+        json_array_clear(s->events);
+        return;
+    }
+    s->applied = true;
+    hold_outcome(s);
+}
+
+static void sweep_counts_from_store(sweep *s)
+{
+    long long by[4];
+    sweep_counts *c = &s->c;
+    if (mon_store_counts(s->m->wdb, s->p->name, by, &c->resources, &c->restricted) < 0) {
+        store_failed(s, "counting datasets");
+        return;
+    }
+    c->unknown = by[MON_D_UNKNOWN];
+    c->up = by[MON_D_UP];
+    c->degraded = by[MON_D_DEGRADED];
+    c->down = by[MON_D_DOWN];
+    c->datasets = c->unknown + c->up + c->degraded + c->down;
+}
+
+/* Records the outcome, updates the portal, publishes, logs. */
+static void sweep_finish(sweep *s)
+{
+    mon_plugin *m = s->m;
+    mon_portal_rt *rt = s->rt;
+    bool complete = s->applied && s->L.complete;
+    if (!s->cancelled && s->reason && strcmp(s->reason, "store_error") != 0)
+        portal_outcome(s, s->listed); /* incomplete is not an outage */
+    else if (complete)
+        portal_outcome(s, true);
+    if (!complete) /* what the database knows, stale as it is */
+        sweep_counts_from_store(s);
+    if (s->applied) {
         pthread_mutex_lock(&m->mu);
-        rt->baseline_done = 1;
-        rt->checks_up += c.r_up;
-        rt->checks_down += c.r_down;
-        rt->checks_restricted += c.r_restricted;
-        rt->checks_invalid += c.r_invalid;
-        rt->last_error[0] = 0;
+        rt->baseline_done |= complete;
+        rt->checks_up += s->c.r_up;
+        rt->checks_down += s->c.r_down;
+        rt->checks_restricted += s->c.r_restricted;
+        rt->checks_invalid += s->c.r_invalid;
         pthread_mutex_unlock(&m->mu);
-        mon_store_portal_set(m->wdb, p->name, "up", 1, NULL);
-        mon_store_retention(m->wdb, finished, m->cfg.history_days);
-    } else if (err[0]) {
+    }
+    if (!s->cancelled)
+        persist_portal(s);
+    int64_t finished = mon_wall_ms();
+    int64_t t_end = mon_mono_ms(), duration = t_end - s->t0;
+    json_t *counts = counts_json(&s->c);
+    int changes = (int)json_array_size(s->events);
+    if (s->id >= 0 &&
+        mon_store_sweep_finish(m->wdb, s->id, finished, complete, counts, s->errors, changes) < 0)
+        store_failed(s, "recording the sweep end");
+    if (complete && mon_store_retention(m->wdb, finished, m->cfg.history_days) < 0)
+        store_failed(s, "pruning old checks");
+    if (s->reason && strcmp(s->reason, "store_error") == 0) {
         pthread_mutex_lock(&m->mu);
-        snprintf(rt->last_error, sizeof rt->last_error, "%s", err);
+        snprintf(rt->last_error, sizeof rt->last_error, "%s", s->err);
         pthread_mutex_unlock(&m->mu);
     }
     /* announce after the commit, so readers already see the new state */
     size_t i;
     json_t *pair;
-    json_array_foreach(events, i, pair)
+    json_array_foreach(s->events, i, pair)
         mon_publish(m, json_string_value(json_array_get(pair, 0)), json_array_get(pair, 1));
-    char fin_iso[40];
+    char iso[40], fin_iso[40];
+    mon_iso_ms(s->started, iso, sizeof iso);
     mon_iso_ms(finished, fin_iso, sizeof fin_iso);
-    json_t *last = json_pack("{s:s, s:s, s:I, s:O, s:b, s:I, s:i, s:I, s:I, s:I}", "started_at",
-                             iso, "finished_at", fin_iso, "duration_ms", (json_int_t)duration,
-                             "counts", counts, "complete", complete, "sweep_id",
-                             (json_int_t)sweep_id, "errors", errors, "listing_ms",
-                             (json_int_t)(t_list - t0), "checks_ms",
-                             (json_int_t)(t_checks - t_list), "store_ms",
-                             (json_int_t)(t_end - t_checks));
+    json_t *last = json_pack(
+        "{s:s, s:s, s:I, s:O, s:b, s:I, s:i, s:I, s:I, s:I, s:i, s:o}", "started_at", iso,
+        "finished_at", fin_iso, "duration_ms", (json_int_t)duration, "counts", counts, "complete",
+        complete, "sweep_id", (json_int_t)s->id, "errors", s->errors, "listing_ms",
+        (json_int_t)(s->t_list - s->t0), "checks_ms", (json_int_t)(s->t_checks - s->t_list),
+        "store_ms", (json_int_t)(t_end - s->t_checks), "retries", s->L.retries, "reason",
+        jstr(complete ? NULL : s->reason));
     pthread_mutex_lock(&m->mu);
     json_decref(rt->last_sweep);
     rt->last_sweep = last;
     pthread_mutex_unlock(&m->mu);
-    ev = json_pack("{s:s, s:I, s:b, s:O, s:I, s:i, s:i}", "portal", p->name, "sweep_id",
-                   (json_int_t)sweep_id, "complete", complete, "counts", counts, "duration_ms",
-                   (json_int_t)duration, "errors", errors, "changes",
-                   (int)json_array_size(events));
-    if (!complete && err[0])
-        json_object_set_new(ev, "error", json_string(err));
+    json_t *ev = json_pack("{s:s, s:I, s:b, s:O, s:I, s:i, s:i, s:i, s:I, s:o}", "portal",
+                           s->p->name, "sweep_id", (json_int_t)s->id, "complete", complete,
+                           "counts", counts, "duration_ms", (json_int_t)duration, "errors",
+                           s->errors, "changes", changes, "retries", s->L.retries, "removed",
+                           (json_int_t)s->rr.removed, "reason",
+                           jstr(complete ? NULL : s->reason));
+    if (!complete && s->err[0])
+        json_object_set_new(ev, "error", json_string(s->err));
     mon_publish(m, "monitor.sweep_finished", ev);
     json_decref(ev);
     VG_INFO(m->host,
             "sweep %lld of portal %s %s in %lld ms: %lld datasets, %lld resources, %lld up, "
-            "%lld degraded, %lld down, %d changes (listing %lld ms [%d pages, fetch %.0f ms, "
-            "parse %.0f ms], checks %lld ms, store %lld ms)%s%s",
-            (long long)sweep_id, p->name, complete ? "finished" : "incomplete",
-            (long long)duration, c.datasets, c.resources, c.up, c.degraded, c.down,
-            (int)json_array_size(events), (long long)(t_list - t0), L.pages, L.fetch_ms,
-            L.parse_ms,
-            (long long)(t_checks - t_list), (long long)(t_end - t_checks), err[0] ? ": " : "",
-            err);
+            "%lld degraded, %lld down, %d changes (listing %lld ms [%d pages, %d retries, fetch "
+            "%.0f ms, parse %.0f ms], checks %lld ms, store %lld ms)%s%s",
+            (long long)s->id, s->p->name, complete ? "finished" : "incomplete",
+            (long long)duration, s->c.datasets, s->c.resources, s->c.up, s->c.degraded, s->c.down,
+            changes, (long long)(s->t_list - s->t0), s->L.pages, s->L.retries, s->L.fetch_ms,
+            s->L.parse_ms, (long long)(s->t_checks - s->t_list), (long long)(t_end - s->t_checks),
+            s->err[0] ? ": " : "", s->err);
     json_decref(counts);
-    json_decref(events);
-    mon_listing_free(&L);
+}
+
+void mon_sweep_portal(mon_plugin *m, size_t idx)
+{
+    sweep s;
+    memset(&s, 0, sizeof s);
+    s.m = m;
+    s.rt = &m->rt[idx];
+    s.p = s.rt->cfg;
+    sweep_begin(&s);
+    if (s.id >= 0)
+        sweep_list(&s);
+    if (s.listed)
+        sweep_check(&s);
+    if (s.listed)
+        sweep_plan_removals(&s);
+    if (s.listed)
+        sweep_apply(&s);
+    sweep_finish(&s);
+    free(s.rm);
+    mon_prev_free(&s.prev);
+    mon_listing_free(&s.L);
+    json_decref(s.events);
 }

@@ -185,12 +185,68 @@ static void urls(void **state)
     assert_false(mon_url_is_http(NULL));
 }
 
+static int64_t fake_now = 1700000000000LL; /* 2023-11-14T22:13:20Z */
+static int64_t fake_clock(void) { return fake_now; }
+
+/* The clocks can be faked; Retry-After is read as seconds or as an HTTP date
+ * relative to the (fake) wall clock. */
+static void clock_and_retry_after(void **state)
+{
+    (void)state;
+    mon_clock_set(fake_clock, fake_clock);
+    assert_int_equal(mon_wall_ms(), fake_now);
+    assert_int_equal(mon_mono_ms(), fake_now);
+    fake_now += 1500;
+    assert_int_equal(mon_wall_ms(), 1700000001500LL);
+    assert_int_equal(mon_retry_after_s("120", mon_wall_ms()), 120);
+    assert_int_equal(mon_retry_after_s(" 7\r\n", mon_wall_ms()), 7);
+    assert_int_equal(mon_retry_after_s("Tue, 14 Nov 2023 22:14:21 GMT", mon_wall_ms()), 60);
+    assert_int_equal(mon_retry_after_s("Tue, 14 Nov 2023 22:00:00 GMT", mon_wall_ms()), 0);
+    assert_int_equal(mon_retry_after_s("soon", mon_wall_ms()), -1);
+    assert_int_equal(mon_retry_after_s(NULL, mon_wall_ms()), -1);
+    mon_clock_set(NULL, NULL);
+    assert_true(mon_wall_ms() > 1700000001500LL);
+}
+
+/* A page's result.count is read; results of other types are not datasets
+ * but count toward it. */
+static void parse_count_and_types(void **state)
+{
+    (void)state;
+    mon_portal_cfg p = {.base_url = "http://x", .include_orgs = json_array(),
+                        .exclude_orgs = json_array(), .types = json_pack("[s]", "dataset")};
+    mon_listing l = {0};
+    const char *page = "{\"success\":true,\"result\":{\"count\":3,\"results\":["
+                       "{\"id\":\"a\",\"type\":\"dataset\"},{\"id\":\"b\",\"type\":\"showcase\"},"
+                       "{\"id\":\"c\"}]}}";
+    size_t fresh = 0;
+    long long count = 0;
+    char err[256];
+    assert_int_equal(mon_parse_page_ex(page, strlen(page), &p, 64, &l, &fresh, &count, err,
+                                       sizeof err),
+                     3);
+    assert_int_equal(count, 3);
+    assert_int_equal(fresh, 3);
+    assert_int_equal(l.n, 2); /* a and c: a missing type is a dataset */
+    /* too deep for the host's limit: refused before jansson recurses */
+    const char *deep = "{\"success\":true,\"result\":{\"count\":1,\"results\":[[[[[[]]]]]]}}";
+    assert_int_equal(mon_parse_page_ex(deep, strlen(deep), &p, 4, &l, &fresh, &count, err,
+                                       sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "nesting deeper than 4"));
+    mon_listing_free(&l);
+    json_decref(p.include_orgs);
+    json_decref(p.exclude_orgs);
+    json_decref(p.types);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classify), cmocka_unit_test(observe),    cmocka_unit_test(hysteresis),
         cmocka_unit_test(utf8),     cmocka_unit_test(parse_page), cmocka_unit_test(urls),
+        cmocka_unit_test(clock_and_retry_after), cmocka_unit_test(parse_count_and_types),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

@@ -87,7 +87,7 @@ static void roundtrip(void **state)
     assert_int_equal(mon_wbatch_check(w, "p", "b", &b.res[0], sweep), 0);
     assert_int_equal(mon_wbatch_daily(w, "p", "a", now_ms(), 2, 1, 30.0, 2), 0);
     assert_int_equal(mon_wbatch_daily(w, "p", "a", now_ms(), 2, 2, 10.0, 2), 0);
-    assert_int_equal(mon_wbatch_end(w, true), 0);
+    assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
 
     mon_prev prev;
     assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
@@ -106,7 +106,7 @@ static void roundtrip(void **state)
     assert_int_equal(mon_wbatch_dataset(w, "p", &a2, &ha, MON_D_UP, now_ms(), now_ms(),
                                         &prev.ds[0]),
                      0);
-    assert_int_equal(mon_wbatch_end(w, true), 0);
+    assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
     mon_ds_free(&a2);
     mon_prev_free(&prev);
     assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
@@ -141,18 +141,28 @@ static void roundtrip(void **state)
     assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     w = mon_wbatch_begin(db);
-    assert_int_equal(mon_wbatch_remove(w, "p", "b"), 0);
-    assert_int_equal(mon_wbatch_end(w, true), 0);
+    assert_int_equal(mon_wbatch_missing(w, "p", "a", 1), 0);
+    assert_int_equal(mon_wbatch_remove(w, "p", "b", now_ms()), 0);
+    assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
+    /* a removal is a mark: the row (first_seen, history) stays */
     mon_store_load_prev(db, "p", &prev);
-    assert_int_equal(prev.n, 1);
+    assert_int_equal(prev.n, 2);
+    assert_false(prev.ds[0].removed);
+    assert_int_equal(prev.ds[0].missing, 1);
+    assert_true(prev.ds[1].removed);
     mon_prev_free(&prev);
+    long long by[4], nres, nrestricted;
+    assert_int_equal(mon_store_counts(db, "p", by, &nres, &nrestricted), 0);
+    assert_int_equal(by[0] + by[1] + by[2] + by[3], 1); /* removed ones are not live */
+    assert_int_equal(nres, 1);
 
     /* a rolled-back batch leaves nothing behind */
     w = mon_wbatch_begin(db);
-    assert_int_equal(mon_wbatch_remove(w, "p", "a"), 0);
-    assert_int_equal(mon_wbatch_end(w, false), 0);
+    assert_int_equal(mon_wbatch_remove(w, "p", "a", now_ms()), 0);
+    assert_int_equal(mon_wbatch_end(w, false, NULL, 0), 0);
     mon_store_load_prev(db, "p", &prev);
-    assert_int_equal(prev.n, 1);
+    assert_int_equal(prev.n, 2);
+    assert_false(prev.ds[0].removed);
     mon_prev_free(&prev);
 
     /* retention: checks older than history_days go, recent ones stay */
@@ -168,18 +178,95 @@ static void roundtrip(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
 
-    assert_int_equal(mon_store_portal_set(db, "p", "down", 1, "boom"), 0);
+    assert_int_equal(mon_store_portal_set(db, "p", "down", 1, "boom", 3, 1), 0);
     char pstate[16];
-    int baseline;
-    mon_store_portal_get(db, "p", pstate, sizeof pstate, &baseline);
+    int baseline, failures, held;
+    mon_store_portal_get(db, "p", pstate, sizeof pstate, &baseline, &failures, &held);
     assert_string_equal(pstate, "down");
     assert_int_equal(baseline, 1);
-    mon_store_portal_get(db, "nope", pstate, sizeof pstate, &baseline);
+    assert_int_equal(failures, 3);
+    assert_int_equal(held, 1);
+    mon_store_portal_get(db, "nope", pstate, sizeof pstate, &baseline, &failures, &held);
     assert_string_equal(pstate, "unknown");
     assert_int_equal(baseline, 0);
     sqlite3_close(db);
     mon_ds_free(&a);
     mon_ds_free(&b);
+}
+
+/* A full disk is reported as such, not as the failed ROLLBACK after it
+ * ("cannot rollback - no transaction is active"). */
+static void store_errors_are_the_real_ones(void **state)
+{
+    (void)state;
+    sqlite3 *db = NULL;
+    assert_int_equal(mon_store_open(g_db, &db), 0);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int pages = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%d", pages); /* the disk is full */
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    mon_wbatch *w = mon_wbatch_begin(db);
+    assert_non_null(w);
+    int rc = 0;
+    char id[32], big[2048];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    for (int i = 0; i < 400 && rc == 0; i++) {
+        snprintf(id, sizeof id, "full-%d", i);
+        mon_ds d = make_ds(id, "http://x/full", MON_R_UP);
+        free(d.title);
+        d.title = strdup(big);
+        mon_hyst h = {MON_D_UP, MON_D_UP, 0};
+        rc = mon_wbatch_dataset(w, "p", &d, &h, MON_D_UP, now_ms(), now_ms(), NULL);
+        mon_ds_free(&d);
+    }
+    assert_int_equal(rc, -EIO);
+    char err[256] = "";
+    assert_int_equal(mon_wbatch_end(w, true, err, sizeof err), -EIO);
+    assert_non_null(strstr(err, "full"));
+    assert_null(strstr(err, "rollback"));
+    sqlite3_close(db);
+}
+
+/* A version-1 database gains the new columns and keeps its rows. */
+static void schema_v1_is_migrated(void **state)
+{
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s.v1", g_db);
+    unlink(path);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE monitor_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                     "INSERT INTO monitor_meta VALUES('schema_version','1');"
+                     "CREATE TABLE monitor_portals(name TEXT PRIMARY KEY, state TEXT NOT NULL,"
+                     " baseline_done INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+                     " updated_at INTEGER);"
+                     "CREATE TABLE monitor_datasets(portal TEXT NOT NULL, id TEXT NOT NULL,"
+                     " name TEXT, title TEXT, organization TEXT, organization_title TEXT,"
+                     " url TEXT, metadata_modified TEXT, status TEXT NOT NULL DEFAULT 'unknown',"
+                     " observed TEXT, candidate TEXT, streak INTEGER NOT NULL DEFAULT 0,"
+                     " stale INTEGER NOT NULL DEFAULT 0, last_checked INTEGER,"
+                     " first_seen INTEGER, PRIMARY KEY(portal, id)) WITHOUT ROWID;"
+                     "INSERT INTO monitor_datasets(portal, id, status, first_seen)"
+                     " VALUES('p','old','up',1);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(mon_store_open(path, &db), 0);
+    mon_prev prev;
+    assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
+    assert_int_equal(prev.n, 1);
+    assert_false(prev.ds[0].removed);
+    mon_prev_free(&prev);
+    sqlite3_close(db);
+    unlink(path);
 }
 
 static void newer_schema_is_refused(void **state)
@@ -198,6 +285,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(roundtrip),
+        cmocka_unit_test(store_errors_are_the_real_ones),
+        cmocka_unit_test(schema_v1_is_migrated),
         cmocka_unit_test(newer_schema_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
