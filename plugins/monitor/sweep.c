@@ -171,16 +171,18 @@ static void set_portal_state(mon_plugin *m, mon_portal_rt *rt, const char *state
 }
 
 typedef struct sweep_counts {
-    long long datasets, resources, up, down, degraded, unknown, restricted;
-    long long r_up, r_down, r_restricted, r_invalid;
+    long long datasets, resources, up, down, degraded, unknown, restricted, empty;
+    long long r_up, r_down, r_restricted, r_invalid, r_rate_limited;
 } sweep_counts;
 
 static json_t *counts_json(const sweep_counts *c)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "datasets", (json_int_t)c->datasets,
-                     "resources", (json_int_t)c->resources, "up", (json_int_t)c->up, "down",
-                     (json_int_t)c->down, "degraded", (json_int_t)c->degraded, "unknown",
-                     (json_int_t)c->unknown, "restricted", (json_int_t)c->restricted);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "datasets",
+                     (json_int_t)c->datasets, "resources", (json_int_t)c->resources, "up",
+                     (json_int_t)c->up, "down", (json_int_t)c->down, "degraded",
+                     (json_int_t)c->degraded, "unknown", (json_int_t)c->unknown, "restricted",
+                     (json_int_t)c->restricted, "empty", (json_int_t)c->empty,
+                     "rate_limited", (json_int_t)c->r_rate_limited);
 }
 
 /* Compares, classifies and writes. Appends events to `events` ([topic, payload]
@@ -215,11 +217,14 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
             mon_res *r = &d->res[k];
             out[k].status = r->checked ? r->status : MON_R_UNKNOWN;
             out[k].slow = r->slow;
+            out[k].soft = r->soft;
             if (!r->checked)
                 continue;
             last_checked = r->checked_at > last_checked ? r->checked_at : last_checked;
             if (r->invalid) {
                 c->r_invalid++;
+            } else if (r->rate_limited) {
+                c->r_rate_limited++; /* not a check of the resource: no uptime sample */
             } else {
                 checks++;
                 ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
@@ -232,6 +237,7 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
             c->restricted += r->status == MON_R_RESTRICTED;
             rc |= mon_wbatch_check(b, portal, d->id, r, sweep_id);
         }
+        rc |= mon_recent_save(m->wdb, portal, d);
         int observed = mon_dataset_observe(out, d->nres);
         if (out != stack_out)
             free(out);
@@ -246,6 +252,7 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
         c->down += h.status == MON_D_DOWN;
         c->degraded += h.status == MON_D_DEGRADED;
         c->unknown += h.status == MON_D_UNKNOWN;
+        c->empty += h.status == MON_D_EMPTY;
 
         json_t *dj = NULL;
 #define DJ() (dj ? dj : (dj = dataset_json(portal, d->id, d->name, d->title, d->org, \
@@ -290,6 +297,8 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
                                            pd->org_title, pd->url, pd->h.status,
                                            pd->last_checked)));
     }
+    if (rc == 0)
+        rc |= mon_recent_prune(m->wdb, portal);
     int erc = mon_wbatch_end(b, rc == 0);
     return rc ? rc : erc;
 }
@@ -339,7 +348,8 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
         mon_res **items = calloc(nitems ? nitems : 1, sizeof *items);
         mon_prev prev;
         memset(&prev, 0, sizeof prev);
-        if (!items || mon_store_load_prev(m->wdb, p->name, &prev) < 0) {
+        if (!items || mon_store_load_prev(m->wdb, p->name, &prev) < 0 ||
+            mon_recent_attach(m->wdb, p->name, &L) < 0) {
             snprintf(err, sizeof err, "cannot load the previous state from the database");
             errors++;
         } else {
@@ -354,6 +364,8 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
                                  .connect_timeout_ms = p->connect_timeout_ms,
                                  .timeout_ms = p->timeout_ms,
                                  .slow_ms = p->slow_ms,
+                                 .rate_limit_max_wait_ms = p->rate_limit_max_wait_ms,
+                                 .rate_limit_retries = p->rate_limit_retries,
                                  .stop = &m->stop};
             int crc = mon_check_all(&co, items, nitems);
             t_checks = mon_mono_ms();
@@ -381,13 +393,14 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     }
     if (!complete) {
         /* nothing was re-checked: report what is known, stale as it is */
-        long long by[4];
+        long long by[MON_D_COUNT];
         if (mon_store_counts(m->wdb, p->name, by, &c.resources, &c.restricted) == 0) {
             c.unknown = by[MON_D_UNKNOWN];
             c.up = by[MON_D_UP];
             c.degraded = by[MON_D_DEGRADED];
             c.down = by[MON_D_DOWN];
-            c.datasets = c.unknown + c.up + c.degraded + c.down;
+            c.empty = by[MON_D_EMPTY];
+            c.datasets = c.unknown + c.up + c.degraded + c.down + c.empty;
         }
     }
     int64_t finished = mon_wall_ms();
