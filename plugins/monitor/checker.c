@@ -15,8 +15,8 @@
 #define GET_BODY_CAP 16384 /* bytes of a GET body we accept before cutting it */
 #define SNIFF_BYTES 512    /* first bytes kept to tell a page from data */
 #define GET_RANGE "0-1023"
-#define HOST_SLOWED_MS 1000      /* a rate-limited host's interval is at least this */
-#define HOST_SLOWED_MAX_MS 60000 /* and at most this */
+#define HOST_SLOWED_MS 500      /* a rate-limited host's interval is at least this */
+#define HOST_SLOWED_MAX_MS 5000 /* and at most this */
 
 typedef struct host_q {
     char *key;
