@@ -5,6 +5,7 @@
  * on one host. A host that rate-limits us (429, 503 + Retry-After) is paused
  * for its Retry-After and slowed for the rest of the sweep. */
 #include <curl/curl.h>
+#include <idn2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,25 @@ typedef struct xfer {
     char errbuf[CURL_ERROR_SIZE];
 } xfer;
 
+/* An IDN host as ASCII (punycode). libcurl's own conversion goes through the
+ * process locale, which a server does not set: libidn2 reads UTF-8 as such. */
+static int idn_host(CURLU *u, const char *host)
+{
+    bool ascii = true;
+    for (const char *p = host; *p; p++)
+        ascii = ascii && (unsigned char)*p < 0x80;
+    if (ascii)
+        return 0;
+    char *out = NULL;
+    int rc = idn2_lookup_u8((const uint8_t *)host, (uint8_t **)&out, IDN2_NONTRANSITIONAL);
+    if (rc != IDN2_OK)
+        rc = idn2_lookup_u8((const uint8_t *)host, (uint8_t **)&out, IDN2_TRANSITIONAL);
+    if (rc == IDN2_OK && curl_url_set(u, CURLUPART_HOST, out, 0) != CURLUE_OK)
+        rc = -1;
+    idn2_free(out);
+    return rc == IDN2_OK ? 0 : -1;
+}
+
 char *mon_url_normalize(const char *url)
 {
     if (!url)
@@ -62,7 +82,7 @@ char *mon_url_normalize(const char *url)
     if (t && u && curl_url_set(u, CURLUPART_URL, t, CURLU_URLENCODE) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host &&
-        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0)) {
+        (strcmp(scheme, "http") == 0 || strcmp(scheme, "https") == 0) && idn_host(u, host) == 0) {
         char *full = NULL;
         if (curl_url_get(u, CURLUPART_URL, &full, 0) == CURLUE_OK && full)
             out = strdup(full);

@@ -222,9 +222,10 @@ static void misbehaving_portal_raises_no_false_alarm(void **state)
         got[i] = get_dataset(ids[i]);
         json_t *r = res0(got[i]);
         json_t *lc = json_object_get(r, "last_check");
-        fprintf(stderr, "# %-22s dataset %-8s resource %-10s reason %-20s %-4s http %lld\n",
+        fprintf(stderr, "# %-22s dataset %-8s resource %-10s reason %-20s %-4s http %lld%s%s\n",
                 k_names[i], str(got[i], "status"), str(r, "status"), str(lc, "reason"),
-                str(lc, "method"), (long long)json_integer_value(json_object_get(lc, "http_status")));
+                str(lc, "method"), (long long)json_integer_value(json_object_get(lc, "http_status")),
+                str(lc, "error") ? " error: " : "", str(lc, "error") ? str(lc, "error") : "");
     }
     json_t *ev = mt_events(&srv, since_baseline, "dataset.status_changed");
     size_t i;
