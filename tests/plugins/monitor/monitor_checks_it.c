@@ -10,7 +10,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,9 @@ enum {
     NDS
 };
 static const char *const k_names[NDS] = {
-    "429 always", "429 once", "503 + Retry-After", "HEAD 404", "HEAD 500", "HTML for data",
-    "login page", "URL with spaces", "IDN host", "all resources removed", "slow once",
-    "slow three times", "real 404"};
+    "429 always",    "429 once",         "503 + Retry-After", "HEAD 404", "HEAD 500",
+    "HTML for data", "login page",       "URL with spaces",   "IDN host", "all resources removed",
+    "slow once",     "slow three times", "real 404"};
 
 static mt_fixture fx;
 static vgt_server srv;
@@ -105,8 +107,9 @@ static int setup(void **state)
     (void)state;
     /* one resource per dataset, each on its own loopback host, so pausing a
      * rate-limited host does not delay the others */
-    const char *args[] = {"--datasets", "13", "--orgs", "2", "--resources-per-dataset", "1",
-                          "--hosts", "16", "--slow-ms", "1500", NULL};
+    const char *args[] = {"--datasets", "13",      "--orgs", "2",         "--resources-per-dataset",
+                          "1",          "--hosts", "16",     "--slow-ms", "1500",
+                          NULL};
     if (mt_fixture_start(&fx, args) < 0)
         return -1;
     json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=100&sort=id%20asc");
@@ -114,13 +117,16 @@ static int setup(void **state)
     if (json_array_size(results) != NDS)
         return -1;
     for (int i = 0; i < NDS; i++)
-        snprintf(ids[i], sizeof ids[i], "%s",
-                 str(json_array_get(results, (size_t)i), "id"));
+        snprintf(ids[i], sizeof ids[i], "%s", str(json_array_get(results, (size_t)i), "id"));
     json_decref(page);
     /* as people type them: surrounding whitespace, spaces inside */
     override_url(D_SPACES, "  ", "127.0.0.1", "mi archivo de datos.csv \t");
     /* *.localhost resolves to loopback inside libcurl; the host is IDN */
-    override_url(D_IDN, "", "datos-\xc3\xb1" "and\xc3\xba" ".localhost", "datos.csv");
+    override_url(D_IDN, "",
+                 "datos-\xc3\xb1"
+                 "and\xc3\xba"
+                 ".localhost",
+                 "datos.csv");
     char *ini = mt_ini(&fx, "slow_ms = 700\n",
                        "fail_threshold = 1\nrecover_threshold = 1\ntimeout = 5s\n"
                        "per_host_interval = 50ms\n");
@@ -224,14 +230,14 @@ static void misbehaving_portal_raises_no_false_alarm(void **state)
         json_t *lc = json_object_get(r, "last_check");
         fprintf(stderr, "# %-22s dataset %-8s resource %-10s reason %-20s %-4s http %lld%s%s\n",
                 k_names[i], str(got[i], "status"), str(r, "status"), str(lc, "reason"),
-                str(lc, "method"), (long long)json_integer_value(json_object_get(lc, "http_status")),
+                str(lc, "method"),
+                (long long)json_integer_value(json_object_get(lc, "http_status")),
                 str(lc, "error") ? " error: " : "", str(lc, "error") ? str(lc, "error") : "");
     }
     json_t *ev = mt_events(&srv, since_baseline, "dataset.status_changed");
     size_t i;
     json_t *e;
-    json_array_foreach(ev, i, e)
-    {
+    json_array_foreach (ev, i, e) {
         json_t *p = json_object_get(e, "payload");
         fprintf(stderr, "# event %s -> %s for %s\n", str(p, "previous"), str(p, "current"),
                 str(json_object_get(p, "dataset"), "id"));
@@ -257,8 +263,8 @@ static void misbehaving_portal_raises_no_false_alarm(void **state)
         json_decref(d);
     }
     d = get_dataset(ids[D_LOGIN]);
-    assert_non_null(strstr(str(json_object_get(res0(d), "last_check"), "final_url"),
-                           "/user/login"));
+    assert_non_null(
+        strstr(str(json_object_get(res0(d), "last_check"), "final_url"), "/user/login"));
     json_decref(d);
 
     /* exactly the true alarms, each announced once */
@@ -273,8 +279,7 @@ static void misbehaving_portal_raises_no_false_alarm(void **state)
                   {D_404, "down"}};
     for (size_t a = 0; a < sizeof alarms / sizeof *alarms; a++) {
         assert_int_equal(mt_count(ev, NULL, ids[alarms[a].ds]), 1);
-        json_array_foreach(ev, i, e)
-        {
+        json_array_foreach (ev, i, e) {
             json_t *p = json_object_get(e, "payload");
             if (strcmp(str(json_object_get(p, "dataset"), "id"), ids[alarms[a].ds]) != 0)
                 continue;
@@ -292,8 +297,7 @@ static void misbehaving_portal_raises_no_false_alarm(void **state)
     if (!items)
         items = json_object_get(nl, "notifications");
     int empty_seen = 0;
-    json_array_foreach(items, i, e)
-    {
+    json_array_foreach (items, i, e) {
         const char *title = str(e, "title");
         fprintf(stderr, "# notification: %s\n", title ? title : "?");
         if (title && strstr(title, "empty"))

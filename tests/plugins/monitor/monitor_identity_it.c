@@ -7,7 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,14 +24,15 @@ static char shared_id[40];
 static int setup(void **state)
 {
     (void)state;
-    const char *args[] = {"--datasets", "4", "--orgs", "2", "--resources-per-dataset", "1",
-                          "--seed", "11", NULL};
+    const char *args[] = {"--datasets", "4",      "--orgs", "2", "--resources-per-dataset",
+                          "1",          "--seed", "11",     NULL};
     if (mt_fixture_start(&fa, args) < 0 || mt_fixture_start(&fb, args) < 0)
         return -1;
     /* portal "alfa" also has a dataset with an accented title */
-    json_t *r = mt_control(&fa, "{\"op\":\"add_dataset\",\"name\":\"arboles-urbanos\","
-                                "\"title\":\"Cat\\u00e1logo de \\u00e1rboles urbanos de \\u00d1u\\u00f1oa\","
-                                "\"resources\":1}");
+    json_t *r = mt_control(
+        &fa, "{\"op\":\"add_dataset\",\"name\":\"arboles-urbanos\","
+             "\"title\":\"Cat\\u00e1logo de \\u00e1rboles urbanos de \\u00d1u\\u00f1oa\","
+             "\"resources\":1}");
     json_decref(r);
     json_t *page = mt_fixture_get(&fb, "/api/3/action/package_search?rows=10&sort=id%20asc");
     json_t *first = json_array_get(json_object_get(json_object_get(page, "result"), "results"), 0);
@@ -115,8 +118,8 @@ static void shared_id_needs_its_portal(void **state)
     json_decref(get(path, 404));
     /* an id only one portal has needs no portal */
     json_t *only = get("/api/datasets?q=arboles", 200);
-    const char *id = json_string_value(
-        json_object_get(json_array_get(json_object_get(only, "items"), 0), "id"));
+    const char *id =
+        json_string_value(json_object_get(json_array_get(json_object_get(only, "items"), 0), "id"));
     assert_non_null(id);
     snprintf(path, sizeof path, "/api/datasets/%s", id);
     json_decref(only);
@@ -128,9 +131,9 @@ static void shared_id_needs_its_portal(void **state)
 static void search_ignores_case_and_accents(void **state)
 {
     (void)state;
-    static const char *const queries[] = {
-        "arboles", "%C3%81RBOLES" /* ÁRBOLES */, "catalogo", "CAT%C3%81LOGO", "nunoa",
-        "%C3%B1u%C3%B1oa" /* ñuñoa */};
+    static const char *const queries[] = {"arboles",  "%C3%81RBOLES" /* ÁRBOLES */,
+                                          "catalogo", "CAT%C3%81LOGO",
+                                          "nunoa",    "%C3%B1u%C3%B1oa" /* ñuñoa */};
     for (size_t i = 0; i < sizeof queries / sizeof *queries; i++) {
         char path[128];
         snprintf(path, sizeof path, "/api/datasets?q=%s", queries[i]);
@@ -138,10 +141,9 @@ static void search_ignores_case_and_accents(void **state)
         fprintf(stderr, "# q=%s -> %lld\n", queries[i],
                 (long long)json_integer_value(json_object_get(l, "total")));
         assert_int_equal(json_integer_value(json_object_get(l, "total")), 1);
-        assert_string_equal(
-            json_string_value(json_object_get(json_array_get(json_object_get(l, "items"), 0),
-                                              "name")),
-            "arboles-urbanos");
+        assert_string_equal(json_string_value(json_object_get(
+                                json_array_get(json_object_get(l, "items"), 0), "name")),
+                            "arboles-urbanos");
         json_decref(l);
     }
     /* LIKE wildcards in q stay plain text */
