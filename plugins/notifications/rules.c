@@ -607,7 +607,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     }
 
     const char *type = counts[K_DOWN]                             ? "error"
-                       : counts[K_DEGRADED] || counts[K_REMOVED] ? "warning"
+                       : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY] ? "warning"
                        : counts[K_RECOVERED] == (long long)n     ? "success"
                                                                   : "info";
     char total[24];
