@@ -561,8 +561,8 @@ static void test_metrics_exposition(void **state)
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (!json_object_get(samples, families[i]))
             fail_msg("family %s missing from /metrics", families[i]);
-    /* 3 portals x 4 statuses. */
-    assert_int_equal(json_integer_value(json_object_get(samples, "vigia_datasets")), 12);
+    /* 3 portals x 5 statuses (up, down, degraded, empty, unknown). */
+    assert_int_equal(json_integer_value(json_object_get(samples, "vigia_datasets")), 15);
     assert_string_equal(json_string_value(json_object_get(typed, "vigia_checks_total")), "counter");
     assert_non_null(strstr(r.body, "vigia_datasets{portal=\"datos\",status=\"down\"} "));
     assert_non_null(strstr(r.body, "vigia_checks_total{result=\"up\"} 300\n"));
