@@ -135,8 +135,8 @@ static json_t *failing_list(const mon_ds *d)
     json_t *arr = json_array();
     for (size_t i = 0; i < d->nres; i++) {
         const mon_res *r = &d->res[i];
-        if (!r->checked || (r->status != MON_R_DOWN && !r->slow))
-            continue;
+        if (!r->checked || (r->status != MON_R_DOWN && !r->slow && !r->soft))
+            continue; /* soft: a page instead of data, a login page */
         json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s}", "id", r->id, "name", jstr(r->name),
                               "url", jstr(r->url), "status", mon_rstatus_name(r->status),
                               "reason", r->reason ? r->reason : "unknown");

@@ -123,12 +123,17 @@ static int setup(void **state)
     const char *args[] = {"--datasets", "13",      "--orgs", "2",         "--resources-per-dataset",
                           "1",          "--hosts", "16",     "--slow-ms", "1500",
                           NULL};
-    if (mt_fixture_start(&fx, args) < 0)
+    if (mt_fixture_start(&fx, args) < 0) {
+        fprintf(stderr, "setup: the CKAN fixture did not start\n");
         return -1;
+    }
     json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=100&sort=id%20asc");
     json_t *results = json_object_get(json_object_get(page, "result"), "results");
-    if (json_array_size(results) != NDS)
+    if (json_array_size(results) != NDS) {
+        fprintf(stderr, "setup: the fixture lists %zu datasets, not %d\n",
+                json_array_size(results), NDS);
         return -1;
+    }
     for (int i = 0; i < NDS; i++)
         snprintf(ids[i], sizeof ids[i], "%s", str(json_array_get(results, (size_t)i), "id"));
     json_decref(page);
@@ -154,6 +159,8 @@ static int setup(void **state)
     free(ini);
     int rc = vgt_server_start(&srv, "monitor,notifications,montest", NULL, full);
     free(full);
+    if (rc)
+        fprintf(stderr, "setup: vigia did not start (%d)\n", rc);
     return rc;
 }
 
@@ -315,15 +322,26 @@ static void misbehaving_portal_raises_no_false_alarm(void **state)
     json_t *items = json_object_get(nl, "items");
     if (!items)
         items = json_object_get(nl, "notifications");
-    int empty_seen = 0;
+    int empty_seen = 0, page_seen = 0, login_seen = 0;
     json_array_foreach (items, i, e) {
-        const char *title = str(e, "title");
-        fprintf(stderr, "# notification: %s\n", title ? title : "?");
-        if (title && strstr(title, "empty"))
+        const char *title = str(e, "title"), *msg = str(e, "message");
+        fprintf(stderr, "# notification: %s | %s\n", title ? title : "?", msg ? msg : "?");
+        if (title && strstr(title, "Dataset empty"))
             empty_seen++;
+        if (msg && strstr(msg, "serves a web page instead of the data"))
+            page_seen++;
+        if (msg && strstr(msg, "asks to log in"))
+            login_seen++;
     }
     assert_int_equal(empty_seen, 1);
+    assert_int_equal(page_seen, 1);
+    assert_int_equal(login_seen, 1);
     json_decref(nl);
+    /* the status filter knows empty */
+    json_t *l = mt_call(&srv, "datasets.list", "{\"status\":\"empty\"}", &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 1);
+    json_decref(l);
 }
 
 int main(void)
