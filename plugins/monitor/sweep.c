@@ -269,8 +269,10 @@ static int apply(mon_plugin *m, mon_portal_rt *rt, int64_t sweep_id, mon_listing
                                                 "portal", portal, "sweep_id", (json_int_t)sweep_id,
                                                 "dataset", DJ(), "changes", ch));
         }
-        /* unknown -> up is the normal first classification: not news */
-        if (changed && !(before == MON_D_UNKNOWN && (h.status == MON_D_UP || quiet))) {
+        /* unknown -> up is the normal first classification: not news; nor is a
+         * new dataset that starts empty (dataset.added tells) */
+        if (changed && !(before == MON_D_UNKNOWN &&
+                         (h.status == MON_D_UP || h.status == MON_D_EMPTY || quiet))) {
             char at[40];
             mon_iso_ms(last_checked ? last_checked : now, at, sizeof at);
             json_array_append_new(
