@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libltdl-dev libinih-dev libcmocka-dev)
+run_pkgs+=(libidn2-dev) # the monitor converts IDN resource hosts itself
 test_pkgs=(valgrind chromium wrk curl procps python3)
 pkgs=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && pkgs+=("${test_pkgs[@]}")

@@ -127,9 +127,15 @@ static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_
     rc |= h->config_int(h, sec, "rows", def ? def->rows : 100, 1, 1000, &p->rows);
     rc |= h->config_duration(h, sec, "api_delay", def ? def->api_delay_ms : 10000, MIN_MS,
                              3600 * 1000, &p->api_delay_ms);
-    rc |= h->config_int(h, sec, "per_host", def ? def->per_host : 4, 1, 1024, &p->per_host);
-    rc |= h->config_duration(h, sec, "per_host_interval", def ? def->per_host_interval_ms : 0,
+    /* polite by default: most portals serve their files themselves */
+    rc |= h->config_int(h, sec, "per_host", def ? def->per_host : 2, 1, 1024, &p->per_host);
+    rc |= h->config_duration(h, sec, "per_host_interval", def ? def->per_host_interval_ms : 250,
                              MIN_MS, 60 * 1000, &p->per_host_interval_ms);
+    rc |= h->config_duration(h, sec, "rate_limit_max_wait",
+                             def ? def->rate_limit_max_wait_ms : 120 * 1000, 0, 3600 * 1000,
+                             &p->rate_limit_max_wait_ms);
+    rc |= h->config_int(h, sec, "rate_limit_retries", def ? def->rate_limit_retries : 2, 0, 10,
+                        &p->rate_limit_retries);
     rc |= h->config_duration(h, sec, "connect_timeout", def ? def->connect_timeout_ms : 10000, 100,
                              600 * 1000, &p->connect_timeout_ms);
     rc |= h->config_duration(h, sec, "timeout", def ? def->timeout_ms : 30000, 100, 3600 * 1000,

@@ -102,6 +102,7 @@ void mon_ds_free(mon_ds *d)
         free(r->name);
         free(r->url);
         free(r->format);
+        free(r->mimetype);
         free(r->content_type);
         free(r->final_url);
         free(r->error);
@@ -192,6 +193,7 @@ static int parse_dataset(const json_t *o, const char *base_url, mon_ds *d)
         m->name = dup_str(json_object_get(r, "name"));
         m->url = dup_str(json_object_get(r, "url"));
         m->format = dup_str(json_object_get(r, "format"));
+        m->mimetype = dup_str(json_object_get(r, "mimetype"));
         m->position = (int)d->nres;
         m->content_length = -1;
         if (!m->id)

@@ -95,7 +95,7 @@ static int m_list(const json_t *params, json_t **result, void *user)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
     if (opt_str(params, "status", &status) < 0 || (status && mon_dstatus_parse(status) < 0))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
-                              "status: expected one of up, down, degraded, unknown");
+                              "status: expected one of up, down, degraded, empty, unknown");
     if (opt_str(params, "organization", &org) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "organization: expected a string");
@@ -134,10 +134,14 @@ static int m_list(const json_t *params, json_t **result, void *user)
                                   "last_checked (prefix '-' for descending)");
     }
     char like[420] = "";
-    if (q) { /* escape LIKE wildcards so q is a plain substring */
+    char *fq = q ? mon_fold(q) : NULL;
+    if (q && !fq)
+        return vg_method_fail(result, -ENOMEM, "INTERNAL", "out of memory");
+    if (q) { /* escape LIKE wildcards so q is a plain substring; case and
+              * accents are folded on both sides (vg_fold, fold.c) */
         size_t j = 0;
         like[j++] = '%';
-        for (const char *s = q; *s && j < sizeof like - 3; s++) {
+        for (const char *s = fq; *s && j < sizeof like - 3; s++) {
             if (*s == '%' || *s == '_' || *s == '\\')
                 like[j++] = '\\';
             like[j++] = *s;
@@ -145,11 +149,12 @@ static int m_list(const json_t *params, json_t **result, void *user)
         like[j++] = '%';
         like[j] = 0;
     }
+    free(fq);
     static const char where[] =
         " FROM monitor_datasets WHERE removed_at IS NULL"
         " AND (?1 IS NULL OR portal=?1) AND (?2 IS NULL OR status=?2)"
-        " AND (?3 IS NULL OR organization=?3) AND (?4 IS NULL OR name LIKE ?4 ESCAPE '\\'"
-        " OR title LIKE ?4 ESCAPE '\\' OR id=?5)";
+        " AND (?3 IS NULL OR organization=?3) AND (?4 IS NULL OR vg_fold(name) LIKE ?4"
+        " ESCAPE '\\' OR vg_fold(title) LIKE ?4 ESCAPE '\\' OR id=?5)";
     char sql[1536];
     /* (portal, id) is unique: the final tie-break keeps offset paging stable
      * when names repeat across portals. */
@@ -242,26 +247,62 @@ static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t 
                               "id: expected a dataset id or name (at most 200 characters)");
     if (opt_str(params, "portal", &portal) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
+    /* Identity is (portal, id): an id (or, failing that, a name) found in
+     * several portals is ambiguous without `portal`, never picked at random. */
     sqlite3_stmt *st = NULL;
     int rc = -ENOENT;
+    json_t *portals = json_array();
     if (sqlite3_prepare_v2(m->rdb,
                            "SELECT " DS_COLS " FROM monitor_datasets WHERE (id=?1 OR name=?1)"
                            " AND (?2 IS NULL OR portal=?2) AND removed_at IS NULL"
-                           " ORDER BY id=?1 DESC LIMIT 1",
+                           " ORDER BY id=?1 DESC, portal ASC LIMIT 50",
                            -1, &st, NULL) == SQLITE_OK) {
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         if (portal)
             sqlite3_bind_text(st, 2, portal, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW) {
-            *dataset = dataset_row(st);
-            rc = 0;
+        bool by_id = false;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            bool row_by_id = strcmp((const char *)sqlite3_column_text(st, 1), id) == 0;
+            if (rc == 0 && by_id && !row_by_id)
+                break; /* an id match wins over name matches */
+            if (rc == -ENOENT) {
+                *dataset = dataset_row(st);
+                by_id = row_by_id;
+                rc = 0;
+            }
+            json_array_append_new(portals, col_json(st, 0));
         }
     } else {
         rc = -EIO;
     }
     sqlite3_finalize(st);
+    if (rc == 0 && json_array_size(portals) > 1) {
+        char list[512] = "";
+        size_t i, len = 0;
+        json_t *v;
+        json_array_foreach(portals, i, v)
+        {
+            int w = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
+                             json_string_value(v));
+            if (w < 0 || (size_t)w >= sizeof list - len)
+                break;
+            len += (size_t)w;
+        }
+        json_decref(*dataset);
+        *dataset = NULL;
+        rc = vg_method_fail(result, -EEXIST, "AMBIGUOUS",
+                            "dataset '%s' exists in several portals (%s): say which with portal",
+                            id, list);
+        json_t *e = *result ? json_object_get(*result, "error") : NULL;
+        if (json_is_object(e))
+            json_object_set(e, "portals", portals);
+        json_decref(portals);
+        return rc;
+    }
+    json_decref(portals);
     if (rc == -ENOENT)
-        return vg_method_fail(result, rc, "NOT_FOUND", "no dataset with id or name '%s'", id);
+        return vg_method_fail(result, rc, "NOT_FOUND", "no dataset with id or name '%s'%s%s", id,
+                              portal ? " in portal " : "", portal ? portal : "");
     if (rc)
         return vg_method_fail(result, rc, "INTERNAL", "database error");
     return 0;
@@ -461,7 +502,7 @@ static int m_run_now(const json_t *params, json_t **result, void *user)
 int mon_methods_register(mon_plugin *m)
 {
     vg_bus *bus = m->host->bus;
-    int rc = 0;
+    int rc = mon_fold_register(m->rdb);
     rc |= vg_bus_register_method(bus, "datasets.list", m_list, m, NULL);
     rc |= vg_bus_register_method(bus, "datasets.get", m_get, m, NULL);
     rc |= vg_bus_register_method(bus, "datasets.history", m_history, m, NULL);

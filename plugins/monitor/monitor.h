@@ -29,6 +29,8 @@ typedef struct mon_portal_cfg {
     double max_removed_fraction;
     long long api_retries;    /* retries of one API request */
     int64_t api_retry_delay_ms, api_retry_max_ms, failure_retry_ms;
+    int64_t rate_limit_max_wait_ms; /* longest Retry-After honoured within a sweep */
+    long long rate_limit_retries;   /* re-checks of a rate-limited resource per sweep */
 } mon_portal_cfg;
 
 typedef struct mon_config {
@@ -44,28 +46,63 @@ int mon_config_load(const vg_host *host, mon_config *cfg);
 void mon_config_free(mon_config *cfg);
 
 /* ---- statuses (status.c: pure logic, unit tested) ---- */
-typedef enum mon_rstatus { MON_R_UNKNOWN = 0, MON_R_UP, MON_R_DOWN, MON_R_RESTRICTED } mon_rstatus;
+/* A degraded resource answers, but not with its data (an HTML page instead
+ * of a CSV, a redirect to the home page). */
+typedef enum mon_rstatus {
+    MON_R_UNKNOWN = 0,
+    MON_R_UP,
+    MON_R_DOWN,
+    MON_R_RESTRICTED,
+    MON_R_DEGRADED
+} mon_rstatus;
+/* empty: the dataset lists no resource at all. */
 typedef enum mon_dstatus {
     MON_D_UNKNOWN = 0,
     MON_D_UP,
     MON_D_DEGRADED,
-    MON_D_DOWN
+    MON_D_DOWN,
+    MON_D_EMPTY,
+    MON_D_COUNT
 } mon_dstatus;
 
 const char *mon_rstatus_name(int s);
 const char *mon_dstatus_name(int s);
 int mon_dstatus_parse(const char *s); /* -1 when unknown text */
 
-/* What to do after one HTTP attempt of a check. */
-typedef enum mon_verdict { MON_V_UP, MON_V_DOWN, MON_V_RESTRICTED, MON_V_RETRY_GET } mon_verdict;
+/* What to do after one HTTP attempt of a check. RATE_LIMITED: 429, or 503
+ * with Retry-After: check again later, the resource is not down. */
+typedef enum mon_verdict {
+    MON_V_UP,
+    MON_V_DOWN,
+    MON_V_RESTRICTED,
+    MON_V_RETRY_GET,
+    MON_V_RATE_LIMITED
+} mon_verdict;
 /* `curl_code` is a CURLcode; `aborted_body` means our write callback stopped
- * a GET body on purpose (that is not an error). */
-mon_verdict mon_classify(bool is_head, int curl_code, long http_status, bool aborted_body);
+ * a GET body on purpose (that is not an error). A HEAD failure of any kind is
+ * never trusted: it asks for a ranged GET. */
+mon_verdict mon_classify(bool is_head, int curl_code, long http_status, bool aborted_body,
+                         bool retry_after);
 
-/* One dataset's resource outcomes -> observed status. */
+/* Soft 404s (status.c, pure). Does the declared format/mimetype name data
+ * (CSV, XLSX, JSON, ZIP, ...) rather than a web page? */
+bool mon_format_is_data(const char *format, const char *mimetype);
+bool mon_ctype_is_html(const char *content_type);
+/* The first bytes of a body look like an HTML page. */
+bool mon_body_is_html(const unsigned char *body, size_t n);
+/* Where a redirect chain ended: 0 elsewhere, 1 a login page, 2 the site's
+ * home page (only when `final_url` differs from `url`). */
+int mon_redirect_landing(const char *url, const char *final_url);
+/* Median of the last 3 latencies (newest first) above slow_ms; fewer than 3
+ * samples are never slow. */
+bool mon_slow_median(const double *lat, size_t n, int64_t slow_ms);
+
+/* One dataset's resource outcomes -> observed status. `soft`: answered, but
+ * not usable as data (login page, HTML page): the dataset is degraded. */
 typedef struct mon_res_outcome {
     int status;      /* mon_rstatus */
     bool slow;
+    bool soft;
 } mon_res_outcome;
 mon_dstatus mon_dataset_observe(const mon_res_outcome *res, size_t n);
 
@@ -118,7 +155,14 @@ void mon_removal_plan(mon_rm_item *items, size_t n, bool complete, bool held_bef
 /* ---- listing (listing.c) ---- */
 typedef struct mon_res {
     char *id, *name, *url, *format;
+    char *mimetype;          /* declared, may be NULL */
     int position;
+    /* what earlier sweeps knew (recent.c), filled before the checks */
+    int prev_status;         /* mon_rstatus */
+    double prev_lat[2];      /* latencies of the last up checks, newest first */
+    int nprev_lat;
+    bool rate_limited;       /* still rate limited after the retries: prev_status kept */
+    bool soft;               /* answered, not with data (see mon_res_outcome) */
     /* check outcome */
     int status;              /* mon_rstatus */
     bool invalid;            /* not http(s): never fetched */
@@ -189,6 +233,8 @@ typedef struct mon_check_opts {
     const char *user_agent;
     long long concurrency, per_host;
     int64_t per_host_interval_ms, connect_timeout_ms, timeout_ms, slow_ms;
+    int64_t rate_limit_max_wait_ms;
+    long long rate_limit_retries;
     atomic_bool *stop;
 } mon_check_opts;
 /* Checks every resource in `items` (pointers into a listing). Returns 0, or
@@ -196,6 +242,23 @@ typedef struct mon_check_opts {
 int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n);
 /* "http"/"https" URL -> 1; anything else -> 0. */
 int mon_url_is_http(const char *url);
+/* A URL as people type it -> the URL to fetch (malloc'd), or NULL when it is
+ * not a usable http(s) URL: surrounding whitespace trimmed, spaces and other
+ * unsafe characters percent-encoded, IDN hosts kept (libcurl converts them). */
+char *mon_url_normalize(const char *url);
+
+/* ---- what earlier sweeps knew of each resource (recent.c) ---- */
+/* Fills prev_status and prev_lat of every resource of the listing. */
+int mon_recent_attach(sqlite3 *db, const char *portal, mon_listing *L);
+/* Records one dataset's outcome; runs inside the sweep's write transaction. */
+int mon_recent_save(sqlite3 *db, const char *portal, const mon_ds *d);
+/* Drops the rows of resources no longer listed (same transaction). */
+int mon_recent_prune(sqlite3 *db, const char *portal);
+/* Case and accent folding for search (registered on the read connection). */
+int mon_fold_register(sqlite3 *db);
+/* Folds UTF-8 text: lower case, Spanish/Portuguese accents removed. Returns
+ * a malloc'd string or NULL. */
+char *mon_fold(const char *s);
 
 /* ---- store (store.c) ---- */
 typedef struct mon_prev_res {
@@ -229,7 +292,7 @@ int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, b
 int mon_store_mark_stale(sqlite3 *db, const char *portal);
 /* What the database knows of a portal: datasets by status (index mon_dstatus),
  * resources, restricted resources. */
-int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
+int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[MON_D_COUNT],
                      long long *resources, long long *restricted);
 int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days);
 

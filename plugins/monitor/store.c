@@ -324,10 +324,10 @@ int mon_store_mark_stale(sqlite3 *db, const char *portal)
                      "s", portal);
 }
 
-int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[4],
+int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[MON_D_COUNT],
                      long long *resources, long long *restricted)
 {
-    memset(by_status, 0, 4 * sizeof *by_status);
+    memset(by_status, 0, MON_D_COUNT * sizeof *by_status);
     *resources = *restricted = 0;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,

@@ -136,8 +136,8 @@ static json_t *failing_list(const mon_ds *d)
     json_t *arr = json_array();
     for (size_t i = 0; i < d->nres; i++) {
         const mon_res *r = &d->res[i];
-        if (!r->checked || (r->status != MON_R_DOWN && !r->slow))
-            continue;
+        if (!r->checked || (r->status != MON_R_DOWN && !r->slow && !r->soft))
+            continue; /* soft: a page instead of data, a login page */
         json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s}", "id", r->id, "name", jstr(r->name),
                               "url", jstr(r->url), "status", mon_rstatus_name(r->status),
                               "reason", r->reason ? r->reason : "unknown");
@@ -151,8 +151,8 @@ static json_t *failing_list(const mon_ds *d)
 }
 
 typedef struct sweep_counts {
-    long long datasets, resources, up, down, degraded, unknown, restricted;
-    long long r_up, r_down, r_restricted, r_invalid;
+    long long datasets, resources, up, down, degraded, unknown, restricted, empty;
+    long long r_up, r_down, r_restricted, r_invalid, r_rate_limited;
 } sweep_counts;
 
 /* Everything one sweep carries from step to step. */
@@ -179,10 +179,12 @@ typedef struct sweep {
 
 static json_t *counts_json(const sweep_counts *c)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "datasets", (json_int_t)c->datasets,
-                     "resources", (json_int_t)c->resources, "up", (json_int_t)c->up, "down",
-                     (json_int_t)c->down, "degraded", (json_int_t)c->degraded, "unknown",
-                     (json_int_t)c->unknown, "restricted", (json_int_t)c->restricted);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "datasets",
+                     (json_int_t)c->datasets, "resources", (json_int_t)c->resources, "up",
+                     (json_int_t)c->up, "down", (json_int_t)c->down, "degraded",
+                     (json_int_t)c->degraded, "unknown", (json_int_t)c->unknown, "restricted",
+                     (json_int_t)c->restricted, "empty", (json_int_t)c->empty,
+                     "rate_limited", (json_int_t)c->r_rate_limited);
 }
 
 /* A store write that failed: keep the real SQLite error for the report. */
@@ -296,7 +298,8 @@ static void sweep_list(sweep *s)
 static void sweep_check(sweep *s)
 {
     mon_plugin *m = s->m;
-    if (mon_store_load_prev(m->wdb, s->p->name, &s->prev) < 0) {
+    if (mon_store_load_prev(m->wdb, s->p->name, &s->prev) < 0 ||
+        mon_recent_attach(m->wdb, s->p->name, &s->L) < 0) {
         store_failed(s, "loading the previous state");
         s->listed = false;
         return;
@@ -321,6 +324,8 @@ static void sweep_check(sweep *s)
                          .connect_timeout_ms = s->p->connect_timeout_ms,
                          .timeout_ms = s->p->timeout_ms,
                          .slow_ms = s->p->slow_ms,
+                         .rate_limit_max_wait_ms = s->p->rate_limit_max_wait_ms,
+                         .rate_limit_retries = s->p->rate_limit_retries,
                          .stop = &m->stop};
     int crc = mon_check_all(&co, items, nitems);
     free(items);
@@ -419,11 +424,14 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
         mon_res *r = &d->res[k];
         out[k].status = r->checked ? r->status : MON_R_UNKNOWN;
         out[k].slow = r->slow;
+        out[k].soft = r->soft;
         if (!r->checked)
             continue;
         last_checked = r->checked_at > last_checked ? r->checked_at : last_checked;
         if (r->invalid) {
             c->r_invalid++;
+        } else if (r->rate_limited) {
+            c->r_rate_limited++; /* not a check of the resource: no uptime sample */
         } else {
             checks++;
             ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
@@ -436,6 +444,7 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
         c->restricted += r->status == MON_R_RESTRICTED;
         rc |= mon_wbatch_check(b, portal, d->id, r, s->id);
     }
+    rc |= mon_recent_save(s->m->wdb, portal, d);
     int observed = mon_dataset_observe(out, d->nres);
     if (out != stack_out)
         free(out);
@@ -450,6 +459,7 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
     c->down += h.status == MON_D_DOWN;
     c->degraded += h.status == MON_D_DEGRADED;
     c->unknown += h.status == MON_D_UNKNOWN;
+    c->empty += h.status == MON_D_EMPTY;
 
     json_t *dj = dataset_json(portal, d->id, d->name, d->title, d->org, d->org_title, d->url,
                               h.status, last_checked);
@@ -464,8 +474,10 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
         json_array_append_new(s->events,
                               json_pack("[s, {s:s, s:I, s:O, s:o}]", "dataset.modified", "portal",
                                         portal, "sweep_id", sid, "dataset", dj, "changes", ch));
-    /* unknown -> up is the normal first classification: not news */
-    if (changed && !(before == MON_D_UNKNOWN && (h.status == MON_D_UP || quiet))) {
+    /* unknown -> up is the normal first classification: not news; nor is a
+     * new dataset that starts empty (dataset.added tells) */
+    if (changed && !(before == MON_D_UNKNOWN &&
+                     (h.status == MON_D_UP || h.status == MON_D_EMPTY || quiet))) {
         char at[40];
         mon_iso_ms(last_checked ? last_checked : now, at, sizeof at);
         json_array_append_new(
@@ -542,6 +554,8 @@ static void sweep_apply(sweep *s)
         rc = apply_dataset(s, b, &s->L.ds[i], quiet, now);
     if (rc == 0)
         rc = apply_removals(s, b, now);
+    if (rc == 0 && mon_recent_prune(m->wdb, s->p->name) < 0)
+        rc = -EIO;
     char dberr[256] = "";
     int erc = mon_wbatch_end(b, rc == 0, dberr, sizeof dberr);
     if (rc < 0 || erc < 0) {
@@ -559,7 +573,7 @@ static void sweep_apply(sweep *s)
 
 static void sweep_counts_from_store(sweep *s)
 {
-    long long by[4];
+    long long by[MON_D_COUNT];
     sweep_counts *c = &s->c;
     if (mon_store_counts(s->m->wdb, s->p->name, by, &c->resources, &c->restricted) < 0) {
         store_failed(s, "counting datasets");
@@ -569,7 +583,8 @@ static void sweep_counts_from_store(sweep *s)
     c->up = by[MON_D_UP];
     c->degraded = by[MON_D_DEGRADED];
     c->down = by[MON_D_DOWN];
-    c->datasets = c->unknown + c->up + c->degraded + c->down;
+    c->empty = by[MON_D_EMPTY];
+    c->datasets = c->unknown + c->up + c->degraded + c->down + c->empty;
 }
 
 /* Records the outcome, updates the portal, publishes, logs. */

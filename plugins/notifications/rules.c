@@ -18,6 +18,7 @@ enum kind {
     K_ADDED,
     K_REMOVED,
     K_MODIFIED,
+    K_EMPTY,       /* the dataset lists no resource any more */
     K_PORTAL_DOWN, /* portal kinds: never buffered in sweeps nor digested */
     K_PORTAL_UP,
     K_COUNT
@@ -25,20 +26,24 @@ enum kind {
 
 static const char *const kind_names[K_COUNT] = {
     "dataset_down",    "dataset_recovered", "dataset_degraded", "dataset_added",
-    "dataset_removed", "dataset_modified",  "portal_down",      "portal_recovered"};
-static const char *const kind_types[K_COUNT] = {"error",   "success", "warning", "info",
-                                                "warning", "info",    "error",   "success"};
+    "dataset_removed", "dataset_modified",  "dataset_empty",    "portal_down",
+    "portal_recovered"};
+static const char *const kind_types[K_COUNT] = {"error", "success", "warning", "info",   "warning",
+                                                "info",  "warning", "error",   "success"};
 static const nt_text_id kind_titles[K_COUNT] = {
     T_DOWN_TITLE,    T_RECOVERED_TITLE, T_DEGRADED_TITLE,    T_ADDED_TITLE,
-    T_REMOVED_TITLE, T_MODIFIED_TITLE,  T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE};
+    T_REMOVED_TITLE, T_MODIFIED_TITLE,  T_EMPTY_TITLE,       T_PORTAL_DOWN_TITLE,
+    T_PORTAL_UP_TITLE};
 static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,    T_RECOVERED_MSG, T_DEGRADED_MSG,
                                               T_ADDED_MSG,   T_REMOVED_MSG,   T_MODIFIED_MSG,
-                                              T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG};
+                                              T_EMPTY_MSG,   T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG};
 static const nt_text_id kind_labels[K_COUNT] = {
     T_KIND_DOWN,    T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,
-    T_KIND_REMOVED, T_KIND_MODIFIED,  T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP};
+    T_KIND_REMOVED, T_KIND_MODIFIED,  T_KIND_EMPTY,       T_KIND_PORTAL_DOWN,
+    T_KIND_PORTAL_UP};
 static const char *const kind_keys[K_COUNT] = {"down",    "recovered", "degraded",    "added",
-                                               "removed", "modified",  "portal_down", "portal_up"};
+                                               "removed", "modified",  "empty",       "portal_down",
+                                               "portal_up"};
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -139,6 +144,8 @@ static int status_kind(const char *previous, const char *current)
         return K_DOWN;
     if (strcmp(current, "degraded") == 0)
         return K_DEGRADED;
+    if (strcmp(current, "empty") == 0)
+        return K_EMPTY;
     if (strcmp(current, "up") == 0 && previous &&
         (strcmp(previous, "down") == 0 || strcmp(previous, "degraded") == 0))
         return K_RECOVERED;
@@ -178,6 +185,8 @@ static nt_text_id status_label(const char *status)
         return T_STATUS_DOWN;
     if (strcmp(status, "degraded") == 0)
         return T_STATUS_DEGRADED;
+    if (strcmp(status, "empty") == 0)
+        return T_STATUS_EMPTY;
     return T_STATUS_UNKNOWN;
 }
 
@@ -193,6 +202,7 @@ static const struct {
     {"not_found", T_WHY_NOT_FOUND},     {"http_error", T_WHY_HTTP},
     {"invalid_url", T_WHY_INVALID_URL}, {"slow", T_WHY_SLOW},
     {"restricted", T_WHY_RESTRICTED},   {"unknown", T_WHY_UNKNOWN},
+    {"html_instead_of_data", T_WHY_HTML}, {"login_required", T_WHY_LOGIN},
 };
 
 /* "no encontrado, HTTP 404" for one failing resource; NULL when nothing is
@@ -250,6 +260,8 @@ static char *reason_text(const nt_rules *r, const change *c)
         return strdup(nt_text(lang, T_REASON_ADDED));
     case K_REMOVED:
         return strdup(nt_text(lang, T_REASON_REMOVED));
+    case K_EMPTY:
+        return strdup(nt_text(lang, T_REASON_EMPTY));
     case K_MODIFIED: {
         const json_t *ch = json_object_get(p, "changes");
         nt_sb b = {0};
@@ -595,7 +607,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     }
 
     const char *type = counts[K_DOWN]                             ? "error"
-                       : counts[K_DEGRADED] || counts[K_REMOVED] ? "warning"
+                       : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY] ? "warning"
                        : counts[K_RECOVERED] == (long long)n     ? "success"
                                                                   : "info";
     char total[24];

@@ -69,6 +69,14 @@ static const char *const texts_es[T_COUNT] = {
     [T_DIGEST_MSG] = "Resumen: {summary}. Por organización: {orgs}.",
     [T_DIGEST_MORE] = "y {count} organizaciones más",
     [T_LIST_SEP] = "; ",
+    [T_EMPTY_TITLE] = "Dataset sin recursos: {dataset}",
+    [T_EMPTY_MSG] = "«{dataset}» ({organization}, portal {portal}) ya no tiene recursos: "
+                    "{reason}.",
+    [T_REASON_EMPTY] = "se quitaron todos sus recursos",
+    [T_STATUS_EMPTY] = "sin recursos",
+    [T_KIND_EMPTY] = "sin recursos",
+    [T_WHY_HTML] = "entrega una página web en vez de los datos",
+    [T_WHY_LOGIN] = "pide iniciar sesión",
 };
 
 static const char *const texts_en[T_COUNT] = {
@@ -135,6 +143,14 @@ static const char *const texts_en[T_COUNT] = {
     [T_DIGEST_MSG] = "Summary: {summary}. By organisation: {orgs}.",
     [T_DIGEST_MORE] = "and {count} more organisations",
     [T_LIST_SEP] = "; ",
+    [T_EMPTY_TITLE] = "Dataset empty: {dataset}",
+    [T_EMPTY_MSG] = "“{dataset}” ({organization}, portal {portal}) has no resources any more: "
+                    "{reason}.",
+    [T_REASON_EMPTY] = "all its resources were removed",
+    [T_STATUS_EMPTY] = "empty",
+    [T_KIND_EMPTY] = "empty",
+    [T_WHY_HTML] = "serves a web page instead of the data",
+    [T_WHY_LOGIN] = "asks to log in",
 };
 
 static const char *const lang_names[NT_LANG_COUNT] = {"es", "en"};

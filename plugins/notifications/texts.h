@@ -69,6 +69,13 @@ typedef enum nt_text_id {
     T_DIGEST_MSG,
     T_DIGEST_MORE,
     T_LIST_SEP,
+    T_EMPTY_TITLE,
+    T_EMPTY_MSG,
+    T_REASON_EMPTY,
+    T_STATUS_EMPTY,
+    T_KIND_EMPTY,
+    T_WHY_HTML,
+    T_WHY_LOGIN,
     T_COUNT
 } nt_text_id;
 

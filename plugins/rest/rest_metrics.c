@@ -59,7 +59,7 @@ static long long dataset_total(rest_state *st, const char *portal, const char *s
 
 static void monitor_families(rest_state *st, rest_buf *b)
 {
-    static const char *const statuses[] = {"up", "down", "degraded", "unknown"};
+    static const char *const statuses[] = {"up", "down", "degraded", "empty", "unknown"};
     static const char *const results[] = {"up", "down", "restricted", "invalid"};
     json_t *ms = rest_call_quiet(st, "monitor.status", NULL, NULL);
     if (!ms)
@@ -76,7 +76,7 @@ static void monitor_families(rest_state *st, rest_buf *b)
         const char *name = json_string_value(json_object_get(p, "name"));
         if (!name)
             continue;
-        for (size_t s = 0; s < 4; s++) {
+        for (size_t s = 0; s < sizeof statuses / sizeof *statuses; s++) {
             long long n = dataset_total(st, name, statuses[s], &rc);
             if (n < 0)
                 break;

@@ -26,7 +26,7 @@ typedef struct rest_binding {
     char allow[64]; /* for OPTIONS: the methods this pattern answers */
 } rest_binding;
 
-static const char *const dataset_statuses[] = {"up", "down", "degraded", "unknown", NULL};
+static const char *const dataset_statuses[] = {"up", "down", "degraded", "empty", "unknown", NULL};
 
 /* ---- helpers ---- */
 
@@ -311,24 +311,42 @@ static int h_datasets_list(rest_req *rq)
     return call_and_reply(rq, "datasets.list", params, 200, true);
 }
 
+/* Identity is (portal, id): `portal` picks one; without it an id found in
+ * several portals answers 409 listing them (the monitor decides). */
+static json_t *with_portal(json_t *params, char *portal)
+{
+    if (params && portal)
+        json_object_set_new(params, "portal", json_string(portal));
+    free(portal);
+    return params;
+}
+
 static int h_dataset_get(rest_req *rq)
 {
+    static const char *const allowed[] = {"portal", NULL};
     const char *id;
-    if (rest_query_check(rq, NULL) < 0 || dataset_id_param(rq, &id) < 0)
+    char *portal = NULL;
+    if (rest_query_check(rq, allowed) < 0 || dataset_id_param(rq, &id) < 0 ||
+        rest_query_string(rq, "portal", 100, &portal) < 0)
         return 0;
-    return call_and_reply(rq, "datasets.get", json_pack("{s:s}", "id", id), 200, true);
+    return call_and_reply(rq, "datasets.get",
+                          with_portal(json_pack("{s:s}", "id", id), portal), 200, true);
 }
 
 static int h_dataset_history(rest_req *rq)
 {
-    static const char *const allowed[] = {"days", NULL};
+    static const char *const allowed[] = {"days", "portal", NULL};
     const char *id;
     long long days;
+    char *portal = NULL;
     if (rest_query_check(rq, allowed) < 0 || dataset_id_param(rq, &id) < 0 ||
-        rest_query_int(rq, "days", 30, 1, 365, &days, NULL) < 0)
+        rest_query_int(rq, "days", 30, 1, 365, &days, NULL) < 0 ||
+        rest_query_string(rq, "portal", 100, &portal) < 0)
         return 0;
-    return call_and_reply(rq, "datasets.history",
-                          json_pack("{s:s, s:I}", "id", id, "days", (json_int_t)days), 200, true);
+    return call_and_reply(
+        rq, "datasets.history",
+        with_portal(json_pack("{s:s, s:I}", "id", id, "days", (json_int_t)days), portal), 200,
+        true);
 }
 
 static int h_portals(rest_req *rq)

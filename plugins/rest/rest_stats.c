@@ -5,7 +5,7 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const statuses[] = {"up", "down", "degraded", "unknown"};
+static const char *const statuses[] = {"up", "down", "degraded", "empty", "unknown"};
 
 /* Total of datasets.list for one filter, or -1 (with *rc) when it failed. */
 static long long count_datasets(rest_state *st, const char *portal, const char *status, int *rc)
@@ -37,12 +37,12 @@ static void note_missing(json_t *unavailable, const char *plugin)
     json_array_append_new(unavailable, json_string(plugin));
 }
 
-/* One count per status (the four are exhaustive, so the total is their sum). */
+/* One count per status (they are exhaustive, so the total is their sum). */
 static json_t *datasets_part(rest_state *st, json_t *unavailable)
 {
     json_t *by = json_object();
     long long total = 0;
-    for (size_t i = 0; by && i < 4; i++) {
+    for (size_t i = 0; by && i < sizeof statuses / sizeof *statuses; i++) {
         int rc = 0;
         long long n = count_datasets(st, NULL, statuses[i], &rc);
         if (n < 0) {

@@ -55,8 +55,11 @@ export const api = {
   markAllRead: () => request('POST', '/api/notifications/read-all'),
   clear: () => request('POST', '/api/notifications/clear'),
   datasets: (params, signal) => request('GET', '/api/datasets', { params, signal }),
-  dataset: (id, signal) => request('GET', `/api/datasets/${encodeURIComponent(id)}`, { signal }),
-  history: (id, days, signal) =>
-    request('GET', `/api/datasets/${encodeURIComponent(id)}/history`, { params: { days }, signal }),
+  // A dataset is (portal, id): the same id may exist in two portals.
+  dataset: (id, signal, portal) => request('GET', `/api/datasets/${encodeURIComponent(id)}`,
+    { params: portal ? { portal } : {}, signal }),
+  history: (id, days, signal, portal) =>
+    request('GET', `/api/datasets/${encodeURIComponent(id)}/history`,
+      { params: portal ? { days, portal } : { days }, signal }),
   stats: (signal) => request('GET', '/api/stats', { signal }),
 };

@@ -95,7 +95,7 @@ function readHash() {
   const sort = p.get('sort') || 'title';
   const key = sort.replace(/^-/, '');
   state.q = p.get('q') || '';
-  state.status = STATUSES.includes(p.get('status')) ? p.get('status') : '';
+  state.status = [...STATUSES, 'empty'].includes(p.get('status')) ? p.get('status') : '';
   state.organization = p.get('org') || '';
   state.sort = SORTS.includes(key) ? key : 'title';
   state.dir = sort.startsWith('-') && SORTS.includes(key) ? 'desc' : 'asc';
@@ -198,7 +198,7 @@ async function enrich() {
     while (next < need.length && !ctrl.signal.aborted) {
       const d = need[next++];
       try {
-        const full = await api.dataset(d.id, ctrl.signal);
+        const full = await api.dataset(d.id, ctrl.signal, d.portal);
         extras.set(d.id, { latency: datasetLatency(full), uptime: full.uptime_30d ?? null, at: Date.now() });
         paintExtras(d.id);
       } catch (e) {
@@ -211,8 +211,8 @@ async function enrich() {
 
 function row(d) {
   const title = h('button', { type: 'button', class: 'link-button row-open', text: d.title || d.name || d.id });
-  title.addEventListener('click', () => openDetail(d.id, title));
-  return h('tr', { dataset: { id: d.id, status: d.status || 'unknown' } },
+  title.addEventListener('click', () => openDetail(d.id, title, d.portal));
+  return h('tr', { dataset: { id: d.id, portal: d.portal || '', status: d.status || 'unknown' } },
     h('th', { scope: 'row', class: 'col-title' }, title,
       d.name && d.name !== d.title ? h('span', { class: 'sub', text: d.name }) : null),
     h('td', { class: 'col-org', 'data-label': t('table.org'), text: d.organization_title || d.organization || '—' }),

@@ -91,7 +91,7 @@ function render() {
         : h('p', { class: 'muted', text: t('detail.loading') })));
 }
 
-export async function openDetail(id, from) {
+export async function openDetail(id, from, portal) {
   if (ctrl) ctrl.abort();
   ctrl = new AbortController();
   const signal = ctrl.signal;
@@ -100,8 +100,8 @@ export async function openDetail(id, from) {
   modal.open(from);
   try {
     const [d, hist] = await Promise.all([
-      api.dataset(id, signal),
-      api.history(id, DAYS, signal).catch((e) => {
+      api.dataset(id, signal, portal),
+      api.history(id, DAYS, signal, portal).catch((e) => {
         if (e.name === 'AbortError') throw e;
         return { checks: [], daily: [] };
       }),

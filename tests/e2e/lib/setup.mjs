@@ -34,6 +34,7 @@ export function monitorIni(fixtureBase, { interval = '1h' } = {}) {
     'api_delay = 0',
     'rows = 1000',
     'per_host = 8',
+    'per_host_interval = 0ms', // the loopback fixture is ours: no polite pause
     'fail_threshold = 1',
     'recover_threshold = 1',
     'connect_timeout = 2s',

@@ -14,26 +14,36 @@
 static void classify(void **state)
 {
     (void)state;
-    assert_int_equal(mon_classify(true, CURLE_OK, 200, false), MON_V_UP);
-    assert_int_equal(mon_classify(true, CURLE_OK, 302, false), MON_V_UP);
-    assert_int_equal(mon_classify(true, CURLE_OK, 404, false), MON_V_DOWN);
-    assert_int_equal(mon_classify(true, CURLE_OK, 500, false), MON_V_DOWN);
-    assert_int_equal(mon_classify(true, CURLE_OK, 405, false), MON_V_RETRY_GET);
-    assert_int_equal(mon_classify(true, CURLE_OK, 501, false), MON_V_RETRY_GET);
-    assert_int_equal(mon_classify(true, CURLE_OK, 403, false), MON_V_RETRY_GET);
-    assert_int_equal(mon_classify(false, CURLE_OK, 403, false), MON_V_RESTRICTED);
-    assert_int_equal(mon_classify(false, CURLE_OK, 401, false), MON_V_RESTRICTED);
-    assert_int_equal(mon_classify(false, CURLE_OK, 206, false), MON_V_UP);
-    assert_int_equal(mon_classify(false, CURLE_OK, 405, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_OK, 200, false, false), MON_V_UP);
+    assert_int_equal(mon_classify(true, CURLE_OK, 302, false, false), MON_V_UP);
+    /* a HEAD failure is never trusted: a ranged GET confirms it */
+    assert_int_equal(mon_classify(true, CURLE_OK, 404, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 410, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 500, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 418, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(false, CURLE_OK, 404, false, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(false, CURLE_OK, 500, false, false), MON_V_DOWN);
+    /* rate limiting is not down; a plain 503 is */
+    assert_int_equal(mon_classify(true, CURLE_OK, 429, false, false), MON_V_RATE_LIMITED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 429, false, true), MON_V_RATE_LIMITED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 503, false, true), MON_V_RATE_LIMITED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 503, false, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_OK, 405, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 501, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OK, 403, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(false, CURLE_OK, 403, false, false), MON_V_RESTRICTED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 401, false, false), MON_V_RESTRICTED);
+    assert_int_equal(mon_classify(false, CURLE_OK, 206, false, false), MON_V_UP);
+    assert_int_equal(mon_classify(false, CURLE_OK, 405, false, false), MON_V_DOWN);
     /* misbehaviour on HEAD earns a GET; a timeout does not */
-    assert_int_equal(mon_classify(true, CURLE_GOT_NOTHING, 0, false), MON_V_RETRY_GET);
-    assert_int_equal(mon_classify(true, CURLE_RECV_ERROR, 0, false), MON_V_RETRY_GET);
-    assert_int_equal(mon_classify(true, CURLE_OPERATION_TIMEDOUT, 0, false), MON_V_DOWN);
-    assert_int_equal(mon_classify(true, CURLE_COULDNT_CONNECT, 0, false), MON_V_DOWN);
-    assert_int_equal(mon_classify(false, CURLE_RECV_ERROR, 0, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_GOT_NOTHING, 0, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_RECV_ERROR, 0, false, false), MON_V_RETRY_GET);
+    assert_int_equal(mon_classify(true, CURLE_OPERATION_TIMEDOUT, 0, false, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(true, CURLE_COULDNT_CONNECT, 0, false, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(false, CURLE_RECV_ERROR, 0, false, false), MON_V_DOWN);
     /* a GET body we cut on purpose is a success */
-    assert_int_equal(mon_classify(false, CURLE_WRITE_ERROR, 200, true), MON_V_UP);
-    assert_int_equal(mon_classify(false, CURLE_WRITE_ERROR, 200, false), MON_V_DOWN);
+    assert_int_equal(mon_classify(false, CURLE_WRITE_ERROR, 200, true, false), MON_V_UP);
+    assert_int_equal(mon_classify(false, CURLE_WRITE_ERROR, 200, false, false), MON_V_DOWN);
 }
 
 static void observe(void **state)
@@ -52,7 +62,11 @@ static void observe(void **state)
     assert_int_equal(mon_dataset_observe(slow, 2), MON_D_DEGRADED);
     assert_int_equal(mon_dataset_observe(restricted, 2), MON_D_UP);
     assert_int_equal(mon_dataset_observe(unknown, 1), MON_D_UNKNOWN);
-    assert_int_equal(mon_dataset_observe(NULL, 0), MON_D_UNKNOWN);
+    assert_int_equal(mon_dataset_observe(NULL, 0), MON_D_EMPTY); /* no resource at all */
+    mon_res_outcome soft[] = {{MON_R_RESTRICTED, false, true}, {MON_R_UP, false, false}};
+    mon_res_outcome page[] = {{MON_R_DEGRADED, false, true}};
+    assert_int_equal(mon_dataset_observe(soft, 2), MON_D_DEGRADED); /* login page */
+    assert_int_equal(mon_dataset_observe(page, 1), MON_D_DEGRADED); /* HTML for data */
     assert_int_equal(mon_dataset_observe(invalid_and_down, 2), MON_D_DOWN);
 }
 
@@ -240,6 +254,110 @@ static void parse_count_and_types(void **state)
     json_decref(p.types);
 }
 
+/* Entering and leaving "empty" needs no confirmation: it is the listing's word. */
+static void empty_hysteresis(void **state)
+{
+    (void)state;
+    mon_hyst h = {MON_D_UP, MON_D_UP, 0};
+    assert_true(mon_hyst_feed(&h, MON_D_EMPTY, 3, 3));
+    assert_int_equal(h.status, MON_D_EMPTY);
+    assert_false(mon_hyst_feed(&h, MON_D_EMPTY, 3, 3));
+    assert_true(mon_hyst_feed(&h, MON_D_DOWN, 3, 3));
+    assert_int_equal(h.status, MON_D_DOWN);
+    assert_string_equal(mon_dstatus_name(MON_D_EMPTY), "empty");
+    assert_int_equal(mon_dstatus_parse("empty"), MON_D_EMPTY);
+    assert_string_equal(mon_rstatus_name(MON_R_DEGRADED), "degraded");
+}
+
+/* Soft 404s: declared format vs Content-Type vs the first bytes. */
+static void soft_404(void **state)
+{
+    (void)state;
+    assert_true(mon_format_is_data("CSV", NULL));
+    assert_true(mon_format_is_data(" .xlsx", "text/html"));
+    assert_true(mon_format_is_data("ZIP", NULL));
+    assert_true(mon_format_is_data(NULL, "application/vnd.openxmlformats-officedocument"));
+    assert_false(mon_format_is_data("HTML", NULL));
+    assert_false(mon_format_is_data("API", "text/csv")); /* the format wins */
+    assert_false(mon_format_is_data(NULL, NULL));
+    assert_true(mon_ctype_is_html("text/html; charset=utf-8"));
+    assert_true(mon_ctype_is_html("TEXT/HTML"));
+    assert_true(mon_ctype_is_html("application/xhtml+xml"));
+    assert_false(mon_ctype_is_html("text/csv"));
+    assert_false(mon_ctype_is_html(NULL));
+    static const char html[] = "\xef\xbb\xbf\n  <!DOCTYPE html><html>";
+    static const char html2[] = "<HTML><head>";
+    static const char csv[] = "id,nombre\n1,<b>x</b>\n";
+    static const char zip[] = "PK\x03\x04";
+    assert_true(mon_body_is_html((const unsigned char *)html, sizeof html - 1));
+    assert_true(mon_body_is_html((const unsigned char *)html2, sizeof html2 - 1));
+    assert_false(mon_body_is_html((const unsigned char *)csv, sizeof csv - 1));
+    assert_false(mon_body_is_html((const unsigned char *)zip, sizeof zip - 1));
+    assert_false(mon_body_is_html((const unsigned char *)"<ht", 3));
+    /* where a redirect chain ends */
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", "http://a/user/login?came_from=x"), 1);
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", "https://sso.a/cas/login"), 1);
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", "http://a/"), 2);
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", "http://a"), 2);
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", "http://a/es/"), 2);
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", "http://cdn.a/x/f.csv"), 0);
+    assert_int_equal(mon_redirect_landing("http://a/", "http://a/"), 0);
+    assert_int_equal(mon_redirect_landing("http://a/f.csv", NULL), 0);
+}
+
+/* "slow" is the median of the last three latencies. */
+static void slow_median(void **state)
+{
+    (void)state;
+    double once[3] = {9000, 100, 120};
+    double twice[3] = {9000, 8000, 120};
+    double thrice[3] = {9000, 8000, 7000};
+    assert_false(mon_slow_median(once, 3, 5000));
+    assert_true(mon_slow_median(twice, 3, 5000));
+    assert_true(mon_slow_median(thrice, 3, 5000));
+    assert_false(mon_slow_median(thrice, 2, 5000)); /* fewer than three samples */
+    assert_false(mon_slow_median(thrice, 1, 5000));
+    double edge[3] = {5000, 5000, 5001};
+    assert_false(mon_slow_median(edge, 3, 5000)); /* above, not equal */
+}
+
+/* URLs as people type them. */
+static void url_normalize(void **state)
+{
+    (void)state;
+    char *u = mon_url_normalize("  http://datos.gob.cl/dataset/mi archivo.csv\t\n");
+    assert_string_equal(u, "http://datos.gob.cl/dataset/mi%20archivo.csv");
+    free(u);
+    u = mon_url_normalize("https://example.org/a b/c?x=1 2");
+    assert_non_null(u);
+    assert_null(strchr(u, ' '));
+    free(u);
+    /* IDN hosts become punycode, without depending on the process locale */
+    u = mon_url_normalize("http://datos-\xc3\xb1" "and\xc3\xba.cl:8080/f.csv");
+    assert_string_equal(u, "http://xn--datos-and-q6a6h.cl:8080/f.csv");
+    free(u);
+    assert_null(mon_url_normalize("ftp://example.org/f.csv"));
+    assert_null(mon_url_normalize("file:///etc/passwd"));
+    assert_null(mon_url_normalize("   "));
+    assert_null(mon_url_normalize("no url at all"));
+    assert_null(mon_url_normalize(NULL));
+}
+
+/* Search folding for Spanish and Portuguese. */
+static void fold(void **state)
+{
+    (void)state;
+    char *f = mon_fold("\xc3\x81RBOLES de \xc3\x91u\xc3\xb1oa");
+    assert_string_equal(f, "arboles de nunoa");
+    free(f);
+    f = mon_fold("Cat\xc3\xa1logo de Informa\xc3\xa7\xc3\xb5" "es");
+    assert_string_equal(f, "catalogo de informacoes");
+    free(f);
+    f = mon_fold("\xe2\x82\xac 100%"); /* other characters are kept */
+    assert_string_equal(f, "\xe2\x82\xac 100%");
+    free(f);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -247,6 +365,8 @@ int main(void)
         cmocka_unit_test(classify), cmocka_unit_test(observe),    cmocka_unit_test(hysteresis),
         cmocka_unit_test(utf8),     cmocka_unit_test(parse_page), cmocka_unit_test(urls),
         cmocka_unit_test(clock_and_retry_after), cmocka_unit_test(parse_count_and_types),
+        cmocka_unit_test(soft_404), cmocka_unit_test(slow_median), cmocka_unit_test(url_normalize),
+        cmocka_unit_test(fold),     cmocka_unit_test(empty_hysteresis),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

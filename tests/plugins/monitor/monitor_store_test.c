@@ -151,7 +151,7 @@ static void roundtrip(void **state)
     assert_int_equal(prev.ds[0].missing, 1);
     assert_true(prev.ds[1].removed);
     mon_prev_free(&prev);
-    long long by[4], nres, nrestricted;
+    long long by[MON_D_COUNT], nres, nrestricted;
     assert_int_equal(mon_store_counts(db, "p", by, &nres, &nrestricted), 0);
     assert_int_equal(by[0] + by[1] + by[2] + by[3], 1); /* removed ones are not live */
     assert_int_equal(nres, 1);

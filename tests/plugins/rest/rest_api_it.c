@@ -313,7 +313,7 @@ static void test_datasets_list_paging_filters(void **state)
     } bad[] = {
         {"?limit=1000", "limit must be an integer between 1 and 500 (got '1000')"},
         {"?offset=-1", "offset must be an integer between 0 and 100000000"},
-        {"?status=broken", "status must be one of up, down, degraded, unknown (got 'broken')"},
+        {"?status=broken", "status must be one of up, down, degraded, empty, unknown (got 'broken')"},
         {"?sort=Name!", "sort must be a field name, optionally prefixed with '-'"},
         {"?sort=size", "sort must be one of name, -name, id, -id"}, /* the owner's message */
         {"?page=2", "unknown query parameter 'page'"},
@@ -372,7 +372,14 @@ static void test_dataset_get_and_history(void **state)
     rt_expect_error(&r, 400, "INVALID_ARGUMENT", "dataset id must be 1 to 200 characters");
     vgt_response_free(&r);
     rt_req(&srv, "GET", "/api/datasets/ds-00003?x=1", NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "this route takes none");
+    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "unknown query parameter 'x' (accepted: portal)");
+    vgt_response_free(&r);
+    /* identity is (portal, id): the stub's ds-shared is in both portals */
+    rt_req(&srv, "GET", "/api/datasets/ds-shared", NULL, NULL, &r);
+    rt_expect_error(&r, 409, "AMBIGUOUS", "several portals (datos, otro)");
+    vgt_response_free(&r);
+    rt_req(&srv, "GET", "/api/datasets/ds-00003?portal=nowhere", NULL, NULL, &r);
+    rt_expect_error(&r, 404, "NOT_FOUND", "ds-00003");
     vgt_response_free(&r);
 }
 
@@ -554,8 +561,8 @@ static void test_metrics_exposition(void **state)
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (!json_object_get(samples, families[i]))
             fail_msg("family %s missing from /metrics", families[i]);
-    /* 3 portals x 4 statuses. */
-    assert_int_equal(json_integer_value(json_object_get(samples, "vigia_datasets")), 12);
+    /* 3 portals x 5 statuses (up, down, degraded, empty, unknown). */
+    assert_int_equal(json_integer_value(json_object_get(samples, "vigia_datasets")), 15);
     assert_string_equal(json_string_value(json_object_get(typed, "vigia_checks_total")), "counter");
     assert_non_null(strstr(r.body, "vigia_datasets{portal=\"datos\",status=\"down\"} "));
     assert_non_null(strstr(r.body, "vigia_checks_total{result=\"up\"} 300\n"));

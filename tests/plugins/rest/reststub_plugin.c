@@ -366,10 +366,24 @@ static int d_get(const json_t *params, json_t **result, void *user)
     int rc = magic_error(id, result);
     if (rc < 0)
         return rc;
-    json_t *d = find_dataset(s, id);
+    const char *portal = json_string_value(json_object_get(params, "portal"));
+    /* "ds-shared" exists in both portals, as the monitor's AMBIGUOUS answer */
+    if (!strcmp(id, "ds-shared") && !portal)
+        return vg_method_fail(result, -EEXIST, "AMBIGUOUS",
+                              "dataset '%s' exists in several portals (datos, otro): say which "
+                              "with portal",
+                              id);
+    json_t *d = find_dataset(s, !strcmp(id, "ds-shared") ? "ds-00001" : id);
+    if (d && portal && strcmp(id, "ds-shared") &&
+        strcmp(json_string_value(json_object_get(d, "portal")), portal))
+        d = NULL;
     if (!d)
         return vg_method_fail(result, -ENOENT, "NOT_FOUND", "dataset '%s' not found", id);
     json_t *out = json_deep_copy(d);
+    if (!strcmp(id, "ds-shared")) {
+        json_object_set_new(out, "id", json_string(id));
+        json_object_set_new(out, "portal", json_string(portal));
+    }
     json_t *res = json_pack(
         "[{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:i, s:i, s:n}}]", "id", "res-1", "name", "data.csv",
         "url", "https://datos.example/files/data.csv", "format", "CSV", "status",

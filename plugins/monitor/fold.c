@@ -1,0 +1,74 @@
+/* monitor: case and accent folding for dataset search, so "ÁRBOLES" finds
+ * "árboles" and "catalogo" finds "Catálogo" (Spanish and Portuguese text).
+ * Registered on the read connection as the SQL function vg_fold(text). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor.h"
+
+/* U+00C0..U+00FF folded to ASCII ("" keeps the character as it is). */
+static const char *const k_latin1[64] = {
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+    "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "",  "ss",
+    "a", "a", "a", "a", "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i",
+    "d", "n", "o", "o", "o", "o", "o",  "",  "o", "u", "u", "u", "u", "y", "",  "y"};
+
+char *mon_fold(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *out = malloc(n + 1); /* folding never grows the text: 2 bytes -> at most 2 */
+    if (!out)
+        return NULL;
+    size_t j = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            out[j++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+            i++;
+        } else if (c == 0xc3 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0xbf) {
+            const char *f = k_latin1[p[i + 1] - 0x80];
+            if (*f) {
+                size_t l = strlen(f);
+                memcpy(out + j, f, l);
+                j += l;
+            } else {
+                out[j++] = (char)c;
+                out[j++] = (char)p[i + 1];
+            }
+            i += 2;
+        } else {
+            out[j++] = (char)c;
+            i++;
+        }
+    }
+    out[j] = 0;
+    return out;
+}
+
+static void sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const char *s = (const char *)sqlite3_value_text(argv[0]);
+    if (!s) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    char *f = mon_fold(s);
+    if (!f) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_text(ctx, f, -1, free);
+}
+
+int mon_fold_register(sqlite3 *db)
+{
+    return sqlite3_create_function(db, "vg_fold", 1,
+                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+                                   sql_fold, NULL, NULL) == SQLITE_OK
+               ? 0
+               : -EIO;
+}
