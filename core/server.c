@@ -106,7 +106,7 @@ int core_settings_load(core_config *cfg, core_settings *set)
     CHECK(core_cfg_list(sec, "plugins", "", &set->plugins, err, sizeof err));
     CHECK(core_cfg_list(sec, "public_names", "", &set->public_names, err, sizeof err));
     CHECK(core_cfg_int(sec, "threads", 256, 8, 60000, &set->threads, err, sizeof err));
-    CHECK(core_cfg_int(sec, "json_max_depth", VG_JSON_MAX_DEPTH_DEFAULT, 2, 512,
+    CHECK(core_cfg_int(sec, "json_max_depth", VG_JSON_MAX_DEPTH_DEFAULT, 2, 128,
                        &set->json_max_depth, err, sizeof err));
     CHECK(core_cfg_int(sec, "bus_queue", 8192, 16, 1000000, &set->bus_queue, err, sizeof err));
     CHECK(core_cfg_duration(sec, "request_timeout", 5000, 1000, 600000, &set->request_timeout_ms,

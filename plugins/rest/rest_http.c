@@ -1,6 +1,7 @@
 /* rest plugin: replies (JSON, ETag, errors), JSON bodies and query parameters. */
 #include "rest.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,14 +186,12 @@ static void url_decode(const char *s, size_t n, char *out, size_t size)
         char c = s[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < n) {
+        } else if (c == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+                   isxdigit((unsigned char)s[i + 2])) {
+            /* exactly two hex digits: strtol would also take "%-2" or "% A" */
             char hex[3] = {s[i + 1], s[i + 2], 0};
-            char *end = NULL;
-            long v = strtol(hex, &end, 16);
-            if (end == hex + 2) {
-                c = (char)v;
-                i += 2;
-            }
+            c = (char)strtol(hex, NULL, 16);
+            i += 2;
         }
         out[o++] = c;
     }

@@ -235,16 +235,48 @@ int rest_valid_text(const char *s, size_t len, size_t max_len)
     return 1;
 }
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
+        return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+    /* overlong 3/4-byte forms, UTF-16 surrogates, beyond U+10FFFF */
+    if ((n == 3 && c == 0xe0 && s[1] < 0xa0) || (n == 3 && c == 0xed && s[1] >= 0xa0) ||
+        (n == 4 && c == 0xf0 && s[1] < 0x90) || (n == 4 && c == 0xf4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+/* Echoes outside text in an error message: at most 40 bytes, control
+ * characters and bytes that are not UTF-8 become '?', so the JSON encoder
+ * never refuses the message (a 500 instead of the 400 the client earned). */
 void rest_sanitize(const char *s, char *buf, size_t size)
 {
-    size_t o = 0;
+    size_t o = 0, i = 0;
     if (!size)
         return;
-    for (size_t i = 0; s && s[i] && o + 1 < size && i < 40; i++) {
-        unsigned char c = (unsigned char)s[i];
-        buf[o++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    while (s && s[i] && i < 40) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        size_t n = utf8_seq(u);
+        if (n == 0 || *u < 0x20 || *u == 0x7f) {
+            if (o + 1 >= size)
+                break;
+            buf[o++] = '?';
+            i++;
+            continue;
+        }
+        if (o + n >= size || i + n > 40)
+            break;
+        memcpy(buf + o, u, n);
+        o += n;
+        i += n;
     }
-    if (s && strlen(s) > 40 && o + 4 < size) {
+    if (s && s[i] && o + 4 <= size) {
         memcpy(buf + o, "...", 3);
         o += 3;
     }

@@ -40,7 +40,8 @@ int rest_same_origin(const char *origin, const char *host);
 int rest_is_json_content_type(const char *content_type);
 /* 1 when s (length len) is 1..max_len bytes without control characters. */
 int rest_valid_text(const char *s, size_t len, size_t max_len);
-/* Copy s into buf for an error message: at most 40 bytes, control chars as '?'. */
+/* Copy s into buf for an error message: at most 40 bytes; control characters
+ * and bytes that are not UTF-8 become ?, so the message always encodes. */
 void rest_sanitize(const char *s, char *buf, size_t size);
 
 /* Append "<sep><word>" to a NUL-terminated buffer, truncating safely. */

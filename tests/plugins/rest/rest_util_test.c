@@ -150,6 +150,17 @@ static void test_content_type_and_text(void **state)
     assert_string_equal(buf, "a?b");
     rest_sanitize("0123456789012345678901234567890123456789XYZ", buf, sizeof buf);
     assert_string_equal(buf, "0123456789012345678901234567890123456789...");
+    /* bytes that are not UTF-8 would make the JSON encoder refuse the message */
+    rest_sanitize("q\xff\xc3(\xed\xa0\x80", buf, sizeof buf);
+    assert_string_equal(buf, "q??(???");
+    rest_sanitize("\xc3\xb1and\xc3\xba", buf, sizeof buf); /* ñandú is kept */
+    assert_string_equal(buf, "\xc3\xb1and\xc3\xba");
+    /* the 40-byte cut never splits a character */
+    rest_sanitize("012345678901234567890123456789012345678\xc3\xb1", buf, sizeof buf);
+    assert_string_equal(buf, "012345678901234567890123456789012345678...");
+    char small[4];
+    rest_sanitize("\xc3\xb1\xc3\xb1", small, sizeof small);
+    assert_string_equal(small, "\xc3\xb1");
 }
 
 static void test_prometheus(void **state)
