@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libltdl-dev libinih-dev libcmocka-dev)
 test_pkgs=(valgrind chromium wrk curl procps python3)
+# libFuzzer targets (make fuzz, and the last step of make test): clang with its fuzzer runtime.
+test_pkgs+=(clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 pkgs=("${run_pkgs[@]}")
 [ "${1:-run}" = test ] && pkgs+=("${test_pkgs[@]}")
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
