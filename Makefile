@@ -52,7 +52,7 @@ clean:
 FUZZ_BUILD        ?= build-fuzz
 FUZZ_SECONDS      ?= 60
 FUZZ_TEST_SECONDS ?= 15
-.PHONY: fuzz test-fuzz soak
+.PHONY: fuzz test-fuzz soak soak-asan
 
 $(FUZZ_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang-14 -DVIGIA_FUZZ=ON \
@@ -64,3 +64,12 @@ test-fuzz: $(FUZZ_BUILD)/CMakeCache.txt
 
 fuzz: deps-test
 	$(MAKE) --no-print-directory test-fuzz FUZZ_TEST_SECONDS=$(FUZZ_SECONDS)
+
+# Soak (bench/soak): an hour of the lively fixture under load; SOAK_MINUTES=5 for the short one.
+SOAK_MINUTES ?= 60
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) bench/soak/run.sh
+
+soak-asan: $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_BUILD=$(ASAN_BUILD) bench/soak/run.sh
