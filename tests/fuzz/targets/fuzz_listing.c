@@ -136,6 +136,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     mon_prev_free(&prev);
+    /* A dataset compared with itself as the store would keep it has no changes. */
+    listing_to_prev(&now, &prev);
+    for (size_t i = 0; i < now.n; i++) {
+        mon_prev_ds key = {.id = now.ds[i].id};
+        mon_prev_ds *pd = bsearch(&key, prev.ds, prev.n, sizeof *prev.ds, cmp_prev);
+        json_t *ch = pd ? diff_dataset(pd, &now.ds[i]) : NULL;
+        if (!pd || ch)
+            abort();
+    }
+    mon_prev_free(&prev);
     mon_listing_free(&before);
     mon_listing_free(&now);
     mon_listing_free(&filtered);
