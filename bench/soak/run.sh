@@ -8,7 +8,7 @@
 #   SOAK_MINUTES=5 bench/soak/run.sh       # the short version
 #   SOAK_BUILD=build-asan bench/soak/run.sh  # the same against the ASan + UBSan build
 # Environment: SOAK_MINUTES (60), SOAK_BUILD (build), CLIENTS (500), P99_MS (50),
-# SAMPLE_S (5), WARMUP_S (a sixth of the run, at least 60).
+# SAMPLE_S (5), WARMUP_S (a sixth of the run, at least 60), ABUSE (1; 0 = no abusive clients).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -81,11 +81,12 @@ for _ in $(seq 1 300); do curl -fsS -o /dev/null "http://127.0.0.1:$VPORT/api/he
 ids=$(curl -fsS "http://127.0.0.1:$FPORT/api/3/action/package_search?rows=30" |
       python3 -c 'import json,sys; print(",".join(d["id"] for d in json.load(sys.stdin)["result"]["results"]))')
 
-echo "soak: reproduce with: SOAK_MINUTES=$MIN SOAK_BUILD=$BUILD CLIENTS=$CLIENTS bench/soak/run.sh"
+echo "soak: reproduce with: SOAK_MINUTES=$MIN SOAK_BUILD=$BUILD CLIENTS=$CLIENTS ABUSE=${ABUSE:-1}" \
+     "bench/soak/run.sh"
 echo "soak: server $VIGIA (pid $vigia_pid) on 127.0.0.1:$VPORT, fixture on 127.0.0.1:$FPORT, files in $OUT"
 rc=0
 BASE=http://127.0.0.1:$VPORT SERVER_PID=$vigia_pid DURATION_S=$DUR WARMUP_S=$WARM CLIENTS=$CLIENTS \
-    ADMIN_TOKEN=$TOKEN DATASET_IDS=$ids SAMPLES_OUT=$OUT/samples.json \
+    ADMIN_TOKEN=$TOKEN DATASET_IDS=$ids SAMPLES_OUT=$OUT/samples.json ABUSE=${ABUSE:-1} \
     node bench/soak/soak.mjs || rc=1
 
 # Stop the server the normal way: the sanitizers report leaks at exit.

@@ -3,7 +3,7 @@
 // prober, and a sampler of the server's RSS, fds and threads. Prints the figures; exits 1 when
 // a resource is not flat after warm-up or the health p99 reaches the limit.
 // Environment: BASE, SERVER_PID, DURATION_S, WARMUP_S, CLIENTS, ADMIN_TOKEN, SAMPLE_S, P99_MS,
-// DATASET_IDS (comma-separated ids for dataset rooms and routes).
+// DATASET_IDS (comma-separated ids for dataset rooms and routes), ABUSE (0: no abusive clients).
 import { io } from "socket.io-client";
 import http from "node:http";
 import net from "node:net";
@@ -21,6 +21,7 @@ const TOKEN = env("ADMIN_TOKEN", "");
 const SAMPLE = Number(env("SAMPLE_S", 5)) * 1000;
 const P99_LIMIT = Number(env("P99_MS", 50));
 const IDS = env("DATASET_IDS", "").split(",").filter(Boolean);
+const ABUSE = env("ABUSE", "1") !== "0"; // ABUSE=0: no abusive clients (a baseline to compare)
 
 const t0 = Date.now();
 const now = () => Date.now() - t0;
@@ -261,8 +262,8 @@ function pct(arr, p) {
 }
 
 async function main() {
-  console.log(`soak: ${CLIENTS} Socket.IO clients, 8 REST readers, 2 writers, 6 non-readers, 6 slow ` +
-              `requests, 2 floods, ${DURATION / 1000} s (warm-up ${WARMUP / 1000} s) against ${BASE} (pid ${PID})`);
+  console.log(`soak: ${CLIENTS} Socket.IO clients, 8 REST readers, 2 writers, ` +
+              `${ABUSE ? "6 non-readers, 6 slow requests, 2 floods" : "no abusive clients (ABUSE=0)"}, ${DURATION / 1000} s (warm-up ${WARMUP / 1000} s) against ${BASE} (pid ${PID})`);
   sample();
   const sampler = setInterval(sample, SAMPLE);
   const tasks = [prober()];
@@ -270,7 +271,7 @@ async function main() {
   for (let i = 0; i < CLIENTS; i++) clients.push(sioClient(i));
   for (let i = 0; i < 8; i++) tasks.push(reader());
   for (let i = 0; i < 2; i++) tasks.push(writer());
-  tasks.push(nonReaders(6), slowClients(6), sioFlood(), restFlood());
+  if (ABUSE) tasks.push(nonReaders(6), slowClients(6), sioFlood(), restFlood());
   const progress = setInterval(() => {
     const s = samples[samples.length - 1] || {};
     const recent = health.filter((h) => h.t > now() - 60000).map((h) => h.ms);
