@@ -246,14 +246,19 @@ async function restFlood() {
 }
 
 // ---- figures ----
+// Least-squares slope per minute and its standard error (the samples are noisy: clients
+// come and go, so a short run needs the error to tell growth from churn).
 function slopePerMin(pts, key) {
   const xs = pts.map((p) => p.t / 60000), ys = pts.map((p) => p[key]);
   const n = xs.length;
-  if (n < 3) return NaN;
+  if (n < 3) return { slope: NaN, se: NaN };
   const mx = xs.reduce((a, b) => a + b) / n, my = ys.reduce((a, b) => a + b) / n;
   let num = 0, den = 0;
   for (let i = 0; i < n; i++) { num += (xs[i] - mx) * (ys[i] - my); den += (xs[i] - mx) ** 2; }
-  return num / den;
+  const slope = num / den;
+  let sse = 0;
+  for (let i = 0; i < n; i++) sse += (ys[i] - my - slope * (xs[i] - mx)) ** 2;
+  return { slope, se: Math.sqrt(sse / (n - 2) / den) };
 }
 function pct(arr, p) {
   if (!arr.length) return NaN;
@@ -295,18 +300,20 @@ async function main() {
   }
   const bad = health.filter((h) => h.status !== 200).length;
   const slopes = { rss: slopePerMin(after, "rss"), fds: slopePerMin(after, "fds"), threads: slopePerMin(after, "threads") };
-  // Flat: RSS grows less than 1 MiB a minute, fds and threads less than one a minute.
+  // Flat: RSS grows less than 1 MiB a minute, fds and threads less than one a minute, give or
+  // take two standard errors of the slope (a decrease is fine).
   const limits = { rss: 1024, fds: 1, threads: 1 };
   const first = after[0] || {}, last = after[after.length - 1] || {};
   console.log("soak: counters " + JSON.stringify(Object.fromEntries(Object.entries(count).sort())));
   let ok = true;
   for (const k of ["rss", "fds", "threads"]) {
-    const flat = Math.abs(slopes[k]) < limits[k];
+    const { slope, se } = slopes[k];
+    const flat = slope <= limits[k] + 2 * se;
     ok &&= flat;
     console.log(`soak: ${k.padEnd(7)} after warm-up ${first[k]} -> ${last[k]}` +
                 ` (min ${Math.min(...after.map((s) => s[k]))}, max ${Math.max(...after.map((s) => s[k]))}),` +
-                ` slope ${slopes[k].toFixed(2)}${k === "rss" ? " KiB" : ""}/min` +
-                ` (flat below ${limits[k]}) ${flat ? "ok" : "NOT FLAT"}`);
+                ` slope ${slope.toFixed(2)} ± ${se.toFixed(2)}${k === "rss" ? " KiB" : ""}/min` +
+                ` (flat: at most ${limits[k]} + 2 s.e.) ${flat ? "ok" : "NOT FLAT"}`);
   }
   const p99 = pct(ms, 99), worstWin = Math.max(...windows);
   const healthOk = p99 < P99_LIMIT && worstWin < P99_LIMIT && bad === 0;
