@@ -25,7 +25,7 @@ eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 last=$(grep -E '^#[0-9]+' "$log" | tail -1)
 if [ -z "$runs" ]; then # fork mode: "#N: cov: C ft: F corp: K exec/s: E oom/timeout/crash: a/b/c"
     runs=$(sed -n 's/^#\([0-9]*\):.*/\1/p' <<<"$last")
-    eps=$(sed -n 's/.* exec\/s:\{0,1\} \([0-9]*\).*/\1/p' <<<"$last")
+    [ -n "$runs" ] && eps=$((runs / secs)) # the average; the line's exec/s is the last job's
     crashes=$(sed -n 's/.*oom\/timeout\/crash: \([0-9/]*\).*/\1/p' <<<"$last")
     [ -n "$crashes" ] && echo "fuzz: $name: oom/timeout/crash $crashes"
     [ -n "$(ls "$work/artifacts")" ] && rc=1
