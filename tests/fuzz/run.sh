@@ -18,8 +18,10 @@ cmd=("$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_fin
      -artifact_prefix="$work/artifacts/" "$work/corpus" "$seeds")
 [ "${FUZZ_FORK:-0}" = 1 ] && cmd+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
 echo "fuzz: ${cmd[*]}"
+start=$SECONDS
 nice "${cmd[@]}" >"$log" 2>&1
 rc=$?
+took=$((SECONDS - start))
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
 eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")
 last=$(grep -E '^#[0-9]+' "$log" | tail -1)
@@ -33,7 +35,7 @@ fi
 cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
 ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
 corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
-echo "fuzz: $name: ${runs:-?} runs in ${secs}s, ${eps:-?} exec/s, cov ${cov:-?}, ft ${ft:-?}," \
+echo "fuzz: $name: ${runs:-?} runs in ${took}s of ${secs}s, ${eps:-?} exec/s, cov ${cov:-?}, ft ${ft:-?}," \
      "corpus ${corp:-?} (seeds $(ls "$seeds" | wc -l))"
 if [ $rc -ne 0 ]; then
     grep -E 'ERROR|SUMMARY|runtime error|#[0-9]+ +0x' "$log" | head -40
