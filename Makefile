@@ -32,6 +32,7 @@ test: deps-test $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory test-fuzz
 
 $(ASAN_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DVIGIA_SANITIZE=ON
@@ -48,4 +49,31 @@ bench: build
 	scripts/bench.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# libFuzzer targets of every parser of outside input (tests/fuzz/README.md), in their own
+# clang tree: `make fuzz` runs each for FUZZ_SECONDS, `make test` for FUZZ_TEST_SECONDS.
+FUZZ_BUILD        ?= build-fuzz
+FUZZ_SECONDS      ?= 60
+FUZZ_TEST_SECONDS ?= 15
+.PHONY: fuzz test-fuzz soak soak-asan
+
+$(FUZZ_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang-14 -DVIGIA_FUZZ=ON \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+test-fuzz: $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	FUZZ_SECONDS=$(FUZZ_TEST_SECONDS) ctest --test-dir $(FUZZ_BUILD) -V -j$(JOBS)
+
+fuzz: deps-test
+	$(MAKE) --no-print-directory test-fuzz FUZZ_TEST_SECONDS=$(FUZZ_SECONDS)
+
+# Soak (bench/soak): an hour of the lively fixture under load; SOAK_MINUTES=5 for the short one.
+SOAK_MINUTES ?= 60
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) bench/soak/run.sh
+
+soak-asan: $(ASAN_BUILD)/CMakeCache.txt
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	SOAK_MINUTES=$(SOAK_MINUTES) SOAK_BUILD=$(ASAN_BUILD) bench/soak/run.sh
