@@ -454,6 +454,18 @@ int core_guard_busy(core_guard *g)
     return n;
 }
 
+int core_guard_active(core_guard *g)
+{
+    int n = 0;
+    pthread_mutex_lock(&g->lock);
+    /* A connection with a deadline armed is waiting for a request (headers,
+     * body, or idle keep-alive): the watchdog reclaims it under pressure. */
+    for (core_conn *c = g->conns; c; c = c->next)
+        n += !c->deadline_ms && !c->cut && !c->refused;
+    pthread_mutex_unlock(&g->lock);
+    return n;
+}
+
 void core_guard_counts(core_guard *g, uint64_t *cut, uint64_t *refused)
 {
     pthread_mutex_lock(&g->lock);

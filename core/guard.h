@@ -68,6 +68,10 @@ static inline void core_guard_ws_frame(core_conn *c)
 }
 /* Connections held by workers now (requests, keep-alive, WebSockets). */
 int core_guard_busy(core_guard *g);
+/* Of those, the ones a worker cannot get back: handlers running and
+ * WebSockets (connections still waiting for a request are closed under
+ * pressure, so they do not count). */
+int core_guard_active(core_guard *g);
 int64_t core_guard_deadline_ms(const core_guard *g);
 int core_guard_max_per_ip(const core_guard *g);
 /* Totals since start: connections cut at the deadline, refused over the cap. */

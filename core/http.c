@@ -144,7 +144,8 @@ json_t *core_http_stats(core_http *http)
     uint64_t cut = 0, refused = 0;
     if (http->guard)
         core_guard_counts(http->guard, &cut, &refused);
-    return json_pack("{s:o, s:i, s:I, s:I}", "requests", arr, "connections", core_http_busy(http),
+    return json_pack("{s:o, s:i, s:I, s:I}", "requests", arr, "connections",
+                     http && http->guard ? core_guard_busy(http->guard) : 0,
                      "cut_at_deadline", (json_int_t)cut, "refused_per_ip", (json_int_t)refused);
 }
 
@@ -1422,5 +1423,5 @@ int core_http_threads(const core_http *http) { return http ? http->threads : 0; 
 
 int core_http_busy(core_http *http)
 {
-    return http && http->guard ? core_guard_busy(http->guard) : 0;
+    return http && http->guard ? core_guard_active(http->guard) : 0;
 }

@@ -203,8 +203,10 @@ struct vg_host {
     /* The configured nesting limit, for code that parses without the host. */
     int (*json_max_depth)(const vg_host *host);
     /* The HTTP server's worker threads ([server] threads), and how many of them
-     * are busy now with any request or WebSocket: plugins that hold workers for
-     * long (WebSockets, long-polls) admit against these, so a reserve for short
+     * are busy now running a handler of any route or holding a WebSocket
+     * (connections still waiting for a request are not counted: the core
+     * closes them when workers run short). Plugins that hold workers for long
+     * (WebSockets, long-polls) admit against these, so a reserve for short
      * requests stays free whatever else holds workers. */
     int (*http_threads)(const vg_host *host);
     int (*http_busy)(const vg_host *host);

@@ -225,8 +225,9 @@ describe("clients that never read (item 3)", () => {
 });
 
 describe("binary events and admission (items 4 and 5)", () => {
-  // 80 workers, 32 kept for short requests: 48 for WebSockets and long-polls.
-  const srv = new Vigia({ server: "threads = 80\n", broker: "max_clients = 400\nmax_unconnected = 400\nmax_unconnected_per_ip = 400\nthread_reserve = 32\nrate_limit = 10\nrate_burst = 10\nrate_strikes = 5\n" });
+  // 80 workers, 32 kept for short requests: 48 for WebSockets and long-polls. Every client
+  // here is 127.0.0.1, so the core's per-address cap (max_conns_per_ip) is lifted.
+  const srv = new Vigia({ server: "threads = 80\nmax_conns_per_ip = 400\n", broker: "max_clients = 400\nmax_unconnected = 400\nmax_unconnected_per_ip = 400\nthread_reserve = 32\nrate_limit = 10\nrate_burst = 10\nrate_strikes = 5\n" });
   before(async () => { await srv.start(); });
   after(async () => { await srv.cleanup(); });
 
