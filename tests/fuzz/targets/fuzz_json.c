@@ -19,9 +19,9 @@
 
 #include "fuzz_stack.h"
 
-/* The default and both ends of [server] json_max_depth's range (core/server.c: 2..512);
+/* The default and both ends of [server] json_max_depth's range (core/server.c: 2..128);
  * keep in step with that range. */
-static const int limits[] = {VG_JSON_MAX_DEPTH_DEFAULT, 2, 512};
+static const int limits[] = {VG_JSON_MAX_DEPTH_DEFAULT, 2, 128};
 
 typedef struct job {
     const char *text;
