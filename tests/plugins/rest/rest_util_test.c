@@ -152,9 +152,9 @@ static void test_content_type_and_text(void **state)
     assert_string_equal(buf, "0123456789012345678901234567890123456789...");
     /* bytes that are not UTF-8 would make the JSON encoder refuse the message */
     rest_sanitize("q\xff\xc3(\xed\xa0\x80", buf, sizeof buf);
-    assert_string_equal(buf, "q??(???");
-    rest_sanitize("\xc3\xb1and\xc3\xba", buf, sizeof buf); /* ñandú is kept */
-    assert_string_equal(buf, "\xc3\xb1and\xc3\xba");
+    assert_string_equal(buf, "q?" "?(?" "?" "?");
+    rest_sanitize("\xc3\xb1" "and\xc3\xba", buf, sizeof buf); /* ñandú is kept */
+    assert_string_equal(buf, "\xc3\xb1" "and\xc3\xba");
     /* the 40-byte cut never splits a character */
     rest_sanitize("012345678901234567890123456789012345678\xc3\xb1", buf, sizeof buf);
     assert_string_equal(buf, "012345678901234567890123456789012345678...");
