@@ -95,7 +95,12 @@ describe('datasets', { skip: skip || false }, () => {
 
     // Filters and page live in the address: a reload (or a shared link) keeps them.
     await page.keyboard.press('Escape');
+    // The page behind a modal dialog is inert: typing there before the dialog is
+    // gone goes nowhere. Then let the search's debounce (250 ms) land before the
+    // status filter changes, so the hash is written from the final state.
+    await page.waitForFunction(() => !document.querySelector('dialog[open]'));
     await page.fill('#filter-q', '');
+    await waitFor(async () => !(await page.evaluate(() => location.hash)).includes('q='), { what: 'the search cleared' });
     await page.selectOption('#filter-status', 'down');
     await waitFor(async () => (await page.evaluate(() => location.hash)) === '#status=down', { what: 'hash' });
     const again = await open({ hash: 'status=down' });
