@@ -27,8 +27,10 @@ run: build
 	       "(a secret from: head -c 24 /dev/urandom | base64)."
 	$(BUILD)/core/vigia --config $(CONFIG)
 
-# The whole suite: the normal build, then the same suite under ASan + UBSan.
+# The whole suite: the tree formatted by .clang-format, the normal build, then the same
+# suite under ASan + UBSan, then the fuzz targets.
 test: deps-test $(BUILD)/CMakeCache.txt
+	scripts/check-format.sh
 	cmake --build $(BUILD) -j$(JOBS)
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-asan

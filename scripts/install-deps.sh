@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libltdl-dev libinih-dev libcmocka-dev)
 run_pkgs+=(libidn2-dev) # the monitor converts IDN resource hosts itself
-test_pkgs=(valgrind chromium wrk curl procps python3)
+test_pkgs=(valgrind chromium wrk curl procps python3 clang-format)
 # libFuzzer targets (make fuzz, and the last step of make test): clang with its fuzzer runtime.
 test_pkgs+=(clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 pkgs=("${run_pkgs[@]}")
