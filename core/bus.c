@@ -155,8 +155,7 @@ static int op_subscribe(vg_bus *b, const char *topic, vg_event_cb cb, void *user
 
 /* Caller holds the lock. Unlinks `s`, waits until it is idle (unless we are
  * inside its own callback) and drops the list reference. */
-static void unsubscribe_locked(core_bus *bus, struct vg_subscription *s, vg_free_cb *fc,
-                               void **fu)
+static void unsubscribe_locked(core_bus *bus, struct vg_subscription *s, vg_free_cb *fc, void **fu)
 {
     struct vg_subscription **pp = &bus->subs;
     while (*pp && *pp != s)
@@ -642,9 +641,8 @@ json_t *core_bus_stats(core_bus *bus)
     pthread_mutex_lock(&bus->lock);
     json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "published",
                           (json_int_t)bus->published, "delivered", (json_int_t)bus->delivered,
-                          "failed", (json_int_t)bus->failed, "queue_depth",
-                          (json_int_t)bus->count, "queue_high_water",
-                          (json_int_t)bus->high_water, "queue_capacity",
+                          "failed", (json_int_t)bus->failed, "queue_depth", (json_int_t)bus->count,
+                          "queue_high_water", (json_int_t)bus->high_water, "queue_capacity",
                           (json_int_t)bus->capacity, "subscriptions", (json_int_t)bus->n_subs,
                           "methods", (json_int_t)bus->n_methods);
     pthread_mutex_unlock(&bus->lock);

@@ -402,8 +402,8 @@ int core_cfg_require(const vg_config *sec, const char *section_name, const char 
     return 0;
 }
 
-int core_cfg_int(const vg_config *sec, const char *key, long long def, long long min,
-                 long long max, long long *out, char *err, size_t errlen)
+int core_cfg_int(const vg_config *sec, const char *key, long long def, long long min, long long max,
+                 long long *out, char *err, size_t errlen)
 {
     cfg_entry *e = lookup(sec, key);
     if (!e) {
@@ -489,8 +489,8 @@ static void format_duration(int64_t ms, char *buf, size_t n)
         snprintf(buf, n, "%lldms", (long long)ms);
 }
 
-int core_cfg_duration(const vg_config *sec, const char *key, int64_t def, int64_t min,
-                      int64_t max, int64_t *out, char *err, size_t errlen)
+int core_cfg_duration(const vg_config *sec, const char *key, int64_t def, int64_t min, int64_t max,
+                      int64_t *out, char *err, size_t errlen)
 {
     cfg_entry *e = lookup(sec, key);
     if (!e) {
@@ -527,8 +527,8 @@ json_t *core_split_list(const char *s)
     return arr;
 }
 
-int core_cfg_list(const vg_config *sec, const char *key, const char *def, json_t **out,
-                  char *err, size_t errlen)
+int core_cfg_list(const vg_config *sec, const char *key, const char *def, json_t **out, char *err,
+                  size_t errlen)
 {
     (void)err;
     (void)errlen;
@@ -581,8 +581,8 @@ int core_config_warn_unknown_sections(core_config *cfg)
     for (struct vg_config *s = cfg->sections; s; s = s->next) {
         if (!s->known) {
             core_log("config", VG_LOG_WARN,
-                     "%s:%d: [%s]: unknown section (no loaded plugin reads it; ignored)",
-                     cfg->path, s->line, s->name);
+                     "%s:%d: [%s]: unknown section (no loaded plugin reads it; ignored)", cfg->path,
+                     s->line, s->name);
             n++;
         }
     }

@@ -32,14 +32,14 @@ int core_cfg_string(const vg_config *sec, const char *key, const char *def, cons
                     char *err, size_t errlen);
 int core_cfg_require(const vg_config *sec, const char *section_name, const char *key,
                      const char **out, char *err, size_t errlen);
-int core_cfg_int(const vg_config *sec, const char *key, long long def, long long min,
-                 long long max, long long *out, char *err, size_t errlen);
+int core_cfg_int(const vg_config *sec, const char *key, long long def, long long min, long long max,
+                 long long *out, char *err, size_t errlen);
 int core_cfg_bool(const vg_config *sec, const char *key, bool def, bool *out, char *err,
                   size_t errlen);
-int core_cfg_duration(const vg_config *sec, const char *key, int64_t def, int64_t min,
-                      int64_t max, int64_t *out, char *err, size_t errlen);
-int core_cfg_list(const vg_config *sec, const char *key, const char *def, json_t **out,
-                  char *err, size_t errlen);
+int core_cfg_duration(const vg_config *sec, const char *key, int64_t def, int64_t min, int64_t max,
+                      int64_t *out, char *err, size_t errlen);
+int core_cfg_list(const vg_config *sec, const char *key, const char *def, json_t **out, char *err,
+                  size_t errlen);
 int core_cfg_enum(const vg_config *sec, const char *key, const char *def,
                   const char *const *choices, int *out, char *err, size_t errlen);
 

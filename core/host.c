@@ -8,8 +8,8 @@
 
 #include "log.h"
 #include "server.h"
-#include "workq.h"
 #include "storage.h"
+#include "workq.h"
 
 static core_plugin *plugin_of(const vg_host *h) { return h->core_private; }
 
@@ -98,8 +98,7 @@ static int h_config_string(const vg_host *h, const vg_config *c, const char *key
     return cfg_result(h, core_cfg_string(c, key, def, out, err, sizeof err), err);
 }
 
-static int h_config_require(const vg_host *h, const vg_config *c, const char *key,
-                            const char **out)
+static int h_config_require(const vg_host *h, const vg_config *c, const char *key, const char **out)
 {
     char err[512];
     const char *sec = c ? core_config_section_name(c) : h->plugin_name;
@@ -113,8 +112,7 @@ static int h_config_int(const vg_host *h, const vg_config *c, const char *key, l
     return cfg_result(h, core_cfg_int(c, key, def, min, max, out, err, sizeof err), err);
 }
 
-static int h_config_bool(const vg_host *h, const vg_config *c, const char *key, bool def,
-                         bool *out)
+static int h_config_bool(const vg_host *h, const vg_config *c, const char *key, bool def, bool *out)
 {
     char err[512];
     return cfg_result(h, core_cfg_bool(c, key, def, out, err, sizeof err), err);
@@ -202,10 +200,7 @@ static const char *h_server_version(const vg_host *h)
 
 static const char *h_listen_address(const vg_host *h) { return plugin_of(h)->srv->set.listen; }
 
-static int h_json_max_depth(const vg_host *h)
-{
-    return (int)plugin_of(h)->srv->set.json_max_depth;
-}
+static int h_json_max_depth(const vg_host *h) { return (int)plugin_of(h)->srv->set.json_max_depth; }
 
 static json_t *h_json_parse(const vg_host *h, const char *buf, size_t len, size_t flags,
                             json_error_t *err)
@@ -223,8 +218,8 @@ static int h_workq_create(const vg_host *h, const char *name, const vg_workq_opt
     core_plugin *p = plugin_of(h);
     char err[400];
     /* Half the shutdown budget at most, so the rest of the stop still fits. */
-    int rc = core_workq_new(h->plugin_name, name, opts, p, p->srv->set.shutdown_timeout_ms / 2,
-                            out, err, sizeof err);
+    int rc = core_workq_new(h->plugin_name, name, opts, p, p->srv->set.shutdown_timeout_ms / 2, out,
+                            err, sizeof err);
     if (rc < 0)
         record_failure(p, err);
     return rc;

@@ -145,8 +145,8 @@ json_t *core_http_stats(core_http *http)
     if (http->guard)
         core_guard_counts(http->guard, &cut, &refused);
     return json_pack("{s:o, s:i, s:I, s:I}", "requests", arr, "connections",
-                     http && http->guard ? core_guard_busy(http->guard) : 0,
-                     "cut_at_deadline", (json_int_t)cut, "refused_per_ip", (json_int_t)refused);
+                     http && http->guard ? core_guard_busy(http->guard) : 0, "cut_at_deadline",
+                     (json_int_t)cut, "refused_per_ip", (json_int_t)refused);
 }
 
 /* ---------------------------------------------------------------- request */
@@ -572,8 +572,8 @@ static int request_dispatch(core_http *http, struct mg_connection *conn,
         rq_reply_error(&q->pub, 400, "INVALID_ARGUMENT",
                        "the path is not valid URL encoding or contains an encoded NUL (%%00)");
         count_request(http, "bad_path", ri->request_method, 400);
-        core_log("http", VG_LOG_INFO, "%s %s 400 (bad path encoding) %s", ri->request_method,
-                 raw, ri->remote_addr);
+        core_log("http", VG_LOG_INFO, "%s %s 400 (bad path encoding) %s", ri->request_method, raw,
+                 ri->remote_addr);
         request_cleanup(q);
         free(q);
         free(copy);
@@ -888,8 +888,8 @@ static void ws_ready_cb(struct mg_connection *conn, void *cbdata)
 
 static int ws_protocol_error(core_ws *w, int code, const char *why)
 {
-    core_log("http", VG_LOG_DEBUG, "WebSocket %llu from %s closed: %s",
-             (unsigned long long)w->id, w->remote, why);
+    core_log("http", VG_LOG_DEBUG, "WebSocket %llu from %s closed: %s", (unsigned long long)w->id,
+             w->remote, why);
     ws_close(&w->pub, code, why);
     return 0;
 }
@@ -966,8 +966,8 @@ static int ws_data_cb(struct mg_connection *conn, int bits, char *data, size_t l
         if (fin) {
             int op = w->frag_opcode;
             w->frag_opcode = 0;
-            int keep = wr->h.message ? wr->h.message(&w->pub, op, w->frag, w->frag_len, wr->user)
-                                     : 1;
+            int keep =
+                wr->h.message ? wr->h.message(&w->pub, op, w->frag, w->frag_len, wr->user) : 1;
             w->frag_len = 0;
             if (w->frag_cap > 65536) {
                 free(w->frag);
@@ -1350,7 +1350,8 @@ int core_http_start(core_http *http, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the connection watchdog: out of resources");
         return -ENOMEM;
     }
-    struct mg_init_data init = {.callbacks = &cb, .user_data = http, .configuration_options = options};
+    struct mg_init_data init = {
+        .callbacks = &cb, .user_data = http, .configuration_options = options};
     struct mg_error_data ed;
     char ebuf[256] = "";
     memset(&ed, 0, sizeof ed);

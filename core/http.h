@@ -15,12 +15,12 @@
 typedef struct core_http core_http;
 
 typedef struct core_http_options {
-    const char *listen;      /* "127.0.0.1:8080" */
-    const char *web_root;    /* may be NULL: no static files */
+    const char *listen;   /* "127.0.0.1:8080" */
+    const char *web_root; /* may be NULL: no static files */
     int threads;
     int64_t request_timeout_ms;
     int64_t websocket_timeout_ms;
-    const char *admin_token; /* NULL or "" for none */
+    const char *admin_token;     /* NULL or "" for none */
     int64_t request_deadline_ms; /* whole headers + body of one request */
     int max_conns_per_ip;        /* connections held by workers, per peer address */
     json_t *public_names;        /* Host names served besides loopback/IP literals (borrowed) */

@@ -73,8 +73,9 @@ core_plugin *core_plugin_load(core_server *srv, const char *spec)
         return NULL;
     }
     if (!valid_plugin_name(p->file_name))
-        return refuse(p, "'%s' is not a plugin name (lower-case letters, digits, '_' and '-'; "
-                         "append '?' to mark it optional)",
+        return refuse(p,
+                      "'%s' is not a plugin name (lower-case letters, digits, '_' and '-'; "
+                      "append '?' to mark it optional)",
                       p->file_name);
 
     const char *dir = srv->set.plugin_dir;
@@ -110,12 +111,14 @@ core_plugin *core_plugin_load(core_server *srv, const char *spec)
                       p->file_name, p->file_name);
     const vg_plugin_header *h = &d->header;
     if (h->abi_major != VG_ABI_MAJOR)
-        return refuse(p, "built for plugin ABI major %u, this server has ABI major %u: rebuild it "
-                         "against this server's SDK",
+        return refuse(p,
+                      "built for plugin ABI major %u, this server has ABI major %u: rebuild it "
+                      "against this server's SDK",
                       h->abi_major, VG_ABI_MAJOR);
     if (h->abi_minor > VG_ABI_MINOR)
-        return refuse(p, "needs plugin ABI %u.%u, this server provides %u.%u: upgrade the server "
-                         "or rebuild the plugin against this SDK",
+        return refuse(p,
+                      "needs plugin ABI %u.%u, this server provides %u.%u: upgrade the server "
+                      "or rebuild the plugin against this SDK",
                       h->abi_major, h->abi_minor, VG_ABI_MAJOR, VG_ABI_MINOR);
     if (!h->build_signature || strcmp(h->build_signature, VG_BUILD_SIGNATURE) != 0)
         return refuse(p, "build signature '%s' does not match the server's '%s'",
@@ -169,8 +172,7 @@ static void warn_unknown_keys(core_plugin *p)
     json_t *subs = core_config_sections(p->srv->cfg, prefix);
     size_t i;
     json_t *v;
-    json_array_foreach(subs, i, v)
-    {
+    json_array_foreach (subs, i, v) {
         p->srv->unknown_keys +=
             core_config_warn_unused(core_config_section(p->srv->cfg, json_string_value(v)), name);
     }

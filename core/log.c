@@ -2,8 +2,8 @@
 
 #include <pthread.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -128,8 +128,8 @@ void core_logv(const char *who, vg_log_level level, const char *fmt, va_list ap)
         fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_names[lv], who ? who : "core", msg);
     } else {
         char line[4200];
-        int ln = snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core",
-                          msg);
+        int ln =
+            snprintf(line, sizeof line, "%s [%s] %s\n", level_names[lv], who ? who : "core", msg);
         if (ln < 0)
             ln = 0;
         if ((size_t)ln >= sizeof line)

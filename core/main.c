@@ -9,22 +9,23 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: vigia [--config FILE]\n"
-            "       vigia --check-config FILE [--strict]\n"
-            "       vigia --version | --help\n"
-            "\n"
-            "Watches CKAN open-data portals and tells people, live, when a dataset breaks,\n"
-            "recovers, changes, appears or disappears.\n"
-            "\n"
-            "  --config FILE        start the server with this INI file (default config/vigia.ini)\n"
-            "  --check-config FILE  validate FILE and every listed plugin's section, then exit\n"
-            "                       (0 when valid, 1 otherwise)\n"
-            "  --strict             with --check-config: unknown keys and sections are errors\n"
-            "  --version            print the version and the plugin ABI\n"
-            "  --help               this text\n"
-            "\n"
-            "Stop the server with SIGINT or SIGTERM: plugins stop in reverse order.\n");
+    fprintf(
+        out,
+        "Usage: vigia [--config FILE]\n"
+        "       vigia --check-config FILE [--strict]\n"
+        "       vigia --version | --help\n"
+        "\n"
+        "Watches CKAN open-data portals and tells people, live, when a dataset breaks,\n"
+        "recovers, changes, appears or disappears.\n"
+        "\n"
+        "  --config FILE        start the server with this INI file (default config/vigia.ini)\n"
+        "  --check-config FILE  validate FILE and every listed plugin's section, then exit\n"
+        "                       (0 when valid, 1 otherwise)\n"
+        "  --strict             with --check-config: unknown keys and sections are errors\n"
+        "  --version            print the version and the plugin ABI\n"
+        "  --help               this text\n"
+        "\n"
+        "Stop the server with SIGINT or SIGTERM: plugins stop in reverse order.\n");
 }
 
 int main(int argc, char **argv)

@@ -117,8 +117,8 @@ int core_settings_load(core_config *cfg, core_settings *set)
                             err, sizeof err));
     CHECK(core_cfg_int(sec, "max_conns_per_ip", 32, 1, 1000000, &set->max_conns_per_ip, err,
                        sizeof err));
-    CHECK(core_cfg_duration(sec, "shutdown_timeout", 10000, 100, 600000,
-                            &set->shutdown_timeout_ms, err, sizeof err));
+    CHECK(core_cfg_duration(sec, "shutdown_timeout", 10000, 100, 600000, &set->shutdown_timeout_ms,
+                            err, sizeof err));
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     int lv = VG_LOG_INFO;
     CHECK(core_cfg_enum(sec, "log_level", "info", levels, &lv, err, sizeof err));
@@ -231,8 +231,8 @@ static int health_route(vg_http_request *req, void *user)
                                  VIGIA_VERSION, "reason", why, "plugins", plugin_list(srv));
         return vg_http_reply_json(req, 503, body);
     }
-    json_t *body = json_pack("{s:s, s:s, s:o}", "status", "ok", "version", VIGIA_VERSION,
-                             "plugins", plugin_list(srv));
+    json_t *body = json_pack("{s:s, s:s, s:o}", "status", "ok", "version", VIGIA_VERSION, "plugins",
+                             plugin_list(srv));
     return vg_http_reply_json(req, 200, body);
 }
 
@@ -353,8 +353,8 @@ int core_server_check_config(const char *path, bool strict)
                 bad = 1;
         }
     }
-    int unknown = core_config_warn_unknown_sections(srv.cfg) + srv.set.unknown_keys +
-                  srv.unknown_keys;
+    int unknown =
+        core_config_warn_unknown_sections(srv.cfg) + srv.set.unknown_keys + srv.unknown_keys;
     if (strict && unknown) {
         core_log("config", VG_LOG_ERROR,
                  "%d unknown key%s or section%s (listed above) %s with --strict", unknown,
@@ -498,9 +498,9 @@ int core_server_run(const char *path)
         }
     }
     vg_bus *cb = core_bus_client_handle(srv.core_client);
-    vg_bus_publish_new(cb, "system.started",
-                       json_pack("{s:s, s:o}", "version", VIGIA_VERSION, "plugins",
-                                 plugin_list(&srv)));
+    vg_bus_publish_new(
+        cb, "system.started",
+        json_pack("{s:s, s:o}", "version", VIGIA_VERSION, "plugins", plugin_list(&srv)));
     CORE_INFO("listening on http://%s (%zu plugins, started in %.1f ms)", srv.set.listen,
               srv.nplugins, (double)started_ns(&t0) / 1e6);
 

@@ -36,7 +36,7 @@ typedef struct core_settings {
     char *plugin_dir;
     char *admin_token;
     char *log_file;
-    json_t *plugins; /* array of strings, "name" or "name?" */
+    json_t *plugins;      /* array of strings, "name" or "name?" */
     json_t *public_names; /* Host names this server answers to (besides loopback/IPs) */
     long long threads;
     long long bus_queue;

@@ -42,7 +42,7 @@ static int epfd;
 static int ready_count, dead_count;
 static uint32_t *lat_a, *lat_b; /* microseconds */
 static size_t nlat_a, nlat_b;
-static int64_t *recv_count;     /* per message index (2 * nmsgs) */
+static int64_t *recv_count; /* per message index (2 * nmsgs) */
 static int64_t last_delivery_us;
 static int phase; /* 0 = paced (latency), 1 = burst (throughput) */
 
@@ -286,11 +286,12 @@ static void on_writable(conn *c)
         return;
     }
     char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                     port);
+    int n =
+        snprintf(req, sizeof req,
+                 "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 port);
     c->state = ST_HTTP;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -380,14 +381,27 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "p:n:m:i:s:l:")) != -1) {
         switch (opt) {
-        case 'p': port = atoi(optarg); break;
-        case 'n': nclients = atoi(optarg); break;
-        case 'm': nmsgs = atoi(optarg); break;
-        case 'i': interval_ms = atoi(optarg); break;
-        case 's': server_pid = atoi(optarg); break;
-        case 'l': label = optarg; break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'n':
+            nclients = atoi(optarg);
+            break;
+        case 'm':
+            nmsgs = atoi(optarg);
+            break;
+        case 'i':
+            interval_ms = atoi(optarg);
+            break;
+        case 's':
+            server_pid = atoi(optarg);
+            break;
+        case 'l':
+            label = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: %s -p PORT -n CLIENTS -m MESSAGES [-i MS] [-s PID] [-l LABEL]\n",
+            fprintf(stderr,
+                    "usage: %s -p PORT -n CLIENTS -m MESSAGES [-i MS] [-s PID] [-l LABEL]\n",
                     argv[0]);
             return 2;
         }
@@ -444,7 +458,8 @@ int main(int argc, char **argv)
         for (int64_t end = now_us() + (int64_t)interval_ms * 1000; now_us() < end;)
             pump(1);
     }
-    for (int64_t end = now_us() + 10000000; now_us() < end && delivered(0, nmsgs) < (int64_t)held * nmsgs;)
+    for (int64_t end = now_us() + 10000000;
+         now_us() < end && delivered(0, nmsgs) < (int64_t)held * nmsgs;)
         pump(5);
     double phase_a_s = (double)(last_delivery_us - ta) / 1e6;
 
@@ -469,7 +484,8 @@ int main(int argc, char **argv)
     printf("{\"label\":\"%s\",\"clients\":%d,\"held\":%d,\"connect_s\":%.2f,\"messages\":%d,"
            "\"paced\":{\"interval_ms\":%d,\"delivered\":%lld,\"expected\":%lld,\"p50_ms\":%.2f,"
            "\"p99_ms\":%.2f,\"max_ms\":%.2f,\"span_s\":%.2f},"
-           "\"burst\":{\"delivered\":%lld,\"expected\":%lld,\"seconds\":%.3f,\"deliveries_per_s\":%.0f,"
+           "\"burst\":{\"delivered\":%lld,\"expected\":%lld,\"seconds\":%.3f,\"deliveries_per_s\":%"
+           ".0f,"
            "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f},"
            "\"server\":{\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"rss_per_conn_kb\":%.1f,"
            "\"rss_total_per_conn_kb\":%.1f,\"cpu_s\":%.2f,\"cpu_pct\":%.0f},"

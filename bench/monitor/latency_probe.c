@@ -9,7 +9,11 @@
 #include <time.h>
 
 static volatile sig_atomic_t g_stop;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
 
 static size_t discard(char *p, size_t s, size_t n, void *u)
 {
@@ -67,8 +71,8 @@ int main(int argc, char **argv)
         qsort(lat[i], n[i], sizeof(double), cmp);
         double p50 = n[i] ? lat[i][n[i] / 2] : 0, p99 = n[i] ? lat[i][(n[i] * 99) / 100] : 0,
                mx = n[i] ? lat[i][n[i] - 1] : 0;
-        printf("latency %s: n=%zu failed=%zu p50=%.2fms p99=%.2fms max=%.2fms\n", argv[i + 1],
-               n[i], fail[i], p50, p99, mx);
+        printf("latency %s: n=%zu failed=%zu p50=%.2fms p99=%.2fms max=%.2fms\n", argv[i + 1], n[i],
+               fail[i], p50, p99, mx);
         curl_easy_cleanup(h[i]);
         free(lat[i]);
     }

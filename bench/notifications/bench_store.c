@@ -133,19 +133,18 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    data = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:s, "
-                     "s:s, s:[{s:s, s:s, s:s, s:s, s:s, s:i}], s:i, s:i}",
-                     "kind", "dataset_down", "event", "dataset.status_changed", "portal", "datos",
-                     "dataset", "id", "5f1c0a3e-8d2b-4c1e-9a77-0b6d2f4e9c11", "portal", "datos",
-                     "name", "presupuesto-2024", "title",
-                     "Presupuesto de la Nación 2024 (Ley 21.640)", "organization", "dipres",
-                     "organization_title", "Dirección de Presupuestos", "url",
-                     "https://datos.gob.cl/dataset/presupuesto-2024", "status", "down",
-                     "previous", "up", "current", "down", "reason",
-                     "el recurso «Ejecución mensual (CSV)» falla (HTTP 404)", "failing", "id",
-                     "r-77", "name", "Ejecución mensual (CSV)", "url",
-                     "https://datos.gob.cl/r/ejecucion.csv", "status", "down", "reason",
-                     "HTTP 404", "http_status", 404, "failing_total", 1, "suppressed", 0);
+    data = json_pack(
+        "{s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}, s:s, s:s, "
+        "s:s, s:[{s:s, s:s, s:s, s:s, s:s, s:i}], s:i, s:i}",
+        "kind", "dataset_down", "event", "dataset.status_changed", "portal", "datos", "dataset",
+        "id", "5f1c0a3e-8d2b-4c1e-9a77-0b6d2f4e9c11", "portal", "datos", "name", "presupuesto-2024",
+        "title", "Presupuesto de la Nación 2024 (Ley 21.640)", "organization", "dipres",
+        "organization_title", "Dirección de Presupuestos", "url",
+        "https://datos.gob.cl/dataset/presupuesto-2024", "status", "down", "previous", "up",
+        "current", "down", "reason", "el recurso «Ejecución mensual (CSV)» falla (HTTP 404)",
+        "failing", "id", "r-77", "name", "Ejecución mensual (CSV)", "url",
+        "https://datos.gob.cl/r/ejecucion.csv", "status", "down", "reason", "HTTP 404",
+        "http_status", 404, "failing_total", 1, "suppressed", 0);
     char *dump = json_dumps(data, JSON_COMPACT);
     printf("payload: title %zu B, message %zu B, data %zu B (compact JSON)\n", strlen(title),
            strlen(message), strlen(dump));

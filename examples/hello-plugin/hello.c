@@ -59,6 +59,5 @@ static int hello_init(const vg_host *host, const vg_config *cfg, void **state)
 
 static void hello_destroy(void *state) { free(state); }
 
-VG_PLUGIN_DEFINE(hello, "1.0.0", "Example plugin: GET /hello",
-                 .check_config = hello_check_config, .init = hello_init,
-                 .destroy = hello_destroy);
+VG_PLUGIN_DEFINE(hello, "1.0.0", "Example plugin: GET /hello", .check_config = hello_check_config,
+                 .init = hello_init, .destroy = hello_destroy);

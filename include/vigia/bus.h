@@ -112,8 +112,8 @@ static inline int vg_bus_unsubscribe(vg_bus *bus, vg_subscription *sub)
 }
 
 /* Returns 0 or -EEXIST when another owner has `name` (user_free still runs). */
-static inline int vg_bus_register_method(vg_bus *bus, const char *name, vg_method_cb cb,
-                                         void *user, vg_free_cb user_free)
+static inline int vg_bus_register_method(vg_bus *bus, const char *name, vg_method_cb cb, void *user,
+                                         vg_free_cb user_free)
 {
     return bus->ops->register_method(bus, name, cb, user, user_free);
 }
@@ -129,8 +129,7 @@ static inline int vg_bus_unregister_method(vg_bus *bus, const char *name)
  * always set to a new reference: the reply on 0, an error object
  * {"error":{"code","message"}} on a negative return. -ENOSYS means no plugin
  * provides `name` (code "UNAVAILABLE"). */
-static inline int vg_bus_call(vg_bus *bus, const char *name, const json_t *params,
-                              json_t **result)
+static inline int vg_bus_call(vg_bus *bus, const char *name, const json_t *params, json_t **result)
 {
     return bus->ops->call(bus, name, params, result);
 }

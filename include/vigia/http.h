@@ -43,8 +43,8 @@ typedef int (*vg_http_handler)(vg_http_request *req, void *user);
 
 typedef struct vg_http_ops {
     const char *(*method)(vg_http_request *req);
-    const char *(*path)(vg_http_request *req);          /* decoded, without the query */
-    const char *(*query_string)(vg_http_request *req);  /* raw, may be NULL */
+    const char *(*path)(vg_http_request *req);         /* decoded, without the query */
+    const char *(*query_string)(vg_http_request *req); /* raw, may be NULL */
     const char *(*param)(vg_http_request *req, const char *name);
     int (*query)(vg_http_request *req, const char *name, char *buf, size_t size);
     const char *(*header)(vg_http_request *req, const char *name);
@@ -90,10 +90,7 @@ static inline const char *vg_http_header(vg_http_request *r, const char *name)
 {
     return r->ops->header(r, name);
 }
-static inline const char *vg_http_remote_addr(vg_http_request *r)
-{
-    return r->ops->remote_addr(r);
-}
+static inline const char *vg_http_remote_addr(vg_http_request *r) { return r->ops->remote_addr(r); }
 /* Read the whole body (at most `max` bytes; the core keeps it for the
  * request's lifetime and NUL-terminates it). Returns 0, -E2BIG when the body
  * is larger than `max` (reply 413), -EIO on a read error. */
@@ -245,8 +242,7 @@ static inline uint64_t vg_ws_id(vg_ws_conn *c) { return c->ops->id(c); }
 
 /* Build a server-to-client frame (FIN set, unmasked) into `out`, which must
  * have room for len + 10 bytes. Returns the frame length. */
-static inline size_t vg_ws_build_frame(unsigned char *out, int opcode, const void *data,
-                                       size_t len)
+static inline size_t vg_ws_build_frame(unsigned char *out, int opcode, const void *data, size_t len)
 {
     size_t h = 0;
     out[h++] = (unsigned char)(0x80 | (opcode & 0x0f));

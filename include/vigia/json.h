@@ -12,8 +12,8 @@
 #define VIGIA_JSON_H
 
 #include <jansson.h>
-#include <stdio.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {

@@ -154,11 +154,11 @@ struct vg_host {
                            vg_duration_ms *out);
     /* Comma and/or space separated words; *out is a JSON array of strings (new
      * reference). `def` is parsed the same way (may be NULL: empty list). */
-    int (*config_list)(const vg_host *host, const vg_config *cfg, const char *key,
-                       const char *def, json_t **out);
+    int (*config_list)(const vg_host *host, const vg_config *cfg, const char *key, const char *def,
+                       json_t **out);
     /* One of `choices` (NULL-terminated); *out is its index. */
-    int (*config_enum)(const vg_host *host, const vg_config *cfg, const char *key,
-                       const char *def, const char *const *choices, int *out);
+    int (*config_enum)(const vg_host *host, const vg_config *cfg, const char *key, const char *def,
+                       const char *const *choices, int *out);
 
     /* HTTP and WebSocket routes; see http.h. user_free runs on failure and
      * when the plugin is unloaded. -EEXIST when the method+pattern is taken. */
@@ -250,9 +250,7 @@ struct vg_host {
 #define VG_PLUGIN_DEFINE(id, version_, description_, ...)                                          \
     VG_API extern const vg_plugin id##_LTX_vigia_plugin;                                           \
     VG_API const vg_plugin id##_LTX_vigia_plugin = {                                               \
-        .header = VG_PLUGIN_HEADER_INIT(#id, version_),                                            \
-        .description = description_,                                                               \
-        __VA_ARGS__}
+        .header = VG_PLUGIN_HEADER_INIT(#id, version_), .description = description_, __VA_ARGS__}
 
 #ifdef __cplusplus
 }

@@ -90,7 +90,7 @@ struct session {
     pthread_cond_t cond;
     int transport;
     int closed;
-    char close_reply; /* polling: '1' (server close) or '6' (client close) */
+    char close_reply;  /* polling: '1' (server close) or '6' (client close) */
     vg_ws_conn *ws;    /* current WebSocket (referenced) */
     vg_ws_conn *probe; /* upgrading WebSocket (referenced) */
     int upgrading;     /* probe answered: pending GETs answer noop */
@@ -116,8 +116,8 @@ struct session {
     /* Socket.IO state; written under b->lock and s->lock, read under either. */
     int sio_connected;
     int admin;
-    int skip_attachments; /* binary attachments of a refused binary packet */
-    int64_t drain_until;  /* sent 41 and waits for the client to close (0: no) */
+    int skip_attachments;     /* binary attachments of a refused binary packet */
+    int64_t drain_until;      /* sent 41 and waits for the client to close (0: no) */
     struct pending_ack *acks; /* server-to-client questions waiting for an ACK */
     long long next_ack_id;
     double tokens;
@@ -183,10 +183,10 @@ typedef struct broker {
     broker_config cfg;
 
     pthread_mutex_t lock;
-    smap sessions; /* sid -> session */
-    session *list; /* every session in the table */
-    smap rooms;    /* name -> room */
-    smap recovery; /* pid -> recovery_rec */
+    smap sessions;       /* sid -> session */
+    session *list;       /* every session in the table */
+    smap rooms;          /* name -> room */
+    smap recovery;       /* pid -> recovery_rec */
     smap unconnected_ip; /* ip -> long long: sessions without a namespace */
     long long n_unconnected;
     log_entry *log;
@@ -285,7 +285,7 @@ int socketio_ask(broker *b, const char *sio_sid, const char *event, const json_t
 
 /* rooms.c (callers hold b->lock) */
 int room_name_valid(const char *name, const char **why);
-int rooms_join_locked(broker *b, session *s, const char *name); /* -E2BIG, -ENOMEM */
+int rooms_join_locked(broker *b, session *s, const char *name);  /* -E2BIG, -ENOMEM */
 int rooms_leave_locked(broker *b, session *s, const char *name); /* -ENOENT */
 void rooms_leave_all_locked(broker *b, session *s);
 int session_in_room_locked(session *s, const char *name);

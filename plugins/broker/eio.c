@@ -62,13 +62,20 @@ int eio_open_packet(char *out, size_t size, const char *sid, int offer_websocket
 const char *eio_error_message(int code)
 {
     switch (code) {
-    case EIO_ERR_UNKNOWN_TRANSPORT: return "Transport unknown";
-    case EIO_ERR_UNKNOWN_SID: return "Session ID unknown";
-    case EIO_ERR_BAD_HANDSHAKE_METHOD: return "Bad handshake method";
-    case EIO_ERR_BAD_REQUEST: return "Bad request";
-    case EIO_ERR_FORBIDDEN: return "Forbidden";
-    case EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION: return "Unsupported protocol version";
-    default: return "Bad request";
+    case EIO_ERR_UNKNOWN_TRANSPORT:
+        return "Transport unknown";
+    case EIO_ERR_UNKNOWN_SID:
+        return "Session ID unknown";
+    case EIO_ERR_BAD_HANDSHAKE_METHOD:
+        return "Bad handshake method";
+    case EIO_ERR_BAD_REQUEST:
+        return "Bad request";
+    case EIO_ERR_FORBIDDEN:
+        return "Forbidden";
+    case EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION:
+        return "Unsupported protocol version";
+    default:
+        return "Bad request";
     }
 }
 

@@ -18,8 +18,8 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     rc |= h->config_int(h, cfg, "max_clients", 1000, 1, 60000, &c->max_clients);
     rc |= h->config_int(h, cfg, "thread_reserve", 32, 1, 10000, &c->thread_reserve);
     rc |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog);
-    rc |= h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30,
-                        &c->max_backlog_bytes);
+    rc |=
+        h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30, &c->max_backlog_bytes);
     rc |= h->config_int(h, cfg, "sender_threads", 4, 1, 256, &c->sender_threads);
     rc |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms);
     rc |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join);
@@ -175,6 +175,5 @@ static void broker_destroy(void *state) { destroy_state(state); }
 
 VG_PLUGIN_DEFINE(broker, "1.0.0",
                  "Socket.IO v5 / Engine.IO v4 server: rooms, live events, state recovery",
-                 .check_config = broker_check_config, .init = broker_init,
-                 .start = broker_start, .stop = broker_stop,
-                 .destroy = broker_destroy);
+                 .check_config = broker_check_config, .init = broker_init, .start = broker_start,
+                 .stop = broker_stop, .destroy = broker_destroy);

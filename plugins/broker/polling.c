@@ -53,8 +53,8 @@ static int handshake(broker *b, vg_http_request *req)
     if (!s)
         return err == -EAGAIN ? reply_pending(req) : reply_full(req);
     char body[256];
-    int n = eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
-                            b->cfg.ping_timeout, b->cfg.max_payload);
+    int n = eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval, b->cfg.ping_timeout,
+                            b->cfg.max_payload);
     session_unref(s);
     vg_http_set_header(req, "Cache-Control", "no-store");
     return vg_http_reply(req, 200, "text/plain; charset=UTF-8", body, (size_t)n);

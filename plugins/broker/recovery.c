@@ -105,7 +105,8 @@ int recovery_restore_locked(broker *b, session *s, const char *pid, const char *
     memcpy(s->pid, r->pid, sizeof s->pid);
     size_t i;
     json_t *name;
-    json_array_foreach(r->rooms, i, name) rooms_join_locked(b, s, json_string_value(name));
+    json_array_foreach (r->rooms, i, name)
+        rooms_join_locked(b, s, json_string_value(name));
     /* Replay, in offset order, what this socket's rooms got after `offset`. */
     pthread_mutex_lock(&s->lock);
     for (size_t k = 0; k < b->log_len; k++) {

@@ -594,7 +594,7 @@ static void *watchdog_main(void *arg)
                     break;
                 atomic_fetch_add(&b->senders_added, 1);
                 VG_INFO(b->host, "every sender is blocked on a write: sender %d started",
-                         n + k + 1);
+                        n + k + 1);
             }
             pthread_mutex_unlock(&b->rq_lock);
         }

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <vigia/json.h>
 
-static const char *const reserved_events[] = {"connect",     "connect_error",  "disconnect",
-                                              "disconnecting", "newListener", "removeListener",
-                                              NULL};
+static const char *const reserved_events[] = {
+    "connect",     "connect_error",  "disconnect", "disconnecting",
+    "newListener", "removeListener", NULL};
 
 int sio_reserved_event(const char *name)
 {

@@ -129,7 +129,8 @@ static json_t *room_arg(const json_t *arg, const char **room_out)
     else if (json_is_object(arg))
         *room_out = json_string_value(json_object_get(arg, "room"));
     if (!*room_out)
-        return vg_error_new("INVALID_ARGUMENT", "room: expected a string (e.g. {\"room\":\"datasets\"})");
+        return vg_error_new("INVALID_ARGUMENT",
+                            "room: expected a string (e.g. {\"room\":\"datasets\"})");
     const char *why;
     if (!room_name_valid(*room_out, &why))
         return vg_error_new("INVALID_ARGUMENT", "room: %s", why);
@@ -147,8 +148,10 @@ static json_t *ev_join_room(session *s, const json_t *arg)
     int rc = rooms_join_locked(b, s, name);
     pthread_mutex_unlock(&b->lock);
     if (rc == -E2BIG)
-        return vg_error_new("TOO_MANY_ROOMS", "room: at most %lld rooms per client "
-                            "(max_rooms_per_client)", b->cfg.max_rooms);
+        return vg_error_new("TOO_MANY_ROOMS",
+                            "room: at most %lld rooms per client "
+                            "(max_rooms_per_client)",
+                            b->cfg.max_rooms);
     if (rc < 0 && rc != -EEXIST)
         return vg_error_new("INTERNAL", "room: could not join (%d)", rc);
     return json_pack("{s:s,s:b}", "room", name, "joined", 1);
@@ -273,8 +276,10 @@ static int on_event(session *s, const sio_packet *p)
     }
     if (r == 0) {
         answer(s, name ? name : "", p->id, NULL,
-               vg_error_new("RATE_LIMITED", "more than %.0f events per second (rate_limit); "
-                            "keep going and the connection is closed", b->cfg.rate_per_s));
+               vg_error_new("RATE_LIMITED",
+                            "more than %.0f events per second (rate_limit); "
+                            "keep going and the connection is closed",
+                            b->cfg.rate_per_s));
         return 0;
     }
     if (!name) {
@@ -302,8 +307,8 @@ static int on_event(session *s, const sio_packet *p)
 static void send_recent(session *s)
 {
     broker *b = s->b;
-    json_t *res = call(b, "notifications.list",
-                       json_pack("{s:I}", "limit", (json_int_t)b->cfg.recent_limit));
+    json_t *res =
+        call(b, "notifications.list", json_pack("{s:I}", "limit", (json_int_t)b->cfg.recent_limit));
     json_t *out;
     if (res && !json_object_get(res, "error"))
         out = json_pack("{s:O?,s:O?}", "notifications", json_object_get(res, "notifications"),
@@ -331,8 +336,8 @@ static int on_connect(session *s, const sio_packet *p)
     const json_t *auth = p->data;
     const char *token = json_string_value(json_object_get(auth, "token"));
     if (token && !h->admin_token_ok(h, token)) {
-        json_t *e = json_pack("{s:s,s:{s:s}}", "message", "Not authorized", "data", "code",
-                              "UNAUTHORIZED");
+        json_t *e =
+            json_pack("{s:s,s:{s:s}}", "message", "Not authorized", "data", "code", "UNAUTHORIZED");
         send_sio(s, SIO_CONNECT_ERROR, "/", -1, e);
         json_decref(e);
         return 0;

@@ -21,9 +21,9 @@
 
 typedef struct host_q {
     char *key;
-    size_t *jobs;   /* indices into items */
+    size_t *jobs; /* indices into items */
     size_t njobs, next;
-    size_t *retry;  /* rate-limited items waiting for their Retry-After */
+    size_t *retry; /* rate-limited items waiting for their Retry-After */
     size_t nretry, capretry;
     int active;
     int limit;            /* per_host, 1 once rate limited */
@@ -272,10 +272,10 @@ static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode
         break;
     default:
         r->status = MON_R_DOWN;
-        r->reason = !answered ? (cc == CURLE_OPERATION_TIMEDOUT ? "timeout"
-                                 : cc == CURLE_TOO_MANY_REDIRECTS ? "too_many_redirects"
-                                                                  : "connection_error")
-                    : http >= 500 ? "http_5xx"
+        r->reason = !answered                    ? (cc == CURLE_OPERATION_TIMEDOUT   ? "timeout"
+                                                    : cc == CURLE_TOO_MANY_REDIRECTS ? "too_many_redirects"
+                                                                                     : "connection_error")
+                    : http >= 500                ? "http_5xx"
                     : http == 404 || http == 410 ? "not_found"
                                                  : "http_error";
         break;

@@ -30,12 +30,12 @@ static char *join_list(const json_t *list)
 {
     size_t i, need = 2;
     json_t *v;
-    json_array_foreach(list, i, v) need += strlen(json_string_value(v)) + 1;
+    json_array_foreach (list, i, v)
+        need += strlen(json_string_value(v)) + 1;
     char *s = calloc(1, need);
     if (!s)
         return NULL;
-    json_array_foreach(list, i, v)
-    {
+    json_array_foreach (list, i, v) {
         strcat(s, json_string_value(v));
         strcat(s, " ");
     }
@@ -97,23 +97,23 @@ static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_
         size_t i;
         json_t *v;
         size_t need = 2;
-        json_array_foreach(def->include_orgs, i, v) need += strlen(json_string_value(v)) + 1;
+        json_array_foreach (def->include_orgs, i, v)
+            need += strlen(json_string_value(v)) + 1;
         inc_def = calloc(1, need);
         need = 2;
-        json_array_foreach(def->exclude_orgs, i, v) need += strlen(json_string_value(v)) + 1;
+        json_array_foreach (def->exclude_orgs, i, v)
+            need += strlen(json_string_value(v)) + 1;
         exc_def = calloc(1, need);
         if (!inc_def || !exc_def) {
             free(inc_def);
             free(exc_def);
             return -ENOMEM;
         }
-        json_array_foreach(def->include_orgs, i, v)
-        {
+        json_array_foreach (def->include_orgs, i, v) {
             strcat(inc_def, json_string_value(v));
             strcat(inc_def, " ");
         }
-        json_array_foreach(def->exclude_orgs, i, v)
-        {
+        json_array_foreach (def->exclude_orgs, i, v) {
             strcat(exc_def, json_string_value(v));
             strcat(exc_def, " ");
         }

@@ -4,12 +4,12 @@
  * Everything the portal sends is untrusted: bounded size, depth-checked JSON,
  * sanitised UTF-8, tolerant parsing. */
 #include <curl/curl.h>
-#include <vigia/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <vigia/json.h>
 
 #include "monitor.h"
 
@@ -123,7 +123,9 @@ static bool org_in(const json_t *list, const char *org)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) if (org && strcmp(json_string_value(v), org) == 0) return true;
+    json_array_foreach (list, i, v)
+        if (org && strcmp(json_string_value(v), org) == 0)
+            return true;
     return false;
 }
 
@@ -291,8 +293,7 @@ static int add_results(const json_t *results, const mon_portal_cfg *p, mon_listi
 {
     size_t i;
     json_t *o;
-    json_array_foreach(results, i, o)
-    {
+    json_array_foreach (results, i, o) {
         if (!json_is_object(o)) {
             out->errors++;
             continue;
@@ -326,8 +327,7 @@ static int add_results(const json_t *results, const mon_portal_cfg *p, mon_listi
 }
 
 int mon_parse_page_ex(const char *text, size_t len, const mon_portal_cfg *p, int max_depth,
-                      mon_listing *out, size_t *new_ids, long long *count, char *err,
-                      size_t errlen)
+                      mon_listing *out, size_t *new_ids, long long *count, char *err, size_t errlen)
 {
     *new_ids = 0;
     *count = -1;
@@ -355,8 +355,8 @@ int mon_parse_page_ex(const char *text, size_t len, const mon_portal_cfg *p, int
     if (!json_is_object(root)) {
         snprintf(err, errlen, "package_search: expected a JSON object");
     } else if (!json_is_true(success)) {
-        const char *msg = json_string_value(json_object_get(json_object_get(root, "error"),
-                                                            "message"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(root, "error"), "message"));
         snprintf(err, errlen, "package_search: success is not true%s%.200s", msg ? ": " : "",
                  msg ? msg : "");
     } else if (!json_is_array(results)) {
@@ -541,8 +541,9 @@ static int judge(const fetch *f, const mon_http_opts *o, char *err, size_t errle
         return transient ? ATT_RETRY : ATT_FATAL;
     }
     if (f->html) {
-        snprintf(err, errlen, "an HTML page with status 200 instead of JSON (maintenance, "
-                              "login or firewall page)");
+        snprintf(err, errlen,
+                 "an HTML page with status 200 instead of JSON (maintenance, "
+                 "login or firewall page)");
         return ATT_RETRY;
     }
     return ATT_OK;
@@ -617,9 +618,8 @@ static int list_page(lister *ls, char *err, size_t errlen)
             }
             size_t fresh = 0;
             long long count = -1;
-            int got = mon_parse_page_ex(ls->f.b.p ? ls->f.b.p : "", ls->f.b.len, p,
-                                        depth(ls->o), ls->out, &fresh, &count, why,
-                                        sizeof why);
+            int got = mon_parse_page_ex(ls->f.b.p ? ls->f.b.p : "", ls->f.b.len, p, depth(ls->o),
+                                        ls->out, &fresh, &count, why, sizeof why);
             clock_gettime(CLOCK_MONOTONIC, &f2);
             ls->out->parse_ms += ms_between(&f1, &f2);
             if (got >= 0 && count < 0)
@@ -646,7 +646,10 @@ int mon_list_portal(const mon_portal_cfg *p, const mon_http_opts *o, mon_listing
                     size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    lister ls = {.p = p, .o = o, .out = out, .c = curl_easy_init(),
+    lister ls = {.p = p,
+                 .o = o,
+                 .out = out,
+                 .c = curl_easy_init(),
                  .rng = (uint64_t)mon_wall_ms() ^ (uint64_t)(uintptr_t)out};
     if (!ls.c) {
         snprintf(err, errlen, "curl_easy_init failed");
@@ -708,8 +711,7 @@ int mon_confirm_gone(const mon_portal_cfg *p, const mon_http_opts *o, const char
     f.b.max = (size_t)p->max_response_bytes;
     char *esc = curl_easy_escape(c, id, 0);
     char url[4096];
-    snprintf(url, sizeof url, "%s%s/package_show?id=%s", p->base_url, api_path(o),
-             esc ? esc : "");
+    snprintf(url, sizeof url, "%s%s/package_show?id=%s", p->base_url, api_path(o), esc ? esc : "");
     curl_free(esc);
     fetch_run(c, url, o, &f);
     int v = show_verdict(&f, depth(o), p->types);

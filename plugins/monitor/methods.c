@@ -66,7 +66,7 @@ static int opt_int(const json_t *params, const char *key, long long def, long lo
 }
 
 #define DS_COLS                                                                                    \
-    "portal, id, name, title, organization, organization_title, url, status, last_checked,"       \
+    "portal, id, name, title, organization, organization_title, url, status, last_checked,"        \
     " stale, metadata_modified, observed, first_seen"
 
 static json_t *dataset_row(sqlite3_stmt *st)
@@ -217,8 +217,8 @@ static int m_list(const json_t *params, json_t **result, void *user)
         json_decref(items);
         return vg_method_fail(result, rc, "INTERNAL", "database error");
     }
-    *result = json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)total,
-                        "limit", (json_int_t)limit, "offset", (json_int_t)offset);
+    *result = json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)total, "limit",
+                        (json_int_t)limit, "offset", (json_int_t)offset);
     return 0;
 }
 
@@ -229,9 +229,9 @@ static json_t *last_check_row(sqlite3_stmt *st, int first)
     if (sqlite3_column_type(st, first + 9) == SQLITE_NULL)
         return json_null();
     json_t *o = json_object();
-    static const char *const keys[] = {"status",         "reason",    "http_status",
-                                       "latency_ms",     "content_type", "content_length",
-                                       "final_url",      "error",     "method"};
+    static const char *const keys[] = {"status",     "reason",       "http_status",
+                                       "latency_ms", "content_type", "content_length",
+                                       "final_url",  "error",        "method"};
     for (int i = 0; i < 9; i++)
         json_object_set_new(o, keys[i], col_json(st, first + i));
     json_object_set_new(o, "checked_at", col_iso(st, first + 9));
@@ -280,8 +280,7 @@ static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t 
         char list[512] = "";
         size_t i, len = 0;
         json_t *v;
-        json_array_foreach(portals, i, v)
-        {
+        json_array_foreach (portals, i, v) {
             int w = snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "",
                              json_string_value(v));
             if (w < 0 || (size_t)w >= sizeof list - len)
@@ -405,9 +404,9 @@ static int m_history(const json_t *params, json_t **result, void *user)
             json_t *o = json_object();
             json_object_set_new(o, "resource_id", col_json(st, 0));
             json_object_set_new(o, "sweep_id", col_json(st, 1));
-            static const char *const keys[] = {"status",       "reason",         "http_status",
-                                               "latency_ms",   "content_type",   "content_length",
-                                               "final_url",    "error",          "method"};
+            static const char *const keys[] = {"status",     "reason",       "http_status",
+                                               "latency_ms", "content_type", "content_length",
+                                               "final_url",  "error",        "method"};
             for (int i = 0; i < 9; i++)
                 json_object_set_new(o, keys[i], col_json(st, 2 + i));
             json_object_set_new(o, "checked_at", col_iso(st, 11));
@@ -431,8 +430,8 @@ static int m_history(const json_t *params, json_t **result, void *user)
                       ln = sqlite3_column_int64(st, 4);
             json_t *o = json_object();
             json_object_set_new(o, "day", col_json(st, 0));
-            json_object_set_new(o, "uptime", n ? json_real(100.0 * (double)ok / (double)n)
-                                               : json_null());
+            json_object_set_new(o, "uptime",
+                                n ? json_real(100.0 * (double)ok / (double)n) : json_null());
             json_object_set_new(o, "checks", json_integer(n));
             json_object_set_new(o, "ok", json_integer(ok));
             json_object_set_new(o, "mean_latency_ms",
@@ -443,8 +442,8 @@ static int m_history(const json_t *params, json_t **result, void *user)
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->rdb_mu);
-    *result = json_pack("{s:o, s:I, s:o, s:o}", "dataset", ds, "days", (json_int_t)days,
-                        "checks", checks, "daily", daily);
+    *result = json_pack("{s:o, s:I, s:o, s:o}", "dataset", ds, "days", (json_int_t)days, "checks",
+                        checks, "daily", daily);
     return 0;
 }
 
@@ -459,15 +458,15 @@ static int m_status(const json_t *params, json_t **result, void *user)
         char next[40] = "";
         if (rt->next_due_wall > 0)
             mon_iso_ms(rt->next_due_wall, next, sizeof next);
-        json_t *o = json_pack(
-            "{s:s, s:s, s:s, s:O, s:o, s:o, s:b, s:{s:I, s:I, s:I, s:I}}", "name",
-            rt->cfg->name, "url", rt->cfg->base_url, "state", rt->state, "last_sweep",
-            rt->last_sweep ? rt->last_sweep : json_null(), "next_sweep_at",
-            (rt->running || !next[0]) ? json_null() : json_string(next), "last_error",
-            rt->last_error[0] ? json_string(rt->last_error) : json_null(), "running",
-            rt->running, "checks_total", "up", (json_int_t)rt->checks_up, "down",
-            (json_int_t)rt->checks_down, "restricted", (json_int_t)rt->checks_restricted,
-            "invalid", (json_int_t)rt->checks_invalid);
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:O, s:o, s:o, s:b, s:{s:I, s:I, s:I, s:I}}", "name",
+                      rt->cfg->name, "url", rt->cfg->base_url, "state", rt->state, "last_sweep",
+                      rt->last_sweep ? rt->last_sweep : json_null(), "next_sweep_at",
+                      (rt->running || !next[0]) ? json_null() : json_string(next), "last_error",
+                      rt->last_error[0] ? json_string(rt->last_error) : json_null(), "running",
+                      rt->running, "checks_total", "up", (json_int_t)rt->checks_up, "down",
+                      (json_int_t)rt->checks_down, "restricted", (json_int_t)rt->checks_restricted,
+                      "invalid", (json_int_t)rt->checks_invalid);
         json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&m->mu);

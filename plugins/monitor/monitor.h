@@ -18,16 +18,16 @@
 /* ---- configuration (config.c) ---- */
 typedef struct mon_portal_cfg {
     char *name;
-    char *base_url;           /* without trailing slash */
-    json_t *include_orgs;     /* array of strings (may be empty) */
+    char *base_url;       /* without trailing slash */
+    json_t *include_orgs; /* array of strings (may be empty) */
     json_t *exclude_orgs;
     int64_t interval_ms, api_delay_ms, per_host_interval_ms, connect_timeout_ms, timeout_ms,
         slow_ms;
     long long rows, per_host, fail_threshold, recover_threshold, max_response_bytes;
-    json_t *types;            /* dataset types listed (fq=+dataset_type:...) */
-    long long remove_after;   /* complete listings a dataset must be missing from */
+    json_t *types;          /* dataset types listed (fq=+dataset_type:...) */
+    long long remove_after; /* complete listings a dataset must be missing from */
     double max_removed_fraction;
-    long long api_retries;    /* retries of one API request */
+    long long api_retries; /* retries of one API request */
     int64_t api_retry_delay_ms, api_retry_max_ms, failure_retry_ms;
     int64_t rate_limit_max_wait_ms; /* longest Retry-After honoured within a sweep */
     long long rate_limit_retries;   /* re-checks of a rate-limited resource per sweep */
@@ -100,7 +100,7 @@ bool mon_slow_median(const double *lat, size_t n, int64_t slow_ms);
 /* One dataset's resource outcomes -> observed status. `soft`: answered, but
  * not usable as data (login page, HTML page): the dataset is degraded. */
 typedef struct mon_res_outcome {
-    int status;      /* mon_rstatus */
+    int status; /* mon_rstatus */
     bool slow;
     bool soft;
 } mon_res_outcome;
@@ -108,8 +108,8 @@ mon_dstatus mon_dataset_observe(const mon_res_outcome *res, size_t n);
 
 /* Hysteresis: committed status plus a streak toward a different one. */
 typedef struct mon_hyst {
-    int status;      /* mon_dstatus, committed */
-    int candidate;   /* mon_dstatus being counted */
+    int status;    /* mon_dstatus, committed */
+    int candidate; /* mon_dstatus being counted */
     int streak;
 } mon_hyst;
 /* Feeds one observation; returns true when the committed status changed. */
@@ -118,12 +118,12 @@ bool mon_hyst_feed(mon_hyst *h, int observed, int fail_threshold, int recover_th
 /* ---- paging (paging.c: pure) ---- */
 enum { MON_PAGER_GOING = 0, MON_PAGER_COMPLETE, MON_PAGER_INCOMPLETE };
 typedef struct mon_pager {
-    long long count;   /* result.count of the first page; -1 before */
-    long long start;   /* offset of the next page */
-    long long rows;    /* page size in use */
-    size_t distinct;   /* distinct ids seen, filtered-out ones included */
+    long long count; /* result.count of the first page; -1 before */
+    long long start; /* offset of the next page */
+    long long rows;  /* page size in use */
+    size_t distinct; /* distinct ids seen, filtered-out ones included */
     int state;
-    char why[160];     /* why incomplete */
+    char why[160]; /* why incomplete */
 } mon_pager;
 void mon_pager_init(mon_pager *pg, long long rows);
 /* Feeds one parsed page (its result.count, results, new distinct ids).
@@ -133,9 +133,9 @@ int mon_pager_page(mon_pager *pg, long long count, size_t got, size_t fresh);
 /* ---- removals (removal.c: pure) ---- */
 typedef struct mon_rm_item {
     const char *id;
-    bool listed;     /* in this sweep's listing */
-    int missing;     /* in/out: consecutive complete listings without it */
-    bool remove;     /* out */
+    bool listed; /* in this sweep's listing */
+    int missing; /* in/out: consecutive complete listings without it */
+    bool remove; /* out */
 } mon_rm_item;
 typedef struct mon_rm_opts {
     int remove_after;
@@ -146,7 +146,7 @@ typedef struct mon_rm_opts {
 } mon_rm_opts;
 typedef struct mon_rm_result {
     size_t candidates, removed, kept, unconfirmed;
-    bool held;       /* too many at once: held this sweep, warn */
+    bool held; /* too many at once: held this sweep, warn */
 } mon_rm_result;
 /* `items`: every live dataset known before this sweep. */
 void mon_removal_plan(mon_rm_item *items, size_t n, bool complete, bool held_before,
@@ -155,26 +155,26 @@ void mon_removal_plan(mon_rm_item *items, size_t n, bool complete, bool held_bef
 /* ---- listing (listing.c) ---- */
 typedef struct mon_res {
     char *id, *name, *url, *format;
-    char *mimetype;          /* declared, may be NULL */
+    char *mimetype; /* declared, may be NULL */
     int position;
     /* what earlier sweeps knew (recent.c), filled before the checks */
-    int prev_status;         /* mon_rstatus */
-    double prev_lat[2];      /* latencies of the last up checks, newest first */
+    int prev_status;    /* mon_rstatus */
+    double prev_lat[2]; /* latencies of the last up checks, newest first */
     int nprev_lat;
-    bool rate_limited;       /* still rate limited after the retries: prev_status kept */
-    bool soft;               /* answered, not with data (see mon_res_outcome) */
+    bool rate_limited; /* still rate limited after the retries: prev_status kept */
+    bool soft;         /* answered, not with data (see mon_res_outcome) */
     /* check outcome */
-    int status;              /* mon_rstatus */
-    bool invalid;            /* not http(s): never fetched */
+    int status;   /* mon_rstatus */
+    bool invalid; /* not http(s): never fetched */
     bool slow;
     bool checked;
     long http_status;
     double latency_ms;
     char *content_type, *final_url, *error;
-    long long content_length;/* -1 unknown */
-    const char *reason;      /* static text */
-    const char *method;      /* "HEAD" / "GET" */
-    int64_t checked_at;      /* wall ms */
+    long long content_length; /* -1 unknown */
+    const char *reason;       /* static text */
+    const char *method;       /* "HEAD" / "GET" */
+    int64_t checked_at;       /* wall ms */
 } mon_res;
 
 typedef struct mon_ds {
@@ -187,11 +187,11 @@ typedef struct mon_listing {
     mon_ds *ds;
     size_t n, cap;
     int pages;
-    int retries;             /* API requests retried */
-    int errors;              /* skipped malformed entries */
-    bool complete;           /* count held and every id came (paging.c) */
-    long long count;         /* result.count */
-    char incomplete[160];    /* why not complete */
+    int retries;               /* API requests retried */
+    int errors;                /* skipped malformed entries */
+    bool complete;             /* count held and every id came (paging.c) */
+    long long count;           /* result.count */
+    char incomplete[160];      /* why not complete */
     double fetch_ms, parse_ms; /* time waiting for pages vs parsing them */
 } mon_listing;
 
@@ -201,7 +201,7 @@ typedef struct mon_http_opts {
     long long max_response_bytes;
     atomic_bool *stop;
     int max_json_depth;
-    bool *legacy_api;        /* in/out: the portal only answers /api/action */
+    bool *legacy_api; /* in/out: the portal only answers /api/action */
 } mon_http_opts;
 
 /* Pages the portal, each request retried with backoff. Returns 0 when the
@@ -268,8 +268,8 @@ typedef struct mon_prev_ds {
     char *id, *name, *title, *org, *org_title, *url, *modified;
     mon_hyst h;
     int64_t last_checked;
-    int missing;             /* consecutive complete listings without it */
-    bool removed;            /* announced removed; kept with its history */
+    int missing;  /* consecutive complete listings without it */
+    bool removed; /* announced removed; kept with its history */
     mon_prev_res *res;
     size_t nres;
 } mon_prev_ds;
@@ -301,14 +301,13 @@ typedef struct mon_wbatch mon_wbatch;
 mon_wbatch *mon_wbatch_begin(sqlite3 *db);
 /* `prev` (may be NULL: a new dataset) tells which resource rows to drop. */
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms,
-                       const mon_prev_ds *prev);
+                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev);
 /* Marks a dataset removed (its rows and history stay). */
 int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id, int64_t now_ms);
 /* Records how many complete listings a live dataset has been missing from. */
 int mon_wbatch_missing(mon_wbatch *b, const char *portal, const char *id, int missing);
-int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
-                     const mon_res *r, int64_t sweep_id);
+int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id, const mon_res *r,
+                     int64_t sweep_id);
 int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, int64_t day_ms,
                      int checks, int ok, double latency_sum, int latency_n);
 /* Commits (ok) or rolls back; frees the batch. On failure `err` holds the
@@ -318,16 +317,16 @@ int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen);
 /* ---- plugin state (plugin.c) ---- */
 typedef struct mon_portal_rt {
     mon_portal_cfg *cfg;
-    char state[16];          /* unknown | up | down */
+    char state[16]; /* unknown | up | down */
     int baseline_done;
-    int failures;            /* consecutive failed listings */
-    int held;                /* a mass removal is held, waiting for confirmation */
-    bool legacy_api;         /* answers only on /api/action */
+    int failures;    /* consecutive failed listings */
+    int held;        /* a mass removal is held, waiting for confirmation */
+    bool legacy_api; /* answers only on /api/action */
     bool run_requested;
     bool running;
     int64_t next_due_mono;
     int64_t next_due_wall;
-    json_t *last_sweep;      /* object or NULL */
+    json_t *last_sweep; /* object or NULL */
     char last_error[512];
     long long checks_up, checks_down, checks_restricted, checks_invalid;
 } mon_portal_rt;
@@ -335,12 +334,12 @@ typedef struct mon_portal_rt {
 typedef struct mon_plugin {
     const vg_host *host;
     mon_config cfg;
-    mon_portal_rt *rt;       /* cfg.nportals */
+    mon_portal_rt *rt; /* cfg.nportals */
     char *db_path;
-    sqlite3 *wdb;            /* sweep thread's connection */
-    sqlite3 *rdb;            /* methods' connection, behind rdb_mu */
+    sqlite3 *wdb; /* sweep thread's connection */
+    sqlite3 *rdb; /* methods' connection, behind rdb_mu */
     pthread_mutex_t rdb_mu;
-    pthread_mutex_t mu;      /* guards rt[] and wakes the thread */
+    pthread_mutex_t mu; /* guards rt[] and wakes the thread */
     pthread_cond_t cond;
     pthread_t thread;
     bool thread_started;

@@ -190,5 +190,5 @@ static void monitor_destroy(void *state)
 
 VG_PLUGIN_DEFINE(monitor, "0.1.0",
                  "CKAN portal monitor: lists datasets, checks resources, keeps status history",
-                 .check_config = monitor_check_config, .init = monitor_init,
-                 .start = monitor_start, .stop = monitor_stop, .destroy = monitor_destroy);
+                 .check_config = monitor_check_config, .init = monitor_init, .start = monitor_start,
+                 .stop = monitor_stop, .destroy = monitor_destroy);

@@ -97,16 +97,27 @@ static bool failing(int s) { return s == MON_D_DOWN || s == MON_D_DEGRADED; }
 
 /* Data formats as CKAN portals declare them (lower case). */
 static const char *const k_data_formats[] = {
-    "csv", "tsv", "txt", "xls", "xlsx", "ods", "json", "geojson", "jsonld", "xml", "zip", "rar",
-    "7z", "gz", "gzip", "tar", "pdf", "doc", "docx", "odt", "ppt", "pptx", "shp", "kml", "kmz",
-    "gpkg", "parquet", "dbf", "sav", "dta", "rdata", "sql", "mdb", "accdb", "png", "jpg", "jpeg",
-    "tif", "tiff"};
-static const char *const k_data_mimes[] = {
-    "text/csv", "text/tab-separated-values", "application/json", "application/geo+json",
-    "application/zip", "application/pdf", "application/vnd.ms-excel",
-    "application/vnd.openxmlformats", "application/vnd.oasis.opendocument",
-    "application/xml", "text/xml", "application/x-zip", "application/gzip",
-    "application/x-rar", "application/x-7z", "application/msword", "application/octet-stream"};
+    "csv",   "tsv",  "txt", "xls",   "xlsx", "ods",  "json",    "geojson", "jsonld", "xml",
+    "zip",   "rar",  "7z",  "gz",    "gzip", "tar",  "pdf",     "doc",     "docx",   "odt",
+    "ppt",   "pptx", "shp", "kml",   "kmz",  "gpkg", "parquet", "dbf",     "sav",    "dta",
+    "rdata", "sql",  "mdb", "accdb", "png",  "jpg",  "jpeg",    "tif",     "tiff"};
+static const char *const k_data_mimes[] = {"text/csv",
+                                           "text/tab-separated-values",
+                                           "application/json",
+                                           "application/geo+json",
+                                           "application/zip",
+                                           "application/pdf",
+                                           "application/vnd.ms-excel",
+                                           "application/vnd.openxmlformats",
+                                           "application/vnd.oasis.opendocument",
+                                           "application/xml",
+                                           "text/xml",
+                                           "application/x-zip",
+                                           "application/gzip",
+                                           "application/x-rar",
+                                           "application/x-7z",
+                                           "application/msword",
+                                           "application/octet-stream"};
 
 bool mon_format_is_data(const char *format, const char *mimetype)
 {
@@ -144,8 +155,8 @@ bool mon_body_is_html(const unsigned char *b, size_t n)
         i = 3; /* UTF-8 BOM */
     while (i < n && isspace(b[i]))
         i++;
-    static const char *const marks[] = {"<!doctype html", "<html", "<head", "<body",
-                                        "<script", "<title", "<meta", "<!--"};
+    static const char *const marks[] = {"<!doctype html", "<html",  "<head", "<body",
+                                        "<script",        "<title", "<meta", "<!--"};
     for (size_t k = 0; k < sizeof marks / sizeof *marks; k++) {
         size_t l = strlen(marks[k]);
         if (n - i >= l && strncasecmp((const char *)b + i, marks[k], l) == 0)
@@ -168,9 +179,9 @@ int mon_redirect_landing(const char *url, const char *final_url)
     if (!url || !final_url || strcmp(url, final_url) == 0)
         return 0;
     const char *p = url_path(final_url);
-    static const char *const login[] = {"login", "log-in", "signin", "sign-in", "sign_in",
-                                        "/auth", "/sso", "/cas/", "iniciar-sesion",
-                                        "iniciar_sesion", "/acceso", "/ingresar", "/entrar"};
+    static const char *const login[] = {
+        "login", "log-in",         "signin",         "sign-in", "sign_in",   "/auth",  "/sso",
+        "/cas/", "iniciar-sesion", "iniciar_sesion", "/acceso", "/ingresar", "/entrar"};
     char low[512];
     size_t j = 0;
     for (; p[j] && j < sizeof low - 1; j++)

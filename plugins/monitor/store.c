@@ -65,16 +65,15 @@ int mon_store_open(const char *path, sqlite3 **out)
 {
     sqlite3 *db = NULL;
     *out = NULL;
-    if (sqlite3_open_v2(path, &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         sqlite3_close(db);
         return -EIO;
     }
     sqlite3_busy_timeout(db, 5000);
     char *err = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-                     &err) != SQLITE_OK ||
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &err) !=
+            SQLITE_OK ||
         sqlite3_exec(db, k_schema, NULL, NULL, &err) != SQLITE_OK) {
         sqlite3_free(err);
         sqlite3_close(db);
@@ -83,8 +82,8 @@ int mon_store_open(const char *path, sqlite3 **out)
     /* schema version: refuse a database written by a newer monitor */
     sqlite3_stmt *st = NULL;
     int version = 0;
-    if (sqlite3_prepare_v2(db, "SELECT value FROM monitor_meta WHERE key='schema_version'", -1,
-                           &st, NULL) == SQLITE_OK &&
+    if (sqlite3_prepare_v2(db, "SELECT value FROM monitor_meta WHERE key='schema_version'", -1, &st,
+                           NULL) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_ROW)
         version = atoi((const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
@@ -293,14 +292,14 @@ int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int
                      " baseline_done=excluded.baseline_done, last_error=excluded.last_error,"
                      " updated_at=excluded.updated_at, failures=excluded.failures,"
                      " held=excluded.held",
-                     "ssisii", portal, state, (int64_t)baseline_done, last_error,
-                     (int64_t)failures, (int64_t)held);
+                     "ssisii", portal, state, (int64_t)baseline_done, last_error, (int64_t)failures,
+                     (int64_t)held);
 }
 
 int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at)
 {
-    if (exec_bind(db, "INSERT INTO monitor_sweeps(portal, started_at) VALUES(?,?)", "si",
-                  portal, started_at) < 0)
+    if (exec_bind(db, "INSERT INTO monitor_sweeps(portal, started_at) VALUES(?,?)", "si", portal,
+                  started_at) < 0)
         return -1;
     return sqlite3_last_insert_rowid(db);
 }
@@ -320,7 +319,8 @@ int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, b
 
 int mon_store_mark_stale(sqlite3 *db, const char *portal)
 {
-    return exec_bind(db, "UPDATE monitor_datasets SET stale=1 WHERE portal=? AND removed_at IS NULL",
+    return exec_bind(db,
+                     "UPDATE monitor_datasets SET stale=1 WHERE portal=? AND removed_at IS NULL",
                      "s", portal);
 }
 
@@ -400,40 +400,38 @@ mon_wbatch *mon_wbatch_begin(sqlite3 *db)
         free(b);
         return NULL;
     }
-    b->ds = prep(b,
-                 "INSERT INTO monitor_datasets(portal, id, name, title, organization,"
-                 " organization_title, url, metadata_modified, status, observed, candidate,"
-                 " streak, stale, last_checked, first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)"
-                 " ON CONFLICT(portal, id) DO UPDATE SET name=excluded.name,"
-                 " title=excluded.title, organization=excluded.organization,"
-                 " organization_title=excluded.organization_title, url=excluded.url,"
-                 " metadata_modified=excluded.metadata_modified, status=excluded.status,"
-                 " observed=excluded.observed, candidate=excluded.candidate,"
-                 " streak=excluded.streak, stale=0, last_checked=excluded.last_checked,"
-                 " missing=0, removed_at=NULL");
+    b->ds =
+        prep(b, "INSERT INTO monitor_datasets(portal, id, name, title, organization,"
+                " organization_title, url, metadata_modified, status, observed, candidate,"
+                " streak, stale, last_checked, first_seen) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,0,?,?)"
+                " ON CONFLICT(portal, id) DO UPDATE SET name=excluded.name,"
+                " title=excluded.title, organization=excluded.organization,"
+                " organization_title=excluded.organization_title, url=excluded.url,"
+                " metadata_modified=excluded.metadata_modified, status=excluded.status,"
+                " observed=excluded.observed, candidate=excluded.candidate,"
+                " streak=excluded.streak, stale=0, last_checked=excluded.last_checked,"
+                " missing=0, removed_at=NULL");
     /* removed datasets keep their rows and history: a return is the same dataset */
     b->rm_ds = prep(b, "UPDATE monitor_datasets SET removed_at=?, missing=0, stale=0"
                        " WHERE portal=? AND id=?");
     b->missing = prep(b, "UPDATE monitor_datasets SET missing=? WHERE portal=? AND id=?");
-    b->rm_one_res = prep(b,
-                         "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=? AND id=?");
-    b->ins_res = prep(b,
-                      "INSERT OR REPLACE INTO monitor_resources(portal, dataset_id, id, position,"
-                      " name, url, format, status, reason, http_status, latency_ms,"
-                      " content_type, content_length, final_url, error, method, checked_at)"
-                      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    b->check = prep(b,
-                    "INSERT INTO monitor_checks(portal, dataset_id, resource_id, sweep_id,"
-                    " checked_at, status, reason, http_status, latency_ms, content_type,"
-                    " content_length, final_url, error, method)"
-                    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-    b->daily = prep(b,
-                    "INSERT INTO monitor_daily(portal, dataset_id, day, checks, ok, latency_sum,"
-                    " latency_n) VALUES(?,?,date(?, 'unixepoch'),?,?,?,?)"
-                    " ON CONFLICT(portal, dataset_id, day) DO UPDATE SET"
-                    " checks=checks+excluded.checks, ok=ok+excluded.ok,"
-                    " latency_sum=latency_sum+excluded.latency_sum,"
-                    " latency_n=latency_n+excluded.latency_n");
+    b->rm_one_res =
+        prep(b, "DELETE FROM monitor_resources WHERE portal=? AND dataset_id=? AND id=?");
+    b->ins_res =
+        prep(b, "INSERT OR REPLACE INTO monitor_resources(portal, dataset_id, id, position,"
+                " name, url, format, status, reason, http_status, latency_ms,"
+                " content_type, content_length, final_url, error, method, checked_at)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    b->check = prep(b, "INSERT INTO monitor_checks(portal, dataset_id, resource_id, sweep_id,"
+                       " checked_at, status, reason, http_status, latency_ms, content_type,"
+                       " content_length, final_url, error, method)"
+                       " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    b->daily = prep(b, "INSERT INTO monitor_daily(portal, dataset_id, day, checks, ok, latency_sum,"
+                       " latency_n) VALUES(?,?,date(?, 'unixepoch'),?,?,?,?)"
+                       " ON CONFLICT(portal, dataset_id, day) DO UPDATE SET"
+                       " checks=checks+excluded.checks, ok=ok+excluded.ok,"
+                       " latency_sum=latency_sum+excluded.latency_sum,"
+                       " latency_n=latency_n+excluded.latency_n");
     return b;
 }
 
@@ -460,8 +458,7 @@ static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
 }
 
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms,
-                       const mon_prev_ds *prev)
+                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev)
 {
     sqlite3_stmt *st = b->ds;
     if (!st)
@@ -554,8 +551,8 @@ int mon_wbatch_missing(mon_wbatch *b, const char *portal, const char *id, int mi
     return step_reset(b, b->missing);
 }
 
-int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
-                     const mon_res *r, int64_t sweep_id)
+int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id, const mon_res *r,
+                     int64_t sweep_id)
 {
     sqlite3_stmt *st = b->check;
     if (!st || !r->checked)
@@ -575,8 +572,8 @@ int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id,
     if (r->content_length >= 0)
         sqlite3_bind_int64(st, 11, r->content_length);
     /* the final URL only when a redirect changed it: keeps rows small */
-    bind_s(st, 12, r->final_url && r->url && strcmp(r->final_url, r->url) != 0 ? r->final_url
-                                                                                : NULL);
+    bind_s(st, 12,
+           r->final_url && r->url && strcmp(r->final_url, r->url) != 0 ? r->final_url : NULL);
     bind_s(st, 13, r->error);
     bind_s(st, 14, r->method);
     return step_reset(b, st);

@@ -48,9 +48,9 @@ int mon_publish(mon_plugin *m, const char *topic, json_t *payload)
 
 static json_t *jstr(const char *s) { return s ? json_string(s) : json_null(); }
 
-static json_t *dataset_json(const char *portal, const char *id, const char *name,
-                            const char *title, const char *org, const char *org_title,
-                            const char *url, int status, int64_t last_checked)
+static json_t *dataset_json(const char *portal, const char *id, const char *name, const char *title,
+                            const char *org, const char *org_title, const char *url, int status,
+                            int64_t last_checked)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", jstr(id));
@@ -86,9 +86,9 @@ static json_t *diff_dataset(const mon_prev_ds *p, const mon_ds *d)
 {
     json_t *ch = json_object();
     if (str_differs(p->modified, d->modified))
-        json_object_set_new(ch, "metadata_modified",
-                            json_pack("{s:o, s:o}", "old", jstr(p->modified), "new",
-                                      jstr(d->modified)));
+        json_object_set_new(
+            ch, "metadata_modified",
+            json_pack("{s:o, s:o}", "old", jstr(p->modified), "new", jstr(d->modified)));
     if (str_differs(p->title, d->title))
         json_object_set_new(ch, "title",
                             json_pack("{s:o, s:o}", "old", jstr(p->title), "new", jstr(d->title)));
@@ -99,21 +99,21 @@ static json_t *diff_dataset(const mon_prev_ds *p, const mon_ds *d)
             if (p->res[k].id && strcmp(p->res[k].id, d->res[i].id) == 0)
                 pr = &p->res[k];
         if (!pr)
-            json_array_append_new(added, json_pack("{s:s, s:o, s:o}", "id", d->res[i].id, "name",
-                                                   jstr(d->res[i].name), "url",
-                                                   jstr(d->res[i].url)));
+            json_array_append_new(added,
+                                  json_pack("{s:s, s:o, s:o}", "id", d->res[i].id, "name",
+                                            jstr(d->res[i].name), "url", jstr(d->res[i].url)));
         else if (str_differs(pr->url, d->res[i].url))
-            json_array_append_new(urls, json_pack("{s:s, s:o, s:o}", "resource_id", d->res[i].id,
-                                                  "old", jstr(pr->url), "new",
-                                                  jstr(d->res[i].url)));
+            json_array_append_new(urls,
+                                  json_pack("{s:s, s:o, s:o}", "resource_id", d->res[i].id, "old",
+                                            jstr(pr->url), "new", jstr(d->res[i].url)));
     }
     for (size_t k = 0; k < p->nres; k++) {
         bool found = false;
         for (size_t i = 0; i < d->nres && !found; i++)
             found = p->res[k].id && strcmp(p->res[k].id, d->res[i].id) == 0;
         if (!found)
-            json_array_append_new(removed, json_pack("{s:o, s:o}", "id", jstr(p->res[k].id),
-                                                     "url", jstr(p->res[k].url)));
+            json_array_append_new(removed, json_pack("{s:o, s:o}", "id", jstr(p->res[k].id), "url",
+                                                     jstr(p->res[k].url)));
     }
     if (json_array_size(added))
         json_object_set(ch, "resources_added", added);
@@ -139,8 +139,8 @@ static json_t *failing_list(const mon_ds *d)
         if (!r->checked || (r->status != MON_R_DOWN && !r->slow && !r->soft))
             continue; /* soft: a page instead of data, a login page */
         json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s}", "id", r->id, "name", jstr(r->name),
-                              "url", jstr(r->url), "status", mon_rstatus_name(r->status),
-                              "reason", r->reason ? r->reason : "unknown");
+                              "url", jstr(r->url), "status", mon_rstatus_name(r->status), "reason",
+                              r->reason ? r->reason : "unknown");
         json_object_set_new(o, "http_status",
                             r->http_status ? json_integer(r->http_status) : json_null());
         if (r->error)
@@ -164,16 +164,16 @@ typedef struct sweep {
     mon_http_opts ho;
     mon_listing L;
     mon_prev prev;
-    mon_rm_item *rm;         /* prev's live datasets, for removal.c */
+    mon_rm_item *rm; /* prev's live datasets, for removal.c */
     size_t nrm;
     mon_rm_result rr;
     sweep_counts c;
-    json_t *events;          /* [topic, payload] pairs, published after the commit */
+    json_t *events; /* [topic, payload] pairs, published after the commit */
     char err[512];
-    const char *reason;      /* why the sweep is not complete, or NULL */
+    const char *reason; /* why the sweep is not complete, or NULL */
     int errors;
-    bool listed;             /* the listing is usable */
-    bool applied;            /* the changes were committed */
+    bool listed;  /* the listing is usable */
+    bool applied; /* the changes were committed */
     bool cancelled;
 } sweep;
 
@@ -183,8 +183,8 @@ static json_t *counts_json(const sweep_counts *c)
                      (json_int_t)c->datasets, "resources", (json_int_t)c->resources, "up",
                      (json_int_t)c->up, "down", (json_int_t)c->down, "degraded",
                      (json_int_t)c->degraded, "unknown", (json_int_t)c->unknown, "restricted",
-                     (json_int_t)c->restricted, "empty", (json_int_t)c->empty,
-                     "rate_limited", (json_int_t)c->r_rate_limited);
+                     (json_int_t)c->restricted, "empty", (json_int_t)c->empty, "rate_limited",
+                     (json_int_t)c->r_rate_limited);
 }
 
 /* A store write that failed: keep the real SQLite error for the report. */
@@ -208,8 +208,8 @@ static void persist_portal(sweep *s)
     char err[512];
     snprintf(err, sizeof err, "%s", rt->last_error);
     pthread_mutex_unlock(&s->m->mu);
-    if (mon_store_portal_set(s->m->wdb, s->p->name, state, baseline, err[0] ? err : NULL,
-                             failures, held) < 0)
+    if (mon_store_portal_set(s->m->wdb, s->p->name, state, baseline, err[0] ? err : NULL, failures,
+                             held) < 0)
         store_failed(s, "saving the portal state");
 }
 
@@ -224,7 +224,9 @@ static void portal_outcome(sweep *s, bool ok)
     rt->failures = ok ? 0 : rt->failures + 1;
     char state[16];
     snprintf(state, sizeof state, "%s",
-             ok ? "up" : rt->failures >= s->p->fail_threshold ? "down" : prev);
+             ok                                     ? "up"
+             : rt->failures >= s->p->fail_threshold ? "down"
+                                                    : prev);
     memcpy(rt->state, state, sizeof state);
     snprintf(rt->last_error, sizeof rt->last_error, "%s", ok ? "" : s->err);
     int failures = rt->failures;
@@ -232,8 +234,7 @@ static void portal_outcome(sweep *s, bool ok)
     if (strcmp(prev, state) != 0 && (strcmp(state, "down") == 0 || strcmp(prev, "down") == 0)) {
         json_t *ev = json_pack("{s:s, s:s, s:s, s:o, s:o, s:i}", "portal", s->p->name, "previous",
                                prev, "current", state, "error", ok ? json_null() : jstr(s->err),
-                               "reason", ok ? json_null() : jstr(s->reason), "failures",
-                               failures);
+                               "reason", ok ? json_null() : jstr(s->reason), "failures", failures);
         json_array_append_new(s->events, json_pack("[s, o]", "portal.status_changed", ev));
     }
 }
@@ -259,15 +260,15 @@ static void sweep_begin(sweep *s)
 static void sweep_list(sweep *s)
 {
     mon_plugin *m = s->m;
-    s->ho = (mon_http_opts){.user_agent = m->cfg.user_agent,
-                            .connect_timeout_ms = s->p->connect_timeout_ms,
-                            .timeout_ms = s->p->timeout_ms,
-                            .max_response_bytes = s->p->max_response_bytes,
-                            .stop = &m->stop,
-                            .max_json_depth = m->host->json_max_depth
-                                                  ? m->host->json_max_depth(m->host)
-                                                  : VG_JSON_MAX_DEPTH_DEFAULT,
-                            .legacy_api = &s->rt->legacy_api};
+    s->ho =
+        (mon_http_opts){.user_agent = m->cfg.user_agent,
+                        .connect_timeout_ms = s->p->connect_timeout_ms,
+                        .timeout_ms = s->p->timeout_ms,
+                        .max_response_bytes = s->p->max_response_bytes,
+                        .stop = &m->stop,
+                        .max_json_depth = m->host->json_max_depth ? m->host->json_max_depth(m->host)
+                                                                  : VG_JSON_MAX_DEPTH_DEFAULT,
+                        .legacy_api = &s->rt->legacy_api};
     int lrc = mon_list_portal(s->p, &s->ho, &s->L, s->err, sizeof s->err);
     s->errors += s->L.errors;
     s->t_list = s->t_checks = mon_mono_ms();
@@ -363,7 +364,9 @@ static int confirm_gone(void *ctx, const char *id)
     }
     int v = mon_confirm_gone(s->p, &s->ho, id);
     VG_INFO(s->m->host, "portal %s: package_show %s: %s", s->p->name, id,
-            v > 0 ? "gone" : v == 0 ? "still there, kept" : "no answer, kept for now");
+            v > 0    ? "gone"
+            : v == 0 ? "still there, kept"
+                     : "no answer, kept for now");
     return v;
 }
 
@@ -465,10 +468,9 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
                               h.status, last_checked);
     json_int_t sid = (json_int_t)s->id;
     if ((!pd && !quiet) || returned) /* a return is the same dataset, back */
-        json_array_append_new(s->events,
-                              json_pack("[s, {s:s, s:I, s:O, s:b}]", "dataset.added", "portal",
-                                        portal, "sweep_id", sid, "dataset", dj, "returned",
-                                        returned));
+        json_array_append_new(s->events, json_pack("[s, {s:s, s:I, s:O, s:b}]", "dataset.added",
+                                                   "portal", portal, "sweep_id", sid, "dataset", dj,
+                                                   "returned", returned));
     json_t *ch = pd && !returned ? diff_dataset(pd, d) : NULL;
     if (ch)
         json_array_append_new(s->events,
@@ -476,16 +478,16 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
                                         portal, "sweep_id", sid, "dataset", dj, "changes", ch));
     /* unknown -> up is the normal first classification: not news; nor is a
      * new dataset that starts empty (dataset.added tells) */
-    if (changed && !(before == MON_D_UNKNOWN &&
-                     (h.status == MON_D_UP || h.status == MON_D_EMPTY || quiet))) {
+    if (changed &&
+        !(before == MON_D_UNKNOWN && (h.status == MON_D_UP || h.status == MON_D_EMPTY || quiet))) {
         char at[40];
         mon_iso_ms(last_checked ? last_checked : now, at, sizeof at);
-        json_array_append_new(
-            s->events, json_pack("[s, {s:s, s:I, s:O, s:s, s:s, s:o, s:s}]",
-                                 "dataset.status_changed", "portal", portal, "sweep_id", sid,
-                                 "dataset", dj, "previous", mon_dstatus_name(before), "current",
-                                 mon_dstatus_name(h.status), "failing", failing_list(d),
-                                 "checked_at", at));
+        json_array_append_new(s->events,
+                              json_pack("[s, {s:s, s:I, s:O, s:s, s:s, s:o, s:s}]",
+                                        "dataset.status_changed", "portal", portal, "sweep_id", sid,
+                                        "dataset", dj, "previous", mon_dstatus_name(before),
+                                        "current", mon_dstatus_name(h.status), "failing",
+                                        failing_list(d), "checked_at", at));
     }
     json_decref(dj);
     return rc ? -EIO : 0;
@@ -501,11 +503,11 @@ static int apply_removals(sweep *s, mon_wbatch *b, int64_t now)
         if (it->remove) {
             rc |= mon_wbatch_remove(b, s->p->name, it->id, now);
             json_array_append_new(
-                s->events, json_pack("[s, {s:s, s:I, s:o}]", "dataset.removed", "portal",
-                                     s->p->name, "sweep_id", (json_int_t)s->id, "dataset",
-                                     dataset_json(s->p->name, pd->id, pd->name, pd->title, pd->org,
-                                                  pd->org_title, pd->url, pd->h.status,
-                                                  pd->last_checked)));
+                s->events,
+                json_pack("[s, {s:s, s:I, s:o}]", "dataset.removed", "portal", s->p->name,
+                          "sweep_id", (json_int_t)s->id, "dataset",
+                          dataset_json(s->p->name, pd->id, pd->name, pd->title, pd->org,
+                                       pd->org_title, pd->url, pd->h.status, pd->last_checked)));
         } else if (!it->listed && it->missing != pd->missing) {
             rc |= mon_wbatch_missing(b, s->p->name, it->id, it->missing);
         }
@@ -528,12 +530,12 @@ static void hold_outcome(sweep *s)
             "portal %s: %zu of %zu datasets would be removed at once (over %.0f%%): held until "
             "the next sweep confirms it",
             s->p->name, s->rr.candidates, s->nrm, s->p->max_removed_fraction * 100);
-    json_array_append_new(
-        s->events,
-        json_pack("[s, {s:s, s:I, s:s, s:I, s:I, s:f}]", "portal.warning", "portal", s->p->name,
-                  "sweep_id", (json_int_t)s->id, "reason", "mass_removal_held", "candidates",
-                  (json_int_t)s->rr.candidates, "datasets", (json_int_t)s->nrm,
-                  "max_removed_fraction", s->p->max_removed_fraction));
+    json_array_append_new(s->events,
+                          json_pack("[s, {s:s, s:I, s:s, s:I, s:I, s:f}]", "portal.warning",
+                                    "portal", s->p->name, "sweep_id", (json_int_t)s->id, "reason",
+                                    "mass_removal_held", "candidates", (json_int_t)s->rr.candidates,
+                                    "datasets", (json_int_t)s->nrm, "max_removed_fraction",
+                                    s->p->max_removed_fraction));
 }
 
 /* The apply pass: one transaction for everything the listing changed. */
@@ -562,7 +564,9 @@ static void sweep_apply(sweep *s)
         s->errors++;
         s->reason = "store_error";
         snprintf(s->err, sizeof s->err, "database write failed: %s",
-                 dberr[0] ? dberr : rc == -ENOMEM ? "out of memory" : "unknown error");
+                 dberr[0]        ? dberr
+                 : rc == -ENOMEM ? "out of memory"
+                                 : "unknown error");
         VG_ERROR(m->host, "portal %s: %s", s->p->name, s->err);
         json_array_clear(s->events);
         return;
@@ -627,7 +631,7 @@ static void sweep_finish(sweep *s)
     /* announce after the commit, so readers already see the new state */
     size_t i;
     json_t *pair;
-    json_array_foreach(s->events, i, pair)
+    json_array_foreach (s->events, i, pair)
         mon_publish(m, json_string_value(json_array_get(pair, 0)), json_array_get(pair, 1));
     char iso[40], fin_iso[40];
     mon_iso_ms(s->started, iso, sizeof iso);
@@ -647,8 +651,7 @@ static void sweep_finish(sweep *s)
                            s->p->name, "sweep_id", (json_int_t)s->id, "complete", complete,
                            "counts", counts, "duration_ms", (json_int_t)duration, "errors",
                            s->errors, "changes", changes, "retries", s->L.retries, "removed",
-                           (json_int_t)s->rr.removed, "reason",
-                           jstr(complete ? NULL : s->reason));
+                           (json_int_t)s->rr.removed, "reason", jstr(complete ? NULL : s->reason));
     if (!complete && s->err[0])
         json_object_set_new(ev, "error", json_string(s->err));
     mon_publish(m, "monitor.sweep_finished", ev);
@@ -657,10 +660,10 @@ static void sweep_finish(sweep *s)
             "sweep %lld of portal %s %s in %lld ms: %lld datasets, %lld resources, %lld up, "
             "%lld degraded, %lld down, %d changes (listing %lld ms [%d pages, %d retries, fetch "
             "%.0f ms, parse %.0f ms], checks %lld ms, store %lld ms)%s%s",
-            (long long)s->id, s->p->name, complete ? "finished" : "incomplete",
-            (long long)duration, s->c.datasets, s->c.resources, s->c.up, s->c.degraded, s->c.down,
-            changes, (long long)(s->t_list - s->t0), s->L.pages, s->L.retries, s->L.fetch_ms,
-            s->L.parse_ms, (long long)(s->t_checks - s->t_list), (long long)(t_end - s->t_checks),
+            (long long)s->id, s->p->name, complete ? "finished" : "incomplete", (long long)duration,
+            s->c.datasets, s->c.resources, s->c.up, s->c.degraded, s->c.down, changes,
+            (long long)(s->t_list - s->t0), s->L.pages, s->L.retries, s->L.fetch_ms, s->L.parse_ms,
+            (long long)(s->t_checks - s->t_list), (long long)(t_end - s->t_checks),
             s->err[0] ? ": " : "", s->err);
     json_decref(counts);
 }

@@ -99,8 +99,8 @@ static void announce(const char *topic, json_t *payload, void *ctx)
 static json_t *essential_data(const json_t *data)
 {
     json_t *out = json_object();
-    const char *keys[] = {"kind", "event", "portal", "sweep_id", "previous", "current", "reason",
-                          "count", "counts", "suppressed"};
+    const char *keys[] = {"kind",    "event",  "portal", "sweep_id", "previous",
+                          "current", "reason", "count",  "counts",   "suppressed"};
     for (size_t i = 0; out && i < sizeof keys / sizeof keys[0]; i++) {
         json_t *v = json_object_get(data, keys[i]);
         if (v)
@@ -143,8 +143,7 @@ static int storage_refused(nt_plugin *p, json_t **result)
 
 /* A notification decided by the rules. Never lost to an oversize `data`:
  * it is retried with the essentials, then without data. */
-static void emit(const char *type, const char *title, const char *message, json_t *data,
-                 void *ctx)
+static void emit(const char *type, const char *title, const char *message, json_t *data, void *ctx)
 {
     nt_plugin *p = ctx;
     nt_error err;
@@ -193,8 +192,7 @@ static int64_t param_id(const json_t *params, const char *key)
     return -1;
 }
 
-static int param_string(const json_t *params, const char *key, const char **out,
-                        json_t **result)
+static int param_string(const json_t *params, const char *key, const char **out, json_t **result)
 {
     const json_t *v = json_object_get(params, key);
     *out = NULL;
@@ -335,8 +333,7 @@ static int m_mark_read(const json_t *params, json_t **result, void *user)
         return fail(result, &err, rc);
     char idbuf[24];
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)id);
-    *result = json_pack("{s:s, s:I}", "notification_id", idbuf, "unread_count",
-                        (json_int_t)unread);
+    *result = json_pack("{s:s, s:I}", "notification_id", idbuf, "unread_count", (json_int_t)unread);
     return *result ? 0 : -ENOMEM;
 }
 
@@ -387,16 +384,15 @@ static int m_stats(const json_t *params, json_t **result, void *user)
     nt_rules_stats r;
     nt_store_stats_get(p->store, &s);
     nt_rules_stats_get(p->rules, &r);
-    *result = json_pack("{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:s}",
-                        "total", (json_int_t)s.total, "unread", (json_int_t)s.unread, "in_memory",
-                        (json_int_t)s.in_memory, "by_type", "info", (json_int_t)s.by_type[NT_INFO],
-                        "warning", (json_int_t)s.by_type[NT_WARNING], "error",
-                        (json_int_t)s.by_type[NT_ERROR], "success",
-                        (json_int_t)s.by_type[NT_SUCCESS], "created_total",
-                        (json_int_t)s.created_total, "suppressed", (json_int_t)r.suppressed,
-                        "digests", (json_int_t)r.digests, "history", (json_int_t)s.history,
-                        "buffered", (json_int_t)r.buffered, "language",
-                        nt_lang_name((nt_lang)p->cfg.language));
+    *result = json_pack(
+        "{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:s}", "total",
+        (json_int_t)s.total, "unread", (json_int_t)s.unread, "in_memory", (json_int_t)s.in_memory,
+        "by_type", "info", (json_int_t)s.by_type[NT_INFO], "warning",
+        (json_int_t)s.by_type[NT_WARNING], "error", (json_int_t)s.by_type[NT_ERROR], "success",
+        (json_int_t)s.by_type[NT_SUCCESS], "created_total", (json_int_t)s.created_total,
+        "suppressed", (json_int_t)r.suppressed, "digests", (json_int_t)r.digests, "history",
+        (json_int_t)s.history, "buffered", (json_int_t)r.buffered, "language",
+        nt_lang_name((nt_lang)p->cfg.language));
     return *result ? 0 : -ENOMEM;
 }
 

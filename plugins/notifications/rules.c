@@ -25,25 +25,23 @@ enum kind {
 };
 
 static const char *const kind_names[K_COUNT] = {
-    "dataset_down",    "dataset_recovered", "dataset_degraded", "dataset_added",
-    "dataset_removed", "dataset_modified",  "dataset_empty",    "portal_down",
-    "portal_recovered"};
+    "dataset_down",  "dataset_recovered", "dataset_degraded",
+    "dataset_added", "dataset_removed",   "dataset_modified",
+    "dataset_empty", "portal_down",       "portal_recovered"};
 static const char *const kind_types[K_COUNT] = {"error", "success", "warning", "info",   "warning",
                                                 "info",  "warning", "error",   "success"};
 static const nt_text_id kind_titles[K_COUNT] = {
-    T_DOWN_TITLE,    T_RECOVERED_TITLE, T_DEGRADED_TITLE,    T_ADDED_TITLE,
-    T_REMOVED_TITLE, T_MODIFIED_TITLE,  T_EMPTY_TITLE,       T_PORTAL_DOWN_TITLE,
-    T_PORTAL_UP_TITLE};
-static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,    T_RECOVERED_MSG, T_DEGRADED_MSG,
-                                              T_ADDED_MSG,   T_REMOVED_MSG,   T_MODIFIED_MSG,
-                                              T_EMPTY_MSG,   T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG};
-static const nt_text_id kind_labels[K_COUNT] = {
-    T_KIND_DOWN,    T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,
-    T_KIND_REMOVED, T_KIND_MODIFIED,  T_KIND_EMPTY,       T_KIND_PORTAL_DOWN,
-    T_KIND_PORTAL_UP};
-static const char *const kind_keys[K_COUNT] = {"down",    "recovered", "degraded",    "added",
-                                               "removed", "modified",  "empty",       "portal_down",
-                                               "portal_up"};
+    T_DOWN_TITLE,     T_RECOVERED_TITLE, T_DEGRADED_TITLE,    T_ADDED_TITLE,    T_REMOVED_TITLE,
+    T_MODIFIED_TITLE, T_EMPTY_TITLE,     T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE};
+static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,  T_RECOVERED_MSG,   T_DEGRADED_MSG,
+                                              T_ADDED_MSG, T_REMOVED_MSG,     T_MODIFIED_MSG,
+                                              T_EMPTY_MSG, T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG};
+static const nt_text_id kind_labels[K_COUNT] = {T_KIND_DOWN,  T_KIND_RECOVERED,   T_KIND_DEGRADED,
+                                                T_KIND_ADDED, T_KIND_REMOVED,     T_KIND_MODIFIED,
+                                                T_KIND_EMPTY, T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP};
+static const char *const kind_keys[K_COUNT] = {"down",  "recovered",   "degraded",
+                                               "added", "removed",     "modified",
+                                               "empty", "portal_down", "portal_up"};
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -65,10 +63,10 @@ typedef struct sweep {
 /* Flap state of one dataset ("portal\x1fid"). */
 typedef struct flap {
     char *key;
-    int64_t last_ms;   /* last announcement */
+    int64_t last_ms; /* last announcement */
     int last_kind;
     long long suppressed;
-    change *pending;   /* latest held-back change */
+    change *pending; /* latest held-back change */
     struct flap *next;
 } flap;
 
@@ -197,12 +195,18 @@ static const struct {
     const char *code;
     nt_text_id text;
 } reason_codes[] = {
-    {"timeout", T_WHY_TIMEOUT},         {"connection_error", T_WHY_CONNECTION},
-    {"too_many_redirects", T_WHY_REDIRECTS}, {"http_5xx", T_WHY_SERVER},
-    {"not_found", T_WHY_NOT_FOUND},     {"http_error", T_WHY_HTTP},
-    {"invalid_url", T_WHY_INVALID_URL}, {"slow", T_WHY_SLOW},
-    {"restricted", T_WHY_RESTRICTED},   {"unknown", T_WHY_UNKNOWN},
-    {"html_instead_of_data", T_WHY_HTML}, {"login_required", T_WHY_LOGIN},
+    {"timeout", T_WHY_TIMEOUT},
+    {"connection_error", T_WHY_CONNECTION},
+    {"too_many_redirects", T_WHY_REDIRECTS},
+    {"http_5xx", T_WHY_SERVER},
+    {"not_found", T_WHY_NOT_FOUND},
+    {"http_error", T_WHY_HTTP},
+    {"invalid_url", T_WHY_INVALID_URL},
+    {"slow", T_WHY_SLOW},
+    {"restricted", T_WHY_RESTRICTED},
+    {"unknown", T_WHY_UNKNOWN},
+    {"html_instead_of_data", T_WHY_HTML},
+    {"login_required", T_WHY_LOGIN},
 };
 
 /* "no encontrado, HTTP 404" for one failing resource; NULL when nothing is
@@ -244,9 +248,9 @@ static char *reason_text(const nt_rules *r, const change *c)
         const char *reason = why ? why : nt_text(lang, T_REASON_NONE);
         char count[24];
         snprintf(count, sizeof count, "%zu", n);
-        char *out = nt_text_render(lang, n == 1 ? T_REASON_FAILING_ONE : T_REASON_FAILING_MANY,
-                                   (const char *const[]){"name", name, "reason", reason, "count",
-                                                         count, NULL});
+        char *out = nt_text_render(
+            lang, n == 1 ? T_REASON_FAILING_ONE : T_REASON_FAILING_MANY,
+            (const char *const[]){"name", name, "reason", reason, "count", count, NULL});
         free(why);
         return out;
     }
@@ -280,8 +284,8 @@ static char *reason_text(const nt_rules *r, const change *c)
                 continue;
             char count[24];
             snprintf(count, sizeof count, "%zu", json_array_size(v));
-            char *t = nt_text_render(lang, parts[i].text,
-                                     (const char *const[]){"count", count, NULL});
+            char *t =
+                nt_text_render(lang, parts[i].text, (const char *const[]){"count", count, NULL});
             if (b.len)
                 nt_sb_add(&b, ", ");
             nt_sb_add(&b, t);
@@ -317,18 +321,24 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
     const char *portal = str_or(p, "portal", str_or(ds, "portal", "?"));
     char *reason = reason_text(r, c);
     const char *prev = str_or(p, "previous", NULL);
-    const char *vars[] = {"dataset",  dataset_label(ds),
-                          "organization", org_label(r, ds),
-                          "portal",   portal,
-                          "previous", nt_text(lang, status_label(prev)),
-                          "reason",   reason ? reason : "",
+    const char *vars[] = {"dataset",
+                          dataset_label(ds),
+                          "organization",
+                          org_label(r, ds),
+                          "portal",
+                          portal,
+                          "previous",
+                          nt_text(lang, status_label(prev)),
+                          "reason",
+                          reason ? reason : "",
                           NULL};
     char *title = nt_text_render(lang, kind_titles[c->kind], vars);
     char *msg = nt_text_render(lang, kind_msgs[c->kind], vars);
     if (msg && held_back > 0) {
         char count[24];
         snprintf(count, sizeof count, "%lld", held_back);
-        char *extra = nt_text_render(lang, T_SUPPRESSED, (const char *const[]){"count", count, NULL});
+        char *extra =
+            nt_text_render(lang, T_SUPPRESSED, (const char *const[]){"count", count, NULL});
         nt_sb b = {0};
         nt_sb_add(&b, msg);
         nt_sb_add(&b, extra);
@@ -336,9 +346,9 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
         free(msg);
         msg = nt_sb_take(&b);
     }
-    json_t *data = json_pack("{s:s, s:s, s:s, s:O?, s:s}", "kind", kind_names[c->kind], "event",
-                             c->topic, "portal", portal, "dataset", ds, "reason",
-                             reason ? reason : "");
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:O?, s:s}", "kind", kind_names[c->kind], "event", c->topic,
+                  "portal", portal, "dataset", ds, "reason", reason ? reason : "");
     if (data) {
         const char *keys[] = {"sweep_id", "previous", "current", "checked_at", "changes"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -352,7 +362,8 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
             for (size_t i = 0; kept && i < json_array_size(failing) && i < FAILING_KEPT; i++)
                 json_array_append(kept, json_array_get(failing, i));
             json_object_set_new(data, "failing", kept ? kept : json_null());
-            json_object_set_new(data, "failing_total", json_integer((json_int_t)json_array_size(failing)));
+            json_object_set_new(data, "failing_total",
+                                json_integer((json_int_t)json_array_size(failing)));
         }
         json_object_set_new(data, "suppressed", json_integer(held_back));
     }
@@ -562,7 +573,7 @@ typedef struct org_group {
     const char *org;  /* key: organisation name, "" when none */
     const json_t *ds; /* the first dataset seen, for the label */
     long long counts[K_COUNT];
-    size_t first, n;  /* indexes into the ordered list */
+    size_t first, n; /* indexes into the ordered list */
 } org_group;
 
 static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, change **items,
@@ -606,10 +617,10 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         free(fill);
     }
 
-    const char *type = counts[K_DOWN]                             ? "error"
+    const char *type = counts[K_DOWN]                                               ? "error"
                        : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY] ? "warning"
-                       : counts[K_RECOVERED] == (long long)n     ? "success"
-                                                                  : "info";
+                       : counts[K_RECOVERED] == (long long)n                        ? "success"
+                                                                                    : "info";
     char total[24];
     snprintf(total, sizeof total, "%zu", n);
     char *title = nt_text_render(r->opt.lang, T_DIGEST_TITLE,
@@ -638,16 +649,17 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     if (shown < ng) {
         char more[24];
         snprintf(more, sizeof more, "%zu", ng - shown);
-        char *t = nt_text_render(r->opt.lang, T_DIGEST_MORE, (const char *const[]){"count", more, NULL});
+        char *t =
+            nt_text_render(r->opt.lang, T_DIGEST_MORE, (const char *const[]){"count", more, NULL});
         if (shown)
             nt_sb_add(&orgs, nt_text(r->opt.lang, T_LIST_SEP));
         nt_sb_add(&orgs, t);
         free(t);
     }
     char *sum_s = nt_sb_take(&summary), *orgs_s = nt_sb_take(&orgs);
-    char *msg = nt_text_render(r->opt.lang, T_DIGEST_MSG,
-                               (const char *const[]){"summary", sum_s ? sum_s : "", "orgs",
-                                                     orgs_s ? orgs_s : "", NULL});
+    char *msg = nt_text_render(
+        r->opt.lang, T_DIGEST_MSG,
+        (const char *const[]){"summary", sum_s ? sum_s : "", "orgs", orgs_s ? orgs_s : "", NULL});
     free(sum_s);
     free(orgs_s);
 
@@ -657,9 +669,9 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     json_t *data = NULL;
     for (size_t ci = 0; ci < sizeof caps / sizeof caps[0]; ci++) {
         json_decref(data);
-        data = json_pack("{s:s, s:s, s:s, s:I, s:o}", "kind", "digest", "portal", portal,
-                         "sweep_id", sweep_id, "count", (json_int_t)n, "counts",
-                         counts_object(counts));
+        data =
+            json_pack("{s:s, s:s, s:s, s:I, s:o}", "kind", "digest", "portal", portal, "sweep_id",
+                      sweep_id, "count", (json_int_t)n, "counts", counts_object(counts));
         json_t *glist = json_array();
         bool truncated = false;
         for (size_t g = 0; data && glist && g < ng; g++) {
@@ -680,12 +692,12 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
                 free(reason);
             }
             const json_t *org = json_object_get(groups[g].ds, "organization");
-            json_array_append_new(
-                glist, json_pack("{s:O, s:s, s:I, s:o, s:o}", "organization",
-                                 org ? org : json_null(), "organization_title",
-                                 org_label(r, groups[g].ds), "count", (json_int_t)groups[g].n,
-                                 "counts", counts_object(groups[g].counts), "datasets",
-                                 dsl ? dsl : json_array()));
+            json_array_append_new(glist, json_pack("{s:O, s:s, s:I, s:o, s:o}", "organization",
+                                                   org ? org : json_null(), "organization_title",
+                                                   org_label(r, groups[g].ds), "count",
+                                                   (json_int_t)groups[g].n, "counts",
+                                                   counts_object(groups[g].counts), "datasets",
+                                                   dsl ? dsl : json_array()));
         }
         if (!data || !glist) {
             json_decref(glist);
@@ -849,9 +861,9 @@ static void system_started(nt_rules *r, const json_t *p)
     const char *vars[] = {"version", version, "plugins", count, NULL};
     char *title = nt_text_render(r->opt.lang, T_SYSTEM_STARTED_TITLE, vars);
     char *msg = nt_text_render(r->opt.lang, T_SYSTEM_STARTED_MSG, vars);
-    json_t *data = json_pack("{s:s, s:s, s:s, s:O}", "kind", "system_started", "event",
-                             "system.started", "version", version, "plugins",
-                             plugins ? plugins : json_null());
+    json_t *data =
+        json_pack("{s:s, s:s, s:s, s:O}", "kind", "system_started", "event", "system.started",
+                  "version", version, "plugins", plugins ? plugins : json_null());
     if (title && msg && data) {
         r->opt.emit("info", title, msg, data, r->opt.emit_ctx);
         data = NULL;

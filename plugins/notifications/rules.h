@@ -18,8 +18,8 @@
 typedef struct nt_rules nt_rules;
 
 /* One notification to create. `data` is stolen. */
-typedef void (*nt_emit_fn)(const char *type, const char *title, const char *message,
-                           json_t *data, void *ctx);
+typedef void (*nt_emit_fn)(const char *type, const char *title, const char *message, json_t *data,
+                           void *ctx);
 typedef int64_t (*nt_mono_fn)(void *ctx);
 
 typedef struct nt_rules_options {
@@ -27,13 +27,13 @@ typedef struct nt_rules_options {
     long long digest_threshold; /* more changes than this in one sweep: one digest */
     int64_t min_repeat_ms;      /* a dataset is not announced more often than this */
     bool notify_modified;
-    size_t max_title_bytes;     /* texts are cut (at a UTF-8 boundary) to fit */
+    size_t max_title_bytes; /* texts are cut (at a UTF-8 boundary) to fit */
     size_t max_message_bytes;
-    size_t max_data_bytes;      /* a digest's dataset lists are trimmed to fit */
-    int64_t sweep_timeout_ms;   /* a sweep never finished is flushed after this; 0: 1 h */
-    nt_mono_fn now_ms;          /* monotonic ms; required */
+    size_t max_data_bytes;    /* a digest's dataset lists are trimmed to fit */
+    int64_t sweep_timeout_ms; /* a sweep never finished is flushed after this; 0: 1 h */
+    nt_mono_fn now_ms;        /* monotonic ms; required */
     void *clock_ctx;
-    nt_emit_fn emit;            /* required */
+    nt_emit_fn emit; /* required */
     void *emit_ctx;
 } nt_rules_options;
 

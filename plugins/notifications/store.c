@@ -176,9 +176,9 @@ static json_t *notification_json(int64_t id, const char *type, const char *title
         nt_format_time(read_ms, readbuf, sizeof readbuf);
         read_at = json_string(readbuf);
     }
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id", idbuf, "type", type,
-                     "title", title, "message", message ? message : "", "created_at", created,
-                     "read", read_ms != 0, "read_at", read_at ? read_at : json_null(), "data",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:o}", "id", idbuf, "type", type, "title",
+                     title, "message", message ? message : "", "created_at", created, "read",
+                     read_ms != 0, "read_at", read_at ? read_at : json_null(), "data",
                      d ? d : json_null());
 }
 
@@ -228,10 +228,7 @@ static nt_item *item_new(int64_t id, int type, const char *title, const char *me
     return it;
 }
 
-static nt_item *ring_at(const nt_store *st, int i)
-{
-    return st->ring[(st->head + i) % st->cap];
-}
+static nt_item *ring_at(const nt_store *st, int i) { return st->ring[(st->head + i) % st->cap]; }
 
 static void ring_push(nt_store *st, nt_item *it)
 {
@@ -376,8 +373,8 @@ static int load_ring(nt_store *st, nt_error *err)
         nt_item *it = item_new(sqlite3_column_int64(s, 0), t < 0 ? NT_INFO : t,
                                (const char *)sqlite3_column_text(s, 2),
                                (const char *)sqlite3_column_text(s, 3),
-                               (const char *)sqlite3_column_text(s, 4),
-                               sqlite3_column_int64(s, 5), sqlite3_column_int64(s, 6));
+                               (const char *)sqlite3_column_text(s, 4), sqlite3_column_int64(s, 5),
+                               sqlite3_column_int64(s, 6));
         if (!it) {
             rc = SQLITE_NOMEM;
             break;
@@ -435,8 +432,8 @@ int nt_store_open(const nt_store_options *opt, nt_store **out, nt_error *err)
     pthread_mutex_init(&st->qmu, NULL);
     pthread_cond_init(&st->qcv, NULL);
     st->qtail = &st->qhead;
-    int rc = sqlite3_open_v2(opt->path, &st->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(
+        opt->path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         set_err(err, -EIO, "INTERNAL", "cannot open %s: %s", opt->path,
                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -506,10 +503,10 @@ void nt_store_close(nt_store *st)
 
 /* One queued create (group commit). Lives on the creator's stack. */
 struct create_req {
-    nt_item *item;          /* built by the creator; the ring owns it once committed */
+    nt_item *item; /* built by the creator; the ring owns it once committed */
     int rc;
     nt_error err;
-    json_t *notification;   /* new reference for the creator */
+    json_t *notification; /* new reference for the creator */
     long long unread;
     bool done;
     create_req *next;
@@ -608,10 +605,10 @@ static void printable(const char *in, char *out, size_t size)
 static int check_text(const char *field, const char *s, bool required, size_t max, nt_error *err)
 {
     if (!s || (required && !*s))
-        return required ? set_err(err, -EINVAL, "INVALID_ARGUMENT",
-                                  "%s: required (a non-empty string of at most %zu bytes)", field,
-                                  max)
-                        : 0;
+        return required
+                   ? set_err(err, -EINVAL, "INVALID_ARGUMENT",
+                             "%s: required (a non-empty string of at most %zu bytes)", field, max)
+                   : 0;
     size_t len = strlen(s);
     if (len > max)
         return set_err(err, -E2BIG, "TOO_LARGE", "%s: %zu bytes exceeds the limit of %zu bytes",
@@ -630,11 +627,11 @@ int nt_store_create(nt_store *st, const char *type, const char *title, const cha
     if (t < 0) {
         char shown[40];
         printable(type, shown, sizeof shown);
-        return type ? set_err(err, -EINVAL, "INVALID_ARGUMENT",
-                              "type: must be one of info, warning, error, success (got '%s')",
-                              shown)
-                    : set_err(err, -EINVAL, "INVALID_ARGUMENT",
-                              "type: required, one of info, warning, error, success");
+        return type
+                   ? set_err(err, -EINVAL, "INVALID_ARGUMENT",
+                             "type: must be one of info, warning, error, success (got '%s')", shown)
+                   : set_err(err, -EINVAL, "INVALID_ARGUMENT",
+                             "type: required, one of info, warning, error, success");
     }
     int rc;
     if ((rc = check_text("title", title, true, st->opt.max_title_bytes, err)) < 0 ||
@@ -867,8 +864,8 @@ int nt_store_list(nt_store *st, const nt_query *query, json_t **result, nt_error
             set_err(err, rc, "INTERNAL", "out of memory");
         return rc;
     }
-    *result = json_pack("{s:o, s:I, s:I}", "notifications", arr, "unread_count",
-                        (json_int_t)unread, "total", (json_int_t)total);
+    *result = json_pack("{s:o, s:I, s:I}", "notifications", arr, "unread_count", (json_int_t)unread,
+                        "total", (json_int_t)total);
     return *result ? 0 : set_err(err, -ENOMEM, "INTERNAL", "out of memory");
 }
 
@@ -1039,8 +1036,8 @@ int nt_store_clear(nt_store *st, long long *cleared, nt_error *err)
     rc = recount(st, err);
     if (st->opt.announce)
         st->opt.announce("notifications.cleared",
-                         json_pack("{s:I, s:I}", "unread_count", (json_int_t)st->unread,
-                                   "cleared", (json_int_t)n),
+                         json_pack("{s:I, s:I}", "unread_count", (json_int_t)st->unread, "cleared",
+                                   (json_int_t)n),
                          st->opt.announce_ctx);
     pthread_mutex_unlock(&st->mu);
     if (cleared)

@@ -35,15 +35,15 @@ typedef int64_t (*nt_clock_fn)(void *ctx);
 typedef void (*nt_announce_fn)(const char *topic, json_t *payload, void *ctx);
 
 typedef struct nt_store_options {
-    const char *path;            /* SQLite file */
-    int limit;                   /* notifications kept in memory (>= 1) */
-    size_t max_title_bytes;      /* 0: NT_DEFAULT_MAX_TITLE */
-    size_t max_message_bytes;    /* 0: NT_DEFAULT_MAX_MESSAGE */
-    size_t max_data_bytes;       /* compact JSON of data; 0: NT_DEFAULT_MAX_DATA */
+    const char *path;         /* SQLite file */
+    int limit;                /* notifications kept in memory (>= 1) */
+    size_t max_title_bytes;   /* 0: NT_DEFAULT_MAX_TITLE */
+    size_t max_message_bytes; /* 0: NT_DEFAULT_MAX_MESSAGE */
+    size_t max_data_bytes;    /* compact JSON of data; 0: NT_DEFAULT_MAX_DATA */
     bool clear_deletes_history;
-    nt_clock_fn now_wall_ms;     /* NULL: the real clock */
+    nt_clock_fn now_wall_ms; /* NULL: the real clock */
     void *clock_ctx;
-    nt_announce_fn announce;     /* may be NULL */
+    nt_announce_fn announce; /* may be NULL */
     void *announce_ctx;
 } nt_store_options;
 
@@ -70,12 +70,12 @@ int nt_store_create(nt_store *st, const char *type, const char *title, const cha
                     const json_t *data, json_t **notification, long long *unread, nt_error *err);
 
 typedef struct nt_query {
-    int limit;          /* 1..NT_LIST_MAX; 0 means NT_LIST_DEFAULT */
+    int limit; /* 1..NT_LIST_MAX; 0 means NT_LIST_DEFAULT */
     bool unread_only;
-    int type;           /* -1: any */
-    int64_t since;      /* id > since; 0: no bound */
-    int64_t before;     /* id < before; 0: no bound */
-    const char *q;      /* case-insensitive (ASCII) substring of title or message; NULL/"" any */
+    int type;       /* -1: any */
+    int64_t since;  /* id > since; 0: no bound */
+    int64_t before; /* id < before; 0: no bound */
+    const char *q;  /* case-insensitive (ASCII) substring of title or message; NULL/"" any */
 } nt_query;
 
 #define NT_LIST_DEFAULT 50
@@ -105,12 +105,12 @@ int nt_store_prune(nt_store *st, int64_t max_age_ms, long long max_rows, long lo
                    nt_error *err);
 
 typedef struct nt_store_stats {
-    long long total;       /* visible */
-    long long unread;      /* visible and unread */
+    long long total;  /* visible */
+    long long unread; /* visible and unread */
     long long in_memory;
     long long by_type[NT_TYPE_COUNT]; /* visible */
-    long long history;     /* rows in SQLite, cleared included */
-    long long created_total; /* since open */
+    long long history;                /* rows in SQLite, cleared included */
+    long long created_total;          /* since open */
     int64_t last_id;
 } nt_store_stats;
 

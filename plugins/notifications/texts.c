@@ -199,10 +199,7 @@ void nt_sb_addn(nt_sb *b, const char *s, size_t n)
     b->s[b->len] = 0;
 }
 
-void nt_sb_add(nt_sb *b, const char *s)
-{
-    nt_sb_addn(b, s ? s : "", strlen(s ? s : ""));
-}
+void nt_sb_add(nt_sb *b, const char *s) { nt_sb_addn(b, s ? s : "", strlen(s ? s : "")); }
 
 char *nt_sb_take(nt_sb *b)
 {

@@ -17,10 +17,10 @@
 /* Plugin state: read-only after init, except the stats publisher part. */
 typedef struct rest_state {
     const vg_host *host;
-    size_t max_body;          /* [rest] max_body, bytes */
-    json_t *allowed_origins;  /* [rest] allowed_origins: array of strings ("*" = any) */
-    bool public_mark_read;    /* [rest] public_mark_read */
-    bool log_requests;        /* [rest] log_requests */
+    size_t max_body;           /* [rest] max_body, bytes */
+    json_t *allowed_origins;   /* [rest] allowed_origins: array of strings ("*" = any) */
+    bool public_mark_read;     /* [rest] public_mark_read */
+    bool log_requests;         /* [rest] log_requests */
     int64_t stats_interval_ms; /* [rest] stats_interval: min gap between stats.updated */
     int64_t stats_cache_ms;    /* [rest] stats_cache: reuse GET /api/stats for this long */
 
@@ -35,7 +35,7 @@ typedef struct rest_state {
     uint64_t published_count; /* how many stats.updated we published */
     vg_subscription *subs[4];
     bool method_registered;
-    bool sync_ready;          /* mu/cv initialised */
+    bool sync_ready; /* mu/cv initialised */
     /* notification.created events seen since start, by type (info, warning, error,
      * success): the counter behind vigia_notifications_created_total. Under mu. */
     uint64_t created_by_type[4];
@@ -52,7 +52,7 @@ typedef struct rest_req {
     rest_state *st;
     vg_http_request *req;
     const struct rest_route *route;
-    int status;               /* status we replied with (0 = none yet) */
+    int status; /* status we replied with (0 = none yet) */
 } rest_req;
 
 /* ---- rest_http.c: replies, bodies, query parameters ---- */
@@ -83,8 +83,7 @@ int rest_query_check(rest_req *rq, const char *const *allowed);
 int rest_query_int(rest_req *rq, const char *name, long long def, long long min, long long max,
                    long long *out, bool *present);
 int rest_query_bool(rest_req *rq, const char *name, bool *out, bool *present);
-int rest_query_enum(rest_req *rq, const char *name, const char *const *choices,
-                    const char **out);
+int rest_query_enum(rest_req *rq, const char *name, const char *const *choices, const char **out);
 /* String parameter of at most max_len bytes, without control characters;
  * *out is malloc'd or NULL when absent. */
 int rest_query_string(rest_req *rq, const char *name, size_t max_len, char **out);
@@ -99,8 +98,8 @@ json_t *rest_stats_build(rest_state *st);
 json_t *rest_stats_cached(rest_state *st);
 /* Drop the cache (after a change made through this API: read-your-writes). */
 void rest_stats_invalidate(rest_state *st);
-int rest_stats_init(rest_state *st);   /* register stats.get, subscribe */
-int rest_stats_start(rest_state *st);  /* start the publisher thread */
+int rest_stats_init(rest_state *st);  /* register stats.get, subscribe */
+int rest_stats_start(rest_state *st); /* start the publisher thread */
 void rest_stats_stop(rest_state *st);
 
 /* The four notification types, in the order of created_by_type. */

@@ -309,8 +309,7 @@ int rest_query_bool(rest_req *rq, const char *name, bool *out, bool *present)
     return 0;
 }
 
-int rest_query_enum(rest_req *rq, const char *name, const char *const *choices,
-                    const char **out)
+int rest_query_enum(rest_req *rq, const char *name, const char *const *choices, const char **out)
 {
     char buf[64];
     *out = NULL;

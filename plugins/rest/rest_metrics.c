@@ -71,8 +71,7 @@ static void monitor_families(rest_state *st, rest_buf *b)
     /* Datasets by status per portal, from datasets.list totals (live, not last-sweep). */
     int rc = 0;
     bool header = false;
-    json_array_foreach(portals, i, p)
-    {
+    json_array_foreach (portals, i, p) {
         const char *name = json_string_value(json_object_get(p, "name"));
         if (!name)
             continue;
@@ -92,8 +91,7 @@ static void monitor_families(rest_state *st, rest_buf *b)
     family(b, "vigia_checks_total", "counter", "Resource checks done, by result.");
     for (size_t r = 0; r < 4; r++) {
         long long sum = 0;
-        json_array_foreach(portals, i, p)
-        {
+        json_array_foreach (portals, i, p) {
             json_t *v = json_object_get(json_object_get(p, "checks_total"), results[r]);
             if (json_is_integer(v))
                 sum += (long long)json_integer_value(v);
@@ -104,8 +102,7 @@ static void monitor_families(rest_state *st, rest_buf *b)
 
     family(b, "vigia_sweep_duration_seconds", "gauge",
            "Duration of the last finished sweep, per portal.");
-    json_array_foreach(portals, i, p)
-    {
+    json_array_foreach (portals, i, p) {
         const char *name = json_string_value(json_object_get(p, "name"));
         json_t *d = json_object_get(json_object_get(p, "last_sweep"), "duration_ms");
         if (!name || !json_is_number(d))
@@ -196,8 +193,7 @@ static void http_families(rest_state *st, rest_buf *b)
            "HTTP requests answered, by route pattern, method and status.");
     size_t i;
     json_t *r;
-    json_array_foreach(json_object_get(s, "requests"), i, r)
-    {
+    json_array_foreach (json_object_get(s, "requests"), i, r) {
         const char *route = json_string_value(json_object_get(r, "route"));
         const char *method = json_string_value(json_object_get(r, "method"));
         json_t *status = json_object_get(r, "status");
@@ -207,8 +203,8 @@ static void http_families(rest_state *st, rest_buf *b)
         else
             snprintf(code, sizeof code, "%s",
                      json_string_value(status) ? json_string_value(status) : "");
-        const char *labels[] = {"route",  route ? route : "", "method", method ? method : "",
-                                "status", code,               NULL};
+        const char *labels[] = {
+            "route", route ? route : "", "method", method ? method : "", "status", code, NULL};
         sample(b, "vigia_http_requests_total", labels, json_object_get(r, "count"));
     }
     json_decref(s);

@@ -74,10 +74,7 @@ static int rest_start(void *state)
     return rest_stats_start(st);
 }
 
-static void rest_stop(void *state)
-{
-    rest_stats_stop(state);
-}
+static void rest_stop(void *state) { rest_stats_stop(state); }
 
 static void rest_destroy(void *state)
 {
@@ -95,6 +92,7 @@ static void rest_destroy(void *state)
     free(st);
 }
 
-VG_PLUGIN_DEFINE(rest, "1.0.0", "REST API and Prometheus metrics over the other plugins' bus methods",
+VG_PLUGIN_DEFINE(rest, "1.0.0",
+                 "REST API and Prometheus metrics over the other plugins' bus methods",
                  .check_config = rest_check_config, .init = rest_init, .start = rest_start,
                  .stop = rest_stop, .destroy = rest_destroy);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 enum {
-    ROUTE_ADMIN = 1,          /* needs the admin token when one is set */
+    ROUTE_ADMIN = 1,           /* needs the admin token when one is set */
     ROUTE_ADMIN_MARK_READ = 2, /* needs it when [rest] public_mark_read = false */
 };
 
@@ -78,8 +78,7 @@ static int body_check_fields(rest_req *rq, const json_t *body, const char *const
 {
     const char *key;
     json_t *v;
-    json_object_foreach((json_t *)body, key, v)
-    {
+    json_object_foreach ((json_t *)body, key, v) {
         bool known = false;
         for (size_t i = 0; allowed[i]; i++)
             if (!strcmp(allowed[i], key))
@@ -105,8 +104,8 @@ static int body_string(rest_req *rq, const json_t *body, const char *name, size_
     const char *s = json_string_value(v);
     if (!s || json_string_length(v) == 0 || json_string_length(v) > max_len ||
         strlen(s) != json_string_length(v)) {
-        rest_reply_error(rq, 400, "INVALID_ARGUMENT", "%s must be a string of 1 to %zu bytes",
-                         name, max_len);
+        rest_reply_error(rq, 400, "INVALID_ARGUMENT", "%s must be a string of 1 to %zu bytes", name,
+                         max_len);
         return -EINVAL;
     }
     *out = s;
@@ -180,8 +179,7 @@ static int h_notification_read(rest_req *rq)
         rest_read_body(rq, &body) < 0)
         return 0;
     json_decref(body); /* nothing to read from it; parsed only to refuse garbage */
-    return call_and_reply(rq, "notifications.mark_read", json_pack("{s:s}", "id", id), 200,
-                          false);
+    return call_and_reply(rq, "notifications.mark_read", json_pack("{s:s}", "id", id), 200, false);
 }
 
 static int h_notifications_clear(rest_req *rq)
@@ -241,10 +239,9 @@ static int h_notifications_test(rest_req *rq)
         return 0;
     }
     json_t *data = json_object_get(body, "data");
-    json_t *params = json_pack("{s:s, s:s, s:s, s:o}", "type", type, "title", title, "message",
-                               message, "data",
-                               data && json_is_object(data) ? json_incref(data)
-                                                            : json_pack("{s:b}", "test", 1));
+    json_t *params =
+        json_pack("{s:s, s:s, s:s, s:o}", "type", type, "title", title, "message", message, "data",
+                  data && json_is_object(data) ? json_incref(data) : json_pack("{s:b}", "test", 1));
     json_decref(body);
     return call_and_reply(rq, "notifications.create", params, 201, false);
 }
@@ -329,8 +326,8 @@ static int h_dataset_get(rest_req *rq)
     if (rest_query_check(rq, allowed) < 0 || dataset_id_param(rq, &id) < 0 ||
         rest_query_string(rq, "portal", 100, &portal) < 0)
         return 0;
-    return call_and_reply(rq, "datasets.get",
-                          with_portal(json_pack("{s:s}", "id", id), portal), 200, true);
+    return call_and_reply(rq, "datasets.get", with_portal(json_pack("{s:s}", "id", id), portal),
+                          200, true);
 }
 
 static int h_dataset_history(rest_req *rq)
@@ -551,7 +548,7 @@ static int bind_route(rest_state *st, const char *method, const char *pattern,
     int rc = st->host->http_route(st->host, method, pattern, dispatch, b, free);
     if (rc < 0)
         return st->host->fail(st->host, "cannot register %s %s: %s", method, pattern,
-                               strerror(-rc));
+                              strerror(-rc));
     return 0;
 }
 

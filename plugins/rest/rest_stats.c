@@ -29,8 +29,7 @@ static void note_missing(json_t *unavailable, const char *plugin)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(unavailable, i, v)
-    {
+    json_array_foreach (unavailable, i, v) {
         if (!strcmp(json_string_value(v), plugin))
             return;
     }
@@ -83,9 +82,9 @@ static json_t *clients_part(rest_state *st, json_t *unavailable)
         return json_null();
     }
     json_t *c = json_object_get(res, "clients");
-    json_t *out = json_pack("{s:O?, s:O?, s:O?}", "connected", json_object_get(c, "total"),
-                            "websocket", json_object_get(c, "websocket"), "polling",
-                            json_object_get(c, "polling"));
+    json_t *out =
+        json_pack("{s:O?, s:O?, s:O?}", "connected", json_object_get(c, "total"), "websocket",
+                  json_object_get(c, "websocket"), "polling", json_object_get(c, "polling"));
     json_decref(res);
     return out ? out : json_null();
 }
@@ -106,8 +105,7 @@ static json_t *last_sweep_part(rest_state *st, json_t *unavailable, json_t **por
     json_t *states = json_object();
     size_t i;
     json_t *p;
-    json_array_foreach(json_object_get(res, "portals"), i, p)
-    {
+    json_array_foreach (json_object_get(res, "portals"), i, p) {
         const char *state = json_string_value(json_object_get(p, "state"));
         if (state && states) {
             json_t *n = json_object_get(states, state);
@@ -147,12 +145,11 @@ static json_t *bus_part(rest_state *st)
     json_t *res = rest_call_quiet(st, "bus.stats", NULL, NULL);
     if (!res)
         return json_null();
-    json_t *out = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?}", "published",
-                            json_object_get(res, "published"), "delivered",
-                            json_object_get(res, "delivered"), "failed",
-                            json_object_get(res, "failed"), "queue_depth",
-                            json_object_get(res, "queue_depth"), "queue_high_water",
-                            json_object_get(res, "queue_high_water"));
+    json_t *out = json_pack(
+        "{s:O?, s:O?, s:O?, s:O?, s:O?}", "published", json_object_get(res, "published"),
+        "delivered", json_object_get(res, "delivered"), "failed", json_object_get(res, "failed"),
+        "queue_depth", json_object_get(res, "queue_depth"), "queue_high_water",
+        json_object_get(res, "queue_high_water"));
     json_decref(res);
     return out ? out : json_null();
 }
@@ -168,9 +165,9 @@ json_t *rest_stats_build(rest_state *st)
     json_t *clients = clients_part(st, unavailable);
     json_t *last_sweep = last_sweep_part(st, unavailable, &portals);
     json_t *bus = bus_part(st);
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "datasets", datasets,
-                     "notifications", notifications, "clients", clients, "portals", portals,
-                     "last_sweep", last_sweep, "bus", bus, "unavailable", unavailable);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "datasets", datasets, "notifications",
+                     notifications, "clients", clients, "portals", portals, "last_sweep",
+                     last_sweep, "bus", bus, "unavailable", unavailable);
 }
 
 void rest_stats_invalidate(rest_state *st)
@@ -229,8 +226,8 @@ static void on_event(const char *topic, const json_t *payload, void *user)
     rest_state *st = user;
     int type = -1;
     if (!strcmp(topic, "notification.created")) {
-        const char *t = json_string_value(
-            json_object_get(json_object_get(payload, "notification"), "type"));
+        const char *t =
+            json_string_value(json_object_get(json_object_get(payload, "notification"), "type"));
         for (int i = 0; t && i < 4; i++)
             if (!strcmp(t, rest_notification_types[i]))
                 type = i;
@@ -332,8 +329,7 @@ int rest_stats_init(rest_state *st)
     for (size_t i = 0; i < 4; i++) {
         rc = vg_bus_subscribe(st->host->bus, topics[i], on_event, st, NULL, &st->subs[i]);
         if (rc < 0)
-            return st->host->fail(st->host, "cannot subscribe to %s: %s", topics[i],
-                                  strerror(-rc));
+            return st->host->fail(st->host, "cannot subscribe to %s: %s", topics[i], strerror(-rc));
     }
     return 0;
 }

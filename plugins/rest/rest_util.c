@@ -162,8 +162,7 @@ int rest_origin_allowed(const json_t *allowed, const char *origin)
         return 0;
     size_t i;
     json_t *v;
-    json_array_foreach(allowed, i, v)
-    {
+    json_array_foreach (allowed, i, v) {
         const char *a = json_string_value(v);
         if (!a)
             continue;
@@ -239,7 +238,11 @@ int rest_valid_text(const char *s, size_t len, size_t max_len)
 static size_t utf8_seq(const unsigned char *s)
 {
     unsigned char c = s[0];
-    size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = c < 0x80             ? 1
+               : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4
+                                    : 0;
     if (n == 0 || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4))
         return 0;
     for (size_t k = 1; k < n; k++)

@@ -40,9 +40,27 @@ static uint64_t next_rand(void)
 
 static size_t mutate(char *buf, size_t len, size_t cap)
 {
-    static const char *const tokens[] = {"[", "]", "=", ":", ";", "#", "\n", "\r\n", " ", "\t",
-                                         "\xff", "\xc3\x28", "999999999999999999999", "-1",
-                                         "1ms", "0", "yes", "[server]", "[", "\\", "%00"};
+    static const char *const tokens[] = {"[",
+                                         "]",
+                                         "=",
+                                         ":",
+                                         ";",
+                                         "#",
+                                         "\n",
+                                         "\r\n",
+                                         " ",
+                                         "\t",
+                                         "\xff",
+                                         "\xc3\x28",
+                                         "999999999999999999999",
+                                         "-1",
+                                         "1ms",
+                                         "0",
+                                         "yes",
+                                         "[server]",
+                                         "[",
+                                         "\\",
+                                         "%00"};
     int ops = 1 + (int)(next_rand() % 8);
     for (int k = 0; k < ops; k++) {
         size_t pos = len ? next_rand() % len : 0;
@@ -77,7 +95,7 @@ static size_t mutate(char *buf, size_t len, size_t cap)
 static void exercise(core_config *cfg)
 {
     static const char *const sections[] = {"server", "monitor", "monitor:datos", "", "x"};
-    static const char *const keys[] = {"listen", "plugins", "threads", "interval",
+    static const char *const keys[] = {"listen",         "plugins", "threads",  "interval",
                                        "fail_threshold", "enabled", "base_url", "organizations"};
     static const char *const choices[] = {"a", "b", NULL};
     char err[512];

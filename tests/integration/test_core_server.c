@@ -75,8 +75,8 @@ static void test_core_errors(void **state)
 {
     (void)state;
     json_t *j = get_json("/api/does-not-exist", 404);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "code")), "NOT_FOUND");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "NOT_FOUND");
     json_decref(j);
     vgt_response r;
     assert_int_equal(vgt_http(&srv, "DELETE", "/hello", NULL, NULL, 0, &r), 0);
@@ -139,10 +139,8 @@ static void test_installed_pkgconfig(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_lists_plugins),
-        cmocka_unit_test(test_plugin_route_and_bus),
-        cmocka_unit_test(test_core_errors),
-        cmocka_unit_test(test_sigterm_stops_cleanly),
+        cmocka_unit_test(test_health_lists_plugins), cmocka_unit_test(test_plugin_route_and_bus),
+        cmocka_unit_test(test_core_errors),          cmocka_unit_test(test_sigterm_stops_cleanly),
         cmocka_unit_test(test_installed_pkgconfig),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

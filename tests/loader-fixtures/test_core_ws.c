@@ -41,11 +41,12 @@ static int dial(void)
 static int handshake(int fd, const char *query, char *resp, size_t size)
 {
     char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /fixture/lf_good/ws%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n",
-                     query);
+    int n =
+        snprintf(req, sizeof req,
+                 "GET /fixture/lf_good/ws%s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 query);
     assert_int_equal(write(fd, req, (size_t)n), n);
     size_t got = 0;
     while (got < size - 1) {
@@ -54,8 +55,8 @@ static int handshake(int fd, const char *query, char *resp, size_t size)
             break;
         got += (size_t)r;
         resp[got] = '\0';
-        if (strstr(resp, "\r\n\r\n") && (strncmp(resp, "HTTP/1.1 101", 12) == 0 ||
-                                         strstr(resp, "}")))
+        if (strstr(resp, "\r\n\r\n") &&
+            (strncmp(resp, "HTTP/1.1 101", 12) == 0 || strstr(resp, "}")))
             break;
     }
     resp[got] = '\0';

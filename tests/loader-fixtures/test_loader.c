@@ -32,12 +32,13 @@ static int run_vigia(const char *plugins, const char *extra, char **out)
     snprintf(outp, sizeof outp, "%s/out.txt", tmpdir);
     FILE *f = fopen(ini, "w");
     assert_non_null(f);
-    fprintf(f, "[server]\nlisten = 127.0.0.1:%d\nplugin_dir = %s\nplugins = %s\ndatabase = %s/db\n%s\n",
-            vgt_free_port(), fixture_dir(), plugins, tmpdir, extra ? extra : "");
+    fprintf(
+        f, "[server]\nlisten = 127.0.0.1:%d\nplugin_dir = %s\nplugins = %s\ndatabase = %s/db\n%s\n",
+        vgt_free_port(), fixture_dir(), plugins, tmpdir, extra ? extra : "");
     fclose(f);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --config '%s' > '%s' 2>&1", getenv("VIGIA_BIN"),
-             ini, outp);
+    snprintf(cmd, sizeof cmd, "timeout 20 '%s' --config '%s' > '%s' 2>&1", getenv("VIGIA_BIN"), ini,
+             outp);
     int rc = system(cmd);
     FILE *o = fopen(outp, "r");
     assert_non_null(o);
@@ -213,8 +214,8 @@ static void test_check_config_mode(void **s)
     FILE *f = fopen(ini, "w");
     fprintf(f, "[server]\nplugin_dir = %s\nplugins = lf_good\nthreads = 9999999\n", fixture_dir());
     fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' > %s/cc.txt 2>&1", getenv("VIGIA_BIN"),
-             ini, tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' > %s/cc.txt 2>&1", getenv("VIGIA_BIN"), ini,
+             tmpdir);
     int rc = system(cmd);
     assert_int_equal(WEXITSTATUS(rc), 1);
     char outp[300];
@@ -276,7 +277,6 @@ static void test_optional_then_required_failure(void **s)
     expect(out, "plugin 'lf_good' destroyed");
 }
 
-
 /* --check-config: unknown keys warn (exit 0); with --strict they are errors,
  * each printed once. */
 static void test_check_config_strict(void **s)
@@ -286,8 +286,9 @@ static void test_check_config_strict(void **s)
     snprintf(ini, sizeof ini, "%s/s.ini", tmpdir);
     snprintf(outp, sizeof outp, "%s/s.txt", tmpdir);
     FILE *f = fopen(ini, "w");
-    fprintf(f, "[server]\nplugin_dir = %s\nplugins = lf_good\ntiemout = 5\n[lf_good]\nmode = "
-               "a\nmarkr = x\n[nobody]\nk = v\n",
+    fprintf(f,
+            "[server]\nplugin_dir = %s\nplugins = lf_good\ntiemout = 5\n[lf_good]\nmode = "
+            "a\nmarkr = x\n[nobody]\nk = v\n",
             fixture_dir());
     fclose(f);
     static char buf[8192];
@@ -335,11 +336,15 @@ static int teardown(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_wrong_major),       cmocka_unit_test(test_newer_minor),
-        cmocka_unit_test(test_bad_signature),     cmocka_unit_test(test_missing_symbol),
-        cmocka_unit_test(test_not_a_module),      cmocka_unit_test(test_duplicate_name),
+        cmocka_unit_test(test_wrong_major),
+        cmocka_unit_test(test_newer_minor),
+        cmocka_unit_test(test_bad_signature),
+        cmocka_unit_test(test_missing_symbol),
+        cmocka_unit_test(test_not_a_module),
+        cmocka_unit_test(test_duplicate_name),
         cmocka_unit_test(test_required_init_failure),
-        cmocka_unit_test(test_optional_init_failure), cmocka_unit_test(test_check_config_mode),
+        cmocka_unit_test(test_optional_init_failure),
+        cmocka_unit_test(test_check_config_mode),
         cmocka_unit_test(test_shutdown_bound),
         cmocka_unit_test(test_optional_then_required_failure),
         cmocka_unit_test(test_core_stops_left_work_queue),

@@ -52,9 +52,9 @@ static int write_config(vgt_server *s, const char *server_extra)
     fprintf(f,
             "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
             "plugins = %s\nlog_level = debug\nlog_file = %s\nthreads = 64\n%s\n%s\n",
-            s->port, s->db_path, env_or("VIGIA_PLUGIN_DIR", "."),
-            env_or("VIGIA_SOURCE_DIR", "."), s->plugins ? s->plugins : "",
-            s->log_path, server_extra ? server_extra : "", s->ini_body ? s->ini_body : "");
+            s->port, s->db_path, env_or("VIGIA_PLUGIN_DIR", "."), env_or("VIGIA_SOURCE_DIR", "."),
+            s->plugins ? s->plugins : "", s->log_path, server_extra ? server_extra : "",
+            s->ini_body ? s->ini_body : "");
     fclose(f);
     return 0;
 }

@@ -12,14 +12,14 @@
 #include <sys/types.h>
 
 typedef struct vgt_server {
-    pid_t pid;           /* 0 when not running */
+    pid_t pid; /* 0 when not running */
     int port;
-    char dir[256];       /* temp dir: vigia.ini, vigia.db, vigia.log */
-    char base[64];       /* "http://127.0.0.1:PORT" */
+    char dir[256]; /* temp dir: vigia.ini, vigia.db, vigia.log */
+    char base[64]; /* "http://127.0.0.1:PORT" */
     char config_path[PATH_MAX];
     char db_path[PATH_MAX];
     char log_path[PATH_MAX];
-    char *ini_body;      /* extra INI text kept for restarts */
+    char *ini_body; /* extra INI text kept for restarts */
     char *plugins;
 } vgt_server;
 
@@ -53,10 +53,10 @@ int vgt_log_contains(const vgt_server *s, const char *needle);
 char *vgt_log_read(const vgt_server *s);
 
 typedef struct vgt_response {
-    long status;          /* 0 when the request failed */
-    char *body;           /* NUL-terminated, malloc'd */
+    long status; /* 0 when the request failed */
+    char *body;  /* NUL-terminated, malloc'd */
     size_t body_len;
-    char *headers;        /* raw response header block, malloc'd */
+    char *headers; /* raw response header block, malloc'd */
     double total_ms;
 } vgt_response;
 

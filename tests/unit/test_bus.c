@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <stdatomic.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +20,7 @@ typedef struct recorder {
     pthread_mutex_t lock;
     json_t *seen; /* array of [topic, payload] */
     int freed;
-    int block_ms;     /* sleep in the callback */
+    int block_ms;       /* sleep in the callback */
     atomic_int started; /* callbacks entered */
 } recorder;
 
@@ -76,9 +76,9 @@ static void test_matching(void **state)
     assert_int_equal(json_array_size(exact.seen), 1);
     assert_int_equal(json_array_size(prefix.seen), 2);
     assert_int_equal(json_array_size(all.seen), 4);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_array_get(json_array_get(exact.seen, 0), 1), "n")),
-                     1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(json_array_get(exact.seen, 0), 1), "n")),
+        1);
     core_bus_client_release(c);
     /* user_free ran exactly once per subscription on release. */
     assert_int_equal(exact.freed, 1);
@@ -104,8 +104,8 @@ static void *publish_many(void *arg)
 {
     publisher *p = arg;
     for (int i = 0; i < p->count; i++) {
-        while (vg_bus_publish_new(p->bus, "seq.event", json_pack("{s:i, s:i}", "p", p->id, "i", i)) ==
-               -EAGAIN)
+        while (vg_bus_publish_new(p->bus, "seq.event",
+                                  json_pack("{s:i, s:i}", "p", p->id, "i", i)) == -EAGAIN)
             usleep(100);
     }
     return NULL;
@@ -135,8 +135,7 @@ static void test_order_concurrent_publishers(void **state)
     int next[PUBS] = {0};
     size_t i;
     json_t *ev;
-    json_array_foreach(r.seen, i, ev)
-    {
+    json_array_foreach (r.seen, i, ev) {
         json_t *p = json_array_get(ev, 1);
         int pid = (int)json_integer_value(json_object_get(p, "p"));
         int seq = (int)json_integer_value(json_object_get(p, "i"));
@@ -305,20 +304,19 @@ static void test_methods(void **state)
     json_decref(params);
 
     assert_int_equal(vg_bus_call(o, "t.echo", NULL, &res), -EINVAL);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(res, "error"), "code")),
-        "INVALID_ARGUMENT");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(res, "error"), "code")),
+                        "INVALID_ARGUMENT");
     json_decref(res);
 
     assert_int_equal(vg_bus_call(o, "t.fail", NULL, &res), -ENOENT);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(res, "error"), "code")), "NOT_FOUND");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(res, "error"), "code")),
+                        "NOT_FOUND");
     json_decref(res);
 
     assert_int_equal(vg_bus_call(o, "notifications.list", NULL, &res), -ENOSYS);
-    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(res, "error"),
-                                                             "message")),
-                           "'notifications' plugin"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(res, "error"), "message")),
+               "'notifications' plugin"));
     json_decref(res);
 
     assert_int_equal(vg_bus_unregister_method(o, "t.echo"), -ENOENT); /* not the owner */
@@ -346,12 +344,9 @@ static void test_publish_after_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matching),
-        cmocka_unit_test(test_order_concurrent_publishers),
-        cmocka_unit_test(test_queue_full),
-        cmocka_unit_test(test_unsubscribe_during_delivery),
-        cmocka_unit_test(test_methods),
-        cmocka_unit_test(test_publish_after_stop),
+        cmocka_unit_test(test_matching),   cmocka_unit_test(test_order_concurrent_publishers),
+        cmocka_unit_test(test_queue_full), cmocka_unit_test(test_unsubscribe_during_delivery),
+        cmocka_unit_test(test_methods),    cmocka_unit_test(test_publish_after_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

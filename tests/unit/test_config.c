@@ -92,9 +92,11 @@ static void test_typed_getters(void **state)
     assert_int_equal(core_cfg_int(m, "absent", 7, 0, 100, &v, err, sizeof err), 0);
     assert_int_equal(v, 7);
     assert_int_equal(core_cfg_int(m, "big", 1, 0, 1000, &v, err, sizeof err), -EINVAL);
-    assert_string_equal(err, "test.ini:3: [m] big: expected an integer from 0 to 1000, found '999999'");
+    assert_string_equal(err,
+                        "test.ini:3: [m] big: expected an integer from 0 to 1000, found '999999'");
     assert_int_equal(core_cfg_int(m, "word", 1, 0, 1000, &v, err, sizeof err), -EINVAL);
-    assert_string_equal(err, "test.ini:4: [m] word: expected an integer from 0 to 1000, found 'abc'");
+    assert_string_equal(err,
+                        "test.ini:4: [m] word: expected an integer from 0 to 1000, found 'abc'");
 
     bool b;
     assert_int_equal(core_cfg_bool(m, "flag", false, &b, err, sizeof err), 0);

@@ -22,9 +22,9 @@ static void test_each_header_alone(void **state)
 {
     (void)state;
     assert_int_equal(header_vigia_compiles() + header_plugin_compiles() + header_bus_compiles() +
-                         header_http_compiles() + header_log_compiles() +
-                         header_config_compiles() + header_export_compiles() +
-                         header_json_compiles() + header_workq_compiles(),
+                         header_http_compiles() + header_log_compiles() + header_config_compiles() +
+                         header_export_compiles() + header_json_compiles() +
+                         header_workq_compiles(),
                      9);
 #ifdef CIVETWEB_HEADER_INCLUDED
     fail_msg("a public header pulled in civetweb.h");

@@ -26,7 +26,9 @@ static json_int_t unread_locked(bt *t)
     json_int_t n = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(t->items, i, v) if (!json_is_true(json_object_get(v, "read"))) n++;
+    json_array_foreach (t->items, i, v)
+        if (!json_is_true(json_object_get(v, "read")))
+            n++;
     return n;
 }
 
@@ -42,7 +44,8 @@ static int m_list(const json_t *params, json_t **result, void *user)
         since = atoll(s);
     pthread_mutex_lock(&t->lock);
     json_t *out = json_array();
-    for (size_t i = json_array_size(t->items); i-- > 0 && (json_int_t)json_array_size(out) < limit;) {
+    for (size_t i = json_array_size(t->items);
+         i-- > 0 && (json_int_t)json_array_size(out) < limit;) {
         json_t *v = json_array_get(t->items, i);
         if (since >= 0 && atoll(json_string_value(json_object_get(v, "id"))) <= since)
             continue;
@@ -64,7 +67,9 @@ static int m_mark_read(const json_t *params, json_t **result, void *user)
     json_t *found = NULL;
     size_t i;
     json_t *v;
-    json_array_foreach(t->items, i, v) if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0) found = v;
+    json_array_foreach (t->items, i, v)
+        if (strcmp(json_string_value(json_object_get(v, "id")), id) == 0)
+            found = v;
     if (!found) {
         pthread_mutex_unlock(&t->lock);
         return vg_method_fail(result, -ENOENT, "NOT_FOUND", "no notification %s", id);
@@ -86,7 +91,8 @@ static int m_clear(const json_t *params, json_t **result, void *user)
     json_array_clear(t->items);
     pthread_mutex_unlock(&t->lock);
     *result = json_pack("{s:i,s:I}", "unread_count", 0, "cleared", n);
-    vg_bus_publish_new(t->host->bus, "notifications.cleared", json_pack("{s:i}", "unread_count", 0));
+    vg_bus_publish_new(t->host->bus, "notifications.cleared",
+                       json_pack("{s:i}", "unread_count", 0));
     return 0;
 }
 

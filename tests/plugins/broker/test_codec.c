@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above */
 #include <cmocka.h>
 
 #include <errno.h>
@@ -20,8 +22,8 @@ static void test_eio_decode_types(void **st)
     (void)st;
     eio_packet p;
     const char *ok[] = {"0{}", "1", "2", "3", "4hello", "5", "6", "2probe", "3probe", "bAQIDBA=="};
-    int types[] = {EIO_OPEN, EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE,
-                   EIO_UPGRADE, EIO_NOOP, EIO_PING, EIO_PONG, EIO_BINARY};
+    int types[] = {EIO_OPEN,    EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE,
+                   EIO_UPGRADE, EIO_NOOP,  EIO_PING, EIO_PONG, EIO_BINARY};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
         assert_int_equal(dec(ok[i], &p), 0);
         assert_int_equal(p.type, types[i]);
@@ -54,17 +56,21 @@ static void test_eio_payload(void **st)
 {
     (void)st;
     eio_packet p[8];
-    const char *b = "4hello\x1e" "2\x1e" "4world";
+    const char *b = "4hello\x1e"
+                    "2\x1e"
+                    "4world";
     assert_int_equal(split(b, strlen(b), p, 8), 3);
     assert_int_equal(p[0].type, EIO_MESSAGE);
     assert_memory_equal(p[0].data, "hello", 5);
     assert_int_equal(p[1].type, EIO_PING);
     assert_int_equal(p[1].len, 0);
     assert_memory_equal(p[2].data, "world", 5);
-    const char *bin = "4hello\x1e" "bAQIDBA==";
+    const char *bin = "4hello\x1e"
+                      "bAQIDBA==";
     assert_int_equal(split(bin, strlen(bin), p, 8), 2);
     assert_int_equal(p[1].type, EIO_BINARY);
-    const char *batch = "442[\"hello\"]\x1e" "42[\"world\"]";
+    const char *batch = "442[\"hello\"]\x1e"
+                        "42[\"world\"]";
     assert_int_equal(split(batch, strlen(batch), p, 8), 2);
     assert_int_equal(p[1].type, EIO_MESSAGE);
     assert_memory_equal(p[1].data, "2[\"world\"]", 10);
@@ -74,10 +80,19 @@ static void test_eio_payload(void **st)
     assert_int_equal(split("", 0, p, 8), -EINVAL);
     assert_int_equal(split("\x1e", 1, p, 8), -EINVAL);
     assert_int_equal(split("4a\x1e", 3, p, 8), -EINVAL);
-    assert_int_equal(split("\x1e" "4a", 3, p, 8), -EINVAL);
-    assert_int_equal(split("4a\x1e\x1e" "4b", 6, p, 8), -EINVAL);
+    assert_int_equal(split("\x1e"
+                           "4a",
+                           3, p, 8),
+                     -EINVAL);
+    assert_int_equal(split("4a\x1e\x1e"
+                           "4b",
+                           6, p, 8),
+                     -EINVAL);
     assert_int_equal(split("abc", 3, p, 8), -EINVAL);
-    assert_int_equal(split("4a\x1e" "9", 4, p, 8), -EINVAL);
+    assert_int_equal(split("4a\x1e"
+                           "9",
+                           4, p, 8),
+                     -EINVAL);
 }
 
 static void test_eio_encode_open_errors(void **st)
@@ -94,8 +109,9 @@ static void test_eio_encode_open_errors(void **st)
 
     int len = eio_open_packet(buf, sizeof buf, "lv_VI97HAXpY6yYWAAAC", 1, 25000, 20000, 1000000);
     assert_true(len > 0);
-    assert_string_equal(buf, "0{\"sid\":\"lv_VI97HAXpY6yYWAAAC\",\"upgrades\":[\"websocket\"],"
-                             "\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}");
+    assert_string_equal(buf,
+                        "0{\"sid\":\"lv_VI97HAXpY6yYWAAAC\",\"upgrades\":[\"websocket\"],"
+                        "\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":1000000}");
     json_t *j = json_loads(buf + 1, 0, NULL);
     assert_non_null(j);
     assert_int_equal(json_object_size(j), 5); /* exactly the five keys */
@@ -105,8 +121,9 @@ static void test_eio_encode_open_errors(void **st)
                              "\"pingTimeout\":200,\"maxPayload\":1000}");
     assert_int_equal(eio_open_packet(buf, 10, "abc", 0, 1, 1, 1), -ENOSPC);
 
-    const char *msgs[] = {"Transport unknown", "Session ID unknown", "Bad handshake method",
-                          "Bad request", "Forbidden", "Unsupported protocol version"};
+    const char *msgs[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request",       "Forbidden",          "Unsupported protocol version"};
     for (int c = 0; c <= 5; c++) {
         assert_string_equal(eio_error_message(c), msgs[c]);
         assert_int_equal(eio_error_status(c), c == 4 ? 403 : 400);
@@ -120,8 +137,8 @@ static void test_eio_encode_open_errors(void **st)
     assert_int_equal(strlen(a), 20);
     assert_string_not_equal(a, b);
     for (int i = 0; i < 20; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               a[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
 }
 
 static int sdec(const char *s, sio_packet *p)
@@ -206,7 +223,9 @@ static void test_sio_decode_examples(void **st)
     assert_int_equal(p.attachments, 1);
     sio_packet_clear(&p);
     assert_int_equal(sdec("52-/admin,[\"baz\",{\"_placeholder\":true,\"num\":0},"
-                          "{\"_placeholder\":true,\"num\":1}]", &p), 0);
+                          "{\"_placeholder\":true,\"num\":1}]",
+                          &p),
+                     0);
     assert_int_equal(p.attachments, 2);
     assert_string_equal(p.nsp, "/admin");
     sio_packet_clear(&p);
@@ -215,7 +234,9 @@ static void test_sio_decode_examples(void **st)
     assert_int_equal(p.id, 15);
     sio_packet_clear(&p);
     assert_int_equal(sdec("52-789[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},"
-                          "{\"_placeholder\":true,\"num\":1}]", &p), 0);
+                          "{\"_placeholder\":true,\"num\":1}]",
+                          &p),
+                     0);
     assert_int_equal(p.id, 789);
     sio_packet_clear(&p);
 }
@@ -225,27 +246,31 @@ static void test_sio_decode_malformed(void **st)
     (void)st;
     sio_packet p;
     const char *bad[] = {
-        "",             /* empty */
-        "abc",          /* 4abc on the wire: unknown type */
-        "7",            /* unknown type */
-        "9[\"x\"]",     /* unknown type */
-        "2{}",          /* 42{}: event payload must be an array */
-        "2abc[\"a\"]",  /* 42abc[...]: garbage */
-        "2[]",          /* empty event array */
-        "2[\"connect\"]", "2[\"disconnect\"]", "2[\"connect_error\"]",
-        "2[\"disconnecting\"]", "2[\"newListener\"]", "2[\"removeListener\"]",
-        "2[{}]",        /* event name must be a string or a number */
-        "2",            /* event without payload */
-        "3",            /* ack without payload */
-        "3{}",          /* ack payload must be an array */
-        "0[]",          /* connect payload must be an object */
-        "0\"x\"",       /* connect payload must be an object */
-        "1{}",          /* disconnect has no payload */
-        "4[]",          /* connect_error must be string or object */
-        "2[\"a\"",      /* truncated JSON */
-        "5[\"a\"]",     /* binary without count */
-        "5x-[\"a\"]",   /* bad count */
-        "599-[\"a\"]",  /* too many attachments */
+        "",            /* empty */
+        "abc",         /* 4abc on the wire: unknown type */
+        "7",           /* unknown type */
+        "9[\"x\"]",    /* unknown type */
+        "2{}",         /* 42{}: event payload must be an array */
+        "2abc[\"a\"]", /* 42abc[...]: garbage */
+        "2[]",         /* empty event array */
+        "2[\"connect\"]",
+        "2[\"disconnect\"]",
+        "2[\"connect_error\"]",
+        "2[\"disconnecting\"]",
+        "2[\"newListener\"]",
+        "2[\"removeListener\"]",
+        "2[{}]",                    /* event name must be a string or a number */
+        "2",                        /* event without payload */
+        "3",                        /* ack without payload */
+        "3{}",                      /* ack payload must be an array */
+        "0[]",                      /* connect payload must be an object */
+        "0\"x\"",                   /* connect payload must be an object */
+        "1{}",                      /* disconnect has no payload */
+        "4[]",                      /* connect_error must be string or object */
+        "2[\"a\"",                  /* truncated JSON */
+        "5[\"a\"]",                 /* binary without count */
+        "5x-[\"a\"]",               /* bad count */
+        "599-[\"a\"]",              /* too many attachments */
         "21234567890123456[\"a\"]", /* ack id too long */
         "2[\"a\"]trailing",
     };

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the headers above */
 #include <cmocka.h>
 
 #include <errno.h>
@@ -117,12 +119,12 @@ static void test_room_names(void **st)
 {
     (void)st;
     const char *why;
-    const char *ok[] = {"notifications", "datasets", "stats", "dataset:abc-123", "organization:min_x",
-                        "portal:datos.gob.cl"};
+    const char *ok[] = {"notifications",   "datasets",           "stats",
+                        "dataset:abc-123", "organization:min_x", "portal:datos.gob.cl"};
     for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
         assert_true(room_name_valid(ok[i], &why));
-    const char *bad[] = {"", "nope", "dataset:", "dataset:a:b", "has space", "portal:<x>",
-                         "dataset:é"};
+    const char *bad[] = {"",          "nope",       "dataset:", "dataset:a:b",
+                         "has space", "portal:<x>", "dataset:é"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         why = NULL;
         assert_false(room_name_valid(bad[i], &why));
@@ -228,9 +230,9 @@ static void test_recovery_replays_in_order(void **st)
     session_terminate(s, "transport close", TERM_RECOVERABLE);
     session_unref(s);
     broker_broadcast(b, (const char *[]){"notifications", NULL}, "n", json_integer(2)); /* 2 */
-    broker_broadcast(b, (const char *[]){"datasets", NULL}, "other", NULL);          /* 3 */
-    broker_broadcast(b, (const char *[]){"stats", NULL}, "s", json_integer(4));      /* 4 */
-    broker_broadcast(b, NULL, "all", NULL);                                           /* 5 */
+    broker_broadcast(b, (const char *[]){"datasets", NULL}, "other", NULL);             /* 3 */
+    broker_broadcast(b, (const char *[]){"stats", NULL}, "s", json_integer(4));         /* 4 */
+    broker_broadcast(b, NULL, "all", NULL);                                             /* 5 */
 
     session *r = new_session(b);
     pthread_mutex_lock(&b->lock);

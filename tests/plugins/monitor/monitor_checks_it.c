@@ -130,8 +130,8 @@ static int setup(void **state)
     json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=100&sort=id%20asc");
     json_t *results = json_object_get(json_object_get(page, "result"), "results");
     if (json_array_size(results) != NDS) {
-        fprintf(stderr, "setup: the fixture lists %zu datasets, not %d\n",
-                json_array_size(results), NDS);
+        fprintf(stderr, "setup: the fixture lists %zu datasets, not %d\n", json_array_size(results),
+                NDS);
         return -1;
     }
     for (int i = 0; i < NDS; i++)

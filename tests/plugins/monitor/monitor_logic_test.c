@@ -1,13 +1,15 @@
 /* Unit tests of the monitor's pure logic: HTTP outcome classification,
  * dataset status, hysteresis, UTF-8 sanitising, package_search parsing. */
+#include <curl/curl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cmocka.h needs the headers above */
+#include <cmocka.h>
 
 #include "monitor.h"
 
@@ -227,8 +229,10 @@ static void clock_and_retry_after(void **state)
 static void parse_count_and_types(void **state)
 {
     (void)state;
-    mon_portal_cfg p = {.base_url = "http://x", .include_orgs = json_array(),
-                        .exclude_orgs = json_array(), .types = json_pack("[s]", "dataset")};
+    mon_portal_cfg p = {.base_url = "http://x",
+                        .include_orgs = json_array(),
+                        .exclude_orgs = json_array(),
+                        .types = json_pack("[s]", "dataset")};
     mon_listing l = {0};
     const char *page = "{\"success\":true,\"result\":{\"count\":3,\"results\":["
                        "{\"id\":\"a\",\"type\":\"dataset\"},{\"id\":\"b\",\"type\":\"showcase\"},"
@@ -236,17 +240,15 @@ static void parse_count_and_types(void **state)
     size_t fresh = 0;
     long long count = 0;
     char err[256];
-    assert_int_equal(mon_parse_page_ex(page, strlen(page), &p, 64, &l, &fresh, &count, err,
-                                       sizeof err),
-                     3);
+    assert_int_equal(
+        mon_parse_page_ex(page, strlen(page), &p, 64, &l, &fresh, &count, err, sizeof err), 3);
     assert_int_equal(count, 3);
     assert_int_equal(fresh, 3);
     assert_int_equal(l.n, 2); /* a and c: a missing type is a dataset */
     /* too deep for the host's limit: refused before jansson recurses */
     const char *deep = "{\"success\":true,\"result\":{\"count\":1,\"results\":[[[[[[]]]]]]}}";
-    assert_int_equal(mon_parse_page_ex(deep, strlen(deep), &p, 4, &l, &fresh, &count, err,
-                                       sizeof err),
-                     -1);
+    assert_int_equal(
+        mon_parse_page_ex(deep, strlen(deep), &p, 4, &l, &fresh, &count, err, sizeof err), -1);
     assert_non_null(strstr(err, "nesting deeper than 4"));
     mon_listing_free(&l);
     json_decref(p.include_orgs);
@@ -333,7 +335,8 @@ static void url_normalize(void **state)
     assert_null(strchr(u, ' '));
     free(u);
     /* IDN hosts become punycode, without depending on the process locale */
-    u = mon_url_normalize("http://datos-\xc3\xb1" "and\xc3\xba.cl:8080/f.csv");
+    u = mon_url_normalize("http://datos-\xc3\xb1"
+                          "and\xc3\xba.cl:8080/f.csv");
     assert_string_equal(u, "http://xn--datos-and-q6a6h.cl:8080/f.csv");
     free(u);
     assert_null(mon_url_normalize("ftp://example.org/f.csv"));
@@ -350,7 +353,8 @@ static void fold(void **state)
     char *f = mon_fold("\xc3\x81RBOLES de \xc3\x91u\xc3\xb1oa");
     assert_string_equal(f, "arboles de nunoa");
     free(f);
-    f = mon_fold("Cat\xc3\xa1logo de Informa\xc3\xa7\xc3\xb5" "es");
+    f = mon_fold("Cat\xc3\xa1logo de Informa\xc3\xa7\xc3\xb5"
+                 "es");
     assert_string_equal(f, "catalogo de informacoes");
     free(f);
     f = mon_fold("\xe2\x82\xac 100%"); /* other characters are kept */
@@ -362,11 +366,19 @@ int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(classify), cmocka_unit_test(observe),    cmocka_unit_test(hysteresis),
-        cmocka_unit_test(utf8),     cmocka_unit_test(parse_page), cmocka_unit_test(urls),
-        cmocka_unit_test(clock_and_retry_after), cmocka_unit_test(parse_count_and_types),
-        cmocka_unit_test(soft_404), cmocka_unit_test(slow_median), cmocka_unit_test(url_normalize),
-        cmocka_unit_test(fold),     cmocka_unit_test(empty_hysteresis),
+        cmocka_unit_test(classify),
+        cmocka_unit_test(observe),
+        cmocka_unit_test(hysteresis),
+        cmocka_unit_test(utf8),
+        cmocka_unit_test(parse_page),
+        cmocka_unit_test(urls),
+        cmocka_unit_test(clock_and_retry_after),
+        cmocka_unit_test(parse_count_and_types),
+        cmocka_unit_test(soft_404),
+        cmocka_unit_test(slow_median),
+        cmocka_unit_test(url_normalize),
+        cmocka_unit_test(fold),
+        cmocka_unit_test(empty_hysteresis),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     curl_global_cleanup();

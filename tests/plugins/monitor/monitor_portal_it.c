@@ -4,17 +4,19 @@
  * (invalid UTF-8, duplicate ids) still give a complete listing; politeness:
  * per-host and global concurrency are never exceeded (the fixture counts). */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+
+/* cmocka.h needs the headers above */
+#include <cmocka.h>
 
 #include "mt.h"
 
@@ -69,10 +71,10 @@ static void api_failures_never_remove(void **state)
     /* a dataset disappears meanwhile: only a complete listing may report it */
     json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=1&start=7");
     char victim[64];
-    snprintf(victim, sizeof victim, "%s",
-             json_string_value(json_object_get(
-                 json_array_get(json_object_get(json_object_get(page, "result"), "results"), 0),
-                 "id")));
+    snprintf(
+        victim, sizeof victim, "%s",
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_object_get(page, "result"), "results"), 0), "id")));
     json_decref(page);
     char op[256];
     snprintf(op, sizeof op, "{\"op\":\"remove_dataset\",\"id\":\"%s\"}", victim);
@@ -97,9 +99,9 @@ static void api_failures_never_remove(void **state)
             assert_int_equal(total_datasets(&srv), 23);
             assert_non_null(json_string_value(json_object_get(fin, "error")));
             /* counts still describe what is known */
-            assert_int_equal(json_integer_value(json_object_get(json_object_get(fin, "counts"),
-                                                                "datasets")),
-                             23);
+            assert_int_equal(
+                json_integer_value(json_object_get(json_object_get(fin, "counts"), "datasets")),
+                23);
             /* the portal is down; the first failure announced it */
             json_t *st = mt_call(&srv, "monitor.status", NULL, NULL);
             json_t *p0 = json_array_get(json_object_get(st, "portals"), 0);
@@ -145,8 +147,7 @@ static void politeness_limits_hold(void **state)
 {
     (void)state;
     mt_fixture fx;
-    const char *args[] = {"--datasets", "60", "--resources-per-dataset", "3", "--hosts", "3",
-                          NULL};
+    const char *args[] = {"--datasets", "60", "--resources-per-dataset", "3", "--hosts", "3", NULL};
     assert_int_equal(mt_fixture_start(&fx, args), 0);
     /* slow answers keep requests overlapping, so the limits are what bounds them */
     json_decref(mt_control(&fx, "{\"op\":\"set_all\",\"behaviour\":\"slow\",\"delay_ms\":40}"));
@@ -209,8 +210,7 @@ static void organisation_filters(void **state)
     assert_int_equal(json_integer_value(json_object_get(l, "total")), 12); /* orgs 0 and 3 */
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(l, "items"), i, d)
-    {
+    json_array_foreach (json_object_get(l, "items"), i, d) {
         const char *org = json_string_value(json_object_get(d, "organization"));
         assert_true(strcmp(org, "ministerio_de_salud") == 0 ||
                     strcmp(org, "municipalidad_de_maule") == 0);
@@ -261,8 +261,8 @@ static void stop_cancels_sweep(void **state)
 {
     (void)state;
     mt_fixture fx;
-    const char *args[] = {"--datasets", "40", "--resources-per-dataset", "2", "--hang-ms", "60000",
-                          NULL};
+    const char *args[] = {"--datasets", "40", "--resources-per-dataset", "2", "--hang-ms",
+                          "60000",      NULL};
     assert_int_equal(mt_fixture_start(&fx, args), 0);
     json_decref(mt_control(&fx, "{\"op\":\"set_all\",\"behaviour\":\"hang\"}"));
     vgt_server srv;

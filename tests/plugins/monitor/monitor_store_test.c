@@ -5,12 +5,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* cmocka.h needs the headers above */
+#include <cmocka.h>
 
 #include "monitor.h"
 
@@ -103,9 +105,8 @@ static void roundtrip(void **state)
     free(a2.res[0].id);
     a2.res[0].id = strdup("r2");
     w = mon_wbatch_begin(db);
-    assert_int_equal(mon_wbatch_dataset(w, "p", &a2, &ha, MON_D_UP, now_ms(), now_ms(),
-                                        &prev.ds[0]),
-                     0);
+    assert_int_equal(
+        mon_wbatch_dataset(w, "p", &a2, &ha, MON_D_UP, now_ms(), now_ms(), &prev.ds[0]), 0);
     assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
     mon_ds_free(&a2);
     mon_prev_free(&prev);
@@ -166,12 +167,12 @@ static void roundtrip(void **state)
     mon_prev_free(&prev);
 
     /* retention: checks older than history_days go, recent ones stay */
-    sqlite3_exec(db, "UPDATE monitor_checks SET checked_at = checked_at - 40*86400000"
-                     " WHERE dataset_id='a'",
+    sqlite3_exec(db,
+                 "UPDATE monitor_checks SET checked_at = checked_at - 40*86400000"
+                 " WHERE dataset_id='a'",
                  NULL, NULL, NULL);
     assert_int_equal(mon_store_retention(db, now_ms(), 30), 0);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT dataset_id FROM monitor_checks", -1, &st,
-                                        NULL),
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT dataset_id FROM monitor_checks", -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "b");

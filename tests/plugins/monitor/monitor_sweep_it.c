@@ -2,15 +2,17 @@
  * fixture. First sweep classification, fail/recover thresholds, added /
  * removed / modified exactly once, history and roll-up, restart. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+
+/* cmocka.h needs the headers above */
+#include <cmocka.h>
 
 #include "mt.h"
 
@@ -19,9 +21,19 @@ static vgt_server srv;
 static char ids[16][40]; /* dataset ids in fixture (id) order */
 
 /* Dataset i's behaviour in this test. */
-static const char *const k_beh[] = {"up",       "404",   "500",  "slow",     "head405",
-                                    "redirect", "reset", "hang", "403",      "401",
-                                    "up" /* ftp url */,  "up" /* file url */, "redirect" /* 7 hops */,
+static const char *const k_beh[] = {"up",
+                                    "404",
+                                    "500",
+                                    "slow",
+                                    "head405",
+                                    "redirect",
+                                    "reset",
+                                    "hang",
+                                    "403",
+                                    "401",
+                                    "up" /* ftp url */,
+                                    "up" /* file url */,
+                                    "redirect" /* 7 hops */,
                                     "up"};
 #define NDS 14
 
@@ -37,16 +49,14 @@ static json_t *get_dataset(const char *id)
 
 static const char *ds_status(json_t *d) { return json_string_value(json_object_get(d, "status")); }
 
-static json_t *res0(json_t *d)
-{
-    return json_array_get(json_object_get(d, "resources"), 0);
-}
+static json_t *res0(json_t *d) { return json_array_get(json_object_get(d, "resources"), 0); }
 
 static int setup(void **state)
 {
     (void)state;
-    const char *args[] = {"--datasets", "14", "--orgs", "3", "--resources-per-dataset", "1",
-                          "--hosts", "2", "--slow-ms", "2000", "--hang-ms", "10000", NULL};
+    const char *args[] = {"--datasets", "14",      "--orgs", "3",         "--resources-per-dataset",
+                          "1",          "--hosts", "2",      "--slow-ms", "2000",
+                          "--hang-ms",  "10000",   NULL};
     if (mt_fixture_start(&fx, args) < 0)
         return -1;
     json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=100&sort=id%20asc");
@@ -113,14 +123,20 @@ static void first_sweep_classifies_every_behaviour(void **state)
         const char *rstatus, *dstatus, *reason;
         long http;
     } want[NDS] = {
-        {"up", "up", "ok", 200},          {"down", "down", "not_found", 404},
+        {"up", "up", "ok", 200},
+        {"down", "down", "not_found", 404},
         {"down", "down", "http_5xx", 500},
         {"up", "up", "ok", 200}, /* slow once is not slow: the median of 3 decides */
-        {"up", "up", "ok", 206},          {"up", "up", "ok", 200},
-        {"down", "down", "connection_error", 0}, {"down", "down", "timeout", 0},
-        {"restricted", "up", "restricted", 403}, {"restricted", "up", "restricted", 401},
-        {"unknown", "unknown", "invalid_url", 0}, {"unknown", "unknown", "invalid_url", 0},
-        {"down", "down", "too_many_redirects", 302}, {"up", "up", "ok", 200},
+        {"up", "up", "ok", 206},
+        {"up", "up", "ok", 200},
+        {"down", "down", "connection_error", 0},
+        {"down", "down", "timeout", 0},
+        {"restricted", "up", "restricted", 403},
+        {"restricted", "up", "restricted", 401},
+        {"unknown", "unknown", "invalid_url", 0},
+        {"unknown", "unknown", "invalid_url", 0},
+        {"down", "down", "too_many_redirects", 302},
+        {"up", "up", "ok", 200},
     };
     for (int i = 0; i < NDS; i++) {
         json_t *d = get_dataset(ids[i]);
@@ -137,8 +153,7 @@ static void first_sweep_classifies_every_behaviour(void **state)
         if (i == 4) /* HEAD refused -> ranged GET */
             assert_string_equal(json_string_value(json_object_get(lc, "method")), "GET");
         if (i == 5) /* redirect chain followed to its end */
-            assert_non_null(strstr(json_string_value(json_object_get(lc, "final_url")),
-                                   "/hop/3"));
+            assert_non_null(strstr(json_string_value(json_object_get(lc, "final_url")), "/hop/3"));
         if (i == 0) {
             assert_non_null(json_string_value(json_object_get(lc, "content_type")));
             assert_true(json_integer_value(json_object_get(lc, "content_length")) > 0);
@@ -150,10 +165,9 @@ static void first_sweep_classifies_every_behaviour(void **state)
     }
     /* non-http URLs are never fetched; the fixture saw who we are */
     json_t *st = mt_fixture_get(&fx, "/_stats");
-    assert_non_null(strstr(json_string_value(json_object_get(st, "last_user_agent")),
-                           "Vigia/"));
-    assert_non_null(strstr(json_string_value(json_object_get(st, "last_user_agent")),
-                           "example.invalid"));
+    assert_non_null(strstr(json_string_value(json_object_get(st, "last_user_agent")), "Vigia/"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(st, "last_user_agent")), "example.invalid"));
     json_decref(st);
     /* datasets.list filters */
     int rc;
@@ -174,11 +188,9 @@ static void flip_respects_thresholds(void **state)
     (void)state;
     char op[1024];
     /* the hanging resource costs a full timeout per sweep: heal it for the rest */
-    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"up\"}",
-             ids[7]);
+    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"up\"}", ids[7]);
     json_decref(mt_control(&fx, op));
-    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"404\"}",
-             ids[0]);
+    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"404\"}", ids[0]);
     json_decref(mt_control(&fx, op));
     long long since;
     json_t *fin = mt_sweep(&srv, &since);
@@ -207,15 +219,13 @@ static void flip_respects_thresholds(void **state)
     assert_true(json_integer_value(json_object_get(p, "sweep_id")) > 0);
     json_t *failing = json_object_get(p, "failing");
     assert_int_equal(json_array_size(failing), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(failing, 0),
-                                                        "http_status")),
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(failing, 0), "http_status")),
                      404);
     assert_non_null(json_string_value(json_object_get(p, "checked_at")));
     json_decref(ev);
 
     /* recovery needs one good sweep */
-    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"up\"}",
-             ids[0]);
+    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"up\"}", ids[0]);
     json_decref(mt_control(&fx, op));
     fin = mt_sweep(&srv, &since);
     json_decref(fin);
@@ -251,9 +261,8 @@ static void added_removed_modified_once(void **state)
     long long since;
     json_t *fin = mt_sweep(&srv, &since);
     assert_non_null(fin);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(fin, "counts"),
-                                                        "datasets")),
-                     NDS);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(fin, "counts"), "datasets")), NDS);
     json_decref(fin);
     long long since2;
     fin = mt_sweep(&srv, &since2); /* a second sweep must announce nothing new */
@@ -267,8 +276,7 @@ static void added_removed_modified_once(void **state)
     assert_int_equal(mt_count(ev, "dataset.modified", ids[13]), 1);
     size_t i;
     json_t *e;
-    json_array_foreach(ev, i, e)
-    {
+    json_array_foreach (ev, i, e) {
         if (strcmp(json_string_value(json_object_get(e, "topic")), "dataset.modified"))
             continue;
         json_t *ch = json_object_get(json_object_get(e, "payload"), "changes");

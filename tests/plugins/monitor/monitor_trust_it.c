@@ -522,8 +522,8 @@ static void random_edits_end_to_end(void **state)
         nann += announced[i];
         ngone += truth[i] == 0 && i < NDS;
     }
-    fprintf(stderr, "# seed %u: %d removals announced, %d original datasets deleted\n", seed,
-            nann, ngone);
+    fprintf(stderr, "# seed %u: %d removals announced, %d original datasets deleted\n", seed, nann,
+            ngone);
     finish();
 }
 

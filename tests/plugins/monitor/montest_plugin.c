@@ -25,8 +25,7 @@ static void on_event(const char *topic, const json_t *payload, void *user)
     pthread_mutex_lock(&t->mu);
     if (json_array_size(t->events) < 200000)
         json_array_append_new(t->events, json_pack("{s:I, s:s, s:O}", "seq", (json_int_t)++t->seq,
-                                                   "topic", topic, "payload",
-                                                   (json_t *)payload));
+                                                   "topic", topic, "payload", (json_t *)payload));
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -41,15 +40,14 @@ static int h_events(vg_http_request *req, void *user)
     pthread_mutex_lock(&t->mu);
     size_t i;
     json_t *e;
-    json_array_foreach(t->events, i, e)
-    {
+    json_array_foreach (t->events, i, e) {
         if (json_integer_value(json_object_get(e, "seq")) > since)
             json_array_append(out, e);
     }
     long long next = t->seq;
     pthread_mutex_unlock(&t->mu);
-    return vg_http_reply_json(req, 200, json_pack("{s:o, s:I}", "events", out, "next",
-                                                  (json_int_t)next));
+    return vg_http_reply_json(req, 200,
+                              json_pack("{s:o, s:I}", "events", out, "next", (json_int_t)next));
 }
 
 static int h_call(vg_http_request *req, void *user)
@@ -68,8 +66,8 @@ static int h_call(vg_http_request *req, void *user)
     json_t *result = NULL;
     int rc = vg_bus_call(t->host->bus, method, json_object_get(in, "params"), &result);
     json_decref(in);
-    return vg_http_reply_json(req, 200, json_pack("{s:i, s:o}", "rc", rc, "result",
-                                                  result ? result : json_null()));
+    return vg_http_reply_json(
+        req, 200, json_pack("{s:i, s:o}", "rc", rc, "result", result ? result : json_null()));
 }
 
 static void montest_free(montest *t)

@@ -126,8 +126,7 @@ json_t *mt_events(const vgt_server *s, long long since, const char *topic)
     json_t *out = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(j, "events"), i, e)
-    {
+    json_array_foreach (json_object_get(j, "events"), i, e) {
         if (!topic || strcmp(json_string_value(json_object_get(e, "topic")), topic) == 0)
             json_array_append(out, e);
     }
@@ -183,8 +182,7 @@ char *mt_ini(const mt_fixture *f, const char *extra_monitor, const char *extra_p
                  "per_host = 8\nper_host_interval = 0\n"
                  "contact_url = https://example.invalid/vigia-tests\n%s\n"
                  "[monitor:fx]\nbase_url = %s\ninterval = 1h\nrows = 5\n%s\n",
-                 extra_monitor ? extra_monitor : "", f->base, extra_portal ? extra_portal : "") <
-        0)
+                 extra_monitor ? extra_monitor : "", f->base, extra_portal ? extra_portal : "") < 0)
         return NULL;
     return out;
 }
@@ -193,8 +191,7 @@ size_t mt_count(const json_t *events, const char *topic, const char *dataset_id)
 {
     size_t n = 0, i;
     json_t *e;
-    json_array_foreach(events, i, e)
-    {
+    json_array_foreach (events, i, e) {
         if (topic && strcmp(json_string_value(json_object_get(e, "topic")), topic) != 0)
             continue;
         const json_t *p = json_object_get(e, "payload");

@@ -33,15 +33,15 @@ json_t *post_json(const vgt_server *s, const char *path, json_t *body /* stolen 
 /* vg_bus_call through the probe: returns {"rc", "result"} (new reference). */
 json_t *call(const vgt_server *s, const char *method, json_t *params /* stolen */)
 {
-    return post_json(s, "/test/call",
-                     json_pack("{s:s, s:o}", "method", method, "params",
-                               params ? params : json_object()));
+    return post_json(
+        s, "/test/call",
+        json_pack("{s:s, s:o}", "method", method, "params", params ? params : json_object()));
 }
 
 int publish(const vgt_server *s, const char *topic, json_t *payload /* stolen */)
 {
-    json_t *r = post_json(s, "/test/publish",
-                          json_pack("{s:s, s:o}", "topic", topic, "payload", payload));
+    json_t *r =
+        post_json(s, "/test/publish", json_pack("{s:s, s:o}", "topic", topic, "payload", payload));
     int rc = r ? (int)json_integer_value(json_object_get(r, "rc")) : -1;
     json_decref(r);
     return rc;
@@ -61,12 +61,11 @@ static int created_with_title(void *arg)
     json_t *arr = json_object_get(ev, "events");
     size_t i;
     json_t *e;
-    json_array_foreach(arr, i, e)
-    {
+    json_array_foreach (arr, i, e) {
         const char *topic = json_string_value(json_object_get(e, "topic"));
         json_t *p = json_object_get(e, "payload");
-        const char *t = json_string_value(
-            json_object_get(json_object_get(p, "notification"), "title"));
+        const char *t =
+            json_string_value(json_object_get(json_object_get(p, "notification"), "title"));
         if (topic && !strcmp(topic, "notification.created") && t && !strcmp(t, w->title)) {
             w->found = json_incref(p);
             break;
@@ -99,8 +98,7 @@ json_t *find_by_title(json_t *list, const char *title)
 {
     size_t i;
     json_t *n;
-    json_array_foreach(json_object_get(list, "notifications"), i, n)
-    {
+    json_array_foreach (json_object_get(list, "notifications"), i, n) {
         if (!strcmp(json_string_value(json_object_get(n, "title")), title))
             return n;
     }
@@ -113,8 +111,7 @@ json_t *probe_events(const vgt_server *s, const char *topic)
     json_t *out = json_array();
     size_t i;
     json_t *e;
-    json_array_foreach(json_object_get(ev, "events"), i, e)
-    {
+    json_array_foreach (json_object_get(ev, "events"), i, e) {
         if (!strcmp(json_string_value(json_object_get(e, "topic")), topic))
             json_array_append(out, json_object_get(e, "payload"));
     }

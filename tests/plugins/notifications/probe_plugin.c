@@ -65,9 +65,8 @@ static int h_call(vg_http_request *req, void *user)
     json_t *result = NULL;
     int rc = vg_bus_call(p->host->bus, method, json_object_get(body, "params"), &result);
     json_decref(body);
-    return vg_http_reply_json(req, 200,
-                              json_pack("{s:i, s:o}", "rc", rc, "result",
-                                        result ? result : json_null()));
+    return vg_http_reply_json(
+        req, 200, json_pack("{s:i, s:o}", "rc", rc, "result", result ? result : json_null()));
 }
 
 static int h_events(vg_http_request *req, void *user)

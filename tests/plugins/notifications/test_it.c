@@ -49,9 +49,8 @@ static void test_status_change_becomes_notification(void **state)
     assert_non_null(started);
     json_decref(started);
 
-    assert_int_equal(publish(&s, "dataset.status_changed",
-                             down_event("d-1", "Presupuesto 2024", NULL)),
-                     0);
+    assert_int_equal(
+        publish(&s, "dataset.status_changed", down_event("d-1", "Presupuesto 2024", NULL)), 0);
     json_t *ev = wait_created(&s, "Dataset caído: Presupuesto 2024");
     assert_non_null(ev);
     json_t *n = json_object_get(ev, "notification");
@@ -120,7 +119,8 @@ static void test_status_change_becomes_notification(void **state)
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"), "title")),
                         "Dataset caído: Presupuesto 2024");
     json_decref(r);
-    r = call(&s, "notifications.list", json_pack("{s:s, s:s}", "type", "error", "q", "presupuesto"));
+    r = call(&s, "notifications.list",
+             json_pack("{s:s, s:s}", "type", "error", "q", "presupuesto"));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "total")), 1);
     json_decref(r);
 
@@ -261,8 +261,9 @@ static int check_config(const char *section, char **output)
     snprintf(ini, sizeof ini, "%s/v.ini", dir);
     FILE *f = fopen(ini, "w");
     assert_non_null(f);
-    fprintf(f, "[server]\nlisten = 127.0.0.1:1\ndatabase = %s/v.db\nplugin_dir = %s\n"
-               "plugins = notifications\n\n[notifications]\n%s\n",
+    fprintf(f,
+            "[server]\nlisten = 127.0.0.1:1\ndatabase = %s/v.db\nplugin_dir = %s\n"
+            "plugins = notifications\n\n[notifications]\n%s\n",
             dir, getenv("VIGIA_PLUGIN_DIR"), section);
     fclose(f);
     snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' 2>&1", getenv("VIGIA_BIN"), ini);
@@ -295,7 +296,8 @@ static void test_check_config(void **state)
     assert_non_null(strstr(out, "language: expected one of es, en, found 'fr'"));
     free(out);
     assert_int_not_equal(check_config("limit = 100\nhistory_max = 10", &out), 0);
-    assert_non_null(strstr(out, "history_max: expected 0 (no limit) or at least limit (100), found '10'"));
+    assert_non_null(
+        strstr(out, "history_max: expected 0 (no limit) or at least limit (100), found '10'"));
     free(out);
     assert_int_not_equal(check_config("limit = 0", &out), 0);
     assert_non_null(strstr(out, "limit"));

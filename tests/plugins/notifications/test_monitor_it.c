@@ -58,9 +58,8 @@ static int fixture_start(fixture *f)
     if (f->pid < 0)
         return -1;
     if (f->pid == 0) {
-        execl(bin, bin, "--port", port, "--datasets", "4", "--orgs", "2",
-              "--resources-per-dataset", "1", "--hosts", "1", "--scenario", "plain",
-              (char *)NULL);
+        execl(bin, bin, "--port", port, "--datasets", "4", "--orgs", "2", "--resources-per-dataset",
+              "1", "--hosts", "1", "--scenario", "plain", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 250; i++) {
@@ -153,8 +152,8 @@ static void test_dataset_down_in_fixture(void **state)
     }
     json_t *n = json_object_get(ev, "notification");
     assert_string_equal(json_string_value(json_object_get(n, "type")), "error");
-    assert_non_null(strstr(json_string_value(json_object_get(n, "message")),
-                           "no encontrado, HTTP 404"));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(n, "message")), "no encontrado, HTTP 404"));
     json_t *data = json_object_get(n, "data");
     assert_string_equal(json_string_value(json_object_get(json_object_get(data, "dataset"), "id")),
                         id);
@@ -179,8 +178,7 @@ static void test_dataset_down_in_fixture(void **state)
     ev = wait_created(&s, want);
     assert_non_null(ev);
     assert_string_equal(
-        json_string_value(json_object_get(json_object_get(ev, "notification"), "type")),
-        "success");
+        json_string_value(json_object_get(json_object_get(ev, "notification"), "type")), "success");
     json_decref(ev);
 
     status = vgt_server_signal(&s, SIGTERM);

@@ -20,10 +20,7 @@ typedef struct fx {
     nt_rules *r;
 } fx;
 
-static int64_t fake_clock(void *ctx)
-{
-    return ((fx *)ctx)->now;
-}
+static int64_t fake_clock(void *ctx) { return ((fx *)ctx)->now; }
 
 static void capture(const char *type, const char *title, const char *message, json_t *data,
                     void *ctx)
@@ -89,16 +86,13 @@ static void status(fx *f, const char *sweep_id, const char *id, const char *org,
         json_object_set_new(p, "sweep_id", json_string(sweep_id));
     json_object_set_new(p, "failing",
                         json_pack("[{s:s, s:s, s:s, s:s, s:s, s:i}]", "id", "r1", "name", "CSV",
-                                  "url", "https://x/a.csv", "status", "down", "reason",
-                                  "not_found", "http_status", 404));
+                                  "url", "https://x/a.csv", "status", "down", "reason", "not_found",
+                                  "http_status", 404));
     nt_rules_handle(f->r, "dataset.status_changed", p);
     json_decref(p);
 }
 
-static json_t *out(fx *f, size_t i)
-{
-    return json_array_get(f->out, i);
-}
+static json_t *out(fx *f, size_t i) { return json_array_get(f->out, i); }
 
 static const char *field(json_t *n, const char *key)
 {
@@ -108,10 +102,10 @@ static const char *field(json_t *n, const char *key)
 static void test_wording_es(void **state)
 {
     fx *f = *state;
-    json_t *p = json_pack("{s:s, s:o, s:s, s:s, s:[{s:s, s:s, s:s}]}", "portal", "datos",
-                          "dataset", dataset("d1", "Presupuesto 2024", "dipres", "DIPRES"),
-                          "previous", "up", "current", "down", "failing", "name", "CSV", "reason",
-                          "timeout", "url", "https://x/a.csv");
+    json_t *p = json_pack("{s:s, s:o, s:s, s:s, s:[{s:s, s:s, s:s}]}", "portal", "datos", "dataset",
+                          dataset("d1", "Presupuesto 2024", "dipres", "DIPRES"), "previous", "up",
+                          "current", "down", "failing", "name", "CSV", "reason", "timeout", "url",
+                          "https://x/a.csv");
     nt_rules_handle(f->r, "dataset.status_changed", p);
     json_decref(p);
     assert_int_equal(json_array_size(f->out), 1);
@@ -139,7 +133,8 @@ static void test_wording_es(void **state)
                         "«d2» (minsal, portal datos) vuelve a responder (antes: caído).");
     assert_string_equal(field(out(f, 2), "type"), "warning");
     assert_string_equal(field(out(f, 2), "title"), "Dataset degradado: d3");
-    assert_non_null(strstr(field(out(f, 2), "message"), "el recurso «CSV» falla (no encontrado, HTTP 404)"));
+    assert_non_null(
+        strstr(field(out(f, 2), "message"), "el recurso «CSV» falla (no encontrado, HTTP 404)"));
 
     /* added, removed; modified is off by default */
     p = json_pack("{s:s, s:o}", "portal", "datos", "dataset", dataset("d6", "Nuevo", NULL, NULL));
@@ -177,10 +172,10 @@ static void test_wording_en_and_modified(void **state)
     o.notify_modified = true;
     reopen(f, &o);
     status(f, NULL, "d1", "minsal", "up", "down");
-    json_t *p = json_pack("{s:s, s:o, s:{s:{s:s, s:s}, s:[s, s]}}", "portal", "datos", "dataset",
-                          dataset("d2", "Camas", "minsal", "MINSAL"), "changes",
-                          "metadata_modified", "old", "a", "new", "b", "resources_added", "r1",
-                          "r2");
+    json_t *p =
+        json_pack("{s:s, s:o, s:{s:{s:s, s:s}, s:[s, s]}}", "portal", "datos", "dataset",
+                  dataset("d2", "Camas", "minsal", "MINSAL"), "changes", "metadata_modified", "old",
+                  "a", "new", "b", "resources_added", "r1", "r2");
     nt_rules_handle(f->r, "dataset.modified", p);
     json_decref(p);
     p = json_pack("{s:s}", "version", "0.1.0");
@@ -340,8 +335,8 @@ static void test_flap(void **state)
     assert_int_equal(json_array_size(f->out), 2);
     json_t *n = out(f, 1);
     assert_string_equal(field(n, "title"), "Dataset recuperado: flappy");
-    assert_non_null(strstr(field(n, "message"),
-                           "Se omitieron 2 cambios de estado desde el aviso anterior."));
+    assert_non_null(
+        strstr(field(n, "message"), "Se omitieron 2 cambios de estado desde el aviso anterior."));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(n, "data"), "suppressed")),
                      2);
 
@@ -414,10 +409,9 @@ static void test_flap_after_digest(void **state)
     json_t *d = out(f, 1);
     assert_string_equal(field(d, "type"), "success");
     assert_string_equal(field(d, "title"), "Portal datos: 12 cambios en un barrido");
-    assert_int_equal(
-        json_integer_value(json_object_get(json_object_get(json_object_get(d, "data"), "counts"),
-                                           "recovered")),
-        12);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(json_object_get(d, "data"), "counts"), "recovered")),
+                     12);
     f->now = t0 + 30 * MIN;
     nt_rules_tick(f->r);
     assert_int_equal(json_array_size(f->out), 2);

@@ -28,10 +28,7 @@ typedef struct fx {
     nt_store *st;
 } fx;
 
-static int64_t fake_clock(void *ctx)
-{
-    return ((fx *)ctx)->now;
-}
+static int64_t fake_clock(void *ctx) { return ((fx *)ctx)->now; }
 
 static void capture(const char *topic, json_t *payload, void *ctx)
 {
@@ -140,9 +137,8 @@ static void test_shape(void **state)
     json_t *n = NULL;
     long long unread = 0;
     nt_error err;
-    assert_int_equal(nt_store_create(f->st, "warning", "Título ñandú", "Mensaje", data, &n,
-                                     &unread, &err),
-                     0);
+    assert_int_equal(
+        nt_store_create(f->st, "warning", "Título ñandú", "Mensaje", data, &n, &unread, &err), 0);
     json_decref(data);
     assert_string_equal(json_string_value(json_object_get(n, "id")), "1");
     assert_string_equal(json_string_value(json_object_get(n, "type")), "warning");
@@ -346,9 +342,9 @@ static void test_unread_counts(void **state)
     assert_int_equal(s.unread, 1);
 
     /* the announcements carried the counts, in order */
-    const char *topics[] = {"notification.read", "notification.read", "notification.read",
-                            "notification.created", "notification.created",
-                            "notifications.cleared"};
+    const char *topics[] = {"notification.read",    "notification.read",
+                            "notification.read",    "notification.created",
+                            "notification.created", "notifications.cleared"};
     long long counts[] = {4, 3, 0, 1, 2, 0};
     size_t base = 5;
     for (size_t i = 0; i < 6; i++) {
@@ -445,8 +441,8 @@ static void test_validation(void **state)
     assert_string_equal(err.message, "data: must be a JSON object or null");
     json_decref(data);
 
-    const char *bad_utf8[] = {"\xff", "ok\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-                              "\xe2\x82"};
+    const char *bad_utf8[] = {"\xff",         "ok\xc3",           "\xc0\xaf",
+                              "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82"};
     for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
         assert_int_equal(nt_store_create(f->st, "info", bad_utf8[i], "m", NULL, &n, NULL, &err),
                          -EINVAL);
@@ -535,10 +531,10 @@ static void test_open_errors_and_foreign_rows(void **state)
     f->st = NULL;
 
     /* a newer schema is refused, not misread */
-    assert_int_equal(sqlite3_exec(db,
-                                  "UPDATE notifications_schema SET value = 2 WHERE name = 'version'",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "UPDATE notifications_schema SET value = 2 WHERE name = 'version'", NULL,
+                     NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(nt_store_open(&o, &f->st, &err), -EIO);
     assert_null(f->st);

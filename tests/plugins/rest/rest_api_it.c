@@ -15,7 +15,7 @@
 static vgt_server srv;
 
 #define FULL_INI                                                                                   \
-    "[rest]\nallowed_origins = http://dash.example\nmax_body = 1024\n"                            \
+    "[rest]\nallowed_origins = http://dash.example\nmax_body = 1024\n"                             \
     "[reststub]\nnotifications = 12\ndatasets = 40\nodd_portal = true\n"
 
 static int full_setup(void **state)
@@ -54,7 +54,7 @@ static void ids_of(const json_t *j, char *buf, size_t size)
     size_t o = 0, i;
     json_t *n;
     buf[0] = '\0';
-    json_array_foreach(json_object_get(j, "notifications"), i, n)
+    json_array_foreach (json_object_get(j, "notifications"), i, n)
         o += (size_t)snprintf(buf + o, o < size ? size - o : 0, "%s%s", i ? "," : "",
                               json_string_value(json_object_get(n, "id")));
 }
@@ -93,7 +93,8 @@ static void test_notifications_list_shape(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 12);
     size_t i;
     json_t *n;
-    json_array_foreach(list, i, n) check_notification(n);
+    json_array_foreach (list, i, n)
+        check_notification(n);
     json_decref(j);
     vgt_response_free(&r);
 
@@ -248,9 +249,10 @@ static json_t *get_json(const char *path, long status)
 
 static void check_dataset(const json_t *d)
 {
-    static const char *const keys[] = {"id",     "portal", "name",         "title",
-                                       "url",    "status", "organization", "organization_title",
-                                       "last_checked"};
+    static const char *const keys[] = {
+        "id",          "portal", "name",         "title",
+        "url",         "status", "organization", "organization_title",
+        "last_checked"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (!json_object_get(d, keys[i]))
             fail_msg("dataset without %s", keys[i]);
@@ -265,7 +267,8 @@ static void test_datasets_list_paging_filters(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "limit")), 50);
     size_t i;
     json_t *d;
-    json_array_foreach(json_object_get(j, "items"), i, d) check_dataset(d);
+    json_array_foreach (json_object_get(j, "items"), i, d)
+        check_dataset(d);
     json_decref(j);
 
     /* Pages of 7 cover everything exactly once, in order. */
@@ -274,8 +277,7 @@ static void test_datasets_list_paging_filters(void **state)
         char path[128];
         snprintf(path, sizeof path, "/api/datasets?limit=7&offset=%d&sort=name", off);
         j = get_json(path, 200);
-        json_array_foreach(json_object_get(j, "items"), i, d)
-        {
+        json_array_foreach (json_object_get(j, "items"), i, d) {
             char want[16];
             snprintf(want, sizeof want, "ds-%05d", seen++);
             assert_string_equal(json_string_value(json_object_get(d, "id")), want);
@@ -290,16 +292,16 @@ static void test_datasets_list_paging_filters(void **state)
     /* 40 datasets, status by index % 10: 0-5 up, 6-7 down, 8 degraded, 9 unknown. */
     j = get_json("/api/datasets?status=down", 200);
     assert_int_equal(json_integer_value(json_object_get(j, "total")), 8);
-    json_array_foreach(json_object_get(j, "items"), i, d)
+    json_array_foreach (json_object_get(j, "items"), i, d)
         assert_string_equal(json_string_value(json_object_get(d, "status")), "down");
     json_decref(j);
     j = get_json("/api/datasets?portal=datos&status=up&limit=2", 200);
-    json_array_foreach(json_object_get(j, "items"), i, d)
+    json_array_foreach (json_object_get(j, "items"), i, d)
         assert_string_equal(json_string_value(json_object_get(d, "portal")), "datos");
     assert_int_equal(json_array_size(json_object_get(j, "items")), 2);
     json_decref(j);
     j = get_json("/api/datasets?organization=org-3", 200);
-    json_array_foreach(json_object_get(j, "items"), i, d)
+    json_array_foreach (json_object_get(j, "items"), i, d)
         assert_string_equal(json_string_value(json_object_get(d, "organization")), "org-3");
     assert_true(json_integer_value(json_object_get(j, "total")) > 0);
     json_decref(j);
@@ -318,7 +320,8 @@ static void test_datasets_list_paging_filters(void **state)
     } bad[] = {
         {"?limit=1000", "limit must be an integer between 1 and 500 (got '1000')"},
         {"?offset=-1", "offset must be an integer between 0 and 100000000"},
-        {"?status=broken", "status must be one of up, down, degraded, empty, unknown (got 'broken')"},
+        {"?status=broken",
+         "status must be one of up, down, degraded, empty, unknown (got 'broken')"},
         {"?sort=Name!", "sort must be a field name, optionally prefixed with '-'"},
         {"?sort=size", "sort must be one of name, -name, id, -id"}, /* the owner's message */
         {"?page=2", "unknown query parameter 'page'"},
@@ -396,9 +399,12 @@ static void test_method_error_mapping(void **state)
         const char *id;
         long status;
         const char *code;
-    } m[] = {{"err-einval", 400, "INVALID_ARGUMENT"}, {"err-eexist", 409, "CONFLICT"},
-             {"err-ebusy", 409, "CONFLICT"},           {"err-e2big", 413, "TOO_LARGE"},
-             {"err-eacces", 401, "UNAUTHORIZED"},     {"err-eagain", 503, "UNAVAILABLE"},
+    } m[] = {{"err-einval", 400, "INVALID_ARGUMENT"},
+             {"err-eexist", 409, "CONFLICT"},
+             {"err-ebusy", 409, "CONFLICT"},
+             {"err-e2big", 413, "TOO_LARGE"},
+             {"err-eacces", 401, "UNAUTHORIZED"},
+             {"err-eagain", 503, "UNAVAILABLE"},
              {"err-eio", 500, "INTERNAL"}};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
         char path[64], msg[64];
@@ -506,7 +512,7 @@ static void test_metrics_exposition(void **state)
     char *ct = vgt_header(&r, "Content-Type");
     assert_non_null(strstr(ct, "text/plain; version=0.0.4"));
     free(ct);
-    json_t *typed = json_object(); /* family -> type */
+    json_t *typed = json_object();   /* family -> type */
     json_t *samples = json_object(); /* family -> count */
     char *text = strdup(r.body);
     char *save = NULL;
@@ -558,11 +564,15 @@ static void test_metrics_exposition(void **state)
         json_object_set_new(samples, name, json_integer(c ? json_integer_value(c) + 1 : 1));
     }
     assert_true(lines > 20);
-    static const char *const families[] = {
-        "vigia_up",         "vigia_datasets",           "vigia_checks_total",
-        "vigia_sweep_duration_seconds", "vigia_notifications_created_total",
-        "vigia_websocket_clients",      "vigia_bus_queue_depth",
-        "vigia_bus_publish_failures_total", "vigia_http_requests_total"};
+    static const char *const families[] = {"vigia_up",
+                                           "vigia_datasets",
+                                           "vigia_checks_total",
+                                           "vigia_sweep_duration_seconds",
+                                           "vigia_notifications_created_total",
+                                           "vigia_websocket_clients",
+                                           "vigia_bus_queue_depth",
+                                           "vigia_bus_publish_failures_total",
+                                           "vigia_http_requests_total"};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (!json_object_get(samples, families[i]))
             fail_msg("family %s missing from /metrics", families[i]);
@@ -575,9 +585,9 @@ static void test_metrics_exposition(void **state)
     assert_non_null(strstr(r.body, "vigia_websocket_clients{transport=\"websocket\"} 2\n"));
     /* The odd portal name is escaped: quote, backslash, newline. */
     assert_non_null(strstr(r.body, "{portal=\"odd \\\"portal\\\"\\\\\\nname\",status=\"up\"} "));
-    assert_non_null(
-        strstr(r.body, "vigia_http_requests_total{route=\"/api/notifications\",method=\"GET\","
-                       "status=\"200\"} "));
+    assert_non_null(strstr(r.body,
+                           "vigia_http_requests_total{route=\"/api/notifications\",method=\"GET\","
+                           "status=\"200\"} "));
     json_decref(typed);
     json_decref(samples);
     free(text);
@@ -674,14 +684,22 @@ static void test_hostile_paths_and_urls(void **state)
     (void)state;
     /* Raw requests, so nothing normalizes the path on the way. */
     static const char *const paths[] = {
-        "/../../../../etc/passwd",        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-        "/..%2f..%2f..%2f..%2fetc%2fpasswd", "/../CMakeLists.txt",
-        "/%2e%2e/CMakeLists.txt",         "/index.html%00.txt",
-        "/%00",                           "/api/datasets/..%2F..%2F..%2Fetc%2Fpasswd",
-        "/api/datasets/%2e%2e",           "/api/datasets/%00",
-        "/api/datasets/ds-00001%00/history", "/api/notifications/%00/read",
-        "/api/../../CMakeLists.txt",      "//etc/passwd",
-        "/api/notifications?q=%00%00",    "/metrics/../../../etc/passwd",
+        "/../../../../etc/passwd",
+        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+        "/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/../CMakeLists.txt",
+        "/%2e%2e/CMakeLists.txt",
+        "/index.html%00.txt",
+        "/%00",
+        "/api/datasets/..%2F..%2F..%2Fetc%2Fpasswd",
+        "/api/datasets/%2e%2e",
+        "/api/datasets/%00",
+        "/api/datasets/ds-00001%00/history",
+        "/api/notifications/%00/read",
+        "/api/../../CMakeLists.txt",
+        "//etc/passwd",
+        "/api/notifications?q=%00%00",
+        "/metrics/../../../etc/passwd",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         for (int m = 0; m < 2; m++) {
@@ -694,8 +712,8 @@ static void test_hostile_paths_and_urls(void **state)
             assert_non_null(reply);
             int status = rt_raw_status(reply);
             if (strstr(reply, "root:") || strstr(reply, "cmake_minimum_required"))
-                fail_msg("%s %s reached a file outside web/: %.200s", m ? "POST" : "GET",
-                         paths[i], reply);
+                fail_msg("%s %s reached a file outside web/: %.200s", m ? "POST" : "GET", paths[i],
+                         reply);
             /* The core decodes %00 and the C string ends there, so "/index.html%00.txt"
              * serves web/index.html and "/api/datasets/%00" is the dataset list (reported in
              * /tmp/core-requests.md). Both stay inside the server; what must never happen is
@@ -732,7 +750,9 @@ static void test_hostile_paths_and_urls(void **state)
     free(req);
     /* Garbage request lines and headers. */
     static const char *const junk[] = {
-        "\x01\x02\x03\r\n\r\n", "GET\r\n\r\n", "GET / HTTP/9.9\r\n\r\n",
+        "\x01\x02\x03\r\n\r\n",
+        "GET\r\n\r\n",
+        "GET / HTTP/9.9\r\n\r\n",
         "POST /api/notifications/test HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
         "POST /api/notifications/test HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
         "POST /api/notifications/test HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
@@ -745,7 +765,8 @@ static void test_hostile_paths_and_urls(void **state)
     assert_alive();
 }
 
-/* ---------------------------------------------------------------- mutations (last: they change data) */
+/* ---------------------------------------------------------------- mutations (last: they change
+ * data) */
 
 static void test_bodies(void **state)
 {
@@ -776,7 +797,8 @@ static void test_bodies(void **state)
                     "data)");
     vgt_response_free(&r);
     rt_req(&srv, "POST", "/api/notifications/test", json, "{\"type\":\"fatal\"}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "type must be one of info, warning, error, success");
+    rt_expect_error(&r, 400, "INVALID_ARGUMENT",
+                    "type must be one of info, warning, error, success");
     vgt_response_free(&r);
     rt_req(&srv, "POST", "/api/notifications/test", json, "{\"title\":5}", &r);
     rt_expect_error(&r, 400, "INVALID_ARGUMENT", "title must be a string of 1 to 256 bytes");
@@ -861,7 +883,8 @@ static void test_token_and_mutations(void **state)
     json_decref(j);
     vgt_response_free(&r);
     rt_req(&srv, "POST", "/api/notifications/test", tokjson,
-           "{\"type\":\"warning\",\"title\":\"Hola\",\"message\":\"Mundo\",\"data\":{\"k\":1}}", &r);
+           "{\"type\":\"warning\",\"title\":\"Hola\",\"message\":\"Mundo\",\"data\":{\"k\":1}}",
+           &r);
     assert_int_equal(r.status, 201);
     j = rt_json(&r);
     n = json_object_get(j, "notification");
@@ -956,10 +979,7 @@ static long long stats_updates(json_t **last)
     return n;
 }
 
-static int updates_above(void *arg)
-{
-    return stats_updates(NULL) > *(long long *)arg;
-}
+static int updates_above(void *arg) { return stats_updates(NULL) > *(long long *)arg; }
 
 /* stats.updated: published after changes, coalesced to at most one a second. */
 static void test_stats_updated_coalesced(void **state)
@@ -998,9 +1018,8 @@ static void test_stats_updated_coalesced(void **state)
         fail_msg("expected 1..%lld stats.updated for a burst of 10 in %lld ms, got %lld", allowed,
                  burst_ms, c1 - c0);
     /* The last update carries the final state. */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(last, "notifications"),
-                                                        "total")),
-                     10);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(last, "notifications"), "total")), 10);
     json_decref(last);
 
     /* vigia_notifications_created_total counts notification.created events since start:
@@ -1027,8 +1046,7 @@ static int stress_setup(void **state)
 static int partial_setup(void **state)
 {
     (void)state;
-    return rt_start(&srv, "reststub, rest", NULL,
-                            "[reststub]\nprovide = notifications\n");
+    return rt_start(&srv, "reststub, rest", NULL, "[reststub]\nprovide = notifications\n");
 }
 
 static void test_missing_plugins_503(void **state)
@@ -1107,13 +1125,14 @@ static void test_only_rest_loaded(void **state)
     json_decref(j);
 }
 
-/* ---------------------------------------------------------------- private mark-read, listen warning */
+/* ---------------------------------------------------------------- private mark-read, listen
+ * warning */
 
 static int private_setup(void **state)
 {
     (void)state;
     return rt_start(&srv, "reststub, rest", "admin_token = s3cret",
-                            "[rest]\npublic_mark_read = false\n");
+                    "[rest]\npublic_mark_read = false\n");
 }
 
 static void test_private_mark_read(void **state)
@@ -1243,23 +1262,45 @@ static uint32_t rnd(void)
 static void test_random_inputs(void **state)
 {
     (void)state;
-    static const char *const routes[] = {
-        "/api/notifications", "/api/notifications/3/read", "/api/notifications/clear",
-        "/api/notifications/test", "/api/notifications/read-all", "/api/websockets/status",
-        "/api/datasets", "/api/datasets/ds-00002", "/api/datasets/ds-00002/history",
-        "/api/portals", "/api/monitor/run", "/api/stats", "/metrics"};
-    static const char *const names[] = {"limit", "unread", "type", "since", "before", "q",
-                                        "offset", "sort", "days", "portal", "status", "x",
-                                        "%00", "limit%00", "", "_"};
-    static const char *const values[] = {"", "0", "1", "-1", "500", "501", "99999999999999999999",
-                                         "true", "nope", "%00", "%ff%fe", "a%0Ab", "%22%27",
-                                         "info", "up", "-name", "..%2F..", "1e3", "%205", "0x10"};
-    static const char *const bodies[] = {NULL, "", "{}", "[]", "null", "{\"type\":\"info\"}",
-                                         "{\"title\":\"t\",\"message\":\"m\"}", "{\"portal\":\"datos\"}",
-                                         "{\"portal\":5}", "{\"data\":{\"a\":[1,2,{}]}}", "{", "\"x",
-                                         "{\"title\":\"\\ud800\"}", "\xff\xfe", "{\"a\":1}{"};
-    static const char *const types[] = {NULL, "Content-Type: application/json",
-                                        "Content-Type: text/plain", "Content-Type: application/jsonx",
+    static const char *const routes[] = {"/api/notifications",
+                                         "/api/notifications/3/read",
+                                         "/api/notifications/clear",
+                                         "/api/notifications/test",
+                                         "/api/notifications/read-all",
+                                         "/api/websockets/status",
+                                         "/api/datasets",
+                                         "/api/datasets/ds-00002",
+                                         "/api/datasets/ds-00002/history",
+                                         "/api/portals",
+                                         "/api/monitor/run",
+                                         "/api/stats",
+                                         "/metrics"};
+    static const char *const names[] = {"limit",  "unread",   "type", "since",  "before", "q",
+                                        "offset", "sort",     "days", "portal", "status", "x",
+                                        "%00",    "limit%00", "",     "_"};
+    static const char *const values[] = {
+        "",     "0",     "1",       "-1",     "500",   "501",    "99999999999999999999",
+        "true", "nope",  "%00",     "%ff%fe", "a%0Ab", "%22%27", "info",
+        "up",   "-name", "..%2F..", "1e3",    "%205",  "0x10"};
+    static const char *const bodies[] = {NULL,
+                                         "",
+                                         "{}",
+                                         "[]",
+                                         "null",
+                                         "{\"type\":\"info\"}",
+                                         "{\"title\":\"t\",\"message\":\"m\"}",
+                                         "{\"portal\":\"datos\"}",
+                                         "{\"portal\":5}",
+                                         "{\"data\":{\"a\":[1,2,{}]}}",
+                                         "{",
+                                         "\"x",
+                                         "{\"title\":\"\\ud800\"}",
+                                         "\xff\xfe",
+                                         "{\"a\":1}{"};
+    static const char *const types[] = {NULL,
+                                        "Content-Type: application/json",
+                                        "Content-Type: text/plain",
+                                        "Content-Type: application/jsonx",
                                         "Content-Type: application/json; charset=latin1",
                                         "Content-Type: multipart/form-data; boundary=x"};
     static const char *const methods[] = {"GET", "POST", "POST", "OPTIONS", "PUT", "HEAD"};
@@ -1331,8 +1372,8 @@ static void test_check_config(void **state)
 {
     (void)state;
     char *out = malloc(16384);
-    int st = check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", out,
-                          16384);
+    int st =
+        check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", out, 16384);
     assert_int_not_equal(st, 0);
     /* Every bad key is reported, with file:line and what was expected. */
     assert_non_null(strstr(out, "v.ini:7: [rest] max_body: expected an integer from 64"));

@@ -13,11 +13,11 @@
 #include <strings.h>
 
 typedef struct http_block {
-    char *first;   /* request or status line */
+    char *first;    /* request or status line */
     char **headers; /* "Name: value" */
     size_t nheaders;
-    char *body;    /* may be "" */
-    int line;      /* line of the block in the doc */
+    char *body; /* may be "" */
+    int line;   /* line of the block in the doc */
 } http_block;
 
 static void block_free(http_block *b)
@@ -68,8 +68,7 @@ static void shape_match(const json_t *doc, const json_t *got, const char *where,
     if (json_is_object(doc)) {
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)doc, k, v)
-        {
+        json_object_foreach ((json_t *)doc, k, v) {
             char sub[256];
             snprintf(sub, sizeof sub, "%s.%s", where, k);
             json_t *g = json_object_get(got, k);
@@ -145,8 +144,8 @@ static void check_pair(const vgt_server *s, const http_block *rq, const http_blo
                 json_t *ge = json_object_get(got, "error");
                 const char *dm = json_string_value(json_object_get(de, "message"));
                 const char *gm = json_string_value(json_object_get(ge, "message"));
-                if (!json_equal(json_object_get(de, "code"), json_object_get(ge, "code")) ||
-                    !dm || !gm || strcmp(dm, gm))
+                if (!json_equal(json_object_get(de, "code"), json_object_get(ge, "code")) || !dm ||
+                    !gm || strcmp(dm, gm))
                     fail_msg("docs/api.md:%d: error %s differs from the answer %s", rs->line,
                              rs->body, r.body);
             }
@@ -173,7 +172,7 @@ static int setup(void **state)
 {
     (void)state;
     return rt_start(&s, "reststub, rest", "admin_token = s3cret",
-                            "[rest]\nallowed_origins = https://dash.example.org\n");
+                    "[rest]\nallowed_origins = https://dash.example.org\n");
 }
 
 /* A clean stop (SIGTERM, exit 0) also lets ASan's leak check run in sanitizer builds. */
@@ -234,12 +233,19 @@ static void test_doc_examples(void **state)
     free(doc);
     /* Every route of the API has at least one example. */
     assert_true(pairs >= 30);
-    static const char *const routes[] = {
-        "GET /api/notifications", "POST /api/notifications/1/read",
-        "POST /api/notifications/read-all", "POST /api/notifications/test",
-        "POST /api/notifications/clear", "GET /api/datasets?", "GET /api/datasets/ds-00003 ",
-        "GET /api/datasets/ds-00003/history", "GET /api/portals", "POST /api/monitor/run",
-        "GET /api/websockets/status", "GET /api/stats", "GET /metrics"};
+    static const char *const routes[] = {"GET /api/notifications",
+                                         "POST /api/notifications/1/read",
+                                         "POST /api/notifications/read-all",
+                                         "POST /api/notifications/test",
+                                         "POST /api/notifications/clear",
+                                         "GET /api/datasets?",
+                                         "GET /api/datasets/ds-00003 ",
+                                         "GET /api/datasets/ds-00003/history",
+                                         "GET /api/portals",
+                                         "POST /api/monitor/run",
+                                         "GET /api/websockets/status",
+                                         "GET /api/stats",
+                                         "GET /metrics"};
     f = fopen(path, "r");
     doc = malloc(cap);
     len = fread(doc, 1, cap - 1, f);

@@ -56,8 +56,7 @@ static int setup(void **state)
              "contact_url = https://example.invalid/vigia-tests\n"
              "[monitor:fx]\nbase_url = http://127.0.0.1:%d\ninterval = 1h\nrows = 5\n",
              fport);
-    if (rt_start(&srv, "notifications, monitor, broker, rest", "admin_token = s3cret",
-                         ini) != 0) {
+    if (rt_start(&srv, "notifications, monitor, broker, rest", "admin_token = s3cret", ini) != 0) {
         teardown(state); /* cmocka skips the group teardown when setup fails */
         return -1;
     }
@@ -122,10 +121,11 @@ static void test_full_stack(void **state)
     long long sum = 0;
     const char *k;
     json_t *v;
-    json_object_foreach(by, k, v) sum += json_integer_value(v);
+    json_object_foreach (by, k, v)
+        sum += json_integer_value(v);
     assert_int_equal(sum, 20);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "last_sweep"), "portal")),
-                        "fx");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "last_sweep"), "portal")), "fx");
     assert_int_equal(json_array_size(json_object_get(j, "unavailable")), 0);
     json_decref(j);
 
@@ -140,8 +140,9 @@ static void test_full_stack(void **state)
     assert_non_null(strstr(r.body, "vigia_checks_total{result=\"up\"} "));
     assert_non_null(strstr(r.body, "vigia_websocket_clients{transport=\"websocket\"} 0\n"));
     /* counted by the core after the reply: look for a request made well before */
-    assert_non_null(strstr(r.body, "vigia_http_requests_total{route=\"/api/portals\",method=\"GET\","
-                                   "status=\"200\"} "));
+    assert_non_null(strstr(r.body,
+                           "vigia_http_requests_total{route=\"/api/portals\",method=\"GET\","
+                           "status=\"200\"} "));
     vgt_response_free(&r);
 
     /* A sweep on demand: started, or refused with 409 while one runs. */

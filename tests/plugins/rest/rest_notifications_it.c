@@ -103,16 +103,16 @@ static void test_real_notifications(void **state)
     assert_string_equal(json_string_value(json_object_get(j, "notification_id")), ids[1]);
     json_decref(j);
     j = call("POST", "/api/notifications/987654/read", NULL, 404);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(j, "error"), "code")), "NOT_FOUND");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "NOT_FOUND");
     json_decref(j);
     /* An empty title is refused before it reaches the owner. */
     j = call("POST", "/api/notifications/test", "{\"title\":\"\"}", 400);
     json_decref(j);
 
     j = call("GET", "/api/stats", NULL, 200);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "notifications"), "total")),
-                     t0 + 4);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "notifications"), "total")), t0 + 4);
     assert_true(json_is_null(json_object_get(j, "datasets")));
     json_decref(j);
 

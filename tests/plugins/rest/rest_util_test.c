@@ -146,15 +146,23 @@ static void test_content_type_and_text(void **state)
     assert_false(rest_valid_text("a\nb", 3, 10));
     assert_false(rest_valid_text("", 0, 10));
     char buf[64];
-    rest_sanitize("a\x01" "b", buf, sizeof buf);
+    rest_sanitize("a\x01"
+                  "b",
+                  buf, sizeof buf);
     assert_string_equal(buf, "a?b");
     rest_sanitize("0123456789012345678901234567890123456789XYZ", buf, sizeof buf);
     assert_string_equal(buf, "0123456789012345678901234567890123456789...");
     /* bytes that are not UTF-8 would make the JSON encoder refuse the message */
     rest_sanitize("q\xff\xc3(\xed\xa0\x80", buf, sizeof buf);
-    assert_string_equal(buf, "q?" "?(?" "?" "?");
-    rest_sanitize("\xc3\xb1" "and\xc3\xba", buf, sizeof buf); /* ñandú is kept */
-    assert_string_equal(buf, "\xc3\xb1" "and\xc3\xba");
+    assert_string_equal(buf, "q?"
+                             "?(?"
+                             "?"
+                             "?");
+    rest_sanitize("\xc3\xb1"
+                  "and\xc3\xba",
+                  buf, sizeof buf); /* ñandú is kept */
+    assert_string_equal(buf, "\xc3\xb1"
+                             "and\xc3\xba");
     /* the 40-byte cut never splits a character */
     rest_sanitize("012345678901234567890123456789012345678\xc3\xb1", buf, sizeof buf);
     assert_string_equal(buf, "012345678901234567890123456789012345678...");
@@ -198,10 +206,14 @@ static void test_join(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errno_mapping), cmocka_unit_test(test_parse_int),
-        cmocka_unit_test(test_parse_bool),    cmocka_unit_test(test_etag),
-        cmocka_unit_test(test_origins),       cmocka_unit_test(test_loopback),
-        cmocka_unit_test(test_content_type_and_text), cmocka_unit_test(test_prometheus),
+        cmocka_unit_test(test_errno_mapping),
+        cmocka_unit_test(test_parse_int),
+        cmocka_unit_test(test_parse_bool),
+        cmocka_unit_test(test_etag),
+        cmocka_unit_test(test_origins),
+        cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_content_type_and_text),
+        cmocka_unit_test(test_prometheus),
         cmocka_unit_test(test_join),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -31,8 +31,8 @@ typedef struct stub {
     json_t *datasets; /* array of dataset objects, ascending id */
     struct ds_meta {
         const char *portal, *status, *org; /* borrowed from the dataset objects */
-    } *meta;                               /* one per dataset: filter without hash lookups */
-    json_t *portals;  /* array of names */
+    } * meta;                              /* one per dataset: filter without hash lookups */
+    json_t *portals;                       /* array of names */
     long long stats_updated;
     json_t *last_stats;
 } stub;
@@ -47,9 +47,9 @@ static json_t *make_notification(long long id, const char *type, const char *tit
     char ids[32], at[40];
     snprintf(ids, sizeof ids, "%lld", id);
     snprintf(at, sizeof at, "2026-11-28T09:%02d:%02d.000Z", (sec / 60) % 60, sec % 60);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:n, s:o}", "id", ids, "type", type,
-                     "title", title, "message", message, "created_at", at, "read", 0, "read_at",
-                     "data", data ? data : json_null());
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:n, s:o}", "id", ids, "type", type, "title",
+                     title, "message", message, "created_at", at, "read", 0, "read_at", "data",
+                     data ? data : json_null());
 }
 
 static long long id_of(const json_t *n)
@@ -78,7 +78,8 @@ static long long unread_count(stub *s)
     long long n = 0;
     size_t i;
     json_t *x;
-    json_array_foreach(s->notifications, i, x) n += !json_is_true(json_object_get(x, "read"));
+    json_array_foreach (s->notifications, i, x)
+        n += !json_is_true(json_object_get(x, "read"));
     return n;
 }
 
@@ -128,7 +129,9 @@ static json_t *find_notification(stub *s, long long id)
 {
     size_t i;
     json_t *n;
-    json_array_foreach(s->notifications, i, n) if (id_of(n) == id) return n;
+    json_array_foreach (s->notifications, i, n)
+        if (id_of(n) == id)
+            return n;
     return NULL;
 }
 
@@ -177,8 +180,7 @@ static int n_mark_all_read(const json_t *params, json_t **result, void *user)
     long long marked = unread_count(s);
     size_t i;
     json_t *n;
-    json_array_foreach(s->notifications, i, n)
-    {
+    json_array_foreach (s->notifications, i, n) {
         if (!json_is_true(json_object_get(n, "read"))) {
             json_object_set_new(n, "read", json_true());
             json_object_set_new(n, "read_at", json_string("2026-11-28T10:00:00.000Z"));
@@ -202,7 +204,8 @@ static int n_clear(const json_t *params, json_t **result, void *user)
     json_array_clear(s->notifications);
     pthread_mutex_unlock(&s->mu);
     *result = json_pack("{s:i, s:I}", "unread_count", 0, "cleared", (json_int_t)cleared);
-    vg_bus_publish_new(s->host->bus, "notifications.cleared", json_pack("{s:i}", "unread_count", 0));
+    vg_bus_publish_new(s->host->bus, "notifications.cleared",
+                       json_pack("{s:i}", "unread_count", 0));
     return 0;
 }
 
@@ -239,21 +242,19 @@ static int n_stats(const json_t *params, json_t **result, void *user)
     (void)params;
     stub *s = user;
     pthread_mutex_lock(&s->mu);
-    json_t *by = json_pack("{s:i, s:i, s:i, s:i}", "info", 0, "warning", 0, "error", 0,
-                           "success", 0);
+    json_t *by =
+        json_pack("{s:i, s:i, s:i, s:i}", "info", 0, "warning", 0, "error", 0, "success", 0);
     size_t i;
     json_t *n;
-    json_array_foreach(s->notifications, i, n)
-    {
+    json_array_foreach (s->notifications, i, n) {
         const char *t = json_string_value(json_object_get(n, "type"));
         json_object_set_new(by, t, json_integer(json_integer_value(json_object_get(by, t)) + 1));
     }
-    *result = json_pack("{s:I, s:I, s:I, s:o, s:I, s:i, s:i}", "total",
-                        (json_int_t)json_array_size(s->notifications), "unread",
-                        (json_int_t)unread_count(s), "in_memory",
-                        (json_int_t)json_array_size(s->notifications), "by_type", by,
-                        "created_total", (json_int_t)s->created_total, "suppressed", 0, "digests",
-                        0);
+    *result = json_pack(
+        "{s:I, s:I, s:I, s:o, s:I, s:i, s:i}", "total",
+        (json_int_t)json_array_size(s->notifications), "unread", (json_int_t)unread_count(s),
+        "in_memory", (json_int_t)json_array_size(s->notifications), "by_type", by, "created_total",
+        (json_int_t)s->created_total, "suppressed", 0, "digests", 0);
     pthread_mutex_unlock(&s->mu);
     return 0;
 }
@@ -274,12 +275,13 @@ static json_t *make_dataset(stub *s, size_t i)
     snprintf(title, sizeof title, "Dataset %zu", i);
     snprintf(org, sizeof org, "org-%zu", i % 7);
     snprintf(orgt, sizeof orgt, "Organization %zu", i % 7);
-    const char *portal = json_string_value(json_array_get(s->portals, i % json_array_size(s->portals)));
+    const char *portal =
+        json_string_value(json_array_get(s->portals, i % json_array_size(s->portals)));
     snprintf(url, sizeof url, "https://datos.example/dataset/%s", name);
     const char *status = status_for(i);
     bool no_org = i % 11 == 5;
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:s?}", "id", id, "portal",
-                     portal, "name", name, "title", title, "organization", no_org ? NULL : org,
+    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:s?}", "id", id, "portal", portal,
+                     "name", name, "title", title, "organization", no_org ? NULL : org,
                      "organization_title", no_org ? NULL : orgt, "url", url, "status", status,
                      "last_checked", strcmp(status, "unknown") ? "2026-11-28T08:00:00Z" : NULL);
 }
@@ -323,8 +325,8 @@ static int d_list(const json_t *params, json_t **result, void *user)
             json_array_append_new(items, json_deep_copy(d));
         total++;
     }
-    *result = json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)total,
-                        "limit", (json_int_t)limit, "offset", (json_int_t)offset);
+    *result = json_pack("{s:o, s:I, s:I, s:I}", "items", items, "total", (json_int_t)total, "limit",
+                        (json_int_t)limit, "offset", (json_int_t)offset);
     return 0;
 }
 
@@ -335,9 +337,12 @@ static int magic_error(const char *id, json_t **result)
         const char *id;
         int rc;
         const char *code;
-    } m[] = {{"err-einval", -EINVAL, "INVALID_ARGUMENT"}, {"err-eexist", -EEXIST, "CONFLICT"},
-             {"err-ebusy", -EBUSY, "CONFLICT"},           {"err-e2big", -E2BIG, "TOO_LARGE"},
-             {"err-eacces", -EACCES, "UNAUTHORIZED"},     {"err-eagain", -EAGAIN, "UNAVAILABLE"},
+    } m[] = {{"err-einval", -EINVAL, "INVALID_ARGUMENT"},
+             {"err-eexist", -EEXIST, "CONFLICT"},
+             {"err-ebusy", -EBUSY, "CONFLICT"},
+             {"err-e2big", -E2BIG, "TOO_LARGE"},
+             {"err-eacces", -EACCES, "UNAUTHORIZED"},
+             {"err-eagain", -EAGAIN, "UNAVAILABLE"},
              {"err-eio", -EIO, "INTERNAL"}};
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (!strcmp(id, m[i].id))
@@ -401,8 +406,7 @@ static int d_history(const json_t *params, json_t **result, void *user)
     const char *id = json_string_value(json_object_get(params, "id"));
     json_int_t days = json_integer_value(json_object_get(params, "days"));
     if (!id || !find_dataset(s, id))
-        return vg_method_fail(result, -ENOENT, "NOT_FOUND", "dataset '%s' not found",
-                              id ? id : "");
+        return vg_method_fail(result, -ENOENT, "NOT_FOUND", "dataset '%s' not found", id ? id : "");
     json_t *daily = json_array();
     for (json_int_t d = 0; d < days; d++) {
         char day[16];
@@ -410,10 +414,9 @@ static int d_history(const json_t *params, json_t **result, void *user)
         json_array_append_new(daily, json_pack("{s:s, s:f, s:i, s:i}", "day", day, "uptime", 1.0,
                                                "checks", 24, "mean_latency_ms", 110));
     }
-    *result = json_pack(
-        "{s:s, s:I, s:[{s:s, s:s, s:s, s:i, s:i}], s:o}", "id", id, "days", days, "checks",
-        "resource_id", "res-1", "checked_at", "2026-11-28T08:00:00Z", "status", "up",
-        "http_status", 200, "latency_ms", 120, "daily", daily);
+    *result = json_pack("{s:s, s:I, s:[{s:s, s:s, s:s, s:i, s:i}], s:o}", "id", id, "days", days,
+                        "checks", "resource_id", "res-1", "checked_at", "2026-11-28T08:00:00Z",
+                        "status", "up", "http_status", 200, "latency_ms", 120, "daily", daily);
     return 0;
 }
 
@@ -426,20 +429,18 @@ static int m_status(const json_t *params, json_t **result, void *user)
     json_t *out = json_array();
     size_t i;
     json_t *p;
-    json_array_foreach(s->portals, i, p)
-    {
+    json_array_foreach (s->portals, i, p) {
         char finished[48];
         snprintf(finished, sizeof finished, "2026-11-28T08:%02zu:30Z", i % 60);
         json_array_append_new(
             out, json_pack("{s:O, s:s, s:s, s:{s:s, s:s, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:b},"
                            " s:s, s:n, s:{s:i, s:i, s:i, s:i}}",
-                           "name", p, "url", "https://datos.example", "state", "idle",
-                           "last_sweep", "started_at", "2026-11-28T08:00:00Z", "finished_at",
-                           finished, "duration_ms", (json_int_t)(1500 + 1000 * i), "counts",
-                           "datasets", 10, "up", 6, "down", 2, "degraded", 1, "unknown", 1,
-                           "complete", 1, "next_sweep_at", "2026-11-28T09:00:00Z", "last_error",
-                           "checks_total", "up", 100, "down", 20, "restricted", 3, "invalid",
-                           1));
+                           "name", p, "url", "https://datos.example", "state", "idle", "last_sweep",
+                           "started_at", "2026-11-28T08:00:00Z", "finished_at", finished,
+                           "duration_ms", (json_int_t)(1500 + 1000 * i), "counts", "datasets", 10,
+                           "up", 6, "down", 2, "degraded", 1, "unknown", 1, "complete", 1,
+                           "next_sweep_at", "2026-11-28T09:00:00Z", "last_error", "checks_total",
+                           "up", 100, "down", 20, "restricted", 3, "invalid", 1));
     }
     *result = json_pack("{s:o}", "portals", out);
     return 0;
@@ -454,11 +455,11 @@ static int m_run_now(const json_t *params, json_t **result, void *user)
     if (portal) {
         size_t i;
         json_t *p;
-        json_array_foreach(s->portals, i, p) if (!strcmp(json_string_value(p), portal))
-        {
-            *result = json_pack("{s:[s]}", "started", portal);
-            return 0;
-        }
+        json_array_foreach (s->portals, i, p)
+            if (!strcmp(json_string_value(p), portal)) {
+                *result = json_pack("{s:[s]}", "started", portal);
+                return 0;
+            }
         return vg_method_fail(result, -ENOENT, "NOT_FOUND", "no portal named '%s'", portal);
     }
     *result = json_pack("{s:O}", "started", s->portals);
@@ -512,7 +513,9 @@ static int has_word(const json_t *list, const char *w)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) if (!strcmp(json_string_value(v), w)) return 1;
+    json_array_foreach (list, i, v)
+        if (!strcmp(json_string_value(v), w))
+            return 1;
     return 0;
 }
 
@@ -560,9 +563,9 @@ static int stub_init(const vg_host *host, const vg_config *cfg, void **state)
         char title[48], msg[96];
         snprintf(title, sizeof title, "Notification %lld", i);
         snprintf(msg, sizeof msg, "Dataset ds-%05lld changed state", i);
-        json_t *n = make_notification(i, types[(i - 1) % 4], title, msg,
-                                      i % 2 ? json_pack("{s:s}", "dataset_id", "ds-00001") : NULL,
-                                      (int)i);
+        json_t *n =
+            make_notification(i, types[(i - 1) % 4], title, msg,
+                              i % 2 ? json_pack("{s:s}", "dataset_id", "ds-00001") : NULL, (int)i);
         if (i % 3 == 0) {
             json_object_set_new(n, "read", json_true());
             json_object_set_new(n, "read_at", json_string("2026-11-28T09:59:00.000Z"));
@@ -597,7 +600,8 @@ static int stub_init(const vg_host *host, const vg_config *cfg, void **state)
             goto fail;
     }
     if (has_word(provide, "datasets")) {
-        if ((rc = reg(s, "datasets.list", d_list)) < 0 || (rc = reg(s, "datasets.get", d_get)) < 0 ||
+        if ((rc = reg(s, "datasets.list", d_list)) < 0 ||
+            (rc = reg(s, "datasets.get", d_get)) < 0 ||
             (rc = reg(s, "datasets.history", d_history)) < 0)
             goto fail;
     }
@@ -609,8 +613,8 @@ static int stub_init(const vg_host *host, const vg_config *cfg, void **state)
     if (has_word(provide, "broker") && (rc = reg(s, "broker.status", b_status)) < 0)
         goto fail;
     if ((rc = vg_bus_subscribe(host->bus, "stats.updated", on_stats, s, NULL, NULL)) < 0 ||
-        (rc = host->http_route(host, "GET", "/test/stub/stats-updated", h_stats_updated, s,
-                               NULL)) < 0)
+        (rc = host->http_route(host, "GET", "/test/stub/stats-updated", h_stats_updated, s, NULL)) <
+            0)
         goto fail;
     json_decref(provide);
     return 0;
