@@ -12,6 +12,8 @@ cmake --install "$build" --prefix "$tmp/p" > "$tmp/log" || { cat "$tmp/log"; exi
 {
     echo "$bin/vigia"
     for h in bus config export http json log plugin version vigia workq; do echo "$inc/vigia/$h.h"; done
+    # every bus contract header of the source tree
+    for c in "$(dirname "$0")"/../../include/vigia/contract/*.h; do echo "$inc/vigia/contract/${c##*/}"; done
     for f in VigiaPlugin vigiaConfig vigiaConfigVersion vigiaTargets; do echo "$lib/cmake/vigia/$f.cmake"; done
     echo "$lib/pkgconfig/vigia.pc"
     for p in broker monitor notifications probe rest; do echo "$lib/vigia/plugins/$p.so"; done
