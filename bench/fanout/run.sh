@@ -40,6 +40,8 @@ plugins = brokertest, broker
 log_level = warn
 log_file = $OUT/vigia-$N.log
 threads = $THREADS
+; the load generator is one address: lift the core's per-address cap
+max_conns_per_ip = $((N + 600))
 [broker]
 max_clients = $((N + 100))
 thread_reserve = 64

@@ -41,6 +41,8 @@ plugins = reststub, rest
 log_level = warn
 log_file = $DIR/vigia.log
 threads = 16
+; wrk's connections all come from 127.0.0.1: lift the per-address cap (32)
+max_conns_per_ip = 1024
 
 [reststub]
 notifications = 100

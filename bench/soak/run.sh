@@ -53,6 +53,8 @@ plugins = notifications, monitor, broker, rest
 log_level = warn
 admin_token = $TOKEN
 threads = $((CLIENTS + 160))
+; every client of the soak is 127.0.0.1: lift the core's per-address cap (32)
+max_conns_per_ip = $((CLIENTS + 300))
 
 [monitor]
 api_delay = 0
@@ -72,6 +74,9 @@ recover_threshold = 1
 
 [broker]
 max_clients = $((CLIENTS + 100))
+; the clients share one address: they stand for many, so no per-address handshake cap
+max_unconnected = $((CLIENTS + 100))
+max_unconnected_per_ip = $((CLIENTS + 100))
 INI
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
