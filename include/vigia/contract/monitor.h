@@ -108,8 +108,8 @@ static const char *const VG_MONITOR_REASONS[] = {VG_MONITOR_REASON_OK,
 #define VG_MONITOR_PORTAL_UNKNOWN "unknown"
 #define VG_MONITOR_PORTAL_UP "up"
 #define VG_MONITOR_PORTAL_DOWN "down"
-static const char *const VG_MONITOR_PORTAL_STATES[] = {
-    VG_MONITOR_PORTAL_UP, VG_MONITOR_PORTAL_DOWN, VG_MONITOR_PORTAL_UNKNOWN, NULL};
+static const char *const VG_MONITOR_PORTAL_STATES[] = {VG_MONITOR_PORTAL_UP, VG_MONITOR_PORTAL_DOWN,
+                                                       VG_MONITOR_PORTAL_UNKNOWN, NULL};
 
 /* ---- why a sweep is not complete (monitor.sweep_finished "reason") ---- */
 #define VG_MONITOR_SWEEP_CANCELLED "cancelled"
