@@ -147,7 +147,9 @@ static doc parse_doc(void)
         if (!cell(line, 0, c0, sizeof c0) || !cell(line, 1, c1, sizeof c1))
             continue;
         if (!strcmp(c0, "field") || !strcmp(c0, "param") || !strcmp(c0, "result")) {
-            table = !strcmp(c0, "field") ? ROW_FIELD : !strcmp(c0, "param") ? ROW_PARAM : ROW_RESULT;
+            table = !strcmp(c0, "field")   ? ROW_FIELD
+                    : !strcmp(c0, "param") ? ROW_PARAM
+                                           : ROW_RESULT;
             continue;
         }
         if (table < 0 || c0[0] == '-' || !c0[0])
@@ -336,8 +338,8 @@ static void sweep(void)
 static int setup(void **state)
 {
     (void)state;
-    const char *args[] = {"--datasets", "10", "--orgs", "2", "--resources-per-dataset", "1",
-                          "--seed",     "5",  NULL};
+    const char *args[] = {"--datasets", "10",     "--orgs", "2", "--resources-per-dataset",
+                          "1",          "--seed", "5",      NULL};
     if (mt_fixture_start(&fx, args) < 0)
         return -1;
     json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=10&sort=id%20asc");
