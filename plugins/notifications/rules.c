@@ -902,7 +902,7 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
     } else if (strcmp(topic, VG_MONITOR_EV_SWEEP_FINISHED) == 0) {
         if (portal)
             sweep_close(r, portal, now);
-    } else if (strcmp(topic, "portal.status_changed") == 0) {
+    } else if (strcmp(topic, VG_MONITOR_EV_PORTAL_STATUS_CHANGED) == 0) {
         int kind = classify(r, topic, payload);
         change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);
         if (c) {
