@@ -94,7 +94,7 @@ static const char *str_or(const json_t *obj, const char *key, const char *def)
 /* sweep_id may be a string or a number; "" when absent. */
 static void sweep_id_of(const json_t *payload, char *buf, size_t size)
 {
-    const json_t *v = json_object_get(payload, "sweep_id");
+    const json_t *v = json_object_get(payload, VG_MONITOR_F_SWEEP_ID);
     buf[0] = 0;
     if (json_is_string(v))
         snprintf(buf, size, "%s", json_string_value(v));
@@ -159,8 +159,9 @@ static int status_kind(const char *previous, const char *current)
 static int classify(const nt_rules *r, const char *topic, const json_t *p)
 {
     if (strcmp(topic, VG_MONITOR_EV_PORTAL_STATUS_CHANGED) == 0) {
-        const char *prev = str_or(p, "previous", ""), *cur = str_or(p, "current", "");
-        if (!str_or(p, "portal", NULL))
+        const char *prev = str_or(p, VG_MONITOR_F_PREVIOUS, ""),
+                   *cur = str_or(p, VG_MONITOR_F_CURRENT, "");
+        if (!str_or(p, VG_MONITOR_F_PORTAL, NULL))
             return K_NONE;
         if (strcmp(cur, VG_MONITOR_PORTAL_DOWN) == 0)
             return K_PORTAL_DOWN;
@@ -168,10 +169,11 @@ static int classify(const nt_rules *r, const char *topic, const json_t *p)
                    ? K_PORTAL_UP
                    : K_NONE;
     }
-    if (!json_is_object(json_object_get(p, "dataset")))
+    if (!json_is_object(json_object_get(p, VG_MONITOR_F_DATASET)))
         return K_NONE;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_STATUS_CHANGED) == 0)
-        return status_kind(str_or(p, "previous", NULL), str_or(p, "current", NULL));
+        return status_kind(str_or(p, VG_MONITOR_F_PREVIOUS, NULL),
+                           str_or(p, VG_MONITOR_F_CURRENT, NULL));
     if (strcmp(topic, VG_MONITOR_EV_DATASET_ADDED) == 0)
         return K_ADDED;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_REMOVED) == 0)
@@ -221,7 +223,7 @@ static const struct {
  * known (or out of memory). An unknown code is shown as it is. */
 static char *resource_reason(nt_lang lang, const json_t *f)
 {
-    const char *code = str_or(f, "reason", NULL);
+    const char *code = str_or(f, VG_MONITOR_F_REASON, NULL);
     const char *why = code;
     for (size_t i = 0; code && i < sizeof reason_codes / sizeof reason_codes[0]; i++)
         if (strcmp(code, reason_codes[i].code) == 0)
@@ -246,7 +248,7 @@ static char *reason_text(const nt_rules *r, const change *c)
     switch (c->kind) {
     case K_DOWN:
     case K_DEGRADED: {
-        const json_t *failing = json_object_get(p, "failing");
+        const json_t *failing = json_object_get(p, VG_MONITOR_F_FAILING);
         size_t n = json_array_size(failing);
         if (n == 0)
             return strdup(nt_text(lang, T_REASON_NONE));
@@ -275,7 +277,7 @@ static char *reason_text(const nt_rules *r, const change *c)
     case K_EMPTY:
         return strdup(nt_text(lang, T_REASON_EMPTY));
     case K_MODIFIED: {
-        const json_t *ch = json_object_get(p, "changes");
+        const json_t *ch = json_object_get(p, VG_MONITOR_F_CHANGES);
         nt_sb b = {0};
         struct {
             const char *key;
@@ -310,13 +312,14 @@ static char *reason_text(const nt_rules *r, const change *c)
 
 static const char *dataset_label(const json_t *ds)
 {
-    return str_or(ds, "title", str_or(ds, "name", str_or(ds, "id", "?")));
+    return str_or(ds, VG_MONITOR_DS_TITLE,
+                  str_or(ds, VG_MONITOR_DS_NAME, str_or(ds, VG_MONITOR_DS_ID, "?")));
 }
 
 static const char *org_label(const nt_rules *r, const json_t *ds)
 {
-    return str_or(ds, "organization_title",
-                  str_or(ds, "organization", nt_text(r->opt.lang, T_NO_ORG)));
+    return str_or(ds, VG_MONITOR_DS_ORGANIZATION_TITLE,
+                  str_or(ds, VG_MONITOR_DS_ORGANIZATION, nt_text(r->opt.lang, T_NO_ORG)));
 }
 
 /* Builds and emits one single notification for `c`, showing how many earlier
@@ -325,10 +328,10 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
 {
     nt_lang lang = r->opt.lang;
     const json_t *p = c->payload;
-    const json_t *ds = json_object_get(p, "dataset");
-    const char *portal = str_or(p, "portal", str_or(ds, "portal", "?"));
+    const json_t *ds = json_object_get(p, VG_MONITOR_F_DATASET);
+    const char *portal = str_or(p, VG_MONITOR_F_PORTAL, str_or(ds, VG_MONITOR_F_PORTAL, "?"));
     char *reason = reason_text(r, c);
-    const char *prev = str_or(p, "previous", NULL);
+    const char *prev = str_or(p, VG_MONITOR_F_PREVIOUS, NULL);
     const char *vars[] = {"dataset",
                           dataset_label(ds),
                           "organization",
@@ -400,8 +403,8 @@ static unsigned hash_key(const char *s)
 static flap *flap_get(nt_rules *r, const change *c)
 {
     const json_t *p = c->payload;
-    const json_t *ds = json_object_get(p, "dataset");
-    const char *portal = str_or(p, "portal", str_or(ds, "portal", ""));
+    const json_t *ds = json_object_get(p, VG_MONITOR_F_DATASET);
+    const char *portal = str_or(p, VG_MONITOR_F_PORTAL, str_or(ds, VG_MONITOR_F_PORTAL, ""));
     const char *id = str_or(ds, "id", str_or(ds, "name", ""));
     size_t len = strlen(portal) + strlen(id) + 2;
     char *key = malloc(len);
@@ -458,8 +461,9 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
 
 static const char *portal_of(const change *c)
 {
-    return str_or(c->payload, "portal",
-                  str_or(json_object_get(c->payload, "dataset"), "portal", "?"));
+    return str_or(
+        c->payload, VG_MONITOR_F_PORTAL,
+        str_or(json_object_get(c->payload, VG_MONITOR_F_DATASET), VG_MONITOR_F_PORTAL, "?"));
 }
 
 /* Announce held-back latest states whose min_repeat has passed (grouped per
@@ -597,7 +601,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         goto out;
     for (size_t i = 0; i < n; i++) {
         const json_t *ds = json_object_get(items[i]->payload, "dataset");
-        const char *org = str_or(ds, "organization", "");
+        const char *org = str_or(ds, VG_MONITOR_DS_ORGANIZATION, "");
         const json_t *known = json_object_get(index, org);
         size_t g = known ? (size_t)json_integer_value(known) : ng;
         if (g == ng) {
@@ -691,7 +695,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
                     break;
                 }
                 const change *c = items[order[groups[g].first + k]];
-                const json_t *ds = json_object_get(c->payload, "dataset");
+                const json_t *ds = json_object_get(c->payload, VG_MONITOR_F_DATASET);
                 char *reason = reason_text(r, c);
                 json_array_append_new(
                     dsl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", str_or(ds, "id", ""),
@@ -890,7 +894,7 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
     int64_t now = r->opt.now_ms(r->opt.clock_ctx);
     char sid[128];
     sweep_id_of(payload, sid, sizeof sid);
-    const char *portal = str_or(payload, "portal", NULL);
+    const char *portal = str_or(payload, VG_MONITOR_F_PORTAL, NULL);
 
     if (strcmp(topic, VG_CORE_EV_SYSTEM_STARTED) == 0) {
         system_started(r, payload);
