@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <vigia/contract/core.h>
 
 #include "log.h"
 #include "netaddr.h"
@@ -265,9 +266,9 @@ static int register_core(core_server *srv)
 {
     vg_bus *b = core_bus_client_handle(srv->core_client);
     int rc = 0;
-    rc |= vg_bus_register_method(b, "bus.stats", m_bus_stats, srv, NULL);
-    rc |= vg_bus_register_method(b, "http.stats", m_http_stats, srv, NULL);
-    rc |= vg_bus_register_method(b, "core.status", m_core_status, srv, NULL);
+    rc |= vg_bus_register_method(b, VG_CORE_M_BUS_STATS, m_bus_stats, srv, NULL);
+    rc |= vg_bus_register_method(b, VG_CORE_M_HTTP_STATS, m_http_stats, srv, NULL);
+    rc |= vg_bus_register_method(b, VG_CORE_M_STATUS, m_core_status, srv, NULL);
     rc |= core_http_route(srv->http, NULL, "GET", "/api/health", health_route, srv, NULL);
     return rc ? -EINVAL : 0;
 }
@@ -498,9 +499,9 @@ int core_server_run(const char *path)
         }
     }
     vg_bus *cb = core_bus_client_handle(srv.core_client);
-    vg_bus_publish_new(
-        cb, "system.started",
-        json_pack("{s:s, s:o}", "version", VIGIA_VERSION, "plugins", plugin_list(&srv)));
+    vg_bus_publish_new(cb, VG_CORE_EV_SYSTEM_STARTED,
+                       json_pack("{s:i, s:s, s:o}", VG_EVENT_V, VG_CORE_V, "version", VIGIA_VERSION,
+                                 "plugins", plugin_list(&srv)));
     CORE_INFO("listening on http://%s (%zu plugins, started in %.1f ms)", srv.set.listen,
               srv.nplugins, (double)started_ns(&t0) / 1e6);
 
@@ -512,7 +513,8 @@ int core_server_run(const char *path)
     wd.timeout_ms = srv.set.shutdown_timeout_ms;
     if (pthread_create(&wd.thread, NULL, watchdog_run, &wd) == 0)
         wd_running = true;
-    vg_bus_publish_new(cb, "system.stopping", json_pack("{s:s}", "version", VIGIA_VERSION));
+    vg_bus_publish_new(cb, VG_CORE_EV_SYSTEM_STOP_REQUESTED,
+                       json_pack("{s:i, s:s}", VG_EVENT_V, VG_CORE_V, "version", VIGIA_VERSION));
     core_bus_flush(srv.bus);
 
 stop:

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <vigia/contract/notifications.h> /* the topic we append, by its contract name */
 #include <vigia/vigia.h>
 
 typedef struct spool {
@@ -37,7 +38,7 @@ static int read_config(const vg_host *host, const vg_config *cfg, const char **f
 {
     int rc = host->config_require(host, cfg, "file", file);
     if (rc == 0)
-        rc = host->config_string(host, cfg, "topic", "notification.created", topic);
+        rc = host->config_string(host, cfg, "topic", VG_NOTIFICATIONS_EV_CREATED, topic);
     if (rc == 0)
         rc = host->config_int(host, cfg, "capacity", 1000, 1, 1000000, capacity);
     return rc;
@@ -94,8 +95,8 @@ static int append_job(vg_job *job, void *user)
     }
     atomic_fetch_add(&s->written, 1);
     vg_bus_publish_new(s->host->bus, "spool.appended",
-                       json_pack("{s:s, s:I, s:i}", "file", s->file, "bytes", (json_int_t)l->len,
-                                 "attempt", vg_job_attempt(job)));
+                       json_pack("{s:i, s:s, s:I, s:i}", VG_EVENT_V, 1, "file", s->file, "bytes",
+                                 (json_int_t)l->len, "attempt", vg_job_attempt(job)));
     return VG_JOB_DONE;
 }
 

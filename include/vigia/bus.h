@@ -1,5 +1,22 @@
 /* Vigía public SDK: the in-process event bus.
  *
+ * Naming rule (every topic and method; docs/events.md lists them all)
+ *   - Event topic: <noun>.<past participle>, or <noun>.<thing>_<past
+ *     participle>: it says what has happened to the noun ("dataset.added",
+ *     "dataset.status_changed", "monitor.sweep_finished"). The noun is
+ *     singular and belongs to one plugin, which alone publishes under it.
+ *   - Method: <namespace>.<verb> for an action ("notifications.mark_read",
+ *     "monitor.run_now") or <namespace>.<noun> for a read-only query
+ *     ("monitor.status", "bus.stats"). The namespace is the providing
+ *     plugin's name or the plural of a collection it owns ("datasets.list").
+ *   - Lower case, words joined by '_', one dot.
+ *   - Each provider declares its names, payload fields and enumerations in
+ *     <vigia/contract/<plugin>.h>; use those macros, not copied strings.
+ *   - Every event payload is an object with "v" (VG_EVENT_V): the integer
+ *     major version of the payload of its family, bumped when a field is
+ *     removed or changes meaning (adding fields does not bump it). A consumer
+ *     ignores an event whose v it does not know.
+ *
  * Events (publish/subscribe)
  *   - Topics are dotted strings ("dataset.status_changed").
  *   - A subscription matches a topic exactly ("dataset.added"), by prefix when
@@ -21,8 +38,7 @@
  *     unsubscribe or unregister.
  *
  * Methods (request/reply)
- *   - One owner per name ("notifications.list"), by convention prefixed with
- *     the owning plugin's name.
+ *   - One owner per name ("notifications.list"), named by the rule above.
  *   - vg_bus_call runs the method in the caller's thread (an HTTP worker, the
  *     bus thread, a plugin's or work queue's thread), several at once, so
  *     methods must be thread-safe, and quick: callers may be HTTP handlers or
@@ -139,6 +155,17 @@ static inline int vg_bus_call(vg_bus *bus, const char *name, const json_t *param
 static inline int vg_bus_has_subscribers(vg_bus *bus, const char *topic)
 {
     return bus->ops->has_subscribers(bus, topic);
+}
+
+/* The payload field every event carries: the major version of its payload. */
+#define VG_EVENT_V "v"
+
+/* The "v" of an event payload; 0 when it has none (a publisher from before
+ * the contract, or a test's hand-made event). */
+static inline int vg_event_version(const json_t *payload)
+{
+    const json_t *v = json_object_get(payload, VG_EVENT_V);
+    return json_is_integer(v) ? (int)json_integer_value(v) : 0;
 }
 
 /* Error object {"error":{"code": code, "message": formatted}}. New reference.

@@ -3,6 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <vigia/contract/broker.h>
+#include <vigia/contract/monitor.h>
+#include <vigia/contract/notifications.h>
+#include <vigia/contract/rest.h>
+
 #include "broker.h"
 
 static void on_notification_created(const char *topic, const json_t *payload, void *user)
@@ -11,8 +16,9 @@ static void on_notification_created(const char *topic, const json_t *payload, vo
     static const char *const rooms[] = {"notifications", NULL};
     broker_broadcast(user, rooms, "new_notification",
                      json_pack("{s:O?,s:O?}", "notification",
-                               json_object_get(payload, "notification"), "unread_count",
-                               json_object_get(payload, "unread_count")));
+                               json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION),
+                               "unread_count",
+                               json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
 }
 
 static void on_notification_read(const char *topic, const json_t *payload, void *user)
@@ -20,15 +26,17 @@ static void on_notification_read(const char *topic, const json_t *payload, void 
     (void)topic;
     broker_broadcast(user, NULL, "notification_marked_read",
                      json_pack("{s:O?,s:O?}", "notification_id",
-                               json_object_get(payload, "notification_id"), "unread_count",
-                               json_object_get(payload, "unread_count")));
+                               json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION_ID),
+                               "unread_count",
+                               json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
 }
 
 static void on_notifications_cleared(const char *topic, const json_t *payload, void *user)
 {
     (void)topic;
     broker_broadcast(user, NULL, "notifications_cleared",
-                     json_pack("{s:O?}", "unread_count", json_object_get(payload, "unread_count")));
+                     json_pack("{s:O?}", "unread_count",
+                               json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
 }
 
 /* dataset.* -> dataset_update {dataset_info, event, ...the rest of the payload}
@@ -36,12 +44,12 @@ static void on_notifications_cleared(const char *topic, const json_t *payload, v
 static void on_dataset(const char *topic, const json_t *payload, void *user)
 {
     broker *b = user;
-    const json_t *ds = json_object_get(payload, "dataset");
-    const char *id = json_string_value(json_object_get(ds, "id"));
-    const char *org = json_string_value(json_object_get(ds, "organization"));
-    const char *portal = json_string_value(json_object_get(payload, "portal"));
+    const json_t *ds = json_object_get(payload, VG_MONITOR_F_DATASET);
+    const char *id = json_string_value(json_object_get(ds, VG_MONITOR_DS_ID));
+    const char *org = json_string_value(json_object_get(ds, VG_MONITOR_DS_ORGANIZATION));
+    const char *portal = json_string_value(json_object_get(payload, VG_MONITOR_F_PORTAL));
     if (!portal)
-        portal = json_string_value(json_object_get(ds, "portal"));
+        portal = json_string_value(json_object_get(ds, VG_MONITOR_F_PORTAL));
     char r1[160], r2[160], r3[160];
     const char *rooms[5];
     int n = 0;
@@ -59,7 +67,8 @@ static void on_dataset(const char *topic, const json_t *payload, void *user)
         arg = json_object();
     }
     json_object_set(arg, "dataset_info", ds ? (json_t *)ds : json_null());
-    json_object_del(arg, "dataset");
+    json_object_del(arg, VG_MONITOR_F_DATASET);
+    json_object_del(arg, VG_EVENT_V); /* the bus payload's version, not the protocol's */
     json_object_set_new(arg, "event", json_string(topic));
     broker_broadcast(b, rooms, "dataset_update", arg);
 }
@@ -159,11 +168,11 @@ int bus_setup(broker *b)
         const char *topic;
         vg_event_cb cb;
     } subs[] = {
-        {"notification.created", on_notification_created},
-        {"notification.read", on_notification_read},
-        {"notifications.cleared", on_notifications_cleared},
-        {"dataset.", on_dataset},
-        {"stats.updated", on_stats},
+        {VG_NOTIFICATIONS_EV_CREATED, on_notification_created},
+        {VG_NOTIFICATIONS_EV_READ, on_notification_read},
+        {VG_NOTIFICATIONS_EV_CLEARED, on_notifications_cleared},
+        {VG_MONITOR_EV_DATASET_PREFIX, on_dataset},
+        {VG_REST_EV_STATS_UPDATED, on_stats},
     };
     for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
         int rc = vg_bus_subscribe(bus, subs[i].topic, subs[i].cb, b, NULL, &b->subs[b->nsubs]);
@@ -171,10 +180,10 @@ int bus_setup(broker *b)
             return b->host->fail(b->host, "cannot subscribe to %s: %d", subs[i].topic, rc);
         b->nsubs++;
     }
-    int rc = vg_bus_register_method(bus, "broker.status", m_status, b, NULL);
+    int rc = vg_bus_register_method(bus, VG_BROKER_M_STATUS, m_status, b, NULL);
     if (rc < 0)
         return b->host->fail(b->host, "cannot register broker.status: %d", rc);
-    rc = vg_bus_register_method(bus, "broker.ask", m_ask, b, NULL);
+    rc = vg_bus_register_method(bus, VG_BROKER_M_ASK, m_ask, b, NULL);
     if (rc < 0)
         return b->host->fail(b->host, "cannot register broker.ask: %d", rc);
     return 0;

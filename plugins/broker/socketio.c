@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <vigia/contract/notifications.h>
+
 #include "broker.h"
 
 /* Queue one packet; *len_out (may be NULL) gets its size. */
@@ -188,7 +190,7 @@ static json_t *ev_mark_read(session *s, const json_t *arg)
     if (!id)
         return vg_error_new("INVALID_ARGUMENT",
                             "notification_id: expected a notification id (string of digits)");
-    return call(s->b, "notifications.mark_read", json_pack("{s:o}", "id", id));
+    return call(s->b, VG_NOTIFICATIONS_M_MARK_READ, json_pack("{s:o}", "id", id));
 }
 
 static json_t *ev_get_notifications(session *s, const json_t *arg)
@@ -220,7 +222,7 @@ static json_t *ev_get_notifications(session *s, const json_t *arg)
         else
             json_object_set_new(params, "since", id);
     }
-    json_t *res = call(s->b, "notifications.list", params);
+    json_t *res = call(s->b, VG_NOTIFICATIONS_M_LIST, params);
     if (!res || json_object_get(res, "error"))
         return res;
     json_t *out = json_pack("{s:O?,s:O?}", "notifications", json_object_get(res, "notifications"),
@@ -236,7 +238,7 @@ static json_t *ev_clear(session *s)
         return vg_error_new("UNAUTHORIZED",
                             "clear_notifications needs the admin token in the CONNECT auth "
                             "payload (auth: {token})");
-    return call(b, "notifications.clear", NULL);
+    return call(b, VG_NOTIFICATIONS_M_CLEAR, NULL);
 }
 
 /* Token bucket: 1 = allowed, 0 = refused (answer an error), -1 = disconnect. */
@@ -307,8 +309,8 @@ static int on_event(session *s, const sio_packet *p)
 static void send_recent(session *s)
 {
     broker *b = s->b;
-    json_t *res =
-        call(b, "notifications.list", json_pack("{s:I}", "limit", (json_int_t)b->cfg.recent_limit));
+    json_t *res = call(b, VG_NOTIFICATIONS_M_LIST,
+                       json_pack("{s:I}", "limit", (json_int_t)b->cfg.recent_limit));
     json_t *out;
     if (res && !json_object_get(res, "error"))
         out = json_pack("{s:O?,s:O?}", "notifications", json_object_get(res, "notifications"),

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <vigia/contract/monitor.h>
 
 #include "monitor.h"
 
@@ -253,31 +254,32 @@ static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode
         if (landing == 1) {
             r->status = MON_R_RESTRICTED;
             r->soft = true;
-            r->reason = "login_required";
+            r->reason = VG_MONITOR_REASON_LOGIN_REQUIRED;
         } else if (landing == 2 || html_page) {
             r->status = MON_R_DEGRADED;
             r->soft = true;
-            r->reason = "html_instead_of_data";
+            r->reason = VG_MONITOR_REASON_HTML_INSTEAD_OF_DATA;
         } else {
             /* one slow answer is noise: the median of the last three decides */
             double lat[3] = {r->latency_ms, r->prev_lat[0], r->prev_lat[1]};
             r->status = MON_R_UP;
             r->slow = mon_slow_median(lat, 1 + (size_t)r->nprev_lat, o->slow_ms);
-            r->reason = r->slow ? "slow" : "ok";
+            r->reason = r->slow ? VG_MONITOR_REASON_SLOW : VG_MONITOR_REASON_OK;
         }
         break;
     case MON_V_RESTRICTED:
         r->status = MON_R_RESTRICTED;
-        r->reason = "restricted";
+        r->reason = VG_MONITOR_REASON_RESTRICTED;
         break;
     default:
         r->status = MON_R_DOWN;
-        r->reason = !answered                    ? (cc == CURLE_OPERATION_TIMEDOUT   ? "timeout"
-                                                    : cc == CURLE_TOO_MANY_REDIRECTS ? "too_many_redirects"
-                                                                                     : "connection_error")
-                    : http >= 500                ? "http_5xx"
-                    : http == 404 || http == 410 ? "not_found"
-                                                 : "http_error";
+        r->reason = !answered
+                        ? (cc == CURLE_OPERATION_TIMEDOUT   ? VG_MONITOR_REASON_TIMEOUT
+                           : cc == CURLE_TOO_MANY_REDIRECTS ? VG_MONITOR_REASON_TOO_MANY_REDIRECTS
+                                                            : VG_MONITOR_REASON_CONNECTION_ERROR)
+                    : http >= 500                ? VG_MONITOR_REASON_HTTP_5XX
+                    : http == 404 || http == 410 ? VG_MONITOR_REASON_NOT_FOUND
+                                                 : VG_MONITOR_REASON_HTTP_ERROR;
         break;
     }
     return v;
@@ -300,7 +302,7 @@ static void record_rate_limited(xfer *x, mon_res *r)
     r->status = r->prev_status;
     r->slow = false;
     r->soft = false;
-    r->reason = "rate_limited";
+    r->reason = VG_MONITOR_REASON_RATE_LIMITED;
     free(r->error);
     r->error = strdup("the server asked us to slow down; the previous status is kept");
 }
@@ -375,7 +377,7 @@ int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
             r->checked = true;
             r->invalid = true;
             r->status = MON_R_UNKNOWN;
-            r->reason = "invalid_url";
+            r->reason = VG_MONITOR_REASON_INVALID_URL;
             r->checked_at = mon_wall_ms();
             free(r->error);
             r->error = strdup("not an http(s) URL: never fetched");

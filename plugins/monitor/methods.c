@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <vigia/contract/monitor.h>
 
 #include "monitor.h"
 
@@ -502,10 +503,10 @@ int mon_methods_register(mon_plugin *m)
 {
     vg_bus *bus = m->host->bus;
     int rc = mon_fold_register(m->rdb);
-    rc |= vg_bus_register_method(bus, "datasets.list", m_list, m, NULL);
-    rc |= vg_bus_register_method(bus, "datasets.get", m_get, m, NULL);
-    rc |= vg_bus_register_method(bus, "datasets.history", m_history, m, NULL);
-    rc |= vg_bus_register_method(bus, "monitor.status", m_status, m, NULL);
-    rc |= vg_bus_register_method(bus, "monitor.run_now", m_run_now, m, NULL);
+    rc |= vg_bus_register_method(bus, VG_MONITOR_M_DATASETS_LIST, m_list, m, NULL);
+    rc |= vg_bus_register_method(bus, VG_MONITOR_M_DATASETS_GET, m_get, m, NULL);
+    rc |= vg_bus_register_method(bus, VG_MONITOR_M_DATASETS_HISTORY, m_history, m, NULL);
+    rc |= vg_bus_register_method(bus, VG_MONITOR_M_STATUS, m_status, m, NULL);
+    rc |= vg_bus_register_method(bus, VG_MONITOR_M_RUN_NOW, m_run_now, m, NULL);
     return rc ? -EEXIST : 0;
 }

@@ -5,14 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <vigia/contract/monitor.h>
 
 #include "monitor.h"
 
-static const char *const k_rnames[] = {"unknown", "up", "down", "restricted", "degraded"};
-static const char *const k_dnames[MON_D_COUNT] = {"unknown", "up", "degraded", "down", "empty"};
+static const char *const k_rnames[] = {VG_MONITOR_RESOURCE_UNKNOWN, VG_MONITOR_RESOURCE_UP,
+                                       VG_MONITOR_RESOURCE_DOWN, VG_MONITOR_RESOURCE_RESTRICTED,
+                                       VG_MONITOR_RESOURCE_DEGRADED};
+static const char *const k_dnames[MON_D_COUNT] = {
+    VG_MONITOR_DATASET_UNKNOWN, VG_MONITOR_DATASET_UP, VG_MONITOR_DATASET_DEGRADED,
+    VG_MONITOR_DATASET_DOWN, VG_MONITOR_DATASET_EMPTY};
 
-const char *mon_rstatus_name(int s) { return s >= 0 && s <= 4 ? k_rnames[s] : "unknown"; }
-const char *mon_dstatus_name(int s) { return s >= 0 && s < MON_D_COUNT ? k_dnames[s] : "unknown"; }
+const char *mon_rstatus_name(int s)
+{
+    return s >= 0 && s <= 4 ? k_rnames[s] : VG_MONITOR_RESOURCE_UNKNOWN;
+}
+const char *mon_dstatus_name(int s)
+{
+    return s >= 0 && s < MON_D_COUNT ? k_dnames[s] : VG_MONITOR_DATASET_UNKNOWN;
+}
 
 int mon_dstatus_parse(const char *s)
 {

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <vigia/contract/monitor.h>
 
 #include "monitor.h"
 
@@ -233,7 +234,7 @@ int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t st
                          int *baseline_done, int *failures, int *held)
 {
     sqlite3_stmt *st = NULL;
-    snprintf(state, statelen, "unknown");
+    snprintf(state, statelen, VG_MONITOR_PORTAL_UNKNOWN);
     *baseline_done = *failures = *held = 0;
     if (sqlite3_prepare_v2(db,
                            "SELECT state, baseline_done, failures, held FROM monitor_portals"
@@ -523,7 +524,7 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
             bind_s(st, 16, r->method);
             sqlite3_bind_int64(st, 17, r->checked_at);
         } else {
-            bind_s(st, 8, "unknown");
+            bind_s(st, 8, VG_MONITOR_RESOURCE_UNKNOWN);
         }
         if (step_reset(b, st) < 0)
             return -EIO;

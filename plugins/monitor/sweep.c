@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <vigia/contract/monitor.h>
 
 #include "monitor.h"
 
@@ -28,10 +29,13 @@ static json_t *iso_or_null(int64_t ms)
 }
 
 /* The bus queue is bounded: wait a little rather than lose an event.
- * `payload` is borrowed: each attempt hands the bus its own reference. */
+ * `payload` is borrowed: each attempt hands the bus its own reference. It
+ * gets its "v" here, once, before the bus sees it. */
 int mon_publish(mon_plugin *m, const char *topic, json_t *payload)
 {
     vg_bus *bus = m->host->bus;
+    if (!json_object_get(payload, VG_EVENT_V))
+        json_object_set_new(payload, VG_EVENT_V, json_integer(VG_MONITOR_V));
     for (int attempt = 0; attempt < 40; attempt++) {
         int rc = vg_bus_publish_new(bus, topic, json_incref(payload));
         if (rc != -EAGAIN) {
@@ -140,7 +144,7 @@ static json_t *failing_list(const mon_ds *d)
             continue; /* soft: a page instead of data, a login page */
         json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s}", "id", r->id, "name", jstr(r->name),
                               "url", jstr(r->url), "status", mon_rstatus_name(r->status), "reason",
-                              r->reason ? r->reason : "unknown");
+                              r->reason ? r->reason : VG_MONITOR_REASON_UNKNOWN);
         json_object_set_new(o, "http_status",
                             r->http_status ? json_integer(r->http_status) : json_null());
         if (r->error)
@@ -192,9 +196,9 @@ static void store_failed(sweep *s, const char *what)
 {
     s->errors++;
     VG_ERROR(s->m->host, "portal %s: %s failed: %s", s->p->name, what, sqlite3_errmsg(s->m->wdb));
-    if (!s->err[0] || !s->reason || strcmp(s->reason, "store_error") != 0) {
+    if (!s->err[0] || !s->reason || strcmp(s->reason, VG_MONITOR_SWEEP_STORE_ERROR) != 0) {
         snprintf(s->err, sizeof s->err, "%s failed: %s", what, sqlite3_errmsg(s->m->wdb));
-        s->reason = "store_error";
+        s->reason = VG_MONITOR_SWEEP_STORE_ERROR;
     }
 }
 
@@ -224,18 +228,20 @@ static void portal_outcome(sweep *s, bool ok)
     rt->failures = ok ? 0 : rt->failures + 1;
     char state[16];
     snprintf(state, sizeof state, "%s",
-             ok                                     ? "up"
-             : rt->failures >= s->p->fail_threshold ? "down"
+             ok                                     ? VG_MONITOR_PORTAL_UP
+             : rt->failures >= s->p->fail_threshold ? VG_MONITOR_PORTAL_DOWN
                                                     : prev);
     memcpy(rt->state, state, sizeof state);
     snprintf(rt->last_error, sizeof rt->last_error, "%s", ok ? "" : s->err);
     int failures = rt->failures;
     pthread_mutex_unlock(&s->m->mu);
-    if (strcmp(prev, state) != 0 && (strcmp(state, "down") == 0 || strcmp(prev, "down") == 0)) {
+    if (strcmp(prev, state) != 0 &&
+        (strcmp(state, VG_MONITOR_PORTAL_DOWN) == 0 || strcmp(prev, VG_MONITOR_PORTAL_DOWN) == 0)) {
         json_t *ev = json_pack("{s:s, s:s, s:s, s:o, s:o, s:i}", "portal", s->p->name, "previous",
                                prev, "current", state, "error", ok ? json_null() : jstr(s->err),
                                "reason", ok ? json_null() : jstr(s->reason), "failures", failures);
-        json_array_append_new(s->events, json_pack("[s, o]", "portal.status_changed", ev));
+        json_array_append_new(s->events,
+                              json_pack("[s, o]", VG_MONITOR_EV_PORTAL_STATUS_CHANGED, ev));
     }
 }
 
@@ -251,7 +257,7 @@ static void sweep_begin(sweep *s)
     mon_iso_ms(s->started, iso, sizeof iso);
     json_t *ev = json_pack("{s:s, s:I, s:s}", "portal", s->p->name, "sweep_id", (json_int_t)s->id,
                            "started_at", iso);
-    mon_publish(s->m, "monitor.sweep_started", ev);
+    mon_publish(s->m, VG_MONITOR_EV_SWEEP_STARTED, ev);
     json_decref(ev);
     VG_INFO(s->m->host, "sweep %lld of portal %s started", (long long)s->id, s->p->name);
 }
@@ -274,13 +280,13 @@ static void sweep_list(sweep *s)
     s->t_list = s->t_checks = mon_mono_ms();
     if (atomic_load(&m->stop)) {
         s->cancelled = true;
-        s->reason = "cancelled";
+        s->reason = VG_MONITOR_SWEEP_CANCELLED;
         snprintf(s->err, sizeof s->err, "sweep cancelled");
         return;
     }
     if (lrc < 0) {
         s->errors++;
-        s->reason = "listing_failed";
+        s->reason = VG_MONITOR_SWEEP_LISTING_FAILED;
         VG_WARN(m->host, "portal %s: listing failed: %s", s->p->name, s->err);
         if (mon_store_mark_stale(m->wdb, s->p->name) < 0)
             store_failed(s, "marking datasets stale");
@@ -288,7 +294,7 @@ static void sweep_list(sweep *s)
     }
     s->listed = true;
     if (!s->L.complete) {
-        s->reason = "listing_incomplete";
+        s->reason = VG_MONITOR_SWEEP_LISTING_INCOMPLETE;
         snprintf(s->err, sizeof s->err, "listing incomplete: %s", s->L.incomplete);
         VG_WARN(m->host, "portal %s: %s; nothing is removed from it", s->p->name, s->err);
     }
@@ -333,12 +339,12 @@ static void sweep_check(sweep *s)
     s->t_checks = mon_mono_ms();
     if (crc == -ECANCELED || atomic_load(&m->stop)) {
         s->cancelled = true;
-        s->reason = "cancelled";
+        s->reason = VG_MONITOR_SWEEP_CANCELLED;
         snprintf(s->err, sizeof s->err, "sweep cancelled");
         s->listed = false;
     } else if (crc < 0) {
         snprintf(s->err, sizeof s->err, "resource checks failed: %d", crc);
-        s->reason = "checks_failed";
+        s->reason = VG_MONITOR_SWEEP_CHECKS_FAILED;
         s->errors++;
         s->listed = false;
     }
@@ -468,26 +474,26 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
                               h.status, last_checked);
     json_int_t sid = (json_int_t)s->id;
     if ((!pd && !quiet) || returned) /* a return is the same dataset, back */
-        json_array_append_new(s->events, json_pack("[s, {s:s, s:I, s:O, s:b}]", "dataset.added",
-                                                   "portal", portal, "sweep_id", sid, "dataset", dj,
-                                                   "returned", returned));
+        json_array_append_new(
+            s->events, json_pack("[s, {s:s, s:I, s:O, s:b}]", VG_MONITOR_EV_DATASET_ADDED, "portal",
+                                 portal, "sweep_id", sid, "dataset", dj, "returned", returned));
     json_t *ch = pd && !returned ? diff_dataset(pd, d) : NULL;
     if (ch)
-        json_array_append_new(s->events,
-                              json_pack("[s, {s:s, s:I, s:O, s:o}]", "dataset.modified", "portal",
-                                        portal, "sweep_id", sid, "dataset", dj, "changes", ch));
+        json_array_append_new(s->events, json_pack("[s, {s:s, s:I, s:O, s:o}]",
+                                                   VG_MONITOR_EV_DATASET_MODIFIED, "portal", portal,
+                                                   "sweep_id", sid, "dataset", dj, "changes", ch));
     /* unknown -> up is the normal first classification: not news; nor is a
      * new dataset that starts empty (dataset.added tells) */
     if (changed &&
         !(before == MON_D_UNKNOWN && (h.status == MON_D_UP || h.status == MON_D_EMPTY || quiet))) {
         char at[40];
         mon_iso_ms(last_checked ? last_checked : now, at, sizeof at);
-        json_array_append_new(s->events,
-                              json_pack("[s, {s:s, s:I, s:O, s:s, s:s, s:o, s:s}]",
-                                        "dataset.status_changed", "portal", portal, "sweep_id", sid,
-                                        "dataset", dj, "previous", mon_dstatus_name(before),
-                                        "current", mon_dstatus_name(h.status), "failing",
-                                        failing_list(d), "checked_at", at));
+        json_array_append_new(s->events, json_pack("[s, {s:s, s:I, s:O, s:s, s:s, s:o, s:s}]",
+                                                   VG_MONITOR_EV_DATASET_STATUS_CHANGED, "portal",
+                                                   portal, "sweep_id", sid, "dataset", dj,
+                                                   "previous", mon_dstatus_name(before), "current",
+                                                   mon_dstatus_name(h.status), "failing",
+                                                   failing_list(d), "checked_at", at));
     }
     json_decref(dj);
     return rc ? -EIO : 0;
@@ -504,8 +510,8 @@ static int apply_removals(sweep *s, mon_wbatch *b, int64_t now)
             rc |= mon_wbatch_remove(b, s->p->name, it->id, now);
             json_array_append_new(
                 s->events,
-                json_pack("[s, {s:s, s:I, s:o}]", "dataset.removed", "portal", s->p->name,
-                          "sweep_id", (json_int_t)s->id, "dataset",
+                json_pack("[s, {s:s, s:I, s:o}]", VG_MONITOR_EV_DATASET_REMOVED, "portal",
+                          s->p->name, "sweep_id", (json_int_t)s->id, "dataset",
                           dataset_json(s->p->name, pd->id, pd->name, pd->title, pd->org,
                                        pd->org_title, pd->url, pd->h.status, pd->last_checked)));
         } else if (!it->listed && it->missing != pd->missing) {
@@ -531,11 +537,12 @@ static void hold_outcome(sweep *s)
             "the next sweep confirms it",
             s->p->name, s->rr.candidates, s->nrm, s->p->max_removed_fraction * 100);
     json_array_append_new(s->events,
-                          json_pack("[s, {s:s, s:I, s:s, s:I, s:I, s:f}]", "portal.warning",
-                                    "portal", s->p->name, "sweep_id", (json_int_t)s->id, "reason",
-                                    "mass_removal_held", "candidates", (json_int_t)s->rr.candidates,
-                                    "datasets", (json_int_t)s->nrm, "max_removed_fraction",
-                                    s->p->max_removed_fraction));
+                          json_pack("[s, {s:s, s:I, s:s, s:I, s:I, s:f}]",
+                                    VG_MONITOR_EV_PORTAL_WARNING_RAISED, "portal", s->p->name,
+                                    "sweep_id", (json_int_t)s->id, "reason",
+                                    VG_MONITOR_WARNING_MASS_REMOVAL_HELD, "candidates",
+                                    (json_int_t)s->rr.candidates, "datasets", (json_int_t)s->nrm,
+                                    "max_removed_fraction", s->p->max_removed_fraction));
 }
 
 /* The apply pass: one transaction for everything the listing changed. */
@@ -562,7 +569,7 @@ static void sweep_apply(sweep *s)
     int erc = mon_wbatch_end(b, rc == 0, dberr, sizeof dberr);
     if (rc < 0 || erc < 0) {
         s->errors++;
-        s->reason = "store_error";
+        s->reason = VG_MONITOR_SWEEP_STORE_ERROR;
         snprintf(s->err, sizeof s->err, "database write failed: %s",
                  dberr[0]        ? dberr
                  : rc == -ENOMEM ? "out of memory"
@@ -597,7 +604,7 @@ static void sweep_finish(sweep *s)
     mon_plugin *m = s->m;
     mon_portal_rt *rt = s->rt;
     bool complete = s->applied && s->L.complete;
-    if (!s->cancelled && s->reason && strcmp(s->reason, "store_error") != 0)
+    if (!s->cancelled && s->reason && strcmp(s->reason, VG_MONITOR_SWEEP_STORE_ERROR) != 0)
         portal_outcome(s, s->listed); /* incomplete is not an outage */
     else if (complete)
         portal_outcome(s, true);
@@ -623,7 +630,7 @@ static void sweep_finish(sweep *s)
         store_failed(s, "recording the sweep end");
     if (complete && mon_store_retention(m->wdb, finished, m->cfg.history_days) < 0)
         store_failed(s, "pruning old checks");
-    if (s->reason && strcmp(s->reason, "store_error") == 0) {
+    if (s->reason && strcmp(s->reason, VG_MONITOR_SWEEP_STORE_ERROR) == 0) {
         pthread_mutex_lock(&m->mu);
         snprintf(rt->last_error, sizeof rt->last_error, "%s", s->err);
         pthread_mutex_unlock(&m->mu);
@@ -654,7 +661,7 @@ static void sweep_finish(sweep *s)
                            (json_int_t)s->rr.removed, "reason", jstr(complete ? NULL : s->reason));
     if (!complete && s->err[0])
         json_object_set_new(ev, "error", json_string(s->err));
-    mon_publish(m, "monitor.sweep_finished", ev);
+    mon_publish(m, VG_MONITOR_EV_SWEEP_FINISHED, ev);
     json_decref(ev);
     VG_INFO(m->host,
             "sweep %lld of portal %s %s in %lld ms: %lld datasets, %lld resources, %lld up, "

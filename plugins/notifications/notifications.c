@@ -1,6 +1,9 @@
 /* The notifications plugin: wires the store (store.c) and the event rules
  * (rules.c) to the host: configuration, bus methods, bus subscriptions and a
  * background thread for retention and held-back (flapping) notices. */
+#include <vigia/contract/core.h>
+#include <vigia/contract/monitor.h>
+#include <vigia/contract/notifications.h>
 #include <vigia/vigia.h>
 
 #include <errno.h>
@@ -42,6 +45,7 @@ typedef struct nt_plugin {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool stopping;
+    bool warned_version; /* an event of an unknown "v" was logged once */
 } nt_plugin;
 
 static const char *const languages[] = {"es", "en", NULL};
@@ -89,6 +93,8 @@ static int64_t mono_clock(void *ctx)
 static void announce(const char *topic, json_t *payload, void *ctx)
 {
     nt_plugin *p = ctx;
+    if (json_is_object(payload))
+        json_object_set_new(payload, VG_EVENT_V, json_integer(VG_NOTIFICATIONS_V));
     int rc = vg_bus_publish_new(p->host->bus, topic, payload);
     if (rc < 0)
         VG_WARN(p->host, "could not publish %s: %s", topic, strerror(-rc));
@@ -166,9 +172,22 @@ static void emit(const char *type, const char *title, const char *message, json_
     json_decref(data);
 }
 
+/* Events come from the bus thread only. A payload of a major version this
+ * plugin does not know is ignored, with one warning for the lot. No "v" at
+ * all is a publisher from before the contract (or a test's hand-made event):
+ * read as version 1. */
 static void on_event(const char *topic, const json_t *payload, void *user)
 {
     nt_plugin *p = user;
+    bool core = strncmp(topic, VG_CORE_EV_SYSTEM_PREFIX, strlen(VG_CORE_EV_SYSTEM_PREFIX)) == 0;
+    int v = vg_event_version(payload), known = core ? VG_CORE_V : VG_MONITOR_V;
+    if (v != 0 && v != known) {
+        if (!p->warned_version)
+            VG_WARN(p->host, "ignoring %s with payload version v=%d (known: %d); later ones too",
+                    topic, v, known);
+        p->warned_version = true;
+        return;
+    }
     nt_rules_handle(p->rules, topic, payload);
 }
 
@@ -387,8 +406,9 @@ static int m_stats(const json_t *params, json_t **result, void *user)
     *result = json_pack(
         "{s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:I, s:s}", "total",
         (json_int_t)s.total, "unread", (json_int_t)s.unread, "in_memory", (json_int_t)s.in_memory,
-        "by_type", "info", (json_int_t)s.by_type[NT_INFO], "warning",
-        (json_int_t)s.by_type[NT_WARNING], "error", (json_int_t)s.by_type[NT_ERROR], "success",
+        "by_type", VG_NOTIFICATIONS_TYPE_INFO, (json_int_t)s.by_type[NT_INFO],
+        VG_NOTIFICATIONS_TYPE_WARNING, (json_int_t)s.by_type[NT_WARNING],
+        VG_NOTIFICATIONS_TYPE_ERROR, (json_int_t)s.by_type[NT_ERROR], VG_NOTIFICATIONS_TYPE_SUCCESS,
         (json_int_t)s.by_type[NT_SUCCESS], "created_total", (json_int_t)s.created_total,
         "suppressed", (json_int_t)r.suppressed, "digests", (json_int_t)r.digests, "history",
         (json_int_t)s.history, "buffered", (json_int_t)r.buffered, "language",
@@ -400,13 +420,13 @@ static const struct {
     const char *name;
     vg_method_cb cb;
 } methods[] = {
-    {"notifications.create", m_create},
-    {"notifications.list", m_list},
-    {"notifications.get", m_get},
-    {"notifications.mark_read", m_mark_read},
-    {"notifications.mark_all_read", m_mark_all_read},
-    {"notifications.clear", m_clear},
-    {"notifications.stats", m_stats},
+    {VG_NOTIFICATIONS_M_CREATE, m_create},
+    {VG_NOTIFICATIONS_M_LIST, m_list},
+    {VG_NOTIFICATIONS_M_GET, m_get},
+    {VG_NOTIFICATIONS_M_MARK_READ, m_mark_read},
+    {VG_NOTIFICATIONS_M_MARK_ALL_READ, m_mark_all_read},
+    {VG_NOTIFICATIONS_M_CLEAR, m_clear},
+    {VG_NOTIFICATIONS_M_STATS, m_stats},
 };
 
 /* ---- background: flap notices and retention ---------------------------- */
@@ -539,8 +559,9 @@ static int nt_init(const vg_host *host, const vg_config *cfg, void **state)
         }
     }
     p->methods_registered = true;
-    static const char *const topics[] = {"dataset.", "monitor.", "system.started",
-                                         "portal.status_changed"};
+    static const char *const topics[] = {VG_MONITOR_EV_DATASET_PREFIX, VG_MONITOR_EV_PREFIX,
+                                         VG_CORE_EV_SYSTEM_STARTED,
+                                         VG_MONITOR_EV_PORTAL_STATUS_CHANGED};
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
         rc = vg_bus_subscribe(host->bus, topics[i], on_event, p, NULL, &p->subs[i]);
         if (rc < 0) {

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <vigia/contract/core.h>
+#include <vigia/contract/monitor.h>
+#include <vigia/contract/notifications.h>
 
 #define DEFAULT_SWEEP_TIMEOUT_MS (60LL * 60 * 1000)
 #define FAILING_KEPT 10 /* failing resources copied into a notification's data */
@@ -28,8 +31,10 @@ static const char *const kind_names[K_COUNT] = {
     "dataset_down",  "dataset_recovered", "dataset_degraded",
     "dataset_added", "dataset_removed",   "dataset_modified",
     "dataset_empty", "portal_down",       "portal_recovered"};
-static const char *const kind_types[K_COUNT] = {"error", "success", "warning", "info",   "warning",
-                                                "info",  "warning", "error",   "success"};
+static const char *const kind_types[K_COUNT] = {
+    VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING,
+    VG_NOTIFICATIONS_TYPE_INFO,    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
+    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS};
 static const nt_text_id kind_titles[K_COUNT] = {
     T_DOWN_TITLE,     T_RECOVERED_TITLE, T_DEGRADED_TITLE,    T_ADDED_TITLE,    T_REMOVED_TITLE,
     T_MODIFIED_TITLE, T_EMPTY_TITLE,     T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE};
@@ -89,7 +94,7 @@ static const char *str_or(const json_t *obj, const char *key, const char *def)
 /* sweep_id may be a string or a number; "" when absent. */
 static void sweep_id_of(const json_t *payload, char *buf, size_t size)
 {
-    const json_t *v = json_object_get(payload, "sweep_id");
+    const json_t *v = json_object_get(payload, VG_MONITOR_F_SWEEP_ID);
     buf[0] = 0;
     if (json_is_string(v))
         snprintf(buf, size, "%s", json_string_value(v));
@@ -138,37 +143,42 @@ static int status_kind(const char *previous, const char *current)
 {
     if (!current)
         return K_NONE;
-    if (strcmp(current, "down") == 0)
+    if (strcmp(current, VG_MONITOR_DATASET_DOWN) == 0)
         return K_DOWN;
-    if (strcmp(current, "degraded") == 0)
+    if (strcmp(current, VG_MONITOR_DATASET_DEGRADED) == 0)
         return K_DEGRADED;
-    if (strcmp(current, "empty") == 0)
+    if (strcmp(current, VG_MONITOR_DATASET_EMPTY) == 0)
         return K_EMPTY;
-    if (strcmp(current, "up") == 0 && previous &&
-        (strcmp(previous, "down") == 0 || strcmp(previous, "degraded") == 0))
+    if (strcmp(current, VG_MONITOR_DATASET_UP) == 0 && previous &&
+        (strcmp(previous, VG_MONITOR_DATASET_DOWN) == 0 ||
+         strcmp(previous, VG_MONITOR_DATASET_DEGRADED) == 0))
         return K_RECOVERED;
     return K_NONE;
 }
 
 static int classify(const nt_rules *r, const char *topic, const json_t *p)
 {
-    if (strcmp(topic, "portal.status_changed") == 0) {
-        const char *prev = str_or(p, "previous", ""), *cur = str_or(p, "current", "");
-        if (!str_or(p, "portal", NULL))
+    if (strcmp(topic, VG_MONITOR_EV_PORTAL_STATUS_CHANGED) == 0) {
+        const char *prev = str_or(p, VG_MONITOR_F_PREVIOUS, ""),
+                   *cur = str_or(p, VG_MONITOR_F_CURRENT, "");
+        if (!str_or(p, VG_MONITOR_F_PORTAL, NULL))
             return K_NONE;
-        if (strcmp(cur, "down") == 0)
+        if (strcmp(cur, VG_MONITOR_PORTAL_DOWN) == 0)
             return K_PORTAL_DOWN;
-        return strcmp(cur, "up") == 0 && strcmp(prev, "down") == 0 ? K_PORTAL_UP : K_NONE;
+        return strcmp(cur, VG_MONITOR_PORTAL_UP) == 0 && strcmp(prev, VG_MONITOR_PORTAL_DOWN) == 0
+                   ? K_PORTAL_UP
+                   : K_NONE;
     }
-    if (!json_is_object(json_object_get(p, "dataset")))
+    if (!json_is_object(json_object_get(p, VG_MONITOR_F_DATASET)))
         return K_NONE;
-    if (strcmp(topic, "dataset.status_changed") == 0)
-        return status_kind(str_or(p, "previous", NULL), str_or(p, "current", NULL));
-    if (strcmp(topic, "dataset.added") == 0)
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_STATUS_CHANGED) == 0)
+        return status_kind(str_or(p, VG_MONITOR_F_PREVIOUS, NULL),
+                           str_or(p, VG_MONITOR_F_CURRENT, NULL));
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_ADDED) == 0)
         return K_ADDED;
-    if (strcmp(topic, "dataset.removed") == 0)
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_REMOVED) == 0)
         return K_REMOVED;
-    if (strcmp(topic, "dataset.modified") == 0)
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_MODIFIED) == 0)
         return r->opt.notify_modified ? K_MODIFIED : K_NONE;
     return K_NONE;
 }
@@ -177,13 +187,13 @@ static nt_text_id status_label(const char *status)
 {
     if (!status)
         return T_STATUS_UNKNOWN;
-    if (strcmp(status, "up") == 0)
+    if (strcmp(status, VG_MONITOR_DATASET_UP) == 0)
         return T_STATUS_UP;
-    if (strcmp(status, "down") == 0)
+    if (strcmp(status, VG_MONITOR_DATASET_DOWN) == 0)
         return T_STATUS_DOWN;
-    if (strcmp(status, "degraded") == 0)
+    if (strcmp(status, VG_MONITOR_DATASET_DEGRADED) == 0)
         return T_STATUS_DEGRADED;
-    if (strcmp(status, "empty") == 0)
+    if (strcmp(status, VG_MONITOR_DATASET_EMPTY) == 0)
         return T_STATUS_EMPTY;
     return T_STATUS_UNKNOWN;
 }
@@ -195,25 +205,25 @@ static const struct {
     const char *code;
     nt_text_id text;
 } reason_codes[] = {
-    {"timeout", T_WHY_TIMEOUT},
-    {"connection_error", T_WHY_CONNECTION},
-    {"too_many_redirects", T_WHY_REDIRECTS},
-    {"http_5xx", T_WHY_SERVER},
-    {"not_found", T_WHY_NOT_FOUND},
-    {"http_error", T_WHY_HTTP},
-    {"invalid_url", T_WHY_INVALID_URL},
-    {"slow", T_WHY_SLOW},
-    {"restricted", T_WHY_RESTRICTED},
-    {"unknown", T_WHY_UNKNOWN},
-    {"html_instead_of_data", T_WHY_HTML},
-    {"login_required", T_WHY_LOGIN},
+    {VG_MONITOR_REASON_TIMEOUT, T_WHY_TIMEOUT},
+    {VG_MONITOR_REASON_CONNECTION_ERROR, T_WHY_CONNECTION},
+    {VG_MONITOR_REASON_TOO_MANY_REDIRECTS, T_WHY_REDIRECTS},
+    {VG_MONITOR_REASON_HTTP_5XX, T_WHY_SERVER},
+    {VG_MONITOR_REASON_NOT_FOUND, T_WHY_NOT_FOUND},
+    {VG_MONITOR_REASON_HTTP_ERROR, T_WHY_HTTP},
+    {VG_MONITOR_REASON_INVALID_URL, T_WHY_INVALID_URL},
+    {VG_MONITOR_REASON_SLOW, T_WHY_SLOW},
+    {VG_MONITOR_REASON_RESTRICTED, T_WHY_RESTRICTED},
+    {VG_MONITOR_REASON_UNKNOWN, T_WHY_UNKNOWN},
+    {VG_MONITOR_REASON_HTML_INSTEAD_OF_DATA, T_WHY_HTML},
+    {VG_MONITOR_REASON_LOGIN_REQUIRED, T_WHY_LOGIN},
 };
 
 /* "no encontrado, HTTP 404" for one failing resource; NULL when nothing is
  * known (or out of memory). An unknown code is shown as it is. */
 static char *resource_reason(nt_lang lang, const json_t *f)
 {
-    const char *code = str_or(f, "reason", NULL);
+    const char *code = str_or(f, VG_MONITOR_F_REASON, NULL);
     const char *why = code;
     for (size_t i = 0; code && i < sizeof reason_codes / sizeof reason_codes[0]; i++)
         if (strcmp(code, reason_codes[i].code) == 0)
@@ -238,7 +248,7 @@ static char *reason_text(const nt_rules *r, const change *c)
     switch (c->kind) {
     case K_DOWN:
     case K_DEGRADED: {
-        const json_t *failing = json_object_get(p, "failing");
+        const json_t *failing = json_object_get(p, VG_MONITOR_F_FAILING);
         size_t n = json_array_size(failing);
         if (n == 0)
             return strdup(nt_text(lang, T_REASON_NONE));
@@ -267,7 +277,7 @@ static char *reason_text(const nt_rules *r, const change *c)
     case K_EMPTY:
         return strdup(nt_text(lang, T_REASON_EMPTY));
     case K_MODIFIED: {
-        const json_t *ch = json_object_get(p, "changes");
+        const json_t *ch = json_object_get(p, VG_MONITOR_F_CHANGES);
         nt_sb b = {0};
         struct {
             const char *key;
@@ -302,13 +312,14 @@ static char *reason_text(const nt_rules *r, const change *c)
 
 static const char *dataset_label(const json_t *ds)
 {
-    return str_or(ds, "title", str_or(ds, "name", str_or(ds, "id", "?")));
+    return str_or(ds, VG_MONITOR_DS_TITLE,
+                  str_or(ds, VG_MONITOR_DS_NAME, str_or(ds, VG_MONITOR_DS_ID, "?")));
 }
 
 static const char *org_label(const nt_rules *r, const json_t *ds)
 {
-    return str_or(ds, "organization_title",
-                  str_or(ds, "organization", nt_text(r->opt.lang, T_NO_ORG)));
+    return str_or(ds, VG_MONITOR_DS_ORGANIZATION_TITLE,
+                  str_or(ds, VG_MONITOR_DS_ORGANIZATION, nt_text(r->opt.lang, T_NO_ORG)));
 }
 
 /* Builds and emits one single notification for `c`, showing how many earlier
@@ -317,10 +328,10 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
 {
     nt_lang lang = r->opt.lang;
     const json_t *p = c->payload;
-    const json_t *ds = json_object_get(p, "dataset");
-    const char *portal = str_or(p, "portal", str_or(ds, "portal", "?"));
+    const json_t *ds = json_object_get(p, VG_MONITOR_F_DATASET);
+    const char *portal = str_or(p, VG_MONITOR_F_PORTAL, str_or(ds, VG_MONITOR_F_PORTAL, "?"));
     char *reason = reason_text(r, c);
-    const char *prev = str_or(p, "previous", NULL);
+    const char *prev = str_or(p, VG_MONITOR_F_PREVIOUS, NULL);
     const char *vars[] = {"dataset",
                           dataset_label(ds),
                           "organization",
@@ -392,8 +403,8 @@ static unsigned hash_key(const char *s)
 static flap *flap_get(nt_rules *r, const change *c)
 {
     const json_t *p = c->payload;
-    const json_t *ds = json_object_get(p, "dataset");
-    const char *portal = str_or(p, "portal", str_or(ds, "portal", ""));
+    const json_t *ds = json_object_get(p, VG_MONITOR_F_DATASET);
+    const char *portal = str_or(p, VG_MONITOR_F_PORTAL, str_or(ds, VG_MONITOR_F_PORTAL, ""));
     const char *id = str_or(ds, "id", str_or(ds, "name", ""));
     size_t len = strlen(portal) + strlen(id) + 2;
     char *key = malloc(len);
@@ -450,8 +461,9 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
 
 static const char *portal_of(const change *c)
 {
-    return str_or(c->payload, "portal",
-                  str_or(json_object_get(c->payload, "dataset"), "portal", "?"));
+    return str_or(
+        c->payload, VG_MONITOR_F_PORTAL,
+        str_or(json_object_get(c->payload, VG_MONITOR_F_DATASET), VG_MONITOR_F_PORTAL, "?"));
 }
 
 /* Announce held-back latest states whose min_repeat has passed (grouped per
@@ -589,7 +601,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         goto out;
     for (size_t i = 0; i < n; i++) {
         const json_t *ds = json_object_get(items[i]->payload, "dataset");
-        const char *org = str_or(ds, "organization", "");
+        const char *org = str_or(ds, VG_MONITOR_DS_ORGANIZATION, "");
         const json_t *known = json_object_get(index, org);
         size_t g = known ? (size_t)json_integer_value(known) : ng;
         if (g == ng) {
@@ -617,10 +629,11 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         free(fill);
     }
 
-    const char *type = counts[K_DOWN]                                               ? "error"
-                       : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY] ? "warning"
-                       : counts[K_RECOVERED] == (long long)n                        ? "success"
-                                                                                    : "info";
+    const char *type = counts[K_DOWN] ? VG_NOTIFICATIONS_TYPE_ERROR
+                       : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY]
+                           ? VG_NOTIFICATIONS_TYPE_WARNING
+                       : counts[K_RECOVERED] == (long long)n ? VG_NOTIFICATIONS_TYPE_SUCCESS
+                                                             : VG_NOTIFICATIONS_TYPE_INFO;
     char total[24];
     snprintf(total, sizeof total, "%zu", n);
     char *title = nt_text_render(r->opt.lang, T_DIGEST_TITLE,
@@ -682,7 +695,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
                     break;
                 }
                 const change *c = items[order[groups[g].first + k]];
-                const json_t *ds = json_object_get(c->payload, "dataset");
+                const json_t *ds = json_object_get(c->payload, VG_MONITOR_F_DATASET);
                 char *reason = reason_text(r, c);
                 json_array_append_new(
                     dsl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", str_or(ds, "id", ""),
@@ -861,11 +874,11 @@ static void system_started(nt_rules *r, const json_t *p)
     const char *vars[] = {"version", version, "plugins", count, NULL};
     char *title = nt_text_render(r->opt.lang, T_SYSTEM_STARTED_TITLE, vars);
     char *msg = nt_text_render(r->opt.lang, T_SYSTEM_STARTED_MSG, vars);
-    json_t *data =
-        json_pack("{s:s, s:s, s:s, s:O}", "kind", "system_started", "event", "system.started",
-                  "version", version, "plugins", plugins ? plugins : json_null());
+    json_t *data = json_pack("{s:s, s:s, s:s, s:O}", "kind", "system_started", "event",
+                             VG_CORE_EV_SYSTEM_STARTED, "version", version, "plugins",
+                             plugins ? plugins : json_null());
     if (title && msg && data) {
-        r->opt.emit("info", title, msg, data, r->opt.emit_ctx);
+        r->opt.emit(VG_NOTIFICATIONS_TYPE_INFO, title, msg, data, r->opt.emit_ctx);
         data = NULL;
     }
     json_decref(data);
@@ -881,19 +894,19 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
     int64_t now = r->opt.now_ms(r->opt.clock_ctx);
     char sid[128];
     sweep_id_of(payload, sid, sizeof sid);
-    const char *portal = str_or(payload, "portal", NULL);
+    const char *portal = str_or(payload, VG_MONITOR_F_PORTAL, NULL);
 
-    if (strcmp(topic, "system.started") == 0) {
+    if (strcmp(topic, VG_CORE_EV_SYSTEM_STARTED) == 0) {
         system_started(r, payload);
-    } else if (strcmp(topic, "monitor.sweep_started") == 0) {
+    } else if (strcmp(topic, VG_MONITOR_EV_SWEEP_STARTED) == 0) {
         if (portal && *sid) {
             sweep_close(r, portal, now); /* a previous sweep that never finished */
             sweep_open(r, portal, sid, now);
         }
-    } else if (strcmp(topic, "monitor.sweep_finished") == 0) {
+    } else if (strcmp(topic, VG_MONITOR_EV_SWEEP_FINISHED) == 0) {
         if (portal)
             sweep_close(r, portal, now);
-    } else if (strcmp(topic, "portal.status_changed") == 0) {
+    } else if (strcmp(topic, VG_MONITOR_EV_PORTAL_STATUS_CHANGED) == 0) {
         int kind = classify(r, topic, payload);
         change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);
         if (c) {
@@ -902,7 +915,8 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
                 emit_single(r, c, held);
         }
         change_free(c);
-    } else if (strncmp(topic, "dataset.", 8) == 0) {
+    } else if (strncmp(topic, VG_MONITOR_EV_DATASET_PREFIX, strlen(VG_MONITOR_EV_DATASET_PREFIX)) ==
+               0) {
         int kind = classify(r, topic, payload);
         change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);
         if (c && portal && *sid) {

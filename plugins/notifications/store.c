@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <vigia/contract/notifications.h>
 
 #define NT_SCHEMA_VERSION 1
 #define NT_PRUNE_BATCH 500
 
-static const char *const type_names[NT_TYPE_COUNT] = {"info", "warning", "error", "success"};
+/* The contract's list of types is in the store's order (NT_INFO = 0). */
+_Static_assert(NT_TYPE_COUNT == VG_NOTIFICATIONS_TYPE_COUNT, "one word per type");
 
 /* One notification in memory: a single allocation holding the strings, so the
  * ring costs one malloc per entry. */
@@ -70,13 +72,13 @@ static int db_err(nt_store *st, nt_error *err, const char *what)
 
 const char *nt_type_name(int type)
 {
-    return type >= 0 && type < NT_TYPE_COUNT ? type_names[type] : NULL;
+    return type >= 0 && type < NT_TYPE_COUNT ? VG_NOTIFICATIONS_TYPES[type] : NULL;
 }
 
 int nt_type_parse(const char *name)
 {
     for (int i = 0; name && i < NT_TYPE_COUNT; i++)
-        if (strcmp(name, type_names[i]) == 0)
+        if (strcmp(name, VG_NOTIFICATIONS_TYPES[i]) == 0)
             return i;
     return -1;
 }
@@ -184,8 +186,8 @@ static json_t *notification_json(int64_t id, const char *type, const char *title
 
 static json_t *item_json(const nt_item *it)
 {
-    return notification_json(it->id, type_names[it->type], it->title, it->message, it->data,
-                             it->created_ms, it->read_ms);
+    return notification_json(it->id, VG_NOTIFICATIONS_TYPES[it->type], it->title, it->message,
+                             it->data, it->created_ms, it->read_ms);
 }
 
 /* Columns: id, type, title, message, data, created_at, read_at */
@@ -540,7 +542,7 @@ static void commit_batch(nt_store *st, create_req *batch)
         it->created_ms = created;
         sqlite3_stmt *s = st->insert;
         sqlite3_bind_int64(s, 1, it->id);
-        sqlite3_bind_text(s, 2, type_names[it->type], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, VG_NOTIFICATIONS_TYPES[it->type], -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, it->title, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 4, it->message, -1, SQLITE_STATIC);
         if (it->data)
@@ -584,7 +586,7 @@ static void commit_batch(nt_store *st, create_req *batch)
          * thread while the bus thread reads the event. */
         json_t *copy = st->opt.announce ? item_json(it) : NULL;
         if (copy)
-            st->opt.announce("notification.created",
+            st->opt.announce(VG_NOTIFICATIONS_EV_CREATED,
                              json_pack("{s:o, s:I}", "notification", copy, "unread_count",
                                        (json_int_t)r->unread),
                              st->opt.announce_ctx);
@@ -754,7 +756,7 @@ static char *like_pattern(const char *q)
 static void bind_query(sqlite3_stmt *s, const nt_query *q, const char *like)
 {
     if (q->type >= 0)
-        sqlite3_bind_text(s, 2, type_names[q->type], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, VG_NOTIFICATIONS_TYPES[q->type], -1, SQLITE_STATIC);
     if (q->since > 0)
         sqlite3_bind_int64(s, 3, q->since);
     if (q->before > 0)
@@ -917,7 +919,7 @@ static void announce_read(nt_store *st, json_t *id, long long marked)
                           (json_int_t)st->unread);
     if (p && marked >= 0)
         json_object_set_new(p, "marked", json_integer(marked));
-    st->opt.announce("notification.read", p, st->opt.announce_ctx);
+    st->opt.announce(VG_NOTIFICATIONS_EV_READ, p, st->opt.announce_ctx);
 }
 
 int nt_store_mark_read(nt_store *st, int64_t id, long long *unread, bool *changed, nt_error *err)
@@ -1035,7 +1037,7 @@ int nt_store_clear(nt_store *st, long long *cleared, nt_error *err)
     ring_clear(st);
     rc = recount(st, err);
     if (st->opt.announce)
-        st->opt.announce("notifications.cleared",
+        st->opt.announce(VG_NOTIFICATIONS_EV_CLEARED,
                          json_pack("{s:I, s:I}", "unread_count", (json_int_t)st->unread, "cleared",
                                    (json_int_t)n),
                          st->opt.announce_ctx);

@@ -95,7 +95,7 @@ int nt_store_mark_read(nt_store *st, int64_t id, long long *unread, bool *change
  * notification_id null when any changed. */
 int nt_store_mark_all_read(nt_store *st, long long *marked, nt_error *err);
 /* Hides every visible notification (or deletes when configured); announces
- * notifications.cleared. */
+ * notification.cleared. */
 int nt_store_clear(nt_store *st, long long *cleared, nt_error *err);
 
 /* Deletes history older than max_age_ms (0: no age limit) and beyond the

@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <vigia/contract/broker.h>
+#include <vigia/contract/core.h>
+#include <vigia/contract/monitor.h>
+#include <vigia/contract/notifications.h>
+#include <vigia/contract/rest.h>
 #include <vigia/vigia.h>
 
 #include "rest_util.h"
@@ -101,9 +106,6 @@ void rest_stats_invalidate(rest_state *st);
 int rest_stats_init(rest_state *st);  /* register stats.get, subscribe */
 int rest_stats_start(rest_state *st); /* start the publisher thread */
 void rest_stats_stop(rest_state *st);
-
-/* The four notification types, in the order of created_by_type. */
-extern const char *const rest_notification_types[5];
 
 /* ---- rest_metrics.c ---- */
 /* Prometheus text exposition; malloc'd string, *len set. NULL on OOM. */

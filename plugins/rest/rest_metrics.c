@@ -49,7 +49,7 @@ static void sample_int(rest_buf *b, const char *name, const char *const *labels,
 static long long dataset_total(rest_state *st, const char *portal, const char *status, int *rc)
 {
     json_t *params = json_pack("{s:i, s:s, s:s}", "limit", 1, "portal", portal, "status", status);
-    json_t *res = params ? rest_call_quiet(st, "datasets.list", params, rc) : NULL;
+    json_t *res = params ? rest_call_quiet(st, VG_MONITOR_M_DATASETS_LIST, params, rc) : NULL;
     json_decref(params);
     json_t *t = json_object_get(res, "total");
     long long n = json_is_integer(t) ? (long long)json_integer_value(t) : -1;
@@ -59,9 +59,9 @@ static long long dataset_total(rest_state *st, const char *portal, const char *s
 
 static void monitor_families(rest_state *st, rest_buf *b)
 {
-    static const char *const statuses[] = {"up", "down", "degraded", "empty", "unknown"};
+    const char *const *statuses = VG_MONITOR_DATASET_STATUSES;
     static const char *const results[] = {"up", "down", "restricted", "invalid"};
-    json_t *ms = rest_call_quiet(st, "monitor.status", NULL, NULL);
+    json_t *ms = rest_call_quiet(st, VG_MONITOR_M_STATUS, NULL, NULL);
     if (!ms)
         return;
     json_t *portals = json_object_get(ms, "portals");
@@ -75,7 +75,7 @@ static void monitor_families(rest_state *st, rest_buf *b)
         const char *name = json_string_value(json_object_get(p, "name"));
         if (!name)
             continue;
-        for (size_t s = 0; s < sizeof statuses / sizeof *statuses; s++) {
+        for (size_t s = 0; statuses[s]; s++) {
             long long n = dataset_total(st, name, statuses[s], &rc);
             if (n < 0)
                 break;
@@ -117,7 +117,7 @@ static void monitor_families(rest_state *st, rest_buf *b)
 
 static void notification_families(rest_state *st, rest_buf *b)
 {
-    json_t *ns = rest_call_quiet(st, "notifications.stats", NULL, NULL);
+    json_t *ns = rest_call_quiet(st, VG_NOTIFICATIONS_M_STATS, NULL, NULL);
     if (!ns)
         return;
     json_t *by_type = json_object_get(ns, "by_type");
@@ -128,15 +128,15 @@ static void notification_families(rest_state *st, rest_buf *b)
     family(b, "vigia_notifications_created_total", "counter",
            "Notifications created since this server started, by type.");
     for (size_t t = 0; t < 4; t++) {
-        const char *labels[] = {"type", rest_notification_types[t], NULL};
+        const char *labels[] = {"type", VG_NOTIFICATIONS_TYPES[t], NULL};
         sample_int(b, "vigia_notifications_created_total", labels, (long long)created[t]);
     }
     if (json_is_object(by_type)) {
         family(b, "vigia_notifications_stored", "gauge",
                "Notifications currently stored (not cleared), by type.");
         for (size_t t = 0; t < 4; t++) {
-            json_t *v = json_object_get(by_type, rest_notification_types[t]);
-            const char *labels[] = {"type", rest_notification_types[t], NULL};
+            json_t *v = json_object_get(by_type, VG_NOTIFICATIONS_TYPES[t]);
+            const char *labels[] = {"type", VG_NOTIFICATIONS_TYPES[t], NULL};
             if (v)
                 sample(b, "vigia_notifications_stored", labels, v);
             else
@@ -152,7 +152,7 @@ static void notification_families(rest_state *st, rest_buf *b)
 
 static void broker_families(rest_state *st, rest_buf *b)
 {
-    json_t *bs = rest_call_quiet(st, "broker.status", NULL, NULL);
+    json_t *bs = rest_call_quiet(st, VG_BROKER_M_STATUS, NULL, NULL);
     if (!bs)
         return;
     json_t *clients = json_object_get(bs, "clients");
@@ -171,7 +171,7 @@ static void broker_families(rest_state *st, rest_buf *b)
 
 static void bus_families(rest_state *st, rest_buf *b)
 {
-    json_t *s = rest_call_quiet(st, "bus.stats", NULL, NULL);
+    json_t *s = rest_call_quiet(st, VG_CORE_M_BUS_STATS, NULL, NULL);
     if (!s)
         return;
     family(b, "vigia_bus_queue_depth", "gauge", "Events waiting in the bus queue.");
@@ -186,7 +186,7 @@ static void bus_families(rest_state *st, rest_buf *b)
 
 static void http_families(rest_state *st, rest_buf *b)
 {
-    json_t *s = rest_call_quiet(st, "http.stats", NULL, NULL);
+    json_t *s = rest_call_quiet(st, VG_CORE_M_HTTP_STATS, NULL, NULL);
     if (!s)
         return;
     family(b, "vigia_http_requests_total", "counter",

@@ -26,8 +26,6 @@ typedef struct rest_binding {
     char allow[64]; /* for OPTIONS: the methods this pattern answers */
 } rest_binding;
 
-static const char *const dataset_statuses[] = {"up", "down", "degraded", "empty", "unknown", NULL};
-
 /* ---- helpers ---- */
 
 /* Notification ids are decimal strings of positive integers. */
@@ -141,7 +139,7 @@ static int h_notifications_list(rest_req *rq)
     if (rest_query_check(rq, allowed) < 0 ||
         rest_query_int(rq, "limit", 50, 1, 500, &limit, NULL) < 0 ||
         rest_query_bool(rq, "unread", &unread, &has_unread) < 0 ||
-        rest_query_enum(rq, "type", rest_notification_types, &type) < 0 ||
+        rest_query_enum(rq, "type", VG_NOTIFICATIONS_TYPES, &type) < 0 ||
         rest_query_int(rq, "since", 0, 0, REST_MAX_SAFE_INT, &since, &has_since) < 0 ||
         rest_query_int(rq, "before", 0, 1, REST_MAX_SAFE_INT, &before, &has_before) < 0 ||
         rest_query_string(rq, "q", 200, &q) < 0)
@@ -168,7 +166,7 @@ static int h_notifications_list(rest_req *rq)
     if (params && q)
         json_object_set_new(params, "q", json_string(q));
     free(q);
-    return call_and_reply(rq, "notifications.list", params, 200, true);
+    return call_and_reply(rq, VG_NOTIFICATIONS_M_LIST, params, 200, true);
 }
 
 static int h_notification_read(rest_req *rq)
@@ -179,7 +177,8 @@ static int h_notification_read(rest_req *rq)
         rest_read_body(rq, &body) < 0)
         return 0;
     json_decref(body); /* nothing to read from it; parsed only to refuse garbage */
-    return call_and_reply(rq, "notifications.mark_read", json_pack("{s:s}", "id", id), 200, false);
+    return call_and_reply(rq, VG_NOTIFICATIONS_M_MARK_READ, json_pack("{s:s}", "id", id), 200,
+                          false);
 }
 
 static int h_notifications_clear(rest_req *rq)
@@ -188,7 +187,7 @@ static int h_notifications_clear(rest_req *rq)
     if (rest_query_check(rq, NULL) < 0 || rest_read_body(rq, &body) < 0)
         return 0;
     json_decref(body);
-    return call_and_reply(rq, "notifications.clear", json_object(), 200, false);
+    return call_and_reply(rq, VG_NOTIFICATIONS_M_CLEAR, json_object(), 200, false);
 }
 
 static int h_notifications_read_all(rest_req *rq)
@@ -197,7 +196,7 @@ static int h_notifications_read_all(rest_req *rq)
     if (rest_query_check(rq, NULL) < 0 || rest_read_body(rq, &body) < 0)
         return 0;
     json_decref(body);
-    return call_and_reply(rq, "notifications.mark_all_read", json_object(), 200, false);
+    return call_and_reply(rq, VG_NOTIFICATIONS_M_MARK_ALL_READ, json_object(), 200, false);
 }
 
 static int h_notifications_test(rest_req *rq)
@@ -223,8 +222,8 @@ static int h_notifications_test(rest_req *rq)
     }
     if (!bad) {
         bool known = false;
-        for (size_t i = 0; rest_notification_types[i]; i++)
-            if (!strcmp(rest_notification_types[i], type))
+        for (size_t i = 0; VG_NOTIFICATIONS_TYPES[i]; i++)
+            if (!strcmp(VG_NOTIFICATIONS_TYPES[i], type))
                 known = true;
         if (!known) {
             char got[64];
@@ -243,14 +242,14 @@ static int h_notifications_test(rest_req *rq)
         json_pack("{s:s, s:s, s:s, s:o}", "type", type, "title", title, "message", message, "data",
                   data && json_is_object(data) ? json_incref(data) : json_pack("{s:b}", "test", 1));
     json_decref(body);
-    return call_and_reply(rq, "notifications.create", params, 201, false);
+    return call_and_reply(rq, VG_NOTIFICATIONS_M_CREATE, params, 201, false);
 }
 
 static int h_websockets_status(rest_req *rq)
 {
     if (rest_query_check(rq, NULL) < 0)
         return 0;
-    return call_and_reply(rq, "broker.status", json_object(), 200, true);
+    return call_and_reply(rq, VG_BROKER_M_STATUS, json_object(), 200, true);
 }
 
 /* ---- datasets, portals, monitor ---- */
@@ -265,7 +264,7 @@ static int h_datasets_list(rest_req *rq)
     int bad = rest_query_check(rq, allowed) < 0 ||
               rest_query_int(rq, "limit", 50, 1, 500, &limit, NULL) < 0 ||
               rest_query_int(rq, "offset", 0, 0, 100000000, &offset, NULL) < 0 ||
-              rest_query_enum(rq, "status", dataset_statuses, &status) < 0 ||
+              rest_query_enum(rq, "status", VG_MONITOR_DATASET_STATUSES, &status) < 0 ||
               rest_query_string(rq, "portal", 100, &portal) < 0 ||
               rest_query_string(rq, "organization", 200, &org) < 0 ||
               rest_query_string(rq, "q", 200, &q) < 0 ||
@@ -305,7 +304,7 @@ static int h_datasets_list(rest_req *rq)
     free(sort);
     if (bad)
         return 0;
-    return call_and_reply(rq, "datasets.list", params, 200, true);
+    return call_and_reply(rq, VG_MONITOR_M_DATASETS_LIST, params, 200, true);
 }
 
 /* Identity is (portal, id): `portal` picks one; without it an id found in
@@ -326,8 +325,8 @@ static int h_dataset_get(rest_req *rq)
     if (rest_query_check(rq, allowed) < 0 || dataset_id_param(rq, &id) < 0 ||
         rest_query_string(rq, "portal", 100, &portal) < 0)
         return 0;
-    return call_and_reply(rq, "datasets.get", with_portal(json_pack("{s:s}", "id", id), portal),
-                          200, true);
+    return call_and_reply(rq, VG_MONITOR_M_DATASETS_GET,
+                          with_portal(json_pack("{s:s}", "id", id), portal), 200, true);
 }
 
 static int h_dataset_history(rest_req *rq)
@@ -341,7 +340,7 @@ static int h_dataset_history(rest_req *rq)
         rest_query_string(rq, "portal", 100, &portal) < 0)
         return 0;
     return call_and_reply(
-        rq, "datasets.history",
+        rq, VG_MONITOR_M_DATASETS_HISTORY,
         with_portal(json_pack("{s:s, s:I}", "id", id, "days", (json_int_t)days), portal), 200,
         true);
 }
@@ -350,7 +349,7 @@ static int h_portals(rest_req *rq)
 {
     if (rest_query_check(rq, NULL) < 0)
         return 0;
-    return call_and_reply(rq, "monitor.status", json_object(), 200, true);
+    return call_and_reply(rq, VG_MONITOR_M_STATUS, json_object(), 200, true);
 }
 
 static int h_monitor_run(rest_req *rq)
@@ -377,7 +376,7 @@ static int h_monitor_run(rest_req *rq)
         json_object_set_new(params, "portal", json_string(portal));
     json_decref(body);
     free(qportal);
-    return call_and_reply(rq, "monitor.run_now", params, 202, false);
+    return call_and_reply(rq, VG_MONITOR_M_RUN_NOW, params, 202, false);
 }
 
 static int h_stats(rest_req *rq)

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const statuses[] = {"up", "down", "degraded", "empty", "unknown"};
-
 /* Total of datasets.list for one filter, or -1 (with *rc) when it failed. */
 static long long count_datasets(rest_state *st, const char *portal, const char *status, int *rc)
 {
@@ -17,7 +15,7 @@ static long long count_datasets(rest_state *st, const char *portal, const char *
         json_object_set_new(params, "portal", json_string(portal));
     if (status)
         json_object_set_new(params, "status", json_string(status));
-    json_t *res = rest_call_quiet(st, "datasets.list", params, rc);
+    json_t *res = rest_call_quiet(st, VG_MONITOR_M_DATASETS_LIST, params, rc);
     json_decref(params);
     json_t *total = json_object_get(res, "total");
     long long n = json_is_integer(total) ? (long long)json_integer_value(total) : -1;
@@ -41,9 +39,9 @@ static json_t *datasets_part(rest_state *st, json_t *unavailable)
 {
     json_t *by = json_object();
     long long total = 0;
-    for (size_t i = 0; by && i < sizeof statuses / sizeof *statuses; i++) {
+    for (size_t i = 0; by && VG_MONITOR_DATASET_STATUSES[i]; i++) {
         int rc = 0;
-        long long n = count_datasets(st, NULL, statuses[i], &rc);
+        long long n = count_datasets(st, NULL, VG_MONITOR_DATASET_STATUSES[i], &rc);
         if (n < 0) {
             if (rc == -ENOSYS)
                 note_missing(unavailable, "monitor");
@@ -51,7 +49,7 @@ static json_t *datasets_part(rest_state *st, json_t *unavailable)
             return json_null();
         }
         total += n;
-        json_object_set_new(by, statuses[i], json_integer(n));
+        json_object_set_new(by, VG_MONITOR_DATASET_STATUSES[i], json_integer(n));
     }
     json_t *out = by ? json_pack("{s:I, s:o}", "total", (json_int_t)total, "by_status", by) : NULL;
     return out ? out : json_null();
@@ -60,7 +58,7 @@ static json_t *datasets_part(rest_state *st, json_t *unavailable)
 static json_t *notifications_part(rest_state *st, json_t *unavailable)
 {
     int rc = 0;
-    json_t *res = rest_call_quiet(st, "notifications.stats", NULL, &rc);
+    json_t *res = rest_call_quiet(st, VG_NOTIFICATIONS_M_STATS, NULL, &rc);
     if (!res) {
         if (rc == -ENOSYS)
             note_missing(unavailable, "notifications");
@@ -75,7 +73,7 @@ static json_t *notifications_part(rest_state *st, json_t *unavailable)
 static json_t *clients_part(rest_state *st, json_t *unavailable)
 {
     int rc = 0;
-    json_t *res = rest_call_quiet(st, "broker.status", NULL, &rc);
+    json_t *res = rest_call_quiet(st, VG_BROKER_M_STATUS, NULL, &rc);
     if (!res) {
         if (rc == -ENOSYS)
             note_missing(unavailable, "broker");
@@ -94,7 +92,7 @@ static json_t *last_sweep_part(rest_state *st, json_t *unavailable, json_t **por
 {
     int rc = 0;
     *portals_out = json_null();
-    json_t *res = rest_call_quiet(st, "monitor.status", NULL, &rc);
+    json_t *res = rest_call_quiet(st, VG_MONITOR_M_STATUS, NULL, &rc);
     if (!res) {
         if (rc == -ENOSYS)
             note_missing(unavailable, "monitor");
@@ -142,7 +140,7 @@ static json_t *last_sweep_part(rest_state *st, json_t *unavailable, json_t **por
 
 static json_t *bus_part(rest_state *st)
 {
-    json_t *res = rest_call_quiet(st, "bus.stats", NULL, NULL);
+    json_t *res = rest_call_quiet(st, VG_CORE_M_BUS_STATS, NULL, NULL);
     if (!res)
         return json_null();
     json_t *out = json_pack(
@@ -219,17 +217,25 @@ static int stats_get(const json_t *params, json_t **result, void *user)
 
 /* ---- stats.updated publisher ---- */
 
-const char *const rest_notification_types[5] = {"info", "warning", "error", "success", NULL};
+/* The bus gets its own copy, with the payload's version: no json_t is shared
+ * between threads. */
+static json_t *versioned(const json_t *stats)
+{
+    json_t *copy = json_deep_copy(stats);
+    if (json_is_object(copy))
+        json_object_set_new(copy, VG_EVENT_V, json_integer(VG_REST_V));
+    return copy;
+}
 
 static void on_event(const char *topic, const json_t *payload, void *user)
 {
     rest_state *st = user;
     int type = -1;
-    if (!strcmp(topic, "notification.created")) {
-        const char *t =
-            json_string_value(json_object_get(json_object_get(payload, "notification"), "type"));
-        for (int i = 0; t && i < 4; i++)
-            if (!strcmp(t, rest_notification_types[i]))
+    if (!strcmp(topic, VG_NOTIFICATIONS_EV_CREATED)) {
+        const char *t = json_string_value(json_object_get(
+            json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION), VG_NOTIFICATIONS_N_TYPE));
+        for (int i = 0; t && i < VG_NOTIFICATIONS_TYPE_COUNT; i++)
+            if (!strcmp(t, VG_NOTIFICATIONS_TYPES[i]))
                 type = i;
     }
     pthread_mutex_lock(&st->mu);
@@ -297,7 +303,7 @@ static void *publisher(void *arg)
         last_pub = st->host->now_mono_ms(st->host);
         if (stats && !same_stats(stats, st->last_published)) {
             /* The bus gets its own copy: no json_t is shared between threads. */
-            if (vg_bus_publish_new(st->host->bus, "stats.updated", json_deep_copy(stats)) == 0)
+            if (vg_bus_publish_new(st->host->bus, VG_REST_EV_STATS_UPDATED, versioned(stats)) == 0)
                 st->published_count++;
             json_decref(st->last_published);
             st->last_published = stats;
@@ -312,8 +318,8 @@ static void *publisher(void *arg)
 
 int rest_stats_init(rest_state *st)
 {
-    static const char *const topics[4] = {"notification.", "notifications.cleared",
-                                          "monitor.sweep_finished", "dataset.status_changed"};
+    static const char *const topics[] = {VG_NOTIFICATIONS_EV_PREFIX, VG_MONITOR_EV_SWEEP_FINISHED,
+                                         VG_MONITOR_EV_DATASET_STATUS_CHANGED};
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -322,11 +328,11 @@ int rest_stats_init(rest_state *st)
     pthread_condattr_destroy(&ca);
     st->sync_ready = true;
 
-    int rc = vg_bus_register_method(st->host->bus, "stats.get", stats_get, st, NULL);
+    int rc = vg_bus_register_method(st->host->bus, VG_REST_M_STATS_GET, stats_get, st, NULL);
     if (rc < 0)
         return st->host->fail(st->host, "cannot register method stats.get: %s", strerror(-rc));
     st->method_registered = true;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof topics / sizeof *topics; i++) {
         rc = vg_bus_subscribe(st->host->bus, topics[i], on_event, st, NULL, &st->subs[i]);
         if (rc < 0)
             return st->host->fail(st->host, "cannot subscribe to %s: %s", topics[i], strerror(-rc));

@@ -91,8 +91,7 @@ static int m_clear(const json_t *params, json_t **result, void *user)
     json_array_clear(t->items);
     pthread_mutex_unlock(&t->lock);
     *result = json_pack("{s:i,s:I}", "unread_count", 0, "cleared", n);
-    vg_bus_publish_new(t->host->bus, "notifications.cleared",
-                       json_pack("{s:i}", "unread_count", 0));
+    vg_bus_publish_new(t->host->bus, "notification.cleared", json_pack("{s:i}", "unread_count", 0));
     return 0;
 }
 

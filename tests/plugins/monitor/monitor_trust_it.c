@@ -260,8 +260,8 @@ static void mass_removal_held_then_confirmed(void **state)
     ev = sweep(&fin); /* two listings, but 8 of 23 at once: held, one warning */
     print_removed("mass removal, sweep 2", ev);
     assert_int_equal(mt_count(ev, "dataset.removed", NULL), 0);
-    assert_int_equal(mt_count(ev, "portal.warning", NULL), 1);
-    json_t *w = mt_events(&srv, 0, "portal.warning");
+    assert_int_equal(mt_count(ev, "portal.warning_raised", NULL), 1);
+    json_t *w = mt_events(&srv, 0, "portal.warning_raised");
     json_t *wp = json_object_get(json_array_get(w, 0), "payload");
     assert_string_equal(json_string_value(json_object_get(wp, "reason")), "mass_removal_held");
     assert_int_equal(json_integer_value(json_object_get(wp, "candidates")), 8);
@@ -270,7 +270,7 @@ static void mass_removal_held_then_confirmed(void **state)
     json_decref(fin);
     ev = sweep(&fin); /* confirmed by the next sweep */
     assert_int_equal(mt_count(ev, "dataset.removed", NULL), 8);
-    assert_int_equal(mt_count(ev, "portal.warning", NULL), 0);
+    assert_int_equal(mt_count(ev, "portal.warning_raised", NULL), 0);
     json_decref(ev);
     json_decref(fin);
     assert_int_equal(total_datasets(), NDS - 8);

@@ -334,12 +334,46 @@ static void test_oversize_automatic_data(void **state)
     vgt_server_cleanup(&s);
 }
 
+/* The payload's major version ("v", docs/events.md): one this plugin does not
+ * know is ignored, with one warning for the lot; v 1 and no v are handled. */
+static void test_unknown_payload_version_is_ignored(void **state)
+{
+    (void)state;
+    vgt_server s = {0};
+    assert_int_equal(vgt_server_start(&s, PLUGINS, NULL, "[notifications]\nlanguage = es\n"), 0);
+    json_decref(wait_created(&s, "Sistema iniciado"));
+    for (int i = 0; i < 2; i++) {
+        json_t *p = down_event(i ? "v2-b" : "v2-a", i ? "Futuro B" : "Futuro A", NULL);
+        json_object_set_new(p, "v", json_integer(2));
+        assert_int_equal(publish(&s, "dataset.status_changed", p), 0);
+    }
+    json_t *p = down_event("v1", "Presente", NULL);
+    json_object_set_new(p, "v", json_integer(1));
+    assert_int_equal(publish(&s, "dataset.status_changed", p), 0);
+    json_t *ev = wait_created(&s, "Dataset caído: Presente");
+    assert_non_null(ev);
+    json_decref(ev);
+    json_t *list = list_all(&s);
+    assert_null(find_by_title(list, "Dataset caído: Futuro A"));
+    assert_null(find_by_title(list, "Dataset caído: Futuro B"));
+    json_decref(list);
+    char *log = vgt_log_read(&s);
+    assert_non_null(log);
+    const char *needle = "with payload version v=";
+    const char *w = strstr(log, "ignoring dataset.status_changed with payload version v=2");
+    assert_non_null(w);
+    assert_null(strstr(strstr(w, needle) + strlen(needle), needle)); /* once */
+    free(log);
+    assert_int_equal(vgt_server_stop_clean(&s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_change_becomes_notification),
         cmocka_unit_test(test_kill9_loses_nothing),
         cmocka_unit_test(test_check_config),
+        cmocka_unit_test(test_unknown_payload_version_is_ignored),
         cmocka_unit_test(test_oversize_automatic_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -342,9 +342,8 @@ static void test_unread_counts(void **state)
     assert_int_equal(s.unread, 1);
 
     /* the announcements carried the counts, in order */
-    const char *topics[] = {"notification.read",    "notification.read",
-                            "notification.read",    "notification.created",
-                            "notification.created", "notifications.cleared"};
+    const char *topics[] = {"notification.read",    "notification.read",    "notification.read",
+                            "notification.created", "notification.created", "notification.cleared"};
     long long counts[] = {4, 3, 0, 1, 2, 0};
     size_t base = 5;
     for (size_t i = 0; i < 6; i++) {

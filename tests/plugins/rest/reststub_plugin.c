@@ -204,8 +204,7 @@ static int n_clear(const json_t *params, json_t **result, void *user)
     json_array_clear(s->notifications);
     pthread_mutex_unlock(&s->mu);
     *result = json_pack("{s:i, s:I}", "unread_count", 0, "cleared", (json_int_t)cleared);
-    vg_bus_publish_new(s->host->bus, "notifications.cleared",
-                       json_pack("{s:i}", "unread_count", 0));
+    vg_bus_publish_new(s->host->bus, "notification.cleared", json_pack("{s:i}", "unread_count", 0));
     return 0;
 }
 
