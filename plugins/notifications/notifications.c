@@ -38,7 +38,7 @@ typedef struct nt_plugin {
     nt_config cfg;
     nt_store *store;
     nt_rules *rules;
-    vg_subscription *subs[4];
+    vg_subscription *subs[5];
     bool methods_registered;
     pthread_t thread;
     bool thread_running;
@@ -559,9 +559,9 @@ static int nt_init(const vg_host *host, const vg_config *cfg, void **state)
         }
     }
     p->methods_registered = true;
-    static const char *const topics[] = {VG_MONITOR_EV_DATASET_PREFIX, VG_MONITOR_EV_PREFIX,
-                                         VG_CORE_EV_SYSTEM_STARTED,
-                                         VG_MONITOR_EV_PORTAL_STATUS_CHANGED};
+    static const char *const topics[] = {
+        VG_MONITOR_EV_DATASET_PREFIX, VG_MONITOR_EV_PREFIX, VG_CORE_EV_SYSTEM_STARTED,
+        VG_MONITOR_EV_PORTAL_STATUS_CHANGED, VG_MONITOR_EV_PORTAL_WARNING_RAISED};
     for (size_t i = 0; i < sizeof topics / sizeof topics[0]; i++) {
         rc = vg_bus_subscribe(host->bus, topics[i], on_event, p, NULL, &p->subs[i]);
         if (rc < 0) {

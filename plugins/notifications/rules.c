@@ -24,29 +24,32 @@ enum kind {
     K_EMPTY,       /* the dataset lists no resource any more */
     K_PORTAL_DOWN, /* portal kinds: never buffered in sweeps nor digested */
     K_PORTAL_UP,
+    K_PORTAL_HELD, /* a mass removal held until the next sweep confirms it */
     K_COUNT
 };
 
 static const char *const kind_names[K_COUNT] = {
-    "dataset_down",  "dataset_recovered", "dataset_degraded",
-    "dataset_added", "dataset_removed",   "dataset_modified",
-    "dataset_empty", "portal_down",       "portal_recovered"};
+    "dataset_down",     "dataset_recovered",   "dataset_degraded", "dataset_added",
+    "dataset_removed",  "dataset_modified",    "dataset_empty",    "portal_down",
+    "portal_recovered", "portal_removals_held"};
 static const char *const kind_types[K_COUNT] = {
     VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING,
     VG_NOTIFICATIONS_TYPE_INFO,    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
-    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS};
+    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS,
+    VG_NOTIFICATIONS_TYPE_WARNING};
 static const nt_text_id kind_titles[K_COUNT] = {
-    T_DOWN_TITLE,     T_RECOVERED_TITLE, T_DEGRADED_TITLE,    T_ADDED_TITLE,    T_REMOVED_TITLE,
-    T_MODIFIED_TITLE, T_EMPTY_TITLE,     T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE};
-static const nt_text_id kind_msgs[K_COUNT] = {T_DOWN_MSG,  T_RECOVERED_MSG,   T_DEGRADED_MSG,
-                                              T_ADDED_MSG, T_REMOVED_MSG,     T_MODIFIED_MSG,
-                                              T_EMPTY_MSG, T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG};
-static const nt_text_id kind_labels[K_COUNT] = {T_KIND_DOWN,  T_KIND_RECOVERED,   T_KIND_DEGRADED,
-                                                T_KIND_ADDED, T_KIND_REMOVED,     T_KIND_MODIFIED,
-                                                T_KIND_EMPTY, T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP};
-static const char *const kind_keys[K_COUNT] = {"down",  "recovered",   "degraded",
-                                               "added", "removed",     "modified",
-                                               "empty", "portal_down", "portal_up"};
+    T_DOWN_TITLE,      T_RECOVERED_TITLE,  T_DEGRADED_TITLE, T_ADDED_TITLE,
+    T_REMOVED_TITLE,   T_MODIFIED_TITLE,   T_EMPTY_TITLE,    T_PORTAL_DOWN_TITLE,
+    T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
+static const nt_text_id kind_msgs[K_COUNT] = {
+    T_DOWN_MSG,     T_RECOVERED_MSG, T_DEGRADED_MSG,    T_ADDED_MSG,     T_REMOVED_MSG,
+    T_MODIFIED_MSG, T_EMPTY_MSG,     T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
+static const nt_text_id kind_labels[K_COUNT] = {
+    T_KIND_DOWN,     T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,     T_KIND_REMOVED,
+    T_KIND_MODIFIED, T_KIND_EMPTY,     T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
+static const char *const kind_keys[K_COUNT] = {"down",      "recovered",  "degraded", "added",
+                                               "removed",   "modified",   "empty",    "portal_down",
+                                               "portal_up", "portal_held"};
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -169,6 +172,11 @@ static int classify(const nt_rules *r, const char *topic, const json_t *p)
                    ? K_PORTAL_UP
                    : K_NONE;
     }
+    if (strcmp(topic, VG_MONITOR_EV_PORTAL_WARNING_RAISED) == 0)
+        return str_or(p, VG_MONITOR_F_PORTAL, NULL) &&
+                       strcmp(str_or(p, "reason", ""), VG_MONITOR_WARNING_MASS_REMOVAL_HELD) == 0
+                   ? K_PORTAL_HELD
+                   : K_NONE;
     if (!json_is_object(json_object_get(p, VG_MONITOR_F_DATASET)))
         return K_NONE;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_STATUS_CHANGED) == 0)
@@ -270,6 +278,18 @@ static char *reason_text(const nt_rules *r, const change *c)
         return strdup(str_or(p, "error", nt_text(lang, T_REASON_NONE)));
     case K_PORTAL_UP:
         return strdup(nt_text(lang, T_REASON_PORTAL_UP));
+    case K_PORTAL_HELD: {
+        char cand[24], total[24], pct[24];
+        snprintf(cand, sizeof cand, "%lld",
+                 (long long)json_integer_value(json_object_get(p, "candidates")));
+        snprintf(total, sizeof total, "%lld",
+                 (long long)json_integer_value(json_object_get(p, "datasets")));
+        snprintf(pct, sizeof pct, "%.0f",
+                 json_number_value(json_object_get(p, "max_removed_fraction")) * 100);
+        return nt_text_render(
+            lang, T_REASON_PORTAL_HELD,
+            (const char *const[]){"candidates", cand, "datasets", total, "percent", pct, NULL});
+    }
     case K_ADDED:
         return strdup(nt_text(lang, T_REASON_ADDED));
     case K_REMOVED:
@@ -914,6 +934,13 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
             if (held >= 0)
                 emit_single(r, c, held);
         }
+        change_free(c);
+    } else if (strcmp(topic, VG_MONITOR_EV_PORTAL_WARNING_RAISED) == 0) {
+        /* raised once per held batch by the monitor: no flap control needed */
+        int kind = classify(r, topic, payload);
+        change *c = kind == K_NONE ? NULL : change_new(kind, topic, payload);
+        if (c)
+            emit_single(r, c, 0);
         change_free(c);
     } else if (strncmp(topic, VG_MONITOR_EV_DATASET_PREFIX, strlen(VG_MONITOR_EV_DATASET_PREFIX)) ==
                0) {

@@ -30,6 +30,12 @@ static const char *const texts_es[T_COUNT] = {
     [T_REASON_PORTAL_UP] = "el catálogo responde",
     [T_KIND_PORTAL_DOWN] = "portales sin respuesta",
     [T_KIND_PORTAL_UP] = "portales recuperados",
+    [T_PORTAL_HELD_TITLE] = "Eliminaciones retenidas: {portal}",
+    [T_PORTAL_HELD_MSG] = "En el portal {portal}, {reason}. No se anuncian hasta que el próximo "
+                          "barrido lo confirme.",
+    [T_REASON_PORTAL_HELD] = "{candidates} de {datasets} datasets faltan a la vez en el catálogo "
+                             "(más del {percent} %)",
+    [T_KIND_PORTAL_HELD] = "eliminaciones retenidas",
     [T_SUPPRESSED] = " Se omitieron {count} cambios de estado desde el aviso anterior.",
     [T_REASON_FAILING_ONE] = "el recurso «{name}» falla ({reason})",
     [T_REASON_FAILING_MANY] = "{count} recursos fallan, entre ellos «{name}» ({reason})",
@@ -104,6 +110,12 @@ static const char *const texts_en[T_COUNT] = {
     [T_REASON_PORTAL_UP] = "the catalogue responds",
     [T_KIND_PORTAL_DOWN] = "portals unreachable",
     [T_KIND_PORTAL_UP] = "portals recovered",
+    [T_PORTAL_HELD_TITLE] = "Removals held: {portal}",
+    [T_PORTAL_HELD_MSG] = "On portal {portal}, {reason}. They are not announced until the next "
+                          "sweep confirms it.",
+    [T_REASON_PORTAL_HELD] = "{candidates} of {datasets} datasets are missing from the catalogue "
+                             "at once (over {percent} %)",
+    [T_KIND_PORTAL_HELD] = "removals held",
     [T_SUPPRESSED] = " {count} status changes since the previous notice were held back.",
     [T_REASON_FAILING_ONE] = "resource “{name}” fails ({reason})",
     [T_REASON_FAILING_MANY] = "{count} resources fail, including “{name}” ({reason})",

@@ -516,6 +516,30 @@ static void test_portal_status(void **state)
     assert_int_equal(json_array_size(f->out), 2);
 }
 
+/* A mass removal the monitor holds for a sweep is told once, as a warning,
+ * with the figures; other portal warnings are not notifications. */
+static void test_portal_removals_held(void **state)
+{
+    fx *f = *state;
+    json_t *p = json_pack("{s:i, s:s, s:i, s:s, s:i, s:i, s:f}", "v", 1, "portal", "datos",
+                          "sweep_id", 7, "reason", "mass_removal_held", "candidates", 120,
+                          "datasets", 400, "max_removed_fraction", 0.1);
+    nt_rules_handle(f->r, "portal.warning_raised", p);
+    json_decref(p);
+    assert_int_equal(json_array_size(f->out), 1);
+    json_t *n = out(f, 0);
+    assert_string_equal(field(n, "type"), "warning");
+    assert_string_equal(field(n, "title"), "Eliminaciones retenidas: datos");
+    assert_string_equal(field(n, "message"),
+                        "En el portal datos, 120 de 400 datasets faltan a la vez en el catálogo "
+                        "(más del 10 %). No se anuncian hasta que el próximo barrido lo confirme.");
+    assert_string_equal(field(json_object_get(n, "data"), "kind"), "portal_removals_held");
+    p = json_pack("{s:s, s:s}", "portal", "datos", "reason", "something_else");
+    nt_rules_handle(f->r, "portal.warning_raised", p);
+    json_decref(p);
+    assert_int_equal(json_array_size(f->out), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,6 +553,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_at_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_portal_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_portal_removals_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap_after_digest, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
