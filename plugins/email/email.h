@@ -45,10 +45,10 @@ typedef struct email_msg {
     const char *from_name; /* display name (UTF-8), may be NULL */
     const char *from_addr;
     const char *to;
-    const char *subject; /* UTF-8 */
-    time_t date;         /* the Date header, UTC */
-    const char *key;     /* delivery key: the Message-ID is built from it */
-    const char *list_id; /* may be NULL */
+    const char *subject;     /* UTF-8 */
+    time_t date;             /* the Date header, UTC */
+    const char *key;         /* delivery key: the Message-ID is built from it */
+    const char *list_id;     /* may be NULL */
     const char *unsubscribe; /* one-click URL (RFC 8058), may be NULL */
     const char *text;        /* text/plain body, UTF-8 */
     const char *html;        /* text/html body, UTF-8 */
@@ -72,9 +72,9 @@ void email_tmpl_free(email_tmpl *t);
 
 /* ---- email_tz.c: local time in an IANA zone without touching TZ. */
 typedef struct email_tm {
-    struct tm tm;     /* broken-down local time */
-    int offset_s;     /* UTC offset in seconds */
-    char abbr[16];    /* "-03", "CEST", "UTC" */
+    struct tm tm;  /* broken-down local time */
+    int offset_s;  /* UTC offset in seconds */
+    char abbr[16]; /* "-03", "CEST", "UTC" */
 } email_tm;
 /* 0, or -1 when the zone is unknown (then *out is UTC). Thread-safe. */
 int email_tz_local(const char *zone, time_t t, email_tm *out);
@@ -100,8 +100,8 @@ email_templates *email_templates_load(const char *dir, char *err, size_t errn);
 void email_templates_free(email_templates *t);
 /* Render subject, text and html for `ctx` (lang and kind read from it).
  * -1 with err when the lang or kind is unknown. Outputs malloc'd. */
-int email_templates_render(const email_templates *t, const json_t *ctx, char **subject,
-                           char **text, char **html, char *err, size_t errn);
+int email_templates_render(const email_templates *t, const json_t *ctx, char **subject, char **text,
+                           char **html, char *err, size_t errn);
 
 /* Built-in copies of plugins/email/templates (generated at build time). */
 typedef struct email_builtin {

@@ -96,7 +96,8 @@ int email_config_read(const vg_host *host, const vg_config *cfg, email_settings 
     if (strpbrk(s->from_name, "\r\n"))
         return host->config_fail(host, cfg, "from_name", "one line");
     if (*password && *password_file)
-        return host->config_fail(host, cfg, "password_file", "set password or password_file, not both");
+        return host->config_fail(host, cfg, "password_file",
+                                 "set password or password_file, not both");
     if ((*password || *password_file) && !*s->username)
         return host->config_fail(host, cfg, "username", "a password needs a username");
     if (*password_file) {

@@ -52,9 +52,12 @@ static const label kinds[] = {
 };
 
 static const label statuses[] = {
-    {"up", "disponible", "up"},         {"down", "caído", "down"},
-    {"degraded", "degradado", "degraded"}, {"unknown", "desconocido", "unknown"},
-    {"empty", "sin recursos", "empty"},  {"removed", "eliminado", "removed"},
+    {"up", "disponible", "up"},
+    {"down", "caído", "down"},
+    {"degraded", "degradado", "degraded"},
+    {"unknown", "desconocido", "unknown"},
+    {"empty", "sin recursos", "empty"},
+    {"removed", "eliminado", "removed"},
 };
 
 static const char *label_of(const label *t, size_t n, const char *key, int en)
@@ -121,8 +124,7 @@ static json_t *changes_text(const json_t *c)
     email_buf b = {0};
     size_t i;
     json_t *v;
-    json_array_foreach(c, i, v)
-    {
+    json_array_foreach (c, i, v) {
         if (!json_is_string(v))
             continue;
         if (b.len)
@@ -146,13 +148,12 @@ static json_t *item_build(const json_t *in, const char *tz, int en)
     const char *title = str(ds, "title");
     if (!*title)
         title = *str(ds, "name") ? str(ds, "name") : str(ds, "id");
-    const char *org = *str(ds, "organization_title") ? str(ds, "organization_title")
-                                                     : str(ds, "organization");
-    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", str(ds, "id"), "name",
-                          str(ds, "name"), "title", str(ds, "title"), "organization",
-                          str(ds, "organization"), "organization_title",
-                          str(ds, "organization_title"), "url", str(ds, "url"), "vigia_url",
-                          str(ds, "vigia_url"));
+    const char *org =
+        *str(ds, "organization_title") ? str(ds, "organization_title") : str(ds, "organization");
+    json_t *d = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", str(ds, "id"), "name", str(ds, "name"),
+        "title", str(ds, "title"), "organization", str(ds, "organization"), "organization_title",
+        str(ds, "organization_title"), "url", str(ds, "url"), "vigia_url", str(ds, "vigia_url"));
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:s, s:o}", "kind", kind,
         "kind_label", label_of(kinds, sizeof kinds / sizeof *kinds, kind, en), "portal",
@@ -182,8 +183,7 @@ json_t *email_context_build(const json_t *p, time_t now, int max_items, char *er
     json_t *out_items = json_array();
     size_t i;
     const json_t *it;
-    json_array_foreach(items, i, it)
-    {
+    json_array_foreach (items, i, it) {
         if ((int)i >= max_items)
             break;
         json_array_append_new(out_items, item_build(it, tz, en));
@@ -194,8 +194,7 @@ json_t *email_context_build(const json_t *p, time_t now, int max_items, char *er
         count = (json_int_t)json_array_size(items);
     /* The portals named in the items, once each, for subjects of digests. */
     email_buf portals = {0};
-    json_array_foreach(out_items, i, it)
-    {
+    json_array_foreach (out_items, i, it) {
         const char *pn = str(it, "portal");
         int seen = 0;
         for (size_t k = 0; k < i && !seen; k++)
@@ -209,8 +208,8 @@ json_t *email_context_build(const json_t *p, time_t now, int max_items, char *er
     char *ps = email_buf_take(&portals, NULL);
     char sent[64];
     local_time(sent, sizeof sent, tz, (int64_t)now);
-    json_t *first = json_array_size(out_items) ? json_incref(json_array_get(out_items, 0))
-                                               : json_object();
+    json_t *first =
+        json_array_size(out_items) ? json_incref(json_array_get(out_items, 0)) : json_object();
     json_t *ctx = json_pack(
         "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:{s:s, s:s, s:s}, s:o, s:o}", "lang", lang,
         "kind", kind, "to", str(p, "to"), "tz", tz, "count", count, "shown", (json_int_t)shown,

@@ -25,8 +25,9 @@ typedef struct email_job {
 
 static const char *status_name(email_status s)
 {
-    return s == EMAIL_SENT ? VG_DELIVERY_SENT : s == EMAIL_RETRY ? VG_DELIVERY_RETRY
-                                                                 : VG_DELIVERY_FAILED;
+    return s == EMAIL_SENT    ? VG_DELIVERY_SENT
+           : s == EMAIL_RETRY ? VG_DELIVERY_RETRY
+                              : VG_DELIVERY_FAILED;
 }
 
 static void publish_result(email_state *st, const json_t *p, email_status status, const char *error,
@@ -57,7 +58,8 @@ static char *build_message(email_state *st, const json_t *p, size_t *len, char *
         snprintf(err, errn, "invalid address '%.100s'", to ? to : "");
         return NULL;
     }
-    const char *confirm = json_string_value(json_object_get(json_object_get(p, "links"), "confirm"));
+    const char *confirm =
+        json_string_value(json_object_get(json_object_get(p, "links"), "confirm"));
     if (kind && strcmp(kind, VG_DELIVERY_KIND_CONFIRM) == 0 && (!confirm || !*confirm)) {
         snprintf(err, errn, "a confirm message needs links.confirm");
         return NULL;
@@ -209,8 +211,8 @@ static int email_init(const vg_host *host, const vg_config *cfg, void **out)
         state_free(st);
         return rc;
     }
-    VG_INFO(host, "sending through %s as %s (%lld thread%s)", st->s.url, st->s.from,
-            st->s.threads, st->s.threads == 1 ? "" : "s");
+    VG_INFO(host, "sending through %s as %s (%lld thread%s)", st->s.url, st->s.from, st->s.threads,
+            st->s.threads == 1 ? "" : "s");
     *out = st;
     return 0;
 }

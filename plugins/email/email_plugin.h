@@ -9,11 +9,11 @@
 #include "email.h"
 
 typedef struct email_settings {
-    const char *url;     /* smtp://host:port or smtps://host:port */
-    int use_tls;         /* 0 try, 1 required, 2 none (smtp:// only) */
-    const char *helo;    /* EHLO name ("" = libcurl's default) */
+    const char *url;  /* smtp://host:port or smtps://host:port */
+    int use_tls;      /* 0 try, 1 required, 2 none (smtp:// only) */
+    const char *helo; /* EHLO name ("" = libcurl's default) */
     const char *username;
-    char *password;      /* from password or password_file; owned */
+    char *password; /* from password or password_file; owned */
     const char *from;
     const char *from_name;
     const char *envelope_from;

@@ -15,7 +15,9 @@
 typedef struct session {
     CURL *curl;
     char command[32]; /* the last command sent ("RCPT TO") */
-    char reply[256];  /* the last reply line from the server */
+    char reply[256];  /* the first 4xx/5xx reply line (else the last reply) */
+    char failed[32];  /* the command that got that reply */
+    int has_error;
     const char *data;
     size_t len, off;
 } session;
@@ -71,11 +73,18 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
     (void)h;
     session *ss = user;
     if (type == CURLINFO_HEADER_IN) {
+        /* Keep the first refusal: libcurl's QUIT and its 221 come after. */
+        if (ss->has_error)
+            return 0;
         size_t n = size < sizeof ss->reply - 1 ? size : sizeof ss->reply - 1;
         memcpy(ss->reply, data, n);
         while (n > 0 && (ss->reply[n - 1] == '\r' || ss->reply[n - 1] == '\n'))
             n--;
         ss->reply[n] = '\0';
+        if (ss->reply[0] == '4' || ss->reply[0] == '5') {
+            ss->has_error = 1;
+            memcpy(ss->failed, ss->command, sizeof ss->failed);
+        }
     } else if (type == CURLINFO_HEADER_OUT) {
         /* The verb only: "MAIL FROM", "RCPT TO", "DATA", "AUTH", "EHLO". */
         size_t n = 0;
@@ -167,19 +176,26 @@ static email_status classify(session *ss, CURLcode rc, long code, const char *er
     if (rc == CURLE_OK)
         return EMAIL_SENT;
     const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    if (code >= 400 && code < 600 && ss->reply[0]) {
-        snprintf(err, errn, "%s%s%s", ss->command, ss->command[0] ? ": " : "", ss->reply);
-        if (rc == CURLE_LOGIN_DENIED) {
-            /* 535: our credentials, not the recipient: retry after the
-             * operator fixes them, never dead-letter every message. */
+    if (ss->has_error) {
+        snprintf(err, errn, "%s%s%s", ss->failed, ss->failed[0] ? ": " : "", ss->reply);
+        int code3 = atoi(ss->reply);
+        if (rc == CURLE_LOGIN_DENIED || strcmp(ss->failed, "AUTH") == 0 || code3 == 530) {
+            /* AUTH refused (535) or required (530): our configuration, not
+             * the recipient: retry after the operator fixes it, never
+             * dead-letter every message. */
             *retry_after_ms = 60000;
             return EMAIL_RETRY;
         }
-        return code >= 500 ? EMAIL_FAILED : EMAIL_RETRY;
+        return code3 >= 500 ? EMAIL_FAILED : EMAIL_RETRY;
     }
+    (void)code;
     switch (rc) {
-    case CURLE_COULDNT_CONNECT: snprintf(err, errn, "connection refused: %s", why); break;
-    case CURLE_OPERATION_TIMEDOUT: snprintf(err, errn, "timeout: %s", why); break;
+    case CURLE_COULDNT_CONNECT:
+        snprintf(err, errn, "connection refused: %s", why);
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        snprintf(err, errn, "timeout: %s", why);
+        break;
     default:
         snprintf(err, errn, "%s%s%s", why, ss->reply[0] ? " (last reply: " : "",
                  ss->reply[0] ? ss->reply : "");
@@ -218,7 +234,8 @@ email_status email_smtp_send(email_smtp *m, const char *to, const char *msg, siz
     ss->data = msg;
     ss->len = len;
     ss->off = 0;
-    ss->reply[0] = ss->command[0] = '\0';
+    ss->reply[0] = ss->command[0] = ss->failed[0] = '\0';
+    ss->has_error = 0;
     set_options(m, ss, rcpt, mail_from, timeout_ms, errbuf);
     CURLcode rc = curl_easy_perform(ss->curl);
     long code = 0;
@@ -229,6 +246,12 @@ email_status email_smtp_send(email_smtp *m, const char *to, const char *msg, siz
     curl_easy_setopt(ss->curl, CURLOPT_ERRORBUFFER, NULL);
     curl_slist_free_all(rcpt);
     ss->data = NULL;
-    give_back(m, ss);
+    if (st == EMAIL_SENT) {
+        give_back(m, ss);
+    } else {
+        /* After a failure the connection may be out of step (a timed-out
+         * server still answers the old message later): never reuse it. */
+        session_free(ss);
+    }
     return st;
 }

@@ -31,7 +31,9 @@ static char *read_file(const char *path, char *err, size_t errn)
     fclose(f);
     if (!buf || bad || n > MAX_FILE) {
         snprintf(err, errn, "%s: %s", path,
-                 !buf ? "out of memory" : bad ? "cannot be read" : "larger than 256 KiB");
+                 !buf  ? "out of memory"
+                 : bad ? "cannot be read"
+                       : "larger than 256 KiB");
         free(buf);
         return NULL;
     }

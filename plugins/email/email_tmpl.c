@@ -177,8 +177,7 @@ email_tmpl *email_tmpl_compile(const char *name, const char *text, const json_t 
         }
         if (type != N_VAR) {
             if (depth > MAX_DEPTH) {
-                snprintf(err, errn, "%s:%d: sections nested deeper than %d", name, line,
-                         MAX_DEPTH);
+                snprintf(err, errn, "%s:%d: sections nested deeper than %d", name, line, MAX_DEPTH);
                 goto fail;
             }
             open[depth - 1] = t->n - 1;
@@ -236,12 +235,23 @@ static void put_value(const email_tmpl *t, const json_t *v, email_buf *out)
     }
     for (; *s; s++) {
         switch (*s) {
-        case '&': email_buf_adds(out, "&amp;"); break;
-        case '<': email_buf_adds(out, "&lt;"); break;
-        case '>': email_buf_adds(out, "&gt;"); break;
-        case '"': email_buf_adds(out, "&quot;"); break;
-        case '\'': email_buf_adds(out, "&#39;"); break;
-        default: email_buf_add(out, s, 1);
+        case '&':
+            email_buf_adds(out, "&amp;");
+            break;
+        case '<':
+            email_buf_adds(out, "&lt;");
+            break;
+        case '>':
+            email_buf_adds(out, "&gt;");
+            break;
+        case '"':
+            email_buf_adds(out, "&quot;");
+            break;
+        case '\'':
+            email_buf_adds(out, "&#39;");
+            break;
+        default:
+            email_buf_add(out, s, 1);
         }
     }
 }

@@ -1,8 +1,8 @@
 /* email plugin, pure parts: MIME composition and encodings, the template
  * language, the built-in templates, time zones without TZ. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,11 +60,10 @@ static void test_tmpl_html_escape(void **state)
 {
     (void)state;
     char err[256];
-    char *out = render("<a href=\"{{u}}\">{{t}}</a>", "{\"u\":\"\",\"t\":\"\"}",
-                       "{\"u\":\"https://x/?a=1&b=\\\"2\",\"t\":\"<script>'\"}", 1, err,
-                       sizeof err);
-    assert_string_equal(out,
-                        "<a href=\"https://x/?a=1&amp;b=&quot;2\">&lt;script&gt;&#39;</a>");
+    char *out =
+        render("<a href=\"{{u}}\">{{t}}</a>", "{\"u\":\"\",\"t\":\"\"}",
+               "{\"u\":\"https://x/?a=1&b=\\\"2\",\"t\":\"<script>'\"}", 1, err, sizeof err);
+    assert_string_equal(out, "<a href=\"https://x/?a=1&amp;b=&quot;2\">&lt;script&gt;&#39;</a>");
     free(out);
     out = render("{{t}}", "{\"t\":\"\"}", "{\"t\":\"<b>&\"}", 0, err, sizeof err);
     assert_string_equal(out, "<b>&"); /* plain text is not escaped */
@@ -277,7 +276,8 @@ static void test_builtin_templates(void **state)
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
     assert_string_equal(subject,
                         "[Vigía] «Presupuesto & gasto» dejó de responder (y 2 cambios más)");
-    assert_non_null(strstr(text, "«Presupuesto & gasto» (Dipres, portal datos) dejó de responder."));
+    assert_non_null(
+        strstr(text, "«Presupuesto & gasto» (Dipres, portal datos) dejó de responder."));
     assert_non_null(strstr(text, "Cuándo: 2026-11-30 21:13 UTC-03:00\n"));
     assert_non_null(strstr(text, "Estado: disponible → caído\n"));
     assert_non_null(strstr(text, "Motivo: HTTP 500 <x>\n"));
@@ -353,11 +353,16 @@ static void test_templates_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tmpl_sections),     cmocka_unit_test(test_tmpl_html_escape),
-        cmocka_unit_test(test_tmpl_errors),       cmocka_unit_test(test_qp),
-        cmocka_unit_test(test_header_words),      cmocka_unit_test(test_address),
-        cmocka_unit_test(test_compose),           cmocka_unit_test(test_compose_refuses),
-        cmocka_unit_test(test_tz),                cmocka_unit_test(test_builtin_templates),
+        cmocka_unit_test(test_tmpl_sections),
+        cmocka_unit_test(test_tmpl_html_escape),
+        cmocka_unit_test(test_tmpl_errors),
+        cmocka_unit_test(test_qp),
+        cmocka_unit_test(test_header_words),
+        cmocka_unit_test(test_address),
+        cmocka_unit_test(test_compose),
+        cmocka_unit_test(test_compose_refuses),
+        cmocka_unit_test(test_tz),
+        cmocka_unit_test(test_builtin_templates),
         cmocka_unit_test(test_templates_dir),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
