@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -86,7 +87,8 @@ class Recorder:
             f.write(envelope.content)
         meta = {"mail_from": envelope.mail_from, "rcpt": envelope.rcpt_tos,
                 "helo": session.host_name, "conn": getattr(session, "conn_no", 0),
-                "login": session.auth_data.decode() if session.authenticated else None}
+                "login": session.auth_data.decode() if session.authenticated else None,
+                "tls": session.ssl is not None}
         if rcpt.startswith("reject@"):
             meta["answer"] = 554
         elif rcpt.startswith("tempfail@") and msg["Message-ID"] not in self.seen_temp:
@@ -387,6 +389,52 @@ def test_faults(v, rec):
           and ids[0] == msgid_of("f3:temp"), "the retry carries the same Message-ID: %s" % ids)
 
 
+def test_starttls(tmp, vigias, servers, common):
+    """use_tls = required: the message goes over TLS (a self-signed
+    certificate for 127.0.0.1 given as ca_file); a server without STARTTLS
+    is a retry, never a clear-text send."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], capture_output=True)
+    if not check(r.returncode == 0, "openssl: %s" % r.stderr[-300:]):
+        return
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    os.makedirs(os.path.join(tmp, "tlsmail"))
+    trec = Recorder(os.path.join(tmp, "tlsmail"))
+    tport = free_port()
+    tsrv = SmtpServer(trec, tport, tls_context=ctx, require_starttls=True)
+    tsrv.start()
+    servers.append(tsrv)
+    tls_common = common.replace("use_tls = none", "use_tls = required")
+    tv = Vigia(tmp, "tls", "url = smtp://127.0.0.1:%d\nca_file = %s\n%s" % (tport, cert,
+                                                                          tls_common))
+    vigias.append(tv)
+    tv.publish(payload("t1:tls", "ana@example.org"))
+    res = tv.wait_results(["t1:tls"]).get("t1:tls", {})
+    check(res.get("status") == "sent", "STARTTLS: %s" % res)
+    got = trec.messages()
+    check(len(got) == 1 and got[0][1]["tls"], "the message went over TLS: %s"
+          % [m for _, m in got])
+    tv.stop()
+    # The same settings against a server that offers no STARTTLS.
+    os.makedirs(os.path.join(tmp, "plainmail"))
+    prec = Recorder(os.path.join(tmp, "plainmail"))
+    pport = free_port()
+    psrv = SmtpServer(prec, pport)
+    psrv.start()
+    servers.append(psrv)
+    pv = Vigia(tmp, "notls", "url = smtp://127.0.0.1:%d\nca_file = %s\n%s" % (pport, cert,
+                                                                            tls_common))
+    vigias.append(pv)
+    pv.publish(payload("t2:notls", "ana@example.org"))
+    res = pv.wait_results(["t2:notls"]).get("t2:notls", {})
+    check(res.get("status") == "retry" and not prec.messages(),
+          "use_tls = required without STARTTLS: %s" % res)
+    pv.stop()
+
+
 def main():
     for k in ("VIGIA_BIN", "VIGIA_PLUGIN_DIR", "VIGIA_SOURCE_DIR"):
         if k not in os.environ:
@@ -455,6 +503,9 @@ def main():
               "AUTH required but not configured: %s" % r)
         bad.stop()
         noauth.stop()
+
+        print("== STARTTLS required", flush=True)
+        test_starttls(tmp, vigias, servers, common)
         v.stop()
     finally:
         for x in vigias:
