@@ -24,7 +24,7 @@ static const char ITEM_SCHEMA[] =
 
 json_t *email_context_schema(void)
 {
-    json_t *s = json_loads(SCHEMA, 0, NULL); /* json-own-data */
+    json_t *s = json_loads(SCHEMA, 0, NULL);         /* json-own-data */
     json_t *item = json_loads(ITEM_SCHEMA, 0, NULL); /* json-own-data */
     if (!s || !item) {
         json_decref(s);

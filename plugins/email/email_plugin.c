@@ -21,6 +21,7 @@ typedef struct email_state {
 typedef struct email_job {
     email_state *st;
     json_t *payload;
+    vg_job *job; /* while it runs */
 } email_job;
 
 static const char *status_name(email_status s)
@@ -92,6 +93,14 @@ static char *build_message(email_state *st, const json_t *p, size_t *len, char *
     return msg;
 }
 
+static int job_stop(void *ctx) { return vg_job_cancelled(((email_job *)ctx)->job); }
+
+static int64_t job_now(void *ctx)
+{
+    const vg_host *h = ((email_job *)ctx)->st->host;
+    return h->now_mono_ms(h);
+}
+
 /* A worker thread: one try, one result. */
 static int deliver(vg_job *job, void *user)
 {
@@ -100,18 +109,19 @@ static int deliver(vg_job *job, void *user)
     char err[512] = "";
     int64_t retry_after = 0;
     email_status status;
-    if (vg_job_cancelled(job)) {
-        publish_result(st, j->payload, EMAIL_RETRY, "not sent: the server is stopping", 0);
-        return VG_JOB_DONE;
-    }
     size_t len = 0;
-    char *msg = build_message(st, j->payload, &len, err, sizeof err);
-    if (!msg) {
+    char *msg = NULL;
+    if (vg_job_cancelled(job)) {
+        snprintf(err, sizeof err, "not sent: the server is stopping");
+        status = EMAIL_RETRY;
+    } else if (!(msg = build_message(st, j->payload, &len, err, sizeof err))) {
         status = strcmp(err, "out of memory") == 0 ? EMAIL_RETRY : EMAIL_FAILED;
     } else {
         const char *to = json_string_value(json_object_get(j->payload, "to"));
-        status = email_smtp_send(st->smtp, to, msg, len, st->host->now_mono_ms(st->host),
-                                 vg_job_deadline_ms(job), err, sizeof err, &retry_after);
+        j->job = job;
+        email_abort ab = {job_stop, job_now, j};
+        status = email_smtp_send(st->smtp, to, msg, len, &ab, vg_job_deadline_ms(job), err,
+                                 sizeof err, &retry_after);
         free(msg);
     }
     const char *key = json_string_value(json_object_get(j->payload, "key"));
@@ -220,6 +230,9 @@ static int email_init(const vg_host *host, const vg_config *cfg, void **out)
 static void email_stop(void *state)
 {
     email_state *st = state;
+    /* The queue drains for half the shutdown budget (workq.h); transfers
+     * still running then are cut, so the stop ends in time. */
+    email_smtp_stop_in(st->smtp, st->host->shutdown_timeout_ms(st->host) / 2);
     st->host->workq_stop(st->q);
 }
 

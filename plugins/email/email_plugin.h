@@ -36,12 +36,22 @@ typedef enum { EMAIL_SENT, EMAIL_RETRY, EMAIL_FAILED } email_status;
 typedef struct email_smtp email_smtp;
 email_smtp *email_smtp_new(const email_settings *s);
 void email_smtp_free(email_smtp *m);
+/* Cut every transfer still running `ms` from now (the queue's stop budget). */
+void email_smtp_stop_in(email_smtp *m, int64_t ms);
 /* Send one message (wire form) to `to` and classify the outcome. `deadline`
- * (monotonic ms, INT64_MAX for none) caps the transfer; `now_ms` is the
- * current monotonic time. err gets the server's reply (code and text) or
- * libcurl's reason. *retry_after_ms is set (>0) when there is a reason. */
+ * (monotonic ms, INT64_MAX for none) caps the transfer, and so does `ab`
+ * (below): libcurl's own timeout does not always cut a wait for an SMTP
+ * reply, so the transfer is also aborted from its progress callback. err gets the server's reply
+ * (code and text) or libcurl's reason. *retry_after_ms is set (>0) when there is a reason. */
+/* Polled while a transfer waits (about once a second): non-zero aborts it
+ * (the work queue's stop budget has ended); now_ms gives monotonic ms. */
+typedef struct email_abort {
+    int (*stop)(void *ctx);
+    int64_t (*now_ms)(void *ctx);
+    void *ctx;
+} email_abort;
 email_status email_smtp_send(email_smtp *m, const char *to, const char *msg, size_t len,
-                             int64_t now_ms, int64_t deadline, char *err, size_t errn,
+                             const email_abort *ab, int64_t deadline, char *err, size_t errn,
                              int64_t *retry_after_ms);
 
 #endif

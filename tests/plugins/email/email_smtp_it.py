@@ -141,7 +141,7 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 # --------------------------------------------------------------- vigia
 class Vigia:
-    def __init__(self, tmp, name, email_ini):
+    def __init__(self, tmp, name, email_ini, shutdown="10s"):
         self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
         self.port = free_port()
@@ -151,9 +151,9 @@ class Vigia:
         with open(ini, "w") as f:
             f.write("[server]\nlisten = 127.0.0.1:%d\ndatabase = %s/vigia.db\nplugin_dir = %s\n"
                     "web_root = %s/web\nplugins = probe, email\nlog_level = debug\nlog_file = %s\n"
-                    "shutdown_timeout = 10s\n\n[probe]\nenabled_for_tests = true\n\n[email]\n%s\n"
+                    "shutdown_timeout = %s\n\n[probe]\nenabled_for_tests = true\n\n[email]\n%s\n"
                     % (self.port, self.dir, os.environ["VIGIA_PLUGIN_DIR"],
-                       os.environ["VIGIA_SOURCE_DIR"], self.log, email_ini))
+                       os.environ["VIGIA_SOURCE_DIR"], self.log, shutdown, email_ini))
         self.err = open(os.path.join(self.dir, "stderr"), "w")
         self.proc = subprocess.Popen([os.environ["VIGIA_BIN"], "--config", ini],
                                      stdout=self.err, stderr=subprocess.STDOUT)
@@ -390,6 +390,27 @@ def test_faults(v, rec):
           and ids[0] == msgid_of("f3:temp"), "the retry carries the same Message-ID: %s" % ids)
 
 
+def test_stop_drains(tmp, vigias, smtp_port, common):
+    """SIGTERM with four messages queued for a slow server: the one in
+    flight ends at its timeout or the stop deadline, the rest are answered
+    retry ("stopping"), and vigia exits cleanly within shutdown_timeout."""
+    sv = Vigia(tmp, "stop", "url = smtp://127.0.0.1:%d\ntimeout = 2s\n%s" % (smtp_port, common),
+               shutdown="6s")
+    vigias.append(sv)
+    keys = ["s%d:stop" % i for i in range(4)]
+    for k in keys:
+        sv.publish(payload(k, "slow@example.org"))
+    time.sleep(0.3)
+    t0 = time.time()
+    sv.stop()
+    took = time.time() - t0
+    check(took < 6.0, "stop took %.1fs with a 6s shutdown_timeout" % took)
+    log = open(sv.log, errors="replace").read()
+    for k in keys:
+        check(("retry %s: " % k) in log, "no result logged for %s at stop" % k)
+    check("retry s3:stop: not sent: the server is stopping" in log, "s3 was not cancelled")
+
+
 def test_starttls(tmp, vigias, servers, common):
     """use_tls = required: the message goes over TLS (a self-signed
     certificate for 127.0.0.1 given as ca_file); a server without STARTTLS
@@ -457,6 +478,9 @@ def main():
         test_batch_and_mime(v, rec)
         print("== 5xx, 4xx then 2xx, invalid address, slow server", flush=True)
         test_faults(v, rec)
+
+        print("== stop with messages queued: drained within the budget", flush=True)
+        test_stop_drains(tmp, vigias, smtp_port, common)
 
         print("== server down: retry", flush=True)
         down = Vigia(tmp, "down", "url = smtp://127.0.0.1:%d\n%s" % (free_port(), common))
