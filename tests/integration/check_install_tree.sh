@@ -17,6 +17,9 @@ cmake --install "$build" --prefix "$tmp/p" > "$tmp/log" || { cat "$tmp/log"; exi
     for f in VigiaPlugin vigiaConfig vigiaConfigVersion vigiaTargets; do echo "$lib/cmake/vigia/$f.cmake"; done
     echo "$lib/pkgconfig/vigia.pc"
     for p in broker monitor notifications probe rest; do echo "$lib/vigia/plugins/$p.so"; done
+    # the email plugin and its templates, installed for operators to copy (docs/email.md)
+    echo "$lib/vigia/plugins/email.so"
+    (cd "$(dirname "$0")/../../plugins/email/templates" && find . -type f | sed 's|^\./|share/vigia/email/templates/|')
 } | sort > "$tmp/want"
 if ! diff -u "$tmp/want" "$tmp/got"; then
     echo "FAIL: the installed tree differs from the product (- expected, + installed)"
