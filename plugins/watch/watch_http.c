@@ -53,11 +53,12 @@ static bool email_ok(const char *e)
     return true;
 }
 
-/* Lower-cases the domain: the same mailbox is one subscriber. */
+/* Lower-cases the address: Alice@ and alice@ are one subscriber (and one
+ * rate-limit bucket), as every mail provider in practice treats them. */
 static void email_norm(const char *in, char *out, size_t size)
 {
     snprintf(out, size, "%s", in);
-    for (char *p = strchr(out, '@'); p && *p; p++)
+    for (char *p = out; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p += 32;
 }
