@@ -333,8 +333,8 @@ static void housekeeping(watch_plugin *w, int64_t now)
                now - w->outbox_retention_ms);
     run_sql_at(w,
                "DELETE FROM watch_event WHERE (at_ms <= ?1 OR id <= (SELECT max(id) FROM"
-               " watch_event) - ?2) AND NOT EXISTS (SELECT 1 FROM watch_pending p"
-               " WHERE p.event = watch_event.id)",
+               " watch_event) - ?2) AND id < coalesce((SELECT min(event) FROM watch_pending),"
+               " 9223372036854775807)",
                now - w->retention_ms);
 }
 

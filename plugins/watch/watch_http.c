@@ -563,6 +563,15 @@ static int h_erase(watch_plugin *w, vg_http_request *req)
         sqlite3_stmt *s = NULL;
         long n = 0;
         pthread_mutex_lock(&w->db.mu);
+        if (sqlite3_prepare_v2(w->db.db,
+                               "DELETE FROM watch_pending WHERE subscriber IN"
+                               " (SELECT id FROM watch_subscriber WHERE email = ?)",
+                               -1, &s, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
+            sqlite3_step(s);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
         if (sqlite3_prepare_v2(w->db.db, "DELETE FROM watch_subscriber WHERE email = ?", -1, &s,
                                NULL) == SQLITE_OK) {
             sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
@@ -575,6 +584,7 @@ static int h_erase(watch_plugin *w, vg_http_request *req)
     }
     if ((owner = token_owner(w, req, "manage", NULL)) < 0)
         return 0;
+    run_owned(w, "DELETE FROM watch_pending WHERE subscriber = ?1", owner, 0);
     long n = run_owned(w, "DELETE FROM watch_subscriber WHERE id = ?1", owner, 0);
     return vg_http_reply_json(req, 200, json_pack("{s:b}", "erased", n > 0));
 }

@@ -39,24 +39,22 @@ const char *watch_event_kind(const char *topic, const json_t *p)
     return NULL;
 }
 
-enum { Q_DATASET, Q_ORG, Q_PORTAL, Q_ALL, Q_SEARCH, Q_EVENT, Q_PENDING, Q_COUNT };
+enum { Q_DATASET, Q_ORG, Q_PORTAL, Q_WIDE, Q_EVENT, Q_PENDING, Q_COUNT };
 
 static const char *const sqls[Q_COUNT] = {
 #define COLS                                                                                       \
     "SELECT s.id, s.subscriber, s.kinds, s.delivery, s.quiet_start, s.quiet_end,"                  \
-    " s.min_severity, s.q, s.status, r.tz FROM watch_subscription s"                               \
+    " s.min_severity, s.q, s.status, r.tz, s.portal, s.ttype FROM watch_subscription s"            \
     " JOIN watch_subscriber r ON r.id = s.subscriber WHERE "
     COLS "s.ttype = 'dataset' AND s.confirmed_ms IS NOT NULL AND s.portal = ?1 AND s.dataset = ?2",
     COLS "s.ttype = 'organization' AND s.confirmed_ms IS NOT NULL AND s.organization = ?3"
          " AND (s.portal IS NULL OR s.portal = ?1)",
-    COLS "s.ttype = 'portal' AND s.confirmed_ms IS NOT NULL AND s.portal = ?1",
-    COLS "s.ttype IN ('all', 'search') AND s.confirmed_ms IS NOT NULL AND s.ttype = 'all'",
-    COLS "s.ttype IN ('all', 'search') AND s.confirmed_ms IS NOT NULL AND s.ttype = 'search'"
-         " AND (s.portal IS NULL OR s.portal = ?1)",
+    COLS "s.ttype = 'portal' AND s.confirmed_ms IS NOT NULL",
+    COLS "s.ttype IN ('all', 'search') AND s.confirmed_ms IS NOT NULL",
 #undef COLS
     "INSERT INTO watch_event(topic, kind, portal, dataset, organization, at_ms, body)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-    "INSERT OR IGNORE INTO watch_pending(subscriber, subscription, event, digest, due_ms)"
+    "INSERT INTO watch_pending(subscriber, subscription, event, digest, due_ms)"
     " VALUES (?, ?, ?, ?, ?)",
 };
 
@@ -98,46 +96,121 @@ static json_t *item_json(const char *topic, const char *kind, const json_t *p, i
     return it;
 }
 
+/* One candidate subscription, from an indexed query or the batch's cache. */
+typedef struct cand {
+    int64_t id, subscriber;
+    char kinds[256], delivery[32], status[16], tz[64], portal[132];
+    bool search;
+    char *qfold; /* NULL: no query */
+    int quiet_start, quiet_end, min_severity;
+} cand;
+
+static void cand_read(sqlite3_stmt *q, cand *c, bool fold)
+{
+    c->id = sqlite3_column_int64(q, 0);
+    c->subscriber = sqlite3_column_int64(q, 1);
+    const char *t;
+    snprintf(c->kinds, sizeof c->kinds, "%s",
+             (t = (const char *)sqlite3_column_text(q, 2)) ? t : "");
+    snprintf(c->delivery, sizeof c->delivery, "%s",
+             (t = (const char *)sqlite3_column_text(q, 3)) ? t : "");
+    c->quiet_start = sqlite3_column_int(q, 4);
+    c->quiet_end = sqlite3_column_int(q, 5);
+    c->min_severity = sqlite3_column_int(q, 6);
+    c->qfold = NULL;
+    const char *qt = (const char *)sqlite3_column_text(q, 7);
+    if (fold && qt && *qt) {
+        size_t n = strlen(qt) + 1;
+        if ((c->qfold = malloc(n)))
+            watch_fold(qt, c->qfold, n);
+    }
+    snprintf(c->status, sizeof c->status, "%s",
+             (t = (const char *)sqlite3_column_text(q, 8)) ? t : "");
+    snprintf(c->tz, sizeof c->tz, "%s", (t = (const char *)sqlite3_column_text(q, 9)) ? t : "UTC");
+    snprintf(c->portal, sizeof c->portal, "%s",
+             (t = (const char *)sqlite3_column_text(q, 10)) ? t : "");
+    t = (const char *)sqlite3_column_text(q, 11);
+    c->search = t && strcmp(t, "search") == 0;
+}
+
+static int consider(const cand *c, sqlite3_stmt *ins, const ev *e, const char *needle, int64_t now,
+                    const watch_match_opts *o, long *written)
+{
+    if (!strstr(c->kinds, needle) && !strstr(c->kinds, ",*,"))
+        return 0;
+    if (e->severity < c->min_severity)
+        return 0;
+    if (c->portal[0] && (!e->portal || strcmp(c->portal, e->portal) != 0))
+        return 0;
+    if (c->search && !e->dataset)
+        return 0;
+    if (c->status[0] && (!e->status || strcmp(c->status, e->status) != 0))
+        return 0;
+    if (c->qfold && (!e->dataset || !watch_search_matches(c->qfold, e->text)))
+        return 0;
+    watch_sched s = {0};
+    if (watch_parse_delivery(c->delivery, &s))
+        return 0;
+    s.quiet_start = c->quiet_start;
+    s.quiet_end = c->quiet_end;
+    int64_t due = watch_due_ms(&s, c->tz, now, o->window_ms, e->severity >= 3);
+    sqlite3_reset(ins);
+    sqlite3_bind_int64(ins, 1, c->subscriber);
+    sqlite3_bind_int64(ins, 2, c->id);
+    sqlite3_bind_int64(ins, 3, e->id);
+    sqlite3_bind_int(ins, 4, s.mode != WATCH_IMMEDIATE);
+    sqlite3_bind_int64(ins, 5, due);
+    if (sqlite3_step(ins) != SQLITE_DONE)
+        return -1;
+    (*written)++;
+    return 0;
+}
+
 static int match_rows(sqlite3_stmt *q, sqlite3_stmt *ins, const ev *e, int64_t now,
                       const watch_match_opts *o, long *written)
 {
     char needle[40];
     snprintf(needle, sizeof needle, ",%s,", e->kind);
     int rc;
+    cand c;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        const char *kinds = (const char *)sqlite3_column_text(q, 2);
-        if (!kinds || (!strstr(kinds, needle) && !strstr(kinds, ",*,")))
-            continue;
-        if (e->severity < sqlite3_column_int(q, 6))
-            continue;
-        const char *qtext = (const char *)sqlite3_column_text(q, 7);
-        const char *status = (const char *)sqlite3_column_text(q, 8);
-        if (status && (!e->status || strcmp(status, e->status) != 0))
-            continue;
-        if (qtext && *qtext) {
-            char qf[512];
-            watch_fold(qtext, qf, sizeof qf);
-            if (!e->dataset || !watch_search_matches(qf, e->text))
-                continue;
-        }
-        watch_sched s = {0};
-        if (watch_parse_delivery((const char *)sqlite3_column_text(q, 3), &s))
-            continue;
-        s.quiet_start = sqlite3_column_int(q, 4);
-        s.quiet_end = sqlite3_column_int(q, 5);
-        const char *tz = (const char *)sqlite3_column_text(q, 9);
-        int64_t due = watch_due_ms(&s, tz, now, o->window_ms, e->severity >= 3);
-        sqlite3_reset(ins);
-        sqlite3_bind_int64(ins, 1, sqlite3_column_int64(q, 1));
-        sqlite3_bind_int64(ins, 2, sqlite3_column_int64(q, 0));
-        sqlite3_bind_int64(ins, 3, e->id);
-        sqlite3_bind_int(ins, 4, s.mode != WATCH_IMMEDIATE);
-        sqlite3_bind_int64(ins, 5, due);
-        if (sqlite3_step(ins) != SQLITE_DONE)
+        cand_read(q, &c, false); /* indexed targets carry no query */
+        if (consider(&c, ins, e, needle, now, o, written))
             return -1;
-        *written += sqlite3_changes(sqlite3_db_handle(ins));
     }
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Subscriptions to everything, to a whole portal and saved searches apply to
+ * many events: read once per batch (through their partial indexes) and
+ * evaluated in memory for each event. */
+typedef struct wide {
+    cand *v;
+    size_t n;
+} wide;
+
+static int wide_load(sqlite3_stmt *q, wide *w)
+{
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (w->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            cand *v = realloc(w->v, cap * sizeof *v);
+            if (!v)
+                return -1;
+            w->v = v;
+        }
+        cand_read(q, &w->v[w->n++], true);
+    }
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void wide_free(wide *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        free(w->v[i].qfold);
+    free(w->v);
 }
 
 static int bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -156,6 +229,11 @@ long watch_match_events(watch_db *w, json_t *const *topics, json_t *const *paylo
             rc = -1;
     if (rc == 0 && watch_exec(w, "BEGIN IMMEDIATE"))
         rc = -1;
+    wide wd = {0};
+    if (rc == 0)
+        rc = wide_load(st[Q_WIDE], &wd);
+    if (rc == 0) /* portal subscriptions too: one read per batch, not per event */
+        rc = wide_load(st[Q_PORTAL], &wd);
     for (size_t i = 0; i < n && rc == 0; i++) {
         const char *topic = json_string_value(topics[i]);
         const json_t *p = payloads[i];
@@ -192,31 +270,31 @@ long watch_match_events(watch_db *w, json_t *const *topics, json_t *const *paylo
             break;
         }
         e.id = sqlite3_last_insert_rowid(w->db);
-        int which[5], nq = 0;
+        int which[2], nq = 0;
         if (e.dataset) {
             which[nq++] = Q_DATASET;
             if (e.org)
                 which[nq++] = Q_ORG;
-            which[nq++] = Q_SEARCH;
         }
-        if (e.portal)
-            which[nq++] = Q_PORTAL;
-        which[nq++] = Q_ALL;
         for (int k = 0; k < nq && rc == 0; k++) {
             sqlite3_stmt *q = st[which[k]];
             sqlite3_reset(q);
             sqlite3_clear_bindings(q);
-            if (which[k] != Q_ALL)
-                bind_text(q, 1, e.portal);
+            bind_text(q, 1, e.portal);
             if (which[k] == Q_DATASET)
                 bind_text(q, 2, e.dataset);
             if (which[k] == Q_ORG)
                 bind_text(q, 3, e.org);
             rc = match_rows(q, st[Q_PENDING], &e, now, o, &written);
         }
+        char needle[40];
+        snprintf(needle, sizeof needle, ",%s,", e.kind);
+        for (size_t k = 0; k < wd.n && rc == 0; k++)
+            rc = consider(&wd.v[k], st[Q_PENDING], &e, needle, now, o, &written);
     }
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st[i]);
+    wide_free(&wd);
     if (rc == 0 && watch_exec(w, "COMMIT") == 0)
         return written;
     watch_exec(w, "ROLLBACK");

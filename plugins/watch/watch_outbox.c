@@ -43,36 +43,72 @@ static int flush_group(watch_db *w, sqlite3_stmt *ins, int64_t subscriber, int64
     return sqlite3_step(ins) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Parsed event bodies, shared by every message of one grouping pass (a
+ * storm's events go to many subscribers). */
+#define BODY_CACHE 4096
+
+typedef struct body_cache {
+    int64_t id[BODY_CACHE];
+    json_t *j[BODY_CACHE];
+} body_cache;
+
+static json_t *cached_body(body_cache *c, sqlite3_stmt *body, int64_t ev)
+{
+    size_t h = (size_t)ev % BODY_CACHE;
+    if (c->j[h] && c->id[h] == ev)
+        return c->j[h];
+    sqlite3_reset(body);
+    sqlite3_bind_int64(body, 1, ev);
+    if (sqlite3_step(body) != SQLITE_ROW)
+        return NULL;
+    const char *b = (const char *)sqlite3_column_text(body, 0);
+    /* our own text, written by json_dumps in watch_match.c */
+    json_t *it = json_loads(b ? b : "{}", 0, NULL); /* json-own-data */
+    if (!it)
+        return NULL;
+    json_decref(c->j[h]);
+    c->j[h] = it;
+    c->id[h] = ev;
+    return it;
+}
+
+/* Due items, by subscriber and kind of message, events in order so that an
+ * event matched by two subscriptions of one subscriber counts once. Items
+ * of a deleted subscription are dropped here. */
 long watch_outbox_group(watch_db *w, int64_t now, const watch_outbox_opts *o)
 {
-    sqlite3_stmt *sel = NULL, *ins = NULL, *del = NULL;
+    sqlite3_stmt *sel = NULL, *ins = NULL, *del = NULL, *body = NULL;
     long rows = 0;
     int rc = -1;
     if (sqlite3_prepare_v2(w->db,
-                           "SELECT p.id, p.subscriber, p.subscription, p.digest, e.body"
-                           " FROM watch_pending p JOIN watch_event e ON e.id = p.event"
-                           " WHERE p.due_ms <= ?1 ORDER BY p.subscriber, p.digest, p.id",
+                           "SELECT p.id, p.subscriber, p.subscription, p.digest, p.event"
+                           " FROM watch_pending p JOIN watch_subscription s"
+                           " ON s.id = p.subscription AND s.subscriber = p.subscriber"
+                           " WHERE p.due_ms <= ?1 ORDER BY p.subscriber, p.digest, p.event",
                            -1, &sel, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(w->db,
                            "INSERT OR IGNORE INTO watch_outbox(key, subscriber, subscription, kind,"
                            " body, state, next_ms, created_ms, updated_ms)"
                            " VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6, ?6)",
                            -1, &ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(w->db, "SELECT body FROM watch_event WHERE id = ?1", -1, &body, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v2(w->db, "DELETE FROM watch_pending WHERE due_ms <= ?1", -1, &del, NULL) !=
             SQLITE_OK)
         goto out;
     if (watch_exec(w, "BEGIN IMMEDIATE"))
         goto out;
     sqlite3_bind_int64(sel, 1, now);
-    int64_t cur = -1, sub = 0, first = 0;
+    int64_t cur = -1, sub = 0, first = 0, last_event = -1;
     int dig = 0;
     long count = 0;
     json_t *items = NULL;
-    int step;
+    body_cache *cache = calloc(1, sizeof *cache);
     rc = 0;
-    while (rc == 0 && (step = sqlite3_step(sel)) == SQLITE_ROW) {
+    while (rc == 0 && sqlite3_step(sel) == SQLITE_ROW) {
         int64_t s = sqlite3_column_int64(sel, 1);
         int d = sqlite3_column_int(sel, 3);
+        int64_t pid = sqlite3_column_int64(sel, 0), ev = sqlite3_column_int64(sel, 4);
         if (items && (s != cur || d != dig)) {
             rc = flush_group(w, ins, cur, sub, dig, first, items, count, now);
             rows++;
@@ -83,19 +119,23 @@ long watch_outbox_group(watch_db *w, int64_t now, const watch_outbox_opts *o)
             items = json_array();
             cur = s;
             dig = d;
-            first = sqlite3_column_int64(sel, 0);
+            first = pid;
             sub = sqlite3_column_int64(sel, 2);
             count = 0;
+            last_event = -1;
         }
+        if (pid < first)
+            first = pid; /* the key: the group's lowest item id */
         if (sub != sqlite3_column_int64(sel, 2))
             sub = 0; /* several subscriptions in one message */
+        if (ev == last_event)
+            continue;
+        last_event = ev;
         count++;
         if ((int)json_array_size(items) < o->max_items) {
-            const char *b = (const char *)sqlite3_column_text(sel, 4);
-            /* our own text, written by json_dumps in watch_match.c */
-            json_t *it = json_loads(b ? b : "{}", 0, NULL); /* json-own-data */
+            json_t *it = cache ? cached_body(cache, body, ev) : NULL;
             if (it)
-                json_array_append_new(items, it);
+                json_array_append(items, it);
         }
     }
     if (rc == 0 && items) {
@@ -103,6 +143,9 @@ long watch_outbox_group(watch_db *w, int64_t now, const watch_outbox_opts *o)
         rows++;
     }
     json_decref(items);
+    for (int i = 0; cache && i < BODY_CACHE; i++)
+        json_decref(cache->j[i]);
+    free(cache);
     sqlite3_bind_int64(del, 1, now);
     if (rc == 0 && sqlite3_step(del) != SQLITE_DONE)
         rc = -1;
@@ -114,6 +157,7 @@ out:
     sqlite3_finalize(sel);
     sqlite3_finalize(ins);
     sqlite3_finalize(del);
+    sqlite3_finalize(body);
     return rc ? -1 : rows;
 }
 

@@ -352,6 +352,8 @@ static bool in_quiet(int qs, int qe, int mod)
 int64_t watch_due_ms(const watch_sched *s, const char *tz, int64_t now_ms, int64_t window_ms,
                      bool urgent)
 {
+    if (s->mode == WATCH_IMMEDIATE && (s->quiet_start < 0 || urgent))
+        return now_ms + window_ms; /* the common case needs no zone */
     watch_ltime lt;
     watch_local_tm(tz, now_ms, &lt);
     int64_t due;

@@ -123,15 +123,18 @@ static void outbox_groups_settles_and_dead_letters(void **state)
         char id[16];
         snprintf(id, sizeof id, "d%d", i);
         topics[i] = json_string("dataset.status_changed");
-        payloads[i] = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "portal", "p", "previous",
-                                "up", "current", "down", "dataset", "id", id, "organization",
-                                "o", "title", "T");
+        payloads[i] =
+            json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "portal", "p", "previous", "up",
+                      "current", "down", "dataset", "id", id, "organization", "o", "title", "T");
     }
     watch_match_opts mo = {.window_ms = 1000};
     /* one item per event: the unconfirmed org subscription adds nothing */
     assert_int_equal(watch_match_events(&w, topics, payloads, 300, 1000, &mo), 300);
-    watch_outbox_opts oo = {.max_items = 5, .max_attempts = 2, .lease_ms = 100,
-                            .backoff_min_ms = 10, .backoff_max_ms = 20};
+    watch_outbox_opts oo = {.max_items = 5,
+                            .max_attempts = 2,
+                            .lease_ms = 100,
+                            .backoff_min_ms = 10,
+                            .backoff_max_ms = 20};
     assert_int_equal(watch_outbox_group(&w, 1500, &oo), 0); /* not due yet */
     assert_int_equal(watch_outbox_group(&w, 2000, &oo), 1); /* a storm: one message */
     sqlite3_stmt *s;
