@@ -70,9 +70,11 @@ int main(int argc, char **argv)
         sqlite3_bind_text(a, 3, i % 3 ? "America/Santiago" : "Europe/Madrid", -1, SQLITE_STATIC);
         sqlite3_step(a);
         long r = random() % 1000;
-        const char *type = r < 700 ? "dataset" : r < 973 ? "organization" : r < 998 ? "search"
-                                              : r < 999  ? "portal"
-                                                         : "all";
+        const char *type = r < 700   ? "dataset"
+                           : r < 973 ? "organization"
+                           : r < 998 ? "search"
+                           : r < 999 ? "portal"
+                                     : "all";
         sqlite3_reset(b);
         sqlite3_clear_bindings(b);
         sqlite3_bind_int64(b, 1, i);
@@ -109,8 +111,11 @@ int main(int argc, char **argv)
                                 id, "title", title, "organization", org, "status", "down");
     }
     watch_match_opts mo = {.window_ms = 0};
-    watch_outbox_opts oo = {.max_items = 20, .max_attempts = 8, .lease_ms = 60000,
-                            .backoff_min_ms = 1000, .backoff_max_ms = 60000};
+    watch_outbox_opts oo = {.max_items = 20,
+                            .max_attempts = 8,
+                            .lease_ms = 60000,
+                            .backoff_min_ms = 1000,
+                            .backoff_max_ms = 60000};
     double t2 = now_s();
     long items = watch_match_events(&w, topics, payloads, (size_t)nchanges, 1000000, &mo);
     double t3 = now_s();

@@ -544,6 +544,30 @@ static void confirmation_mails_are_rate_limited_per_ip(void **state)
     free(b);
 }
 
+/* Its own server: the public endpoints' per-IP limit, low. */
+static void public_endpoints_are_limited_per_ip(void **state)
+{
+    (void)state;
+    vgt_server s2 = {0};
+    assert_int_equal(vgt_server_start(&s2, "watch", NULL, "[watch]\nrequests_per_ip = 5\n"), 0);
+    for (int i = 0; i < 5; i++) {
+        vgt_response r = {0};
+        vgt_get(&s2, "/api/subscriptions/manage?token=unknown", &r);
+        assert_int_equal(r.status, 404);
+        vgt_response_free(&r);
+    }
+    vgt_response r = {0};
+    vgt_post_json(&s2, "/api/subscriptions", "{}", &r);
+    assert_int_equal(r.status, 429);
+    assert_non_null(strstr(r.body, "remote address"));
+    assert_non_null(strstr(r.body, "at most 5 requests per minute"));
+    char *ra = vgt_header(&r, "Retry-After");
+    assert_non_null(ra);
+    free(ra);
+    vgt_response_free(&r);
+    assert_int_equal(vgt_server_stop_clean(&s2), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -560,6 +584,7 @@ int main(void)
         cmocka_unit_test(digest_at_local_time),
         cmocka_unit_test(unconfirmed_subscriptions_expire_after_48h),
         cmocka_unit_test(confirmation_mails_are_rate_limited_per_ip),
+        cmocka_unit_test(public_endpoints_are_limited_per_ip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
