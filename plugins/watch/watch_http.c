@@ -63,6 +63,15 @@ static void email_norm(const char *in, char *out, size_t size)
             *p += 32;
 }
 
+/* The per-address bucket: a digest, so long addresses never share one. */
+static bool addr_key(const char *addr, char *key, size_t size)
+{
+    char h[65];
+    watch_token_hash(addr, h);
+    snprintf(key, size, "addr|%s", h);
+    return true;
+}
+
 static bool short_str(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
 
 typedef struct prefs {
@@ -214,7 +223,7 @@ static int h_subscribe(vg_http_request *req, void *user)
         lim_field = "server", lim = w->lim_global;
     else if (watch_limit_hit(w->limits, key, w->lim_ip, HOUR_MS, mono))
         lim_field = "remote address", lim = w->lim_ip;
-    else if (snprintf(key, sizeof key, "addr|%s", addr) > 0 &&
+    else if (addr_key(addr, key, sizeof key) &&
              watch_limit_hit(w->limits, key, w->lim_addr, HOUR_MS, mono))
         lim_field = "email", lim = w->lim_addr;
     if (lim_field) {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define ZONEINFO "/usr/share/zoneinfo/"
-#define MAX_ZONES 64
+#define MAX_ZONES 1024 /* more than tzdata has: user input can never fill it */
 
 typedef struct rule {
     int m, w, d; /* Mm.w.d; m == 0: none */
