@@ -69,7 +69,9 @@ static int read_config(const vg_host *h, const vg_config *c, watch_cfg *o)
 static int watch_check_config(const vg_host *host, const vg_config *cfg)
 {
     watch_cfg c;
-    return read_config(host, cfg, &c);
+    int rc = read_config(host, cfg, &c);
+    watch_tz_free_all(); /* the zone cache is refilled by init; --check-config never destroys */
+    return rc;
 }
 
 static void *ticker_main(void *arg)
