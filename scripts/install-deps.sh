@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libltdl-dev libinih-dev libcmocka-dev)
 run_pkgs+=(libidn2-dev) # the monitor converts IDN resource hosts itself
+run_pkgs+=(libssl-dev) # the watch plugin: RAND_bytes and SHA-256 for its tokens (libcrypto)
 test_pkgs=(valgrind chromium wrk curl procps python3 clang-format)
 test_pkgs+=(python3-aiosmtpd openssl) # the email plugin's SMTP tests
+test_pkgs+=(python3-feedparser)  # the watch plugin's Atom feeds are parsed by it
 # libFuzzer targets (make fuzz, and the last step of make test): clang with its fuzzer runtime.
 test_pkgs+=(clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 pkgs=("${run_pkgs[@]}")

@@ -1,0 +1,662 @@
+/* The subscription API: subscribe (double opt-in), confirm, manage, edit,
+ * unsubscribe (RFC 8058 one-click target) and erase. No answer tells whether
+ * an address is known. */
+#include "watch_plugin.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vigia/contract/delivery.h>
+
+#define HOUR_MS 3600000LL
+#define BODY_MAX 16384
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int bad(vg_http_request *req, const char *field, const char *what)
+{
+    return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "%s: %s", field, what);
+}
+
+/* Per-IP limit on every public endpoint. */
+static int over_ip_limit(watch_plugin *w, vg_http_request *req)
+{
+    char key[96];
+    const char *ip = vg_http_remote_addr(req);
+    snprintf(key, sizeof key, "req|%s", ip ? ip : "?");
+    if (!watch_limit_hit(w->limits, key, w->lim_requests, 60000, w->host->now_mono_ms(w->host)))
+        return 0;
+    vg_http_set_header(req, "Retry-After", "60");
+    vg_http_reply_error(req, 429, "RATE_LIMITED",
+                        "remote address: at most %lld requests per minute to the subscription "
+                        "endpoints",
+                        w->lim_requests);
+    return 1;
+}
+
+static bool email_ok(const char *e)
+{
+    size_t n = e ? strlen(e) : 0;
+    if (n < 3 || n > 254)
+        return false;
+    const char *at = strchr(e, '@');
+    if (!at || at == e || strchr(at + 1, '@') || !strchr(at + 1, '.') || at[1] == '.' ||
+        e[n - 1] == '.' || at - e > 64)
+        return false;
+    for (const char *p = e; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',' || *p == ';' ||
+            *p == '"' || *p == '\\' || (unsigned char)*p >= 0x7f)
+            return false;
+    return true;
+}
+
+/* Lower-cases the address: Alice@ and alice@ are one subscriber (and one
+ * rate-limit bucket), as every mail provider in practice treats them. */
+static void email_norm(const char *in, char *out, size_t size)
+{
+    snprintf(out, size, "%s", in);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p += 32;
+}
+
+/* The per-address bucket: a digest, so long addresses never share one. */
+static bool addr_key(const char *addr, char *key, size_t size)
+{
+    char h[65];
+    watch_token_hash(addr, h);
+    snprintf(key, size, "addr|%s", h);
+    return true;
+}
+
+static bool short_str(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
+
+typedef struct prefs {
+    const char *kinds_csv_src;
+    char kinds[512];
+    const char *delivery, *lang, *tz, *quiet;
+    int min_severity;
+    watch_sched sched;
+} prefs;
+
+/* Validates the editable preferences present in `b`; `create` fills defaults. */
+static int read_prefs(watch_plugin *w, vg_http_request *req, const json_t *b, prefs *p, bool create)
+{
+    memset(p, 0, sizeof *p);
+    json_t *kinds = json_object_get(b, "kinds");
+    if (kinds || create) {
+        if (!kinds) {
+            snprintf(p->kinds, sizeof p->kinds, ",down,degraded,recovered,removed,added,empty,");
+        } else {
+            if (!json_is_array(kinds) || json_array_size(kinds) == 0 || json_array_size(kinds) > 16)
+                return bad(req, "kinds",
+                           "expected an array of 1 to 16 kinds, e.g. [\"down\", "
+                           "\"recovered\"]"),
+                       -1;
+            size_t i, o = 1;
+            json_t *k;
+            p->kinds[0] = ',';
+            json_array_foreach (kinds, i, k) {
+                const char *s = json_string_value(k);
+                if (!s || (!watch_kind_valid(s) && strcmp(s, "*") != 0))
+                    return bad(req, "kinds",
+                               "each kind is a lower-case word (down, degraded, "
+                               "recovered, removed, added, modified, empty, ...)"),
+                           -1;
+                o += (size_t)snprintf(p->kinds + o, sizeof p->kinds - o, "%s,", s);
+            }
+        }
+    }
+    p->delivery = jstr(b, "delivery");
+    if (json_object_get(b, "delivery") && !p->delivery)
+        return bad(req, "delivery", "expected a string"), -1;
+    if (!p->delivery && create)
+        p->delivery = "immediate";
+    if (p->delivery && watch_parse_delivery(p->delivery, &p->sched))
+        return bad(req, "delivery",
+                   "expected immediate, hourly, daily@HH:MM or weekly@DAY@HH:MM (DAY: sun..sat)"),
+               -1;
+    p->quiet = jstr(b, "quiet_hours");
+    watch_sched q;
+    if (p->quiet && watch_parse_quiet(p->quiet, &q))
+        return bad(req, "quiet_hours", "expected HH:MM-HH:MM (local time), e.g. 22:00-07:00"), -1;
+    const char *sev = jstr(b, "min_severity");
+    if (sev && !(p->min_severity = watch_severity_parse(sev)))
+        return bad(req, "min_severity", "expected info, warning or critical"), -1;
+    if (!sev && create)
+        p->min_severity = 1;
+    p->lang = jstr(b, "lang");
+    if (p->lang && strcmp(p->lang, "es") && strcmp(p->lang, "en"))
+        return bad(req, "lang", "expected es or en"), -1;
+    if (!p->lang && create)
+        p->lang = w->default_lang;
+    p->tz = jstr(b, "tz");
+    int off;
+    if (p->tz && watch_tz_offset(p->tz, 0, &off) != 0)
+        return bad(req, "tz", "expected an IANA time zone name, e.g. America/Santiago"), -1;
+    if (!p->tz && create)
+        p->tz = w->default_tz;
+    return 0;
+}
+
+static int64_t step_id(sqlite3_stmt *s)
+{
+    int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    return id;
+}
+
+static int h_subscribe(vg_http_request *req, void *user)
+{
+    watch_plugin *w = user;
+    if (over_ip_limit(w, req))
+        return 0;
+    const char *data;
+    size_t len;
+    if (vg_http_body(req, BODY_MAX, &data, &len) != 0)
+        return vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
+    json_error_t jerr;
+    json_t *b = w->host->json_parse(w->host, data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(b)) {
+        json_decref(b);
+        return bad(req, "body", "expected a JSON object {email, target, kinds, ...}");
+    }
+    int rc = 0;
+    const char *email = jstr(b, "email");
+    const json_t *t = json_object_get(b, "target");
+    const char *type = jstr(t, "type"), *portal = jstr(t, "portal"), *id = jstr(t, "id");
+    const char *org = jstr(t, "organization"), *q = jstr(t, "q"), *status = jstr(t, "status");
+    prefs p;
+    if (!email_ok(email)) {
+        rc = bad(req, "email", "expected an e-mail address (at most 254 bytes)");
+        goto out;
+    }
+    if (!type) {
+        rc = bad(req, "target.type", "expected dataset, organization, portal, search or all");
+        goto out;
+    }
+    if (strcmp(type, "organization") == 0 && !org)
+        org = id, id = NULL;
+    const char *need = NULL;
+    if (strcmp(type, "dataset") == 0) {
+        if (!short_str(portal, 128) || !short_str(id, 256))
+            need = "target.portal and target.id: a dataset needs both (at most 128/256 bytes)";
+        org = q = status = NULL;
+    } else if (strcmp(type, "organization") == 0) {
+        if (!short_str(org, 256))
+            need = "target.organization: required (at most 256 bytes)";
+        id = q = status = NULL;
+    } else if (strcmp(type, "portal") == 0) {
+        if (!short_str(portal, 128))
+            need = "target.portal: required (at most 128 bytes)";
+        id = org = q = status = NULL;
+    } else if (strcmp(type, "search") == 0) {
+        if (!short_str(q, 200) && !short_str(status, 16))
+            need = "target.q or target.status: a search needs one (q at most 200 bytes)";
+        id = org = NULL;
+    } else if (strcmp(type, "all") == 0) {
+        portal = id = org = q = status = NULL;
+    } else {
+        need = "target.type: expected dataset, organization, portal, search or all";
+    }
+    if (need) {
+        rc = vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "%s", need);
+        goto out;
+    }
+    if (read_prefs(w, req, b, &p, true)) {
+        rc = 0;
+        goto out;
+    }
+    char addr[256];
+    email_norm(email, addr, sizeof addr);
+    /* confirmation mails: per address, per IP, global */
+    int64_t mono = w->host->now_mono_ms(w->host);
+    char key[320];
+    const char *ip = vg_http_remote_addr(req);
+    snprintf(key, sizeof key, "ip|%s", ip ? ip : "?");
+    const char *lim_field = NULL;
+    long long lim = 0;
+    if (watch_limit_hit(w->limits, "global", w->lim_global, HOUR_MS, mono))
+        lim_field = "server", lim = w->lim_global;
+    else if (watch_limit_hit(w->limits, key, w->lim_ip, HOUR_MS, mono))
+        lim_field = "remote address", lim = w->lim_ip;
+    else if (addr_key(addr, key, sizeof key) &&
+             watch_limit_hit(w->limits, key, w->lim_addr, HOUR_MS, mono))
+        lim_field = "email", lim = w->lim_addr;
+    if (lim_field) {
+        vg_http_set_header(req, "Retry-After", "3600");
+        rc = vg_http_reply_error(req, 429, "RATE_LIMITED",
+                                 "%s: at most %lld confirmation requests per hour", lim_field, lim);
+        goto out;
+    }
+    if (w->host->struct_size >= offsetof(vg_host, storage_ok) + sizeof(void *) &&
+        !w->host->storage_ok(w->host, NULL, 0)) {
+        rc = vg_http_reply_error(req, 503, "UNAVAILABLE", "storage: the database is not writable");
+        goto out;
+    }
+    int64_t now = watch_now(w);
+    pthread_mutex_lock(&w->db.mu);
+    int ok = watch_exec(&w->db, "BEGIN IMMEDIATE") == 0;
+    sqlite3_stmt *s = NULL;
+    /* an existing subscriber keeps its language and zone: only a manage
+     * token may change them */
+    ok = ok && sqlite3_prepare_v2(w->db.db,
+                                  "INSERT INTO watch_subscriber(email, lang, tz, created_ms)"
+                                  " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(email) DO UPDATE SET"
+                                  " email = excluded.email RETURNING id",
+                                  -1, &s, NULL) == SQLITE_OK;
+    int64_t sid = 0, subid = 0;
+    if (ok) {
+        sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, p.lang, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, p.tz, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, now);
+        ok = (sid = step_id(s)) > 0;
+    }
+    s = NULL;
+    ok = ok && sqlite3_prepare_v2(w->db.db,
+                                  "INSERT INTO watch_subscription(subscriber, ttype, portal,"
+                                  " dataset, organization, q, status, kinds, delivery,"
+                                  " quiet_start, quiet_end, min_severity, created_ms, expires_ms)"
+                                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+                                  -1, &s, NULL) == SQLITE_OK;
+    if (ok) {
+        watch_sched qs = {.quiet_start = -1, .quiet_end = -1};
+        if (p.quiet)
+            watch_parse_quiet(p.quiet, &qs);
+        const char *vals[] = {type, portal, id, org, q, status, p.kinds, p.delivery};
+        sqlite3_bind_int64(s, 1, sid);
+        for (int i = 0; i < 8; i++)
+            if (vals[i])
+                sqlite3_bind_text(s, 2 + i, vals[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 10, qs.quiet_start);
+        sqlite3_bind_int(s, 11, qs.quiet_end);
+        sqlite3_bind_int(s, 12, p.min_severity);
+        sqlite3_bind_int64(s, 13, now);
+        sqlite3_bind_int64(s, 14, now + w->confirm_ttl_ms);
+        ok = (subid = step_id(s)) > 0;
+    }
+    s = NULL;
+    ok = ok && sqlite3_prepare_v2(w->db.db,
+                                  "INSERT INTO watch_outbox(key, subscriber, subscription, kind,"
+                                  " body, state, next_ms, created_ms, updated_ms)"
+                                  " VALUES (?1, ?2, ?3, '" VG_DELIVERY_KIND_CONFIRM "',"
+                                  " '{\"count\":0,\"items\":[]}', 'pending', ?4, ?4, ?4)",
+                                  -1, &s, NULL) == SQLITE_OK;
+    if (ok) {
+        snprintf(key, sizeof key, "confirm-%lld", (long long)subid);
+        sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, sid);
+        sqlite3_bind_int64(s, 3, subid);
+        sqlite3_bind_int64(s, 4, now);
+        ok = sqlite3_step(s) == SQLITE_DONE;
+    }
+    sqlite3_finalize(s);
+    ok = ok && watch_exec(&w->db, "COMMIT") == 0;
+    if (!ok) {
+        VG_ERROR(w->host, "storing a subscription failed: %s", sqlite3_errmsg(w->db.db));
+        watch_exec(&w->db, "ROLLBACK");
+    }
+    pthread_mutex_unlock(&w->db.mu);
+    if (!ok) {
+        rc = vg_http_reply_error(req, 503, "UNAVAILABLE", "storage: could not save the request");
+        goto out;
+    }
+    watch_kick(w);
+    /* the same answer for a new, a known or a confirmed address */
+    rc = vg_http_reply_json(req, 202,
+                            json_pack("{s:s, s:s}", "status", "pending", "message",
+                                      "If this address can receive mail, a confirmation link has "
+                                      "been sent to it. Nothing else is sent before it is "
+                                      "followed."));
+out:
+    json_decref(b);
+    return rc;
+}
+
+/* token (query) -> subscriber id for `purpose`; replies 404 itself on failure. */
+static int64_t token_owner(watch_plugin *w, vg_http_request *req, const char *purpose,
+                           int64_t *subscription)
+{
+    char tok[128], hash[65];
+    if (vg_http_query(req, "token", tok, sizeof tok) <= 0) {
+        vg_http_reply_error(req, 400, "INVALID_ARGUMENT",
+                            "token: required (the link from the message), at most 127 bytes");
+        return -1;
+    }
+    watch_token_hash(tok, hash);
+    sqlite3_stmt *s = NULL;
+    int64_t owner = 0;
+    pthread_mutex_lock(&w->db.mu);
+    if (sqlite3_prepare_v2(w->db.db,
+                           "SELECT subscriber, coalesce(subscription, 0) FROM watch_token"
+                           " WHERE hash = ?1 AND purpose = ?2 AND expires_ms > ?3",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, purpose, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, watch_now(w));
+        if (sqlite3_step(s) == SQLITE_ROW) {
+            owner = sqlite3_column_int64(s, 0);
+            if (subscription)
+                *subscription = sqlite3_column_int64(s, 1);
+        }
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&w->db.mu);
+    if (owner <= 0) {
+        vg_http_reply_error(req, 404, "NOT_FOUND", "token: unknown or expired");
+        return -1;
+    }
+    return owner;
+}
+
+static long run_owned(watch_plugin *w, const char *sql, int64_t a, int64_t b)
+{
+    sqlite3_stmt *s = NULL;
+    long n = -1;
+    pthread_mutex_lock(&w->db.mu);
+    if (sqlite3_prepare_v2(w->db.db, sql, -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, a);
+        if (sqlite3_bind_parameter_count(s) >= 2)
+            sqlite3_bind_int64(s, 2, b);
+        if (sqlite3_bind_parameter_count(s) >= 3)
+            sqlite3_bind_int64(s, 3, watch_now(w));
+        if (sqlite3_step(s) == SQLITE_DONE)
+            n = sqlite3_changes(w->db.db);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&w->db.mu);
+    return n;
+}
+
+static int h_confirm(watch_plugin *w, vg_http_request *req)
+{
+    int64_t sub = 0;
+    int64_t owner = token_owner(w, req, "confirm", &sub);
+    if (owner < 0)
+        return 0;
+    long n = run_owned(w,
+                       "UPDATE watch_subscription SET confirmed_ms = ?3, expires_ms = NULL"
+                       " WHERE subscriber = ?1 AND id = ?2",
+                       owner, sub);
+    run_owned(w,
+              "DELETE FROM watch_token WHERE subscriber = ?1 AND subscription = ?2"
+              " AND purpose = 'confirm'",
+              owner, sub);
+    if (n != 1)
+        return vg_http_reply_error(req, 404, "NOT_FOUND", "token: the subscription is gone");
+    return vg_http_reply_json(
+        req, 200, json_pack("{s:b, s:I}", "confirmed", 1, "subscription", (json_int_t)sub));
+}
+
+static json_t *sub_json(sqlite3_stmt *s)
+{
+    json_t *t = json_object();
+    const char *k[] = {"type", "portal", "id", "organization", "q", "status"};
+    for (int i = 0; i < 6; i++)
+        if (sqlite3_column_type(s, 1 + i) != SQLITE_NULL)
+            json_object_set_new(t, k[i], json_string((const char *)sqlite3_column_text(s, 1 + i)));
+    json_t *kinds = json_array();
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", (const char *)sqlite3_column_text(s, 7));
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+        json_array_append_new(kinds, json_string(tok));
+    static const char *const sev[] = {"info", "info", "warning", "critical"};
+    int qs = sqlite3_column_int(s, 9), qe = sqlite3_column_int(s, 10),
+        ms = sqlite3_column_int(s, 11);
+    char quiet[48] = "";
+    if (qs >= 0)
+        snprintf(quiet, sizeof quiet, "%02d:%02d-%02d:%02d", qs / 60, qs % 60, qe / 60, qe % 60);
+    return json_pack(
+        "{s:I, s:o, s:o, s:s, s:o, s:s, s:b}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+        "target", t, "kinds", kinds, "delivery", (const char *)sqlite3_column_text(s, 8),
+        "quiet_hours", qs >= 0 ? json_string(quiet) : json_null(), "min_severity",
+        sev[ms >= 0 && ms <= 3 ? ms : 1], "confirmed", sqlite3_column_type(s, 12) != SQLITE_NULL);
+}
+
+static int h_manage(watch_plugin *w, vg_http_request *req)
+{
+    int64_t owner = token_owner(w, req, "manage", NULL);
+    if (owner < 0)
+        return 0;
+    json_t *subs = json_array(), *out = NULL;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&w->db.mu);
+    if (sqlite3_prepare_v2(w->db.db, "SELECT email, lang, tz FROM watch_subscriber WHERE id = ?",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, owner);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            out = json_pack("{s:s, s:s, s:s}", "email", sqlite3_column_text(s, 0), "lang",
+                            sqlite3_column_text(s, 1), "tz", sqlite3_column_text(s, 2));
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (out && sqlite3_prepare_v2(w->db.db,
+                                  "SELECT id, ttype, portal, dataset, organization, q, status,"
+                                  " kinds, delivery, quiet_start, quiet_end, min_severity,"
+                                  " confirmed_ms FROM watch_subscription WHERE subscriber = ?"
+                                  " ORDER BY id",
+                                  -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, owner);
+        while (sqlite3_step(s) == SQLITE_ROW)
+            json_array_append_new(subs, sub_json(s));
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&w->db.mu);
+    if (!out) {
+        json_decref(subs);
+        return vg_http_reply_error(req, 404, "NOT_FOUND", "token: unknown or expired");
+    }
+    json_object_set_new(out, "subscriptions", subs);
+    vg_http_set_header(req, "Cache-Control", "no-store");
+    return vg_http_reply_json(req, 200, out);
+}
+
+static int h_patch(watch_plugin *w, vg_http_request *req, int64_t subid)
+{
+    int64_t owner = token_owner(w, req, "manage", NULL);
+    if (owner < 0)
+        return 0;
+    const char *data;
+    size_t len;
+    if (vg_http_body(req, BODY_MAX, &data, &len) != 0)
+        return vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
+    json_error_t jerr;
+    json_t *b = w->host->json_parse(w->host, data, len, JSON_REJECT_DUPLICATES, &jerr);
+    prefs p;
+    if (!json_is_object(b)) {
+        json_decref(b);
+        return bad(req, "body", "expected a JSON object of the fields to change");
+    }
+    if (read_prefs(w, req, b, &p, false)) {
+        json_decref(b);
+        return 0;
+    }
+    watch_sched qs = {.quiet_start = -1, .quiet_end = -1};
+    bool quiet_set = json_object_get(b, "quiet_hours") != NULL;
+    if (p.quiet)
+        watch_parse_quiet(p.quiet, &qs);
+    pthread_mutex_lock(&w->db.mu);
+    sqlite3_stmt *s = NULL;
+    int n = -1;
+    if (sqlite3_prepare_v2(w->db.db,
+                           "UPDATE watch_subscription SET kinds = coalesce(?3, kinds),"
+                           " delivery = coalesce(?4, delivery),"
+                           " quiet_start = CASE WHEN ?5 THEN ?6 ELSE quiet_start END,"
+                           " quiet_end = CASE WHEN ?5 THEN ?7 ELSE quiet_end END,"
+                           " min_severity = coalesce(?8, min_severity)"
+                           " WHERE id = ?1 AND subscriber = ?2",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, subid);
+        sqlite3_bind_int64(s, 2, owner);
+        if (p.kinds[0])
+            sqlite3_bind_text(s, 3, p.kinds, -1, SQLITE_STATIC);
+        if (p.delivery)
+            sqlite3_bind_text(s, 4, p.delivery, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 5, quiet_set);
+        sqlite3_bind_int(s, 6, qs.quiet_start);
+        sqlite3_bind_int(s, 7, qs.quiet_end);
+        if (p.min_severity)
+            sqlite3_bind_int(s, 8, p.min_severity);
+        if (sqlite3_step(s) == SQLITE_DONE)
+            n = sqlite3_changes(w->db.db);
+    }
+    sqlite3_finalize(s);
+    s = NULL;
+    if (n == 1 && (p.lang || p.tz) &&
+        sqlite3_prepare_v2(w->db.db,
+                           "UPDATE watch_subscriber SET lang = coalesce(?2, lang),"
+                           " tz = coalesce(?3, tz) WHERE id = ?1",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, owner);
+        if (p.lang)
+            sqlite3_bind_text(s, 2, p.lang, -1, SQLITE_STATIC);
+        if (p.tz)
+            sqlite3_bind_text(s, 3, p.tz, -1, SQLITE_STATIC);
+        sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    pthread_mutex_unlock(&w->db.mu);
+    json_decref(b);
+    if (n != 1)
+        return vg_http_reply_error(req, 404, "NOT_FOUND", "id: no subscription %lld for this token",
+                                   (long long)subid);
+    return vg_http_reply_json(req, 200, json_pack("{s:b}", "updated", 1));
+}
+
+static int h_delete_one(watch_plugin *w, vg_http_request *req, int64_t subid)
+{
+    int64_t owner = token_owner(w, req, "manage", NULL);
+    if (owner < 0)
+        return 0;
+    long n = run_owned(w, "DELETE FROM watch_subscription WHERE subscriber = ?1 AND id = ?2", owner,
+                       subid);
+    if (n != 1)
+        return vg_http_reply_error(req, 404, "NOT_FOUND", "id: no subscription %lld for this token",
+                                   (long long)subid);
+    return vg_http_reply_json(req, 200, json_pack("{s:i}", "unsubscribed", 1));
+}
+
+/* RFC 8058: the mail client POSTs "List-Unsubscribe=One-Click" here. */
+static int h_unsubscribe(watch_plugin *w, vg_http_request *req)
+{
+    int64_t owner = token_owner(w, req, "manage", NULL);
+    if (owner < 0)
+        return 0;
+    char idbuf[24];
+    long n;
+    if (vg_http_query(req, "id", idbuf, sizeof idbuf) > 0)
+        n = run_owned(w, "DELETE FROM watch_subscription WHERE subscriber = ?1 AND id = ?2", owner,
+                      strtoll(idbuf, NULL, 10));
+    else
+        n = run_owned(w, "DELETE FROM watch_subscription WHERE subscriber = ?1", owner, 0);
+    return vg_http_reply_json(req, 200,
+                              json_pack("{s:I}", "unsubscribed", (json_int_t)(n < 0 ? 0 : n)));
+}
+
+/* Right to be forgotten: every row about the address goes (tokens,
+ * subscriptions, pending items and outbox rows cascade). With the admin
+ * token, ?email= erases an address on request without its link. */
+static int h_erase(watch_plugin *w, vg_http_request *req)
+{
+    char email[256];
+    int64_t owner;
+    if (vg_http_query(req, "email", email, sizeof email) > 0) {
+        if (vg_http_require_admin(req) != 0)
+            return 0;
+        char addr[256];
+        email_norm(email, addr, sizeof addr);
+        sqlite3_stmt *s = NULL;
+        long n = 0;
+        pthread_mutex_lock(&w->db.mu);
+        if (sqlite3_prepare_v2(w->db.db,
+                               "DELETE FROM watch_pending WHERE subscriber IN"
+                               " (SELECT id FROM watch_subscriber WHERE email = ?)",
+                               -1, &s, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
+            sqlite3_step(s);
+        }
+        sqlite3_finalize(s);
+        s = NULL;
+        if (sqlite3_prepare_v2(w->db.db, "DELETE FROM watch_subscriber WHERE email = ?", -1, &s,
+                               NULL) == SQLITE_OK) {
+            sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
+            if (sqlite3_step(s) == SQLITE_DONE)
+                n = sqlite3_changes(w->db.db);
+        }
+        sqlite3_finalize(s);
+        pthread_mutex_unlock(&w->db.mu);
+        return vg_http_reply_json(req, 200, json_pack("{s:b}", "erased", n > 0));
+    }
+    if ((owner = token_owner(w, req, "manage", NULL)) < 0)
+        return 0;
+    run_owned(w, "DELETE FROM watch_pending WHERE subscriber = ?1", owner, 0);
+    long n = run_owned(w, "DELETE FROM watch_subscriber WHERE id = ?1", owner, 0);
+    return vg_http_reply_json(req, 200, json_pack("{s:b}", "erased", n > 0));
+}
+
+static int h_dispatch(vg_http_request *req, void *user)
+{
+    watch_plugin *w = user;
+    if (over_ip_limit(w, req))
+        return 0;
+    const char *what = vg_http_param(req, "what");
+    const char *m = vg_http_method(req);
+    if (strcmp(what, "confirm") == 0 && strcmp(m, "GET") == 0)
+        return h_confirm(w, req);
+    if (strcmp(what, "manage") == 0 && strcmp(m, "GET") == 0)
+        return h_manage(w, req);
+    if (strcmp(what, "unsubscribe") == 0 && strcmp(m, "POST") == 0)
+        return h_unsubscribe(w, req);
+    if (strcmp(what, "subscriber") == 0 && strcmp(m, "DELETE") == 0)
+        return h_erase(w, req);
+    char *end;
+    long long id = strtoll(what, &end, 10);
+    if (*end || id <= 0)
+        return vg_http_reply_error(req, 404, "NOT_FOUND", "no such subscription resource: %s %s", m,
+                                   what);
+    if (strcmp(m, "PATCH") == 0)
+        return h_patch(w, req, id);
+    if (strcmp(m, "DELETE") == 0)
+        return h_delete_one(w, req, id);
+    vg_http_set_header(req, "Allow", "PATCH, DELETE");
+    return vg_http_reply_error(req, 405, "METHOD_NOT_ALLOWED", "%s: use PATCH or DELETE", m);
+}
+
+static int h_clock(vg_http_request *req, void *user)
+{
+    watch_plugin *w = user;
+    const char *a = vg_http_remote_addr(req);
+    if (!a || strncmp(a, "127.", 4) != 0)
+        return vg_http_reply_error(req, 403, "FORBIDDEN", "loopback only");
+    const char *data;
+    size_t len;
+    json_error_t jerr;
+    if (vg_http_body(req, 1024, &data, &len) != 0)
+        return bad(req, "body", "at most 1024 bytes");
+    json_t *b = w->host->json_parse(w->host, data, len, 0, &jerr);
+    json_t *v = json_object_get(b, "now_ms");
+    if (!json_is_integer(v)) {
+        json_decref(b);
+        return bad(req, "now_ms", "expected an integer (Unix ms; 0: the real clock)");
+    }
+    atomic_store(&w->fake_now, (int64_t)json_integer_value(v));
+    json_decref(b);
+    watch_kick(w);
+    return vg_http_reply_json(req, 200, json_pack("{s:I}", "now_ms", (json_int_t)watch_now(w)));
+}
+
+int watch_http_register(watch_plugin *w)
+{
+    const vg_host *h = w->host;
+    int rc;
+    if ((rc = h->http_route(h, "POST", "/api/subscriptions", h_subscribe, w, NULL)) < 0 ||
+        (rc = h->http_route(h, "*", "/api/subscriptions/{what}", h_dispatch, w, NULL)) < 0)
+        return rc;
+    if (w->test_clock)
+        rc = h->http_route(h, "POST", "/api/_watch/clock", h_clock, w, NULL);
+    return rc < 0 ? rc : 0;
+}

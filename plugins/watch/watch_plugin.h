@@ -1,0 +1,60 @@
+/* The plugin's state, shared by its glue files (not by watch_core). */
+#ifndef WATCH_PLUGIN_H
+#define WATCH_PLUGIN_H
+
+#include <stdatomic.h>
+#include <vigia/vigia.h>
+
+#include "watch.h"
+
+typedef struct watch_limits watch_limits;
+
+typedef struct watch_plugin {
+    const vg_host *host;
+    watch_db db;
+    vg_workq *q;
+    watch_match_opts mo;
+    watch_outbox_opts oo;
+    char public_url[256];
+    char list_host[128];
+    const char *default_lang, *default_tz;
+    int64_t confirm_ttl_ms, manage_ttl_ms, tick_ms, retention_ms, outbox_retention_ms;
+    long long feed_max, lease_batch;
+    long long lim_addr, lim_ip, lim_global, lim_requests; /* per hour, hour, hour, minute */
+    bool test_clock;
+    _Atomic int64_t fake_now; /* 0: the host's clock */
+    /* events from the bus thread, drained by one job */
+    pthread_mutex_t inmu;
+    json_t *inbox;
+    bool drain_queued;
+    atomic_bool tick_queued;
+    int64_t last_housekeeping;
+    /* the ticker thread */
+    pthread_t ticker;
+    bool ticker_running, stopping;
+    pthread_mutex_t tmu;
+    pthread_cond_t tcv;
+    watch_limits *limits;
+} watch_plugin;
+
+int64_t watch_now(watch_plugin *w);
+
+/* watch_deliver.c: the work-queue jobs */
+int watch_tick_job(vg_job *job, void *user);
+int watch_drain_job(vg_job *job, void *user);
+void watch_on_event(const char *topic, const json_t *payload, void *user);
+void watch_on_result(const char *topic, const json_t *payload, void *user);
+void watch_kick(watch_plugin *w);
+
+/* watch_limits.c: fixed-window counters */
+watch_limits *watch_limits_new(void);
+void watch_limits_free(watch_limits *l);
+/* Counts one hit of `key`; true when it is over `limit` in the window. */
+bool watch_limit_hit(watch_limits *l, const char *key, long long limit, int64_t window_ms,
+                     int64_t now);
+
+/* watch_http.c, watch_feeds.c: routes */
+int watch_http_register(watch_plugin *w);
+int watch_feeds_register(watch_plugin *w);
+
+#endif

@@ -1,0 +1,193 @@
+/* The watch plugin's pure parts: zones without TZ, schedules, folding,
+ * tokens, and the store's match -> group -> settle cycle on a temp file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "watch.h"
+
+#define H 3600000LL
+
+static long long utc(int y, int mo, int d, int h, int mi)
+{
+    return (watch_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60) * 1000LL;
+}
+
+static void zones_from_tzif_and_footer(void **state)
+{
+    (void)state;
+    int off = 0;
+    assert_int_equal(watch_tz_offset("America/Santiago", utc(2027, 1, 15, 12, 0) / 1000, &off), 0);
+    assert_int_equal(off, -3 * 3600); /* summer time */
+    assert_int_equal(watch_tz_offset("America/Santiago", utc(2027, 7, 15, 12, 0) / 1000, &off), 0);
+    assert_int_equal(off, -4 * 3600);
+    /* far beyond any transition table: the POSIX footer rules */
+    assert_int_equal(watch_tz_offset("America/Santiago", utc(2061, 1, 15, 12, 0) / 1000, &off), 0);
+    assert_int_equal(off, -3 * 3600);
+    assert_int_equal(watch_tz_offset("Europe/Madrid", utc(2045, 7, 1, 0, 0) / 1000, &off), 0);
+    assert_int_equal(off, 2 * 3600);
+    assert_int_equal(watch_tz_offset("Europe/Madrid", utc(2045, 12, 1, 0, 0) / 1000, &off), 0);
+    assert_int_equal(off, 1 * 3600);
+    assert_int_equal(watch_tz_offset("UTC", 0, &off), 0);
+    assert_int_equal(off, 0);
+    assert_int_equal(watch_tz_offset("../etc/passwd", 0, &off), -1);
+    assert_int_equal(watch_tz_offset("Mars/Olympus", 0, &off), -1);
+}
+
+static void digests_fall_on_local_time(void **state)
+{
+    (void)state;
+    watch_sched s = {0};
+    assert_int_equal(watch_parse_delivery("daily@08:00", &s), 0);
+    assert_int_equal(watch_parse_quiet(NULL, &s), 0);
+    /* 07:50 in Santiago (10:50Z) -> 08:00 local the same day (11:00Z) */
+    assert_int_equal(watch_due_ms(&s, "America/Santiago", utc(2027, 1, 15, 10, 50), 0, false),
+                     utc(2027, 1, 15, 11, 0));
+    /* 08:30 local -> tomorrow */
+    assert_int_equal(watch_due_ms(&s, "America/Santiago", utc(2027, 1, 15, 11, 30), 0, false),
+                     utc(2027, 1, 16, 11, 0));
+    assert_int_equal(watch_parse_delivery("weekly@mon@09:15", &s), 0);
+    /* 2027-01-15 is a Friday */
+    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 10, 0), 0, false),
+                     utc(2027, 1, 18, 9, 15));
+    assert_int_equal(watch_parse_delivery("hourly", &s), 0);
+    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 10, 20), 0, false),
+                     utc(2027, 1, 15, 11, 0));
+    assert_int_equal(watch_parse_delivery("immediate", &s), 0);
+    assert_int_equal(watch_parse_quiet("22:00-07:00", &s), 0);
+    /* 23:00 local: a warning waits until 07:00, a critical one does not */
+    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 23, 0), 1000, false),
+                     utc(2027, 1, 16, 7, 0));
+    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 23, 0), 1000, true),
+                     utc(2027, 1, 15, 23, 0) + 1000);
+    assert_int_not_equal(watch_parse_delivery("weekly@xyz@09:15", &s), 0);
+    assert_int_not_equal(watch_parse_delivery("daily@8:00", &s), 0);
+    assert_int_not_equal(watch_parse_quiet("22:00-7:00", &s), 0);
+}
+
+static void searches_fold_accents_and_case(void **state)
+{
+    (void)state;
+    char t[128], q[128];
+    watch_fold("Educaci\xc3\xb3n P\xc3\xbA"
+               "blica",
+               t, sizeof t);
+    assert_string_equal(t, "educacion publica");
+    watch_fold("EDUCACION", q, sizeof q);
+    assert_true(watch_search_matches(q, t));
+    watch_fold("educaci\xc3\xb3n salud", q, sizeof q);
+    assert_false(watch_search_matches(q, t));
+}
+
+static void tokens_are_random_and_hashed(void **state)
+{
+    (void)state;
+    char a[44], b[44], ha[65], hb[65], h2[65];
+    assert_int_equal(watch_token_new(a, ha), 0);
+    assert_int_equal(watch_token_new(b, hb), 0);
+    assert_int_equal(strlen(a), 43);
+    assert_string_not_equal(a, b);
+    watch_token_hash(a, h2);
+    assert_string_equal(ha, h2);
+    assert_int_equal(strlen(ha), 64);
+}
+
+static void outbox_groups_settles_and_dead_letters(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/watch_unit_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    watch_db w;
+    char err[256];
+    assert_int_equal(watch_db_open(&w, path, err, sizeof err), 0);
+    assert_int_equal(
+        watch_exec(&w, "INSERT INTO watch_subscriber VALUES (1, 'a@x.org', 'en', 'UTC', 0);"
+                       "INSERT INTO watch_subscription(id, subscriber, ttype, portal, kinds,"
+                       " delivery, confirmed_ms, created_ms) VALUES"
+                       " (1, 1, 'portal', 'p', ',down,', 'immediate', 1, 0),"
+                       " (2, 1, 'organization', NULL, ',down,', 'immediate', NULL, 0);"),
+        0);
+    json_t *topics[300], *payloads[300];
+    for (int i = 0; i < 300; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "d%d", i);
+        topics[i] = json_string("dataset.status_changed");
+        payloads[i] =
+            json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "portal", "p", "previous", "up",
+                      "current", "down", "dataset", "id", id, "organization", "o", "title", "T");
+    }
+    watch_match_opts mo = {.window_ms = 1000};
+    /* one item per event: the unconfirmed org subscription adds nothing */
+    assert_int_equal(watch_match_events(&w, topics, payloads, 300, 1000, &mo), 300);
+    watch_outbox_opts oo = {.max_items = 5,
+                            .max_attempts = 2,
+                            .lease_ms = 100,
+                            .backoff_min_ms = 10,
+                            .backoff_max_ms = 20};
+    assert_int_equal(watch_outbox_group(&w, 1500, &oo), 0); /* not due yet */
+    assert_int_equal(watch_outbox_group(&w, 2000, &oo), 1); /* a storm: one message */
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(w.db, "SELECT key, body FROM watch_outbox", -1, &s, NULL);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    char key[64];
+    snprintf(key, sizeof key, "%s", (const char *)sqlite3_column_text(s, 0));
+    json_t *body = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(body, "count")), 300);
+    assert_int_equal(json_array_size(json_object_get(body, "items")), 5);
+    json_decref(body);
+    sqlite3_finalize(s);
+    /* leased twice (the plugin does this), answered retry twice: dead */
+    assert_int_equal(watch_exec(&w, "UPDATE watch_outbox SET state='leased', attempts=1"), 0);
+    assert_int_equal(watch_outbox_result(&w, key, "retry", "421", 0, 3000, &oo), 0);
+    assert_int_equal(watch_exec(&w, "UPDATE watch_outbox SET state='leased', attempts=2"), 0);
+    assert_int_equal(watch_outbox_result(&w, key, "retry", "421", 0, 3000, &oo), 0);
+    sqlite3_prepare_v2(w.db, "SELECT state FROM watch_outbox", -1, &s, NULL);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(s, 0), "dead");
+    sqlite3_finalize(s);
+    assert_int_equal(watch_outbox_result(&w, "nope", "sent", NULL, 0, 3000, &oo), -ENOENT);
+    for (int i = 0; i < 300; i++) {
+        json_decref(topics[i]);
+        json_decref(payloads[i]);
+    }
+    watch_db_close(&w);
+    watch_tz_free_all();
+    unlink(path);
+}
+
+static void backoff_grows_with_jitter(void **state)
+{
+    (void)state;
+    watch_outbox_opts o = {.backoff_min_ms = 1000, .backoff_max_ms = 8000};
+    for (int i = 0; i < 50; i++) {
+        int64_t b1 = watch_backoff_ms(1, &o), b3 = watch_backoff_ms(3, &o),
+                b9 = watch_backoff_ms(9, &o);
+        assert_true(b1 >= 500 && b1 <= 1000);
+        assert_true(b3 >= 2000 && b3 <= 4000);
+        assert_true(b9 >= 4000 && b9 <= 8000);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(zones_from_tzif_and_footer),
+        cmocka_unit_test(digests_fall_on_local_time),
+        cmocka_unit_test(searches_fold_accents_and_case),
+        cmocka_unit_test(tokens_are_random_and_hashed),
+        cmocka_unit_test(outbox_groups_settles_and_dead_letters),
+        cmocka_unit_test(backoff_grows_with_jitter),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
