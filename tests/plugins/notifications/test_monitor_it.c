@@ -1,7 +1,7 @@
 /* End to end with the real monitor: the CKAN fixture serves a small portal,
  * the monitor sweeps it, a resource starts answering 404, and the next sweep
  * becomes a persisted "Dataset caído" notification (and later "recuperado").
- * Plugins: notifications, monitor, notifications_probe. */
+ * Plugins: notifications, monitor, busbridge. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,7 +91,7 @@ typedef struct sweeps {
 static int sweeps_done(void *arg)
 {
     sweeps *w = arg;
-    json_t *ev = probe_events(w->s, "monitor.sweep_finished");
+    json_t *ev = vgt_bus_events(w->s, 0, "monitor.sweep_finished");
     size_t n = json_array_size(ev);
     json_decref(ev);
     return n >= w->n;
@@ -99,7 +99,7 @@ static int sweeps_done(void *arg)
 
 static void run_sweep(const vgt_server *s, size_t nth)
 {
-    json_t *r = call(s, "monitor.run_now", json_pack("{s:s}", "portal", "fx"));
+    json_t *r = vgt_bus_call(s, "monitor.run_now", json_pack("{s:s}", "portal", "fx"));
     assert_non_null(r);
     assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
     json_decref(r);
@@ -130,7 +130,7 @@ static void test_dataset_down_in_fixture(void **state)
              "recover_threshold = 1\n",
              fx.base);
     vgt_server s = {0};
-    if (vgt_server_start(&s, "notifications, monitor, notifications_probe", NULL, ini) != 0) {
+    if (vgt_server_start(&s, "notifications, monitor, " VGT_BUS_PLUGIN, NULL, ini) != 0) {
         fixture_stop(&fx);
         fail_msg("server did not start");
     }
