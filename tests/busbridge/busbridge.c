@@ -169,5 +169,6 @@ static int bridge_init(const vg_host *host, const vg_config *cfg, void **state)
     return 0;
 }
 
-VG_PLUGIN_DEFINE(busbridge, "0.0.1", "test-only: bus calls, publishing and recorded events over HTTP",
+VG_PLUGIN_DEFINE(busbridge, "0.0.1",
+                 "test-only: bus calls, publishing and recorded events over HTTP",
                  .init = bridge_init, .destroy = bridge_destroy);

@@ -262,30 +262,9 @@ static void test_kill9_loses_nothing(void **state)
  * output for a few bad [notifications] sections. */
 static int check_config(const char *section, char **output)
 {
-    char dir[] = "/tmp/nt-cfg-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ini[64], cmd[1024];
-    snprintf(ini, sizeof ini, "%s/v.ini", dir);
-    FILE *f = fopen(ini, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "[server]\nlisten = 127.0.0.1:1\ndatabase = %s/v.db\nplugin_dir = %s\n"
-            "plugins = notifications\n\n[notifications]\n%s\n",
-            dir, getenv("VIGIA_PLUGIN_DIR"), section);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' 2>&1", getenv("VIGIA_BIN"), ini);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 65536, len = 0;
-    char *out = calloc(1, cap);
-    size_t got;
-    while ((got = fread(out + len, 1, cap - 1 - len, p)) > 0)
-        len += got;
-    int status = pclose(p);
-    unlink(ini);
-    rmdir(dir);
-    *output = out;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char ini[2048];
+    snprintf(ini, sizeof ini, "[notifications]\n%s\n", section);
+    return vgt_check_config("notifications", ini, output);
 }
 
 static void test_check_config(void **state)

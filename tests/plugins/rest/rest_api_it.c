@@ -1345,43 +1345,29 @@ static void test_random_inputs(void **state)
 
 /* ---------------------------------------------------------------- --check-config */
 
-/* Run `vigia --check-config` on an INI with this [rest] section; output into out. */
-static int check_config(const char *rest_section, char *out, size_t size)
+/* Run `vigia --check-config` on an INI with this [rest] section (from line 8);
+ * its exit status, the output in *out. */
+static int check_config(const char *rest_section, char **out)
 {
-    char dir[] = "/tmp/rest-cc-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ini[64], cmd[4096];
-    snprintf(ini, sizeof ini, "%s/v.ini", dir);
-    FILE *f = fopen(ini, "w");
-    assert_non_null(f);
-    fprintf(f, "[server]\nlisten = 127.0.0.1:1\nplugin_dir = %s\nplugins = rest\n\n[rest]\n%s",
-            getenv("VIGIA_PLUGIN_DIR"), rest_section);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' --check-config %s 2>&1", getenv("VIGIA_BIN"), ini);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    unlink(ini);
-    rmdir(dir);
-    return status;
+    char ini[4096];
+    snprintf(ini, sizeof ini, "[rest]\n%s", rest_section);
+    return vgt_check_config("rest", ini, out);
 }
 
 static void test_check_config(void **state)
 {
     (void)state;
-    char *out = malloc(16384);
-    int st =
-        check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", out, 16384);
+    char *out = NULL;
+    int st = check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", &out);
     assert_int_not_equal(st, 0);
     /* Every bad key is reported, with file:line and what was expected. */
-    assert_non_null(strstr(out, "v.ini:7: [rest] max_body: expected an integer from 64"));
-    assert_non_null(strstr(out, "v.ini:8: [rest] stats_interval"));
-    assert_non_null(strstr(out, "v.ini:9: [rest] public_mark_read"));
+    assert_non_null(strstr(out, "v.ini:8: [rest] max_body: expected an integer from 64"));
+    assert_non_null(strstr(out, "v.ini:9: [rest] stats_interval"));
+    assert_non_null(strstr(out, "v.ini:10: [rest] public_mark_read"));
+    free(out);
     st = check_config("max_body = 4096\nallowed_origins = https://a.example, https://b.example\n"
                       "stats_cache = 0\n",
-                      out, 16384);
+                      &out);
     if (st != 0)
         fail_msg("a valid [rest] section was refused: %s", out);
     free(out);
