@@ -4,21 +4,9 @@
 // and publishes bus events on HTTP requests (tests/busbridge).
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, openSync, closeSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../support/net.mjs";
 
 // An ASan/UBSan build is several times slower: timing bounds are relaxed for it.
 export const sanitized = (() => {

@@ -199,7 +199,7 @@ void vgt_server_cleanup(vgt_server *s)
         s->pid = 0;
     }
     if (s->dir[0] && !getenv("VGT_KEEP"))
-        nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        vgt_rmtree(s->dir);
     free(s->ini_body);
     free(s->plugins);
     s->ini_body = s->plugins = NULL;
@@ -378,6 +378,14 @@ int vgt_check_config(const char *plugins, const char *ini_extra, char **output)
         status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         *output = out;
     }
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    vgt_rmtree(dir);
     return status;
 }
+
+int vgt_tmpdir(char *dir, size_t size, const char *tag)
+{
+    int n = snprintf(dir, size, "/tmp/vgt-%s-XXXXXX", tag);
+    return n > 0 && (size_t)n < size && mkdtemp(dir) ? 0 : -1;
+}
+
+int vgt_rmtree(const char *dir) { return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }

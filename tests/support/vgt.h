@@ -23,6 +23,10 @@ typedef struct vgt_server {
     char *plugins;
 } vgt_server;
 
+/* A fresh directory /tmp/vgt-<tag>-XXXXXX into dir (size >= 32); 0 or -1. */
+int vgt_tmpdir(char *dir, size_t size, const char *tag);
+/* Removes `dir` and everything below it; 0 or -1. */
+int vgt_rmtree(const char *dir);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int vgt_free_port(void);
 
