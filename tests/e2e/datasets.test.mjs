@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { launch, Pages, screenshot, DESKTOP, PHONE } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
+import { median, monitorIni, requireVendor, skipReason, teardown } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'monitor', 'broker', 'rest'];
 const skip = skipReason({ plugins: PLUGINS, fixture: true });
@@ -39,11 +39,7 @@ describe('datasets', { skip: skip || false }, () => {
 
   afterEach(() => pages.closeAll());
 
-  after(async () => {
-    if (browser) await browser.close();
-    if (server) await server.cleanup();
-    if (fixture) await fixture.stop();
-  });
+  after(() => teardown({ browser, server, fixture }));
 
   test('loads with no console errors and shows "connected"', async (t) => {
     const loads = [];
