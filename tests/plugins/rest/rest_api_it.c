@@ -233,13 +233,7 @@ static void test_etag_304(void **state)
 
 static json_t *get_json(const char *path, long status)
 {
-    vgt_response r;
-    rt_req(&srv, "GET", path, NULL, NULL, &r);
-    if (r.status != status)
-        fail_msg("%s: expected %ld, got %ld: %s", path, status, r.status, r.body);
-    json_t *j = rt_json(&r);
-    vgt_response_free(&r);
-    return j;
+    return rt_req_json(&srv, "GET", path, NULL, NULL, status);
 }
 
 static void check_dataset(const json_t *d)
