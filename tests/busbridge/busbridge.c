@@ -40,37 +40,36 @@ static void on_event(const char *topic, const json_t *payload, void *user)
     pthread_mutex_unlock(&b->mu);
 }
 
-/* The request body as a JSON object, or NULL after replying with the error. */
-static json_t *body_object(vg_http_request *req, int *rc)
+/* The string `key` of the request's JSON object body, the body in *in (to
+ * release); or NULL after replying with the error (*rc: the reply's code). */
+static const char *body_string(vg_http_request *req, const char *key, json_t **in, int *rc)
 {
     const char *data = NULL;
     size_t len = 0;
+    *in = NULL;
     if (vg_http_body(req, MAX_BODY, &data, &len) < 0) {
         *rc = vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", MAX_BODY);
         return NULL;
     }
-    json_error_t err;
-    json_t *in = json_loadb(data, len, 0, &err);
-    if (!json_is_object(in)) {
-        json_decref(in);
-        *rc = vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "body: expected a JSON object");
-        return NULL;
+    *in = json_loadb(data, len, 0, NULL);
+    const char *v = json_string_value(json_object_get(*in, key));
+    if (!v) {
+        json_decref(*in);
+        *in = NULL;
+        *rc = vg_http_reply_error(req, 400, "INVALID_ARGUMENT",
+                                  "%s: expected a string in a JSON object body", key);
     }
-    return in;
+    return v;
 }
 
 static int h_call(vg_http_request *req, void *user)
 {
     bridge *b = user;
-    int rc = 0;
-    json_t *in = body_object(req, &rc);
-    if (!in)
+    json_t *in;
+    int rc;
+    const char *method = body_string(req, "method", &in, &rc);
+    if (!method)
         return rc;
-    const char *method = json_string_value(json_object_get(in, "method"));
-    if (!method) {
-        json_decref(in);
-        return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "method: expected a string");
-    }
     json_t *result = NULL;
     rc = vg_bus_call(b->host->bus, method, json_object_get(in, "params"), &result);
     json_decref(in);
@@ -81,16 +80,15 @@ static int h_call(vg_http_request *req, void *user)
 static int h_publish(vg_http_request *req, void *user)
 {
     bridge *b = user;
-    int rc = 0;
-    json_t *in = body_object(req, &rc);
-    if (!in)
+    json_t *in;
+    int rc;
+    const char *topic = body_string(req, "topic", &in, &rc);
+    if (!topic)
         return rc;
-    const char *topic = json_string_value(json_object_get(in, "topic"));
     json_t *payload = json_object_get(in, "payload");
-    if (!topic || !json_is_object(payload)) {
+    if (!json_is_object(payload)) {
         json_decref(in);
-        return vg_http_reply_error(req, 400, "INVALID_ARGUMENT",
-                                   "want {\"topic\": string, \"payload\": object}");
+        return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "payload: expected an object");
     }
     rc = vg_bus_publish_new(b->host->bus, topic, json_incref(payload));
     json_decref(in);
