@@ -4,9 +4,10 @@
  * delivery: latency p50/p99/max, deliveries per second, the server's RSS per
  * connection and CPU, and its own CPU.
  *
- * Broadcasts are triggered with POST /api/brokertest/publish?topic=
- * notification.created (vigia + the brokertest plugin, or bench/peers/server.js
- * which serves the same path). Each payload carries the trigger time and index.
+ * Broadcasts are triggered with POST /test/publish {"topic":
+ * "notification.created", "payload"} (vigia + the busbridge test plugin, or
+ * bench/peers/server.js which serves the same path). Each payload carries the
+ * trigger time and index.
  *
  *   fanout -p PORT -n CLIENTS -m MESSAGES [-i INTERVAL_MS] [-s SERVER_PID] [-l LABEL]
  */
@@ -330,12 +331,13 @@ static void trigger(int index)
         return;
     }
     char body[256], req[512];
-    int bl = snprintf(body, sizeof body,
-                      "{\"notification\":{\"id\":\"%d\",\"title\":\"bench\",\"i\":%d,\"t\":%lld},"
-                      "\"unread_count\":0}",
-                      index, index, (long long)now_us());
+    int bl =
+        snprintf(body, sizeof body,
+                 "{\"topic\":\"notification.created\",\"payload\":{\"notification\":"
+                 "{\"id\":\"%d\",\"title\":\"bench\",\"i\":%d,\"t\":%lld},\"unread_count\":0}}",
+                 index, index, (long long)now_us());
     int rl = snprintf(req, sizeof req,
-                      "POST /api/brokertest/publish?topic=notification.created HTTP/1.1\r\n"
+                      "POST /test/publish HTTP/1.1\r\n"
                       "Host: 127.0.0.1\r\nContent-Type: application/json\r\nConnection: close\r\n"
                       "Content-Length: %d\r\n\r\n%s",
                       bl, body);

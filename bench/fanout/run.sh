@@ -5,7 +5,7 @@
 # Environment: BROKER_EXTRA (more [broker] lines, e.g. "sender_threads = 2"),
 # M (messages per phase, default 20), INTERVAL (ms between paced
 # messages, default 250, so paced broadcasts do not overlap). Needs: cmake --build BUILD_DIR --target vigia broker
-# brokertest fanout; node_modules at the repo root (npm ci).
+# busbridge reststub fanout; node_modules at the repo root (npm ci).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -36,12 +36,20 @@ for N in $SIZES; do
 listen = 127.0.0.1:$P
 database = $OUT/vigia-$N.db
 plugin_dir = $BUILD/plugins-out
-plugins = brokertest, broker
+plugins = reststub, busbridge, broker
 log_level = warn
 log_file = $OUT/vigia-$N.log
 threads = $THREADS
 ; the load generator is one address: lift the core's per-address cap
 max_conns_per_ip = $((N + 600))
+[reststub]
+; stand-in notifications.* only (recent_notifications on connect), empty
+notifications = 0
+datasets = 0
+provide = notifications
+[busbridge]
+; /test/publish only: keep no events
+max_events = 0
 [broker]
 max_clients = $((N + 100))
 thread_reserve = 64

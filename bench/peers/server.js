@@ -1,20 +1,20 @@
 // Node peer for bench/fanout: socket.io 4.8 doing what the broker does for
 // this benchmark. Every client joins room "notifications" on connect; a POST
-// to /api/brokertest/publish?topic=notification.created broadcasts its JSON
-// body as "new_notification" to that room (the same trigger as brokertest).
+// to /test/publish {"topic":"notification.created","payload"} broadcasts the
+// payload as "new_notification" to that room (the same trigger as busbridge).
 //   node bench/peers/server.js PORT
 const http = require("node:http");
 const { Server } = require("socket.io");
 
 const port = Number(process.argv[2] || 3000);
 const httpServer = http.createServer((req, res) => {
-  if (req.method === "POST" && req.url.startsWith("/api/brokertest/publish")) {
+  if (req.method === "POST" && req.url === "/test/publish") {
     let body = "";
     req.on("data", (d) => (body += d));
     req.on("end", () => {
       let payload;
       try {
-        payload = JSON.parse(body);
+        ({ payload } = JSON.parse(body));
       } catch {
         res.writeHead(400).end();
         return;

@@ -230,18 +230,15 @@ describe("client events", () => {
   test("the server asks a client and gets its ack (broker.ask)", async () => {
     const s = await connected();
     s.on("confirm", (data, cb) => cb({ ok: true, got: data }));
-    const ask = async (qs) => {
-      const r = await fetch(`${srv.base}/api/brokertest/ask?${qs}`);
-      return [r.status, await r.json()];
-    };
-    const [st, body] = await ask(`sid=${s.id}&event=confirm`);
-    assert.equal(st, 200);
-    assert.deepEqual(body, { ack: [{ ok: true, got: { q: "?" } }] });
-    const [st2, body2] = await ask(`sid=${s.id}&event=nobody_answers&timeout_ms=300`);
-    assert.equal(st2, 504);
-    assert.equal(body2.error.code, "TIMEOUT");
-    const [, body3] = await ask(`sid=nope&event=confirm`);
-    assert.equal(body3.error.code, "NOT_FOUND");
+    const ask = (params) => srv.call("broker.ask", { data: { q: "?" }, ...params });
+    const r1 = await ask({ sid: s.id, event: "confirm" });
+    assert.equal(r1.rc, 0);
+    assert.deepEqual(r1.result, { ack: [{ ok: true, got: { q: "?" } }] });
+    const r2 = await ask({ sid: s.id, event: "nobody_answers", timeout_ms: 300 });
+    assert.notEqual(r2.rc, 0);
+    assert.equal(r2.result.error.code, "TIMEOUT");
+    const r3 = await ask({ sid: "nope", event: "confirm" });
+    assert.equal(r3.result.error.code, "NOT_FOUND");
     assert.ok(s.connected);
   });
 

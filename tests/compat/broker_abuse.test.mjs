@@ -216,7 +216,7 @@ describe("slow reader", () => {
     const bound = sanitized ? 400 : 100;
     assert.ok(stalled.p95 < bound, `p95 ${stalled.p95} ms (bound ${bound} ms)`);
     assert.ok(stalled.max < Math.max(1000, base.max + bound), `max ${stalled.max} ms`);
-    const st = await (await fetch(`${slowSrv.base}/api/brokertest/status`)).json();
+    const st = await slowSrv.status();
     assert.ok(st.dropped.backlog + st.dropped.write >= 1, JSON.stringify(st.dropped));
     slow.terminate();
   });
@@ -261,6 +261,6 @@ describe("admission control", () => {
     assert.equal(poll.status, 503);
     assert.ok(Date.now() - t1 < 1000);
     for (const ws of open) ws.close();
-    await waitFor(async () => (await (await fetch(`${small.base}/api/brokertest/status`)).json()).capacity.threads_held === 0, 5000);
+    await waitFor(async () => (await small.status()).capacity.threads_held === 0, 5000);
   });
 });

@@ -276,7 +276,7 @@ describe("binary events and admission (items 4 and 5)", () => {
 
   test("admission counts workers busy in any route, keeping thread_reserve free", async () => {
     // 46 slow requests of another plugin: 48 - 46 = 2 workers left for WebSockets
-    const sleepers = Array.from({ length: 46 }, () => fetch(`${srv.base}/api/brokertest/sleep?ms=3000`));
+    const sleepers = Array.from({ length: 46 }, () => fetch(`${srv.base}/test/sleep?ms=3000`));
     await sleep(500);
     const statuses = [];
     const conns = [];

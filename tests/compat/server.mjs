@@ -1,23 +1,12 @@
 // Starts the real vigia binary for the Node compat tests: a temp dir, an INI
-// on a free loopback port, plugins "brokertest, broker" (brokertest stands in
-// for notifications and publishes bus events on HTTP triggers).
+// on a free loopback port, plugins "reststub, busbridge, broker": reststub
+// stands in for notifications (empty at start), busbridge calls bus methods
+// and publishes bus events on HTTP requests (tests/busbridge).
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, openSync, closeSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../support/net.mjs";
 
 // An ASan/UBSan build is several times slower: timing bounds are relaxed for it.
 export const sanitized = (() => {
@@ -50,7 +39,7 @@ export async function waitFor(fn, timeoutMs = 10000, stepMs = 20) {
 }
 
 export class Vigia {
-  constructor({ broker = "", server = "", plugins = "brokertest, broker" } = {}) {
+  constructor({ broker = "", server = "", plugins = "reststub, busbridge, broker" } = {}) {
     this.brokerIni = broker;
     this.serverIni = server;
     this.plugins = plugins;
@@ -67,7 +56,11 @@ export class Vigia {
     writeFileSync(ini,
       `[server]\nlisten = 127.0.0.1:${this.port}\ndatabase = ${this.dir}/vigia.db\n` +
       `plugin_dir = ${pluginDir}\nplugins = ${this.plugins}\nlog_level = debug\n` +
-      `log_file = ${this.dir}/vigia.log\n${this.serverIni}\n[broker]\n${this.brokerIni}\n`);
+      `log_file = ${this.dir}/vigia.log\n${this.serverIni}\n[broker]\n${this.brokerIni}\n` +
+      // stand-in notifications.* only, none at start; the bridge keeps no events
+      // (the load tests publish large payloads in bulk)
+      (this.plugins.includes("reststub") ? `[reststub]\nnotifications = 0\ndatasets = 0\nprovide = notifications\n` : "") +
+      (this.plugins.includes("busbridge") ? `[busbridge]\nmax_events = 0\n` : ""));
     // stderr goes to a file: sanitizer reports land there and are checked at stop
     this.stderrPath = path.join(this.dir, "stderr.log");
     const err = process.env.VIGIA_TEST_VERBOSE ? "inherit" : openSync(this.stderrPath, "a");
@@ -99,16 +92,25 @@ export class Vigia {
     if (r && (r.code !== 0 || /Sanitizer|runtime error/.test(err)))
       throw new Error(`vigia did not exit cleanly (${JSON.stringify(r)}):\n${err.slice(-4000)}`);
   }
-  async notify(title = "t") {
-    const r = await fetch(`${this.base}/api/brokertest/notify`, { method: "POST", body: JSON.stringify({ title }) });
+  // A bus method through busbridge: {rc, result}.
+  async call(method, params = {}) {
+    const r = await fetch(`${this.base}/test/call`, { method: "POST", body: JSON.stringify({ method, params }) });
     return r.json();
   }
+  // notifications.create on the stand-in: its result {notification, unread_count};
+  // the stand-in publishes notification.created as the real plugin does.
+  async notify(title = "t") {
+    const { rc, result } = await this.call("notifications.create", { type: "info", title, message: "from the compat tests" });
+    if (rc !== 0) throw new Error(`notifications.create: ${JSON.stringify(result)}`);
+    return result;
+  }
   async publish(topic, payload) {
-    const r = await fetch(`${this.base}/api/brokertest/publish?topic=${encodeURIComponent(topic)}`,
-      { method: "POST", body: JSON.stringify(payload) });
+    const r = await fetch(`${this.base}/test/publish`, { method: "POST", body: JSON.stringify({ topic, payload }) });
     return r.json();
   }
   async status() {
-    return (await fetch(`${this.base}/api/brokertest/status`)).json();
+    const { rc, result } = await this.call("broker.status");
+    if (rc !== 0) throw new Error(`broker.status: ${JSON.stringify(result)}`);
+    return result;
   }
 }

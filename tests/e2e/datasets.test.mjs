@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { launch, Pages, screenshot, DESKTOP, PHONE } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
+import { median, monitorIni, requireVendor, skipReason, teardown } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'monitor', 'broker', 'rest'];
 const skip = skipReason({ plugins: PLUGINS, fixture: true });
@@ -39,11 +39,7 @@ describe('datasets', { skip: skip || false }, () => {
 
   afterEach(() => pages.closeAll());
 
-  after(async () => {
-    if (browser) await browser.close();
-    if (server) await server.cleanup();
-    if (fixture) await fixture.stop();
-  });
+  after(() => teardown({ browser, server, fixture }));
 
   test('loads with no console errors and shows "connected"', async (t) => {
     const loads = [];
@@ -65,6 +61,16 @@ describe('datasets', { skip: skip || false }, () => {
       allErrors.push(...last.warnings.filter((w) => /preload/i.test(w)));
     }
     const { page } = last;
+    // The page reads one field per value (latency_ms, uptime_30d, datasets.total and
+    // datasets.by_status): after the first sweep every row and card is filled, so a
+    // field renamed on the server shows here as "—" or a missing count.
+    const cells = await page.$$eval('#datasets-body tr', (trs) => trs.map((tr) =>
+      [tr.querySelector('.col-latency').textContent, tr.querySelector('.col-uptime').textContent]));
+    assert.ok(cells.length > 0 && cells.every(([lat, up]) => /\d/.test(lat) && /\d/.test(up)),
+      `latency and uptime cells: ${JSON.stringify(cells.slice(0, 5))}`);
+    const card = async (k) => Number((await page.textContent(`[data-card="${k}"] .card-count`)).replace(/\D/g, ''));
+    await waitFor(async () => (await card('total')) === 60, { what: 'the total card to show 60' });
+    assert.ok((await card('up')) > 0);
     assert.equal(await page.textContent('#conn-text'), 'Conectado');
     assert.equal(await page.getAttribute('html', 'lang'), 'es');
     await page.waitForTimeout(300);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { badgeCount, launch, Pages, screenshot, PHONE } from './lib/browser.mjs';
 import { ADMIN_TOKEN, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, requireVendor, skipReason } from './lib/setup.mjs';
+import { median, requireVendor, skipReason, teardown } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'broker', 'rest'];
 const skip = skipReason({ plugins: PLUGINS });
@@ -30,10 +30,7 @@ describe('notifications', { skip: skip || false }, () => {
 
   afterEach(() => pages.closeAll());
 
-  after(async () => {
-    if (browser) await browser.close();
-    if (server) await server.cleanup();
-  });
+  after(() => teardown({ browser, server }));
 
   test('a notification created over REST appears within 1 s with the badge incremented', async (t) => {
     const { page } = await open();

@@ -7,7 +7,7 @@ import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { launch, Pages, screenshot } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
-import { median, monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
+import { median, monitorIni, requireVendor, skipReason, teardown } from './lib/setup.mjs';
 
 const PLUGINS = ['notifications', 'monitor', 'broker', 'rest'];
 const N = 10000;
@@ -36,12 +36,7 @@ describe('perf', { skip: skip || false }, () => {
     pages = new Pages(browser, server.base);
   });
 
-  after(async () => {
-    if (pages) await pages.closeAll();
-    if (browser) await browser.close();
-    if (server) await server.cleanup();
-    if (fixture) await fixture.stop();
-  });
+  after(() => teardown({ pages, browser, server, fixture }));
 
   test(`page load with ${N} datasets`, async (t) => {
     const runs = [];

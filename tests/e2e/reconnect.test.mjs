@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { badgeCount, connState, launch, openPage, screenshot } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, missingPlugin, waitFor } from './lib/server.mjs';
-import { monitorIni, requireVendor, skipReason } from './lib/setup.mjs';
+import { monitorIni, requireVendor, skipReason, teardown } from './lib/setup.mjs';
 
 const REQUIRED = ['notifications', 'broker', 'rest'];
 const skip = skipReason({ plugins: REQUIRED });
@@ -32,11 +32,7 @@ describe('reconnect', { skip: skip || false }, () => {
     browser = await launch();
   });
 
-  after(async () => {
-    if (browser) await browser.close();
-    if (server) await server.cleanup();
-    if (fixture) await fixture.stop();
-  });
+  after(() => teardown({ browser, server, fixture }));
 
   test('stop shows offline; restart shows connected and missed notifications appear once', async (t) => {
     const { page, context } = await openPage(browser, `${server.base}/`);

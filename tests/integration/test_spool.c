@@ -208,16 +208,13 @@ static int setup(void **s)
 {
     (void)s;
     setenv("VIGIA_PLUGIN_DIR", getenv("SPOOL_PLUGIN_DIR"), 1);
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vgt-spool-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return vgt_tmpdir(tmpdir, sizeof tmpdir, "spool");
 }
 
 static int teardown(void **s)
 {
     (void)s;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return vgt_rmtree(tmpdir);
 }
 
 int main(void)

@@ -321,16 +321,13 @@ static void test_check_config_strict(void **s)
 static int setup(void **s)
 {
     (void)s;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/vgt-loader-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return vgt_tmpdir(tmpdir, sizeof tmpdir, "loader");
 }
 
 static int teardown(void **s)
 {
     (void)s;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return vgt_rmtree(tmpdir);
 }
 
 int main(void)

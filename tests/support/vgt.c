@@ -199,7 +199,7 @@ void vgt_server_cleanup(vgt_server *s)
         s->pid = 0;
     }
     if (s->dir[0] && !getenv("VGT_KEEP"))
-        nftw(s->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        vgt_rmtree(s->dir);
     free(s->ini_body);
     free(s->plugins);
     s->ini_body = s->plugins = NULL;
@@ -346,3 +346,46 @@ int vgt_wait_until(int (*fn)(void *arg), void *arg, int timeout_ms)
     }
     return v;
 }
+
+int vgt_check_config(const char *plugins, const char *ini_extra, char **output)
+{
+    *output = NULL;
+    char dir[] = "/tmp/vgt-cc-XXXXXX";
+    if (!mkdtemp(dir))
+        return -1;
+    char ini[64];
+    snprintf(ini, sizeof ini, "%s/v.ini", dir);
+    FILE *f = fopen(ini, "w");
+    if (!f) {
+        rmdir(dir);
+        return -1;
+    }
+    fprintf(
+        f,
+        "[server]\nlisten = 127.0.0.1:1\ndatabase = %s/v.db\nplugin_dir = %s\nplugins = %s\n\n%s",
+        dir, getenv("VIGIA_PLUGIN_DIR"), plugins, ini_extra ? ini_extra : "");
+    fclose(f);
+    char cmd[PATH_MAX + 128];
+    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' 2>&1", getenv("VIGIA_BIN"), ini);
+    FILE *p = popen(cmd, "r");
+    int status = -1;
+    if (p) {
+        size_t cap = 65536, len = 0, got;
+        char *out = calloc(1, cap);
+        while (out && (got = fread(out + len, 1, cap - 1 - len, p)) > 0)
+            len += got;
+        status = pclose(p);
+        status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        *output = out;
+    }
+    vgt_rmtree(dir);
+    return status;
+}
+
+int vgt_tmpdir(char *dir, size_t size, const char *tag)
+{
+    int n = snprintf(dir, size, "/tmp/vgt-%s-XXXXXX", tag);
+    return n > 0 && (size_t)n < size && mkdtemp(dir) ? 0 : -1;
+}
+
+int vgt_rmtree(const char *dir) { return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }

@@ -23,6 +23,10 @@ typedef struct vgt_server {
     char *plugins;
 } vgt_server;
 
+/* A fresh directory /tmp/vgt-<tag>-XXXXXX into dir (size >= 32); 0 or -1. */
+int vgt_tmpdir(char *dir, size_t size, const char *tag);
+/* Removes `dir` and everything below it; 0 or -1. */
+int vgt_rmtree(const char *dir);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int vgt_free_port(void);
 
@@ -47,6 +51,11 @@ int vgt_server_signal(vgt_server *s, int sig);
 int vgt_server_stop_clean(vgt_server *s);
 /* SIGKILL if still running, remove the temp dir, free memory. */
 void vgt_server_cleanup(vgt_server *s);
+/* Runs `vigia --check-config` on an INI of [server] (listen 127.0.0.1:1,
+ * database, plugin_dir=$VIGIA_PLUGIN_DIR, plugins=<plugins>: lines 1-5), a
+ * blank line, then `ini_extra` (from line 7). *output gets stdout and stderr
+ * (malloc'd). Returns the exit status, or -1 when it could not run. */
+int vgt_check_config(const char *plugins, const char *ini_extra, char **output);
 /* 1 when the server's log contains `needle`. */
 int vgt_log_contains(const vgt_server *s, const char *needle);
 /* Whole log as a malloc'd string (or NULL). */

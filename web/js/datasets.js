@@ -6,7 +6,7 @@ import { on as onSocket } from './connection.js';
 import { h } from './dom.js';
 import { t, fmtNumber, fmtMs, onLangChange } from './i18n.js';
 import { timeElement } from './reltime.js';
-import { STATUSES, statusPill, uptimeBar, latencyOf, uptimeOf, datasetLatency } from './format.js';
+import { STATUSES, statusPill, uptimeBar, latencyOf } from './format.js';
 import { openDetail } from './detail.js';
 
 const state = { q: '', status: '', organization: '', sort: 'title', dir: 'asc', limit: 50, offset: 0 };
@@ -19,31 +19,17 @@ let inflight = null;
 let refreshTimer = null;
 let lastCounts = null;
 const orgs = new Map(); // organization name -> title, from what we have seen
-// Latency and 30-day uptime per dataset id, when the list does not carry
-// them: read from each visible dataset's detail, kept for a minute.
-const extras = new Map();
-const EXTRAS_TTL_MS = 60000;
-let enrichCtrl = null;
 
 // ---- status cards --------------------------------------------------------
 
-// The stats object is served by the rest plugin; read the dataset counts
-// from it whether they are flat or grouped under by_status.
+// The stats object of the rest plugin (GET /api/stats, and the broker's
+// stats_update {stats}): the counts are stats.datasets.{total, by_status}.
 export function datasetCounts(stats) {
-  if (!stats || typeof stats !== 'object') return null;
+  const d = stats?.datasets;
   // datasets: null means the monitor is not loaded: leave the cards as they are.
-  if ('datasets' in stats && (!stats.datasets || typeof stats.datasets !== 'object')) return null;
-  const d = stats.datasets && typeof stats.datasets === 'object' ? stats.datasets : stats;
-  const by = d.by_status && typeof d.by_status === 'object' ? d.by_status : d;
-  const counts = {};
-  let sum = 0;
-  for (const s of STATUSES) {
-    const v = Number(by[s] ?? 0);
-    counts[s] = Number.isFinite(v) ? v : 0;
-    sum += counts[s];
-  }
-  const tot = Number(d.total);
-  counts.total = Number.isFinite(tot) && tot >= sum ? tot : sum;
+  if (!d) return null;
+  const counts = { total: d.total };
+  for (const s of STATUSES) counts[s] = d.by_status[s];
   return counts;
 }
 
@@ -159,7 +145,6 @@ async function load({ quiet = false } = {}) {
     if (it.organization) orgs.set(it.organization, it.organization_title || it.organization);
   }
   render();
-  enrich();
   if (!window.__vigiaFirstRows) {
     window.__vigiaFirstRows = performance.now();
     performance.mark('vigia:datasets-rendered');
@@ -169,44 +154,6 @@ async function load({ quiet = false } = {}) {
 function scheduleRefresh(delay = 1000) {
   clearTimeout(refreshTimer);
   refreshTimer = setTimeout(() => load({ quiet: true }), delay);
-}
-
-function latencyFor(d) { return latencyOf(d) ?? extras.get(d.id)?.latency ?? null; }
-function uptimeFor(d) { return uptimeOf(d) ?? extras.get(d.id)?.uptime ?? null; }
-
-function paintExtras(id) {
-  const tr = els.tbody.querySelector(`tr[data-id="${CSS.escape(id)}"]`);
-  const d = items.find((x) => x.id === id);
-  if (!tr || !d) return;
-  tr.querySelector('.col-latency').textContent = fmtMs(latencyFor(d));
-  tr.querySelector('.col-uptime').replaceChildren(uptimeBar(uptimeFor(d)));
-}
-
-// Fill latency and uptime for the rows on screen (at most one page) from each
-// dataset's detail, four requests at a time, when the list lacks them; a new
-// page load cancels the rest.
-async function enrich() {
-  if (enrichCtrl) enrichCtrl.abort();
-  const ctrl = new AbortController();
-  enrichCtrl = ctrl;
-  const now = Date.now();
-  // Servers whose datasets.list carries uptime_30d/latency_ms need no extra requests.
-  const need = items.filter((d) => !('uptime_30d' in d) && uptimeOf(d) === null
-    && !(extras.get(d.id)?.at > now - EXTRAS_TTL_MS));
-  let next = 0;
-  const worker = async () => {
-    while (next < need.length && !ctrl.signal.aborted) {
-      const d = need[next++];
-      try {
-        const full = await api.dataset(d.id, ctrl.signal, d.portal);
-        extras.set(d.id, { latency: datasetLatency(full), uptime: full.uptime_30d ?? null, at: Date.now() });
-        paintExtras(d.id);
-      } catch (e) {
-        if (e.name === 'AbortError') return;
-      }
-    }
-  };
-  await Promise.all([worker(), worker(), worker(), worker()]);
 }
 
 function row(d) {
@@ -219,8 +166,8 @@ function row(d) {
     h('td', { class: 'col-status', 'data-label': t('table.status') }, h('span', {}, statusPill(d.status),
       d.stale ? h('span', { class: 'stale', title: t('status.staleHint'), text: t('status.stale') }) : null)),
     h('td', { class: 'col-checked', 'data-label': t('table.lastChecked') }, timeElement(d.last_checked, t('table.never'))),
-    h('td', { class: 'col-latency num', 'data-label': t('table.latency'), text: fmtMs(latencyFor(d)) }),
-    h('td', { class: 'col-uptime', 'data-label': t('table.uptime') }, uptimeBar(uptimeFor(d))));
+    h('td', { class: 'col-latency num', 'data-label': t('table.latency'), text: fmtMs(latencyOf(d)) }),
+    h('td', { class: 'col-uptime', 'data-label': t('table.uptime') }, uptimeBar(d.uptime_30d)));
 }
 
 function render() {
@@ -266,16 +213,12 @@ function render() {
 // A live dataset_update: patch the visible row at once, then refresh the
 // page quietly so sorting and filters stay right.
 function applyDatasetUpdate(p) {
-  // The broker sends {dataset_info, event, ...the bus payload (current, checked_at...)}.
-  if (!p || typeof p !== 'object') return;
-  const d = p.dataset_info ?? p.dataset ?? p;
-  if (!d || !d.id) return;
-  const status = p.current ?? d.status;
-  extras.delete(d.id);
+  // The broker sends {dataset_info, event, ...the bus payload}; dataset_info is
+  // the monitor's dataset as it is now (status, last_checked included).
+  const d = p.dataset_info;
   const idx = items.findIndex((x) => x.id === d.id);
   if (idx >= 0 && p.event !== 'dataset.removed') {
-    items[idx] = { ...items[idx], ...d, status: status || items[idx].status,
-      last_checked: p.checked_at ?? d.last_checked ?? items[idx].last_checked };
+    items[idx] = { ...items[idx], ...d };
     const old = els.tbody.querySelector(`tr[data-id="${CSS.escape(d.id)}"]`);
     if (old) {
       const fresh = row(items[idx]);
@@ -367,7 +310,7 @@ export function initDatasets() {
   initFilters();
   readHash();
   window.addEventListener('hashchange', () => { readHash(); load(); });
-  onSocket('stats_update', (p) => applyStats(p && (p.stats ?? p)));
+  onSocket('stats_update', (p) => applyStats(p.stats));
   onSocket('dataset_update', applyDatasetUpdate);
   // After a reconnect anything may have changed while we were away.
   onSocket('reconnected', () => { loadStats(); load({ quiet: true }); });

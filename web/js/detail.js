@@ -36,8 +36,8 @@ function resourceTable(resources) {
       return h('tr', { dataset: { id: r.id || '' } },
         h('th', { scope: 'row' }, href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank', text: name }) : name),
         h('td', { 'data-label': t('detail.format'), text: r.format || '—' }),
-        h('td', { 'data-label': t('detail.status') }, statusPill(r.status ?? lc.status)),
-        h('td', { 'data-label': t('detail.checked') }, timeElement(lc.checked_at ?? r.last_checked, t('table.never'))),
+        h('td', { 'data-label': t('detail.status') }, statusPill(r.status)),
+        h('td', { 'data-label': t('detail.checked') }, timeElement(lc.checked_at, t('table.never'))),
         h('td', { 'data-label': t('detail.http'), class: 'num', text: lc.http_status ? String(lc.http_status) : '—' }),
         h('td', { 'data-label': t('detail.latency'), class: 'num', text: fmtMs(latencyOf(lc)) }),
         h('td', { 'data-label': t('detail.reason'), class: 'reason', text: reasonOf(lc) || '—' }));
@@ -46,12 +46,12 @@ function resourceTable(resources) {
 
 function checksList(checks, resources) {
   const names = new Map(resources.map((r) => [r.id, r.name || r.url]));
-  const sorted = [...checks].sort((a, b) => String(b.checked_at ?? '').localeCompare(String(a.checked_at ?? ''))).slice(0, 20);
+  const sorted = [...checks].sort((a, b) => b.checked_at.localeCompare(a.checked_at)).slice(0, 20);
   if (!sorted.length) return h('p', { class: 'muted', text: t('detail.noChecks') });
   return h('ol', { class: 'checks' }, sorted.map((c) => h('li', {},
     timeElement(c.checked_at),
     statusPill(c.status),
-    h('span', { class: 'check-res', text: names.get(c.resource_id) || c.resource_name || c.resource_id || '' }),
+    h('span', { class: 'check-res', text: names.get(c.resource_id) || c.resource_id }),
     h('span', { class: 'check-meta', text: [c.http_status ? `HTTP ${c.http_status}` : '', fmtMs(latencyOf(c))].filter(Boolean).join(' · ') }),
     reasonOf(c) ? h('span', { class: 'reason', text: reasonOf(c) }) : null)));
 }
@@ -80,14 +80,14 @@ function render() {
       href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank', text: t('detail.open') }) : null),
     h('section', { 'aria-labelledby': 'detail-h-history' },
       h('h3', { id: 'detail-h-history', text: t('detail.history') }),
-      hist && Array.isArray(hist.daily) && hist.daily.length ? historyChart(hist.daily, DAYS, els.body.clientWidth - 40)
+      hist && hist.daily.length ? historyChart(hist.daily, DAYS, els.body.clientWidth - 40)
         : h('p', { class: 'muted', text: hist ? t('detail.noHistory') : t('detail.loading') })),
     h('section', { 'aria-labelledby': 'detail-h-res' },
       h('h3', { id: 'detail-h-res', text: t('detail.resources') }),
       resourceTable(resources)),
     h('section', { 'aria-labelledby': 'detail-h-checks' },
       h('h3', { id: 'detail-h-checks', text: t('detail.checks') }),
-      hist ? checksList(Array.isArray(hist.checks) ? hist.checks : [], resources)
+      hist ? checksList(hist.checks, resources)
         : h('p', { class: 'muted', text: t('detail.loading') })));
 }
 
@@ -108,7 +108,7 @@ export async function openDetail(id, from, portal) {
     ]);
     if (current?.id !== id) return;
     current.dataset = d;
-    current.history = hist || { checks: [], daily: [] };
+    current.history = hist;
   } catch (e) {
     if (e.name === 'AbortError') return;
     if (current?.id === id) current.error = e.message;

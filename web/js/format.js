@@ -1,5 +1,6 @@
-// Shared pieces of the datasets views: status pills, uptime bars and the
-// tolerant readers for fields whose exact name the server may vary.
+// Shared pieces of the datasets views: status pills, uptime bars, and the
+// readers of the monitor's fields. Each value has one field name (docs/api.md):
+// a renamed field shows as "—", and the e2e tests check the columns are filled.
 import { h } from './dom.js';
 import { t, fmtPercent, hasKey } from './i18n.js';
 
@@ -13,12 +14,11 @@ export function statusPill(status) {
     known ? t(`status.${s}`) : s);
 }
 
-// The monitor reports uptime as a percentage (99.5); the page works with fractions.
+// The monitor reports uptime as a percentage (99.5), null before any check;
+// the page works with fractions.
 export function uptimeFraction(v) {
-  if (v === null || v === undefined || v === '') return null;
-  const n = Number(typeof v === 'object' ? v.uptime : v);
-  if (!Number.isFinite(n)) return null;
-  return Math.max(0, Math.min(1, n / 100));
+  if (typeof v !== 'number' || !Number.isFinite(v)) return null;
+  return Math.max(0, Math.min(1, v / 100));
 }
 
 export function uptimeLevel(f) {
@@ -38,26 +38,11 @@ export function uptimeBar(value) {
     h('span', { class: 'uptime-text', text: fmtPercent(f) }));
 }
 
-// A dataset's latency: its own field when the list has one, else the mean
-// of its resources' last checks (from the detail).
-export function datasetLatency(d) {
-  const own = latencyOf(d);
-  if (own !== null) return own;
-  const ls = (Array.isArray(d?.resources) ? d.resources : [])
-    .map((r) => latencyOf(r.last_check)).filter((v) => v !== null && Number.isFinite(v));
-  return ls.length ? ls.reduce((a, b) => a + b, 0) / ls.length : null;
-}
-
+// Latency in ms of a dataset row (mean of its resources' last checks), a
+// resource's last_check or a history check: `latency_ms`, null when unmeasured.
 export function latencyOf(x) {
-  if (!x) return null;
-  const v = x.latency_ms ?? x.last_latency_ms ?? x.mean_latency_ms ?? x.latency
-    ?? (x.last_check && x.last_check.latency_ms);
-  return v === undefined || v === null ? null : Number(v);
-}
-
-export function uptimeOf(x) {
-  if (!x) return null;
-  return x.uptime_30d ?? x.uptime ?? null;
+  const v = x?.latency_ms;
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }
 
 // The monitor's reason code in words (known codes), plus the transport

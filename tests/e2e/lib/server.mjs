@@ -4,9 +4,9 @@
 // tests/support/vgt.h, in Node.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../support/net.mjs';
 
 const env = (k, def) => process.env[k] || def;
 export const SOURCE_DIR = env('VIGIA_SOURCE_DIR', path.resolve(import.meta.dirname, '../../..'));
@@ -40,17 +40,6 @@ for (const sig of ['SIGTERM', 'SIGINT']) {
   });
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 // Names of the plugins that are built, or the first of `wanted` missing.
 export function missingPlugin(wanted) {

@@ -1,4 +1,4 @@
-// What a browser suite needs before it can run, and the INI that points the
+// What a browser suite needs before it can run and after it, and the INI that points the
 // monitor at the CKAN fixture with fast sweeps.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,4 +46,13 @@ export function monitorIni(fixtureBase, { interval = '1h' } = {}) {
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor((s.length - 1) / 2)] : NaN;
+}
+
+// The after() of every suite: pages, browser, server (by pid), then the CKAN
+// fixture; each only when it was started.
+export async function teardown({ pages, browser, server, fixture }) {
+  if (pages) await pages.closeAll();
+  if (browser) await browser.close();
+  if (server) await server.cleanup();
+  if (fixture) await fixture.stop();
 }

@@ -1,4 +1,4 @@
-/* Integration: the real vigia (monitor, notifications, montest) against the
+/* Integration: the real vigia (monitor, notifications, busbridge) against the
  * CKAN fixture, for the answers of real portals that are not a broken
  * resource: rate limiting, HEAD-only failures, soft 404s (HTML for a CSV, a
  * login page), URLs typed with spaces, IDN hosts, a dataset losing all its
@@ -157,7 +157,7 @@ static int setup(void **state)
     if (asprintf(&full, "%s\n[notifications]\nlanguage = en\n", ini) < 0)
         return -1;
     free(ini);
-    int rc = vgt_server_start(&srv, "monitor,notifications,montest", NULL, full);
+    int rc = vgt_server_start(&srv, "monitor,notifications,busbridge", NULL, full);
     free(full);
     if (rc)
         fprintf(stderr, "setup: vigia did not start (%d)\n", rc);

@@ -1,6 +1,6 @@
 /* Integration: identity is (portal, id) through REST. Two CKAN fixtures with
  * the same seed are two portals whose datasets share every id; the real
- * vigia (monitor, rest, montest) must never answer one portal's dataset for
+ * vigia (monitor, rest, busbridge) must never answer one portal's dataset for
  * the other's: ?portal= picks, no portal on a shared id is 409 naming both.
  * Search (q) ignores case and Spanish/Portuguese accents. */
 #include <setjmp.h>
@@ -44,7 +44,7 @@ static int setup(void **state)
                  "[monitor:alfa]\nbase_url = %s\n[monitor:beta]\nbase_url = %s\n",
                  fa.base, fb.base) < 0)
         return -1;
-    int rc = vgt_server_start(&srv, "monitor,rest,montest", NULL, ini);
+    int rc = vgt_server_start(&srv, "monitor,rest,busbridge", NULL, ini);
     free(ini);
     if (rc)
         return rc;

@@ -42,7 +42,7 @@ static void api_failures_never_remove(void **state)
     char *ini = mt_ini(&fx, NULL,
                        "max_response_bytes = 1048576\napi_retries = 0\nfail_threshold = 1\n"
                        "remove_after = 1\n");
-    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,busbridge", NULL, ini), 0);
     free(ini);
     json_t *fin = mt_wait_sweep(&srv, 0, 60000);
     assert_non_null(fin);
@@ -153,7 +153,7 @@ static void politeness_limits_hold(void **state)
     json_decref(mt_control(&fx, "{\"op\":\"set_all\",\"behaviour\":\"slow\",\"delay_ms\":40}"));
     vgt_server srv;
     char *ini = mt_ini(&fx, "concurrency = 5\n", "per_host = 2\nper_host_interval = 5ms\n");
-    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,busbridge", NULL, ini), 0);
     free(ini);
     json_t *fin = mt_wait_sweep(&srv, 0, 60000);
     assert_non_null(fin);
@@ -192,7 +192,7 @@ static void organisation_filters(void **state)
                          "[monitor:excl]\nbase_url = %s\ninterval = 1h\nrows = 5\n"
                          "exclude_organizations = ministerio_de_salud\n",
                          fx.base, fx.base) > 0);
-    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, extra), 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,busbridge", NULL, extra), 0);
     free(extra);
     /* both portals sweep at start */
     for (int i = 0; i < 600; i++) {
@@ -240,7 +240,7 @@ static void per_host_interval_spaces_requests(void **state)
     assert_int_equal(mt_fixture_start(&fx, args), 0);
     vgt_server srv;
     char *ini = mt_ini(&fx, NULL, "per_host = 4\nper_host_interval = 100ms\n");
-    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,busbridge", NULL, ini), 0);
     free(ini);
     json_t *fin = mt_wait_sweep(&srv, 0, 60000);
     assert_non_null(fin);
@@ -268,7 +268,7 @@ static void stop_cancels_sweep(void **state)
     vgt_server srv;
     /* mt_ini sets timeout = 2s in [monitor]: the portal overrides it */
     char *ini = mt_ini(&fx, NULL, "timeout = 30s\n");
-    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,busbridge", NULL, ini), 0);
     free(ini);
     /* wait until checks are in flight */
     for (int i = 0; i < 200; i++) {

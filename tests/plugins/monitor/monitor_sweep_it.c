@@ -1,4 +1,4 @@
-/* Integration: the real vigia with plugins=monitor,montest against the CKAN
+/* Integration: the real vigia with plugins=monitor,busbridge against the CKAN
  * fixture. First sweep classification, fail/recover thresholds, added /
  * removed / modified exactly once, history and roll-up, restart. */
 #include <setjmp.h>
@@ -87,7 +87,7 @@ static int setup(void **state)
      * and a 4 s timeout; hang = 10 s */
     char *ini = mt_ini(&fx, "slow_ms = 1000\n",
                        "fail_threshold = 2\nrecover_threshold = 1\ntimeout = 4s\n");
-    int rc = vgt_server_start(&srv, "monitor,montest", NULL, ini);
+    int rc = vgt_server_start(&srv, "monitor,busbridge", NULL, ini);
     free(ini);
     return rc;
 }

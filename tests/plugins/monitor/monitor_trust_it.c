@@ -43,7 +43,7 @@ static void fixture_up(void)
 static void server_up(const char *portal_extra)
 {
     char *ini = mt_ini(&fx, NULL, portal_extra);
-    assert_int_equal(vgt_server_start(&srv, "monitor,montest", NULL, ini), 0);
+    assert_int_equal(vgt_server_start(&srv, "monitor,busbridge", NULL, ini), 0);
     free(ini);
     json_t *fin = mt_wait_sweep(&srv, 0, 60000); /* the silent baseline */
     assert_non_null(fin);

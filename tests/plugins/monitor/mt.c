@@ -1,6 +1,8 @@
 /* Helpers for the monitor integration tests (see mt.h). */
 #include "mt.h"
 
+#include "vgt_bus.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,46 +105,16 @@ json_t *mt_fixture_get(const mt_fixture *f, const char *path)
 
 json_t *mt_call(const vgt_server *s, const char *method, const char *params_json, int *rc)
 {
-    char body[8192];
-    snprintf(body, sizeof body, "{\"method\":\"%s\",\"params\":%s}", method,
-             params_json ? params_json : "null");
-    vgt_response r = {0};
-    vgt_post_json(s, "/api/_montest/call", body, &r);
-    json_t *j = parse(&r);
-    if (rc)
-        *rc = j ? (int)json_integer_value(json_object_get(j, "rc")) : -999;
-    json_t *res = j ? json_incref(json_object_get(j, "result")) : NULL;
-    json_decref(j);
-    return res;
+    json_t *params = params_json ? json_loads(params_json, JSON_DECODE_ANY, NULL) : NULL;
+    return vgt_bus_call_result(s, method, params, rc);
 }
 
 json_t *mt_events(const vgt_server *s, long long since, const char *topic)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/api/_montest/events?since=%lld", since);
-    vgt_response r = {0};
-    vgt_get(s, path, &r);
-    json_t *j = parse(&r);
-    json_t *out = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach (json_object_get(j, "events"), i, e) {
-        if (!topic || strcmp(json_string_value(json_object_get(e, "topic")), topic) == 0)
-            json_array_append(out, e);
-    }
-    json_decref(j);
-    return out;
+    return vgt_bus_events(s, since, topic);
 }
 
-long long mt_last_seq(const vgt_server *s)
-{
-    vgt_response r = {0};
-    vgt_get(s, "/api/_montest/events?since=999999999", &r);
-    json_t *j = parse(&r);
-    long long n = json_integer_value(json_object_get(j, "next"));
-    json_decref(j);
-    return n;
-}
+long long mt_last_seq(const vgt_server *s) { return vgt_bus_last_seq(s); }
 
 json_t *mt_wait_sweep(const vgt_server *s, long long since, int timeout_ms)
 {

@@ -1,5 +1,5 @@
 /* Helpers for the monitor integration tests: the CKAN fixture process, the
- * montest plugin's event log and bus bridge. */
+ * busbridge plugin's event log and bus calls (tests/support/vgt_bus.h). */
 #ifndef MT_H
 #define MT_H
 
@@ -21,7 +21,7 @@ void mt_fixture_stop(mt_fixture *f);
 json_t *mt_control(const mt_fixture *f, const char *json);
 json_t *mt_fixture_get(const mt_fixture *f, const char *path);
 
-/* Bus method through the montest plugin. Returns the result (new reference)
+/* Bus method through the busbridge plugin. Returns the result (new reference)
  * and sets *rc. */
 json_t *mt_call(const vgt_server *s, const char *method, const char *params_json, int *rc);
 /* Events recorded after `since` (seq) whose topic equals `topic` (NULL: all). */

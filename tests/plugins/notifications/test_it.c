@@ -1,4 +1,4 @@
-/* Integration: the real server with plugins = notifications, notifications_probe.
+/* Integration: the real server with plugins = notifications, busbridge.
  * The probe publishes monitor-like events and records notification.* events;
  * we check a dataset going down becomes a persisted, correctly worded
  * notification plus a notification.created event, and that a kill -9 right
@@ -50,7 +50,8 @@ static void test_status_change_becomes_notification(void **state)
     json_decref(started);
 
     assert_int_equal(
-        publish(&s, "dataset.status_changed", down_event("d-1", "Presupuesto 2024", NULL)), 0);
+        vgt_bus_publish(&s, "dataset.status_changed", down_event("d-1", "Presupuesto 2024", NULL)),
+        0);
     json_t *ev = wait_created(&s, "Dataset caído: Presupuesto 2024");
     assert_non_null(ev);
     json_t *n = json_object_get(ev, "notification");
@@ -73,14 +74,15 @@ static void test_status_change_becomes_notification(void **state)
     assert_non_null(find_by_title(list, "Dataset caído: Presupuesto 2024"));
     assert_int_equal(json_integer_value(json_object_get(list, "unread_count")), 2);
     json_decref(list);
-    json_t *r = call(&s, "notifications.mark_read", json_pack("{s:s}", "id", idbuf));
+    json_t *r = vgt_bus_call(&s, "notifications.mark_read", json_pack("{s:s}", "id", idbuf));
     assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(r, "result"), "unread_count")), 1);
     json_decref(r);
 
     /* bad input is refused with the field named */
-    r = call(&s, "notifications.create", json_pack("{s:s, s:s}", "type", "urgent", "title", "x"));
+    r = vgt_bus_call(&s, "notifications.create",
+                     json_pack("{s:s, s:s}", "type", "urgent", "title", "x"));
     assert_true(json_integer_value(json_object_get(r, "rc")) < 0);
     json_t *err = json_object_get(json_object_get(r, "result"), "error");
     assert_string_equal(json_string_value(json_object_get(err, "code")), "INVALID_ARGUMENT");
@@ -107,7 +109,7 @@ static void test_status_change_becomes_notification(void **state)
          "INVALID_ARGUMENT", "title: required (a non-empty string of at most 256 bytes)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        r = call(&s, bad[i].method, bad[i].params);
+        r = vgt_bus_call(&s, bad[i].method, bad[i].params);
         assert_non_null(r);
         assert_true(json_integer_value(json_object_get(r, "rc")) < 0);
         json_t *e = json_object_get(json_object_get(r, "result"), "error");
@@ -115,26 +117,27 @@ static void test_status_change_becomes_notification(void **state)
         assert_string_equal(json_string_value(json_object_get(e, "message")), bad[i].message);
         json_decref(r);
     }
-    r = call(&s, "notifications.get", json_pack("{s:s}", "id", idbuf));
+    r = vgt_bus_call(&s, "notifications.get", json_pack("{s:s}", "id", idbuf));
     assert_string_equal(json_string_value(json_object_get(json_object_get(r, "result"), "title")),
                         "Dataset caído: Presupuesto 2024");
     json_decref(r);
-    r = call(&s, "notifications.list",
-             json_pack("{s:s, s:s}", "type", "error", "q", "presupuesto"));
+    r = vgt_bus_call(&s, "notifications.list",
+                     json_pack("{s:s, s:s}", "type", "error", "q", "presupuesto"));
     assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "result"), "total")), 1);
     json_decref(r);
 
     /* a storm in one sweep is one digest */
     json_t *p = json_pack("{s:s, s:s}", "portal", "datos", "sweep_id", "sw1");
-    assert_int_equal(publish(&s, "monitor.sweep_started", p), 0);
+    assert_int_equal(vgt_bus_publish(&s, "monitor.sweep_started", p), 0);
     for (int i = 0; i < 12; i++) {
         char did[16];
         snprintf(did, sizeof did, "storm-%d", i);
-        assert_int_equal(publish(&s, "dataset.status_changed", down_event(did, did, "sw1")), 0);
+        assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", down_event(did, did, "sw1")),
+                         0);
     }
     p = json_pack("{s:s, s:s, s:b, s:i}", "portal", "datos", "sweep_id", "sw1", "complete", 1,
                   "changes", 12);
-    assert_int_equal(publish(&s, "monitor.sweep_finished", p), 0);
+    assert_int_equal(vgt_bus_publish(&s, "monitor.sweep_finished", p), 0);
     ev = wait_created(&s, "Portal datos: 12 cambios en un barrido");
     assert_non_null(ev);
     json_decref(ev);
@@ -143,10 +146,11 @@ static void test_status_change_becomes_notification(void **state)
     json_decref(list);
 
     /* a portal whose catalogue stops answering */
-    assert_int_equal(publish(&s, "portal.status_changed",
-                             json_pack("{s:s, s:s, s:s, s:s}", "portal", "datos", "previous", "up",
-                                       "current", "down", "error", "connection refused")),
-                     0);
+    assert_int_equal(
+        vgt_bus_publish(&s, "portal.status_changed",
+                        json_pack("{s:s, s:s, s:s, s:s}", "portal", "datos", "previous", "up",
+                                  "current", "down", "error", "connection refused")),
+        0);
     ev = wait_created(&s, "Portal sin respuesta: datos");
     assert_non_null(ev);
     assert_string_equal(
@@ -154,7 +158,7 @@ static void test_status_change_becomes_notification(void **state)
     json_decref(ev);
 
     /* clear hides everything from the list and says so */
-    r = call(&s, "notifications.clear", NULL);
+    r = vgt_bus_call(&s, "notifications.clear", NULL);
     assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
     assert_true(json_integer_value(json_object_get(json_object_get(r, "result"), "cleared")) >= 3);
     json_decref(r);
@@ -162,7 +166,7 @@ static void test_status_change_becomes_notification(void **state)
     assert_int_equal(json_integer_value(json_object_get(list, "total")), 0);
     assert_int_equal(json_integer_value(json_object_get(list, "unread_count")), 0);
     json_decref(list);
-    r = call(&s, "notifications.stats", NULL);
+    r = vgt_bus_call(&s, "notifications.stats", NULL);
     json_t *stats = json_object_get(r, "result");
     assert_int_equal(json_integer_value(json_object_get(stats, "total")), 0);
     assert_int_equal(json_integer_value(json_object_get(stats, "digests")), 1);
@@ -178,7 +182,7 @@ static void test_status_change_becomes_notification(void **state)
 
 static int two_buffered(void *arg)
 {
-    json_t *r = call(arg, "notifications.stats", NULL);
+    json_t *r = vgt_bus_call(arg, "notifications.stats", NULL);
     long long n = json_integer_value(json_object_get(json_object_get(r, "result"), "buffered"));
     json_decref(r);
     return n == 2;
@@ -194,9 +198,9 @@ static void test_kill9_loses_nothing(void **state)
     for (int i = 0; i < N; i++) {
         char title[32];
         snprintf(title, sizeof title, "kill9-%d", i);
-        json_t *r = call(&s, "notifications.create",
-                         json_pack("{s:s, s:s, s:s, s:{s:i}}", "type", "info", "title", title,
-                                   "message", "m", "data", "i", i));
+        json_t *r = vgt_bus_call(&s, "notifications.create",
+                                 json_pack("{s:s, s:s, s:s, s:{s:i}}", "type", "info", "title",
+                                           title, "message", "m", "data", "i", i));
         assert_non_null(r);
         assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
         long long id = atoll(json_string_value(
@@ -206,7 +210,8 @@ static void test_kill9_loses_nothing(void **state)
         json_decref(r);
     }
     /* and one through the bus path, killed as soon as its event was seen */
-    assert_int_equal(publish(&s, "dataset.status_changed", down_event("k", "Último", NULL)), 0);
+    assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", down_event("k", "Último", NULL)),
+                     0);
     json_t *ev = wait_created(&s, "Dataset caído: Último");
     assert_non_null(ev);
     json_decref(ev);
@@ -227,19 +232,21 @@ static void test_kill9_loses_nothing(void **state)
     assert_non_null(find_by_title(list, "Dataset caído: Último"));
     json_decref(list);
     /* ids keep increasing across the restart */
-    json_t *r = call(&s, "notifications.create",
-                     json_pack("{s:s, s:s}", "type", "success", "title", "after restart"));
+    json_t *r = vgt_bus_call(&s, "notifications.create",
+                             json_pack("{s:s, s:s}", "type", "success", "title", "after restart"));
     long long id = atoll(json_string_value(
         json_object_get(json_object_get(json_object_get(r, "result"), "notification"), "id")));
     assert_true(id > max_id + 1);
     json_decref(r);
 
     /* a sweep cut short by a clean stop: its changes are announced anyway */
-    assert_int_equal(publish(&s, "monitor.sweep_started",
-                             json_pack("{s:s, s:i}", "portal", "datos", "sweep_id", 99)),
+    assert_int_equal(vgt_bus_publish(&s, "monitor.sweep_started",
+                                     json_pack("{s:s, s:i}", "portal", "datos", "sweep_id", 99)),
                      0);
-    assert_int_equal(publish(&s, "dataset.status_changed", down_event("c1", "cut-1", "99")), 0);
-    assert_int_equal(publish(&s, "dataset.status_changed", down_event("c2", "cut-2", "99")), 0);
+    assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", down_event("c1", "cut-1", "99")),
+                     0);
+    assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", down_event("c2", "cut-2", "99")),
+                     0);
     assert_true(vgt_wait_until(two_buffered, &s, 10000));
     status = vgt_server_signal(&s, SIGTERM);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -255,30 +262,9 @@ static void test_kill9_loses_nothing(void **state)
  * output for a few bad [notifications] sections. */
 static int check_config(const char *section, char **output)
 {
-    char dir[] = "/tmp/nt-cfg-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ini[64], cmd[1024];
-    snprintf(ini, sizeof ini, "%s/v.ini", dir);
-    FILE *f = fopen(ini, "w");
-    assert_non_null(f);
-    fprintf(f,
-            "[server]\nlisten = 127.0.0.1:1\ndatabase = %s/v.db\nplugin_dir = %s\n"
-            "plugins = notifications\n\n[notifications]\n%s\n",
-            dir, getenv("VIGIA_PLUGIN_DIR"), section);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' --check-config '%s' 2>&1", getenv("VIGIA_BIN"), ini);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t cap = 65536, len = 0;
-    char *out = calloc(1, cap);
-    size_t got;
-    while ((got = fread(out + len, 1, cap - 1 - len, p)) > 0)
-        len += got;
-    int status = pclose(p);
-    unlink(ini);
-    rmdir(dir);
-    *output = out;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    char ini[2048];
+    snprintf(ini, sizeof ini, "[notifications]\n%s\n", section);
+    return vgt_check_config("notifications", ini, output);
 }
 
 static void test_check_config(void **state)
@@ -319,7 +305,7 @@ static void test_oversize_automatic_data(void **state)
     json_t *ev = down_event("big-1", "Huge record", NULL);
     json_object_set_new(json_object_get(ev, "dataset"), "notes", json_string(notes));
     free(notes);
-    assert_int_equal(publish(&s, "dataset.status_changed", ev), 0);
+    assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", ev), 0);
     json_t *created = wait_created(&s, "Dataset down: Huge record");
     assert_non_null(created);
     json_t *data = json_object_get(json_object_get(created, "notification"), "data");

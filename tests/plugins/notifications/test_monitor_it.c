@@ -1,7 +1,7 @@
 /* End to end with the real monitor: the CKAN fixture serves a small portal,
  * the monitor sweeps it, a resource starts answering 404, and the next sweep
  * becomes a persisted "Dataset caído" notification (and later "recuperado").
- * Plugins: notifications, monitor, notifications_probe. */
+ * Plugins: notifications, monitor, busbridge. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,69 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt.h" /* the CKAN fixture process, shared with the monitor tests */
 #include "nt_it.h"
 #include "vgt.h"
-
-typedef struct fixture {
-    pid_t pid;
-    int port;
-    char base[64];
-} fixture;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static json_t *fixture_http(const fixture *f, const char *method, const char *path,
-                            const char *body)
-{
-    char url[512];
-    snprintf(url, sizeof url, "%s%s", f->base, path);
-    vgt_response r = {0};
-    const char *hdr[] = {"Content-Type: application/json", NULL};
-    vgt_http(NULL, method, url, hdr, body, body ? strlen(body) : 0, &r);
-    json_t *j = r.status == 200 && r.body ? json_loads(r.body, 0, NULL) : NULL;
-    vgt_response_free(&r);
-    return j;
-}
-
-static int fixture_start(fixture *f)
-{
-    char bin[4096], port[16];
-    snprintf(bin, sizeof bin, "%s/tests/fixtures/ckan-fixture/ckan-fixture",
-             getenv("VIGIA_BUILD_DIR"));
-    f->port = vgt_free_port();
-    snprintf(port, sizeof port, "%d", f->port);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
-    f->pid = fork();
-    if (f->pid < 0)
-        return -1;
-    if (f->pid == 0) {
-        execl(bin, bin, "--port", port, "--datasets", "4", "--orgs", "2", "--resources-per-dataset",
-              "1", "--hosts", "1", "--scenario", "plain", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 250; i++) {
-        json_t *st = fixture_http(f, "GET", "/_stats", NULL);
-        if (st) {
-            json_decref(st);
-            return 0;
-        }
-        sleep_ms(20);
-    }
-    return -1;
-}
-
-static void fixture_stop(fixture *f)
-{
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        waitpid(f->pid, NULL, 0);
-        f->pid = 0;
-    }
-}
 
 /* Waiting for the n-th monitor.sweep_finished seen by the probe. */
 typedef struct sweeps {
@@ -91,7 +31,7 @@ typedef struct sweeps {
 static int sweeps_done(void *arg)
 {
     sweeps *w = arg;
-    json_t *ev = probe_events(w->s, "monitor.sweep_finished");
+    json_t *ev = vgt_bus_events(w->s, 0, "monitor.sweep_finished");
     size_t n = json_array_size(ev);
     json_decref(ev);
     return n >= w->n;
@@ -99,7 +39,7 @@ static int sweeps_done(void *arg)
 
 static void run_sweep(const vgt_server *s, size_t nth)
 {
-    json_t *r = call(s, "monitor.run_now", json_pack("{s:s}", "portal", "fx"));
+    json_t *r = vgt_bus_call(s, "monitor.run_now", json_pack("{s:s}", "portal", "fx"));
     assert_non_null(r);
     assert_int_equal(json_integer_value(json_object_get(r, "rc")), 0);
     json_decref(r);
@@ -110,10 +50,12 @@ static void run_sweep(const vgt_server *s, size_t nth)
 static void test_dataset_down_in_fixture(void **state)
 {
     (void)state;
-    fixture fx = {0};
-    assert_int_equal(fixture_start(&fx), 0);
-    json_t *page =
-        fixture_http(&fx, "GET", "/api/3/action/package_search?rows=10&sort=id%20asc", NULL);
+    static const char *const args[] = {
+        "--datasets", "4",          "--orgs", "2", "--resources-per-dataset", "1", "--hosts",
+        "1",          "--scenario", "plain",  NULL};
+    mt_fixture fx = {0};
+    assert_int_equal(mt_fixture_start(&fx, args), 0);
+    json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=10&sort=id%20asc");
     json_t *ds = json_array_get(json_object_get(json_object_get(page, "result"), "results"), 0);
     assert_non_null(ds);
     char id[128], title[256], want[300];
@@ -130,8 +72,8 @@ static void test_dataset_down_in_fixture(void **state)
              "recover_threshold = 1\n",
              fx.base);
     vgt_server s = {0};
-    if (vgt_server_start(&s, "notifications, monitor, notifications_probe", NULL, ini) != 0) {
-        fixture_stop(&fx);
+    if (vgt_server_start(&s, "notifications, monitor, " VGT_BUS_PLUGIN, NULL, ini) != 0) {
+        mt_fixture_stop(&fx);
         fail_msg("server did not start");
     }
     /* the baseline sweep (started by the monitor itself) announces nothing */
@@ -140,7 +82,7 @@ static void test_dataset_down_in_fixture(void **state)
 
     char op[512];
     snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"404\"}", id);
-    json_decref(fixture_http(&fx, "POST", "/_control", op));
+    json_decref(mt_control(&fx, op));
     run_sweep(&s, 2);
     snprintf(want, sizeof want, "Dataset caído: %s", title);
     json_t *ev = wait_created(&s, want);
@@ -172,7 +114,7 @@ static void test_dataset_down_in_fixture(void **state)
     w.n = 1;
     assert_true(vgt_wait_until(sweeps_done, &w, 60000));
     snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"up\"}", id);
-    json_decref(fixture_http(&fx, "POST", "/_control", op));
+    json_decref(mt_control(&fx, op));
     run_sweep(&s, 2); /* the probe's record starts again after the restart */
     snprintf(want, sizeof want, "Dataset recuperado: %s", title);
     ev = wait_created(&s, want);
@@ -184,7 +126,7 @@ static void test_dataset_down_in_fixture(void **state)
     status = vgt_server_signal(&s, SIGTERM);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     vgt_server_cleanup(&s);
-    fixture_stop(&fx);
+    mt_fixture_stop(&fx);
 }
 
 int main(void)

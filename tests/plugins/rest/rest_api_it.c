@@ -171,20 +171,15 @@ static void test_notifications_bad_parameters(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, "/api/notifications%s", cases[i].query);
-        vgt_response r;
-        rt_req(&srv, "GET", path, NULL, NULL, &r);
-        rt_expect_error(&r, 400, "INVALID_ARGUMENT", cases[i].needle);
-        vgt_response_free(&r);
+        rt_req_error(&srv, "GET", path, NULL, NULL, 400, "INVALID_ARGUMENT", cases[i].needle);
     }
     /* q longer than 200 bytes */
     char path[600];
     int o = snprintf(path, sizeof path, "/api/notifications?q=");
     memset(path + o, 'x', 300);
     path[o + 300] = '\0';
-    vgt_response r;
-    rt_req(&srv, "GET", path, NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "q is too long: at most 200 bytes");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "GET", path, NULL, NULL, 400, "INVALID_ARGUMENT",
+                 "q is too long: at most 200 bytes");
 }
 
 /* ETag + If-None-Match on every list and the stats. */
@@ -238,13 +233,7 @@ static void test_etag_304(void **state)
 
 static json_t *get_json(const char *path, long status)
 {
-    vgt_response r;
-    rt_req(&srv, "GET", path, NULL, NULL, &r);
-    if (r.status != status)
-        fail_msg("%s: expected %ld, got %ld: %s", path, status, r.status, r.body);
-    json_t *j = rt_json(&r);
-    vgt_response_free(&r);
-    return j;
+    return rt_req_json(&srv, "GET", path, NULL, NULL, status);
 }
 
 static void check_dataset(const json_t *d)
@@ -329,10 +318,7 @@ static void test_datasets_list_paging_filters(void **state)
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         char path[128];
         snprintf(path, sizeof path, "/api/datasets%s", bad[k].query);
-        vgt_response r;
-        rt_req(&srv, "GET", path, NULL, NULL, &r);
-        rt_expect_error(&r, 400, "INVALID_ARGUMENT", bad[k].needle);
-        vgt_response_free(&r);
+        rt_req_error(&srv, "GET", path, NULL, NULL, 400, "INVALID_ARGUMENT", bad[k].needle);
     }
 }
 
@@ -363,32 +349,23 @@ static void test_dataset_get_and_history(void **state)
     assert_int_equal(json_array_size(json_object_get(j, "daily")), 30);
     json_decref(j);
 
-    vgt_response r;
-    rt_req(&srv, "GET", "/api/datasets/ds-99999", NULL, NULL, &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", "dataset 'ds-99999' not found");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/ds-99999/history", NULL, NULL, &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", "not found");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/ds-00003/history?days=0", NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "days must be an integer between 1 and 365");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/ds-00003/history?days=366", NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "days must be an integer between 1 and 365");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/bad%20id", NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "dataset id must be 1 to 200 characters");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/ds-00003?x=1", NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "unknown query parameter 'x' (accepted: portal)");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "GET", "/api/datasets/ds-99999", NULL, NULL, 404, "NOT_FOUND",
+                 "dataset 'ds-99999' not found");
+    rt_req_error(&srv, "GET", "/api/datasets/ds-99999/history", NULL, NULL, 404, "NOT_FOUND",
+                 "not found");
+    rt_req_error(&srv, "GET", "/api/datasets/ds-00003/history?days=0", NULL, NULL, 400,
+                 "INVALID_ARGUMENT", "days must be an integer between 1 and 365");
+    rt_req_error(&srv, "GET", "/api/datasets/ds-00003/history?days=366", NULL, NULL, 400,
+                 "INVALID_ARGUMENT", "days must be an integer between 1 and 365");
+    rt_req_error(&srv, "GET", "/api/datasets/bad%20id", NULL, NULL, 400, "INVALID_ARGUMENT",
+                 "dataset id must be 1 to 200 characters");
+    rt_req_error(&srv, "GET", "/api/datasets/ds-00003?x=1", NULL, NULL, 400, "INVALID_ARGUMENT",
+                 "unknown query parameter 'x' (accepted: portal)");
     /* identity is (portal, id): the stub's ds-shared is in both portals */
-    rt_req(&srv, "GET", "/api/datasets/ds-shared", NULL, NULL, &r);
-    rt_expect_error(&r, 409, "AMBIGUOUS", "several portals (datos, otro)");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/ds-00003?portal=nowhere", NULL, NULL, &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", "ds-00003");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "GET", "/api/datasets/ds-shared", NULL, NULL, 409, "AMBIGUOUS",
+                 "several portals (datos, otro)");
+    rt_req_error(&srv, "GET", "/api/datasets/ds-00003?portal=nowhere", NULL, NULL, 404, "NOT_FOUND",
+                 "ds-00003");
 }
 
 /* Every errno a method may return maps to its status, with the method's code and message. */
@@ -605,18 +582,14 @@ static void test_404_405(void **state)
     assert_string_equal(allow, "GET, OPTIONS");
     free(allow);
     vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/notifications/clear", NULL, NULL, &r);
-    rt_expect_error(&r, 405, "METHOD_NOT_ALLOWED", "POST");
-    vgt_response_free(&r);
-    rt_req(&srv, "PUT", "/api/datasets/ds-00001", NULL, "{}", &r);
-    rt_expect_error(&r, 405, "METHOD_NOT_ALLOWED", NULL);
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/notification", NULL, NULL, &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", "/api/notification");
-    vgt_response_free(&r);
-    rt_req(&srv, "GET", "/api/datasets/ds-00001/history/extra", NULL, NULL, &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", NULL);
-    vgt_response_free(&r);
+    rt_req_error(&srv, "GET", "/api/notifications/clear", NULL, NULL, 405, "METHOD_NOT_ALLOWED",
+                 "POST");
+    rt_req_error(&srv, "PUT", "/api/datasets/ds-00001", NULL, "{}", 405, "METHOD_NOT_ALLOWED",
+                 NULL);
+    rt_req_error(&srv, "GET", "/api/notification", NULL, NULL, 404, "NOT_FOUND",
+                 "/api/notification");
+    rt_req_error(&srv, "GET", "/api/datasets/ds-00001/history/extra", NULL, NULL, 404, "NOT_FOUND",
+                 NULL);
 }
 
 static void test_cors(void **state)
@@ -773,39 +746,29 @@ static void test_bodies(void **state)
     (void)state;
     vgt_response r;
     const char *text[] = {"Content-Type: text/plain", TOKEN_HDR, NULL};
-    rt_req(&srv, "POST", "/api/notifications/test", text, "{\"title\":\"x\"}", &r);
-    rt_expect_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/test", text, "{\"title\":\"x\"}", 415,
+                 "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json");
     const char *none[] = {TOKEN_HDR, "Content-Type:", NULL};
-    rt_req(&srv, "POST", "/api/notifications/test", none, "{}", &r);
-    rt_expect_error(&r, 415, "UNSUPPORTED_MEDIA_TYPE", "(none)");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/test", none, "{}", 415, "UNSUPPORTED_MEDIA_TYPE",
+                 "(none)");
 
     const char *json[] = {"Content-Type: application/json; charset=utf-8", TOKEN_HDR, NULL};
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"title\": \"x\",\n  \"type\": }", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "malformed JSON body at line 2, column");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", json, "[1,2]", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "the request body must be a JSON object");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"a\":1,\"a\":2}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "malformed JSON");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"titel\":\"x\"}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT",
-                    "unknown field 'titel' in the request body (accepted: type, title, message, "
-                    "data)");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"type\":\"fatal\"}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT",
-                    "type must be one of info, warning, error, success");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"title\":5}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "title must be a string of 1 to 256 bytes");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"data\":[1]}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "data must be a JSON object or null");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"title\": \"x\",\n  \"type\": }",
+                 400, "INVALID_ARGUMENT", "malformed JSON body at line 2, column");
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "[1,2]", 400, "INVALID_ARGUMENT",
+                 "the request body must be a JSON object");
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"a\":1,\"a\":2}", 400,
+                 "INVALID_ARGUMENT", "malformed JSON");
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"titel\":\"x\"}", 400,
+                 "INVALID_ARGUMENT",
+                 "unknown field 'titel' in the request body (accepted: type, title, message, "
+                 "data)");
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"type\":\"fatal\"}", 400,
+                 "INVALID_ARGUMENT", "type must be one of info, warning, error, success");
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"title\":5}", 400,
+                 "INVALID_ARGUMENT", "title must be a string of 1 to 256 bytes");
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"data\":[1]}", 400,
+                 "INVALID_ARGUMENT", "data must be a JSON object or null");
     rt_req(&srv, "POST", "/api/notifications/test", json, "{\"title\":\"a\\u0000b\"}", &r);
     assert_int_equal(r.status, 400);
     vgt_response_free(&r);
@@ -815,14 +778,12 @@ static void test_bodies(void **state)
     int o = sprintf(big, "{\"message\":\"");
     memset(big + o, 'm', 2000);
     strcpy(big + o + 2000, "\"}");
-    rt_req(&srv, "POST", "/api/notifications/test", json, big, &r);
-    rt_expect_error(&r, 413, "TOO_LARGE", "larger than max_body (1024 bytes)");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, big, 413, "TOO_LARGE",
+                 "larger than max_body (1024 bytes)");
     free(big);
     /* A conflict from the owner passes through. */
-    rt_req(&srv, "POST", "/api/notifications/test", json, "{\"title\":\"conflict\"}", &r);
-    rt_expect_error(&r, 409, "CONFLICT", "a notification titled 'conflict' exists");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/test", json, "{\"title\":\"conflict\"}", 409,
+                 "CONFLICT", "a notification titled 'conflict' exists");
     assert_alive();
 }
 
@@ -842,12 +803,8 @@ static void test_token_and_mutations(void **state)
         assert_non_null(www);
         free(www);
         vgt_response_free(&r);
-        rt_req(&srv, "POST", admin[i], wrong, NULL, &r);
-        rt_expect_error(&r, 401, "UNAUTHORIZED", "wrong");
-        vgt_response_free(&r);
-        rt_req(&srv, "POST", admin[i], basic, NULL, &r);
-        rt_expect_error(&r, 401, "UNAUTHORIZED", NULL);
-        vgt_response_free(&r);
+        rt_req_error(&srv, "POST", admin[i], wrong, NULL, 401, "UNAUTHORIZED", "wrong");
+        rt_req_error(&srv, "POST", admin[i], basic, NULL, 401, "UNAUTHORIZED", NULL);
     }
     /* The token never shows up in the log. */
     char *log = vgt_log_read(&srv);
@@ -866,12 +823,10 @@ static void test_token_and_mutations(void **state)
     assert_true(json_is_integer(json_object_get(j, "unread_count")));
     json_decref(j);
     vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/999/read", NULL, NULL, &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", "notification 999 not found");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/abc/read", NULL, NULL, &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "notification id must be a decimal integer");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/999/read", NULL, NULL, 404, "NOT_FOUND",
+                 "notification 999 not found");
+    rt_req_error(&srv, "POST", "/api/notifications/abc/read", NULL, NULL, 400, "INVALID_ARGUMENT",
+                 "notification id must be a decimal integer");
 
     rt_req(&srv, "POST", "/api/notifications/test", tok, NULL, &r);
     assert_int_equal(r.status, 201);
@@ -919,15 +874,12 @@ static void test_token_and_mutations(void **state)
     rt_req(&srv, "POST", "/api/monitor/run?portal=otro", tok, NULL, &r);
     assert_int_equal(r.status, 202);
     vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/monitor/run", tokjson, "{\"portal\":\"busy\"}", &r);
-    rt_expect_error(&r, 409, "CONFLICT", "already running");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/monitor/run", tokjson, "{\"portal\":\"nope\"}", &r);
-    rt_expect_error(&r, 404, "NOT_FOUND", "no portal named 'nope'");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/monitor/run", tokjson, "{\"portals\":\"x\"}", &r);
-    rt_expect_error(&r, 400, "INVALID_ARGUMENT", "unknown field 'portals'");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/monitor/run", tokjson, "{\"portal\":\"busy\"}", 409,
+                 "CONFLICT", "already running");
+    rt_req_error(&srv, "POST", "/api/monitor/run", tokjson, "{\"portal\":\"nope\"}", 404,
+                 "NOT_FOUND", "no portal named 'nope'");
+    rt_req_error(&srv, "POST", "/api/monitor/run", tokjson, "{\"portals\":\"x\"}", 400,
+                 "INVALID_ARGUMENT", "unknown field 'portals'");
 
     rt_req(&srv, "POST", "/api/notifications/clear", tok, NULL, &r);
     assert_int_equal(r.status, 200);
@@ -1063,10 +1015,7 @@ static void test_missing_plugins_503(void **state)
         {"GET", "/api/websockets/status", "plugin 'broker' is not loaded"},
     };
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
-        vgt_response r;
-        rt_req(&srv, m[i].method, m[i].path, NULL, NULL, &r);
-        rt_expect_error(&r, 503, "UNAVAILABLE", m[i].plugin);
-        vgt_response_free(&r);
+        rt_req_error(&srv, m[i].method, m[i].path, NULL, NULL, 503, "UNAVAILABLE", m[i].plugin);
     }
     json_t *j = get_json("/api/notifications?limit=2", 200);
     assert_int_equal(json_array_size(json_object_get(j, "notifications")), 2);
@@ -1112,14 +1061,10 @@ static int bare_setup(void **state)
 static void test_only_rest_loaded(void **state)
 {
     (void)state;
-    vgt_response r;
-    rt_req(&srv, "GET", "/api/notifications", NULL, NULL, &r);
-    rt_expect_error(&r, 503, "UNAVAILABLE",
-                    "notifications.list is unavailable: plugin 'notifications' is not loaded");
-    vgt_response_free(&r);
-    rt_req(&srv, "POST", "/api/notifications/test", NULL, NULL, &r);
-    rt_expect_error(&r, 503, "UNAVAILABLE", "plugin 'notifications' is not loaded");
-    vgt_response_free(&r);
+    rt_req_error(&srv, "GET", "/api/notifications", NULL, NULL, 503, "UNAVAILABLE",
+                 "notifications.list is unavailable: plugin 'notifications' is not loaded");
+    rt_req_error(&srv, "POST", "/api/notifications/test", NULL, NULL, 503, "UNAVAILABLE",
+                 "plugin 'notifications' is not loaded");
     json_t *j = get_json("/api/stats", 200);
     assert_int_equal(json_array_size(json_object_get(j, "unavailable")), 3);
     json_decref(j);
@@ -1139,9 +1084,7 @@ static void test_private_mark_read(void **state)
 {
     (void)state;
     vgt_response r;
-    rt_req(&srv, "POST", "/api/notifications/1/read", NULL, NULL, &r);
-    rt_expect_error(&r, 401, "UNAUTHORIZED", NULL);
-    vgt_response_free(&r);
+    rt_req_error(&srv, "POST", "/api/notifications/1/read", NULL, NULL, 401, "UNAUTHORIZED", NULL);
     const char *tok[] = {TOKEN_HDR, NULL};
     rt_req(&srv, "POST", "/api/notifications/1/read", tok, NULL, &r);
     assert_int_equal(r.status, 200);
@@ -1345,43 +1288,29 @@ static void test_random_inputs(void **state)
 
 /* ---------------------------------------------------------------- --check-config */
 
-/* Run `vigia --check-config` on an INI with this [rest] section; output into out. */
-static int check_config(const char *rest_section, char *out, size_t size)
+/* Run `vigia --check-config` on an INI with this [rest] section (from line 8);
+ * its exit status, the output in *out. */
+static int check_config(const char *rest_section, char **out)
 {
-    char dir[] = "/tmp/rest-cc-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char ini[64], cmd[4096];
-    snprintf(ini, sizeof ini, "%s/v.ini", dir);
-    FILE *f = fopen(ini, "w");
-    assert_non_null(f);
-    fprintf(f, "[server]\nlisten = 127.0.0.1:1\nplugin_dir = %s\nplugins = rest\n\n[rest]\n%s",
-            getenv("VIGIA_PLUGIN_DIR"), rest_section);
-    fclose(f);
-    snprintf(cmd, sizeof cmd, "'%s' --check-config %s 2>&1", getenv("VIGIA_BIN"), ini);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    unlink(ini);
-    rmdir(dir);
-    return status;
+    char ini[4096];
+    snprintf(ini, sizeof ini, "[rest]\n%s", rest_section);
+    return vgt_check_config("rest", ini, out);
 }
 
 static void test_check_config(void **state)
 {
     (void)state;
-    char *out = malloc(16384);
-    int st =
-        check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", out, 16384);
+    char *out = NULL;
+    int st = check_config("max_body = huge\nstats_interval = 5\npublic_mark_read = maybe\n", &out);
     assert_int_not_equal(st, 0);
     /* Every bad key is reported, with file:line and what was expected. */
-    assert_non_null(strstr(out, "v.ini:7: [rest] max_body: expected an integer from 64"));
-    assert_non_null(strstr(out, "v.ini:8: [rest] stats_interval"));
-    assert_non_null(strstr(out, "v.ini:9: [rest] public_mark_read"));
+    assert_non_null(strstr(out, "v.ini:8: [rest] max_body: expected an integer from 64"));
+    assert_non_null(strstr(out, "v.ini:9: [rest] stats_interval"));
+    assert_non_null(strstr(out, "v.ini:10: [rest] public_mark_read"));
+    free(out);
     st = check_config("max_body = 4096\nallowed_origins = https://a.example, https://b.example\n"
                       "stats_cache = 0\n",
-                      out, 16384);
+                      &out);
     if (st != 0)
         fail_msg("a valid [rest] section was refused: %s", out);
     free(out);

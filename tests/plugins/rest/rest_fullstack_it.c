@@ -63,16 +63,7 @@ static int setup(void **state)
     return 0;
 }
 
-static json_t *get(const char *path)
-{
-    vgt_response r;
-    rt_req(&srv, "GET", path, NULL, NULL, &r);
-    if (r.status != 200)
-        fail_msg("%s: %ld %s", path, r.status, r.body);
-    json_t *j = rt_json(&r);
-    vgt_response_free(&r);
-    return j;
-}
+static json_t *get(const char *path) { return rt_req_json(&srv, "GET", path, NULL, NULL, 200); }
 
 static int swept(void *arg)
 {

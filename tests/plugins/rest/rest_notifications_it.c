@@ -22,13 +22,7 @@ static int teardown(void **state)
 static json_t *call(const char *method, const char *path, const char *body, long status)
 {
     const char *hdrs[] = {TOKEN_HDR, "Content-Type: application/json", NULL};
-    vgt_response r;
-    rt_req(&srv, method, path, hdrs, body, &r);
-    if (r.status != status)
-        fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status, r.status, r.body);
-    json_t *j = rt_json(&r);
-    vgt_response_free(&r);
-    return j;
+    return rt_req_json(&srv, method, path, hdrs, body, status);
 }
 
 static long long total_now(void)

@@ -61,6 +61,30 @@ static inline void rt_req(const vgt_server *s, const char *method, const char *p
         fail_msg("%s %s: request failed", method, path);
 }
 
+/* One request that must answer `status` with a JSON body: the body (new reference). */
+static inline json_t *rt_req_json(const vgt_server *s, const char *method, const char *path,
+                                  const char *const *headers, const char *body, long status)
+{
+    vgt_response r;
+    rt_req(s, method, path, headers, body, &r);
+    if (r.status != status)
+        fail_msg("%s %s: expected %ld, got %ld: %.300s", method, path, status, r.status, r.body);
+    json_t *j = rt_json(&r);
+    vgt_response_free(&r);
+    return j;
+}
+
+/* One request that must fail: rt_req, then rt_expect_error. */
+static inline void rt_req_error(const vgt_server *s, const char *method, const char *path,
+                                const char *const *headers, const char *body, long status,
+                                const char *code, const char *needle)
+{
+    vgt_response r;
+    rt_req(s, method, path, headers, body, &r);
+    rt_expect_error(&r, status, code, needle);
+    vgt_response_free(&r);
+}
+
 /* vgt_server_start that never leaves a process behind: cmocka skips the group
  * teardown when the setup fails. */
 static inline int rt_start(vgt_server *s, const char *plugins, const char *server_extra,

@@ -279,10 +279,15 @@ static json_t *make_dataset(stub *s, size_t i)
     snprintf(url, sizeof url, "https://datos.example/dataset/%s", name);
     const char *status = status_for(i);
     bool no_org = i % 11 == 5;
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:s?}", "id", id, "portal", portal,
-                     "name", name, "title", title, "organization", no_org ? NULL : org,
-                     "organization_title", no_org ? NULL : orgt, "url", url, "status", status,
-                     "last_checked", strcmp(status, "unknown") ? "2026-11-28T08:00:00Z" : NULL);
+    bool checked = strcmp(status, "unknown") != 0;
+    /* uptime_30d (a percentage) and latency_ms (ms): null until checked, as the monitor */
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s, s:s, s:s?}", "id", id, "portal",
+                          portal, "name", name, "title", title, "organization", no_org ? NULL : org,
+                          "organization_title", no_org ? NULL : orgt, "url", url, "status", status,
+                          "last_checked", checked ? "2026-11-28T08:00:00Z" : NULL);
+    json_object_set_new(d, "uptime_30d", checked ? json_real(97.5) : json_null());
+    json_object_set_new(d, "latency_ms", checked ? json_real(120.0) : json_null());
+    return d;
 }
 
 static int d_list(const json_t *params, json_t **result, void *user)
@@ -394,7 +399,8 @@ static int d_get(const json_t *params, json_t **result, void *user)
         json_string_value(json_object_get(d, "status")), "last_check", "checked_at",
         "2026-11-28T08:00:00Z", "http_status", 200, "latency_ms", 120, "reason");
     json_object_set_new(out, "resources", res);
-    json_object_set_new(out, "uptime_30d", json_real(0.975));
+    json_object_del(out, "latency_ms"); /* a list figure: the detail has its resources' */
+    json_object_set_new(out, "uptime_30d", json_real(97.5)); /* a percentage, as the monitor */
     *result = out;
     return 0;
 }
@@ -410,7 +416,7 @@ static int d_history(const json_t *params, json_t **result, void *user)
     for (json_int_t d = 0; d < days; d++) {
         char day[16];
         snprintf(day, sizeof day, "2026-%02d-%02d", d < 27 ? 11 : 10, d < 27 ? (int)(28 - d) : 28);
-        json_array_append_new(daily, json_pack("{s:s, s:f, s:i, s:i}", "day", day, "uptime", 1.0,
+        json_array_append_new(daily, json_pack("{s:s, s:f, s:i, s:i}", "day", day, "uptime", 100.0,
                                                "checks", 24, "mean_latency_ms", 110));
     }
     *result = json_pack("{s:s, s:I, s:[{s:s, s:s, s:s, s:i, s:i}], s:o}", "id", id, "days", days,
