@@ -1,6 +1,6 @@
 /* Integration: docs/events.md against the real thing. The real vigia with the
  * real plugins (monitor against the CKAN fixture, notifications, broker,
- * rest) and the montest recorder runs a few sweeps with changes: a dataset
+ * rest) and the busbridge recorder runs a few sweeps with changes: a dataset
  * added, one modified, one broken, three removed (held, then confirmed), the
  * portal down and back, notifications read and cleared. Then:
  *   - every event recorded has a topic documented in docs/events.md, and each
@@ -359,7 +359,7 @@ static int setup(void **state)
     free(ini);
     if (rc < 0)
         return -1;
-    rc = vgt_server_start(&srv, "monitor,notifications,broker,rest,montest", NULL, all);
+    rc = vgt_server_start(&srv, "monitor,notifications,broker,rest,busbridge", NULL, all);
     free(all);
     if (rc)
         return rc;

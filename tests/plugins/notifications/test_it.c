@@ -331,11 +331,11 @@ static void test_unknown_payload_version_is_ignored(void **state)
     for (int i = 0; i < 2; i++) {
         json_t *p = down_event(i ? "v2-b" : "v2-a", i ? "Futuro B" : "Futuro A", NULL);
         json_object_set_new(p, "v", json_integer(2));
-        assert_int_equal(publish(&s, "dataset.status_changed", p), 0);
+        assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", p), 0);
     }
     json_t *p = down_event("v1", "Presente", NULL);
     json_object_set_new(p, "v", json_integer(1));
-    assert_int_equal(publish(&s, "dataset.status_changed", p), 0);
+    assert_int_equal(vgt_bus_publish(&s, "dataset.status_changed", p), 0);
     json_t *ev = wait_created(&s, "Dataset caído: Presente");
     assert_non_null(ev);
     json_decref(ev);

@@ -1,5 +1,5 @@
 /* Integration: the real vigia with monitor + watch against the CKAN fixture.
- * Nobody sends mail here: montest records every delivery.requested the watch
+ * Nobody sends mail here: busbridge records every delivery.requested the watch
  * plugin publishes and probe publishes the channel's delivery.result, so the
  * tests see exactly what a channel would be asked to send, to whom and when.
  * The steps run in order on one server (each builds on the previous). */
@@ -163,7 +163,7 @@ static int setup(void **state)
                  ini) < 0)
         return -1;
     free(ini);
-    int rc = vgt_server_start(&srv, "monitor,watch,montest,probe", NULL, full);
+    int rc = vgt_server_start(&srv, "monitor,watch,busbridge,probe", NULL, full);
     free(full);
     if (rc == 0) {
         json_t *fin = mt_wait_sweep(&srv, 0, 60000); /* the silent baseline */
