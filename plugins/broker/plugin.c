@@ -1,5 +1,6 @@
 /* broker plugin: configuration, routes and lifecycle. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +97,15 @@ static void destroy_state(broker *b)
     free(b);
 }
 
+/* Long-poll requests arrive all the time from every client: their access log
+ * lines go to debug (VG_ROUTE_QUIET), on a core that knows the flag. */
+static int polling_route(const vg_host *host, const char *path, broker *b)
+{
+    if (host->struct_size >= offsetof(vg_host, http_route_flags) + sizeof host->http_route_flags)
+        return host->http_route_flags(host, "*", path, VG_ROUTE_QUIET, polling_handler, b, NULL);
+    return host->http_route(host, "*", path, polling_handler, b, NULL);
+}
+
 static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
 {
     broker *b = calloc(1, sizeof *b);
@@ -130,9 +140,9 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
      * the core's HTTP routes are strict about the trailing slash, so both. */
     int rc = host->ws_route(host, "/socket.io", &b->ws_handlers, b, NULL);
     if (rc == 0)
-        rc = host->http_route(host, "*", "/socket.io/", polling_handler, b, NULL);
+        rc = polling_route(host, "/socket.io/", b);
     if (rc == 0)
-        rc = host->http_route(host, "*", "/socket.io", polling_handler, b, NULL);
+        rc = polling_route(host, "/socket.io", b);
     if (rc < 0) {
         destroy_state(b);
         return host->fail(host, "cannot register /socket.io/: %d", rc);
