@@ -378,7 +378,7 @@ static int64_t started_ns(struct timespec *t0)
     return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000LL + (t1.tv_nsec - t0->tv_nsec);
 }
 
-/* "rest: clear notifications, run a sweep; other: ..." from what the loaded
+/* "hello: wave, shout; other: ..." from what the loaded
  * plugins declared with host->admin_action; NULL when none did. */
 static char *admin_actions_text(const core_server *srv)
 {

@@ -6,7 +6,7 @@
 
 #include "broker.h"
 
-static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
+static int read_config(const vg_host *h, const vg_config *cfg, brk_config *c)
 {
     long long v;
     int rc = 0;
@@ -69,23 +69,23 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
 /* vigia --check-config: validate [broker] (and the thread budget) only. */
 static int broker_check_config(const vg_host *host, const vg_config *cfg)
 {
-    broker_config c;
+    brk_config c;
     memset(&c, 0, sizeof c);
     int rc = read_config(host, cfg, &c);
     json_decref(c.allowed_origins);
     return rc;
 }
 
-static void destroy_state(broker *b)
+static void destroy_state(brk_state *b)
 {
     if (!b)
         return;
-    sessions_free_all(b);
-    recovery_free_all(b);
-    smap_free(&b->rooms, NULL);
-    smap_free(&b->sessions, NULL);
-    smap_free(&b->unconnected_ip, free);
-    bmsg_unref(b->ping_msg);
+    brk_sessions_free_all(b);
+    brk_recovery_free_all(b);
+    brk_smap_free(&b->rooms, NULL);
+    brk_smap_free(&b->sessions, NULL);
+    brk_smap_free(&b->unconnected_ip, free);
+    brk_msg_unref(b->ping_msg);
     json_decref(b->cfg.allowed_origins);
     json_decref(b->stats_pending);
     pthread_mutex_destroy(&b->lock);
@@ -99,16 +99,17 @@ static void destroy_state(broker *b)
 
 /* Long-poll requests arrive all the time from every client: their access log
  * lines go to debug (VG_ROUTE_QUIET), on a core that knows the flag. */
-static int polling_route(const vg_host *host, const char *path, broker *b)
+static int polling_route(const vg_host *host, const char *path, brk_state *b)
 {
     if (host->struct_size >= offsetof(vg_host, http_route_flags) + sizeof host->http_route_flags)
-        return host->http_route_flags(host, "*", path, VG_ROUTE_QUIET, polling_handler, b, NULL);
-    return host->http_route(host, "*", path, polling_handler, b, NULL);
+        return host->http_route_flags(host, "*", path, VG_ROUTE_QUIET, brk_polling_handler, b,
+                                      NULL);
+    return host->http_route(host, "*", path, brk_polling_handler, b, NULL);
 }
 
 static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
 {
-    broker *b = calloc(1, sizeof *b);
+    brk_state *b = calloc(1, sizeof *b);
     if (!b)
         return host->fail(host, "out of memory");
     b->host = host;
@@ -128,14 +129,14 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
         destroy_state(b);
         return -EINVAL;
     }
-    if (smap_init(&b->sessions, 16384) < 0 || smap_init(&b->rooms, 1024) < 0 ||
-        smap_init(&b->recovery, 4096) < 0 || smap_init(&b->unconnected_ip, 1024) < 0 ||
+    if (brk_smap_init(&b->sessions, 16384) < 0 || brk_smap_init(&b->rooms, 1024) < 0 ||
+        brk_smap_init(&b->recovery, 4096) < 0 || brk_smap_init(&b->unconnected_ip, 1024) < 0 ||
         !(b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log)) ||
-        !(b->ping_msg = bmsg_new("2", 1))) {
+        !(b->ping_msg = brk_msg_new("2", 1))) {
         destroy_state(b);
         return host->fail(host, "out of memory");
     }
-    websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
+    brk_websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
     /* civetweb matches the WebSocket handler "/socket.io" for "/socket.io/" too;
      * the core's HTTP routes are strict about the trailing slash, so both. */
     int rc = host->ws_route(host, "/socket.io", &b->ws_handlers, b, NULL);
@@ -147,7 +148,7 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
         destroy_state(b);
         return host->fail(host, "cannot register /socket.io/: %d", rc);
     }
-    if (bus_setup(b) < 0) {
+    if (brk_bus_setup(b) < 0) {
         destroy_state(b);
         return -EINVAL;
     }
@@ -162,10 +163,10 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
 
 static int broker_start(void *state)
 {
-    broker *b = state;
-    int rc = senders_start(b);
+    brk_state *b = state;
+    int rc = brk_senders_start(b);
     if (rc == 0)
-        rc = housekeeper_start(b);
+        rc = brk_housekeeper_start(b);
     if (rc < 0)
         VG_ERROR(b->host, "cannot start threads: %s", strerror(-rc));
     return rc;
@@ -173,12 +174,12 @@ static int broker_start(void *state)
 
 static void broker_stop(void *state)
 {
-    broker *b = state;
-    bus_teardown(b);
-    housekeeper_stop(b);
+    brk_state *b = state;
+    brk_bus_teardown(b);
+    brk_housekeeper_stop(b);
     atomic_store(&b->stopping, 1);
-    sessions_free_all(b); /* wakes every pending long-poll */
-    senders_stop(b);
+    brk_sessions_free_all(b); /* wakes every pending long-poll */
+    brk_senders_stop(b);
 }
 
 static void broker_destroy(void *state) { destroy_state(state); }
