@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "rest_util.h"
+#include "util.h"
 
 static void test_errno_mapping(void **state)
 {

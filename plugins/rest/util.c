@@ -1,5 +1,5 @@
 /* rest plugin: pure helpers. No host calls here so the unit test links only this. */
-#include "rest_util.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
