@@ -8,46 +8,57 @@
 
 static int read_config(const vg_host *h, const vg_config *cfg, brk_config *c)
 {
-    long long v;
-    int rc = 0;
-    rc |= h->config_duration(h, cfg, "ping_interval", 25000, 50, 3600000, &c->ping_interval);
-    rc |= h->config_duration(h, cfg, "ping_timeout", 20000, 50, 3600000, &c->ping_timeout);
-    rc |= h->config_duration(h, cfg, "upgrade_timeout", 10000, 100, 600000, &c->upgrade_timeout);
-    rc |= h->config_duration(h, cfg, "connect_timeout", 45000, 100, 3600000, &c->connect_timeout);
-    rc |= h->config_int(h, cfg, "max_payload", 1000000, 1024, 64LL * 1024 * 1024, &c->max_payload);
-    rc |= h->config_list(h, cfg, "allowed_origins", NULL, &c->allowed_origins);
-    rc |= h->config_int(h, cfg, "max_clients", 1000, 1, 60000, &c->max_clients);
-    rc |= h->config_int(h, cfg, "thread_reserve", 32, 1, 10000, &c->thread_reserve);
-    rc |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog);
-    rc |=
-        h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30, &c->max_backlog_bytes);
-    rc |= h->config_int(h, cfg, "sender_threads", 4, 1, 256, &c->sender_threads);
-    rc |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms);
-    rc |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join);
-    rc |= h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window);
-    rc |= h->config_int(h, cfg, "recovery_log_max", 10000, 16, 10000000, &c->recovery_log_max);
-    rc |= h->config_int(h, cfg, "recovery_log_bytes", 16LL << 20, 65536, 1LL << 34,
-                        &c->recovery_log_bytes);
-    rc |= h->config_int(h, cfg, "rate_limit", 20, 0, 100000, &v);
+    /* Every key is read even after a bad one, so one run reports all mistakes. */
+    long long v = 20;
+    int bad = 0;
+    bad |= h->config_duration(h, cfg, "ping_interval", 25000, 50, 3600000, &c->ping_interval) < 0;
+    bad |= h->config_duration(h, cfg, "ping_timeout", 20000, 50, 3600000, &c->ping_timeout) < 0;
+    bad |=
+        h->config_duration(h, cfg, "upgrade_timeout", 10000, 100, 600000, &c->upgrade_timeout) < 0;
+    bad |=
+        h->config_duration(h, cfg, "connect_timeout", 45000, 100, 3600000, &c->connect_timeout) < 0;
+    bad |= h->config_int(h, cfg, "max_payload", 1000000, 1024, 64LL * 1024 * 1024,
+                         &c->max_payload) < 0;
+    bad |= h->config_list(h, cfg, "allowed_origins", NULL, &c->allowed_origins) < 0;
+    bad |= h->config_int(h, cfg, "max_clients", 1000, 1, 60000, &c->max_clients) < 0;
+    bool reserve_ok =
+        h->config_int(h, cfg, "thread_reserve", 32, 1, 10000, &c->thread_reserve) == 0;
+    bad |= !reserve_ok;
+    bad |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog) < 0;
+    bad |= h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30,
+                         &c->max_backlog_bytes) < 0;
+    bool senders_ok = h->config_int(h, cfg, "sender_threads", 4, 1, 256, &c->sender_threads) == 0;
+    bad |= !senders_ok;
+    bad |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms) < 0;
+    bad |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join) < 0;
+    bad |=
+        h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window) < 0;
+    bad |= h->config_int(h, cfg, "recovery_log_max", 10000, 16, 10000000, &c->recovery_log_max) < 0;
+    bad |= h->config_int(h, cfg, "recovery_log_bytes", 16LL << 20, 65536, 1LL << 34,
+                         &c->recovery_log_bytes) < 0;
+    bad |= h->config_int(h, cfg, "rate_limit", 20, 0, 100000, &v) < 0;
     c->rate_per_s = (double)v;
-    rc |= h->config_int(h, cfg, "rate_burst", 40, 1, 100000, &c->rate_burst);
-    rc |= h->config_int(h, cfg, "rate_strikes", 20, 0, 100000, &c->rate_strikes);
-    rc |= h->config_int(h, cfg, "recent_limit", 20, 0, 100, &c->recent_limit);
-    rc |= h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval);
+    bad |= h->config_int(h, cfg, "rate_burst", 40, 1, 100000, &c->rate_burst) < 0;
+    bad |= h->config_int(h, cfg, "rate_strikes", 20, 0, 100000, &c->rate_strikes) < 0;
+    bad |= h->config_int(h, cfg, "recent_limit", 20, 0, 100, &c->recent_limit) < 0;
+    bad |=
+        h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval) < 0;
     /* Sessions that have not connected a namespace are cheap to open and
      * cost a slot: capped apart from max_clients and closed early. */
-    rc |=
-        h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000, &c->handshake_timeout);
-    rc |= h->config_int(h, cfg, "max_unconnected", 128, 1, 60000, &c->max_unconnected);
-    rc |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000, &c->max_unconnected_per_ip);
+    bad |= h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000,
+                              &c->handshake_timeout) < 0;
+    bad |= h->config_int(h, cfg, "max_unconnected", 128, 1, 60000, &c->max_unconnected) < 0;
+    bad |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000,
+                         &c->max_unconnected_per_ip) < 0;
     /* A write blocked this long marks its client slow: it is dropped. */
-    rc |= h->config_duration(h, cfg, "write_timeout", 1000, 10, 600000, &c->write_timeout);
-    rc |= h->config_int(h, cfg, "max_sender_threads", 64, 1, 4096, &c->max_sender_threads);
-    if (rc)
-        return -EINVAL;
-    if (c->max_sender_threads < c->sender_threads)
-        return h->config_fail(h, cfg, "max_sender_threads",
-                              "must be at least sender_threads (%lld)", c->sender_threads);
+    bad |= h->config_duration(h, cfg, "write_timeout", 1000, 10, 600000, &c->write_timeout) < 0;
+    senders_ok &=
+        h->config_int(h, cfg, "max_sender_threads", 64, 1, 4096, &c->max_sender_threads) == 0;
+    bad |= !senders_ok;
+    /* Cross-field rules need both keys valid. */
+    if (senders_ok && c->max_sender_threads < c->sender_threads)
+        bad |= h->config_fail(h, cfg, "max_sender_threads",
+                              "must be at least sender_threads (%lld)", c->sender_threads) < 0;
     c->json_max_depth = h->json_max_depth(h);
     /* The civetweb pool, as the core sized it. Every WebSocket and every
      * pending long-poll pins one worker, so keep thread_reserve of them for
@@ -55,15 +66,15 @@ static int read_config(const vg_host *h, const vg_config *cfg, brk_config *c)
     c->server_threads = h->http_threads(h);
     if (c->server_threads > 0) {
         c->thread_cap = c->server_threads - c->thread_reserve;
-        if (c->thread_cap < 1)
-            return h->config_fail(h, cfg, "thread_reserve",
+        if (reserve_ok && c->thread_cap < 1)
+            bad |= h->config_fail(h, cfg, "thread_reserve",
                                   "must be less than [server] threads (%lld), or no worker is "
                                   "left for WebSockets and long-polls",
-                                  c->server_threads);
+                                  c->server_threads) < 0;
     } else {
         c->thread_cap = c->max_clients;
     }
-    return 0;
+    return bad ? -EINVAL : 0;
 }
 
 /* vigia --check-config: validate [broker] (and the thread budget) only. */
