@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "netaddr.h"
 #include "server.h"
 #include "storage.h"
 #include "workq.h"
@@ -152,6 +153,19 @@ static int h_http_route(const vg_host *h, const char *method, const char *patter
     return core_http_route(p->srv->http, p, method, pattern, handler, user, user_free);
 }
 
+static int h_http_route_flags(const vg_host *h, const char *method, const char *pattern,
+                              unsigned flags, vg_http_handler handler, void *user,
+                              vg_free_cb user_free)
+{
+    core_plugin *p = plugin_of(h);
+    if (!p->srv->http) {
+        if (user_free)
+            user_free(user);
+        return 0;
+    }
+    return core_http_route_flags(p->srv->http, p, method, pattern, flags, handler, user, user_free);
+}
+
 static int h_ws_route(const vg_host *h, const char *path, const vg_ws_handlers *handlers,
                       void *user, vg_free_cb user_free)
 {
@@ -178,6 +192,34 @@ static int h_admin_token_set(const vg_host *h)
 {
     const char *t = plugin_of(h)->srv->set.admin_token;
     return t && *t;
+}
+
+static int h_admin_action(const vg_host *h, const char *what)
+{
+    core_plugin *p = plugin_of(h);
+    if (!what || !*what)
+        return -EINVAL;
+    char text[81];
+    size_t n = strlen(what);
+    if (n >= sizeof text) {
+        n = sizeof text - 1;
+        while (n && ((unsigned char)what[n] & 0xC0) == 0x80)
+            n--; /* cut on a character boundary */
+    }
+    memcpy(text, what, n);
+    text[n] = '\0';
+    if (!p->admin_actions && !(p->admin_actions = json_array()))
+        return -ENOMEM;
+    json_t *v = json_string(text);
+    if (!v)
+        return -EINVAL; /* not UTF-8 */
+    return json_array_append_new(p->admin_actions, v) == 0 ? 0 : -ENOMEM;
+}
+
+static int h_peer_is_loopback(const vg_host *h, const char *addr)
+{
+    (void)h;
+    return core_addr_is_loopback(addr) ? 1 : 0;
 }
 
 static int64_t h_now_mono_ms(const vg_host *h)
@@ -275,4 +317,7 @@ void core_host_fill(core_plugin *p)
     h->workq_stop = core_workq_stop;
     h->shutdown_timeout_ms = h_shutdown_timeout_ms;
     h->storage_ok = h_storage_ok;
+    h->http_route_flags = h_http_route_flags;
+    h->admin_action = h_admin_action;
+    h->peer_is_loopback = h_peer_is_loopback;
 }

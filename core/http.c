@@ -28,7 +28,8 @@ typedef struct route {
     char *pattern;
     char *segs[MAX_SEGMENTS];
     size_t nsegs;
-    bool trailing_slash; /* "/socket.io/" and "/socket.io" are different routes */
+    bool trailing_slash; /* "/x/" and "/x" are different routes */
+    unsigned flags;      /* VG_ROUTE_* the plugin declared */
     vg_http_handler handler;
     void *user;
     vg_free_cb user_free;
@@ -475,8 +476,7 @@ static bool route_matches(const route *rt, char **segs, size_t n, bool trailing,
 
 static bool is_api_path(const char *path)
 {
-    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0 ||
-           strcmp(path, "/metrics") == 0;
+    return strncmp(path, "/api/", 5) == 0 || strcmp(path, "/api") == 0;
 }
 
 /* URL-decode in place; -1 when the encoding is broken or decodes to a NUL
@@ -606,8 +606,10 @@ static int request_dispatch(core_http *http, struct mg_connection *conn,
     vg_http_handler handler = NULL;
     void *user = NULL;
     const char *route_name = "static";
+    unsigned flags = 0;
     if (match) {
         route_matches(match, segs, n, trailing, q);
+        flags = match->flags;
         handler = match->handler;
         user = match->user;
         route_name = match->pattern;
@@ -639,7 +641,7 @@ static int request_dispatch(core_http *http, struct mg_connection *conn,
     if (status) {
         double dt = now_ms() - t0;
         count_request(http, route_name, ri->request_method, status);
-        bool quiet = strncmp(path, "/socket.io", 10) == 0;
+        bool quiet = (flags & VG_ROUTE_QUIET) != 0;
         core_log("http", quiet ? VG_LOG_DEBUG : VG_LOG_INFO, "%s %s %d %.1fms %s",
                  ri->request_method, path, status, dt, ri->remote_addr);
     }
@@ -1004,9 +1006,15 @@ static void ws_close_cb(const struct mg_connection *conn, void *cbdata)
 int core_http_route(core_http *http, void *owner, const char *method, const char *pattern,
                     vg_http_handler handler, void *user, vg_free_cb user_free)
 {
+    return core_http_route_flags(http, owner, method, pattern, 0, handler, user, user_free);
+}
+
+int core_http_route_flags(core_http *http, void *owner, const char *method, const char *pattern,
+                          unsigned flags, vg_http_handler handler, void *user, vg_free_cb user_free)
+{
     int rc = 0;
     route *rt = NULL;
-    if (!method || !pattern || pattern[0] != '/' || !handler) {
+    if (!method || !pattern || pattern[0] != '/' || !handler || (flags & ~VG_ROUTE_FLAGS_KNOWN)) {
         rc = -EINVAL;
         goto fail;
     }
@@ -1042,6 +1050,7 @@ int core_http_route(core_http *http, void *owner, const char *method, const char
     }
     rt->nsegs = n;
     rt->trailing_slash = ends_with_slash(pattern);
+    rt->flags = flags;
     free(segcopy);
     rt->handler = handler;
     rt->user = user;
@@ -1323,7 +1332,7 @@ int core_http_start(core_http *http, char *err, size_t errlen)
     options[i++] = "enable_directory_listing";
     options[i++] = "no";
     /* civetweb's default "*" answers every CORS preflight itself, for every
-     * path, before our handlers run; the REST plugin decides CORS instead. */
+     * path, before our handlers run; the plugins decide CORS instead. */
     options[i++] = "access_control_allow_origin";
     options[i++] = "";
     options[i++] = "decode_url";

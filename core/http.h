@@ -36,6 +36,10 @@ void core_http_free(core_http *http);
 /* `owner` identifies who registered (for core_http_release_owner). */
 int core_http_route(core_http *http, void *owner, const char *method, const char *pattern,
                     vg_http_handler handler, void *user, vg_free_cb user_free);
+/* The same with VG_ROUTE_* flags (vigia/http.h); unknown flags are -EINVAL. */
+int core_http_route_flags(core_http *http, void *owner, const char *method, const char *pattern,
+                          unsigned flags, vg_http_handler handler, void *user,
+                          vg_free_cb user_free);
 int core_http_ws_route(core_http *http, void *owner, const char *path, const vg_ws_handlers *h,
                        void *user, vg_free_cb user_free);
 /* Remove (and user_free) every route `owner` registered. Only before

@@ -40,6 +40,7 @@ static void plugin_free(core_plugin *p)
         return;
     free(p->file_name);
     free(p->path);
+    json_decref(p->admin_actions);
     free(p);
 }
 

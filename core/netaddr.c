@@ -65,7 +65,13 @@ bool core_addr_is_loopback(const char *addr)
         return false;
     if (!strncasecmp(addr, "::ffff:", 7))
         addr += 7;
-    return strcmp(addr, "::1") == 0 || name_is_loopback(addr, strlen(addr));
+    /* An address, never a name: "localhost" or "[::1]" are no peer's address. */
+    unsigned char a6[16];
+    static const unsigned char one[16] = {[15] = 1};
+    if (inet_pton(AF_INET6, addr, a6) == 1)
+        return memcmp(a6, one, sizeof one) == 0;
+    struct in_addr a4;
+    return inet_pton(AF_INET, addr, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 /* Split "name:port" / "[v6]:port" into the name part. */

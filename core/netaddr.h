@@ -12,7 +12,9 @@
  * localhost:port, [::1]:port. A bare port, 0.0.0.0 or [::] is not. Several
  * comma-separated addresses are loopback only when all of them are. */
 bool core_listen_is_loopback(const char *listen);
-/* A peer address as civetweb reports it: 127.x.y.z, ::1, ::ffff:127.x.y.z. */
+/* A peer address as civetweb reports it: 127.0.0.0/8, ::1 (in any IPv6
+ * spelling), ::ffff:127.x.y.z. Names are not addresses: false. The one
+ * loopback test for peers (plugins ask through host->peer_is_loopback). */
 bool core_addr_is_loopback(const char *addr);
 /* May `host` (a Host header, port optional; NULL = absent, accepted for
  * HTTP/1.0) reach this server? Accepted: a name in `public_names` (array of

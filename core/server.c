@@ -379,6 +379,57 @@ static int64_t started_ns(struct timespec *t0)
     return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000LL + (t1.tv_nsec - t0->tv_nsec);
 }
 
+/* "hello: wave, shout; other: ..." from what the loaded
+ * plugins declared with host->admin_action; NULL when none did. */
+static char *admin_actions_text(const core_server *srv)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    bool any = false;
+    for (size_t i = 0; i < srv->nplugins; i++) {
+        const core_plugin *p = srv->plugins[i];
+        size_t j;
+        json_t *v;
+        json_array_foreach (p->admin_actions, j, v) {
+            if (j == 0)
+                fprintf(f, "%s%s: ", any ? "; " : "", p->host.plugin_name);
+            fprintf(f, "%s%s", j ? ", " : "", json_string_value(v));
+            any = true;
+        }
+    }
+    fclose(f);
+    if (!any) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The one no-token line, listing the actions the plugins declared in their
+ * words. Without a token those actions answer loopback peers only; a wider
+ * listener makes that worth saying loudly. */
+static void warn_without_token(const core_server *srv)
+{
+    if (srv->set.admin_token)
+        return;
+    char *actions = admin_actions_text(srv);
+    if (!actions) {
+        CORE_INFO("no [server] admin_token; no loaded plugin declares an action it guards");
+        return;
+    }
+    if (!core_listen_is_loopback(srv->set.listen))
+        CORE_WARN("!!! SECURITY WARNING !!! listening on %s, which is not loopback-only, without "
+                  "[server] admin_token: actions (%s) are refused to every peer but this machine. "
+                  "Set admin_token to allow them remotely.",
+                  srv->set.listen, actions);
+    else
+        CORE_INFO("no [server] admin_token: actions (%s) answer loopback peers only", actions);
+    free(actions);
+}
+
 int core_server_run(const char *path)
 {
     struct timespec t0;
@@ -470,16 +521,7 @@ int core_server_run(const char *path)
     srv.nplugins = k;
     core_config_warn_unknown_sections(srv.cfg);
 
-    /* The one no-token warning. Without a token the mutating routes answer
-     * loopback peers only; a wider listener makes that worth saying loudly. */
-    if (!srv.set.admin_token && !core_listen_is_loopback(srv.set.listen))
-        CORE_WARN("!!! SECURITY WARNING !!! listening on %s, which is not loopback-only, without "
-                  "[server] admin_token: actions (clear, test, read-all, monitor run) are refused "
-                  "to every peer but this machine. Set admin_token to allow them remotely.",
-                  srv.set.listen);
-    else if (!srv.set.admin_token)
-        CORE_INFO("no [server] admin_token: actions (clear, test, read-all, monitor run) answer "
-                  "loopback peers only");
+    warn_without_token(&srv);
 
     /* The plugins have opened (or created) the database: remember which file it is. */
     if (core_storage_start(srv.storage) != 0) {

@@ -26,7 +26,8 @@ typedef struct core_plugin {
     const vg_config *cfg;
     void *state;
     bool inited, started;
-    char reason[512]; /* why init failed */
+    char reason[512];      /* why init failed */
+    json_t *admin_actions; /* host->admin_action texts, NULL when none */
 } core_plugin;
 
 typedef struct core_settings {

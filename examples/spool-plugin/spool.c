@@ -36,12 +36,12 @@ typedef struct line {
 static int read_config(const vg_host *host, const vg_config *cfg, const char **file,
                        const char **topic, long long *capacity)
 {
-    int rc = host->config_require(host, cfg, "file", file);
-    if (rc == 0)
-        rc = host->config_string(host, cfg, "topic", VG_NOTIFICATIONS_EV_CREATED, topic);
-    if (rc == 0)
-        rc = host->config_int(host, cfg, "capacity", 1000, 1, 1000000, capacity);
-    return rc;
+    /* Every key is read even after a bad one, so one run reports all mistakes. */
+    int bad = 0;
+    bad |= host->config_require(host, cfg, "file", file) < 0;
+    bad |= host->config_string(host, cfg, "topic", VG_NOTIFICATIONS_EV_CREATED, topic) < 0;
+    bad |= host->config_int(host, cfg, "capacity", 1000, 1, 1000000, capacity) < 0;
+    return bad ? -EINVAL : 0;
 }
 
 static int spool_check_config(const vg_host *host, const vg_config *cfg)

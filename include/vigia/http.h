@@ -19,7 +19,12 @@
  * remove them. Handlers can run from the moment the server listens (before
  * the plugin's start) until the HTTP server stops, which is after every
  * plugin's stop and before any destroy. A route's user_free runs after the
- * plugin's destroy. */
+ * plugin's destroy.
+ *
+ * The core names no plugin and no path of its own besides /api/health: what
+ * a route needs of it (a quieter access log, ...) the plugin declares with
+ * host->http_route_flags (VG_ROUTE_* below). Every answered request is
+ * counted by route pattern, method and status (the stats behind /metrics). */
 #ifndef VIGIA_HTTP_H
 #define VIGIA_HTTP_H
 
@@ -36,6 +41,15 @@ extern "C" {
 
 typedef struct vg_http_request vg_http_request;
 typedef struct vg_ws_conn vg_ws_conn;
+
+/* Route flags for host->http_route_flags (ABI 1.2). */
+enum {
+    /* The access log line goes out at debug level, not info: for endpoints a
+     * client polls all the time (long-polls, transports), whose lines would
+     * drown the rest. The request is still counted. */
+    VG_ROUTE_QUIET = 1u << 0,
+    VG_ROUTE_FLAGS_KNOWN = VG_ROUTE_QUIET,
+};
 
 /* Return 0 once a reply has been sent; a negative errno makes the core send a
  * 500 if nothing was sent yet. */

@@ -236,6 +236,24 @@ struct vg_host {
      * than lose data; the core logs the problem once and /api/health turns
      * 503. Check host->struct_size before calling (issue 14). */
     int (*storage_ok)(const vg_host *host, char *why, size_t n);
+
+    /* What a plugin needs of the core, declared, so the core names no plugin
+     * (issue 15). Check host->struct_size before calling.
+     * http_route with VG_ROUTE_* flags (http.h), e.g. VG_ROUTE_QUIET for a
+     * polled endpoint; -EINVAL for a flag this core does not know. */
+    int (*http_route_flags)(const vg_host *host, const char *method, const char *pattern,
+                            unsigned flags, vg_http_handler handler, void *user,
+                            vg_free_cb user_free);
+    /* Declare, from init, an action the admin token guards, in the plugin's
+     * own words ("clear notifications"): without [server] admin_token the
+     * core's start-up line lists them (a warning when the listener is not
+     * loopback-only). The plugin still enforces the guard itself
+     * (admin_token_ok / vg_http_require_admin / peer_is_loopback). 0, -EINVAL
+     * for an empty text (more than 80 bytes is cut), -ENOMEM. */
+    int (*admin_action)(const vg_host *host, const char *what);
+    /* 1 when `addr` (vg_http_remote_addr, vg_ws_remote_addr) is this machine:
+     * 127.0.0.0/8, ::1 or ::ffff:127.x.y.z; 0 otherwise (NULL too). */
+    int (*peer_is_loopback)(const vg_host *host, const char *addr);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \

@@ -22,54 +22,54 @@
 #include "sio.h"
 
 /* ---- refcounted outgoing message: the WebSocket frame is built once ---- */
-typedef struct bmsg {
+typedef struct brk_msg {
     atomic_int refs;
     size_t text_len;  /* Engine.IO packet text, e.g. 42["x",{}] */
     size_t frame_len; /* WebSocket frame: header + text */
     const char *text; /* points inside frame */
     unsigned char frame[];
-} bmsg;
+} brk_msg;
 
-bmsg *bmsg_new(const char *text, size_t len);
-bmsg *bmsg_ref(bmsg *m);
-void bmsg_unref(bmsg *m);
+brk_msg *brk_msg_new(const char *text, size_t len);
+brk_msg *brk_msg_ref(brk_msg *m);
+void brk_msg_unref(brk_msg *m);
 
 /* ---- small string-keyed hash map ---- */
-typedef struct smap_entry {
-    struct smap_entry *next;
+typedef struct brk_smap_entry {
+    struct brk_smap_entry *next;
     void *value;
     char key[];
-} smap_entry;
+} brk_smap_entry;
 
-typedef struct smap {
-    smap_entry **buckets;
+typedef struct brk_smap {
+    brk_smap_entry **buckets;
     size_t nbuckets;
     size_t count;
-} smap;
+} brk_smap;
 
-int smap_init(smap *m, size_t nbuckets);
-void smap_free(smap *m, void (*free_value)(void *));
-void *smap_get(const smap *m, const char *key);
-int smap_put(smap *m, const char *key, void *value); /* -EEXIST, -ENOMEM */
-void *smap_del(smap *m, const char *key);
+int brk_smap_init(brk_smap *m, size_t nbuckets);
+void brk_smap_free(brk_smap *m, void (*free_value)(void *));
+void *brk_smap_get(const brk_smap *m, const char *key);
+int brk_smap_put(brk_smap *m, const char *key, void *value); /* -EEXIST, -ENOMEM */
+void *brk_smap_del(brk_smap *m, const char *key);
 /* Calls fn for every entry; fn returns 1 to delete the entry (after fn). */
-void smap_each(smap *m, int (*fn)(const char *key, void *value, void *arg), void *arg);
+void brk_smap_each(brk_smap *m, int (*fn)(const char *key, void *value, void *arg), void *arg);
 
 /* ---- rooms ---- */
-typedef struct session session;
+typedef struct brk_session brk_session;
 
-typedef struct room {
+typedef struct brk_room {
     char *name;
-    session **members;
+    brk_session **members;
     size_t n, cap;
-} room;
+} brk_room;
 
-typedef struct room_slot {
-    room *r;
+typedef struct brk_room_slot {
+    brk_room *r;
     size_t idx; /* position in r->members */
-} room_slot;
+} brk_room_slot;
 
-enum transport { TR_POLLING = 0, TR_WEBSOCKET = 1 };
+enum brk_transport { TR_POLLING = 0, TR_WEBSOCKET = 1 };
 
 /* terminate flags */
 enum {
@@ -79,9 +79,9 @@ enum {
     TERM_CLIENT_CLOSE = 8, /* the client sent "1": a pending GET answers "6" */
 };
 
-struct session {
+struct brk_session {
     atomic_int refs;
-    struct broker *b;
+    struct brk_state *b;
     char sid[21];     /* Engine.IO session id */
     char sio_sid[21]; /* Socket.IO socket id (differs from sid) */
     char pid[21];     /* private id for connection state recovery */
@@ -101,9 +101,9 @@ struct session {
     int ws_close_pending;
     int ws_close_done;
     int scheduled; /* in the ready queue or held by a sender */
-    session *rq_next;
+    brk_session *rq_next;
 
-    bmsg **q; /* ring */
+    brk_msg **q; /* ring */
     size_t q_head, q_len, q_cap, q_bytes;
 
     int64_t opened_at;
@@ -116,9 +116,9 @@ struct session {
     /* Socket.IO state; written under b->lock and s->lock, read under either. */
     int sio_connected;
     int admin;
-    int skip_attachments;     /* binary attachments of a refused binary packet */
-    int64_t drain_until;      /* sent 41 and waits for the client to close (0: no) */
-    struct pending_ack *acks; /* server-to-client questions waiting for an ACK */
+    int skip_attachments;         /* binary attachments of a refused binary packet */
+    int64_t drain_until;          /* sent 41 and waits for the client to close (0: no) */
+    struct brk_pending_ack *acks; /* server-to-client questions waiting for an ACK */
     long long next_ack_id;
     double tokens;
     int64_t tokens_at;
@@ -127,37 +127,37 @@ struct session {
 
     /* under b->lock */
     int in_table;
-    session *prev, *next;
-    room_slot *rooms;
+    brk_session *prev, *next;
+    brk_room_slot *rooms;
     int nrooms, rooms_cap;
     uint64_t bcast_mark;
 };
 
 /* A server-to-client event with an ack id, waited for by broker.ask (s->lock). */
-typedef struct pending_ack {
+typedef struct brk_pending_ack {
     long long id;
     json_t *result; /* the ACK's arguments once done */
     int done;
-    struct pending_ack *next;
-} pending_ack;
+    struct brk_pending_ack *next;
+} brk_pending_ack;
 
 /* ---- recovery ---- */
-typedef struct recovery_rec {
+typedef struct brk_recovery_rec {
     char pid[21];
     char sio_sid[21];
     json_t *rooms; /* array of names */
     int admin;
     int64_t at;
-} recovery_rec;
+} brk_recovery_rec;
 
-typedef struct log_entry {
+typedef struct brk_log_entry {
     uint64_t seq;
     int64_t at;
-    bmsg *m;
+    brk_msg *m;
     char **rooms; /* NULL-terminated; NULL = everyone */
-} log_entry;
+} brk_log_entry;
 
-typedef struct broker_config {
+typedef struct brk_config {
     int64_t ping_interval, ping_timeout, upgrade_timeout, connect_timeout;
     long long max_payload;
     json_t *allowed_origins; /* array; empty = same origin only; "*" = any */
@@ -176,20 +176,20 @@ typedef struct broker_config {
     long long max_unconnected, max_unconnected_per_ip;
     long long max_sender_threads;
     int json_max_depth; /* [server] json_max_depth */
-} broker_config;
+} brk_config;
 
-typedef struct broker {
+typedef struct brk_state {
     const vg_host *host;
-    broker_config cfg;
+    brk_config cfg;
 
     pthread_mutex_t lock;
-    smap sessions;       /* sid -> session */
-    session *list;       /* every session in the table */
-    smap rooms;          /* name -> room */
-    smap recovery;       /* pid -> recovery_rec */
-    smap unconnected_ip; /* ip -> long long: sessions without a namespace */
+    brk_smap sessions;       /* sid -> session */
+    brk_session *list;       /* every session in the table */
+    brk_smap rooms;          /* name -> room */
+    brk_smap recovery;       /* pid -> recovery_rec */
+    brk_smap unconnected_ip; /* ip -> long long: sessions without a namespace */
     long long n_unconnected;
-    log_entry *log;
+    brk_log_entry *log;
     size_t log_head, log_len, log_bytes;
     uint64_t log_evicted_upto; /* highest seq no longer in the log */
     uint64_t bcast_mark;
@@ -197,7 +197,7 @@ typedef struct broker {
 
     pthread_mutex_t rq_lock;
     pthread_cond_t rq_cond;
-    session *rq_head, *rq_tail;
+    brk_session *rq_head, *rq_tail;
 
     pthread_t *senders;
     struct sender_slot *slots; /* per sender: sessions taken from the ready queue */
@@ -217,7 +217,7 @@ typedef struct broker {
     json_t *stats_pending;
     int64_t stats_last;
 
-    bmsg *ping_msg;
+    brk_msg *ping_msg;
     vg_ws_handlers ws_handlers;
     vg_subscription *subs[8];
     int nsubs;
@@ -227,91 +227,92 @@ typedef struct broker {
     atomic_long held; /* threads held: open WebSockets + pending GETs */
     atomic_long messages_in, messages_out;
     atomic_long dropped_backlog, dropped_rate, dropped_protocol, dropped_write;
-} broker;
+} brk_state;
 
 /* session.c */
 /* A new session from `ip`, in the table; returns an extra ref. NULL with *err
  * -EBUSY (max_clients), -EAGAIN (max_unconnected or max_unconnected_per_ip)
  * or -ENOMEM. */
-session *session_new(broker *b, int transport, const char *ip, int *err);
+brk_session *brk_session_new(brk_state *b, int transport, const char *ip, int *err);
 /* Would a new session from `ip` be admitted now? 0 or the error above. */
-int session_admissible(broker *b, const char *ip);
+int brk_session_admissible(brk_state *b, const char *ip);
 /* The session connected a namespace (1) or left it (0): the count of
  * sessions without one follows. Caller holds b->lock. */
-void session_set_unconnected_locked(session *s, int unconnected);
-session *session_find(broker *b, const char *sid); /* new ref or NULL */
-void session_ref(session *s);
-void session_unref(session *s);
+void brk_session_set_unconnected_locked(brk_session *s, int unconnected);
+brk_session *brk_session_find(brk_state *b, const char *sid); /* new ref or NULL */
+void brk_session_ref(brk_session *s);
+void brk_session_unref(brk_session *s);
 /* Queue a message (takes its own ref). Returns 0 or -ENOBUFS after which the
  * caller must terminate the session (dropped for backlog). Caller holds s->lock. */
-int session_enqueue_locked(session *s, bmsg *m);
-typedef struct sched_batch {
-    session *head, *tail;
-} sched_batch;
-int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch);
-void sched_batch_flush(broker *b, sched_batch *batch);
+int brk_session_enqueue_locked(brk_session *s, brk_msg *m);
+typedef struct brk_sched_batch {
+    brk_session *head, *tail;
+} brk_sched_batch;
+int brk_session_enqueue_batch_locked(brk_session *s, brk_msg *m, brk_sched_batch *batch);
+void brk_sched_batch_flush(brk_state *b, brk_sched_batch *batch);
 /* Lock, enqueue, unlock; on overflow terminate. */
-int session_send(session *s, bmsg *m);
-int session_send_text(session *s, const char *text, size_t len);
-void session_schedule_locked(session *s);
-void session_terminate(session *s, const char *reason, int flags);
-int senders_start(broker *b);
-void senders_stop(broker *b);
-int housekeeper_start(broker *b);
-void housekeeper_stop(broker *b);
-void sessions_free_all(broker *b);
+int brk_session_send(brk_session *s, brk_msg *m);
+int brk_session_send_text(brk_session *s, const char *text, size_t len);
+void brk_session_schedule_locked(brk_session *s);
+void brk_session_terminate(brk_session *s, const char *reason, int flags);
+int brk_senders_start(brk_state *b);
+void brk_senders_stop(brk_state *b);
+int brk_housekeeper_start(brk_state *b);
+void brk_housekeeper_stop(brk_state *b);
+void brk_sessions_free_all(brk_state *b);
 
 /* engine.c: one decoded Engine.IO packet from the current transport. Returns
  * 0, or a negative errno for a protocol error (the caller terminates). */
-int engine_on_packet(session *s, const eio_packet *p);
-int engine_on_binary(session *s, size_t len);
-bmsg *engine_open_msg(broker *b, const char *sid, int offer_websocket);
-int origin_allowed(broker *b, const char *origin, const char *host_header);
+int brk_engine_on_packet(brk_session *s, const brk_eio_packet *p);
+int brk_engine_on_binary(brk_session *s, size_t len);
+brk_msg *brk_engine_open_msg(brk_state *b, const char *sid, int offer_websocket);
+int brk_origin_allowed(brk_state *b, const char *origin, const char *host_header);
 /* Admission of a WebSocket or a waiting long-poll, which pins a civetweb
- * worker: 1 when one was taken (release it with worker_release), 0 when
+ * worker: 1 when one was taken (release it with brk_worker_release), 0 when
  * thread_reserve would be touched. `self_busy`: the caller's own worker is
  * already counted in host->http_busy. */
-int worker_take(broker *b, int self_busy);
-void worker_release(broker *b);
+int brk_worker_take(brk_state *b, int self_busy);
+void brk_worker_release(brk_state *b);
 
 /* socketio.c */
-int socketio_on_message(session *s, const char *data, size_t len);
+int brk_socketio_on_message(brk_session *s, const char *data, size_t len);
 /* 42[event, arg, offset]; steals arg (may be NULL). */
-int socketio_emit(session *s, const char *event, json_t *arg);
-void socketio_send_disconnect_and_close(session *s, const char *reason);
+int brk_socketio_emit(brk_session *s, const char *event, json_t *arg);
+void brk_socketio_send_disconnect_and_close(brk_session *s, const char *reason);
 /* broker.ask: emit `event` with an ack id to one socket and wait for its ACK. */
-int socketio_ask(broker *b, const char *sio_sid, const char *event, const json_t *data,
-                 int64_t timeout_ms, json_t **result);
+int brk_socketio_ask(brk_state *b, const char *sio_sid, const char *event, const json_t *data,
+                     int64_t timeout_ms, json_t **result);
 
 /* rooms.c (callers hold b->lock) */
-int room_name_valid(const char *name, const char **why);
-int rooms_join_locked(broker *b, session *s, const char *name);  /* -E2BIG, -ENOMEM */
-int rooms_leave_locked(broker *b, session *s, const char *name); /* -ENOENT */
-void rooms_leave_all_locked(broker *b, session *s);
-int session_in_room_locked(session *s, const char *name);
+int brk_room_name_valid(const char *name, const char **why);
+int brk_rooms_join_locked(brk_state *b, brk_session *s, const char *name);  /* -E2BIG, -ENOMEM */
+int brk_rooms_leave_locked(brk_state *b, brk_session *s, const char *name); /* -ENOENT */
+void brk_rooms_leave_all_locked(brk_state *b, brk_session *s);
+int brk_session_in_room_locked(brk_session *s, const char *name);
 /* Broadcast 42[event, arg, offset] to the union of `rooms` (NULL: every
  * connected socket). Steals arg. Logged for recovery. */
-int broker_broadcast(broker *b, const char *const *rooms, const char *event, json_t *arg);
-json_t *rooms_status_locked(broker *b);
+int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, json_t *arg);
+json_t *brk_rooms_status_locked(brk_state *b);
 
 /* recovery.c (callers hold b->lock) */
-void recovery_save_locked(broker *b, session *s);
+void brk_recovery_save_locked(brk_state *b, brk_session *s);
 /* Restore pid/offset into s (rooms, sid, replay). 1 when recovered. */
-int recovery_restore_locked(broker *b, session *s, const char *pid, const char *offset);
-void recovery_log_append_locked(broker *b, uint64_t seq, bmsg *m, const char *const *rooms);
-void recovery_expire_locked(broker *b, int64_t now);
-void recovery_free_all(broker *b);
+int brk_recovery_restore_locked(brk_state *b, brk_session *s, const char *pid, const char *offset);
+void brk_recovery_log_append_locked(brk_state *b, uint64_t seq, brk_msg *m,
+                                    const char *const *rooms);
+void brk_recovery_expire_locked(brk_state *b, int64_t now);
+void brk_recovery_free_all(brk_state *b);
 
 /* bus.c */
-int bus_setup(broker *b);
-void bus_teardown(broker *b);
-void stats_flush(broker *b, int64_t now);
-json_t *broker_status(broker *b);
+int brk_bus_setup(brk_state *b);
+void brk_bus_teardown(brk_state *b);
+void brk_stats_flush(brk_state *b, int64_t now);
+json_t *brk_status(brk_state *b);
 
 /* polling.c / websocket.c */
-int polling_handler(vg_http_request *req, void *user);
-void websocket_handlers(vg_ws_handlers *h, size_t max_message);
+int brk_polling_handler(vg_http_request *req, void *user);
+void brk_websocket_handlers(vg_ws_handlers *h, size_t max_message);
 
-static inline int64_t now_ms(broker *b) { return b->host->now_mono_ms(b->host); }
+static inline int64_t now_ms(brk_state *b) { return b->host->now_mono_ms(b->host); }
 
 #endif

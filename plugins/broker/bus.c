@@ -14,36 +14,36 @@ static void on_notification_created(const char *topic, const json_t *payload, vo
 {
     (void)topic;
     static const char *const rooms[] = {"notifications", NULL};
-    broker_broadcast(user, rooms, "new_notification",
-                     json_pack("{s:O?,s:O?}", "notification",
-                               json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION),
-                               "unread_count",
-                               json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
+    brk_broadcast(user, rooms, "new_notification",
+                  json_pack("{s:O?,s:O?}", "notification",
+                            json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION),
+                            "unread_count",
+                            json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
 }
 
 static void on_notification_read(const char *topic, const json_t *payload, void *user)
 {
     (void)topic;
-    broker_broadcast(user, NULL, "notification_marked_read",
-                     json_pack("{s:O?,s:O?}", "notification_id",
-                               json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION_ID),
-                               "unread_count",
-                               json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
+    brk_broadcast(user, NULL, "notification_marked_read",
+                  json_pack("{s:O?,s:O?}", "notification_id",
+                            json_object_get(payload, VG_NOTIFICATIONS_F_NOTIFICATION_ID),
+                            "unread_count",
+                            json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
 }
 
 static void on_notifications_cleared(const char *topic, const json_t *payload, void *user)
 {
     (void)topic;
-    broker_broadcast(user, NULL, "notifications_cleared",
-                     json_pack("{s:O?}", "unread_count",
-                               json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
+    brk_broadcast(user, NULL, "notifications_cleared",
+                  json_pack("{s:O?}", "unread_count",
+                            json_object_get(payload, VG_NOTIFICATIONS_F_UNREAD_COUNT)));
 }
 
 /* dataset.* -> dataset_update {dataset_info, event, ...the rest of the payload}
  * to datasets, dataset:<id>, organization:<org> and portal:<portal>. */
 static void on_dataset(const char *topic, const json_t *payload, void *user)
 {
-    broker *b = user;
+    brk_state *b = user;
     const json_t *ds = json_object_get(payload, VG_MONITOR_F_DATASET);
     const char *id = json_string_value(json_object_get(ds, VG_MONITOR_DS_ID));
     const char *org = json_string_value(json_object_get(ds, VG_MONITOR_DS_ORGANIZATION));
@@ -70,10 +70,10 @@ static void on_dataset(const char *topic, const json_t *payload, void *user)
     json_object_del(arg, VG_MONITOR_F_DATASET);
     json_object_del(arg, VG_EVENT_V); /* the bus payload's version, not the protocol's */
     json_object_set_new(arg, "event", json_string(topic));
-    broker_broadcast(b, rooms, "dataset_update", arg);
+    brk_broadcast(b, rooms, "dataset_update", arg);
 }
 
-void stats_flush(broker *b, int64_t now)
+void brk_stats_flush(brk_state *b, int64_t now)
 {
     json_t *send = NULL;
     pthread_mutex_lock(&b->stats_lock);
@@ -86,7 +86,7 @@ void stats_flush(broker *b, int64_t now)
     pthread_mutex_unlock(&b->stats_lock);
     if (send) {
         static const char *const rooms[] = {"stats", NULL};
-        broker_broadcast(b, rooms, "stats_update", json_pack("{s:o}", "stats", send));
+        brk_broadcast(b, rooms, "stats_update", json_pack("{s:o}", "stats", send));
     }
 }
 
@@ -95,18 +95,18 @@ void stats_flush(broker *b, int64_t now)
 static void on_stats(const char *topic, const json_t *payload, void *user)
 {
     (void)topic;
-    broker *b = user;
+    brk_state *b = user;
     pthread_mutex_lock(&b->stats_lock);
     json_decref(b->stats_pending);
     b->stats_pending = json_deep_copy(payload);
     pthread_mutex_unlock(&b->stats_lock);
-    stats_flush(b, now_ms(b));
+    brk_stats_flush(b, now_ms(b));
 }
 
-json_t *broker_status(broker *b)
+json_t *brk_status(brk_state *b)
 {
     pthread_mutex_lock(&b->lock);
-    json_t *rooms = rooms_status_locked(b);
+    json_t *rooms = brk_rooms_status_locked(b);
     long long total = (long long)b->sessions.count;
     long long recoverable = (long long)b->recovery.count;
     long long unconnected = b->n_unconnected;
@@ -134,7 +134,7 @@ json_t *broker_status(broker *b)
 static int m_status(const json_t *params, json_t **result, void *user)
 {
     (void)params;
-    *result = broker_status(user);
+    *result = brk_status(user);
     return *result ? 0 : vg_method_fail(result, -ENOMEM, "INTERNAL", "out of memory");
 }
 
@@ -142,13 +142,13 @@ static int m_status(const json_t *params, json_t **result, void *user)
  * one Socket.IO client a question and waits for its acknowledgement. */
 static int m_ask(const json_t *params, json_t **result, void *user)
 {
-    broker *b = user;
+    brk_state *b = user;
     const char *sid = json_string_value(json_object_get(params, "sid"));
     const char *event = json_string_value(json_object_get(params, "event"));
     const json_t *t = json_object_get(params, "timeout_ms");
     if (!sid)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "sid: expected a socket id");
-    if (!event || !*event || strlen(event) > 64 || sio_reserved_event(event))
+    if (!event || !*event || strlen(event) > 64 || brk_sio_reserved_event(event))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "event: expected a name of 1 to 64 characters, not a reserved one");
     json_int_t timeout = 5000;
@@ -158,10 +158,10 @@ static int m_ask(const json_t *params, json_t **result, void *user)
                                   "timeout_ms: expected an integer from 1 to 60000");
         timeout = json_integer_value(t);
     }
-    return socketio_ask(b, sid, event, json_object_get(params, "data"), timeout, result);
+    return brk_socketio_ask(b, sid, event, json_object_get(params, "data"), timeout, result);
 }
 
-int bus_setup(broker *b)
+int brk_bus_setup(brk_state *b)
 {
     vg_bus *bus = b->host->bus;
     static const struct {
@@ -189,7 +189,7 @@ int bus_setup(broker *b)
     return 0;
 }
 
-void bus_teardown(broker *b)
+void brk_bus_teardown(brk_state *b)
 {
     for (int i = 0; i < b->nsubs; i++)
         vg_bus_unsubscribe(b->host->bus, b->subs[i]);

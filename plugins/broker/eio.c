@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
-int eio_decode(const char *text, size_t len, eio_packet *out)
+int brk_eio_decode(const char *text, size_t len, brk_eio_packet *out)
 {
     if (!text || len == 0)
         return -EINVAL;
@@ -22,7 +22,7 @@ int eio_decode(const char *text, size_t len, eio_packet *out)
     return 0;
 }
 
-int eio_payload_next(const char *body, size_t len, size_t *pos, eio_packet *out)
+int brk_eio_payload_next(const char *body, size_t len, size_t *pos, brk_eio_packet *out)
 {
     if (len == 0)
         return -EINVAL;
@@ -32,13 +32,13 @@ int eio_payload_next(const char *body, size_t len, size_t *pos, eio_packet *out)
     const char *sep = memchr(start, EIO_SEPARATOR, len - *pos);
     size_t part = sep ? (size_t)(sep - start) : len - *pos;
     /* An empty part (leading, doubled or trailing separator) is invalid. */
-    if (part == 0 || eio_decode(start, part, out) < 0)
+    if (part == 0 || brk_eio_decode(start, part, out) < 0)
         return -EINVAL;
     *pos = sep ? *pos + part + 1 : len + 1;
     return 1;
 }
 
-size_t eio_encode(char *out, int type, const char *data, size_t len)
+size_t brk_eio_encode(char *out, int type, const char *data, size_t len)
 {
     out[0] = (char)('0' + type);
     if (len)
@@ -46,8 +46,8 @@ size_t eio_encode(char *out, int type, const char *data, size_t len)
     return len + 1;
 }
 
-int eio_open_packet(char *out, size_t size, const char *sid, int offer_websocket,
-                    int64_t ping_interval_ms, int64_t ping_timeout_ms, int64_t max_payload)
+int brk_eio_open_packet(char *out, size_t size, const char *sid, int offer_websocket,
+                        int64_t ping_interval_ms, int64_t ping_timeout_ms, int64_t max_payload)
 {
     int n = snprintf(out, size,
                      "0{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%lld,"
@@ -59,7 +59,7 @@ int eio_open_packet(char *out, size_t size, const char *sid, int offer_websocket
     return n;
 }
 
-const char *eio_error_message(int code)
+const char *brk_eio_error_message(int code)
 {
     switch (code) {
     case EIO_ERR_UNKNOWN_TRANSPORT:
@@ -79,17 +79,18 @@ const char *eio_error_message(int code)
     }
 }
 
-int eio_error_status(int code) { return code == EIO_ERR_FORBIDDEN ? 403 : 400; }
+int brk_eio_error_status(int code) { return code == EIO_ERR_FORBIDDEN ? 403 : 400; }
 
-int eio_error_body(char *out, size_t size, int code)
+int brk_eio_error_body(char *out, size_t size, int code)
 {
-    int n = snprintf(out, size, "{\"code\":%d,\"message\":\"%s\"}", code, eio_error_message(code));
+    int n =
+        snprintf(out, size, "{\"code\":%d,\"message\":\"%s\"}", code, brk_eio_error_message(code));
     if (n < 0 || (size_t)n >= size)
         return -ENOSPC;
     return n;
 }
 
-int eio_random_id(char out[21])
+int brk_eio_random_id(char out[21])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

@@ -7,15 +7,15 @@
 
 #include "broker.h"
 
-bmsg *engine_open_msg(broker *b, const char *sid, int offer_websocket)
+brk_msg *brk_engine_open_msg(brk_state *b, const char *sid, int offer_websocket)
 {
     char buf[256];
-    int n = eio_open_packet(buf, sizeof buf, sid, offer_websocket, b->cfg.ping_interval,
-                            b->cfg.ping_timeout, b->cfg.max_payload);
-    return n < 0 ? NULL : bmsg_new(buf, (size_t)n);
+    int n = brk_eio_open_packet(buf, sizeof buf, sid, offer_websocket, b->cfg.ping_interval,
+                                b->cfg.ping_timeout, b->cfg.max_payload);
+    return n < 0 ? NULL : brk_msg_new(buf, (size_t)n);
 }
 
-int engine_on_binary(session *s, size_t len)
+int brk_engine_on_binary(brk_session *s, size_t len)
 {
     (void)len;
     /* Binary data only ever carries attachments of a binary Socket.IO packet,
@@ -28,9 +28,9 @@ int engine_on_binary(session *s, size_t len)
     return ok ? 0 : -EPROTO;
 }
 
-int engine_on_packet(session *s, const eio_packet *p)
+int brk_engine_on_packet(brk_session *s, const brk_eio_packet *p)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
     pthread_mutex_lock(&s->lock);
     int draining = s->drain_until != 0;
@@ -47,12 +47,13 @@ int engine_on_packet(session *s, const eio_packet *p)
         pthread_mutex_unlock(&s->lock);
         return 0;
     case EIO_MESSAGE:
-        return socketio_on_message(s, p->data, p->len);
+        return brk_socketio_on_message(s, p->data, p->len);
     case EIO_BINARY:
-        return engine_on_binary(s, p->len);
+        return brk_engine_on_binary(s, p->len);
     case EIO_CLOSE:
         /* Node reports this as "transport close", a recoverable reason. */
-        session_terminate(s, "client close", TERM_RECOVERABLE | TERM_CLIENT_CLOSE | TERM_CLOSE_WS);
+        brk_session_terminate(s, "client close",
+                              TERM_RECOVERABLE | TERM_CLIENT_CLOSE | TERM_CLOSE_WS);
         return 0;
     case EIO_NOOP:
         return 0;
@@ -76,7 +77,7 @@ static int same_origin(const char *origin, const char *host)
     return strcasecmp(p, host) == 0;
 }
 
-int origin_allowed(broker *b, const char *origin, const char *host_header)
+int brk_origin_allowed(brk_state *b, const char *origin, const char *host_header)
 {
     if (!origin || !*origin)
         return 1; /* not a browser (or same-origin GET): nothing to check */
@@ -93,7 +94,7 @@ int origin_allowed(broker *b, const char *origin, const char *host_header)
  * simultaneous upgrades cannot overshoot thread_cap; host->http_busy adds
  * the workers every other route uses (short requests, other plugins), so
  * the broker never takes one while thread_reserve is not free. */
-int worker_take(broker *b, int self_busy)
+int brk_worker_take(brk_state *b, int self_busy)
 {
     long cap = (long)b->cfg.thread_cap;
     if (b->host->http_busy && b->host->http_busy(b->host) - (self_busy ? 1 : 0) >= cap)
@@ -106,4 +107,4 @@ int worker_take(broker *b, int self_busy)
     return 1;
 }
 
-void worker_release(broker *b) { atomic_fetch_sub(&b->held, 1); }
+void brk_worker_release(brk_state *b) { atomic_fetch_sub(&b->held, 1); }

@@ -4,9 +4,9 @@
 
 #include "broker.h"
 
-bmsg *bmsg_new(const char *text, size_t len)
+brk_msg *brk_msg_new(const char *text, size_t len)
 {
-    bmsg *m = malloc(sizeof *m + len + 11);
+    brk_msg *m = malloc(sizeof *m + len + 11);
     if (!m)
         return NULL;
     atomic_init(&m->refs, 1);
@@ -17,13 +17,13 @@ bmsg *bmsg_new(const char *text, size_t len)
     return m;
 }
 
-bmsg *bmsg_ref(bmsg *m)
+brk_msg *brk_msg_ref(brk_msg *m)
 {
     atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
     return m;
 }
 
-void bmsg_unref(bmsg *m)
+void brk_msg_unref(brk_msg *m)
 {
     if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
         free(m);

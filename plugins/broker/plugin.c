@@ -1,52 +1,64 @@
 /* broker plugin: configuration, routes and lifecycle. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
 
-static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
+static int read_config(const vg_host *h, const vg_config *cfg, brk_config *c)
 {
-    long long v;
-    int rc = 0;
-    rc |= h->config_duration(h, cfg, "ping_interval", 25000, 50, 3600000, &c->ping_interval);
-    rc |= h->config_duration(h, cfg, "ping_timeout", 20000, 50, 3600000, &c->ping_timeout);
-    rc |= h->config_duration(h, cfg, "upgrade_timeout", 10000, 100, 600000, &c->upgrade_timeout);
-    rc |= h->config_duration(h, cfg, "connect_timeout", 45000, 100, 3600000, &c->connect_timeout);
-    rc |= h->config_int(h, cfg, "max_payload", 1000000, 1024, 64LL * 1024 * 1024, &c->max_payload);
-    rc |= h->config_list(h, cfg, "allowed_origins", NULL, &c->allowed_origins);
-    rc |= h->config_int(h, cfg, "max_clients", 1000, 1, 60000, &c->max_clients);
-    rc |= h->config_int(h, cfg, "thread_reserve", 32, 1, 10000, &c->thread_reserve);
-    rc |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog);
-    rc |=
-        h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30, &c->max_backlog_bytes);
-    rc |= h->config_int(h, cfg, "sender_threads", 4, 1, 256, &c->sender_threads);
-    rc |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms);
-    rc |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join);
-    rc |= h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window);
-    rc |= h->config_int(h, cfg, "recovery_log_max", 10000, 16, 10000000, &c->recovery_log_max);
-    rc |= h->config_int(h, cfg, "recovery_log_bytes", 16LL << 20, 65536, 1LL << 34,
-                        &c->recovery_log_bytes);
-    rc |= h->config_int(h, cfg, "rate_limit", 20, 0, 100000, &v);
+    /* Every key is read even after a bad one, so one run reports all mistakes. */
+    long long v = 20;
+    int bad = 0;
+    bad |= h->config_duration(h, cfg, "ping_interval", 25000, 50, 3600000, &c->ping_interval) < 0;
+    bad |= h->config_duration(h, cfg, "ping_timeout", 20000, 50, 3600000, &c->ping_timeout) < 0;
+    bad |=
+        h->config_duration(h, cfg, "upgrade_timeout", 10000, 100, 600000, &c->upgrade_timeout) < 0;
+    bad |=
+        h->config_duration(h, cfg, "connect_timeout", 45000, 100, 3600000, &c->connect_timeout) < 0;
+    bad |= h->config_int(h, cfg, "max_payload", 1000000, 1024, 64LL * 1024 * 1024,
+                         &c->max_payload) < 0;
+    bad |= h->config_list(h, cfg, "allowed_origins", NULL, &c->allowed_origins) < 0;
+    bad |= h->config_int(h, cfg, "max_clients", 1000, 1, 60000, &c->max_clients) < 0;
+    bool reserve_ok =
+        h->config_int(h, cfg, "thread_reserve", 32, 1, 10000, &c->thread_reserve) == 0;
+    bad |= !reserve_ok;
+    bad |= h->config_int(h, cfg, "max_backlog", 256, 4, 1000000, &c->max_backlog) < 0;
+    bad |= h->config_int(h, cfg, "max_backlog_bytes", 1048576, 4096, 1LL << 30,
+                         &c->max_backlog_bytes) < 0;
+    bool senders_ok = h->config_int(h, cfg, "sender_threads", 4, 1, 256, &c->sender_threads) == 0;
+    bad |= !senders_ok;
+    bad |= h->config_int(h, cfg, "max_rooms_per_client", 64, 1, 1024, &c->max_rooms) < 0;
+    bad |= h->config_bool(h, cfg, "auto_join", true, &c->auto_join) < 0;
+    bad |=
+        h->config_duration(h, cfg, "recovery_window", 120000, 0, 86400000, &c->recovery_window) < 0;
+    bad |= h->config_int(h, cfg, "recovery_log_max", 10000, 16, 10000000, &c->recovery_log_max) < 0;
+    bad |= h->config_int(h, cfg, "recovery_log_bytes", 16LL << 20, 65536, 1LL << 34,
+                         &c->recovery_log_bytes) < 0;
+    bad |= h->config_int(h, cfg, "rate_limit", 20, 0, 100000, &v) < 0;
     c->rate_per_s = (double)v;
-    rc |= h->config_int(h, cfg, "rate_burst", 40, 1, 100000, &c->rate_burst);
-    rc |= h->config_int(h, cfg, "rate_strikes", 20, 0, 100000, &c->rate_strikes);
-    rc |= h->config_int(h, cfg, "recent_limit", 20, 0, 100, &c->recent_limit);
-    rc |= h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval);
+    bad |= h->config_int(h, cfg, "rate_burst", 40, 1, 100000, &c->rate_burst) < 0;
+    bad |= h->config_int(h, cfg, "rate_strikes", 20, 0, 100000, &c->rate_strikes) < 0;
+    bad |= h->config_int(h, cfg, "recent_limit", 20, 0, 100, &c->recent_limit) < 0;
+    bad |=
+        h->config_duration(h, cfg, "stats_interval", 1000, 0, 3600000, &c->stats_min_interval) < 0;
     /* Sessions that have not connected a namespace are cheap to open and
      * cost a slot: capped apart from max_clients and closed early. */
-    rc |=
-        h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000, &c->handshake_timeout);
-    rc |= h->config_int(h, cfg, "max_unconnected", 128, 1, 60000, &c->max_unconnected);
-    rc |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000, &c->max_unconnected_per_ip);
+    bad |= h->config_duration(h, cfg, "handshake_timeout", 10000, 100, 3600000,
+                              &c->handshake_timeout) < 0;
+    bad |= h->config_int(h, cfg, "max_unconnected", 128, 1, 60000, &c->max_unconnected) < 0;
+    bad |= h->config_int(h, cfg, "max_unconnected_per_ip", 16, 1, 60000,
+                         &c->max_unconnected_per_ip) < 0;
     /* A write blocked this long marks its client slow: it is dropped. */
-    rc |= h->config_duration(h, cfg, "write_timeout", 1000, 10, 600000, &c->write_timeout);
-    rc |= h->config_int(h, cfg, "max_sender_threads", 64, 1, 4096, &c->max_sender_threads);
-    if (rc)
-        return -EINVAL;
-    if (c->max_sender_threads < c->sender_threads)
-        return h->config_fail(h, cfg, "max_sender_threads",
-                              "must be at least sender_threads (%lld)", c->sender_threads);
+    bad |= h->config_duration(h, cfg, "write_timeout", 1000, 10, 600000, &c->write_timeout) < 0;
+    senders_ok &=
+        h->config_int(h, cfg, "max_sender_threads", 64, 1, 4096, &c->max_sender_threads) == 0;
+    bad |= !senders_ok;
+    /* Cross-field rules need both keys valid. */
+    if (senders_ok && c->max_sender_threads < c->sender_threads)
+        bad |= h->config_fail(h, cfg, "max_sender_threads",
+                              "must be at least sender_threads (%lld)", c->sender_threads) < 0;
     c->json_max_depth = h->json_max_depth(h);
     /* The civetweb pool, as the core sized it. Every WebSocket and every
      * pending long-poll pins one worker, so keep thread_reserve of them for
@@ -54,37 +66,37 @@ static int read_config(const vg_host *h, const vg_config *cfg, broker_config *c)
     c->server_threads = h->http_threads(h);
     if (c->server_threads > 0) {
         c->thread_cap = c->server_threads - c->thread_reserve;
-        if (c->thread_cap < 1)
-            return h->config_fail(h, cfg, "thread_reserve",
+        if (reserve_ok && c->thread_cap < 1)
+            bad |= h->config_fail(h, cfg, "thread_reserve",
                                   "must be less than [server] threads (%lld), or no worker is "
                                   "left for WebSockets and long-polls",
-                                  c->server_threads);
+                                  c->server_threads) < 0;
     } else {
         c->thread_cap = c->max_clients;
     }
-    return 0;
+    return bad ? -EINVAL : 0;
 }
 
 /* vigia --check-config: validate [broker] (and the thread budget) only. */
 static int broker_check_config(const vg_host *host, const vg_config *cfg)
 {
-    broker_config c;
+    brk_config c;
     memset(&c, 0, sizeof c);
     int rc = read_config(host, cfg, &c);
     json_decref(c.allowed_origins);
     return rc;
 }
 
-static void destroy_state(broker *b)
+static void destroy_state(brk_state *b)
 {
     if (!b)
         return;
-    sessions_free_all(b);
-    recovery_free_all(b);
-    smap_free(&b->rooms, NULL);
-    smap_free(&b->sessions, NULL);
-    smap_free(&b->unconnected_ip, free);
-    bmsg_unref(b->ping_msg);
+    brk_sessions_free_all(b);
+    brk_recovery_free_all(b);
+    brk_smap_free(&b->rooms, NULL);
+    brk_smap_free(&b->sessions, NULL);
+    brk_smap_free(&b->unconnected_ip, free);
+    brk_msg_unref(b->ping_msg);
     json_decref(b->cfg.allowed_origins);
     json_decref(b->stats_pending);
     pthread_mutex_destroy(&b->lock);
@@ -96,9 +108,19 @@ static void destroy_state(broker *b)
     free(b);
 }
 
+/* Long-poll requests arrive all the time from every client: their access log
+ * lines go to debug (VG_ROUTE_QUIET), on a core that knows the flag. */
+static int polling_route(const vg_host *host, const char *path, brk_state *b)
+{
+    if (host->struct_size >= offsetof(vg_host, http_route_flags) + sizeof host->http_route_flags)
+        return host->http_route_flags(host, "*", path, VG_ROUTE_QUIET, brk_polling_handler, b,
+                                      NULL);
+    return host->http_route(host, "*", path, brk_polling_handler, b, NULL);
+}
+
 static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
 {
-    broker *b = calloc(1, sizeof *b);
+    brk_state *b = calloc(1, sizeof *b);
     if (!b)
         return host->fail(host, "out of memory");
     b->host = host;
@@ -118,26 +140,26 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
         destroy_state(b);
         return -EINVAL;
     }
-    if (smap_init(&b->sessions, 16384) < 0 || smap_init(&b->rooms, 1024) < 0 ||
-        smap_init(&b->recovery, 4096) < 0 || smap_init(&b->unconnected_ip, 1024) < 0 ||
+    if (brk_smap_init(&b->sessions, 16384) < 0 || brk_smap_init(&b->rooms, 1024) < 0 ||
+        brk_smap_init(&b->recovery, 4096) < 0 || brk_smap_init(&b->unconnected_ip, 1024) < 0 ||
         !(b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log)) ||
-        !(b->ping_msg = bmsg_new("2", 1))) {
+        !(b->ping_msg = brk_msg_new("2", 1))) {
         destroy_state(b);
         return host->fail(host, "out of memory");
     }
-    websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
+    brk_websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
     /* civetweb matches the WebSocket handler "/socket.io" for "/socket.io/" too;
      * the core's HTTP routes are strict about the trailing slash, so both. */
     int rc = host->ws_route(host, "/socket.io", &b->ws_handlers, b, NULL);
     if (rc == 0)
-        rc = host->http_route(host, "*", "/socket.io/", polling_handler, b, NULL);
+        rc = polling_route(host, "/socket.io/", b);
     if (rc == 0)
-        rc = host->http_route(host, "*", "/socket.io", polling_handler, b, NULL);
+        rc = polling_route(host, "/socket.io", b);
     if (rc < 0) {
         destroy_state(b);
         return host->fail(host, "cannot register /socket.io/: %d", rc);
     }
-    if (bus_setup(b) < 0) {
+    if (brk_bus_setup(b) < 0) {
         destroy_state(b);
         return -EINVAL;
     }
@@ -152,10 +174,10 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
 
 static int broker_start(void *state)
 {
-    broker *b = state;
-    int rc = senders_start(b);
+    brk_state *b = state;
+    int rc = brk_senders_start(b);
     if (rc == 0)
-        rc = housekeeper_start(b);
+        rc = brk_housekeeper_start(b);
     if (rc < 0)
         VG_ERROR(b->host, "cannot start threads: %s", strerror(-rc));
     return rc;
@@ -163,12 +185,12 @@ static int broker_start(void *state)
 
 static void broker_stop(void *state)
 {
-    broker *b = state;
-    bus_teardown(b);
-    housekeeper_stop(b);
+    brk_state *b = state;
+    brk_bus_teardown(b);
+    brk_housekeeper_stop(b);
     atomic_store(&b->stopping, 1);
-    sessions_free_all(b); /* wakes every pending long-poll */
-    senders_stop(b);
+    brk_sessions_free_all(b); /* wakes every pending long-poll */
+    brk_senders_stop(b);
 }
 
 static void broker_destroy(void *state) { destroy_state(state); }

@@ -12,8 +12,8 @@
 static int reply_eio_error(vg_http_request *req, int code)
 {
     char body[96];
-    int n = eio_error_body(body, sizeof body, code);
-    return vg_http_reply(req, eio_error_status(code), "application/json", body, (size_t)n);
+    int n = brk_eio_error_body(body, sizeof body, code);
+    return vg_http_reply(req, brk_eio_error_status(code), "application/json", body, (size_t)n);
 }
 
 static int reply_full(vg_http_request *req)
@@ -41,7 +41,7 @@ static void cors_headers(vg_http_request *req, const char *origin)
     vg_http_set_header(req, "Access-Control-Allow-Credentials", "true");
 }
 
-static int handshake(broker *b, vg_http_request *req)
+static int handshake(brk_state *b, vg_http_request *req)
 {
     char eio[8];
     if (strcmp(vg_http_method(req), "GET") != 0)
@@ -49,13 +49,13 @@ static int handshake(broker *b, vg_http_request *req)
     if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0)
         return reply_eio_error(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     int err;
-    session *s = session_new(b, TR_POLLING, vg_http_remote_addr(req), &err);
+    brk_session *s = brk_session_new(b, TR_POLLING, vg_http_remote_addr(req), &err);
     if (!s)
         return err == -EAGAIN ? reply_pending(req) : reply_full(req);
     char body[256];
-    int n = eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval, b->cfg.ping_timeout,
-                            b->cfg.max_payload);
-    session_unref(s);
+    int n = brk_eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
+                                b->cfg.ping_timeout, b->cfg.max_payload);
+    brk_session_unref(s);
     vg_http_set_header(req, "Cache-Control", "no-store");
     return vg_http_reply(req, 200, "text/plain; charset=UTF-8", body, (size_t)n);
 }
@@ -71,7 +71,7 @@ static void deadline_after(struct timespec *ts, int64_t ms)
     }
 }
 
-static int poll_get(broker *b, session *s, vg_http_request *req)
+static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
 {
     pthread_mutex_lock(&s->lock);
     if (s->transport != TR_POLLING) {
@@ -81,11 +81,11 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
     if (s->poll_pending) {
         /* Overlapping GET: 400 here, "1" to the first one, session closed. */
         pthread_mutex_unlock(&s->lock);
-        session_terminate(s, "overlapping GET", 0);
+        brk_session_terminate(s, "overlapping GET", 0);
         return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
     }
     int would_wait = s->q_len == 0 && !s->closed && !s->upgrading;
-    if (would_wait && !worker_take(b, 1)) {
+    if (would_wait && !brk_worker_take(b, 1)) {
         /* Waiting would pin one more worker thread than the reserve allows. */
         pthread_mutex_unlock(&s->lock);
         return reply_full(req);
@@ -110,7 +110,7 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
     size_t n = 0;
     if (body) {
         while (mine && s->q_len) {
-            bmsg *m = s->q[s->q_head];
+            brk_msg *m = s->q[s->q_head];
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_len--;
             s->q_bytes -= m->text_len;
@@ -118,7 +118,7 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
                 body[n++] = EIO_SEPARATOR;
             memcpy(body + n, m->text, m->text_len);
             n += m->text_len;
-            bmsg_unref(m);
+            brk_msg_unref(m);
             atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
         }
         if (s->closed) {
@@ -130,7 +130,7 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
         }
     }
     s->poll_pending = 0;
-    worker_release(b);
+    brk_worker_release(b);
     pthread_mutex_unlock(&s->lock);
     if (!body)
         return -ENOMEM;
@@ -140,7 +140,7 @@ static int poll_get(broker *b, session *s, vg_http_request *req)
     return rc;
 }
 
-static int poll_post(broker *b, session *s, vg_http_request *req)
+static int poll_post(brk_state *b, brk_session *s, vg_http_request *req)
 {
     const char *ct = vg_http_header(req, "Content-Type");
     if (ct && strncasecmp(ct, "application/octet-stream", 24) == 0)
@@ -162,14 +162,14 @@ static int poll_post(broker *b, session *s, vg_http_request *req)
     pthread_mutex_unlock(&s->lock);
     if (bad) {
         if (overlap)
-            session_terminate(s, "overlapping POST", 0);
+            brk_session_terminate(s, "overlapping POST", 0);
         return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
     }
     size_t pos = 0;
-    eio_packet p;
+    brk_eio_packet p;
     int err = 0;
-    while ((rc = eio_payload_next(data, len, &pos, &p)) == 1) {
-        if (engine_on_packet(s, &p) < 0) {
+    while ((rc = brk_eio_payload_next(data, len, &pos, &p)) == 1) {
+        if (brk_engine_on_packet(s, &p) < 0) {
             err = 1;
             break;
         }
@@ -181,19 +181,19 @@ static int poll_post(broker *b, session *s, vg_http_request *req)
     pthread_mutex_unlock(&s->lock);
     if (err) {
         atomic_fetch_add(&b->dropped_protocol, 1);
-        session_terminate(s, "parse error", 0);
+        brk_session_terminate(s, "parse error", 0);
         return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
     }
     vg_http_set_header(req, "Cache-Control", "no-store");
     return vg_http_reply(req, 200, "text/html", "ok", 2);
 }
 
-int polling_handler(vg_http_request *req, void *user)
+int brk_polling_handler(vg_http_request *req, void *user)
 {
-    broker *b = user;
+    brk_state *b = user;
     const char *method = vg_http_method(req);
     const char *origin = vg_http_header(req, "Origin");
-    if (!origin_allowed(b, origin, vg_http_header(req, "Host")))
+    if (!brk_origin_allowed(b, origin, vg_http_header(req, "Host")))
         return reply_eio_error(req, EIO_ERR_FORBIDDEN);
     cors_headers(req, origin);
     if (strcmp(method, "OPTIONS") == 0) {
@@ -217,7 +217,7 @@ int polling_handler(vg_http_request *req, void *user)
         return handshake(b, req);
     if (qr < 0)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_SID); /* too long to be one of ours */
-    session *s = session_find(b, sid);
+    brk_session *s = brk_session_find(b, sid);
     if (!s)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);
     int rc;
@@ -227,6 +227,6 @@ int polling_handler(vg_http_request *req, void *user)
         rc = poll_post(b, s, req);
     else
         rc = reply_eio_error(req, EIO_ERR_BAD_REQUEST);
-    session_unref(s);
+    brk_session_unref(s);
     return rc;
 }

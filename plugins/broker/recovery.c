@@ -8,14 +8,14 @@
 
 static void rec_free(void *v)
 {
-    recovery_rec *r = v;
+    brk_recovery_rec *r = v;
     json_decref(r->rooms);
     free(r);
 }
 
-void recovery_save_locked(broker *b, session *s)
+void brk_recovery_save_locked(brk_state *b, brk_session *s)
 {
-    recovery_rec *r = calloc(1, sizeof *r);
+    brk_recovery_rec *r = calloc(1, sizeof *r);
     if (!r)
         return;
     memcpy(r->pid, s->pid, sizeof r->pid);
@@ -25,16 +25,16 @@ void recovery_save_locked(broker *b, session *s)
         json_array_append_new(r->rooms, json_string(s->rooms[i].r->name));
     r->admin = s->admin;
     r->at = now_ms(b);
-    recovery_rec *old = smap_del(&b->recovery, r->pid);
+    brk_recovery_rec *old = brk_smap_del(&b->recovery, r->pid);
     if (old)
         rec_free(old);
-    if (smap_put(&b->recovery, r->pid, r) < 0)
+    if (brk_smap_put(&b->recovery, r->pid, r) < 0)
         rec_free(r);
 }
 
-static void entry_free(log_entry *e)
+static void entry_free(brk_log_entry *e)
 {
-    bmsg_unref(e->m);
+    brk_msg_unref(e->m);
     if (e->rooms) {
         for (int i = 0; e->rooms[i]; i++)
             free(e->rooms[i]);
@@ -43,9 +43,9 @@ static void entry_free(log_entry *e)
     memset(e, 0, sizeof *e);
 }
 
-static void evict_oldest(broker *b)
+static void evict_oldest(brk_state *b)
 {
-    log_entry *e = &b->log[b->log_head];
+    brk_log_entry *e = &b->log[b->log_head];
     b->log_evicted_upto = e->seq;
     b->log_bytes -= e->m->text_len;
     entry_free(e);
@@ -53,7 +53,8 @@ static void evict_oldest(broker *b)
     b->log_len--;
 }
 
-void recovery_log_append_locked(broker *b, uint64_t seq, bmsg *m, const char *const *rooms)
+void brk_recovery_log_append_locked(brk_state *b, uint64_t seq, brk_msg *m,
+                                    const char *const *rooms)
 {
     if (!b->log || b->cfg.recovery_window <= 0)
         return;
@@ -61,10 +62,10 @@ void recovery_log_append_locked(broker *b, uint64_t seq, bmsg *m, const char *co
         evict_oldest(b);
     while (b->log_len && (long long)(b->log_bytes + m->text_len) > b->cfg.recovery_log_bytes)
         evict_oldest(b);
-    log_entry *e = &b->log[(b->log_head + b->log_len) % (size_t)b->cfg.recovery_log_max];
+    brk_log_entry *e = &b->log[(b->log_head + b->log_len) % (size_t)b->cfg.recovery_log_max];
     e->seq = seq;
     e->at = now_ms(b);
-    e->m = bmsg_ref(m);
+    e->m = brk_msg_ref(m);
     b->log_bytes += m->text_len;
     e->rooms = NULL;
     if (rooms) {
@@ -78,19 +79,19 @@ void recovery_log_append_locked(broker *b, uint64_t seq, bmsg *m, const char *co
     b->log_len++;
 }
 
-static int entry_matches(const log_entry *e, session *s)
+static int entry_matches(const brk_log_entry *e, brk_session *s)
 {
     if (!e->rooms)
         return 1;
     for (int i = 0; e->rooms[i]; i++)
-        if (session_in_room_locked(s, e->rooms[i]))
+        if (brk_session_in_room_locked(s, e->rooms[i]))
             return 1;
     return 0;
 }
 
-int recovery_restore_locked(broker *b, session *s, const char *pid, const char *offset)
+int brk_recovery_restore_locked(brk_state *b, brk_session *s, const char *pid, const char *offset)
 {
-    recovery_rec *r = smap_get(&b->recovery, pid);
+    brk_recovery_rec *r = brk_smap_get(&b->recovery, pid);
     if (!r)
         return 0;
     int64_t now = now_ms(b);
@@ -100,19 +101,19 @@ int recovery_restore_locked(broker *b, session *s, const char *pid, const char *
     if (now - r->at > b->cfg.recovery_window || errno || *end || end == offset ||
         off < b->log_evicted_upto || off > atomic_load(&b->offset_seq))
         return 0;
-    smap_del(&b->recovery, pid);
+    brk_smap_del(&b->recovery, pid);
     memcpy(s->sio_sid, r->sio_sid, sizeof s->sio_sid);
     memcpy(s->pid, r->pid, sizeof s->pid);
     size_t i;
     json_t *name;
     json_array_foreach (r->rooms, i, name)
-        rooms_join_locked(b, s, json_string_value(name));
+        brk_rooms_join_locked(b, s, json_string_value(name));
     /* Replay, in offset order, what this socket's rooms got after `offset`. */
     pthread_mutex_lock(&s->lock);
     for (size_t k = 0; k < b->log_len; k++) {
-        log_entry *e = &b->log[(b->log_head + k) % (size_t)b->cfg.recovery_log_max];
+        brk_log_entry *e = &b->log[(b->log_head + k) % (size_t)b->cfg.recovery_log_max];
         if (e->seq > off && entry_matches(e, s))
-            session_enqueue_locked(s, e->m);
+            brk_session_enqueue_locked(s, e->m);
     }
     pthread_mutex_unlock(&s->lock);
     rec_free(r);
@@ -123,7 +124,7 @@ static int expire_rec(const char *key, void *value, void *arg)
 {
     (void)key;
     int64_t *limit = arg;
-    recovery_rec *r = value;
+    brk_recovery_rec *r = value;
     if (r->at < *limit) {
         rec_free(r);
         return 1;
@@ -131,20 +132,20 @@ static int expire_rec(const char *key, void *value, void *arg)
     return 0;
 }
 
-void recovery_expire_locked(broker *b, int64_t now)
+void brk_recovery_expire_locked(brk_state *b, int64_t now)
 {
     int64_t limit = now - b->cfg.recovery_window;
     while (b->log_len && b->log[b->log_head].at < limit)
         evict_oldest(b);
     if (b->recovery.count)
-        smap_each(&b->recovery, expire_rec, &limit);
+        brk_smap_each(&b->recovery, expire_rec, &limit);
 }
 
-void recovery_free_all(broker *b)
+void brk_recovery_free_all(brk_state *b)
 {
     while (b->log && b->log_len)
         evict_oldest(b);
     free(b->log);
     b->log = NULL;
-    smap_free(&b->recovery, rec_free);
+    brk_smap_free(&b->recovery, rec_free);
 }

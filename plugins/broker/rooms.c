@@ -10,7 +10,7 @@
 
 #define ROOM_NAME_MAX 128
 
-int room_name_valid(const char *name, const char **why)
+int brk_room_name_valid(const char *name, const char **why)
 {
     size_t n = strlen(name);
     if (n == 0 || n > ROOM_NAME_MAX) {
@@ -39,7 +39,7 @@ int room_name_valid(const char *name, const char **why)
     return 0;
 }
 
-int session_in_room_locked(session *s, const char *name)
+int brk_session_in_room_locked(brk_session *s, const char *name)
 {
     for (int i = 0; i < s->nrooms; i++)
         if (strcmp(s->rooms[i].r->name, name) == 0)
@@ -47,24 +47,24 @@ int session_in_room_locked(session *s, const char *name)
     return 0;
 }
 
-int rooms_join_locked(broker *b, session *s, const char *name)
+int brk_rooms_join_locked(brk_state *b, brk_session *s, const char *name)
 {
-    if (session_in_room_locked(s, name))
+    if (brk_session_in_room_locked(s, name))
         return -EEXIST;
     if (s->nrooms >= b->cfg.max_rooms)
         return -E2BIG;
     if (s->nrooms == s->rooms_cap) {
         int cap = s->rooms_cap ? s->rooms_cap * 2 : 2;
-        room_slot *r = realloc(s->rooms, (size_t)cap * sizeof *r);
+        brk_room_slot *r = realloc(s->rooms, (size_t)cap * sizeof *r);
         if (!r)
             return -ENOMEM;
         s->rooms = r;
         s->rooms_cap = cap;
     }
-    room *r = smap_get(&b->rooms, name);
+    brk_room *r = brk_smap_get(&b->rooms, name);
     if (!r) {
         r = calloc(1, sizeof *r);
-        if (!r || !(r->name = strdup(name)) || smap_put(&b->rooms, name, r) < 0) {
+        if (!r || !(r->name = strdup(name)) || brk_smap_put(&b->rooms, name, r) < 0) {
             if (r)
                 free(r->name);
             free(r);
@@ -73,31 +73,31 @@ int rooms_join_locked(broker *b, session *s, const char *name)
     }
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 4;
-        session **m = realloc(r->members, cap * sizeof *m);
+        brk_session **m = realloc(r->members, cap * sizeof *m);
         if (!m)
             return -ENOMEM;
         r->members = m;
         r->cap = cap;
     }
     r->members[r->n] = s;
-    s->rooms[s->nrooms++] = (room_slot){r, r->n};
+    s->rooms[s->nrooms++] = (brk_room_slot){r, r->n};
     r->n++;
     return 0;
 }
 
 static void free_room(void *v)
 {
-    room *r = v;
+    brk_room *r = v;
     free(r->members);
     free(r->name);
     free(r);
 }
 
-static void leave_slot(broker *b, session *s, int i)
+static void leave_slot(brk_state *b, brk_session *s, int i)
 {
-    room *r = s->rooms[i].r;
+    brk_room *r = s->rooms[i].r;
     size_t idx = s->rooms[i].idx;
-    session *last = r->members[r->n - 1];
+    brk_session *last = r->members[r->n - 1];
     r->members[idx] = last;
     r->n--;
     if (last != s) {
@@ -109,12 +109,12 @@ static void leave_slot(broker *b, session *s, int i)
     }
     s->rooms[i] = s->rooms[--s->nrooms];
     if (r->n == 0) {
-        smap_del(&b->rooms, r->name);
+        brk_smap_del(&b->rooms, r->name);
         free_room(r);
     }
 }
 
-int rooms_leave_locked(broker *b, session *s, const char *name)
+int brk_rooms_leave_locked(brk_state *b, brk_session *s, const char *name)
 {
     for (int i = 0; i < s->nrooms; i++)
         if (strcmp(s->rooms[i].r->name, name) == 0) {
@@ -124,7 +124,7 @@ int rooms_leave_locked(broker *b, session *s, const char *name)
     return -ENOENT;
 }
 
-void rooms_leave_all_locked(broker *b, session *s)
+void brk_rooms_leave_all_locked(brk_state *b, brk_session *s)
 {
     while (s->nrooms > 0)
         leave_slot(b, s, s->nrooms - 1);
@@ -132,47 +132,47 @@ void rooms_leave_all_locked(broker *b, session *s)
 
 static int add_room_status(const char *key, void *value, void *arg)
 {
-    room *r = value;
+    brk_room *r = value;
     json_array_append_new(arg, json_pack("{s:s,s:I}", "name", key, "members", (json_int_t)r->n));
     return 0;
 }
 
-json_t *rooms_status_locked(broker *b)
+json_t *brk_rooms_status_locked(brk_state *b)
 {
     json_t *a = json_array();
     if (a)
-        smap_each(&b->rooms, add_room_status, a);
+        brk_smap_each(&b->rooms, add_room_status, a);
     return a;
 }
 
 typedef struct victims {
-    session **v;
+    brk_session **v;
     size_t n, cap;
 } victims;
 
-static void deliver(session *s, bmsg *m, victims *vs, sched_batch *batch)
+static void deliver(brk_session *s, brk_msg *m, victims *vs, brk_sched_batch *batch)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = session_enqueue_batch_locked(s, m, batch);
+    int rc = brk_session_enqueue_batch_locked(s, m, batch);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         return;
     if (vs->n == vs->cap) {
         size_t cap = vs->cap ? vs->cap * 2 : 16;
-        session **v = realloc(vs->v, cap * sizeof *v);
+        brk_session **v = realloc(vs->v, cap * sizeof *v);
         if (!v)
             return; /* it will overflow again on the next message */
         vs->v = v;
         vs->cap = cap;
     }
-    session_ref(s);
+    brk_session_ref(s);
     vs->v[vs->n++] = s;
 }
 
-int broker_broadcast(broker *b, const char *const *rooms, const char *event, json_t *arg)
+int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, json_t *arg)
 {
     victims vs = {0};
-    sched_batch batch = {0};
+    brk_sched_batch batch = {0};
     pthread_mutex_lock(&b->lock);
     uint64_t seq = atomic_fetch_add(&b->offset_seq, 1) + 1;
     char off[24];
@@ -183,26 +183,26 @@ int broker_broadcast(broker *b, const char *const *rooms, const char *event, jso
     if (arr)
         json_array_append_new(arr, json_string(off));
     size_t len = 0;
-    char *text = arr ? sio_encode(SIO_EVENT, "/", -1, arr, 1, &len) : NULL;
+    char *text = arr ? brk_sio_encode(SIO_EVENT, "/", -1, arr, 1, &len) : NULL;
     json_decref(arr);
     json_decref(arg);
-    bmsg *m = text ? bmsg_new(text, len) : NULL;
+    brk_msg *m = text ? brk_msg_new(text, len) : NULL;
     free(text);
     if (!m) {
         pthread_mutex_unlock(&b->lock);
         return -ENOMEM;
     }
-    recovery_log_append_locked(b, seq, m, rooms);
+    brk_recovery_log_append_locked(b, seq, m, rooms);
     uint64_t mark = ++b->bcast_mark;
     if (!rooms) {
-        for (session *s = b->list; s; s = s->next)
+        for (brk_session *s = b->list; s; s = s->next)
             if (s->sio_connected)
                 deliver(s, m, &vs, &batch);
     } else {
         for (int i = 0; rooms[i]; i++) {
-            room *r = smap_get(&b->rooms, rooms[i]);
+            brk_room *r = brk_smap_get(&b->rooms, rooms[i]);
             for (size_t k = 0; r && k < r->n; k++) {
-                session *s = r->members[k];
+                brk_session *s = r->members[k];
                 if (s->bcast_mark == mark)
                     continue; /* in several of the target rooms: once */
                 s->bcast_mark = mark;
@@ -211,12 +211,12 @@ int broker_broadcast(broker *b, const char *const *rooms, const char *event, jso
         }
     }
     pthread_mutex_unlock(&b->lock);
-    sched_batch_flush(b, &batch);
-    bmsg_unref(m);
+    brk_sched_batch_flush(b, &batch);
+    brk_msg_unref(m);
     for (size_t i = 0; i < vs.n; i++) {
         atomic_fetch_add(&b->dropped_backlog, 1);
-        session_terminate(vs.v[i], "backlog overflow", TERM_RECOVERABLE | TERM_CLOSE_WS);
-        session_unref(vs.v[i]);
+        brk_session_terminate(vs.v[i], "backlog overflow", TERM_RECOVERABLE | TERM_CLOSE_WS);
+        brk_session_unref(vs.v[i]);
     }
     free(vs.v);
     return 0;

@@ -10,14 +10,17 @@
 
 #define SENDER_BATCH 64
 
-void session_ref(session *s) { atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); }
+void brk_session_ref(brk_session *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
 
-void session_unref(session *s)
+void brk_session_unref(brk_session *s)
 {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
     for (size_t i = 0; i < s->q_len; i++)
-        bmsg_unref(s->q[(s->q_head + i) % s->q_cap]);
+        brk_msg_unref(s->q[(s->q_head + i) % s->q_cap]);
     free(s->q);
     if (s->ws)
         vg_ws_unref(s->ws);
@@ -39,19 +42,19 @@ static void cond_init_monotonic(pthread_cond_t *c)
 }
 
 /* Caller holds b->lock. */
-static int admissible_locked(broker *b, const char *ip)
+static int admissible_locked(brk_state *b, const char *ip)
 {
     if ((long long)b->sessions.count >= b->cfg.max_clients)
         return -EBUSY;
     if (b->cfg.max_unconnected > 0 && b->n_unconnected >= b->cfg.max_unconnected)
         return -EAGAIN;
-    const long long *n = smap_get(&b->unconnected_ip, ip);
+    const long long *n = brk_smap_get(&b->unconnected_ip, ip);
     if (b->cfg.max_unconnected_per_ip > 0 && n && *n >= b->cfg.max_unconnected_per_ip)
         return -EAGAIN;
     return 0;
 }
 
-int session_admissible(broker *b, const char *ip)
+int brk_session_admissible(brk_state *b, const char *ip)
 {
     pthread_mutex_lock(&b->lock);
     int rc = admissible_locked(b, ip ? ip : "");
@@ -59,16 +62,16 @@ int session_admissible(broker *b, const char *ip)
     return rc;
 }
 
-void session_set_unconnected_locked(session *s, int unconnected)
+void brk_session_set_unconnected_locked(brk_session *s, int unconnected)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     if (!unconnected == !s->unconnected)
         return;
-    long long *n = smap_get(&b->unconnected_ip, s->ip);
+    long long *n = brk_smap_get(&b->unconnected_ip, s->ip);
     if (unconnected) {
         if (!n) {
             n = calloc(1, sizeof *n);
-            if (!n || smap_put(&b->unconnected_ip, s->ip, n) < 0) {
+            if (!n || brk_smap_put(&b->unconnected_ip, s->ip, n) < 0) {
                 free(n);
                 return; /* out of memory: not counted, still timed out */
             }
@@ -78,15 +81,15 @@ void session_set_unconnected_locked(session *s, int unconnected)
     } else {
         b->n_unconnected--;
         if (n && --*n <= 0)
-            free(smap_del(&b->unconnected_ip, s->ip));
+            free(brk_smap_del(&b->unconnected_ip, s->ip));
     }
     s->unconnected = unconnected;
 }
 
-session *session_new(broker *b, int transport, const char *ip, int *err)
+brk_session *brk_session_new(brk_state *b, int transport, const char *ip, int *err)
 {
     *err = -ENOMEM;
-    session *s = calloc(1, sizeof *s);
+    brk_session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->b = b;
@@ -99,13 +102,13 @@ session *session_new(broker *b, int transport, const char *ip, int *err)
     s->tokens = (double)b->cfg.rate_burst;
     s->tokens_at = s->opened_at;
     snprintf(s->ip, sizeof s->ip, "%s", ip ? ip : "");
-    if (eio_random_id(s->sid) < 0) {
+    if (brk_eio_random_id(s->sid) < 0) {
         free(s);
         return NULL;
     }
     pthread_mutex_lock(&b->lock);
     int rc = admissible_locked(b, s->ip);
-    if (rc < 0 || smap_put(&b->sessions, s->sid, s) < 0) {
+    if (rc < 0 || brk_smap_put(&b->sessions, s->sid, s) < 0) {
         pthread_mutex_unlock(&b->lock);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
@@ -113,7 +116,7 @@ session *session_new(broker *b, int transport, const char *ip, int *err)
         *err = rc < 0 ? rc : -ENOMEM;
         return NULL;
     }
-    session_set_unconnected_locked(s, 1);
+    brk_session_set_unconnected_locked(s, 1);
     s->in_table = 1;
     s->next = b->list;
     if (b->list)
@@ -125,18 +128,18 @@ session *session_new(broker *b, int transport, const char *ip, int *err)
     return s;
 }
 
-session *session_find(broker *b, const char *sid)
+brk_session *brk_session_find(brk_state *b, const char *sid)
 {
     pthread_mutex_lock(&b->lock);
-    session *s = smap_get(&b->sessions, sid);
+    brk_session *s = brk_smap_get(&b->sessions, sid);
     if (s)
-        session_ref(s);
+        brk_session_ref(s);
     pthread_mutex_unlock(&b->lock);
     return s;
 }
 
 /* Append `s` to the senders' run queue; the caller owns a reference for it. */
-static void rq_push_back(broker *b, session *s)
+static void rq_push_back(brk_state *b, brk_session *s)
 {
     pthread_mutex_lock(&b->rq_lock);
     s->rq_next = NULL;
@@ -150,30 +153,33 @@ static void rq_push_back(broker *b, session *s)
 }
 
 /* Put `s` on the senders' run queue (once: `scheduled` guards it). */
-static void run_queue_push_locked(session *s)
+static void run_queue_push_locked(brk_session *s)
 {
     s->scheduled = 1;
-    session_ref(s);
+    brk_session_ref(s);
     rq_push_back(s->b, s);
 }
 
 /* Hand the session to a sender even when it is not (yet) a WebSocket
  * session: closing a probe or a closed session's socket is sender work too. */
-static void session_schedule_any_locked(session *s)
+static void session_schedule_any_locked(brk_session *s)
 {
     if (!s->scheduled && (s->ws || s->probe))
         run_queue_push_locked(s);
 }
 
-void session_schedule_locked(session *s)
+void brk_session_schedule_locked(brk_session *s)
 {
     if (!s->scheduled && s->transport == TR_WEBSOCKET && s->ws)
         run_queue_push_locked(s);
 }
 
-int session_enqueue_locked(session *s, bmsg *m) { return session_enqueue_batch_locked(s, m, NULL); }
+int brk_session_enqueue_locked(brk_session *s, brk_msg *m)
+{
+    return brk_session_enqueue_batch_locked(s, m, NULL);
+}
 
-void sched_batch_flush(broker *b, sched_batch *batch)
+void brk_sched_batch_flush(brk_state *b, brk_sched_batch *batch)
 {
     if (!batch->head)
         return;
@@ -190,9 +196,9 @@ void sched_batch_flush(broker *b, sched_batch *batch)
 
 /* With a batch, a session that needs a sender is chained there instead of
  * taking the ready-queue lock once per recipient (one lock per broadcast). */
-int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch)
+int brk_session_enqueue_batch_locked(brk_session *s, brk_msg *m, brk_sched_batch *batch)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     if (s->closed)
         return 0;
     if ((long long)s->q_len >= b->cfg.max_backlog ||
@@ -200,7 +206,7 @@ int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch)
         return -ENOBUFS;
     if (s->q_len == s->q_cap) {
         size_t cap = s->q_cap ? s->q_cap * 2 : 8;
-        bmsg **q = malloc(cap * sizeof *q);
+        brk_msg **q = malloc(cap * sizeof *q);
         if (!q)
             return -ENOBUFS;
         for (size_t i = 0; i < s->q_len; i++)
@@ -210,16 +216,16 @@ int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch)
         s->q_cap = cap;
         s->q_head = 0;
     }
-    s->q[(s->q_head + s->q_len) % s->q_cap] = bmsg_ref(m);
+    s->q[(s->q_head + s->q_len) % s->q_cap] = brk_msg_ref(m);
     s->q_len++;
     s->q_bytes += m->text_len;
     if (s->transport != TR_WEBSOCKET) {
         pthread_cond_broadcast(&s->cond);
     } else if (!batch) {
-        session_schedule_locked(s);
+        brk_session_schedule_locked(s);
     } else if (!s->scheduled && s->ws) {
         s->scheduled = 1;
-        session_ref(s);
+        brk_session_ref(s);
         s->rq_next = NULL;
         if (batch->tail)
             batch->tail->rq_next = s;
@@ -230,47 +236,47 @@ int session_enqueue_batch_locked(session *s, bmsg *m, sched_batch *batch)
     return 0;
 }
 
-static void queue_drop_locked(session *s)
+static void queue_drop_locked(brk_session *s)
 {
     while (s->q_len) {
-        bmsg_unref(s->q[s->q_head]);
+        brk_msg_unref(s->q[s->q_head]);
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
     }
     s->q_bytes = 0;
 }
 
-int session_send(session *s, bmsg *m)
+int brk_session_send(brk_session *s, brk_msg *m)
 {
     pthread_mutex_lock(&s->lock);
-    int rc = session_enqueue_locked(s, m);
+    int rc = brk_session_enqueue_locked(s, m);
     pthread_mutex_unlock(&s->lock);
     if (rc == -ENOBUFS) {
         atomic_fetch_add(&s->b->dropped_backlog, 1);
-        session_terminate(s, "backlog overflow", TERM_RECOVERABLE | TERM_CLOSE_WS);
+        brk_session_terminate(s, "backlog overflow", TERM_RECOVERABLE | TERM_CLOSE_WS);
     }
     return rc;
 }
 
-int session_send_text(session *s, const char *text, size_t len)
+int brk_session_send_text(brk_session *s, const char *text, size_t len)
 {
-    bmsg *m = bmsg_new(text, len);
+    brk_msg *m = brk_msg_new(text, len);
     if (!m)
         return -ENOMEM;
-    int rc = session_send(s, m);
-    bmsg_unref(m);
+    int rc = brk_session_send(s, m);
+    brk_msg_unref(m);
     return rc;
 }
 
-void session_terminate(session *s, const char *reason, int flags)
+void brk_session_terminate(brk_session *s, const char *reason, int flags)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     pthread_mutex_lock(&b->lock);
     if (!s->in_table) {
         pthread_mutex_unlock(&b->lock);
         return;
     }
-    smap_del(&b->sessions, s->sid);
+    brk_smap_del(&b->sessions, s->sid);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -279,10 +285,10 @@ void session_terminate(session *s, const char *reason, int flags)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
     s->in_table = 0;
-    session_set_unconnected_locked(s, 0);
+    brk_session_set_unconnected_locked(s, 0);
     if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
-        recovery_save_locked(b, s);
-    rooms_leave_all_locked(b, s);
+        brk_recovery_save_locked(b, s);
+    brk_rooms_leave_all_locked(b, s);
     pthread_mutex_lock(&s->lock);
     s->sio_connected = 0;
     s->closed = 1;
@@ -301,7 +307,7 @@ void session_terminate(session *s, const char *reason, int flags)
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_sub(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
     VG_DEBUG(b->host, "session %s closed: %s", s->sid, reason);
-    session_unref(s); /* the table's reference */
+    brk_session_unref(s); /* the table's reference */
 }
 
 /* ---- sender pool ---- */
@@ -314,20 +320,20 @@ void session_terminate(session *s, const char *reason, int flags)
 
 typedef struct sender_slot {
     pthread_mutex_t lock;
-    session *items[SENDER_CHUNK];
+    brk_session *items[SENDER_CHUNK];
     int head, n;
-    broker *b;
+    brk_state *b;
     int index;
     /* the write in progress, for the watchdog: when it began (0: none) and
      * to whom (under lock; the sender holds a reference) */
     atomic_llong write_since;
-    session *writing;
+    brk_session *writing;
     int spawned; /* a thread was started on it and not joined yet (watchdog, stop) */
 } sender_slot;
 
-static session *slot_take(sender_slot *sl, int from_tail)
+static brk_session *slot_take(sender_slot *sl, int from_tail)
 {
-    session *s = NULL;
+    brk_session *s = NULL;
     pthread_mutex_lock(&sl->lock);
     if (sl->n) {
         if (from_tail) {
@@ -343,11 +349,11 @@ static session *slot_take(sender_slot *sl, int from_tail)
     return s;
 }
 
-static session *steal(broker *b, int self)
+static brk_session *steal(brk_state *b, int self)
 {
     int n = atomic_load(&b->nsenders);
     for (int k = 1; k < n; k++) {
-        session *s = slot_take(&b->slots[(self + k) % n], 1);
+        brk_session *s = slot_take(&b->slots[(self + k) % n], 1);
         if (s)
             return s;
     }
@@ -358,11 +364,11 @@ static session *steal(broker *b, int self)
 
 /* The next session to write for sender `self`; NULL when it must exit (the
  * broker stops, or a spare sender retires). */
-static session *rq_pop(broker *b, int self)
+static brk_session *rq_pop(brk_state *b, int self)
 {
     int64_t idle_since = 0;
     sender_slot *me = &b->slots[self];
-    session *s = slot_take(me, 0);
+    brk_session *s = slot_take(me, 0);
     if (s)
         return s;
     pthread_mutex_lock(&b->rq_lock);
@@ -374,7 +380,7 @@ static session *rq_pop(broker *b, int self)
             int moved = 0;
             pthread_mutex_lock(&me->lock);
             while (b->rq_head && me->n < SENDER_CHUNK) {
-                session *x = b->rq_head;
+                brk_session *x = b->rq_head;
                 b->rq_head = x->rq_next;
                 x->rq_next = NULL;
                 me->items[(me->head + me->n) % SENDER_CHUNK] = x;
@@ -435,10 +441,10 @@ static session *rq_pop(broker *b, int self)
 static void *sender_main(void *arg)
 {
     sender_slot *slot = arg;
-    broker *b = slot->b;
-    bmsg *batch[SENDER_BATCH];
+    brk_state *b = slot->b;
+    brk_msg *batch[SENDER_BATCH];
     for (;;) {
-        session *s = rq_pop(b, slot->index);
+        brk_session *s = rq_pop(b, slot->index);
         if (!s)
             break; /* stopping and nothing left */
         pthread_mutex_lock(&s->lock);
@@ -446,7 +452,7 @@ static void *sender_main(void *arg)
         vg_ws_conn *ws = s->transport == TR_WEBSOCKET ? s->ws : NULL;
         if (ws) {
             while (s->q_len && n < SENDER_BATCH) {
-                bmsg *m = s->q[s->q_head];
+                brk_msg *m = s->q[s->q_head];
                 s->q_head = (s->q_head + 1) % s->q_cap;
                 s->q_len--;
                 s->q_bytes -= m->text_len;
@@ -482,7 +488,7 @@ static void *sender_main(void *arg)
                 else
                     atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
             }
-            bmsg_unref(batch[i]);
+            brk_msg_unref(batch[i]);
         }
         if (close_ws && !failed) {
             atomic_store(&slot->write_since, now_ms(b));
@@ -503,8 +509,8 @@ static void *sender_main(void *arg)
         if (failed) {
             if (failed == -EIO)
                 atomic_fetch_add(&b->dropped_write, 1);
-            session_terminate(s, failed == -EIO ? "write failed" : "transport close",
-                              TERM_RECOVERABLE);
+            brk_session_terminate(s, failed == -EIO ? "write failed" : "transport close",
+                                  TERM_RECOVERABLE);
         }
 
         pthread_mutex_lock(&s->lock);
@@ -518,12 +524,12 @@ static void *sender_main(void *arg)
         if (again)
             rq_push_back(b, s);
         else
-            session_unref(s);
+            brk_session_unref(s);
     }
     return NULL;
 }
 
-static int sender_spawn(broker *b, int i)
+static int sender_spawn(brk_state *b, int i)
 {
     if (b->slots[i].spawned) { /* a spare that retired from this slot */
         pthread_join(b->senders[i], NULL);
@@ -555,7 +561,7 @@ static int sender_spawn(broker *b, int i)
 
 static void *watchdog_main(void *arg)
 {
-    broker *b = arg;
+    brk_state *b = arg;
     while (!atomic_load(&b->stopping)) {
         int64_t now = now_ms(b);
         int n = atomic_load(&b->nsenders), stalled = 0;
@@ -568,18 +574,18 @@ static void *watchdog_main(void *arg)
                 stalled++;
             if (now - since <= b->cfg.write_timeout)
                 continue;
-            session *victim = NULL;
+            brk_session *victim = NULL;
             pthread_mutex_lock(&sl->lock);
             if (sl->writing && !atomic_exchange(&sl->writing->slow, 1)) {
                 victim = sl->writing;
-                session_ref(victim);
+                brk_session_ref(victim);
             }
             pthread_mutex_unlock(&sl->lock);
             if (victim) {
                 atomic_fetch_add(&b->dropped_write, 1);
-                session_terminate(victim, "write timeout (slow client)",
-                                  TERM_RECOVERABLE | TERM_CLOSE_WS);
-                session_unref(victim);
+                brk_session_terminate(victim, "write timeout (slow client)",
+                                      TERM_RECOVERABLE | TERM_CLOSE_WS);
+                brk_session_unref(victim);
             }
         }
         if (stalled == n && n < b->cfg.max_sender_threads) {
@@ -604,7 +610,7 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
-int senders_start(broker *b)
+int brk_senders_start(brk_state *b)
 {
     size_t max = (size_t)b->cfg.max_sender_threads;
     if (max < (size_t)b->cfg.sender_threads)
@@ -630,7 +636,7 @@ int senders_start(broker *b)
     return 0;
 }
 
-void senders_stop(broker *b)
+void brk_senders_stop(brk_state *b)
 {
     pthread_mutex_lock(&b->rq_lock);
     atomic_store(&b->stopping, 1);
@@ -652,12 +658,12 @@ void senders_stop(broker *b)
     b->senders = NULL;
     /* sessions left in the slots: release them like the ready queue's */
     for (size_t i = 0; b->slots && i < max; i++) {
-        session *x;
+        brk_session *x;
         while ((x = slot_take(&b->slots[i], 0))) {
             pthread_mutex_lock(&x->lock);
             x->scheduled = 0;
             pthread_mutex_unlock(&x->lock);
-            session_unref(x);
+            brk_session_unref(x);
         }
         pthread_mutex_destroy(&b->slots[i].lock);
     }
@@ -666,15 +672,15 @@ void senders_stop(broker *b)
     atomic_store(&b->nsenders, 0);
     /* anything still queued for sending: release the references */
     pthread_mutex_lock(&b->rq_lock);
-    session *s = b->rq_head;
+    brk_session *s = b->rq_head;
     b->rq_head = b->rq_tail = NULL;
     pthread_mutex_unlock(&b->rq_lock);
     while (s) {
-        session *next = s->rq_next;
+        brk_session *next = s->rq_next;
         pthread_mutex_lock(&s->lock);
         s->scheduled = 0;
         pthread_mutex_unlock(&s->lock);
-        session_unref(s);
+        brk_session_unref(s);
         s = next;
     }
 }
@@ -682,14 +688,14 @@ void senders_stop(broker *b)
 /* ---- housekeeper: heartbeats, timeouts, recovery expiry, stats throttle ---- */
 
 typedef struct victim {
-    session *s;
+    brk_session *s;
     const char *reason;
     int flags;
 } victim;
 
 static void *housekeeper_main(void *arg)
 {
-    broker *b = arg;
+    brk_state *b = arg;
     size_t vcap = 64;
     victim *v = malloc(vcap * sizeof *v);
     if (!v)
@@ -703,7 +709,7 @@ static void *housekeeper_main(void *arg)
         int64_t now = now_ms(b);
         size_t nv = 0;
         pthread_mutex_lock(&b->lock);
-        for (session *s = b->list; s; s = s->next) {
+        for (brk_session *s = b->list; s; s = s->next) {
             const char *reason = NULL;
             int flags = 0;
             pthread_mutex_lock(&s->lock);
@@ -718,7 +724,7 @@ static void *housekeeper_main(void *arg)
                 reason = "no Socket.IO CONNECT within handshake_timeout";
                 flags = TERM_CLOSE_WS;
             } else if (!s->pong_deadline && now >= s->next_ping_at) {
-                if (session_enqueue_locked(s, b->ping_msg) == 0) {
+                if (brk_session_enqueue_locked(s, b->ping_msg) == 0) {
                     s->pong_deadline = now + b->cfg.ping_timeout;
                 } else {
                     reason = "backlog overflow";
@@ -741,16 +747,16 @@ static void *housekeeper_main(void *arg)
                     v = nvp;
                     vcap *= 2;
                 }
-                session_ref(s);
+                brk_session_ref(s);
                 v[nv++] = (victim){s, reason, flags};
             }
         }
-        recovery_expire_locked(b, now);
+        brk_recovery_expire_locked(b, now);
         pthread_mutex_unlock(&b->lock);
-        stats_flush(b, now);
+        brk_stats_flush(b, now);
         for (size_t i = 0; i < nv; i++) {
-            session_terminate(v[i].s, v[i].reason, v[i].flags);
-            session_unref(v[i].s);
+            brk_session_terminate(v[i].s, v[i].reason, v[i].flags);
+            brk_session_unref(v[i].s);
         }
         pthread_mutex_lock(&b->hk_lock);
         if (!atomic_load(&b->stopping)) {
@@ -769,7 +775,7 @@ static void *housekeeper_main(void *arg)
     return NULL;
 }
 
-int housekeeper_start(broker *b)
+int brk_housekeeper_start(brk_state *b)
 {
     int rc = pthread_create(&b->housekeeper, NULL, housekeeper_main, b);
     if (rc != 0)
@@ -778,7 +784,7 @@ int housekeeper_start(broker *b)
     return 0;
 }
 
-void housekeeper_stop(broker *b)
+void brk_housekeeper_stop(brk_state *b)
 {
     if (!b->housekeeper_started)
         return;
@@ -791,17 +797,17 @@ void housekeeper_stop(broker *b)
 }
 
 /* Wake every long-poll (at stop) and drop the table's references (at destroy). */
-void sessions_free_all(broker *b)
+void brk_sessions_free_all(brk_state *b)
 {
     for (;;) {
         pthread_mutex_lock(&b->lock);
-        session *s = b->list;
+        brk_session *s = b->list;
         if (s)
-            session_ref(s);
+            brk_session_ref(s);
         pthread_mutex_unlock(&b->lock);
         if (!s)
             break;
-        session_terminate(s, "server stopping", 0);
-        session_unref(s);
+        brk_session_terminate(s, "server stopping", 0);
+        brk_session_unref(s);
     }
 }

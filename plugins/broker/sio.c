@@ -10,7 +10,7 @@ static const char *const reserved_events[] = {
     "connect",     "connect_error",  "disconnect", "disconnecting",
     "newListener", "removeListener", NULL};
 
-int sio_reserved_event(const char *name)
+int brk_sio_reserved_event(const char *name)
 {
     for (int i = 0; reserved_events[i]; i++)
         if (strcmp(name, reserved_events[i]) == 0)
@@ -18,7 +18,7 @@ int sio_reserved_event(const char *name)
     return 0;
 }
 
-void sio_packet_clear(sio_packet *p)
+void brk_sio_packet_clear(brk_sio_packet *p)
 {
     if (p->data)
         json_decref(p->data);
@@ -48,7 +48,7 @@ static int payload_valid(int type, const json_t *d)
         const json_t *name = json_array_get(d, 0);
         if (json_is_number(name))
             return 1;
-        return json_is_string(name) && !sio_reserved_event(json_string_value(name));
+        return json_is_string(name) && !brk_sio_reserved_event(json_string_value(name));
     }
     case SIO_ACK:
     case SIO_BINARY_ACK:
@@ -57,7 +57,7 @@ static int payload_valid(int type, const json_t *d)
     return 0;
 }
 
-int sio_decode(const char *s, size_t len, int max_depth, sio_packet *out, const char **why)
+int brk_sio_decode(const char *s, size_t len, int max_depth, brk_sio_packet *out, const char **why)
 {
     memset(out, 0, sizeof *out);
     out->id = -1;
@@ -130,8 +130,8 @@ int sio_decode(const char *s, size_t len, int max_depth, sio_packet *out, const 
     return 0;
 }
 
-char *sio_encode(int type, const char *nsp, long long id, const json_t *data, int eio_prefix,
-                 size_t *len_out)
+char *brk_sio_encode(int type, const char *nsp, long long id, const json_t *data, int eio_prefix,
+                     size_t *len_out)
 {
     char *json = NULL;
     size_t json_len = 0;

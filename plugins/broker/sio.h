@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-enum sio_type {
+enum brk_sio_type {
     SIO_CONNECT = 0,
     SIO_DISCONNECT = 1,
     SIO_EVENT = 2,
@@ -18,29 +18,30 @@ enum sio_type {
 
 #define SIO_NSP_MAX 128
 
-typedef struct sio_packet {
+typedef struct brk_sio_packet {
     int type;
     char nsp[SIO_NSP_MAX + 1]; /* "/" when absent */
     long long id;              /* -1 when absent */
     int attachments;           /* binary types only */
     json_t *data;              /* new reference or NULL */
-} sio_packet;
+} brk_sio_packet;
 
 /* Decode a Socket.IO packet (the Engine.IO message payload, without the '4').
  * Returns 0, or -EINVAL with *why set to a static reason, or -E2BIG when the
  * JSON nests deeper than `max_depth` (type, nsp and id are filled then, so the
  * caller can answer it). Binary types decode (so the caller can refuse them
  * politely and skip their attachments). */
-int sio_decode(const char *text, size_t len, int max_depth, sio_packet *out, const char **why);
-void sio_packet_clear(sio_packet *p);
+int brk_sio_decode(const char *text, size_t len, int max_depth, brk_sio_packet *out,
+                   const char **why);
+void brk_sio_packet_clear(brk_sio_packet *p);
 
 /* Encode "<type>[nsp,][id][json]" (no Engine.IO prefix unless `eio_prefix`).
  * `data` is borrowed (may be NULL). Returns a malloc'd NUL-terminated string
  * and its length, or NULL on allocation failure. */
-char *sio_encode(int type, const char *nsp, long long id, const json_t *data, int eio_prefix,
-                 size_t *len_out);
+char *brk_sio_encode(int type, const char *nsp, long long id, const json_t *data, int eio_prefix,
+                     size_t *len_out);
 
 /* 1 when `name` is reserved and may not be used as an event name. */
-int sio_reserved_event(const char *name);
+int brk_sio_reserved_event(const char *name);
 
 #endif

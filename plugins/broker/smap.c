@@ -14,7 +14,7 @@ static size_t hash(const char *s)
     return (size_t)h;
 }
 
-int smap_init(smap *m, size_t nbuckets)
+int brk_smap_init(brk_smap *m, size_t nbuckets)
 {
     m->buckets = calloc(nbuckets, sizeof *m->buckets);
     m->nbuckets = nbuckets;
@@ -22,14 +22,14 @@ int smap_init(smap *m, size_t nbuckets)
     return m->buckets ? 0 : -ENOMEM;
 }
 
-void smap_free(smap *m, void (*free_value)(void *))
+void brk_smap_free(brk_smap *m, void (*free_value)(void *))
 {
     if (!m->buckets)
         return;
     for (size_t i = 0; i < m->nbuckets; i++) {
-        smap_entry *e = m->buckets[i];
+        brk_smap_entry *e = m->buckets[i];
         while (e) {
-            smap_entry *next = e->next;
+            brk_smap_entry *next = e->next;
             if (free_value)
                 free_value(e->value);
             free(e);
@@ -41,22 +41,22 @@ void smap_free(smap *m, void (*free_value)(void *))
     m->count = 0;
 }
 
-void *smap_get(const smap *m, const char *key)
+void *brk_smap_get(const brk_smap *m, const char *key)
 {
-    for (smap_entry *e = m->buckets[hash(key) % m->nbuckets]; e; e = e->next)
+    for (brk_smap_entry *e = m->buckets[hash(key) % m->nbuckets]; e; e = e->next)
         if (strcmp(e->key, key) == 0)
             return e->value;
     return NULL;
 }
 
-int smap_put(smap *m, const char *key, void *value)
+int brk_smap_put(brk_smap *m, const char *key, void *value)
 {
     size_t b = hash(key) % m->nbuckets;
-    for (smap_entry *e = m->buckets[b]; e; e = e->next)
+    for (brk_smap_entry *e = m->buckets[b]; e; e = e->next)
         if (strcmp(e->key, key) == 0)
             return -EEXIST;
     size_t klen = strlen(key);
-    smap_entry *e = malloc(sizeof *e + klen + 1);
+    brk_smap_entry *e = malloc(sizeof *e + klen + 1);
     if (!e)
         return -ENOMEM;
     memcpy(e->key, key, klen + 1);
@@ -67,12 +67,12 @@ int smap_put(smap *m, const char *key, void *value)
     return 0;
 }
 
-void *smap_del(smap *m, const char *key)
+void *brk_smap_del(brk_smap *m, const char *key)
 {
-    smap_entry **pp = &m->buckets[hash(key) % m->nbuckets];
+    brk_smap_entry **pp = &m->buckets[hash(key) % m->nbuckets];
     for (; *pp; pp = &(*pp)->next) {
         if (strcmp((*pp)->key, key) == 0) {
-            smap_entry *e = *pp;
+            brk_smap_entry *e = *pp;
             void *v = e->value;
             *pp = e->next;
             free(e);
@@ -83,12 +83,12 @@ void *smap_del(smap *m, const char *key)
     return NULL;
 }
 
-void smap_each(smap *m, int (*fn)(const char *key, void *value, void *arg), void *arg)
+void brk_smap_each(brk_smap *m, int (*fn)(const char *key, void *value, void *arg), void *arg)
 {
     for (size_t i = 0; i < m->nbuckets; i++) {
-        smap_entry **pp = &m->buckets[i];
+        brk_smap_entry **pp = &m->buckets[i];
         while (*pp) {
-            smap_entry *e = *pp;
+            brk_smap_entry *e = *pp;
             if (fn(e->key, e->value, arg)) {
                 *pp = e->next;
                 free(e);

@@ -12,21 +12,21 @@
 #include "broker.h"
 
 /* Queue one packet; *len_out (may be NULL) gets its size. */
-static int send_sio_len(session *s, int type, const char *nsp, long long id, const json_t *data,
+static int send_sio_len(brk_session *s, int type, const char *nsp, long long id, const json_t *data,
                         size_t *len_out)
 {
     size_t n;
-    char *text = sio_encode(type, nsp, id, data, 1, &n);
+    char *text = brk_sio_encode(type, nsp, id, data, 1, &n);
     if (!text)
         return -ENOMEM;
     if (len_out)
         *len_out = n;
-    int rc = session_send_text(s, text, n);
+    int rc = brk_session_send_text(s, text, n);
     free(text);
     return rc;
 }
 
-static int send_sio(session *s, int type, const char *nsp, long long id, const json_t *data)
+static int send_sio(brk_session *s, int type, const char *nsp, long long id, const json_t *data)
 {
     return send_sio_len(s, type, nsp, id, data, NULL);
 }
@@ -36,9 +36,9 @@ static int send_sio(session *s, int type, const char *nsp, long long id, const j
  * ~100 pings do. The bucket may go into debt; the next events are refused. */
 #define ANSWER_BYTES_PER_TOKEN 16384.0
 
-static void rate_charge_bytes(session *s, size_t bytes)
+static void rate_charge_bytes(brk_session *s, size_t bytes)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     if (b->cfg.rate_per_s <= 0 || bytes < ANSWER_BYTES_PER_TOKEN)
         return;
     pthread_mutex_lock(&s->lock);
@@ -48,14 +48,14 @@ static void rate_charge_bytes(session *s, size_t bytes)
     pthread_mutex_unlock(&s->lock);
 }
 
-static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out);
+static int emit_len(brk_session *s, const char *event, json_t *arg, size_t *len_out);
 
-int socketio_emit(session *s, const char *event, json_t *arg)
+int brk_socketio_emit(brk_session *s, const char *event, json_t *arg)
 {
     return emit_len(s, event, arg, NULL);
 }
 
-static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out)
+static int emit_len(brk_session *s, const char *event, json_t *arg, size_t *len_out)
 {
     uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
     char off[24];
@@ -78,11 +78,11 @@ static int emit_len(session *s, const char *event, json_t *arg, size_t *len_out)
  * make the kernel answer the client's unread frames with an RST that can
  * destroy the 41 before the client reads it; the housekeeper closes
  * the transport after 2 s if the client does not. */
-void socketio_send_disconnect_and_close(session *s, const char *reason)
+void brk_socketio_send_disconnect_and_close(brk_session *s, const char *reason)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     pthread_mutex_lock(&b->lock);
-    rooms_leave_all_locked(b, s);
+    brk_rooms_leave_all_locked(b, s);
     pthread_mutex_lock(&s->lock);
     s->sio_connected = 0;
     s->drain_until = now_ms(b) + 2000;
@@ -94,7 +94,8 @@ void socketio_send_disconnect_and_close(session *s, const char *reason)
 
 /* Answer a client event: through its ack when it asked for one, otherwise as
  * `event` (NULL: nothing on success) or as an "error" event. Steals result. */
-static void answer(session *s, const char *name, long long id, const char *event, json_t *result)
+static void answer(brk_session *s, const char *name, long long id, const char *event,
+                   json_t *result)
 {
     if (!result)
         result = vg_error_new("INTERNAL", "out of memory");
@@ -115,7 +116,7 @@ static void answer(session *s, const char *name, long long id, const char *event
     rate_charge_bytes(s, n);
 }
 
-static json_t *call(broker *b, const char *method, json_t *params)
+static json_t *call(brk_state *b, const char *method, json_t *params)
 {
     json_t *res = NULL;
     vg_bus_call(b->host->bus, method, params, &res);
@@ -134,20 +135,20 @@ static json_t *room_arg(const json_t *arg, const char **room_out)
         return vg_error_new("INVALID_ARGUMENT",
                             "room: expected a string (e.g. {\"room\":\"datasets\"})");
     const char *why;
-    if (!room_name_valid(*room_out, &why))
+    if (!brk_room_name_valid(*room_out, &why))
         return vg_error_new("INVALID_ARGUMENT", "room: %s", why);
     return NULL;
 }
 
-static json_t *ev_join_room(session *s, const json_t *arg)
+static json_t *ev_join_room(brk_session *s, const json_t *arg)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     const char *name;
     json_t *err = room_arg(arg, &name);
     if (err)
         return err;
     pthread_mutex_lock(&b->lock);
-    int rc = rooms_join_locked(b, s, name);
+    int rc = brk_rooms_join_locked(b, s, name);
     pthread_mutex_unlock(&b->lock);
     if (rc == -E2BIG)
         return vg_error_new("TOO_MANY_ROOMS",
@@ -159,15 +160,15 @@ static json_t *ev_join_room(session *s, const json_t *arg)
     return json_pack("{s:s,s:b}", "room", name, "joined", 1);
 }
 
-static json_t *ev_leave_room(session *s, const json_t *arg)
+static json_t *ev_leave_room(brk_session *s, const json_t *arg)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     const char *name;
     json_t *err = room_arg(arg, &name);
     if (err)
         return err;
     pthread_mutex_lock(&b->lock);
-    int rc = rooms_leave_locked(b, s, name);
+    int rc = brk_rooms_leave_locked(b, s, name);
     pthread_mutex_unlock(&b->lock);
     return json_pack("{s:s,s:b}", "room", name, "left", rc == 0);
 }
@@ -184,7 +185,7 @@ static json_t *id_string(const json_t *v)
     return NULL;
 }
 
-static json_t *ev_mark_read(session *s, const json_t *arg)
+static json_t *ev_mark_read(brk_session *s, const json_t *arg)
 {
     json_t *id = id_string(json_is_object(arg) ? json_object_get(arg, "notification_id") : arg);
     if (!id)
@@ -193,7 +194,7 @@ static json_t *ev_mark_read(session *s, const json_t *arg)
     return call(s->b, VG_NOTIFICATIONS_M_MARK_READ, json_pack("{s:o}", "id", id));
 }
 
-static json_t *ev_get_notifications(session *s, const json_t *arg)
+static json_t *ev_get_notifications(brk_session *s, const json_t *arg)
 {
     json_t *params = json_object();
     json_int_t limit = 20;
@@ -231,9 +232,9 @@ static json_t *ev_get_notifications(session *s, const json_t *arg)
     return out;
 }
 
-static json_t *ev_clear(session *s)
+static json_t *ev_clear(brk_session *s)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     if (b->host->admin_token_set(b->host) && !s->admin)
         return vg_error_new("UNAUTHORIZED",
                             "clear_notifications needs the admin token in the CONNECT auth "
@@ -242,9 +243,9 @@ static json_t *ev_clear(session *s)
 }
 
 /* Token bucket: 1 = allowed, 0 = refused (answer an error), -1 = disconnect. */
-static int rate_take(session *s)
+static int rate_take(brk_session *s)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     if (b->cfg.rate_per_s <= 0)
         return 1;
     int64_t now = now_ms(b);
@@ -265,15 +266,15 @@ static int rate_take(session *s)
     return rc;
 }
 
-static int on_event(session *s, const sio_packet *p)
+static int on_event(brk_session *s, const brk_sio_packet *p)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     const char *name = json_string_value(json_array_get(p->data, 0));
     const json_t *arg = json_array_get(p->data, 1);
     int r = rate_take(s);
     if (r < 0) {
         atomic_fetch_add(&b->dropped_rate, 1);
-        socketio_send_disconnect_and_close(s, "rate limit");
+        brk_socketio_send_disconnect_and_close(s, "rate limit");
         return 0;
     }
     if (r == 0) {
@@ -306,9 +307,9 @@ static int on_event(session *s, const sio_packet *p)
     return 0;
 }
 
-static void send_recent(session *s)
+static void send_recent(brk_session *s)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     json_t *res = call(b, VG_NOTIFICATIONS_M_LIST,
                        json_pack("{s:I}", "limit", (json_int_t)b->cfg.recent_limit));
     json_t *out;
@@ -320,12 +321,12 @@ static void send_recent(session *s)
                         json_object_get(res, "error"));
     json_decref(res);
     if (out)
-        socketio_emit(s, "recent_notifications", out);
+        brk_socketio_emit(s, "recent_notifications", out);
 }
 
-static int on_connect(session *s, const sio_packet *p)
+static int on_connect(brk_session *s, const brk_sio_packet *p)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     const vg_host *h = b->host;
     if (strcmp(p->nsp, "/") != 0) {
         json_t *e = json_pack("{s:s}", "message", "Invalid namespace");
@@ -349,16 +350,16 @@ static int on_connect(session *s, const sio_packet *p)
     const char *offset = json_string_value(json_object_get(auth, "offset"));
 
     pthread_mutex_lock(&b->lock);
-    int recovered = pid && offset && recovery_restore_locked(b, s, pid, offset);
+    int recovered = pid && offset && brk_recovery_restore_locked(b, s, pid, offset);
     if (!recovered) {
-        if (eio_random_id(s->sio_sid) < 0 || eio_random_id(s->pid) < 0) {
+        if (brk_eio_random_id(s->sio_sid) < 0 || brk_eio_random_id(s->pid) < 0) {
             pthread_mutex_unlock(&b->lock);
             return -EIO;
         }
         if (b->cfg.auto_join)
-            rooms_join_locked(b, s, "notifications");
+            brk_rooms_join_locked(b, s, "notifications");
     }
-    session_set_unconnected_locked(s, 0);
+    brk_session_set_unconnected_locked(s, 0);
     pthread_mutex_lock(&s->lock);
     s->sio_connected = 1;
     s->admin = admin;
@@ -375,17 +376,17 @@ static int on_connect(session *s, const sio_packet *p)
 
 /* A binary event or ack: refused (Vigía has no binary events), but it is an
  * event like any other for the rate limit, and its attachments (at most 10,
- * sio_decode) must follow at once before any other packet. */
-static int on_binary(session *s, const sio_packet *p)
+ * brk_sio_decode) must follow at once before any other packet. */
+static int on_binary(brk_session *s, const brk_sio_packet *p)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     pthread_mutex_lock(&s->lock);
     s->skip_attachments = p->attachments;
     pthread_mutex_unlock(&s->lock);
     int r = rate_take(s);
     if (r < 0) {
         atomic_fetch_add(&b->dropped_rate, 1);
-        socketio_send_disconnect_and_close(s, "rate limit");
+        brk_socketio_send_disconnect_and_close(s, "rate limit");
         return 0;
     }
     if (p->type != SIO_BINARY_EVENT)
@@ -404,9 +405,9 @@ static int on_binary(session *s, const sio_packet *p)
  * gets CONNECT_ERROR, an event of a connected socket an error (through its
  * ack when it has one; it costs a token like any event), anything else is a
  * protocol error and closes the session. */
-static int too_deep(session *s, const sio_packet *p)
+static int too_deep(brk_session *s, const brk_sio_packet *p)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     VG_DEBUG(b->host, "session %s: JSON nested deeper than %d levels", s->sid,
              b->cfg.json_max_depth);
     if (p->type == SIO_CONNECT && !s->sio_connected) {
@@ -421,7 +422,7 @@ static int too_deep(session *s, const sio_packet *p)
         int r = rate_take(s);
         if (r < 0) {
             atomic_fetch_add(&b->dropped_rate, 1);
-            socketio_send_disconnect_and_close(s, "rate limit");
+            brk_socketio_send_disconnect_and_close(s, "rate limit");
             return 0;
         }
         if (p->type == SIO_BINARY_EVENT)
@@ -435,12 +436,12 @@ static int too_deep(session *s, const sio_packet *p)
     return -EPROTO;
 }
 
-int socketio_on_message(session *s, const char *data, size_t len)
+int brk_socketio_on_message(brk_session *s, const char *data, size_t len)
 {
-    broker *b = s->b;
-    sio_packet p;
+    brk_state *b = s->b;
+    brk_sio_packet p;
     const char *why = NULL;
-    int drc = sio_decode(data, len, b->cfg.json_max_depth, &p, &why);
+    int drc = brk_sio_decode(data, len, b->cfg.json_max_depth, &p, &why);
     if (drc == -E2BIG)
         return too_deep(s, &p);
     if (drc < 0) {
@@ -461,9 +462,9 @@ int socketio_on_message(session *s, const char *data, size_t len)
         switch (p.type) {
         case SIO_DISCONNECT:
             pthread_mutex_lock(&b->lock);
-            rooms_leave_all_locked(b, s);
+            brk_rooms_leave_all_locked(b, s);
             if (s->in_table)
-                session_set_unconnected_locked(s, 1);
+                brk_session_set_unconnected_locked(s, 1);
             pthread_mutex_lock(&s->lock);
             s->sio_connected = 0;
             s->opened_at = now_ms(b); /* handshake_timeout counts again */
@@ -475,7 +476,7 @@ int socketio_on_message(session *s, const char *data, size_t len)
             break;
         case SIO_ACK: {
             pthread_mutex_lock(&s->lock);
-            for (pending_ack *a = s->acks; a; a = a->next) {
+            for (brk_pending_ack *a = s->acks; a; a = a->next) {
                 if (a->id == p.id && !a->done) {
                     a->result = json_incref(p.data);
                     a->done = 1;
@@ -494,32 +495,32 @@ int socketio_on_message(session *s, const char *data, size_t len)
             rc = -EPROTO; /* CONNECT_ERROR from a client */
         }
     }
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     return rc;
 }
 
-static session *find_socket(broker *b, const char *sio_sid)
+static brk_session *find_socket(brk_state *b, const char *sio_sid)
 {
-    session *found = NULL;
+    brk_session *found = NULL;
     pthread_mutex_lock(&b->lock);
-    for (session *x = b->list; x; x = x->next)
+    for (brk_session *x = b->list; x; x = x->next)
         if (x->sio_connected && strcmp(x->sio_sid, sio_sid) == 0) {
             found = x;
-            session_ref(x);
+            brk_session_ref(x);
             break;
         }
     pthread_mutex_unlock(&b->lock);
     return found;
 }
 
-int socketio_ask(broker *b, const char *sio_sid, const char *event, const json_t *data,
-                 int64_t timeout_ms, json_t **result)
+int brk_socketio_ask(brk_state *b, const char *sio_sid, const char *event, const json_t *data,
+                     int64_t timeout_ms, json_t **result)
 {
-    session *s = find_socket(b, sio_sid);
+    brk_session *s = find_socket(b, sio_sid);
     if (!s)
         return vg_method_fail(result, -ENOENT, "NOT_FOUND", "sid: no connected socket %.32s",
                               sio_sid);
-    pending_ack a = {0};
+    brk_pending_ack a = {0};
     pthread_mutex_lock(&s->lock);
     a.id = s->next_ack_id++;
     a.next = s->acks;
@@ -543,14 +544,14 @@ int socketio_ask(broker *b, const char *sio_sid, const char *event, const json_t
         if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)
             break;
     }
-    for (pending_ack **pp = &s->acks; *pp; pp = &(*pp)->next)
+    for (brk_pending_ack **pp = &s->acks; *pp; pp = &(*pp)->next)
         if (*pp == &a) {
             *pp = a.next;
             break;
         }
     int closed = s->closed;
     pthread_mutex_unlock(&s->lock);
-    session_unref(s);
+    brk_session_unref(s);
     if (a.done) {
         *result = json_pack("{s:o}", "ack", a.result);
         return 0;

@@ -19,33 +19,33 @@ static void refuse_status(vg_http_request *req, int status, const char *retry_af
 static int refuse(vg_http_request *req, int code)
 {
     char body[96];
-    int n = eio_error_body(body, sizeof body, code);
-    int status = eio_error_status(code);
+    int n = brk_eio_error_body(body, sizeof body, code);
+    int status = brk_eio_error_status(code);
     refuse_status(req, status, NULL, body, (size_t)n);
     return 1;
 }
 
 static int ws_connect(vg_http_request *req, void *user)
 {
-    broker *b = user;
+    brk_state *b = user;
     char transport[16], eio[8], sid[32];
     if (vg_http_query(req, "transport", transport, sizeof transport) < 0 ||
         strcmp(transport, "websocket") != 0)
         return refuse(req, EIO_ERR_BAD_REQUEST);
-    if (!origin_allowed(b, vg_http_header(req, "Origin"), vg_http_header(req, "Host")))
+    if (!brk_origin_allowed(b, vg_http_header(req, "Origin"), vg_http_header(req, "Host")))
         return refuse(req, EIO_ERR_FORBIDDEN);
     int qr = vg_http_query(req, "sid", sid, sizeof sid);
     if (qr < 0 && qr != -ENOENT)
         return refuse(req, EIO_ERR_UNKNOWN_SID);
     int has_sid = qr >= 0;
     if (has_sid) {
-        session *s = session_find(b, sid);
+        brk_session *s = brk_session_find(b, sid);
         if (!s)
             return refuse(req, EIO_ERR_UNKNOWN_SID);
         pthread_mutex_lock(&s->lock);
         int bad = s->transport != TR_POLLING || s->probe || s->closed;
         pthread_mutex_unlock(&s->lock);
-        session_unref(s);
+        brk_session_unref(s);
         if (bad)
             return refuse(req, EIO_ERR_BAD_REQUEST);
     } else if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
@@ -57,11 +57,11 @@ static int ws_connect(vg_http_request *req, void *user)
      * it), which releases it when no session takes it over. */
     int full = 0, pending = 0;
     if (!has_sid) {
-        int rc = session_admissible(b, vg_http_remote_addr(req));
+        int rc = brk_session_admissible(b, vg_http_remote_addr(req));
         full = rc == -EBUSY;
         pending = rc == -EAGAIN;
     }
-    if (!full && !pending && !worker_take(b, 0))
+    if (!full && !pending && !brk_worker_take(b, 0))
         full = 1;
     if (full) {
         static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
@@ -78,14 +78,14 @@ static int ws_connect(vg_http_request *req, void *user)
 
 static void ws_ready(vg_ws_conn *c, void *user)
 {
-    broker *b = user;
+    brk_state *b = user;
     char sid[32];
     /* ws_connect took a worker slot; a connection left without a session
      * (user NULL) gives it back here, the others in ws_closed. */
     if (vg_ws_query(c, "sid", sid, sizeof sid) >= 0) {
-        session *s = session_find(b, sid);
+        brk_session *s = brk_session_find(b, sid);
         if (!s) {
-            worker_release(b);
+            brk_worker_release(b);
             vg_ws_close(c, 1000, "Session ID unknown");
             return;
         }
@@ -98,37 +98,37 @@ static void ws_ready(vg_ws_conn *c, void *user)
         }
         pthread_mutex_unlock(&s->lock);
         if (bad) {
-            session_unref(s);
-            worker_release(b);
+            brk_session_unref(s);
+            brk_worker_release(b);
             vg_ws_close(c, 1000, "Bad request");
             return;
         }
-        vg_ws_set_user(c, s); /* keeps the reference from session_find */
+        vg_ws_set_user(c, s); /* keeps the reference from brk_session_find */
         return;
     }
     int err;
-    session *s = session_new(b, TR_WEBSOCKET, vg_ws_remote_addr(c), &err);
+    brk_session *s = brk_session_new(b, TR_WEBSOCKET, vg_ws_remote_addr(c), &err);
     if (!s) {
-        worker_release(b);
+        brk_worker_release(b);
         vg_ws_close(c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
         return;
     }
-    bmsg *open = engine_open_msg(b, s->sid, 0);
+    brk_msg *open = brk_engine_open_msg(b, s->sid, 0);
     pthread_mutex_lock(&s->lock);
     vg_ws_ref(c);
     s->ws = c;
     if (open)
-        session_enqueue_locked(s, open);
+        brk_session_enqueue_locked(s, open);
     pthread_mutex_unlock(&s->lock);
-    bmsg_unref(open);
+    brk_msg_unref(open);
     vg_ws_set_user(c, s); /* keeps the caller's reference */
     if (!open)
-        session_terminate(s, "out of memory", TERM_CLOSE_WS);
+        brk_session_terminate(s, "out of memory", TERM_CLOSE_WS);
 }
 
-static int probe_message(session *s, vg_ws_conn *c, const eio_packet *p)
+static int probe_message(brk_session *s, vg_ws_conn *c, const brk_eio_packet *p)
 {
-    broker *b = s->b;
+    brk_state *b = s->b;
     if (p->type == EIO_PING && p->len == 5 && memcmp(p->data, "probe", 5) == 0) {
         if (vg_ws_send(c, VG_WS_TEXT, "3probe", 6) < 0)
             return 0;
@@ -151,7 +151,7 @@ static int probe_message(session *s, vg_ws_conn *c, const eio_packet *p)
         s->probe_at = 0;
         pthread_cond_broadcast(&s->cond);
         if (s->q_len)
-            session_schedule_locked(s);
+            brk_session_schedule_locked(s);
         pthread_mutex_unlock(&s->lock);
         atomic_fetch_sub(&b->n_polling, 1);
         atomic_fetch_add(&b->n_websocket, 1);
@@ -162,8 +162,8 @@ static int probe_message(session *s, vg_ws_conn *c, const eio_packet *p)
 
 static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, void *user)
 {
-    broker *b = user;
-    session *s = vg_ws_get_user(c);
+    brk_state *b = user;
+    brk_session *s = vg_ws_get_user(c);
     if (!s)
         return 0;
     pthread_mutex_lock(&s->lock);
@@ -181,25 +181,25 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
         if (is_probe)
             return 0;
         atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
-        if (engine_on_binary(s, len) == 0)
+        if (brk_engine_on_binary(s, len) == 0)
             return 1;
         atomic_fetch_add(&b->dropped_protocol, 1);
-        session_terminate(s, "unexpected binary message", 0);
+        brk_session_terminate(s, "unexpected binary message", 0);
         return 0;
     }
-    eio_packet p;
-    if (eio_decode(data, len, &p) < 0) {
+    brk_eio_packet p;
+    if (brk_eio_decode(data, len, &p) < 0) {
         if (is_probe)
             return 0;
         atomic_fetch_add(&b->dropped_protocol, 1);
-        session_terminate(s, "parse error", 0);
+        brk_session_terminate(s, "parse error", 0);
         return 0;
     }
     if (is_probe)
         return probe_message(s, c, &p);
-    if (engine_on_packet(s, &p) < 0) {
+    if (brk_engine_on_packet(s, &p) < 0) {
         atomic_fetch_add(&b->dropped_protocol, 1);
-        session_terminate(s, "protocol error", 0);
+        brk_session_terminate(s, "protocol error", 0);
         return 0;
     }
     /* When the server closed the session with packets still to flush (41),
@@ -212,11 +212,11 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
 
 static void ws_closed(vg_ws_conn *c, void *user)
 {
-    broker *b = user;
-    session *s = vg_ws_get_user(c);
+    brk_state *b = user;
+    brk_session *s = vg_ws_get_user(c);
     if (!s)
         return;
-    worker_release(b);
+    brk_worker_release(b);
     vg_ws_set_user(c, NULL);
     int was_current = 0;
     pthread_mutex_lock(&s->lock);
@@ -233,11 +233,11 @@ static void ws_closed(vg_ws_conn *c, void *user)
     }
     pthread_mutex_unlock(&s->lock);
     if (was_current)
-        session_terminate(s, "transport close", TERM_RECOVERABLE);
-    session_unref(s);
+        brk_session_terminate(s, "transport close", TERM_RECOVERABLE);
+    brk_session_unref(s);
 }
 
-void websocket_handlers(vg_ws_handlers *h, size_t max_message)
+void brk_websocket_handlers(vg_ws_handlers *h, size_t max_message)
 {
     memset(h, 0, sizeof *h);
     h->connect = ws_connect;

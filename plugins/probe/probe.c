@@ -37,14 +37,17 @@ typedef struct settings {
 
 static int read_config(const vg_host *host, const vg_config *cfg, settings *s)
 {
-    int rc = host->config_bool(host, cfg, "enabled_for_tests", false, &s->enabled);
-    if (rc == 0)
-        rc = host->config_int(host, cfg, "max_events", 10000, 1, 1000000, &s->max_events);
-    if (rc == 0 && !s->enabled)
-        rc = host->config_fail(host, cfg, "enabled_for_tests",
-                               "the probe records every event and lets loopback clients publish "
-                               "any: it starts only with enabled_for_tests = true (tests only)");
-    return rc;
+    /* Every key is read even after a bad one, so one run reports all mistakes. */
+    int bad = 0;
+    bool enabled_ok = host->config_bool(host, cfg, "enabled_for_tests", false, &s->enabled) == 0;
+    bad |= !enabled_ok;
+    bad |= host->config_int(host, cfg, "max_events", 10000, 1, 1000000, &s->max_events) < 0;
+    if (enabled_ok && !s->enabled)
+        bad |=
+            host->config_fail(host, cfg, "enabled_for_tests",
+                              "the probe records every event and lets loopback clients publish "
+                              "any: it starts only with enabled_for_tests = true (tests only)") < 0;
+    return bad ? -EINVAL : 0;
 }
 
 static int probe_check_config(const vg_host *host, const vg_config *cfg)

@@ -17,7 +17,7 @@
 #include <vigia/contract/rest.h>
 #include <vigia/vigia.h>
 
-#include "rest_util.h"
+#include "util.h"
 
 /* Plugin state: read-only after init, except the stats publisher part. */
 typedef struct rest_state {
@@ -60,7 +60,7 @@ typedef struct rest_req {
     int status; /* status we replied with (0 = none yet) */
 } rest_req;
 
-/* ---- rest_http.c: replies, bodies, query parameters ---- */
+/* ---- http.c: replies, bodies, query parameters ---- */
 
 /* Reply with a JSON body (steals `body`). With `etag`, add an ETag computed
  * from the serialized body and answer 304 when If-None-Match matches. */
@@ -93,10 +93,10 @@ int rest_query_enum(rest_req *rq, const char *name, const char *const *choices, 
  * *out is malloc'd or NULL when absent. */
 int rest_query_string(rest_req *rq, const char *name, size_t max_len, char **out);
 
-/* ---- rest_routes.c ---- */
+/* ---- routes.c ---- */
 int rest_routes_register(rest_state *st);
 
-/* ---- rest_stats.c ---- */
+/* ---- stats.c ---- */
 /* Build the stats object (new reference, never NULL unless out of memory). */
 json_t *rest_stats_build(rest_state *st);
 /* The same, served from a short cache that every subscribed event invalidates. */
@@ -107,7 +107,7 @@ int rest_stats_init(rest_state *st);  /* register stats.get, subscribe */
 int rest_stats_start(rest_state *st); /* start the publisher thread */
 void rest_stats_stop(rest_state *st);
 
-/* ---- rest_metrics.c ---- */
+/* ---- metrics.c ---- */
 /* Prometheus text exposition; malloc'd string, *len set. NULL on OOM. */
 char *rest_metrics_render(rest_state *st, size_t *len);
 

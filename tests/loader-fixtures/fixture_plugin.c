@@ -146,7 +146,7 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
     if (!f)
         return -ENOMEM;
     f->host = host;
-    f->refs = 4;
+    f->refs = 5;
     const char *marker;
     host->config_string(host, cfg, "marker", "/dev/null", &marker);
     snprintf(f->marker, sizeof f->marker, "%s", marker);
@@ -159,6 +159,11 @@ static int fx_init(const vg_host *host, const vg_config *cfg, void **state)
     char path[64];
     snprintf(path, sizeof path, "/fixture/%s", FIXTURE_NAME);
     host->http_route(host, "GET", path, route, f, free_route);
+    /* Declared needs (issue 15): a quiet route, and an admin action the
+     * core's no-token line must list (unless init fails). */
+    snprintf(path, sizeof path, "/fixture/%s/quiet", FIXTURE_NAME);
+    host->http_route_flags(host, "GET", path, VG_ROUTE_QUIET, route, f, free_route);
+    host->admin_action(host, "fixture chores for " FIXTURE_NAME);
     vg_bus_subscribe(host->bus, "", on_event, f, free_sub, NULL);
     vg_bus_register_method(host->bus, FIXTURE_NAME ".ping", method, f, free_method);
     snprintf(path, sizeof path, "/fixture/%s/ws", FIXTURE_NAME);

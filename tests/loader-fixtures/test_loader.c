@@ -177,6 +177,56 @@ static void test_optional_init_failure(void **s)
     expect_all_freed(marker);
 }
 
+/* The log line of `needle` (a request line), or fail. */
+static char *log_line(vgt_server *srv, const char *needle)
+{
+    char *log = vgt_log_read(srv);
+    assert_non_null(log);
+    const char *at = strstr(log, needle);
+    if (!at)
+        fail_msg("no log line with \"%s\" in:\n%s", needle, log);
+    const char *start = at;
+    while (start > log && start[-1] != '\n')
+        start--;
+    const char *end = strchr(at, '\n');
+    char *line = strndup(start, end ? (size_t)(end - start) : strlen(start));
+    free(log);
+    return line;
+}
+
+/* The core names no plugin: a route's quietness and the actions listed in
+ * the no-token line come from what the loaded plugins declared (issue 15). */
+static void test_declared_route_flags_and_admin_actions(void **s)
+{
+    (void)s;
+    vgt_server srv;
+    setenv("VIGIA_PLUGIN_DIR", fixture_dir(), 1);
+    assert_int_equal(vgt_server_start(&srv, "lf_good, lf_failinit?", NULL, NULL), 0);
+    vgt_response r;
+    assert_int_equal(vgt_get(&srv, "/fixture/lf_good/quiet", &r), 0);
+    assert_int_equal(r.status, 200);
+    vgt_response_free(&r);
+    assert_int_equal(vgt_get(&srv, "/fixture/lf_good", &r), 0);
+    assert_int_equal(r.status, 200);
+    vgt_response_free(&r);
+    /* Both are counted; only the undeclared one is logged at info. */
+    assert_int_equal(vgt_get(&srv, "/api/health", &r), 0);
+    vgt_response_free(&r);
+    char *quiet = log_line(&srv, "GET /fixture/lf_good/quiet 200");
+    char *loud = log_line(&srv, "GET /fixture/lf_good 200");
+    if (!strstr(quiet, "DEBUG") || !strstr(loud, "INFO"))
+        fail_msg("expected the quiet route at DEBUG and the other at INFO:\n%s\n%s", quiet, loud);
+    free(quiet);
+    free(loud);
+    /* The loaded plugin's words, not the failed optional one's. */
+    assert_true(vgt_log_contains(&srv, "no [server] admin_token: actions (lf_good: fixture chores "
+                                       "for lf_good) answer loopback peers only"));
+    assert_false(vgt_log_contains(&srv, "fixture chores for lf_failinit"));
+    int st = vgt_server_signal(&srv, SIGTERM);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    vgt_server_cleanup(&srv);
+}
+
 static void test_plugin_rule_names_the_line(void **s)
 {
     (void)s;
@@ -334,6 +384,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wrong_major),
+        cmocka_unit_test(test_declared_route_flags_and_admin_actions),
         cmocka_unit_test(test_newer_minor),
         cmocka_unit_test(test_bad_signature),
         cmocka_unit_test(test_missing_symbol),

@@ -33,7 +33,21 @@ static void test_addr_is_loopback(void **state)
     assert_true(core_addr_is_loopback("127.0.0.2"));
     assert_true(core_addr_is_loopback("::1"));
     assert_true(core_addr_is_loopback("::ffff:127.0.0.1"));
+    assert_true(core_addr_is_loopback("127.0.0.1"));
+    assert_true(core_addr_is_loopback("127.255.255.254"));
+    assert_true(core_addr_is_loopback("0:0:0:0:0:0:0:1"));
+    assert_true(core_addr_is_loopback("::FFFF:127.1.2.3"));
     assert_false(core_addr_is_loopback("10.0.0.1"));
+    assert_false(core_addr_is_loopback("128.0.0.1"));
+    assert_false(core_addr_is_loopback("126.255.255.255"));
+    assert_false(core_addr_is_loopback("127.0.0.1x"));
+    assert_false(core_addr_is_loopback("::2"));
+    assert_false(core_addr_is_loopback("::"));
+    assert_false(core_addr_is_loopback("::ffff:10.0.0.1"));
+    /* Peers are addresses: a name or a bracketed literal is not one. */
+    assert_false(core_addr_is_loopback("localhost"));
+    assert_false(core_addr_is_loopback("[::1]"));
+    assert_false(core_addr_is_loopback(""));
     assert_false(core_addr_is_loopback(NULL));
 }
 

@@ -19,13 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(body, data, size);
 
-    eio_packet p;
-    if (eio_decode(body, size, &p) == 0) {
+    brk_eio_packet p;
+    if (brk_eio_decode(body, size, &p) == 0) {
         if (p.data != body + 1 || p.len != size - 1)
             abort();
         if (p.type != EIO_BINARY) {
             char *out = malloc(p.len + 1);
-            if (!out || eio_encode(out, p.type, p.data, p.len) != size ||
+            if (!out || brk_eio_encode(out, p.type, p.data, p.len) != size ||
                 memcmp(out, body, size) != 0)
                 abort();
             free(out);
@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     size_t pos = 0;
     int rc, parts = 0;
-    while ((rc = eio_payload_next(body, size, &pos, &p)) == 1) {
+    while ((rc = brk_eio_payload_next(body, size, &pos, &p)) == 1) {
         if (p.data < body || p.data + p.len > body + size || ++parts > (int)size)
             abort();
     }
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     char buf[160];
     int code = size ? data[0] % 8 : 0;
-    eio_error_body(buf, sizeof buf, code);
+    brk_eio_error_body(buf, sizeof buf, code);
     free(body);
     return 0;
 }

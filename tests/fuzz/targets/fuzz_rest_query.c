@@ -1,5 +1,5 @@
-/* libFuzzer target: the REST plugin's request input (plugins/rest/rest_http.c
- * and rest_util.c): the unknown-parameter check with its own %XX decoding,
+/* libFuzzer target: the REST plugin's request input (plugins/rest/http.c
+ * and util.c): the unknown-parameter check with its own %XX decoding,
  * the typed query getters with the bounds the list routes use, and the JSON
  * body reader, on a civetweb-sized stack. The request is a stand-in whose
  * query() is civetweb's mg_get_var2, as in the core.

@@ -1,6 +1,6 @@
 /* libFuzzer target: the Socket.IO v5 codec (plugins/broker/sio.c), on a
  * handler-sized stack. The input is an Engine.IO message payload without the
- * '4' (what the broker hands sio_decode). Checks, beyond "no crash": a decoded
+ * '4' (what the broker hands brk_sio_decode). Checks, beyond "no crash": a decoded
  * packet is well formed, and encoding it then decoding again gives the same
  * packet (the server's own replies must parse). */
 #include <stddef.h>
@@ -19,39 +19,39 @@ typedef struct job {
     size_t len;
 } job;
 
-static void check_roundtrip(const sio_packet *p)
+static void check_roundtrip(const brk_sio_packet *p)
 {
-    /* Binary types lose their attachment count in sio_encode (the server never sends them). */
+    /* Binary types lose their attachment count in brk_sio_encode (the server never sends them). */
     if (p->type == SIO_BINARY_EVENT || p->type == SIO_BINARY_ACK)
         return;
     size_t n = 0;
-    char *enc = sio_encode(p->type, p->nsp, p->id, p->data, 0, &n);
+    char *enc = brk_sio_encode(p->type, p->nsp, p->id, p->data, 0, &n);
     if (!enc)
         abort();
-    sio_packet q;
+    brk_sio_packet q;
     const char *why = NULL;
-    if (sio_decode(enc, n, DEPTH, &q, &why) != 0)
+    if (brk_sio_decode(enc, n, DEPTH, &q, &why) != 0)
         abort(); /* the server's own packet does not decode */
     if (q.type != p->type || strcmp(q.nsp, p->nsp) != 0 || q.id != p->id ||
         (p->data == NULL) != (q.data == NULL) || (p->data && !json_equal(p->data, q.data)))
         abort();
-    sio_packet_clear(&q);
+    brk_sio_packet_clear(&q);
     free(enc);
 }
 
 static void *decode(void *arg)
 {
     const job *j = arg;
-    sio_packet p;
+    brk_sio_packet p;
     const char *why = NULL;
-    if (sio_decode(j->text, j->len, DEPTH, &p, &why) == 0) {
+    if (brk_sio_decode(j->text, j->len, DEPTH, &p, &why) == 0) {
         if (p.type < SIO_CONNECT || p.type > SIO_BINARY_ACK || p.nsp[0] != '/' ||
             strlen(p.nsp) > SIO_NSP_MAX || p.attachments < 0 || p.attachments > 10)
             abort();
         check_roundtrip(&p);
         if (p.data && json_is_array(p.data) && json_is_string(json_array_get(p.data, 0)))
-            (void)sio_reserved_event(json_string_value(json_array_get(p.data, 0)));
-        sio_packet_clear(&p);
+            (void)brk_sio_reserved_event(json_string_value(json_array_get(p.data, 0)));
+        brk_sio_packet_clear(&p);
     } else if (!why) {
         abort(); /* a refusal always says why */
     }

@@ -15,12 +15,12 @@
 #include "eio.h"
 #include "sio.h"
 
-static int dec(const char *s, eio_packet *p) { return eio_decode(s, strlen(s), p); }
+static int dec(const char *s, brk_eio_packet *p) { return brk_eio_decode(s, strlen(s), p); }
 
 static void test_eio_decode_types(void **st)
 {
     (void)st;
-    eio_packet p;
+    brk_eio_packet p;
     const char *ok[] = {"0{}", "1", "2", "3", "4hello", "5", "6", "2probe", "3probe", "bAQIDBA=="};
     int types[] = {EIO_OPEN,    EIO_CLOSE, EIO_PING, EIO_PONG, EIO_MESSAGE,
                    EIO_UPGRADE, EIO_NOOP,  EIO_PING, EIO_PONG, EIO_BINARY};
@@ -34,19 +34,19 @@ static void test_eio_decode_types(void **st)
     assert_int_equal(dec("4hello", &p), 0);
     assert_memory_equal(p.data, "hello", 5);
     /* malformed */
-    assert_int_equal(eio_decode("", 0, &p), -EINVAL);
+    assert_int_equal(brk_eio_decode("", 0, &p), -EINVAL);
     assert_int_equal(dec("7", &p), -EINVAL);
     assert_int_equal(dec("abc", &p), -EINVAL);
     assert_int_equal(dec("x4", &p), -EINVAL);
     assert_int_equal(dec("\x1e", &p), -EINVAL);
-    assert_int_equal(eio_decode(NULL, 3, &p), -EINVAL);
+    assert_int_equal(brk_eio_decode(NULL, 3, &p), -EINVAL);
 }
 
-static int split(const char *body, size_t len, eio_packet *out, int max)
+static int split(const char *body, size_t len, brk_eio_packet *out, int max)
 {
     size_t pos = 0;
     int n = 0, rc;
-    while ((rc = eio_payload_next(body, len, &pos, &out[n])) == 1)
+    while ((rc = brk_eio_payload_next(body, len, &pos, &out[n])) == 1)
         if (++n == max)
             break;
     return rc < 0 ? rc : n;
@@ -55,7 +55,7 @@ static int split(const char *body, size_t len, eio_packet *out, int max)
 static void test_eio_payload(void **st)
 {
     (void)st;
-    eio_packet p[8];
+    brk_eio_packet p[8];
     const char *b = "4hello\x1e"
                     "2\x1e"
                     "4world";
@@ -99,15 +99,16 @@ static void test_eio_encode_open_errors(void **st)
 {
     (void)st;
     char buf[512];
-    size_t n = eio_encode(buf, EIO_MESSAGE, "hello", 5);
+    size_t n = brk_eio_encode(buf, EIO_MESSAGE, "hello", 5);
     assert_int_equal(n, 6);
     assert_memory_equal(buf, "4hello", 6);
-    assert_int_equal(eio_encode(buf, EIO_NOOP, NULL, 0), 1);
+    assert_int_equal(brk_eio_encode(buf, EIO_NOOP, NULL, 0), 1);
     assert_int_equal(buf[0], '6');
-    assert_int_equal(eio_encode(buf, EIO_PONG, "probe", 5), 6);
+    assert_int_equal(brk_eio_encode(buf, EIO_PONG, "probe", 5), 6);
     assert_memory_equal(buf, "3probe", 6);
 
-    int len = eio_open_packet(buf, sizeof buf, "lv_VI97HAXpY6yYWAAAC", 1, 25000, 20000, 1000000);
+    int len =
+        brk_eio_open_packet(buf, sizeof buf, "lv_VI97HAXpY6yYWAAAC", 1, 25000, 20000, 1000000);
     assert_true(len > 0);
     assert_string_equal(buf,
                         "0{\"sid\":\"lv_VI97HAXpY6yYWAAAC\",\"upgrades\":[\"websocket\"],"
@@ -116,24 +117,24 @@ static void test_eio_encode_open_errors(void **st)
     assert_non_null(j);
     assert_int_equal(json_object_size(j), 5); /* exactly the five keys */
     json_decref(j);
-    len = eio_open_packet(buf, sizeof buf, "abc", 0, 300, 200, 1000);
+    len = brk_eio_open_packet(buf, sizeof buf, "abc", 0, 300, 200, 1000);
     assert_string_equal(buf, "0{\"sid\":\"abc\",\"upgrades\":[],\"pingInterval\":300,"
                              "\"pingTimeout\":200,\"maxPayload\":1000}");
-    assert_int_equal(eio_open_packet(buf, 10, "abc", 0, 1, 1, 1), -ENOSPC);
+    assert_int_equal(brk_eio_open_packet(buf, 10, "abc", 0, 1, 1, 1), -ENOSPC);
 
     const char *msgs[] = {
         "Transport unknown", "Session ID unknown", "Bad handshake method",
         "Bad request",       "Forbidden",          "Unsupported protocol version"};
     for (int c = 0; c <= 5; c++) {
-        assert_string_equal(eio_error_message(c), msgs[c]);
-        assert_int_equal(eio_error_status(c), c == 4 ? 403 : 400);
+        assert_string_equal(brk_eio_error_message(c), msgs[c]);
+        assert_int_equal(brk_eio_error_status(c), c == 4 ? 403 : 400);
     }
-    eio_error_body(buf, sizeof buf, 1);
+    brk_eio_error_body(buf, sizeof buf, 1);
     assert_string_equal(buf, "{\"code\":1,\"message\":\"Session ID unknown\"}");
 
     char a[21], b[21];
-    assert_int_equal(eio_random_id(a), 0);
-    assert_int_equal(eio_random_id(b), 0);
+    assert_int_equal(brk_eio_random_id(a), 0);
+    assert_int_equal(brk_eio_random_id(b), 0);
     assert_int_equal(strlen(a), 20);
     assert_string_not_equal(a, b);
     for (int i = 0; i < 20; i++)
@@ -141,10 +142,10 @@ static void test_eio_encode_open_errors(void **st)
             strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
 }
 
-static int sdec(const char *s, sio_packet *p)
+static int sdec(const char *s, brk_sio_packet *p)
 {
     const char *why = NULL;
-    int rc = sio_decode(s, strlen(s), 64, p, &why);
+    int rc = brk_sio_decode(s, strlen(s), 64, p, &why);
     if (rc < 0)
         assert_non_null(why);
     return rc;
@@ -153,7 +154,7 @@ static int sdec(const char *s, sio_packet *p)
 static void test_sio_decode_examples(void **st)
 {
     (void)st;
-    sio_packet p;
+    brk_sio_packet p;
     assert_int_equal(sdec("0", &p), 0);
     assert_int_equal(p.type, SIO_CONNECT);
     assert_string_equal(p.nsp, "/");
@@ -161,14 +162,14 @@ static void test_sio_decode_examples(void **st)
 
     assert_int_equal(sdec("0{\"token\":\"123\"}", &p), 0);
     assert_string_equal(json_string_value(json_object_get(p.data, "token")), "123");
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
 
     assert_int_equal(sdec("0/admin,", &p), 0);
     assert_string_equal(p.nsp, "/admin");
     assert_int_equal(sdec("0/admin,{\"token\":\"abc\"}", &p), 0);
     assert_string_equal(p.nsp, "/admin");
     assert_true(json_is_object(p.data));
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("0/custom", &p), 0); /* namespace up to the end, no comma */
     assert_string_equal(p.nsp, "/custom");
     assert_int_equal(sdec("1/custom", &p), 0);
@@ -176,75 +177,75 @@ static void test_sio_decode_examples(void **st)
 
     assert_int_equal(sdec("0{\"pid\":\"YHcX2sdAF1z452-HAAAW\",\"offset\":\"MzUPkW0\"}", &p), 0);
     assert_string_equal(json_string_value(json_object_get(p.data, "offset")), "MzUPkW0");
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
 
     assert_int_equal(sdec("2[\"hey\",\"Jude\"]", &p), 0);
     assert_int_equal(p.type, SIO_EVENT);
     assert_int_equal(p.id, -1);
     assert_int_equal(json_array_size(p.data), 2);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("2/admin,[\"bar\"]", &p), 0);
     assert_string_equal(p.nsp, "/admin");
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("212[\"foo\"]", &p), 0);
     assert_int_equal(p.id, 12);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("20[\"hello\",\"world\"]", &p), 0);
     assert_int_equal(p.id, 0);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("2/admin,0[\"hello\",\"world\"]", &p), 0);
     assert_int_equal(p.id, 0);
     assert_string_equal(p.nsp, "/admin");
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("2456[\"message-with-ack\",1,\"2\",{\"3\":[false]}]", &p), 0);
     assert_int_equal(p.id, 456);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("2[1]", &p), 0); /* numeric event names are allowed */
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
 
     assert_int_equal(sdec("312[]", &p), 0);
     assert_int_equal(p.type, SIO_ACK);
     assert_int_equal(p.id, 12);
     assert_int_equal(json_array_size(p.data), 0);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("3/admin,13[\"bar\"]", &p), 0);
     assert_int_equal(p.id, 13);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
 
     assert_int_equal(sdec("4{\"message\":\"Not authorized\"}", &p), 0);
     assert_int_equal(p.type, SIO_CONNECT_ERROR);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("4\"legacy\"", &p), 0);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
 
     /* binary types decode, with their attachment count, so they can be refused */
     assert_int_equal(sdec("51-[\"baz\",{\"_placeholder\":true,\"num\":0}]", &p), 0);
     assert_int_equal(p.type, SIO_BINARY_EVENT);
     assert_int_equal(p.attachments, 1);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("52-/admin,[\"baz\",{\"_placeholder\":true,\"num\":0},"
                           "{\"_placeholder\":true,\"num\":1}]",
                           &p),
                      0);
     assert_int_equal(p.attachments, 2);
     assert_string_equal(p.nsp, "/admin");
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("61-15[\"bar\",{\"_placeholder\":true,\"num\":0}]", &p), 0);
     assert_int_equal(p.type, SIO_BINARY_ACK);
     assert_int_equal(p.id, 15);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     assert_int_equal(sdec("52-789[\"message-with-ack\",{\"_placeholder\":true,\"num\":0},"
                           "{\"_placeholder\":true,\"num\":1}]",
                           &p),
                      0);
     assert_int_equal(p.id, 789);
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
 }
 
 static void test_sio_decode_malformed(void **st)
 {
     (void)st;
-    sio_packet p;
+    brk_sio_packet p;
     const char *bad[] = {
         "",            /* empty */
         "abc",         /* 4abc on the wire: unknown type */
@@ -292,59 +293,59 @@ static void test_sio_encode(void **st)
     size_t n;
     char *s;
     json_t *sid = json_pack("{s:s}", "sid", "wZX3oN0bSVIhsaknAAAI");
-    s = sio_encode(SIO_CONNECT, "/", -1, sid, 1, &n);
+    s = brk_sio_encode(SIO_CONNECT, "/", -1, sid, 1, &n);
     assert_string_equal(s, "40{\"sid\":\"wZX3oN0bSVIhsaknAAAI\"}");
     assert_int_equal(n, strlen(s));
     free(s);
-    s = sio_encode(SIO_CONNECT, "/admin", -1, sid, 1, &n);
+    s = brk_sio_encode(SIO_CONNECT, "/admin", -1, sid, 1, &n);
     assert_string_equal(s, "40/admin,{\"sid\":\"wZX3oN0bSVIhsaknAAAI\"}");
     free(s);
     json_decref(sid);
 
     json_t *err = json_pack("{s:s}", "message", "Invalid namespace");
-    s = sio_encode(SIO_CONNECT_ERROR, "/random", -1, err, 1, &n);
+    s = brk_sio_encode(SIO_CONNECT_ERROR, "/random", -1, err, 1, &n);
     assert_string_equal(s, "44/random,{\"message\":\"Invalid namespace\"}");
     free(s);
     json_decref(err);
 
     json_t *ev = json_pack("[ss]", "hey", "Jude");
-    s = sio_encode(SIO_EVENT, "/", -1, ev, 1, &n);
+    s = brk_sio_encode(SIO_EVENT, "/", -1, ev, 1, &n);
     assert_string_equal(s, "42[\"hey\",\"Jude\"]");
     free(s);
-    s = sio_encode(SIO_EVENT, "/", 5, ev, 0, &n);
+    s = brk_sio_encode(SIO_EVENT, "/", 5, ev, 0, &n);
     assert_string_equal(s, "25[\"hey\",\"Jude\"]");
     free(s);
     json_decref(ev);
 
     json_t *empty = json_array();
-    s = sio_encode(SIO_ACK, "/", 12, empty, 1, &n);
+    s = brk_sio_encode(SIO_ACK, "/", 12, empty, 1, &n);
     assert_string_equal(s, "4312[]");
     free(s);
-    s = sio_encode(SIO_ACK, "/", 0, empty, 1, &n);
+    s = brk_sio_encode(SIO_ACK, "/", 0, empty, 1, &n);
     assert_string_equal(s, "430[]");
     free(s);
     json_decref(empty);
     json_t *bar = json_pack("[s]", "bar");
-    s = sio_encode(SIO_ACK, "/admin", 13, bar, 1, &n);
+    s = brk_sio_encode(SIO_ACK, "/admin", 13, bar, 1, &n);
     assert_string_equal(s, "43/admin,13[\"bar\"]");
     free(s);
     json_decref(bar);
 
-    s = sio_encode(SIO_DISCONNECT, "/", -1, NULL, 1, &n);
+    s = brk_sio_encode(SIO_DISCONNECT, "/", -1, NULL, 1, &n);
     assert_string_equal(s, "41");
     free(s);
-    s = sio_encode(SIO_DISCONNECT, "/admin", -1, NULL, 1, &n);
+    s = brk_sio_encode(SIO_DISCONNECT, "/admin", -1, NULL, 1, &n);
     assert_string_equal(s, "41/admin,");
     free(s);
 
     /* round trip */
     json_t *args = json_pack("[s,i,s,{s:[b]}]", "message-with-ack", 1, "2", "3", 0);
-    s = sio_encode(SIO_EVENT, "/", 456, args, 0, &n);
-    sio_packet p;
-    assert_int_equal(sio_decode(s, n, 64, &p, NULL), 0);
+    s = brk_sio_encode(SIO_EVENT, "/", 456, args, 0, &n);
+    brk_sio_packet p;
+    assert_int_equal(brk_sio_decode(s, n, 64, &p, NULL), 0);
     assert_int_equal(p.id, 456);
     assert_true(json_equal(p.data, args));
-    sio_packet_clear(&p);
+    brk_sio_packet_clear(&p);
     free(s);
     json_decref(args);
 }
@@ -365,10 +366,10 @@ static char *nested(const char *prefix, int depth, const char *suffix)
 static void test_sio_decode_too_deep(void **st)
 {
     (void)st;
-    sio_packet p;
+    brk_sio_packet p;
     const char *why = NULL;
     char *s = nested("2[\"x\",", 1000, "]");
-    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
+    assert_int_equal(brk_sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
     assert_non_null(strstr(why, "json_max_depth"));
     assert_null(p.data);
     free(s);
@@ -377,23 +378,23 @@ static void test_sio_decode_too_deep(void **st)
     strcpy(s, "0");
     for (int i = 0; i < 1000; i++)
         strcat(s, "{\"a\":");
-    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
+    assert_int_equal(brk_sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
     assert_int_equal(p.type, SIO_CONNECT);
     free(s);
     /* with an ack id: the id survives for the answer */
     s = nested("212[\"x\",", 100, "]");
-    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
+    assert_int_equal(brk_sio_decode(s, strlen(s), 64, &p, &why), -E2BIG);
     assert_int_equal(p.id, 12);
     free(s);
     /* 63 levels inside the event array: 64 in all, accepted */
     s = nested("2[\"x\",", 63, "]");
-    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), 0);
-    sio_packet_clear(&p);
+    assert_int_equal(brk_sio_decode(s, strlen(s), 64, &p, &why), 0);
+    brk_sio_packet_clear(&p);
     free(s);
     /* brackets inside strings do not count */
     s = nested("2[\"", 500, "\"]");
-    assert_int_equal(sio_decode(s, strlen(s), 64, &p, &why), 0);
-    sio_packet_clear(&p);
+    assert_int_equal(brk_sio_decode(s, strlen(s), 64, &p, &why), 0);
+    brk_sio_packet_clear(&p);
     free(s);
 }
 

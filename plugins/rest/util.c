@@ -1,5 +1,5 @@
 /* rest plugin: pure helpers. No host calls here so the unit test links only this. */
-#include "rest_util.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -176,21 +176,6 @@ int rest_origin_allowed(const json_t *allowed, const char *origin)
             return 1;
     }
     return 0;
-}
-
-int rest_addr_is_loopback(const char *addr)
-{
-    if (!addr)
-        return 0;
-    if (!strncasecmp(addr, "::ffff:", 7))
-        addr += 7;
-    if (!strcmp(addr, "::1"))
-        return 1;
-    /* 127.0.0.0/8, written as civetweb prints it: four dotted numbers. */
-    unsigned a, b, c, d;
-    char tail;
-    return sscanf(addr, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256;
 }
 
 int rest_same_origin(const char *origin, const char *host)

@@ -50,29 +50,32 @@ typedef struct nt_plugin {
 
 static const char *const languages[] = {"es", "en", NULL};
 
-/* The one place the [notifications] section is read: check_config and init. */
+/* The one place the [notifications] section is read: check_config and init.
+ * Every key is read even after a bad one, so one run reports all mistakes. */
 static int read_config(const vg_host *host, const vg_config *cfg, nt_config *c)
 {
-    int rc = 0;
-    if ((rc = host->config_int(host, cfg, "limit", 100, 1, 100000, &c->limit)) < 0 ||
-        (rc = host->config_int(host, cfg, "history_days", 30, 0, 36500, &c->history_days)) < 0 ||
-        (rc = host->config_int(host, cfg, "history_max", 100000, 0, 1000000000LL,
-                               &c->history_max)) < 0 ||
-        (rc = host->config_enum(host, cfg, "language", "es", languages, &c->language)) < 0 ||
-        (rc = host->config_int(host, cfg, "digest_threshold", 10, 0, 1000000,
-                               &c->digest_threshold)) < 0 ||
-        (rc = host->config_duration(host, cfg, "min_repeat", 10 * 60 * 1000, 0,
-                                    7LL * 24 * 3600 * 1000, &c->min_repeat)) < 0 ||
-        (rc = host->config_bool(host, cfg, "notify_modified", false, &c->notify_modified)) < 0 ||
-        (rc = host->config_int(host, cfg, "max_data_bytes", 65536, 1024, 16 * 1024 * 1024,
-                               &c->max_data_bytes)) < 0 ||
-        (rc = host->config_bool(host, cfg, "clear_deletes_history", false,
-                                &c->clear_deletes_history)) < 0)
-        return rc;
-    if (c->history_max > 0 && c->history_max < c->limit)
-        return host->config_fail(host, cfg, "history_max",
-                                 "expected 0 (no limit) or at least limit (%lld)", c->limit);
-    return 0;
+    int bad = 0;
+    bool limit_ok = host->config_int(host, cfg, "limit", 100, 1, 100000, &c->limit) == 0;
+    bad |= !limit_ok;
+    bad |= host->config_int(host, cfg, "history_days", 30, 0, 36500, &c->history_days) < 0;
+    bool max_ok =
+        host->config_int(host, cfg, "history_max", 100000, 0, 1000000000LL, &c->history_max) == 0;
+    bad |= !max_ok;
+    bad |= host->config_enum(host, cfg, "language", "es", languages, &c->language) < 0;
+    bad |=
+        host->config_int(host, cfg, "digest_threshold", 10, 0, 1000000, &c->digest_threshold) < 0;
+    bad |= host->config_duration(host, cfg, "min_repeat", 10 * 60 * 1000, 0, 7LL * 24 * 3600 * 1000,
+                                 &c->min_repeat) < 0;
+    bad |= host->config_bool(host, cfg, "notify_modified", false, &c->notify_modified) < 0;
+    bad |= host->config_int(host, cfg, "max_data_bytes", 65536, 1024, 16 * 1024 * 1024,
+                            &c->max_data_bytes) < 0;
+    bad |=
+        host->config_bool(host, cfg, "clear_deletes_history", false, &c->clear_deletes_history) < 0;
+    /* Cross-field rules need both keys valid. */
+    if (limit_ok && max_ok && c->history_max > 0 && c->history_max < c->limit)
+        bad |= host->config_fail(host, cfg, "history_max",
+                                 "expected 0 (no limit) or at least limit (%lld)", c->limit) < 0;
+    return bad ? -EINVAL : 0;
 }
 
 /* ---- store and rules glue ----------------------------------------------- */

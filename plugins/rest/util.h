@@ -32,8 +32,6 @@ int rest_etag_matches(const char *if_none_match, const char *etag);
 
 /* 1 when `origin` is in `allowed` (array of strings, "*" = any origin). */
 int rest_origin_allowed(const json_t *allowed, const char *origin);
-/* 1 for a loopback peer address: 127.x.y.z, ::1, ::ffff:127.x.y.z. */
-int rest_addr_is_loopback(const char *addr);
 /* 1 when `origin` is this server's own: http(s):// + the Host header. */
 int rest_same_origin(const char *origin, const char *host);
 /* 1 when the Content-Type header is application/json (parameters allowed). */

@@ -18,6 +18,7 @@ struct rest_route {
     const char *pattern;
     rest_handler fn;
     unsigned flags;
+    const char *action; /* admin routes: the action in words, for the core's no-token line */
 };
 
 typedef struct rest_binding {
@@ -402,16 +403,19 @@ static int h_metrics(rest_req *rq)
 
 static const struct rest_route routes[] = {
     {"GET", "/api/notifications", h_notifications_list, 0},
-    {"POST", "/api/notifications/{id}/read", h_notification_read, ROUTE_ADMIN_MARK_READ},
-    {"POST", "/api/notifications/clear", h_notifications_clear, ROUTE_ADMIN},
-    {"POST", "/api/notifications/test", h_notifications_test, ROUTE_ADMIN},
-    {"POST", "/api/notifications/read-all", h_notifications_read_all, ROUTE_ADMIN},
+    {"POST", "/api/notifications/{id}/read", h_notification_read, ROUTE_ADMIN_MARK_READ,
+     "mark a notification read"},
+    {"POST", "/api/notifications/clear", h_notifications_clear, ROUTE_ADMIN, "clear notifications"},
+    {"POST", "/api/notifications/test", h_notifications_test, ROUTE_ADMIN,
+     "send a test notification"},
+    {"POST", "/api/notifications/read-all", h_notifications_read_all, ROUTE_ADMIN,
+     "mark every notification read"},
     {"GET", "/api/websockets/status", h_websockets_status, 0},
     {"GET", "/api/datasets", h_datasets_list, 0},
     {"GET", "/api/datasets/{id}", h_dataset_get, 0},
     {"GET", "/api/datasets/{id}/history", h_dataset_history, 0},
     {"GET", "/api/portals", h_portals, 0},
-    {"POST", "/api/monitor/run", h_monitor_run, ROUTE_ADMIN},
+    {"POST", "/api/monitor/run", h_monitor_run, ROUTE_ADMIN, "run a monitor sweep"},
     {"GET", "/api/stats", h_stats, 0},
     {"GET", "/metrics", h_metrics, 0},
 };
@@ -480,7 +484,7 @@ static bool cross_site_refused(rest_req *rq)
 static bool remote_without_token(rest_req *rq)
 {
     const vg_host *h = rq->st->host;
-    if (h->admin_token_set(h) || rest_addr_is_loopback(vg_http_remote_addr(rq->req)))
+    if (h->admin_token_set(h) || h->peer_is_loopback(h, vg_http_remote_addr(rq->req)))
         return false;
     rest_reply_error(rq, 403, "FORBIDDEN",
                      "no [server] admin_token is set, so this action is allowed from this machine "
@@ -551,10 +555,31 @@ static int bind_route(rest_state *st, const char *method, const char *pattern,
     return 0;
 }
 
+/* The actions the admin token guards here, for the core's no-token line. */
+static int declare_admin_actions(rest_state *st)
+{
+    const vg_host *h = st->host;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        unsigned f = routes[i].flags;
+        bool admin = (f & ROUTE_ADMIN) || ((f & ROUTE_ADMIN_MARK_READ) && !st->public_mark_read);
+        if (admin && h->admin_action(h, routes[i].action) < 0)
+            return h->fail(h, "out of memory");
+    }
+    return 0;
+}
+
 int rest_routes_register(rest_state *st)
 {
+    /* The core names no plugin: the loopback test and the no-token line are
+     * declared through the host (ABI 1.2, issue 15). */
+    const vg_host *h = st->host;
+    if (h->struct_size < offsetof(vg_host, peer_is_loopback) + sizeof h->peer_is_loopback)
+        return h->fail(h, "this core is too old for the rest plugin (needs ABI 1.2 of issue 15)");
+    int rc = declare_admin_actions(st);
+    if (rc < 0)
+        return rc;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        int rc = bind_route(st, routes[i].method, routes[i].pattern, &routes[i], NULL);
+        rc = bind_route(st, routes[i].method, routes[i].pattern, &routes[i], NULL);
         if (rc < 0)
             return rc;
     }
@@ -570,7 +595,7 @@ int rest_routes_register(rest_state *st)
         for (size_t j = i; j < N_ROUTES; j++)
             if (!strcmp(routes[j].pattern, routes[i].pattern))
                 rest_join(allow, sizeof allow, ", ", routes[j].method);
-        int rc = bind_route(st, "OPTIONS", routes[i].pattern, NULL, allow);
+        rc = bind_route(st, "OPTIONS", routes[i].pattern, NULL, allow);
         if (rc < 0)
             return rc;
     }
