@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http.h"
 #include "monitor.h"
 
 #define GET_BODY_CAP 16384 /* bytes of a GET body we accept before cutting it */
@@ -155,36 +156,18 @@ static size_t discard(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-static int on_progress(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    return atomic_load((atomic_bool *)user) ? 1 : 0;
-}
-
 static int setup(const mon_check_opts *o, xfer *x, const char *url)
 {
     CURL *c = x->easy;
-    curl_easy_reset(c);
     x->aborted_body = false;
     x->body_bytes = 0;
     x->nhead = 0;
     x->errbuf[0] = 0;
+    mon_curl_defaults(c, o->user_agent, o->connect_timeout_ms, o->timeout_ms, o->stop, x->errbuf);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard); /* cut at GET_BODY_CAP */
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (x->is_head) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else {
