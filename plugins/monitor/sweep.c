@@ -7,16 +7,7 @@
 #include <time.h>
 
 #include "monitor.h"
-
-void mon_iso_ms(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char tmp[32];
-    strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
-}
+#include "store.h"
 
 static json_t *iso_or_null(int64_t ms)
 {
@@ -191,9 +182,10 @@ static json_t *counts_json(const sweep_counts *c)
 static void store_failed(sweep *s, const char *what)
 {
     s->errors++;
-    VG_ERROR(s->m->host, "portal %s: %s failed: %s", s->p->name, what, sqlite3_errmsg(s->m->wdb));
+    VG_ERROR(s->m->host, "portal %s: %s failed: %s", s->p->name, what,
+             mon_store_errmsg(s->m->store));
     if (!s->err[0] || !s->reason || strcmp(s->reason, "store_error") != 0) {
-        snprintf(s->err, sizeof s->err, "%s failed: %s", what, sqlite3_errmsg(s->m->wdb));
+        snprintf(s->err, sizeof s->err, "%s failed: %s", what, mon_store_errmsg(s->m->store));
         s->reason = "store_error";
     }
 }
@@ -208,8 +200,8 @@ static void persist_portal(sweep *s)
     char err[512];
     snprintf(err, sizeof err, "%s", rt->last_error);
     pthread_mutex_unlock(&s->m->mu);
-    if (mon_store_portal_set(s->m->wdb, s->p->name, state, baseline, err[0] ? err : NULL, failures,
-                             held) < 0)
+    if (mon_store_portal_set(s->m->store, s->p->name, state, baseline, err[0] ? err : NULL,
+                             failures, held) < 0)
         store_failed(s, "saving the portal state");
 }
 
@@ -244,7 +236,7 @@ static void sweep_begin(sweep *s)
     s->started = mon_wall_ms();
     s->t0 = mon_mono_ms();
     s->events = json_array();
-    s->id = mon_store_sweep_begin(s->m->wdb, s->p->name, s->started);
+    s->id = mon_store_sweep_begin(s->m->store, s->p->name, s->started);
     if (s->id < 0)
         store_failed(s, "recording the sweep start");
     char iso[40];
@@ -282,7 +274,7 @@ static void sweep_list(sweep *s)
         s->errors++;
         s->reason = "listing_failed";
         VG_WARN(m->host, "portal %s: listing failed: %s", s->p->name, s->err);
-        if (mon_store_mark_stale(m->wdb, s->p->name) < 0)
+        if (mon_store_mark_stale(m->store, s->p->name) < 0)
             store_failed(s, "marking datasets stale");
         return;
     }
@@ -299,8 +291,8 @@ static void sweep_list(sweep *s)
 static void sweep_check(sweep *s)
 {
     mon_plugin *m = s->m;
-    if (mon_store_load_prev(m->wdb, s->p->name, &s->prev) < 0 ||
-        mon_recent_attach(m->wdb, s->p->name, &s->L) < 0) {
+    if (mon_store_load_prev(m->store, s->p->name, &s->prev) < 0 ||
+        mon_store_recent_attach(m->store, s->p->name, &s->L) < 0) {
         store_failed(s, "loading the previous state");
         s->listed = false;
         return;
@@ -447,7 +439,7 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
         c->restricted += r->status == MON_R_RESTRICTED;
         rc |= mon_wbatch_check(b, portal, d->id, r, s->id);
     }
-    rc |= mon_recent_save(s->m->wdb, portal, d);
+    rc |= mon_wbatch_recent(b, portal, d);
     int observed = mon_dataset_observe(out, d->nres);
     if (out != stack_out)
         free(out);
@@ -546,7 +538,7 @@ static void sweep_apply(sweep *s)
     bool quiet = !s->rt->baseline_done && !m->cfg.announce_initial;
     pthread_mutex_unlock(&m->mu);
     int64_t now = mon_wall_ms();
-    mon_wbatch *b = mon_wbatch_begin(m->wdb);
+    mon_wbatch *b = mon_wbatch_begin(m->store);
     if (!b) {
         store_failed(s, "starting the sweep's transaction");
         return;
@@ -556,7 +548,7 @@ static void sweep_apply(sweep *s)
         rc = apply_dataset(s, b, &s->L.ds[i], quiet, now);
     if (rc == 0)
         rc = apply_removals(s, b, now);
-    if (rc == 0 && mon_recent_prune(m->wdb, s->p->name) < 0)
+    if (rc == 0 && mon_wbatch_prune_recent(b, s->p->name) < 0)
         rc = -EIO;
     char dberr[256] = "";
     int erc = mon_wbatch_end(b, rc == 0, dberr, sizeof dberr);
@@ -579,7 +571,7 @@ static void sweep_counts_from_store(sweep *s)
 {
     long long by[MON_D_COUNT];
     sweep_counts *c = &s->c;
-    if (mon_store_counts(s->m->wdb, s->p->name, by, &c->resources, &c->restricted) < 0) {
+    if (mon_store_counts(s->m->store, s->p->name, by, &c->resources, &c->restricted) < 0) {
         store_failed(s, "counting datasets");
         return;
     }
@@ -619,9 +611,9 @@ static void sweep_finish(sweep *s)
     json_t *counts = counts_json(&s->c);
     int changes = (int)json_array_size(s->events);
     if (s->id >= 0 &&
-        mon_store_sweep_finish(m->wdb, s->id, finished, complete, counts, s->errors, changes) < 0)
+        mon_store_sweep_finish(m->store, s->id, finished, complete, counts, s->errors, changes) < 0)
         store_failed(s, "recording the sweep end");
-    if (complete && mon_store_retention(m->wdb, finished, m->cfg.history_days) < 0)
+    if (complete && mon_store_retention(m->store, finished, m->cfg.history_days) < 0)
         store_failed(s, "pruning old checks");
     if (s->reason && strcmp(s->reason, "store_error") == 0) {
         pthread_mutex_lock(&m->mu);
