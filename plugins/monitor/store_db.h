@@ -9,8 +9,8 @@
 #include "store.h"
 
 struct mon_store {
-    sqlite3 *w;           /* writer: the sweep thread */
-    sqlite3 *r;           /* reader: bus methods, behind rmu */
+    sqlite3 *w; /* writer: the sweep thread */
+    sqlite3 *r; /* reader: bus methods, behind rmu */
     pthread_mutex_t rmu;
 };
 

@@ -243,8 +243,7 @@ int mon_store_find(mon_store *store, const char *id, const char *portal, json_t 
 
 /* Prepares `sql` on the reader and binds (portal, id) as ?1 and ?2; the
  * caller holds the reader's lock. NULL on failure. */
-static sqlite3_stmt *prep_ds(mon_store *store, const char *sql, const char *portal,
-                             const char *id)
+static sqlite3_stmt *prep_ds(mon_store *store, const char *sql, const char *portal, const char *id)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(store->r, sql, -1, &st, NULL) != SQLITE_OK ||
