@@ -363,33 +363,12 @@ static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev)
+/* The resource rows mirror the latest listing: drop the ones that left
+ * (rows of the others are replaced), then write each with its last check. */
+static int write_resources(mon_wbatch *b, const char *portal, const mon_ds *d,
+                           const mon_prev_ds *prev)
 {
-    sqlite3_stmt *st = b->ds;
-    if (!st)
-        return -EIO;
-    bind_s(b, st, 1, portal);
-    bind_s(b, st, 2, d->id);
-    bind_s(b, st, 3, d->name);
-    bind_s(b, st, 4, d->title);
-    bind_s(b, st, 5, d->org);
-    bind_s(b, st, 6, d->org_title);
-    bind_s(b, st, 7, d->url);
-    bind_s(b, st, 8, d->modified);
-    bind_s(b, st, 9, mon_dstatus_name(h->status));
-    bind_s(b, st, 10, mon_dstatus_name(observed));
-    bind_s(b, st, 11, mon_dstatus_name(h->candidate));
-    bind_i(b, st, 12, h->streak);
-    if (last_checked)
-        bind_i(b, st, 13, last_checked);
-    else
-        bound(b, sqlite3_bind_null(st, 13));
-    bind_i(b, st, 14, now_ms);
-    if (step_reset(b, st) < 0)
-        return -EIO;
-    /* the resource rows mirror the latest listing: drop the ones that left
-     * (rows of the others are replaced below) */
+    sqlite3_stmt *st;
     for (size_t k = 0; prev && k < prev->nres; k++) {
         bool kept = false;
         for (size_t i = 0; i < d->nres && !kept; i++)
@@ -435,6 +414,34 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
             return -EIO;
     }
     return 0;
+}
+
+int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
+                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev)
+{
+    sqlite3_stmt *st = b->ds;
+    if (!st)
+        return -EIO;
+    bind_s(b, st, 1, portal);
+    bind_s(b, st, 2, d->id);
+    bind_s(b, st, 3, d->name);
+    bind_s(b, st, 4, d->title);
+    bind_s(b, st, 5, d->org);
+    bind_s(b, st, 6, d->org_title);
+    bind_s(b, st, 7, d->url);
+    bind_s(b, st, 8, d->modified);
+    bind_s(b, st, 9, mon_dstatus_name(h->status));
+    bind_s(b, st, 10, mon_dstatus_name(observed));
+    bind_s(b, st, 11, mon_dstatus_name(h->candidate));
+    bind_i(b, st, 12, h->streak);
+    if (last_checked)
+        bind_i(b, st, 13, last_checked);
+    else
+        bound(b, sqlite3_bind_null(st, 13));
+    bind_i(b, st, 14, now_ms);
+    if (step_reset(b, st) < 0)
+        return -EIO;
+    return write_resources(b, portal, d, prev);
 }
 
 int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id, int64_t now_ms)

@@ -399,62 +399,84 @@ static mon_prev_ds *find_prev(mon_prev *prev, const char *id)
     return prev->n ? bsearch(&key, prev->ds, prev->n, sizeof *prev->ds, cmp_prev) : NULL;
 }
 
-/* One listed dataset: classify its checks, write it, queue its events. */
-static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t now)
+/* What one dataset's checks of this sweep add up to. */
+typedef struct ds_tally {
+    int observed; /* mon_dstatus */
+    int64_t last_checked;
+    int checks, ok, lat_n; /* uptime samples for the daily roll-up */
+    double lat_sum;
+} ds_tally;
+
+/* Writes each check of `d`, counts them, and observes the dataset's status. */
+static int tally_checks(sweep *s, mon_wbatch *b, const mon_ds *d, ds_tally *t)
 {
-    const char *portal = s->p->name;
     sweep_counts *c = &s->c;
-    mon_prev_ds *pd = find_prev(&s->prev, d->id);
-    bool returned = pd && pd->removed;
-    mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
-    int before = h.status;
     mon_res_outcome stack_out[16];
     mon_res_outcome *out = d->nres <= 16 ? stack_out : calloc(d->nres, sizeof *out);
     if (!out)
         return -ENOMEM;
-    int checks = 0, ok = 0, lat_n = 0, rc = 0;
-    double lat_sum = 0;
-    int64_t last_checked = pd ? pd->last_checked : 0;
+    int rc = 0;
     for (size_t k = 0; k < d->nres; k++) {
-        mon_res *r = &d->res[k];
+        const mon_res *r = &d->res[k];
         out[k].status = r->checked ? r->status : MON_R_UNKNOWN;
         out[k].slow = r->slow;
         out[k].soft = r->soft;
         if (!r->checked)
             continue;
-        last_checked = r->checked_at > last_checked ? r->checked_at : last_checked;
+        t->last_checked = r->checked_at > t->last_checked ? r->checked_at : t->last_checked;
         if (r->invalid) {
             c->r_invalid++;
         } else if (r->rate_limited) {
             c->r_rate_limited++; /* not a check of the resource: no uptime sample */
         } else {
-            checks++;
-            ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
-            lat_sum += r->latency_ms;
-            lat_n++;
+            t->checks++;
+            t->ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
+            t->lat_sum += r->latency_ms;
+            t->lat_n++;
             c->r_up += r->status == MON_R_UP;
             c->r_down += r->status == MON_R_DOWN;
             c->r_restricted += r->status == MON_R_RESTRICTED;
         }
         c->restricted += r->status == MON_R_RESTRICTED;
-        rc |= mon_wbatch_check(b, portal, d->id, r, s->id);
+        rc |= mon_wbatch_check(b, s->p->name, d->id, r, s->id);
     }
-    rc |= mon_wbatch_recent(b, portal, d);
-    int observed = mon_dataset_observe(out, d->nres);
+    t->observed = mon_dataset_observe(out, d->nres);
     if (out != stack_out)
         free(out);
-    bool changed =
-        mon_hyst_feed(&h, observed, (int)s->p->fail_threshold, (int)s->p->recover_threshold);
-    rc |= mon_wbatch_dataset(b, portal, d, &h, observed, last_checked, now, pd);
-    if (checks > 0)
-        rc |= mon_wbatch_daily(b, portal, d->id, now, checks, ok, lat_sum, lat_n);
+    return rc ? -EIO : 0;
+}
+
+static void count_dataset(sweep_counts *c, const mon_ds *d, const mon_hyst *h)
+{
     c->datasets++;
     c->resources += (long long)d->nres;
-    c->up += h.status == MON_D_UP;
-    c->down += h.status == MON_D_DOWN;
-    c->degraded += h.status == MON_D_DEGRADED;
-    c->unknown += h.status == MON_D_UNKNOWN;
-    c->empty += h.status == MON_D_EMPTY;
+    c->up += h->status == MON_D_UP;
+    c->down += h->status == MON_D_DOWN;
+    c->degraded += h->status == MON_D_DEGRADED;
+    c->unknown += h->status == MON_D_UNKNOWN;
+    c->empty += h->status == MON_D_EMPTY;
+}
+
+/* One listed dataset: classify its checks, write it, queue its events. */
+static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t now)
+{
+    const char *portal = s->p->name;
+    mon_prev_ds *pd = find_prev(&s->prev, d->id);
+    bool returned = pd && pd->removed;
+    mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
+    int before = h.status;
+    ds_tally t = {.last_checked = pd ? pd->last_checked : 0};
+    int rc = tally_checks(s, b, d, &t);
+    if (rc == -ENOMEM)
+        return rc;
+    rc |= mon_wbatch_recent(b, portal, d);
+    int64_t last_checked = t.last_checked;
+    bool changed =
+        mon_hyst_feed(&h, t.observed, (int)s->p->fail_threshold, (int)s->p->recover_threshold);
+    rc |= mon_wbatch_dataset(b, portal, d, &h, t.observed, last_checked, now, pd);
+    if (t.checks > 0)
+        rc |= mon_wbatch_daily(b, portal, d->id, now, t.checks, t.ok, t.lat_sum, t.lat_n);
+    count_dataset(&s->c, d, &h);
 
     json_t *dj = dataset_json(portal, d->id, d->name, d->title, d->org, d->org_title, d->url,
                               h.status, last_checked);
