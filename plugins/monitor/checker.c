@@ -12,6 +12,7 @@
 #include <time.h>
 #include <vigia/contract/monitor.h>
 
+#include "http.h"
 #include "monitor.h"
 
 #define GET_BODY_CAP 16384 /* bytes of a GET body we accept before cutting it */
@@ -156,36 +157,18 @@ static size_t discard(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-static int on_progress(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    return atomic_load((atomic_bool *)user) ? 1 : 0;
-}
-
 static int setup(const mon_check_opts *o, xfer *x, const char *url)
 {
     CURL *c = x->easy;
-    curl_easy_reset(c);
     x->aborted_body = false;
     x->body_bytes = 0;
     x->nhead = 0;
     x->errbuf[0] = 0;
+    mon_curl_defaults(c, o->user_agent, o->connect_timeout_ms, o->timeout_ms, o->stop, x->errbuf);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard); /* cut at GET_BODY_CAP */
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     if (x->is_head) {
         curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else {
@@ -197,58 +180,29 @@ static int setup(const mon_check_opts *o, xfer *x, const char *url)
 
 static char *dup_or_null(const char *s) { return s && *s ? strdup(s) : NULL; }
 
-/* Record the attempt's outcome into the item; returns the verdict. For
- * MON_V_RATE_LIMITED nothing is recorded and *retry_after_s is set (0 when
- * the server did not say). */
-static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode cc,
-                          long long *retry_after_s)
+/* Soft 404s: an up answer that is a web page where data was promised.
+ * Sets *landing (mon_redirect_landing) and *html_page; returns
+ * MON_V_RETRY_GET when a HEAD's content type must be checked by a GET. */
+static mon_verdict soft_404(const xfer *x, const mon_res *r, const char *ctype, const char *eff,
+                            long redirects, int *landing, bool *html_page)
 {
-    CURL *c = x->easy;
-    long http = 0;
-    curl_off_t ra = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
-    curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra);
-    *retry_after_s = ra > 0 ? (long long)ra : 0;
-    mon_verdict v = mon_classify(x->is_head, (int)cc, http, x->aborted_body, ra > 0);
-    if (v == MON_V_RETRY_GET || v == MON_V_RATE_LIMITED)
-        return v;
-    curl_off_t total_us = 0, clen = -1;
-    char *ctype = NULL, *eff = NULL;
-    long redirects = 0;
-    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
-    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
-    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
-    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
-    curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
-    /* soft 404s: an answer that is a web page where data was promised */
-    int landing = 0;
-    bool html_page = false;
-    if (v == MON_V_UP) {
-        bool page = x->is_head ? mon_ctype_is_html(ctype)
-                               : (x->nhead ? mon_body_is_html(x->head, x->nhead)
-                                           : mon_ctype_is_html(ctype));
-        landing = redirects > 0 && page ? mon_redirect_landing(r->url, eff) : 0;
-        if (!landing && page && mon_format_is_data(r->format, r->mimetype)) {
-            if (x->is_head) /* the type may be wrong: look at the first bytes */
-                return MON_V_RETRY_GET;
-            html_page = true;
-        }
+    bool page = x->is_head
+                    ? mon_ctype_is_html(ctype)
+                    : (x->nhead ? mon_body_is_html(x->head, x->nhead) : mon_ctype_is_html(ctype));
+    *landing = redirects > 0 && page ? mon_redirect_landing(r->url, eff) : 0;
+    *html_page = false;
+    if (!*landing && page && mon_format_is_data(r->format, r->mimetype)) {
+        if (x->is_head) /* the type may be wrong: look at the first bytes */
+            return MON_V_RETRY_GET;
+        *html_page = true;
     }
-    r->checked = true;
-    r->checked_at = mon_wall_ms();
-    r->http_status = http;
-    r->latency_ms = (double)total_us / 1000.0;
-    r->content_length = clen;
-    r->method = x->is_head ? "HEAD" : "GET";
-    r->soft = false;
-    r->slow = false;
-    free(r->content_type);
-    free(r->final_url);
-    free(r->error);
-    r->content_type = dup_or_null(ctype);
-    r->final_url = dup_or_null(eff);
-    bool answered = cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->aborted_body);
-    r->error = answered ? NULL : strdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+    return MON_V_UP;
+}
+
+/* Status and reason of a recorded attempt. */
+static void judge(const mon_check_opts *o, mon_res *r, mon_verdict v, int landing, bool html_page,
+                  bool answered, CURLcode cc, long http)
+{
     switch (v) {
     case MON_V_UP:
         if (landing == 1) {
@@ -282,6 +236,52 @@ static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode
                                                  : VG_MONITOR_REASON_HTTP_ERROR;
         break;
     }
+}
+
+/* Record the attempt's outcome into the item; returns the verdict. For
+ * MON_V_RATE_LIMITED nothing is recorded and *retry_after_s is set (0 when
+ * the server did not say). */
+static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode cc,
+                          long long *retry_after_s)
+{
+    CURL *c = x->easy;
+    long http = 0;
+    curl_off_t ra = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
+    curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &ra);
+    *retry_after_s = ra > 0 ? (long long)ra : 0;
+    mon_verdict v = mon_classify(x->is_head, (int)cc, http, x->aborted_body, ra > 0);
+    if (v == MON_V_RETRY_GET || v == MON_V_RATE_LIMITED)
+        return v;
+    curl_off_t total_us = 0, clen = -1;
+    char *ctype = NULL, *eff = NULL;
+    long redirects = 0;
+    curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &clen);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
+    curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff);
+    curl_easy_getinfo(c, CURLINFO_REDIRECT_COUNT, &redirects);
+    int landing = 0;
+    bool html_page = false;
+    if (v == MON_V_UP &&
+        soft_404(x, r, ctype, eff, redirects, &landing, &html_page) == MON_V_RETRY_GET)
+        return MON_V_RETRY_GET;
+    r->checked = true;
+    r->checked_at = mon_wall_ms();
+    r->http_status = http;
+    r->latency_ms = (double)total_us / 1000.0;
+    r->content_length = clen;
+    r->method = x->is_head ? "HEAD" : "GET";
+    r->soft = false;
+    r->slow = false;
+    free(r->content_type);
+    free(r->final_url);
+    free(r->error);
+    r->content_type = dup_or_null(ctype);
+    r->final_url = dup_or_null(eff);
+    bool answered = cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->aborted_body);
+    r->error = answered ? NULL : strdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
+    judge(o, r, v, landing, html_page, answered, cc, http);
     return v;
 }
 
@@ -351,29 +351,51 @@ static bool start_one(const mon_check_opts *o, CURLM *multi, host_q *h, xfer *x,
     return true;
 }
 
-int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
+/* Everything one mon_check_all carries between its steps. */
+typedef struct check_run {
+    const mon_check_opts *o;
+    mon_res **items;
+    size_t n;
+    keyed *k;                /* (host, item) of every fetchable item, by host */
+    host_q *hosts;           /* one queue per host */
+    size_t *jobs;            /* the queues' items, host by host */
+    char **urls;             /* normalized URL of each item, NULL when invalid */
+    unsigned char *attempts; /* rate-limited re-checks of each item */
+    long long conc;
+    xfer *xs;
+    xfer **freelist; /* idle transfers */
+    CURLM *multi;
+    size_t nk, nhosts, done, nfree;
+    size_t rr; /* round-robin cursor over hosts */
+} check_run;
+
+static int run_alloc(check_run *cr)
 {
-    keyed *k = calloc(n ? n : 1, sizeof *k);
-    host_q *hosts = calloc(n ? n : 1, sizeof *hosts);
-    size_t *jobs = calloc(n ? n : 1, sizeof *jobs);
-    char **urls = calloc(n ? n : 1, sizeof *urls);
-    unsigned char *attempts = calloc(n ? n : 1, 1);
-    long long conc = o->concurrency > 0 ? o->concurrency : 1;
-    xfer *xs = calloc((size_t)conc, sizeof *xs);
-    xfer **freelist = calloc((size_t)conc, sizeof *freelist);
-    CURLM *multi = curl_multi_init();
-    int rc = 0;
-    size_t nk = 0, nhosts = 0, done = 0, nfree = 0;
-    if (!k || !hosts || !jobs || !urls || !attempts || !xs || !freelist || !multi) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* invalid URLs are recorded at once and never fetched */
-    for (size_t i = 0; i < n; i++) {
-        urls[i] = mon_url_normalize(items[i]->url);
-        char *key = urls[i] ? host_key(urls[i]) : NULL;
+    size_t n = cr->n ? cr->n : 1;
+    cr->conc = cr->o->concurrency > 0 ? cr->o->concurrency : 1;
+    cr->k = calloc(n, sizeof *cr->k);
+    cr->hosts = calloc(n, sizeof *cr->hosts);
+    cr->jobs = calloc(n, sizeof *cr->jobs);
+    cr->urls = calloc(n, sizeof *cr->urls);
+    cr->attempts = calloc(n, 1);
+    cr->xs = calloc((size_t)cr->conc, sizeof *cr->xs);
+    cr->freelist = calloc((size_t)cr->conc, sizeof *cr->freelist);
+    cr->multi = curl_multi_init();
+    if (!cr->k || !cr->hosts || !cr->jobs || !cr->urls || !cr->attempts || !cr->xs ||
+        !cr->freelist || !cr->multi)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Invalid URLs are recorded at once and never fetched; the others are
+ * queued by host. */
+static void plan_hosts(check_run *cr)
+{
+    for (size_t i = 0; i < cr->n; i++) {
+        cr->urls[i] = mon_url_normalize(cr->items[i]->url);
+        char *key = cr->urls[i] ? host_key(cr->urls[i]) : NULL;
         if (!key) {
-            mon_res *r = items[i];
+            mon_res *r = cr->items[i];
             r->checked = true;
             r->invalid = true;
             r->status = MON_R_UNKNOWN;
@@ -381,140 +403,168 @@ int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
             r->checked_at = mon_wall_ms();
             free(r->error);
             r->error = strdup("not an http(s) URL: never fetched");
-            done++;
+            cr->done++;
             continue;
         }
-        k[nk].key = key;
-        k[nk].item = i;
-        nk++;
+        cr->k[cr->nk].key = key;
+        cr->k[cr->nk].item = i;
+        cr->nk++;
     }
-    qsort(k, nk, sizeof *k, cmp_keyed);
-    for (size_t i = 0; i < nk; i++) {
-        if (nhosts == 0 || strcmp(hosts[nhosts - 1].key, k[i].key) != 0) {
-            hosts[nhosts].key = k[i].key;
-            hosts[nhosts].jobs = &jobs[i];
-            hosts[nhosts].last_start = INT64_MIN / 2;
-            hosts[nhosts].paused_until = INT64_MIN / 2;
-            hosts[nhosts].limit = (int)o->per_host;
-            hosts[nhosts].interval = o->per_host_interval_ms;
-            nhosts++;
+    qsort(cr->k, cr->nk, sizeof *cr->k, cmp_keyed);
+    for (size_t i = 0; i < cr->nk; i++) {
+        if (cr->nhosts == 0 || strcmp(cr->hosts[cr->nhosts - 1].key, cr->k[i].key) != 0) {
+            host_q *h = &cr->hosts[cr->nhosts++];
+            h->key = cr->k[i].key;
+            h->jobs = &cr->jobs[i];
+            h->last_start = INT64_MIN / 2;
+            h->paused_until = INT64_MIN / 2;
+            h->limit = (int)cr->o->per_host;
+            h->interval = cr->o->per_host_interval_ms;
         }
-        host_q *h = &hosts[nhosts - 1];
-        h->jobs[h->njobs++] = k[i].item;
+        host_q *h = &cr->hosts[cr->nhosts - 1];
+        h->jobs[h->njobs++] = cr->k[i].item;
     }
-    for (long long i = 0; i < conc; i++) {
-        xs[i].easy = curl_easy_init();
-        if (!xs[i].easy) {
-            rc = -ENOMEM;
-            goto out;
+}
+
+static int make_xfers(check_run *cr)
+{
+    for (long long i = 0; i < cr->conc; i++) {
+        cr->xs[i].easy = curl_easy_init();
+        if (!cr->xs[i].easy)
+            return -ENOMEM;
+        cr->freelist[cr->nfree++] = &cr->xs[i];
+    }
+    curl_multi_setopt(cr->multi, CURLMOPT_MAXCONNECTS, (long)(cr->conc * 2));
+    return 0;
+}
+
+/* Starts transfers, one per host per pass, round robin, while slots last.
+ * Lowers *wait to the time until the next host is ready. */
+static void start_due(check_run *cr, int64_t now, int64_t *wait)
+{
+    bool started = true;
+    while (cr->nfree > 0 && started) {
+        started = false;
+        for (size_t s = 0; s < cr->nhosts && cr->nfree > 0; s++) {
+            host_q *h = &cr->hosts[(cr->rr + s) % cr->nhosts];
+            if ((h->next >= h->njobs && h->nretry == 0) || h->active >= h->limit)
+                continue;
+            int64_t ready = h->last_start + h->interval;
+            if (h->paused_until > ready)
+                ready = h->paused_until;
+            if (ready > now) {
+                if (ready - now < *wait)
+                    *wait = ready - now;
+                continue;
+            }
+            started = start_one(cr->o, cr->multi, h, cr->freelist[--cr->nfree], cr->urls, now);
         }
-        freelist[nfree++] = &xs[i];
+        cr->rr++;
     }
-    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, (long)(conc * 2));
-    size_t rr = 0; /* round-robin cursor over hosts */
+}
+
+/* A rate-limited answer: slows the whole host down for the rest of the
+ * sweep; true when the item was queued to be checked again. */
+static bool rate_limited(check_run *cr, xfer *x, long long ra)
+{
+    const mon_check_opts *o = cr->o;
+    host_q *h = x->host;
+    int64_t t = mon_mono_ms();
+    h->limit = 1;
+    h->interval = h->interval * 2 > HOST_SLOWED_MS ? h->interval * 2 : HOST_SLOWED_MS;
+    if (h->interval > HOST_SLOWED_MAX_MS)
+        h->interval = HOST_SLOWED_MAX_MS;
+    int64_t pause = ra > 0 ? ra * 1000 : h->interval;
+    bool again = cr->attempts[x->item] < o->rate_limit_retries &&
+                 pause <= o->rate_limit_max_wait_ms && !atomic_load(o->stop);
+    if (t + pause > h->paused_until)
+        h->paused_until = t + pause;
+    if (again && push_retry(h, x->item) == 0) {
+        cr->attempts[x->item]++;
+        h->active--;
+        cr->freelist[cr->nfree++] = x;
+        return true;
+    }
+    record_rate_limited(x, cr->items[x->item]);
+    return false;
+}
+
+/* One finished transfer: a GET after a HEAD, a retry later, or done. */
+static void on_done(check_run *cr, CURLMsg *msg)
+{
+    xfer *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    CURLcode cc = msg->data.result;
+    curl_multi_remove_handle(cr->multi, x->easy);
+    long long ra = 0;
+    mon_verdict v = finish(cr->o, x, cr->items[x->item], cc, &ra);
+    if (v == MON_V_RETRY_GET && !atomic_load(cr->o->stop)) {
+        x->is_head = false;
+        setup(cr->o, x, cr->urls[x->item]);
+        curl_multi_add_handle(cr->multi, x->easy);
+        return;
+    }
+    if (v == MON_V_RATE_LIMITED && rate_limited(cr, x, ra))
+        return;
+    if (v == MON_V_RETRY_GET) /* stopping: leave it unchecked */
+        cr->items[x->item]->checked = false;
+    x->host->active--;
+    cr->freelist[cr->nfree++] = x;
+    cr->done++;
+}
+
+static void run_free(check_run *cr)
+{
+    for (long long i = 0; cr->xs && i < cr->conc; i++) {
+        if (!cr->xs[i].easy)
+            continue;
+        if (cr->multi)
+            curl_multi_remove_handle(cr->multi, cr->xs[i].easy);
+        curl_easy_cleanup(cr->xs[i].easy);
+    }
+    if (cr->multi)
+        curl_multi_cleanup(cr->multi);
+    for (size_t i = 0; i < cr->nk; i++)
+        free(cr->k[i].key);
+    for (size_t i = 0; cr->hosts && i < cr->nhosts; i++)
+        free(cr->hosts[i].retry);
+    for (size_t i = 0; cr->urls && i < cr->n; i++)
+        free(cr->urls[i]);
+    free(cr->k);
+    free(cr->hosts);
+    free(cr->jobs);
+    free(cr->urls);
+    free(cr->attempts);
+    free(cr->xs);
+    free(cr->freelist);
+}
+
+int mon_check_all(const mon_check_opts *o, mon_res **items, size_t n)
+{
+    check_run cr = {.o = o, .items = items, .n = n};
+    int rc = run_alloc(&cr);
+    if (rc == 0) {
+        plan_hosts(&cr);
+        rc = make_xfers(&cr);
+    }
     int running = 0;
-    while (done < n) {
+    while (rc == 0 && cr.done < n) {
         if (atomic_load(o->stop)) {
             rc = -ECANCELED;
             break;
         }
-        int64_t now = mon_mono_ms();
         int64_t wait = 100;
-        /* start transfers: one per host per pass, round robin, while slots last */
-        bool started = true;
-        while (nfree > 0 && started) {
-            started = false;
-            for (size_t s = 0; s < nhosts && nfree > 0; s++) {
-                host_q *h = &hosts[(rr + s) % nhosts];
-                if ((h->next >= h->njobs && h->nretry == 0) || h->active >= h->limit)
-                    continue;
-                int64_t ready = h->last_start + h->interval;
-                if (h->paused_until > ready)
-                    ready = h->paused_until;
-                if (ready > now) {
-                    if (ready - now < wait)
-                        wait = ready - now;
-                    continue;
-                }
-                started = start_one(o, multi, h, freelist[--nfree], urls, now);
-            }
-            rr++;
-        }
-        curl_multi_perform(multi, &running);
+        start_due(&cr, mon_mono_ms(), &wait);
+        curl_multi_perform(cr.multi, &running);
         CURLMsg *msg;
         int left;
-        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            xfer *x = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            CURLcode cc = msg->data.result;
-            curl_multi_remove_handle(multi, x->easy);
-            long long ra = 0;
-            mon_verdict v = finish(o, x, items[x->item], cc, &ra);
-            if (v == MON_V_RETRY_GET && !atomic_load(o->stop)) {
-                x->is_head = false;
-                setup(o, x, urls[x->item]);
-                curl_multi_add_handle(multi, x->easy);
-                continue;
-            }
-            if (v == MON_V_RATE_LIMITED) {
-                host_q *h = x->host;
-                int64_t t = mon_mono_ms();
-                /* slow the whole host down for the rest of the sweep */
-                h->limit = 1;
-                h->interval = h->interval * 2 > HOST_SLOWED_MS ? h->interval * 2 : HOST_SLOWED_MS;
-                if (h->interval > HOST_SLOWED_MAX_MS)
-                    h->interval = HOST_SLOWED_MAX_MS;
-                int64_t pause = ra > 0 ? ra * 1000 : h->interval;
-                bool again = attempts[x->item] < o->rate_limit_retries &&
-                             pause <= o->rate_limit_max_wait_ms && !atomic_load(o->stop);
-                if (t + pause > h->paused_until)
-                    h->paused_until = t + pause;
-                if (again && push_retry(h, x->item) == 0) {
-                    attempts[x->item]++;
-                    h->active--;
-                    freelist[nfree++] = x;
-                    continue;
-                }
-                record_rate_limited(x, items[x->item]);
-            }
-            if (v == MON_V_RETRY_GET) /* stopping: leave it unchecked */
-                items[x->item]->checked = false;
-            x->host->active--;
-            freelist[nfree++] = x;
-            done++;
-        }
-        if (done >= n)
+        while ((msg = curl_multi_info_read(cr.multi, &left)) != NULL)
+            if (msg->msg == CURLMSG_DONE)
+                on_done(&cr, msg);
+        if (cr.done >= n)
             break;
-        if (wait < 1)
-            wait = 1;
-        curl_multi_poll(multi, NULL, 0, (int)wait, NULL);
+        curl_multi_poll(cr.multi, NULL, 0, (int)(wait < 1 ? 1 : wait), NULL);
     }
-out:
-    if (xs) {
-        for (long long i = 0; i < conc; i++) {
-            if (!xs[i].easy)
-                continue;
-            if (multi)
-                curl_multi_remove_handle(multi, xs[i].easy);
-            curl_easy_cleanup(xs[i].easy);
-        }
-    }
-    if (multi)
-        curl_multi_cleanup(multi);
-    for (size_t i = 0; i < nk; i++)
-        free(k[i].key);
-    for (size_t i = 0; hosts && i < nhosts; i++)
-        free(hosts[i].retry);
-    for (size_t i = 0; urls && i < n; i++)
-        free(urls[i]);
-    free(k);
-    free(hosts);
-    free(jobs);
-    free(urls);
-    free(attempts);
-    free(xs);
-    free(freelist);
+    run_free(&cr);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* The monitor's clocks, in milliseconds. Plain functions rather than the host
  * table's clocks so the checker and sweep can be unit-tested without a host;
  * a test may swap them for fake ones (mon_clock_set). */
+#include <stdio.h>
 #include <time.h>
 
 #include "monitor.h"
@@ -31,4 +32,14 @@ int64_t mon_wall_ms(void)
 {
     int64_t (*f)(void) = g_wall;
     return f ? f() : real_ms(CLOCK_REALTIME);
+}
+
+void mon_iso_ms(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char tmp[32];
+    strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
 }

@@ -1,6 +1,6 @@
 /* monitor: case and accent folding for dataset search, so "ÁRBOLES" finds
  * "árboles" and "catalogo" finds "Catálogo" (Spanish and Portuguese text).
- * Registered on the read connection as the SQL function vg_fold(text). */
+ * The store registers it on its reader as the SQL function vg_fold(text). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,29 +46,4 @@ char *mon_fold(const char *s)
     }
     out[j] = 0;
     return out;
-}
-
-static void sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    const char *s = (const char *)sqlite3_value_text(argv[0]);
-    if (!s) {
-        sqlite3_result_null(ctx);
-        return;
-    }
-    char *f = mon_fold(s);
-    if (!f) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    sqlite3_result_text(ctx, f, -1, free);
-}
-
-int mon_fold_register(sqlite3 *db)
-{
-    return sqlite3_create_function(db, "vg_fold", 1,
-                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-                                   sql_fold, NULL, NULL) == SQLITE_OK
-               ? 0
-               : -EIO;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <vigia/json.h>
 
+#include "http.h"
 #include "monitor.h"
 
 typedef struct body {
@@ -41,12 +42,6 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
     b->len += n;
     b->p[b->len] = 0;
     return n;
-}
-
-static int on_progress(void *user, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-    (void)a, (void)b, (void)c, (void)d;
-    return atomic_load((atomic_bool *)user) ? 1 : 0;
 }
 
 size_t mon_utf8_sanitize(char *s, size_t len)
@@ -471,30 +466,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 
 static void fetch_run(CURL *c, const char *url, const mon_http_opts *o, fetch *f)
 {
-    curl_easy_reset(c);
     f->b.len = 0;
     f->b.too_big = false;
     f->errbuf[0] = 0;
     f->retry_after = -1;
     f->http = 0;
+    mon_curl_defaults(c, o->user_agent, o->connect_timeout_ms, o->timeout_ms, o->stop, f->errbuf);
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, o->user_agent);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data); /* bounded by max_response_bytes */
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &f->b);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, f);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o->stop);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, f->errbuf);
     f->cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &f->http);
     const char *ct = NULL;

@@ -9,7 +9,6 @@
 #define MONITOR_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -247,72 +246,16 @@ int mon_url_is_http(const char *url);
  * unsafe characters percent-encoded, IDN hosts kept (libcurl converts them). */
 char *mon_url_normalize(const char *url);
 
-/* ---- what earlier sweeps knew of each resource (recent.c) ---- */
-/* Fills prev_status and prev_lat of every resource of the listing. */
-int mon_recent_attach(sqlite3 *db, const char *portal, mon_listing *L);
-/* Records one dataset's outcome; runs inside the sweep's write transaction. */
-int mon_recent_save(sqlite3 *db, const char *portal, const mon_ds *d);
-/* Drops the rows of resources no longer listed (same transaction). */
-int mon_recent_prune(sqlite3 *db, const char *portal);
-/* Case and accent folding for search (registered on the read connection). */
-int mon_fold_register(sqlite3 *db);
+/* ---- what earlier sweeps knew of each resource (recent.c: pure) ---- */
+/* The latencies to keep after this sweep's check of `r` (newest first, at
+ * most 2): only up answers are samples. Returns how many. */
+int mon_recent_next(const mon_res *r, double lat[2]);
 /* Folds UTF-8 text: lower case, Spanish/Portuguese accents removed. Returns
- * a malloc'd string or NULL. */
+ * a malloc'd string or NULL (fold.c; the store registers it as vg_fold). */
 char *mon_fold(const char *s);
 
-/* ---- store (store.c) ---- */
-typedef struct mon_prev_res {
-    char *id, *url;
-} mon_prev_res;
-typedef struct mon_prev_ds {
-    char *id, *name, *title, *org, *org_title, *url, *modified;
-    mon_hyst h;
-    int64_t last_checked;
-    int missing;  /* consecutive complete listings without it */
-    bool removed; /* announced removed; kept with its history */
-    mon_prev_res *res;
-    size_t nres;
-} mon_prev_ds;
-typedef struct mon_prev {
-    mon_prev_ds *ds;
-    size_t n;
-} mon_prev;
-
-#define MON_SCHEMA_VERSION 2
-int mon_store_open(const char *path, sqlite3 **db);
-int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out);
-void mon_prev_free(mon_prev *p);
-int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t statelen,
-                         int *baseline_done, int *failures, int *held);
-int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int baseline_done,
-                         const char *last_error, int failures, int held);
-int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at);
-int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, bool complete,
-                           const json_t *counts, int errors, int changes);
-int mon_store_mark_stale(sqlite3 *db, const char *portal);
-/* What the database knows of a portal: datasets by status (index mon_dstatus),
- * resources, restricted resources. */
-int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[MON_D_COUNT],
-                     long long *resources, long long *restricted);
-int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days);
-
-/* Everything one complete sweep writes, in one transaction. */
-typedef struct mon_wbatch mon_wbatch;
-mon_wbatch *mon_wbatch_begin(sqlite3 *db);
-/* `prev` (may be NULL: a new dataset) tells which resource rows to drop. */
-int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev);
-/* Marks a dataset removed (its rows and history stay). */
-int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id, int64_t now_ms);
-/* Records how many complete listings a live dataset has been missing from. */
-int mon_wbatch_missing(mon_wbatch *b, const char *portal, const char *id, int missing);
-int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id, const mon_res *r,
-                     int64_t sweep_id);
-int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, int64_t day_ms,
-                     int checks, int ok, double latency_sum, int latency_n);
-/* Commits (ok) or rolls back; frees the batch. On failure `err` holds the
- * first real SQLite error (not the rollback's). */
-int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen);
+/* ---- store (store.h) ---- */
+typedef struct mon_store mon_store;
 
 /* ---- plugin state (plugin.c) ---- */
 typedef struct mon_portal_rt {
@@ -336,9 +279,7 @@ typedef struct mon_plugin {
     mon_config cfg;
     mon_portal_rt *rt; /* cfg.nportals */
     char *db_path;
-    sqlite3 *wdb; /* sweep thread's connection */
-    sqlite3 *rdb; /* methods' connection, behind rdb_mu */
-    pthread_mutex_t rdb_mu;
+    mon_store *store;
     pthread_mutex_t mu; /* guards rt[] and wakes the thread */
     pthread_cond_t cond;
     pthread_t thread;
@@ -356,7 +297,7 @@ int mon_publish(mon_plugin *m, const char *topic, json_t *payload);
 /* methods.c */
 int mon_methods_register(mon_plugin *m);
 
-/* util */
+/* "2026-11-28T09:00:00.123Z" (clock.c) */
 void mon_iso_ms(int64_t wall_ms, char *buf, size_t size);
 
 /* Clocks in milliseconds (clock.c): monotonic for intervals, wall for timestamps. */

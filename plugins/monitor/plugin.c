@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "monitor.h"
+#include "store.h"
 
 /* After a failed sweep the next try comes sooner: failure_retry, doubling
  * with each failure in a row, never later than the interval. */
@@ -70,13 +71,9 @@ static void plugin_free(mon_plugin *m)
     for (size_t i = 0; m->rt && i < m->cfg.nportals; i++)
         json_decref(m->rt[i].last_sweep);
     free(m->rt);
-    if (m->wdb)
-        sqlite3_close(m->wdb);
-    if (m->rdb)
-        sqlite3_close(m->rdb);
+    mon_store_close(m->store);
     mon_config_free(&m->cfg);
     pthread_mutex_destroy(&m->mu);
-    pthread_mutex_destroy(&m->rdb_mu);
     pthread_cond_destroy(&m->cond);
     free(m->db_path);
     free(m);
@@ -102,7 +99,6 @@ static int monitor_init(const vg_host *host, const vg_config *cfg, void **state)
         return host->fail(host, "out of memory");
     m->host = host;
     pthread_mutex_init(&m->mu, NULL);
-    pthread_mutex_init(&m->rdb_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -120,9 +116,7 @@ static int monitor_init(const vg_host *host, const vg_config *cfg, void **state)
         plugin_free(m);
         return host->fail(host, "out of memory");
     }
-    rc = mon_store_open(m->db_path, &m->wdb);
-    if (rc == 0)
-        rc = mon_store_open(m->db_path, &m->rdb);
+    rc = mon_store_open(m->db_path, &m->store);
     if (rc < 0) {
         int r = host->fail(host, "cannot open database '%s'%s", m->db_path,
                            rc == -EPROTO ? ": written by a newer monitor schema" : "");
@@ -133,10 +127,10 @@ static int monitor_init(const vg_host *host, const vg_config *cfg, void **state)
     for (size_t i = 0; i < m->cfg.nportals; i++) {
         mon_portal_rt *rt = &m->rt[i];
         rt->cfg = &m->cfg.portals[i];
-        if (mon_store_portal_get(m->wdb, rt->cfg->name, rt->state, sizeof rt->state,
+        if (mon_store_portal_get(m->store, rt->cfg->name, rt->state, sizeof rt->state,
                                  &rt->baseline_done, &rt->failures, &rt->held) < 0)
             VG_WARN(host, "portal %s: cannot read its saved state: %s", rt->cfg->name,
-                    sqlite3_errmsg(m->wdb));
+                    mon_store_errmsg(m->store));
         rt->next_due_mono = now; /* first sweep right after start */
         rt->next_due_wall = mon_wall_ms();
     }

@@ -1,13 +1,13 @@
-/* monitor: SQLite persistence. Own tables prefixed monitor_, schema version
- * in monitor_meta, WAL. The sweep thread writes through one connection; the
- * bus methods read through another (methods.c). */
+/* monitor store: opening (schema, migration, version) and every write: the
+ * portal row, the sweep rows, stale marks, retention and the one-transaction
+ * batch of a complete sweep (see store.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vigia/contract/monitor.h>
 
-#include "monitor.h"
+#include "store_db.h"
 
 static const char k_schema[] =
     "CREATE TABLE IF NOT EXISTS monitor_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -40,7 +40,11 @@ static const char k_schema[] =
     "CREATE INDEX IF NOT EXISTS monitor_checks_time ON monitor_checks(checked_at);"
     "CREATE TABLE IF NOT EXISTS monitor_daily(portal TEXT NOT NULL, dataset_id TEXT NOT NULL,"
     " day TEXT NOT NULL, checks INTEGER NOT NULL, ok INTEGER NOT NULL, latency_sum REAL NOT"
-    " NULL, latency_n INTEGER NOT NULL, PRIMARY KEY(portal, dataset_id, day)) WITHOUT ROWID;";
+    " NULL, latency_n INTEGER NOT NULL, PRIMARY KEY(portal, dataset_id, day)) WITHOUT ROWID;"
+    /* what earlier sweeps knew of each resource (recent.c) */
+    "CREATE TABLE IF NOT EXISTS monitor_recent(portal TEXT NOT NULL, dataset_id TEXT NOT NULL,"
+    " id TEXT NOT NULL, status TEXT, lat1 REAL, lat2 REAL,"
+    " PRIMARY KEY(portal, dataset_id, id)) WITHOUT ROWID;";
 
 /* Version 1 -> 2: removals are marked, not deleted; portals count failures. */
 static const char *const k_migrate_v2[] = {
@@ -62,7 +66,8 @@ static int migrate(sqlite3 *db, int version)
     return 0;
 }
 
-int mon_store_open(const char *path, sqlite3 **out)
+/* One connection with the schema in place. */
+static int open_conn(const char *path, sqlite3 **out)
 {
     sqlite3 *db = NULL;
     *out = NULL;
@@ -110,148 +115,56 @@ int mon_store_open(const char *path, sqlite3 **out)
     return 0;
 }
 
-static char *col_dup(sqlite3_stmt *st, int i)
+static void sql_fold(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? strdup((const char *)t) : NULL;
+    (void)argc;
+    const char *s = (const char *)sqlite3_value_text(argv[0]);
+    if (!s) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    char *f = mon_fold(s);
+    if (!f) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    sqlite3_result_text(ctx, f, -1, free);
 }
 
-static int cmp_prev(const void *a, const void *b)
+int mon_store_open(const char *path, mon_store **out)
 {
-    return strcmp(((const mon_prev_ds *)a)->id, ((const mon_prev_ds *)b)->id);
+    *out = NULL;
+    mon_store *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    pthread_mutex_init(&st->rmu, NULL);
+    int rc = open_conn(path, &st->w);
+    if (rc == 0)
+        rc = open_conn(path, &st->r);
+    /* search folds case and accents on both sides (fold.c) */
+    if (rc == 0 && sqlite3_create_function(st->r, "vg_fold", 1,
+                                           SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                           NULL, sql_fold, NULL, NULL) != SQLITE_OK)
+        rc = -EIO;
+    if (rc < 0) {
+        mon_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
 }
 
-int mon_store_load_prev(sqlite3 *db, const char *portal, mon_prev *out)
+void mon_store_close(mon_store *st)
 {
-    memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, name, title, organization, organization_title, url,"
-                           " metadata_modified, status, candidate, streak, last_checked,"
-                           " missing, removed_at IS NOT NULL"
-                           " FROM monitor_datasets WHERE portal=? ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 256;
-            mon_prev_ds *p = realloc(out->ds, cap * sizeof *p);
-            if (!p) {
-                sqlite3_finalize(st);
-                return -ENOMEM;
-            }
-            out->ds = p;
-        }
-        mon_prev_ds *d = &out->ds[out->n++];
-        memset(d, 0, sizeof *d);
-        d->id = col_dup(st, 0);
-        d->name = col_dup(st, 1);
-        d->title = col_dup(st, 2);
-        d->org = col_dup(st, 3);
-        d->org_title = col_dup(st, 4);
-        d->url = col_dup(st, 5);
-        d->modified = col_dup(st, 6);
-        int s = mon_dstatus_parse((const char *)sqlite3_column_text(st, 7));
-        int c = mon_dstatus_parse((const char *)sqlite3_column_text(st, 8));
-        d->h.status = s < 0 ? MON_D_UNKNOWN : s;
-        d->h.candidate = c < 0 ? d->h.status : c;
-        d->h.streak = sqlite3_column_int(st, 9);
-        d->last_checked = sqlite3_column_int64(st, 10);
-        d->missing = sqlite3_column_int(st, 11);
-        d->removed = sqlite3_column_int(st, 12) != 0;
-        if (!d->id) {
-            sqlite3_finalize(st);
-            return -ENOMEM;
-        }
-    }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE)
-        return -EIO;
-    /* SQLite's ORDER BY uses the same byte order as strcmp (BINARY) */
-    if (out->n > 1)
-        qsort(out->ds, out->n, sizeof *out->ds, cmp_prev);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT dataset_id, id, url FROM monitor_resources WHERE portal=?"
-                           " ORDER BY dataset_id, position",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
-    mon_prev_ds *cur = NULL;
-    size_t rcap = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *dsid = (const char *)sqlite3_column_text(st, 0);
-        if (!dsid)
-            continue;
-        if (!cur || strcmp(cur->id, dsid) != 0) {
-            mon_prev_ds key = {.id = (char *)dsid};
-            cur = out->n ? bsearch(&key, out->ds, out->n, sizeof *out->ds, cmp_prev) : NULL;
-            rcap = cur ? cur->nres : 0;
-        }
-        if (!cur)
-            continue;
-        if (cur->nres == rcap) {
-            rcap = rcap ? rcap * 2 : 4;
-            mon_prev_res *p = realloc(cur->res, rcap * sizeof *p);
-            if (!p) {
-                sqlite3_finalize(st);
-                return -ENOMEM;
-            }
-            cur->res = p;
-        }
-        cur->res[cur->nres].id = col_dup(st, 1);
-        cur->res[cur->nres].url = col_dup(st, 2);
-        cur->nres++;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    if (!st)
+        return;
+    sqlite3_close(st->w);
+    sqlite3_close(st->r);
+    pthread_mutex_destroy(&st->rmu);
+    free(st);
 }
 
-void mon_prev_free(mon_prev *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        mon_prev_ds *d = &p->ds[i];
-        free(d->id);
-        free(d->name);
-        free(d->title);
-        free(d->org);
-        free(d->org_title);
-        free(d->url);
-        free(d->modified);
-        for (size_t k = 0; k < d->nres; k++) {
-            free(d->res[k].id);
-            free(d->res[k].url);
-        }
-        free(d->res);
-    }
-    free(p->ds);
-    memset(p, 0, sizeof *p);
-}
-
-int mon_store_portal_get(sqlite3 *db, const char *portal, char *state, size_t statelen,
-                         int *baseline_done, int *failures, int *held)
-{
-    sqlite3_stmt *st = NULL;
-    snprintf(state, statelen, VG_MONITOR_PORTAL_UNKNOWN);
-    *baseline_done = *failures = *held = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT state, baseline_done, failures, held FROM monitor_portals"
-                           " WHERE name=?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        snprintf(state, statelen, "%s", (const char *)sqlite3_column_text(st, 0));
-        *baseline_done = sqlite3_column_int(st, 1);
-        *failures = sqlite3_column_int(st, 2);
-        *held = sqlite3_column_int(st, 3);
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
-}
+const char *mon_store_errmsg(mon_store *st) { return sqlite3_errmsg(st->w); }
 
 static int exec_bind(sqlite3 *db, const char *sql, const char *fmt, ...)
 {
@@ -260,33 +173,32 @@ static int exec_bind(sqlite3 *db, const char *sql, const char *fmt, ...)
         return -EIO;
     va_list ap;
     va_start(ap, fmt);
-    for (int i = 0; fmt[i]; i++) {
+    int brc = SQLITE_OK;
+    for (int i = 0; fmt[i] && brc == SQLITE_OK; i++) {
         switch (fmt[i]) {
         case 's': {
             const char *s = va_arg(ap, const char *);
-            if (s)
-                sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(st, i + 1);
+            brc = s ? sqlite3_bind_text(st, i + 1, s, -1, SQLITE_TRANSIENT)
+                    : sqlite3_bind_null(st, i + 1);
             break;
         }
         case 'i':
-            sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+            brc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
             break;
         default:
             break;
         }
     }
     va_end(ap);
-    int rc = sqlite3_step(st);
+    int rc = brc == SQLITE_OK ? sqlite3_step(st) : brc;
     sqlite3_finalize(st);
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int baseline_done,
+int mon_store_portal_set(mon_store *st, const char *portal, const char *state, int baseline_done,
                          const char *last_error, int failures, int held)
 {
-    return exec_bind(db,
+    return exec_bind(st->w,
                      "INSERT INTO monitor_portals(name, state, baseline_done, last_error,"
                      " updated_at, failures, held) VALUES(?,?,?,?,strftime('%s','now'),?,?)"
                      " ON CONFLICT(name) DO UPDATE SET state=excluded.state,"
@@ -297,19 +209,19 @@ int mon_store_portal_set(sqlite3 *db, const char *portal, const char *state, int
                      (int64_t)held);
 }
 
-int64_t mon_store_sweep_begin(sqlite3 *db, const char *portal, int64_t started_at)
+int64_t mon_store_sweep_begin(mon_store *st, const char *portal, int64_t started_at)
 {
-    if (exec_bind(db, "INSERT INTO monitor_sweeps(portal, started_at) VALUES(?,?)", "si", portal,
+    if (exec_bind(st->w, "INSERT INTO monitor_sweeps(portal, started_at) VALUES(?,?)", "si", portal,
                   started_at) < 0)
         return -1;
-    return sqlite3_last_insert_rowid(db);
+    return sqlite3_last_insert_rowid(st->w);
 }
 
-int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, bool complete,
+int mon_store_sweep_finish(mon_store *st, int64_t sweep_id, int64_t finished_at, bool complete,
                            const json_t *counts, int errors, int changes)
 {
     char *c = counts ? json_dumps(counts, JSON_COMPACT) : NULL;
-    int rc = exec_bind(db,
+    int rc = exec_bind(st->w,
                        "UPDATE monitor_sweeps SET finished_at=?, complete=?, counts=?, errors=?,"
                        " changes=? WHERE id=?",
                        "iisiii", finished_at, (int64_t)complete, c, (int64_t)errors,
@@ -318,52 +230,21 @@ int mon_store_sweep_finish(sqlite3 *db, int64_t sweep_id, int64_t finished_at, b
     return rc;
 }
 
-int mon_store_mark_stale(sqlite3 *db, const char *portal)
+int mon_store_mark_stale(mon_store *st, const char *portal)
 {
-    return exec_bind(db,
+    return exec_bind(st->w,
                      "UPDATE monitor_datasets SET stale=1 WHERE portal=? AND removed_at IS NULL",
                      "s", portal);
 }
 
-int mon_store_counts(sqlite3 *db, const char *portal, long long by_status[MON_D_COUNT],
-                     long long *resources, long long *restricted)
+int mon_store_retention(mon_store *st, int64_t now_ms, long long history_days)
 {
-    memset(by_status, 0, MON_D_COUNT * sizeof *by_status);
-    *resources = *restricted = 0;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT status, COUNT(*) FROM monitor_datasets WHERE portal=?"
-                           " AND removed_at IS NULL GROUP BY status",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        int s = mon_dstatus_parse((const char *)sqlite3_column_text(st, 0));
-        by_status[s < 0 ? MON_D_UNKNOWN : s] += sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT COUNT(*), SUM(r.status='restricted') FROM monitor_resources r"
-                           " JOIN monitor_datasets d ON d.portal=r.portal AND d.id=r.dataset_id"
-                           " WHERE r.portal=? AND d.removed_at IS NULL",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -EIO;
-    sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        *resources = sqlite3_column_int64(st, 0);
-        *restricted = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
-    return 0;
-}
-
-int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days)
-{
-    int rc = exec_bind(db, "DELETE FROM monitor_checks WHERE checked_at < ?", "i",
+    int rc = exec_bind(st->w, "DELETE FROM monitor_checks WHERE checked_at < ?", "i",
                        now_ms - (int64_t)history_days * 86400000LL);
-    rc |= exec_bind(db, "DELETE FROM monitor_daily WHERE day < date(?, 'unixepoch', '-366 days')",
-                    "i", now_ms / 1000);
-    rc |= exec_bind(db, "DELETE FROM monitor_sweeps WHERE started_at < ?", "i",
+    rc |=
+        exec_bind(st->w, "DELETE FROM monitor_daily WHERE day < date(?, 'unixepoch', '-366 days')",
+                  "i", now_ms / 1000);
+    rc |= exec_bind(st->w, "DELETE FROM monitor_sweeps WHERE started_at < ?", "i",
                     now_ms - 366LL * 86400000LL);
     return rc ? -EIO : 0;
 }
@@ -371,8 +252,10 @@ int mon_store_retention(sqlite3 *db, int64_t now_ms, long long history_days)
 /* ---- the write batch of one sweep ---- */
 struct mon_wbatch {
     sqlite3 *db;
-    sqlite3_stmt *ds, *rm_ds, *missing, *rm_one_res, *ins_res, *check, *daily;
+    sqlite3_stmt *ds, *rm_ds, *missing, *rm_one_res, *ins_res, *check, *daily, *recent,
+        *prune_recent;
     int failed;
+    int bind_rc;   /* the first failed bind of the statement being filled */
     char err[256]; /* the first real error: a later ROLLBACK would overwrite it */
 };
 
@@ -391,12 +274,12 @@ static sqlite3_stmt *prep(mon_wbatch *b, const char *sql)
     return st;
 }
 
-mon_wbatch *mon_wbatch_begin(sqlite3 *db)
+mon_wbatch *mon_wbatch_begin(mon_store *st)
 {
     mon_wbatch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->db = db;
+    sqlite3 *db = b->db = st->w;
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         free(b);
         return NULL;
@@ -433,15 +316,37 @@ mon_wbatch *mon_wbatch_begin(sqlite3 *db)
                        " checks=checks+excluded.checks, ok=ok+excluded.ok,"
                        " latency_sum=latency_sum+excluded.latency_sum,"
                        " latency_n=latency_n+excluded.latency_n");
+    b->recent = prep(b, "INSERT OR REPLACE INTO monitor_recent(portal, dataset_id, id, status,"
+                        " lat1, lat2) VALUES(?,?,?,?,?,?)");
+    b->prune_recent =
+        prep(b, "DELETE FROM monitor_recent WHERE portal=?1 AND NOT EXISTS(SELECT 1"
+                " FROM monitor_resources r WHERE r.portal=?1 AND"
+                " r.dataset_id=monitor_recent.dataset_id AND r.id=monitor_recent.id)");
     return b;
 }
 
-static void bind_s(sqlite3_stmt *st, int i, const char *s)
+/* Binds keep the first failure (too big, out of memory); step_reset reports it. */
+static void bound(mon_wbatch *b, int rc)
 {
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(st, i);
+    if (rc != SQLITE_OK && b->bind_rc == SQLITE_OK) {
+        b->bind_rc = rc;
+        note_error(b);
+    }
+}
+
+static void bind_s(mon_wbatch *b, sqlite3_stmt *st, int i, const char *s)
+{
+    bound(b, s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i));
+}
+
+static void bind_i(mon_wbatch *b, sqlite3_stmt *st, int i, int64_t v)
+{
+    bound(b, sqlite3_bind_int64(st, i, v));
+}
+
+static void bind_d(mon_wbatch *b, sqlite3_stmt *st, int i, double v)
+{
+    bound(b, sqlite3_bind_double(st, i, v));
 }
 
 static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
@@ -450,7 +355,8 @@ static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
         b->failed = 1;
         return -EIO;
     }
-    int rc = sqlite3_step(st);
+    int rc = b->bind_rc == SQLITE_OK ? sqlite3_step(st) : b->bind_rc;
+    b->bind_rc = SQLITE_OK;
     if (rc != SQLITE_DONE)
         note_error(b);
     sqlite3_reset(st);
@@ -458,42 +364,21 @@ static int step_reset(mon_wbatch *b, sqlite3_stmt *st)
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
-                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev)
+/* The resource rows mirror the latest listing: drop the ones that left
+ * (rows of the others are replaced), then write each with its last check. */
+static int write_resources(mon_wbatch *b, const char *portal, const mon_ds *d,
+                           const mon_prev_ds *prev)
 {
-    sqlite3_stmt *st = b->ds;
-    if (!st)
-        return -EIO;
-    bind_s(st, 1, portal);
-    bind_s(st, 2, d->id);
-    bind_s(st, 3, d->name);
-    bind_s(st, 4, d->title);
-    bind_s(st, 5, d->org);
-    bind_s(st, 6, d->org_title);
-    bind_s(st, 7, d->url);
-    bind_s(st, 8, d->modified);
-    bind_s(st, 9, mon_dstatus_name(h->status));
-    bind_s(st, 10, mon_dstatus_name(observed));
-    bind_s(st, 11, mon_dstatus_name(h->candidate));
-    sqlite3_bind_int(st, 12, h->streak);
-    if (last_checked)
-        sqlite3_bind_int64(st, 13, last_checked);
-    else
-        sqlite3_bind_null(st, 13);
-    sqlite3_bind_int64(st, 14, now_ms);
-    if (step_reset(b, st) < 0)
-        return -EIO;
-    /* the resource rows mirror the latest listing: drop the ones that left
-     * (rows of the others are replaced below) */
+    sqlite3_stmt *st;
     for (size_t k = 0; prev && k < prev->nres; k++) {
         bool kept = false;
         for (size_t i = 0; i < d->nres && !kept; i++)
             kept = prev->res[k].id && strcmp(prev->res[k].id, d->res[i].id) == 0;
         if (kept || !prev->res[k].id)
             continue;
-        bind_s(b->rm_one_res, 1, portal);
-        bind_s(b->rm_one_res, 2, d->id);
-        bind_s(b->rm_one_res, 3, prev->res[k].id);
+        bind_s(b, b->rm_one_res, 1, portal);
+        bind_s(b, b->rm_one_res, 2, d->id);
+        bind_s(b, b->rm_one_res, 3, prev->res[k].id);
         if (step_reset(b, b->rm_one_res) < 0)
             return -EIO;
     }
@@ -502,29 +387,29 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
         st = b->ins_res;
         if (!st)
             return -EIO;
-        bind_s(st, 1, portal);
-        bind_s(st, 2, d->id);
-        bind_s(st, 3, r->id);
-        sqlite3_bind_int(st, 4, r->position);
-        bind_s(st, 5, r->name);
-        bind_s(st, 6, r->url);
-        bind_s(st, 7, r->format);
+        bind_s(b, st, 1, portal);
+        bind_s(b, st, 2, d->id);
+        bind_s(b, st, 3, r->id);
+        bind_i(b, st, 4, r->position);
+        bind_s(b, st, 5, r->name);
+        bind_s(b, st, 6, r->url);
+        bind_s(b, st, 7, r->format);
         if (r->checked) {
-            bind_s(st, 8, mon_rstatus_name(r->status));
-            bind_s(st, 9, r->reason);
+            bind_s(b, st, 8, mon_rstatus_name(r->status));
+            bind_s(b, st, 9, r->reason);
             if (r->http_status)
-                sqlite3_bind_int64(st, 10, r->http_status);
+                bind_i(b, st, 10, r->http_status);
             if (!r->invalid)
-                sqlite3_bind_double(st, 11, r->latency_ms);
-            bind_s(st, 12, r->content_type);
+                bind_d(b, st, 11, r->latency_ms);
+            bind_s(b, st, 12, r->content_type);
             if (r->content_length >= 0)
-                sqlite3_bind_int64(st, 13, r->content_length);
-            bind_s(st, 14, r->final_url);
-            bind_s(st, 15, r->error);
-            bind_s(st, 16, r->method);
-            sqlite3_bind_int64(st, 17, r->checked_at);
+                bind_i(b, st, 13, r->content_length);
+            bind_s(b, st, 14, r->final_url);
+            bind_s(b, st, 15, r->error);
+            bind_s(b, st, 16, r->method);
+            bind_i(b, st, 17, r->checked_at);
         } else {
-            bind_s(st, 8, VG_MONITOR_RESOURCE_UNKNOWN);
+            bind_s(b, st, 8, VG_MONITOR_RESOURCE_UNKNOWN);
         }
         if (step_reset(b, st) < 0)
             return -EIO;
@@ -532,13 +417,41 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
     return 0;
 }
 
+int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
+                       int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev)
+{
+    sqlite3_stmt *st = b->ds;
+    if (!st)
+        return -EIO;
+    bind_s(b, st, 1, portal);
+    bind_s(b, st, 2, d->id);
+    bind_s(b, st, 3, d->name);
+    bind_s(b, st, 4, d->title);
+    bind_s(b, st, 5, d->org);
+    bind_s(b, st, 6, d->org_title);
+    bind_s(b, st, 7, d->url);
+    bind_s(b, st, 8, d->modified);
+    bind_s(b, st, 9, mon_dstatus_name(h->status));
+    bind_s(b, st, 10, mon_dstatus_name(observed));
+    bind_s(b, st, 11, mon_dstatus_name(h->candidate));
+    bind_i(b, st, 12, h->streak);
+    if (last_checked)
+        bind_i(b, st, 13, last_checked);
+    else
+        bound(b, sqlite3_bind_null(st, 13));
+    bind_i(b, st, 14, now_ms);
+    if (step_reset(b, st) < 0)
+        return -EIO;
+    return write_resources(b, portal, d, prev);
+}
+
 int mon_wbatch_remove(mon_wbatch *b, const char *portal, const char *id, int64_t now_ms)
 {
     if (!b->rm_ds)
         return -EIO;
-    sqlite3_bind_int64(b->rm_ds, 1, now_ms);
-    bind_s(b->rm_ds, 2, portal);
-    bind_s(b->rm_ds, 3, id);
+    bind_i(b, b->rm_ds, 1, now_ms);
+    bind_s(b, b->rm_ds, 2, portal);
+    bind_s(b, b->rm_ds, 3, id);
     return step_reset(b, b->rm_ds);
 }
 
@@ -546,9 +459,9 @@ int mon_wbatch_missing(mon_wbatch *b, const char *portal, const char *id, int mi
 {
     if (!b->missing)
         return -EIO;
-    sqlite3_bind_int(b->missing, 1, missing);
-    bind_s(b->missing, 2, portal);
-    bind_s(b->missing, 3, id);
+    bind_i(b, b->missing, 1, missing);
+    bind_s(b, b->missing, 2, portal);
+    bind_s(b, b->missing, 3, id);
     return step_reset(b, b->missing);
 }
 
@@ -558,25 +471,25 @@ int mon_wbatch_check(mon_wbatch *b, const char *portal, const char *dataset_id, 
     sqlite3_stmt *st = b->check;
     if (!st || !r->checked)
         return st ? 0 : -EIO;
-    bind_s(st, 1, portal);
-    bind_s(st, 2, dataset_id);
-    bind_s(st, 3, r->id);
-    sqlite3_bind_int64(st, 4, sweep_id);
-    sqlite3_bind_int64(st, 5, r->checked_at);
-    bind_s(st, 6, mon_rstatus_name(r->status));
-    bind_s(st, 7, r->reason);
+    bind_s(b, st, 1, portal);
+    bind_s(b, st, 2, dataset_id);
+    bind_s(b, st, 3, r->id);
+    bind_i(b, st, 4, sweep_id);
+    bind_i(b, st, 5, r->checked_at);
+    bind_s(b, st, 6, mon_rstatus_name(r->status));
+    bind_s(b, st, 7, r->reason);
     if (r->http_status)
-        sqlite3_bind_int64(st, 8, r->http_status);
+        bind_i(b, st, 8, r->http_status);
     if (!r->invalid)
-        sqlite3_bind_double(st, 9, r->latency_ms);
-    bind_s(st, 10, r->content_type);
+        bind_d(b, st, 9, r->latency_ms);
+    bind_s(b, st, 10, r->content_type);
     if (r->content_length >= 0)
-        sqlite3_bind_int64(st, 11, r->content_length);
+        bind_i(b, st, 11, r->content_length);
     /* the final URL only when a redirect changed it: keeps rows small */
-    bind_s(st, 12,
+    bind_s(b, st, 12,
            r->final_url && r->url && strcmp(r->final_url, r->url) != 0 ? r->final_url : NULL);
-    bind_s(st, 13, r->error);
-    bind_s(st, 14, r->method);
+    bind_s(b, st, 13, r->error);
+    bind_s(b, st, 14, r->method);
     return step_reset(b, st);
 }
 
@@ -586,14 +499,49 @@ int mon_wbatch_daily(mon_wbatch *b, const char *portal, const char *dataset_id, 
     sqlite3_stmt *st = b->daily;
     if (!st)
         return -EIO;
-    bind_s(st, 1, portal);
-    bind_s(st, 2, dataset_id);
-    sqlite3_bind_int64(st, 3, day_ms / 1000);
-    sqlite3_bind_int(st, 4, checks);
-    sqlite3_bind_int(st, 5, ok);
-    sqlite3_bind_double(st, 6, latency_sum);
-    sqlite3_bind_int(st, 7, latency_n);
+    bind_s(b, st, 1, portal);
+    bind_s(b, st, 2, dataset_id);
+    bind_i(b, st, 3, day_ms / 1000);
+    bind_i(b, st, 4, checks);
+    bind_i(b, st, 5, ok);
+    bind_d(b, st, 6, latency_sum);
+    bind_i(b, st, 7, latency_n);
     return step_reset(b, st);
+}
+
+int mon_wbatch_recent(mon_wbatch *b, const char *portal, const mon_ds *d)
+{
+    sqlite3_stmt *st = b->recent;
+    if (!st)
+        return -EIO;
+    for (size_t i = 0; i < d->nres; i++) {
+        const mon_res *r = &d->res[i];
+        if (!r->checked || !r->id)
+            continue;
+        double lat[2];
+        int nlat = mon_recent_next(r, lat);
+        bind_s(b, st, 1, portal);
+        bind_s(b, st, 2, d->id);
+        bind_s(b, st, 3, r->id);
+        bind_s(b, st, 4, mon_rstatus_name(r->status));
+        for (int j = 0; j < 2; j++) {
+            if (j < nlat)
+                bind_d(b, st, 5 + j, lat[j]);
+            else
+                bound(b, sqlite3_bind_null(st, 5 + j));
+        }
+        if (step_reset(b, st) < 0)
+            return -EIO;
+    }
+    return 0;
+}
+
+int mon_wbatch_prune_recent(mon_wbatch *b, const char *portal)
+{
+    if (!b->prune_recent)
+        return -EIO;
+    bind_s(b, b->prune_recent, 1, portal);
+    return step_reset(b, b->prune_recent);
 }
 
 int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen)
@@ -607,6 +555,8 @@ int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen)
     sqlite3_finalize(b->ins_res);
     sqlite3_finalize(b->check);
     sqlite3_finalize(b->daily);
+    sqlite3_finalize(b->recent);
+    sqlite3_finalize(b->prune_recent);
     int rc = 0;
     if (ok && !b->failed) {
         if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {

@@ -8,16 +8,7 @@
 #include <vigia/contract/monitor.h>
 
 #include "monitor.h"
-
-void mon_iso_ms(int64_t ms, char *buf, size_t size)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char tmp[32];
-    strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
-}
+#include "store.h"
 
 static json_t *iso_or_null(int64_t ms)
 {
@@ -195,9 +186,10 @@ static json_t *counts_json(const sweep_counts *c)
 static void store_failed(sweep *s, const char *what)
 {
     s->errors++;
-    VG_ERROR(s->m->host, "portal %s: %s failed: %s", s->p->name, what, sqlite3_errmsg(s->m->wdb));
+    VG_ERROR(s->m->host, "portal %s: %s failed: %s", s->p->name, what,
+             mon_store_errmsg(s->m->store));
     if (!s->err[0] || !s->reason || strcmp(s->reason, VG_MONITOR_SWEEP_STORE_ERROR) != 0) {
-        snprintf(s->err, sizeof s->err, "%s failed: %s", what, sqlite3_errmsg(s->m->wdb));
+        snprintf(s->err, sizeof s->err, "%s failed: %s", what, mon_store_errmsg(s->m->store));
         s->reason = VG_MONITOR_SWEEP_STORE_ERROR;
     }
 }
@@ -212,8 +204,8 @@ static void persist_portal(sweep *s)
     char err[512];
     snprintf(err, sizeof err, "%s", rt->last_error);
     pthread_mutex_unlock(&s->m->mu);
-    if (mon_store_portal_set(s->m->wdb, s->p->name, state, baseline, err[0] ? err : NULL, failures,
-                             held) < 0)
+    if (mon_store_portal_set(s->m->store, s->p->name, state, baseline, err[0] ? err : NULL,
+                             failures, held) < 0)
         store_failed(s, "saving the portal state");
 }
 
@@ -250,7 +242,7 @@ static void sweep_begin(sweep *s)
     s->started = mon_wall_ms();
     s->t0 = mon_mono_ms();
     s->events = json_array();
-    s->id = mon_store_sweep_begin(s->m->wdb, s->p->name, s->started);
+    s->id = mon_store_sweep_begin(s->m->store, s->p->name, s->started);
     if (s->id < 0)
         store_failed(s, "recording the sweep start");
     char iso[40];
@@ -288,7 +280,7 @@ static void sweep_list(sweep *s)
         s->errors++;
         s->reason = VG_MONITOR_SWEEP_LISTING_FAILED;
         VG_WARN(m->host, "portal %s: listing failed: %s", s->p->name, s->err);
-        if (mon_store_mark_stale(m->wdb, s->p->name) < 0)
+        if (mon_store_mark_stale(m->store, s->p->name) < 0)
             store_failed(s, "marking datasets stale");
         return;
     }
@@ -305,8 +297,8 @@ static void sweep_list(sweep *s)
 static void sweep_check(sweep *s)
 {
     mon_plugin *m = s->m;
-    if (mon_store_load_prev(m->wdb, s->p->name, &s->prev) < 0 ||
-        mon_recent_attach(m->wdb, s->p->name, &s->L) < 0) {
+    if (mon_store_load_prev(m->store, s->p->name, &s->prev) < 0 ||
+        mon_store_recent_attach(m->store, s->p->name, &s->L) < 0) {
         store_failed(s, "loading the previous state");
         s->listed = false;
         return;
@@ -413,62 +405,84 @@ static mon_prev_ds *find_prev(mon_prev *prev, const char *id)
     return prev->n ? bsearch(&key, prev->ds, prev->n, sizeof *prev->ds, cmp_prev) : NULL;
 }
 
-/* One listed dataset: classify its checks, write it, queue its events. */
-static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t now)
+/* What one dataset's checks of this sweep add up to. */
+typedef struct ds_tally {
+    int observed; /* mon_dstatus */
+    int64_t last_checked;
+    int checks, ok, lat_n; /* uptime samples for the daily roll-up */
+    double lat_sum;
+} ds_tally;
+
+/* Writes each check of `d`, counts them, and observes the dataset's status. */
+static int tally_checks(sweep *s, mon_wbatch *b, const mon_ds *d, ds_tally *t)
 {
-    const char *portal = s->p->name;
     sweep_counts *c = &s->c;
-    mon_prev_ds *pd = find_prev(&s->prev, d->id);
-    bool returned = pd && pd->removed;
-    mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
-    int before = h.status;
     mon_res_outcome stack_out[16];
     mon_res_outcome *out = d->nres <= 16 ? stack_out : calloc(d->nres, sizeof *out);
     if (!out)
         return -ENOMEM;
-    int checks = 0, ok = 0, lat_n = 0, rc = 0;
-    double lat_sum = 0;
-    int64_t last_checked = pd ? pd->last_checked : 0;
+    int rc = 0;
     for (size_t k = 0; k < d->nres; k++) {
-        mon_res *r = &d->res[k];
+        const mon_res *r = &d->res[k];
         out[k].status = r->checked ? r->status : MON_R_UNKNOWN;
         out[k].slow = r->slow;
         out[k].soft = r->soft;
         if (!r->checked)
             continue;
-        last_checked = r->checked_at > last_checked ? r->checked_at : last_checked;
+        t->last_checked = r->checked_at > t->last_checked ? r->checked_at : t->last_checked;
         if (r->invalid) {
             c->r_invalid++;
         } else if (r->rate_limited) {
             c->r_rate_limited++; /* not a check of the resource: no uptime sample */
         } else {
-            checks++;
-            ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
-            lat_sum += r->latency_ms;
-            lat_n++;
+            t->checks++;
+            t->ok += r->status == MON_R_UP || r->status == MON_R_RESTRICTED;
+            t->lat_sum += r->latency_ms;
+            t->lat_n++;
             c->r_up += r->status == MON_R_UP;
             c->r_down += r->status == MON_R_DOWN;
             c->r_restricted += r->status == MON_R_RESTRICTED;
         }
         c->restricted += r->status == MON_R_RESTRICTED;
-        rc |= mon_wbatch_check(b, portal, d->id, r, s->id);
+        rc |= mon_wbatch_check(b, s->p->name, d->id, r, s->id);
     }
-    rc |= mon_recent_save(s->m->wdb, portal, d);
-    int observed = mon_dataset_observe(out, d->nres);
+    t->observed = mon_dataset_observe(out, d->nres);
     if (out != stack_out)
         free(out);
-    bool changed =
-        mon_hyst_feed(&h, observed, (int)s->p->fail_threshold, (int)s->p->recover_threshold);
-    rc |= mon_wbatch_dataset(b, portal, d, &h, observed, last_checked, now, pd);
-    if (checks > 0)
-        rc |= mon_wbatch_daily(b, portal, d->id, now, checks, ok, lat_sum, lat_n);
+    return rc ? -EIO : 0;
+}
+
+static void count_dataset(sweep_counts *c, const mon_ds *d, const mon_hyst *h)
+{
     c->datasets++;
     c->resources += (long long)d->nres;
-    c->up += h.status == MON_D_UP;
-    c->down += h.status == MON_D_DOWN;
-    c->degraded += h.status == MON_D_DEGRADED;
-    c->unknown += h.status == MON_D_UNKNOWN;
-    c->empty += h.status == MON_D_EMPTY;
+    c->up += h->status == MON_D_UP;
+    c->down += h->status == MON_D_DOWN;
+    c->degraded += h->status == MON_D_DEGRADED;
+    c->unknown += h->status == MON_D_UNKNOWN;
+    c->empty += h->status == MON_D_EMPTY;
+}
+
+/* One listed dataset: classify its checks, write it, queue its events. */
+static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t now)
+{
+    const char *portal = s->p->name;
+    mon_prev_ds *pd = find_prev(&s->prev, d->id);
+    bool returned = pd && pd->removed;
+    mon_hyst h = pd ? pd->h : (mon_hyst){MON_D_UNKNOWN, MON_D_UNKNOWN, 0};
+    int before = h.status;
+    ds_tally t = {.last_checked = pd ? pd->last_checked : 0};
+    int rc = tally_checks(s, b, d, &t);
+    if (rc == -ENOMEM)
+        return rc;
+    rc |= mon_wbatch_recent(b, portal, d);
+    int64_t last_checked = t.last_checked;
+    bool changed =
+        mon_hyst_feed(&h, t.observed, (int)s->p->fail_threshold, (int)s->p->recover_threshold);
+    rc |= mon_wbatch_dataset(b, portal, d, &h, t.observed, last_checked, now, pd);
+    if (t.checks > 0)
+        rc |= mon_wbatch_daily(b, portal, d->id, now, t.checks, t.ok, t.lat_sum, t.lat_n);
+    count_dataset(&s->c, d, &h);
 
     json_t *dj = dataset_json(portal, d->id, d->name, d->title, d->org, d->org_title, d->url,
                               h.status, last_checked);
@@ -553,7 +567,7 @@ static void sweep_apply(sweep *s)
     bool quiet = !s->rt->baseline_done && !m->cfg.announce_initial;
     pthread_mutex_unlock(&m->mu);
     int64_t now = mon_wall_ms();
-    mon_wbatch *b = mon_wbatch_begin(m->wdb);
+    mon_wbatch *b = mon_wbatch_begin(m->store);
     if (!b) {
         store_failed(s, "starting the sweep's transaction");
         return;
@@ -563,7 +577,7 @@ static void sweep_apply(sweep *s)
         rc = apply_dataset(s, b, &s->L.ds[i], quiet, now);
     if (rc == 0)
         rc = apply_removals(s, b, now);
-    if (rc == 0 && mon_recent_prune(m->wdb, s->p->name) < 0)
+    if (rc == 0 && mon_wbatch_prune_recent(b, s->p->name) < 0)
         rc = -EIO;
     char dberr[256] = "";
     int erc = mon_wbatch_end(b, rc == 0, dberr, sizeof dberr);
@@ -586,7 +600,7 @@ static void sweep_counts_from_store(sweep *s)
 {
     long long by[MON_D_COUNT];
     sweep_counts *c = &s->c;
-    if (mon_store_counts(s->m->wdb, s->p->name, by, &c->resources, &c->restricted) < 0) {
+    if (mon_store_counts(s->m->store, s->p->name, by, &c->resources, &c->restricted) < 0) {
         store_failed(s, "counting datasets");
         return;
     }
@@ -626,9 +640,9 @@ static void sweep_finish(sweep *s)
     json_t *counts = counts_json(&s->c);
     int changes = (int)json_array_size(s->events);
     if (s->id >= 0 &&
-        mon_store_sweep_finish(m->wdb, s->id, finished, complete, counts, s->errors, changes) < 0)
+        mon_store_sweep_finish(m->store, s->id, finished, complete, counts, s->errors, changes) < 0)
         store_failed(s, "recording the sweep end");
-    if (complete && mon_store_retention(m->wdb, finished, m->cfg.history_days) < 0)
+    if (complete && mon_store_retention(m->store, finished, m->cfg.history_days) < 0)
         store_failed(s, "pruning old checks");
     if (s->reason && strcmp(s->reason, VG_MONITOR_SWEEP_STORE_ERROR) == 0) {
         pthread_mutex_lock(&m->mu);

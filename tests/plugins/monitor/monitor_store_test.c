@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "monitor.h"
+#include "store_db.h" /* white-box: the test reads the tables itself */
 
 static char g_dir[64], g_db[128];
 
@@ -75,13 +76,14 @@ static mon_ds make_ds(const char *id, const char *url0, int status0)
 static void roundtrip(void **state)
 {
     (void)state;
-    sqlite3 *db = NULL;
-    assert_int_equal(mon_store_open(g_db, &db), 0);
-    int64_t sweep = mon_store_sweep_begin(db, "p", now_ms());
+    mon_store *ms = NULL;
+    assert_int_equal(mon_store_open(g_db, &ms), 0);
+    sqlite3 *db = ms->w;
+    int64_t sweep = mon_store_sweep_begin(ms, "p", now_ms());
     assert_true(sweep > 0);
     mon_ds b = make_ds("b", "http://x/b", MON_R_UP), a = make_ds("a", "http://x/a", MON_R_DOWN);
     mon_hyst hb = {MON_D_UP, MON_D_UP, 0}, ha = {MON_D_UP, MON_D_DOWN, 1};
-    mon_wbatch *w = mon_wbatch_begin(db);
+    mon_wbatch *w = mon_wbatch_begin(ms);
     assert_non_null(w);
     assert_int_equal(mon_wbatch_dataset(w, "p", &b, &hb, MON_D_UP, now_ms(), now_ms(), NULL), 0);
     assert_int_equal(mon_wbatch_dataset(w, "p", &a, &ha, MON_D_DOWN, now_ms(), now_ms(), NULL), 0);
@@ -92,7 +94,7 @@ static void roundtrip(void **state)
     assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
 
     mon_prev prev;
-    assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
+    assert_int_equal(mon_store_load_prev(ms, "p", &prev), 0);
     assert_int_equal(prev.n, 2);
     assert_string_equal(prev.ds[0].id, "a"); /* sorted by id */
     assert_int_equal(prev.ds[0].h.status, MON_D_UP);
@@ -104,18 +106,18 @@ static void roundtrip(void **state)
     mon_ds a2 = make_ds("a", "http://x/a2", MON_R_UP);
     free(a2.res[0].id);
     a2.res[0].id = strdup("r2");
-    w = mon_wbatch_begin(db);
+    w = mon_wbatch_begin(ms);
     assert_int_equal(
         mon_wbatch_dataset(w, "p", &a2, &ha, MON_D_UP, now_ms(), now_ms(), &prev.ds[0]), 0);
     assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
     mon_ds_free(&a2);
     mon_prev_free(&prev);
-    assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
+    assert_int_equal(mon_store_load_prev(ms, "p", &prev), 0);
     assert_int_equal(prev.ds[0].nres, 1);
     assert_string_equal(prev.ds[0].res[0].id, "r2");
     assert_string_equal(prev.ds[0].res[0].url, "http://x/a2");
     mon_prev_free(&prev);
-    mon_store_load_prev(db, "other", &prev);
+    assert_int_equal(mon_store_load_prev(ms, "other", &prev), 0);
     assert_int_equal(prev.n, 0);
     mon_prev_free(&prev);
 
@@ -134,34 +136,34 @@ static void roundtrip(void **state)
     sqlite3_finalize(st);
 
     /* stale marking and removal */
-    assert_int_equal(mon_store_mark_stale(db, "p"), 0);
+    assert_int_equal(mon_store_mark_stale(ms, "p"), 0);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM monitor_datasets WHERE stale=1",
                                         -1, &st, NULL),
                      SQLITE_OK);
     sqlite3_step(st);
     assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
-    w = mon_wbatch_begin(db);
+    w = mon_wbatch_begin(ms);
     assert_int_equal(mon_wbatch_missing(w, "p", "a", 1), 0);
     assert_int_equal(mon_wbatch_remove(w, "p", "b", now_ms()), 0);
     assert_int_equal(mon_wbatch_end(w, true, NULL, 0), 0);
     /* a removal is a mark: the row (first_seen, history) stays */
-    mon_store_load_prev(db, "p", &prev);
+    assert_int_equal(mon_store_load_prev(ms, "p", &prev), 0);
     assert_int_equal(prev.n, 2);
     assert_false(prev.ds[0].removed);
     assert_int_equal(prev.ds[0].missing, 1);
     assert_true(prev.ds[1].removed);
     mon_prev_free(&prev);
     long long by[MON_D_COUNT], nres, nrestricted;
-    assert_int_equal(mon_store_counts(db, "p", by, &nres, &nrestricted), 0);
+    assert_int_equal(mon_store_counts(ms, "p", by, &nres, &nrestricted), 0);
     assert_int_equal(by[0] + by[1] + by[2] + by[3], 1); /* removed ones are not live */
     assert_int_equal(nres, 1);
 
     /* a rolled-back batch leaves nothing behind */
-    w = mon_wbatch_begin(db);
+    w = mon_wbatch_begin(ms);
     assert_int_equal(mon_wbatch_remove(w, "p", "a", now_ms()), 0);
     assert_int_equal(mon_wbatch_end(w, false, NULL, 0), 0);
-    mon_store_load_prev(db, "p", &prev);
+    assert_int_equal(mon_store_load_prev(ms, "p", &prev), 0);
     assert_int_equal(prev.n, 2);
     assert_false(prev.ds[0].removed);
     mon_prev_free(&prev);
@@ -171,7 +173,7 @@ static void roundtrip(void **state)
                  "UPDATE monitor_checks SET checked_at = checked_at - 40*86400000"
                  " WHERE dataset_id='a'",
                  NULL, NULL, NULL);
-    assert_int_equal(mon_store_retention(db, now_ms(), 30), 0);
+    assert_int_equal(mon_store_retention(ms, now_ms(), 30), 0);
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT dataset_id FROM monitor_checks", -1, &st, NULL),
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -179,18 +181,20 @@ static void roundtrip(void **state)
     assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
 
-    assert_int_equal(mon_store_portal_set(db, "p", "down", 1, "boom", 3, 1), 0);
+    assert_int_equal(mon_store_portal_set(ms, "p", "down", 1, "boom", 3, 1), 0);
     char pstate[16];
     int baseline, failures, held;
-    mon_store_portal_get(db, "p", pstate, sizeof pstate, &baseline, &failures, &held);
+    assert_int_equal(
+        mon_store_portal_get(ms, "p", pstate, sizeof pstate, &baseline, &failures, &held), 0);
     assert_string_equal(pstate, "down");
     assert_int_equal(baseline, 1);
     assert_int_equal(failures, 3);
     assert_int_equal(held, 1);
-    mon_store_portal_get(db, "nope", pstate, sizeof pstate, &baseline, &failures, &held);
+    assert_int_equal(
+        mon_store_portal_get(ms, "nope", pstate, sizeof pstate, &baseline, &failures, &held), 0);
     assert_string_equal(pstate, "unknown");
     assert_int_equal(baseline, 0);
-    sqlite3_close(db);
+    mon_store_close(ms);
     mon_ds_free(&a);
     mon_ds_free(&b);
 }
@@ -200,8 +204,9 @@ static void roundtrip(void **state)
 static void store_errors_are_the_real_ones(void **state)
 {
     (void)state;
-    sqlite3 *db = NULL;
-    assert_int_equal(mon_store_open(g_db, &db), 0);
+    mon_store *ms = NULL;
+    assert_int_equal(mon_store_open(g_db, &ms), 0);
+    sqlite3 *db = ms->w;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -210,7 +215,7 @@ static void store_errors_are_the_real_ones(void **state)
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA max_page_count=%d", pages); /* the disk is full */
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    mon_wbatch *w = mon_wbatch_begin(db);
+    mon_wbatch *w = mon_wbatch_begin(ms);
     assert_non_null(w);
     int rc = 0;
     char id[32], big[2048];
@@ -230,7 +235,7 @@ static void store_errors_are_the_real_ones(void **state)
     assert_int_equal(mon_wbatch_end(w, true, err, sizeof err), -EIO);
     assert_non_null(strstr(err, "full"));
     assert_null(strstr(err, "rollback"));
-    sqlite3_close(db);
+    mon_store_close(ms);
 }
 
 /* A version-1 database gains the new columns and keeps its rows. */
@@ -260,26 +265,27 @@ static void schema_v1_is_migrated(void **state)
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(mon_store_open(path, &db), 0);
+    mon_store *ms = NULL;
+    assert_int_equal(mon_store_open(path, &ms), 0);
     mon_prev prev;
-    assert_int_equal(mon_store_load_prev(db, "p", &prev), 0);
+    assert_int_equal(mon_store_load_prev(ms, "p", &prev), 0);
     assert_int_equal(prev.n, 1);
     assert_false(prev.ds[0].removed);
     mon_prev_free(&prev);
-    sqlite3_close(db);
+    mon_store_close(ms);
     unlink(path);
 }
 
 static void newer_schema_is_refused(void **state)
 {
     (void)state;
-    sqlite3 *db = NULL;
-    assert_int_equal(mon_store_open(g_db, &db), 0);
-    sqlite3_exec(db, "UPDATE monitor_meta SET value='99' WHERE key='schema_version'", NULL, NULL,
+    mon_store *ms = NULL;
+    assert_int_equal(mon_store_open(g_db, &ms), 0);
+    sqlite3_exec(ms->w, "UPDATE monitor_meta SET value='99' WHERE key='schema_version'", NULL, NULL,
                  NULL);
-    sqlite3_close(db);
-    assert_int_equal(mon_store_open(g_db, &db), -EPROTO);
-    assert_null(db);
+    mon_store_close(ms);
+    assert_int_equal(mon_store_open(g_db, &ms), -EPROTO);
+    assert_null(ms);
 }
 
 int main(void)
