@@ -157,6 +157,7 @@ int rest_read_body(rest_req *rq, json_t **out)
      * would overflow the worker's stack. */
     const vg_host *h = rq->st->host;
     json_t *body = h->json_parse(h, data, len, JSON_REJECT_DUPLICATES, &jerr);
+    rest_utf8_scrub(jerr.text); /* it may quote the bad bytes: the reply must encode */
     if (!body && jerr.line < 0) {
         rest_reply_error(rq, 400, "INVALID_ARGUMENT",
                          "JSON body nested too deep at byte %d: %s ([server] json_max_depth)",

@@ -240,6 +240,18 @@ static size_t utf8_seq(const unsigned char *s)
     return n;
 }
 
+void rest_utf8_scrub(char *s)
+{
+    while (s && *s) {
+        size_t n = utf8_seq((const unsigned char *)s);
+        if (n == 0) {
+            *s++ = '?';
+            continue;
+        }
+        s += n;
+    }
+}
+
 /* Echoes outside text in an error message: at most 40 bytes, control
  * characters and bytes that are not UTF-8 become '?', so the JSON encoder
  * never refuses the message (a 500 instead of the 400 the client earned). */

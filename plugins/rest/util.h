@@ -41,6 +41,9 @@ int rest_valid_text(const char *s, size_t len, size_t max_len);
 /* Copy s into buf for an error message: at most 40 bytes; control characters
  * and bytes that are not UTF-8 become ?, so the message always encodes. */
 void rest_sanitize(const char *s, char *buf, size_t size);
+/* Replace, in place, every byte of s that is not part of valid UTF-8 with '?'
+ * (jansson's error texts quote the offending input). */
+void rest_utf8_scrub(char *s);
 
 /* Append "<sep><word>" to a NUL-terminated buffer, truncating safely. */
 void rest_join(char *buf, size_t size, const char *sep, const char *word);

@@ -156,6 +156,10 @@ static void test_content_type_and_text(void **state)
     /* the 40-byte cut never splits a character */
     rest_sanitize("012345678901234567890123456789012345678\xc3\xb1", buf, sizeof buf);
     assert_string_equal(buf, "012345678901234567890123456789012345678...");
+    /* jansson quotes the token up to the error: "\<e0> cut inside a character */
+    char scrub[] = "invalid escape near '\"\\\xe0' \xc3\xb1 \xff";
+    rest_utf8_scrub(scrub);
+    assert_string_equal(scrub, "invalid escape near '\"\\?' \xc3\xb1 ?");
     char small[4];
     rest_sanitize("\xc3\xb1\xc3\xb1", small, sizeof small);
     assert_string_equal(small, "\xc3\xb1");
