@@ -127,7 +127,9 @@ describe('follow', { skip: skip || false }, () => {
     await item.waitFor();
     assert.equal(await item.count(), 1);
     assert.equal(await item.getAttribute('data-type'), 'dataset');
-    assert.match(await text(page, '#manage-list .sub-target'), new RegExp(`${id}`));
+    const title = (await server.request('GET', `/api/datasets/${id}?portal=${portal}`)).title;
+    await waitFor(async () => (await text(page, '#manage-list .sub-target')) === `Dataset ${title} (${portal})`,
+      { what: 'the dataset named by its title on the manage page' });
     assert.equal(await page.locator('#manage-list .sub-pending').count(), 0);
     assert.match(await text(page, '#manage-list .sub-summary'), /07:30/);
     assert.equal(await page.isChecked('#manage-list input[value=modified]'), true);

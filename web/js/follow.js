@@ -29,7 +29,7 @@ function render() {
   const tz = h('input', { id: 'follow-tz', name: 'tz', list: 'follow-zones', value: browserZone(), autocomplete: 'off', required: true });
   const error = h('p', { id: 'follow-error', class: 'error', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: t('follow.submit') });
-  const form = h('form', { class: 'follow-form', novalidate: false },
+  const form = h('form', { class: 'follow-form' },
     h('p', { class: 'follow-target', text: targetText(target) }),
     h('div', { class: 'field' }, h('label', { for: 'follow-email', text: t('follow.email') }), email),
     kinds.el,
@@ -67,6 +67,7 @@ function render() {
         : err.status ? t('follow.error', { msg: err.message }) : t('follow.network');
       const bad = markField(form, err.message);
       if (bad && bad.focus) bad.focus();
+      error.scrollIntoView({ block: 'nearest' });
     } finally {
       submit.disabled = false;
     }

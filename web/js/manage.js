@@ -172,6 +172,11 @@ async function loadManage() {
     return;
   }
   render();
+  // The API names a dataset by id: show its title when the server knows it.
+  const named = await Promise.all((data.subscriptions || []).filter((s) => s.target?.type === 'dataset')
+    .map((s) => api.dataset(s.target.id, undefined, s.target.portal)
+      .then((d) => { s.target.title = d.title || d.name; return true; }, () => false)));
+  if (named.some(Boolean)) render();
 }
 
 async function confirmLink() {
