@@ -3,8 +3,8 @@
 // hands to the mail channel (read from the bus through the busbridge test
 // plugin, standing in for the e-mail plugin), its confirm link opened in the
 // browser, the manage link listing the dataset, a frequency change the API
-// then reports, and the unfollow; then the organisation and search buttons
-// and "erase everything".
+// then reports, and the unfollow; then the organisation and search buttons,
+// the mail's unsubscribe link opened in a browser, and "erase everything".
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { launch, Pages, screenshot } from './lib/browser.mjs';
@@ -202,11 +202,22 @@ describe('follow', { skip: skip || false }, () => {
     assert.ok(targets.some((x) => x.type === 'search' && x.q === 'presupuesto'), JSON.stringify(targets));
     for (const p of all) await sent(p.key);
 
-    await page.goto(req.links.manage);
-    await page.locator('#manage-list li').first().waitFor();
-    assert.equal(await page.locator('#manage-list li').count(), 2);
+    // The mail's unsubscribe link (the RFC 8058 POST target) opened by a browser:
+    // the page asks first, and the GET alone changed nothing.
+    const search = all.find((p) => p.subscription.type === 'search');
+    assert.match(search.links.unsubscribe, /\/api\/subscriptions\/unsubscribe\?token=[^&]+&id=\d+$/);
+    await page.goto(search.links.unsubscribe);
+    await page.locator('#ask-dialog[open]').waitFor();
+    assert.equal(await text(page, '#ask-text'), 'Stop hearing about Search “presupuesto”?');
+    assert.equal((await manageApi(req.links.manage)).body.subscriptions.length, 2);
     assert.equal(await page.locator('#manage-list .sub-pending').count(), 2, 'neither is confirmed yet');
     assert.equal(await text(page, '#manage-heading'), 'My subscriptions');
+    await screenshot(page, t.name, 'unsubscribe-link');
+    await page.click('#ask-yes');
+    await waitFor(async () => (await page.locator('#manage-list li').count()) === 1, { what: 'one left' });
+    assert.equal(await page.getAttribute('#manage-list li', 'data-type'), 'organization');
+    const left = (await manageApi(req.links.manage)).body.subscriptions;
+    assert.deepEqual(left.map((x) => x.target.type), ['organization']);
     await screenshot(page, t.name, 'manage');
     await page.click('#manage-erase');
     await page.locator('#ask-dialog[open]').waitFor();

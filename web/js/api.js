@@ -71,5 +71,6 @@ export const api = {
     request('PATCH', `/api/subscriptions/${encodeURIComponent(id)}`, { params: { token }, body }),
   unsubscribe: (token, id) =>
     request('DELETE', `/api/subscriptions/${encodeURIComponent(id)}`, { params: { token } }),
+  unsubscribeAll: (token) => request('POST', '/api/subscriptions/unsubscribe', { params: { token } }),
   eraseSubscriber: (token) => request('DELETE', '/api/subscriptions/subscriber', { params: { token } }),
 };

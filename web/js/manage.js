@@ -19,7 +19,7 @@ let askAnswer = null;
 function fromHash() {
   const p = new URLSearchParams(window.location.hash.slice(1));
   if (p.get('confirm')) return { mode: 'confirm', token: p.get('confirm') };
-  if (p.get('token')) return { mode: 'manage', token: p.get('token') };
+  if (p.get('token')) return { mode: 'manage', token: p.get('token'), unsubscribe: p.get('unsubscribe') };
   return { mode: 'none', token: '' };
 }
 
@@ -45,6 +45,34 @@ function apiMessage(e) {
   return e.status ? t('follow.error', { msg: e.message }) : t('follow.network');
 }
 
+async function unfollow(sub, from) {
+  if (!await ask(t('manage.unsubscribeTitle'), t('manage.unsubscribeAsk', { what: targetText(sub.target) }),
+    t('manage.unsubscribe'), from)) return;
+  await api.unsubscribe(token, sub.id);
+  data.subscriptions = data.subscriptions.filter((s) => s.id !== sub.id);
+  render();
+  status(t('manage.unsubscribed', { what: targetText(sub.target) }));
+}
+
+// The mail's "unsubscribe" link (#token=T&unsubscribe=<id>|all): the page
+// asks first, so a link scanner that opens it changes nothing.
+async function unsubscribeFromLink(which) {
+  const subs = data?.subscriptions || [];
+  try {
+    if (which === 'all') {
+      if (!subs.length || !await ask(t('manage.unsubscribeTitle'), t('manage.unsubscribeAllAsk'),
+        t('manage.unsubscribeAll'))) return;
+      await api.unsubscribeAll(token);
+      data.subscriptions = [];
+      render();
+      status(t('manage.unsubscribedAll'));
+      return;
+    }
+    const sub = subs.find((s) => String(s.id) === which);
+    if (sub) await unfollow(sub);
+  } catch (err) { status(apiMessage(err), 'error'); }
+}
+
 function subscriptionItem(sub) {
   const kinds = kindsField(sub.kinds || []);
   const delivery = deliveryField(sub.delivery);
@@ -54,16 +82,7 @@ function subscriptionItem(sub) {
     h('div', { class: 'follow-actions' }, save,
       h('button', {
         type: 'button', class: 'btn btn-danger sub-unsubscribe', text: t('manage.unsubscribe'),
-        onclick: async (e) => {
-          if (!await ask(t('manage.unsubscribeTitle'), t('manage.unsubscribeAsk', { what: targetText(sub.target) }),
-            t('manage.unsubscribe'), e.currentTarget)) return;
-          try {
-            await api.unsubscribe(token, sub.id);
-            data.subscriptions = data.subscriptions.filter((s) => s.id !== sub.id);
-            render();
-            status(t('manage.unsubscribed', { what: targetText(sub.target) }));
-          } catch (err) { error.textContent = apiMessage(err); }
-        },
+        onclick: (e) => unfollow(sub, e.currentTarget).catch((err) => { error.textContent = apiMessage(err); }),
       })));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -224,7 +243,13 @@ function init() {
   const where = fromHash();
   token = where.token;
   if (where.mode === 'confirm') confirmLink();
-  else if (where.mode === 'manage') loadManage();
+  else if (where.mode === 'manage') {
+    loadManage().then(() => {
+      if (!where.unsubscribe) return;
+      history.replaceState(null, '', `#token=${encodeURIComponent(token)}`);
+      unsubscribeFromLink(where.unsubscribe);
+    });
+  }
   else status(t('manage.noToken'), 'error');
   document.documentElement.dataset.app = 'ready';
 }
