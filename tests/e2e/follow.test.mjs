@@ -7,7 +7,7 @@
 // the mail's unsubscribe link opened in a browser, and "erase everything".
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { launch, Pages, screenshot } from './lib/browser.mjs';
+import { launch, Pages, PHONE, screenshot } from './lib/browser.mjs';
 import { CkanFixture, VigiaServer, waitFor } from './lib/server.mjs';
 import { monitorIni, requireVendor, skipReason, teardown } from './lib/setup.mjs';
 
@@ -169,6 +169,26 @@ describe('follow', { skip: skip || false }, () => {
     const unexpected = errors.filter((e) => !/status of 400 \(Bad Request\)/.test(e));
     assert.equal(errors.length - unexpected.length, 1);
     assert.deepEqual(unexpected, [], `console errors: ${unexpected.join('\n')}`);
+  });
+
+  test('the follow dialog fits a phone, focuses the address, gives focus back on Escape', async (t) => {
+    const { page, errors } = await pages.open({ viewport: PHONE });
+    await page.click('#follow-search');
+    await page.locator('#follow-dialog[open] #follow-email').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'follow-email');
+    assert.equal(await text(page, '#follow-title'), 'Seguir todos los datasets');
+    const box = await page.locator('#follow-dialog').boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= PHONE.width && box.y + box.height <= PHONE.height,
+      `dialog box ${JSON.stringify(box)}`);
+    const submit = page.locator('#follow-dialog button[type=submit]');
+    await submit.scrollIntoViewIfNeeded();
+    assert.ok(await submit.isVisible());
+    await screenshot(page, t.name);
+    await page.keyboard.press('Escape');
+    await page.locator('#follow-dialog[open]').waitFor({ state: 'detached' }).catch(() => {});
+    assert.equal(await page.evaluate(() => document.getElementById('follow-dialog').open), false);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'follow-search');
+    assert.deepEqual(errors, [], `console errors: ${errors.join('\n')}`);
   });
 
   test('follow an organisation and a search in English, then erase everything', async (t) => {
