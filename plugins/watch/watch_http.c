@@ -598,6 +598,32 @@ static int h_erase(watch_plugin *w, vg_http_request *req)
     return vg_http_reply_json(req, 200, json_pack("{s:b}", "erased", n > 0));
 }
 
+/* A browser opening a mailed confirm, manage or unsubscribe link (Accept:
+ * text/html) is sent to the portal's page, which asks before unsubscribing
+ * (a GET never changes anything) and calls these endpoints with fetch; API
+ * clients get JSON. The token and id are only passed on when URL-safe. */
+static int to_page(watch_plugin *w, vg_http_request *req, const char *what)
+{
+    char tok[128], id[24], loc[512];
+    const char *acc = vg_http_header(req, "Accept");
+    if (!acc || !strstr(acc, "text/html") || vg_http_query(req, "token", tok, sizeof tok) <= 0 ||
+        tok[strspn(tok, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")])
+        return 0;
+    if (vg_http_query(req, "id", id, sizeof id) <= 0)
+        snprintf(id, sizeof id, "all");
+    else if (id[strspn(id, "0123456789")])
+        return 0;
+    if (strcmp(what, "unsubscribe") == 0)
+        snprintf(loc, sizeof loc, "%s/manage.html#token=%s&unsubscribe=%s", w->public_url, tok, id);
+    else
+        snprintf(loc, sizeof loc, "%s/manage.html#%s=%s", w->public_url,
+                 strcmp(what, "confirm") == 0 ? "confirm" : "token", tok);
+    vg_http_set_header(req, "Location", loc);
+    vg_http_set_header(req, "Vary", "Accept");
+    vg_http_reply(req, 303, "text/plain; charset=utf-8", "", 0);
+    return 1;
+}
+
 static int h_dispatch(vg_http_request *req, void *user)
 {
     watch_plugin *w = user;
@@ -605,6 +631,10 @@ static int h_dispatch(vg_http_request *req, void *user)
         return 0;
     const char *what = vg_http_param(req, "what");
     const char *m = vg_http_method(req);
+    if ((strcmp(what, "confirm") == 0 || strcmp(what, "manage") == 0 ||
+         strcmp(what, "unsubscribe") == 0) &&
+        strcmp(m, "GET") == 0 && to_page(w, req, what))
+        return 0;
     if (strcmp(what, "confirm") == 0 && strcmp(m, "GET") == 0)
         return h_confirm(w, req);
     if (strcmp(what, "manage") == 0 && strcmp(m, "GET") == 0)

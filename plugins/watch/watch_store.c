@@ -5,11 +5,14 @@
 #include <string.h>
 
 static const char *const schema =
+    /* AUTOINCREMENT: ids go into outbox keys (confirm-<subscription>,
+     * alert-<subscriber>-…), so an id freed by an unsubscribe or an erase
+     * must never come back (its old outbox row still holds the key) */
     "CREATE TABLE IF NOT EXISTS watch_subscriber("
-    " id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE, lang TEXT NOT NULL,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, lang TEXT NOT NULL,"
     " tz TEXT NOT NULL, created_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS watch_subscription("
-    " id INTEGER PRIMARY KEY,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " subscriber INTEGER NOT NULL REFERENCES watch_subscriber(id) ON DELETE CASCADE,"
     " ttype TEXT NOT NULL, portal TEXT, dataset TEXT, organization TEXT, q TEXT, status TEXT,"
     " kinds TEXT NOT NULL, delivery TEXT NOT NULL,"

@@ -23,7 +23,7 @@ test('Spanish and English tables have the same keys', () => {
 
 test('every key used by index.html and the modules exists', () => {
   const used = new Set();
-  const html = fs.readFileSync(path.join(WEB, 'index.html'), 'utf8');
+  const html = ['index.html', 'manage.html'].map((f) => fs.readFileSync(path.join(WEB, f), 'utf8')).join('\n');
   for (const m of html.matchAll(/data-(?:i18n|i18n-aria|i18n-placeholder|i18n-title|label)="([^"]+)"/g)) used.add(m[1]);
   for (const f of fs.readdirSync(path.join(WEB, 'js'))) {
     const src = fs.readFileSync(path.join(WEB, 'js', f), 'utf8');
@@ -33,6 +33,12 @@ test('every key used by index.html and the modules exists', () => {
   for (const s of ['up', 'down', 'degraded', 'unknown']) used.add(`status.${s}`);
   for (const s of ['info', 'warning', 'error', 'success']) used.add(`type.${s}`);
   for (const s of ['connected', 'reconnecting', 'offline', 'connecting']) used.add(`conn.${s}`);
+  // The watchlist forms (subform.js, follow.js, manage.js).
+  for (const k of ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty']) used.add(`kind.${k}`);
+  for (const f of ['immediate', 'hourly', 'daily', 'weekly']) used.add(`freq.${f}`);
+  for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) used.add(`day.${d}`);
+  for (const g of ['dataset', 'organization', 'search', 'portal', 'all']) used.add(`follow.title.${g}`);
+  for (const l of ['es', 'en']) used.add(`lang.name.${l}`);
   const missing = [...used].filter((k) => !es.has(k));
   assert.deepEqual(missing, [], 'keys used but not defined');
   assert.ok(used.size > 40, `only ${used.size} keys found in use`);

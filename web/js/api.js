@@ -62,4 +62,15 @@ export const api = {
     request('GET', `/api/datasets/${encodeURIComponent(id)}/history`,
       { params: portal ? { days, portal } : { days }, signal }),
   stats: (signal) => request('GET', '/api/stats', { signal }),
+  // Watchlists (the watch plugin): subscribe, then everything else with the
+  // token of a mailed link.
+  subscribe: (body) => request('POST', '/api/subscriptions', { body }),
+  confirmSubscription: (token) => request('GET', '/api/subscriptions/confirm', { params: { token } }),
+  manage: (token) => request('GET', '/api/subscriptions/manage', { params: { token } }),
+  editSubscription: (token, id, body) =>
+    request('PATCH', `/api/subscriptions/${encodeURIComponent(id)}`, { params: { token }, body }),
+  unsubscribe: (token, id) =>
+    request('DELETE', `/api/subscriptions/${encodeURIComponent(id)}`, { params: { token } }),
+  unsubscribeAll: (token) => request('POST', '/api/subscriptions/unsubscribe', { params: { token } }),
+  eraseSubscriber: (token) => request('DELETE', '/api/subscriptions/subscriber', { params: { token } }),
 };

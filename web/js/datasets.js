@@ -8,6 +8,7 @@ import { t, fmtNumber, fmtMs, onLangChange } from './i18n.js';
 import { timeElement } from './reltime.js';
 import { STATUSES, statusPill, uptimeBar, latencyOf } from './format.js';
 import { openDetail } from './detail.js';
+import { openFollow } from './follow.js';
 
 const state = { q: '', status: '', organization: '', sort: 'title', dir: 'asc', limit: 50, offset: 0 };
 let els;
@@ -113,6 +114,7 @@ async function load({ quiet = false } = {}) {
   const ctrl = new AbortController();
   inflight = ctrl;
   writeHash();
+  paintFollow();
   if (!quiet) els.table.setAttribute('aria-busy', 'true');
   try {
     const res = await api.datasets({
@@ -229,7 +231,20 @@ function applyDatasetUpdate(p) {
   scheduleRefresh(1500);
 }
 
+// The follow buttons name what the view shows: the organisation filter, and
+// the search (words and status) or, with no filter, everything.
+function paintFollow() {
+  els.followOrg.hidden = !state.organization;
+  els.followSearch.textContent = t(state.q || state.status ? 'follow.search' : 'follow.everything');
+}
+
 function initFilters() {
+  els.followOrg.addEventListener('click', (e) => openFollow({
+    type: 'organization', organization: state.organization, title: orgs.get(state.organization),
+  }, e.currentTarget));
+  els.followSearch.addEventListener('click', (e) => openFollow(state.q || state.status
+    ? { type: 'search', q: state.q || undefined, status: state.status || undefined }
+    : { type: 'all' }, e.currentTarget));
   let debounce = null;
   document.getElementById('filters').addEventListener('submit', (e) => e.preventDefault());
   els.search.addEventListener('input', () => {
@@ -306,6 +321,7 @@ export function initDatasets() {
     range: $('pager-range'), prev: $('pager-prev'), next: $('pager-next'), pageSize: $('page-size'),
     page: $('pager-page'), pages: $('pager-pages'),
     search: $('filter-q'), statusSel: $('filter-status'), org: $('filter-org'), orgList: $('org-options'),
+    followOrg: $('follow-org'), followSearch: $('follow-search'),
   };
   initFilters();
   readHash();
@@ -314,7 +330,7 @@ export function initDatasets() {
   onSocket('dataset_update', applyDatasetUpdate);
   // After a reconnect anything may have changed while we were away.
   onSocket('reconnected', () => { loadStats(); load({ quiet: true }); });
-  onLangChange(() => render());
+  onLangChange(() => { render(); paintFollow(); });
   load();
   loadStats();
 }

@@ -2,6 +2,7 @@
 // the latest checks, and the 30-day history chart.
 import { api } from './api.js';
 import { h } from './dom.js';
+import { followButton, openFollow } from './follow.js';
 import { t, fmtMs, fmtPercent, onLangChange } from './i18n.js';
 import { makeModal } from './modal.js';
 import { timeElement } from './reltime.js';
@@ -77,7 +78,10 @@ function render() {
       h('span', { text: t('detail.org', { org: d.organization_title || d.organization || '—' }) }),
       h('span', {}, `${t('table.lastChecked')}: `, timeElement(d.last_checked, t('table.never'))),
       up !== null ? h('span', { text: t('detail.uptime30', { pct: fmtPercent(up) }) }) : null,
-      href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank', text: t('detail.open') }) : null),
+      href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank', text: t('detail.open') }) : null,
+      followButton(t('follow.button'), (e) => openFollow({
+        type: 'dataset', portal: d.portal || current.portal || '', id: d.id || current.id, title: d.title || d.name,
+      }, e.currentTarget), 'detail-follow')),
     h('section', { 'aria-labelledby': 'detail-h-history' },
       h('h3', { id: 'detail-h-history', text: t('detail.history') }),
       hist && hist.daily.length ? historyChart(hist.daily, DAYS, els.body.clientWidth - 40)
@@ -95,7 +99,7 @@ export async function openDetail(id, from, portal) {
   if (ctrl) ctrl.abort();
   ctrl = new AbortController();
   const signal = ctrl.signal;
-  current = { id, dataset: null, history: null, error: '' };
+  current = { id, portal, dataset: null, history: null, error: '' };
   render();
   modal.open(from);
   try {

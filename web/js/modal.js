@@ -44,7 +44,8 @@ export function makeModal(dialog, { onOpen, onClose } = {}) {
       dialog.showModal();
       if (onOpen) onOpen();
     },
-    close() { if (dialog.open) dialog.close(); },
+    // `value` becomes the dialog's returnValue (a yes/no question reads it).
+    close(value) { if (dialog.open) dialog.close(value); },
     isOpen() { return dialog.open; },
   };
 }
