@@ -12,6 +12,7 @@ arrives once with one Message-ID; a 5xx for good -> a dead letter in the
 outbox. Every process is started and stopped here, by pid.
 
 Env (set by ctest): VIGIA_BIN, VIGIA_PLUGIN_DIR, VIGIA_SOURCE_DIR, VIGIA_BUILD_DIR."""
+import calendar
 import email
 import email.policy
 import json
@@ -256,8 +257,12 @@ def main():
             check(ds[0]["title"] in subject or ds[0]["title"] in text, "the dataset's title")
             check("UTC+01:00" in text, "time in Europe/Madrid (UTC+01:00 in winter): %r"
                   % text[:600])
-            local = time.strftime("%Y-%m-%d", time.gmtime(t0 + 3600))
-            check(local in text, "the local date %s in the alert" % local)
+            # The change happened at t0 (give or take the sweep): its local time is UTC+1.
+            when = re.search(r"When: (\d{4}-\d\d-\d\d \d\d:\d\d) UTC\+01:00", text)
+            if check(when is not None, "no local time in the alert"):
+                shown = calendar.timegm(time.strptime(when.group(1), "%Y-%m-%d %H:%M"))
+                check(abs(shown - 3600 - t0) < 120, "alert shows %s for a change at %s UTC"
+                      % (when.group(1), time.strftime("%H:%M", time.gmtime(t0))))
         time.sleep(1.0)
         check(len(mails(rec, "bob@example.org")) == 1, "bob heard of alice's dataset")
 
