@@ -102,7 +102,7 @@ class Vigia:
         with open(ini, "w") as f:
             f.write(
                 "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
-                "plugins = monitor, notifications, watch, email, busbridge\nlog_level = debug\n"
+                "plugins = monitor, notifications, watch, email, busbridge, rest\nlog_level = debug\n"
                 "log_file = %s\nshutdown_timeout = 10s\n\n"
                 "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\nper_host = 8\n"
                 "per_host_interval = 0\ncontact_url = https://example.invalid/vigia-tests\n\n"
@@ -313,6 +313,31 @@ def main():
             return [r for r in vigia.outbox() if r[4] == "reject@example.org" and r[2] == "dead"]
         rows = wait_for(dead, 20, "the dead letter")
         check(bool(rows) and rows[0][3] == 1, "one attempt, then dead: %s" % rows)
+
+        print("== /metrics: outbox depth, deliveries by channel and result, oldest pending",
+              flush=True)
+        st, body = http("GET", vigia.base + "/metrics")
+        text = body.decode() if isinstance(body, bytes) else str(body)
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("vigia_watch_"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        print("\n".join("  %s %g" % kv for kv in sorted(values.items())), flush=True)
+        want = {
+            'vigia_watch_outbox{state="dead"}': lambda v: v == 1,
+            'vigia_watch_outbox{state="pending"}': lambda v: v >= 0,
+            'vigia_watch_outbox{state="leased"}': lambda v: v >= 0,
+            "vigia_watch_outbox_oldest_pending_seconds": lambda v: 0 <= v < 3600,
+            # 2 confirms + 2 alerts, at least one retry while SMTP was down, 1 dead letter
+            'vigia_watch_deliveries_total{channel="email",result="sent"}': lambda v: v == 4,
+            'vigia_watch_deliveries_total{channel="email",result="retry"}': lambda v: v >= 1,
+            'vigia_watch_deliveries_total{channel="email",result="failed"}': lambda v: v == 1,
+        }
+        check(st == 200, "/metrics: %s" % st)
+        for name, ok in want.items():
+            check(name in values and ok(values[name]), "metric %s = %s" % (name, values.get(name)))
+        check("# TYPE vigia_watch_deliveries_total counter" in text, "deliveries TYPE line")
         vigia.stop()
     finally:
         if vigia is not None and vigia.proc.poll() is None:
