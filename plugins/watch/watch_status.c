@@ -10,7 +10,9 @@
 
 void watch_count_result(watch_plugin *w, const char *channel, const char *status)
 {
-    int r = strcmp(status, VG_DELIVERY_SENT) == 0 ? 0 : strcmp(status, VG_DELIVERY_RETRY) == 0 ? 1 : 2;
+    int r = strcmp(status, VG_DELIVERY_SENT) == 0    ? 0
+            : strcmp(status, VG_DELIVERY_RETRY) == 0 ? 1
+                                                     : 2;
     pthread_mutex_lock(&w->inmu);
     size_t i = 0;
     while (i < w->nchannels && strcmp(w->channels[i].name, channel) != 0)
@@ -63,10 +65,10 @@ static int status_method(const json_t *params, json_t **result, void *user)
                                            (json_int_t)w->channels[i].n[1], "failed",
                                            (json_int_t)w->channels[i].n[2]));
     pthread_mutex_unlock(&w->inmu);
-    *result = json_pack("{s:{s:I, s:I, s:I, s:I}, s:I, s:o}", "outbox", "pending",
-                        (json_int_t)pending, "leased", (json_int_t)leased, "dead",
-                        (json_int_t)dead, "sent", (json_int_t)sent, "oldest_pending_s",
-                        (json_int_t)(oldest < 0 ? 0 : oldest), "deliveries", d);
+    *result =
+        json_pack("{s:{s:I, s:I, s:I, s:I}, s:I, s:o}", "outbox", "pending", (json_int_t)pending,
+                  "leased", (json_int_t)leased, "dead", (json_int_t)dead, "sent", (json_int_t)sent,
+                  "oldest_pending_s", (json_int_t)(oldest < 0 ? 0 : oldest), "deliveries", d);
     return *result ? 0 : -ENOMEM;
 }
 
