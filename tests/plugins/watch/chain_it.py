@@ -288,6 +288,15 @@ def main():
         vigia.sweep()
         wait_for(lambda: [e for e in vigia.events("delivery.result", since)
                           if e["payload"]["status"] == "retry"], 20, "a retry while SMTP is down")
+
+        # While it is down the row waits: /metrics shows its age growing.
+        def oldest():
+            st, body = http("GET", vigia.base + "/metrics")
+            for line in (body.decode() if isinstance(body, bytes) else "").splitlines():
+                if line.startswith("vigia_watch_outbox_oldest_pending_seconds "):
+                    return float(line.split()[1]) >= 2
+            return False
+        wait_for(oldest, 8, "oldest_pending_seconds >= 2 while SMTP is down")
         srv = smtp.SmtpServer(rec, smtp_port)
         srv.start()
         wait_for(lambda: len(mails(rec, "bob@example.org")) >= 2 or None, 30, "bob's alert")
