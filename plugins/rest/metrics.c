@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <vigia/contract/watch.h>
 
 static void family(rest_buf *b, const char *name, const char *type, const char *help)
 {
@@ -210,6 +211,38 @@ static void http_families(rest_state *st, rest_buf *b)
     json_decref(s);
 }
 
+/* The watch plugin's outbox and its channels' answers (watch.status). */
+static void watch_families(rest_state *st, rest_buf *b)
+{
+    json_t *ws = rest_call_quiet(st, VG_WATCH_M_STATUS, NULL, NULL);
+    if (!ws)
+        return;
+    static const char *const states[] = {"pending", "leased", "dead"};
+    json_t *ob = json_object_get(ws, "outbox");
+    family(b, "vigia_watch_outbox", "gauge", "Outbox rows by state (dead: dead letters kept).");
+    for (size_t i = 0; i < 3; i++) {
+        const char *labels[] = {"state", states[i], NULL};
+        sample(b, "vigia_watch_outbox", labels, json_object_get(ob, states[i]));
+    }
+    family(b, "vigia_watch_outbox_oldest_pending_seconds", "gauge",
+           "Age of the oldest pending outbox row (0 when none).");
+    sample(b, "vigia_watch_outbox_oldest_pending_seconds", NULL,
+           json_object_get(ws, "oldest_pending_s"));
+    static const char *const results[] = {"sent", "retry", "failed"};
+    family(b, "vigia_watch_deliveries_total", "counter",
+           "Channel answers since this server started, by channel and result.");
+    size_t i;
+    json_t *d;
+    json_array_foreach (json_object_get(ws, "deliveries"), i, d) {
+        const char *ch = json_string_value(json_object_get(d, "channel"));
+        for (size_t r = 0; r < 3; r++) {
+            const char *labels[] = {"channel", ch ? ch : "", "result", results[r], NULL};
+            sample(b, "vigia_watch_deliveries_total", labels, json_object_get(d, results[r]));
+        }
+    }
+    json_decref(ws);
+}
+
 char *rest_metrics_render(rest_state *st, size_t *len)
 {
     rest_buf b = {0};
@@ -223,6 +256,7 @@ char *rest_metrics_render(rest_state *st, size_t *len)
     broker_families(st, &b);
     bus_families(st, &b);
     http_families(st, &b);
+    watch_families(st, &b);
     if (b.oom) {
         rest_buf_free(&b);
         return NULL;

@@ -112,6 +112,10 @@ static int result_job(vg_job *job, void *user)
     pthread_mutex_unlock(&w->db.mu);
     if (rc == -ENOENT)
         VG_DEBUG(w->host, "%s for key %s: not ours", VG_DELIVERY_RESULT, key);
+    else {
+        const char *ch = json_string_value(json_object_get(r->p, "channel"));
+        watch_count_result(w, ch ? ch : "unknown", status);
+    }
     return VG_JOB_DONE;
 }
 

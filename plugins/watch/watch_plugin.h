@@ -9,6 +9,8 @@
 
 typedef struct watch_limits watch_limits;
 
+#define WATCH_MAX_CHANNELS 16
+
 typedef struct watch_plugin {
     const vg_host *host;
     watch_db db;
@@ -35,9 +37,18 @@ typedef struct watch_plugin {
     pthread_mutex_t tmu;
     pthread_cond_t tcv;
     watch_limits *limits;
+    /* channels' answers since start, by channel: sent, retry, failed (under inmu) */
+    struct {
+        char name[32];
+        unsigned long long n[3];
+    } channels[WATCH_MAX_CHANNELS];
+    size_t nchannels;
 } watch_plugin;
 
 int64_t watch_now(watch_plugin *w);
+/* watch_status.c: the watch.status method and its counters */
+void watch_count_result(watch_plugin *w, const char *channel, const char *status);
+int watch_status_register(watch_plugin *w);
 
 /* watch_deliver.c: the work-queue jobs */
 int watch_tick_job(vg_job *job, void *user);

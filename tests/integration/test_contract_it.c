@@ -359,7 +359,7 @@ static int setup(void **state)
     free(ini);
     if (rc < 0)
         return -1;
-    rc = vgt_server_start(&srv, "monitor,notifications,broker,rest,busbridge", NULL, all);
+    rc = vgt_server_start(&srv, "monitor,notifications,broker,rest,busbridge,watch", NULL, all);
     free(all);
     if (rc)
         return rc;
