@@ -163,6 +163,9 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
         destroy_state(b);
         return -EINVAL;
     }
+    /* the core lists it in its no-token line (this machine only then) */
+    if (host->struct_size >= offsetof(vg_host, admin_action) + sizeof host->admin_action)
+        host->admin_action(host, "clear notifications (Socket.IO clear_notifications)");
     VG_INFO(host,
             "Socket.IO at /socket.io/: ping %lld/%lld ms, max_payload %lld, max_clients %lld, "
             "%lld threads for WebSockets and long-polls, %lld senders",

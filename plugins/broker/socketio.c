@@ -235,10 +235,18 @@ static json_t *ev_get_notifications(brk_session *s, const json_t *arg)
 static json_t *ev_clear(brk_session *s)
 {
     brk_state *b = s->b;
-    if (b->host->admin_token_set(b->host) && !s->admin)
+    const vg_host *h = b->host;
+    if (h->admin_token_set(h) && !s->admin)
         return vg_error_new("UNAUTHORIZED",
                             "clear_notifications needs the admin token in the CONNECT auth "
                             "payload (auth: {token})");
+    /* Without a token, like the REST actions: this machine only (issue 14). */
+    if (!h->admin_token_set(h) &&
+        h->struct_size >= offsetof(vg_host, peer_is_loopback) + sizeof h->peer_is_loopback &&
+        !h->peer_is_loopback(h, s->ip))
+        return vg_error_new("FORBIDDEN",
+                            "clear_notifications without [server] admin_token is allowed from "
+                            "this machine only");
     return call(b, VG_NOTIFICATIONS_M_CLEAR, NULL);
 }
 
