@@ -2,14 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -98,22 +96,21 @@ core_storage *core_storage_new(const char *db_path, int64_t interval_ms)
 }
 
 /* chattr +i / +a on the file or its -wal / -shm: SQLite cannot write (and
- * faults on the mapped -shm). */
+ * faults on the mapped -shm). Read with statx, never by opening the file:
+ * closing any descriptor of a database file drops every POSIX lock this
+ * process's SQLite connections hold on it, and another process could then
+ * take the -shm over and truncate it under our mapping (a SIGBUS). */
 static const char *locked_flag(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
+    struct statx sx;
+    if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &sx) != 0)
         return NULL;
-    int flags = 0;
-    const char *what = NULL;
-    if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
-        if (flags & FS_IMMUTABLE_FL)
-            what = "immutable (chattr +i)";
-        else if (flags & FS_APPEND_FL)
-            what = "append-only (chattr +a)";
-    }
-    close(fd);
-    return what;
+    uint64_t known = sx.stx_attributes_mask, attrs = sx.stx_attributes & known;
+    if (attrs & STATX_ATTR_IMMUTABLE)
+        return "immutable (chattr +i)";
+    if (attrs & STATX_ATTR_APPEND)
+        return "append-only (chattr +a)";
+    return NULL;
 }
 
 /* Under st->lock. Sets st->broken and st->why on the first problem found. */
