@@ -134,8 +134,7 @@ static int read_prefs(watch_plugin *w, vg_http_request *req, const json_t *b, pr
     if (!p->lang && create)
         p->lang = w->default_lang;
     p->tz = jstr(b, "tz");
-    int off;
-    if (p->tz && watch_tz_offset(p->tz, 0, &off) != 0)
+    if (p->tz && w->host->tz_info(w->host, p->tz, 0, &(vg_tz_info){0}) != 0)
         return bad(req, "tz", "expected an IANA time zone name, e.g. America/Santiago"), -1;
     if (!p->tz && create)
         p->tz = w->default_tz;
