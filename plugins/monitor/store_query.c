@@ -29,21 +29,31 @@ static json_t *col_iso(sqlite3_stmt *st, int i)
     return json_string(b);
 }
 
+/* Row -> JSON: which column goes under which key, in the object's key order. */
+typedef struct col_key {
+    const char *key;
+    int col;
+} col_key;
+
+#define NKEYS(k) (sizeof(k) / sizeof((k)[0]))
+
+static void cols_into(json_t *o, sqlite3_stmt *st, int first, const col_key *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, keys[i].key, col_json(st, first + keys[i].col));
+}
+
 #define DS_COLS                                                                                    \
     "portal, id, name, title, organization, organization_title, url, status, last_checked,"        \
     " stale, metadata_modified, observed, first_seen"
 
 static json_t *dataset_row(sqlite3_stmt *st)
 {
+    static const col_key keys[] = {{"id", 1},    {"portal", 0},       {"name", 2},
+                                   {"title", 3}, {"organization", 4}, {"organization_title", 5},
+                                   {"url", 6},   {"status", 7}};
     json_t *o = json_object();
-    json_object_set_new(o, "id", col_json(st, 1));
-    json_object_set_new(o, "portal", col_json(st, 0));
-    json_object_set_new(o, "name", col_json(st, 2));
-    json_object_set_new(o, "title", col_json(st, 3));
-    json_object_set_new(o, "organization", col_json(st, 4));
-    json_object_set_new(o, "organization_title", col_json(st, 5));
-    json_object_set_new(o, "url", col_json(st, 6));
-    json_object_set_new(o, "status", col_json(st, 7));
+    cols_into(o, st, 0, keys, NKEYS(keys));
     json_object_set_new(o, "last_checked", col_iso(st, 8));
     json_object_set_new(o, "stale", json_boolean(sqlite3_column_int(st, 9)));
     json_object_set_new(o, "metadata_modified", col_json(st, 10));
@@ -54,11 +64,10 @@ static json_t *dataset_row(sqlite3_stmt *st)
  * final_url, error, method from column `first` on, into `o`. */
 static void check_cols(json_t *o, sqlite3_stmt *st, int first)
 {
-    static const char *const keys[] = {"status",     "reason",       "http_status",
-                                       "latency_ms", "content_type", "content_length",
-                                       "final_url",  "error",        "method"};
-    for (int i = 0; i < 9; i++)
-        json_object_set_new(o, keys[i], col_json(st, first + i));
+    static const col_key keys[] = {{"status", 0},     {"reason", 1},       {"http_status", 2},
+                                   {"latency_ms", 3}, {"content_type", 4}, {"content_length", 5},
+                                   {"final_url", 6},  {"error", 7},        {"method", 8}};
+    cols_into(o, st, first, keys, NKEYS(keys));
 }
 
 static json_t *last_check_row(sqlite3_stmt *st, int first)
@@ -144,9 +153,9 @@ static int list_page(sqlite3_stmt *st, json_t *items)
 {
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        static const col_key figures[] = {{"uptime_30d", 13}, {"latency_ms", 14}};
         json_t *row = dataset_row(st);
-        json_object_set_new(row, "uptime_30d", col_json(st, 13));
-        json_object_set_new(row, "latency_ms", col_json(st, 14));
+        cols_into(row, st, 0, figures, NKEYS(figures));
         json_array_append_new(items, row);
     }
     return s == SQLITE_DONE ? 0 : -EIO;
@@ -265,13 +274,11 @@ json_t *mon_store_resources(mon_store *store, const char *portal, const char *id
                 " content_type, content_length, final_url, error, method, checked_at"
                 " FROM monitor_resources WHERE portal=? AND dataset_id=? ORDER BY position",
                 portal, id);
+    static const col_key keys[] = {
+        {"id", 0}, {"name", 1}, {"url", 2}, {"format", 3}, {"status", 4}};
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         json_t *r = json_object();
-        json_object_set_new(r, "id", col_json(st, 0));
-        json_object_set_new(r, "name", col_json(st, 1));
-        json_object_set_new(r, "url", col_json(st, 2));
-        json_object_set_new(r, "format", col_json(st, 3));
-        json_object_set_new(r, "status", col_json(st, 4));
+        cols_into(r, st, 0, keys, NKEYS(keys));
         json_object_set_new(r, "last_check", last_check_row(st, 4));
         json_array_append_new(res, r);
     }
@@ -316,10 +323,10 @@ json_t *mon_store_checks(mon_store *store, const char *portal, const char *id, i
         sqlite3_finalize(st);
         st = NULL;
     }
+    static const col_key keys[] = {{"resource_id", 0}, {"sweep_id", 1}};
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         json_t *o = json_object();
-        json_object_set_new(o, "resource_id", col_json(st, 0));
-        json_object_set_new(o, "sweep_id", col_json(st, 1));
+        cols_into(o, st, 0, keys, NKEYS(keys));
         check_cols(o, st, 2);
         json_object_set_new(o, "checked_at", col_iso(st, 11));
         json_array_append_new(checks, o);

@@ -47,6 +47,26 @@ static void sample_int(rest_buf *b, const char *name, const char *const *labels,
     json_decref(v);
 }
 
+/* A family of one unlabelled sample. */
+static void family_value(rest_buf *b, const char *name, const char *type, const char *help,
+                         const json_t *v)
+{
+    family(b, name, type, help);
+    sample(b, name, NULL, v);
+}
+
+/* A family with one sample per value of `label`, read from obj[value]; a
+ * value the object lacks is written as 0, so every series always exists. */
+static void family_by(rest_buf *b, const char *name, const char *type, const char *help,
+                      const char *label, const char *const *values, size_t n, const json_t *obj)
+{
+    family(b, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        const char *labels[] = {label, values[i], NULL};
+        sample(b, name, labels, json_object_get(obj, values[i]));
+    }
+}
+
 static long long dataset_total(rest_state *st, const char *portal, const char *status, int *rc)
 {
     json_t *params = json_pack("{s:i, s:s, s:s}", "limit", 1, "portal", portal, "status", status);
@@ -132,22 +152,13 @@ static void notification_families(rest_state *st, rest_buf *b)
         const char *labels[] = {"type", VG_NOTIFICATIONS_TYPES[t], NULL};
         sample_int(b, "vigia_notifications_created_total", labels, (long long)created[t]);
     }
-    if (json_is_object(by_type)) {
-        family(b, "vigia_notifications_stored", "gauge",
-               "Notifications currently stored (not cleared), by type.");
-        for (size_t t = 0; t < 4; t++) {
-            json_t *v = json_object_get(by_type, VG_NOTIFICATIONS_TYPES[t]);
-            const char *labels[] = {"type", VG_NOTIFICATIONS_TYPES[t], NULL};
-            if (v)
-                sample(b, "vigia_notifications_stored", labels, v);
-            else
-                sample_int(b, "vigia_notifications_stored", labels, 0);
-        }
-    }
-    if (json_is_number(json_object_get(ns, "unread"))) {
-        family(b, "vigia_notifications_unread", "gauge", "Unread notifications.");
-        sample(b, "vigia_notifications_unread", NULL, json_object_get(ns, "unread"));
-    }
+    if (json_is_object(by_type))
+        family_by(b, "vigia_notifications_stored", "gauge",
+                  "Notifications currently stored (not cleared), by type.", "type",
+                  VG_NOTIFICATIONS_TYPES, 4, by_type);
+    if (json_is_number(json_object_get(ns, "unread")))
+        family_value(b, "vigia_notifications_unread", "gauge", "Unread notifications.",
+                     json_object_get(ns, "unread"));
     json_decref(ns);
 }
 
@@ -156,17 +167,9 @@ static void broker_families(rest_state *st, rest_buf *b)
     json_t *bs = rest_call_quiet(st, VG_BROKER_M_STATUS, NULL, NULL);
     if (!bs)
         return;
-    json_t *clients = json_object_get(bs, "clients");
-    family(b, "vigia_websocket_clients", "gauge", "Connected Socket.IO clients, by transport.");
     static const char *const transports[] = {"websocket", "polling"};
-    for (size_t t = 0; t < 2; t++) {
-        json_t *v = json_object_get(clients, transports[t]);
-        const char *labels[] = {"transport", transports[t], NULL};
-        if (v)
-            sample(b, "vigia_websocket_clients", labels, v);
-        else
-            sample_int(b, "vigia_websocket_clients", labels, 0);
-    }
+    family_by(b, "vigia_websocket_clients", "gauge", "Connected Socket.IO clients, by transport.",
+              "transport", transports, 2, json_object_get(bs, "clients"));
     json_decref(bs);
 }
 
@@ -175,13 +178,13 @@ static void bus_families(rest_state *st, rest_buf *b)
     json_t *s = rest_call_quiet(st, VG_CORE_M_BUS_STATS, NULL, NULL);
     if (!s)
         return;
-    family(b, "vigia_bus_queue_depth", "gauge", "Events waiting in the bus queue.");
-    sample(b, "vigia_bus_queue_depth", NULL, json_object_get(s, "queue_depth"));
-    family(b, "vigia_bus_publish_failures_total", "counter",
-           "Events the bus could not queue (queue full or stopped).");
-    sample(b, "vigia_bus_publish_failures_total", NULL, json_object_get(s, "failed"));
-    family(b, "vigia_bus_events_published_total", "counter", "Events published on the bus.");
-    sample(b, "vigia_bus_events_published_total", NULL, json_object_get(s, "published"));
+    family_value(b, "vigia_bus_queue_depth", "gauge", "Events waiting in the bus queue.",
+                 json_object_get(s, "queue_depth"));
+    family_value(b, "vigia_bus_publish_failures_total", "counter",
+                 "Events the bus could not queue (queue full or stopped).",
+                 json_object_get(s, "failed"));
+    family_value(b, "vigia_bus_events_published_total", "counter", "Events published on the bus.",
+                 json_object_get(s, "published"));
     json_decref(s);
 }
 
@@ -218,16 +221,11 @@ static void watch_families(rest_state *st, rest_buf *b)
     if (!ws)
         return;
     static const char *const states[] = {"pending", "leased", "dead"};
-    json_t *ob = json_object_get(ws, "outbox");
-    family(b, "vigia_watch_outbox", "gauge", "Outbox rows by state (dead: dead letters kept).");
-    for (size_t i = 0; i < 3; i++) {
-        const char *labels[] = {"state", states[i], NULL};
-        sample(b, "vigia_watch_outbox", labels, json_object_get(ob, states[i]));
-    }
-    family(b, "vigia_watch_outbox_oldest_pending_seconds", "gauge",
-           "Age of the oldest pending outbox row (0 when none).");
-    sample(b, "vigia_watch_outbox_oldest_pending_seconds", NULL,
-           json_object_get(ws, "oldest_pending_s"));
+    family_by(b, "vigia_watch_outbox", "gauge", "Outbox rows by state (dead: dead letters kept).",
+              "state", states, 3, json_object_get(ws, "outbox"));
+    family_value(b, "vigia_watch_outbox_oldest_pending_seconds", "gauge",
+                 "Age of the oldest pending outbox row (0 when none).",
+                 json_object_get(ws, "oldest_pending_s"));
     static const char *const results[] = {"sent", "retry", "failed"};
     family(b, "vigia_watch_deliveries_total", "counter",
            "Channel answers since this server started, by channel and result.");
