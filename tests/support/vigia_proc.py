@@ -7,6 +7,7 @@ Import it with the folder on sys.path:
                                     "..", "..", "support"))"""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,21 @@ def check(cond, what):
         FAILS.append(what)
         print("FAIL:", what, flush=True)
     return cond
+
+
+def keep_or_remove(name, tmp, keep=False):
+    """In a test's `finally`: keep its files when a check failed (or `keep`)."""
+    if FAILS or keep:
+        print("%s: %d check(s) failed; files kept in %s" % (name, len(FAILS), tmp))
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def done(name):
+    """After it: exit 1 when a check failed."""
+    if FAILS:
+        sys.exit(1)
+    print("OK: %s" % name)
 
 
 def free_port():

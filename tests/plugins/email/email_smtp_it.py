@@ -18,7 +18,6 @@ import email.policy
 import email.utils
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -36,7 +35,7 @@ except ImportError:
     sys.exit(1)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
-from vigia_proc import FAILS, VigiaProcess, check, free_port  # noqa: E402
+from vigia_proc import VigiaProcess, check, done, free_port, keep_or_remove  # noqa: E402
 
 
 # --------------------------------------------------------------- SMTP server
@@ -489,13 +488,8 @@ def main():
                 x.proc.wait()
         for s in servers:
             s.stop()
-        if FAILS or os.environ.get("EMAIL_IT_KEEP"):
-            print("email_smtp_it: %d check(s) failed; files kept in %s" % (len(FAILS), tmp))
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        sys.exit(1)
-    print("OK: email_smtp_it")
+        keep_or_remove("email_smtp_it", tmp, keep=bool(os.environ.get("EMAIL_IT_KEEP")))
+    done("email_smtp_it")
 
 
 if __name__ == "__main__":

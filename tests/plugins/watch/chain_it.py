@@ -17,7 +17,6 @@ import email
 import email.policy
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -29,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "email"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
 import email_smtp_it as smtp  # noqa: E402  (the recorder and the SMTP server)
-from vigia_proc import FAILS, VigiaProcess, check, http, wait_for  # noqa: E402
+from vigia_proc import FAILS, VigiaProcess, check, done, http, keep_or_remove, wait_for  # noqa: E402
 
 
 class Fixture:
@@ -299,15 +298,10 @@ def main():
                 srv.stop()
             except Exception:
                 pass
-        if FAILS:
-            if vigia is not None:
-                vigia.dump()
-            print("chain_it: %d check(s) failed; files kept in %s" % (len(FAILS), tmp))
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        sys.exit(1)
-    print("OK: chain_it")
+        if FAILS and vigia is not None:
+            vigia.dump()
+        keep_or_remove("chain_it", tmp)
+    done("chain_it")
 
 
 if __name__ == "__main__":
