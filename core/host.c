@@ -10,6 +10,7 @@
 #include "netaddr.h"
 #include "server.h"
 #include "storage.h"
+#include "tzdb.h"
 #include "workq.h"
 
 static core_plugin *plugin_of(const vg_host *h) { return h->core_private; }
@@ -277,6 +278,15 @@ static int h_storage_ok(const vg_host *h, char *why, size_t n)
     return core_storage_ok(plugin_of(h)->srv->storage, why, n) ? 1 : 0;
 }
 
+static int h_tz_info(const vg_host *h, const char *zone, int64_t t, vg_tz_info *out)
+{
+    char why[200];
+    int rc = core_tz_info(zone, t, out, why, sizeof why);
+    if (rc == -EBADMSG)
+        core_log(h->plugin_name, VG_LOG_WARN, "time zone '%s': %s", zone, why);
+    return rc;
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -320,4 +330,5 @@ void core_host_fill(core_plugin *p)
     h->http_route_flags = h_http_route_flags;
     h->admin_action = h_admin_action;
     h->peer_is_loopback = h_peer_is_loopback;
+    h->tz_info = h_tz_info;
 }

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "tzdb.h"
 
 static void usage(FILE *out)
 {
@@ -104,5 +105,6 @@ int main(int argc, char **argv)
     }
     int rc = check ? core_server_check_config(check, strict) : core_server_run(config);
     curl_global_cleanup();
+    core_tz_cleanup(); /* every plugin is unloaded by now */
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vgt_tz.h"
 #include "watch.h"
 
 #define DATASETS 20000
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
                                 "previous", "up", "current", "down", "dataset", "id", id, "name",
                                 id, "title", title, "organization", org, "status", "down");
     }
-    watch_match_opts mo = {.window_ms = 0};
+    watch_match_opts mo = {.window_ms = 0, .host = &vgt_tz_host};
     watch_outbox_opts oo = {.max_items = 20,
                             .max_attempts = 8,
                             .lease_ms = 60000,
@@ -138,7 +139,7 @@ int main(int argc, char **argv)
     free(topics);
     free(payloads);
     watch_db_close(&w);
-    watch_tz_free_all();
+    core_tz_cleanup();
     unlink(path);
     char wal[64];
     snprintf(wal, sizeof wal, "%s-wal", path);

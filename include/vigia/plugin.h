@@ -93,6 +93,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "tz.h"
 #include "vigia/version.h"
 #include "workq.h"
 
@@ -254,7 +255,19 @@ struct vg_host {
     /* 1 when `addr` (vg_http_remote_addr, vg_ws_remote_addr) is this machine:
      * 127.0.0.0/8, ::1 or ::ffff:127.x.y.z; 0 otherwise (NULL too). */
     int (*peer_is_loopback)(const vg_host *host, const char *addr);
+
+    /* ABI 1.3 -------------------------------------------------------------
+     * Local time in an IANA zone at Unix time t (seconds), without touching
+     * the process's TZ (tz.h): 0, -EINVAL (not a zone name), -ENOENT (no such
+     * zone), -EBADMSG (the zone file is not valid TZif; the core logs why);
+     * *out is UTC on error. Thread-safe; check host->struct_size first. */
+    int (*tz_info)(const vg_host *host, const char *zone, int64_t t, vg_tz_info *out);
 };
+
+/* 1 when the host table has `member` (appended in a later ABI minor than the
+ * oldest core a plugin accepts). */
+#define VG_HOST_HAS(host, member)                                                                  \
+    ((host)->struct_size >= offsetof(vg_host, member) + sizeof((host)->member) && (host)->member)
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \
     {                                                                                              \

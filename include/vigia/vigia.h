@@ -9,6 +9,7 @@
 #include "json.h"
 #include "log.h"
 #include "plugin.h"
+#include "tz.h"
 #include "vigia/version.h"
 #include "workq.h"
 

@@ -1,6 +1,6 @@
 /* email: the e-mail channel plugin (issue 11). Internal declarations shared by
- * its files; the pure parts (buffer, encodings, templates, composition, time
- * zones, template context) are a static library so unit tests use them
+ * its files; the pure parts (buffer, encodings, templates, composition,
+ * template context) are a static library so unit tests use them
  * without a host. */
 #ifndef EMAIL_H
 #define EMAIL_H
@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <vigia/plugin.h>
 
 /* ---- email_buf.c: a growable string; `oom` sticks once an append fails. */
 typedef struct email_buf {
@@ -70,25 +71,13 @@ email_tmpl *email_tmpl_compile(const char *name, const char *text, const json_t 
 void email_tmpl_render(const email_tmpl *t, const json_t *ctx, email_buf *out);
 void email_tmpl_free(email_tmpl *t);
 
-/* ---- email_tz.c: local time in an IANA zone without touching TZ. */
-typedef struct email_tm {
-    struct tm tm;  /* broken-down local time */
-    int offset_s;  /* UTC offset in seconds */
-    char abbr[16]; /* "-03", "CEST", "UTC" */
-} email_tm;
-/* 0, or -1 when the zone is unknown (then *out is UTC). Thread-safe. */
-int email_tz_local(const char *zone, time_t t, email_tm *out);
-/* The directory of TZif files ("/usr/share/zoneinfo"); for tests. */
-void email_tz_set_dir(const char *dir);
-void email_tz_cleanup(void);
-
 /* ---- email_context.c: the delivery payload as the templates see it. */
 /* The shape every template is checked against at load. New reference. */
 json_t *email_context_schema(void);
 /* The context for one delivery, times in the subscriber's zone, at most
  * `max_items` items. New reference, or NULL with the reason in err. */
-json_t *email_context_build(const json_t *payload, time_t now, int max_items, char *err,
-                            size_t errn);
+json_t *email_context_build(const vg_host *h, const json_t *payload, time_t now, int max_items,
+                            char *err, size_t errn);
 
 /* ---- email_templates.c: the set of templates, per language and kind. */
 #define EMAIL_LANGS 2

@@ -39,6 +39,9 @@ int email_config_read(const vg_host *host, const vg_config *cfg, email_settings 
     static const char *const tls[] = {"try", "required", "none", NULL};
     const char *password = NULL, *password_file = NULL;
     memset(s, 0, sizeof *s);
+    if (!VG_HOST_HAS(host, tz_info)) /* times in mails are in the subscriber's zone */
+        return host->fail(host,
+                          "this core is too old for the email plugin (needs ABI 1.3: tz_info)");
     int rc = host->config_string(host, cfg, "url", "smtp://127.0.0.1:25", &s->url);
     if (rc == 0)
         rc = host->config_enum(host, cfg, "use_tls", "try", tls, &s->use_tls);

@@ -74,15 +74,6 @@ static const char *str(const json_t *o, const char *k)
     return s ? s : "";
 }
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
 /* "2026-12-01T00:13:10Z" (fraction and +hh:mm allowed) -> seconds, or -1. */
 static int64_t parse_iso(const char *s)
 {
@@ -102,18 +93,20 @@ static int64_t parse_iso(const char *s)
         off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
     } else if (*p != 'Z' && *p != '\0')
         return -1;
-    return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
+    return vg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se - off;
 }
 
-/* "2026-12-01 21:13 UTC-03:00" in the zone. */
-static void local_time(char *out, size_t n, const char *tz, int64_t t)
+/* "2026-12-01 21:13 UTC-03:00" in the zone (UTC when the host has no such
+ * zone). */
+static void local_time(const vg_host *h, char *out, size_t n, const char *tz, int64_t t)
 {
-    email_tm lt;
-    email_tz_local(tz, (time_t)t, &lt);
-    int off = lt.offset_s < 0 ? -lt.offset_s : lt.offset_s;
-    snprintf(out, n, "%04d-%02d-%02d %02d:%02d UTC%c%02d:%02d", lt.tm.tm_year + 1900,
-             lt.tm.tm_mon + 1, lt.tm.tm_mday, lt.tm.tm_hour, lt.tm.tm_min,
-             lt.offset_s < 0 ? '-' : '+', off / 3600, off % 3600 / 60);
+    vg_tz_info ti;
+    vg_civil c;
+    h->tz_info(h, tz, t, &ti);
+    vg_civil_from_secs(t + ti.offset_s, &c);
+    int off = ti.offset_s < 0 ? -ti.offset_s : ti.offset_s;
+    snprintf(out, n, "%04d-%02d-%02d %02d:%02d UTC%c%02d:%02d", c.year, c.month, c.day, c.hour,
+             c.minute, ti.offset_s < 0 ? '-' : '+', off / 3600, off % 3600 / 60);
 }
 
 /* `changes` is free-form in the contract: a string, or a list of strings. */
@@ -137,14 +130,14 @@ static json_t *changes_text(const json_t *c)
     return r;
 }
 
-static json_t *item_build(const json_t *in, const char *tz, int en)
+static json_t *item_build(const vg_host *h, const json_t *in, const char *tz, int en)
 {
     const json_t *ds = json_object_get(in, "dataset");
     const char *kind = str(in, "kind"), *prev = str(in, "previous"), *cur = str(in, "current");
     char at[64] = "";
     int64_t t = parse_iso(str(in, "at"));
     if (t >= 0)
-        local_time(at, sizeof at, tz, t);
+        local_time(h, at, sizeof at, tz, t);
     const char *title = str(ds, "title");
     if (!*title)
         title = *str(ds, "name") ? str(ds, "name") : str(ds, "id");
@@ -164,7 +157,8 @@ static json_t *item_build(const json_t *in, const char *tz, int en)
         changes_text(json_object_get(in, "changes")), "title", title, "org", org, "dataset", d);
 }
 
-json_t *email_context_build(const json_t *p, time_t now, int max_items, char *err, size_t errn)
+json_t *email_context_build(const vg_host *h, const json_t *p, time_t now, int max_items, char *err,
+                            size_t errn)
 {
     const char *lang = str(p, "lang"), *tz = str(p, "tz"), *kind = str(p, "kind");
     if (strcmp(lang, "es") != 0 && strcmp(lang, "en") != 0) {
@@ -186,7 +180,7 @@ json_t *email_context_build(const json_t *p, time_t now, int max_items, char *er
     json_array_foreach (items, i, it) {
         if ((int)i >= max_items)
             break;
-        json_array_append_new(out_items, item_build(it, tz, en));
+        json_array_append_new(out_items, item_build(h, it, tz, en));
     }
     size_t shown = json_array_size(out_items);
     json_int_t count = json_integer_value(json_object_get(p, "count"));
@@ -207,7 +201,7 @@ json_t *email_context_build(const json_t *p, time_t now, int max_items, char *er
     }
     char *ps = email_buf_take(&portals, NULL);
     char sent[64];
-    local_time(sent, sizeof sent, tz, (int64_t)now);
+    local_time(h, sent, sizeof sent, tz, (int64_t)now);
     json_t *first =
         json_array_size(out_items) ? json_incref(json_array_get(out_items, 0)) : json_object();
     json_t *ctx = json_pack(

@@ -65,7 +65,7 @@ static char *build_message(email_state *st, const json_t *p, size_t *len, char *
         snprintf(err, errn, "a confirm message needs links.confirm");
         return NULL;
     }
-    json_t *ctx = email_context_build(p, now, (int)st->s.max_items, err, errn);
+    json_t *ctx = email_context_build(st->host, p, now, (int)st->s.max_items, err, errn);
     if (!ctx)
         return NULL;
     char *subject = NULL, *text = NULL, *html = NULL;
@@ -236,11 +236,7 @@ static void email_stop(void *state)
     st->host->workq_stop(st->q);
 }
 
-static void email_destroy(void *state)
-{
-    state_free(state);
-    email_tz_cleanup();
-}
+static void email_destroy(void *state) { state_free(state); }
 
 VG_PLUGIN_DEFINE(email, "1.0.0", "E-mail channel: delivery.requested over SMTP (libcurl)",
                  .check_config = email_check_config, .init = email_init, .stop = email_stop,

@@ -91,8 +91,10 @@ static int m_list(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
-/* Finds (portal, id) for a dataset id (or name) and an optional portal. */
-static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t **dataset)
+/* Finds (portal, id) for a dataset id (or name) and an optional portal: the
+ * dataset's row, and its portal and id (pointing into the row). */
+static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t **dataset,
+                   const char **ds_portal, const char **ds_id)
 {
     const char *id, *portal;
     if (opt_str(params, "id", &id) < 0 || !id || !*id || strlen(id) > 200)
@@ -132,6 +134,8 @@ static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t 
                               portal ? " in portal " : "", portal ? portal : "");
     if (rc)
         return vg_method_fail(result, rc, "INTERNAL", "database error");
+    *ds_portal = json_string_value(json_object_get(*dataset, "portal"));
+    *ds_id = json_string_value(json_object_get(*dataset, "id"));
     return 0;
 }
 
@@ -139,11 +143,10 @@ static int m_get(const json_t *params, json_t **result, void *user)
 {
     mon_plugin *m = user;
     json_t *ds = NULL;
-    int rc = resolve(m, params, result, &ds);
+    const char *portal, *id;
+    int rc = resolve(m, params, result, &ds, &portal, &id);
     if (rc)
         return rc;
-    const char *portal = json_string_value(json_object_get(ds, "portal"));
-    const char *id = json_string_value(json_object_get(ds, "id"));
     json_object_set_new(ds, "resources", mon_store_resources(m->store, portal, id));
     json_object_set_new(ds, "uptime_30d", mon_store_uptime(m->store, portal, id, 30));
     *result = ds;
@@ -158,11 +161,10 @@ static int m_history(const json_t *params, json_t **result, void *user)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "days: expected an integer from 1 to 366");
     json_t *ds = NULL;
-    int rc = resolve(m, params, result, &ds);
+    const char *portal, *id;
+    int rc = resolve(m, params, result, &ds, &portal, &id);
     if (rc)
         return rc;
-    const char *portal = json_string_value(json_object_get(ds, "portal"));
-    const char *id = json_string_value(json_object_get(ds, "id"));
     /* individual checks exist for history_days; the roll-up for a year */
     long long cdays = days < m->cfg.history_days ? days : m->cfg.history_days;
     json_t *checks = mon_store_checks(m->store, portal, id, mon_wall_ms() - cdays * 86400000LL);

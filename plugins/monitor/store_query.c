@@ -29,21 +29,31 @@ static json_t *col_iso(sqlite3_stmt *st, int i)
     return json_string(b);
 }
 
+/* Row -> JSON: which column goes under which key, in the object's key order. */
+typedef struct col_key {
+    const char *key;
+    int col;
+} col_key;
+
+#define NKEYS(k) (sizeof(k) / sizeof((k)[0]))
+
+static void cols_into(json_t *o, sqlite3_stmt *st, int first, const col_key *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, keys[i].key, col_json(st, first + keys[i].col));
+}
+
 #define DS_COLS                                                                                    \
     "portal, id, name, title, organization, organization_title, url, status, last_checked,"        \
     " stale, metadata_modified, observed, first_seen"
 
 static json_t *dataset_row(sqlite3_stmt *st)
 {
+    static const col_key keys[] = {{"id", 1},    {"portal", 0},       {"name", 2},
+                                   {"title", 3}, {"organization", 4}, {"organization_title", 5},
+                                   {"url", 6},   {"status", 7}};
     json_t *o = json_object();
-    json_object_set_new(o, "id", col_json(st, 1));
-    json_object_set_new(o, "portal", col_json(st, 0));
-    json_object_set_new(o, "name", col_json(st, 2));
-    json_object_set_new(o, "title", col_json(st, 3));
-    json_object_set_new(o, "organization", col_json(st, 4));
-    json_object_set_new(o, "organization_title", col_json(st, 5));
-    json_object_set_new(o, "url", col_json(st, 6));
-    json_object_set_new(o, "status", col_json(st, 7));
+    cols_into(o, st, 0, keys, NKEYS(keys));
     json_object_set_new(o, "last_checked", col_iso(st, 8));
     json_object_set_new(o, "stale", json_boolean(sqlite3_column_int(st, 9)));
     json_object_set_new(o, "metadata_modified", col_json(st, 10));
@@ -54,11 +64,10 @@ static json_t *dataset_row(sqlite3_stmt *st)
  * final_url, error, method from column `first` on, into `o`. */
 static void check_cols(json_t *o, sqlite3_stmt *st, int first)
 {
-    static const char *const keys[] = {"status",     "reason",       "http_status",
-                                       "latency_ms", "content_type", "content_length",
-                                       "final_url",  "error",        "method"};
-    for (int i = 0; i < 9; i++)
-        json_object_set_new(o, keys[i], col_json(st, first + i));
+    static const col_key keys[] = {{"status", 0},     {"reason", 1},       {"http_status", 2},
+                                   {"latency_ms", 3}, {"content_type", 4}, {"content_length", 5},
+                                   {"final_url", 6},  {"error", 7},        {"method", 8}};
+    cols_into(o, st, first, keys, NKEYS(keys));
 }
 
 static json_t *last_check_row(sqlite3_stmt *st, int first)
@@ -144,9 +153,9 @@ static int list_page(sqlite3_stmt *st, json_t *items)
 {
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        static const col_key figures[] = {{"uptime_30d", 13}, {"latency_ms", 14}};
         json_t *row = dataset_row(st);
-        json_object_set_new(row, "uptime_30d", col_json(st, 13));
-        json_object_set_new(row, "latency_ms", col_json(st, 14));
+        cols_into(row, st, 0, figures, NKEYS(figures));
         json_array_append_new(items, row);
     }
     return s == SQLITE_DONE ? 0 : -EIO;
@@ -255,29 +264,44 @@ static sqlite3_stmt *prep_ds(mon_store *store, const char *sql, const char *port
     return st;
 }
 
-json_t *mon_store_resources(mon_store *store, const char *portal, const char *id)
+/* One JSON element per row of `sql` on the reader, with (portal, id) bound as
+ * ?1, ?2 and, when given, `text3` or `*int3` as ?3. Empty when the query
+ * cannot run (the reader's errors are not the caller's to report). */
+static json_t *query_rows(mon_store *store, const char *sql, const char *portal, const char *id,
+                          const char *text3, const int64_t *int3, json_t *(*row)(sqlite3_stmt *))
 {
-    json_t *res = json_array();
+    json_t *out = json_array();
     pthread_mutex_lock(&store->rmu);
-    sqlite3_stmt *st =
-        prep_ds(store,
-                "SELECT id, name, url, format, status, reason, http_status, latency_ms,"
-                " content_type, content_length, final_url, error, method, checked_at"
-                " FROM monitor_resources WHERE portal=? AND dataset_id=? ORDER BY position",
-                portal, id);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *r = json_object();
-        json_object_set_new(r, "id", col_json(st, 0));
-        json_object_set_new(r, "name", col_json(st, 1));
-        json_object_set_new(r, "url", col_json(st, 2));
-        json_object_set_new(r, "format", col_json(st, 3));
-        json_object_set_new(r, "status", col_json(st, 4));
-        json_object_set_new(r, "last_check", last_check_row(st, 4));
-        json_array_append_new(res, r);
+    sqlite3_stmt *st = prep_ds(store, sql, portal, id);
+    if (st && ((text3 && sqlite3_bind_text(st, 3, text3, -1, SQLITE_TRANSIENT) != SQLITE_OK) ||
+               (int3 && sqlite3_bind_int64(st, 3, *int3) != SQLITE_OK))) {
+        sqlite3_finalize(st);
+        st = NULL;
     }
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(out, row(st));
     sqlite3_finalize(st);
     pthread_mutex_unlock(&store->rmu);
-    return res;
+    return out;
+}
+
+static json_t *resource_row(sqlite3_stmt *st)
+{
+    static const col_key keys[] = {
+        {"id", 0}, {"name", 1}, {"url", 2}, {"format", 3}, {"status", 4}};
+    json_t *r = json_object();
+    cols_into(r, st, 0, keys, NKEYS(keys));
+    json_object_set_new(r, "last_check", last_check_row(st, 4));
+    return r;
+}
+
+json_t *mon_store_resources(mon_store *store, const char *portal, const char *id)
+{
+    return query_rows(store,
+                      "SELECT id, name, url, format, status, reason, http_status, latency_ms,"
+                      " content_type, content_length, final_url, error, method, checked_at"
+                      " FROM monitor_resources WHERE portal=? AND dataset_id=? ORDER BY position",
+                      portal, id, NULL, NULL, resource_row);
 }
 
 json_t *mon_store_uptime(mon_store *store, const char *portal, const char *id, int days)
@@ -301,64 +325,46 @@ json_t *mon_store_uptime(mon_store *store, const char *portal, const char *id, i
     return v;
 }
 
+static json_t *check_row(sqlite3_stmt *st)
+{
+    static const col_key keys[] = {{"resource_id", 0}, {"sweep_id", 1}};
+    json_t *o = json_object();
+    cols_into(o, st, 0, keys, NKEYS(keys));
+    check_cols(o, st, 2);
+    json_object_set_new(o, "checked_at", col_iso(st, 11));
+    return o;
+}
+
 json_t *mon_store_checks(mon_store *store, const char *portal, const char *id, int64_t since_ms)
 {
-    json_t *checks = json_array();
-    pthread_mutex_lock(&store->rmu);
-    sqlite3_stmt *st =
-        prep_ds(store,
-                "SELECT resource_id, sweep_id, status, reason, http_status, latency_ms,"
-                " content_type, content_length, final_url, error, method, checked_at"
-                " FROM monitor_checks WHERE portal=? AND dataset_id=? AND"
-                " checked_at >= ? ORDER BY checked_at DESC, id DESC LIMIT 5000",
-                portal, id);
-    if (st && sqlite3_bind_int64(st, 3, since_ms) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        json_t *o = json_object();
-        json_object_set_new(o, "resource_id", col_json(st, 0));
-        json_object_set_new(o, "sweep_id", col_json(st, 1));
-        check_cols(o, st, 2);
-        json_object_set_new(o, "checked_at", col_iso(st, 11));
-        json_array_append_new(checks, o);
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&store->rmu);
-    return checks;
+    return query_rows(store,
+                      "SELECT resource_id, sweep_id, status, reason, http_status, latency_ms,"
+                      " content_type, content_length, final_url, error, method, checked_at"
+                      " FROM monitor_checks WHERE portal=? AND dataset_id=? AND"
+                      " checked_at >= ? ORDER BY checked_at DESC, id DESC LIMIT 5000",
+                      portal, id, NULL, &since_ms, check_row);
+}
+
+static json_t *daily_row(sqlite3_stmt *st)
+{
+    long long ok = sqlite3_column_int64(st, 1), n = sqlite3_column_int64(st, 2),
+              ln = sqlite3_column_int64(st, 4);
+    json_t *o = json_object();
+    json_object_set_new(o, "day", col_json(st, 0));
+    json_object_set_new(o, "uptime", n ? json_real(100.0 * (double)ok / (double)n) : json_null());
+    json_object_set_new(o, "checks", json_integer(n));
+    json_object_set_new(o, "ok", json_integer(ok));
+    json_object_set_new(o, "mean_latency_ms",
+                        ln ? json_real(sqlite3_column_double(st, 3) / (double)ln) : json_null());
+    return o;
 }
 
 json_t *mon_store_daily(mon_store *store, const char *portal, const char *id, long long days)
 {
-    json_t *daily = json_array();
     char mod[32];
     snprintf(mod, sizeof mod, "-%lld days", days - 1);
-    pthread_mutex_lock(&store->rmu);
-    sqlite3_stmt *st = prep_ds(store,
-                               "SELECT day, ok, checks, latency_sum, latency_n FROM monitor_daily"
-                               " WHERE portal=? AND dataset_id=? AND day >= date('now', ?)"
-                               " ORDER BY day",
-                               portal, id);
-    if (st && sqlite3_bind_text(st, 3, mod, -1, SQLITE_TRANSIENT) != SQLITE_OK) {
-        sqlite3_finalize(st);
-        st = NULL;
-    }
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        long long ok = sqlite3_column_int64(st, 1), n = sqlite3_column_int64(st, 2),
-                  ln = sqlite3_column_int64(st, 4);
-        json_t *o = json_object();
-        json_object_set_new(o, "day", col_json(st, 0));
-        json_object_set_new(o, "uptime",
-                            n ? json_real(100.0 * (double)ok / (double)n) : json_null());
-        json_object_set_new(o, "checks", json_integer(n));
-        json_object_set_new(o, "ok", json_integer(ok));
-        json_object_set_new(o, "mean_latency_ms",
-                            ln ? json_real(sqlite3_column_double(st, 3) / (double)ln)
-                               : json_null());
-        json_array_append_new(daily, o);
-    }
-    sqlite3_finalize(st);
-    pthread_mutex_unlock(&store->rmu);
-    return daily;
+    return query_rows(store,
+                      "SELECT day, ok, checks, latency_sum, latency_n FROM monitor_daily"
+                      " WHERE portal=? AND dataset_id=? AND day >= date('now', ?) ORDER BY day",
+                      portal, id, mod, NULL, daily_row);
 }

@@ -47,6 +47,26 @@ static void sample_int(rest_buf *b, const char *name, const char *const *labels,
     json_decref(v);
 }
 
+/* A family of one unlabelled sample. */
+static void family_value(rest_buf *b, const char *name, const char *type, const char *help,
+                         const json_t *v)
+{
+    family(b, name, type, help);
+    sample(b, name, NULL, v);
+}
+
+/* A family with one sample per value of `label`, read from obj[value]; a
+ * value the object lacks is written as 0, so every series always exists. */
+static void family_by(rest_buf *b, const char *name, const char *type, const char *help,
+                      const char *label, const char *const *values, size_t n, const json_t *obj)
+{
+    family(b, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        const char *labels[] = {label, values[i], NULL};
+        sample(b, name, labels, json_object_get(obj, values[i]));
+    }
+}
+
 static long long dataset_total(rest_state *st, const char *portal, const char *status, int *rc)
 {
     json_t *params = json_pack("{s:i, s:s, s:s}", "limit", 1, "portal", portal, "status", status);
@@ -58,13 +78,10 @@ static long long dataset_total(rest_state *st, const char *portal, const char *s
     return n;
 }
 
-static void monitor_families(rest_state *st, rest_buf *b)
+static void monitor_families(rest_state *st, rest_buf *b, const json_t *ms)
 {
     const char *const *statuses = VG_MONITOR_DATASET_STATUSES;
     static const char *const results[] = {"up", "down", "restricted", "invalid"};
-    json_t *ms = rest_call_quiet(st, VG_MONITOR_M_STATUS, NULL, NULL);
-    if (!ms)
-        return;
     json_t *portals = json_object_get(ms, "portals");
     size_t i;
     json_t *p;
@@ -113,14 +130,10 @@ static void monitor_families(rest_state *st, rest_buf *b)
         sample(b, "vigia_sweep_duration_seconds", labels, secs);
         json_decref(secs);
     }
-    json_decref(ms);
 }
 
-static void notification_families(rest_state *st, rest_buf *b)
+static void notification_families(rest_state *st, rest_buf *b, const json_t *ns)
 {
-    json_t *ns = rest_call_quiet(st, VG_NOTIFICATIONS_M_STATS, NULL, NULL);
-    if (!ns)
-        return;
     json_t *by_type = json_object_get(ns, "by_type");
     uint64_t created[4];
     pthread_mutex_lock(&st->mu);
@@ -132,64 +145,38 @@ static void notification_families(rest_state *st, rest_buf *b)
         const char *labels[] = {"type", VG_NOTIFICATIONS_TYPES[t], NULL};
         sample_int(b, "vigia_notifications_created_total", labels, (long long)created[t]);
     }
-    if (json_is_object(by_type)) {
-        family(b, "vigia_notifications_stored", "gauge",
-               "Notifications currently stored (not cleared), by type.");
-        for (size_t t = 0; t < 4; t++) {
-            json_t *v = json_object_get(by_type, VG_NOTIFICATIONS_TYPES[t]);
-            const char *labels[] = {"type", VG_NOTIFICATIONS_TYPES[t], NULL};
-            if (v)
-                sample(b, "vigia_notifications_stored", labels, v);
-            else
-                sample_int(b, "vigia_notifications_stored", labels, 0);
-        }
-    }
-    if (json_is_number(json_object_get(ns, "unread"))) {
-        family(b, "vigia_notifications_unread", "gauge", "Unread notifications.");
-        sample(b, "vigia_notifications_unread", NULL, json_object_get(ns, "unread"));
-    }
-    json_decref(ns);
+    if (json_is_object(by_type))
+        family_by(b, "vigia_notifications_stored", "gauge",
+                  "Notifications currently stored (not cleared), by type.", "type",
+                  VG_NOTIFICATIONS_TYPES, 4, by_type);
+    if (json_is_number(json_object_get(ns, "unread")))
+        family_value(b, "vigia_notifications_unread", "gauge", "Unread notifications.",
+                     json_object_get(ns, "unread"));
 }
 
-static void broker_families(rest_state *st, rest_buf *b)
+static void broker_families(rest_state *st, rest_buf *b, const json_t *bs)
 {
-    json_t *bs = rest_call_quiet(st, VG_BROKER_M_STATUS, NULL, NULL);
-    if (!bs)
-        return;
-    json_t *clients = json_object_get(bs, "clients");
-    family(b, "vigia_websocket_clients", "gauge", "Connected Socket.IO clients, by transport.");
+    (void)st;
     static const char *const transports[] = {"websocket", "polling"};
-    for (size_t t = 0; t < 2; t++) {
-        json_t *v = json_object_get(clients, transports[t]);
-        const char *labels[] = {"transport", transports[t], NULL};
-        if (v)
-            sample(b, "vigia_websocket_clients", labels, v);
-        else
-            sample_int(b, "vigia_websocket_clients", labels, 0);
-    }
-    json_decref(bs);
+    family_by(b, "vigia_websocket_clients", "gauge", "Connected Socket.IO clients, by transport.",
+              "transport", transports, 2, json_object_get(bs, "clients"));
 }
 
-static void bus_families(rest_state *st, rest_buf *b)
+static void bus_families(rest_state *st, rest_buf *b, const json_t *s)
 {
-    json_t *s = rest_call_quiet(st, VG_CORE_M_BUS_STATS, NULL, NULL);
-    if (!s)
-        return;
-    family(b, "vigia_bus_queue_depth", "gauge", "Events waiting in the bus queue.");
-    sample(b, "vigia_bus_queue_depth", NULL, json_object_get(s, "queue_depth"));
-    family(b, "vigia_bus_publish_failures_total", "counter",
-           "Events the bus could not queue (queue full or stopped).");
-    sample(b, "vigia_bus_publish_failures_total", NULL, json_object_get(s, "failed"));
-    family(b, "vigia_bus_events_published_total", "counter", "Events published on the bus.");
-    sample(b, "vigia_bus_events_published_total", NULL, json_object_get(s, "published"));
-    json_decref(s);
+    (void)st;
+    family_value(b, "vigia_bus_queue_depth", "gauge", "Events waiting in the bus queue.",
+                 json_object_get(s, "queue_depth"));
+    family_value(b, "vigia_bus_publish_failures_total", "counter",
+                 "Events the bus could not queue (queue full or stopped).",
+                 json_object_get(s, "failed"));
+    family_value(b, "vigia_bus_events_published_total", "counter", "Events published on the bus.",
+                 json_object_get(s, "published"));
 }
 
-static void http_families(rest_state *st, rest_buf *b)
+static void http_families(rest_state *st, rest_buf *b, const json_t *s)
 {
-    json_t *s = rest_call_quiet(st, VG_CORE_M_HTTP_STATS, NULL, NULL);
-    if (!s)
-        return;
+    (void)st;
     family(b, "vigia_http_requests_total", "counter",
            "HTTP requests answered, by route pattern, method and status.");
     size_t i;
@@ -208,26 +195,18 @@ static void http_families(rest_state *st, rest_buf *b)
             "route", route ? route : "", "method", method ? method : "", "status", code, NULL};
         sample(b, "vigia_http_requests_total", labels, json_object_get(r, "count"));
     }
-    json_decref(s);
 }
 
 /* The watch plugin's outbox and its channels' answers (watch.status). */
-static void watch_families(rest_state *st, rest_buf *b)
+static void watch_families(rest_state *st, rest_buf *b, const json_t *ws)
 {
-    json_t *ws = rest_call_quiet(st, VG_WATCH_M_STATUS, NULL, NULL);
-    if (!ws)
-        return;
+    (void)st;
     static const char *const states[] = {"pending", "leased", "dead"};
-    json_t *ob = json_object_get(ws, "outbox");
-    family(b, "vigia_watch_outbox", "gauge", "Outbox rows by state (dead: dead letters kept).");
-    for (size_t i = 0; i < 3; i++) {
-        const char *labels[] = {"state", states[i], NULL};
-        sample(b, "vigia_watch_outbox", labels, json_object_get(ob, states[i]));
-    }
-    family(b, "vigia_watch_outbox_oldest_pending_seconds", "gauge",
-           "Age of the oldest pending outbox row (0 when none).");
-    sample(b, "vigia_watch_outbox_oldest_pending_seconds", NULL,
-           json_object_get(ws, "oldest_pending_s"));
+    family_by(b, "vigia_watch_outbox", "gauge", "Outbox rows by state (dead: dead letters kept).",
+              "state", states, 3, json_object_get(ws, "outbox"));
+    family_value(b, "vigia_watch_outbox_oldest_pending_seconds", "gauge",
+                 "Age of the oldest pending outbox row (0 when none).",
+                 json_object_get(ws, "oldest_pending_s"));
     static const char *const results[] = {"sent", "retry", "failed"};
     family(b, "vigia_watch_deliveries_total", "counter",
            "Channel answers since this server started, by channel and result.");
@@ -240,7 +219,6 @@ static void watch_families(rest_state *st, rest_buf *b)
             sample(b, "vigia_watch_deliveries_total", labels, json_object_get(d, results[r]));
         }
     }
-    json_decref(ws);
 }
 
 char *rest_metrics_render(rest_state *st, size_t *len)
@@ -251,12 +229,21 @@ char *rest_metrics_render(rest_state *st, size_t *len)
     family(&b, "vigia_build_info", "gauge", "Server version, as a label.");
     const char *labels[] = {"version", st->host->server_version(st->host), NULL};
     sample_int(&b, "vigia_build_info", labels, 1);
-    monitor_families(st, &b);
-    notification_families(st, &b);
-    broker_families(st, &b);
-    bus_families(st, &b);
-    http_families(st, &b);
-    watch_families(st, &b);
+    /* Each plugin's families from its status method, in this order; one whose
+     * plugin is not loaded (no answer) is left out. */
+    static const struct {
+        const char *method;
+        void (*write)(rest_state *st, rest_buf *b, const json_t *res);
+    } sources[] = {
+        {VG_MONITOR_M_STATUS, monitor_families}, {VG_NOTIFICATIONS_M_STATS, notification_families},
+        {VG_BROKER_M_STATUS, broker_families},   {VG_CORE_M_BUS_STATS, bus_families},
+        {VG_CORE_M_HTTP_STATS, http_families},   {VG_WATCH_M_STATUS, watch_families}};
+    for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
+        json_t *res = rest_call_quiet(st, sources[i].method, NULL, NULL);
+        if (res)
+            sources[i].write(st, &b, res);
+        json_decref(res);
+    }
     if (b.oom) {
         rest_buf_free(&b);
         return NULL;

@@ -10,8 +10,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <vigia/plugin.h>
 
-/* ---- time zones and schedules (watch_tz.c) ---- */
+/* ---- schedules (watch_sched.c); zones come from host->tz_info ---- */
 enum { WATCH_IMMEDIATE, WATCH_HOURLY, WATCH_DAILY, WATCH_WEEKLY };
 
 typedef struct watch_sched {
@@ -21,22 +22,11 @@ typedef struct watch_sched {
     int quiet_start, quiet_end; /* local minutes; -1: no quiet hours */
 } watch_sched;
 
-typedef struct watch_ltime {
-    int year, mon, mday, wday, minute_of_day, offset;
-    int64_t days;
-} watch_ltime;
-
-bool watch_tz_valid_name(const char *name);
-/* Seconds east of UTC in zone `name` at Unix time t; -1 for an unknown zone. */
-int watch_tz_offset(const char *name, int64_t t, int *off);
-void watch_local_tm(const char *tz, int64_t ms, watch_ltime *lt);
-void watch_tz_free_all(void);
-int64_t watch_days_from_civil(int y, int m, int d);
-void watch_civil_from_days(int64_t z, int *y, int *m, int *d);
 /* When an item matched now is due: immediate after the grouping window,
- * digests at their next local time; quiet hours push non-urgent ones. */
-int64_t watch_due_ms(const watch_sched *s, const char *tz, int64_t now_ms, int64_t window_ms,
-                     bool urgent);
+ * digests at their next local time in zone `tz` (host->tz_info of `h`);
+ * quiet hours push non-urgent ones. */
+int64_t watch_due_ms(const watch_sched *s, const vg_host *h, const char *tz, int64_t now_ms,
+                     int64_t window_ms, bool urgent);
 
 /* ---- preferences (watch_prefs.c) ---- */
 /* "immediate" | "hourly" | "daily@HH:MM" | "weekly@mon@HH:MM" */
@@ -71,7 +61,8 @@ int watch_exec(watch_db *w, const char *sql);
 
 /* ---- matching (watch_match.c) ---- */
 typedef struct watch_match_opts {
-    int64_t window_ms; /* immediate grouping window */
+    int64_t window_ms;   /* immediate grouping window */
+    const vg_host *host; /* its tz_info places digests in local time */
 } watch_match_opts;
 
 /* The kind of a monitor event ("down", "recovered", ...), NULL when it is no news. */

@@ -478,8 +478,7 @@ static int h_dispatch(vg_http_request *req, void *user)
 static int h_clock(vg_http_request *req, void *user)
 {
     watch_plugin *w = user;
-    const char *a = vg_http_remote_addr(req);
-    if (!a || strncmp(a, "127.", 4) != 0)
+    if (!w->host->peer_is_loopback(w->host, vg_http_remote_addr(req)))
         return vg_http_reply_error(req, 403, "FORBIDDEN", "loopback only");
     const char *data;
     size_t len;

@@ -153,7 +153,7 @@ static int consider(const cand *c, sqlite3_stmt *ins, const ev *e, const char *n
         return 0;
     s.quiet_start = c->quiet_start;
     s.quiet_end = c->quiet_end;
-    int64_t due = watch_due_ms(&s, c->tz, now, o->window_ms, e->severity >= 3);
+    int64_t due = watch_due_ms(&s, o->host, c->tz, now, o->window_ms, e->severity >= 3);
     sqlite3_reset(ins);
     sqlite3_bind_int64(ins, 1, c->subscriber);
     sqlite3_bind_int64(ins, 2, c->id);

@@ -28,6 +28,8 @@ static int read_config(const vg_host *h, const vg_config *c, watch_cfg *o)
 {
     static const char *const langs[] = {"es", "en", NULL};
     int rc;
+    if (!VG_HOST_HAS(h, tz_info))
+        return h->fail(h, "this core is too old for the watch plugin (needs ABI 1.3: tz_info)");
     if ((rc = h->config_string(h, c, "public_url", "", &o->public_url)) < 0 ||
         (rc = h->config_enum(h, c, "language", "es", langs, &o->lang)) < 0 ||
         (rc = h->config_string(h, c, "time_zone", "America/Santiago", &o->tz)) < 0 ||
@@ -56,7 +58,7 @@ static int read_config(const vg_host *h, const vg_config *c, watch_cfg *o)
         (rc = h->config_bool(h, c, "test_clock", false, &o->test_clock)) < 0)
         return rc;
     o->lang_s = langs[o->lang];
-    if (!watch_tz_valid_name(o->tz) || watch_tz_offset(o->tz, 0, &(int){0}) != 0)
+    if (h->tz_info(h, o->tz, 0, &(vg_tz_info){0}) != 0)
         return h->config_fail(h, c, "time_zone", "expected an IANA time zone name");
     if (o->public_url[0] && strncmp(o->public_url, "http://", 7) != 0 &&
         strncmp(o->public_url, "https://", 8) != 0)
@@ -69,9 +71,7 @@ static int read_config(const vg_host *h, const vg_config *c, watch_cfg *o)
 static int watch_check_config(const vg_host *host, const vg_config *cfg)
 {
     watch_cfg c;
-    int rc = read_config(host, cfg, &c);
-    watch_tz_free_all(); /* the zone cache is refilled by init; --check-config never destroys */
-    return rc;
+    return read_config(host, cfg, &c);
 }
 
 static void *ticker_main(void *arg)
@@ -106,7 +106,6 @@ static void watch_destroy(void *state)
     pthread_mutex_destroy(&w->inmu);
     pthread_mutex_destroy(&w->tmu);
     pthread_cond_destroy(&w->tcv);
-    watch_tz_free_all();
     free(w);
 }
 
@@ -139,6 +138,7 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
     w->default_lang = c.lang_s;
     w->default_tz = c.tz;
     w->mo.window_ms = c.window;
+    w->mo.host = host;
     w->oo = (watch_outbox_opts){.max_items = (int)c.max_items,
                                 .max_attempts = (int)c.max_attempts,
                                 .lease_ms = c.lease,

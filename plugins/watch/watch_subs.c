@@ -114,8 +114,7 @@ int watch_sub_read_prefs(watch_plugin *w, const json_t *b, watch_sub_req *p, boo
     if (!p->lang && create)
         p->lang = w->default_lang;
     p->tz = jstr(b, "tz");
-    int off;
-    if (p->tz && watch_tz_offset(p->tz, 0, &off) != 0)
+    if (p->tz && w->host->tz_info(w->host, p->tz, 0, &(vg_tz_info){0}) != 0)
         return fail(e, "tz", "expected an IANA time zone name, e.g. America/Santiago");
     if (!p->tz && create)
         p->tz = w->default_tz;

@@ -10,6 +10,9 @@
  * [busbridge]
  *   max_events = 100000   events kept for /test/events (0: record none; tests that
  *                         publish large payloads in bulk set 0)
+ *   record_file = PATH    at destroy, the kept events as a JSON array, so a test
+ *                         sees what was published during shutdown (system.stop_requested)
+ *                         after the HTTP server has stopped
  *
  * It runs any bus method for any client: it is built NO_INSTALL and loaded only
  * by tests that list it in `plugins`. */
@@ -25,6 +28,7 @@ typedef struct bridge {
     pthread_mutex_t mu;
     json_t *events; /* array of {seq, topic, payload}, ascending seq */
     long long seq, dropped, max_events;
+    const char *record_file;
 } bridge;
 
 static void on_event(const char *topic, const json_t *payload, void *user)
@@ -137,6 +141,10 @@ static void bridge_destroy(void *state)
     bridge *b = state;
     if (!b)
         return;
+    /* Events arrive until just before destroy: every one is in b->events. */
+    if (b->record_file && b->record_file[0] &&
+        json_dump_file(b->events, b->record_file, JSON_COMPACT) != 0)
+        VG_ERROR(b->host, "cannot write %s", b->record_file);
     json_decref(b->events);
     pthread_mutex_destroy(&b->mu);
     free(b);
@@ -151,7 +159,8 @@ static int bridge_init(const vg_host *host, const vg_config *cfg, void **state)
     b->events = json_array();
     pthread_mutex_init(&b->mu, NULL);
     int rc;
-    if ((rc = host->config_int(host, cfg, "max_events", 100000, 0, 10000000, &b->max_events)) < 0) {
+    if ((rc = host->config_int(host, cfg, "max_events", 100000, 0, 10000000, &b->max_events)) < 0 ||
+        (rc = host->config_string(host, cfg, "record_file", "", &b->record_file)) < 0) {
         bridge_destroy(b);
         return rc;
     }

@@ -158,6 +158,18 @@ def main():
                 save('fuzz_rest_query', q)
                 save('fuzz_rest_query', q + b'\x1e{"read":true}')
 
+    # Zone files: the system's own (tzdata), northern, southern, no DST, fractional
+    # offsets, a v1-only-looking UTC, and cut copies of one.
+    zi = '/usr/share/zoneinfo'
+    for z in ('UTC', 'America/Santiago', 'Europe/Madrid', 'Asia/Kolkata', 'Australia/Lord_Howe',
+              'America/New_York', 'Pacific/Chatham', 'Africa/Casablanca', 'Asia/Tehran'):
+        if os.path.isfile(os.path.join(zi, z)):
+            d = open(os.path.join(zi, z), 'rb').read()
+            save('fuzz_tz', d)
+            if z == 'America/Santiago':
+                for cut in (44, len(d) // 3, len(d) - 1):
+                    save('fuzz_tz', d[:cut])
+
     if a.fixture:
         for p in fixture_pages(a.fixture):
             save('fuzz_listing', p)

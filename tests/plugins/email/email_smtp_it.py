@@ -18,9 +18,6 @@ import email.policy
 import email.utils
 import json
 import os
-import shutil
-import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,22 +34,8 @@ except ImportError:
     print("FAIL: python3-aiosmtpd is missing (apt-get install python3-aiosmtpd)")
     sys.exit(1)
 
-FAILS = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what, flush=True)
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "support"))
+from vigia_proc import VigiaProcess, check, done, free_port, keep_or_remove  # noqa: E402
 
 
 # --------------------------------------------------------------- SMTP server
@@ -140,35 +123,18 @@ def authenticator(server, session, envelope, mechanism, auth_data):
 
 
 # --------------------------------------------------------------- vigia
-class Vigia:
+class Vigia(VigiaProcess):
     def __init__(self, tmp, name, email_ini, shutdown="10s"):
-        self.dir = os.path.join(tmp, name)
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
-        self.log = os.path.join(self.dir, "vigia.log")
-        ini = os.path.join(self.dir, "vigia.ini")
-        with open(ini, "w") as f:
-            f.write("[server]\nlisten = 127.0.0.1:%d\ndatabase = %s/vigia.db\nplugin_dir = %s\n"
-                    "web_root = %s/web\nplugins = probe, email\nlog_level = debug\nlog_file = %s\n"
-                    "shutdown_timeout = %s\n\n[probe]\nenabled_for_tests = true\n\n[email]\n%s\n"
-                    % (self.port, self.dir, os.environ["VIGIA_PLUGIN_DIR"],
-                       os.environ["VIGIA_SOURCE_DIR"], self.log, shutdown, email_ini))
-        self.err = open(os.path.join(self.dir, "stderr"), "w")
-        self.proc = subprocess.Popen([os.environ["VIGIA_BIN"], "--config", ini],
-                                     stdout=self.err, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                if self.get("/api/health")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        self.dump()
-        raise SystemExit("FAIL: vigia did not start")
+        d = os.path.join(tmp, name)
+        os.makedirs(d)
+        port = free_port()
+        super().__init__(d, port,
+                         "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s/vigia.db\nplugin_dir = %s\n"
+                         "web_root = %s/web\nplugins = probe, email\nlog_level = debug\n"
+                         "log_file = %s/vigia.log\nshutdown_timeout = %s\n\n"
+                         "[probe]\nenabled_for_tests = true\n\n[email]\n%s\n"
+                         % (port, d, os.environ["VIGIA_PLUGIN_DIR"], os.environ["VIGIA_SOURCE_DIR"],
+                            d, shutdown, email_ini))
 
     def request(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -205,23 +171,6 @@ class Vigia:
 
     def clear(self):
         self.request("DELETE", "/api/_probe/events")
-
-    def dump(self):
-        for p in (self.log, os.path.join(self.dir, "stderr")):
-            if os.path.exists(p):
-                sys.stderr.write("---- %s\n%s\n" % (p, open(p, errors="replace").read()[-6000:]))
-
-    def stop(self):
-        """SIGTERM; a clean exit (0) also means ASan found no leak."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.err.close()
-        if not check(rc == 0, "vigia exited with %s" % rc):
-            self.dump()
 
 
 # --------------------------------------------------------------- payloads
@@ -539,13 +488,8 @@ def main():
                 x.proc.wait()
         for s in servers:
             s.stop()
-        if FAILS or os.environ.get("EMAIL_IT_KEEP"):
-            print("email_smtp_it: %d check(s) failed; files kept in %s" % (len(FAILS), tmp))
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILS:
-        sys.exit(1)
-    print("OK: email_smtp_it")
+        keep_or_remove("email_smtp_it", tmp, keep=bool(os.environ.get("EMAIL_IT_KEEP")))
+    done("email_smtp_it")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "email.h"
+#include "vgt_tz.h"
 
 static char *render(const char *text, const char *schema_json, const char *ctx_json, int html,
                     char *err, size_t errn)
@@ -223,34 +224,6 @@ static void test_compose_refuses(void **state)
     free(s);
 }
 
-static void test_tz(void **state)
-{
-    (void)state;
-    email_tm t;
-    /* 2026-12-01 00:13:10 UTC: summer in Santiago (-03), 2026-07-01 winter (-04). */
-    assert_int_equal(email_tz_local("America/Santiago", 1796083990, &t), 0);
-    assert_int_equal(t.offset_s, -3 * 3600);
-    assert_int_equal(t.tm.tm_mday, 30);
-    assert_int_equal(t.tm.tm_hour, 21);
-    assert_int_equal(email_tz_local("America/Santiago", 1782864000, &t), 0);
-    assert_int_equal(t.offset_s, -4 * 3600);
-    assert_int_equal(email_tz_local("Europe/Madrid", 1782864000, &t), 0);
-    assert_int_equal(t.offset_s, 2 * 3600);
-    assert_string_equal(t.abbr, "CEST");
-    /* Past the table (2040): the POSIX footer rules. 2040-07-01 and 2040-01-01. */
-    assert_int_equal(email_tz_local("America/Santiago", 2224713600, &t), 0);
-    assert_int_equal(t.offset_s, -4 * 3600);
-    assert_int_equal(email_tz_local("America/Santiago", 2208988800, &t), 0);
-    assert_int_equal(t.offset_s, -3 * 3600);
-    assert_int_equal(email_tz_local("Europe/Madrid", 2224713600, &t), 0);
-    assert_int_equal(t.offset_s, 2 * 3600);
-    /* Unknown and hostile names: UTC. */
-    assert_int_equal(email_tz_local("Mars/Olympus", 0, &t), -1);
-    assert_int_equal(t.offset_s, 0);
-    assert_int_equal(email_tz_local("../../etc/passwd", 0, &t), -1);
-    assert_string_equal(t.abbr, "UTC");
-}
-
 static const char *payload_json =
     "{\"v\":1,\"key\":\"s1:n9\",\"channel\":\"email\",\"to\":\"ana@example.org\","
     "\"lang\":\"es\",\"tz\":\"America/Santiago\",\"kind\":\"alert\",\"count\":3,"
@@ -270,7 +243,7 @@ static void test_builtin_templates(void **state)
     email_templates *ts = email_templates_load(NULL, err, sizeof err);
     assert_non_null(ts);
     json_t *p = json_loads(payload_json, 0, NULL);
-    json_t *ctx = email_context_build(p, 1796083990, 50, err, sizeof err);
+    json_t *ctx = email_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
     assert_non_null(ctx);
     char *subject, *text, *html;
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
@@ -295,7 +268,7 @@ static void test_builtin_templates(void **state)
     json_object_set_new(json_object_get(p, "links"), "confirm",
                         json_string("https://vigia.example.org/api/confirm/c"));
     json_decref(ctx);
-    ctx = email_context_build(p, 1796083990, 50, err, sizeof err);
+    ctx = email_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
     assert_string_equal(subject, "[Vigía] Confirm your subscription");
     assert_non_null(strstr(text, "https://vigia.example.org/api/confirm/c"));
@@ -333,7 +306,7 @@ static void test_templates_dir(void **state)
     json_t *p = json_loads(payload_json, 0, NULL);
     json_object_set_new(p, "lang", json_string("en"));
     json_object_set_new(p, "kind", json_string("digest"));
-    json_t *ctx = email_context_build(p, 1796083990, 50, err, sizeof err);
+    json_t *ctx = email_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
     char *subject, *text, *html;
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
     assert_string_equal(text, "Mine: 3\n");
@@ -353,19 +326,13 @@ static void test_templates_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tmpl_sections),
-        cmocka_unit_test(test_tmpl_html_escape),
-        cmocka_unit_test(test_tmpl_errors),
-        cmocka_unit_test(test_qp),
-        cmocka_unit_test(test_header_words),
-        cmocka_unit_test(test_address),
-        cmocka_unit_test(test_compose),
-        cmocka_unit_test(test_compose_refuses),
-        cmocka_unit_test(test_tz),
-        cmocka_unit_test(test_builtin_templates),
-        cmocka_unit_test(test_templates_dir),
+        cmocka_unit_test(test_tmpl_sections),     cmocka_unit_test(test_tmpl_html_escape),
+        cmocka_unit_test(test_tmpl_errors),       cmocka_unit_test(test_qp),
+        cmocka_unit_test(test_header_words),      cmocka_unit_test(test_address),
+        cmocka_unit_test(test_compose),           cmocka_unit_test(test_compose_refuses),
+        cmocka_unit_test(test_builtin_templates), cmocka_unit_test(test_templates_dir),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    email_tz_cleanup();
+    core_tz_cleanup();
     return rc;
 }

@@ -65,12 +65,10 @@ static json_t *res0(json_t *d) { return json_array_get(json_object_get(d, "resou
 static void control(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void control(const char *fmt, ...)
 {
-    char op[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(op, sizeof op, fmt, ap);
+    json_t *r = mt_controlv(&fx, fmt, ap);
     va_end(ap);
-    json_t *r = mt_control(&fx, op);
     assert_non_null(r);
     assert_null(json_object_get(json_array_get(json_object_get(r, "results"), 0), "error"));
     json_decref(r);
@@ -167,17 +165,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    vgt_server_cleanup(&srv);
-    mt_fixture_stop(&fx);
+    mt_stop(&srv, &fx);
     return 0;
 }
 
 static void baseline_everything_up(void **state)
 {
     (void)state;
-    json_t *fin = mt_wait_sweep(&srv, 0, 60000);
+    json_t *fin = mt_wait_complete(&srv, 0);
     assert_non_null(fin);
-    assert_true(json_is_true(json_object_get(fin, "complete")));
     json_decref(fin);
     since_baseline = mt_last_seq(&srv);
     int up = 0;

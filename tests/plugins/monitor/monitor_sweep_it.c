@@ -95,17 +95,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    vgt_server_cleanup(&srv);
-    mt_fixture_stop(&fx);
+    mt_stop(&srv, &fx);
     return 0;
 }
 
 static void first_sweep_classifies_every_behaviour(void **state)
 {
     (void)state;
-    json_t *fin = mt_wait_sweep(&srv, 0, 60000);
+    json_t *fin = mt_wait_complete(&srv, 0);
     assert_non_null(fin);
-    assert_true(json_is_true(json_object_get(fin, "complete")));
     json_t *counts = json_object_get(fin, "counts");
     assert_int_equal(json_integer_value(json_object_get(counts, "datasets")), NDS);
     assert_int_equal(json_integer_value(json_object_get(counts, "resources")), NDS);
@@ -364,9 +362,8 @@ static void restart_keeps_status_without_reannouncing(void **state)
     json_t *d = get_dataset(ids[1]);
     assert_string_equal(ds_status(d), "down");
     json_decref(d);
-    json_t *fin = mt_wait_sweep(&srv, 0, 60000);
+    json_t *fin = mt_wait_complete(&srv, 0);
     assert_non_null(fin);
-    assert_true(json_is_true(json_object_get(fin, "complete")));
     json_t *ev = mt_events(&srv, 0, NULL);
     char *dump = json_dumps(ev, JSON_COMPACT);
     if (json_integer_value(json_object_get(fin, "changes")) != 0)

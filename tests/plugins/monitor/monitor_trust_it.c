@@ -80,12 +80,10 @@ static void finish(void)
 
 static void control(const char *fmt, ...)
 {
-    char op[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(op, sizeof op, fmt, ap);
+    json_t *r = mt_controlv(&fx, fmt, ap);
     va_end(ap);
-    json_t *r = mt_control(&fx, op);
     assert_non_null(r);
     json_decref(r);
 }

@@ -90,6 +90,13 @@ json_t *mt_control(const mt_fixture *f, const char *json)
     return parse(&r);
 }
 
+json_t *mt_controlv(const mt_fixture *f, const char *fmt, va_list ap)
+{
+    char op[4096];
+    vsnprintf(op, sizeof op, fmt, ap);
+    return mt_control(f, op);
+}
+
 json_t *mt_fixture_get(const mt_fixture *f, const char *path)
 {
     char url[512];
@@ -173,4 +180,20 @@ size_t mt_count(const json_t *events, const char *topic, const char *dataset_id)
         n++;
     }
     return n;
+}
+
+json_t *mt_wait_complete(const vgt_server *s, long long since)
+{
+    json_t *fin = mt_wait_sweep(s, since, 60000);
+    if (fin && !json_is_true(json_object_get(fin, "complete"))) {
+        json_decref(fin);
+        return NULL;
+    }
+    return fin;
+}
+
+void mt_stop(vgt_server *s, mt_fixture *f)
+{
+    vgt_server_cleanup(s);
+    mt_fixture_stop(f);
 }

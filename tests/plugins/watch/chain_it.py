@@ -15,48 +15,20 @@ Env (set by ctest): VIGIA_BIN, VIGIA_PLUGIN_DIR, VIGIA_SOURCE_DIR, VIGIA_BUILD_D
 import calendar
 import email
 import email.policy
-import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "email"))
-import email_smtp_it as smtp  # noqa: E402  (the recorder, the server, check())
-
-check = smtp.check
-
-
-def http(method, url, body=None, ctype="application/json"):
-    data = None
-    if body is not None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": ctype})
-    try:
-        with urllib.request.urlopen(req, timeout=15) as r:
-            raw = r.read()
-            return r.status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, json.loads(raw) if raw[:1] in (b"{", b"[") else raw
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = fn()
-        if r:
-            return r
-        time.sleep(0.1)
-    check(False, "timed out (%ss) waiting for %s" % (timeout, what))
-    return None
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "email"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "support"))
+import email_smtp_it as smtp  # noqa: E402  (the recorder and the SMTP server)
+from vigia_proc import FAILS, VigiaProcess, check, done, http, keep_or_remove, wait_for  # noqa: E402
 
 
 class Fixture:
@@ -90,46 +62,29 @@ class Fixture:
         self.proc.wait(timeout=10)
 
 
-class Vigia:
+class Vigia(VigiaProcess):
     def __init__(self, tmp, fixture, smtp_port):
-        self.dir = os.path.join(tmp, "vigia")
-        os.makedirs(self.dir)
-        self.port = smtp.free_port()
-        self.base = "http://127.0.0.1:%d" % self.port
-        self.db = os.path.join(self.dir, "vigia.db")
-        self.log = os.path.join(self.dir, "vigia.log")
-        ini = os.path.join(self.dir, "vigia.ini")
-        with open(ini, "w") as f:
-            f.write(
-                "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
-                "plugins = monitor, notifications, watch, email, busbridge, rest\nlog_level = debug\n"
-                "log_file = %s\nshutdown_timeout = 10s\n\n"
-                "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\nper_host = 8\n"
-                "per_host_interval = 0\ncontact_url = https://example.invalid/vigia-tests\n\n"
-                "[monitor:fx]\nbase_url = %s\ninterval = 1h\nrows = 5\nfail_threshold = 1\n"
-                "recover_threshold = 1\n\n"
-                "[watch]\npublic_url = %s\ngroup_window = 300ms\ntick = 100ms\nlease = 5s\n"
-                "backoff_min = 300ms\nbackoff_max = 1s\nmax_attempts = 20\n"
-                "confirm_per_ip = 100\nrequests_per_ip = 100000\n\n"
-                "[email]\nurl = smtp://127.0.0.1:%d\nuse_tls = none\nfrom = vigia@example.org\n"
-                "helo = vigia.test\ntimeout = 3s\nconnect_timeout = 1s\n"
-                % (self.port, self.db, os.environ["VIGIA_PLUGIN_DIR"], os.environ["VIGIA_SOURCE_DIR"],
-                   self.log, fixture.base, self.base, smtp_port))
-        self.err = open(os.path.join(self.dir, "stderr"), "w")
-        self.proc = subprocess.Popen([os.environ["VIGIA_BIN"], "--config", ini],
-                                     stdout=self.err, stderr=subprocess.STDOUT)
-
-        def up():
-            if self.proc.poll() is not None:
-                return True
-            try:
-                return http("GET", self.base + "/api/health")[0] == 200
-            except OSError:
-                return False
-        wait_for(up, 20, "vigia")
-        if self.proc.poll() is not None:
-            self.dump()
-            raise SystemExit("FAIL: vigia did not start")
+        d = os.path.join(tmp, "vigia")
+        os.makedirs(d)
+        port = smtp.free_port()
+        base = "http://127.0.0.1:%d" % port
+        self.db = os.path.join(d, "vigia.db")
+        super().__init__(
+            d, port,
+            "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
+            "plugins = monitor, notifications, watch, email, busbridge, rest\nlog_level = debug\n"
+            "log_file = %s\nshutdown_timeout = 10s\n\n"
+            "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\nper_host = 8\n"
+            "per_host_interval = 0\ncontact_url = https://example.invalid/vigia-tests\n\n"
+            "[monitor:fx]\nbase_url = %s\ninterval = 1h\nrows = 5\nfail_threshold = 1\n"
+            "recover_threshold = 1\n\n"
+            "[watch]\npublic_url = %s\ngroup_window = 300ms\ntick = 100ms\nlease = 5s\n"
+            "backoff_min = 300ms\nbackoff_max = 1s\nmax_attempts = 20\n"
+            "confirm_per_ip = 100\nrequests_per_ip = 100000\n\n"
+            "[email]\nurl = smtp://127.0.0.1:%d\nuse_tls = none\nfrom = vigia@example.org\n"
+            "helo = vigia.test\ntimeout = 3s\nconnect_timeout = 1s\n"
+            % (port, self.db, os.environ["VIGIA_PLUGIN_DIR"], os.environ["VIGIA_SOURCE_DIR"],
+               os.path.join(d, "vigia.log"), fixture.base, base, smtp_port))
 
     def events(self, topic, since=0):
         st, body = http("GET", self.base + "/test/events?since=%d" % since)
@@ -157,22 +112,6 @@ class Vigia:
                                " JOIN watch_subscriber s ON s.id = o.subscriber").fetchall()
         finally:
             con.close()
-
-    def dump(self):
-        for p in (self.log, os.path.join(self.dir, "stderr")):
-            if os.path.exists(p):
-                sys.stderr.write("---- %s\n%s\n" % (p, open(p, errors="replace").read()[-8000:]))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        self.err.close()
-        if not check(rc == 0, "vigia exited with %s" % rc):
-            self.dump()
 
 
 def parse(raw):
@@ -359,15 +298,10 @@ def main():
                 srv.stop()
             except Exception:
                 pass
-        if smtp.FAILS:
-            if vigia is not None:
-                vigia.dump()
-            print("chain_it: %d check(s) failed; files kept in %s" % (len(smtp.FAILS), tmp))
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if smtp.FAILS:
-        sys.exit(1)
-    print("OK: chain_it")
+        if FAILS and vigia is not None:
+            vigia.dump()
+        keep_or_remove("chain_it", tmp)
+    done("chain_it")
 
 
 if __name__ == "__main__":

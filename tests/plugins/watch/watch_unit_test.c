@@ -1,4 +1,5 @@
-/* The watch plugin's pure parts: zones without TZ, schedules, folding,
+/* The watch plugin's pure parts: schedules in local time (zones from the
+ * core's tz_info, tested in tests/unit/test_tz.c), folding,
  * tokens, and the store's match -> group -> settle cycle on a temp file. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,34 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vgt_tz.h"
 #include "watch.h"
 
 #define H 3600000LL
 
 static long long utc(int y, int mo, int d, int h, int mi)
 {
-    return (watch_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60) * 1000LL;
-}
-
-static void zones_from_tzif_and_footer(void **state)
-{
-    (void)state;
-    int off = 0;
-    assert_int_equal(watch_tz_offset("America/Santiago", utc(2027, 1, 15, 12, 0) / 1000, &off), 0);
-    assert_int_equal(off, -3 * 3600); /* summer time */
-    assert_int_equal(watch_tz_offset("America/Santiago", utc(2027, 7, 15, 12, 0) / 1000, &off), 0);
-    assert_int_equal(off, -4 * 3600);
-    /* far beyond any transition table: the POSIX footer rules */
-    assert_int_equal(watch_tz_offset("America/Santiago", utc(2061, 1, 15, 12, 0) / 1000, &off), 0);
-    assert_int_equal(off, -3 * 3600);
-    assert_int_equal(watch_tz_offset("Europe/Madrid", utc(2045, 7, 1, 0, 0) / 1000, &off), 0);
-    assert_int_equal(off, 2 * 3600);
-    assert_int_equal(watch_tz_offset("Europe/Madrid", utc(2045, 12, 1, 0, 0) / 1000, &off), 0);
-    assert_int_equal(off, 1 * 3600);
-    assert_int_equal(watch_tz_offset("UTC", 0, &off), 0);
-    assert_int_equal(off, 0);
-    assert_int_equal(watch_tz_offset("../etc/passwd", 0, &off), -1);
-    assert_int_equal(watch_tz_offset("Mars/Olympus", 0, &off), -1);
+    return (vg_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60) * 1000LL;
 }
 
 static void digests_fall_on_local_time(void **state)
@@ -50,24 +31,26 @@ static void digests_fall_on_local_time(void **state)
     assert_int_equal(watch_parse_delivery("daily@08:00", &s), 0);
     assert_int_equal(watch_parse_quiet(NULL, &s), 0);
     /* 07:50 in Santiago (10:50Z) -> 08:00 local the same day (11:00Z) */
-    assert_int_equal(watch_due_ms(&s, "America/Santiago", utc(2027, 1, 15, 10, 50), 0, false),
-                     utc(2027, 1, 15, 11, 0));
+    assert_int_equal(
+        watch_due_ms(&s, &vgt_tz_host, "America/Santiago", utc(2027, 1, 15, 10, 50), 0, false),
+        utc(2027, 1, 15, 11, 0));
     /* 08:30 local -> tomorrow */
-    assert_int_equal(watch_due_ms(&s, "America/Santiago", utc(2027, 1, 15, 11, 30), 0, false),
-                     utc(2027, 1, 16, 11, 0));
+    assert_int_equal(
+        watch_due_ms(&s, &vgt_tz_host, "America/Santiago", utc(2027, 1, 15, 11, 30), 0, false),
+        utc(2027, 1, 16, 11, 0));
     assert_int_equal(watch_parse_delivery("weekly@mon@09:15", &s), 0);
     /* 2027-01-15 is a Friday */
-    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 10, 0), 0, false),
+    assert_int_equal(watch_due_ms(&s, &vgt_tz_host, "UTC", utc(2027, 1, 15, 10, 0), 0, false),
                      utc(2027, 1, 18, 9, 15));
     assert_int_equal(watch_parse_delivery("hourly", &s), 0);
-    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 10, 20), 0, false),
+    assert_int_equal(watch_due_ms(&s, &vgt_tz_host, "UTC", utc(2027, 1, 15, 10, 20), 0, false),
                      utc(2027, 1, 15, 11, 0));
     assert_int_equal(watch_parse_delivery("immediate", &s), 0);
     assert_int_equal(watch_parse_quiet("22:00-07:00", &s), 0);
     /* 23:00 local: a warning waits until 07:00, a critical one does not */
-    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 23, 0), 1000, false),
+    assert_int_equal(watch_due_ms(&s, &vgt_tz_host, "UTC", utc(2027, 1, 15, 23, 0), 1000, false),
                      utc(2027, 1, 16, 7, 0));
-    assert_int_equal(watch_due_ms(&s, "UTC", utc(2027, 1, 15, 23, 0), 1000, true),
+    assert_int_equal(watch_due_ms(&s, &vgt_tz_host, "UTC", utc(2027, 1, 15, 23, 0), 1000, true),
                      utc(2027, 1, 15, 23, 0) + 1000);
     assert_int_not_equal(watch_parse_delivery("weekly@xyz@09:15", &s), 0);
     assert_int_not_equal(watch_parse_delivery("daily@8:00", &s), 0);
@@ -128,7 +111,7 @@ static void outbox_groups_settles_and_dead_letters(void **state)
             json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}}", "portal", "p", "previous", "up",
                       "current", "down", "dataset", "id", id, "organization", "o", "title", "T");
     }
-    watch_match_opts mo = {.window_ms = 1000};
+    watch_match_opts mo = {.window_ms = 1000, .host = &vgt_tz_host};
     /* one item per event: the unconfirmed org subscription adds nothing */
     assert_int_equal(watch_match_events(&w, topics, payloads, 300, 1000, &mo), 300);
     watch_outbox_opts oo = {.max_items = 5,
@@ -163,7 +146,7 @@ static void outbox_groups_settles_and_dead_letters(void **state)
         json_decref(payloads[i]);
     }
     watch_db_close(&w);
-    watch_tz_free_all();
+    core_tz_cleanup();
     unlink(path);
 }
 
@@ -224,7 +207,6 @@ static void backoff_grows_with_jitter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(zones_from_tzif_and_footer),
         cmocka_unit_test(digests_fall_on_local_time),
         cmocka_unit_test(searches_fold_accents_and_case),
         cmocka_unit_test(tokens_are_random_and_hashed),
