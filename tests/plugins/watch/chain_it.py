@@ -91,7 +91,7 @@ class Fixture:
 
 
 class Vigia:
-    def __init__(self, tmp, fixture, smtp_port):
+    def __init__(self, tmp, fixture, smtp_port, watch_extra="", extra=""):
         self.dir = os.path.join(tmp, "vigia")
         os.makedirs(self.dir)
         self.port = smtp.free_port()
@@ -100,7 +100,7 @@ class Vigia:
         self.log = os.path.join(self.dir, "vigia.log")
         ini = os.path.join(self.dir, "vigia.ini")
         with open(ini, "w") as f:
-            f.write(
+            f.write((
                 "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
                 "plugins = monitor, notifications, watch, email, busbridge, rest\nlog_level = debug\n"
                 "log_file = %s\nshutdown_timeout = 10s\n\n"
@@ -110,9 +110,9 @@ class Vigia:
                 "recover_threshold = 1\n\n"
                 "[watch]\npublic_url = %s\ngroup_window = 300ms\ntick = 100ms\nlease = 5s\n"
                 "backoff_min = 300ms\nbackoff_max = 1s\nmax_attempts = 20\n"
-                "confirm_per_ip = 100\nrequests_per_ip = 100000\n\n"
+                "confirm_per_ip = 100\nrequests_per_ip = 100000\n" + watch_extra + "\n"
                 "[email]\nurl = smtp://127.0.0.1:%d\nuse_tls = none\nfrom = vigia@example.org\n"
-                "helo = vigia.test\ntimeout = 3s\nconnect_timeout = 1s\n"
+                "helo = vigia.test\ntimeout = 3s\nconnect_timeout = 1s\n" + extra)
                 % (self.port, self.db, os.environ["VIGIA_PLUGIN_DIR"], os.environ["VIGIA_SOURCE_DIR"],
                    self.log, fixture.base, self.base, smtp_port))
         self.err = open(os.path.join(self.dir, "stderr"), "w")
