@@ -5,8 +5,8 @@ message received by a real SMTP server (Debian's python3-aiosmtpd, the
 recorder of tests/plugins/email/email_smtp_it.py) on a loopback port.
 
 Proves: only the right subscriber hears, in their language and time zone;
-nothing but the confirmation is sent before its link is followed (HTTP GET
-against the running server); the List-Unsubscribe one-click POST from the
+nothing but the confirmation is sent before its link is confirmed (a GET of
+it changes nothing; the POST the manage page's button makes confirms); the List-Unsubscribe one-click POST from the
 received mail works; SMTP down then up -> the outbox retries and the mail
 arrives once with one Message-ID; a 5xx for good -> a dead letter in the
 outbox. Every process is started and stopped here, by pid.
@@ -239,6 +239,8 @@ def main():
             url = link(text_of(m), "confirm")
             if check(url is not None, "no confirm link for %s in %r" % (who, text_of(m)[:400])):
                 st, body = http("GET", url)
+                check(st == 405, "a GET of the confirm link (a link scanner) answered %s" % st)
+                st, body = http("POST", url, b"")
                 check(st == 200 and body.get("confirmed") is True, "confirm %s: %s %s"
                       % (who, st, body))
 
@@ -255,6 +257,9 @@ def main():
                   "alice's alert in English: %r" % subject)
             text = text_of(alert)
             check(ds[0]["title"] in subject or ds[0]["title"] in text, "the dataset's title")
+            page = "%s/#dataset=%s&portal=fx" % (vigia.base, ds[0]["id"])
+            check("On Vigía: " + page in text, "the on-Vigía link opens the portal's page %s: %r"
+                  % (page, text[-600:]))
             check("UTC+01:00" in text, "time in Europe/Madrid (UTC+01:00 in winter): %r"
                   % text[:600])
             # The change happened at t0 (give or take the sweep): its local time is UTC+1.
