@@ -13,7 +13,6 @@
  * on the watch plugin's one worker, never on the bus thread. */
 #include "watch_maintainer.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -55,17 +54,6 @@ static const char *const schema =
 
 /* ---- configuration ----------------------------------------------------- */
 
-static bool addr_ok(const char *a)
-{
-    const char *at = strchr(a, '@');
-    if (!at || at == a || strchr(at + 1, '@') || !strchr(at + 1, '.') || strlen(a) > 254)
-        return false;
-    for (const char *p = a; *p; p++)
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 || strchr("<>()[]\\\",;:", *p))
-            return false;
-    return at[1] != '.' && a[strlen(a) - 1] != '.';
-}
-
 void watch_maint_free(watch_maint *m)
 {
     if (!m)
@@ -93,7 +81,7 @@ int watch_maint_config(const vg_host *h, const vg_config *c, watch_maint **out)
     bad |= h->config_duration(h, c, "escalate_after", 14 * DAY_, MIN_, 3650 * DAY_,
                               &m->escalate_ms) < 0;
     bad |= h->config_string(h, c, "escalate_to", "", &m->default_escalate) < 0;
-    if (m->default_escalate && *m->default_escalate && !addr_ok(m->default_escalate))
+    if (m->default_escalate && *m->default_escalate && !watch_addr_ok(m->default_escalate))
         bad |= h->config_fail(h, c, "escalate_to", "expected one e-mail address") < 0;
     if (!bad && m->escalate_ms < m->after_ms)
         bad |= h->config_fail(h, c, "escalate_after", "must be at least maintainer_after") < 0;
@@ -108,7 +96,7 @@ int watch_maint_config(const vg_host *h, const vg_config *c, watch_maint **out)
         p->name = strdup(full + strlen("watch:"));
         bad |= h->config_bool(h, ps, "maintainer_alerts", m->default_on, &p->on) < 0;
         bad |= h->config_string(h, ps, "escalate_to", m->default_escalate, &p->escalate_to) < 0;
-        if (p->escalate_to && *p->escalate_to && !addr_ok(p->escalate_to))
+        if (p->escalate_to && *p->escalate_to && !watch_addr_ok(p->escalate_to))
             bad |= h->config_fail(h, ps, "escalate_to", "expected one e-mail address") < 0;
         if (!p->name || !*p->name)
             bad |=
@@ -152,36 +140,6 @@ static void iso_utc(int64_t ms, char *out, size_t n)
     strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* The first usable address of a CKAN contact field, which is free text on
- * many portals ("a@x.cl, b@x.cl", "Name <a@x.cl>"). */
-static bool first_address(const char *field, char *out, size_t n)
-{
-    if (!field)
-        return false;
-    const char *p = field;
-    while (*p) {
-        while (*p && (isspace((unsigned char)*p) || *p == ',' || *p == ';'))
-            p++;
-        size_t len = 0;
-        while (p[len] && !isspace((unsigned char)p[len]) && p[len] != ',' && p[len] != ';')
-            len++;
-        const char *s = p;
-        size_t l = len;
-        if (l >= 2 && s[0] == '<' && s[l - 1] == '>') {
-            s++;
-            l -= 2;
-        }
-        if (l > 0 && l < n && l <= 254) {
-            memcpy(out, s, l);
-            out[l] = '\0';
-            if (addr_ok(out))
-                return true;
-        }
-        p += len;
-    }
-    return false;
-}
-
 static bool opted_out(watch_plugin *w, const char *addr)
 {
     char h[65];
@@ -220,8 +178,9 @@ static void on_event(const char *topic, const json_t *p, void *user)
         what = "removed";
     else if (cur && strcmp(cur, VG_MONITOR_DATASET_DOWN) == 0)
         what = "down";
-    else if (prev && strcmp(prev, VG_MONITOR_DATASET_DOWN) == 0)
-        what = "up";
+    else if (prev && strcmp(prev, VG_MONITOR_DATASET_DOWN) == 0 && cur &&
+             strcmp(cur, VG_MONITOR_DATASET_UNKNOWN) != 0)
+        what = "up"; /* unknown (the portal unreachable) is no recovery */
     else
         return;
     const char *reason = json_string_value(
@@ -422,9 +381,11 @@ static void send_due(watch_plugin *w, const due *d, const json_t *ds, int64_t no
     const json_t *c = json_object_get(ds, "contact");
     char to[256] = "";
     const char *name = NULL;
-    if (first_address(json_string_value(json_object_get(c, "maintainer_email")), to, sizeof to))
+    if (watch_first_address(json_string_value(json_object_get(c, "maintainer_email")), to,
+                            sizeof to))
         name = json_string_value(json_object_get(c, "maintainer"));
-    else if (first_address(json_string_value(json_object_get(c, "author_email")), to, sizeof to))
+    else if (watch_first_address(json_string_value(json_object_get(c, "author_email")), to,
+                                 sizeof to))
         name = json_string_value(json_object_get(c, "author"));
     if (to[0] && opted_out(w, to))
         to[0] = '\0';

@@ -158,6 +158,11 @@ def main():
                 save('fuzz_rest_query', q)
                 save('fuzz_rest_query', q + b'\x1e{"read":true}')
 
+    # CKAN contact fields: the addresses of the watch tests.
+    for s in literals(tests('tests/plugins/watch/*.c')):
+        if b'@' in s and len(s) < 300 and b'{' not in s:
+            save('fuzz_contact', s)
+
     if a.fixture:
         for p in fixture_pages(a.fixture):
             save('fuzz_listing', p)
