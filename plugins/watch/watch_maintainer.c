@@ -261,8 +261,9 @@ static json_t *body_of(watch_plugin *w, const char *stage, const char *contact, 
                      contact, "items", item, "count", 1);
 }
 
-/* Leaving "down": who was told hears it is back; nothing else is sent. */
-static void on_up(watch_plugin *w, const char *portal, const char *id, const char *cur, int64_t at)
+/* Leaving "down": who was told hears it is back; nothing else is sent.
+ * 0, or -1 when a write failed (the caller rolls back). */
+static int on_up(watch_plugin *w, const char *portal, const char *id, const char *cur, int64_t at)
 {
     sqlite3_stmt *s = NULL;
     int64_t down = 0;
@@ -287,8 +288,9 @@ static void on_up(watch_plugin *w, const char *portal, const char *id, const cha
     sqlite3_finalize(s);
     if (!down) {
         json_decref(ds);
-        return;
+        return 0;
     }
+    int bad = 0;
     const char *addrs[2] = {to, esc};
     for (int i = 0; i < 2; i++) {
         if (!*addrs[i] || (i == 1 && strcmp(esc, to) == 0))
@@ -300,26 +302,29 @@ static void on_up(watch_plugin *w, const char *portal, const char *id, const cha
         json_t *b = body_of(w, "recovery", NULL,
                             item_of(w, portal, id, ds, "recovered", VG_MONITOR_DATASET_DOWN,
                                     cur ? cur : VG_MONITOR_DATASET_UP, NULL, at));
-        if (b)
-            enqueue(w, key, addrs[i], b, at);
+        bad |= !b || enqueue(w, key, addrs[i], b, at) != 0;
         json_decref(b);
     }
     json_decref(ds);
-    run(w,
+    bad |= run(
+        w,
         "UPDATE watch_maint SET down_ms = NULL, reason = NULL, stage = 0, escalated = 0,"
         " to_addr = NULL, esc_addr = NULL, dataset_json = NULL WHERE portal = ? AND dataset = ?",
         "ss", portal, id);
     /* never told about anything: nothing to remember */
-    run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ? AND last_ms IS NULL", "ss",
-        portal, id);
+    bad |= run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ? AND last_ms IS NULL",
+               "ss", portal, id);
+    return bad ? -1 : 0;
 }
 
-static void apply_events(watch_plugin *w, json_t *batch)
+/* One transaction for the batch: 0, or -1 and nothing written. */
+static int apply_events(watch_plugin *w, json_t *batch)
 {
     size_t i;
     json_t *e;
+    int bad = 0;
     if (watch_exec(&w->db, "BEGIN IMMEDIATE"))
-        return;
+        return -1;
     json_array_foreach (batch, i, e) {
         const char *what = json_string_value(json_object_get(e, "what"));
         const char *portal = json_string_value(json_object_get(e, "portal"));
@@ -327,25 +332,30 @@ static void apply_events(watch_plugin *w, json_t *batch)
         int64_t at = json_integer_value(json_object_get(e, "at"));
         if (strcmp(what, "down") == 0)
             /* a new outage keeps last_ms: the period guard spans outages */
-            run(w,
-                "INSERT INTO watch_maint(portal, dataset, down_ms, reason) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT(portal, dataset) DO UPDATE SET"
-                " down_ms = coalesce(down_ms, excluded.down_ms),"
-                " reason = coalesce(excluded.reason, reason)",
-                "ssis", portal, id, at, json_string_value(json_object_get(e, "reason")));
+            bad |=
+                run(w,
+                    "INSERT INTO watch_maint(portal, dataset, down_ms, reason) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(portal, dataset) DO UPDATE SET"
+                    " down_ms = coalesce(down_ms, excluded.down_ms),"
+                    " reason = coalesce(excluded.reason, reason)",
+                    "ssis", portal, id, at, json_string_value(json_object_get(e, "reason")));
         else if (strcmp(what, "up") == 0)
-            on_up(w, portal, id, json_string_value(json_object_get(e, "current")), at);
+            bad |= on_up(w, portal, id, json_string_value(json_object_get(e, "current")), at);
         else
-            run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ?", "ss", portal, id);
+            bad |= run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ?", "ss", portal,
+                       id);
     }
-    if (watch_exec(&w->db, "COMMIT"))
+    if (bad || watch_exec(&w->db, "COMMIT")) {
         watch_exec(&w->db, "ROLLBACK");
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- the scan: who is due a message ------------------------------------ */
 
 typedef struct due {
-    char portal[128], id[256], reason[64];
+    char portal[128], id[256], reason[64], told[256];
     int64_t down_ms, last_ms;
     int stage, escalated;
 } due;
@@ -369,15 +379,17 @@ static json_t *lookup(watch_plugin *w, const char *portal, const char *id, bool 
 }
 
 /* Decides and queues the messages of one due dataset. Caller holds db.mu
- * inside a transaction. */
-static void send_due(watch_plugin *w, const due *d, const json_t *ds, int64_t now)
+ * inside a transaction; 0, or -1 when a write failed (it rolls back). */
+static int send_due(watch_plugin *w, const due *d, const json_t *ds, int64_t now)
 {
     watch_maint *m = w->maint;
     bool on;
     const char *esc;
+    int bad = 0;
     portal_of(m, d->portal, &on, &esc);
-    if (!on)
-        return;
+    if (!on) /* turned off since: forget it */
+        return run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ?", "ss", d->portal,
+                   d->id);
     const json_t *c = json_object_get(ds, "contact");
     char to[256] = "";
     const char *name = NULL;
@@ -401,8 +413,8 @@ static void send_due(watch_plugin *w, const due *d, const json_t *ds, int64_t no
             json_object_set(keep, keys[i], json_object_get(ds, keys[i]));
     char *kept = keep ? json_dumps(keep, JSON_COMPACT) : NULL;
     json_decref(keep);
-    run(w, "UPDATE watch_maint SET dataset_json = ? WHERE portal = ? AND dataset = ?", "sss", kept,
-        d->portal, d->id);
+    bad |= run(w, "UPDATE watch_maint SET dataset_json = ? WHERE portal = ? AND dataset = ?", "sss",
+               kept, d->portal, d->id);
     free(kept);
     /* the maintainer: first message, then reminders, one per period */
     bool period = d->last_ms == 0 || now - d->last_ms >= m->reminder_ms;
@@ -418,12 +430,12 @@ static void send_due(watch_plugin *w, const due *d, const json_t *ds, int64_t no
             json_t *b = body_of(w, stage, name,
                                 item_of(w, d->portal, d->id, ds, "down", NULL,
                                         VG_MONITOR_DATASET_DOWN, reason, d->down_ms));
-            if (b)
-                enqueue(w, key, to, b, now);
+            bad |= !b || enqueue(w, key, to, b, now) != 0;
             json_decref(b);
         }
         /* counted even without an address: the next try is a period later */
-        run(w,
+        bad |= run(
+            w,
             "UPDATE watch_maint SET stage = stage + 1, last_ms = ?, to_addr = coalesce(?, to_addr)"
             " WHERE portal = ? AND dataset = ?",
             "isss", now, to[0] ? to : NULL, d->portal, d->id);
@@ -437,17 +449,19 @@ static void send_due(watch_plugin *w, const due *d, const json_t *ds, int64_t no
             json_t *b = body_of(w, "escalation", name,
                                 item_of(w, d->portal, d->id, ds, "down", NULL,
                                         VG_MONITOR_DATASET_DOWN, reason, d->down_ms));
-            if (b) {
-                json_object_set_new(b, "maintainer_email",
-                                    json_string(to[0] ? to : "")); /* who else was told */
-                enqueue(w, key, esc, b, now);
-            }
+            /* who was told before: this outage's maintainer address, if any */
+            const char *told = d->told[0] ? d->told : to;
+            if (b)
+                json_object_set_new(b, "maintainer_email", json_string(told));
+            bad |= !b || enqueue(w, key, esc, b, now) != 0;
             json_decref(b);
         }
-        run(w,
+        bad |= run(
+            w,
             "UPDATE watch_maint SET escalated = 1, esc_addr = ? WHERE portal = ? AND dataset = ?",
             "sss", *esc ? esc : NULL, d->portal, d->id);
     }
+    return bad ? -1 : 0;
 }
 
 static void scan(watch_plugin *w, int64_t now)
@@ -462,7 +476,8 @@ static void scan(watch_plugin *w, int64_t now)
     if (sqlite3_prepare_v2(
             w->db.db,
             "SELECT portal, dataset, down_ms, coalesce(last_ms, 0), stage, escalated,"
-            " coalesce(reason, '') FROM watch_maint WHERE down_ms IS NOT NULL"
+            " coalesce(reason, ''), coalesce(to_addr, '') FROM watch_maint WHERE down_ms IS NOT "
+            "NULL"
             " AND down_ms <= ?1 AND ((stage <= ?2 AND coalesce(last_ms, 0) <= ?3)"
             " OR (escalated = 0 AND down_ms <= ?4)) ORDER BY down_ms LIMIT 1000",
             -1, &s, NULL) == SQLITE_OK) {
@@ -485,6 +500,7 @@ static void scan(watch_plugin *w, int64_t now)
             snprintf(d->portal, sizeof d->portal, "%s", (const char *)sqlite3_column_text(s, 0));
             snprintf(d->id, sizeof d->id, "%s", (const char *)sqlite3_column_text(s, 1));
             snprintf(d->reason, sizeof d->reason, "%s", (const char *)sqlite3_column_text(s, 6));
+            snprintf(d->told, sizeof d->told, "%s", (const char *)sqlite3_column_text(s, 7));
             d->down_ms = down;
             d->last_ms = last;
             d->stage = stage;
@@ -500,12 +516,11 @@ static void scan(watch_plugin *w, int64_t now)
             continue; /* the monitor is not answering: the next scan tries again */
         pthread_mutex_lock(&w->db.mu);
         if (!watch_exec(&w->db, "BEGIN IMMEDIATE")) {
-            if (gone)
-                run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ?", "ss",
-                    list[i].portal, list[i].id);
-            else
-                send_due(w, &list[i], ds, now);
-            if (watch_exec(&w->db, "COMMIT")) {
+            int rc = gone ? run(w, "DELETE FROM watch_maint WHERE portal = ? AND dataset = ?", "ss",
+                                list[i].portal, list[i].id)
+                          : send_due(w, &list[i], ds, now);
+            if (rc || watch_exec(&w->db, "COMMIT")) {
+                /* nothing of it is kept: the next scan tries it again */
                 VG_WARN(w->host, "maintainer alert for %s/%s not stored: %s", list[i].portal,
                         list[i].id, sqlite3_errmsg(w->db.db));
                 watch_exec(&w->db, "ROLLBACK");
@@ -697,8 +712,17 @@ static int maint_job(vg_job *job, void *user)
     pthread_mutex_unlock(&m->mu);
     int64_t now = watch_now(w);
     pthread_mutex_lock(&w->db.mu);
-    if (json_array_size(batch))
-        apply_events(w, batch);
+    if (json_array_size(batch) && apply_events(w, batch) < 0) {
+        /* back in front of what came since: applied by the next run */
+        VG_WARN(w->host, "maintainers' alerts: %zu events not stored (%s); will retry",
+                json_array_size(batch), sqlite3_errmsg(w->db.db));
+        pthread_mutex_lock(&m->mu);
+        json_array_extend(batch, m->inbox);
+        json_decref(m->inbox);
+        m->inbox = batch;
+        batch = NULL;
+        pthread_mutex_unlock(&m->mu);
+    }
     if (now - m->last_house >= MIN_ || now < m->last_house) {
         housekeeping(w, now);
         m->last_house = now;
