@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,6 +125,31 @@ static void test_sigterm_stops_cleanly(void **state)
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
+/* The server runs without glibc's per-thread malloc caches (core/main.c), and
+ * leaves an operator's own GLIBC_TUNABLES alone. */
+static void test_runs_without_thread_caches(void **state)
+{
+    (void)state;
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__)
+    static char env[65536];
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int)srv.pid);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(env, 1, sizeof env - 1, f);
+    fclose(f);
+    bool found = false;
+    env[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1) {
+        if (strcmp(env + i, "GLIBC_TUNABLES=glibc.malloc.tcache_count=0") == 0)
+            found = true;
+    }
+    assert_true(found);
+#else
+    skip();
+#endif
+}
+
 static void test_installed_pkgconfig(void **state)
 {
     (void)state;
@@ -139,8 +165,11 @@ static void test_installed_pkgconfig(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_health_lists_plugins), cmocka_unit_test(test_plugin_route_and_bus),
-        cmocka_unit_test(test_core_errors),          cmocka_unit_test(test_sigterm_stops_cleanly),
+        cmocka_unit_test(test_health_lists_plugins),
+        cmocka_unit_test(test_plugin_route_and_bus),
+        cmocka_unit_test(test_core_errors),
+        cmocka_unit_test(test_runs_without_thread_caches),
+        cmocka_unit_test(test_sigterm_stops_cleanly),
         cmocka_unit_test(test_installed_pkgconfig),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
