@@ -13,7 +13,10 @@ static const char SCHEMA[] =
     "{\"lang\":\"\",\"kind\":\"\",\"to\":\"\",\"tz\":\"\",\"count\":0,\"shown\":0,"
     "\"more\":0,\"sent_at\":\"\",\"portals\":\"\","
     "\"links\":{\"manage\":\"\",\"unsubscribe\":\"\",\"confirm\":\"\"},"
-    "\"first\":{},\"items\":[{}]}";
+    "\"first\":{},\"items\":[{}],"
+    /* maintainer mails: which message of the outage, and whom it names */
+    "\"reminder\":true,\"escalation\":true,\"recovery\":true,\"contact\":\"\","
+    "\"maintainer_email\":\"\"}";
 
 static const char ITEM_SCHEMA[] =
     "{\"kind\":\"\",\"kind_label\":\"\",\"portal\":\"\",\"at\":\"\",\"previous\":\"\","
@@ -211,6 +214,14 @@ json_t *email_context_build(const vg_host *h, const json_t *p, time_t now, int m
         "manage", str(links, "manage"), "unsubscribe", str(links, "unsubscribe"), "confirm",
         str(links, "confirm"), "first", first, "items", out_items);
     free(ps);
+    const char *stage = str(p, "stage");
+    if (ctx) {
+        json_object_set_new(ctx, "reminder", json_boolean(strcmp(stage, "reminder") == 0));
+        json_object_set_new(ctx, "escalation", json_boolean(strcmp(stage, "escalation") == 0));
+        json_object_set_new(ctx, "recovery", json_boolean(strcmp(stage, "recovery") == 0));
+        json_object_set_new(ctx, "contact", json_string(str(p, "contact")));
+        json_object_set_new(ctx, "maintainer_email", json_string(str(p, "maintainer_email")));
+    }
     if (!ctx)
         snprintf(err, errn, "cannot build the template context (out of memory)");
     return ctx;

@@ -91,6 +91,10 @@ void mon_ds_free(mon_ds *d)
     free(d->org_title);
     free(d->url);
     free(d->modified);
+    free(d->maintainer);
+    free(d->maintainer_email);
+    free(d->author);
+    free(d->author_email);
     for (size_t i = 0; i < d->nres; i++) {
         mon_res *r = &d->res[i];
         free(r->id);
@@ -146,6 +150,14 @@ static uint64_t hash(const char *s)
     return h;
 }
 
+/* A contact field: kept when it is a non-empty string of at most 320 bytes
+ * (an e-mail address is at most 254; a name list a little more), else NULL. */
+static char *contact_str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && *s && strlen(s) <= 320 ? strdup(s) : NULL;
+}
+
 static int parse_dataset(const json_t *o, const char *base_url, mon_ds *d)
 {
     memset(d, 0, sizeof *d);
@@ -156,6 +168,10 @@ static int parse_dataset(const json_t *o, const char *base_url, mon_ds *d)
     d->name = dup_str(json_object_get(o, "name"));
     d->title = dup_str(json_object_get(o, "title"));
     d->modified = dup_str(json_object_get(o, "metadata_modified"));
+    d->maintainer = contact_str(o, "maintainer");
+    d->maintainer_email = contact_str(o, "maintainer_email");
+    d->author = contact_str(o, "author");
+    d->author_email = contact_str(o, "author_email");
     const json_t *org = json_object_get(o, "organization");
     if (json_is_object(org)) {
         d->org = dup_str(json_object_get(org, "name"));

@@ -149,6 +149,7 @@ static int m_get(const json_t *params, json_t **result, void *user)
         return rc;
     json_object_set_new(ds, "resources", mon_store_resources(m->store, portal, id));
     json_object_set_new(ds, "uptime_30d", mon_store_uptime(m->store, portal, id, 30));
+    json_object_set_new(ds, "contact", mon_store_contact(m->store, portal, id));
     *result = ds;
     return 0;
 }

@@ -178,6 +178,8 @@ typedef struct mon_res {
 
 typedef struct mon_ds {
     char *id, *name, *title, *org, *org_title, *url, *modified;
+    /* CKAN's contacts, as the portal lists them (store: monitor_contacts) */
+    char *maintainer, *maintainer_email, *author, *author_email;
     mon_res *res;
     size_t nres;
 } mon_ds;

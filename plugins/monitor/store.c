@@ -44,7 +44,12 @@ static const char k_schema[] =
     /* what earlier sweeps knew of each resource (recent.c) */
     "CREATE TABLE IF NOT EXISTS monitor_recent(portal TEXT NOT NULL, dataset_id TEXT NOT NULL,"
     " id TEXT NOT NULL, status TEXT, lat1 REAL, lat2 REAL,"
-    " PRIMARY KEY(portal, dataset_id, id)) WITHOUT ROWID;";
+    " PRIMARY KEY(portal, dataset_id, id)) WITHOUT ROWID;"
+    /* CKAN's maintainer and author of each dataset (their own table: a new
+     * table needs no migration, and only datasets.get reads it) */
+    "CREATE TABLE IF NOT EXISTS monitor_contacts(portal TEXT NOT NULL, id TEXT NOT NULL,"
+    " maintainer TEXT, maintainer_email TEXT, author TEXT, author_email TEXT,"
+    " PRIMARY KEY(portal, id)) WITHOUT ROWID;";
 
 /* Version 1 -> 2: removals are marked, not deleted; portals count failures. */
 static const char *const k_migrate_v2[] = {
@@ -254,6 +259,7 @@ struct mon_wbatch {
     sqlite3 *db;
     sqlite3_stmt *ds, *rm_ds, *missing, *rm_one_res, *ins_res, *check, *daily, *recent,
         *prune_recent;
+    sqlite3_stmt *contact, *rm_contact; /* monitor_contacts */
     int failed;
     int bind_rc;   /* the first failed bind of the statement being filled */
     char err[256]; /* the first real error: a later ROLLBACK would overwrite it */
@@ -322,6 +328,16 @@ mon_wbatch *mon_wbatch_begin(mon_store *st)
         prep(b, "DELETE FROM monitor_recent WHERE portal=?1 AND NOT EXISTS(SELECT 1"
                 " FROM monitor_resources r WHERE r.portal=?1 AND"
                 " r.dataset_id=monitor_recent.dataset_id AND r.id=monitor_recent.id)");
+    /* written only when it changed: most sweeps write nothing here */
+    b->contact = prep(b, "INSERT INTO monitor_contacts(portal, id, maintainer, maintainer_email,"
+                         " author, author_email) VALUES(?,?,?,?,?,?) ON CONFLICT(portal, id)"
+                         " DO UPDATE SET maintainer=excluded.maintainer,"
+                         " maintainer_email=excluded.maintainer_email, author=excluded.author,"
+                         " author_email=excluded.author_email WHERE maintainer IS NOT"
+                         " excluded.maintainer OR maintainer_email IS NOT excluded.maintainer_email"
+                         " OR author IS NOT excluded.author OR author_email IS NOT"
+                         " excluded.author_email");
+    b->rm_contact = prep(b, "DELETE FROM monitor_contacts WHERE portal=? AND id=?");
     return b;
 }
 
@@ -417,6 +433,24 @@ static int write_resources(mon_wbatch *b, const char *portal, const mon_ds *d,
     return 0;
 }
 
+/* The dataset's contacts as listed now; none listed drops the row. */
+static int write_contact(mon_wbatch *b, const char *portal, const mon_ds *d)
+{
+    bool any = d->maintainer || d->maintainer_email || d->author || d->author_email;
+    sqlite3_stmt *st = any ? b->contact : b->rm_contact;
+    if (!st)
+        return -EIO;
+    bind_s(b, st, 1, portal);
+    bind_s(b, st, 2, d->id);
+    if (any) {
+        bind_s(b, st, 3, d->maintainer);
+        bind_s(b, st, 4, d->maintainer_email);
+        bind_s(b, st, 5, d->author);
+        bind_s(b, st, 6, d->author_email);
+    }
+    return step_reset(b, st);
+}
+
 int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const mon_hyst *h,
                        int observed, int64_t last_checked, int64_t now_ms, const mon_prev_ds *prev)
 {
@@ -441,6 +475,8 @@ int mon_wbatch_dataset(mon_wbatch *b, const char *portal, const mon_ds *d, const
         bound(b, sqlite3_bind_null(st, 13));
     bind_i(b, st, 14, now_ms);
     if (step_reset(b, st) < 0)
+        return -EIO;
+    if (write_contact(b, portal, d) < 0)
         return -EIO;
     return write_resources(b, portal, d, prev);
 }
@@ -557,6 +593,8 @@ int mon_wbatch_end(mon_wbatch *b, bool ok, char *err, size_t errlen)
     sqlite3_finalize(b->daily);
     sqlite3_finalize(b->recent);
     sqlite3_finalize(b->prune_recent);
+    sqlite3_finalize(b->contact);
+    sqlite3_finalize(b->rm_contact);
     int rc = 0;
     if (ok && !b->failed) {
         if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {

@@ -128,6 +128,9 @@ int mon_store_list(mon_store *st, const mon_list_query *q, json_t **items, long 
  * names the portal of every match. 0, -ENOENT or -EIO. */
 int mon_store_find(mon_store *st, const char *id, const char *portal, json_t **dataset,
                    json_t **portals);
+/* A dataset's CKAN contacts {maintainer, maintainer_email, author,
+ * author_email} (each a string or null), or null when it lists none. */
+json_t *mon_store_contact(mon_store *st, const char *portal, const char *id);
 /* A dataset's resources with their last check, in listing order. */
 json_t *mon_store_resources(mon_store *st, const char *portal, const char *id);
 /* Share of good checks over the last `days` days (daily roll-up), or null. */

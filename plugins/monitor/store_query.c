@@ -264,6 +264,24 @@ static sqlite3_stmt *prep_ds(mon_store *store, const char *sql, const char *port
     return st;
 }
 
+json_t *mon_store_contact(mon_store *store, const char *portal, const char *id)
+{
+    json_t *c = json_null();
+    pthread_mutex_lock(&store->rmu);
+    sqlite3_stmt *st = prep_ds(store,
+                               "SELECT maintainer, maintainer_email, author, author_email"
+                               " FROM monitor_contacts WHERE portal=? AND id=?",
+                               portal, id);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_decref(c);
+        c = json_pack("{s:o, s:o, s:o, s:o}", "maintainer", col_json(st, 0), "maintainer_email",
+                      col_json(st, 1), "author", col_json(st, 2), "author_email", col_json(st, 3));
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&store->rmu);
+    return c ? c : json_null();
+}
+
 /* One JSON element per row of `sql` on the reader, with (portal, id) bound as
  * ?1, ?2 and, when given, `text3` or `*int3` as ?3. Empty when the query
  * cannot run (the reader's errors are not the caller's to report). */

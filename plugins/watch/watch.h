@@ -49,6 +49,13 @@ bool watch_search_matches(const char *qfold, const char *textfold);
 int watch_token_new(char tok[44], char hash[65]);
 void watch_token_hash(const char *tok, char hash[65]);
 
+/* ---- addresses from outside (watch_addr.c) ---- */
+/* One plain address (local@domain.tld, printable ASCII, at most 254). */
+bool watch_addr_ok(const char *a);
+/* The first usable address of a free-text contact field ("a@x.cl, b@x.cl",
+ * "Name <a@x.cl>"), copied to out; false (out "") when there is none. */
+bool watch_first_address(const char *field, char *out, size_t n);
+
 /* ---- the store (watch_store.c) ---- */
 typedef struct watch_db {
     sqlite3 *db;

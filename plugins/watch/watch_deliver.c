@@ -201,8 +201,7 @@ static json_t *build(watch_plugin *w, sqlite3_stmt *r, int64_t now)
         const char *p = json_string_value(json_object_get(it, "portal"));
         json_t *d = json_object_get(it, "dataset");
         if (p && json_is_object(d) && json_string_value(json_object_get(d, "id"))) {
-            snprintf(url, sizeof url, "%s/api/datasets/%s", w->public_url,
-                     json_string_value(json_object_get(d, "id")));
+            watch_dataset_link(w, p, json_string_value(json_object_get(d, "id")), url, sizeof url);
             json_object_set_new(d, "vigia_url", json_string(url));
         }
         if (p && (!portal || strcmp(portal, p) == 0))

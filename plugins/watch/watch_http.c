@@ -454,8 +454,16 @@ static int h_dispatch(vg_http_request *req, void *user)
          strcmp(what, "unsubscribe") == 0) &&
         strcmp(m, "GET") == 0 && to_page(w, req, what))
         return 0;
-    if (strcmp(what, "confirm") == 0 && strcmp(m, "GET") == 0)
+    /* Confirming is a POST (the page's button): a GET never confirms, so a
+     * mail scanner that follows the link, even one running the page's
+     * JavaScript, subscribes nobody. */
+    if (strcmp(what, "confirm") == 0 && strcmp(m, "POST") == 0)
         return h_confirm(w, req);
+    if (strcmp(what, "confirm") == 0 && strcmp(m, "GET") == 0) {
+        vg_http_set_header(req, "Allow", "POST");
+        return vg_http_reply_error(req, 405, "METHOD_NOT_ALLOWED",
+                                   "confirm: POST this URL to confirm (a GET changes nothing)");
+    }
     if (strcmp(what, "manage") == 0 && strcmp(m, "GET") == 0)
         return h_manage(w, req);
     if (strcmp(what, "unsubscribe") == 0 && strcmp(m, "POST") == 0)

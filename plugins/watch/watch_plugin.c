@@ -6,6 +6,7 @@
 #include <time.h>
 #include <vigia/contract/delivery.h>
 
+#include "watch_maintainer.h"
 #include "watch_plugin.h"
 #include "watch_topics.h"
 
@@ -71,7 +72,9 @@ static int read_config(const vg_host *h, const vg_config *c, watch_cfg *o)
 static int watch_check_config(const vg_host *host, const vg_config *cfg)
 {
     watch_cfg c;
-    return read_config(host, cfg, &c);
+    int rc = read_config(host, cfg, &c);
+    int mrc = watch_maint_config(host, cfg, NULL);
+    return rc ? rc : mrc;
 }
 
 static void *ticker_main(void *arg)
@@ -89,6 +92,7 @@ static void *ticker_main(void *arg)
             break;
         pthread_mutex_unlock(&w->tmu);
         watch_kick(w);
+        watch_maint_kick(w);
         pthread_mutex_lock(&w->tmu);
     }
     pthread_mutex_unlock(&w->tmu);
@@ -103,6 +107,7 @@ static void watch_destroy(void *state)
     watch_db_close(&w->db);
     json_decref(w->inbox);
     watch_limits_free(w->limits);
+    watch_maint_free(w->maint);
     pthread_mutex_destroy(&w->inmu);
     pthread_mutex_destroy(&w->tmu);
     pthread_cond_destroy(&w->tcv);
@@ -113,11 +118,16 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
 {
     watch_cfg c;
     int rc = read_config(host, cfg, &c);
-    if (rc)
-        return rc;
+    watch_maint *maint = NULL;
+    int mrc = watch_maint_config(host, cfg, &maint);
+    if (rc || mrc)
+        return rc ? rc : mrc;
     watch_plugin *w = calloc(1, sizeof *w);
-    if (!w)
+    if (!w) {
+        watch_maint_free(maint);
         return -ENOMEM;
+    }
+    w->maint = maint;
     w->host = host;
     pthread_mutex_init(&w->inmu, NULL);
     pthread_mutex_init(&w->tmu, NULL);
@@ -192,6 +202,8 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
         rc = watch_status_register(w);
     if (rc >= 0)
         rc = watch_channels_register(w);
+    if (rc >= 0)
+        rc = watch_maint_init(w);
     if (rc < 0) {
         host->workq_stop(w->q);
         watch_destroy(w);
@@ -210,6 +222,7 @@ static int watch_start(void *state)
         return -1;
     w->ticker_running = true;
     watch_kick(w); /* resume what a previous run left in the outbox */
+    watch_maint_kick(w);
     return 0;
 }
 

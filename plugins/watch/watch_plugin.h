@@ -8,6 +8,7 @@
 #include "watch.h"
 
 typedef struct watch_limits watch_limits;
+typedef struct watch_maint watch_maint;
 
 #define WATCH_MAX_CHANNELS 16
 
@@ -43,6 +44,7 @@ typedef struct watch_plugin {
         unsigned long long n[3];
     } channels[WATCH_MAX_CHANNELS];
     size_t nchannels;
+    watch_maint *maint; /* maintainers' alerts (watch_maintainer.c) */
 } watch_plugin;
 
 int64_t watch_now(watch_plugin *w);
@@ -63,6 +65,10 @@ void watch_limits_free(watch_limits *l);
 /* Counts one hit of `key`; true when it is over `limit` in the window. */
 bool watch_limit_hit(watch_limits *l, const char *key, long long limit, int64_t window_ms,
                      int64_t now);
+
+/* watch_links.c: a dataset's page on the portal (the "on Vigía" link) */
+void watch_dataset_link(const watch_plugin *w, const char *portal, const char *id, char *out,
+                        size_t n);
 
 /* watch_subs.c: a subscription request, validated and stored */
 typedef struct watch_sub_req {

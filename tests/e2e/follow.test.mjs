@@ -2,7 +2,8 @@
 // follow a dataset from its detail view, the confirmation request the server
 // hands to the mail channel (read from the bus through the busbridge test
 // plugin, standing in for the e-mail plugin), its confirm link opened in the
-// browser, the manage link listing the dataset, a frequency change the API
+// browser and confirmed by the page's button (opening it alone confirms
+// nothing), the mails' "on Vigía" link opening the dataset's detail, the manage link listing the dataset, a frequency change the API
 // then reports, and the unfollow; then the organisation and search buttons,
 // the mail's unsubscribe link opened in a browser, and "erase everything".
 import assert from 'node:assert/strict';
@@ -113,13 +114,30 @@ describe('follow', { skip: skip || false }, () => {
     assert.ok(req.links.confirm.startsWith(`${server.base}/api/subscriptions/confirm?token=`), req.links.confirm);
     await sent(req.key);
 
-    // The confirm link, opened by a browser, lands on the portal's page.
+    // The confirm link, opened by a browser, lands on the portal's page,
+    // which confirms only when its button is pressed: opening the link (a
+    // mail scanner running the page's script) confirms nothing.
     await page.goto(req.links.confirm);
+    await page.locator('#manage-confirm').waitFor();
+    assert.equal(await text(page, '#manage-confirm'), 'Confirmar suscripción');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await manageApi(req.links.manage)).body.subscriptions[0].confirmed, false,
+      'confirmed without the button');
+    await screenshot(page, t.name, 'confirm-button');
+    await page.click('#manage-confirm');
     await waitFor(async () => (await text(page, '#manage-status')) === 'Suscripción confirmada.',
       { what: 'the confirmation on the page' });
     assert.equal(new URL(page.url()).pathname, '/manage.html');
     assert.equal(new URL(page.url()).hash, '', 'the spent token is dropped from the address');
     await screenshot(page, t.name, 'confirmed');
+
+    // The mails' "on Vigía" link (#dataset=<id>&portal=<name>) opens the
+    // dataset's detail in the portal.
+    await page.goto(`${server.base}/#dataset=${encodeURIComponent(id)}&portal=${encodeURIComponent(portal)}`);
+    await page.locator('#detail-dialog[open]').waitFor();
+    const shown = (await server.request('GET', `/api/datasets/${id}?portal=${portal}`)).title;
+    await waitFor(async () => (await text(page, '#detail-title')) === shown,
+      { what: 'the linked dataset in the detail view' });
 
     // The manage link lists the dataset, confirmed, with what was chosen.
     await page.goto(req.links.manage);

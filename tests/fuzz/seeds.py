@@ -102,6 +102,9 @@ def fixture_pages(binary):
                   'touch': True},
                  {'op': 'modify_dataset', 'id': ids[1], 'add_resource': True},
                  {'op': 'modify_dataset', 'id': ids[2], 'remove_resource': True},
+                 {'op': 'modify_dataset', 'id': ids[1],
+                  'set': {'maintainer': 'Ana Pérez', 'maintainer_email': 'ana@example.org',
+                          'author_email': 'Equipo <equipo@example.org>'}},
                  {'op': 'modify_dataset', 'id': ids[3],
                   'resource_url': {'position': 0, 'url': 'ftp://example.invalid/x.csv'}},
                  {'op': 'remove_dataset', 'id': ids[4]},
@@ -169,6 +172,10 @@ def main():
             if z == 'America/Santiago':
                 for cut in (44, len(d) // 3, len(d) - 1):
                     save('fuzz_tz', d[:cut])
+    # CKAN contact fields: the addresses of the watch tests.
+    for s in literals(tests('tests/plugins/watch/*.c')):
+        if b'@' in s and len(s) < 300 and b'{' not in s:
+            save('fuzz_contact', s)
 
     if a.fixture:
         for p in fixture_pages(a.fixture):

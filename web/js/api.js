@@ -65,7 +65,8 @@ export const api = {
   // Watchlists (the watch plugin): subscribe, then everything else with the
   // token of a mailed link.
   subscribe: (body) => request('POST', '/api/subscriptions', { body }),
-  confirmSubscription: (token) => request('GET', '/api/subscriptions/confirm', { params: { token } }),
+  // A POST: a GET of the mailed link never confirms (link scanners follow it).
+  confirmSubscription: (token) => request('POST', '/api/subscriptions/confirm', { params: { token } }),
   manage: (token) => request('GET', '/api/subscriptions/manage', { params: { token } }),
   editSubscription: (token, id, body) =>
     request('PATCH', `/api/subscriptions/${encodeURIComponent(id)}`, { params: { token }, body }),

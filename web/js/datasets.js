@@ -314,6 +314,14 @@ function initFilters() {
   });
 }
 
+// The "on Vigía" link of a mail (#dataset=<id>&portal=<name>) opens the detail
+// of that dataset over the list; the state of the list then takes the hash back.
+function openLinked() {
+  const p = new URLSearchParams(window.location.hash.slice(1));
+  const id = p.get('dataset');
+  if (id) openDetail(id, null, p.get('portal') || undefined);
+}
+
 export function initDatasets() {
   const $ = (id) => document.getElementById(id);
   els = {
@@ -325,7 +333,8 @@ export function initDatasets() {
   };
   initFilters();
   readHash();
-  window.addEventListener('hashchange', () => { readHash(); load(); });
+  openLinked();
+  window.addEventListener('hashchange', () => { readHash(); openLinked(); load(); });
   onSocket('stats_update', (p) => applyStats(p.stats));
   onSocket('dataset_update', applyDatasetUpdate);
   // After a reconnect anything may have changed while we were away.

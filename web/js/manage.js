@@ -15,6 +15,7 @@ let data = null; // the manage API's answer
 let erased = false;
 let askModal;
 let askAnswer = null;
+let confirmShown = false; // the confirm button waits for its press
 
 function fromHash() {
   const p = new URLSearchParams(window.location.hash.slice(1));
@@ -151,6 +152,7 @@ function prefsForm() {
 }
 
 function render() {
+  if (confirmShown) { confirmLink(); return; }
   if (erased) {
     els.body.replaceChildren(h('p', { class: 'manage-empty', text: t('manage.erased') }));
     return;
@@ -198,18 +200,31 @@ async function loadManage() {
   if (named.some(Boolean)) render();
 }
 
-async function confirmLink() {
-  status(t('manage.confirming'));
-  try {
-    await api.confirmSubscription(token);
-    // The token is spent: a reload must not try it again.
-    history.replaceState(null, '', window.location.pathname);
-    status(t('manage.confirmed'), 'ok');
-    els.body.replaceChildren(h('p', { class: 'muted', text: t('manage.confirmedHelp') }),
-      h('p', {}, h('a', { href: '/', text: t('manage.back') })));
-  } catch (e) {
-    status(e.status === 404 ? t('manage.confirmExpired') : apiMessage(e), 'error');
-  }
+// The mailed confirm link lands here; confirming takes a press of the
+// button (a POST), so a mail scanner that opens the link and even runs this
+// page subscribes nobody.
+function confirmLink() {
+  confirmShown = true;
+  status(t('manage.confirmAsk'));
+  const btn = h('button', { id: 'manage-confirm', type: 'button', class: 'btn btn-primary',
+    text: t('manage.confirm') });
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    status(t('manage.confirming'));
+    try {
+      await api.confirmSubscription(token);
+      confirmShown = false;
+      // The token is spent: a reload must not offer it again.
+      history.replaceState(null, '', window.location.pathname);
+      status(t('manage.confirmed'), 'ok');
+      els.body.replaceChildren(h('p', { class: 'muted', text: t('manage.confirmedHelp') }),
+        h('p', {}, h('a', { href: '/', text: t('manage.back') })));
+    } catch (e) {
+      btn.disabled = false;
+      status(e.status === 404 ? t('manage.confirmExpired') : apiMessage(e), 'error');
+    }
+  });
+  els.body.replaceChildren(h('p', {}, btn));
 }
 
 function initLang() {

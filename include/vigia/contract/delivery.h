@@ -19,7 +19,8 @@
  *      items     array of changes, oldest first, each
  *                {topic, kind, portal, at (ISO 8601 UTC), previous?, current?,
  *                 reason?, changes?, dataset: {id, name, title, organization,
- *                 organization_title, url (on the portal), vigia_url}}
+ *                 organization_title, url (on the portal), vigia_url (its
+ *                 page on Vigía: <public_url>/#dataset=<id>&portal=<portal>)}}
  *      count     total changes this message stands for (a digest of a storm
  *                may carry fewer items than it counts)
  *      links     {manage, unsubscribe (one-click, RFC 8058 POST target),

@@ -80,8 +80,11 @@ class Recorder:
             meta["answer"] = 451
         else:
             meta["answer"] = 250
-        with open(os.path.join(self.dir, "%03d.json" % n), "w") as f:
+        # the .json, renamed into place last, marks a message as recorded
+        path = os.path.join(self.dir, "%03d.json" % n)
+        with open(path + ".tmp", "w") as f:
             json.dump(meta, f)
+        os.replace(path + ".tmp", path)
         if meta["answer"] == 554:
             return "554 5.7.1 message refused by policy"
         if meta["answer"] == 451:
@@ -90,10 +93,12 @@ class Recorder:
 
     def messages(self):
         out = []
+        # a message still being written (its .json not in place yet) is left
+        # for the next call: tests poll this while the server sends
         for name in sorted(os.listdir(self.dir)):
-            if name.endswith(".eml"):
-                raw = open(os.path.join(self.dir, name), "rb").read()
-                meta = json.load(open(os.path.join(self.dir, name[:-4] + ".json")))
+            if name.endswith(".json"):
+                meta = json.load(open(os.path.join(self.dir, name)))
+                raw = open(os.path.join(self.dir, name[:-5] + ".eml"), "rb").read()
                 out.append((raw, meta))
         return out
 

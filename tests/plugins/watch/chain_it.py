@@ -5,8 +5,8 @@ message received by a real SMTP server (Debian's python3-aiosmtpd, the
 recorder of tests/plugins/email/email_smtp_it.py) on a loopback port.
 
 Proves: only the right subscriber hears, in their language and time zone;
-nothing but the confirmation is sent before its link is followed (HTTP GET
-against the running server); the List-Unsubscribe one-click POST from the
+nothing but the confirmation is sent before its link is confirmed (a GET of
+it changes nothing; the POST the manage page's button makes confirms); the List-Unsubscribe one-click POST from the
 received mail works; SMTP down then up -> the outbox retries and the mail
 arrives once with one Message-ID; a 5xx for good -> a dead letter in the
 outbox. Every process is started and stopped here, by pid.
@@ -63,7 +63,7 @@ class Fixture:
 
 
 class Vigia(VigiaProcess):
-    def __init__(self, tmp, fixture, smtp_port):
+    def __init__(self, tmp, fixture, smtp_port, watch_extra="", extra=""):
         d = os.path.join(tmp, "vigia")
         os.makedirs(d)
         port = smtp.free_port()
@@ -71,7 +71,7 @@ class Vigia(VigiaProcess):
         self.db = os.path.join(d, "vigia.db")
         super().__init__(
             d, port,
-            "[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
+            ("[server]\nlisten = 127.0.0.1:%d\ndatabase = %s\nplugin_dir = %s\nweb_root = %s/web\n"
             "plugins = monitor, notifications, watch, email, busbridge, rest\nlog_level = debug\n"
             "log_file = %s\nshutdown_timeout = 10s\n\n"
             "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\nper_host = 8\n"
@@ -80,9 +80,9 @@ class Vigia(VigiaProcess):
             "recover_threshold = 1\n\n"
             "[watch]\npublic_url = %s\ngroup_window = 300ms\ntick = 100ms\nlease = 5s\n"
             "backoff_min = 300ms\nbackoff_max = 1s\nmax_attempts = 20\n"
-            "confirm_per_ip = 100\nrequests_per_ip = 100000\n\n"
+            "confirm_per_ip = 100\nrequests_per_ip = 100000\n" + watch_extra + "\n"
             "[email]\nurl = smtp://127.0.0.1:%d\nuse_tls = none\nfrom = vigia@example.org\n"
-            "helo = vigia.test\ntimeout = 3s\nconnect_timeout = 1s\n"
+            "helo = vigia.test\ntimeout = 3s\nconnect_timeout = 1s\n" + extra)
             % (port, self.db, os.environ["VIGIA_PLUGIN_DIR"], os.environ["VIGIA_SOURCE_DIR"],
                os.path.join(d, "vigia.log"), fixture.base, base, smtp_port))
 
@@ -178,6 +178,8 @@ def main():
             url = link(text_of(m), "confirm")
             if check(url is not None, "no confirm link for %s in %r" % (who, text_of(m)[:400])):
                 st, body = http("GET", url)
+                check(st == 405, "a GET of the confirm link (a link scanner) answered %s" % st)
+                st, body = http("POST", url, b"")
                 check(st == 200 and body.get("confirmed") is True, "confirm %s: %s %s"
                       % (who, st, body))
 
@@ -194,6 +196,9 @@ def main():
                   "alice's alert in English: %r" % subject)
             text = text_of(alert)
             check(ds[0]["title"] in subject or ds[0]["title"] in text, "the dataset's title")
+            page = "%s/#dataset=%s&portal=fx" % (vigia.base, ds[0]["id"])
+            check("On Vigía: " + page in text, "the on-Vigía link opens the portal's page %s: %r"
+                  % (page, text[-600:]))
             check("UTC+01:00" in text, "time in Europe/Madrid (UTC+01:00 in winter): %r"
                   % text[:600])
             # The change happened at t0 (give or take the sweep): its local time is UTC+1.

@@ -204,6 +204,43 @@ static void backoff_grows_with_jitter(void **state)
     }
 }
 
+/* CKAN contact fields are free text: the first usable address is taken. */
+static void contact_fields_give_their_first_address(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"ana@example.org", "ana@example.org"},
+        {"  ana@example.org , b@example.org", "ana@example.org"},
+        {"Equipo Datos <datos@gob.example.cl>", "datos@gob.example.cl"},
+        {"sin correo; otro: x@y.cl", "x@y.cl"},
+        {"no address here", NULL},
+        {"a@b", NULL},
+        {"@example.org", NULL},
+        {"a@@example.org", NULL},
+        {"a@example.org.", NULL},
+        {"a\r\nBcc:@example.org", NULL},
+        {"", NULL},
+    };
+    char out[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        bool ok = watch_first_address(cases[i].in, out, sizeof out);
+        if (cases[i].want) {
+            assert_true(ok);
+            assert_string_equal(out, cases[i].want);
+        } else {
+            assert_false(ok);
+            assert_string_equal(out, "");
+        }
+    }
+    assert_false(watch_first_address(NULL, out, sizeof out));
+    char small[8];
+    assert_false(watch_first_address("ana@example.org", small, sizeof small)); /* never cut */
+    assert_true(watch_addr_ok("jefa@example.org"));
+    assert_false(watch_addr_ok("jefa@example.org\r\nX: y"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +249,7 @@ int main(void)
         cmocka_unit_test(tokens_are_random_and_hashed),
         cmocka_unit_test(outbox_groups_settles_and_dead_letters),
         cmocka_unit_test(backoff_grows_with_jitter),
+        cmocka_unit_test(contact_fields_give_their_first_address),
         cmocka_unit_test(old_databases_gain_channels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
