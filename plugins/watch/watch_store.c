@@ -52,9 +52,12 @@ static const char *const schema =
     /* one row per (subscriber, event) waiting for its message; written by
      * the hundred thousand in a storm, so only the due index (no foreign
      * keys: erase and unsubscribe delete from it explicitly, grouping skips
-     * rows whose subscription is gone, duplicates collapse there too) */
+     * rows whose subscription is gone, duplicates collapse there too);
+     * AUTOINCREMENT: a message's key is built from its lowest item id, and
+     * an id reused once the table has emptied repeated a sent key */
     "CREATE TABLE IF NOT EXISTS watch_pending("
-    " id INTEGER PRIMARY KEY, subscriber INTEGER NOT NULL, subscription INTEGER NOT NULL,"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, subscriber INTEGER NOT NULL, subscription INTEGER NOT "
+    "NULL,"
     " event INTEGER NOT NULL, digest INTEGER NOT NULL, due_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS watch_pending_due ON watch_pending(due_ms);"
     "CREATE TABLE IF NOT EXISTS watch_outbox("
@@ -85,6 +88,42 @@ static int migrate_channels(watch_db *w)
                          " ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';");
 }
 
+/* Databases made before watch_pending's ids were AUTOINCREMENT: rebuild it,
+ * and start its ids past every id a stored outbox key may already name. */
+static int migrate_pending_ids(watch_db *w)
+{
+    sqlite3_stmt *s = NULL;
+    bool old = false;
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
+                           " name = 'watch_pending' AND sql NOT LIKE '%AUTOINCREMENT%'",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    old = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    if (!old)
+        return 0;
+    return watch_exec(
+        w,
+        "BEGIN IMMEDIATE;"
+        "ALTER TABLE watch_pending RENAME TO watch_pending_old;"
+        "CREATE TABLE watch_pending(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " subscriber INTEGER NOT NULL, subscription INTEGER NOT NULL, event INTEGER NOT NULL,"
+        " digest INTEGER NOT NULL, due_ms INTEGER NOT NULL);"
+        "INSERT INTO watch_pending SELECT id, subscriber, subscription, event, digest, due_ms"
+        " FROM watch_pending_old;"
+        "DROP TABLE watch_pending_old;"
+        "CREATE INDEX watch_pending_due ON watch_pending(due_ms);"
+        /* keys are <kind>-<subscriber>-<item id>; the copy above made a row */
+        "DELETE FROM sqlite_sequence WHERE name = 'watch_pending';"
+        "INSERT INTO sqlite_sequence(name, seq) SELECT 'watch_pending', coalesce(max(n), 0) FROM ("
+        " SELECT max(id) AS n FROM watch_pending UNION ALL"
+        " SELECT max(CAST(substr(substr(key, instr(key, '-') + 1),"
+        " instr(substr(key, instr(key, '-') + 1), '-') + 1) AS INTEGER))"
+        " FROM watch_outbox WHERE key LIKE 'alert-%' OR key LIKE 'digest-%');"
+        "COMMIT;");
+}
+
 int watch_exec(watch_db *w, const char *sql)
 {
     return sqlite3_exec(w->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
@@ -103,7 +142,7 @@ int watch_db_open(watch_db *w, const char *path, char *err, size_t errsize)
      * COMMIT returns); only a power loss may take the last ones. */
     if (watch_exec(w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                       "PRAGMA foreign_keys=ON;") ||
-        migrate_channels(w) || watch_exec(w, schema))
+        migrate_channels(w) || watch_exec(w, schema) || migrate_pending_ids(w))
         goto fail;
     return 0;
 fail:

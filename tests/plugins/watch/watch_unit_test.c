@@ -141,6 +141,14 @@ static void outbox_groups_settles_and_dead_letters(void **state)
     assert_string_equal((const char *)sqlite3_column_text(s, 0), "dead");
     sqlite3_finalize(s);
     assert_int_equal(watch_outbox_result(&w, "nope", "sent", NULL, 0, 3000, &oo), -ENOENT);
+    /* the pending table is empty now: the next message must get a key of its
+     * own (its lowest item id once restarted at 1 and repeated a sent key) */
+    assert_int_equal(watch_match_events(&w, topics, payloads, 1, 4000, &mo), 1);
+    assert_int_equal(watch_outbox_group(&w, 5000, &oo), 1);
+    sqlite3_prepare_v2(w.db, "SELECT count(DISTINCT key) FROM watch_outbox", -1, &s, NULL);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);
+    sqlite3_finalize(s);
     for (int i = 0; i < 300; i++) {
         json_decref(topics[i]);
         json_decref(payloads[i]);
@@ -166,7 +174,19 @@ static void old_databases_gain_channels(void **state)
                      "CREATE TABLE watch_subscriber(id INTEGER PRIMARY KEY"
                      " AUTOINCREMENT, email TEXT NOT NULL UNIQUE, lang TEXT NOT NULL,"
                      " tz TEXT NOT NULL, created_ms INTEGER NOT NULL);"
-                     "INSERT INTO watch_subscriber VALUES (7, 'a@x.org', 'es', 'UTC', 0);",
+                     "INSERT INTO watch_subscriber VALUES (7, 'a@x.org', 'es', 'UTC', 0);"
+                     "CREATE TABLE watch_pending(id INTEGER PRIMARY KEY, subscriber INTEGER NOT"
+                     " NULL, subscription INTEGER NOT NULL, event INTEGER NOT NULL,"
+                     " digest INTEGER NOT NULL, due_ms INTEGER NOT NULL);"
+                     "INSERT INTO watch_pending VALUES (3, 7, 1, 1, 0, 0);"
+                     "CREATE TABLE watch_outbox(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+                     " subscriber INTEGER NOT NULL, subscription INTEGER, kind TEXT NOT NULL,"
+                     " body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL"
+                     " DEFAULT 0, next_ms INTEGER NOT NULL, lease_until INTEGER, last_error TEXT,"
+                     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+                     "INSERT INTO watch_outbox(key, subscriber, kind, body, state, next_ms,"
+                     " created_ms, updated_ms) VALUES ('alert-7-41', 7, 'alert', '{}', 'sent', 0,"
+                     " 0, 0);",
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
@@ -181,6 +201,16 @@ static void old_databases_gain_channels(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(s, 0), 7);
+    sqlite3_finalize(s);
+    /* pending rows kept, and new ids start past every id a stored key names */
+    assert_int_equal(watch_exec(&w, "DELETE FROM watch_pending WHERE id = 3;"
+                                    "INSERT INTO watch_pending(subscriber, subscription, event,"
+                                    " digest, due_ms) VALUES (7, 1, 1, 0, 0)"),
+                     0);
+    assert_int_equal(sqlite3_prepare_v2(w.db, "SELECT max(id) FROM watch_pending", -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 42);
     sqlite3_finalize(s);
     assert_int_equal(watch_exec(&w, "INSERT INTO watch_subscriber(channel, address, lang, tz,"
                                     " created_ms) VALUES ('webhook', 'wh-1', 'en', 'UTC', 0)"),
