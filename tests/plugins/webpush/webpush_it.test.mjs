@@ -1,0 +1,172 @@
+// The webpush channel through the real binary against a Node push service
+// on loopback (pushservice.mjs: VAPID checked with Node's crypto, bodies
+// decrypted with http_ece). The test bus bridge publishes delivery.requested
+// as the watch's outbox would and records delivery.result. Answers: 201 sent,
+// 410 gone, 429 with Retry-After retried, 5xx retried, 413 failed, a closed
+// port retried; one kept connection per push service; the VAPID key survives
+// a restart.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { VigiaServer, missingBinary, missingPlugin, waitFor } from '../../e2e/lib/server.mjs';
+import { freePort } from '../../support/net.mjs';
+import { PushService } from './pushservice.mjs';
+
+const SUBJECT = 'mailto:ops@vigia.example.org';
+const skip = missingBinary() || (missingPlugin(['busbridge', 'webpush']) && `plugin ${missingPlugin(['busbridge', 'webpush'])} not built`);
+if (skip) console.log(`# SKIP ${skip}`);
+
+function request(key, to, { lang = 'es', kind = 'down', count = 1, items } = {}) {
+  const item = (i) => ({
+    topic: 'dataset.status_changed', kind, at: '2026-12-01T00:59:53Z', portal: 'datos',
+    previous: kind === 'down' ? 'up' : 'down', current: kind === 'down' ? 'down' : 'up',
+    dataset: {
+      id: `ds-${i}`, name: `presupuesto-${i}`, title: `Presupuesto ${2026 + i}`, organization: 'dipres',
+      organization_title: 'Dirección de Presupuestos', url: `https://datos.example.cl/dataset/presupuesto-${i}`,
+      status: kind === 'down' ? 'down' : 'up', vigia_url: `https://vigia.example.org/api/datasets/ds-${i}`,
+    },
+  });
+  return {
+    v: 1, key, channel: 'webpush', to: JSON.stringify(to), lang, tz: 'America/Santiago', kind: count > 1 ? 'alert' : 'alert',
+    count, items: items ?? Array.from({ length: Math.min(count, 20) }, (_, i) => item(i)),
+    links: { manage: 'https://vigia.example.org/api/subscriptions/manage?token=T', unsubscribe: 'https://vigia.example.org/api/subscriptions/unsubscribe?token=T&id=1' },
+    list_id: 'datos.vigia.vigia.example.org',
+  };
+}
+
+describe('webpush channel', { skip: Boolean(skip) }, () => {
+  let server;
+  let push;
+  let since = 0;
+
+  const publish = async (payload) => {
+    const r = await server.request('POST', '/test/publish', { topic: 'delivery.requested', payload });
+    assert.equal(r.rc, 0);
+  };
+  // The delivery.result events of `keys`, waited for (in publish order per key).
+  const results = async (keys, timeout = 20000) => waitFor(async () => {
+    const ev = await server.request('GET', `/test/events?since=${since}`);
+    const got = {};
+    for (const e of ev.events) {
+      if (e.topic === 'delivery.result' && keys.includes(e.payload.key)) (got[e.payload.key] ??= []).push(e.payload);
+    }
+    return keys.every((k) => got[k]) ? got : null;
+  }, { timeout, what: `delivery.result of ${keys.join(', ')}` });
+  const mark = async () => { since = (await server.request('GET', `/test/events?since=${1e15}`)).next; };
+
+  before(async () => {
+    push = await new PushService({ subject: SUBJECT }).start();
+    server = new VigiaServer({
+      plugins: ['busbridge', 'webpush'],
+      extraIni: `[webpush]\nvapid_subject = ${SUBJECT}\nallow_insecure_push_endpoints = true\nttl = 1h\nthreads = 1\n`,
+    });
+    await server.start();
+    push.vapidKey = (await server.request('GET', '/api/push/vapid-public-key')).public_key;
+  });
+
+  after(async () => {
+    if (server) await server.cleanup();
+    if (push) await push.stop();
+  });
+
+  test('the VAPID public key is an uncompressed P-256 point and survives a restart', async () => {
+    const raw = Buffer.from(push.vapidKey, 'base64url');
+    assert.equal(raw.length, 65);
+    assert.equal(raw[0], 4);
+    await server.restart();
+    assert.equal((await server.request('GET', '/api/push/vapid-public-key')).public_key, push.vapidKey);
+  });
+
+  test('201: encrypted for the browser, signed, in its language, sent', async () => {
+    await mark();
+    const es = push.browser('ok-es');
+    const en = push.browser('ok-en');
+    await publish(request('k-es', es.subscription()));
+    await publish(request('k-en', en.subscription(), { lang: 'en', kind: 'recovered' }));
+    await publish(request('k-storm', en.subscription(), { lang: 'en', count: 300 }));
+    const r = await results(['k-es', 'k-en', 'k-storm']);
+    for (const k of ['k-es', 'k-en', 'k-storm']) assert.equal(r[k][0].status, 'sent', JSON.stringify(r[k]));
+    assert.deepEqual(push.problems, []);
+    const got = (name) => push.received.filter((x) => x.name === name);
+    const down = got('ok-es')[0];
+    assert.deepEqual(down.payload, {
+      v: 1, title: '«Presupuesto 2026» dejó de responder',
+      body: 'datos · Dirección de Presupuestos · disponible → caído',
+      url: 'https://datos.example.cl/dataset/presupuesto-0', tag: 'vigia:datos:ds-0', lang: 'es', kind: 'down', count: 1,
+    });
+    assert.equal(down.headers.urgency, 'high');
+    assert.equal(down.headers.ttl, '3600');
+    assert.match(down.headers.topic, /^[\w-]{32}$/);
+    const [rec, storm] = got('ok-en');
+    assert.equal(rec.payload.title, '“Presupuesto 2026” recovered');
+    assert.equal(rec.headers.urgency, 'normal');
+    assert.equal(rec.headers.topic, down.headers.topic, 'the recovery replaces the down (same Topic)');
+    assert.equal(storm.payload.title, 'Vigía: 300 changes in what you follow');
+    assert.equal(storm.payload.url, 'https://vigia.example.org/');
+    assert.equal(storm.headers.topic, undefined);
+    assert.equal(push.connections, 1, 'one kept connection to the push service');
+  });
+
+  test('410 → gone, 429 with Retry-After → retry, 5xx → retry, 413 → failed, no service → retry', async () => {
+    await mark();
+    const gone = push.browser('gone', [410]);
+    const busy = push.browser('busy', [429, 201]);
+    const down = push.browser('down', [503]);
+    const big = push.browser('big', [413]);
+    const closed = { ...push.browser('x').subscription(), endpoint: `http://127.0.0.1:${await freePort()}/p/x` };
+    await publish(request('k-gone', gone.subscription()));
+    await publish(request('k-busy', busy.subscription()));
+    await publish(request('k-down', down.subscription()));
+    await publish(request('k-big', big.subscription()));
+    await publish(request('k-closed', closed));
+    let r = await results(['k-gone', 'k-busy', 'k-down', 'k-big', 'k-closed']);
+    assert.equal(r['k-gone'][0].status, 'gone');
+    assert.match(r['k-gone'][0].error, /410/);
+    assert.equal(r['k-busy'][0].status, 'retry');
+    assert.equal(r['k-busy'][0].retry_after_ms, 1000);
+    assert.equal(r['k-down'][0].status, 'retry');
+    assert.equal(r['k-down'][0].retry_after_ms, undefined);
+    assert.equal(r['k-big'][0].status, 'failed');
+    assert.match(r['k-big'][0].error, /413/);
+    assert.equal(r['k-closed'][0].status, 'retry');
+    // The outbox asks again after the delay: now the service takes it.
+    await mark();
+    await publish(request('k-busy', busy.subscription()));
+    r = await results(['k-busy']);
+    assert.equal(r['k-busy'][0].status, 'sent');
+    assert.deepEqual(push.problems, []);
+  });
+
+  test('bad rows are failed with the reason, not sent', async () => {
+    await mark();
+    const ok = push.browser('bad').subscription();
+    await publish({ ...request('k-nojson', ok), to: 'not json' });
+    await publish(request('k-https', { ...ok, endpoint: 'http://push.example.net/p/x' }));
+    await publish({ ...request('k-confirm', ok), kind: 'confirm' });
+    await publish(request('k-empty', ok, { items: [], count: 0 }));
+    await publish({ ...request('k-email', ok), channel: 'email' }); // not ours: no answer
+    const r = await results(['k-nojson', 'k-https', 'k-confirm', 'k-empty']);
+    assert.match(r['k-nojson'][0].error, /to: not a push subscription/);
+    assert.match(r['k-https'][0].error, /https/);
+    assert.match(r['k-confirm'][0].error, /no confirmation/);
+    assert.match(r['k-empty'][0].error, /items/);
+    for (const k of ['k-nojson', 'k-https', 'k-confirm', 'k-empty']) assert.equal(r[k][0].status, 'failed');
+    const ev = await server.request('GET', `/test/events?since=${since}`);
+    assert.equal(ev.events.filter((e) => e.topic === 'delivery.result' && e.payload.key === 'k-email').length, 0);
+    assert.equal(push.received.filter((x) => x.name === 'bad').length, 0);
+  });
+
+  test('POST /api/push/subscriptions checks the subscription before anything is stored', async () => {
+    const post = (body) => fetch(`${server.base}/api/push/subscriptions`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const sub = push.browser('api').subscription();
+    let r = await post({ subscription: { ...sub, endpoint: 'ftp://x/y' }, target: { type: 'all' } });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /^subscription\.endpoint: /);
+    r = await post({ subscription: { ...sub, keys: { ...sub.keys, auth: 'AAAA' } }, target: { type: 'all' } });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /^subscription\.keys\.auth: 16 bytes/);
+    r = await post([1]);
+    assert.equal(r.status, 400);
+  });
+});
