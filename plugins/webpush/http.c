@@ -11,11 +11,6 @@
 
 #include "webpush_plugin.h"
 
-#ifndef VG_WATCH_M_SUBSCRIBE /* until the channel-neutral watch lands */
-#define VG_WATCH_M_SUBSCRIBE "watch.subscribe"
-#define VG_WATCH_M_FORGET "watch.forget"
-#endif
-
 #define BODY_MAX 16384
 #define SLOTS 512
 
@@ -156,7 +151,8 @@ static int h_subscribe(vg_http_request *req, void *user)
     json_t *in = read_request(h, req, &address);
     if (!in)
         return 0;
-    json_t *params = json_pack("{s:i, s:s, s:s}", "v", 1, "channel", "webpush", "address", address);
+    json_t *params =
+        json_pack("{s:i, s:s, s:s}", "v", VG_WATCH_V, "channel", "webpush", "address", address);
     free(address);
     /* The same preferences an e-mail subscription takes; watch checks them. */
     static const char *const pass[] = {"target",   "kinds",       "lang",        "tz",
@@ -197,7 +193,8 @@ static int h_forget(vg_http_request *req, void *user)
     if (!in)
         return 0;
     json_decref(in);
-    json_t *params = json_pack("{s:i, s:s, s:s}", "v", 1, "channel", "webpush", "address", address);
+    json_t *params =
+        json_pack("{s:i, s:s, s:s}", "v", VG_WATCH_V, "channel", "webpush", "address", address);
     free(address);
     json_t *result = NULL;
     int rc = vg_bus_call(h->host->bus, VG_WATCH_M_FORGET, params, &result);

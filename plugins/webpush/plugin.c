@@ -14,10 +14,6 @@
 
 #include "webpush_plugin.h"
 
-#ifndef VG_DELIVERY_GONE /* until the channel-neutral watch lands */
-#define VG_DELIVERY_GONE "gone"
-#endif
-
 typedef struct wp_state {
     const vg_host *host;
     wp_settings s;

@@ -108,3 +108,33 @@ export function pushToggle({ checked = false, onChange } = {}) {
     h('label', { class: 'check', for: id }, box, h('span', { text: t('push.toggle') })), note, error);
   return { el, box, error, value: () => box.checked && !box.disabled };
 }
+
+// The manage page's section: for an e-mail subscriber, turning it on follows
+// the same things with the same preferences in this browser; turning it off
+// (there, or on a push subscriber's own page) stops every notification to
+// this browser.
+export function managePushSection(data) {
+  const own = data.channel === 'webpush';
+  const toggle = pushToggle({
+    checked: own,
+    async onChange(on) {
+      if (!on) {
+        await forgetPush();
+        return t('push.off');
+      }
+      for (const s of data.subscriptions || []) {
+        const { title, ...target } = s.target || {};
+        await subscribePush({
+          target, kinds: s.kinds, delivery: s.delivery, quiet_hours: s.quiet_hours || undefined,
+          min_severity: s.min_severity, lang: data.lang, tz: data.tz,
+        });
+      }
+      return t('push.on');
+    },
+  });
+  if (!own) pushIsOn().then((on) => { toggle.box.checked = on; }, () => {});
+  return h('section', { id: 'manage-push', class: 'manage-push' }, toggle.el);
+}
+
+// How the manage page names a subscriber that has no e-mail address.
+export const subscriberName = (data) => (data.channel === 'webpush' ? t('push.browser') : data.email || data.address || '');
