@@ -104,7 +104,7 @@ export function pushToggle({ checked = false, onChange } = {}) {
       }
     });
   }
-  const el = h('div', { class: 'field push-field', dataset: { field: 'push' } },
+  const el = h('div', { class: 'push-field', dataset: { field: 'push' } },
     h('label', { class: 'check', for: id }, box, h('span', { text: t('push.toggle') })), note, error);
   return { el, box, error, value: () => box.checked && !box.disabled };
 }
