@@ -105,11 +105,14 @@ EVP_PKEY *wp_key_from_pem(const char *pem, size_t len, char *err, size_t errn)
     return k;
 }
 
+static EVP_MAC *mac; /* fetched once: the fetch is most of a small MAC's cost */
+
+void wp_crypto_cleanup(void) { EVP_MAC_free(__atomic_exchange_n(&mac, NULL, __ATOMIC_ACQ_REL)); }
+
 static int hmac256(const unsigned char *key, size_t klen, const unsigned char *a, size_t alen,
                    const unsigned char *b, size_t blen, unsigned char out[32])
 {
     EVP_MAC_CTX *ctx = NULL;
-    static EVP_MAC *mac; /* fetched once: the fetch is most of a small MAC's cost */
     EVP_MAC *m = __atomic_load_n(&mac, __ATOMIC_ACQUIRE);
     if (!m) {
         EVP_MAC *f = EVP_MAC_fetch(NULL, "HMAC", NULL);

@@ -276,7 +276,11 @@ static void wp_stop(void *state)
     st->host->workq_stop(st->q);
 }
 
-static void wp_destroy(void *state) { state_free(state); }
+static void wp_destroy(void *state)
+{
+    state_free(state);
+    wp_crypto_cleanup();
+}
 
 VG_PLUGIN_DEFINE(webpush, "1.0.0",
                  "Web Push channel: delivery.requested to browsers (RFC 8291/8292)",

@@ -44,6 +44,8 @@ char *wp_key_to_pem(EVP_PKEY *k);
 EVP_PKEY *wp_key_from_pem(const char *pem, size_t len, char *err, size_t errn);
 
 /* ---- RFC 8291 aes128gcm ---- */
+/* Frees what the encryption keeps between calls (the plugin's destroy). */
+void wp_crypto_cleanup(void);
 /* Encrypts `pt` for the subscription (ua_public, auth) into one record.
  * `as_key` and `salt` are the ephemeral key and salt: NULL to draw fresh ones
  * (tests pass RFC 8291's own). Returns the body (header || record), malloc'd,

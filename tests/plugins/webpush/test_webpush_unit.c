@@ -388,5 +388,7 @@ int main(void)
         cmocka_unit_test(test_vapid_jwt), cmocka_unit_test(test_subscription),
         cmocka_unit_test(test_message),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    wp_crypto_cleanup();
+    return rc;
 }

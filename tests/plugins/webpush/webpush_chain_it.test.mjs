@@ -72,7 +72,12 @@ describe('webpush through the watch outbox', { skip: Boolean(skip) }, () => {
   });
 
   after(async () => {
-    if (server) await server.cleanup();
+    if (server) {
+      await server.stop();
+      // Under ASan/UBSan (build-asan) a report goes to the server's stderr.
+      assert.doesNotMatch(server.output(), /Sanitizer|runtime error/);
+      await server.cleanup();
+    }
     if (push) await push.stop();
   });
 
