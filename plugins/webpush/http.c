@@ -23,6 +23,7 @@ typedef struct slot {
 struct wp_http {
     const vg_host *host;
     bool insecure;
+    json_t *hosts;
     long long per_minute;
     char pub64[96];
     pthread_mutex_t mu;
@@ -32,6 +33,7 @@ struct wp_http {
 static void http_free(void *p)
 {
     wp_http *h = p;
+    json_decref(h->hosts);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -100,7 +102,8 @@ static json_t *read_request(wp_http *h, vg_http_request *req, char **address)
         vg_http_reply_error(req, 503, "UNAVAILABLE", "out of memory");
         return NULL;
     }
-    if (wp_sub_parse(json_object_get(in, "subscription"), h->insecure, sub, err, sizeof err) < 0) {
+    if (wp_sub_parse(json_object_get(in, "subscription"), h->insecure, sub, err, sizeof err) < 0 ||
+        wp_endpoint_allowed(sub->endpoint, h->hosts, err, sizeof err) < 0) {
         free(sub);
         json_decref(in);
         vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "%s", err);
@@ -214,6 +217,7 @@ int wp_http_register(const vg_host *host, const wp_settings *s, const char *pub6
         return -ENOMEM;
     h->host = host;
     h->insecure = s->insecure;
+    h->hosts = json_incref(s->hosts);
     h->per_minute = s->requests_per_ip;
     snprintf(h->pub64, sizeof h->pub64, "%s", pub64);
     pthread_mutex_init(&h->mu, NULL);

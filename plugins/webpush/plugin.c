@@ -94,7 +94,8 @@ static wp_status deliver_one(wp_job *j, vg_job *job, char *err, size_t errn, int
         s = WP_RETRY;
     } else if (!o) {
         snprintf(err, errn, "to: not a push subscription (JSON)");
-    } else if (wp_sub_parse(o, st->s.insecure, sub, err, errn) == 0) {
+    } else if (wp_sub_parse(o, st->s.insecure, sub, err, errn) == 0 &&
+               wp_endpoint_allowed(sub->endpoint, st->s.hosts, err, errn) == 0) {
         char home[1024];
         wp_message m;
         home_of(st, p, home, sizeof home);
@@ -190,6 +191,13 @@ int wp_config_read(const vg_host *host, const vg_config *cfg, wp_settings *s)
     bad |= host->config_int(host, cfg, "queue", 1000, 1, 100000, &s->queue) < 0;
     bad |= host->config_int(host, cfg, "requests_per_ip", 30, 1, 100000, &s->requests_per_ip) < 0;
     bad |= host->config_bool(host, cfg, "allow_insecure_push_endpoints", false, &s->insecure) < 0;
+    /* The browsers' push services (Chrome, Edge, Firefox, Safari and their
+     * derivatives): a subscription elsewhere is refused, so a client cannot
+     * make the server POST to hosts of its choosing. */
+    bad |= host->config_list(host, cfg, "push_hosts",
+                             "fcm.googleapis.com, *.push.services.mozilla.com, "
+                             "*.notify.windows.com, *.push.apple.com",
+                             &s->hosts) < 0;
     if (bad)
         return -EINVAL;
     char why[160];
@@ -197,7 +205,25 @@ int wp_config_read(const vg_host *host, const vg_config *cfg, wp_settings *s)
         return host->config_fail(host, cfg, "vapid_subject", "%s", why);
     if (*s->home && strncmp(s->home, "https://", 8) != 0 && strncmp(s->home, "http://", 7) != 0)
         return host->config_fail(host, cfg, "portal_url", "an http(s) URL");
+    size_t i;
+    const json_t *v;
+    json_array_foreach (s->hosts, i, v) {
+        const char *h = json_string_value(v);
+        for (const char *p = h; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '-' ||
+                  (*p == '*' && (p == h && (p[1] == '.' || !p[1])))))
+                return host->config_fail(host, cfg, "push_hosts",
+                                         "lower-case host names, '*.' before a domain, or *");
+    }
+    if (!json_array_size(s->hosts))
+        return host->config_fail(host, cfg, "push_hosts", "at least one host (or *)");
     return 0;
+}
+
+void wp_settings_free(wp_settings *s)
+{
+    json_decref(s->hosts);
+    s->hosts = NULL;
 }
 
 static int wp_check_config(const vg_host *host, const vg_config *cfg)
@@ -209,6 +235,7 @@ static int wp_check_config(const vg_host *host, const vg_config *cfg)
         rc = k ? 0 : -EINVAL;
         EVP_PKEY_free(k);
     }
+    wp_settings_free(&s);
     return rc;
 }
 
@@ -216,6 +243,7 @@ static void state_free(wp_state *st)
 {
     wp_sender_free(st->send);
     EVP_PKEY_free(st->key);
+    wp_settings_free(&st->s);
     free(st);
 }
 

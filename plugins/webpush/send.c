@@ -6,7 +6,9 @@
  * Answers: 201 (any 2xx) sent; 404/410 the subscription is gone; 413 too
  * large (failed); 429 and 5xx retry (Retry-After honoured); other 4xx failed;
  * no answer (connection, timeout) retry. */
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,7 @@ struct wp_sender {
     char pub64[96];
     const char *subject;
     long connect_timeout_ms, timeout_ms, ttl_s;
+    bool insecure; /* loopback allowed (tests) */
     origin o[ORIGINS];
     int64_t tick;
 };
@@ -48,6 +51,7 @@ wp_sender *wp_sender_new(EVP_PKEY *key, const char *pub64, const wp_settings *s)
     x->connect_timeout_ms = (long)s->connect_timeout;
     x->timeout_ms = (long)s->timeout;
     x->ttl_s = (long)(s->ttl / 1000);
+    x->insecure = s->insecure;
     return x;
 }
 
@@ -119,6 +123,8 @@ static void checkin(wp_sender *x, const char *name, CURL *c)
 }
 
 typedef struct answer {
+    char refused[80]; /* the address a connection was refused to */
+    bool insecure;
     char retry_after[64];
     char body[256];
     size_t body_len;
@@ -160,6 +166,30 @@ static int on_progress(void *user, curl_off_t dt, curl_off_t dn, curl_off_t ut, 
     (void)dt, (void)dn, (void)ut, (void)un;
     const answer *a = user;
     return a->ab && a->ab->stop(a->ab->ctx) ? 1 : 0;
+}
+
+/* Checked on the address libcurl is about to connect to, after DNS, so no
+ * name (or a rebinding of it) leads the server into a private network. */
+static curl_socket_t open_socket(void *user, curlsocktype purpose, struct curl_sockaddr *sa)
+{
+    answer *a = user;
+    (void)purpose;
+    const unsigned char *ip = NULL;
+    if (sa->family == AF_INET)
+        ip = (const unsigned char *)&((struct sockaddr_in *)(void *)&sa->addr)->sin_addr;
+    else if (sa->family == AF_INET6)
+        ip = (const unsigned char *)&((struct sockaddr_in6 *)(void *)&sa->addr)->sin6_addr;
+    int loop =
+        ip && ((sa->family == AF_INET && ip[0] == 127) ||
+               (sa->family == AF_INET6 && IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)ip)));
+    if (!ip || !(wp_addr_public(sa->family, ip) || (a->insecure && loop))) {
+        if (ip)
+            inet_ntop(sa->family, ip, a->refused, sizeof a->refused);
+        else
+            snprintf(a->refused, sizeof a->refused, "family %d", sa->family);
+        return CURL_SOCKET_BAD;
+    }
+    return socket(sa->family, sa->socktype, sa->protocol);
 }
 
 /* Retry-After: delta-seconds or an HTTP-date; 0 when absent or bad. */
@@ -221,7 +251,7 @@ wp_status wp_send(wp_sender *x, const wp_sub *sub, const wp_message *m, int64_t 
         hs = curl_slist_append(hs, line);
     }
     hs = curl_slist_append(hs, "Expect:"); /* no 100-continue round trip */
-    answer a = {.ab = ab};
+    answer a = {.ab = ab, .insecure = x->insecure};
     long timeout = x->timeout_ms;
     if (budget_ms < timeout)
         timeout = budget_ms < 100 ? 100 : (long)budget_ms;
@@ -244,12 +274,17 @@ wp_status wp_send(wp_sender *x, const wp_sub *sub, const wp_message *m, int64_t 
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &a);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &a);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "Vigia-webpush/1");
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     clean(a.body);
-    if (rc != CURLE_OK) {
+    if (rc != CURLE_OK && a.refused[0]) {
+        snprintf(err, errn, "%s: refused to connect to %s (not a public address)", name, a.refused);
+        result = WP_FAILED;
+    } else if (rc != CURLE_OK) {
         snprintf(err, errn, "%s: %s", name, curl_easy_strerror(rc));
         result = WP_RETRY;
     } else if (status >= 200 && status < 300) {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include "webpush.h"
 
@@ -73,6 +75,65 @@ int wp_sub_parse(const json_t *o, int insecure_loopback, wp_sub *out, char *err,
         return fail(err, errn, "subscription.keys.auth: 16 bytes, base64url");
     memcpy(out->endpoint, ep, n + 1);
     return 0;
+}
+
+int wp_endpoint_allowed(const char *endpoint, const json_t *hosts, char *err, size_t errn)
+{
+    if (strncmp(endpoint, "http://", 7) == 0)
+        return 0; /* wp_sub_parse let it through: loopback, and tests asked for it */
+    if (strncmp(endpoint, "https://", 8) != 0)
+        return fail(err, errn, "subscription.endpoint: must be an https:// URL");
+    const char *h = endpoint + 8;
+    size_t n = *h == '[' ? strcspn(h, "]") + 1 : strcspn(h, ":/?");
+    size_t i;
+    const json_t *v;
+    json_array_foreach (hosts, i, v) {
+        const char *pat = json_string_value(v);
+        if (!pat)
+            continue;
+        if (strcmp(pat, "*") == 0)
+            return 0;
+        size_t pl = strlen(pat);
+        if (pl == n && strncasecmp(h, pat, n) == 0)
+            return 0;
+        /* "*.example.com": any name under it */
+        if (pl > 2 && pat[0] == '*' && pat[1] == '.' && n > pl - 1 &&
+            strncasecmp(h + n - (pl - 1), pat + 1, pl - 1) == 0)
+            return 0;
+    }
+    snprintf(err, errn,
+             "subscription.endpoint: %.*s is not a known push service ([webpush] push_hosts)",
+             (int)(n > 200 ? 200 : n), h);
+    return -1;
+}
+
+static int v4_public(const unsigned char *a)
+{
+    return !(
+        a[0] == 0 || a[0] == 10 || a[0] == 127 || a[0] >= 224 ||  /* this, private, loop, multi */
+        (a[0] == 100 && (a[1] & 0xc0) == 64) ||                   /* 100.64/10 shared */
+        (a[0] == 169 && a[1] == 254) ||                           /* link-local */
+        (a[0] == 172 && (a[1] & 0xf0) == 16) ||                   /* 172.16/12 */
+        (a[0] == 192 && a[1] == 168) ||                           /* 192.168/16 */
+        (a[0] == 192 && a[1] == 0 && (a[2] == 0 || a[2] == 2)) || /* 192.0.0/24, TEST-NET-1 */
+        (a[0] == 198 && (a[1] & 0xfe) == 18) ||                   /* 198.18/15 benchmarks */
+        (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113));
+}
+
+int wp_addr_public(int family, const unsigned char *a)
+{
+    if (family == AF_INET)
+        return v4_public(a);
+    if (family != AF_INET6)
+        return 0;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, mapped, 12) == 0)
+        return v4_public(a + 12);
+    if ((a[0] & 0xe0) != 0x20)
+        return 0; /* only 2000::/3 is global unicast: ::, ::1, fc00::/7, fe80::/10, ff00::/8 out */
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8)
+        return 0; /* 2001:db8::/32 documentation */
+    return 1;
 }
 
 char *wp_sub_canonical(const wp_sub *s)

@@ -78,6 +78,16 @@ typedef struct wp_sub {
  * http:// on 127.0.0.1, [::1] or localhost (tests). 0, or -1 with err naming
  * the field and the limit. */
 int wp_sub_parse(const json_t *o, int insecure_loopback, wp_sub *out, char *err, size_t errn);
+/* The endpoint's host is one of `hosts` (a JSON array of names: "fcm.googleapis.com",
+ * "*.push.apple.com" for any name under it, "*" for any host), or it is an
+ * http loopback endpoint (only ever accepted with insecure_loopback). 0, or -1
+ * with err: the server must not POST wherever a client points it. */
+int wp_endpoint_allowed(const char *endpoint, const json_t *hosts, char *err, size_t errn);
+/* 1 when an address (AF_INET: 4 bytes, AF_INET6: 16) is a public unicast
+ * one; 0 for loopback, private, shared (100.64/10), link-local, multicast,
+ * unspecified, documentation and IPv4-mapped forms of those. The sender
+ * refuses to connect to anything else, whatever the endpoint's name says. */
+int wp_addr_public(int family, const unsigned char *a);
 /* The compact canonical JSON of a checked subscription (malloc'd): sorted
  * keys, unpadded base64url keys. */
 char *wp_sub_canonical(const wp_sub *s);

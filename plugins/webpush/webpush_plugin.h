@@ -16,10 +16,12 @@ typedef struct wp_settings {
     vg_duration_ms ttl, connect_timeout, timeout;
     long long threads, queue, requests_per_ip;
     bool insecure; /* allow_insecure_push_endpoints: http on loopback (tests) */
+    json_t *hosts; /* push_hosts: the push services' names (owned) */
 } wp_settings;
 
 /* Read and check [webpush]; 0 or -EINVAL (every bad key reported). */
 int wp_config_read(const vg_host *host, const vg_config *cfg, wp_settings *s);
+void wp_settings_free(wp_settings *s);
 
 /* The VAPID key: from key_file, else the database (made at first start).
  * NULL after host->fail / config_fail. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -291,6 +292,57 @@ static void test_subscription(void **state)
                      -1);
 }
 
+static void test_hosts_and_addresses(void **state)
+{
+    (void)state;
+    char err[256];
+    json_t *def = json_pack("[s, s, s, s]", "fcm.googleapis.com", "*.push.services.mozilla.com",
+                            "*.notify.windows.com", "*.push.apple.com");
+    static const char *const ok[] = {
+        "https://fcm.googleapis.com/fcm/send/abc",
+        "https://FCM.googleapis.com:443/x",
+        "https://updates.push.services.mozilla.com/wpush/v2/x",
+        "https://wns2-par02p.notify.windows.com/w/?token=x",
+        "https://web.push.apple.com/QO",
+        "http://127.0.0.1:9/p" /* only ever parsed with the tests' flag */};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (wp_endpoint_allowed(ok[i], def, err, sizeof err) != 0)
+            fail_msg("%s refused: %s", ok[i], err);
+    static const char *const bad[] = {"https://10.0.0.1/x",
+                                      "https://evil.example/fcm.googleapis.com",
+                                      "https://fcm.googleapis.com.evil.example/x",
+                                      "https://push.services.mozilla.com.evil/x",
+                                      "https://xpush.apple.com/x",
+                                      "https://[::1]/x",
+                                      "ftp://fcm.googleapis.com/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (wp_endpoint_allowed(bad[i], def, err, sizeof err) == 0)
+            fail_msg("%s accepted", bad[i]);
+    assert_non_null(strstr(err, "subscription.endpoint:"));
+    json_t *any = json_pack("[s]", "*");
+    assert_int_equal(wp_endpoint_allowed("https://evil.example/x", any, err, sizeof err), 0);
+    json_decref(any);
+    json_decref(def);
+
+    static const struct {
+        const char *ip;
+        int pub;
+    } addrs[] = {
+        {"8.8.8.8", 1},         {"142.250.1.1", 1},    {"127.0.0.1", 0},  {"10.1.2.3", 0},
+        {"172.16.0.1", 0},      {"172.31.255.255", 0}, {"172.32.0.1", 1}, {"192.168.1.1", 0},
+        {"169.254.169.254", 0}, {"100.64.0.1", 0},     {"0.0.0.0", 0},    {"224.0.0.1", 0},
+        {"255.255.255.255", 0}, {"2607:f8b0::1", 1},   {"::1", 0},        {"::", 0},
+        {"fe80::1", 0},         {"fd00::1", 0},        {"ff02::1", 0},    {"::ffff:10.0.0.1", 0},
+        {"::ffff:8.8.8.8", 1},  {"2001:db8::1", 0}};
+    for (size_t i = 0; i < sizeof addrs / sizeof *addrs; i++) {
+        unsigned char a[16];
+        int fam = strchr(addrs[i].ip, ':') ? AF_INET6 : AF_INET;
+        assert_int_equal(inet_pton(fam, addrs[i].ip, a), 1);
+        if (wp_addr_public(fam, a) != addrs[i].pub)
+            fail_msg("%s: expected %s", addrs[i].ip, addrs[i].pub ? "public" : "refused");
+    }
+}
+
 static json_t *request(const char *lang, const char *kind, int count, int nitems)
 {
     json_t *items = json_array();
@@ -384,8 +436,11 @@ static void test_message(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64url),    cmocka_unit_test(test_rfc8291_vector),
-        cmocka_unit_test(test_vapid_jwt), cmocka_unit_test(test_subscription),
+        cmocka_unit_test(test_b64url),
+        cmocka_unit_test(test_rfc8291_vector),
+        cmocka_unit_test(test_vapid_jwt),
+        cmocka_unit_test(test_subscription),
+        cmocka_unit_test(test_hosts_and_addresses),
         cmocka_unit_test(test_message),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

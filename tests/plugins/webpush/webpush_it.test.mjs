@@ -149,7 +149,10 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     await publish({ ...request('k-confirm', ok), kind: 'confirm' });
     await publish(request('k-empty', ok, { items: [], count: 0 }));
     await publish({ ...request('k-email', ok), channel: 'email' }); // not ours: no answer
-    const r = await results(['k-nojson', 'k-https', 'k-confirm', 'k-empty']);
+    await publish(request('k-host', { ...ok, endpoint: 'https://metadata.example/p/x' }));
+    const r = await results(['k-nojson', 'k-https', 'k-confirm', 'k-empty', 'k-host']);
+    assert.match(r['k-host'][0].error, /not a known push service/);
+    assert.equal(r['k-host'][0].status, 'failed');
     assert.match(r['k-nojson'][0].error, /to: not a push subscription/);
     assert.match(r['k-https'][0].error, /https/);
     assert.match(r['k-confirm'][0].error, /no confirmation/);
@@ -158,6 +161,33 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     const ev = await server.request('GET', `/test/events?since=${since}`);
     assert.equal(ev.events.filter((e) => e.topic === 'delivery.result' && e.payload.key === 'k-email').length, 0);
     assert.equal(push.received.filter((x) => x.name === 'bad').length, 0);
+  });
+
+  test('with push_hosts = *, the address is still checked when connecting', async () => {
+    const open = new VigiaServer({
+      plugins: ['busbridge', 'webpush'],
+      extraIni: `[webpush]\nvapid_subject = ${SUBJECT}\npush_hosts = *\n`,
+    });
+    try {
+      await open.start();
+      const ok = push.browser('private').subscription();
+      const rows = [['k-loop', `https://127.0.0.1:${push.port}/p/private`], ['k-meta', 'https://169.254.169.254/latest']];
+      for (const [key, endpoint] of rows) {
+        const r = await open.request('POST', '/test/publish', { topic: 'delivery.requested', payload: request(key, { ...ok, endpoint }) });
+        assert.equal(r.rc, 0);
+      }
+      const got = await waitFor(async () => {
+        const ev = (await open.request('GET', '/test/events?since=0')).events.filter((e) => e.topic === 'delivery.result');
+        return ev.length >= 2 ? Object.fromEntries(ev.map((e) => [e.payload.key, e.payload])) : null;
+      }, { what: 'the results of the private endpoints' });
+      assert.equal(got['k-loop'].status, 'failed');
+      assert.match(got['k-loop'].error, /refused to connect to 127\.0\.0\.1 \(not a public address\)/);
+      assert.equal(got['k-meta'].status, 'failed');
+      assert.match(got['k-meta'].error, /refused to connect to 169\.254\.169\.254/);
+      assert.equal(push.received.filter((x) => x.name === 'private').length, 0);
+    } finally {
+      await open.cleanup();
+    }
   });
 
   test('POST /api/push/subscriptions checks the subscription before anything is stored', async () => {
@@ -173,5 +203,9 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     assert.match(r.body.error.message, /^subscription\.keys\.auth: 16 bytes/);
     r = await post([1]);
     assert.equal(r.status, 400);
+    // Only the browsers' push services: the server does not POST where a client says.
+    r = await post({ subscription: { ...sub, endpoint: 'https://10.0.0.1/wpush' }, target: { type: 'all' } });
+    assert.equal(r.status, 400);
+    assert.match(r.body.error.message, /^subscription\.endpoint: 10\.0\.0\.1 is not a known push service/);
   });
 });
