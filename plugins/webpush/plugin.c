@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <vigia/contract/delivery.h>
 #include <vigia/contract/webpush.h>
 
@@ -182,6 +183,7 @@ int wp_config_read(const vg_host *host, const vg_config *cfg, wp_settings *s)
     bad |= host->config_require(host, cfg, "vapid_subject", &s->subject) < 0;
     bad |= host->config_string(host, cfg, "vapid_key_file", "", &s->key_file) < 0;
     bad |= host->config_string(host, cfg, "portal_url", "", &s->home) < 0;
+    bad |= host->config_string(host, cfg, "ca_file", "", &s->ca_file) < 0;
     /* RFC 8030 leaves the upper bound to the push service; four weeks is what they keep. */
     bad |= host->config_duration(host, cfg, "ttl", 86400000, 0, 28LL * 86400000, &s->ttl) < 0;
     bad |= host->config_duration(host, cfg, "connect_timeout", 10000, 100, 300000,
@@ -215,6 +217,8 @@ int wp_config_read(const vg_host *host, const vg_config *cfg, wp_settings *s)
                 return host->config_fail(host, cfg, "push_hosts",
                                          "lower-case host names, '*.' before a domain, or *");
     }
+    if (*s->ca_file && access(s->ca_file, R_OK) != 0)
+        return host->config_fail(host, cfg, "ca_file", "cannot read: %s", strerror(errno));
     if (!json_array_size(s->hosts))
         return host->config_fail(host, cfg, "push_hosts", "at least one host (or *)");
     return 0;

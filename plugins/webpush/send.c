@@ -1,7 +1,8 @@
 /* Delivery to push services (RFC 8030 section 5): one POST per message with
- * the encrypted body, TTL, Urgency, Topic and the VAPID Authorization. A curl
- * easy handle is kept per push-service origin and reused, so libcurl keeps
- * the connection (HTTP/2 over TLS when the service offers it by ALPN), and
+ * the encrypted body, TTL, Urgency, Topic and the VAPID Authorization. Curl
+ * easy handles are kept per push-service origin and reused (one per sending
+ * thread at most), so libcurl keeps the connection (HTTP/2 over TLS when the
+ * service offers it by ALPN), and
  * the VAPID JWT of that origin is signed once per 12 hours, not per message.
  * Answers: 201 (any 2xx) sent; 404/410 the subscription is gone; 413 too
  * large (failed); 429 and 5xx retry (Retry-After honoured); other 4xx failed;
@@ -20,9 +21,12 @@
 #define JWT_LIFE_S (12 * 3600)       /* exp: 12 h ahead (RFC 8292 allows 24 h) */
 #define JWT_RENEW_S (JWT_LIFE_S / 2) /* sign again when half of it is used */
 
+#define IDLE_MAX 8 /* kept handles per origin: one per sending thread at most */
+
 typedef struct origin {
     char name[256];
-    CURL *idle; /* the kept handle, NULL while a worker uses it */
+    CURL *idle[IDLE_MAX]; /* kept handles (their connections); a worker takes one to send */
+    int nidle;
     char *auth; /* "Authorization: vapid ..." */
     int64_t auth_made;
     int64_t used; /* for eviction: the least recently used goes first */
@@ -35,6 +39,7 @@ struct wp_sender {
     const char *subject;
     long connect_timeout_ms, timeout_ms, ttl_s;
     bool insecure; /* loopback allowed (tests) */
+    const char *ca_file;
     origin o[ORIGINS];
     int64_t tick;
 };
@@ -52,6 +57,7 @@ wp_sender *wp_sender_new(EVP_PKEY *key, const char *pub64, const wp_settings *s)
     x->timeout_ms = (long)s->timeout;
     x->ttl_s = (long)(s->ttl / 1000);
     x->insecure = s->insecure;
+    x->ca_file = s->ca_file;
     return x;
 }
 
@@ -60,14 +66,15 @@ void wp_sender_free(wp_sender *x)
     if (!x)
         return;
     for (int i = 0; i < ORIGINS; i++) {
-        curl_easy_cleanup(x->o[i].idle);
+        for (int k = 0; k < x->o[i].nidle; k++)
+            curl_easy_cleanup(x->o[i].idle[k]);
         free(x->o[i].auth);
     }
     pthread_mutex_destroy(&x->mu);
     free(x);
 }
 
-/* Takes the origin's handle (or a new one when it is in use or new) and its
+/* Takes a kept handle of the origin (a new one when all are in use) and its
  * Authorization header, signed again when old. */
 static CURL *checkout(wp_sender *x, const char *name, int64_t now_s, char **auth)
 {
@@ -83,7 +90,8 @@ static CURL *checkout(wp_sender *x, const char *name, int64_t now_s, char **auth
     }
     if (!o) {
         o = lru;
-        curl_easy_cleanup(o->idle);
+        for (int k = 0; k < o->nidle; k++)
+            curl_easy_cleanup(o->idle[k]);
         free(o->auth);
         memset(o, 0, sizeof *o);
         snprintf(o->name, sizeof o->name, "%s", name);
@@ -103,19 +111,19 @@ static CURL *checkout(wp_sender *x, const char *name, int64_t now_s, char **auth
         }
     }
     *auth = o->auth ? strdup(o->auth) : NULL;
-    CURL *c = o->idle;
-    o->idle = NULL;
+    CURL *c = o->nidle ? o->idle[--o->nidle] : NULL;
     pthread_mutex_unlock(&x->mu);
     return c ? c : curl_easy_init();
 }
 
-/* Gives the handle back; a second one for a busy origin is closed. */
+/* Gives the handle back (closed when its origin was evicted meanwhile, or
+ * IDLE_MAX are kept already). */
 static void checkin(wp_sender *x, const char *name, CURL *c)
 {
     pthread_mutex_lock(&x->mu);
     for (int i = 0; i < ORIGINS && c; i++)
-        if (strcmp(x->o[i].name, name) == 0 && !x->o[i].idle) {
-            x->o[i].idle = c;
+        if (strcmp(x->o[i].name, name) == 0 && x->o[i].nidle < IDLE_MAX) {
+            x->o[i].idle[x->o[i].nidle++] = c;
             c = NULL;
         }
     pthread_mutex_unlock(&x->mu);
@@ -274,6 +282,8 @@ wp_status wp_send(wp_sender *x, const wp_sub *sub, const wp_message *m, int64_t 
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &a);
+    if (*x->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, x->ca_file);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
     curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &a);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "Vigia-webpush/1");

@@ -13,6 +13,7 @@ typedef struct wp_settings {
     const char *subject;  /* vapid_subject: mailto: or https: */
     const char *key_file; /* vapid_key_file: a PEM file; "" = the database */
     const char *home;     /* portal_url: opened for messages about several datasets */
+    const char *ca_file;  /* CA bundle for the push services' TLS; "" = the system's */
     vg_duration_ms ttl, connect_timeout, timeout;
     long long threads, queue, requests_per_ip;
     bool insecure; /* allow_insecure_push_endpoints: http on loopback (tests) */

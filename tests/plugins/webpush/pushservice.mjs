@@ -4,9 +4,12 @@
 // service's origin, exp within 24 h, sub as configured), and decrypts the
 // body with the npm http_ece package (RFC 8291 aes128gcm) using a browser
 // key pair and auth secret the test made. Each endpoint /p/<name> answers
-// from a script of statuses (the last one repeats).
+// from a script of statuses (the last one repeats). With `tls` ({key, cert})
+// it speaks HTTP/2 over TLS (and HTTP/1.1 to clients that do not offer h2),
+// as the browsers' push services do.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import http2 from 'node:http2';
 import ece from 'http_ece';
 
 export class Browser {
@@ -32,8 +35,10 @@ export class Browser {
 }
 
 export class PushService {
-  constructor({ subject }) {
+  constructor({ subject, tls = null }) {
     this.subject = subject;
+    this.tls = tls;
+    this.sessions = new Set();
     this.vapidKey = null;  // base64url public key, set by the test from the server
     this.scripts = new Map(); // name -> [status, ...]
     this.browsers = new Map(); // name -> Browser
@@ -42,7 +47,7 @@ export class PushService {
     this.connections = 0;
   }
 
-  get base() { return `http://127.0.0.1:${this.port}`; }
+  get base() { return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`; }
 
   browser(name, script = [201]) {
     const b = new Browser(this, name);
@@ -52,9 +57,16 @@ export class PushService {
   }
 
   start() {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.keepAliveTimeout = 60000;
-    this.server.on('connection', () => { this.connections += 1; });
+    const handler = (req, res) => this.handle(req, res);
+    if (this.tls) {
+      this.server = http2.createSecureServer({ ...this.tls, allowHTTP1: true }, handler);
+      this.server.on('secureConnection', () => { this.connections += 1; });
+      this.server.on('session', (sess) => { this.sessions.add(sess); sess.on('close', () => this.sessions.delete(sess)); });
+    } else {
+      this.server = http.createServer(handler);
+      this.server.keepAliveTimeout = 60000;
+      this.server.on('connection', () => { this.connections += 1; });
+    }
     return new Promise((resolve) => this.server.listen(0, '127.0.0.1', () => {
       this.port = this.server.address().port;
       resolve(this);
@@ -62,7 +74,8 @@ export class PushService {
   }
 
   stop() {
-    this.server.closeAllConnections();
+    if (this.server.closeAllConnections) this.server.closeAllConnections();
+    for (const sess of this.sessions) sess.destroy();
     return new Promise((r) => this.server.close(r));
   }
 
@@ -119,10 +132,11 @@ export class PushService {
       }
       const script = this.scripts.get(name);
       const status = script.length > 1 ? script.shift() : script[0];
-      this.received.push({ name, status, headers: hd, claims, payload });
+      this.received.push({ name, status, headers: hd, claims, payload, httpVersion: req.httpVersion });
       if (status === 429) res.setHeader('Retry-After', '1');
       if (status === 201) res.setHeader('Location', `${this.base}/m/${this.received.length}`);
-      res.writeHead(status, { 'Content-Type': 'text/plain' }).end(status === 201 ? '' : `status ${status}`);
+      res.writeHead(status, { 'Content-Type': 'text/plain' });
+      res.end(status === 201 ? '' : `status ${status}`);
     });
   }
 }

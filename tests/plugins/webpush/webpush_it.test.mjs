@@ -7,6 +7,9 @@
 // a restart.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { VigiaServer, missingBinary, missingPlugin, waitFor } from '../../e2e/lib/server.mjs';
 import { freePort } from '../../support/net.mjs';
 import { PushService } from './pushservice.mjs';
@@ -161,6 +164,38 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     const ev = await server.request('GET', `/test/events?since=${since}`);
     assert.equal(ev.events.filter((e) => e.topic === 'delivery.result' && e.payload.key === 'k-email').length, 0);
     assert.equal(push.received.filter((x) => x.name === 'bad').length, 0);
+  });
+
+  test('HTTP/2 over TLS when the push service offers it, one connection for many pushes', async () => {
+    // A self-signed certificate for 127.0.0.1, trusted through [webpush] ca_file.
+    const dir = fs.mkdtempSync(path.join(server.dir, 'tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = { key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) };
+    const h2 = await new PushService({ subject: SUBJECT, tls }).start();
+    const vigia = new VigiaServer({
+      plugins: ['busbridge', 'webpush'],
+      extraIni: `[webpush]\nvapid_subject = ${SUBJECT}\nallow_insecure_push_endpoints = true\n`
+        + `push_hosts = 127.0.0.1\nca_file = ${path.join(dir, 'cert.pem')}\nthreads = 1\n`,
+    });
+    try {
+      await vigia.start();
+      h2.vapidKey = (await vigia.request('GET', '/api/push/vapid-public-key')).public_key;
+      const b = h2.browser('h2');
+      for (let i = 0; i < 5; i++) {
+        const r = await vigia.request('POST', '/test/publish', { topic: 'delivery.requested', payload: request(`k-h2-${i}`, b.subscription()) });
+        assert.equal(r.rc, 0);
+      }
+      await waitFor(() => h2.received.length >= 5, { what: 'five pushes over TLS' });
+      assert.deepEqual(h2.problems, []);
+      assert.deepEqual([...new Set(h2.received.map((x) => x.httpVersion))], ['2.0']);
+      assert.equal(h2.connections, 1, 'one TLS connection reused for every push');
+      assert.equal(h2.received[0].payload.title, '«Presupuesto 2026» dejó de responder');
+    } finally {
+      await vigia.cleanup();
+      await h2.stop();
+    }
   });
 
   test('with push_hosts = *, the address is still checked when connecting', async () => {
