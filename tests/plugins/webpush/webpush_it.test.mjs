@@ -18,6 +18,13 @@ const SUBJECT = 'mailto:ops@vigia.example.org';
 const skip = missingBinary() || (missingPlugin(['busbridge', 'webpush']) && `plugin ${missingPlugin(['busbridge', 'webpush'])} not built`);
 if (skip) console.log(`# SKIP ${skip}`);
 
+// Stops a server and checks its stderr: under ASan/UBSan (build-asan) a report goes there.
+async function stopClean(server) {
+  await server.stop();
+  assert.doesNotMatch(server.output(), /Sanitizer|runtime error/);
+  await server.cleanup();
+}
+
 function request(key, to, { lang = 'es', kind = 'down', count = 1, items } = {}) {
   const item = (i) => ({
     topic: 'dataset.status_changed', kind, at: '2026-12-01T00:59:53Z', portal: 'datos',
@@ -67,12 +74,7 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
   });
 
   after(async () => {
-    if (server) {
-      await server.stop();
-      // Under ASan/UBSan (build-asan) a report goes to the server's stderr.
-      assert.doesNotMatch(server.output(), /Sanitizer|runtime error/);
-      await server.cleanup();
-    }
+    if (server) await stopClean(server);
     if (push) await push.stop();
   });
 
@@ -193,7 +195,7 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
       assert.equal(h2.connections, 1, 'one TLS connection reused for every push');
       assert.equal(h2.received[0].payload.title, '«Presupuesto 2026» dejó de responder');
     } finally {
-      await vigia.cleanup();
+      await stopClean(vigia);
       await h2.stop();
     }
   });
@@ -221,7 +223,7 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
       assert.match(got['k-meta'].error, /refused to connect to 169\.254\.169\.254/);
       assert.equal(push.received.filter((x) => x.name === 'private').length, 0);
     } finally {
-      await open.cleanup();
+      await stopClean(open);
     }
   });
 
