@@ -30,6 +30,19 @@ async function call(method, path, body) {
   return data;
 }
 
+// The server's key, asked once per page. /api/health lists the loaded
+// plugins: without webpush the toggles hide themselves, and no request
+// that would 404 is made.
+let keyAsked = null;
+const serverKey = () => {
+  keyAsked ??= fetch('/api/health', { cache: 'no-store' }).then((r) => r.json()).then((hl) => {
+    if (!(hl.plugins || []).some((p) => p.name === 'webpush')) throw new Error(t('push.unavailable'));
+    return call('GET', '/api/push/vapid-public-key');
+  }).then((r) => r.public_key);
+  keyAsked.catch(() => {}); // handled by each caller
+  return keyAsked;
+};
+
 const bytes = (b64) => Uint8Array.from(atob(b64.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
 const b64url = (buf) => btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 
@@ -40,7 +53,7 @@ export const registerWorker = () => navigator.serviceWorker.register('/sw.js');
 export async function browserSubscription() {
   let key;
   try {
-    key = (await call('GET', '/api/push/vapid-public-key')).public_key;
+    key = await serverKey();
   } catch (e) {
     throw Object.assign(new Error(t('push.unavailable')), { status: e.status });
   }
@@ -106,6 +119,7 @@ export function pushToggle({ checked = false, onChange } = {}) {
   }
   const el = h('div', { class: 'push-field', dataset: { field: 'push' } },
     h('label', { class: 'check', for: id }, box, h('span', { text: t('push.toggle') })), note, error);
+  serverKey().catch(() => { el.hidden = true; box.checked = false; });
   return { el, box, error, value: () => box.checked && !box.disabled };
 }
 

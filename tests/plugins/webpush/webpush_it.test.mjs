@@ -7,10 +7,11 @@
 // a restart.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { VigiaServer, missingBinary, missingPlugin, waitFor } from '../../e2e/lib/server.mjs';
+import { PLUGIN_DIR, VIGIA_BIN, VigiaServer, missingBinary, missingPlugin, waitFor } from '../../e2e/lib/server.mjs';
 import { freePort } from '../../support/net.mjs';
 import { PushService } from './pushservice.mjs';
 
@@ -86,8 +87,49 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     assert.equal((await server.request('GET', '/api/push/vapid-public-key')).public_key, push.vapidKey);
   });
 
+  test('vapid_key_file: the operator\'s PEM key is served and signs; a non-P-256 key is refused', async () => {
+    const dir = fs.mkdtempSync(path.join(server.dir, 'pem-'));
+    const pem = path.join(dir, 'vapid.pem');
+    const rsa = path.join(dir, 'rsa.pem');
+    execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', pem], { stdio: 'ignore' });
+    execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', rsa], { stdio: 'ignore' });
+    fs.chmodSync(pem, 0o600);
+    const jwk = crypto.createPublicKey(fs.readFileSync(pem)).export({ format: 'jwk' });
+    const expected = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x, 'base64url'), Buffer.from(jwk.y, 'base64url')]).toString('base64url');
+    const filed = new VigiaServer({
+      plugins: ['busbridge', 'webpush'],
+      extraIni: `[webpush]\nvapid_subject = ${SUBJECT}\nvapid_key_file = ${pem}\nallow_insecure_push_endpoints = true\n`,
+    });
+    try {
+      await filed.start();
+      const served = (await filed.request('GET', '/api/push/vapid-public-key')).public_key;
+      assert.equal(served, expected);
+      const saved = push.vapidKey;
+      push.vapidKey = served; // the push service now checks against the file's key
+      const b = push.browser('pem');
+      await filed.request('POST', '/test/publish', { topic: 'delivery.requested', payload: request('k-pem', b.subscription()) });
+      await waitFor(() => push.received.some((x) => x.name === 'pem'), { what: 'a push signed with the file key' });
+      push.vapidKey = saved;
+      assert.deepEqual(push.problems, []);
+    } finally {
+      await stopClean(filed);
+    }
+    // --check-config reads the file too: a key of another type is an error naming the key.
+    const ini = path.join(dir, 'bad.ini');
+    fs.writeFileSync(ini, `[server]\nlisten = 127.0.0.1:1\nplugin_dir = ${PLUGIN_DIR}\nplugins = webpush\n`
+      + `database = ${path.join(dir, 'x.db')}\n[webpush]\nvapid_subject = mailto:nobody\nvapid_key_file = ${rsa}\n`);
+    const r = spawnSync(VIGIA_BIN, ['--check-config', ini], { encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr + r.stdout, /\[webpush\] vapid_subject: mailto: needs an address/);
+    fs.writeFileSync(ini, fs.readFileSync(ini, 'utf8').replace('mailto:nobody', 'mailto:ops@example.org'));
+    const r2 = spawnSync(VIGIA_BIN, ['--check-config', ini], { encoding: 'utf8' });
+    assert.notEqual(r2.status, 0);
+    assert.match(r2.stderr + r2.stdout, /\[webpush\] vapid_key_file: VAPID needs an EC P-256 \(prime256v1\) key, found RSA/);
+  });
+
   test('201: encrypted for the browser, signed, in its language, sent', async () => {
     await mark();
+    const conns = push.connections;
     const es = push.browser('ok-es');
     const en = push.browser('ok-en');
     await publish(request('k-es', es.subscription()));
@@ -113,7 +155,7 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     assert.equal(storm.payload.title, 'Vigía: 300 changes in what you follow');
     assert.equal(storm.payload.url, 'https://vigia.example.org/');
     assert.equal(storm.headers.topic, undefined);
-    assert.equal(push.connections, 1, 'one kept connection to the push service');
+    assert.equal(push.connections - conns, 1, 'one kept connection to the push service');
   });
 
   test('410 → gone, 429 with Retry-After → retry, 5xx → retry, 413 → failed, no service → retry', async () => {
