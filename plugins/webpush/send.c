@@ -290,6 +290,7 @@ wp_status wp_send(wp_sender *x, const wp_sub *sub, const wp_message *m, int64_t 
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_reset(c); /* no pointer to this stack frame stays in the kept handle */
     clean(a.body);
     if (rc != CURLE_OK && a.refused[0]) {
         snprintf(err, errn, "%s: refused to connect to %s (not a public address)", name, a.refused);
