@@ -286,5 +286,9 @@ describe('webpush channel', { skip: Boolean(skip) }, () => {
     r = await post({ subscription: { ...sub, endpoint: 'https://10.0.0.1/wpush' }, target: { type: 'all' } });
     assert.equal(r.status, 400);
     assert.match(r.body.error.message, /^subscription\.endpoint: 10\.0\.0\.1 is not a known push service/);
+    // A valid request, but this server has no watch plugin to keep it.
+    r = await post({ subscription: sub, target: { type: 'all' } });
+    assert.equal(r.status, 503);
+    assert.match(r.body.error.message, /need the watch plugin, which is not loaded/);
   });
 });
