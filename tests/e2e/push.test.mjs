@@ -33,6 +33,7 @@ describe('push', { skip: skip || false }, () => {
   let server;
   let browser;
   let push;
+  let downId = null; // the dataset the first test breaks
 
   // The service worker's registration id, from the DevTools protocol.
   async function workerRegistration(page) {
@@ -112,6 +113,7 @@ describe('push', { skip: skip || false }, () => {
     const row = page.locator('#datasets-body tr').first();
     await row.waitFor();
     const dsId = await row.getAttribute('data-id');
+    downId = dsId;
     const portal = await row.getAttribute('data-portal');
     await row.locator('.row-open').click();
     await page.locator('#detail-follow').click();
@@ -177,6 +179,47 @@ describe('push', { skip: skip || false }, () => {
     await waitFor(async () => (await page.evaluate(() => sessionStorage.getItem('standIn'))) === null,
       { what: 'the browser unsubscribed too' });
     assert.deepEqual(errors.filter((e) => !/does not support the Push API in incognito/.test(e)), []);
+    await context.close();
+  });
+
+  test('the manage page of an e-mail subscriber turns on the same follows in this browser', async () => {
+    const b = push.browser('mirror');
+    const ds = (await fixture.packageSearch(4)).find((d) => d.id !== downId);
+    const portal = (await server.request('GET', `/api/datasets/${ds.id}`)).portal;
+    const email = 'ana@example.org';
+    const since = (await server.request('GET', '/test/events?since=0')).next;
+    await server.request('POST', '/api/subscriptions', {
+      email, target: { type: 'dataset', portal, id: ds.id }, kinds: ['down'], lang: 'en', tz: 'Europe/Madrid',
+    });
+    const req = await waitFor(async () => (await server.request('GET', `/test/events?since=${since}`)).events
+      .find((e) => e.topic === 'delivery.requested' && e.payload.to === email)?.payload, { what: 'the confirmation request' });
+    await server.request('POST', '/test/publish', { topic: 'delivery.result', payload: { v: 1, key: req.key, channel: 'email', status: 'sent' } });
+    assert.equal((await fetch(req.links.confirm, { headers: { Accept: 'application/json' } })).status, 200);
+
+    const { context, page, errors } = await openPage(browser, req.links.manage, { locale: 'en-GB' });
+    await context.grantPermissions(['notifications'], { origin: server.base });
+    const standIn = ({ sub }) => {
+      const fake = { endpoint: sub.endpoint, options: {}, toJSON: () => sub, unsubscribe: async () => true };
+      PushManager.prototype.getSubscription = async () => (sessionStorage.getItem('standIn') ? fake : null);
+      PushManager.prototype.subscribe = async () => { sessionStorage.setItem('standIn', '1'); return fake; };
+    };
+    await page.evaluate(standIn, { sub: b.subscription() });
+    const toggle = page.locator('#manage-push input[name=push]');
+    await toggle.waitFor();
+    assert.equal(await toggle.isChecked(), false);
+    await toggle.check();
+    await waitFor(async () => /on in this browser|activadas/.test(await page.locator('#manage-push .push-note').textContent()),
+      { what: 'the toggle on' });
+    await screenshot(page, 'manage-mirror');
+
+    // The same dataset now reaches this browser too, in the subscriber's language.
+    await fixture.control({ op: 'set_dataset', id: ds.id, behaviour: '404' });
+    await server.request('POST', '/api/monitor/run', {});
+    const got = await waitFor(() => push.received.find((x) => x.name === 'mirror'), { timeout: 30000, what: 'the push to the mirrored browser' });
+    assert.match(got.payload.title, /went down$/);
+    assert.equal(got.payload.lang, 'en');
+    assert.deepEqual(push.problems, []);
+    assert.deepEqual(errors, []);
     await context.close();
   });
 });
