@@ -83,8 +83,13 @@ static json_t *read_request(wp_http *h, vg_http_request *req, char **address)
     const char *data = NULL;
     size_t len = 0;
     *address = NULL;
-    if (vg_http_body(req, BODY_MAX, &data, &len) < 0) {
+    int brc = vg_http_body(req, BODY_MAX, &data, &len);
+    if (brc == -E2BIG) {
         vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
+        return NULL;
+    }
+    if (brc < 0) {
+        vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "body: could not be read");
         return NULL;
     }
     json_error_t je;
