@@ -11,3 +11,4 @@ run "$BUILD/bench/notifications/notifications_bench" 20000
 run bench/monitor/run.sh "$BUILD"
 run bench/rest/run.sh "$BUILD" 10 32
 run bench/fanout/run.sh "$BUILD" 1000 5000 10000
+run bench/webpush/run.sh "$BUILD" 3

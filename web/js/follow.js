@@ -6,6 +6,7 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { getLang, LANGUAGES, t } from './i18n.js';
 import { makeModal } from './modal.js';
+import { pushToggle, subscribePush } from './push.js';
 import { deliveryField, kindsField, markField, targetText } from './subform.js';
 
 let modal;
@@ -28,10 +29,14 @@ function render() {
     LANGUAGES.map((l) => h('option', { value: l, text: t(`lang.name.${l}`), selected: l === getLang() })));
   const tz = h('input', { id: 'follow-tz', name: 'tz', list: 'follow-zones', value: browserZone(), autocomplete: 'off', required: true });
   const error = h('p', { id: 'follow-error', class: 'error', role: 'alert' });
+  // Web Push: with the toggle on, the e-mail address becomes optional.
+  const push = pushToggle();
+  push.box.addEventListener('change', () => { email.required = !push.box.checked; });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary', text: t('follow.submit') });
   const form = h('form', { class: 'follow-form' },
     h('p', { class: 'follow-target', text: targetText(target) }),
     h('div', { class: 'field' }, h('label', { for: 'follow-email', text: t('follow.email') }), email),
+    push.el,
     kinds.el,
     delivery.el,
     h('div', { class: 'follow-row' },
@@ -53,17 +58,19 @@ function render() {
     submit.disabled = true;
     error.textContent = '';
     try {
-      await api.subscribe({
-        email: email.value.trim(), target: apiTarget, kinds: picked,
-        delivery: delivery.value(), lang: lang.value, tz: tz.value.trim(),
-      });
+      const prefs = { target: apiTarget, kinds: picked, delivery: delivery.value(), lang: lang.value, tz: tz.value.trim() };
+      const pushed = push.value() ? await subscribePush(prefs) : null;
+      if (email.value.trim() || !pushed) await api.subscribe({ email: email.value.trim(), ...prefs });
       markField(form, '');
       els.body.replaceChildren(h('div', { class: 'follow-done', role: 'status' },
-        h('p', { class: 'follow-done-title', text: t('follow.sent') }),
-        h('p', { class: 'muted', text: t('follow.sentHelp') }),
+        pushed ? h('p', { class: 'follow-done-title follow-push-on', text: t('push.on') }) : null,
+        pushed ? h('p', {}, h('a', { href: pushed.manage_url, text: t('push.manage') })) : null,
+        email.value.trim() ? h('p', { class: 'follow-done-title', text: t('follow.sent') }) : null,
+        email.value.trim() ? h('p', { class: 'muted', text: t('follow.sentHelp') }) : null,
         h('button', { type: 'button', class: 'btn', text: t('follow.close'), onclick: () => modal.close() })));
     } catch (err) {
-      error.textContent = err.status === 429 ? t('follow.tooMany', { msg: err.message })
+      error.textContent = err.status === undefined ? err.message // the browser's push refusal
+        : err.status === 429 ? t('follow.tooMany', { msg: err.message })
         : err.status ? t('follow.error', { msg: err.message }) : t('follow.network');
       const bad = markField(form, err.message);
       if (bad && bad.focus) bad.focus();

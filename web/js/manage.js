@@ -7,6 +7,7 @@ import { api } from './api.js';
 import { h } from './dom.js';
 import { applyStatic, getLang, LANGUAGES, onLangChange, setLang, t } from './i18n.js';
 import { makeModal } from './modal.js';
+import { managePushSection, subscriberName } from './push.js';
 import { deliveryField, deliveryText, kindsField, markField, targetText } from './subform.js';
 
 const els = {};
@@ -160,10 +161,11 @@ function render() {
   if (!data) return;
   const subs = data.subscriptions || [];
   els.body.replaceChildren(
-    h('p', { class: 'manage-who', text: t('manage.who', { email: data.email || '' }) }),
+    h('p', { class: 'manage-who', text: t('manage.who', { email: subscriberName(data) }) }),
     subs.length ? h('ul', { id: 'manage-list', class: 'sub-list' }, subs.map(subscriptionItem))
       : h('p', { id: 'manage-empty', class: 'manage-empty', text: t('manage.empty') }),
     subs.length ? prefsForm() : null,
+    subs.length ? managePushSection(data) : null,
     h('section', { class: 'manage-erase' },
       h('h2', { text: t('manage.eraseTitle') }),
       h('p', { class: 'muted', text: t('manage.eraseHelp') }),
