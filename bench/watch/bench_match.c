@@ -53,8 +53,10 @@ int main(int argc, char **argv)
     double t0 = now_s();
     watch_exec(&w, "BEGIN");
     sqlite3_stmt *a, *b;
-    sqlite3_prepare_v2(w.db, "INSERT INTO watch_subscriber VALUES (?1, ?2, 'es', ?3, 0)", -1, &a,
-                       NULL);
+    sqlite3_prepare_v2(w.db,
+                       "INSERT INTO watch_subscriber(id, address, lang, tz, created_ms)"
+                       " VALUES (?1, ?2, 'es', ?3, 0)",
+                       -1, &a, NULL);
     sqlite3_prepare_v2(w.db,
                        "INSERT INTO watch_subscription(subscriber, ttype, portal, dataset,"
                        " organization, q, kinds, delivery, confirmed_ms, created_ms)"

@@ -100,7 +100,7 @@ static int result_job(vg_job *job, void *user)
     const char *status = json_string_value(json_object_get(r->p, "status"));
     if (!key || !status ||
         (strcmp(status, VG_DELIVERY_SENT) && strcmp(status, VG_DELIVERY_RETRY) &&
-         strcmp(status, VG_DELIVERY_FAILED))) {
+         strcmp(status, VG_DELIVERY_FAILED) && strcmp(status, VG_DELIVERY_GONE))) {
         VG_WARN(w->host, "%s without key or with an unknown status: ignored", VG_DELIVERY_RESULT);
         return VG_JOB_DONE;
     }
@@ -133,29 +133,6 @@ void watch_on_result(const char *topic, const json_t *payload, void *user)
 }
 
 /* ---- the tick ---------------------------------------------------------- */
-
-static int new_token(watch_plugin *w, int64_t subscriber, int64_t subscription, const char *purpose,
-                     int64_t expires, char tok[44])
-{
-    char hash[65];
-    if (watch_token_new(tok, hash))
-        return -1;
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(w->db.db,
-                           "INSERT INTO watch_token(hash, subscriber, subscription, purpose,"
-                           " expires_ms) VALUES (?, ?, ?, ?, ?)",
-                           -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_text(s, 1, hash, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, subscriber);
-    if (subscription > 0)
-        sqlite3_bind_int64(s, 3, subscription);
-    sqlite3_bind_text(s, 4, purpose, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, expires);
-    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : -1;
-    sqlite3_finalize(s);
-    return rc;
-}
 
 static json_t *target_of(watch_plugin *w, int64_t subscription)
 {
@@ -191,7 +168,7 @@ static json_t *build(watch_plugin *w, sqlite3_stmt *r, int64_t now)
     if (!body)
         return NULL;
     char manage[44], confirm[44];
-    if (new_token(w, subscriber, 0, "manage", now + w->manage_ttl_ms, manage))
+    if (watch_token_store(w, subscriber, 0, "manage", now + w->manage_ttl_ms, manage))
         goto fail;
     char url[512];
     json_t *links = json_object();
@@ -205,7 +182,8 @@ static json_t *build(watch_plugin *w, sqlite3_stmt *r, int64_t now)
                  manage);
     json_object_set_new(links, "unsubscribe", json_string(url));
     if (strcmp(kind, VG_DELIVERY_KIND_CONFIRM) == 0) {
-        if (new_token(w, subscriber, subscription, "confirm", now + w->confirm_ttl_ms, confirm)) {
+        if (watch_token_store(w, subscriber, subscription, "confirm", now + w->confirm_ttl_ms,
+                              confirm)) {
             json_decref(links);
             goto fail;
         }
@@ -236,10 +214,11 @@ static json_t *build(watch_plugin *w, sqlite3_stmt *r, int64_t now)
     snprintf(list_id, sizeof list_id, "%s.vigia.%s", portal ? portal : "all", w->list_host);
     json_t *out = json_pack(
         "{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:o, s:s}", "v", VG_DELIVERY_V, "key", key,
-        "channel", "email", "to", (const char *)sqlite3_column_text(r, 6), "lang",
-        (const char *)sqlite3_column_text(r, 7), "tz", (const char *)sqlite3_column_text(r, 8),
-        "kind", kind, "items", json_object_get(body, "items"), "count",
-        json_object_get(body, "count"), "links", links, "list_id", list_id);
+        "channel", (const char *)sqlite3_column_text(r, 9), "to",
+        (const char *)sqlite3_column_text(r, 6), "lang", (const char *)sqlite3_column_text(r, 7),
+        "tz", (const char *)sqlite3_column_text(r, 8), "kind", kind, "items",
+        json_object_get(body, "items"), "count", json_object_get(body, "count"), "links", links,
+        "list_id", list_id);
     if (out && json_object_get(body, "subscription"))
         json_object_set(out, "subscription", json_object_get(body, "subscription"));
     json_decref(body);
@@ -259,7 +238,7 @@ static json_t *lease_due(watch_plugin *w, int64_t now)
         return out;
     if (sqlite3_prepare_v2(w->db.db,
                            "SELECT o.id, o.key, o.kind, o.body, o.subscriber,"
-                           " coalesce(o.subscription, 0), r.email, r.lang, r.tz"
+                           " coalesce(o.subscription, 0), r.address, r.lang, r.tz, r.channel"
                            " FROM watch_outbox o JOIN watch_subscriber r ON r.id = o.subscriber"
                            " WHERE o.state = 'pending' AND o.next_ms <= ?1"
                            " ORDER BY o.next_ms LIMIT ?2",

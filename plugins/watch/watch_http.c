@@ -72,81 +72,9 @@ static bool addr_key(const char *addr, char *key, size_t size)
     return true;
 }
 
-static bool short_str(const char *s, size_t max) { return s && *s && strlen(s) <= max; }
-
-typedef struct prefs {
-    const char *kinds_csv_src;
-    char kinds[512];
-    const char *delivery, *lang, *tz, *quiet;
-    int min_severity;
-    watch_sched sched;
-} prefs;
-
-/* Validates the editable preferences present in `b`; `create` fills defaults. */
-static int read_prefs(watch_plugin *w, vg_http_request *req, const json_t *b, prefs *p, bool create)
+static int bad_err(vg_http_request *req, const watch_err *e)
 {
-    memset(p, 0, sizeof *p);
-    json_t *kinds = json_object_get(b, "kinds");
-    if (kinds || create) {
-        if (!kinds) {
-            snprintf(p->kinds, sizeof p->kinds, ",down,degraded,recovered,removed,added,empty,");
-        } else {
-            if (!json_is_array(kinds) || json_array_size(kinds) == 0 || json_array_size(kinds) > 16)
-                return bad(req, "kinds",
-                           "expected an array of 1 to 16 kinds, e.g. [\"down\", "
-                           "\"recovered\"]"),
-                       -1;
-            size_t i, o = 1;
-            json_t *k;
-            p->kinds[0] = ',';
-            json_array_foreach (kinds, i, k) {
-                const char *s = json_string_value(k);
-                if (!s || (!watch_kind_valid(s) && strcmp(s, "*") != 0))
-                    return bad(req, "kinds",
-                               "each kind is a lower-case word (down, degraded, "
-                               "recovered, removed, added, modified, empty, ...)"),
-                           -1;
-                o += (size_t)snprintf(p->kinds + o, sizeof p->kinds - o, "%s,", s);
-            }
-        }
-    }
-    p->delivery = jstr(b, "delivery");
-    if (json_object_get(b, "delivery") && !p->delivery)
-        return bad(req, "delivery", "expected a string"), -1;
-    if (!p->delivery && create)
-        p->delivery = "immediate";
-    if (p->delivery && watch_parse_delivery(p->delivery, &p->sched))
-        return bad(req, "delivery",
-                   "expected immediate, hourly, daily@HH:MM or weekly@DAY@HH:MM (DAY: sun..sat)"),
-               -1;
-    p->quiet = jstr(b, "quiet_hours");
-    watch_sched q;
-    if (p->quiet && watch_parse_quiet(p->quiet, &q))
-        return bad(req, "quiet_hours", "expected HH:MM-HH:MM (local time), e.g. 22:00-07:00"), -1;
-    const char *sev = jstr(b, "min_severity");
-    if (sev && !(p->min_severity = watch_severity_parse(sev)))
-        return bad(req, "min_severity", "expected info, warning or critical"), -1;
-    if (!sev && create)
-        p->min_severity = 1;
-    p->lang = jstr(b, "lang");
-    if (p->lang && strcmp(p->lang, "es") && strcmp(p->lang, "en"))
-        return bad(req, "lang", "expected es or en"), -1;
-    if (!p->lang && create)
-        p->lang = w->default_lang;
-    p->tz = jstr(b, "tz");
-    int off;
-    if (p->tz && watch_tz_offset(p->tz, 0, &off) != 0)
-        return bad(req, "tz", "expected an IANA time zone name, e.g. America/Santiago"), -1;
-    if (!p->tz && create)
-        p->tz = w->default_tz;
-    return 0;
-}
-
-static int64_t step_id(sqlite3_stmt *s)
-{
-    int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
-    return id;
+    return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "%s", e->msg);
 }
 
 static int h_subscribe(vg_http_request *req, void *user)
@@ -166,48 +94,15 @@ static int h_subscribe(vg_http_request *req, void *user)
     }
     int rc = 0;
     const char *email = jstr(b, "email");
-    const json_t *t = json_object_get(b, "target");
-    const char *type = jstr(t, "type"), *portal = jstr(t, "portal"), *id = jstr(t, "id");
-    const char *org = jstr(t, "organization"), *q = jstr(t, "q"), *status = jstr(t, "status");
-    prefs p;
+    watch_sub_req p = {0};
+    watch_err e;
     if (!email_ok(email)) {
         rc = bad(req, "email", "expected an e-mail address (at most 254 bytes)");
         goto out;
     }
-    if (!type) {
-        rc = bad(req, "target.type", "expected dataset, organization, portal, search or all");
-        goto out;
-    }
-    if (strcmp(type, "organization") == 0 && !org)
-        org = id, id = NULL;
-    const char *need = NULL;
-    if (strcmp(type, "dataset") == 0) {
-        if (!short_str(portal, 128) || !short_str(id, 256))
-            need = "target.portal and target.id: a dataset needs both (at most 128/256 bytes)";
-        org = q = status = NULL;
-    } else if (strcmp(type, "organization") == 0) {
-        if (!short_str(org, 256))
-            need = "target.organization: required (at most 256 bytes)";
-        id = q = status = NULL;
-    } else if (strcmp(type, "portal") == 0) {
-        if (!short_str(portal, 128))
-            need = "target.portal: required (at most 128 bytes)";
-        id = org = q = status = NULL;
-    } else if (strcmp(type, "search") == 0) {
-        if (!short_str(q, 200) && !short_str(status, 16))
-            need = "target.q or target.status: a search needs one (q at most 200 bytes)";
-        id = org = NULL;
-    } else if (strcmp(type, "all") == 0) {
-        portal = id = org = q = status = NULL;
-    } else {
-        need = "target.type: expected dataset, organization, portal, search or all";
-    }
-    if (need) {
-        rc = vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "%s", need);
-        goto out;
-    }
-    if (read_prefs(w, req, b, &p, true)) {
-        rc = 0;
+    if (watch_sub_read_target(json_object_get(b, "target"), &p, &e) ||
+        watch_sub_read_prefs(w, b, &p, true, &e)) {
+        rc = bad_err(req, &e);
         goto out;
     }
     char addr[256];
@@ -237,71 +132,8 @@ static int h_subscribe(vg_http_request *req, void *user)
         rc = vg_http_reply_error(req, 503, "UNAVAILABLE", "storage: the database is not writable");
         goto out;
     }
-    int64_t now = watch_now(w);
-    pthread_mutex_lock(&w->db.mu);
-    int ok = watch_exec(&w->db, "BEGIN IMMEDIATE") == 0;
-    sqlite3_stmt *s = NULL;
-    /* an existing subscriber keeps its language and zone: only a manage
-     * token may change them */
-    ok = ok && sqlite3_prepare_v2(w->db.db,
-                                  "INSERT INTO watch_subscriber(email, lang, tz, created_ms)"
-                                  " VALUES (?1, ?2, ?3, ?4) ON CONFLICT(email) DO UPDATE SET"
-                                  " email = excluded.email RETURNING id",
-                                  -1, &s, NULL) == SQLITE_OK;
-    int64_t sid = 0, subid = 0;
-    if (ok) {
-        sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, p.lang, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 3, p.tz, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 4, now);
-        ok = (sid = step_id(s)) > 0;
-    }
-    s = NULL;
-    ok = ok && sqlite3_prepare_v2(w->db.db,
-                                  "INSERT INTO watch_subscription(subscriber, ttype, portal,"
-                                  " dataset, organization, q, status, kinds, delivery,"
-                                  " quiet_start, quiet_end, min_severity, created_ms, expires_ms)"
-                                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
-                                  -1, &s, NULL) == SQLITE_OK;
-    if (ok) {
-        watch_sched qs = {.quiet_start = -1, .quiet_end = -1};
-        if (p.quiet)
-            watch_parse_quiet(p.quiet, &qs);
-        const char *vals[] = {type, portal, id, org, q, status, p.kinds, p.delivery};
-        sqlite3_bind_int64(s, 1, sid);
-        for (int i = 0; i < 8; i++)
-            if (vals[i])
-                sqlite3_bind_text(s, 2 + i, vals[i], -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 10, qs.quiet_start);
-        sqlite3_bind_int(s, 11, qs.quiet_end);
-        sqlite3_bind_int(s, 12, p.min_severity);
-        sqlite3_bind_int64(s, 13, now);
-        sqlite3_bind_int64(s, 14, now + w->confirm_ttl_ms);
-        ok = (subid = step_id(s)) > 0;
-    }
-    s = NULL;
-    ok = ok && sqlite3_prepare_v2(w->db.db,
-                                  "INSERT INTO watch_outbox(key, subscriber, subscription, kind,"
-                                  " body, state, next_ms, created_ms, updated_ms)"
-                                  " VALUES (?1, ?2, ?3, '" VG_DELIVERY_KIND_CONFIRM "',"
-                                  " '{\"count\":0,\"items\":[]}', 'pending', ?4, ?4, ?4)",
-                                  -1, &s, NULL) == SQLITE_OK;
-    if (ok) {
-        snprintf(key, sizeof key, "confirm-%lld", (long long)subid);
-        sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, sid);
-        sqlite3_bind_int64(s, 3, subid);
-        sqlite3_bind_int64(s, 4, now);
-        ok = sqlite3_step(s) == SQLITE_DONE;
-    }
-    sqlite3_finalize(s);
-    ok = ok && watch_exec(&w->db, "COMMIT") == 0;
-    if (!ok) {
-        VG_ERROR(w->host, "storing a subscription failed: %s", sqlite3_errmsg(w->db.db));
-        watch_exec(&w->db, "ROLLBACK");
-    }
-    pthread_mutex_unlock(&w->db.mu);
-    if (!ok) {
+    int64_t sid, subid;
+    if (watch_sub_store(w, "email", addr, &p, false, &sid, &subid)) {
         rc = vg_http_reply_error(req, 503, "UNAVAILABLE", "storage: could not save the request");
         goto out;
     }
@@ -425,12 +257,18 @@ static int h_manage(watch_plugin *w, vg_http_request *req)
     json_t *subs = json_array(), *out = NULL;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&w->db.mu);
-    if (sqlite3_prepare_v2(w->db.db, "SELECT email, lang, tz FROM watch_subscriber WHERE id = ?",
+    if (sqlite3_prepare_v2(w->db.db,
+                           "SELECT address, lang, tz, channel FROM watch_subscriber"
+                           " WHERE id = ?",
                            -1, &s, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(s, 1, owner);
         if (sqlite3_step(s) == SQLITE_ROW)
-            out = json_pack("{s:s, s:s, s:s}", "email", sqlite3_column_text(s, 0), "lang",
-                            sqlite3_column_text(s, 1), "tz", sqlite3_column_text(s, 2));
+            out = json_pack("{s:s, s:s, s:s, s:s}", "channel", sqlite3_column_text(s, 3), "address",
+                            sqlite3_column_text(s, 0), "lang", sqlite3_column_text(s, 1), "tz",
+                            sqlite3_column_text(s, 2));
+        /* the page names an e-mail subscriber by its address */
+        if (out && strcmp((const char *)sqlite3_column_text(s, 3), "email") == 0)
+            json_object_set(out, "email", json_object_get(out, "address"));
     }
     sqlite3_finalize(s);
     s = NULL;
@@ -466,19 +304,16 @@ static int h_patch(watch_plugin *w, vg_http_request *req, int64_t subid)
         return vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
     json_error_t jerr;
     json_t *b = w->host->json_parse(w->host, data, len, JSON_REJECT_DUPLICATES, &jerr);
-    prefs p;
+    watch_sub_req p;
+    watch_err e;
     if (!json_is_object(b)) {
         json_decref(b);
         return bad(req, "body", "expected a JSON object of the fields to change");
     }
-    if (read_prefs(w, req, b, &p, false)) {
+    if (watch_sub_read_prefs(w, b, &p, false, &e)) {
         json_decref(b);
-        return 0;
+        return bad_err(req, &e);
     }
-    watch_sched qs = {.quiet_start = -1, .quiet_end = -1};
-    bool quiet_set = json_object_get(b, "quiet_hours") != NULL;
-    if (p.quiet)
-        watch_parse_quiet(p.quiet, &qs);
     pthread_mutex_lock(&w->db.mu);
     sqlite3_stmt *s = NULL;
     int n = -1;
@@ -496,9 +331,9 @@ static int h_patch(watch_plugin *w, vg_http_request *req, int64_t subid)
             sqlite3_bind_text(s, 3, p.kinds, -1, SQLITE_STATIC);
         if (p.delivery)
             sqlite3_bind_text(s, 4, p.delivery, -1, SQLITE_STATIC);
-        sqlite3_bind_int(s, 5, quiet_set);
-        sqlite3_bind_int(s, 6, qs.quiet_start);
-        sqlite3_bind_int(s, 7, qs.quiet_end);
+        sqlite3_bind_int(s, 5, p.quiet_set);
+        sqlite3_bind_int(s, 6, p.qs.quiet_start);
+        sqlite3_bind_int(s, 7, p.qs.quiet_end);
         if (p.min_severity)
             sqlite3_bind_int(s, 8, p.min_severity);
         if (sqlite3_step(s) == SQLITE_DONE)
@@ -569,32 +404,16 @@ static int h_erase(watch_plugin *w, vg_http_request *req)
             return 0;
         char addr[256];
         email_norm(email, addr, sizeof addr);
-        sqlite3_stmt *s = NULL;
-        long n = 0;
-        pthread_mutex_lock(&w->db.mu);
-        if (sqlite3_prepare_v2(w->db.db,
-                               "DELETE FROM watch_pending WHERE subscriber IN"
-                               " (SELECT id FROM watch_subscriber WHERE email = ?)",
-                               -1, &s, NULL) == SQLITE_OK) {
-            sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
-            sqlite3_step(s);
-        }
-        sqlite3_finalize(s);
-        s = NULL;
-        if (sqlite3_prepare_v2(w->db.db, "DELETE FROM watch_subscriber WHERE email = ?", -1, &s,
-                               NULL) == SQLITE_OK) {
-            sqlite3_bind_text(s, 1, addr, -1, SQLITE_STATIC);
-            if (sqlite3_step(s) == SQLITE_DONE)
-                n = sqlite3_changes(w->db.db);
-        }
-        sqlite3_finalize(s);
-        pthread_mutex_unlock(&w->db.mu);
+        long n = watch_erase_subscriber(w, "email", addr, 0);
+        if (n < 0)
+            return vg_http_reply_error(req, 503, "UNAVAILABLE", "storage: could not erase");
         return vg_http_reply_json(req, 200, json_pack("{s:b}", "erased", n > 0));
     }
     if ((owner = token_owner(w, req, "manage", NULL)) < 0)
         return 0;
-    run_owned(w, "DELETE FROM watch_pending WHERE subscriber = ?1", owner, 0);
-    long n = run_owned(w, "DELETE FROM watch_subscriber WHERE id = ?1", owner, 0);
+    long n = watch_erase_subscriber(w, NULL, NULL, owner);
+    if (n < 0)
+        return vg_http_reply_error(req, 503, "UNAVAILABLE", "storage: could not erase");
     return vg_http_reply_json(req, 200, json_pack("{s:b}", "erased", n > 0));
 }
 

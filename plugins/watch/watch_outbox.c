@@ -209,8 +209,9 @@ int watch_outbox_result(watch_db *w, const char *key, const char *status, const 
                         int64_t retry_after_ms, int64_t now, const watch_outbox_opts *o)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(w->db, "SELECT id, attempts, state FROM watch_outbox WHERE key = ?1", -1,
-                           &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(
+            w->db, "SELECT id, attempts, state, subscriber FROM watch_outbox WHERE key = ?1", -1,
+            &s, NULL) != SQLITE_OK)
         return -EIO;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(s) != SQLITE_ROW) {
@@ -219,6 +220,7 @@ int watch_outbox_result(watch_db *w, const char *key, const char *status, const 
     }
     int64_t id = sqlite3_column_int64(s, 0);
     int attempts = sqlite3_column_int(s, 1);
+    int64_t subscriber = sqlite3_column_int64(s, 3);
     bool open = strcmp((const char *)sqlite3_column_text(s, 2), "leased") == 0 ||
                 strcmp((const char *)sqlite3_column_text(s, 2), "pending") == 0;
     sqlite3_finalize(s);
@@ -239,5 +241,15 @@ int watch_outbox_result(watch_db *w, const char *key, const char *status, const 
     sqlite3_bind_int64(u, 4, now);
     int rc = sqlite3_step(u) == SQLITE_DONE ? 0 : -EIO;
     sqlite3_finalize(u);
+    if (rc == 0 && strcmp(status, "gone") == 0) {
+        /* the address no longer exists (a push subscription the browser
+         * dropped, a webhook answering 410): nothing more is sent to it */
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "DELETE FROM watch_pending WHERE subscriber = %lld;"
+                 "DELETE FROM watch_subscriber WHERE id = %lld;",
+                 (long long)subscriber, (long long)subscriber);
+        rc = watch_exec(w, sql) == 0 ? 0 : -EIO;
+    }
     return rc;
 }

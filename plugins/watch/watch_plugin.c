@@ -190,6 +190,8 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
         rc = watch_feeds_register(w);
     if (rc >= 0)
         rc = watch_status_register(w);
+    if (rc >= 0)
+        rc = watch_channels_register(w);
     if (rc < 0) {
         host->workq_stop(w->q);
         watch_destroy(w);

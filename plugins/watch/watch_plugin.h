@@ -64,6 +64,39 @@ void watch_limits_free(watch_limits *l);
 bool watch_limit_hit(watch_limits *l, const char *key, long long limit, int64_t window_ms,
                      int64_t now);
 
+/* watch_subs.c: a subscription request, validated and stored */
+typedef struct watch_sub_req {
+    const char *type, *portal, *id, *org, *q, *status; /* the target */
+    char kinds[512];                                   /* ",down,recovered," ("" = unchanged) */
+    const char *delivery, *lang, *tz, *quiet;
+    bool quiet_set; /* quiet_hours present (null clears them) */
+    int min_severity;
+    watch_sched sched, qs;
+} watch_sub_req;
+
+typedef struct watch_err {
+    char msg[256]; /* "field: what was expected" */
+} watch_err;
+
+int watch_sub_read_target(const json_t *t, watch_sub_req *r, watch_err *e);
+/* The editable preferences present in `b`; `create` fills the defaults. */
+int watch_sub_read_prefs(watch_plugin *w, const json_t *b, watch_sub_req *r, bool create,
+                         watch_err *e);
+/* Subscriber (channel, address) and one subscription in one transaction; not
+ * `confirmed`: expires unless confirmed, and its confirmation is queued. */
+int watch_sub_store(watch_plugin *w, const char *channel, const char *address,
+                    const watch_sub_req *r, bool confirmed, int64_t *subscriber,
+                    int64_t *subscription);
+/* A fresh token, stored only as its hash. Caller holds w->db.mu. */
+int watch_token_store(watch_plugin *w, int64_t subscriber, int64_t subscription,
+                      const char *purpose, int64_t expires, char tok[44]);
+/* Erases a subscriber and all of it, by (channel, address) or, with channel
+ * NULL, by id. Rows erased (0 or 1), <0 on a store error. */
+long watch_erase_subscriber(watch_plugin *w, const char *channel, const char *address, int64_t id);
+
+/* watch_channels.c: the methods channel plugins call */
+int watch_channels_register(watch_plugin *w);
+
 /* watch_http.c, watch_feeds.c: routes */
 int watch_http_register(watch_plugin *w);
 int watch_feeds_register(watch_plugin *w);

@@ -8,9 +8,13 @@ static const char *const schema =
     /* AUTOINCREMENT: ids go into outbox keys (confirm-<subscription>,
      * alert-<subscriber>-…), so an id freed by an unsubscribe or an erase
      * must never come back (its old outbox row still holds the key) */
+    /* one row per address of a channel: an e-mail address for "email", what
+     * the channel plugin gave to watch.subscribe for the others (opaque here) */
     "CREATE TABLE IF NOT EXISTS watch_subscriber("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT, email TEXT NOT NULL UNIQUE, lang TEXT NOT NULL,"
-    " tz TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, address TEXT NOT NULL, lang TEXT NOT NULL,"
+    " tz TEXT NOT NULL, created_ms INTEGER NOT NULL, channel TEXT NOT NULL DEFAULT 'email');"
+    "CREATE UNIQUE INDEX IF NOT EXISTS watch_subscriber_address"
+    " ON watch_subscriber(channel, address);"
     "CREATE TABLE IF NOT EXISTS watch_subscription("
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " subscriber INTEGER NOT NULL REFERENCES watch_subscriber(id) ON DELETE CASCADE,"
@@ -62,6 +66,25 @@ static const char *const schema =
     "CREATE INDEX IF NOT EXISTS watch_outbox_due ON watch_outbox(state, next_ms);"
     "CREATE INDEX IF NOT EXISTS watch_outbox_subscriber ON watch_outbox(subscriber);";
 
+/* Databases made before channels held e-mail addresses only, in `email`. */
+static int migrate_channels(watch_db *w)
+{
+    sqlite3_stmt *s = NULL;
+    bool old = false;
+    if (sqlite3_prepare_v2(w->db,
+                           "SELECT 1 FROM pragma_table_info('watch_subscriber')"
+                           " WHERE name = 'email'",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    old = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    if (!old)
+        return 0;
+    return watch_exec(w, "ALTER TABLE watch_subscriber RENAME COLUMN email TO address;"
+                         "ALTER TABLE watch_subscriber"
+                         " ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';");
+}
+
 int watch_exec(watch_db *w, const char *sql)
 {
     return sqlite3_exec(w->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
@@ -80,7 +103,7 @@ int watch_db_open(watch_db *w, const char *path, char *err, size_t errsize)
      * COMMIT returns); only a power loss may take the last ones. */
     if (watch_exec(w, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                       "PRAGMA foreign_keys=ON;") ||
-        watch_exec(w, schema))
+        migrate_channels(w) || watch_exec(w, schema))
         goto fail;
     return 0;
 fail:

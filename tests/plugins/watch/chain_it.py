@@ -153,7 +153,7 @@ class Vigia:
     def outbox(self):
         con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
         try:
-            return con.execute("SELECT o.key, o.kind, o.state, o.attempts, s.email FROM watch_outbox o"
+            return con.execute("SELECT o.key, o.kind, o.state, o.attempts, s.address FROM watch_outbox o"
                                " JOIN watch_subscriber s ON s.id = o.subscriber").fetchall()
         finally:
             con.close()

@@ -568,6 +568,108 @@ static void public_endpoints_are_limited_per_ip(void **state)
     assert_int_equal(vgt_server_stop_clean(&s2), 0);
 }
 
+/* Channels other than e-mail (Web Push, webhooks) hold subscriptions through
+ * watch.subscribe: confirmed at once, no confirmation sent, their address
+ * handed back byte for byte; "gone" erases the subscriber; forget erases it. */
+static void other_channels_subscribe_through_the_bus(void **state)
+{
+    (void)state;
+    int rc = 0;
+    json_t *r = mt_call(&srv, "watch.subscribe",
+                        "{\"v\":1,\"channel\":\"email\",\"address\":\"a@b.org\","
+                        "\"target\":{\"type\":\"all\"}}",
+                        &rc);
+    assert_true(rc < 0);
+    assert_non_null(strstr(str(json_object_get(r, "error"), "message"), "channel: expected"));
+    json_decref(r);
+    r = mt_call(&srv, "watch.subscribe",
+                "{\"v\":1,\"channel\":\"testpush\",\"address\":\"x\",\"target\":{}}", &rc);
+    assert_true(rc < 0);
+    assert_string_equal(str(json_object_get(r, "error"), "code"), "INVALID_ARGUMENT");
+    assert_non_null(strstr(str(json_object_get(r, "error"), "message"), "target.type"));
+    json_decref(r);
+
+    const char *addr = "{\"endpoint\":\"https://push.example/abc\",\"keys\":{\"auth\":\"q\"}}";
+    json_t *params = json_pack("{s:i, s:s, s:s, s:{s:s, s:s, s:s}, s:[s], s:s}", "v", 1, "channel",
+                               "testpush", "address", addr, "target", "type", "dataset", "portal",
+                               "fx", "id", ids[3], "kinds", "down", "lang", "en");
+    long long since = mt_last_seq(&srv);
+    char *ps = json_dumps(params, 0);
+    json_decref(params);
+    r = mt_call(&srv, "watch.subscribe", ps, &rc);
+    free(ps);
+    assert_int_equal(rc, 0);
+    const char *tok = str(r, "manage_token");
+    assert_non_null(tok);
+    assert_non_null(strstr(str(r, "manage_url"), tok));
+    assert_true(json_integer_value(json_object_get(r, "subscription")) > 0);
+    char *token = strdup(tok);
+    json_decref(r);
+
+    char q[256];
+    snprintf(q, sizeof q, "{\"v\":1,\"token\":\"%s\"}", token);
+    r = mt_call(&srv, "watch.subscriber", q, &rc);
+    assert_int_equal(rc, 0);
+    assert_string_equal(str(r, "channel"), "testpush");
+    assert_string_equal(str(r, "address"), addr);
+    json_decref(r);
+    json_t *m = NULL;
+    char url[256];
+    snprintf(url, sizeof url, "/api/subscriptions/manage?token=%s", token);
+    assert_int_equal(get(url, &m), 200);
+    assert_string_equal(str(m, "channel"), "testpush");
+    assert_true(json_is_true(
+        json_object_get(json_array_get(json_object_get(m, "subscriptions"), 0), "confirmed")));
+    json_decref(m);
+
+    char op[256];
+    snprintf(op, sizeof op, "{\"op\":\"set_dataset\",\"id\":\"%s\",\"behaviour\":\"404\"}", ids[3]);
+    control(op);
+    json_decref(mt_sweep(&srv, NULL));
+    json_t *a = wait_requests(since, addr, NULL, 1, 10000);
+    assert_int_equal(json_array_size(a), 1); /* the alert, and no confirmation before it */
+    json_t *p = json_array_get(a, 0);
+    assert_string_equal(str(p, "channel"), "testpush");
+    assert_string_equal(str(p, "kind"), "alert");
+    assert_string_equal(
+        str(json_object_get(json_array_get(json_object_get(p, "items"), 0), "dataset"), "id"),
+        ids[3]);
+    json_t *o = json_pack("{s:s, s:{s:i, s:s, s:s, s:s}}", "topic", "delivery.result", "payload",
+                          "v", 1, "key", str(p, "key"), "channel", "testpush", "status", "gone");
+    char *os = json_dumps(o, 0);
+    vgt_response pr = {0};
+    vgt_post_json(&srv, "/api/_probe/publish", os, &pr);
+    assert_int_equal(pr.status, 200);
+    vgt_response_free(&pr);
+    free(os);
+    json_decref(o);
+    json_decref(a);
+    for (int waited = 0;; waited += 50) {
+        r = mt_call(&srv, "watch.subscriber", q, &rc);
+        json_decref(r);
+        if (rc < 0 || waited > 10000)
+            break;
+        sleep_ms(50);
+    }
+    assert_true(rc < 0); /* erased: the token no longer opens anything */
+    free(token);
+
+    r = mt_call(&srv, "watch.subscribe",
+                "{\"v\":1,\"channel\":\"hook\",\"address\":\"wh-1\","
+                "\"target\":{\"type\":\"all\"}}",
+                &rc);
+    assert_int_equal(rc, 0);
+    json_decref(r);
+    const char *fg = "{\"v\":1,\"channel\":\"hook\",\"address\":\"wh-1\"}";
+    r = mt_call(&srv, "watch.forget", fg, &rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(json_integer_value(json_object_get(r, "removed")), 1);
+    json_decref(r);
+    r = mt_call(&srv, "watch.forget", fg, &rc);
+    assert_int_equal(json_integer_value(json_object_get(r, "removed")), 0);
+    json_decref(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +687,7 @@ int main(void)
         cmocka_unit_test(unconfirmed_subscriptions_expire_after_48h),
         cmocka_unit_test(confirmation_mails_are_rate_limited_per_ip),
         cmocka_unit_test(public_endpoints_are_limited_per_ip),
+        cmocka_unit_test(other_channels_subscribe_through_the_bus),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -112,7 +112,8 @@ static void outbox_groups_settles_and_dead_letters(void **state)
     char err[256];
     assert_int_equal(watch_db_open(&w, path, err, sizeof err), 0);
     assert_int_equal(
-        watch_exec(&w, "INSERT INTO watch_subscriber VALUES (1, 'a@x.org', 'en', 'UTC', 0);"
+        watch_exec(&w, "INSERT INTO watch_subscriber(id, address, lang, tz, created_ms)"
+                       " VALUES (1, 'a@x.org', 'en', 'UTC', 0);"
                        "INSERT INTO watch_subscription(id, subscriber, ttype, portal, kinds,"
                        " delivery, confirmed_ms, created_ms) VALUES"
                        " (1, 1, 'portal', 'p', ',down,', 'immediate', 1, 0),"
@@ -166,6 +167,47 @@ static void outbox_groups_settles_and_dead_letters(void **state)
     unlink(path);
 }
 
+/* A database made before channels (subscribers in `email`) opens with its
+ * rows as e-mail subscribers, and a second channel may use the same text. */
+static void old_databases_gain_channels(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/watch_unit_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE watch_subscriber(id INTEGER PRIMARY KEY"
+                     " AUTOINCREMENT, email TEXT NOT NULL UNIQUE, lang TEXT NOT NULL,"
+                     " tz TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+                     "INSERT INTO watch_subscriber VALUES (7, 'a@x.org', 'es', 'UTC', 0);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    watch_db w;
+    char err[256];
+    assert_int_equal(watch_db_open(&w, path, err, sizeof err), 0);
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_prepare_v2(w.db,
+                                        "SELECT id FROM watch_subscriber WHERE channel = 'email'"
+                                        " AND address = 'a@x.org'",
+                                        -1, &s, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(s, 0), 7);
+    sqlite3_finalize(s);
+    assert_int_equal(watch_exec(&w, "INSERT INTO watch_subscriber(channel, address, lang, tz,"
+                                    " created_ms) VALUES ('webhook', 'wh-1', 'en', 'UTC', 0)"),
+                     0);
+    watch_db_close(&w);
+    assert_int_equal(watch_db_open(&w, path, err, sizeof err), 0); /* twice: nothing to do */
+    watch_db_close(&w);
+    unlink(path);
+}
+
 static void backoff_grows_with_jitter(void **state)
 {
     (void)state;
@@ -188,6 +230,7 @@ int main(void)
         cmocka_unit_test(tokens_are_random_and_hashed),
         cmocka_unit_test(outbox_groups_settles_and_dead_letters),
         cmocka_unit_test(backoff_grows_with_jitter),
+        cmocka_unit_test(old_databases_gain_channels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
