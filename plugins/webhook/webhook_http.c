@@ -82,7 +82,7 @@ static int subscribe(webhook_state *st, const char *id, const char *lang, const 
                           "address", id, "lang", lang, "target", json_object_get(b, "target"));
     if (!p)
         return -ENOMEM;
-    static const char *const opt[] = {"kinds", "delivery", "quiet", "min_severity", "tz"};
+    static const char *const opt[] = {"kinds", "delivery", "quiet_hours", "min_severity", "tz"};
     for (size_t i = 0; i < sizeof opt / sizeof *opt; i++)
         if (json_object_get(b, opt[i]))
             json_object_set(p, opt[i], json_object_get(b, opt[i]));
