@@ -13,6 +13,7 @@
 #include <vigia/contract/notifications.h>
 #include <vigia/contract/webhook.h>
 
+#include "email.h"
 #include "webhook_plugin.h"
 
 typedef struct webhook_job {
@@ -319,7 +320,11 @@ static void webhook_stop(void *state)
     st->host->workq_stop(st->q);
 }
 
-static void webhook_destroy(void *state) { state_free(state); }
+static void webhook_destroy(void *state)
+{
+    state_free(state);
+    email_tz_cleanup(); /* the zones cached by the template context (this module's copy) */
+}
 
 VG_PLUGIN_DEFINE(webhook, "1.0.0", "Webhook channel: signed HTTP deliveries (Standard Webhooks)",
                  .check_config = webhook_check_config, .init = webhook_init, .stop = webhook_stop,
