@@ -30,8 +30,9 @@ function send(i) {
   });
 }
 
-const t0 = performance.now();
+const t0 = performance.now(), c0 = process.cpuUsage();
 let next = 0;
 await Promise.all(Array.from({ length: threads }, async () => { while (next < n) await send(next++); }));
-process.stdout.write(JSON.stringify({ ms: performance.now() - t0 }));
+const c = process.cpuUsage(c0);
+process.stdout.write(JSON.stringify({ ms: performance.now() - t0, cpu: (c.user + c.system) / 1000 }));
 agent.destroy();

@@ -5,7 +5,7 @@
 import http from "node:http";
 
 const n = Number(process.argv[2]);
-let held = false, waiting = [], count = 0, target = 0, t0 = 0;
+let held = false, waiting = [], count = 0, target = 0, t0 = 0, conns = 0;
 const answer = (res) => { res.writeHead(204); res.end(); };
 const ports = [];
 let up = 0;
@@ -14,11 +14,12 @@ for (let i = 0; i < n; i++) {
     req.resume();
     req.on("end", () => {
       count++;
-      if (target && count === target) process.send({ done: count, ms: performance.now() - t0 });
+      if (target && count === target) process.send({ done: count, ms: performance.now() - t0, conns });
       if (held) waiting.push(res); else answer(res);
     });
   });
   s.keepAliveTimeout = 60000;
+  s.on("connection", () => conns++);
   s.listen(0, "127.0.0.1", () => {
     ports[i] = s.address().port;
     if (++up === n) process.send({ ports });
@@ -27,6 +28,6 @@ for (let i = 0; i < n; i++) {
 process.on("message", (m) => {
   if (m.hold) held = true;
   if (m.open) { held = false; const w = waiting; waiting = []; w.forEach(answer); }
-  if (m.expect) { count = 0; target = m.expect; t0 = performance.now(); }
+  if (m.expect) { count = 0; conns = 0; target = m.expect; t0 = performance.now(); }
   if (m.quit) process.exit(0);
 });

@@ -17,9 +17,15 @@
 #define POOL_MAX 64
 #define ANSWER_KEEP 200
 #define RETRY_AFTER_MAX_MS 86400000LL
+#define IDLE_CONNECTIONS 256
 
 struct webhook_client {
     pthread_mutex_t mu;
+    /* One connection cache (and DNS cache, TLS sessions) for every handle:
+     * a delivery to any endpoint reuses whatever connection to it is open,
+     * whichever worker opened it. */
+    CURLSH *share;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
     CURL *idle[POOL_MAX];
     int nidle;
     bool allow_private;
@@ -27,14 +33,36 @@ struct webhook_client {
     char *user_agent;
 };
 
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
+{
+    (void)h, (void)access;
+    pthread_mutex_lock(&((webhook_client *)user)->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *user)
+{
+    (void)h;
+    pthread_mutex_unlock(&((webhook_client *)user)->locks[data]);
+}
+
 webhook_client *webhook_client_new(const webhook_settings *s, const char *user_agent)
 {
     webhook_client *c = calloc(1, sizeof *c);
-    if (!c || !(c->user_agent = strdup(user_agent))) {
+    if (!c || !(c->user_agent = strdup(user_agent)) || !(c->share = curl_share_init())) {
+        if (c)
+            free(c->user_agent);
         free(c);
         return NULL;
     }
     pthread_mutex_init(&c->mu, NULL);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&c->locks[i], NULL);
+    curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     c->allow_private = s->allow_private;
     c->connect_ms = (long)s->connect_timeout;
     c->timeout_ms = (long)s->timeout;
@@ -47,6 +75,9 @@ void webhook_client_free(webhook_client *c)
         return;
     for (int i = 0; i < c->nidle; i++)
         curl_easy_cleanup(c->idle[i]);
+    curl_share_cleanup(c->share);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&c->locks[i]);
     pthread_mutex_destroy(&c->mu);
     free(c->user_agent);
     free(c);
@@ -192,6 +223,10 @@ webhook_status webhook_client_post(webhook_client *c, const webhook_post *p, int
     hdr = curl_slist_append(hdr, line);
     hdr = curl_slist_append(hdr, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(h, CURLOPT_URL, p->url);
+    curl_easy_setopt(h, CURLOPT_SHARE, c->share);
+    /* libcurl keeps 5 idle connections by default: with more endpoints than
+     * that, every delivery would open a new one */
+    curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)IDLE_CONNECTIONS);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_PROXY, ""); /* the address check must see the receiver */
