@@ -25,6 +25,45 @@ static const char *jstr(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* "http://<host>" or "https://<host>" with host = the request's Host. */
+static bool same_origin(const char *origin, const char *host)
+{
+    const char *rest = !strncmp(origin, "http://", 7)    ? origin + 7
+                       : !strncmp(origin, "https://", 8) ? origin + 8
+                                                         : NULL;
+    return rest && host && strcmp(rest, host) == 0;
+}
+
+/* Without an admin token the operator's actions are open to whoever reaches
+ * them, so (as the core's other admin actions) only this machine's peers,
+ * and never a web page of another origin open in a browser here (CSRF: a
+ * page could register an endpoint of its choosing). */
+static bool open_action_refused(webhook_state *st, vg_http_request *req)
+{
+    const vg_host *h = st->host;
+    if (h->admin_token_set(h))
+        return false;
+    bool local =
+        h->struct_size >= offsetof(vg_host, peer_is_loopback) + sizeof h->peer_is_loopback &&
+        h->peer_is_loopback(h, vg_http_remote_addr(req));
+    if (!local) {
+        vg_http_reply_error(
+            req, 403, "FORBIDDEN",
+            "no [server] admin_token is set, so webhook endpoints are managed "
+            "from this machine only; set admin_token to manage them from elsewhere");
+        return true;
+    }
+    const char *origin = vg_http_header(req, "Origin");
+    const char *site = vg_http_header(req, "Sec-Fetch-Site");
+    if ((origin && *origin && !same_origin(origin, vg_http_header(req, "Host"))) ||
+        (site && (!strcmp(site, "cross-site") || !strcmp(site, "same-site")))) {
+        vg_http_reply_error(req, 403, "CROSS_ORIGIN",
+                            "a web page of another origin may not manage webhook endpoints");
+        return true;
+    }
+    return false;
+}
+
 /* ADMIN for the operator, a watch subscriber id for a manage link, or
  * REPLIED when the request was refused (the reply is sent). */
 static int64_t who(webhook_state *st, vg_http_request *req)
@@ -33,7 +72,7 @@ static int64_t who(webhook_state *st, vg_http_request *req)
     const char *auth = vg_http_header(req, "Authorization");
     int has_token = vg_http_query(req, "token", tok, sizeof tok) > 0;
     if (!has_token || !st->s.public_webhooks || (auth && *auth))
-        return vg_http_require_admin(req) < 0 ? REPLIED : ADMIN;
+        return vg_http_require_admin(req) < 0 || open_action_refused(st, req) ? REPLIED : ADMIN;
     json_t *p = json_pack("{s:i, s:s}", "v", 1, "token", tok), *res = NULL;
     int rc = p ? vg_bus_call(st->host->bus, WATCH_SUBSCRIBER, p, &res) : -ENOMEM;
     json_int_t id = json_integer_value(json_object_get(res, "subscriber"));

@@ -24,7 +24,8 @@ export async function waitFor(fn, timeoutMs = 10000, stepMs = 25) {
 }
 
 export class Vigia {
-  constructor({ plugins = "busbridge, webhook", webhook = "", extra = "", dir = null } = {}) {
+  constructor({ plugins = "busbridge, webhook", webhook = "", extra = "", dir = null, admin = true } = {}) {
+    this.admin = admin;
     this.plugins = plugins;
     this.webhookIni = webhook;
     this.extra = extra;
@@ -38,7 +39,7 @@ export class Vigia {
     writeFileSync(ini,
       `[server]\nlisten = 127.0.0.1:${this.port}\ndatabase = ${this.dir}/vigia.db\n` +
       `plugin_dir = ${process.env.VIGIA_PLUGIN_DIR}\nplugins = ${this.plugins}\n` +
-      `admin_token = ${ADMIN}\nlog_level = debug\nlog_file = ${this.dir}/vigia.log\n\n` +
+      (this.admin ? `admin_token = ${ADMIN}\n` : "") + `log_level = debug\nlog_file = ${this.dir}/vigia.log\n\n` +
       `[busbridge]\nmax_events = 100000\n\n[webhook]\n${this.webhookIni}\n${this.extra}\n`);
     const err = openSync(path.join(this.dir, "stderr.log"), "a");
     this.proc = spawn(process.env.VIGIA_BIN, ["--config", ini], { stdio: ["ignore", "ignore", err] });
@@ -68,8 +69,8 @@ export class Vigia {
     if (r && (r.code !== 0 || /Sanitizer|runtime error/.test(err)))
       throw new Error(`vigia did not exit cleanly (${JSON.stringify(r)}):\n${err.slice(-4000)}`);
   }
-  async api(method, p, body, { token = ADMIN } = {}) {
-    const headers = { "Content-Type": "application/json" };
+  async api(method, p, body, { token = ADMIN, headers: more = {} } = {}) {
+    const headers = { "Content-Type": "application/json", ...more };
     if (token) headers.Authorization = `Bearer ${token}`;
     const r = await fetch(this.base + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
     const text = await r.text();

@@ -64,3 +64,22 @@ test("connect time: a stored loopback endpoint is refused once private is off", 
   await sleep(200);
   assert.equal(rx.on("/hook").length, 1, "nothing reached the receiver");
 });
+
+test("without an admin token: this machine only, and no page of another origin (CSRF)", async () => {
+  const v = await new Vigia({ admin: false, webhook: "allow_private_webhooks = true\n" }).start();
+  try {
+    const url = "http://127.0.0.1:9/x";
+    for (const headers of [{ Origin: "http://evil.example" }, { "Sec-Fetch-Site": "cross-site" }]) {
+      const r = await v.api("POST", "/api/webhooks", { url }, { token: null, headers });
+      assert.equal(r.status, 403, JSON.stringify(headers));
+      assert.equal(r.body.error.code, "CROSS_ORIGIN");
+    }
+    const same = await v.api("POST", "/api/webhooks", { url }, { token: null, headers: { Origin: v.base } });
+    assert.equal(same.status, 201, JSON.stringify(same.body));
+    assert.equal((await v.api("POST", "/api/webhooks", { url }, { token: null })).status, 201); // curl, a script
+    // public_webhooks is off: a manage token is no way in
+    assert.equal((await vg.api("GET", "/api/webhooks?token=whatever", undefined, { token: null })).status, 401);
+  } finally {
+    await v.cleanup();
+  }
+});
