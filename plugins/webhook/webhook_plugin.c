@@ -227,6 +227,18 @@ static void on_requested(const char *topic, const json_t *payload, void *user)
                 VG_DELIVERY_REQUESTED);
         return;
     }
+    /* The key goes into a header line: no control characters, a sane length. */
+    size_t n = strlen(key);
+    bool bad = n > 200;
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = (unsigned char)key[i] < 0x20 || key[i] == 0x7f;
+    if (bad) {
+        publish_result(st, key, WEBHOOK_FAILED,
+                       "key: at most 200 bytes without control characters (it is the webhook-id "
+                       "header)",
+                       0);
+        return;
+    }
     int rc = submit(st, json_incref((json_t *)payload), false);
     if (rc < 0)
         publish_result(st, key, WEBHOOK_RETRY,

@@ -153,6 +153,10 @@ test("an unknown endpoint id is gone; a non-webhook channel is ignored", async (
   const r = await vg.publish("delivery.requested", request("alert-6-1", "wh_00000000000000000000"));
   assert.equal(r.rc, 0);
   assert.equal((await vg.waitResults("alert-6-1"))[0].status, "gone");
+  await vg.publish("delivery.requested", request("alert-6-3\r\nX-Injected: 1", ep["/ok"].id));
+  const [bad] = await vg.waitResults("alert-6-3\r\nX-Injected: 1");
+  assert.equal(bad.status, "failed");
+  assert.match(bad.error, /control characters/);
   await vg.publish("delivery.requested", { ...request("alert-6-2", ep["/ok"].id), channel: "email" });
   await sleep(300);
   assert.equal((await vg.results("alert-6-2")).length, 0);
