@@ -24,8 +24,9 @@ export async function waitFor(fn, timeoutMs = 10000, stepMs = 25) {
 }
 
 export class Vigia {
-  constructor({ plugins = "busbridge, webhook", webhook = "", extra = "", dir = null, admin = true } = {}) {
+  constructor({ plugins = "busbridge, webhook", webhook = "", extra = "", dir = null, admin = true, events = 100000 } = {}) {
     this.admin = admin;
+    this.maxEvents = events;
     this.plugins = plugins;
     this.webhookIni = webhook;
     this.extra = extra;
@@ -40,7 +41,7 @@ export class Vigia {
       `[server]\nlisten = 127.0.0.1:${this.port}\ndatabase = ${this.dir}/vigia.db\n` +
       `plugin_dir = ${process.env.VIGIA_PLUGIN_DIR}\nplugins = ${this.plugins}\n` +
       (this.admin ? `admin_token = ${ADMIN}\n` : "") + `log_level = debug\nlog_file = ${this.dir}/vigia.log\n\n` +
-      `[busbridge]\nmax_events = 100000\n\n[webhook]\n${this.webhookIni}\n${this.extra}\n`);
+      `[busbridge]\nmax_events = ${this.maxEvents}\n\n[webhook]\n${this.webhookIni}\n${this.extra}\n`);
     const err = openSync(path.join(this.dir, "stderr.log"), "a");
     this.proc = spawn(process.env.VIGIA_BIN, ["--config", ini], { stdio: ["ignore", "ignore", err] });
     closeSync(err);
