@@ -8,7 +8,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # ";key = value" -> "key = value"; prose comments ("; text") stay comments.
 sed -E 's/^;([a-z_]+ = )/\1/; s/^;([a-z_]+ =)$/\1/' "$src/config/vigia.ini.sample" \
-    | sed -E "s|^plugin_dir = .*|plugin_dir = $plugin_dir|; s|^plugins =.*|plugins = notifications, monitor, broker, rest, email, watch, webpush|; s|^database = .*|database = $tmp/v.db|; s|^log_file =.*|log_file =|" \
+    | sed -E "s|^plugin_dir = .*|plugin_dir = $plugin_dir|; s|^plugins =.*|plugins = notifications, monitor, broker, rest, email, watch, webpush, webhook|; s|^database = .*|database = $tmp/v.db|; s|^log_file =.*|log_file =|" \
     > "$tmp/all.ini"
 out=$("$bin" --check-config "$tmp/all.ini" 2>&1) || { echo "$out"; echo "FAIL: the sample with every key set is refused"; exit 1; }
 if grep -E "unknown (key|section)" <<< "$out"; then

@@ -16,7 +16,7 @@ cmake --install "$build" --prefix "$tmp/p" > "$tmp/log" || { cat "$tmp/log"; exi
     for c in "$(dirname "$0")"/../../include/vigia/contract/*.h; do echo "$inc/vigia/contract/${c##*/}"; done
     for f in VigiaPlugin vigiaConfig vigiaConfigVersion vigiaTargets; do echo "$lib/cmake/vigia/$f.cmake"; done
     echo "$lib/pkgconfig/vigia.pc"
-    for p in broker monitor notifications probe rest watch webpush; do echo "$lib/vigia/plugins/$p.so"; done
+    for p in broker monitor notifications probe rest watch webhook webpush; do echo "$lib/vigia/plugins/$p.so"; done
     # the email plugin and its templates, installed for operators to copy (docs/email.md)
     echo "$lib/vigia/plugins/email.so"
     (cd "$(dirname "$0")/../../plugins/email/templates" && find . -type f | sed 's|^\./|share/vigia/email/templates/|')

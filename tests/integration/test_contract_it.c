@@ -476,7 +476,8 @@ static int setup(void **state)
     free(ini);
     if (rc < 0)
         return -1;
-    rc = vgt_server_start(&srv, "monitor,notifications,broker,rest,busbridge,watch", NULL, all);
+    rc = vgt_server_start(&srv, "monitor,notifications,broker,rest,busbridge,watch,webhook", NULL,
+                          all);
     free(all);
     if (rc)
         return rc;
