@@ -279,6 +279,9 @@ static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode
     free(r->error);
     r->content_type = dup_or_null(ctype);
     r->final_url = dup_or_null(eff);
+    /* format drift reads the first bytes (drift.c) */
+    r->nmagic = x->is_head ? 0 : (x->nhead < sizeof r->magic ? x->nhead : sizeof r->magic);
+    memcpy(r->magic, x->head, r->nmagic);
     bool answered = cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->aborted_body);
     r->error = answered ? NULL : strdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
     judge(o, r, v, landing, html_page, answered, cc, http);

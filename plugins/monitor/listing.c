@@ -91,6 +91,7 @@ void mon_ds_free(mon_ds *d)
     free(d->org_title);
     free(d->url);
     free(d->modified);
+    free(d->frequency);
     for (size_t i = 0; i < d->nres; i++) {
         mon_res *r = &d->res[i];
         free(r->id);
@@ -197,8 +198,15 @@ static int parse_dataset(const json_t *o, const char *base_url, mon_ds *d)
             return -1;
         if (!m->url)
             m->url = strdup("");
+        /* freshness: the newest file date the portal knows */
+        int64_t lm = mon_iso_parse_ms(json_string_value(json_object_get(r, "last_modified")));
+        if (lm > d->res_modified_ms)
+            d->res_modified_ms = lm;
         d->nres++;
     }
+    const char *freq = mon_freq_declared(o);
+    if (freq && strlen(freq) <= 512) /* longer is no frequency: frequency.c refuses it */
+        d->frequency = strdup(freq);
     return 0;
 }
 

@@ -382,7 +382,23 @@ static int teardown(void **state)
 static void drive(void)
 {
     char op[256];
-    control("{\"op\":\"add_dataset\",\"name\":\"contrato-nuevo\",\"resources\":1}");
+    /* a dataset whose "CSV" is a ZIP: dataset.format_drift */
+    json_t *added =
+        mt_control(&fx, "{\"op\":\"add_dataset\",\"name\":\"contrato-nuevo\",\"resources\":1,"
+                        "\"behaviour\":\"zip\"}");
+    const char *rid = json_string_value(json_object_get(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(added, "results"), 0), "resources"), 0),
+        "id"));
+    assert_non_null(rid);
+    snprintf(op, sizeof op, "{\"op\":\"set_format\",\"id\":\"%s\",\"format\":\"CSV\"}", rid);
+    json_decref(added);
+    control(op);
+    /* a resource re-created under a new id: dataset.resource_recreated */
+    snprintf(op, sizeof op,
+             "{\"op\":\"recreate_resource\",\"id\":\"%s\",\"position\":0,\"match\":\"url\"}",
+             ids[0]);
+    control(op);
     snprintf(op, sizeof op, "{\"op\":\"modify_dataset\",\"id\":\"%s\",\"title\":\"Otro título\"}",
              ids[0]);
     control(op);

@@ -1,0 +1,141 @@
+/* monitor: the open-data signals of one listed dataset in a sweep, beside
+ * its up/down status: freshness against the declared frequency, format
+ * drift of its resources, re-created resources (found by the sweep's diff),
+ * and the history row of every dataset event. Called by sweep.c inside the
+ * sweep's transaction; events are queued like the sweep's own, published
+ * after the commit. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vigia/contract/monitor.h>
+
+#include "signals.h"
+
+static json_t *iso_or_null(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char b[40];
+    mon_iso_ms(ms, b, sizeof b);
+    return json_string(b);
+}
+
+static json_t *jstr(const char *s) { return s ? json_string(s) : json_null(); }
+
+/* Transitions worth an event: any change but the first sight of a dataset
+ * (a baseline, even after an upgrade) and unknown <-> fresh (a frequency
+ * declared or dropped on a dataset that is on time). */
+static bool fresh_news(int before, int now)
+{
+    if (before < 0 || before == now)
+        return false;
+    return !((before == MON_F_UNKNOWN && now == MON_F_FRESH) ||
+             (before == MON_F_FRESH && now == MON_F_UNKNOWN));
+}
+
+static int freshness(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
+{
+    long long period = 0;
+    int declared = d->frequency ? mon_freq_parse(d->frequency, &period) : -1;
+    if (declared <= 0)
+        period = 0;
+    int64_t last = mon_last_update_ms(d, 0);
+    mon_fresh_opts o = {c->p->fresh_overdue, c->p->fresh_delinquent};
+    int state = c->p->freshness ? mon_fresh_state(period, last, c->now, &o) : MON_F_UNKNOWN;
+    const mon_sigkv *pk = mon_sigprev_fresh(c->prev, d->id);
+    int before = pk ? mon_fstate_parse(pk->val) : -1;
+    int64_t since = before == state && pk->at > 0 ? pk->at : c->now;
+    if (fresh_news(before, state) && !c->quiet) {
+        json_t *ev =
+            json_pack("{s:s, s:I, s:O, s:s, s:s, s:o, s:o, s:o}", "portal", c->p->name, "sweep_id",
+                      (json_int_t)c->sweep_id, "dataset", dj, "previous", mon_fstate_name(before),
+                      "current", mon_fstate_name(state), "frequency", jstr(d->frequency),
+                      "period_days", period > 0 ? json_real((double)period / 86400.0) : json_null(),
+                      "last_update", iso_or_null(last));
+        if (period > 0 && last > 0) {
+            json_object_set_new(ev, "due_at", iso_or_null(last + period * 1000));
+            json_object_set_new(ev, "overdue_at",
+                                iso_or_null(last + (int64_t)((double)period * 1000 * o.overdue)));
+            json_object_set_new(
+                ev, "delinquent_at",
+                iso_or_null(last + (int64_t)((double)period * 1000 * o.delinquent)));
+        }
+        json_array_append_new(c->events,
+                              json_pack("[s, o]", VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED, ev));
+    }
+    return mon_sigbatch_fresh(c->b, c->p->name, d->id, d->frequency, period, last,
+                              mon_fstate_name(state), since);
+}
+
+/* A format drift is announced when a resource starts serving something its
+ * declared format is not (or something else again); nothing is said while it
+ * stays so, and the mark goes when it serves what it declares again. */
+static int format_drift(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
+{
+    json_t *list = json_array();
+    int rc = 0;
+    for (size_t i = 0; i < d->nres && rc == 0; i++) {
+        const mon_res *r = &d->res[i];
+        /* only what answered tells what it serves */
+        if (!r->checked || r->invalid || r->rate_limited || r->status == MON_R_DOWN ||
+            r->status == MON_R_UNKNOWN)
+            continue;
+        const char *served =
+            r->reason && strcmp(r->reason, VG_MONITOR_REASON_HTML_INSTEAD_OF_DATA) == 0
+                ? VG_MONITOR_SERVED_HTML
+                : mon_served_kind(r->content_type, r->magic, r->nmagic);
+        bool drift =
+            r->status != MON_R_RESTRICTED && mon_format_drifts(r->format, r->mimetype, served);
+        const mon_sigkv *pk = mon_sigprev_served(c->prev, d->id, r->id);
+        if (drift && (!pk || !pk->val || strcmp(pk->val, served) != 0)) {
+            json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o, s:s, s:o}", "id", r->id, "name",
+                                  jstr(r->name), "url", jstr(r->url), "format", jstr(r->format),
+                                  "mimetype", jstr(r->mimetype), "served", served, "content_type",
+                                  jstr(r->content_type));
+            json_object_set_new(o, "previous", pk && pk->val ? json_string(pk->val) : json_null());
+            json_array_append_new(list, o);
+            rc = mon_sigbatch_served(c->b, c->p->name, d->id, r->id, served, c->now);
+        } else if (!drift && pk) {
+            rc = mon_sigbatch_served(c->b, c->p->name, d->id, r->id, NULL, c->now);
+        }
+    }
+    if (json_array_size(list) && !c->quiet)
+        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
+                                                   VG_MONITOR_EV_DATASET_FORMAT_DRIFT, "portal",
+                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
+                                                   "dataset", dj, "resources", list));
+    json_decref(list);
+    return rc;
+}
+
+int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const json_t *changes)
+{
+    const json_t *rec = json_object_get(changes, "resources_recreated");
+    if (json_array_size(rec))
+        json_array_append_new(c->events,
+                              json_pack("[s, {s:s, s:I, s:O, s:O}]",
+                                        VG_MONITOR_EV_DATASET_RESOURCE_RECREATED, "portal",
+                                        c->p->name, "sweep_id", (json_int_t)c->sweep_id, "dataset",
+                                        dj, "resources", rec));
+    int rc = format_drift(c, d, dj);
+    rc |= freshness(c, d, dj);
+    return rc ? -EIO : 0;
+}
+
+int mon_signals_history(mon_sig_ctx *c, const char *dataset_id, size_t from)
+{
+    int rc = 0;
+    for (size_t i = from; i < json_array_size(c->events) && rc == 0; i++) {
+        json_t *pair = json_array_get(c->events, i);
+        const char *topic = json_string_value(json_array_get(pair, 0));
+        json_t *payload = json_array_get(pair, 1);
+        const char *id =
+            dataset_id
+                ? dataset_id
+                : json_string_value(json_object_get(json_object_get(payload, "dataset"), "id"));
+        if (id && topic &&
+            strncmp(topic, VG_MONITOR_EV_DATASET_PREFIX, strlen(VG_MONITOR_EV_DATASET_PREFIX)) == 0)
+            rc = mon_sigbatch_change(c->b, c->p->name, id, c->now, topic, payload);
+    }
+    return rc;
+}
