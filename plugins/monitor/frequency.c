@@ -202,6 +202,8 @@ static long long iso_duration(const char *s)
             s++;
             continue;
         }
+        if (!isdigit((unsigned char)*s)) /* strtod would skip blanks and signs */
+            return -1;
         char *end;
         double v = strtod(s, &end);
         if (end == s || v < 0 || v > 1e6 || !*end)
@@ -235,7 +237,7 @@ static long long iso_duration(const char *s)
         any = true;
         s = end + 1;
     }
-    if (!any || total < 1 || total > 100.0 * Y)
+    if (!any || total < 60 || total > 100.0 * Y) /* under a minute is no schedule */
         return -1;
     return (long long)total;
 }

@@ -158,6 +158,11 @@ def main():
                 save('fuzz_rest_query', q)
                 save('fuzz_rest_query', q + b'\x1e{"read":true}')
 
+    # Update frequencies, timestamps and package dicts of the signals' unit test.
+    for s in literals(tests('tests/plugins/monitor/monitor_signals_test.c')):
+        if 0 < len(s) < 400:
+            save('fuzz_frequency', s)
+
     if a.fixture:
         for p in fixture_pages(a.fixture):
             save('fuzz_listing', p)
