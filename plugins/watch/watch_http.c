@@ -89,7 +89,8 @@ static int read_prefs(watch_plugin *w, vg_http_request *req, const json_t *b, pr
     json_t *kinds = json_object_get(b, "kinds");
     if (kinds || create) {
         if (!kinds) {
-            snprintf(p->kinds, sizeof p->kinds, ",down,degraded,recovered,removed,added,empty,");
+            snprintf(p->kinds, sizeof p->kinds,
+                     ",down,degraded,recovered,removed,added,empty,stale,recreated,format_drift,");
         } else {
             if (!json_is_array(kinds) || json_array_size(kinds) == 0 || json_array_size(kinds) > 16)
                 return bad(req, "kinds",
@@ -104,7 +105,8 @@ static int read_prefs(watch_plugin *w, vg_http_request *req, const json_t *b, pr
                 if (!s || (!watch_kind_valid(s) && strcmp(s, "*") != 0))
                     return bad(req, "kinds",
                                "each kind is a lower-case word (down, degraded, "
-                               "recovered, removed, added, modified, empty, ...)"),
+                               "recovered, removed, added, modified, empty, stale, "
+                               "refreshed, recreated, format_drift, ...)"),
                            -1;
                 o += (size_t)snprintf(p->kinds + o, sizeof p->kinds - o, "%s,", s);
             }
