@@ -425,6 +425,33 @@ static int d_history(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
+/* datasets.changes: one of each signal, newest first */
+static int d_changes(const json_t *params, json_t **result, void *user)
+{
+    stub *s = user;
+    const char *id = json_string_value(json_object_get(params, "id"));
+    json_int_t days = json_integer_value(json_object_get(params, "days"));
+    if (!id || !find_dataset(s, id))
+        return vg_method_fail(result, -ENOENT, "NOT_FOUND", "dataset '%s' not found", id ? id : "");
+    json_t *changes =
+        json_pack("[{s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:s},"
+                  " {s:s, s:s, s:I, s:[{s:s, s:s, s:s, s:s, s:s}]},"
+                  " {s:s, s:s, s:I, s:s, s:s}]",
+                  "at", "2026-11-28T08:00:00.000Z", "topic", "dataset.freshness_changed",
+                  "sweep_id", (json_int_t)41, "previous", "due", "current", "overdue", "frequency",
+                  "Mensual", "period_days", 30.0, "last_update", "2026-09-30T02:00:08.746Z", "at",
+                  "2026-11-27T08:00:00.000Z", "topic", "dataset.resource_recreated", "sweep_id",
+                  (json_int_t)40, "resources", "old_id", "res-0", "new_id", "res-1", "name",
+                  "data.csv", "url", "https://datos.example/files/data.csv", "matched_by", "url",
+                  "at", "2026-11-26T08:00:00.000Z", "topic", "dataset.status_changed", "sweep_id",
+                  (json_int_t)39, "previous", "down", "current", "up");
+    *result = json_pack("{s:{s:s, s:s, s:{s:s, s:s, s:f, s:s, s:s}}, s:I, s:o}", "dataset", "id",
+                        id, "portal", "datos", "freshness", "state", "overdue", "frequency",
+                        "Mensual", "period_days", 30.0, "last_update", "2026-09-30T02:00:08.746Z",
+                        "since", "2026-11-28T08:00:00.000Z", "days", days, "changes", changes);
+    return 0;
+}
+
 /* ---- monitor, broker ---- */
 
 static int m_status(const json_t *params, json_t **result, void *user)
@@ -607,7 +634,8 @@ static int stub_init(const vg_host *host, const vg_config *cfg, void **state)
     if (has_word(provide, "datasets")) {
         if ((rc = reg(s, "datasets.list", d_list)) < 0 ||
             (rc = reg(s, "datasets.get", d_get)) < 0 ||
-            (rc = reg(s, "datasets.history", d_history)) < 0)
+            (rc = reg(s, "datasets.history", d_history)) < 0 ||
+            (rc = reg(s, "datasets.changes", d_changes)) < 0)
             goto fail;
     }
     if (has_word(provide, "monitor")) {
