@@ -97,6 +97,12 @@ describe('datasets', { skip: skip || false }, () => {
     await row.locator('.row-open').click();
     await page.waitForSelector('#detail-body .mini-table tbody tr');
     assert.match(await page.textContent('#detail-body .mini-table'), /404/);
+    // ... its history of changes, with the fall, and its freshness against the
+    // frequency it declares (the fixture's datasets say "mensual", years ago).
+    await page.waitForSelector('#detail-body .timeline li[data-topic="dataset.status_changed"]');
+    assert.match(await page.textContent('#detail-body .timeline'), /Estado: Disponible → Caído/);
+    assert.match(await page.textContent('#detail-body .freshness'),
+      /^Actualización: muy atrasado \(declara «mensual»; última: \d{4}-\d\d-\d\d\)$/);
     await screenshot(page, t.name, 'detail');
 
     // Filters and page live in the address: a reload (or a shared link) keeps them.

@@ -34,7 +34,9 @@ test('every key used by index.html and the modules exists', () => {
   for (const s of ['info', 'warning', 'error', 'success']) used.add(`type.${s}`);
   for (const s of ['connected', 'reconnecting', 'offline', 'connecting']) used.add(`conn.${s}`);
   // The watchlist forms (subform.js, follow.js, manage.js).
-  for (const k of ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty']) used.add(`kind.${k}`);
+  for (const k of ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty',
+    'stale', 'refreshed', 'recreated', 'format_drift']) used.add(`kind.${k}`);
+  for (const s of ['fresh', 'due', 'overdue', 'delinquent', 'unknown']) used.add(`fresh.${s}`);
   for (const f of ['immediate', 'hourly', 'daily', 'weekly']) used.add(`freq.${f}`);
   for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) used.add(`day.${d}`);
   for (const g of ['dataset', 'organization', 'search', 'portal', 'all']) used.add(`follow.title.${g}`);

@@ -61,6 +61,10 @@ export const api = {
   history: (id, days, signal, portal) =>
     request('GET', `/api/datasets/${encodeURIComponent(id)}/history`,
       { params: portal ? { days, portal } : { days }, signal }),
+  // The history of changes: status, freshness, format drift, re-created resources, metadata.
+  changes: (id, days, signal, portal) =>
+    request('GET', `/api/datasets/${encodeURIComponent(id)}/changes`,
+      { params: portal ? { days, portal } : { days }, signal }),
   stats: (signal) => request('GET', '/api/stats', { signal }),
   // Watchlists (the watch plugin): subscribe, then everything else with the
   // token of a mailed link.
