@@ -190,7 +190,9 @@ static void freshness(void **state)
     for (size_t i = 0; i < sizeof after_baseline / sizeof *after_baseline; i++) {
         json_t *d = get_dataset(ids[after_baseline[i].ds]);
         json_t *f = json_object_get(d, "freshness");
-        fprintf(stderr, "# %s: %s\n", ids[after_baseline[i].ds], json_dumps(f, JSON_COMPACT));
+        char *dump = json_dumps(f, JSON_COMPACT);
+        fprintf(stderr, "# %s: %s\n", ids[after_baseline[i].ds], dump);
+        free(dump);
         assert_string_equal(str(f, "state"), after_baseline[i].state);
         if (after_baseline[i].period > 0)
             assert_true(json_real_value(json_object_get(f, "period_days")) ==
