@@ -122,6 +122,35 @@ int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const
     return rc ? -EIO : 0;
 }
 
+void mon_signals_tally(mon_sig_ctx *c, const char *organization, int checks, int ok)
+{
+    if (!c->org_daily && !(c->org_daily = json_object()))
+        return;
+    const char *k = organization ? organization : "";
+    json_t *t = json_object_get(c->org_daily, k);
+    if (!t) {
+        t = json_pack("[I, I]", (json_int_t)0, (json_int_t)0);
+        json_object_set_new(c->org_daily, k, t);
+    }
+    json_array_set_new(t, 0, json_integer(json_integer_value(json_array_get(t, 0)) + checks));
+    json_array_set_new(t, 1, json_integer(json_integer_value(json_array_get(t, 1)) + ok));
+}
+
+int mon_signals_flush(mon_sig_ctx *c)
+{
+    int rc = 0;
+    const char *k;
+    json_t *t;
+    json_object_foreach (c->org_daily, k, t)
+        if (rc == 0)
+            rc = mon_sigbatch_org_daily(c->b, c->p->name, k, c->now,
+                                        json_integer_value(json_array_get(t, 0)),
+                                        json_integer_value(json_array_get(t, 1)));
+    json_decref(c->org_daily);
+    c->org_daily = NULL;
+    return rc;
+}
+
 int mon_signals_history(mon_sig_ctx *c, const char *dataset_id, size_t from)
 {
     int rc = 0;

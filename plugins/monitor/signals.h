@@ -13,6 +13,7 @@ typedef struct mon_sig_ctx {
     const mon_sigprev *prev; /* what earlier sweeps left */
     mon_sigbatch *b;         /* writes, in the sweep's transaction */
     json_t *events;          /* the sweep's [topic, payload] queue */
+    json_t *org_daily;       /* organisation -> [checks, ok] of this sweep (NULL: none yet) */
 } mon_sig_ctx;
 
 /* Freshness, format drift and re-created resources (`changes`: the sweep's
@@ -21,5 +22,10 @@ int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const
 /* Writes the dataset events queued from index `from` on into the history of
  * `dataset_id` (NULL: of the dataset each event names). */
 int mon_signals_history(mon_sig_ctx *c, const char *dataset_id, size_t from);
+
+/* Counts one dataset's checks of this sweep toward its organisation's day. */
+void mon_signals_tally(mon_sig_ctx *c, const char *organization, int checks, int ok);
+/* Writes the organisations' day (the report's roll-up) and frees the tally. */
+int mon_signals_flush(mon_sig_ctx *c);
 
 #endif

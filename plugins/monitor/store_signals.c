@@ -27,7 +27,17 @@ const char mon_store_signals_schema[] =
     "CREATE TABLE IF NOT EXISTS monitor_changes(id INTEGER PRIMARY KEY, portal TEXT NOT NULL,"
     " dataset_id TEXT NOT NULL, at INTEGER NOT NULL, topic TEXT NOT NULL, body TEXT);"
     "CREATE INDEX IF NOT EXISTS monitor_changes_ds ON monitor_changes(portal, dataset_id, at);"
-    "CREATE INDEX IF NOT EXISTS monitor_changes_time ON monitor_changes(at);";
+    "CREATE INDEX IF NOT EXISTS monitor_changes_time ON monitor_changes(at);"
+    /* the organisation report's daily roll-up (store_report.c): 100 organisations x 365
+     * days instead of every dataset's days; filled once from monitor_daily when new */
+    "CREATE TABLE IF NOT EXISTS monitor_org_daily(portal TEXT NOT NULL, organization TEXT NOT"
+    " NULL, day TEXT NOT NULL, checks INTEGER NOT NULL, ok INTEGER NOT NULL,"
+    " PRIMARY KEY(portal, organization, day)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO monitor_org_daily(portal, organization, day, checks, ok)"
+    " SELECT m.portal, COALESCE(d.organization, ''), m.day, SUM(m.checks), SUM(m.ok)"
+    " FROM monitor_daily m JOIN monitor_datasets d ON d.portal = m.portal AND d.id ="
+    " m.dataset_id WHERE NOT EXISTS(SELECT 1 FROM monitor_org_daily)"
+    " GROUP BY m.portal, COALESCE(d.organization, ''), m.day;";
 
 static int cmp_kv(const void *a, const void *b)
 {
@@ -124,7 +134,7 @@ const mon_sigkv *mon_sigprev_served(const mon_sigprev *p, const char *dataset_id
 
 struct mon_sigbatch {
     sqlite3 *db;
-    sqlite3_stmt *fresh, *served, *unserve, *change;
+    sqlite3_stmt *fresh, *served, *unserve, *change, *org_daily;
     bool failed;
 };
 
@@ -134,7 +144,7 @@ mon_sigbatch *mon_sigbatch_begin(mon_store *st)
     if (!b)
         return NULL;
     b->db = st->w;
-    const char *sql[4] = {
+    const char *sql[5] = {
         "INSERT INTO monitor_freshness(portal, dataset_id, frequency, period_s, last_update,"
         " state, since) VALUES(?,?,?,?,?,?,?) ON CONFLICT(portal, dataset_id) DO UPDATE SET"
         " frequency=excluded.frequency, period_s=excluded.period_s,"
@@ -143,9 +153,12 @@ mon_sigbatch *mon_sigbatch_begin(mon_store *st)
         " VALUES(?,?,?,'served',?,?)",
         "DELETE FROM monitor_rsignal WHERE portal=? AND dataset_id=? AND resource_id=? AND"
         " kind='served'",
-        "INSERT INTO monitor_changes(portal, dataset_id, at, topic, body) VALUES(?,?,?,?,?)"};
-    sqlite3_stmt **out[4] = {&b->fresh, &b->served, &b->unserve, &b->change};
-    for (int i = 0; i < 4; i++)
+        "INSERT INTO monitor_changes(portal, dataset_id, at, topic, body) VALUES(?,?,?,?,?)",
+        "INSERT INTO monitor_org_daily(portal, organization, day, checks, ok)"
+        " VALUES(?,?,date(?, 'unixepoch'),?,?) ON CONFLICT(portal, organization, day) DO UPDATE"
+        " SET checks=checks+excluded.checks, ok=ok+excluded.ok"};
+    sqlite3_stmt **out[5] = {&b->fresh, &b->served, &b->unserve, &b->change, &b->org_daily};
+    for (int i = 0; i < 5; i++)
         if (sqlite3_prepare_v2(b->db, sql[i], -1, out[i], NULL) != SQLITE_OK) {
             if (mon_sigbatch_end(b) < 0) /* it failed: that is why we are here */
                 return NULL;
@@ -221,10 +234,18 @@ int mon_sigbatch_change(mon_sigbatch *b, const char *portal, const char *dataset
     return rc;
 }
 
+int mon_sigbatch_org_daily(mon_sigbatch *b, const char *portal, const char *organization,
+                           int64_t day_ms, long long checks, long long ok)
+{
+    return run(b, b->org_daily, "ssiii", portal, organization ? organization : "", day_ms / 1000,
+               (int64_t)checks, (int64_t)ok);
+}
+
 int mon_sigbatch_end(mon_sigbatch *b)
 {
     if (!b)
         return -EIO;
+    sqlite3_finalize(b->org_daily);
     sqlite3_finalize(b->fresh);
     sqlite3_finalize(b->served);
     sqlite3_finalize(b->unserve);
@@ -236,14 +257,21 @@ int mon_sigbatch_end(mon_sigbatch *b)
 
 int mon_store_sig_retention(mon_store *st, int64_t now_ms)
 {
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(st->w, "DELETE FROM monitor_changes WHERE at < ?", -1, &q, NULL) !=
-        SQLITE_OK)
-        return -EIO;
-    sqlite3_bind_int64(q, 1, now_ms - 366LL * 86400000LL);
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    static const char *const sql[2] = {
+        "DELETE FROM monitor_changes WHERE at < ?",
+        "DELETE FROM monitor_org_daily WHERE day < date(? / 1000, 'unixepoch', '-366 days')"};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(st->w, sql[i], -1, &q, NULL) != SQLITE_OK) {
+            sqlite3_finalize(q);
+            return -EIO;
+        }
+        sqlite3_bind_int64(q, 1, i == 0 ? now_ms - 366LL * 86400000LL : now_ms);
+        rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
+        sqlite3_finalize(q);
+    }
+    return rc;
 }
 
 /* ---- reader side: the bus methods ---- */

@@ -37,6 +37,10 @@ MON_MUST_CHECK int mon_sigbatch_served(mon_sigbatch *b, const char *portal, cons
 /* One dataset event into the history (payload borrowed). */
 MON_MUST_CHECK int mon_sigbatch_change(mon_sigbatch *b, const char *portal, const char *dataset_id,
                                        int64_t at_ms, const char *topic, const json_t *payload);
+/* Adds one dataset's checks of the day to its organisation's roll-up. */
+MON_MUST_CHECK int mon_sigbatch_org_daily(mon_sigbatch *b, const char *portal,
+                                          const char *organization, int64_t day_ms,
+                                          long long checks, long long ok);
 /* Frees; -EIO when any write failed. */
 MON_MUST_CHECK int mon_sigbatch_end(mon_sigbatch *b);
 MON_MUST_CHECK int mon_store_sig_retention(mon_store *st, int64_t now_ms);
@@ -45,5 +49,18 @@ MON_MUST_CHECK int mon_store_sig_retention(mon_store *st, int64_t now_ms);
 json_t *mon_store_freshness(mon_store *st, const char *portal, const char *id);
 json_t *mon_store_changes(mon_store *st, const char *portal, const char *id, int64_t since_ms,
                           long long limit);
+
+/* ---- the organisation report (store_report.c, reader) ---- */
+typedef struct mon_report_query {
+    const char *portal;       /* NULL: every portal */
+    const char *organization; /* NULL: every organisation; "" the datasets without one */
+    int64_t now_ms;
+} mon_report_query;
+/* One object per (portal, organisation), in no particular order. 0, -EIO. */
+int mon_store_org_report(mon_store *st, const mon_report_query *q, json_t **out);
+/* What an organisation should fix first: its datasets down (longest first),
+ * degraded, then delinquent and overdue (oldest update first); at most `limit`. */
+json_t *mon_store_org_to_fix(mon_store *st, const char *portal, const char *organization,
+                             long long limit);
 
 #endif

@@ -512,6 +512,8 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_sig_ctx *sc, mon_ds *d, bo
     rc |= mon_wbatch_dataset(b, portal, d, &h, t.observed, last_checked, now, pd);
     if (t.checks > 0)
         rc |= mon_wbatch_daily(b, portal, d->id, now, t.checks, t.ok, t.lat_sum, t.lat_n);
+    if (t.checks > 0 && sc) /* the organisation report's roll-up (signals.c) */
+        mon_signals_tally(sc, d->org, t.checks, t.ok);
     count_dataset(&s->c, d, &h);
 
     json_t *dj = dataset_json(portal, d->id, d->name, d->title, d->org, d->org_title, d->url,
@@ -624,6 +626,9 @@ static void sweep_apply(sweep *s)
         rc = -EIO;
     if (rc == 0 && mon_wbatch_prune_recent(b, s->p->name) < 0)
         rc = -EIO;
+    if (rc == 0 && mon_signals_flush(&sc) < 0)
+        rc = -EIO;
+    json_decref(sc.org_daily); /* when an error came first */
     if (mon_sigbatch_end(sc.b) < 0 && rc == 0)
         rc = -EIO;
     char dberr[256] = "";

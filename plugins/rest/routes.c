@@ -435,6 +435,8 @@ static const struct rest_route routes[] = {
     {"GET", "/api/datasets/{id}", h_dataset_get, 0},
     {"GET", "/api/datasets/{id}/history", h_dataset_history, 0},
     {"GET", "/api/datasets/{id}/changes", h_dataset_changes, 0},
+    {"GET", "/api/organizations", rest_h_organizations, 0},
+    {"GET", "/api/organizations/{name}", rest_h_organization, 0},
     {"GET", "/api/portals", h_portals, 0},
     {"POST", "/api/monitor/run", h_monitor_run, ROUTE_ADMIN, "run a monitor sweep"},
     {"GET", "/api/stats", h_stats, 0},

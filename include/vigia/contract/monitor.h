@@ -35,7 +35,9 @@
 #define VG_MONITOR_M_DATASETS_HISTORY "datasets.history"
 #define VG_MONITOR_M_STATUS "monitor.status"
 #define VG_MONITOR_M_RUN_NOW "monitor.run_now"
-#define VG_MONITOR_M_DATASETS_CHANGES "datasets.changes" /* a dataset's change history */
+#define VG_MONITOR_M_DATASETS_CHANGES "datasets.changes"     /* a dataset's change history */
+#define VG_MONITOR_M_ORGANIZATIONS_LIST "organizations.list" /* the report per organisation */
+#define VG_MONITOR_M_ORGANIZATIONS_GET "organizations.get"
 
 /* ---- payload fields other plugins read ---- */
 #define VG_MONITOR_F_PORTAL "portal"

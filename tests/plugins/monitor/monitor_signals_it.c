@@ -381,13 +381,94 @@ static void history(void **state)
     vgt_response_free(&r);
 }
 
+static json_t *rest_json(const char *path, long want)
+{
+    vgt_response r;
+    assert_int_equal(vgt_get(&srv, path, &r), 0);
+    if (r.status != want)
+        fail_msg("%s: %ld %s", path, r.status, r.body);
+    json_t *j = json_loads(r.body, 0, NULL);
+    vgt_response_free(&r);
+    assert_non_null(j);
+    return j;
+}
+
+/* The public report per organisation, from what the sweeps stored: a
+ * dataset goes down and is repaired; the report counts it, its repair time,
+ * the freshness shares, and lists what to fix first. */
+static void organization_report(void **state)
+{
+    (void)state;
+    const char *rid = res_ids[D_MONTHLY];
+    control("{\"op\":\"set_resource\",\"id\":\"%s\",\"behaviour\":\"404\"}", rid);
+    json_decref(mt_sweep(&srv, NULL));
+    json_t *o = rest_json("/api/organizations/ministerio_de_salud", 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "datasets")), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "status"), "down")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "resources_broken")), 1);
+    assert_true(json_real_value(json_object_get(o, "broken_share")) == 0.2);
+    json_t *fix = json_object_get(o, "to_fix");
+    assert_string_equal(str(json_array_get(fix, 0), "id"), ids[D_MONTHLY]);
+    assert_string_equal(str(json_array_get(fix, 0), "why"), "down");
+    json_decref(o);
+
+    control("{\"op\":\"set_resource\",\"id\":\"%s\",\"behaviour\":\"up\"}", rid);
+    json_decref(mt_sweep(&srv, NULL));
+    json_t *l = rest_json("/api/organizations?sort=-broken_share", 200);
+    assert_int_equal(json_integer_value(json_object_get(l, "total")), 1);
+    o = json_array_get(json_object_get(l, "items"), 0);
+    char *dump = json_dumps(o, JSON_COMPACT);
+    fprintf(stderr, "# %s\n", dump);
+    free(dump);
+    assert_string_equal(str(o, "organization"), "ministerio_de_salud");
+    assert_int_equal(json_integer_value(json_object_get(o, "resources_broken")), 0);
+    assert_true(json_real_value(json_object_get(o, "broken_share")) == 0.0);
+    assert_int_equal(json_integer_value(json_object_get(o, "repairs")), 1);
+    double mttr = json_real_value(json_object_get(o, "median_repair_hours"));
+    assert_true(mttr >= 0 && mttr < 0.1); /* the seconds between two sweeps */
+    double av = json_real_value(json_object_get(o, "availability_30d"));
+    assert_true(av > 50 && av < 100); /* one failed check among the day's */
+    assert_true(json_real_value(json_object_get(o, "availability_365d")) == av);
+    json_t *spark = json_object_get(o, "availability_daily");
+    assert_int_equal(json_array_size(spark), 30);
+    assert_true(json_real_value(json_array_get(spark, 29)) == av); /* today, last */
+    assert_true(json_is_null(json_array_get(spark, 0)));
+    /* freshness: monthly delinquent, annual fresh, weekly due; 2 undeclared */
+    json_t *f = json_object_get(o, "freshness");
+    assert_int_equal(json_integer_value(json_object_get(f, "delinquent")), 1);
+    assert_int_equal(json_integer_value(json_object_get(f, "fresh")), 1);
+    assert_int_equal(json_integer_value(json_object_get(f, "due")), 1);
+    assert_int_equal(json_integer_value(json_object_get(f, "unknown")), 2);
+    assert_true(json_real_value(json_object_get(o, "delinquent_share")) == 0.3333);
+    assert_true(json_is_null(json_object_get(o, "schema_changes")));
+    json_decref(l);
+    /* what to fix first, now: the delinquent monthly dataset */
+    o = rest_json("/api/organizations/ministerio_de_salud?portal=fx", 200);
+    fix = json_object_get(o, "to_fix");
+    assert_int_equal(json_array_size(fix), 1);
+    assert_string_equal(str(json_array_get(fix, 0), "why"), "delinquent");
+    assert_string_equal(str(json_array_get(fix, 0), "frequency"), "Mensual");
+    json_decref(o);
+    json_decref(rest_json("/api/organizations/no-such-org", 404));
+    json_decref(rest_json("/api/organizations?sort=bogus", 400));
+    /* the table as CSV */
+    vgt_response r;
+    assert_int_equal(vgt_get(&srv, "/api/organizations?format=csv", &r), 0);
+    assert_int_equal(r.status, 200);
+    fprintf(stderr, "# %s", r.body);
+    assert_non_null(strstr(r.body, "portal,organization,organization_title,datasets,"
+                                   "availability_30d,"));
+    assert_non_null(
+        strstr(r.body, "\r\nfx,ministerio_de_salud,Organismo 0 (ministerio_de_salud),5,"));
+    vgt_response_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(freshness),
-        cmocka_unit_test(recreated_resources),
-        cmocka_unit_test(format_drift),
-        cmocka_unit_test(history),
+        cmocka_unit_test(freshness),           cmocka_unit_test(recreated_resources),
+        cmocka_unit_test(format_drift),        cmocka_unit_test(history),
+        cmocka_unit_test(organization_report),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
