@@ -102,6 +102,8 @@ void mon_ds_free(mon_ds *d)
         free(r->content_type);
         free(r->final_url);
         free(r->error);
+        free(r->etag);
+        free(r->last_modified);
     }
     free(d->res);
     memset(d, 0, sizeof *d);

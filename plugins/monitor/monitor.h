@@ -179,6 +179,9 @@ typedef struct mon_res {
     int64_t checked_at;       /* wall ms */
     unsigned char magic[16];  /* first bytes of a GET body (format drift) */
     size_t nmagic;
+    /* content change (signals.c): validators of the last answer, or NULL */
+    char *etag, *last_modified;
+    bool regenerated; /* Last-Modified is the response's own Date: made per request */
 } mon_res;
 
 typedef struct mon_ds {

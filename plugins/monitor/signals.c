@@ -33,13 +33,13 @@ static bool fresh_news(int before, int now)
              (before == MON_F_FRESH && now == MON_F_UNKNOWN));
 }
 
-static int freshness(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
+static int freshness(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int64_t content_at)
 {
     long long period = 0;
     int declared = d->frequency ? mon_freq_parse(d->frequency, &period) : -1;
     if (declared <= 0)
         period = 0;
-    int64_t last = mon_last_update_ms(d, 0);
+    int64_t last = mon_last_update_ms(d, content_at);
     mon_fresh_opts o = {c->p->fresh_overdue, c->p->fresh_delinquent};
     int state = c->p->freshness ? mon_fresh_state(period, last, c->now, &o) : MON_F_UNKNOWN;
     const mon_sigkv *pk = mon_sigprev_fresh(c->prev, d->id);
@@ -64,7 +64,7 @@ static int freshness(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
                               json_pack("[s, o]", VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED, ev));
     }
     return mon_sigbatch_fresh(c->b, c->p->name, d->id, d->frequency, period, last,
-                              mon_fstate_name(state), since);
+                              mon_fstate_name(state), since, content_at);
 }
 
 /* A format drift is announced when a resource starts serving something its
@@ -108,6 +108,95 @@ static int format_drift(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
     return rc;
 }
 
+/* "etag\x1flast-modified\x1flength\x1fR" of one answer; R is "1" when its
+ * Last-Modified was its own Date (checker.c). */
+static void validators(const mon_res *r, char *out, size_t size)
+{
+    char len[24] = "";
+    if (r->content_length >= 0)
+        snprintf(len, sizeof len, "%lld", r->content_length);
+    snprintf(out, size, "%s\x1f%s\x1f%s\x1f%s", r->etag ? r->etag : "",
+             r->last_modified ? r->last_modified : "", len, r->regenerated ? "1" : "");
+}
+
+/* Field `i` (0 etag, 1 last-modified, 2 length) of a validators string. */
+static void field(const char *v, int i, char *out, size_t size)
+{
+    for (; i > 0 && v; i--) {
+        v = strchr(v, '\x1f');
+        v = v ? v + 1 : NULL;
+    }
+    size_t n = 0;
+    while (v && v[n] && v[n] != '\x1f')
+        n++;
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), v ? v : "");
+}
+
+/* Content change, from what the check's answer says (ETag, Last-Modified,
+ * Content-Length): a field that both answers carry and that moved. The first
+ * sight of a resource is a baseline. Returns the dataset's last content change
+ * (this sweep's time when one moved now), 0 when none is known. */
+static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *rc)
+{
+    static const char *const names[3] = {"etag", "last_modified", "content_length"};
+    const mon_sigkv *fk = mon_sigprev_fresh(c->prev, d->id);
+    int64_t at = fk ? fk->at2 : 0;
+    json_t *list = json_array();
+    for (size_t i = 0; i < d->nres && *rc == 0; i++) {
+        const mon_res *r = &d->res[i];
+        if (!r->checked || r->status != MON_R_UP || r->soft || r->rate_limited)
+            continue; /* only an answer with the data tells about the data */
+        char now[512];
+        validators(r, now, sizeof now);
+        const mon_sigkv *pk = mon_sigprev_content(c->prev, d->id, r->id);
+        if (pk && pk->val && strcmp(pk->val, now) == 0)
+            continue;
+        json_t *moved = json_object(), *which = json_array();
+        /* Last-Modified = Date on two checks in a row: the file is made per
+         * request (HDX sees it as a hash that differs seconds apart); its
+         * ETag and Last-Modified then change every time and say nothing. Once
+         * only is a file updated just before the check. */
+        char was_r[4], is_r[4];
+        field(pk && pk->val ? pk->val : "", 3, was_r, sizeof was_r);
+        field(now, 3, is_r, sizeof is_r);
+        bool per_request = was_r[0] && is_r[0];
+        for (int f = per_request ? 2 : 0; pk && pk->val && f < 3; f++) {
+            char a[256], b[256];
+            field(pk->val, f, a, sizeof a);
+            field(now, f, b, sizeof b);
+            if (a[0] && b[0] && strcmp(a, b) != 0) {
+                json_array_append_new(which, json_string(names[f]));
+                json_object_set_new(moved, names[f],
+                                    f == 2 ? json_pack("{s:I, s:I}", "old",
+                                                       (json_int_t)strtoll(a, NULL, 10), "new",
+                                                       (json_int_t)strtoll(b, NULL, 10))
+                                           : json_pack("{s:s, s:s}", "old", a, "new", b));
+            }
+        }
+        bool changed = json_array_size(which) > 0;
+        if (changed) {
+            json_object_set_new(moved, "id", json_string(r->id));
+            json_object_set_new(moved, "name", jstr(r->name));
+            json_object_set_new(moved, "url", jstr(r->url));
+            json_object_set(moved, "changed", which);
+            json_array_append(list, moved);
+            at = c->now;
+        }
+        json_decref(moved);
+        json_decref(which);
+        /* a field that appeared or went is recorded, not announced */
+        *rc = mon_sigbatch_content(c->b, c->p->name, d->id, r->id, now,
+                                   changed || !pk ? c->now : pk->at);
+    }
+    if (json_array_size(list) && !c->quiet)
+        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
+                                                   VG_MONITOR_EV_DATASET_CONTENT_CHANGED, "portal",
+                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
+                                                   "dataset", dj, "resources", list));
+    json_decref(list);
+    return at;
+}
+
 int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const json_t *changes)
 {
     const json_t *rec = json_object_get(changes, "resources_recreated");
@@ -117,8 +206,10 @@ int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const
                                         VG_MONITOR_EV_DATASET_RESOURCE_RECREATED, "portal",
                                         c->p->name, "sweep_id", (json_int_t)c->sweep_id, "dataset",
                                         dj, "resources", rec));
-    int rc = format_drift(c, d, dj);
-    rc |= freshness(c, d, dj);
+    int rc = format_drift(c, d, dj), crc = 0;
+    int64_t content_at = content(c, d, dj, &crc);
+    rc |= crc;
+    rc |= freshness(c, d, dj, content_at);
     return rc ? -EIO : 0;
 }
 

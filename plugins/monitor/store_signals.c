@@ -5,7 +5,8 @@
  *   monitor_freshness  one row per dataset: declared frequency, last real
  *                      update, freshness state and since when;
  *   monitor_rsignal    per resource, what was last seen that is worth
- *                      comparing (kind 'served': a drifting format);
+ *                      comparing (kind 'served': a drifting format; kind
+ *                      'content': ETag, Last-Modified, Content-Length);
  *   monitor_changes    every dataset event, the history of
  *                      datasets.changes (kept 366 days).
  * Writes run on the writer inside the sweep's open transaction. */
@@ -20,7 +21,7 @@
 const char mon_store_signals_schema[] =
     "CREATE TABLE IF NOT EXISTS monitor_freshness(portal TEXT NOT NULL, dataset_id TEXT NOT"
     " NULL, frequency TEXT, period_s INTEGER, last_update INTEGER, state TEXT NOT NULL,"
-    " since INTEGER, PRIMARY KEY(portal, dataset_id)) WITHOUT ROWID;"
+    " since INTEGER, content_changed INTEGER, PRIMARY KEY(portal, dataset_id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS monitor_rsignal(portal TEXT NOT NULL, dataset_id TEXT NOT NULL,"
     " resource_id TEXT NOT NULL, kind TEXT NOT NULL, value TEXT, at INTEGER,"
     " PRIMARY KEY(portal, dataset_id, resource_id, kind)) WITHOUT ROWID;"
@@ -73,6 +74,7 @@ static int load_kv(sqlite3 *db, const char *sql, const char *portal, mon_sigkv *
         (*out)[*n].key = strdup(k);
         (*out)[*n].val = v ? strdup(v) : NULL;
         (*out)[*n].at = sqlite3_column_int64(st, 2);
+        (*out)[*n].at2 = sqlite3_column_count(st) > 3 ? sqlite3_column_int64(st, 3) : 0;
         if (!(*out)[(*n)++].key) {
             sqlite3_finalize(st);
             return -ENOMEM;
@@ -89,13 +91,20 @@ static int load_kv(sqlite3 *db, const char *sql, const char *portal, mon_sigkv *
 int mon_store_sig_load(mon_store *st, const char *portal, mon_sigprev *out)
 {
     memset(out, 0, sizeof *out);
-    int rc = load_kv(st->w, "SELECT dataset_id, state, since FROM monitor_freshness WHERE portal=?",
+    int rc = load_kv(st->w,
+                     "SELECT dataset_id, state, since, content_changed FROM monitor_freshness"
+                     " WHERE portal=?",
                      portal, &out->fresh, &out->nfresh);
     if (rc == 0)
         rc = load_kv(st->w,
                      "SELECT dataset_id || char(31) || resource_id, value, at FROM monitor_rsignal"
                      " WHERE portal=? AND kind='served'",
                      portal, &out->served, &out->nserved);
+    if (rc == 0)
+        rc = load_kv(st->w,
+                     "SELECT dataset_id || char(31) || resource_id, value, at FROM monitor_rsignal"
+                     " WHERE portal=? AND kind='content'",
+                     portal, &out->content, &out->ncontent);
     return rc;
 }
 
@@ -112,6 +121,7 @@ void mon_sigprev_free(mon_sigprev *p)
 {
     kv_free(p->fresh, p->nfresh);
     kv_free(p->served, p->nserved);
+    kv_free(p->content, p->ncontent);
     memset(p, 0, sizeof *p);
 }
 
@@ -121,20 +131,32 @@ const mon_sigkv *mon_sigprev_fresh(const mon_sigprev *p, const char *dataset_id)
     return p->nfresh ? bsearch(&key, p->fresh, p->nfresh, sizeof key, cmp_kv) : NULL;
 }
 
-const mon_sigkv *mon_sigprev_served(const mon_sigprev *p, const char *dataset_id,
-                                    const char *resource_id)
+static const mon_sigkv *res_kv(const mon_sigkv *kv, size_t n, const char *dataset_id,
+                               const char *resource_id)
 {
     char k[512];
     int w = snprintf(k, sizeof k, "%s\x1f%s", dataset_id, resource_id);
-    if (w < 0 || (size_t)w >= sizeof k || !p->nserved)
+    if (w < 0 || (size_t)w >= sizeof k || !n)
         return NULL;
     mon_sigkv key = {.key = k};
-    return bsearch(&key, p->served, p->nserved, sizeof key, cmp_kv);
+    return bsearch(&key, kv, n, sizeof key, cmp_kv);
+}
+
+const mon_sigkv *mon_sigprev_served(const mon_sigprev *p, const char *dataset_id,
+                                    const char *resource_id)
+{
+    return res_kv(p->served, p->nserved, dataset_id, resource_id);
+}
+
+const mon_sigkv *mon_sigprev_content(const mon_sigprev *p, const char *dataset_id,
+                                     const char *resource_id)
+{
+    return res_kv(p->content, p->ncontent, dataset_id, resource_id);
 }
 
 struct mon_sigbatch {
     sqlite3 *db;
-    sqlite3_stmt *fresh, *served, *unserve, *change, *org_daily;
+    sqlite3_stmt *fresh, *served, *unserve, *change, *org_daily, *content;
     bool failed;
 };
 
@@ -144,11 +166,12 @@ mon_sigbatch *mon_sigbatch_begin(mon_store *st)
     if (!b)
         return NULL;
     b->db = st->w;
-    const char *sql[5] = {
+    const char *sql[6] = {
         "INSERT INTO monitor_freshness(portal, dataset_id, frequency, period_s, last_update,"
-        " state, since) VALUES(?,?,?,?,?,?,?) ON CONFLICT(portal, dataset_id) DO UPDATE SET"
-        " frequency=excluded.frequency, period_s=excluded.period_s,"
-        " last_update=excluded.last_update, state=excluded.state, since=excluded.since",
+        " state, since, content_changed) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(portal, dataset_id)"
+        " DO UPDATE SET frequency=excluded.frequency, period_s=excluded.period_s,"
+        " last_update=excluded.last_update, state=excluded.state, since=excluded.since,"
+        " content_changed=excluded.content_changed",
         "INSERT OR REPLACE INTO monitor_rsignal(portal, dataset_id, resource_id, kind, value, at)"
         " VALUES(?,?,?,'served',?,?)",
         "DELETE FROM monitor_rsignal WHERE portal=? AND dataset_id=? AND resource_id=? AND"
@@ -156,9 +179,12 @@ mon_sigbatch *mon_sigbatch_begin(mon_store *st)
         "INSERT INTO monitor_changes(portal, dataset_id, at, topic, body) VALUES(?,?,?,?,?)",
         "INSERT INTO monitor_org_daily(portal, organization, day, checks, ok)"
         " VALUES(?,?,date(?, 'unixepoch'),?,?) ON CONFLICT(portal, organization, day) DO UPDATE"
-        " SET checks=checks+excluded.checks, ok=ok+excluded.ok"};
-    sqlite3_stmt **out[5] = {&b->fresh, &b->served, &b->unserve, &b->change, &b->org_daily};
-    for (int i = 0; i < 5; i++)
+        " SET checks=checks+excluded.checks, ok=ok+excluded.ok",
+        "INSERT OR REPLACE INTO monitor_rsignal(portal, dataset_id, resource_id, kind, value, at)"
+        " VALUES(?,?,?,'content',?,?)"};
+    sqlite3_stmt **out[6] = {&b->fresh,  &b->served,    &b->unserve,
+                             &b->change, &b->org_daily, &b->content};
+    for (int i = 0; i < 6; i++)
         if (sqlite3_prepare_v2(b->db, sql[i], -1, out[i], NULL) != SQLITE_OK) {
             if (mon_sigbatch_end(b) < 0) /* it failed: that is why we are here */
                 return NULL;
@@ -198,10 +224,16 @@ static int run(mon_sigbatch *b, sqlite3_stmt *st, const char *fmt, ...)
 
 int mon_sigbatch_fresh(mon_sigbatch *b, const char *portal, const char *dataset_id,
                        const char *frequency, long long period_s, int64_t last_update_ms,
-                       const char *state, int64_t since_ms)
+                       const char *state, int64_t since_ms, int64_t content_changed_ms)
 {
-    return run(b, b->fresh, "sssnnsn", portal, dataset_id, frequency, (int64_t)period_s,
-               last_update_ms, state, since_ms);
+    return run(b, b->fresh, "sssnnsnn", portal, dataset_id, frequency, (int64_t)period_s,
+               last_update_ms, state, since_ms, content_changed_ms);
+}
+
+int mon_sigbatch_content(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                         const char *resource_id, const char *value, int64_t at_ms)
+{
+    return run(b, b->content, "ssssi", portal, dataset_id, resource_id, value, at_ms);
 }
 
 int mon_sigbatch_served(mon_sigbatch *b, const char *portal, const char *dataset_id,
@@ -246,6 +278,7 @@ int mon_sigbatch_end(mon_sigbatch *b)
     if (!b)
         return -EIO;
     sqlite3_finalize(b->org_daily);
+    sqlite3_finalize(b->content);
     sqlite3_finalize(b->fresh);
     sqlite3_finalize(b->served);
     sqlite3_finalize(b->unserve);

@@ -12,25 +12,32 @@ extern const char mon_store_signals_schema[];
 /* What earlier sweeps left of the signals of one portal, sorted by key. */
 typedef struct mon_sigkv {
     char *key; /* dataset id; "dataset\x1fresource" for resources */
-    char *val; /* freshness state / served kind */
+    char *val; /* freshness state / served kind / content validators */
     int64_t at;
+    int64_t at2; /* freshness: the last content change */
 } mon_sigkv;
 typedef struct mon_sigprev {
-    mon_sigkv *fresh, *served;
-    size_t nfresh, nserved;
+    mon_sigkv *fresh, *served, *content;
+    size_t nfresh, nserved, ncontent;
 } mon_sigprev;
 MON_MUST_CHECK int mon_store_sig_load(mon_store *st, const char *portal, mon_sigprev *out);
 void mon_sigprev_free(mon_sigprev *p);
 const mon_sigkv *mon_sigprev_fresh(const mon_sigprev *p, const char *dataset_id);
 const mon_sigkv *mon_sigprev_served(const mon_sigprev *p, const char *dataset_id,
                                     const char *resource_id);
+const mon_sigkv *mon_sigprev_content(const mon_sigprev *p, const char *dataset_id,
+                                     const char *resource_id);
 
 /* Writes inside the sweep's transaction (mon_wbatch_begin opened it). */
 typedef struct mon_sigbatch mon_sigbatch;
 mon_sigbatch *mon_sigbatch_begin(mon_store *st);
 MON_MUST_CHECK int mon_sigbatch_fresh(mon_sigbatch *b, const char *portal, const char *dataset_id,
                                       const char *frequency, long long period_s,
-                                      int64_t last_update_ms, const char *state, int64_t since_ms);
+                                      int64_t last_update_ms, const char *state, int64_t since_ms,
+                                      int64_t content_changed_ms);
+/* A resource's validators ("etag\x1flast-modified\x1flength"), `at` their last change. */
+MON_MUST_CHECK int mon_sigbatch_content(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                                        const char *resource_id, const char *value, int64_t at_ms);
 /* `served` NULL: the resource serves what it declares again. */
 MON_MUST_CHECK int mon_sigbatch_served(mon_sigbatch *b, const char *portal, const char *dataset_id,
                                        const char *resource_id, const char *served, int64_t at_ms);

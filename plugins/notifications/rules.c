@@ -26,6 +26,7 @@ enum kind {
     K_REFRESHED,   /* updated again after being overdue */
     K_RECREATED,   /* resources re-created under new ids */
     K_FORMAT,      /* resources serve something other than their declared format */
+    K_CONTENT,     /* resources' content changed (only with notify_modified) */
     K_PORTAL_DOWN, /* portal kinds: never buffered in sweeps nor digested */
     K_PORTAL_UP,
     K_PORTAL_HELD, /* a mass removal held until the next sweep confirms it */
@@ -33,34 +34,40 @@ enum kind {
 };
 
 static const char *const kind_names[K_COUNT] = {
-    "dataset_down",      "dataset_recovered",          "dataset_degraded",     "dataset_added",
-    "dataset_removed",   "dataset_modified",           "dataset_empty",        "dataset_stale",
-    "dataset_refreshed", "dataset_resource_recreated", "dataset_format_drift", "portal_down",
-    "portal_recovered",  "portal_removals_held"};
+    "dataset_down",         "dataset_recovered",
+    "dataset_degraded",     "dataset_added",
+    "dataset_removed",      "dataset_modified",
+    "dataset_empty",        "dataset_stale",
+    "dataset_refreshed",    "dataset_resource_recreated",
+    "dataset_format_drift", "dataset_content_changed",
+    "portal_down",          "portal_recovered",
+    "portal_removals_held"};
 static const char *const kind_types[K_COUNT] = {
     VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING,
     VG_NOTIFICATIONS_TYPE_INFO,    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
     VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_SUCCESS,
-    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_ERROR,
-    VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING};
+    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
+    VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING};
 static const nt_text_id kind_titles[K_COUNT] = {
-    T_DOWN_TITLE,     T_RECOVERED_TITLE,   T_DEGRADED_TITLE,  T_ADDED_TITLE,      T_REMOVED_TITLE,
-    T_MODIFIED_TITLE, T_EMPTY_TITLE,       T_STALE_TITLE,     T_REFRESHED_TITLE,  T_RECREATED_TITLE,
-    T_FORMAT_TITLE,   T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
+    T_DOWN_TITLE,        T_RECOVERED_TITLE, T_DEGRADED_TITLE,   T_ADDED_TITLE,
+    T_REMOVED_TITLE,     T_MODIFIED_TITLE,  T_EMPTY_TITLE,      T_STALE_TITLE,
+    T_REFRESHED_TITLE,   T_RECREATED_TITLE, T_FORMAT_TITLE,     T_CONTENT_TITLE,
+    T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
 static const nt_text_id kind_msgs[K_COUNT] = {
-    T_DOWN_MSG,     T_RECOVERED_MSG,   T_DEGRADED_MSG,  T_ADDED_MSG,      T_REMOVED_MSG,
-    T_MODIFIED_MSG, T_EMPTY_MSG,       T_STALE_MSG,     T_REFRESHED_MSG,  T_RECREATED_MSG,
-    T_FORMAT_MSG,   T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
+    T_DOWN_MSG,     T_RECOVERED_MSG, T_DEGRADED_MSG,    T_ADDED_MSG,     T_REMOVED_MSG,
+    T_MODIFIED_MSG, T_EMPTY_MSG,     T_STALE_MSG,       T_REFRESHED_MSG, T_RECREATED_MSG,
+    T_FORMAT_MSG,   T_CONTENT_MSG,   T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
 static const nt_text_id kind_labels[K_COUNT] = {
-    T_KIND_DOWN,     T_KIND_RECOVERED,   T_KIND_DEGRADED,  T_KIND_ADDED,      T_KIND_REMOVED,
-    T_KIND_MODIFIED, T_KIND_EMPTY,       T_KIND_STALE,     T_KIND_REFRESHED,  T_KIND_RECREATED,
-    T_KIND_FORMAT,   T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
+    T_KIND_DOWN,     T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,     T_KIND_REMOVED,
+    T_KIND_MODIFIED, T_KIND_EMPTY,     T_KIND_STALE,       T_KIND_REFRESHED, T_KIND_RECREATED,
+    T_KIND_FORMAT,   T_KIND_CONTENT,   T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
 static const char *const kind_keys[K_COUNT] = {
-    "down",  "recovered", "degraded",  "added",        "removed",     "modified",  "empty",
-    "stale", "refreshed", "recreated", "format_drift", "portal_down", "portal_up", "portal_held"};
+    "down",         "recovered",       "degraded",    "added",     "removed",
+    "modified",     "empty",           "stale",       "refreshed", "recreated",
+    "format_drift", "content_changed", "portal_down", "portal_up", "portal_held"};
 
 /* The open-data signals are no up/down: no flap control for them. */
-static bool is_signal(int kind) { return kind >= K_STALE && kind <= K_FORMAT; }
+static bool is_signal(int kind) { return kind >= K_STALE && kind <= K_CONTENT; }
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -221,6 +228,10 @@ static int classify(const nt_rules *r, const char *topic, const json_t *p)
     if (strcmp(topic, VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED) == 0)
         return freshness_kind(str_or(p, VG_MONITOR_F_PREVIOUS, ""),
                               str_or(p, VG_MONITOR_F_CURRENT, ""));
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_CONTENT_CHANGED) == 0) /* a modification */
+        return r->opt.notify_modified && json_array_size(json_object_get(p, "resources"))
+                   ? K_CONTENT
+                   : K_NONE;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_RESOURCE_RECREATED) == 0)
         return json_array_size(json_object_get(p, "resources")) ? K_RECREATED : K_NONE;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_FORMAT_DRIFT) == 0) {
@@ -360,6 +371,29 @@ static char *reason_text(const nt_rules *r, const change *c)
         snprintf(day, sizeof day, "%s", str_or(p, "last_update", "?"));
         return nt_text_render(lang, T_REASON_REFRESHED,
                               (const char *const[]){"last_update", day, NULL});
+    }
+    case K_CONTENT: {
+        const json_t *list = json_object_get(p, "resources");
+        const json_t *f = json_array_get(list, 0);
+        nt_sb what = {0};
+        size_t i;
+        const json_t *w;
+        json_array_foreach (json_object_get(f, "changed"), i, w) {
+            if (i)
+                nt_sb_add(&what, ", ");
+            nt_sb_add(&what, json_string_value(w) ? json_string_value(w) : "?");
+        }
+        char *whats = nt_sb_take(&what);
+        char count[24];
+        snprintf(count, sizeof count, "%zu", json_array_size(list));
+        const char *vars[] = {"count", count,
+                              "name",  str_or(f, "name", str_or(f, "url", "?")),
+                              "what",  whats ? whats : "",
+                              NULL};
+        char *out = nt_text_render(
+            lang, json_array_size(list) == 1 ? T_REASON_CONTENT_ONE : T_REASON_CONTENT_MANY, vars);
+        free(whats);
+        return out;
     }
     case K_RECREATED:
     case K_FORMAT: {

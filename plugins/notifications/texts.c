@@ -108,6 +108,12 @@ static const char *const texts_es[T_COUNT] = {
                              "«{name}» ({format}, entrega {served})",
     [T_KIND_FORMAT] = "con formato distinto",
     [T_CHANGE_RES_RECREATED] = "{count} recursos recreados con otro id",
+    [T_CONTENT_TITLE] = "Contenido actualizado: {dataset}",
+    [T_CONTENT_MSG] = "«{dataset}» ({organization}, portal {portal}): {reason}.",
+    [T_REASON_CONTENT_ONE] = "cambió el contenido del recurso «{name}» ({what})",
+    [T_REASON_CONTENT_MANY] =
+        "cambió el contenido de {count} recursos, entre ellos «{name}» ({what})",
+    [T_KIND_CONTENT] = "con contenido nuevo",
 };
 
 static const char *const texts_en[T_COUNT] = {
@@ -213,6 +219,12 @@ static const char *const texts_en[T_COUNT] = {
                              "among them ({format}, serves {served})",
     [T_KIND_FORMAT] = "with a different format",
     [T_CHANGE_RES_RECREATED] = "{count} resources re-created under new ids",
+    [T_CONTENT_TITLE] = "Content updated: {dataset}",
+    [T_CONTENT_MSG] = "“{dataset}” ({organization}, portal {portal}): {reason}.",
+    [T_REASON_CONTENT_ONE] = "the content of resource “{name}” changed ({what})",
+    [T_REASON_CONTENT_MANY] =
+        "the content of {count} resources changed, “{name}” among them ({what})",
+    [T_KIND_CONTENT] = "with new content",
 };
 
 static const char *const lang_names[NT_LANG_COUNT] = {"es", "en"};

@@ -102,6 +102,11 @@ typedef enum nt_text_id {
     T_REASON_FORMAT_MANY,
     T_KIND_FORMAT,
     T_CHANGE_RES_RECREATED,
+    T_CONTENT_TITLE,
+    T_CONTENT_MSG,
+    T_REASON_CONTENT_ONE,
+    T_REASON_CONTENT_MANY,
+    T_KIND_CONTENT,
     T_COUNT
 } nt_text_id;
 

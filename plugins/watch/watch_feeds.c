@@ -76,6 +76,7 @@ static const char *phrase(const char *kind, bool es)
         {"modified", "was modified", "fue modificado"},
         {"empty", "has no resources", "no tiene recursos"},
         {"stale", "is out of date", "está desactualizado"},
+        {"content_changed", "has new content", "tiene contenido nuevo"},
         {"refreshed", "is up to date again", "está al día otra vez"},
         {"recreated", "has resources re-created under new ids",
          "tiene recursos recreados con otro id"},

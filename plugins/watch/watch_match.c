@@ -38,6 +38,8 @@ static const char *signal_kind(const char *topic, const json_t *p)
     }
     if (strcmp(topic, WATCH_T_RECREATED) == 0)
         return "recreated";
+    if (strcmp(topic, WATCH_T_CONTENT) == 0)
+        return "content_changed";
     if (strcmp(topic, WATCH_T_FORMAT) == 0) {
         size_t i;
         const json_t *r;

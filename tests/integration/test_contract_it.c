@@ -320,6 +320,7 @@ static void check_object(const entry *e, int kind, const char *prefix, const jso
 static mt_fixture fx;
 static vgt_server srv;
 static char ids[4][40];
+static char plain_rid[40]; /* a resource nothing else changes: its content does */
 
 static void control(const char *json)
 {
@@ -347,6 +348,10 @@ static int setup(void **state)
     for (size_t i = 0; i < 4; i++)
         snprintf(ids[i], sizeof ids[i], "%s",
                  json_string_value(json_object_get(json_array_get(results, i), "id")));
+    snprintf(
+        plain_rid, sizeof plain_rid, "%s",
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_array_get(results, 4), "resources"), 0), "id")));
     json_decref(page);
     /* thresholds of one: every change shows in the next sweep */
     char *ini = mt_ini(&fx, "api_retries = 0\n",
@@ -392,8 +397,10 @@ static void drive(void)
         "id"));
     assert_non_null(rid);
     snprintf(op, sizeof op, "{\"op\":\"set_format\",\"id\":\"%s\",\"format\":\"CSV\"}", rid);
-    json_decref(added);
     control(op);
+    char touch[160]; /* a new version of a file: dataset.content_changed */
+    snprintf(touch, sizeof touch, "{\"op\":\"touch_resource\",\"id\":\"%s\"}", plain_rid);
+    json_decref(added);
     /* a resource re-created under a new id: dataset.resource_recreated */
     snprintf(op, sizeof op,
              "{\"op\":\"recreate_resource\",\"id\":\"%s\",\"position\":0,\"match\":\"url\"}",
@@ -409,6 +416,7 @@ static void drive(void)
         control(op);
     }
     sweep(); /* added, modified, status_changed; the removed missing once */
+    control(touch);
     sweep(); /* 2 of 11 missing twice: over 10 %, held: portal.warning_raised */
     sweep(); /* confirmed: dataset.removed */
     control("{\"op\":\"api_fail\",\"mode\":\"500\",\"count\":-1}");

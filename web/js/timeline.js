@@ -35,6 +35,10 @@ export function changeLines(c) {
       return [modifiedText(c.changes)];
     case 'dataset.resource_recreated':
       return res.map((r) => t('chg.recreated', { name: r.name || r.url || r.new_id, old: r.old_id, new: r.new_id }));
+    case 'dataset.content_changed':
+      return res.map((r) => t('chg.content', {
+        name: r.name || r.url || r.id, what: (Array.isArray(r.changed) ? r.changed : []).join(', '),
+      }));
     case 'dataset.format_drift':
       return res.map((r) => t('chg.format', {
         name: r.name || r.url || r.id, format: r.format || r.mimetype || '?', served: String(r.served || '?').toUpperCase(),

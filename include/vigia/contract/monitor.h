@@ -22,6 +22,7 @@
 #define VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED "dataset.freshness_changed"
 #define VG_MONITOR_EV_DATASET_RESOURCE_RECREATED "dataset.resource_recreated"
 #define VG_MONITOR_EV_DATASET_FORMAT_DRIFT "dataset.format_drift"
+#define VG_MONITOR_EV_DATASET_CONTENT_CHANGED "dataset.content_changed"
 #define VG_MONITOR_EV_PORTAL_PREFIX "portal."
 #define VG_MONITOR_EV_PORTAL_STATUS_CHANGED "portal.status_changed"
 #define VG_MONITOR_EV_PORTAL_WARNING_RAISED "portal.warning_raised"

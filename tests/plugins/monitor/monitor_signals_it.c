@@ -11,7 +11,10 @@
  *     one addition in dataset.modified;
  *   - format drift: a "CSV" that serves a ZIP, then a PDF: announced once
  *     each, with what is served;
- *   - the history: GET /api/datasets/{id}/changes, newest first. */
+ *   - the history: GET /api/datasets/{id}/changes, newest first;
+ *   - the report per organisation (REST, CSV);
+ *   - content change from ETag / Last-Modified / Content-Length, a file made
+ *     per request left out, and the change counted as an update. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -463,12 +466,58 @@ static void organization_report(void **state)
     vgt_response_free(&r);
 }
 
+/* Content change from the answers' validators: a new version of a file is
+ * announced with what moved and counts as an update for freshness; a file
+ * made per request (Last-Modified = Date, a new ETag each time) is not. */
+static void content_change(void **state)
+{
+    (void)state;
+    /* a file made per request: its first answer so is a change seen from
+     * outside (the file was just updated, for all one can tell) */
+    control("{\"op\":\"set_resource\",\"id\":\"%s\",\"behaviour\":\"regen\"}", res_ids[D_MONTHLY]);
+    long long since;
+    json_decref(mt_sweep(&srv, &since));
+    control("{\"op\":\"touch_resource\",\"id\":\"%s\"}", res_ids[D_ANNUAL]);
+    /* the weekly dataset's file, served under its re-created id: due -> fresh */
+    control("{\"op\":\"touch_resource\",\"id\":\"%s\"}", res_ids[D_WEEKLY]);
+    sleep(1); /* a new Date for the per-request file */
+    json_decref(mt_sweep(&srv, &since));
+    json_t *p = one_event(since, "dataset.content_changed", ids[D_ANNUAL]);
+    json_t *r = json_array_get(json_object_get(p, "resources"), 0);
+    assert_string_equal(str(r, "id"), res_ids[D_ANNUAL]);
+    json_t *changed = json_object_get(r, "changed");
+    assert_int_equal(json_array_size(changed), 3);
+    assert_string_equal(json_string_value(json_array_get(changed, 0)), "etag");
+    assert_string_equal(json_string_value(json_array_get(changed, 1)), "last_modified");
+    assert_string_equal(json_string_value(json_array_get(changed, 2)), "content_length");
+    json_t *len = json_object_get(r, "content_length");
+    assert_int_equal(json_integer_value(json_object_get(len, "new")),
+                     json_integer_value(json_object_get(len, "old")) + 1);
+    assert_string_not_equal(str(json_object_get(r, "etag"), "old"),
+                            str(json_object_get(r, "etag"), "new"));
+    json_decref(p);
+    json_decref(one_event(since, "dataset.content_changed", ids[D_WEEKLY]));
+    p = one_event(since, "dataset.freshness_changed", ids[D_WEEKLY]);
+    assert_string_equal(str(p, "previous"), "due");
+    assert_string_equal(str(p, "current"), "fresh");
+    json_decref(p);
+    json_t *ev = mt_events(&srv, since, "dataset.content_changed");
+    assert_int_equal(mt_count(ev, NULL, ids[D_MONTHLY]), 0); /* made per request */
+    assert_int_equal(json_array_size(ev), 2);
+    json_decref(ev);
+    /* nothing new: nothing said, the per-request file included */
+    json_decref(mt_sweep(&srv, &since));
+    ev = mt_events(&srv, since, "dataset.content_changed");
+    assert_int_equal(json_array_size(ev), 0);
+    json_decref(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(freshness),           cmocka_unit_test(recreated_resources),
         cmocka_unit_test(format_drift),        cmocka_unit_test(history),
-        cmocka_unit_test(organization_report),
+        cmocka_unit_test(organization_report), cmocka_unit_test(content_change),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

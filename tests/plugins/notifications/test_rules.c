@@ -607,6 +607,11 @@ static void test_signals(void **state)
                  json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "resources", "id", "r-2", "name",
                            "matricula.csv", "format", "CSV", "served", "html"));
     assert_int_equal(json_array_size(f->out), 5);
+    /* a content change is a modification: only with notify_modified */
+    signal_event(f, "dataset.content_changed",
+                 json_pack("{s:[{s:s, s:s, s:[s, s]}]}", "resources", "id", "r-2", "name",
+                           "matricula.csv", "changed", "etag", "content_length"));
+    assert_int_equal(json_array_size(f->out), 5);
     /* English */
     nt_rules_options o = options(f);
     o.lang = NT_LANG_EN;
@@ -624,6 +629,15 @@ static void test_signals(void **state)
     assert_string_equal(field(out(f, 6), "message"),
                         "“Matrícula 2025” (Mineduc, portal datos): resource “informe.csv” is "
                         "declared csv but serves PDF.");
+    o.notify_modified = true;
+    reopen(f, &o);
+    signal_event(f, "dataset.content_changed",
+                 json_pack("{s:[{s:s, s:s, s:[s, s]}]}", "resources", "id", "r-2", "name",
+                           "matricula.csv", "changed", "etag", "content_length"));
+    assert_string_equal(field(out(f, 7), "title"), "Content updated: Matrícula 2025");
+    assert_string_equal(field(out(f, 7), "message"),
+                        "“Matrícula 2025” (Mineduc, portal datos): the content of resource "
+                        "“matricula.csv” changed (etag, content_length).");
 }
 
 int main(void)

@@ -196,7 +196,9 @@ static void signal_kinds(void **state)
         {"dataset.resource_recreated", "{\"resources\":[{\"old_id\":\"a\",\"new_id\":\"b\"}]}",
          "recreated"},
         {"dataset.format_drift", "{\"resources\":[{\"served\":\"zip\"}]}", "format_drift"},
-        {"dataset.format_drift", "{\"resources\":[{\"served\":\"html\"}]}", NULL}};
+        {"dataset.format_drift", "{\"resources\":[{\"served\":\"html\"}]}", NULL},
+        {"dataset.content_changed", "{\"resources\":[{\"changed\":[\"etag\"]}]}",
+         "content_changed"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         json_t *p = json_loads(cases[i].payload, 0, NULL);
         const char *k = watch_event_kind(cases[i].topic, p);
