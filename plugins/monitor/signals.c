@@ -45,7 +45,8 @@ static int freshness(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int64_t 
     const mon_sigkv *pk = mon_sigprev_fresh(c->prev, d->id);
     int before = pk ? mon_fstate_parse(pk->val) : -1;
     int64_t since = before == state && pk->at > 0 ? pk->at : c->now;
-    if (fresh_news(before, state) && !c->quiet) {
+    /* switched off: every state reads unknown, which is no news */
+    if (c->p->freshness && fresh_news(before, state) && !c->quiet) {
         json_t *ev =
             json_pack("{s:s, s:I, s:O, s:s, s:s, s:o, s:o, s:o}", "portal", c->p->name, "sweep_id",
                       (json_int_t)c->sweep_id, "dataset", dj, "previous", mon_fstate_name(before),

@@ -290,11 +290,15 @@ int mon_sigbatch_end(mon_sigbatch *b)
 
 int mon_store_sig_retention(mon_store *st, int64_t now_ms)
 {
-    static const char *const sql[2] = {
+    static const char *const sql[3] = {
         "DELETE FROM monitor_changes WHERE at < ?",
-        "DELETE FROM monitor_org_daily WHERE day < date(? / 1000, 'unixepoch', '-366 days')"};
+        "DELETE FROM monitor_org_daily WHERE day < date(? / 1000, 'unixepoch', '-366 days')",
+        /* what was seen of resources that left their dataset (?1 unused) */
+        "DELETE FROM monitor_rsignal WHERE ?1 IS NOT NULL AND NOT EXISTS(SELECT 1 FROM"
+        " monitor_resources r WHERE r.portal = monitor_rsignal.portal AND r.dataset_id ="
+        " monitor_rsignal.dataset_id AND r.id = monitor_rsignal.resource_id)"};
     int rc = 0;
-    for (int i = 0; i < 2 && rc == 0; i++) {
+    for (int i = 0; i < 3 && rc == 0; i++) {
         sqlite3_stmt *q = NULL;
         if (sqlite3_prepare_v2(st->w, sql[i], -1, &q, NULL) != SQLITE_OK) {
             sqlite3_finalize(q);
