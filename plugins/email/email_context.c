@@ -52,6 +52,15 @@ static const label kinds[] = {
     {"added", "apareció en el portal", "appeared on the portal"},
     {"modified", "cambió sus metadatos", "changed its metadata"},
     {"empty", "quedó sin recursos", "has no resources left"},
+    {"stale", "está desactualizado según la frecuencia que declara",
+     "is out of date against the frequency it declares"},
+    {"refreshed", "está al día otra vez", "is up to date again"},
+    {"content_changed", "tiene contenido nuevo en sus archivos", "has new content in its files"},
+    {"recreated",
+     "tiene recursos recreados con otro id (los enlaces de la API al id anterior fallan)",
+     "has resources re-created under new ids (API links to the old id break)"},
+    {"format_drift", "entrega un formato distinto al declarado",
+     "serves a format other than the declared one"},
 };
 
 static const label statuses[] = {

@@ -238,6 +238,35 @@ static void judge(const mon_check_opts *o, mon_res *r, mon_verdict v, int landin
     }
 }
 
+/* A header of the final answer (after redirects), or NULL; at most 200 bytes. */
+static char *header_of(CURL *c, const char *name)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(c, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h || !h->value ||
+        !*h->value || strlen(h->value) > 200)
+        return NULL;
+    return strdup(h->value);
+}
+
+/* ETag and Last-Modified for the content signal (signals.c). A Last-Modified
+ * equal to the answer's own Date (2 s of slack) says the server makes the
+ * file per request: its validators then change on every fetch and tell
+ * nothing about the content. */
+static void content_validators(CURL *c, mon_res *r)
+{
+    free(r->etag);
+    free(r->last_modified);
+    r->etag = header_of(c, "ETag");
+    r->last_modified = header_of(c, "Last-Modified");
+    r->regenerated = false;
+    char *date = header_of(c, "Date");
+    if (date && r->last_modified) {
+        time_t lm = curl_getdate(r->last_modified, NULL), now = curl_getdate(date, NULL);
+        r->regenerated = lm > 0 && now > 0 && now - lm <= 2 && lm - now <= 2;
+    }
+    free(date);
+}
+
 /* Record the attempt's outcome into the item; returns the verdict. For
  * MON_V_RATE_LIMITED nothing is recorded and *retry_after_s is set (0 when
  * the server did not say). */
@@ -279,6 +308,10 @@ static mon_verdict finish(const mon_check_opts *o, xfer *x, mon_res *r, CURLcode
     free(r->error);
     r->content_type = dup_or_null(ctype);
     r->final_url = dup_or_null(eff);
+    content_validators(c, r);
+    /* format drift reads the first bytes (drift.c) */
+    r->nmagic = x->is_head ? 0 : (x->nhead < sizeof r->magic ? x->nhead : sizeof r->magic);
+    memcpy(r->magic, x->head, r->nmagic);
     bool answered = cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && x->aborted_body);
     r->error = answered ? NULL : strdup(x->errbuf[0] ? x->errbuf : curl_easy_strerror(cc));
     judge(o, r, v, landing, html_page, answered, cc, http);

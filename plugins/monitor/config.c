@@ -77,6 +77,44 @@ static int read_listing_keys(const vg_host *h, const vg_config *sec, const mon_p
     return rc;
 }
 
+/* A multiple of the update period ("1.5"), from `lo` to 100; -1 otherwise. */
+static double parse_multiple(const char *s, double lo)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (end == s)
+        return -1;
+    while (*end == ' ')
+        end++;
+    return *end || !(v >= lo && v <= 100) ? -1 : v;
+}
+
+/* Open-data signals: freshness against the declared frequency (HDX's grace
+ * periods as multiples of the period: due after it, overdue after
+ * freshness_overdue, delinquent after freshness_delinquent). */
+static int read_signal_keys(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
+                            mon_portal_cfg *p)
+{
+    int rc = h->config_bool(h, sec, "freshness", def ? def->freshness : true, &p->freshness);
+    const char *v = NULL;
+    p->fresh_overdue = def ? def->fresh_overdue : 1.5;
+    p->fresh_delinquent = def ? def->fresh_delinquent : 2.0;
+    rc |= h->config_string(h, sec, "freshness_overdue", NULL, &v);
+    if (v && *v && (p->fresh_overdue = parse_multiple(v, 1)) < 0)
+        rc |= h->config_fail(h, sec, "freshness_overdue",
+                             "expected a multiple of the update period from 1 to 100, got '%s'", v);
+    v = NULL;
+    rc |= h->config_string(h, sec, "freshness_delinquent", NULL, &v);
+    if (v && *v && (p->fresh_delinquent = parse_multiple(v, 1)) < 0)
+        rc |= h->config_fail(h, sec, "freshness_delinquent",
+                             "expected a multiple of the update period from 1 to 100, got '%s'", v);
+    if (rc == 0 && p->fresh_delinquent < p->fresh_overdue)
+        rc |= h->config_fail(h, sec, "freshness_delinquent",
+                             "must be at least freshness_overdue (%g), got %g", p->fresh_overdue,
+                             p->fresh_delinquent);
+    return rc ? -EINVAL : 0;
+}
+
 /* Reads every per-portal key from `sec`, with defaults taken from `def`. */
 static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
                        mon_portal_cfg *p)
@@ -150,6 +188,7 @@ static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_
     rc |= h->config_int(h, sec, "max_response_bytes",
                         def ? def->max_response_bytes : 32LL * 1024 * 1024, 4096,
                         1024LL * 1024 * 1024, &p->max_response_bytes);
+    rc |= read_signal_keys(h, sec, def, p);
     int lrc = read_listing_keys(h, sec, def, p);
     if (lrc == -ENOMEM)
         return lrc;

@@ -95,6 +95,7 @@ void mon_ds_free(mon_ds *d)
     free(d->maintainer_email);
     free(d->author);
     free(d->author_email);
+    free(d->frequency);
     for (size_t i = 0; i < d->nres; i++) {
         mon_res *r = &d->res[i];
         free(r->id);
@@ -105,6 +106,8 @@ void mon_ds_free(mon_ds *d)
         free(r->content_type);
         free(r->final_url);
         free(r->error);
+        free(r->etag);
+        free(r->last_modified);
     }
     free(d->res);
     memset(d, 0, sizeof *d);
@@ -213,8 +216,15 @@ static int parse_dataset(const json_t *o, const char *base_url, mon_ds *d)
             return -1;
         if (!m->url)
             m->url = strdup("");
+        /* freshness: the newest file date the portal knows */
+        int64_t lm = mon_iso_parse_ms(json_string_value(json_object_get(r, "last_modified")));
+        if (lm > d->res_modified_ms)
+            d->res_modified_ms = lm;
         d->nres++;
     }
+    const char *freq = mon_freq_declared(o);
+    if (freq && strlen(freq) <= 512) /* longer is no frequency: frequency.c refuses it */
+        d->frequency = strdup(freq);
     return 0;
 }
 

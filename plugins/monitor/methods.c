@@ -9,6 +9,7 @@
 
 #include "monitor.h"
 #include "store.h"
+#include "store_signals.h"
 
 /* Optional string parameter; -1 when present with the wrong type. */
 static int opt_str(const json_t *params, const char *key, const char **out)
@@ -150,6 +151,7 @@ static int m_get(const json_t *params, json_t **result, void *user)
     json_object_set_new(ds, "resources", mon_store_resources(m->store, portal, id));
     json_object_set_new(ds, "uptime_30d", mon_store_uptime(m->store, portal, id, 30));
     json_object_set_new(ds, "contact", mon_store_contact(m->store, portal, id));
+    json_object_set_new(ds, "freshness", mon_store_freshness(m->store, portal, id));
     *result = ds;
     return 0;
 }
@@ -234,5 +236,17 @@ int mon_methods_register(mon_plugin *m)
     rc |= vg_bus_register_method(bus, VG_MONITOR_M_DATASETS_HISTORY, m_history, m, NULL);
     rc |= vg_bus_register_method(bus, VG_MONITOR_M_STATUS, m_status, m, NULL);
     rc |= vg_bus_register_method(bus, VG_MONITOR_M_RUN_NOW, m_run_now, m, NULL);
+    rc |= mon_methods_signals_register(m); /* methods_signals.c */
     return rc ? -EEXIST : 0;
+}
+
+int mon_method_resolve(mon_plugin *m, const json_t *params, json_t **result, json_t **dataset)
+{
+    const char *portal, *id;
+    return resolve(m, params, result, dataset, &portal, &id);
+}
+
+int mon_method_opt_int(const json_t *params, const char *key, long long def, long long *out)
+{
+    return opt_int(params, key, def, out);
 }

@@ -30,6 +30,9 @@ typedef struct mon_portal_cfg {
     int64_t api_retry_delay_ms, api_retry_max_ms, failure_retry_ms;
     int64_t rate_limit_max_wait_ms; /* longest Retry-After honoured within a sweep */
     long long rate_limit_retries;   /* re-checks of a rate-limited resource per sweep */
+    /* open-data signals (freshness.c) */
+    bool freshness;                         /* judge freshness against the declared frequency */
+    double fresh_overdue, fresh_delinquent; /* multiples of the period */
 } mon_portal_cfg;
 
 typedef struct mon_config {
@@ -174,6 +177,11 @@ typedef struct mon_res {
     const char *reason;       /* static text */
     const char *method;       /* "HEAD" / "GET" */
     int64_t checked_at;       /* wall ms */
+    unsigned char magic[16];  /* first bytes of a GET body (format drift) */
+    size_t nmagic;
+    /* content change (signals.c): validators of the last answer, or NULL */
+    char *etag, *last_modified;
+    bool regenerated; /* Last-Modified is the response's own Date: made per request */
 } mon_res;
 
 typedef struct mon_ds {
@@ -182,6 +190,9 @@ typedef struct mon_ds {
     char *maintainer, *maintainer_email, *author, *author_email;
     mon_res *res;
     size_t nres;
+    /* open-data signals, from the listing */
+    char *frequency;         /* as declared (frequency.c), or NULL */
+    int64_t res_modified_ms; /* newest resource last_modified, 0 unknown */
 } mon_ds;
 
 typedef struct mon_listing {
@@ -256,6 +267,34 @@ int mon_recent_next(const mon_res *r, double lat[2]);
  * a malloc'd string or NULL (fold.c; the store registers it as vg_fold). */
 char *mon_fold(const char *s);
 
+/* ---- open-data signals (frequency.c, freshness.c, drift.c: pure) ---- */
+/* A declared update frequency -> 1 with *period_s, 0 declared without a
+ * schedule (irregular, as needed, never), -1 not recognised. */
+int mon_freq_parse(const char *text, long long *period_s);
+/* The frequency text a CKAN package dict declares (fields, then extras), or
+ * NULL. Borrowed from `pkg`. */
+const char *mon_freq_declared(const json_t *pkg);
+enum { MON_F_UNKNOWN = 0, MON_F_FRESH, MON_F_DUE, MON_F_OVERDUE, MON_F_DELINQUENT, MON_F_COUNT };
+const char *mon_fstate_name(int s);
+int mon_fstate_parse(const char *s); /* -1 when unknown text */
+typedef struct mon_fresh_opts {
+    double overdue, delinquent; /* multiples of the period, 1 <= overdue <= delinquent */
+} mon_fresh_opts;
+int mon_fresh_state(long long period_s, int64_t last_update_ms, int64_t now_ms,
+                    const mon_fresh_opts *o);
+/* CKAN timestamp ("2026-09-30T02:00:08.746809", no zone = UTC; "Z" and
+ * "+hh:mm" accepted) -> epoch ms, or -1. */
+int64_t mon_iso_parse_ms(const char *s);
+/* Last real update: metadata_modified, resources' last_modified, content
+ * changes (content_changed_ms, 0 when unknown). 0 when nothing is known. */
+int64_t mon_last_update_ms(const mon_ds *d, int64_t content_changed_ms);
+/* What a response really is, from its magic bytes (when any) or its
+ * Content-Type: one of VG_MONITOR_SERVED_*, or NULL when nothing tells. */
+const char *mon_served_kind(const char *content_type, const unsigned char *magic, size_t n);
+/* Does `served` contradict the declared format/mimetype? (a "CSV" that is a
+ * ZIP, a PDF or an HTML page; an XLSX is a ZIP, so that is no drift) */
+bool mon_format_drifts(const char *format, const char *mimetype, const char *served);
+
 /* ---- store (store.h) ---- */
 typedef struct mon_store mon_store;
 
@@ -298,6 +337,12 @@ int mon_publish(mon_plugin *m, const char *topic, json_t *payload);
 
 /* methods.c */
 int mon_methods_register(mon_plugin *m);
+/* For the other methods' files: the dataset of params {id, portal?} (or a
+ * failed *result), and an optional integer parameter (-1 when malformed). */
+int mon_method_resolve(mon_plugin *m, const json_t *params, json_t **result, json_t **dataset);
+int mon_method_opt_int(const json_t *params, const char *key, long long def, long long *out);
+/* methods_signals.c: datasets.changes */
+int mon_methods_signals_register(mon_plugin *m);
 
 /* "2026-11-28T09:00:00.123Z" (clock.c) */
 void mon_iso_ms(int64_t wall_ms, char *buf, size_t size);

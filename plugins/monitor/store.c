@@ -8,6 +8,7 @@
 #include <vigia/contract/monitor.h>
 
 #include "store_db.h"
+#include "store_signals.h"
 
 static const char k_schema[] =
     "CREATE TABLE IF NOT EXISTS monitor_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -85,7 +86,9 @@ static int open_conn(const char *path, sqlite3 **out)
     char *err = NULL;
     if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, &err) !=
             SQLITE_OK ||
-        sqlite3_exec(db, k_schema, NULL, NULL, &err) != SQLITE_OK) {
+        sqlite3_exec(db, k_schema, NULL, NULL, &err) != SQLITE_OK ||
+        /* the open-data signals' own tables (store_signals.c) */
+        sqlite3_exec(db, mon_store_signals_schema, NULL, NULL, &err) != SQLITE_OK) {
         sqlite3_free(err);
         sqlite3_close(db);
         return -EIO;

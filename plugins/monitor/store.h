@@ -42,6 +42,7 @@ const char *mon_store_errmsg(mon_store *st);
  * every dataset of a portal, during a sweep. */
 typedef struct mon_prev_res {
     char *id, *url;
+    char *name; /* resource identity (identity.c) */
 } mon_prev_res;
 typedef struct mon_prev_ds {
     char *id, *name, *title, *org, *org_title, *url, *modified; /* as in mon_ds */
@@ -71,6 +72,16 @@ MON_MUST_CHECK int mon_store_portal_get(mon_store *st, const char *portal, char 
 MON_MUST_CHECK int mon_store_counts(mon_store *st, const char *portal,
                                     long long by_status[MON_D_COUNT], long long *resources,
                                     long long *restricted);
+
+/* ---- resource identity (identity.c: pure) ---- */
+typedef struct mon_recreated {
+    size_t prev, cur;       /* indices into the previous and current resources */
+    const char *matched_by; /* VG_MONITOR_MATCHED_URL / _NAME */
+} mon_recreated;
+/* Pairs resources gone from a dataset with new ones of the same URL (first)
+ * or name, when the pairing is unambiguous. `out` holds min(np, nc). */
+size_t mon_identity_match(const mon_prev_res *prev, size_t np, const mon_res *cur, size_t nc,
+                          mon_recreated *out);
 
 /* ---- single writes (store.c, writer connection) ---- */
 MON_MUST_CHECK int mon_store_portal_set(mon_store *st, const char *portal, const char *state,

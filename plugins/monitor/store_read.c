@@ -87,7 +87,7 @@ static int load_resources(sqlite3 *db, const char *portal, mon_prev *out)
     sqlite3_stmt *st = NULL;
     int rc = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT dataset_id, id, url FROM monitor_resources WHERE portal=?"
+                           "SELECT dataset_id, id, url, name FROM monitor_resources WHERE portal=?"
                            " ORDER BY dataset_id, position",
                            -1, &st, NULL) != SQLITE_OK ||
         sqlite3_bind_text(st, 1, portal, -1, SQLITE_STATIC) != SQLITE_OK) {
@@ -118,6 +118,7 @@ static int load_resources(sqlite3 *db, const char *portal, mon_prev *out)
         }
         cur->res[cur->nres].id = col_dup(st, 1);
         cur->res[cur->nres].url = col_dup(st, 2);
+        cur->res[cur->nres].name = col_dup(st, 3);
         cur->nres++;
     }
     sqlite3_finalize(st);
@@ -145,6 +146,7 @@ void mon_prev_free(mon_prev *p)
         for (size_t k = 0; k < d->nres; k++) {
             free(d->res[k].id);
             free(d->res[k].url);
+            free(d->res[k].name);
         }
         free(d->res);
     }

@@ -8,6 +8,7 @@
 #include <vigia/contract/monitor.h>
 
 #include "monitor.h"
+#include "signals.h"
 #include "store.h"
 
 static json_t *iso_or_null(int64_t ms)
@@ -88,7 +89,26 @@ static json_t *diff_dataset(const mon_prev_ds *p, const mon_ds *d)
         json_object_set_new(ch, "title",
                             json_pack("{s:o, s:o}", "old", jstr(p->title), "new", jstr(d->title)));
     json_t *added = json_array(), *removed = json_array(), *urls = json_array();
+    /* a resource re-created under a new id is one change, not two (identity.c) */
+    size_t maxrec = p->nres < d->nres ? p->nres : d->nres, nrec = 0;
+    mon_recreated *rec = maxrec ? calloc(maxrec, sizeof *rec) : NULL;
+    if (rec)
+        nrec = mon_identity_match(p->res, p->nres, d->res, d->nres, rec);
+    json_t *recreated = json_array();
+    for (size_t j = 0; j < nrec; j++) {
+        const mon_prev_res *o = &p->res[rec[j].prev];
+        const mon_res *n = &d->res[rec[j].cur];
+        json_array_append_new(recreated,
+                              json_pack("{s:o, s:s, s:o, s:o, s:o, s:s}", "old_id", jstr(o->id),
+                                        "new_id", n->id, "name", jstr(n->name), "url", jstr(n->url),
+                                        "old_url", jstr(o->url), "matched_by", rec[j].matched_by));
+    }
     for (size_t i = 0; i < d->nres; i++) {
+        bool paired = false;
+        for (size_t j = 0; j < nrec && !paired; j++)
+            paired = rec[j].cur == i;
+        if (paired)
+            continue;
         const mon_prev_res *pr = NULL;
         for (size_t k = 0; k < p->nres && !pr; k++)
             if (p->res[k].id && strcmp(p->res[k].id, d->res[i].id) == 0)
@@ -104,6 +124,8 @@ static json_t *diff_dataset(const mon_prev_ds *p, const mon_ds *d)
     }
     for (size_t k = 0; k < p->nres; k++) {
         bool found = false;
+        for (size_t j = 0; j < nrec && !found; j++)
+            found = rec[j].prev == k;
         for (size_t i = 0; i < d->nres && !found; i++)
             found = p->res[k].id && strcmp(p->res[k].id, d->res[i].id) == 0;
         if (!found)
@@ -116,6 +138,10 @@ static json_t *diff_dataset(const mon_prev_ds *p, const mon_ds *d)
         json_object_set(ch, "resources_removed", removed);
     if (json_array_size(urls))
         json_object_set(ch, "urls_changed", urls);
+    if (json_array_size(recreated))
+        json_object_set(ch, "resources_recreated", recreated);
+    json_decref(recreated);
+    free(rec);
     json_decref(added);
     json_decref(removed);
     json_decref(urls);
@@ -159,6 +185,7 @@ typedef struct sweep {
     mon_http_opts ho;
     mon_listing L;
     mon_prev prev;
+    mon_sigprev sig; /* the open-data signals' previous state (signals.c) */
     mon_rm_item *rm; /* prev's live datasets, for removal.c */
     size_t nrm;
     mon_rm_result rr;
@@ -298,6 +325,7 @@ static void sweep_check(sweep *s)
 {
     mon_plugin *m = s->m;
     if (mon_store_load_prev(m->store, s->p->name, &s->prev) < 0 ||
+        mon_store_sig_load(m->store, s->p->name, &s->sig) < 0 ||
         mon_store_recent_attach(m->store, s->p->name, &s->L) < 0) {
         store_failed(s, "loading the previous state");
         s->listed = false;
@@ -464,8 +492,10 @@ static void count_dataset(sweep_counts *c, const mon_ds *d, const mon_hyst *h)
 }
 
 /* One listed dataset: classify its checks, write it, queue its events. */
-static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t now)
+static int apply_dataset(sweep *s, mon_wbatch *b, mon_sig_ctx *sc, mon_ds *d, bool quiet,
+                         int64_t now)
 {
+    size_t first_event = json_array_size(s->events);
     const char *portal = s->p->name;
     mon_prev_ds *pd = find_prev(&s->prev, d->id);
     bool returned = pd && pd->removed;
@@ -482,6 +512,8 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
     rc |= mon_wbatch_dataset(b, portal, d, &h, t.observed, last_checked, now, pd);
     if (t.checks > 0)
         rc |= mon_wbatch_daily(b, portal, d->id, now, t.checks, t.ok, t.lat_sum, t.lat_n);
+    if (t.checks > 0 && sc) /* the organisation report's roll-up (signals.c) */
+        mon_signals_tally(sc, d->org, t.checks, t.ok);
     count_dataset(&s->c, d, &h);
 
     json_t *dj = dataset_json(portal, d->id, d->name, d->title, d->org, d->org_title, d->url,
@@ -493,9 +525,12 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
                                  portal, "sweep_id", sid, "dataset", dj, "returned", returned));
     json_t *ch = pd && !returned ? diff_dataset(pd, d) : NULL;
     if (ch)
-        json_array_append_new(s->events, json_pack("[s, {s:s, s:I, s:O, s:o}]",
+        json_array_append_new(s->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
                                                    VG_MONITOR_EV_DATASET_MODIFIED, "portal", portal,
                                                    "sweep_id", sid, "dataset", dj, "changes", ch));
+    if (sc && mon_signals_dataset(sc, d, dj, ch) < 0)
+        rc |= -EIO;
+    json_decref(ch);
     /* unknown -> up is the normal first classification: not news; nor is a
      * new dataset that starts empty (dataset.added tells) */
     if (changed &&
@@ -510,6 +545,8 @@ static int apply_dataset(sweep *s, mon_wbatch *b, mon_ds *d, bool quiet, int64_t
                                                    failing_list(d), "checked_at", at));
     }
     json_decref(dj);
+    if (sc && mon_signals_history(sc, d->id, first_event) < 0)
+        rc |= -EIO;
     return rc ? -EIO : 0;
 }
 
@@ -572,12 +609,27 @@ static void sweep_apply(sweep *s)
         store_failed(s, "starting the sweep's transaction");
         return;
     }
-    int rc = 0;
+    mon_sig_ctx sc = {.p = s->p,
+                      .sweep_id = s->id,
+                      .now = now,
+                      .quiet = quiet,
+                      .prev = &s->sig,
+                      .b = mon_sigbatch_begin(m->store),
+                      .events = s->events};
+    int rc = sc.b ? 0 : -EIO;
     for (size_t i = 0; i < s->L.n && rc == 0; i++)
-        rc = apply_dataset(s, b, &s->L.ds[i], quiet, now);
+        rc = apply_dataset(s, b, &sc, &s->L.ds[i], quiet, now);
+    size_t removals_from = json_array_size(s->events);
     if (rc == 0)
         rc = apply_removals(s, b, now);
+    if (rc == 0 && mon_signals_history(&sc, NULL, removals_from) < 0)
+        rc = -EIO;
     if (rc == 0 && mon_wbatch_prune_recent(b, s->p->name) < 0)
+        rc = -EIO;
+    if (rc == 0 && mon_signals_flush(&sc) < 0)
+        rc = -EIO;
+    json_decref(sc.org_daily); /* when an error came first */
+    if (mon_sigbatch_end(sc.b) < 0 && rc == 0)
         rc = -EIO;
     char dberr[256] = "";
     int erc = mon_wbatch_end(b, rc == 0, dberr, sizeof dberr);
@@ -644,6 +696,8 @@ static void sweep_finish(sweep *s)
         store_failed(s, "recording the sweep end");
     if (complete && mon_store_retention(m->store, finished, m->cfg.history_days) < 0)
         store_failed(s, "pruning old checks");
+    if (complete && mon_store_sig_retention(m->store, finished) < 0)
+        store_failed(s, "pruning old changes");
     if (s->reason && strcmp(s->reason, VG_MONITOR_SWEEP_STORE_ERROR) == 0) {
         pthread_mutex_lock(&m->mu);
         snprintf(rt->last_error, sizeof rt->last_error, "%s", s->err);
@@ -708,6 +762,7 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     sweep_finish(&s);
     free(s.rm);
     mon_prev_free(&s.prev);
+    mon_sigprev_free(&s.sig);
     mon_listing_free(&s.L);
     json_decref(s.events);
 }

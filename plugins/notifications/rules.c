@@ -22,6 +22,11 @@ enum kind {
     K_REMOVED,
     K_MODIFIED,
     K_EMPTY,       /* the dataset lists no resource any more */
+    K_STALE,       /* open-data signals: overdue or delinquent against its frequency */
+    K_REFRESHED,   /* updated again after being overdue */
+    K_RECREATED,   /* resources re-created under new ids */
+    K_FORMAT,      /* resources serve something other than their declared format */
+    K_CONTENT,     /* resources' content changed (only with notify_modified) */
     K_PORTAL_DOWN, /* portal kinds: never buffered in sweeps nor digested */
     K_PORTAL_UP,
     K_PORTAL_HELD, /* a mass removal held until the next sweep confirms it */
@@ -29,27 +34,40 @@ enum kind {
 };
 
 static const char *const kind_names[K_COUNT] = {
-    "dataset_down",     "dataset_recovered",   "dataset_degraded", "dataset_added",
-    "dataset_removed",  "dataset_modified",    "dataset_empty",    "portal_down",
-    "portal_recovered", "portal_removals_held"};
+    "dataset_down",         "dataset_recovered",
+    "dataset_degraded",     "dataset_added",
+    "dataset_removed",      "dataset_modified",
+    "dataset_empty",        "dataset_stale",
+    "dataset_refreshed",    "dataset_resource_recreated",
+    "dataset_format_drift", "dataset_content_changed",
+    "portal_down",          "portal_recovered",
+    "portal_removals_held"};
 static const char *const kind_types[K_COUNT] = {
     VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING,
     VG_NOTIFICATIONS_TYPE_INFO,    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
-    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS,
-    VG_NOTIFICATIONS_TYPE_WARNING};
+    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_SUCCESS,
+    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
+    VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING};
 static const nt_text_id kind_titles[K_COUNT] = {
-    T_DOWN_TITLE,      T_RECOVERED_TITLE,  T_DEGRADED_TITLE, T_ADDED_TITLE,
-    T_REMOVED_TITLE,   T_MODIFIED_TITLE,   T_EMPTY_TITLE,    T_PORTAL_DOWN_TITLE,
-    T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
+    T_DOWN_TITLE,        T_RECOVERED_TITLE, T_DEGRADED_TITLE,   T_ADDED_TITLE,
+    T_REMOVED_TITLE,     T_MODIFIED_TITLE,  T_EMPTY_TITLE,      T_STALE_TITLE,
+    T_REFRESHED_TITLE,   T_RECREATED_TITLE, T_FORMAT_TITLE,     T_CONTENT_TITLE,
+    T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
 static const nt_text_id kind_msgs[K_COUNT] = {
     T_DOWN_MSG,     T_RECOVERED_MSG, T_DEGRADED_MSG,    T_ADDED_MSG,     T_REMOVED_MSG,
-    T_MODIFIED_MSG, T_EMPTY_MSG,     T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
+    T_MODIFIED_MSG, T_EMPTY_MSG,     T_STALE_MSG,       T_REFRESHED_MSG, T_RECREATED_MSG,
+    T_FORMAT_MSG,   T_CONTENT_MSG,   T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
 static const nt_text_id kind_labels[K_COUNT] = {
     T_KIND_DOWN,     T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,     T_KIND_REMOVED,
-    T_KIND_MODIFIED, T_KIND_EMPTY,     T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
-static const char *const kind_keys[K_COUNT] = {"down",      "recovered",  "degraded", "added",
-                                               "removed",   "modified",   "empty",    "portal_down",
-                                               "portal_up", "portal_held"};
+    T_KIND_MODIFIED, T_KIND_EMPTY,     T_KIND_STALE,       T_KIND_REFRESHED, T_KIND_RECREATED,
+    T_KIND_FORMAT,   T_KIND_CONTENT,   T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
+static const char *const kind_keys[K_COUNT] = {
+    "down",         "recovered",       "degraded",    "added",     "removed",
+    "modified",     "empty",           "stale",       "refreshed", "recreated",
+    "format_drift", "content_changed", "portal_down", "portal_up", "portal_held"};
+
+/* The open-data signals are no up/down: no flap control for them. */
+static bool is_signal(int kind) { return kind >= K_STALE && kind <= K_CONTENT; }
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -159,6 +177,25 @@ static int status_kind(const char *previous, const char *current)
     return K_NONE;
 }
 
+static bool fresh_late(const char *s)
+{
+    return strcmp(s, VG_MONITOR_FRESHNESS_OVERDUE) == 0 ||
+           strcmp(s, VG_MONITOR_FRESHNESS_DELINQUENT) == 0;
+}
+
+/* Late (overdue, then delinquent) is news, and so is fresh after late; due
+ * is only the period ending. */
+static int freshness_kind(const char *previous, const char *current)
+{
+    if (strcmp(current, VG_MONITOR_FRESHNESS_OVERDUE) == 0 && !fresh_late(previous))
+        return K_STALE;
+    if (strcmp(current, VG_MONITOR_FRESHNESS_DELINQUENT) == 0)
+        return K_STALE;
+    if (strcmp(current, VG_MONITOR_FRESHNESS_FRESH) == 0 && fresh_late(previous))
+        return K_REFRESHED;
+    return K_NONE;
+}
+
 static int classify(const nt_rules *r, const char *topic, const json_t *p)
 {
     if (strcmp(topic, VG_MONITOR_EV_PORTAL_STATUS_CHANGED) == 0) {
@@ -188,6 +225,24 @@ static int classify(const nt_rules *r, const char *topic, const json_t *p)
         return K_REMOVED;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_MODIFIED) == 0)
         return r->opt.notify_modified ? K_MODIFIED : K_NONE;
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED) == 0)
+        return freshness_kind(str_or(p, VG_MONITOR_F_PREVIOUS, ""),
+                              str_or(p, VG_MONITOR_F_CURRENT, ""));
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_CONTENT_CHANGED) == 0) /* a modification */
+        return r->opt.notify_modified && json_array_size(json_object_get(p, "resources"))
+                   ? K_CONTENT
+                   : K_NONE;
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_RESOURCE_RECREATED) == 0)
+        return json_array_size(json_object_get(p, "resources")) ? K_RECREATED : K_NONE;
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_FORMAT_DRIFT) == 0) {
+        /* an HTML page for data is already a degraded status: said once */
+        size_t i;
+        const json_t *res;
+        json_array_foreach (json_object_get(p, "resources"), i, res)
+            if (strcmp(str_or(res, "served", ""), VG_MONITOR_SERVED_HTML) != 0)
+                return K_FORMAT;
+        return K_NONE;
+    }
     return K_NONE;
 }
 
@@ -296,6 +351,73 @@ static char *reason_text(const nt_rules *r, const change *c)
         return strdup(nt_text(lang, T_REASON_REMOVED));
     case K_EMPTY:
         return strdup(nt_text(lang, T_REASON_EMPTY));
+    case K_STALE: {
+        const char *cur = str_or(p, VG_MONITOR_F_CURRENT, "");
+        char day[11];
+        snprintf(day, sizeof day, "%s", str_or(p, "last_update", "?"));
+        const char *vars[] = {"state",
+                              nt_text(lang, strcmp(cur, VG_MONITOR_FRESHNESS_DELINQUENT) == 0
+                                                ? T_FRESH_DELINQUENT
+                                                : T_FRESH_OVERDUE),
+                              "frequency",
+                              str_or(p, "frequency", "?"),
+                              "last_update",
+                              day,
+                              NULL};
+        return nt_text_render(lang, T_REASON_STALE, vars);
+    }
+    case K_REFRESHED: {
+        char day[11];
+        snprintf(day, sizeof day, "%s", str_or(p, "last_update", "?"));
+        return nt_text_render(lang, T_REASON_REFRESHED,
+                              (const char *const[]){"last_update", day, NULL});
+    }
+    case K_CONTENT: {
+        const json_t *list = json_object_get(p, "resources");
+        const json_t *f = json_array_get(list, 0);
+        nt_sb what = {0};
+        size_t i;
+        const json_t *w;
+        json_array_foreach (json_object_get(f, "changed"), i, w) {
+            if (i)
+                nt_sb_add(&what, ", ");
+            nt_sb_add(&what, json_string_value(w) ? json_string_value(w) : "?");
+        }
+        char *whats = nt_sb_take(&what);
+        char count[24];
+        snprintf(count, sizeof count, "%zu", json_array_size(list));
+        const char *vars[] = {"count", count,
+                              "name",  str_or(f, "name", str_or(f, "url", "?")),
+                              "what",  whats ? whats : "",
+                              NULL};
+        char *out = nt_text_render(
+            lang, json_array_size(list) == 1 ? T_REASON_CONTENT_ONE : T_REASON_CONTENT_MANY, vars);
+        free(whats);
+        return out;
+    }
+    case K_RECREATED:
+    case K_FORMAT: {
+        const json_t *list = json_object_get(p, "resources");
+        const json_t *f = json_array_get(list, 0);
+        size_t n = json_array_size(list);
+        char count[24], fmt[32], served[16];
+        snprintf(count, sizeof count, "%zu", n);
+        snprintf(fmt, sizeof fmt, "%s", str_or(f, "format", str_or(f, "mimetype", "?")));
+        snprintf(served, sizeof served, "%s", str_or(f, "served", "?"));
+        for (char *u = served; *u; u++) /* ZIP, PDF, HTML: format names as people write them */
+            *u = (char)(*u >= 'a' && *u <= 'z' ? *u - 32 : *u);
+        const char *vars[] = {"count",  count,
+                              "name",   str_or(f, "name", str_or(f, "url", "?")),
+                              "old",    str_or(f, "old_id", "?"),
+                              "new",    str_or(f, "new_id", "?"),
+                              "format", fmt,
+                              "served", served,
+                              NULL};
+        nt_text_id t = c->kind == K_RECREATED
+                           ? (n == 1 ? T_REASON_RECREATED_ONE : T_REASON_RECREATED_MANY)
+                           : (n == 1 ? T_REASON_FORMAT_ONE : T_REASON_FORMAT_MANY);
+        return nt_text_render(lang, t, vars);
+    }
     case K_MODIFIED: {
         const json_t *ch = json_object_get(p, VG_MONITOR_F_CHANGES);
         nt_sb b = {0};
@@ -307,7 +429,8 @@ static char *reason_text(const nt_rules *r, const change *c)
                      {"title", T_CHANGE_TITLE, false},
                      {"resources_added", T_CHANGE_RES_ADDED, true},
                      {"resources_removed", T_CHANGE_RES_REMOVED, true},
-                     {"urls_changed", T_CHANGE_URLS, true}};
+                     {"urls_changed", T_CHANGE_URLS, true},
+                     {"resources_recreated", T_CHANGE_RES_RECREATED, true}};
         for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
             const json_t *v = json_object_get(ch, parts[i].key);
             if (!v || (parts[i].counted && json_array_size(v) == 0))
@@ -381,7 +504,8 @@ static void emit_single(nt_rules *r, const change *c, long long held_back)
         json_pack("{s:s, s:s, s:s, s:O?, s:s}", "kind", kind_names[c->kind], "event", c->topic,
                   "portal", portal, "dataset", ds, "reason", reason ? reason : "");
     if (data) {
-        const char *keys[] = {"sweep_id", "previous", "current", "checked_at", "changes"};
+        const char *keys[] = {"sweep_id",  "previous",  "current",     "checked_at", "changes",
+                              "resources", "frequency", "period_days", "last_update"};
         for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
             json_t *v = json_object_get(p, keys[i]);
             if (v)
@@ -786,7 +910,7 @@ static void sweep_flush(nt_rules *r, sweep *s, int64_t now)
     long long *held = calloc(s->n ? s->n : 1, sizeof *held);
     size_t nk = 0;
     for (size_t i = 0; kept && held && i < s->n; i++) {
-        long long h = flap_admit(r, &s->items[i], now);
+        long long h = is_signal(s->items[i]->kind) ? 0 : flap_admit(r, &s->items[i], now);
         if (h >= 0) {
             held[nk] = h;
             kept[nk++] = s->items[i];
@@ -970,7 +1094,7 @@ void nt_rules_handle(nt_rules *r, const char *topic, const json_t *payload)
         }
         if (c) {
             /* No sweep (or no memory to buffer): at once. */
-            long long held = flap_admit(r, &c, now);
+            long long held = is_signal(c->kind) ? 0 : flap_admit(r, &c, now);
             if (held >= 0)
                 emit_single(r, c, held);
         }

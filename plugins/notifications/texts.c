@@ -83,6 +83,37 @@ static const char *const texts_es[T_COUNT] = {
     [T_KIND_EMPTY] = "sin recursos",
     [T_WHY_HTML] = "entrega una página web en vez de los datos",
     [T_WHY_LOGIN] = "pide iniciar sesión",
+    [T_STALE_TITLE] = "Dataset desactualizado: {dataset}",
+    [T_STALE_MSG] = "«{dataset}» ({organization}, portal {portal}) {reason}.",
+    [T_REASON_STALE] = "está {state}: declara una frecuencia «{frequency}» y su última "
+                       "actualización fue el {last_update}",
+    [T_KIND_STALE] = "desactualizados",
+    [T_FRESH_OVERDUE] = "atrasado",
+    [T_FRESH_DELINQUENT] = "muy atrasado",
+    [T_REFRESHED_TITLE] = "Dataset al día otra vez: {dataset}",
+    [T_REFRESHED_MSG] = "«{dataset}» ({organization}, portal {portal}) se actualizó: {reason}.",
+    [T_REASON_REFRESHED] = "última actualización el {last_update}",
+    [T_KIND_REFRESHED] = "al día otra vez",
+    [T_RECREATED_TITLE] = "Recurso recreado con otro id: {dataset}",
+    [T_RECREATED_MSG] = "«{dataset}» ({organization}, portal {portal}): {reason}. Quien usa la API "
+                        "con el id anterior recibe un error.",
+    [T_REASON_RECREATED_ONE] = "el recurso «{name}» cambió de id ({old} → {new})",
+    [T_REASON_RECREATED_MANY] = "{count} recursos cambiaron de id, entre ellos «{name}» ({old} → "
+                                "{new})",
+    [T_KIND_RECREATED] = "recursos recreados",
+    [T_FORMAT_TITLE] = "Formato distinto al declarado: {dataset}",
+    [T_FORMAT_MSG] = "«{dataset}» ({organization}, portal {portal}): {reason}.",
+    [T_REASON_FORMAT_ONE] = "el recurso «{name}» se declara {format} pero entrega {served}",
+    [T_REASON_FORMAT_MANY] = "{count} recursos no entregan el formato declarado, entre ellos "
+                             "«{name}» ({format}, entrega {served})",
+    [T_KIND_FORMAT] = "con formato distinto",
+    [T_CHANGE_RES_RECREATED] = "{count} recursos recreados con otro id",
+    [T_CONTENT_TITLE] = "Contenido actualizado: {dataset}",
+    [T_CONTENT_MSG] = "«{dataset}» ({organization}, portal {portal}): {reason}.",
+    [T_REASON_CONTENT_ONE] = "cambió el contenido del recurso «{name}» ({what})",
+    [T_REASON_CONTENT_MANY] =
+        "cambió el contenido de {count} recursos, entre ellos «{name}» ({what})",
+    [T_KIND_CONTENT] = "con contenido nuevo",
 };
 
 static const char *const texts_en[T_COUNT] = {
@@ -163,6 +194,37 @@ static const char *const texts_en[T_COUNT] = {
     [T_KIND_EMPTY] = "empty",
     [T_WHY_HTML] = "serves a web page instead of the data",
     [T_WHY_LOGIN] = "asks to log in",
+    [T_STALE_TITLE] = "Dataset out of date: {dataset}",
+    [T_STALE_MSG] = "“{dataset}” ({organization}, portal {portal}) {reason}.",
+    [T_REASON_STALE] = "is {state}: it declares the frequency “{frequency}” and was last updated "
+                       "on {last_update}",
+    [T_KIND_STALE] = "out of date",
+    [T_FRESH_OVERDUE] = "overdue",
+    [T_FRESH_DELINQUENT] = "delinquent",
+    [T_REFRESHED_TITLE] = "Dataset up to date again: {dataset}",
+    [T_REFRESHED_MSG] = "“{dataset}” ({organization}, portal {portal}) was updated: {reason}.",
+    [T_REASON_REFRESHED] = "last update on {last_update}",
+    [T_KIND_REFRESHED] = "up to date again",
+    [T_RECREATED_TITLE] = "Resource re-created under a new id: {dataset}",
+    [T_RECREATED_MSG] = "“{dataset}” ({organization}, portal {portal}): {reason}. API clients "
+                        "using the old id get an error.",
+    [T_REASON_RECREATED_ONE] = "resource “{name}” changed id ({old} → {new})",
+    [T_REASON_RECREATED_MANY] = "{count} resources changed id, “{name}” among them ({old} → "
+                                "{new})",
+    [T_KIND_RECREATED] = "re-created resources",
+    [T_FORMAT_TITLE] = "Format differs from the declared one: {dataset}",
+    [T_FORMAT_MSG] = "“{dataset}” ({organization}, portal {portal}): {reason}.",
+    [T_REASON_FORMAT_ONE] = "resource “{name}” is declared {format} but serves {served}",
+    [T_REASON_FORMAT_MANY] = "{count} resources do not serve their declared format, “{name}” "
+                             "among them ({format}, serves {served})",
+    [T_KIND_FORMAT] = "with a different format",
+    [T_CHANGE_RES_RECREATED] = "{count} resources re-created under new ids",
+    [T_CONTENT_TITLE] = "Content updated: {dataset}",
+    [T_CONTENT_MSG] = "“{dataset}” ({organization}, portal {portal}): {reason}.",
+    [T_REASON_CONTENT_ONE] = "the content of resource “{name}” changed ({what})",
+    [T_REASON_CONTENT_MANY] =
+        "the content of {count} resources changed, “{name}” among them ({what})",
+    [T_KIND_CONTENT] = "with new content",
 };
 
 static const char *const lang_names[NT_LANG_COUNT] = {"es", "en"};

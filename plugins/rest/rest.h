@@ -95,6 +95,9 @@ int rest_query_string(rest_req *rq, const char *name, size_t max_len, char **out
 
 /* ---- routes.c ---- */
 int rest_routes_register(rest_state *st);
+/* orgs.c: the report per organisation (JSON, or CSV with ?format=csv) */
+int rest_h_organizations(rest_req *rq);
+int rest_h_organization(rest_req *rq);
 
 /* ---- stats.c ---- */
 /* Build the stats object (new reference, never NULL unless out of memory). */

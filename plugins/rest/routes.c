@@ -346,6 +346,26 @@ static int h_dataset_history(rest_req *rq)
         true);
 }
 
+/* The dataset's history of changes: every dataset event (status,
+ * freshness, format drift, re-created resources, metadata...), newest first. */
+static int h_dataset_changes(rest_req *rq)
+{
+    static const char *const allowed[] = {"days", "limit", "portal", NULL};
+    const char *id;
+    long long days, limit;
+    char *portal = NULL;
+    if (rest_query_check(rq, allowed) < 0 || dataset_id_param(rq, &id) < 0 ||
+        rest_query_int(rq, "days", 30, 1, 366, &days, NULL) < 0 ||
+        rest_query_int(rq, "limit", 100, 1, 1000, &limit, NULL) < 0 ||
+        rest_query_string(rq, "portal", 100, &portal) < 0)
+        return 0;
+    return call_and_reply(rq, VG_MONITOR_M_DATASETS_CHANGES,
+                          with_portal(json_pack("{s:s, s:I, s:I}", "id", id, "days",
+                                                (json_int_t)days, "limit", (json_int_t)limit),
+                                      portal),
+                          200, true);
+}
+
 static int h_portals(rest_req *rq)
 {
     if (rest_query_check(rq, NULL) < 0)
@@ -414,6 +434,9 @@ static const struct rest_route routes[] = {
     {"GET", "/api/datasets", h_datasets_list, 0},
     {"GET", "/api/datasets/{id}", h_dataset_get, 0},
     {"GET", "/api/datasets/{id}/history", h_dataset_history, 0},
+    {"GET", "/api/datasets/{id}/changes", h_dataset_changes, 0},
+    {"GET", "/api/organizations", rest_h_organizations, 0},
+    {"GET", "/api/organizations/{name}", rest_h_organization, 0},
     {"GET", "/api/portals", h_portals, 0},
     {"POST", "/api/monitor/run", h_monitor_run, ROUTE_ADMIN, "run a monitor sweep"},
     {"GET", "/api/stats", h_stats, 0},

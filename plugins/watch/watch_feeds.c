@@ -75,6 +75,13 @@ static const char *phrase(const char *kind, bool es)
         {"added", "was added", "fue agregado"},
         {"modified", "was modified", "fue modificado"},
         {"empty", "has no resources", "no tiene recursos"},
+        {"stale", "is out of date", "está desactualizado"},
+        {"content_changed", "has new content", "tiene contenido nuevo"},
+        {"refreshed", "is up to date again", "está al día otra vez"},
+        {"recreated", "has resources re-created under new ids",
+         "tiene recursos recreados con otro id"},
+        {"format_drift", "serves a format other than the declared one",
+         "entrega un formato distinto al declarado"},
     };
     for (size_t i = 0; i < sizeof k / sizeof *k; i++)
         if (strcmp(k[i][0], kind) == 0)

@@ -15,8 +15,48 @@ static const char *jstr(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+static bool late(const char *s)
+{
+    return s && (strcmp(s, VG_MONITOR_FRESHNESS_OVERDUE) == 0 ||
+                 strcmp(s, VG_MONITOR_FRESHNESS_DELINQUENT) == 0);
+}
+
+/* The open-data signals: stale (overdue, then delinquent), refreshed (fresh
+ * after stale), recreated, format_drift (not when every drifting resource
+ * serves HTML: the status change, degraded, says it). */
+static const char *signal_kind(const char *topic, const json_t *p)
+{
+    if (strcmp(topic, WATCH_T_FRESHNESS) == 0) {
+        const char *cur = jstr(p, "current"), *prev = jstr(p, "previous");
+        if (cur && strcmp(cur, VG_MONITOR_FRESHNESS_DELINQUENT) == 0)
+            return "stale";
+        if (cur && strcmp(cur, VG_MONITOR_FRESHNESS_OVERDUE) == 0 && !late(prev))
+            return "stale";
+        if (cur && strcmp(cur, VG_MONITOR_FRESHNESS_FRESH) == 0 && late(prev))
+            return "refreshed";
+        return NULL;
+    }
+    if (strcmp(topic, WATCH_T_RECREATED) == 0)
+        return "recreated";
+    if (strcmp(topic, WATCH_T_CONTENT) == 0)
+        return "content_changed";
+    if (strcmp(topic, WATCH_T_FORMAT) == 0) {
+        size_t i;
+        const json_t *r;
+        json_array_foreach (json_object_get(p, "resources"), i, r) {
+            const char *served = jstr(r, "served");
+            if (served && strcmp(served, VG_MONITOR_SERVED_HTML) != 0)
+                return "format_drift";
+        }
+    }
+    return NULL;
+}
+
 const char *watch_event_kind(const char *topic, const json_t *p)
 {
+    const char *sig = signal_kind(topic, p);
+    if (sig)
+        return sig;
     if (strcmp(topic, WATCH_T_ADDED) == 0)
         return "added";
     if (strcmp(topic, WATCH_T_REMOVED) == 0)
@@ -74,8 +114,8 @@ static json_t *item_json(const char *topic, const char *kind, const json_t *p, i
     gmtime_r(&secs, &tm);
     strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
     json_t *it = json_pack("{s:s, s:s, s:s}", "topic", topic, "kind", kind, "at", at);
-    const char *keys[] = {"portal",  "previous", "current", "reason",
-                          "changes", "error",    "returned"};
+    const char *keys[] = {"portal", "previous", "current",   "reason",    "changes",
+                          "error",  "returned", "resources", "frequency", "last_update"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
         json_t *v = json_object_get(p, keys[i]);
         if (v && !json_is_null(v))

@@ -81,7 +81,9 @@ int watch_kind_severity(const char *kind)
 {
     if (strcmp(kind, "down") == 0)
         return 3;
-    if (strcmp(kind, "degraded") == 0 || strcmp(kind, "empty") == 0 || strcmp(kind, "removed") == 0)
+    if (strcmp(kind, "degraded") == 0 || strcmp(kind, "empty") == 0 ||
+        strcmp(kind, "removed") == 0 || strcmp(kind, "stale") == 0 ||
+        strcmp(kind, "recreated") == 0 || strcmp(kind, "format_drift") == 0)
         return 2;
     return 1;
 }

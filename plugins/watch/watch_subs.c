@@ -71,7 +71,8 @@ int watch_sub_read_prefs(watch_plugin *w, const json_t *b, watch_sub_req *p, boo
     p->kinds[0] = '\0';
     if (kinds || create) {
         if (!kinds) {
-            snprintf(p->kinds, sizeof p->kinds, ",down,degraded,recovered,removed,added,empty,");
+            snprintf(p->kinds, sizeof p->kinds,
+                     ",down,degraded,recovered,removed,added,empty,stale,recreated,format_drift,");
         } else {
             if (!json_is_array(kinds) || json_array_size(kinds) == 0 || json_array_size(kinds) > 16)
                 return fail(e, "kinds",
@@ -84,7 +85,8 @@ int watch_sub_read_prefs(watch_plugin *w, const json_t *b, watch_sub_req *p, boo
                 if (!s || (!watch_kind_valid(s) && strcmp(s, "*") != 0))
                     return fail(e, "kinds",
                                 "each kind is a lower-case word (down, degraded, recovered, "
-                                "removed, added, modified, empty, ...)");
+                                "removed, added, modified, empty, stale, refreshed, "
+                                "recreated, format_drift, ...)");
                 o += (size_t)snprintf(p->kinds + o, sizeof p->kinds - o, "%s,", s);
             }
         }

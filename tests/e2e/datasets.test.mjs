@@ -97,6 +97,12 @@ describe('datasets', { skip: skip || false }, () => {
     await row.locator('.row-open').click();
     await page.waitForSelector('#detail-body .mini-table tbody tr');
     assert.match(await page.textContent('#detail-body .mini-table'), /404/);
+    // ... its history of changes, with the fall, and its freshness against the
+    // frequency it declares (the fixture's datasets say "mensual", years ago).
+    await page.waitForSelector('#detail-body .timeline li[data-topic="dataset.status_changed"]');
+    assert.match(await page.textContent('#detail-body .timeline'), /Estado: Disponible → Caído/);
+    assert.match(await page.textContent('#detail-body .freshness'),
+      /^Actualización: muy atrasado \(declara «mensual»; última: \d{4}-\d\d-\d\d\)$/);
     await screenshot(page, t.name, 'detail');
 
     // Filters and page live in the address: a reload (or a shared link) keeps them.
@@ -118,6 +124,32 @@ describe('datasets', { skip: skip || false }, () => {
     const statuses = await again.page.$$eval('#datasets-body tr', (trs) => trs.map((tr) => tr.dataset.status));
     assert.ok(statuses.length > 0 && statuses.every((x) => x === 'down'), `rows: ${statuses}`);
     assert.deepEqual(again.errors, []);
+  });
+
+  test('the report by organisation: league table, sorting, sparklines, an organisation to fix', async (t) => {
+    const { page } = await open();
+    await page.click('a[href="/report.html"]');
+    await page.waitForSelector('.report-table tbody tr');
+    assert.equal(await page.textContent('#report-heading'), 'Informe por organización');
+    assert.equal(await page.locator('.report-table tbody tr').count(), 5);
+    assert.equal(await page.locator('.report-table tbody svg.spark').count(), 5);
+    // worst broken share first; a click on a column sorts by it, largest first
+    assert.equal(await page.getAttribute('th:has(button[data-sort="broken_share"])', 'aria-sort'), 'descending');
+    await page.click('button[data-sort="datasets"]');
+    assert.equal(await page.getAttribute('th:has(button[data-sort="datasets"])', 'aria-sort'), 'descending');
+    const counts = await page.$$eval('.report-table tbody tr td:nth-child(3)',
+      (tds) => tds.map((td) => Number(td.textContent.replace(/\D/g, ''))));
+    assert.deepEqual(counts, [...counts].sort((a, b) => b - a));
+    assert.equal(counts.reduce((a, b) => a + b, 0), 60);
+    await screenshot(page, t.name);
+    // An organisation's page lists what to fix first: the fixture's datasets
+    // declare "mensual" and were last updated years ago.
+    await page.click('.report-table tbody tr:first-child th a');
+    await page.waitForSelector('#org-heading');
+    await page.waitForSelector('.to-fix li');
+    assert.ok(await page.locator('.to-fix li[data-why="delinquent"]').count() > 0);
+    assert.match(await page.textContent('.to-fix li[data-why="delinquent"]'), /Muy atrasado.*declara «mensual»/);
+    await screenshot(page, t.name, 'organization');
   });
 
   test('the English switch changes the texts and is remembered', async (t) => {

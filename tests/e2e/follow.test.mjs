@@ -166,7 +166,7 @@ describe('follow', { skip: skip || false }, () => {
     assert.equal(after1.body.subscriptions[0].delivery, 'weekly@fri@18:45');
     assert.equal(after1.body.subscriptions[0].confirmed, true);
     assert.deepEqual([...after1.body.subscriptions[0].kinds].sort(),
-      ['down', 'empty', 'modified', 'recovered', 'removed']);
+      ['down', 'empty', 'format_drift', 'modified', 'recovered', 'recreated', 'removed', 'stale']);
 
     // Unfollow asks first; "cancel" keeps it.
     await page.click('#manage-list .sub-unsubscribe');

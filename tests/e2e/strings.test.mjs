@@ -23,7 +23,7 @@ test('Spanish and English tables have the same keys', () => {
 
 test('every key used by index.html and the modules exists', () => {
   const used = new Set();
-  const html = ['index.html', 'manage.html'].map((f) => fs.readFileSync(path.join(WEB, f), 'utf8')).join('\n');
+  const html = ['index.html', 'manage.html', 'report.html'].map((f) => fs.readFileSync(path.join(WEB, f), 'utf8')).join('\n');
   for (const m of html.matchAll(/data-(?:i18n|i18n-aria|i18n-placeholder|i18n-title|label)="([^"]+)"/g)) used.add(m[1]);
   for (const f of fs.readdirSync(path.join(WEB, 'js'))) {
     const src = fs.readFileSync(path.join(WEB, 'js', f), 'utf8');
@@ -34,7 +34,10 @@ test('every key used by index.html and the modules exists', () => {
   for (const s of ['info', 'warning', 'error', 'success']) used.add(`type.${s}`);
   for (const s of ['connected', 'reconnecting', 'offline', 'connecting']) used.add(`conn.${s}`);
   // The watchlist forms (subform.js, follow.js, manage.js).
-  for (const k of ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty']) used.add(`kind.${k}`);
+  for (const k of ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty',
+    'stale', 'refreshed', 'recreated', 'format_drift', 'content_changed']) used.add(`kind.${k}`);
+  for (const s of ['fresh', 'due', 'overdue', 'delinquent', 'unknown']) used.add(`fresh.${s}`);
+  for (const s of ['down', 'degraded', 'delinquent', 'overdue']) used.add(`report.why.${s}`);
   for (const f of ['immediate', 'hourly', 'daily', 'weekly']) used.add(`freq.${f}`);
   for (const d of ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) used.add(`day.${d}`);
   for (const g of ['dataset', 'organization', 'search', 'portal', 'all']) used.add(`follow.title.${g}`);

@@ -176,6 +176,10 @@ def main():
     for s in literals(tests('tests/plugins/watch/*.c')):
         if b'@' in s and len(s) < 300 and b'{' not in s:
             save('fuzz_contact', s)
+    # Update frequencies, timestamps and package dicts of the signals' unit test.
+    for s in literals(tests('tests/plugins/monitor/monitor_signals_test.c')):
+        if 0 < len(s) < 400:
+            save('fuzz_frequency', s)
 
     if a.fixture:
         for p in fixture_pages(a.fixture):

@@ -325,9 +325,11 @@ static void check_object(const entry *e, int kind, const char *prefix, const jso
 static mt_fixture fx;
 static vgt_server srv;
 static char ids[4][40];
+static char plain_rid[40];  /* a resource nothing else changes: its content does */
 static char record_dir[64]; /* the busbridge's record_file: events.json */
 static char notification_id[64];
 static char manage_token[64];
+static char organization[128]; /* $dataset's organisation */
 
 /* ---- a Socket.IO client for broker.ask: Engine.IO long-polling ---- */
 
@@ -416,7 +418,8 @@ static void fill_call(const char *example, char *out, size_t size)
     } vars[] = {{"$dataset", ids[0]},
                 {"$notification", notification_id},
                 {"$sid", sio.sid},
-                {"$manage_token", manage_token}};
+                {"$manage_token", manage_token},
+                {"$organization", organization}};
     size_t o = 0;
     for (const char *p = example[0] ? example : "{}"; *p && o + 1 < size;) {
         size_t k = 0;
@@ -457,6 +460,10 @@ static int setup(void **state)
     for (size_t i = 0; i < 4; i++)
         snprintf(ids[i], sizeof ids[i], "%s",
                  json_string_value(json_object_get(json_array_get(results, i), "id")));
+    snprintf(
+        plain_rid, sizeof plain_rid, "%s",
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_array_get(results, 4), "resources"), 0), "id")));
     json_decref(page);
     /* thresholds of one: every change shows in the next sweep */
     char *ini = mt_ini(&fx, "api_retries = 0\n",
@@ -504,7 +511,25 @@ static int teardown(void **state)
 static void drive(void)
 {
     char op[256];
-    control("{\"op\":\"add_dataset\",\"name\":\"contrato-nuevo\",\"resources\":1}");
+    /* a dataset whose "CSV" is a ZIP: dataset.format_drift */
+    json_t *added =
+        mt_control(&fx, "{\"op\":\"add_dataset\",\"name\":\"contrato-nuevo\",\"resources\":1,"
+                        "\"behaviour\":\"zip\"}");
+    const char *rid = json_string_value(json_object_get(
+        json_array_get(
+            json_object_get(json_array_get(json_object_get(added, "results"), 0), "resources"), 0),
+        "id"));
+    assert_non_null(rid);
+    snprintf(op, sizeof op, "{\"op\":\"set_format\",\"id\":\"%s\",\"format\":\"CSV\"}", rid);
+    control(op);
+    char touch[160]; /* a new version of a file: dataset.content_changed */
+    snprintf(touch, sizeof touch, "{\"op\":\"touch_resource\",\"id\":\"%s\"}", plain_rid);
+    json_decref(added);
+    /* a resource re-created under a new id: dataset.resource_recreated */
+    snprintf(op, sizeof op,
+             "{\"op\":\"recreate_resource\",\"id\":\"%s\",\"position\":0,\"match\":\"url\"}",
+             ids[0]);
+    control(op);
     snprintf(op, sizeof op, "{\"op\":\"modify_dataset\",\"id\":\"%s\",\"title\":\"Otro título\"}",
              ids[0]);
     control(op);
@@ -515,6 +540,7 @@ static void drive(void)
         control(op);
     }
     sweep(); /* added, modified, status_changed; the removed missing once */
+    control(touch);
     sweep(); /* 2 of 11 missing twice: over 10 %, held: portal.warning_raised */
     sweep(); /* confirmed: dataset.removed */
     control("{\"op\":\"api_fail\",\"mode\":\"500\",\"count\":-1}");
@@ -551,6 +577,14 @@ static void drive(void)
         snprintf(notification_id, sizeof notification_id, "%lld",
                  (long long)json_integer_value(id));
     json_decref(made);
+    /* $dataset's organisation for organizations.get */
+    char q[128];
+    snprintf(q, sizeof q, "{\"id\": \"%s\"}", ids[0]);
+    json_t *got = mt_call(&srv, "datasets.get", q, &rc);
+    assert_int_equal(rc, 0);
+    snprintf(organization, sizeof organization, "%s",
+             json_string_value(json_object_get(got, "organization")));
+    json_decref(got);
     /* A channel's subscriber for $manage_token (watch.subscriber). */
     json_t *sub = mt_call(&srv, "watch.subscribe",
                           "{\"v\": 1, \"channel\": \"contract\", \"address\": \"c-1\","
@@ -630,7 +664,9 @@ static void events_and_methods_match_the_doc(void **state)
             problem(rp, "method %s: no result table", e->name);
         else
             check_object(e, ROW_RESULT, "", res, "result", rp);
-        printf("# %s %s -> %d\n", e->name, call, rc);
+        char *shown = json_dumps(res, JSON_COMPACT);
+        printf("# %s %s -> %d %.400s\n", e->name, call, rc, shown ? shown : "");
+        free(shown);
         json_decref(res);
     }
     if (!sio.asked)

@@ -61,7 +61,15 @@ export const api = {
   history: (id, days, signal, portal) =>
     request('GET', `/api/datasets/${encodeURIComponent(id)}/history`,
       { params: portal ? { days, portal } : { days }, signal }),
+  // The history of changes: status, freshness, format drift, re-created resources, metadata.
+  changes: (id, days, signal, portal) =>
+    request('GET', `/api/datasets/${encodeURIComponent(id)}/changes`,
+      { params: portal ? { days, portal } : { days }, signal }),
   stats: (signal) => request('GET', '/api/stats', { signal }),
+  // The public report per organisation.
+  organizations: (signal) => request('GET', '/api/organizations', { signal }),
+  organization: (name, portal, signal) => request('GET', `/api/organizations/${encodeURIComponent(name)}`,
+    { params: portal ? { portal } : {}, signal }),
   // Watchlists (the watch plugin): subscribe, then everything else with the
   // token of a mailed link.
   subscribe: (body) => request('POST', '/api/subscriptions', { body }),

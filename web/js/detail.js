@@ -1,5 +1,6 @@
 // One dataset in a dialog: its resources with their last check and reason,
-// the latest checks, and the 30-day history chart.
+// the latest checks, the 30-day history chart, its freshness and its history
+// of changes (timeline.js).
 import { api } from './api.js';
 import { h } from './dom.js';
 import { followButton, openFollow } from './follow.js';
@@ -8,11 +9,12 @@ import { makeModal } from './modal.js';
 import { timeElement } from './reltime.js';
 import { historyChart } from './chart.js';
 import { statusPill, latencyOf, reasonOf, uptimeFraction } from './format.js';
+import { timeline, freshnessText } from './timeline.js';
 
 const DAYS = 30;
 let modal;
 let els;
-let current = null; // {id, dataset, history, error}
+let current = null; // {id, dataset, history, changes, error}
 let ctrl = null;
 
 function safeUrl(u) {
@@ -59,7 +61,7 @@ function checksList(checks, resources) {
 
 function render() {
   if (!current) return;
-  const { dataset: d, history: hist, error } = current;
+  const { dataset: d, history: hist, changes, error } = current;
   els.title.textContent = d?.title || d?.name || current.id;
   if (error) {
     els.body.replaceChildren(h('p', { class: 'error', role: 'alert', text: t('detail.error', { msg: error }) }));
@@ -72,12 +74,14 @@ function render() {
   const resources = Array.isArray(d.resources) ? d.resources : [];
   const href = safeUrl(d.url);
   const up = uptimeFraction(d.uptime_30d);
+  const fresh = freshnessText(d.freshness);
   els.body.replaceChildren(
     h('div', { class: 'detail-summary' },
       statusPill(d.status),
       h('span', { text: t('detail.org', { org: d.organization_title || d.organization || '—' }) }),
       h('span', {}, `${t('table.lastChecked')}: `, timeElement(d.last_checked, t('table.never'))),
       up !== null ? h('span', { text: t('detail.uptime30', { pct: fmtPercent(up) }) }) : null,
+      fresh ? h('span', { class: `freshness fresh-${d.freshness.state}`, text: fresh }) : null,
       href ? h('a', { href, rel: 'noopener noreferrer', target: '_blank', text: t('detail.open') }) : null,
       followButton(t('follow.button'), (e) => openFollow({
         type: 'dataset', portal: d.portal || current.portal || '', id: d.id || current.id, title: d.title || d.name,
@@ -86,6 +90,9 @@ function render() {
       h('h3', { id: 'detail-h-history', text: t('detail.history') }),
       hist && hist.daily.length ? historyChart(hist.daily, DAYS, els.body.clientWidth - 40)
         : h('p', { class: 'muted', text: hist ? t('detail.noHistory') : t('detail.loading') })),
+    h('section', { 'aria-labelledby': 'detail-h-changes' },
+      h('h3', { id: 'detail-h-changes', text: t('detail.changes') }),
+      changes ? timeline(changes) : h('p', { class: 'muted', text: t('detail.loading') })),
     h('section', { 'aria-labelledby': 'detail-h-res' },
       h('h3', { id: 'detail-h-res', text: t('detail.resources') }),
       resourceTable(resources)),
@@ -99,20 +106,26 @@ export async function openDetail(id, from, portal) {
   if (ctrl) ctrl.abort();
   ctrl = new AbortController();
   const signal = ctrl.signal;
-  current = { id, portal, dataset: null, history: null, error: '' };
+  current = { id, portal, dataset: null, history: null, changes: null, error: '' };
   render();
   modal.open(from);
   try {
-    const [d, hist] = await Promise.all([
+    const [d, hist, chg] = await Promise.all([
       api.dataset(id, signal, portal),
       api.history(id, DAYS, signal, portal).catch((e) => {
         if (e.name === 'AbortError') throw e;
         return { checks: [], daily: [] };
       }),
+      // an older server has no history of changes: an empty timeline
+      api.changes(id, DAYS, signal, portal).catch((e) => {
+        if (e.name === 'AbortError') throw e;
+        return { changes: [] };
+      }),
     ]);
     if (current?.id !== id) return;
     current.dataset = d;
     current.history = hist;
+    current.changes = Array.isArray(chg?.changes) ? chg.changes : [];
   } catch (e) {
     if (e.name === 'AbortError') return;
     if (current?.id === id) current.error = e.message;

@@ -18,6 +18,11 @@
 #define VG_MONITOR_EV_DATASET_MODIFIED "dataset.modified"
 #define VG_MONITOR_EV_DATASET_REMOVED "dataset.removed"
 #define VG_MONITOR_EV_DATASET_STATUS_CHANGED "dataset.status_changed"
+/* open-data signals (docs/monitoring.md "Signals") */
+#define VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED "dataset.freshness_changed"
+#define VG_MONITOR_EV_DATASET_RESOURCE_RECREATED "dataset.resource_recreated"
+#define VG_MONITOR_EV_DATASET_FORMAT_DRIFT "dataset.format_drift"
+#define VG_MONITOR_EV_DATASET_CONTENT_CHANGED "dataset.content_changed"
 #define VG_MONITOR_EV_PORTAL_PREFIX "portal."
 #define VG_MONITOR_EV_PORTAL_STATUS_CHANGED "portal.status_changed"
 #define VG_MONITOR_EV_PORTAL_WARNING_RAISED "portal.warning_raised"
@@ -31,6 +36,9 @@
 #define VG_MONITOR_M_DATASETS_HISTORY "datasets.history"
 #define VG_MONITOR_M_STATUS "monitor.status"
 #define VG_MONITOR_M_RUN_NOW "monitor.run_now"
+#define VG_MONITOR_M_DATASETS_CHANGES "datasets.changes"     /* a dataset's change history */
+#define VG_MONITOR_M_ORGANIZATIONS_LIST "organizations.list" /* the report per organisation */
+#define VG_MONITOR_M_ORGANIZATIONS_GET "organizations.get"
 
 /* ---- payload fields other plugins read ---- */
 #define VG_MONITOR_F_PORTAL "portal"
@@ -103,6 +111,27 @@ static const char *const VG_MONITOR_REASONS[] = {VG_MONITOR_REASON_OK,
                                                  VG_MONITOR_REASON_INVALID_URL,
                                                  VG_MONITOR_REASON_UNKNOWN,
                                                  NULL};
+
+/* ---- freshness against the declared update frequency ---- */
+#define VG_MONITOR_FRESHNESS_UNKNOWN "unknown" /* no usable frequency declared */
+#define VG_MONITOR_FRESHNESS_FRESH "fresh"
+#define VG_MONITOR_FRESHNESS_DUE "due"
+#define VG_MONITOR_FRESHNESS_OVERDUE "overdue"
+#define VG_MONITOR_FRESHNESS_DELINQUENT "delinquent"
+static const char *const VG_MONITOR_FRESHNESS_STATES[] = {
+    VG_MONITOR_FRESHNESS_FRESH,      VG_MONITOR_FRESHNESS_DUE,     VG_MONITOR_FRESHNESS_OVERDUE,
+    VG_MONITOR_FRESHNESS_DELINQUENT, VG_MONITOR_FRESHNESS_UNKNOWN, NULL};
+
+/* ---- what a resource serves (dataset.format_drift "served") ---- */
+#define VG_MONITOR_SERVED_HTML "html"
+#define VG_MONITOR_SERVED_PDF "pdf"
+#define VG_MONITOR_SERVED_ZIP "zip"
+#define VG_MONITOR_SERVED_GZIP "gzip"
+#define VG_MONITOR_SERVED_OLE2 "ole2" /* legacy Office: XLS, DOC */
+
+/* ---- how a re-created resource was recognised ("matched_by") ---- */
+#define VG_MONITOR_MATCHED_URL "url"
+#define VG_MONITOR_MATCHED_NAME "name"
 
 /* ---- portal states (monitor.status, portal.status_changed) ---- */
 #define VG_MONITOR_PORTAL_UNKNOWN "unknown"

@@ -57,6 +57,7 @@ static void listing_to_prev(const mon_listing *l, mon_prev *p)
         for (size_t k = 0; k < d->nres; k++) {
             o->res[k].id = strdup(d->res[k].id);
             o->res[k].url = dup_or_null(d->res[k].url);
+            o->res[k].name = dup_or_null(d->res[k].name); /* identity.c pairs by name too */
         }
     }
     if (p->n > 1)

@@ -540,9 +540,110 @@ static void test_portal_removals_held(void **state)
     assert_int_equal(json_array_size(f->out), 1);
 }
 
+/* Open-data signals: stale and up to date again, re-created resources,
+ * format drift, in Spanish and English; due, and drift to an HTML page (the
+ * status change says it), are no notifications. */
+static void signal_event(fx *f, const char *topic, json_t *extra)
+{
+    json_t *p = json_pack("{s:s, s:o}", "portal", "datos", "dataset",
+                          dataset("d9", "Matrícula 2025", "mineduc", "Mineduc"));
+    json_object_update(p, extra);
+    json_decref(extra);
+    nt_rules_handle(f->r, topic, p);
+    json_decref(p);
+}
+
+static void test_signals(void **state)
+{
+    fx *f = *state;
+    signal_event(f, "dataset.freshness_changed",
+                 json_pack("{s:s, s:s, s:s, s:s}", "previous", "fresh", "current", "due",
+                           "frequency", "Mensual", "last_update", "2026-01-05T10:00:00.000Z"));
+    assert_int_equal(json_array_size(f->out), 0);
+    signal_event(f, "dataset.freshness_changed",
+                 json_pack("{s:s, s:s, s:s, s:s}", "previous", "due", "current", "overdue",
+                           "frequency", "Mensual", "last_update", "2026-01-05T10:00:00.000Z"));
+    assert_int_equal(json_array_size(f->out), 1);
+    json_t *n = out(f, 0);
+    assert_string_equal(field(n, "type"), "warning");
+    assert_string_equal(field(n, "title"), "Dataset desactualizado: Matrícula 2025");
+    assert_string_equal(field(n, "message"),
+                        "«Matrícula 2025» (Mineduc, portal datos) está atrasado: declara una "
+                        "frecuencia «Mensual» y su última actualización fue el 2026-01-05.");
+    assert_string_equal(field(json_object_get(n, "data"), "kind"), "dataset_stale");
+    assert_string_equal(field(json_object_get(n, "data"), "frequency"), "Mensual");
+    /* escalation to delinquent is said; back to fresh too */
+    signal_event(f, "dataset.freshness_changed",
+                 json_pack("{s:s, s:s, s:s, s:s}", "previous", "overdue", "current", "delinquent",
+                           "frequency", "Mensual", "last_update", "2026-01-05T10:00:00.000Z"));
+    assert_int_equal(json_array_size(f->out), 2);
+    assert_non_null(strstr(field(out(f, 1), "message"), "está muy atrasado"));
+    signal_event(f, "dataset.freshness_changed",
+                 json_pack("{s:s, s:s, s:s, s:s}", "previous", "delinquent", "current", "fresh",
+                           "frequency", "Mensual", "last_update", "2026-03-01T00:00:00"));
+    assert_int_equal(json_array_size(f->out), 3);
+    assert_string_equal(field(out(f, 2), "type"), "success");
+    assert_string_equal(field(out(f, 2), "message"),
+                        "«Matrícula 2025» (Mineduc, portal datos) se actualizó: última "
+                        "actualización el 2026-03-01.");
+    signal_event(f, "dataset.resource_recreated",
+                 json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "resources", "old_id", "r-1", "new_id",
+                           "r-2", "name", "matricula.csv", "matched_by", "url"));
+    assert_int_equal(json_array_size(f->out), 4);
+    assert_string_equal(field(out(f, 3), "title"), "Recurso recreado con otro id: Matrícula 2025");
+    assert_string_equal(field(out(f, 3), "message"),
+                        "«Matrícula 2025» (Mineduc, portal datos): el recurso «matricula.csv» "
+                        "cambió de id (r-1 → r-2). Quien usa la API con el id anterior recibe "
+                        "un error.");
+    signal_event(f, "dataset.format_drift",
+                 json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "resources", "id", "r-2", "name",
+                           "matricula.csv", "format", "CSV", "served", "zip"));
+    assert_int_equal(json_array_size(f->out), 5);
+    assert_string_equal(field(out(f, 4), "message"),
+                        "«Matrícula 2025» (Mineduc, portal datos): el recurso «matricula.csv» se "
+                        "declara CSV pero entrega ZIP.");
+    assert_string_equal(field(json_object_get(out(f, 4), "data"), "kind"), "dataset_format_drift");
+    signal_event(f, "dataset.format_drift",
+                 json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "resources", "id", "r-2", "name",
+                           "matricula.csv", "format", "CSV", "served", "html"));
+    assert_int_equal(json_array_size(f->out), 5);
+    /* a content change is a modification: only with notify_modified */
+    signal_event(f, "dataset.content_changed",
+                 json_pack("{s:[{s:s, s:s, s:[s, s]}]}", "resources", "id", "r-2", "name",
+                           "matricula.csv", "changed", "etag", "content_length"));
+    assert_int_equal(json_array_size(f->out), 5);
+    /* English */
+    nt_rules_options o = options(f);
+    o.lang = NT_LANG_EN;
+    reopen(f, &o);
+    signal_event(f, "dataset.freshness_changed",
+                 json_pack("{s:s, s:s, s:s, s:s}", "previous", "fresh", "current", "delinquent",
+                           "frequency", "annual", "last_update", "2024-01-05T10:00:00"));
+    assert_string_equal(field(out(f, 5), "title"), "Dataset out of date: Matrícula 2025");
+    assert_string_equal(field(out(f, 5), "message"),
+                        "“Matrícula 2025” (Mineduc, portal datos) is delinquent: it declares the "
+                        "frequency “annual” and was last updated on 2024-01-05.");
+    signal_event(f, "dataset.format_drift",
+                 json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "resources", "id", "r-2", "name",
+                           "informe.csv", "format", "csv", "served", "pdf"));
+    assert_string_equal(field(out(f, 6), "message"),
+                        "“Matrícula 2025” (Mineduc, portal datos): resource “informe.csv” is "
+                        "declared csv but serves PDF.");
+    o.notify_modified = true;
+    reopen(f, &o);
+    signal_event(f, "dataset.content_changed",
+                 json_pack("{s:[{s:s, s:s, s:[s, s]}]}", "resources", "id", "r-2", "name",
+                           "matricula.csv", "changed", "etag", "content_length"));
+    assert_string_equal(field(out(f, 7), "title"), "Content updated: Matrícula 2025");
+    assert_string_equal(field(out(f, 7), "message"),
+                        "“Matrícula 2025” (Mineduc, portal datos): the content of resource "
+                        "“matricula.csv” changed (etag, content_length).");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_signals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wording_es, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wording_en_and_modified, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reasons, setup, teardown),

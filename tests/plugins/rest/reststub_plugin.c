@@ -425,6 +425,89 @@ static int d_history(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
+/* datasets.changes: one of each signal, newest first */
+static int d_changes(const json_t *params, json_t **result, void *user)
+{
+    stub *s = user;
+    const char *id = json_string_value(json_object_get(params, "id"));
+    json_int_t days = json_integer_value(json_object_get(params, "days"));
+    if (!id || !find_dataset(s, id))
+        return vg_method_fail(result, -ENOENT, "NOT_FOUND", "dataset '%s' not found", id ? id : "");
+    json_t *changes =
+        json_pack("[{s:s, s:s, s:I, s:s, s:s, s:s, s:f, s:s},"
+                  " {s:s, s:s, s:I, s:[{s:s, s:s, s:s, s:s, s:s}]},"
+                  " {s:s, s:s, s:I, s:s, s:s}]",
+                  "at", "2026-11-28T08:00:00.000Z", "topic", "dataset.freshness_changed",
+                  "sweep_id", (json_int_t)41, "previous", "due", "current", "overdue", "frequency",
+                  "Mensual", "period_days", 30.0, "last_update", "2026-09-30T02:00:08.746Z", "at",
+                  "2026-11-27T08:00:00.000Z", "topic", "dataset.resource_recreated", "sweep_id",
+                  (json_int_t)40, "resources", "old_id", "res-0", "new_id", "res-1", "name",
+                  "data.csv", "url", "https://datos.example/files/data.csv", "matched_by", "url",
+                  "at", "2026-11-26T08:00:00.000Z", "topic", "dataset.status_changed", "sweep_id",
+                  (json_int_t)39, "previous", "down", "current", "up");
+    *result = json_pack("{s:{s:s, s:s, s:{s:s, s:s, s:f, s:s, s:s}}, s:I, s:o}", "dataset", "id",
+                        id, "portal", "datos", "freshness", "state", "overdue", "frequency",
+                        "Mensual", "period_days", 30.0, "last_update", "2026-09-30T02:00:08.746Z",
+                        "since", "2026-11-28T08:00:00.000Z", "days", days, "changes", changes);
+    return 0;
+}
+
+/* organizations.list / organizations.get: two organisations of the report */
+static json_t *org_item(const char *name, const char *title, long long datasets, double av30,
+                        double broken, double overdue)
+{
+    json_t *spark = json_array();
+    for (int i = 0; i < 30; i++)
+        json_array_append_new(spark, i < 27 ? json_null() : json_real(av30));
+    return json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I,"
+                     " s:{s:I, s:I, s:I, s:I, s:I}, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:f, s:n,"
+                     " s:o}",
+                     "portal", "datos", "organization", name, "organization_title", title,
+                     "datasets", (json_int_t)datasets, "status", "up", (json_int_t)(datasets - 1),
+                     "down", (json_int_t)1, "degraded", (json_int_t)0, "empty", (json_int_t)0,
+                     "unknown", (json_int_t)0, "resources", (json_int_t)(datasets * 3),
+                     "resources_broken", (json_int_t)(broken * (double)datasets * 3), "freshness",
+                     "fresh", (json_int_t)(datasets / 2), "due", (json_int_t)0, "overdue",
+                     (json_int_t)(datasets / 4), "delinquent", (json_int_t)0, "unknown",
+                     (json_int_t)(datasets - datasets / 2 - datasets / 4), "availability_30d", av30,
+                     "availability_365d", av30 + 0.5, "broken_share", broken, "fresh_share", 0.6667,
+                     "overdue_share", overdue, "delinquent_share", 0.0, "repairs", (json_int_t)3,
+                     "median_repair_hours", 26.5, "schema_changes", "availability_daily", spark);
+}
+
+static int o_list(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    (void)user;
+    json_t *items = json_pack(
+        "[o, o]", org_item("dipres", "Dirección de Presupuestos", 12, 96.4, 0.0833, 0.3333),
+        org_item("minsal", "Ministerio de Salud", 8, 99.1, 0.0, 0.25));
+    *result = json_pack("{s:o, s:i, s:s, s:s, s:i}", "items", items, "total", 2, "sort",
+                        "organization", "generated_at", "2026-11-28T09:00:00.000Z", "took_ms", 3);
+    return 0;
+}
+
+static int o_get(const json_t *params, json_t **result, void *user)
+{
+    (void)user;
+    const char *name = json_string_value(json_object_get(params, "name"));
+    if (!name || strcmp(name, "dipres") != 0)
+        return vg_method_fail(result, -ENOENT, "NOT_FOUND", "no organisation named '%s'",
+                              name ? name : "");
+    json_t *o = org_item("dipres", "Dirección de Presupuestos", 12, 96.4, 0.0833, 0.3333);
+    json_object_set_new(
+        o, "to_fix",
+        json_pack("[{s:s, s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:s, s:s}]", "id",
+                  "ds-00003", "name", "presupuesto-2024", "title", "Presupuesto 2024", "status",
+                  "down", "why", "down", "since", "2026-11-27T22:10:00.000Z", "id", "ds-00007",
+                  "name", "ejecucion-mensual", "title", "Ejecución mensual", "status", "up",
+                  "freshness", "overdue", "frequency", "Mensual", "why", "overdue"));
+    json_object_set_new(json_array_get(json_object_get(o, "to_fix"), 1), "since",
+                        json_string("2026-10-01T00:00:00.000Z"));
+    *result = o;
+    return 0;
+}
+
 /* ---- monitor, broker ---- */
 
 static int m_status(const json_t *params, json_t **result, void *user)
@@ -607,7 +690,10 @@ static int stub_init(const vg_host *host, const vg_config *cfg, void **state)
     if (has_word(provide, "datasets")) {
         if ((rc = reg(s, "datasets.list", d_list)) < 0 ||
             (rc = reg(s, "datasets.get", d_get)) < 0 ||
-            (rc = reg(s, "datasets.history", d_history)) < 0)
+            (rc = reg(s, "datasets.history", d_history)) < 0 ||
+            (rc = reg(s, "datasets.changes", d_changes)) < 0 ||
+            (rc = reg(s, "organizations.list", o_list)) < 0 ||
+            (rc = reg(s, "organizations.get", o_get)) < 0)
             goto fail;
     }
     if (has_word(provide, "monitor")) {

@@ -271,6 +271,41 @@ static void contact_fields_give_their_first_address(void **state)
     assert_false(watch_addr_ok("jefa@example.org\r\nX: y"));
 }
 
+/* The open-data signals are kinds subscribers can follow (the list is open). */
+static void signal_kinds(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *topic, *payload, *kind;
+    } cases[] = {
+        {"dataset.freshness_changed", "{\"previous\":\"due\",\"current\":\"overdue\"}", "stale"},
+        {"dataset.freshness_changed", "{\"previous\":\"overdue\",\"current\":\"delinquent\"}",
+         "stale"},
+        {"dataset.freshness_changed", "{\"previous\":\"delinquent\",\"current\":\"fresh\"}",
+         "refreshed"},
+        {"dataset.freshness_changed", "{\"previous\":\"fresh\",\"current\":\"due\"}", NULL},
+        {"dataset.freshness_changed", "{\"previous\":\"due\",\"current\":\"fresh\"}", NULL},
+        {"dataset.resource_recreated", "{\"resources\":[{\"old_id\":\"a\",\"new_id\":\"b\"}]}",
+         "recreated"},
+        {"dataset.format_drift", "{\"resources\":[{\"served\":\"zip\"}]}", "format_drift"},
+        {"dataset.format_drift", "{\"resources\":[{\"served\":\"html\"}]}", NULL},
+        {"dataset.content_changed", "{\"resources\":[{\"changed\":[\"etag\"]}]}",
+         "content_changed"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *p = json_loads(cases[i].payload, 0, NULL);
+        const char *k = watch_event_kind(cases[i].topic, p);
+        if ((k == NULL) != (cases[i].kind == NULL) || (k && strcmp(k, cases[i].kind) != 0))
+            fail_msg("%s %s: got %s", cases[i].topic, cases[i].payload, k ? k : "NULL");
+        json_decref(p);
+        if (k)
+            assert_true(watch_kind_valid(k));
+    }
+    assert_int_equal(watch_kind_severity("stale"), 2);
+    assert_int_equal(watch_kind_severity("recreated"), 2);
+    assert_int_equal(watch_kind_severity("format_drift"), 2);
+    assert_int_equal(watch_kind_severity("refreshed"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -281,6 +316,7 @@ int main(void)
         cmocka_unit_test(backoff_grows_with_jitter),
         cmocka_unit_test(contact_fields_give_their_first_address),
         cmocka_unit_test(old_databases_gain_channels),
+        cmocka_unit_test(signal_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
