@@ -211,6 +211,8 @@ typedef struct brk_state {
     atomic_int stopping;
     pthread_mutex_t hk_lock;
     pthread_cond_t hk_cond;
+    _Atomic int64_t hk_wake_at; /* when the housekeeper wakes next (INT64_MIN: scanning) */
+    int hk_kicked;              /* under hk_lock: a deadline moved earlier */
 
     /* stats_update throttle (under stats_lock) */
     pthread_mutex_t stats_lock;
@@ -258,6 +260,9 @@ void brk_session_terminate(brk_session *s, const char *reason, int flags);
 int brk_senders_start(brk_state *b);
 void brk_senders_stop(brk_state *b);
 int brk_housekeeper_start(brk_state *b);
+/* A deadline at `at` (monotonic ms) was set: wake the housekeeper when it
+ * would sleep past it. Call without s->lock or b->lock held. */
+void brk_housekeeper_kick(brk_state *b, int64_t at);
 void brk_housekeeper_stop(brk_state *b);
 void brk_sessions_free_all(brk_state *b);
 

@@ -99,8 +99,10 @@ static void on_stats(const char *topic, const json_t *payload, void *user)
     pthread_mutex_lock(&b->stats_lock);
     json_decref(b->stats_pending);
     b->stats_pending = json_deep_copy(payload);
+    int64_t due = b->stats_last + b->cfg.stats_min_interval;
     pthread_mutex_unlock(&b->stats_lock);
     brk_stats_flush(b, now_ms(b));
+    brk_housekeeper_kick(b, due); /* sends the held one when its interval has passed */
 }
 
 json_t *brk_status(brk_state *b)

@@ -38,14 +38,18 @@ int brk_engine_on_packet(brk_session *s, const brk_eio_packet *p)
     if (draining && p->type != EIO_CLOSE && p->type != EIO_PONG)
         return 0; /* disconnected by the server: input is ignored until the close */
     switch (p->type) {
-    case EIO_PONG:
+    case EIO_PONG: {
+        int64_t next = 0;
         pthread_mutex_lock(&s->lock);
         if (s->pong_deadline) {
             s->pong_deadline = 0;
-            s->next_ping_at = now_ms(b) + b->cfg.ping_interval;
+            next = s->next_ping_at = now_ms(b) + b->cfg.ping_interval;
         }
         pthread_mutex_unlock(&s->lock);
+        if (next)
+            brk_housekeeper_kick(b, next);
         return 0;
+    }
     case EIO_MESSAGE:
         return brk_socketio_on_message(s, p->data, p->len);
     case EIO_BINARY:

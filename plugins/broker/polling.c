@@ -220,6 +220,16 @@ int brk_polling_handler(vg_http_request *req, void *user)
     brk_session *s = brk_session_find(b, sid);
     if (!s)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);
+    /* A request racing the housekeeper at the pong deadline: the session is
+     * already over (interval + timeout without a pong), whoever runs first. */
+    pthread_mutex_lock(&s->lock);
+    int timed_out = s->pong_deadline && now_ms(b) >= s->pong_deadline;
+    pthread_mutex_unlock(&s->lock);
+    if (timed_out) {
+        brk_session_terminate(s, "ping timeout", TERM_RECOVERABLE);
+        brk_session_unref(s);
+        return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);
+    }
     int rc;
     if (strcmp(method, "GET") == 0)
         rc = poll_get(b, s, req);

@@ -124,6 +124,12 @@ brk_session *brk_session_new(brk_state *b, int transport, const char *ip, int *e
     b->list = s;
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_add(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
+    {
+        int64_t hs = b->cfg.connect_timeout < b->cfg.handshake_timeout ? b->cfg.connect_timeout
+                                                                       : b->cfg.handshake_timeout;
+        int64_t at = s->opened_at + hs;
+        brk_housekeeper_kick(b, at < s->next_ping_at ? at : s->next_ping_at);
+    }
     *err = 0;
     return s;
 }
@@ -693,6 +699,32 @@ typedef struct victim {
     int flags;
 } victim;
 
+/* The housekeeper sleeps until the earliest deadline of any session (a
+ * ping, a pong, a drain, a handshake or an upgrade), not on a fixed tick, so
+ * heartbeats keep their configured times to the millisecond at any interval.
+ * A deadline set earlier than its wake-up kicks it (brk_housekeeper_kick). */
+#define HK_MAX_SLEEP_MS 1000
+#define HK_SCANNING INT64_MIN
+
+void brk_housekeeper_kick(brk_state *b, int64_t at)
+{
+    if (at >= atomic_load_explicit(&b->hk_wake_at, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&b->hk_lock);
+    int64_t w = atomic_load(&b->hk_wake_at);
+    if (w == HK_SCANNING || at < w) {
+        b->hk_kicked = 1;
+        pthread_cond_broadcast(&b->hk_cond);
+    }
+    pthread_mutex_unlock(&b->hk_lock);
+}
+
+static void earliest(int64_t *wake, int64_t t)
+{
+    if (t < *wake)
+        *wake = t;
+}
+
 static void *housekeeper_main(void *arg)
 {
     brk_state *b = arg;
@@ -706,21 +738,26 @@ static void *housekeeper_main(void *arg)
                                       ? b->cfg.connect_timeout
                                       : b->cfg.handshake_timeout;
     while (!atomic_load(&b->stopping)) {
+        pthread_mutex_lock(&b->hk_lock);
+        b->hk_kicked = 0;
+        atomic_store(&b->hk_wake_at, HK_SCANNING); /* a kick now means: scan again */
+        pthread_mutex_unlock(&b->hk_lock);
         int64_t now = now_ms(b);
+        int64_t wake = now + HK_MAX_SLEEP_MS;
         size_t nv = 0;
         pthread_mutex_lock(&b->lock);
         for (brk_session *s = b->list; s; s = s->next) {
             const char *reason = NULL;
             int flags = 0;
             pthread_mutex_lock(&s->lock);
-            if (s->drain_until && now > s->drain_until) {
+            if (s->drain_until && now >= s->drain_until) {
                 reason = "disconnected by the server";
                 flags = TERM_CLOSE_WS | TERM_KEEP_QUEUE;
-            } else if (s->pong_deadline && now > s->pong_deadline) {
+            } else if (s->pong_deadline && now >= s->pong_deadline) {
                 reason = "ping timeout";
                 flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
             } else if (!s->sio_connected && !s->drain_until &&
-                       now - s->opened_at > unconnected_timeout) {
+                       now - s->opened_at >= unconnected_timeout) {
                 reason = "no Socket.IO CONNECT within handshake_timeout";
                 flags = TERM_CLOSE_WS;
             } else if (!s->pong_deadline && now >= s->next_ping_at) {
@@ -732,11 +769,23 @@ static void *housekeeper_main(void *arg)
                     atomic_fetch_add(&b->dropped_backlog, 1);
                 }
             }
-            if (s->probe && s->probe_at && now - s->probe_at > b->cfg.upgrade_timeout &&
+            if (s->probe && s->probe_at && now - s->probe_at >= b->cfg.upgrade_timeout &&
                 !s->probe_close_pending) {
                 s->probe_close_pending = 1; /* no "5" in time: abort the upgrade */
                 s->upgrading = 0;
                 session_schedule_any_locked(s);
+            }
+            if (!reason) {
+                if (s->drain_until)
+                    earliest(&wake, s->drain_until);
+                if (s->pong_deadline)
+                    earliest(&wake, s->pong_deadline);
+                else
+                    earliest(&wake, s->next_ping_at);
+                if (!s->sio_connected && !s->drain_until)
+                    earliest(&wake, s->opened_at + unconnected_timeout);
+                if (s->probe && s->probe_at && !s->probe_close_pending)
+                    earliest(&wake, s->probe_at + b->cfg.upgrade_timeout);
             }
             pthread_mutex_unlock(&s->lock);
             if (reason) {
@@ -754,15 +803,22 @@ static void *housekeeper_main(void *arg)
         brk_recovery_expire_locked(b, now);
         pthread_mutex_unlock(&b->lock);
         brk_stats_flush(b, now);
+        pthread_mutex_lock(&b->stats_lock);
+        if (b->stats_pending)
+            earliest(&wake, b->stats_last + b->cfg.stats_min_interval);
+        pthread_mutex_unlock(&b->stats_lock);
         for (size_t i = 0; i < nv; i++) {
             brk_session_terminate(v[i].s, v[i].reason, v[i].flags);
             brk_session_unref(v[i].s);
         }
         pthread_mutex_lock(&b->hk_lock);
-        if (!atomic_load(&b->stopping)) {
+        atomic_store(&b->hk_wake_at, wake);
+        int64_t wait = wake - now_ms(b);
+        if (!atomic_load(&b->stopping) && !b->hk_kicked && !nv && wait > 0) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += 100 * 1000000L;
+            ts.tv_sec += (time_t)(wait / 1000);
+            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
             if (ts.tv_nsec >= 1000000000L) {
                 ts.tv_sec++;
                 ts.tv_nsec -= 1000000000L;

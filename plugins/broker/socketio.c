@@ -57,9 +57,6 @@ int brk_socketio_emit(brk_session *s, const char *event, json_t *arg)
 
 static int emit_len(brk_session *s, const char *event, json_t *arg, size_t *len_out)
 {
-    uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
-    char off[24];
-    snprintf(off, sizeof off, "%" PRIu64, seq);
     json_t *arr = json_pack("[s]", event);
     if (!arr) {
         json_decref(arg);
@@ -67,7 +64,12 @@ static int emit_len(brk_session *s, const char *event, json_t *arg, size_t *len_
     }
     if (arg)
         json_array_append_new(arr, arg);
-    json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
+    if (s->b->cfg.recovery_window > 0) {
+        uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
+        char off[24];
+        snprintf(off, sizeof off, "%" PRIu64, seq);
+        json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
+    }
     int rc = send_sio_len(s, SIO_EVENT, "/", -1, arr, len_out);
     json_decref(arr);
     return rc;
@@ -88,6 +90,7 @@ void brk_socketio_send_disconnect_and_close(brk_session *s, const char *reason)
     s->drain_until = now_ms(b) + 2000;
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&b->lock);
+    brk_housekeeper_kick(b, s->drain_until);
     send_sio(s, SIO_DISCONNECT, "/", -1, NULL);
     VG_DEBUG(b->host, "session %s: disconnected by the server: %s", s->sid, reason);
 }
@@ -374,10 +377,13 @@ static int on_connect(brk_session *s, const brk_sio_packet *p)
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&b->lock);
 
-    json_t *reply = json_pack("{s:s,s:s}", "sid", s->sio_sid, "pid", s->pid);
+    /* pid only when recovery is on: a client that gets one expects offsets */
+    json_t *reply = b->cfg.recovery_window > 0
+                        ? json_pack("{s:s,s:s}", "sid", s->sio_sid, "pid", s->pid)
+                        : json_pack("{s:s}", "sid", s->sio_sid);
     send_sio(s, SIO_CONNECT, "/", -1, reply);
     json_decref(reply);
-    if (!recovered)
+    if (!recovered && b->cfg.recent_limit > 0)
         send_recent(s); /* also gives the client its first offset */
     return 0;
 }
@@ -478,6 +484,10 @@ int brk_socketio_on_message(brk_session *s, const char *data, size_t len)
             s->opened_at = now_ms(b); /* handshake_timeout counts again */
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_unlock(&b->lock);
+            brk_housekeeper_kick(b,
+                                 s->opened_at + (b->cfg.connect_timeout < b->cfg.handshake_timeout
+                                                     ? b->cfg.connect_timeout
+                                                     : b->cfg.handshake_timeout));
             break;
         case SIO_EVENT:
             rc = on_event(s, &p);

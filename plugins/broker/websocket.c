@@ -42,12 +42,10 @@ static int ws_connect(vg_http_request *req, void *user)
         brk_session *s = brk_session_find(b, sid);
         if (!s)
             return refuse(req, EIO_ERR_UNKNOWN_SID);
-        pthread_mutex_lock(&s->lock);
-        int bad = s->transport != TR_POLLING || s->probe || s->closed;
-        pthread_mutex_unlock(&s->lock);
+        /* A session that upgraded already (or is upgrading): the WebSocket
+         * is accepted and closed at once in ws_ready, as the reference
+         * server does, so clients see a close rather than an HTTP error. */
         brk_session_unref(s);
-        if (bad)
-            return refuse(req, EIO_ERR_BAD_REQUEST);
     } else if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
         return refuse(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     }
@@ -97,6 +95,8 @@ static void ws_ready(vg_ws_conn *c, void *user)
             s->probe_at = now_ms(b);
         }
         pthread_mutex_unlock(&s->lock);
+        if (!bad)
+            brk_housekeeper_kick(b, s->probe_at + b->cfg.upgrade_timeout);
         if (bad) {
             brk_session_unref(s);
             brk_worker_release(b);
