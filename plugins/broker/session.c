@@ -27,6 +27,9 @@ void brk_session_unref(brk_session *s)
     if (s->probe)
         vg_ws_unref(s->probe);
     free(s->rooms);
+    free(s->nsps);
+    brk_sio_packet_clear(&s->bin_pkt);
+    json_decref(s->bin_parts);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s);
@@ -274,6 +277,43 @@ int brk_session_send_text(brk_session *s, const char *text, size_t len)
     return rc;
 }
 
+/* A polling client that sent "1" may have its GET still on the way (it
+ * sends both at once): that GET gets "6" like one that was waiting, the
+ * next one 400. Remembered for CLOSING_KEEP_MS, at most CLOSING_MAX. */
+#define CLOSING_KEEP_MS 2000
+#define CLOSING_MAX 1024
+
+static void closing_add_locked(brk_state *b, const char *sid)
+{
+    if (b->closing.count >= CLOSING_MAX)
+        return;
+    int64_t *at = malloc(sizeof *at);
+    if (!at)
+        return;
+    *at = now_ms(b);
+    if (brk_smap_put(&b->closing, sid, at) < 0)
+        free(at);
+}
+
+int brk_closing_take(brk_state *b, const char *sid)
+{
+    pthread_mutex_lock(&b->lock);
+    int64_t *at = brk_smap_del(&b->closing, sid);
+    pthread_mutex_unlock(&b->lock);
+    free(at);
+    return at != NULL;
+}
+
+static int closing_expire(const char *key, void *value, void *arg)
+{
+    (void)key;
+    brk_state *b = arg;
+    if (now_ms(b) - *(int64_t *)value < CLOSING_KEEP_MS)
+        return 0;
+    free(value);
+    return 1;
+}
+
 void brk_session_terminate(brk_session *s, const char *reason, int flags)
 {
     brk_state *b = s->b;
@@ -294,9 +334,13 @@ void brk_session_terminate(brk_session *s, const char *reason, int flags)
     brk_session_set_unconnected_locked(s, 0);
     if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
         brk_recovery_save_locked(b, s);
+    if ((flags & TERM_CLIENT_CLOSE) && s->transport == TR_POLLING && !s->poll_pending)
+        closing_add_locked(b, s->sid);
+    json_t *gone = brk_ext_sockets_locked(s); /* socket.disconnected, after the locks */
     brk_rooms_leave_all_locked(b, s);
     pthread_mutex_lock(&s->lock);
     s->sio_connected = 0;
+    s->nnsps = 0;
     s->closed = 1;
     s->close_reply = (flags & TERM_CLIENT_CLOSE) ? '6' : '1';
     int transport = s->transport;
@@ -313,6 +357,12 @@ void brk_session_terminate(brk_session *s, const char *reason, int flags)
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_sub(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
     VG_DEBUG(b->host, "session %s closed: %s", s->sid, reason);
+    size_t k;
+    json_t *x;
+    json_array_foreach (gone, k, x)
+        brk_ext_disconnected(b, json_string_value(json_array_get(x, 0)),
+                             json_string_value(json_array_get(x, 1)), reason);
+    json_decref(gone);
     brk_session_unref(s); /* the table's reference */
 }
 
@@ -756,7 +806,7 @@ static void *housekeeper_main(void *arg)
             } else if (s->pong_deadline && now >= s->pong_deadline) {
                 reason = "ping timeout";
                 flags = TERM_RECOVERABLE | TERM_CLOSE_WS;
-            } else if (!s->sio_connected && !s->drain_until &&
+            } else if (!s->sio_connected && !s->nnsps && !s->drain_until &&
                        now - s->opened_at >= unconnected_timeout) {
                 reason = "no Socket.IO CONNECT within handshake_timeout";
                 flags = TERM_CLOSE_WS;
@@ -782,7 +832,7 @@ static void *housekeeper_main(void *arg)
                     earliest(&wake, s->pong_deadline);
                 else
                     earliest(&wake, s->next_ping_at);
-                if (!s->sio_connected && !s->drain_until)
+                if (!s->sio_connected && !s->nnsps && !s->drain_until)
                     earliest(&wake, s->opened_at + unconnected_timeout);
                 if (s->probe && s->probe_at && !s->probe_close_pending)
                     earliest(&wake, s->probe_at + b->cfg.upgrade_timeout);
@@ -801,6 +851,8 @@ static void *housekeeper_main(void *arg)
             }
         }
         brk_recovery_expire_locked(b, now);
+        if (b->closing.count)
+            brk_smap_each(&b->closing, closing_expire, b);
         pthread_mutex_unlock(&b->lock);
         brk_stats_flush(b, now);
         pthread_mutex_lock(&b->stats_lock);

@@ -181,7 +181,7 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
         if (is_probe)
             return 0;
         atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
-        if (brk_engine_on_binary(s, len) == 0)
+        if (brk_engine_on_binary(s, (const unsigned char *)data, len) == 0)
             return 1;
         atomic_fetch_add(&b->dropped_protocol, 1);
         brk_session_terminate(s, "unexpected binary message", 0);
