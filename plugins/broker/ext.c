@@ -460,10 +460,14 @@ int brk_ext_nsp_connect(brk_session *s, const brk_sio_packet *p, int admin)
         return 0;
     }
     const json_t *a = p->data ? p->data : NULL;
+    char sid[21]; /* chosen first: the auth hook learns the socket it admits */
+    if (brk_eio_random_id(sid) < 0)
+        return -EIO;
     if (auth) {
-        json_t *params = json_pack("{s:i,s:s,s:s,s:O?,s:s,s:b}", VG_EVENT_V, VG_BROKER_EV_V, "type",
-                                   VG_BROKER_CALL_AUTH, VG_BROKER_F_NAMESPACE, p->nsp,
-                                   VG_BROKER_F_AUTH, a, "address", s->ip, "admin", admin);
+        json_t *params =
+            json_pack("{s:i,s:s,s:s,s:s,s:O?,s:s,s:b}", VG_EVENT_V, VG_BROKER_EV_V, "type",
+                      VG_BROKER_CALL_AUTH, VG_BROKER_F_SID, sid, VG_BROKER_F_NAMESPACE, p->nsp,
+                      VG_BROKER_F_AUTH, a, "address", s->ip, "admin", admin);
         json_t *res = NULL;
         int rc = vg_bus_call(b->host->bus, handler, params, &res);
         json_decref(params);
@@ -481,9 +485,6 @@ int brk_ext_nsp_connect(brk_session *s, const brk_sio_packet *p, int admin)
         }
         json_decref(res);
     }
-    char sid[21];
-    if (brk_eio_random_id(sid) < 0)
-        return -EIO;
     pthread_mutex_lock(&b->lock);
     int rc = 0;
     if (!s->in_table) {

@@ -14,7 +14,7 @@
  *   namespace "/" (the broker's own) or "/<name>" (the plugin owns it).
  *   handler: the name of a bus method of the calling plugin that the broker
  *   calls, in the thread that read the packet (so it must be quick):
- *     {v, type:"auth", sid, namespace, auth, address}          (auth: true only)
+ *     {v, type:"auth", sid, namespace, auth, address, admin}   (auth: true only)
  *        -> {accept:true} | {accept:false, message, data?}   (CONNECT_ERROR)
  *     {v, type:"event", sid, namespace, event, args, ack?}
  *        -> {} | {ack:[args]} (answers the client's ack at once)
