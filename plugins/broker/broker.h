@@ -42,6 +42,14 @@ typedef struct brk_packet {
 brk_msg *brk_msg_ref(brk_msg *m);
 void brk_msg_unref(brk_msg *m);
 
+/* A WebSocket refused in ws_ready, closed by the housekeeper (websocket.c). */
+typedef struct brk_ws_reject_t {
+    struct brk_ws_reject_t *next;
+    vg_ws_conn *c;
+    int code;
+    const char *reason; /* static */
+} brk_ws_reject_t;
+
 /* ---- small string-keyed hash map ---- */
 typedef struct brk_smap_entry {
     struct brk_smap_entry *next;
@@ -242,11 +250,15 @@ typedef struct brk_state {
     pthread_cond_t hk_cond;
     _Atomic int64_t hk_wake_at; /* when the housekeeper wakes next (INT64_MIN: scanning) */
     int hk_kicked;              /* under hk_lock: a deadline moved earlier */
+    brk_ws_reject_t *rejects;   /* under hk_lock: WebSockets to close */
 
     /* stats_update throttle (under stats_lock) */
     pthread_mutex_t stats_lock;
     json_t *stats_pending;
     int64_t stats_last;
+    int64_t rate_at; /* admin view: the last per-second sample */
+    long rate_in, rate_out;
+    double in_per_s, out_per_s;
 
     brk_msg *ping_msg;
     /* extension API (ext.c) */
@@ -374,9 +386,17 @@ void brk_bus_teardown(brk_state *b);
 void brk_stats_flush(brk_state *b, int64_t now);
 json_t *brk_status(brk_state *b);
 
+/* admin.c */
+int brk_admin_setup(brk_state *b);
+void brk_admin_sample(brk_state *b, int64_t now);
+json_t *brk_admin(brk_state *b);
+
 /* polling.c / websocket.c */
 int brk_polling_handler(vg_http_request *req, void *user);
 void brk_websocket_handlers(vg_ws_handlers *h, size_t max_message);
+void brk_ws_reject(brk_state *b, vg_ws_conn *c, int code, const char *reason);
+/* Close (or at stop just release) the refused WebSockets. */
+void brk_ws_rejects_close(brk_state *b, int close);
 
 static inline int64_t now_ms(brk_state *b) { return b->host->now_mono_ms(b->host); }
 

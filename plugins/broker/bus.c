@@ -188,7 +188,8 @@ int brk_bus_setup(brk_state *b)
     rc = vg_bus_register_method(bus, VG_BROKER_M_ASK, m_ask, b, NULL);
     if (rc < 0)
         return b->host->fail(b->host, "cannot register broker.ask: %d", rc);
-    return brk_ext_setup(b);
+    rc = brk_ext_setup(b);
+    return rc < 0 ? rc : brk_admin_setup(b);
 }
 
 void brk_bus_teardown(brk_state *b)

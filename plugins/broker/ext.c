@@ -129,7 +129,7 @@ static int m_register(const json_t *params, json_t **result, void *user)
         memset(e, 0, sizeof *e);
         snprintf(e->nsp, sizeof e->nsp, "%s", nsp);
         e->handler = strdup(handler);
-        e->events = json_deep_copy(events ? events : json_array());
+        e->events = events ? json_deep_copy(events) : json_array();
         e->auth = auth;
         if (!e->handler || !e->events) {
             free(e->handler);
@@ -149,7 +149,8 @@ static int m_register(const json_t *params, json_t **result, void *user)
         return vg_method_fail(result, rc, "INTERNAL", "out of memory");
     VG_INFO(b->host, "namespace %s: events go to %s%s", nsp, handler,
             auth ? " (with an auth hook)" : "");
-    *result = json_pack("{s:s,s:O}", "namespace", nsp, "events", events ? events : json_array());
+    *result = events ? json_pack("{s:s,s:O}", "namespace", nsp, "events", events)
+                     : json_pack("{s:s,s:[]}", "namespace", nsp, "events");
     return 0;
 }
 

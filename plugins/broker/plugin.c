@@ -92,6 +92,7 @@ static void destroy_state(brk_state *b)
     if (!b)
         return;
     brk_sessions_free_all(b);
+    brk_ws_rejects_close(b, 0);
     brk_recovery_free_all(b);
     brk_ext_free_all(b);
     pthread_rwlock_destroy(&b->ext_lock);
@@ -196,6 +197,7 @@ static void broker_stop(void *state)
     brk_state *b = state;
     brk_bus_teardown(b);
     brk_housekeeper_stop(b);
+    brk_ws_rejects_close(b, 1);
     atomic_store(&b->stopping, 1);
     brk_sessions_free_all(b); /* wakes every pending long-poll */
     brk_senders_stop(b);

@@ -855,6 +855,8 @@ static void *housekeeper_main(void *arg)
             brk_smap_each(&b->closing, closing_expire, b);
         pthread_mutex_unlock(&b->lock);
         brk_stats_flush(b, now);
+        brk_admin_sample(b, now);
+        brk_ws_rejects_close(b, 1);
         pthread_mutex_lock(&b->stats_lock);
         if (b->stats_pending)
             earliest(&wake, b->stats_last + b->cfg.stats_min_interval);

@@ -2,6 +2,7 @@
  * polling sessions (2probe / 3probe / 5). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
@@ -74,6 +75,44 @@ static int ws_connect(vg_http_request *req, void *user)
     return 0;
 }
 
+/* Close a WebSocket refused in ws_ready. Not from inside ready itself: a
+ * connection closed in civetweb's ready callback never gets its close
+ * callback, so the core's record of it would leak; the housekeeper closes
+ * it a moment later from its own thread. */
+void brk_ws_reject(brk_state *b, vg_ws_conn *c, int code, const char *reason)
+{
+    brk_ws_reject_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        vg_ws_close(c, code, reason); /* out of memory: close now (and leak a little) */
+        return;
+    }
+    vg_ws_ref(c);
+    r->c = c;
+    r->code = code;
+    r->reason = reason;
+    pthread_mutex_lock(&b->hk_lock);
+    r->next = b->rejects;
+    b->rejects = r;
+    pthread_mutex_unlock(&b->hk_lock);
+    brk_housekeeper_kick(b, now_ms(b));
+}
+
+void brk_ws_rejects_close(brk_state *b, int close)
+{
+    pthread_mutex_lock(&b->hk_lock);
+    brk_ws_reject_t *r = b->rejects;
+    b->rejects = NULL;
+    pthread_mutex_unlock(&b->hk_lock);
+    while (r) {
+        brk_ws_reject_t *next = r->next;
+        if (close)
+            vg_ws_close(r->c, r->code, r->reason);
+        vg_ws_unref(r->c);
+        free(r);
+        r = next;
+    }
+}
+
 static void ws_ready(vg_ws_conn *c, void *user)
 {
     brk_state *b = user;
@@ -84,7 +123,7 @@ static void ws_ready(vg_ws_conn *c, void *user)
         brk_session *s = brk_session_find(b, sid);
         if (!s) {
             brk_worker_release(b);
-            vg_ws_close(c, 1000, "Session ID unknown");
+            brk_ws_reject(b, c, 1000, "Session ID unknown");
             return;
         }
         pthread_mutex_lock(&s->lock);
@@ -100,7 +139,7 @@ static void ws_ready(vg_ws_conn *c, void *user)
         if (bad) {
             brk_session_unref(s);
             brk_worker_release(b);
-            vg_ws_close(c, 1000, "Bad request");
+            brk_ws_reject(b, c, 1000, "Bad request");
             return;
         }
         vg_ws_set_user(c, s); /* keeps the reference from brk_session_find */
@@ -110,7 +149,7 @@ static void ws_ready(vg_ws_conn *c, void *user)
     brk_session *s = brk_session_new(b, TR_WEBSOCKET, vg_ws_remote_addr(c), &err);
     if (!s) {
         brk_worker_release(b);
-        vg_ws_close(c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
+        brk_ws_reject(b, c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
         return;
     }
     brk_msg *open = brk_engine_open_msg(b, s->sid, 0);

@@ -123,6 +123,29 @@ describe("emit, rooms and acks from a plugin", () => {
   });
 });
 
+describe("admin view", () => {
+  test("sockets, namespaces, rooms, rates, drops and the slowest backlogs", async () => {
+    const a = client("/custom");
+    await once(a, "auth");
+    await srv.call("broker.join", { sid: a.id, room: "admin-room" });
+    const r = await fetch(`${srv.base}/api/broker/admin`);
+    assert.equal(r.status, 200);
+    const v = await r.json();
+    assert.ok(v.sockets.total >= 1 && v.sockets.websocket >= 1);
+    const custom = v.namespaces.find((n) => n.name === "/custom");
+    assert.ok(custom.sockets >= 1);
+    assert.equal(custom.owner, "conformance.handle");
+    assert.deepEqual(v.rooms.find((x) => x.name === "admin-room"), { namespace: "/custom", name: "admin-room", members: 1 });
+    assert.equal(typeof v.messages.in_per_s, "number");
+    assert.ok(v.messages.in > 0);
+    assert.deepEqual(Object.keys(v.dropped).sort(), ["backlog", "protocol", "rate_limit", "write"]);
+    assert.ok(Array.isArray(v.slowest));
+    const bus = await srv.call("broker.admin");
+    assert.equal(bus.rc, 0);
+    assert.ok(bus.result.namespaces.length >= 2);
+  });
+});
+
 describe("binary attachments", () => {
   for (const transport of ["websocket", "polling"]) {
     test(`both ways over ${transport}`, async () => {

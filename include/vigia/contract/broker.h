@@ -7,6 +7,9 @@
 
 #define VG_BROKER_M_STATUS "broker.status"
 #define VG_BROKER_M_ASK "broker.ask" /* {sid, event, data?, timeout_ms?} -> {ack} */
+/* Admin view: sockets, namespaces, rooms, rates, drops, slowest backlogs
+ * (also GET /api/broker/admin with the admin token). */
+#define VG_BROKER_M_ADMIN "broker.admin"
 
 /* ---- extension API: plugins add their own real-time features ----
  *
