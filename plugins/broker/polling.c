@@ -248,7 +248,9 @@ int brk_polling_handler(vg_http_request *req, void *user)
     /* A request racing the housekeeper at the pong deadline: the session is
      * already over (interval + timeout without a pong), whoever runs first. */
     pthread_mutex_lock(&s->lock);
-    int timed_out = s->pong_deadline && now_ms(b) >= s->pong_deadline;
+    int64_t now = now_ms(b);
+    int timed_out =
+        s->pong_deadline ? now >= s->pong_deadline : now >= s->next_ping_at + b->cfg.ping_timeout;
     pthread_mutex_unlock(&s->lock);
     if (timed_out) {
         brk_session_terminate(s, "ping timeout", TERM_RECOVERABLE);
