@@ -509,8 +509,12 @@ int brk_ext_nsp_connect(brk_session *s, const brk_sio_packet *p, int admin)
         brk_session_set_unconnected_locked(s, 0);
     }
     pthread_mutex_unlock(&b->lock);
-    if (rc < 0)
+    if (rc < 0) {
+        /* an auth hook that admitted it may keep state for it: tell it */
+        if (auth)
+            brk_ext_disconnected(b, sid, p->nsp, rc == -EPIPE ? "transport close" : "server error");
         return rc == -EPIPE ? 0 : rc;
+    }
     json_t *reply = json_pack("{s:s}", "sid", sid);
     size_t n;
     char *text = brk_sio_encode(SIO_CONNECT, p->nsp, -1, reply, 1, &n);
