@@ -33,6 +33,7 @@ void brk_admin_sample(brk_state *b, int64_t now)
 typedef struct slow {
     const brk_session *s;
     size_t len, bytes;
+    int transport;
 } slow;
 
 json_t *brk_admin(brk_state *b)
@@ -51,7 +52,7 @@ json_t *brk_admin(brk_state *b)
                                 json_integer(n ? json_integer_value(n) + 1 : 1));
         }
         pthread_mutex_lock(&s->lock);
-        slow x = {s, s->q_len, s->q_bytes};
+        slow x = {s, s->q_len, s->q_bytes, s->transport};
         pthread_mutex_unlock(&s->lock);
         if (x.len == 0)
             continue;
@@ -68,10 +69,11 @@ json_t *brk_admin(brk_state *b)
     for (int i = 0; i < ntop; i++) {
         const brk_session *s = top[i].s;
         json_array_append_new(
-            slowest, json_pack("{s:s,s:s,s:s,s:I,s:I}", "sid", s->sio_connected ? s->sio_sid : "",
-                               "session", s->sid, "transport",
-                               s->transport == TR_WEBSOCKET ? "websocket" : "polling", "backlog",
-                               (json_int_t)top[i].len, "backlog_bytes", (json_int_t)top[i].bytes));
+            slowest,
+            json_pack("{s:s,s:s,s:s,s:I,s:I}", "sid", s->sio_connected ? s->sio_sid : "", "session",
+                      s->sid, "transport",
+                      top[i].transport == TR_WEBSOCKET ? "websocket" : "polling", "backlog",
+                      (json_int_t)top[i].len, "backlog_bytes", (json_int_t)top[i].bytes));
     }
     json_t *rs = brk_rooms_status_locked(b);
     pthread_mutex_unlock(&b->lock);

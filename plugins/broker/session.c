@@ -334,11 +334,11 @@ void brk_session_terminate(brk_session *s, const char *reason, int flags)
     brk_session_set_unconnected_locked(s, 0);
     if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
         brk_recovery_save_locked(b, s);
-    if ((flags & TERM_CLIENT_CLOSE) && s->transport == TR_POLLING && !s->poll_pending)
-        closing_add_locked(b, s->sid);
     json_t *gone = brk_ext_sockets_locked(s); /* socket.disconnected, after the locks */
     brk_rooms_leave_all_locked(b, s);
     pthread_mutex_lock(&s->lock);
+    if ((flags & TERM_CLIENT_CLOSE) && s->transport == TR_POLLING && !s->poll_pending)
+        closing_add_locked(b, s->sid);
     s->sio_connected = 0;
     s->nnsps = 0;
     s->closed = 1;
