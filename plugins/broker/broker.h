@@ -24,6 +24,7 @@
 /* ---- refcounted outgoing message: the WebSocket frame is built once ---- */
 typedef struct brk_msg {
     atomic_int refs;
+    int binary;       /* an attachment: a binary frame, "b<base64>" on polling */
     size_t text_len;  /* Engine.IO packet text, e.g. 42["x",{}] */
     size_t frame_len; /* WebSocket frame: header + text */
     const char *text; /* points inside frame */
@@ -31,8 +32,23 @@ typedef struct brk_msg {
 } brk_msg;
 
 brk_msg *brk_msg_new(const char *text, size_t len);
+brk_msg *brk_msg_new_binary(const void *data, size_t len);
+
+/* One Socket.IO packet: its text message, then its attachments (ext.c). */
+typedef struct brk_packet {
+    brk_msg **m;
+    size_t n;
+} brk_packet;
 brk_msg *brk_msg_ref(brk_msg *m);
 void brk_msg_unref(brk_msg *m);
+
+/* A WebSocket refused in ws_ready, closed by the housekeeper (websocket.c). */
+typedef struct brk_ws_reject_t {
+    struct brk_ws_reject_t *next;
+    vg_ws_conn *c;
+    int code;
+    const char *reason; /* static */
+} brk_ws_reject_t;
 
 /* ---- small string-keyed hash map ---- */
 typedef struct brk_smap_entry {
@@ -70,6 +86,20 @@ typedef struct brk_room_slot {
 } brk_room_slot;
 
 enum brk_transport { TR_POLLING = 0, TR_WEBSOCKET = 1 };
+
+/* A socket of the session in a plugin's namespace. */
+typedef struct brk_nsp_conn {
+    char nsp[SIO_NSP_MAX + 1];
+    char sid[21];
+} brk_nsp_conn;
+
+/* A plugin's registration (ext.c, under b->ext_lock). */
+typedef struct brk_ext {
+    char nsp[SIO_NSP_MAX + 1];
+    char *handler;  /* its bus method */
+    json_t *events; /* "/" only: the event names it takes */
+    int auth;
+} brk_ext;
 
 /* terminate flags */
 enum {
@@ -116,7 +146,13 @@ struct brk_session {
     /* Socket.IO state; written under b->lock and s->lock, read under either. */
     int sio_connected;
     int admin;
-    int skip_attachments;         /* binary attachments of a refused binary packet */
+    int skip_attachments;   /* binary attachments of a refused binary packet */
+    brk_sio_packet bin_pkt; /* a binary packet waiting for its attachments... */
+    int bin_left;           /* ...this many more */
+    json_t *bin_parts;      /* the ones received, base64 */
+    size_t bin_bytes;
+    brk_nsp_conn *nsps; /* sockets in plugins' namespaces (b->lock and s->lock) */
+    int nnsps, nsps_cap;
     int64_t drain_until;          /* sent 41 and waits for the client to close (0: no) */
     struct brk_pending_ack *acks; /* server-to-client questions waiting for an ACK */
     long long next_ack_id;
@@ -188,6 +224,7 @@ typedef struct brk_state {
     brk_smap rooms;          /* name -> room */
     brk_smap recovery;       /* pid -> recovery_rec */
     brk_smap unconnected_ip; /* ip -> long long: sessions without a namespace */
+    brk_smap closing;        /* sid -> int64_t*: polling sessions the client closed lately */
     long long n_unconnected;
     brk_log_entry *log;
     size_t log_head, log_len, log_bytes;
@@ -211,13 +248,24 @@ typedef struct brk_state {
     atomic_int stopping;
     pthread_mutex_t hk_lock;
     pthread_cond_t hk_cond;
+    _Atomic int64_t hk_wake_at; /* when the housekeeper wakes next (INT64_MIN: scanning) */
+    int hk_kicked;              /* under hk_lock: a deadline moved earlier */
+    brk_ws_reject_t *rejects;   /* under hk_lock: WebSockets to close */
 
     /* stats_update throttle (under stats_lock) */
     pthread_mutex_t stats_lock;
     json_t *stats_pending;
     int64_t stats_last;
+    int64_t rate_at; /* admin view: the last per-second sample */
+    long rate_in, rate_out;
+    double in_per_s, out_per_s;
 
     brk_msg *ping_msg;
+    /* extension API (ext.c) */
+    pthread_rwlock_t ext_lock;
+    brk_ext *exts;
+    int nexts;
+    atomic_int ext_any; /* a plugin registered: publish socket.* events */
     vg_ws_handlers ws_handlers;
     vg_subscription *subs[8];
     int nsubs;
@@ -255,16 +303,21 @@ int brk_session_send(brk_session *s, brk_msg *m);
 int brk_session_send_text(brk_session *s, const char *text, size_t len);
 void brk_session_schedule_locked(brk_session *s);
 void brk_session_terminate(brk_session *s, const char *reason, int flags);
+/* 1 once for a polling sid the client closed in the last 2 s (its GET answers "6"). */
+int brk_closing_take(brk_state *b, const char *sid);
 int brk_senders_start(brk_state *b);
 void brk_senders_stop(brk_state *b);
 int brk_housekeeper_start(brk_state *b);
+/* A deadline at `at` (monotonic ms) was set: wake the housekeeper when it
+ * would sleep past it. Call without s->lock or b->lock held. */
+void brk_housekeeper_kick(brk_state *b, int64_t at);
 void brk_housekeeper_stop(brk_state *b);
 void brk_sessions_free_all(brk_state *b);
 
 /* engine.c: one decoded Engine.IO packet from the current transport. Returns
  * 0, or a negative errno for a protocol error (the caller terminates). */
 int brk_engine_on_packet(brk_session *s, const brk_eio_packet *p);
-int brk_engine_on_binary(brk_session *s, size_t len);
+int brk_engine_on_binary(brk_session *s, const unsigned char *data, size_t len);
 brk_msg *brk_engine_open_msg(brk_state *b, const char *sid, int offer_websocket);
 int brk_origin_allowed(brk_state *b, const char *origin, const char *host_header);
 /* Admission of a WebSocket or a waiting long-poll, which pins a civetweb
@@ -283,7 +336,31 @@ void brk_socketio_send_disconnect_and_close(brk_session *s, const char *reason);
 int brk_socketio_ask(brk_state *b, const char *sio_sid, const char *event, const json_t *data,
                      int64_t timeout_ms, json_t **result);
 
+int brk_socketio_rate_take(brk_session *s); /* 1 allowed, 0 refused, -1 disconnect */
+/* A binary attachment (WebSocket binary frame or decoded "b" packet). */
+int brk_socketio_on_attachment(brk_session *s, const unsigned char *data, size_t len);
+
+/* ext.c: the extension API */
+int brk_ext_setup(brk_state *b);
+void brk_ext_free_all(brk_state *b);
+int brk_ext_route(brk_state *b, const char *nsp, const char *event, char *handler, size_t size,
+                  int *auth);
+int brk_ext_nsp_connect(brk_session *s, const brk_sio_packet *p, int admin);
+int brk_ext_on_nsp_packet(brk_session *s, brk_sio_packet *p);
+int brk_ext_event(brk_session *s, const char *nsp, long long id, const json_t *data);
+void brk_ext_deliver_ack(brk_session *s, long long id, const json_t *data);
+void brk_ext_connected(brk_session *s, const char *sid, const char *nsp, const json_t *auth);
+void brk_ext_disconnected(brk_state *b, const char *sid, const char *nsp, const char *reason);
+json_t *brk_ext_sockets_locked(brk_session *s); /* [[sid, nsp]...] or NULL; b->lock held */
+int brk_nsp_index_locked(brk_session *s, const char *nsp);
+int brk_packet_build(brk_state *b, int type, const char *nsp, long long id, const json_t *args,
+                     brk_packet *out, uint64_t *seq_out);
+void brk_packet_free(brk_packet *p);
+int brk_session_send_packet(brk_session *s, const brk_packet *p);
+int brk_send_args(brk_session *s, int type, const char *nsp, long long id, const json_t *args);
+
 /* rooms.c (callers hold b->lock) */
+void brk_rooms_leave_nsp_locked(brk_state *b, brk_session *s, const char *nsp);
 int brk_room_name_valid(const char *name, const char **why);
 int brk_rooms_join_locked(brk_state *b, brk_session *s, const char *name);  /* -E2BIG, -ENOMEM */
 int brk_rooms_leave_locked(brk_state *b, brk_session *s, const char *name); /* -ENOENT */
@@ -309,9 +386,17 @@ void brk_bus_teardown(brk_state *b);
 void brk_stats_flush(brk_state *b, int64_t now);
 json_t *brk_status(brk_state *b);
 
+/* admin.c */
+int brk_admin_setup(brk_state *b);
+void brk_admin_sample(brk_state *b, int64_t now);
+json_t *brk_admin(brk_state *b);
+
 /* polling.c / websocket.c */
 int brk_polling_handler(vg_http_request *req, void *user);
 void brk_websocket_handlers(vg_ws_handlers *h, size_t max_message);
+void brk_ws_reject(brk_state *b, vg_ws_conn *c, int code, const char *reason);
+/* Close (or at stop just release) the refused WebSockets. */
+void brk_ws_rejects_close(brk_state *b, int close);
 
 static inline int64_t now_ms(brk_state *b) { return b->host->now_mono_ms(b->host); }
 

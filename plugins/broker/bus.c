@@ -99,8 +99,10 @@ static void on_stats(const char *topic, const json_t *payload, void *user)
     pthread_mutex_lock(&b->stats_lock);
     json_decref(b->stats_pending);
     b->stats_pending = json_deep_copy(payload);
+    int64_t due = b->stats_last + b->cfg.stats_min_interval;
     pthread_mutex_unlock(&b->stats_lock);
     brk_stats_flush(b, now_ms(b));
+    brk_housekeeper_kick(b, due); /* sends the held one when its interval has passed */
 }
 
 json_t *brk_status(brk_state *b)
@@ -186,7 +188,8 @@ int brk_bus_setup(brk_state *b)
     rc = vg_bus_register_method(bus, VG_BROKER_M_ASK, m_ask, b, NULL);
     if (rc < 0)
         return b->host->fail(b->host, "cannot register broker.ask: %d", rc);
-    return 0;
+    rc = brk_ext_setup(b);
+    return rc < 0 ? rc : brk_admin_setup(b);
 }
 
 void brk_bus_teardown(brk_state *b)

@@ -2,6 +2,7 @@
  * Origin check. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -15,17 +16,22 @@ brk_msg *brk_engine_open_msg(brk_state *b, const char *sid, int offer_websocket)
     return n < 0 ? NULL : brk_msg_new(buf, (size_t)n);
 }
 
-int brk_engine_on_binary(brk_session *s, size_t len)
+int brk_engine_on_binary(brk_session *s, const unsigned char *data, size_t len)
 {
-    (void)len;
-    /* Binary data only ever carries attachments of a binary Socket.IO packet,
-     * which Vigía refuses: skip the announced ones, anything else is an error. */
-    pthread_mutex_lock(&s->lock);
-    int ok = s->skip_attachments > 0 || s->drain_until; /* after a 41 input is ignored */
-    if (s->skip_attachments > 0)
-        s->skip_attachments--;
-    pthread_mutex_unlock(&s->lock);
-    return ok ? 0 : -EPROTO;
+    /* Binary data only ever carries attachments of a binary Socket.IO packet. */
+    return brk_socketio_on_attachment(s, data, len);
+}
+
+/* A "b<base64>" packet (polling): the attachment's bytes. */
+static int on_base64(brk_session *s, const char *text, size_t len)
+{
+    unsigned char *raw = malloc(len * 3 / 4 + 3);
+    size_t n;
+    if (!raw)
+        return -ENOMEM;
+    int rc = brk_b64_decode(text, len, raw, &n) < 0 ? -EPROTO : brk_engine_on_binary(s, raw, n);
+    free(raw);
+    return rc;
 }
 
 int brk_engine_on_packet(brk_session *s, const brk_eio_packet *p)
@@ -38,18 +44,22 @@ int brk_engine_on_packet(brk_session *s, const brk_eio_packet *p)
     if (draining && p->type != EIO_CLOSE && p->type != EIO_PONG)
         return 0; /* disconnected by the server: input is ignored until the close */
     switch (p->type) {
-    case EIO_PONG:
+    case EIO_PONG: {
+        int64_t next = 0;
         pthread_mutex_lock(&s->lock);
         if (s->pong_deadline) {
             s->pong_deadline = 0;
-            s->next_ping_at = now_ms(b) + b->cfg.ping_interval;
+            next = s->next_ping_at = now_ms(b) + b->cfg.ping_interval;
         }
         pthread_mutex_unlock(&s->lock);
+        if (next)
+            brk_housekeeper_kick(b, next);
         return 0;
+    }
     case EIO_MESSAGE:
         return brk_socketio_on_message(s, p->data, p->len);
     case EIO_BINARY:
-        return brk_engine_on_binary(s, p->len);
+        return on_base64(s, p->data, p->len);
     case EIO_CLOSE:
         /* Node reports this as "transport close", a recoverable reason. */
         brk_session_terminate(s, "client close",

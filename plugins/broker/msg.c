@@ -10,10 +10,21 @@ brk_msg *brk_msg_new(const char *text, size_t len)
     if (!m)
         return NULL;
     atomic_init(&m->refs, 1);
+    m->binary = 0;
     m->frame_len = vg_ws_build_frame(m->frame, VG_WS_TEXT, text, len);
     m->text_len = len;
     m->text = (const char *)m->frame + (m->frame_len - len);
     m->frame[m->frame_len] = '\0';
+    return m;
+}
+
+brk_msg *brk_msg_new_binary(const void *data, size_t len)
+{
+    brk_msg *m = brk_msg_new(data, len);
+    if (m) {
+        m->binary = 1;
+        m->frame_len = vg_ws_build_frame(m->frame, VG_WS_BINARY, data, len);
+    }
     return m;
 }
 

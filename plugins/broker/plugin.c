@@ -92,10 +92,14 @@ static void destroy_state(brk_state *b)
     if (!b)
         return;
     brk_sessions_free_all(b);
+    brk_ws_rejects_close(b, 0);
     brk_recovery_free_all(b);
+    brk_ext_free_all(b);
+    pthread_rwlock_destroy(&b->ext_lock);
     brk_smap_free(&b->rooms, NULL);
     brk_smap_free(&b->sessions, NULL);
     brk_smap_free(&b->unconnected_ip, free);
+    brk_smap_free(&b->closing, free);
     brk_msg_unref(b->ping_msg);
     json_decref(b->cfg.allowed_origins);
     json_decref(b->stats_pending);
@@ -129,6 +133,7 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
     pthread_cond_init(&b->rq_cond, NULL);
     pthread_mutex_init(&b->hk_lock, NULL);
     pthread_mutex_init(&b->stats_lock, NULL);
+    pthread_rwlock_init(&b->ext_lock, NULL);
     {
         pthread_condattr_t a;
         pthread_condattr_init(&a);
@@ -142,6 +147,7 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
     }
     if (brk_smap_init(&b->sessions, 16384) < 0 || brk_smap_init(&b->rooms, 1024) < 0 ||
         brk_smap_init(&b->recovery, 4096) < 0 || brk_smap_init(&b->unconnected_ip, 1024) < 0 ||
+        brk_smap_init(&b->closing, 256) < 0 ||
         !(b->log = calloc((size_t)b->cfg.recovery_log_max, sizeof *b->log)) ||
         !(b->ping_msg = brk_msg_new("2", 1))) {
         destroy_state(b);
@@ -191,6 +197,7 @@ static void broker_stop(void *state)
     brk_state *b = state;
     brk_bus_teardown(b);
     brk_housekeeper_stop(b);
+    brk_ws_rejects_close(b, 1);
     atomic_store(&b->stopping, 1);
     brk_sessions_free_all(b); /* wakes every pending long-poll */
     brk_senders_stop(b);

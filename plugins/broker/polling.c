@@ -84,6 +84,20 @@ static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
         brk_session_terminate(s, "overlapping GET", 0);
         return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
     }
+    if (s->upgrading && !s->poll_pending) {
+        /* A new GET while "5" may be on its way on the probe (a client that
+         * sent "2probe" and "5" at once): wait for the upgrade to settle;
+         * once it is done this sid takes no more polls. */
+        struct timespec until;
+        deadline_after(&until, 1000);
+        while (s->upgrading && s->transport == TR_POLLING && !s->closed)
+            if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
+                break;
+        if (s->transport != TR_POLLING) {
+            pthread_mutex_unlock(&s->lock);
+            return reply_eio_error(req, EIO_ERR_BAD_REQUEST);
+        }
+    }
     int would_wait = s->q_len == 0 && !s->closed && !s->upgrading;
     if (would_wait && !brk_worker_take(b, 1)) {
         /* Waiting would pin one more worker thread than the reserve allows. */
@@ -104,8 +118,10 @@ static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
     /* Collect the whole queue, joined by \x1e (unless the WebSocket took over). */
     int mine = s->transport == TR_POLLING;
     size_t total = 0;
-    for (size_t i = 0; mine && i < s->q_len; i++)
-        total += s->q[(s->q_head + i) % s->q_cap]->text_len + 1;
+    for (size_t i = 0; mine && i < s->q_len; i++) {
+        const brk_msg *m = s->q[(s->q_head + i) % s->q_cap];
+        total += (m->binary ? 2 + (m->text_len + 2) / 3 * 4 : m->text_len) + 1;
+    }
     char *body = malloc(total + 4);
     size_t n = 0;
     if (body) {
@@ -116,8 +132,13 @@ static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
             s->q_bytes -= m->text_len;
             if (n)
                 body[n++] = EIO_SEPARATOR;
-            memcpy(body + n, m->text, m->text_len);
-            n += m->text_len;
+            if (m->binary) { /* an attachment: "b" + base64 on polling */
+                body[n++] = 'b';
+                n += brk_b64_encode((const unsigned char *)m->text, m->text_len, body + n);
+            } else {
+                memcpy(body + n, m->text, m->text_len);
+                n += m->text_len;
+            }
             brk_msg_unref(m);
             atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
         }
@@ -218,8 +239,24 @@ int brk_polling_handler(vg_http_request *req, void *user)
     if (qr < 0)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_SID); /* too long to be one of ours */
     brk_session *s = brk_session_find(b, sid);
+    if (!s && strcmp(method, "GET") == 0 && brk_closing_take(b, sid)) {
+        vg_http_set_header(req, "Cache-Control", "no-store");
+        return vg_http_reply(req, 200, "text/plain; charset=UTF-8", "6", 1);
+    }
     if (!s)
         return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);
+    /* A request racing the housekeeper at the pong deadline: the session is
+     * already over (interval + timeout without a pong), whoever runs first. */
+    pthread_mutex_lock(&s->lock);
+    int64_t now = now_ms(b);
+    int timed_out =
+        s->pong_deadline ? now >= s->pong_deadline : now >= s->next_ping_at + b->cfg.ping_timeout;
+    pthread_mutex_unlock(&s->lock);
+    if (timed_out) {
+        brk_session_terminate(s, "ping timeout", TERM_RECOVERABLE);
+        brk_session_unref(s);
+        return reply_eio_error(req, EIO_ERR_UNKNOWN_SID);
+    }
     int rc;
     if (strcmp(method, "GET") == 0)
         rc = poll_get(b, s, req);

@@ -22,7 +22,8 @@ void brk_recovery_save_locked(brk_state *b, brk_session *s)
     memcpy(r->sio_sid, s->sio_sid, sizeof r->sio_sid);
     r->rooms = json_array();
     for (int i = 0; i < s->nrooms; i++)
-        json_array_append_new(r->rooms, json_string(s->rooms[i].r->name));
+        if (!strchr(s->rooms[i].r->name, '\x1f')) /* a plugin namespace's: not recovered */
+            json_array_append_new(r->rooms, json_string(s->rooms[i].r->name));
     r->admin = s->admin;
     r->at = now_ms(b);
     brk_recovery_rec *old = brk_smap_del(&b->recovery, r->pid);

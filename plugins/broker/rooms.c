@@ -180,8 +180,8 @@ int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, jso
     json_t *arr = json_pack("[s]", event);
     if (arr && arg)
         json_array_append(arr, arg);
-    if (arr)
-        json_array_append_new(arr, json_string(off));
+    if (arr && b->cfg.recovery_window > 0)
+        json_array_append_new(arr, json_string(off)); /* the offset: only with recovery on */
     size_t len = 0;
     char *text = arr ? brk_sio_encode(SIO_EVENT, "/", -1, arr, 1, &len) : NULL;
     json_decref(arr);

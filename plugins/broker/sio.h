@@ -41,6 +41,21 @@ void brk_sio_packet_clear(brk_sio_packet *p);
 char *brk_sio_encode(int type, const char *nsp, long long id, const json_t *data, int eio_prefix,
                      size_t *len_out);
 
+/* binary.c: attachments. A binary value in the bus JSON is {"_binary": b64}. */
+#define BRK_BINARY_KEY "_binary"
+/* Base64 (standard alphabet, padded) of len bytes into out (4*ceil(len/3)+1
+ * bytes); returns the length. */
+size_t brk_b64_encode(const unsigned char *in, size_t len, char *out);
+/* Decode standard or URL-safe base64 (padding optional) into out (len*3/4+3
+ * bytes). 0 or -EINVAL. */
+int brk_b64_decode(const char *in, size_t len, unsigned char *out, size_t *out_len);
+/* Placeholders in `data` (in place) -> {"_binary": parts[num]}; every part
+ * used once at least, every num in range, or -EINVAL. */
+int brk_sio_reconstruct(json_t *data, const json_t *parts);
+/* {"_binary": b64} in `data` (in place) -> placeholders; returns the array
+ * of base64 strings (new reference, maybe empty) or NULL. */
+json_t *brk_sio_deconstruct(json_t *data);
+
 /* 1 when `name` is reserved and may not be used as an event name. */
 int brk_sio_reserved_event(const char *name);
 

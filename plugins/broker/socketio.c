@@ -57,9 +57,6 @@ int brk_socketio_emit(brk_session *s, const char *event, json_t *arg)
 
 static int emit_len(brk_session *s, const char *event, json_t *arg, size_t *len_out)
 {
-    uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
-    char off[24];
-    snprintf(off, sizeof off, "%" PRIu64, seq);
     json_t *arr = json_pack("[s]", event);
     if (!arr) {
         json_decref(arg);
@@ -67,7 +64,12 @@ static int emit_len(brk_session *s, const char *event, json_t *arg, size_t *len_
     }
     if (arg)
         json_array_append_new(arr, arg);
-    json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
+    if (s->b->cfg.recovery_window > 0) {
+        uint64_t seq = atomic_fetch_add(&s->b->offset_seq, 1) + 1;
+        char off[24];
+        snprintf(off, sizeof off, "%" PRIu64, seq);
+        json_array_append_new(arr, json_string(off)); /* the CSR offset, last */
+    }
     int rc = send_sio_len(s, SIO_EVENT, "/", -1, arr, len_out);
     json_decref(arr);
     return rc;
@@ -88,6 +90,7 @@ void brk_socketio_send_disconnect_and_close(brk_session *s, const char *reason)
     s->drain_until = now_ms(b) + 2000;
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&b->lock);
+    brk_housekeeper_kick(b, s->drain_until);
     send_sio(s, SIO_DISCONNECT, "/", -1, NULL);
     VG_DEBUG(b->host, "session %s: disconnected by the server: %s", s->sid, reason);
 }
@@ -274,6 +277,8 @@ static int rate_take(brk_session *s)
     return rc;
 }
 
+int brk_socketio_rate_take(brk_session *s) { return rate_take(s); }
+
 static int on_event(brk_session *s, const brk_sio_packet *p)
 {
     brk_state *b = s->b;
@@ -310,7 +315,7 @@ static int on_event(brk_session *s, const brk_sio_packet *p)
     else if (strcmp(name, "ping") == 0)
         answer(s, name, p->id, "pong",
                json_pack("{s:I}", "timestamp", (json_int_t)b->host->now_wall_ms(b->host)));
-    else
+    else if (!brk_ext_event(s, "/", p->id, p->data)) /* a plugin's event? */
         answer(s, name, p->id, NULL, vg_error_new("UNKNOWN_EVENT", "unknown event '%.64s'", name));
     return 0;
 }
@@ -336,16 +341,13 @@ static int on_connect(brk_session *s, const brk_sio_packet *p)
 {
     brk_state *b = s->b;
     const vg_host *h = b->host;
-    if (strcmp(p->nsp, "/") != 0) {
-        json_t *e = json_pack("{s:s}", "message", "Invalid namespace");
-        send_sio(s, SIO_CONNECT_ERROR, p->nsp, -1, e);
-        json_decref(e);
-        return 0;
-    }
-    if (s->sio_connected)
-        return -EPROTO; /* duplicate CONNECT */
     const json_t *auth = p->data;
     const char *token = json_string_value(json_object_get(auth, "token"));
+    if (strcmp(p->nsp, "/") != 0) /* a plugin's namespace, or Invalid namespace */
+        return brk_ext_nsp_connect(
+            s, p, !h->admin_token_set(h) || (token && h->admin_token_ok(h, token)));
+    if (s->sio_connected)
+        return -EPROTO; /* duplicate CONNECT */
     if (token && !h->admin_token_ok(h, token)) {
         json_t *e =
             json_pack("{s:s,s:{s:s}}", "message", "Not authorized", "data", "code", "UNAUTHORIZED");
@@ -374,39 +376,122 @@ static int on_connect(brk_session *s, const brk_sio_packet *p)
     pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&b->lock);
 
-    json_t *reply = json_pack("{s:s,s:s}", "sid", s->sio_sid, "pid", s->pid);
+    /* pid only when recovery is on: a client that gets one expects offsets */
+    json_t *reply = b->cfg.recovery_window > 0
+                        ? json_pack("{s:s,s:s}", "sid", s->sio_sid, "pid", s->pid)
+                        : json_pack("{s:s}", "sid", s->sio_sid);
     send_sio(s, SIO_CONNECT, "/", -1, reply);
     json_decref(reply);
-    if (!recovered)
-        send_recent(s); /* also gives the client its first offset */
+    if (!recovered && b->cfg.recent_limit > 0)
+        send_recent(s);
+    brk_ext_connected(s, s->sio_sid, "/", auth); /* also gives the client its first offset */
     return 0;
 }
 
-/* A binary event or ack: refused (Vigía has no binary events), but it is an
+/* A binary event or ack. One that a plugin takes (an event it registered,
+ * any event of its namespace, an ack) waits for its attachments and is then
+ * handled like a text one; the broker's own events refuse binary. It is an
  * event like any other for the rate limit, and its attachments (at most 10,
  * brk_sio_decode) must follow at once before any other packet. */
-static int on_binary(brk_session *s, const brk_sio_packet *p)
+static int on_binary(brk_session *s, brk_sio_packet *p)
 {
     brk_state *b = s->b;
-    pthread_mutex_lock(&s->lock);
-    s->skip_attachments = p->attachments;
-    pthread_mutex_unlock(&s->lock);
-    int r = rate_take(s);
+    int root = strcmp(p->nsp, "/") == 0;
+    pthread_mutex_lock(&b->lock);
+    int joined = root ? s->sio_connected : brk_nsp_index_locked(s, p->nsp) >= 0;
+    pthread_mutex_unlock(&b->lock);
+    if (!joined)
+        return -EPROTO;
+    const char *name = json_string_value(json_array_get(p->data, 0));
+    char handler[128];
+    int routed = p->type == SIO_BINARY_ACK ||
+                 (name && brk_ext_route(b, p->nsp, name, handler, sizeof handler, NULL));
+    int r = p->type == SIO_BINARY_EVENT ? rate_take(s) : 1;
     if (r < 0) {
         atomic_fetch_add(&b->dropped_rate, 1);
         brk_socketio_send_disconnect_and_close(s, "rate limit");
         return 0;
     }
+    if (routed && r > 0) {
+        pthread_mutex_lock(&s->lock);
+        s->bin_pkt = *p;
+        p->data = NULL; /* kept until the attachments are in */
+        s->bin_left = p->attachments;
+        s->bin_bytes = 0;
+        json_decref(s->bin_parts);
+        s->bin_parts = json_array();
+        pthread_mutex_unlock(&s->lock);
+        return p->attachments == 0 ? brk_socketio_on_attachment(s, NULL, 0) : 0;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->skip_attachments = p->attachments;
+    pthread_mutex_unlock(&s->lock);
     if (p->type != SIO_BINARY_EVENT)
-        return 0; /* a binary ack answers nothing of ours: ignored */
-    const char *name = json_string_value(json_array_get(p->data, 0));
-    answer(s, name ? name : "", p->id, NULL,
-           r == 0 ? vg_error_new("RATE_LIMITED",
-                                 "more than %.0f events per second (rate_limit); "
-                                 "keep going and the connection is closed",
-                                 b->cfg.rate_per_s)
-                  : vg_error_new("UNSUPPORTED", "binary packets are not supported"));
+        return 0;
+    json_t *err = r == 0 ? vg_error_new("RATE_LIMITED",
+                                        "more than %.0f events per second (rate_limit); "
+                                        "keep going and the connection is closed",
+                                        b->cfg.rate_per_s)
+                         : vg_error_new("UNSUPPORTED", "binary packets are not supported");
+    if (root) {
+        answer(s, name ? name : "", p->id, NULL, err);
+    } else {
+        json_t *args = json_pack("[o]", err);
+        if (p->id >= 0)
+            brk_send_args(s, SIO_ACK, p->nsp, p->id, args);
+        json_decref(args);
+    }
     return 0;
+}
+
+int brk_socketio_on_attachment(brk_session *s, const unsigned char *data, size_t len)
+{
+    brk_state *b = s->b;
+    pthread_mutex_lock(&s->lock);
+    if (s->skip_attachments > 0 || (s->drain_until && s->bin_left <= 0)) {
+        if (s->skip_attachments > 0)
+            s->skip_attachments--;
+        pthread_mutex_unlock(&s->lock);
+        return 0; /* a refused packet's, or input after a 41 */
+    }
+    if (!s->bin_parts || (data && s->bin_left <= 0)) {
+        pthread_mutex_unlock(&s->lock);
+        return -EPROTO; /* binary data nobody announced */
+    }
+    if (data) {
+        /* the packet's attachments together stay within max_payload */
+        if (s->bin_bytes + len > (size_t)b->cfg.max_payload) {
+            pthread_mutex_unlock(&s->lock);
+            return -EMSGSIZE;
+        }
+        char *b64 = malloc(len / 3 * 4 + 5);
+        if (!b64) {
+            pthread_mutex_unlock(&s->lock);
+            return -ENOMEM;
+        }
+        brk_b64_encode(data, len, b64);
+        json_array_append_new(s->bin_parts, json_string(b64));
+        free(b64);
+        s->bin_bytes += len;
+        s->bin_left--;
+    }
+    if (s->bin_left > 0) {
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+    }
+    brk_sio_packet p = s->bin_pkt;
+    json_t *parts = s->bin_parts;
+    memset(&s->bin_pkt, 0, sizeof s->bin_pkt);
+    s->bin_parts = NULL;
+    pthread_mutex_unlock(&s->lock);
+    int rc = brk_sio_reconstruct(p.data, parts) < 0 ? -EPROTO : 0;
+    json_decref(parts);
+    if (rc == 0 && p.type == SIO_BINARY_ACK)
+        brk_ext_deliver_ack(s, p.id, p.data);
+    else if (rc == 0)
+        brk_ext_event(s, p.nsp, p.id, p.data);
+    brk_sio_packet_clear(&p);
+    return rc;
 }
 
 /* JSON nested deeper than [server] json_max_depth (never parsed): a CONNECT
@@ -458,46 +543,44 @@ int brk_socketio_on_message(brk_session *s, const char *data, size_t len)
     }
     int rc = 0;
     pthread_mutex_lock(&s->lock);
-    int reconstructing = s->skip_attachments > 0;
+    int reconstructing = s->skip_attachments > 0 || s->bin_left > 0;
     pthread_mutex_unlock(&s->lock);
     if (reconstructing) {
         rc = -EPROTO; /* a packet before the attachments it announced (socket.io-parser too) */
     } else if (p.type == SIO_CONNECT) {
         rc = on_connect(s, &p);
-    } else if (strcmp(p.nsp, "/") != 0 || !s->sio_connected) {
+    } else if (p.type == SIO_BINARY_EVENT || p.type == SIO_BINARY_ACK) {
+        rc = on_binary(s, &p);
+    } else if (strcmp(p.nsp, "/") != 0) {
+        rc = brk_ext_on_nsp_packet(s, &p); /* a plugin's namespace */
+    } else if (!s->sio_connected) {
         rc = -EPROTO; /* a packet for a namespace the client has not joined */
     } else {
         switch (p.type) {
-        case SIO_DISCONNECT:
+        case SIO_DISCONNECT: {
+            char gone[21];
+            memcpy(gone, s->sio_sid, sizeof gone);
             pthread_mutex_lock(&b->lock);
-            brk_rooms_leave_all_locked(b, s);
-            if (s->in_table)
+            brk_rooms_leave_nsp_locked(b, s, "/"); /* a plugin namespace's stay */
+            if (s->in_table && s->nnsps == 0)
                 brk_session_set_unconnected_locked(s, 1);
             pthread_mutex_lock(&s->lock);
             s->sio_connected = 0;
             s->opened_at = now_ms(b); /* handshake_timeout counts again */
             pthread_mutex_unlock(&s->lock);
             pthread_mutex_unlock(&b->lock);
+            brk_housekeeper_kick(b,
+                                 s->opened_at + (b->cfg.connect_timeout < b->cfg.handshake_timeout
+                                                     ? b->cfg.connect_timeout
+                                                     : b->cfg.handshake_timeout));
+            brk_ext_disconnected(b, gone, "/", "client namespace disconnect");
             break;
+        }
         case SIO_EVENT:
             rc = on_event(s, &p);
             break;
-        case SIO_ACK: {
-            pthread_mutex_lock(&s->lock);
-            for (brk_pending_ack *a = s->acks; a; a = a->next) {
-                if (a->id == p.id && !a->done) {
-                    a->result = json_incref(p.data);
-                    a->done = 1;
-                    pthread_cond_broadcast(&s->cond);
-                    break;
-                }
-            }
-            pthread_mutex_unlock(&s->lock); /* an ACK nobody waits for is ignored */
-            break;
-        }
-        case SIO_BINARY_EVENT:
-        case SIO_BINARY_ACK:
-            rc = on_binary(s, &p);
+        case SIO_ACK:
+            brk_ext_deliver_ack(s, p.id, p.data);
             break;
         default:
             rc = -EPROTO; /* CONNECT_ERROR from a client */

@@ -2,6 +2,7 @@
  * polling sessions (2probe / 3probe / 5). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
@@ -42,12 +43,10 @@ static int ws_connect(vg_http_request *req, void *user)
         brk_session *s = brk_session_find(b, sid);
         if (!s)
             return refuse(req, EIO_ERR_UNKNOWN_SID);
-        pthread_mutex_lock(&s->lock);
-        int bad = s->transport != TR_POLLING || s->probe || s->closed;
-        pthread_mutex_unlock(&s->lock);
+        /* A session that upgraded already (or is upgrading): the WebSocket
+         * is accepted and closed at once in ws_ready, as the reference
+         * server does, so clients see a close rather than an HTTP error. */
         brk_session_unref(s);
-        if (bad)
-            return refuse(req, EIO_ERR_BAD_REQUEST);
     } else if (vg_http_query(req, "EIO", eio, sizeof eio) < 0 || strcmp(eio, "4") != 0) {
         return refuse(req, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     }
@@ -76,6 +75,44 @@ static int ws_connect(vg_http_request *req, void *user)
     return 0;
 }
 
+/* Close a WebSocket refused in ws_ready. Not from inside ready itself: a
+ * connection closed in civetweb's ready callback never gets its close
+ * callback, so the core's record of it would leak; the housekeeper closes
+ * it a moment later from its own thread. */
+void brk_ws_reject(brk_state *b, vg_ws_conn *c, int code, const char *reason)
+{
+    brk_ws_reject_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        vg_ws_close(c, code, reason); /* out of memory: close now (and leak a little) */
+        return;
+    }
+    vg_ws_ref(c);
+    r->c = c;
+    r->code = code;
+    r->reason = reason;
+    pthread_mutex_lock(&b->hk_lock);
+    r->next = b->rejects;
+    b->rejects = r;
+    pthread_mutex_unlock(&b->hk_lock);
+    brk_housekeeper_kick(b, now_ms(b));
+}
+
+void brk_ws_rejects_close(brk_state *b, int close)
+{
+    pthread_mutex_lock(&b->hk_lock);
+    brk_ws_reject_t *r = b->rejects;
+    b->rejects = NULL;
+    pthread_mutex_unlock(&b->hk_lock);
+    while (r) {
+        brk_ws_reject_t *next = r->next;
+        if (close)
+            vg_ws_close(r->c, r->code, r->reason);
+        vg_ws_unref(r->c);
+        free(r);
+        r = next;
+    }
+}
+
 static void ws_ready(vg_ws_conn *c, void *user)
 {
     brk_state *b = user;
@@ -86,7 +123,7 @@ static void ws_ready(vg_ws_conn *c, void *user)
         brk_session *s = brk_session_find(b, sid);
         if (!s) {
             brk_worker_release(b);
-            vg_ws_close(c, 1000, "Session ID unknown");
+            brk_ws_reject(b, c, 1000, "Session ID unknown");
             return;
         }
         pthread_mutex_lock(&s->lock);
@@ -97,10 +134,12 @@ static void ws_ready(vg_ws_conn *c, void *user)
             s->probe_at = now_ms(b);
         }
         pthread_mutex_unlock(&s->lock);
+        if (!bad)
+            brk_housekeeper_kick(b, s->probe_at + b->cfg.upgrade_timeout);
         if (bad) {
             brk_session_unref(s);
             brk_worker_release(b);
-            vg_ws_close(c, 1000, "Bad request");
+            brk_ws_reject(b, c, 1000, "Bad request");
             return;
         }
         vg_ws_set_user(c, s); /* keeps the reference from brk_session_find */
@@ -110,7 +149,7 @@ static void ws_ready(vg_ws_conn *c, void *user)
     brk_session *s = brk_session_new(b, TR_WEBSOCKET, vg_ws_remote_addr(c), &err);
     if (!s) {
         brk_worker_release(b);
-        vg_ws_close(c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
+        brk_ws_reject(b, c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
         return;
     }
     brk_msg *open = brk_engine_open_msg(b, s->sid, 0);
@@ -181,7 +220,7 @@ static int ws_message(vg_ws_conn *c, int opcode, const char *data, size_t len, v
         if (is_probe)
             return 0;
         atomic_fetch_add_explicit(&b->messages_in, 1, memory_order_relaxed);
-        if (brk_engine_on_binary(s, len) == 0)
+        if (brk_engine_on_binary(s, (const unsigned char *)data, len) == 0)
             return 1;
         atomic_fetch_add(&b->dropped_protocol, 1);
         brk_session_terminate(s, "unexpected binary message", 0);

@@ -47,6 +47,13 @@ after(async () => {
 });
 
 describe("security", () => {
+  test("the admin view needs the admin token", async () => {
+    assert.equal((await fetch(`${srv.base}/api/broker/admin`)).status, 401);
+    const ok = await fetch(`${srv.base}/api/broker/admin`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+    assert.equal(ok.status, 200);
+    assert.ok("sockets" in (await ok.json()));
+  });
+
   test("clear_notifications needs the admin token from the CONNECT auth", async () => {
     const anon = client();
     await once(anon, "connect");

@@ -39,7 +39,8 @@ export async function waitFor(fn, timeoutMs = 10000, stepMs = 20) {
 }
 
 export class Vigia {
-  constructor({ broker = "", server = "", plugins = "reststub, busbridge, broker" } = {}) {
+  constructor({ broker = "", server = "", plugins = "reststub, busbridge, broker", bridge = "max_events = 0\n" } = {}) {
+    this.bridgeIni = bridge;
     this.brokerIni = broker;
     this.serverIni = server;
     this.plugins = plugins;
@@ -60,7 +61,7 @@ export class Vigia {
       // stand-in notifications.* only, none at start; the bridge keeps no events
       // (the load tests publish large payloads in bulk)
       (this.plugins.includes("reststub") ? `[reststub]\nnotifications = 0\ndatasets = 0\nprovide = notifications\n` : "") +
-      (this.plugins.includes("busbridge") ? `[busbridge]\nmax_events = 0\n` : ""));
+      (this.plugins.includes("busbridge") ? `[busbridge]\n${this.bridgeIni}` : ""));
     // stderr goes to a file: sanitizer reports land there and are checked at stop
     this.stderrPath = path.join(this.dir, "stderr.log");
     const err = process.env.VIGIA_TEST_VERBOSE ? "inherit" : openSync(this.stderrPath, "a");

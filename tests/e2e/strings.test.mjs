@@ -23,7 +23,7 @@ test('Spanish and English tables have the same keys', () => {
 
 test('every key used by index.html and the modules exists', () => {
   const used = new Set();
-  const html = ['index.html', 'manage.html', 'report.html'].map((f) => fs.readFileSync(path.join(WEB, f), 'utf8')).join('\n');
+  const html = ['index.html', 'manage.html', 'report.html', 'broker.html'].map((f) => fs.readFileSync(path.join(WEB, f), 'utf8')).join('\n');
   for (const m of html.matchAll(/data-(?:i18n|i18n-aria|i18n-placeholder|i18n-title|label)="([^"]+)"/g)) used.add(m[1]);
   for (const f of fs.readdirSync(path.join(WEB, 'js'))) {
     const src = fs.readFileSync(path.join(WEB, 'js', f), 'utf8');

@@ -50,6 +50,7 @@ typedef struct entry {
     char name[64];
     int v; /* events: the documented "v" */
     char example[256];
+    char expect[32]; /* "- expect: CODE": the call must fail with that code */
     row *rows;
     size_t nrows;
     bool seen;
@@ -144,6 +145,8 @@ static doc parse_doc(void)
             e->v = atoi(line + 5);
         if (!strncmp(line, "- call: ", 8))
             quoted_after(line, "- call:", e->example, sizeof e->example);
+        if (!strncmp(line, "- expect: ", 10))
+            quoted_after(line, "- expect:", e->expect, sizeof e->expect);
         if (line[0] != '|') {
             table = -1;
             continue;
@@ -658,7 +661,13 @@ static void events_and_methods_match_the_doc(void **state)
             printf("# %s -> %s\n", e->name, dump ? dump : "NULL");
             free(dump);
         }
-        if (rc != 0)
+        const char *code =
+            json_string_value(json_object_get(json_object_get(res, "error"), "code"));
+        if (e->expect[0]) {
+            if (rc == 0 || !code || strcmp(code, e->expect) != 0)
+                problem(rp, "method %s %s: expected the error %s, got rc %d (%s)", e->name, call,
+                        e->expect, rc, code ? code : "no code");
+        } else if (rc != 0)
             problem(rp, "method %s %s: rc %d", e->name, call, rc);
         else if (!has_children(e, "", ROW_RESULT))
             problem(rp, "method %s: no result table", e->name);

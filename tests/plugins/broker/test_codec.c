@@ -398,13 +398,64 @@ static void test_sio_decode_too_deep(void **st)
     free(s);
 }
 
+/* base64 both ways, and the placeholder swap of binary attachments */
+static void test_binary(void **st)
+{
+    (void)st;
+    char out[64];
+    unsigned char raw[64];
+    size_t n;
+    static const struct {
+        const char *in, *b64;
+    } v[] = {{"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}};
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+        assert_int_equal(brk_b64_encode((const unsigned char *)v[i].in, strlen(v[i].in), out),
+                         strlen(v[i].b64));
+        assert_string_equal(out, v[i].b64);
+        assert_int_equal(brk_b64_decode(v[i].b64, strlen(v[i].b64), raw, &n), 0);
+        assert_int_equal(n, strlen(v[i].in));
+        assert_memory_equal(raw, v[i].in, n);
+    }
+    assert_int_equal(brk_b64_decode("Zm9", 3, raw, &n), 0); /* unpadded */
+    assert_int_equal(n, 2);
+    assert_int_equal(brk_b64_decode("-_8", 3, raw, &n), 0); /* URL-safe */
+    assert_int_equal(brk_b64_decode("Z", 1, raw, &n), -EINVAL);
+    assert_int_equal(brk_b64_decode("Zm!v", 4, raw, &n), -EINVAL);
+
+    json_t *d = json_loads("[\"m\",{\"_placeholder\":true,\"num\":1},"
+                           "{\"a\":{\"_placeholder\":true,\"num\":0}}]",
+                           0, NULL);
+    json_t *parts = json_pack("[ss]", "AQID", "BAU=");
+    assert_int_equal(brk_sio_reconstruct(d, parts), 0);
+    char *txt = json_dumps(d, JSON_COMPACT);
+    assert_string_equal(txt, "[\"m\",{\"_binary\":\"BAU=\"},{\"a\":{\"_binary\":\"AQID\"}}]");
+    free(txt);
+    json_t *back = brk_sio_deconstruct(d);
+    txt = json_dumps(d, JSON_COMPACT);
+    assert_string_equal(txt, "[\"m\",{\"_placeholder\":true,\"num\":0},"
+                             "{\"a\":{\"_placeholder\":true,\"num\":1}}]");
+    free(txt);
+    assert_int_equal(json_array_size(back), 2);
+    assert_string_equal(json_string_value(json_array_get(back, 0)), "BAU=");
+    json_decref(back);
+    json_decref(d);
+    /* a placeholder out of range, or with a bad num, is refused */
+    d = json_loads("[\"m\",{\"_placeholder\":true,\"num\":2}]", 0, NULL);
+    assert_int_equal(brk_sio_reconstruct(d, parts), -EINVAL);
+    json_decref(d);
+    d = json_loads("[\"m\",{\"_placeholder\":true,\"num\":\"0\"}]", 0, NULL);
+    assert_int_equal(brk_sio_reconstruct(d, parts), -EINVAL);
+    json_decref(d);
+    json_decref(parts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eio_decode_types),       cmocka_unit_test(test_eio_payload),
         cmocka_unit_test(test_eio_encode_open_errors), cmocka_unit_test(test_sio_decode_examples),
         cmocka_unit_test(test_sio_decode_malformed),   cmocka_unit_test(test_sio_encode),
-        cmocka_unit_test(test_sio_decode_too_deep),
+        cmocka_unit_test(test_sio_decode_too_deep),    cmocka_unit_test(test_binary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
