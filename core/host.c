@@ -2,6 +2,7 @@
  * identity (for logs, failure reasons and cleanup) to the core services. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -277,6 +278,30 @@ static int h_storage_ok(const vg_host *h, char *why, size_t n)
     return core_storage_ok(plugin_of(h)->srv->storage, why, n) ? 1 : 0;
 }
 
+static int h_bus_fallback(const vg_host *h, vg_bus_fallback_cb cb, void *user, vg_free_cb user_free)
+{
+    core_plugin *p = plugin_of(h);
+    if (!p->bus_client) {
+        if (user_free)
+            user_free(user);
+        return -EINVAL;
+    }
+    return core_bus_set_fallback(p->bus_client, cb, user, user_free);
+}
+
+static void h_health_note(const vg_host *h, const char *problem)
+{
+    core_plugin *p = plugin_of(h);
+    pthread_mutex_lock(&p->srv->health_lock);
+    bool was = p->health[0] != '\0';
+    snprintf(p->health, sizeof p->health, "%s", problem ? problem : "");
+    bool now = p->health[0] != '\0';
+    pthread_mutex_unlock(&p->srv->health_lock);
+    if (was != now)
+        core_log(h->plugin_name, now ? VG_LOG_WARN : VG_LOG_INFO, "health: %s",
+                 now ? problem : "no longer degraded");
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -320,4 +345,6 @@ void core_host_fill(core_plugin *p)
     h->http_route_flags = h_http_route_flags;
     h->admin_action = h_admin_action;
     h->peer_is_loopback = h_peer_is_loopback;
+    h->bus_fallback = h_bus_fallback;
+    h->health_note = h_health_note;
 }

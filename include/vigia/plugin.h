@@ -254,6 +254,21 @@ struct vg_host {
     /* 1 when `addr` (vg_http_remote_addr, vg_ws_remote_addr) is this machine:
      * 127.0.0.0/8, ::1 or ::ffff:127.x.y.z; 0 otherwise (NULL too). */
     int (*peer_is_loopback)(const vg_host *host, const char *addr);
+
+    /* Scale-out (issue 17). Check host->struct_size before calling.
+     * Set the server's one bus fallback resolver (bus.h, vg_bus_fallback_cb):
+     * vg_bus_call of a method no local plugin provides goes to it. From init
+     * or start. 0; -EEXIST when another plugin set one; -EINVAL without `cb`;
+     * user_free runs on failure and when the plugin's registrations are
+     * removed (before its destroy). */
+    int (*bus_fallback)(const vg_host *host, vg_bus_fallback_cb cb, void *user,
+                        vg_free_cb user_free);
+    /* Report a degradation the node keeps serving through ("redis
+     * unreachable since ..."), or clear it with NULL. GET /api/health then
+     * answers {"status":"degraded", "degraded":{"<plugin>":"<text>"}} with
+     * status 200 (a load balancer keeps the node). Any thread; texts beyond
+     * 255 bytes are cut. */
+    void (*health_note)(const vg_host *host, const char *problem);
 };
 
 #define VG_PLUGIN_HEADER_INIT(name_, version_)                                                     \
