@@ -25,6 +25,9 @@
 #include "vgt_bus.h"
 #include "vgt_json.h"
 
+/* Every node authenticates (redis_url with a password). */
+#define REDIS_PASSWORD "vgt-s3cret"
+
 static const char *redis_bin;
 static char redis_dir[256];
 static int redis_port;
@@ -46,7 +49,7 @@ static int redis_start(void)
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a crashed test */
         execl(redis_bin, redis_bin, "--port", port, "--bind", "127.0.0.1", "--dir", redis_dir,
               "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log",
-              (char *)NULL);
+              "--requirepass", REDIS_PASSWORD, (char *)NULL);
         _exit(127);
     }
     if (pid < 0)
@@ -131,7 +134,8 @@ static int a_sees_two_nodes(void *arg)
 static const char *ini(char *buf, size_t n, const char *node)
 {
     snprintf(buf, n,
-             "[cluster]\nredis_url = redis://127.0.0.1:%d\nnode_id = %s\nname = vgt%d\n"
+             "[cluster]\nredis_url = redis://:" REDIS_PASSWORD
+             "@127.0.0.1:%d\nnode_id = %s\nname = vgt%d\n"
              "events = test.\nreconnect_max = 500ms\ncall_timeout = 3s\n",
              redis_port, node, redis_port);
     return buf;
@@ -400,13 +404,62 @@ static void test_redis_restart(void **state)
     json_decref(r);
 }
 
+/* A wrong password: the node serves, says why it is not in the cluster. */
+static void test_wrong_password(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    vgt_server D = {0};
+    char buf[512];
+    snprintf(buf, sizeof buf,
+             "[cluster]\nredis_url = redis://:wrong@127.0.0.1:%d\nnode_id = d\nname = vgt%d\n",
+             redis_port, redis_port);
+    assert_int_equal(vgt_server_start(&D, "busbridge,cluster", NULL, buf), 0);
+    json_t *st = NULL;
+    for (int i = 0; i < 100; i++) {
+        json_decref(st);
+        st = status(&D);
+        if (strstr(json_string_value(json_object_get(st, "last_error")), "AUTH"))
+            break;
+        sleep_ms(50);
+    }
+    assert_non_null(strstr(json_string_value(json_object_get(st, "last_error")), "AUTH"));
+    assert_true(json_is_false(json_object_get(st, "connected")));
+    json_decref(st);
+    json_t *h = vgt_get_json(&D, "/api/health");
+    assert_string_equal(json_string_value(json_object_get(h, "status")), "degraded");
+    json_decref(h);
+    assert_int_equal(vgt_server_stop_clean(&D), 0);
+}
+
+/* Configuration errors name the key. */
+static void test_config_errors(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        {"redis_url = rediss://127.0.0.1:6380\n", "TLS"},
+        {"redis_url = http://127.0.0.1\n", "redis_url"},
+        {"redis_url = redis://127.0.0.1:99999\n", "port"},
+        {"redis_url = redis://127.0.0.1\nnode_id = a b\n", "node_id"},
+        {"node_id = a\n", "redis_url"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char ini[256];
+        snprintf(ini, sizeof ini, "[cluster]\n%s", cases[i][0]);
+        char *out = NULL;
+        int rc = vgt_check_config("cluster", ini, &out);
+        if (rc == 0 || !out || !strstr(out, cases[i][1]))
+            fail_msg("case %zu: rc %d, output: %s", i, rc, out ? out : "(none)");
+        free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_join),
-        cmocka_unit_test(test_events_once_in_order),
-        cmocka_unit_test(test_remote_method),
-        cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_join),           cmocka_unit_test(test_events_once_in_order),
+        cmocka_unit_test(test_remote_method),  cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_wrong_password), cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
