@@ -136,7 +136,7 @@ static const char *ini(char *buf, size_t n, const char *node)
     snprintf(buf, n,
              "[cluster]\nredis_url = redis://:" REDIS_PASSWORD
              "@127.0.0.1:%d\nnode_id = %s\nname = vgt%d\n"
-             "events = test.\nreconnect_max = 500ms\ncall_timeout = 3s\n",
+             "events = test. notification.\nreconnect_max = 500ms\ncall_timeout = 3s\n",
              redis_port, node, redis_port);
     return buf;
 }
@@ -330,6 +330,48 @@ static void test_remote_method(void **state)
     assert_true(counter(&B, "calls_served") >= 2);
 }
 
+/* A real plugin's write through another node: notifications.create called
+ * on A runs on B (the store's owner); B's notification.created reaches A and
+ * C once, as the broker on every node would need it. */
+static void test_store_owner_write(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    long long sa = vgt_bus_last_seq(&A), sb = vgt_bus_last_seq(&B), sc = vgt_bus_last_seq(&C);
+    int rc = 0;
+    json_t *r = vgt_bus_call_result(&A, "notifications.create",
+                                    json_pack("{s:s, s:s}", "type", "info", "title", "via A"), &rc);
+    assert_int_equal(rc, 0);
+    const char *id = json_string_value(json_object_get(json_object_get(r, "notification"), "id"));
+    assert_non_null(id);
+    const vgt_server *nodes[] = {&A, &C, &B};
+    long long since[] = {sa, sc, sb};
+    for (int n = 0; n < 3; n++) {
+        json_t *ev = NULL;
+        for (int waited = 0; waited < 10000; waited += 50) {
+            json_decref(ev);
+            ev = vgt_bus_events(nodes[n], since[n], "notification.created");
+            if (json_array_size(ev) >= 1)
+                break;
+            sleep_ms(50);
+        }
+        sleep_ms(300);
+        json_decref(ev);
+        ev = vgt_bus_events(nodes[n], since[n], "notification.created");
+        assert_int_equal(json_array_size(ev), 1);
+        json_t *p = json_object_get(json_array_get(ev, 0), "payload");
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(p, "notification"), "id")), id);
+        const char *origin = json_string_value(json_object_get(p, "cluster_origin"));
+        if (n < 2)
+            assert_string_equal(origin, "b");
+        else
+            assert_null(origin); /* B's own, published there */
+        json_decref(ev);
+    }
+    json_decref(r);
+}
+
 static int a_degraded(void *arg)
 {
     (void)arg;
@@ -457,9 +499,10 @@ static void test_config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_join),           cmocka_unit_test(test_events_once_in_order),
-        cmocka_unit_test(test_remote_method),  cmocka_unit_test(test_redis_restart),
-        cmocka_unit_test(test_wrong_password), cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_join),          cmocka_unit_test(test_events_once_in_order),
+        cmocka_unit_test(test_remote_method), cmocka_unit_test(test_store_owner_write),
+        cmocka_unit_test(test_redis_restart), cmocka_unit_test(test_wrong_password),
+        cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
