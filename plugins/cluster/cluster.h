@@ -4,12 +4,14 @@
  *   cluster_link.c     the two Redis connections and their threads
  *   cluster_events.c   local events out, other nodes' events in
  *   cluster_methods.c  announcing methods, the fallback resolver, serving calls
+ *   cluster_lease.c    leases with fencing tokens (one node per job)
  *
  * Redis layout (prefix = [cluster] name):
  *   PUBLISH <prefix>:events         {"n": node, "s": seq, "t": topic, "p": payload}
  *   PUBLISH <prefix>:node:<id>      {"k":"req", "id", "from", "m", "params"}
  *                                   {"k":"rep", "id", "rc", "result"}
- *   SET <prefix>:methods:<id> [names] PX announce_ttl */
+ *   SET <prefix>:methods:<id> [names] PX announce_ttl
+ *   SET <prefix>:lease:<name> "<id>|<token>" NX PX lease_ttl, token = INCR <prefix>:fence:<name> */
 #ifndef CLUSTER_H
 #define CLUSTER_H
 
@@ -57,7 +59,7 @@ typedef struct cluster_state {
     const char *prefix;
     json_t *events;  /* prefixes forwarded and accepted */
     json_t *methods; /* prefixes of local methods shared ("" all) */
-    int64_t call_timeout_ms, announce_ttl_ms, reconnect_max_ms;
+    int64_t call_timeout_ms, announce_ttl_ms, reconnect_max_ms, lease_ttl_ms;
     long long queue_max;
     char ch_events[300], ch_self[300];
 
@@ -81,9 +83,14 @@ typedef struct cluster_state {
     uint64_t ev_forwarded, ev_received, ev_lost, ev_missed;
     uint64_t calls_forwarded, calls_served, calls_failed, reconnects;
     char last_error[200];
+    json_t *leases;           /* {"name": {token, until (mono ms)}} held here; under mu */
+    pthread_mutex_t lease_mu; /* lease_ctx: one caller at a time */
+    void *lease_ctx;          /* redisContext of the lease methods' callers */
 } cluster_state;
 
 /* cluster_link.c */
+/* Connect, authenticate, select the database: a redisContext, or NULL with why. */
+void *cluster_link_connect(cluster_state *st, char *why, size_t n);
 int cluster_link_start(cluster_state *st);
 void cluster_link_stop(cluster_state *st);
 /* Queue a message for the publisher; false when refused (link down, queue
@@ -107,5 +114,12 @@ int cluster_methods_tick(cluster_state *st, void *ctx);
 void cluster_methods_incoming(cluster_state *st, const char *data, size_t len);
 /* Fail every call waiting for a reply (the link went down). */
 void cluster_methods_fail_pending(cluster_state *st);
+
+/* cluster_lease.c */
+int cluster_lease_init(cluster_state *st);
+/* The publisher's tick: renew the leases held (-1 on a connection error). */
+int cluster_lease_tick(cluster_state *st, void *ctx);
+/* Give every held lease back (stop), so another node takes over at once. */
+void cluster_lease_release_all(cluster_state *st);
 
 #endif

@@ -80,7 +80,7 @@ static void set_state(cluster_state *st, bool *flag, bool up, const char *why)
 }
 
 /* Connect, authenticate, select the database. NULL with why filled. */
-static redisContext *link_connect(cluster_state *st, char *why, size_t n)
+void *cluster_link_connect(cluster_state *st, char *why, size_t n)
 {
     struct timeval tv = {1, 0};
     redisContext *c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
@@ -154,7 +154,7 @@ static void *pub_main(void *arg)
     while (!st->stopping) {
         if (!c) {
             pthread_mutex_unlock(&st->mu);
-            c = link_connect(st, why, sizeof why);
+            c = cluster_link_connect(st, why, sizeof why);
             if (c) {
                 backoff = 0;
                 next_tick = 0;
@@ -174,6 +174,8 @@ static void *pub_main(void *arg)
         if (now >= next_tick) {
             pthread_mutex_unlock(&st->mu);
             int rc = cluster_methods_tick(st, c);
+            if (rc == 0)
+                rc = cluster_lease_tick(st, c);
             pthread_mutex_lock(&st->mu);
             next_tick = now + TICK_MS;
             if (rc < 0) {
@@ -255,7 +257,7 @@ static void *sub_main(void *arg)
     int64_t backoff = 0;
     char why[200];
     while (!stopping(st)) {
-        redisContext *c = link_connect(st, why, sizeof why);
+        redisContext *c = cluster_link_connect(st, why, sizeof why);
         redisReply *r = NULL;
         if (c) {
             r = redisCommand(c, "SUBSCRIBE %s %s", st->ch_events, st->ch_self);

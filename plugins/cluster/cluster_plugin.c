@@ -12,8 +12,11 @@
  *   announce_ttl = 5s                     a node's method list expires this long after
  *                                         its last announcement (sent every second)
  *   reconnect_max = 2s                    the reconnect backoff's ceiling
+ *   lease_ttl = 15s                       a lease (cluster.lease) lapses this long after
+ *                                         its holder's last renewal (every second)
  *   queue = 10000                         messages waiting for Redis at most */
 #include <errno.h>
+#include <hiredis/hiredis.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vigia/contract/cluster.h>
@@ -61,6 +64,7 @@ static int read_config(const vg_host *h, const vg_config *cfg, cluster_state *st
     if (h->config_duration(h, cfg, "call_timeout", 2000, 10, 60000, &st->call_timeout_ms) < 0 ||
         h->config_duration(h, cfg, "announce_ttl", 5000, 2000, 3600000, &st->announce_ttl_ms) < 0 ||
         h->config_duration(h, cfg, "reconnect_max", 2000, 100, 60000, &st->reconnect_max_ms) < 0 ||
+        h->config_duration(h, cfg, "lease_ttl", 15000, 3000, 3600000, &st->lease_ttl_ms) < 0 ||
         h->config_int(h, cfg, "queue", 10000, 1, 10000000, &st->queue_max) < 0)
         return -EINVAL;
     snprintf(st->ch_events, sizeof st->ch_events, "%s:events", st->prefix);
@@ -77,6 +81,10 @@ static void state_free(cluster_state *st)
     json_decref(st->owners);
     json_decref(st->nodes);
     json_decref(st->last_seq);
+    json_decref(st->leases);
+    if (st->lease_ctx)
+        redisFree(st->lease_ctx);
+    pthread_mutex_destroy(&st->lease_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     free(st);
@@ -122,6 +130,8 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
     st->owners = json_object();
     st->nodes = json_array();
     st->last_seq = json_object();
+    st->leases = json_object();
+    pthread_mutex_init(&st->lease_mu, NULL);
     int rc = read_config(host, cfg, st);
     if (rc == 0) {
         vg_workq_opts o = VG_WORKQ_OPTS_INIT;
@@ -137,6 +147,8 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
         rc = cluster_methods_init(st);
     if (rc == 0)
         rc = vg_bus_register_method(host->bus, VG_CLUSTER_M_STATUS, m_status, st, NULL);
+    if (rc == 0)
+        rc = cluster_lease_init(st);
     if (rc < 0) {
         if (st->q)
             host->workq_stop(st->q);
@@ -158,6 +170,10 @@ static int cluster_start(void *state)
 static void cluster_stop(void *state)
 {
     cluster_state *st = state;
+    pthread_mutex_lock(&st->mu);
+    st->stopping = true; /* no new lease from here on */
+    pthread_mutex_unlock(&st->mu);
+    cluster_lease_release_all(st); /* hand the jobs over now, not after lease_ttl */
     cluster_link_stop(st);
     st->host->workq_stop(st->q);
 }

@@ -15,4 +15,17 @@
  *   calls_served, calls_failed, reconnects, nodes, remote_methods} */
 #define VG_CLUSTER_M_STATUS "cluster.status"
 
+/* Leases: exactly one node does a job (the monitor's sweeps of a portal).
+ * cluster.lease {name} -> {held, token, holder, error?}: takes the lease when
+ *   free, renews it when this node holds it; the cluster plugin renews held
+ *   leases every second until its node stops (then it gives them back) or
+ *   pauses past [cluster] lease_ttl. token: the fencing token, larger for
+ *   every new holder. Without Redis: held only while the local expiry lasts.
+ * cluster.lease_check {name} -> {valid, token?, reason?}: is this node still
+ *   the holder (its token is the key's)? Ask right before acting on the
+ *   job's result: a holder that was paused and lost the lease gets false.
+ * Without the cluster plugin both are UNAVAILABLE: the node is alone. */
+#define VG_CLUSTER_M_LEASE "cluster.lease"
+#define VG_CLUSTER_M_LEASE_CHECK "cluster.lease_check"
+
 #endif

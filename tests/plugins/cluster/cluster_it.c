@@ -16,65 +16,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "rds.h"
 #include "vgt.h"
 #include "vgt_bus.h"
 #include "vgt_json.h"
 
-/* Every node authenticates (redis_url with a password). */
-#define REDIS_PASSWORD "vgt-s3cret"
-
-static const char *redis_bin;
-static char redis_dir[256];
-static int redis_port;
-static pid_t redis_pid;
+static rds R;
 static vgt_server A, B, C;
 
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static int redis_start(void)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", redis_port);
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a crashed test */
-        execl(redis_bin, redis_bin, "--port", port, "--bind", "127.0.0.1", "--dir", redis_dir,
-              "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log",
-              "--requirepass", REDIS_PASSWORD, (char *)NULL);
-        _exit(127);
-    }
-    if (pid < 0)
-        return -1;
-    redis_pid = pid;
-    /* Ready when a TCP connect succeeds (a PING over curl's telnet is overkill). */
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "exec 3<>/dev/tcp/127.0.0.1/%d", redis_port);
-    for (int i = 0; i < 250; i++) {
-        char sh[200];
-        snprintf(sh, sizeof sh, "bash -c '%s' 2>/dev/null", cmd);
-        if (system(sh) == 0)
-            return 0;
-        sleep_ms(20);
-    }
-    return -1;
-}
-
-static void redis_kill(void)
-{
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGKILL);
-        waitpid(redis_pid, NULL, 0);
-        redis_pid = 0;
-    }
 }
 
 static json_t *status(const vgt_server *s)
@@ -134,27 +91,20 @@ static int a_sees_two_nodes(void *arg)
 static const char *ini(char *buf, size_t n, const char *node)
 {
     snprintf(buf, n,
-             "[cluster]\nredis_url = redis://:" REDIS_PASSWORD
+             "[cluster]\nredis_url = redis://:" RDS_PASSWORD
              "@127.0.0.1:%d\nnode_id = %s\nname = vgt%d\n"
              "events = test. notification.\nreconnect_max = 500ms\ncall_timeout = 3s\n",
-             redis_port, node, redis_port);
+             R.port, node, R.port);
     return buf;
 }
 
 static int setup(void **state)
 {
     (void)state;
-    static const char *const cands[] = {"/usr/bin/redis-server", "/usr/local/bin/redis-server",
-                                        "/usr/sbin/redis-server"};
-    for (size_t i = 0; i < 3 && !redis_bin; i++)
-        if (access(cands[i], X_OK) == 0)
-            redis_bin = cands[i];
-    if (!redis_bin)
-        return 0;
-    if (vgt_tmpdir(redis_dir, sizeof redis_dir, "redis") != 0)
-        return -1;
-    redis_port = vgt_free_port();
-    if (redis_start() != 0)
+    int rc = rds_init(&R);
+    if (rc != 0)
+        return rc > 0 ? 0 : -1;
+    if (rds_start(&R) != 0)
         return -1;
     char buf[512];
     if (vgt_server_start(&A, "busbridge,rest,cluster", NULL, ini(buf, sizeof buf, "a")) != 0 ||
@@ -172,17 +122,14 @@ static int teardown(void **state)
     bad |= vgt_server_stop_clean(&A);
     bad |= vgt_server_stop_clean(&B);
     bad |= vgt_server_stop_clean(&C);
-    redis_kill();
-    if (redis_dir[0])
-        vgt_rmtree(redis_dir);
+    rds_cleanup(&R);
     return bad ? -1 : 0;
 }
 
 #define NEED_REDIS()                                                                               \
     do {                                                                                           \
-        if (!redis_bin) {                                                                          \
-            fprintf(stderr, "SKIP: redis-server is not installed (Debian: redis-server; "          \
-                            "scripts/install-deps.sh test installs it)\n");                        \
+        if (!R.bin) {                                                                              \
+            fprintf(stderr, RDS_SKIP_MESSAGE);                                                     \
             skip();                                                                                \
         }                                                                                          \
     } while (0)
@@ -402,7 +349,7 @@ static void test_redis_restart(void **state)
     (void)state;
     NEED_REDIS();
     long long lost0 = counter(&A, "events_lost");
-    redis_kill();
+    rds_kill(&R);
     assert_true(vgt_wait_until(disconnected, &A, 10000));
     assert_true(vgt_wait_until(a_degraded, NULL, 5000));
     /* Nodes keep serving: local publishing and local methods work. */
@@ -423,7 +370,7 @@ static void test_redis_restart(void **state)
         strstr(json_string_value(json_object_get(err, "message")), "'notifications.stats'"));
     json_decref(r);
 
-    assert_int_equal(redis_start(), 0);
+    assert_int_equal(rds_start(&R), 0);
     assert_true(vgt_wait_until(connected, &A, 15000));
     assert_true(vgt_wait_until(connected, &B, 15000));
     assert_true(vgt_wait_until(connected, &C, 15000));
@@ -455,7 +402,7 @@ static void test_wrong_password(void **state)
     char buf[512];
     snprintf(buf, sizeof buf,
              "[cluster]\nredis_url = redis://:wrong@127.0.0.1:%d\nnode_id = d\nname = vgt%d\n",
-             redis_port, redis_port);
+             R.port, R.port);
     assert_int_equal(vgt_server_start(&D, "busbridge,cluster", NULL, buf), 0);
     json_t *st = NULL;
     for (int i = 0; i < 100; i++) {
