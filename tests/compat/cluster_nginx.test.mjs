@@ -4,7 +4,8 @@
 // A notification created on node A (the only one with the notifications
 // store) reaches every client on every node exactly once; a client on C marks
 // it read (C's broker calls notifications.mark_read, answered by A) and every
-// client hears it once. redis-server and nginx are started on free ports with
+// client hears it once; kill -9 node B: its clients reconnect through nginx to
+// A or C and get the next notification once. redis-server and nginx are started on free ports with
 // temp dirs and killed by pid. Skipped, saying so, when redis-server, nginx
 // or the cluster plugin are missing.
 //
@@ -36,6 +37,7 @@ const PASSWORD = "vgt-s3cret";
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vgclu-"));
 let redis, nginx, redisPort, nginxPort;
 const nodes = {};
+const dead = []; // killed nodes: only their dirs to remove
 const clients = [];
 
 function accepts(port) {
@@ -131,6 +133,7 @@ after(async () => {
   for (const s of clients) s.disconnect();
   await killProc(nginx);
   const errors = [];
+  for (const n of dead) rmSync(n.dir, { recursive: true, force: true });
   for (const n of Object.values(nodes)) {
     try { await n.cleanup(); } catch (e) { errors.push(e); }
   }
@@ -157,7 +160,7 @@ test("notifications reach every client on every node through nginx, once", { ski
   for (let k = 0; k < 40 && Object.values(placed).some((p) => !p.websocket || !p.polling); k++) {
     for (const transport of ["websocket", "polling"]) {
       const before = await clientCounts();
-      const s = io(base, { transports: [transport], query: { sticky: `k${k}` }, reconnection: false });
+      const s = io(base, { transports: [transport], query: { sticky: `k${k}` }, reconnectionDelay: 200, reconnectionDelayMax: 1000 });
       clients.push(s);
       await once(s, "recent_notifications", 10000); // on b and c: answered by a's notifications.list
       const now = await waitFor(async () => {
@@ -201,6 +204,26 @@ test("notifications reach every client on every node through nginx, once", { ski
     assert.equal(read.get(c).length, 1, `node ${c.id} ${c.t}: marked read once`);
     assert.equal(read.get(c)[0].notification_id, ids[2]);
   }
+  // kill -9 node b: its clients reconnect through nginx to a or c (a new
+  // session: recovery across nodes is not built) and get the next one once.
+  const onB = all.filter((c) => c.id === "b");
+  const back = onB.map((c) => once(c.s, "recent_notifications", 15000));
+  dead.push(nodes.b);
+  nodes.b.proc.kill("SIGKILL");
+  await nodes.b.exited;
+  delete nodes.b; // clientCounts asks the live nodes only
+  const recent = await Promise.all(back);
+  for (const [r] of recent)
+    assert.ok(r.notifications.some((n) => n.id === ids[2]), "the reconnected client reloads from a's store");
+  const counts = await clientCounts();
+  assert.equal(counts.a + counts.c, all.length, "every client is on a or c now");
+  for (const c of all) got.get(c).length = 0;
+  const r4 = await fetch(`${nodes.a.base}/api/notifications/test`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  assert.equal(r4.status, 201);
+  await waitFor(() => all.every((c) => got.get(c).length >= 1), 10000, 50);
+  await sleep(300);
+  for (const c of all) assert.equal(got.get(c).length, 1, `${c.id} ${c.t} after the kill: once`);
+
   // nginx really was in between: its access log has the polling requests and
   // the WebSocket upgrades (logged when they close).
   for (const c of all) c.s.disconnect();
