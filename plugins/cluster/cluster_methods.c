@@ -331,9 +331,9 @@ void cluster_methods_incoming(cluster_state *st, const char *data, size_t len)
         for (cluster_pending *pd = st->pending; pd; pd = pd->next) {
             if (!pd->done && strcmp(pd->id, id) == 0) {
                 json_t *rc = json_object_get(msg, "rc");
-                pd->rc = json_is_integer(rc) ? (int)json_integer_value(rc) : -EIO;
-                if (pd->rc > 0)
-                    pd->rc = 0;
+                json_int_t v = json_is_integer(rc) ? json_integer_value(rc) : -EIO;
+                /* an errno from another node: 0 or -1..-4095, anything else is -EIO */
+                pd->rc = v >= 0 ? 0 : v >= -4095 ? (int)v : -EIO;
                 pd->result = json_incref(json_object_get(msg, "result"));
                 if (pd->rc < 0 && !json_is_object(json_object_get(pd->result, "error"))) {
                     json_decref(pd->result);
