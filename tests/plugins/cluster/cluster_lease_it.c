@@ -26,7 +26,7 @@
 #include "rds.h"
 
 #define NNODES 3
-#define LEASE_TTL_MS 3000
+#define LEASE_TTL_MS 5000
 
 static rds R;
 static mt_fixture fx;
