@@ -49,7 +49,8 @@ static int start_node(int i)
                  "per_host_interval = 0\ncontact_url = https://example.invalid/vigia-tests\n\n"
                  "[monitor:fx]\nbase_url = %s\ninterval = 300ms\nrows = 5\n\n"
                  "[cluster]\nredis_url = redis://:" RDS_PASSWORD "@127.0.0.1:%d\nnode_id = %s\n"
-                 "name = vgtl%d\nlease_ttl = %dms\nreconnect_max = 500ms\n",
+                 "name = vgtl%d\nlease_ttl = %dms\nreconnect_max = 500ms\n"
+                 "events = monitor. dataset.\n",
                  fx.base, R.port, ids[i], R.port, LEASE_TTL_MS) < 0)
         return -1;
     int rc = vgt_server_start(&N[i], "busbridge,cluster,monitor", NULL, ini);
@@ -87,11 +88,40 @@ static int teardown(void **state)
     return bad ? -1 : 0;
 }
 
+/* This node's own events of `topic` (not those republished from other nodes). */
+static json_t *own_events(int i, const char *topic)
+{
+    json_t *ev = mt_events(&N[i], 0, topic);
+    json_t *own = json_array();
+    size_t k;
+    json_t *e;
+    json_array_foreach (ev, k, e)
+        if (!json_object_get(json_object_get(e, "payload"), "cluster_origin"))
+            json_array_append(own, e);
+    json_decref(ev);
+    return own;
+}
+
+/* Events of `topic` node i received from node `from` through the cluster. */
+static size_t from_node(int i, const char *topic, int from)
+{
+    json_t *ev = mt_events(&N[i], 0, topic);
+    size_t n = 0, k;
+    json_t *e;
+    json_array_foreach (ev, k, e) {
+        const char *o =
+            json_string_value(json_object_get(json_object_get(e, "payload"), "cluster_origin"));
+        n += o && strcmp(o, ids[from]) == 0;
+    }
+    json_decref(ev);
+    return n;
+}
+
 static size_t sweeps(int i)
 {
     if (dead[i])
         return 0;
-    json_t *ev = mt_events(&N[i], 0, "monitor.sweep_started");
+    json_t *ev = own_events(i, "monitor.sweep_started");
     size_t n = json_array_size(ev);
     json_decref(ev);
     return n;
@@ -117,8 +147,8 @@ static long long iso_ms(const char *s)
 
 static size_t spans(int i, span *out, size_t n, size_t max)
 {
-    json_t *started = mt_events(&N[i], 0, "monitor.sweep_started");
-    json_t *finished = mt_events(&N[i], 0, "monitor.sweep_finished");
+    json_t *started = own_events(i, "monitor.sweep_started");
+    json_t *finished = own_events(i, "monitor.sweep_finished");
     size_t k, j;
     json_t *e, *f;
     json_array_foreach (started, k, e) {
@@ -189,6 +219,25 @@ static void test_one_sweeper(void **state)
     sleep_ms(1500); /* the holder sweeps about 5 more times meanwhile */
     assert_int_equal(sweeps(other), before);
     assert_int_equal(before, 0);
+    /* The sweeping node's events reach the other one through the cluster. */
+    assert_true(from_node(other, "monitor.sweep_finished", h) >= 3);
+    /* ... a dataset event too: a title changed on the portal. */
+    json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=1");
+    const char *id = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(page, "result"), "results"), 0), "id"));
+    assert_non_null(id);
+    char op[256];
+    snprintf(op, sizeof op, "{\"op\":\"modify_dataset\",\"id\":\"%s\",\"title\":\"renamed\"}", id);
+    json_decref(page);
+    json_t *done = mt_control(&fx, op);
+    assert_non_null(done);
+    json_decref(done);
+    for (int waited = 0; from_node(other, "dataset.modified", h) == 0; waited += 100) {
+        if (waited > 10000)
+            fail_msg("node %s's dataset.modified did not reach node %s", ids[h], ids[other]);
+        sleep_ms(100);
+    }
+    assert_int_equal(from_node(other, "dataset.modified", h), 1);
     assert_no_overlap();
 
     /* kill -9 the holder: the other takes over within the lease + one interval. */
@@ -234,7 +283,7 @@ static void test_one_sweeper(void **state)
     assert_int_equal(kill(N[other].pid, SIGCONT), 0);
     json_t *fenced = NULL;
     for (int waited = 0; !fenced && waited < 10000; waited += 100) {
-        json_t *fin = mt_events(&N[other], 0, "monitor.sweep_finished");
+        json_t *fin = own_events(other, "monitor.sweep_finished");
         size_t i;
         json_t *e;
         json_array_foreach (fin, i, e) {
