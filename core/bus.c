@@ -52,6 +52,14 @@ struct core_bus {
     method *methods;
     size_t n_subs, n_methods;
 
+    /* The one fallback resolver (host->bus_fallback), NULL when none. */
+    vg_bus_fallback_cb fb_cb;
+    void *fb_user;
+    vg_free_cb fb_free;
+    core_bus_client *fb_owner;
+    int fb_calls; /* in flight */
+    uint64_t fb_resolved, fb_declined;
+
     uint64_t published, delivered, failed;
 };
 
@@ -408,6 +416,19 @@ static void unregister_locked(core_bus *bus, method *m, vg_free_cb *fc, void **f
     free(m);
 }
 
+/* Caller holds the lock: waits for resolver calls in flight, then unsets it. */
+static void fallback_clear_locked(core_bus *bus, vg_free_cb *fc, void **fu)
+{
+    bus->fb_cb = NULL;
+    while (bus->fb_calls > 0)
+        pthread_cond_wait(&bus->idle, &bus->lock);
+    *fc = bus->fb_free;
+    *fu = bus->fb_user;
+    bus->fb_free = NULL;
+    bus->fb_user = NULL;
+    bus->fb_owner = NULL;
+}
+
 static int op_unregister_method(vg_bus *b, const char *name)
 {
     core_bus_client *c = client_of(b);
@@ -450,6 +471,59 @@ static const char *errno_code(int rc)
     }
 }
 
+static json_t *unavailable(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    int plen = dot ? (int)(dot - name) : (int)strlen(name);
+    return vg_error_new("UNAVAILABLE",
+                        "no loaded plugin provides method '%s' (is the '%.*s' plugin loaded?)",
+                        name, plen, name);
+}
+
+/* Set while this thread runs the fallback resolver: a call it makes to
+ * another unknown method is not resolved again (no recursion through it). */
+static _Thread_local bool in_fallback;
+
+/* No local owner: ask the fallback resolver, if any. Called without the lock. */
+static int call_fallback(core_bus *bus, const char *name, const json_t *params, json_t **result)
+{
+    pthread_mutex_lock(&bus->lock);
+    vg_bus_fallback_cb cb = in_fallback ? NULL : bus->fb_cb;
+    void *user = bus->fb_user;
+    if (cb)
+        bus->fb_calls++;
+    pthread_mutex_unlock(&bus->lock);
+    if (!cb) {
+        *result = unavailable(name);
+        return -ENOSYS;
+    }
+    json_t *res = NULL;
+    in_fallback = true;
+    int rc = cb(name, params, &res, user);
+    in_fallback = false;
+    pthread_mutex_lock(&bus->lock);
+    bus->fb_calls--;
+    if (rc == -ENOSYS)
+        bus->fb_declined++;
+    else
+        bus->fb_resolved++;
+    pthread_cond_broadcast(&bus->idle);
+    pthread_mutex_unlock(&bus->lock);
+    if (rc > 0)
+        rc = 0;
+    if (rc == -ENOSYS && (!res || !json_is_object(json_object_get(res, "error")))) {
+        json_decref(res);
+        res = unavailable(name);
+    } else if (rc < 0 && (!res || !json_is_object(json_object_get(res, "error")))) {
+        json_decref(res);
+        res = vg_error_new(errno_code(rc), "method '%s' failed: %s", name, strerror(-rc));
+    }
+    if (rc == 0 && !res)
+        res = json_object();
+    *result = res;
+    return rc;
+}
+
 static int op_call(vg_bus *b, const char *name, const json_t *params, json_t **result)
 {
     core_bus *bus = client_of(b)->bus;
@@ -462,13 +536,11 @@ static int op_call(vg_bus *b, const char *name, const json_t *params, json_t **r
     method *m = find_method(bus, name);
     if (!m) {
         pthread_mutex_unlock(&bus->lock);
-        const char *dot = strchr(name, '.');
-        int plen = dot ? (int)(dot - name) : (int)strlen(name);
-        *result = vg_error_new("UNAVAILABLE",
-                               "no loaded plugin provides method '%s' (is the '%.*s' plugin "
-                               "loaded?)",
-                               name, plen, name);
-        return -ENOSYS;
+        if (!valid_topic(name, false, false)) {
+            *result = unavailable(name);
+            return -ENOSYS;
+        }
+        return call_fallback(bus, name, params, result);
     }
     m->calls++;
     vg_method_cb cb = m->cb;
@@ -568,7 +640,7 @@ void core_bus_free(core_bus *bus)
         bus->head = (bus->head + 1) % bus->capacity;
         bus->count--;
     }
-    if (bus->subs || bus->methods)
+    if (bus->subs || bus->methods || bus->fb_cb)
         core_log("bus", VG_LOG_WARN, "freed with registrations left");
     free(bus->ring);
     pthread_mutex_destroy(&bus->lock);
@@ -634,17 +706,64 @@ void core_bus_client_clear(core_bus_client *c)
         if (!found)
             break;
     }
+    vg_free_cb fc = NULL;
+    void *fu = NULL;
+    pthread_mutex_lock(&bus->lock);
+    if (bus->fb_owner == c)
+        fallback_clear_locked(bus, &fc, &fu);
+    pthread_mutex_unlock(&bus->lock);
+    if (fc)
+        fc(fu);
+}
+
+int core_bus_set_fallback(core_bus_client *c, vg_bus_fallback_cb cb, void *user,
+                          vg_free_cb user_free)
+{
+    core_bus *bus = c->bus;
+    if (!cb) {
+        if (user_free)
+            user_free(user);
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&bus->lock);
+    if (bus->fb_cb) {
+        const char *other = bus->fb_owner->owner;
+        pthread_mutex_unlock(&bus->lock);
+        core_log(c->owner, VG_LOG_ERROR, "the bus fallback resolver is already set by '%s'", other);
+        if (user_free)
+            user_free(user);
+        return -EEXIST;
+    }
+    bus->fb_cb = cb;
+    bus->fb_user = user;
+    bus->fb_free = user_free;
+    bus->fb_owner = c;
+    pthread_mutex_unlock(&bus->lock);
+    return 0;
+}
+
+json_t *core_bus_methods(core_bus *bus)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&bus->lock);
+    for (method *m = bus->methods; m && arr; m = m->next)
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:s}", "name", m->name, "plugin", m->owner->owner));
+    pthread_mutex_unlock(&bus->lock);
+    return arr;
 }
 
 json_t *core_bus_stats(core_bus *bus)
 {
     pthread_mutex_lock(&bus->lock);
-    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "published",
-                          (json_int_t)bus->published, "delivered", (json_int_t)bus->delivered,
-                          "failed", (json_int_t)bus->failed, "queue_depth", (json_int_t)bus->count,
-                          "queue_high_water", (json_int_t)bus->high_water, "queue_capacity",
-                          (json_int_t)bus->capacity, "subscriptions", (json_int_t)bus->n_subs,
-                          "methods", (json_int_t)bus->n_methods);
+    json_t *o =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "published",
+                  (json_int_t)bus->published, "delivered", (json_int_t)bus->delivered, "failed",
+                  (json_int_t)bus->failed, "queue_depth", (json_int_t)bus->count,
+                  "queue_high_water", (json_int_t)bus->high_water, "queue_capacity",
+                  (json_int_t)bus->capacity, "subscriptions", (json_int_t)bus->n_subs, "methods",
+                  (json_int_t)bus->n_methods, "fallback", bus->fb_cb != NULL, "fallback_resolved",
+                  (json_int_t)bus->fb_resolved, "fallback_declined", (json_int_t)bus->fb_declined);
     pthread_mutex_unlock(&bus->lock);
     return o;
 }

@@ -30,8 +30,17 @@ void core_bus_client_release(core_bus_client *client);
 void core_bus_client_clear(core_bus_client *client);
 vg_bus *core_bus_client_handle(core_bus_client *client);
 
+/* Set the bus's one fallback resolver (host->bus_fallback), owned by client
+ * `c` and removed with its registrations. -EEXIST when another client has
+ * set one, -EINVAL without `cb`; user_free runs on failure too. */
+int core_bus_set_fallback(core_bus_client *c, vg_bus_fallback_cb cb, void *user,
+                          vg_free_cb user_free);
+/* [{name, plugin}] of the methods registered on this bus: new reference. */
+json_t *core_bus_methods(core_bus *bus);
+
 /* {published, delivered, failed, queue_depth, queue_high_water,
- *  queue_capacity, subscriptions, methods}: new reference. */
+ *  queue_capacity, subscriptions, methods, fallback, fallback_resolved,
+ *  fallback_declined}: new reference. */
 json_t *core_bus_stats(core_bus *bus);
 /* Block until the queue is empty and the current event is delivered (tests). */
 void core_bus_flush(core_bus *bus);

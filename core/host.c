@@ -2,6 +2,7 @@
  * identity (for logs, failure reasons and cleanup) to the core services. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -287,6 +288,30 @@ static int h_tz_info(const vg_host *h, const char *zone, int64_t t, vg_tz_info *
     return rc;
 }
 
+static int h_bus_fallback(const vg_host *h, vg_bus_fallback_cb cb, void *user, vg_free_cb user_free)
+{
+    core_plugin *p = plugin_of(h);
+    if (!p->bus_client) {
+        if (user_free)
+            user_free(user);
+        return -EINVAL;
+    }
+    return core_bus_set_fallback(p->bus_client, cb, user, user_free);
+}
+
+static void h_health_note(const vg_host *h, const char *problem)
+{
+    core_plugin *p = plugin_of(h);
+    pthread_mutex_lock(&p->srv->health_lock);
+    bool was = p->health[0] != '\0';
+    snprintf(p->health, sizeof p->health, "%s", problem ? problem : "");
+    bool now = p->health[0] != '\0';
+    pthread_mutex_unlock(&p->srv->health_lock);
+    if (was != now)
+        core_log(h->plugin_name, now ? VG_LOG_WARN : VG_LOG_INFO, "health: %s",
+                 now ? problem : "no longer degraded");
+}
+
 void core_host_fill(core_plugin *p)
 {
     vg_host *h = &p->host;
@@ -331,4 +356,6 @@ void core_host_fill(core_plugin *p)
     h->admin_action = h_admin_action;
     h->peer_is_loopback = h_peer_is_loopback;
     h->tz_info = h_tz_info;
+    h->bus_fallback = h_bus_fallback;
+    h->health_note = h_health_note;
 }

@@ -223,18 +223,51 @@ static json_t *plugin_list(core_server *srv)
     return arr;
 }
 
+/* {"<plugin>": "<problem>"} of the plugins that reported one (host->health_note),
+ * or NULL when none did. */
+static json_t *degraded_list(core_server *srv)
+{
+    json_t *o = NULL;
+    pthread_mutex_lock(&srv->health_lock);
+    for (size_t i = 0; i < srv->nplugins; i++) {
+        core_plugin *p = srv->plugins[i];
+        if (p && p->inited && p->health[0]) {
+            if (!o)
+                o = json_object();
+            json_object_set_new(o, p->desc->header.name, json_string(p->health));
+        }
+    }
+    pthread_mutex_unlock(&srv->health_lock);
+    return o;
+}
+
 static int health_route(vg_http_request *req, void *user)
 {
     core_server *srv = user;
     char why[320];
+    json_t *degraded = degraded_list(srv);
     if (!core_storage_ok(srv->storage, why, sizeof why)) {
         json_t *body = json_pack("{s:s, s:s, s:s, s:o}", "status", "error", "version",
                                  VIGIA_VERSION, "reason", why, "plugins", plugin_list(srv));
+        if (body && degraded)
+            json_object_set(body, "degraded", degraded);
+        json_decref(degraded);
         return vg_http_reply_json(req, 503, body);
     }
-    json_t *body = json_pack("{s:s, s:s, s:o}", "status", "ok", "version", VIGIA_VERSION, "plugins",
-                             plugin_list(srv));
+    /* A degraded node still serves its own clients: 200, so a load balancer keeps it. */
+    json_t *body = json_pack("{s:s, s:s, s:o}", "status", degraded ? "degraded" : "ok", "version",
+                             VIGIA_VERSION, "plugins", plugin_list(srv));
+    if (body && degraded)
+        json_object_set(body, "degraded", degraded);
+    json_decref(degraded);
     return vg_http_reply_json(req, 200, body);
+}
+
+static int m_bus_methods(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    *result = json_pack("{s:o}", "methods", core_bus_methods(((core_server *)user)->bus));
+    return *result ? 0 : -ENOMEM;
 }
 
 static int m_bus_stats(const json_t *params, json_t **result, void *user)
@@ -267,6 +300,7 @@ static int register_core(core_server *srv)
     vg_bus *b = core_bus_client_handle(srv->core_client);
     int rc = 0;
     rc |= vg_bus_register_method(b, VG_CORE_M_BUS_STATS, m_bus_stats, srv, NULL);
+    rc |= vg_bus_register_method(b, VG_CORE_M_BUS_METHODS, m_bus_methods, srv, NULL);
     rc |= vg_bus_register_method(b, VG_CORE_M_HTTP_STATS, m_http_stats, srv, NULL);
     rc |= vg_bus_register_method(b, VG_CORE_M_STATUS, m_core_status, srv, NULL);
     rc |= core_http_route(srv->http, NULL, "GET", "/api/health", health_route, srv, NULL);
@@ -333,6 +367,7 @@ static void server_cleanup(core_server *srv)
 int core_server_check_config(const char *path, bool strict)
 {
     core_server srv = {0};
+    srv.health_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     srv.cfg = core_config_load(path);
     if (!srv.cfg)
         return 1;
@@ -446,6 +481,7 @@ int core_server_run(const char *path)
     core_storage_install_sigbus();
 
     core_server srv = {0};
+    srv.health_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
     srv.started_wall_ms = core_now_wall_ms();
     srv.started_mono_ms = core_now_mono_ms();
     srv.cfg = core_config_load(path);

@@ -4,6 +4,7 @@
 #define CORE_SERVER_H
 
 #include <ltdl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ typedef struct core_plugin {
     bool inited, started;
     char reason[512];      /* why init failed */
     json_t *admin_actions; /* host->admin_action texts, NULL when none */
+    char health[256];      /* host->health_note, "" when fine; under health_lock */
 } core_plugin;
 
 typedef struct core_settings {
@@ -60,7 +62,8 @@ struct core_server {
     size_t nplugins;
     int64_t started_wall_ms;
     int64_t started_mono_ms;
-    int unknown_keys; /* in plugins' sections (--check-config --strict) */
+    int unknown_keys;            /* in plugins' sections (--check-config --strict) */
+    pthread_mutex_t health_lock; /* core_plugin.health */
 };
 
 /* Read and validate [server]; errors are logged with file:line. */

@@ -9,7 +9,13 @@
  * bench/peers/server.js which serves the same path). Each payload carries the
  * trigger time and index.
  *
- *   fanout -p PORT -n CLIENTS -m MESSAGES [-i INTERVAL_MS] [-s SERVER_PID] [-l LABEL]
+ *   fanout -p PORT[,PORT...] -n CLIENTS -m MESSAGES [-i INTERVAL_MS] [-s SERVER_PID]
+ *          [-l LABEL] [-P PUBLISH_PORT]
+ *
+ * With several ports (the nodes of a cluster, bench/cluster) the clients are
+ * spread over them round-robin and broadcasts are triggered on PUBLISH_PORT
+ * (default: the first); the paced phase's latency is then also split into
+ * clients of the publishing node ("local") and of the others ("remote").
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,13 +36,17 @@ enum { ST_CONNECTING, ST_HTTP, ST_OPEN, ST_READY, ST_DEAD };
 
 typedef struct conn {
     int fd;
+    int port;
     int state;
     int is_trigger;
     char *buf;
     size_t len, cap;
 } conn;
 
-static int port = 0, nclients = 1000, nmsgs = 20, interval_ms = 100, server_pid = 0;
+static int port = 0, pub_port = 0, ports[16], nports = 0;
+static uint32_t *lat_local, *lat_remote; /* paced phase, by the client's node */
+static size_t nlat_local, nlat_remote;
+static int nclients = 1000, nmsgs = 20, interval_ms = 100, server_pid = 0;
 static const char *label = "server";
 static conn *conns;
 static int epfd;
@@ -105,14 +115,14 @@ static double self_cpu_s(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-static int open_socket(void)
+static int open_socket(int to_port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
         close(fd);
@@ -192,9 +202,13 @@ static void on_text(conn *c, const char *s, size_t len)
             return;
         int64_t now = now_us();
         uint32_t us = (uint32_t)(now - t);
-        if (i < nmsgs)
+        if (i < nmsgs) {
             lat_a[nlat_a++] = us;
-        else
+            if (c->port == pub_port)
+                lat_local[nlat_local++] = us;
+            else
+                lat_remote[nlat_remote++] = us;
+        } else
             lat_b[nlat_b++] = us;
         recv_count[i]++;
         last_delivery_us = now;
@@ -292,7 +306,7 @@ static void on_writable(conn *c)
                  "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                 port);
+                 c->port);
     c->state = ST_HTTP;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -321,7 +335,7 @@ static void trigger(int index)
         return;
     c->is_trigger = 1;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)pub_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -381,10 +395,15 @@ static int64_t delivered(int from, int to)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:P:")) != -1) {
         switch (opt) {
         case 'p':
-            port = atoi(optarg);
+            for (char *tok = strtok(optarg, ","); tok && nports < 16; tok = strtok(NULL, ","))
+                ports[nports++] = atoi(tok);
+            port = nports ? ports[0] : 0;
+            break;
+        case 'P':
+            pub_port = atoi(optarg);
             break;
         case 'n':
             nclients = atoi(optarg);
@@ -403,7 +422,8 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr,
-                    "usage: %s -p PORT -n CLIENTS -m MESSAGES [-i MS] [-s PID] [-l LABEL]\n",
+                    "usage: %s -p PORT[,PORT...] -n CLIENTS -m MESSAGES [-i MS] [-s PID] "
+                    "[-l LABEL] [-P PUBLISH_PORT]\n",
                     argv[0]);
             return 2;
         }
@@ -418,12 +438,16 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (!pub_port)
+        pub_port = port;
     conns = calloc((size_t)nclients, sizeof *conns);
+    lat_local = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_local);
+    lat_remote = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_remote);
     lat_a = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_a);
     lat_b = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_b);
     recv_count = calloc((size_t)nmsgs * 2, sizeof *recv_count);
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!conns || !lat_a || !lat_b || !recv_count || epfd < 0)
+    if (!conns || !lat_a || !lat_b || !lat_local || !lat_remote || !recv_count || epfd < 0)
         return 1;
     long rss0 = server_rss_kb();
     double cpu_self0 = self_cpu_s();
@@ -434,7 +458,8 @@ int main(int argc, char **argv)
     while ((ready_count + dead_count < nclients) && now_us() - t0 < 180000000) {
         while (started < nclients && started - ready_count - dead_count < 256) {
             conn *c = &conns[started++];
-            c->fd = open_socket();
+            c->port = ports[(started - 1) % nports];
+            c->fd = open_socket(c->port);
             if (c->fd < 0) {
                 c->state = ST_DEAD;
                 dead_count++;
@@ -491,12 +516,18 @@ int main(int argc, char **argv)
            "\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f},"
            "\"server\":{\"rss_before_kb\":%ld,\"rss_after_kb\":%ld,\"rss_per_conn_kb\":%.1f,"
            "\"rss_total_per_conn_kb\":%.1f,\"cpu_s\":%.2f,\"cpu_pct\":%.0f},"
-           "\"generator\":{\"cpu_s\":%.2f,\"cpu_pct\":%.0f,\"connect_cpu_s\":%.2f}}\n",
+           "\"generator\":{\"cpu_s\":%.2f,\"cpu_pct\":%.0f,\"connect_cpu_s\":%.2f},",
            label, nclients, held, connect_s, nmsgs, interval_ms, (long long)got_a,
            (long long)held * nmsgs, a50, a99, amax, phase_a_s, (long long)got_b,
            (long long)held * nmsgs, burst_s, burst_s > 0 ? (double)got_b / burst_s : 0, b50, b99,
            bmax, rss0, rss1, held ? (double)(rss1 - rss0) / held : 0,
            held ? (double)rss1 / held : 0, scpu1 - scpu0, 100.0 * (scpu1 - scpu0) / wall,
            gcpu1 - gcpu0, 100.0 * (gcpu1 - gcpu0) / wall, gcpu0 - cpu_self0);
+    double l50, l99, lmax, r50, r99, rmax;
+    pct(lat_local, nlat_local, &l50, &l99, &lmax);
+    pct(lat_remote, nlat_remote, &r50, &r99, &rmax);
+    printf("\"nodes\":%d,\"paced_local\":{\"n\":%zu,\"p50_ms\":%.2f,\"p99_ms\":%.2f},"
+           "\"paced_remote\":{\"n\":%zu,\"p50_ms\":%.2f,\"p99_ms\":%.2f}}\n",
+           nports, nlat_local, l50, l99, nlat_remote, r50, r99);
     return held == nclients ? 0 : 1;
 }

@@ -82,6 +82,26 @@ typedef int (*vg_method_cb)(const json_t *params, json_t **result, void *user);
 
 typedef void (*vg_free_cb)(void *user);
 
+/* The fallback resolver: one per server, set with host->bus_fallback
+ * (plugin.h; check host->struct_size first), by a plugin that can answer
+ * methods no local plugin provides (the cluster plugin forwards them to the
+ * node that owns them).
+ *   - vg_bus_call of a name that no local plugin registered calls it, in the
+ *     caller's thread, with the method's `name` and borrowed `params`; it
+ *     answers exactly like a vg_method_cb (0 and a new reference in *result,
+ *     or a negative errno and an error object).
+ *   - To decline (it does not know `name` either) return -ENOSYS: with
+ *     *result left NULL the bus answers its usual UNAVAILABLE error naming
+ *     the method; with an error object that object is the answer.
+ *   - It may block, but boundedly (its own timeout): callers are HTTP
+ *     handlers and bus callbacks. Keep it well under a second when it can.
+ *   - A vg_bus_call of an unknown method made from inside the resolver is not
+ *     resolved again (it gets UNAVAILABLE at once): no recursion.
+ *   - It is removed with its plugin's registrations (before destroy), after
+ *     the calls in flight return; user_free runs then. */
+typedef int (*vg_bus_fallback_cb)(const char *name, const json_t *params, json_t **result,
+                                  void *user);
+
 /* The operations behind the inline functions below. Plugins never call these
  * members directly; they are filled in by the core. */
 typedef struct vg_bus_ops {
@@ -144,7 +164,8 @@ static inline int vg_bus_unregister_method(vg_bus *bus, const char *name)
 /* Call a method in this thread. `params` is borrowed (may be NULL). *result is
  * always set to a new reference: the reply on 0, an error object
  * {"error":{"code","message"}} on a negative return. -ENOSYS means no plugin
- * provides `name` (code "UNAVAILABLE"). */
+ * provides `name` (code "UNAVAILABLE"), neither locally nor through the
+ * fallback resolver (vg_bus_fallback_cb), when one is set. */
 static inline int vg_bus_call(vg_bus *bus, const char *name, const json_t *params, json_t **result)
 {
     return bus->ops->call(bus, name, params, result);

@@ -262,6 +262,20 @@ struct vg_host {
      * zone), -EBADMSG (the zone file is not valid TZif; the core logs why);
      * *out is UTC on error. Thread-safe; check host->struct_size first. */
     int (*tz_info)(const vg_host *host, const char *zone, int64_t t, vg_tz_info *out);
+    /* Also ABI 1.3 (scale-out). Check host->struct_size before calling.
+     * Set the server's one bus fallback resolver (bus.h, vg_bus_fallback_cb):
+     * vg_bus_call of a method no local plugin provides goes to it. From init
+     * or start. 0; -EEXIST when another plugin set one; -EINVAL without `cb`;
+     * user_free runs on failure and when the plugin's registrations are
+     * removed (before its destroy). */
+    int (*bus_fallback)(const vg_host *host, vg_bus_fallback_cb cb, void *user,
+                        vg_free_cb user_free);
+    /* Report a degradation the node keeps serving through ("redis
+     * unreachable since ..."), or clear it with NULL. GET /api/health then
+     * answers {"status":"degraded", "degraded":{"<plugin>":"<text>"}} with
+     * status 200 (a load balancer keeps the node). Any thread; texts beyond
+     * 255 bytes are cut. */
+    void (*health_note)(const vg_host *host, const char *problem);
 };
 
 /* 1 when the host table has `member` (appended in a later ABI minor than the

@@ -331,6 +331,10 @@ typedef struct mon_plugin {
 /* plugin.c: wait before the next sweep after `failures` failed ones in a row */
 int64_t mon_next_wait_ms(const mon_portal_cfg *p, int failures);
 
+/* lease.c: in a cluster, one node per portal; both true when alone */
+bool mon_lease_hold(mon_plugin *m, const char *portal);
+bool mon_lease_fence(mon_plugin *m, const char *portal, char *err, size_t n);
+
 /* sweep.c */
 void mon_sweep_portal(mon_plugin *m, size_t idx);
 int mon_publish(mon_plugin *m, const char *topic, json_t *payload);

@@ -41,7 +41,8 @@ static void *sweeper(void *arg)
             rt->run_requested = false;
             rt->running = true;
             pthread_mutex_unlock(&m->mu);
-            mon_sweep_portal(m, pick);
+            if (mon_lease_hold(m, rt->cfg->name))
+                mon_sweep_portal(m, pick);
             pthread_mutex_lock(&m->mu);
             rt->running = false;
             int64_t wait = mon_next_wait_ms(rt->cfg, rt->failures);

@@ -600,6 +600,11 @@ static void hold_outcome(sweep *s)
 static void sweep_apply(sweep *s)
 {
     mon_plugin *m = s->m;
+    if (!mon_lease_fence(m, s->p->name, s->err, sizeof s->err)) {
+        s->cancelled = true; /* another node sweeps this portal now */
+        s->reason = VG_MONITOR_SWEEP_CANCELLED;
+        return;
+    }
     pthread_mutex_lock(&m->mu);
     bool quiet = !s->rt->baseline_done && !m->cfg.announce_initial;
     pthread_mutex_unlock(&m->mu);

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <vigia/contract/cluster.h>
 #include <vigia/contract/watch.h>
 
 static void family(rest_buf *b, const char *name, const char *type, const char *help)
@@ -221,6 +222,35 @@ static void watch_families(rest_state *st, rest_buf *b, const json_t *ws)
     }
 }
 
+/* The cluster plugin's link to Redis and what crossed it (cluster.status). */
+static void cluster_families(rest_state *st, rest_buf *b, const json_t *cs)
+{
+    (void)st;
+    family(b, "vigia_cluster_connected", "gauge", "1 while this node's Redis link is up.");
+    sample(b, "vigia_cluster_connected", NULL, json_object_get(cs, "connected"));
+    family(b, "vigia_cluster_events_total", "counter",
+           "Events across nodes: forwarded, received, lost (not forwarded: Redis down or queue "
+           "full), missed (gaps in another node's sequence).");
+    static const char *const ev[] = {"forwarded", "received", "lost", "missed"};
+    for (size_t i = 0; i < 4; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "events_%s", ev[i]);
+        const char *labels[] = {"result", ev[i], NULL};
+        sample(b, "vigia_cluster_events_total", labels, json_object_get(cs, key));
+    }
+    family(b, "vigia_cluster_calls_total", "counter",
+           "Method calls across nodes: forwarded from here, served here, failed (no reply).");
+    static const char *const calls[] = {"forwarded", "served", "failed"};
+    for (size_t i = 0; i < 3; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "calls_%s", calls[i]);
+        const char *labels[] = {"result", calls[i], NULL};
+        sample(b, "vigia_cluster_calls_total", labels, json_object_get(cs, key));
+    }
+    family(b, "vigia_cluster_reconnects_total", "counter", "Times the Redis link came back up.");
+    sample(b, "vigia_cluster_reconnects_total", NULL, json_object_get(cs, "reconnects"));
+}
+
 char *rest_metrics_render(rest_state *st, size_t *len)
 {
     rest_buf b = {0};
@@ -237,7 +267,8 @@ char *rest_metrics_render(rest_state *st, size_t *len)
     } sources[] = {
         {VG_MONITOR_M_STATUS, monitor_families}, {VG_NOTIFICATIONS_M_STATS, notification_families},
         {VG_BROKER_M_STATUS, broker_families},   {VG_CORE_M_BUS_STATS, bus_families},
-        {VG_CORE_M_HTTP_STATS, http_families},   {VG_WATCH_M_STATUS, watch_families}};
+        {VG_CORE_M_HTTP_STATS, http_families},   {VG_WATCH_M_STATUS, watch_families},
+        {VG_CLUSTER_M_STATUS, cluster_families}};
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
         json_t *res = rest_call_quiet(st, sources[i].method, NULL, NULL);
         if (res)

@@ -180,6 +180,19 @@ def main():
     for s in literals(tests('tests/plugins/monitor/monitor_signals_test.c')):
         if 0 < len(s) < 400:
             save('fuzz_frequency', s)
+    # Redis messages of the cluster plugin (first byte: 0 events channel, 1 node channel).
+    for m in [b'{"n":"a","s":1,"t":"test.tick","p":{"v":1,"i":0}}',
+              b'{"n":"me","s":2,"t":"test.tick","p":{"v":1}}',
+              b'{"n":"b","s":9,"t":"other.tick","p":{}}',
+              b'{"n":"b","s":"x","t":"test.x","p":[]}']:
+        save('fuzz_cluster_msg', b'\x00' + m)
+    for m in [b'{"k":"req","id":"a-1","from":"a","m":"notifications.stats","params":{}}',
+              b'{"k":"req","id":"a-2","from":"a","m":"x.y"}',
+              b'{"k":"rep","id":"me-1","rc":0,"result":{"unread":3}}',
+              b'{"k":"rep","id":"me-1","rc":-2,"result":{"error":{"code":"NOT_FOUND","message":"m"}}}',
+              b'{"k":"rep","id":"me-1","rc":-2,"result":7}',
+              b'{"k":"rep","id":"zz","rc":0}']:
+        save('fuzz_cluster_msg', b'\x01' + m)
 
     if a.fixture:
         for p in fixture_pages(a.fixture):

@@ -19,6 +19,8 @@ cmake --install "$build" --prefix "$tmp/p" > "$tmp/log" || { cat "$tmp/log"; exi
     for p in broker monitor notifications probe rest watch webhook webpush; do echo "$lib/vigia/plugins/$p.so"; done
     # the email plugin and its templates, installed for operators to copy (docs/email.md)
     echo "$lib/vigia/plugins/email.so"
+    # the cluster plugin, built when hiredis is found (docs/cluster.md)
+    if [ -f "$build/plugins-out/cluster.so" ]; then echo "$lib/vigia/plugins/cluster.so"; fi
     (cd "$(dirname "$0")/../../plugins/email/templates" && find . -type f | sed 's|^\./|share/vigia/email/templates/|')
 } | sort > "$tmp/want"
 if ! diff -u "$tmp/want" "$tmp/got"; then

@@ -1,5 +1,5 @@
 /* The bus: ordering under concurrent publishers, matching, ownership,
- * bounded queue, unsubscribe during delivery, methods. */
+ * bounded queue, unsubscribe during delivery, methods, the fallback resolver. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -329,6 +329,170 @@ static void test_methods(void **state)
     rec_done(&r);
 }
 
+/* ---- fallback resolver ---- */
+
+typedef struct resolver {
+    vg_bus *bus; /* for the recursion check */
+    atomic_int calls, freed, in_flight;
+    int block_ms;
+    atomic_int returned; /* calls that have finished */
+} resolver;
+
+/* Answers "remote.*" with {"name", "params"}, declines "none.*" with the
+ * bus's message, "own.*" with its own error, and from inside calls another
+ * unknown method (which must not come back here). */
+static int fb_cb(const char *name, const json_t *params, json_t **result, void *user)
+{
+    resolver *rv = user;
+    atomic_fetch_add(&rv->calls, 1);
+    atomic_fetch_add(&rv->in_flight, 1);
+    if (rv->block_ms)
+        usleep((useconds_t)rv->block_ms * 1000);
+    int rc;
+    if (strncmp(name, "remote.", 7) == 0) {
+        json_t *inner = NULL;
+        int irc = vg_bus_call(rv->bus, "remote.inner", NULL, &inner);
+        *result = json_pack("{s:s, s:O?, s:i}", "name", name, "params", (json_t *)params,
+                            "inner_rc", irc);
+        json_decref(inner);
+        rc = 0;
+    } else if (strncmp(name, "own.", 4) == 0) {
+        rc = vg_method_fail(result, -ENOSYS, "UNAVAILABLE", "no node owns '%s'", name);
+    } else {
+        rc = -ENOSYS;
+    }
+    atomic_fetch_sub(&rv->in_flight, 1);
+    atomic_fetch_add(&rv->returned, 1);
+    return rc;
+}
+
+static void fb_free(void *user)
+{
+    resolver *rv = user;
+    assert_int_equal(atomic_load(&rv->in_flight), 0); /* only once the calls returned */
+    atomic_fetch_add(&rv->freed, 1);
+}
+
+static const char *err_code(const json_t *res)
+{
+    return json_string_value(json_object_get(json_object_get(res, "error"), "code"));
+}
+
+static const char *err_message(const json_t *res)
+{
+    return json_string_value(json_object_get(json_object_get(res, "error"), "message"));
+}
+
+static void test_fallback(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(16, 10);
+    core_bus_client *cl = core_bus_client_new(bus, "cluster");
+    core_bus_client *other = core_bus_client_new(bus, "other");
+    vg_bus *o = core_bus_client_handle(other);
+    resolver rv = {.bus = o};
+    recorder r;
+    rec_init(&r);
+    assert_int_equal(vg_bus_register_method(o, "local.echo", m_echo, &r, rec_free), 0);
+    assert_int_equal(core_bus_set_fallback(cl, NULL, &rv, fb_free), -EINVAL);
+    assert_int_equal(atomic_load(&rv.freed), 1); /* user_free on failure too */
+    assert_int_equal(core_bus_set_fallback(cl, fb_cb, &rv, fb_free), 0);
+    resolver second = {0};
+    assert_int_equal(core_bus_set_fallback(other, fb_cb, &second, fb_free), -EEXIST);
+    assert_int_equal(atomic_load(&second.freed), 1);
+
+    /* A local method never reaches the resolver. */
+    json_t *res = NULL;
+    json_t *params = json_pack("{s:i}", "x", 7);
+    assert_int_equal(vg_bus_call(o, "local.echo", params, &res), 0);
+    json_decref(res);
+    assert_int_equal(atomic_load(&rv.calls), 0);
+
+    /* An unknown one does; a call it makes to another unknown one is not
+     * resolved again. */
+    assert_int_equal(vg_bus_call(o, "remote.echo", params, &res), 0);
+    assert_string_equal(json_string_value(json_object_get(res, "name")), "remote.echo");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "params"), "x")), 7);
+    assert_int_equal(json_integer_value(json_object_get(res, "inner_rc")), -ENOSYS);
+    json_decref(res);
+    assert_int_equal(atomic_load(&rv.calls), 1);
+
+    /* Declined: the bus's UNAVAILABLE naming the method, or the resolver's own. */
+    assert_int_equal(vg_bus_call(o, "none.thing", NULL, &res), -ENOSYS);
+    assert_string_equal(err_code(res), "UNAVAILABLE");
+    assert_non_null(strstr(err_message(res), "'none.thing'"));
+    json_decref(res);
+    assert_int_equal(vg_bus_call(o, "own.thing", NULL, &res), -ENOSYS);
+    assert_string_equal(err_message(res), "no node owns 'own.thing'");
+    json_decref(res);
+    /* A name that is not a method name never reaches it. */
+    assert_int_equal(vg_bus_call(o, "bad name!", NULL, &res), -ENOSYS);
+    json_decref(res);
+    assert_int_equal(atomic_load(&rv.calls), 3);
+
+    json_t *st = core_bus_stats(bus);
+    assert_true(json_is_true(json_object_get(st, "fallback")));
+    assert_int_equal(json_integer_value(json_object_get(st, "fallback_resolved")), 1);
+    assert_int_equal(json_integer_value(json_object_get(st, "fallback_declined")), 2);
+    json_decref(st);
+    json_t *ms = core_bus_methods(bus);
+    assert_int_equal(json_array_size(ms), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(ms, 0), "plugin")),
+                        "other");
+    json_decref(ms);
+
+    /* Releasing its owner removes the resolver (user_free once); the slot is free again. */
+    core_bus_client_release(cl);
+    assert_int_equal(atomic_load(&rv.freed), 2);
+    assert_int_equal(vg_bus_call(o, "remote.echo", NULL, &res), -ENOSYS);
+    assert_string_equal(err_code(res), "UNAVAILABLE");
+    json_decref(res);
+    assert_int_equal(atomic_load(&rv.calls), 3);
+    assert_int_equal(core_bus_set_fallback(other, fb_cb, &second, fb_free), 0);
+    json_decref(params);
+    core_bus_client_release(other);
+    assert_int_equal(atomic_load(&second.freed), 2);
+    core_bus_free(bus);
+    rec_done(&r);
+}
+
+typedef struct caller {
+    vg_bus *bus;
+    int rc;
+} caller;
+
+static void *call_remote(void *arg)
+{
+    caller *c = arg;
+    json_t *res = NULL;
+    c->rc = vg_bus_call(c->bus, "remote.slow", NULL, &res);
+    json_decref(res);
+    return NULL;
+}
+
+/* Removing the resolver waits for a call in flight; user_free runs after it. */
+static void test_fallback_release_waits(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(16, 10);
+    core_bus_client *cl = core_bus_client_new(bus, "cluster");
+    core_bus_client *other = core_bus_client_new(bus, "other");
+    resolver rv = {.bus = core_bus_client_handle(other), .block_ms = 150};
+    assert_int_equal(core_bus_set_fallback(cl, fb_cb, &rv, fb_free), 0);
+    caller c = {.bus = core_bus_client_handle(other), .rc = 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, call_remote, &c), 0);
+    while (atomic_load(&rv.calls) == 0)
+        usleep(1000);
+    core_bus_client_release(cl); /* fb_free asserts nothing is in flight */
+    assert_int_equal(atomic_load(&rv.returned), 1);
+    assert_int_equal(atomic_load(&rv.freed), 1);
+    pthread_join(t, NULL);
+    assert_int_equal(c.rc, 0);
+    core_bus_client_release(other);
+    core_bus_free(bus);
+}
+
 static void test_publish_after_stop(void **state)
 {
     (void)state;
@@ -347,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_matching),   cmocka_unit_test(test_order_concurrent_publishers),
         cmocka_unit_test(test_queue_full), cmocka_unit_test(test_unsubscribe_during_delivery),
         cmocka_unit_test(test_methods),    cmocka_unit_test(test_publish_after_stop),
+        cmocka_unit_test(test_fallback),   cmocka_unit_test(test_fallback_release_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #define VG_CORE_M_STATUS "core.status"
 #define VG_CORE_M_BUS_STATS "bus.stats"
+#define VG_CORE_M_BUS_METHODS "bus.methods" /* {"methods":[{name, plugin}]} registered here */
 #define VG_CORE_M_HTTP_STATS "http.stats"
 
 #endif

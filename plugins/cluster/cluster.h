@@ -1,0 +1,125 @@
+/* cluster plugin: shared state of its parts.
+ *   cluster_plugin.c   lifecycle, configuration, cluster.status, health
+ *   cluster_url.c      redis_url parsing
+ *   cluster_link.c     the two Redis connections and their threads
+ *   cluster_events.c   local events out, other nodes' events in
+ *   cluster_methods.c  announcing methods, the fallback resolver, serving calls
+ *   cluster_lease.c    leases with fencing tokens (one node per job)
+ *
+ * Redis layout (prefix = [cluster] name):
+ *   PUBLISH <prefix>:events         {"n": node, "s": seq, "t": topic, "p": payload}
+ *   PUBLISH <prefix>:node:<id>      {"k":"req", "id", "from", "m", "params"}
+ *                                   {"k":"rep", "id", "rc", "result"}
+ *   SET <prefix>:methods:<id> [names] PX announce_ttl
+ *   SET <prefix>:lease:<name> "<id>|<token>" NX PX lease_ttl, token = INCR <prefix>:fence:<name> */
+#ifndef CLUSTER_H
+#define CLUSTER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <vigia/vigia.h>
+
+typedef struct cluster_url {
+    char host[256];
+    int port;
+    char user[128];
+    char password[256];
+    int db;
+    bool tls;
+} cluster_url;
+
+/* Parse redis://[[user]:password@]host[:port][/db] (rediss:// sets tls).
+ * 0, or -1 with the reason in err. */
+int cluster_url_parse(const char *s, cluster_url *out, char *err, size_t errn);
+
+/* One message waiting for the publisher thread. */
+typedef struct cluster_out {
+    char *channel;
+    char *msg;
+    bool is_event;
+    struct cluster_out *next;
+} cluster_out;
+
+/* A call forwarded to another node, waiting for its reply. */
+typedef struct cluster_pending {
+    char id[96];
+    bool done;
+    int rc;
+    json_t *result;
+    struct cluster_pending *next;
+} cluster_pending;
+
+typedef struct cluster_state {
+    const vg_host *host;
+    /* configuration */
+    const char *url_text;
+    cluster_url url;
+    const char *node;
+    const char *prefix;
+    json_t *events;  /* prefixes forwarded and accepted */
+    json_t *methods; /* prefixes of local methods shared ("" all) */
+    int64_t call_timeout_ms, announce_ttl_ms, reconnect_max_ms, lease_ttl_ms;
+    long long queue_max;
+    char ch_events[300], ch_self[300];
+
+    vg_workq *q; /* serves calls from other nodes */
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* outgoing queue, pending replies, stop */
+    bool stopping;
+    pthread_t pub_thread, sub_thread;
+    bool threads_started;
+    bool pub_up, sub_up;
+    cluster_out *out_head, *out_tail;
+    long long out_len;
+    cluster_pending *pending;
+    uint64_t seq;     /* events sent by this node */
+    json_t *owners;   /* {"method": "node"} of other nodes */
+    json_t *nodes;    /* ["node", ...] live (announced) other nodes */
+    json_t *last_seq; /* {"node": last seq received} */
+    uint64_t call_ids;
+    /* counters */
+    uint64_t ev_forwarded, ev_received, ev_lost, ev_missed;
+    uint64_t calls_forwarded, calls_served, calls_failed, reconnects;
+    char last_error[200];
+    json_t *leases;           /* {"name": {token, until (mono ms)}} held here; under mu */
+    pthread_mutex_t lease_mu; /* lease_ctx: one caller at a time */
+    void *lease_ctx;          /* redisContext of the lease methods' callers */
+} cluster_state;
+
+/* cluster_link.c */
+/* Connect, authenticate, select the database: a redisContext, or NULL with why. */
+void *cluster_link_connect(cluster_state *st, char *why, size_t n);
+int cluster_link_start(cluster_state *st);
+void cluster_link_stop(cluster_state *st);
+/* Queue a message for the publisher; false when refused (link down, queue
+ * full, stopping). Takes ownership of msg. Caller does not hold mu. */
+bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event);
+/* 1 when both connections are up. */
+bool cluster_link_up(cluster_state *st);
+/* Report the link's state to the health check (call without mu). */
+void cluster_link_health(cluster_state *st);
+
+/* cluster_events.c */
+int cluster_events_init(cluster_state *st);
+void cluster_events_incoming(cluster_state *st, const char *data, size_t len);
+
+/* cluster_methods.c */
+int cluster_methods_init(cluster_state *st);
+/* The publisher thread's tick: announce ours, refresh the others'. Uses the
+ * publisher's connection `ctx` (a redisContext). Returns 0 or -1 when the
+ * connection failed. */
+int cluster_methods_tick(cluster_state *st, void *ctx);
+void cluster_methods_incoming(cluster_state *st, const char *data, size_t len);
+/* Fail every call waiting for a reply (the link went down). */
+void cluster_methods_fail_pending(cluster_state *st);
+
+/* cluster_lease.c */
+int cluster_lease_init(cluster_state *st);
+/* The publisher's tick: renew the leases held (-1 on a connection error). */
+int cluster_lease_tick(cluster_state *st, void *ctx);
+/* Give every held lease back (stop), so another node takes over at once. */
+void cluster_lease_release_all(cluster_state *st);
+
+#endif

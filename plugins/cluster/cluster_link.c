@@ -1,0 +1,376 @@
+/* cluster plugin: the two Redis connections. The publisher thread owns one
+ * (PUBLISH in queue order, so a node's events keep their order; the method
+ * announcements on a tick); the subscriber thread owns the other (SUBSCRIBE
+ * to the events channel and this node's own channel). Either one failing
+ * marks the link down: events are then counted as lost instead of queued
+ * (at most once, never replayed), calls waiting for a reply fail, and both
+ * threads reconnect with a doubling backoff up to reconnect_max. */
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster.h"
+
+#define TICK_MS 1000
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Wait on cv up to ms unless stopping; caller holds mu. */
+static void wait_locked(cluster_state *st, int64_t ms)
+{
+    struct timespec dl;
+    deadline_in(&dl, ms);
+    if (!st->stopping)
+        pthread_cond_timedwait(&st->cv, &st->mu, &dl);
+}
+
+bool cluster_link_up(cluster_state *st)
+{
+    pthread_mutex_lock(&st->mu);
+    bool up = st->pub_up && st->sub_up;
+    pthread_mutex_unlock(&st->mu);
+    return up;
+}
+
+void cluster_link_health(cluster_state *st)
+{
+    const vg_host *h = st->host;
+    if (h->struct_size < offsetof(vg_host, health_note) + sizeof h->health_note || !h->health_note)
+        return;
+    char msg[600];
+    pthread_mutex_lock(&st->mu);
+    bool up = st->pub_up && st->sub_up;
+    snprintf(msg, sizeof msg, "redis %.64s:%d unreachable (%.120s); %llu events not forwarded",
+             st->url.host, st->url.port, st->last_error[0] ? st->last_error : "connecting",
+             (unsigned long long)st->ev_lost);
+    pthread_mutex_unlock(&st->mu);
+    h->health_note(h, up ? NULL : msg);
+}
+
+static void set_state(cluster_state *st, bool *flag, bool up, const char *why)
+{
+    pthread_mutex_lock(&st->mu);
+    bool was = st->pub_up && st->sub_up;
+    *flag = up;
+    if (why)
+        snprintf(st->last_error, sizeof st->last_error, "%s", why);
+    bool now = st->pub_up && st->sub_up;
+    if (!was && now)
+        st->reconnects++;
+    pthread_mutex_unlock(&st->mu);
+    if (was && !now) {
+        VG_WARN(st->host, "redis link down: %s", why ? why : "?");
+        cluster_methods_fail_pending(st);
+    } else if (!was && now) {
+        VG_INFO(st->host, "redis link up (%s:%d)", st->url.host, st->url.port);
+    }
+    cluster_link_health(st);
+}
+
+/* Connect, authenticate, select the database. NULL with why filled. */
+void *cluster_link_connect(cluster_state *st, char *why, size_t n)
+{
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
+    if (!c || c->err) {
+        snprintf(why, n, "connect: %s", c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    struct timeval io = {2, 0};
+    redisSetTimeout(c, io);
+    redisEnableKeepAlive(c);
+    redisReply *r = NULL;
+    if (st->url.password[0]) {
+        if (st->url.user[0])
+            r = redisCommand(c, "AUTH %s %s", st->url.user, st->url.password);
+        else
+            r = redisCommand(c, "AUTH %s", st->url.password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, n, "AUTH: %s", r ? r->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    if (st->url.db) {
+        r = redisCommand(c, "SELECT %d", st->url.db);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(why, n, "SELECT: %s", r ? r->str : c->errstr);
+            goto fail;
+        }
+        freeReplyObject(r);
+    }
+    return c;
+fail:
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return NULL;
+}
+
+static int64_t next_backoff(cluster_state *st, int64_t cur)
+{
+    int64_t n = cur ? cur * 2 : 100;
+    return n > st->reconnect_max_ms ? st->reconnect_max_ms : n;
+}
+
+/* Drop what is queued (the link is down): events count as lost. */
+static void drop_queue_locked(cluster_state *st)
+{
+    while (st->out_head) {
+        cluster_out *o = st->out_head;
+        st->out_head = o->next;
+        if (o->is_event)
+            st->ev_lost++;
+        free(o->channel);
+        free(o->msg);
+        free(o);
+    }
+    st->out_tail = NULL;
+    st->out_len = 0;
+}
+
+static void *pub_main(void *arg)
+{
+    cluster_state *st = arg;
+    redisContext *c = NULL;
+    int64_t backoff = 0;
+    int64_t next_tick = 0;
+    char why[200];
+    pthread_mutex_lock(&st->mu);
+    while (!st->stopping) {
+        if (!c) {
+            pthread_mutex_unlock(&st->mu);
+            c = cluster_link_connect(st, why, sizeof why);
+            if (c) {
+                backoff = 0;
+                next_tick = 0;
+                set_state(st, &st->pub_up, true, NULL);
+            } else {
+                set_state(st, &st->pub_up, false, why);
+            }
+            pthread_mutex_lock(&st->mu);
+            if (!c) {
+                drop_queue_locked(st);
+                backoff = next_backoff(st, backoff);
+                wait_locked(st, backoff);
+                continue;
+            }
+        }
+        int64_t now = st->host->now_mono_ms(st->host);
+        if (now >= next_tick) {
+            pthread_mutex_unlock(&st->mu);
+            int rc = cluster_methods_tick(st, c);
+            if (rc == 0)
+                rc = cluster_lease_tick(st, c);
+            pthread_mutex_lock(&st->mu);
+            next_tick = now + TICK_MS;
+            if (rc < 0) {
+                snprintf(why, sizeof why, "%s", c->errstr[0] ? c->errstr : "command failed");
+                redisFree(c);
+                c = NULL;
+                pthread_mutex_unlock(&st->mu);
+                set_state(st, &st->pub_up, false, why);
+                pthread_mutex_lock(&st->mu);
+                continue;
+            }
+        }
+        cluster_out *o = st->out_head;
+        if (!o) {
+            wait_locked(st, next_tick - now > 0 ? next_tick - now : 1);
+            continue;
+        }
+        st->out_head = o->next;
+        if (!st->out_head)
+            st->out_tail = NULL;
+        st->out_len--;
+        pthread_mutex_unlock(&st->mu);
+        redisReply *r = redisCommand(c, "PUBLISH %s %s", o->channel, o->msg);
+        bool ok = r && r->type != REDIS_REPLY_ERROR;
+        if (!ok)
+            snprintf(why, sizeof why, "PUBLISH: %s", r ? r->str : c->errstr);
+        if (r)
+            freeReplyObject(r);
+        pthread_mutex_lock(&st->mu);
+        if (o->is_event) {
+            if (ok)
+                st->ev_forwarded++;
+            else
+                st->ev_lost++;
+        }
+        free(o->channel);
+        free(o->msg);
+        free(o);
+        if (!ok && c->err) {
+            redisFree(c);
+            c = NULL;
+            pthread_mutex_unlock(&st->mu);
+            set_state(st, &st->pub_up, false, why);
+            pthread_mutex_lock(&st->mu);
+        }
+    }
+    drop_queue_locked(st);
+    pthread_mutex_unlock(&st->mu);
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
+static void handle_message(cluster_state *st, redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3)
+        return;
+    redisReply *kind = r->element[0], *ch = r->element[1], *data = r->element[2];
+    if (kind->type != REDIS_REPLY_STRING || strcmp(kind->str, "message") != 0 ||
+        ch->type != REDIS_REPLY_STRING || data->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(ch->str, st->ch_events) == 0)
+        cluster_events_incoming(st, data->str, data->len);
+    else if (strcmp(ch->str, st->ch_self) == 0)
+        cluster_methods_incoming(st, data->str, data->len);
+}
+
+static bool stopping(cluster_state *st)
+{
+    pthread_mutex_lock(&st->mu);
+    bool s = st->stopping;
+    pthread_mutex_unlock(&st->mu);
+    return s;
+}
+
+static void *sub_main(void *arg)
+{
+    cluster_state *st = arg;
+    int64_t backoff = 0;
+    char why[200];
+    while (!stopping(st)) {
+        redisContext *c = cluster_link_connect(st, why, sizeof why);
+        redisReply *r = NULL;
+        if (c) {
+            r = redisCommand(c, "SUBSCRIBE %s %s", st->ch_events, st->ch_self);
+            if (r)
+                freeReplyObject(r);
+            r = NULL;
+            /* The second channel's confirmation. */
+            if (c->err || redisGetReply(c, (void **)&r) != REDIS_OK) {
+                snprintf(why, sizeof why, "SUBSCRIBE: %s", c->errstr);
+                redisFree(c);
+                c = NULL;
+            }
+            if (r)
+                freeReplyObject(r);
+        }
+        if (!c) {
+            set_state(st, &st->sub_up, false, why);
+            backoff = next_backoff(st, backoff);
+            pthread_mutex_lock(&st->mu);
+            wait_locked(st, backoff);
+            pthread_mutex_unlock(&st->mu);
+            continue;
+        }
+        backoff = 0;
+        set_state(st, &st->sub_up, true, NULL);
+        while (!stopping(st)) {
+            void *reply = NULL;
+            if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
+                snprintf(why, sizeof why, "read: %s", c->errstr);
+                break;
+            }
+            if (reply) {
+                handle_message(st, reply);
+                freeReplyObject(reply);
+                continue;
+            }
+            struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+            int n = poll(&pfd, 1, 200);
+            if (n < 0 && errno != EINTR) {
+                snprintf(why, sizeof why, "poll: %s", strerror(errno));
+                break;
+            }
+            if (n > 0 && redisBufferRead(c) != REDIS_OK) {
+                snprintf(why, sizeof why, "read: %s", c->errstr[0] ? c->errstr : "closed");
+                break;
+            }
+        }
+        redisFree(c);
+        if (!stopping(st))
+            set_state(st, &st->sub_up, false, why);
+    }
+    return NULL;
+}
+
+int cluster_link_start(cluster_state *st)
+{
+    if (pthread_create(&st->pub_thread, NULL, pub_main, st) != 0)
+        return -EAGAIN;
+    if (pthread_create(&st->sub_thread, NULL, sub_main, st) != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+        pthread_join(st->pub_thread, NULL);
+        return -EAGAIN;
+    }
+    st->threads_started = true;
+    return 0;
+}
+
+void cluster_link_stop(cluster_state *st)
+{
+    pthread_mutex_lock(&st->mu);
+    st->stopping = true;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    if (st->threads_started) {
+        pthread_join(st->pub_thread, NULL);
+        pthread_join(st->sub_thread, NULL);
+        st->threads_started = false;
+    }
+    pthread_mutex_lock(&st->mu);
+    st->pub_up = st->sub_up = false;
+    pthread_mutex_unlock(&st->mu);
+    cluster_methods_fail_pending(st);
+}
+
+bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event)
+{
+    cluster_out *o = calloc(1, sizeof *o);
+    char *ch = strdup(channel);
+    pthread_mutex_lock(&st->mu);
+    bool ok =
+        o && ch && msg && !st->stopping && st->pub_up && st->sub_up && st->out_len < st->queue_max;
+    if (ok) {
+        o->channel = ch;
+        o->msg = msg;
+        o->is_event = is_event;
+        if (st->out_tail)
+            st->out_tail->next = o;
+        else
+            st->out_head = o;
+        st->out_tail = o;
+        st->out_len++;
+        pthread_cond_broadcast(&st->cv);
+    } else if (is_event) {
+        st->ev_lost++;
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (!ok) {
+        free(o);
+        free(ch);
+        free(msg);
+    }
+    return ok;
+}
