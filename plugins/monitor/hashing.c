@@ -95,18 +95,18 @@ json_t *mon_content_moved_json(const mon_content_state *prev, const mon_content_
 {
     json_t *o = json_object();
     if (moved & MON_MOVED_ETAG)
-        json_object_set_new(o, "etag", json_pack("{s:s,s:s}", "from", prev->etag, "to", cur->etag));
+        json_object_set_new(o, "etag", json_pack("{s:s,s:s}", "old", prev->etag, "new", cur->etag));
     if (moved & MON_MOVED_LAST_MODIFIED)
         json_object_set_new(
             o, "last_modified",
-            json_pack("{s:s,s:s}", "from", prev->last_modified, "to", cur->last_modified));
+            json_pack("{s:s,s:s}", "old", prev->last_modified, "new", cur->last_modified));
     if (moved & MON_MOVED_LENGTH)
         json_object_set_new(o, "length",
-                            json_pack("{s:I,s:I}", "from", (json_int_t)prev->length, "to",
+                            json_pack("{s:I,s:I}", "old", (json_int_t)prev->length, "new",
                                       (json_int_t)cur->length));
     if (moved & MON_MOVED_HASH)
         json_object_set_new(o, "sha256",
-                            json_pack("{s:s,s:s}", "from", prev->sha256, "to", cur->sha256));
+                            json_pack("{s:s,s:s}", "old", prev->sha256, "new", cur->sha256));
     return o;
 }
 

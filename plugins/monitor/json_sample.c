@@ -56,10 +56,18 @@ typedef struct {
     size_t *nonempty;
 } acc;
 
+/* Column of a key, added when new. Long keys are cut first (on a UTF-8 boundary) so the same
+ * long key in every object stays one column. */
 static int column_of(acc *a, const char *key)
 {
+    size_t kl = strlen(key);
+    if (kl > MON_SNIFF_MAX_NAME) {
+        kl = MON_SNIFF_MAX_NAME;
+        while (kl > 0 && ((unsigned char)key[kl] & 0xC0) == 0x80)
+            kl--;
+    }
     for (size_t i = 0; i < a->s->ncols; i++)
-        if (strcmp(a->s->cols[i].name, key) == 0)
+        if (strncmp(a->s->cols[i].name, key, kl) == 0 && a->s->cols[i].name[kl] == 0)
             return (int)i;
     if (a->s->ncols >= MON_SNIFF_MAX_COLS)
         return -2;
@@ -76,12 +84,6 @@ static int column_of(acc *a, const char *key)
     if (!ne)
         return -1;
     a->nonempty = ne;
-    size_t kl = strlen(key);
-    if (kl > MON_SNIFF_MAX_NAME) { /* cut on a UTF-8 character boundary */
-        kl = MON_SNIFF_MAX_NAME;
-        while (kl > 0 && ((unsigned char)key[kl] & 0xC0) == 0x80)
-            kl--;
-    }
     char *name = malloc(kl + 1);
     if (!name)
         return -1;

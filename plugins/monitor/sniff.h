@@ -131,7 +131,8 @@ enum {
  * MON_MOVED_CHANGED when it is a change: the hash decides when both sides have one; without,
  * any moved validator does. */
 unsigned mon_content_compare(const mon_content_state *prev, const mon_content_state *cur);
-/* {"etag":{"from":..,"to":..},"length":{...},...} of what moved, for the event payload. */
+/* {"etag":{"old":..,"new":..},"length":{...},"sha256":{...}} of what moved, for the event
+ * payload (the same {old, new} shape as dataset.content_changed). */
 json_t *mon_content_moved_json(const mon_content_state *prev, const mon_content_state *cur,
                                unsigned moved);
 
