@@ -161,6 +161,17 @@ def main():
                 save('fuzz_rest_query', q)
                 save('fuzz_rest_query', q + b'\x1e{"read":true}')
 
+    # The monitor's content library: the CSV texts and JSON samples of its unit test, each as a
+    # whole file (first byte 0) and as a cut prefix (1); JSON with a second sample cut at 1/2.
+    for s in literals(tests('tests/plugins/monitor/monitor_content_test.c')):
+        if 0 < len(s) < 4000:
+            if s.lstrip()[:1] in (b'[', b'{'):
+                save('fuzz_json_sample', b'\xff' + s)
+                save('fuzz_json_sample', b'\x80' + s)
+            elif b'\n' in s:
+                save('fuzz_csv_sniff', b'\x00' + s)
+                save('fuzz_csv_sniff', b'\x01' + s)
+
     # Zone files: the system's own (tzdata), northern, southern, no DST, fractional
     # offsets, a v1-only-looking UTC, and cut copies of one.
     zi = '/usr/share/zoneinfo'
