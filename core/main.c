@@ -16,6 +16,7 @@ static void usage(FILE *out)
         out,
         "Usage: vigia [--config FILE]\n"
         "       vigia --check-config FILE [--strict]\n"
+        "       vigia [--config FILE] --call METHOD [JSON]\n"
         "       vigia --version | --help\n"
         "\n"
         "Watches CKAN open-data portals and tells people, live, when a dataset breaks,\n"
@@ -25,6 +26,9 @@ static void usage(FILE *out)
         "  --check-config FILE  validate FILE and every listed plugin's section, then exit\n"
         "                       (0 when valid, 1 otherwise)\n"
         "  --strict             with --check-config: unknown keys and sections are errors\n"
+        "  --call METHOD [JSON] initialise the configured plugins without serving, call one\n"
+        "                       bus method (e.g. watch.erase '{\"email\":\"a@b.org\"}'), print\n"
+        "                       its JSON result and exit (0 answered, 1 its error, 2 not run)\n"
         "  --version            print the version and the plugin ABI\n"
         "  --help               this text\n"
         "\n"
@@ -54,7 +58,7 @@ static void without_thread_cache(char **argv)
 int main(int argc, char **argv)
 {
     const char *config = "config/vigia.ini";
-    const char *check = NULL;
+    const char *check = NULL, *call = NULL, *call_params = NULL;
     bool strict = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -73,6 +77,16 @@ int main(int argc, char **argv)
                 return 2;
             }
             check = argv[++i];
+            continue;
+        }
+        if (strcmp(a, "--call") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "vigia: --call needs a METHOD (and optionally its JSON params)\n");
+                return 2;
+            }
+            call = argv[++i];
+            if (i + 1 < argc && argv[i + 1][0] != '-')
+                call_params = argv[++i];
             continue;
         }
         if (strcmp(a, "--strict") == 0) {
@@ -95,7 +109,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigia: --strict goes with --check-config FILE\n");
         return 2;
     }
-    if (!check)
+    if (check && call) {
+        fprintf(stderr, "vigia: --check-config and --call do not go together\n");
+        return 2;
+    }
+    if (!check && !call)
         without_thread_cache(argv);
     /* libcurl's global state once, before any thread exists, for every
      * plugin (the SDK promises plugins need not call it; its calls nest). */
@@ -103,7 +121,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigia: libcurl initialisation failed\n");
         return 1;
     }
-    int rc = check ? core_server_check_config(check, strict) : core_server_run(config);
+    int rc = check  ? core_server_check_config(check, strict)
+             : call ? core_server_call(config, call, call_params)
+                    : core_server_run(config);
     curl_global_cleanup();
     core_tz_cleanup(); /* every plugin is unloaded by now */
     return rc;

@@ -465,6 +465,109 @@ static void warn_without_token(const core_server *srv)
     free(actions);
 }
 
+/* Configuration, logging, bus, HTTP (not listening), storage and the core's
+ * own methods: what plugins need to be loaded and initialised. */
+static int server_open(core_server *srv, const char *path, bool announce)
+{
+    srv->health_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    srv->started_wall_ms = core_now_wall_ms();
+    srv->started_mono_ms = core_now_mono_ms();
+    srv->cfg = core_config_load(path);
+    if (!srv->cfg)
+        return -1;
+    if (core_settings_load(srv->cfg, &srv->set) != 0) {
+        core_config_free(srv->cfg);
+        core_settings_free(&srv->set);
+        CORE_ERROR("%s: not starting: fix the configuration errors above", path);
+        return -1;
+    }
+    core_log_set_level((vg_log_level)srv->set.log_level);
+    if (srv->set.log_file && core_log_open_file(srv->set.log_file) != 0)
+        CORE_WARN("cannot open log_file %s: %s (logging to stderr only)", srv->set.log_file,
+                  strerror(errno));
+    if (announce)
+        CORE_INFO("Vigía %s starting with %s", VIGIA_VERSION, path);
+
+    if (core_loader_init() != 0)
+        return -1;
+    srv->bus = core_bus_new((size_t)srv->set.bus_queue, 200);
+    core_http_options ho = {
+        .listen = srv->set.listen,
+        .web_root = srv->set.web_root,
+        .threads = (int)srv->set.threads,
+        .request_timeout_ms = srv->set.request_timeout_ms,
+        .websocket_timeout_ms = srv->set.websocket_timeout_ms,
+        .admin_token = srv->set.admin_token,
+        .request_deadline_ms = srv->set.request_deadline_ms,
+        .max_conns_per_ip = (int)srv->set.max_conns_per_ip,
+        .public_names = srv->set.public_names,
+    };
+    srv->http = core_http_new(&ho);
+    srv->storage = core_storage_new(srv->set.database, 1000);
+    srv->core_client = srv->bus ? core_bus_client_new(srv->bus, "core") : NULL;
+    if (!srv->bus || !srv->http || !srv->storage || !srv->core_client || register_core(srv) != 0) {
+        CORE_ERROR("out of memory while starting");
+        server_cleanup(srv);
+        return -1;
+    }
+
+    return 0;
+}
+
+/* init in config order; a failed required plugin stops start-up. */
+static int init_all(core_server *srv)
+{
+    for (size_t i = 0; i < srv->nplugins; i++) {
+        core_plugin *p = srv->plugins[i];
+        int rc = core_plugin_init(p);
+        if (rc == 0) {
+            CORE_INFO("plugin '%s' %s initialised", p->desc->header.name, p->desc->header.version);
+            continue;
+        }
+        if (p->optional) {
+            CORE_WARN("optional plugin '%s' failed to initialise: %s; carrying on without it",
+                      p->desc->header.name, p->reason);
+            core_plugin_unload(p);
+            srv->plugins[i] = NULL;
+            continue;
+        }
+        CORE_ERROR("plugin '%s' failed to initialise: %s", p->desc->header.name, p->reason);
+        CORE_ERROR("not starting: required plugin '%s' failed", p->desc->header.name);
+        return -1;
+    }
+    /* Compact the list (failed optional plugins left holes). */
+    size_t k = 0;
+    for (size_t i = 0; i < srv->nplugins; i++)
+        if (srv->plugins[i])
+            srv->plugins[k++] = srv->plugins[i];
+    srv->nplugins = k;
+    return 0;
+}
+
+/* Plugins destroyed in reverse order, then the bus and the rest. */
+static void destroy_all(core_server *srv, watchdog *wd)
+{
+    for (size_t i = srv->nplugins; i-- > 0;) {
+        core_plugin *p = srv->plugins[i];
+        if (!p)
+            continue; /* an optional plugin that failed init left its slot empty */
+        const char *name = p->desc->header.name;
+        bool was = p->inited;
+        char pname[80];
+        snprintf(pname, sizeof pname, "%s", name);
+        if (wd)
+            watchdog_doing(wd, "destroying plugin", pname);
+        core_plugin_unload(p);
+        srv->plugins[i] = NULL;
+        if (was)
+            CORE_INFO("plugin '%s' destroyed", pname);
+    }
+    srv->nplugins = 0;
+    if (srv->bus)
+        core_bus_stop(srv->bus);
+    server_cleanup(srv);
+}
+
 int core_server_run(const char *path)
 {
     struct timespec t0;
@@ -481,46 +584,8 @@ int core_server_run(const char *path)
     core_storage_install_sigbus();
 
     core_server srv = {0};
-    srv.health_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
-    srv.started_wall_ms = core_now_wall_ms();
-    srv.started_mono_ms = core_now_mono_ms();
-    srv.cfg = core_config_load(path);
-    if (!srv.cfg)
+    if (server_open(&srv, path, true) != 0)
         return 1;
-    if (core_settings_load(srv.cfg, &srv.set) != 0) {
-        core_config_free(srv.cfg);
-        core_settings_free(&srv.set);
-        CORE_ERROR("%s: not starting: fix the configuration errors above", path);
-        return 1;
-    }
-    core_log_set_level((vg_log_level)srv.set.log_level);
-    if (srv.set.log_file && core_log_open_file(srv.set.log_file) != 0)
-        CORE_WARN("cannot open log_file %s: %s (logging to stderr only)", srv.set.log_file,
-                  strerror(errno));
-    CORE_INFO("Vigía %s starting with %s", VIGIA_VERSION, path);
-
-    if (core_loader_init() != 0)
-        return 1;
-    srv.bus = core_bus_new((size_t)srv.set.bus_queue, 200);
-    core_http_options ho = {
-        .listen = srv.set.listen,
-        .web_root = srv.set.web_root,
-        .threads = (int)srv.set.threads,
-        .request_timeout_ms = srv.set.request_timeout_ms,
-        .websocket_timeout_ms = srv.set.websocket_timeout_ms,
-        .admin_token = srv.set.admin_token,
-        .request_deadline_ms = srv.set.request_deadline_ms,
-        .max_conns_per_ip = (int)srv.set.max_conns_per_ip,
-        .public_names = srv.set.public_names,
-    };
-    srv.http = core_http_new(&ho);
-    srv.storage = core_storage_new(srv.set.database, 1000);
-    srv.core_client = srv.bus ? core_bus_client_new(srv.bus, "core") : NULL;
-    if (!srv.bus || !srv.http || !srv.storage || !srv.core_client || register_core(&srv) != 0) {
-        CORE_ERROR("out of memory while starting");
-        server_cleanup(&srv);
-        return 1;
-    }
 
     int exit_code = 1;
     watchdog wd = {.lock = PTHREAD_MUTEX_INITIALIZER, .done_cond = PTHREAD_COND_INITIALIZER};
@@ -530,31 +595,8 @@ int core_server_run(const char *path)
                    "optional with a trailing '?' in [server] plugins to start without it");
         goto out;
     }
-    /* init in config order; a failed required plugin stops start-up. */
-    for (size_t i = 0; i < srv.nplugins; i++) {
-        core_plugin *p = srv.plugins[i];
-        int rc = core_plugin_init(p);
-        if (rc == 0) {
-            CORE_INFO("plugin '%s' %s initialised", p->desc->header.name, p->desc->header.version);
-            continue;
-        }
-        if (p->optional) {
-            CORE_WARN("optional plugin '%s' failed to initialise: %s; carrying on without it",
-                      p->desc->header.name, p->reason);
-            core_plugin_unload(p);
-            srv.plugins[i] = NULL;
-            continue;
-        }
-        CORE_ERROR("plugin '%s' failed to initialise: %s", p->desc->header.name, p->reason);
-        CORE_ERROR("not starting: required plugin '%s' failed", p->desc->header.name);
+    if (init_all(&srv) != 0)
         goto out;
-    }
-    /* Compact the list (failed optional plugins left holes). */
-    size_t k = 0;
-    for (size_t i = 0; i < srv.nplugins; i++)
-        if (srv.plugins[i])
-            srv.plugins[k++] = srv.plugins[i];
-    srv.nplugins = k;
     core_config_warn_unknown_sections(srv.cfg);
 
     warn_without_token(&srv);
@@ -606,24 +648,7 @@ stop:
     core_http_stop(srv.http);
     core_bus_flush(srv.bus);
 out:
-    for (size_t i = srv.nplugins; i-- > 0;) {
-        core_plugin *p = srv.plugins[i];
-        if (!p)
-            continue; /* an optional plugin that failed init left its slot empty */
-        const char *name = p->desc->header.name;
-        bool was = p->inited;
-        char pname[80];
-        snprintf(pname, sizeof pname, "%s", name);
-        watchdog_doing(&wd, "destroying plugin", pname);
-        core_plugin_unload(p);
-        srv.plugins[i] = NULL;
-        if (was)
-            CORE_INFO("plugin '%s' destroyed", pname);
-    }
-    srv.nplugins = 0;
-    if (srv.bus)
-        core_bus_stop(srv.bus);
-    server_cleanup(&srv);
+    destroy_all(&srv, &wd);
     if (wd_running) {
         pthread_mutex_lock(&wd.lock);
         wd.done = true;
@@ -635,4 +660,43 @@ out:
         CORE_INFO("stopped cleanly");
     core_log_close();
     return exit_code;
+}
+
+int core_server_call(const char *path, const char *method, const char *params_json)
+{
+    signal(SIGPIPE, SIG_IGN);
+    json_error_t jerr;
+    json_t *params = NULL;
+    if (params_json) {
+        params = json_loads(params_json, JSON_REJECT_DUPLICATES, &jerr); /* json-own-data: argv */
+        if (!json_is_object(params)) {
+            fprintf(stderr, "vigia: --call %s: the params are not a JSON object (%s, column %d)\n",
+                    method, params ? "another JSON value" : jerr.text, jerr.column);
+            json_decref(params);
+            return 2;
+        }
+    }
+    core_server srv = {0};
+    if (server_open(&srv, path, false) != 0) {
+        json_decref(params);
+        return 2;
+    }
+    int code = 2;
+    if (load_all(&srv) != 0 || init_all(&srv) != 0) {
+        CORE_ERROR("--call %s: the plugins could not be initialised (see above)", method);
+    } else {
+        json_t *res = NULL;
+        vg_bus *cb = core_bus_client_handle(srv.core_client);
+        int rc = vg_bus_call(cb, method, params, &res);
+        char *out = json_dumps(res, JSON_INDENT(2));
+        if (out)
+            printf("%s\n", out);
+        free(out);
+        json_decref(res);
+        code = rc == 0 ? 0 : 1;
+    }
+    json_decref(params);
+    destroy_all(&srv, NULL);
+    core_log_close();
+    return code;
 }

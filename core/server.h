@@ -91,5 +91,11 @@ void core_plugin_unload(core_plugin *p);
 /* strict: unknown keys and sections are errors too. */
 int core_server_check_config(const char *path, bool strict);
 int core_server_run(const char *path);
+/* One bus method from the command line (an operator's task with the server
+ * running or not: e.g. an erasure request): loads and initialises the
+ * configured plugins (no HTTP, no start), calls `method` with `params_json`
+ * (NULL: {}), prints the result as JSON on stdout, destroys them. 0 when the
+ * method answered, 1 on its error (printed too), 2 when it could not run. */
+int core_server_call(const char *path, const char *method, const char *params_json);
 
 #endif

@@ -88,6 +88,26 @@ static int m_forget(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
+/* An operator's erasure request for an e-mail address (also reachable from
+ * the command line with vigia --call, with or without the server running). */
+static int m_erase(const json_t *params, json_t **result, void *user)
+{
+    watch_plugin *w = user;
+    const char *email = jstr(params, "email");
+    size_t n = email ? strlen(email) : 0;
+    if (n < 3 || n > 254 || !strchr(email, '@'))
+        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
+                              "email: expected an e-mail address (at most 254 bytes)");
+    char addr[256];
+    for (size_t i = 0; i <= n; i++) /* stored lower-cased, as the API stores it */
+        addr[i] = (email[i] >= 'A' && email[i] <= 'Z') ? (char)(email[i] + 32) : email[i];
+    long erased = watch_erase_subscriber(w, VG_WATCH_CHANNEL_EMAIL, addr, 0);
+    if (erased < 0)
+        return vg_method_fail(result, -EIO, "UNAVAILABLE", "storage: could not erase");
+    *result = json_pack("{s:i, s:b}", "v", VG_WATCH_V, "erased", erased > 0);
+    return 0;
+}
+
 static int m_subscriber(const json_t *params, json_t **result, void *user)
 {
     watch_plugin *w = user;
@@ -127,7 +147,8 @@ int watch_channels_register(watch_plugin *w)
     int rc;
     if ((rc = vg_bus_register_method(bus, VG_WATCH_M_SUBSCRIBE, m_subscribe, w, NULL)) < 0 ||
         (rc = vg_bus_register_method(bus, VG_WATCH_M_FORGET, m_forget, w, NULL)) < 0 ||
-        (rc = vg_bus_register_method(bus, VG_WATCH_M_SUBSCRIBER, m_subscriber, w, NULL)) < 0)
+        (rc = vg_bus_register_method(bus, VG_WATCH_M_SUBSCRIBER, m_subscriber, w, NULL)) < 0 ||
+        (rc = vg_bus_register_method(bus, VG_WATCH_M_ERASE, m_erase, w, NULL)) < 0)
         return rc;
     return 0;
 }

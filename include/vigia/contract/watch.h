@@ -26,6 +26,10 @@
  * watch.subscriber {v, token} -> {v, subscriber, channel, address, lang, tz}
  *   for a valid manage token, else NOT_FOUND: lets a channel accept a request
  *   made with a manage link. */
+/* watch.erase {v, email} -> {v, erased}: a right-to-be-forgotten request
+ * for an e-mail address (subscriptions, tokens, pending items, outbox rows);
+ * what `vigia --call watch.erase '{"email": "..."}'` runs for an operator. */
+#define VG_WATCH_M_ERASE "watch.erase"
 #define VG_WATCH_M_SUBSCRIBE "watch.subscribe"
 #define VG_WATCH_M_FORGET "watch.forget"
 #define VG_WATCH_M_SUBSCRIBER "watch.subscriber"

@@ -10,10 +10,12 @@
 
 #include <cmocka.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -462,30 +464,65 @@ static void atom_feeds_parse_and_revalidate(void **state)
     vgt_response_free(&r);
 }
 
+/* Its own server: kill -9 with 500 deliveries handed to the channel and not
+ * answered; after the restart every one of them is asked for again. */
 static void kill9_loses_no_delivery(void **state)
 {
     (void)state;
-    long long since = mt_last_seq(&srv);
-    char email[64];
-    for (int i = 0; i < 20; i++) {
-        snprintf(email, sizeof email, "k%02d@example.org", i);
-        assert_int_equal(subscribe(email, "\"target\":{\"type\":\"all\"}", NULL), 202);
+    enum { N = 500 };
+    vgt_server s2 = {0};
+    assert_int_equal(
+        vgt_server_start(
+            &s2, "watch,busbridge", NULL,
+            "[watch]\ntick = 100ms\nlease = 3s\nbackoff_min = 200ms\nbackoff_max = 1s\n"
+            "confirm_per_ip = 100000\nconfirm_global = 100000\n"
+            "requests_per_ip = 100000\n"),
+        0);
+    char email[64], body[256];
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof body,
+                 "{\"email\":\"k%03d@example.org\",\"target\":{\"type\":\"all\"}}", i);
+        vgt_response r = {0};
+        vgt_post_json(&s2, "/api/subscriptions", body, &r);
+        assert_int_equal(r.status, 202);
+        vgt_response_free(&r);
     }
-    /* all twenty asked of the channel once (leased), none answered */
-    json_t *c = wait_requests(since, NULL, "confirm", 20, 10000);
-    assert_int_equal(json_array_size(c), 20);
-    json_decref(c);
-    assert_true(WIFSIGNALED(vgt_server_signal(&srv, SIGKILL)));
-    assert_int_equal(vgt_server_restart(&srv), 0);
-    /* the new process starts its event log at 0: every address asked again */
-    json_t *again = wait_requests(0, NULL, "confirm", 20, 15000);
-    for (int i = 0; i < 20; i++) {
-        snprintf(email, sizeof email, "k%02d@example.org", i);
-        json_t *one = requests(0, email, "confirm");
-        assert_true(json_array_size(one) >= 1);
-        json_decref(one);
+    /* all five hundred asked of the channel (leased), none answered */
+    json_t *ev = NULL;
+    for (int waited = 0; waited < 30000; waited += 100) {
+        json_decref(ev);
+        ev = mt_events(&s2, 0, "delivery.requested");
+        if (json_array_size(ev) >= N)
+            break;
+        sleep_ms(100);
     }
-    json_decref(again);
+    assert_int_equal(json_array_size(ev), N);
+    json_decref(ev);
+    assert_true(WIFSIGNALED(vgt_server_signal(&s2, SIGKILL)));
+    assert_int_equal(vgt_server_restart(&s2), 0);
+    /* the new process starts its event log at 0: every address asked again,
+     * once its lease (3 s from the last ask) has run out */
+    char seen[N] = {0};
+    int distinct = 0;
+    for (int waited = 0; distinct < N && waited < 90000; waited += 200) {
+        ev = mt_events(&s2, 0, "delivery.requested");
+        size_t i;
+        json_t *e;
+        json_array_foreach (ev, i, e) {
+            const char *to = str(json_object_get(e, "payload"), "to");
+            int k;
+            if (to && sscanf(to, "k%03d@", &k) == 1 && k >= 0 && k < N && !seen[k]) {
+                seen[k] = 1;
+                distinct++;
+            }
+        }
+        json_decref(ev);
+        if (distinct < N)
+            sleep_ms(200);
+    }
+    snprintf(email, sizeof email, "%d of %d", distinct, N);
+    assert_string_equal(email, "500 of 500");
+    assert_int_equal(vgt_server_stop_clean(&s2), 0);
 }
 
 static void digest_at_local_time(void **state)
@@ -685,6 +722,49 @@ static void other_channels_subscribe_through_the_bus(void **state)
     json_decref(r);
 }
 
+/* Runs `vigia --config <the running server's INI> --call ...`; its exit
+ * status, stdout in out. */
+static int vigia_call(const char *method, const char *params, char *out, size_t size)
+{
+    char cmd[PATH_MAX * 2 + 512];
+    snprintf(cmd, sizeof cmd, "'%s' --config '%s' --call %s '%s' 2>/dev/null", getenv("VIGIA_BIN"),
+             srv.config_path, method, params);
+    FILE *f = popen(cmd, "r");
+    assert_non_null(f);
+    size_t n = fread(out, 1, size - 1, f);
+    out[n] = '\0';
+    int st = pclose(f);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A request to be forgotten from the command line, the server running. */
+static void erase_from_the_command_line(void **state)
+{
+    (void)state;
+    long long since = mt_last_seq(&srv);
+    assert_int_equal(subscribe("erin@example.org", "\"target\":{\"type\":\"all\"}", NULL), 202);
+    json_t *c = wait_requests(since, "erin@example.org", "confirm", 1, 10000);
+    assert_int_equal(json_array_size(c), 1);
+    char manage[512];
+    snprintf(manage, sizeof manage, "%s",
+             str(json_object_get(json_array_get(c, 0), "links"), "manage"));
+    json_decref(c);
+    assert_int_equal(get(manage, NULL), 200);
+    char out[4096];
+    assert_int_equal(
+        vigia_call("watch.erase", "{\"v\":1,\"email\":\"Erin@Example.org\"}", out, sizeof out), 0);
+    assert_non_null(strstr(out, "\"erased\": true"));
+    assert_int_equal(get(manage, NULL), 404); /* the running server sees it gone */
+    assert_int_equal(vigia_call("watch.erase", "{\"email\":\"erin@example.org\"}", out, sizeof out),
+                     0);
+    assert_non_null(strstr(out, "\"erased\": false"));
+    assert_int_equal(vigia_call("watch.erase", "{\"email\":\"no\"}", out, sizeof out), 1);
+    assert_non_null(strstr(out, "INVALID_ARGUMENT"));
+    assert_int_equal(vigia_call("watch.erase", "[not json", out, sizeof out), 2);
+    assert_int_equal(vigia_call("no.such_method", "{}", out, sizeof out), 1);
+    assert_non_null(strstr(out, "UNAVAILABLE"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +780,7 @@ int main(void)
         cmocka_unit_test(kill9_loses_no_delivery),
         cmocka_unit_test(digest_at_local_time),
         cmocka_unit_test(unconfirmed_subscriptions_expire_after_48h),
+        cmocka_unit_test(erase_from_the_command_line),
         cmocka_unit_test(confirmation_mails_are_rate_limited_per_ip),
         cmocka_unit_test(public_endpoints_are_limited_per_ip),
         cmocka_unit_test(other_channels_subscribe_through_the_bus),
