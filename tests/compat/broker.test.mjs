@@ -4,7 +4,10 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { Vigia, once, sleep, waitFor } from "./server.mjs";
+import { Vigia, lws, once, sleep, waitFor } from "./server.mjs";
+
+// transport = lws serves WebSocket only: the long-polling tests are civetweb's.
+const pollingOnly = { skip: lws && "long-polling is served by the civetweb transport only" };
 
 const srv = new Vigia({
   broker: "ping_interval = 1s\nping_timeout = 2s\nrecovery_window = 2m\nrate_limit = 1000\nrate_burst = 1000\n",
@@ -12,7 +15,7 @@ const srv = new Vigia({
 const sockets = [];
 
 function connect(opts = {}) {
-  const s = io(srv.base, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
+  const s = io(srv.sio, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
   sockets.push(s);
   return s;
 }
@@ -47,7 +50,7 @@ describe("transports", () => {
     assert.equal(typeof recent[1], "string", "events carry a recovery offset");
   });
 
-  test("default connect: polling first, then upgrade to websocket", async () => {
+  test("default connect: polling first, then upgrade to websocket", pollingOnly, async () => {
     const s = connect({ transports: undefined });
     let first = null;
     s.io.once("open", () => {
@@ -66,7 +69,7 @@ describe("transports", () => {
     await waitFor(() => got.length === 1);
   });
 
-  test("polling-only: acks and pushes", async () => {
+  test("polling-only: acks and pushes", pollingOnly, async () => {
     const s = await connected({ transports: ["polling"] });
     assert.equal(s.io.engine.transport.name, "polling");
     const r = await ack(s, "ping");
@@ -81,7 +84,7 @@ describe("transports", () => {
     assert.equal(typeof (await ack(s, "ping")).timestamp, "number");
   });
 
-  test("raw Engine.IO errors answer like the reference server", async () => {
+  test("raw Engine.IO errors answer like the reference server", pollingOnly, async () => {
     const q = async (qs, init) => {
       const r = await fetch(`${srv.base}/socket.io/?${qs}`, init);
       return [r.status, await r.text()];
@@ -324,7 +327,7 @@ describe("rooms and bus events", () => {
 
 describe("namespaces, auth", () => {
   test("unknown namespace -> connect_error 'Invalid namespace'", async () => {
-    const s = io(`${srv.base}/admin`, { reconnection: false, forceNew: true, transports: ["websocket"] });
+    const s = io(`${srv.sio}/admin`, { reconnection: false, forceNew: true, transports: ["websocket"] });
     sockets.push(s);
     const [err] = await once(s, "connect_error");
     assert.equal(err.message, "Invalid namespace");
@@ -355,7 +358,7 @@ describe("reconnection and recovery", () => {
     await waitFor(() => got.length === 5);
   });
 
-  test("connection state recovery over long-polling", async () => {
+  test("connection state recovery over long-polling", pollingOnly, async () => {
     const s = connect({ transports: ["polling"], reconnection: true, reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
     const got = collect(s, "new_notification");
     await once(s, "connect");
