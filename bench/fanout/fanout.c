@@ -37,6 +37,9 @@ typedef struct conn {
 } conn;
 
 static int port = 0, nclients = 1000, nmsgs = 20, interval_ms = 100, server_pid = 0;
+/* -w: the clients' port when Socket.IO has its own (transport = lws); -a:
+ * source addresses 127.0.0.1..127.0.0.N, so 50,000 clients have ports enough */
+static int ws_port = 0, naddrs = 1, next_addr = 0;
 static const char *label = "server";
 static conn *conns;
 static int epfd;
@@ -112,7 +115,16 @@ static int open_socket(void)
         return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (naddrs > 1) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)(next_addr++ % naddrs));
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)(ws_port ? ws_port : port))};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
         close(fd);
@@ -292,7 +304,7 @@ static void on_writable(conn *c)
                  "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                 port);
+                 ws_port ? ws_port : port);
     c->state = ST_HTTP;
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
     epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -381,7 +393,7 @@ static int64_t delivered(int from, int to)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:w:a:")) != -1) {
         switch (opt) {
         case 'p':
             port = atoi(optarg);
@@ -401,10 +413,18 @@ int main(int argc, char **argv)
         case 'l':
             label = optarg;
             break;
+        case 'w':
+            ws_port = atoi(optarg);
+            break;
+        case 'a':
+            naddrs = atoi(optarg) < 1 ? 1 : atoi(optarg) > 8 ? 8 : atoi(optarg);
+            break;
         default:
-            fprintf(stderr,
-                    "usage: %s -p PORT -n CLIENTS -m MESSAGES [-i MS] [-s PID] [-l LABEL]\n",
-                    argv[0]);
+            fprintf(
+                stderr,
+                "usage: %s -p PORT -n CLIENTS -m MESSAGES [-i MS] [-s PID] [-l LABEL] [-w WSPORT] "
+                "[-a ADDRS]\n",
+                argv[0]);
             return 2;
         }
     }

@@ -105,15 +105,18 @@ static void op_unref(vg_ws_conn *vc)
     free(c);
 }
 
-/* Put c on the pending list (caller holds t->lock) and wake the loop. */
-static void pend_locked(brk_lws_conn *c)
+/* Put c on the pending list (caller holds t->lock). Returns 1 when the loop
+ * must be woken: c was not pending yet. (Waking only when the whole list was
+ * empty lost wake-ups under a burst: one per connection is what works.) */
+static int pend_locked(brk_lws_conn *c)
 {
     if (c->pending)
-        return;
+        return 0;
     c->pending = 1;
     op_ref(&c->base);
     c->pend_next = c->t->pending;
     c->t->pending = c;
+    return 1;
 }
 
 static int enqueue(brk_lws_conn *c, int opcode, const void *data, size_t len)
@@ -151,9 +154,9 @@ static int enqueue(brk_lws_conn *c, int opcode, const void *data, size_t len)
     c->out_tail = o;
     c->out_len++;
     c->out_bytes += len;
-    pend_locked(c);
     /* under t->lock: brk_lws_stop sets dead under it before destroying ctx */
-    lws_cancel_service(t->ctx);
+    if (pend_locked(c))
+        lws_cancel_service(t->ctx);
     pthread_mutex_unlock(&t->lock);
     return 0;
 }
@@ -392,27 +395,30 @@ static void drain_pending(brk_lws *t)
     }
 }
 
+/* Drain the queue while the socket takes it (lws_send_pipe_choked), then
+ * ask for the next writable callback if anything is left. */
 static int on_writable(brk_lws_conn *c, struct lws *wsi)
 {
     brk_lws *t = c->t;
-    pthread_mutex_lock(&t->lock);
-    lws_out *o = c->out_head;
-    if (o) {
-        c->out_head = o->next;
-        if (!c->out_head)
-            c->out_tail = NULL;
-        c->out_len--;
-        c->out_bytes -= o->len;
-    }
-    int more = c->out_head != NULL;
-    int code = c->close_code;
-    char reason[64];
-    memcpy(reason, c->close_reason, sizeof reason);
-    pthread_mutex_unlock(&t->lock);
-    if (o) {
+    for (int i = 0; i < 64; i++) {
+        pthread_mutex_lock(&t->lock);
+        lws_out *o = c->out_head;
+        int code = c->close_code;
+        char reason[64];
+        memcpy(reason, c->close_reason, sizeof reason);
         /* a backlog overflow closes at once: the queue is not flushed */
-        if (code == 1008 && strcmp(reason, "backlog") == 0) {
-            free(o);
+        int overflow = code == 1008 && strcmp(reason, "backlog") == 0;
+        if (o && !overflow) {
+            c->out_head = o->next;
+            if (!c->out_head)
+                c->out_tail = NULL;
+            c->out_len--;
+            c->out_bytes -= o->len;
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (!o || overflow) {
+            if (!code)
+                return 0;
             lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
                              strlen(reason));
             return -1;
@@ -422,14 +428,10 @@ static int on_writable(brk_lws_conn *c, struct lws *wsi)
         free(o);
         if (rc < 0)
             return -1;
-        if (more || code)
-            lws_callback_on_writable(wsi);
-        return 0;
+        if (lws_send_pipe_choked(wsi))
+            break;
     }
-    if (code) {
-        lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
-        return -1;
-    }
+    lws_callback_on_writable(wsi);
     return 0;
 }
 
