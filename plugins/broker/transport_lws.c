@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "broker.h"
 
@@ -60,6 +61,39 @@ typedef struct brk_lws_conn {
     int rx_active, rx_binary;
 } brk_lws_conn;
 
+/* Long-polling on the loop (polling requests never block it): a GET with
+ * nothing queued waits on t->waiting, checked every LWS_POLL_TICK_MS. */
+typedef struct lws_poll {
+    struct lws *wsi;
+    brk_session *s;   /* a waiting GET's session (referenced) */
+    int waiting;      /* on t->waiting */
+    int64_t deadline; /* monotonic ms */
+    int post;         /* collecting a POST body */
+    int too_big;
+    char *in;
+    size_t in_len, in_cap;
+    int status; /* the answer, written on HTTP_WRITEABLE */
+    const char *ctype;
+    const char *retry_after;
+    char *out;
+    size_t out_len;
+    char origin[256];
+    int answered;
+    int is_options;
+    char allow_headers[256];
+    char sid[32]; /* a POST's, read before its body (the headers go then) */
+    int octet;    /* a POST with Content-Type application/octet-stream */
+    struct lws_poll *prev, *next;
+} lws_poll;
+
+/* lws's per-connection data: a WebSocket's conn, or an HTTP request's poll. */
+typedef struct lws_pss {
+    struct brk_lws_conn *c;
+    lws_poll *p;
+} lws_pss;
+
+enum { LWS_POLL_TICK_MS = 10 };
+
 typedef struct brk_lws {
     brk_state *b;
     struct lws_context *ctx;
@@ -72,6 +106,9 @@ typedef struct brk_lws {
     brk_smap per_ip; /* loop thread only: ip -> long long open connections */
     atomic_uint_fast64_t next_id;
     struct lws_protocols protocols[2];
+    lws_poll *waiting; /* loop thread only */
+    lws_sorted_usec_list_t poll_sul;
+    int poll_scheduled;
 } brk_lws;
 
 static const vg_ws_ops lws_ops;
@@ -488,11 +525,445 @@ static int on_receive(brk_lws_conn *c, struct lws *wsi, const char *in, size_t l
     return 0;
 }
 
+/* ---- long-polling (loop thread only) ---- */
+
+static void poll_answer(brk_lws *t, lws_poll *p, int status, const char *ctype, const char *body,
+                        size_t len)
+{
+    (void)t;
+    free(p->out);
+    p->out = malloc(len + 1);
+    p->out_len = p->out ? len : 0;
+    if (p->out)
+        memcpy(p->out, body, len);
+    p->status = p->out ? status : 500;
+    p->ctype = ctype;
+    p->answered = 1;
+    lws_callback_on_writable(p->wsi);
+}
+
+static void poll_error(brk_lws *t, lws_poll *p, int code)
+{
+    char body[96];
+    int n = brk_eio_error_body(body, sizeof body, code);
+    poll_answer(t, p, brk_eio_error_status(code), "application/json", body, (size_t)n);
+}
+
+static void poll_unwait(brk_lws *t, lws_poll *p)
+{
+    if (!p->waiting)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        t->waiting = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->waiting = 0;
+}
+
+/* A waiting GET's answer: the whole queue joined by \x1e, the close packet,
+ * or a noop; as polling.c's poll_get. Caller holds s->lock. */
+static void poll_collect_locked(brk_lws *t, lws_poll *p)
+{
+    brk_session *s = p->s;
+    brk_state *b = t->b;
+    int mine = s->transport == TR_POLLING;
+    size_t total = 0;
+    for (size_t i = 0; mine && i < s->q_len; i++) {
+        const brk_msg *m = s->q[(s->q_head + i) % s->q_cap];
+        total += (m->binary ? 2 + (m->text_len + 2) / 3 * 4 : m->text_len) + 1;
+    }
+    char *body = malloc(total + 4);
+    size_t n = 0;
+    if (body) {
+        while (mine && s->q_len) {
+            brk_msg *m = s->q[s->q_head];
+            s->q_head = (s->q_head + 1) % s->q_cap;
+            s->q_len--;
+            s->q_bytes -= m->text_len;
+            if (n)
+                body[n++] = EIO_SEPARATOR;
+            if (m->binary) {
+                body[n++] = 'b';
+                n += brk_b64_encode((const unsigned char *)m->text, m->text_len, body + n);
+            } else {
+                memcpy(body + n, m->text, m->text_len);
+                n += m->text_len;
+            }
+            brk_msg_unref(m);
+            atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
+        }
+        if (s->closed) {
+            if (n)
+                body[n++] = EIO_SEPARATOR;
+            body[n++] = s->close_reply ? s->close_reply : '1';
+        } else if (n == 0) {
+            body[n++] = '6';
+        }
+    }
+    s->poll_pending = 0;
+    free(p->out);
+    p->out = body;
+    p->out_len = body ? n : 0;
+    p->status = body ? 200 : 500;
+    p->ctype = "text/plain; charset=UTF-8";
+    p->answered = 1;
+}
+
+static void poll_release(lws_poll *p)
+{
+    if (!p->s)
+        return;
+    pthread_mutex_lock(&p->s->lock);
+    p->s->poll_pending = 0;
+    pthread_mutex_unlock(&p->s->lock);
+    brk_session_unref(p->s);
+    p->s = NULL;
+}
+
+static void poll_scan(lws_sorted_usec_list_t *sul)
+{
+    brk_lws *t = lws_container_of(sul, brk_lws, poll_sul);
+    brk_state *b = t->b;
+    int64_t now = now_ms(b);
+    t->poll_scheduled = 0;
+    for (lws_poll *p = t->waiting, *next; p; p = next) {
+        next = p->next;
+        brk_session *s = p->s;
+        pthread_mutex_lock(&s->lock);
+        int ready = s->q_len || s->closed || s->upgrading || s->transport != TR_POLLING ||
+                    now >= p->deadline || atomic_load(&t->stop);
+        if (ready)
+            poll_collect_locked(t, p);
+        pthread_mutex_unlock(&s->lock);
+        if (ready) {
+            poll_unwait(t, p);
+            brk_session_unref(s);
+            p->s = NULL;
+            lws_callback_on_writable(p->wsi);
+        }
+    }
+    if (t->waiting) {
+        t->poll_scheduled = 1;
+        lws_sul_schedule(t->ctx, 0, &t->poll_sul, poll_scan, LWS_POLL_TICK_MS * LWS_US_PER_MS);
+    }
+}
+
+static void poll_get(brk_lws *t, lws_poll *p, brk_session *s)
+{
+    brk_state *b = t->b;
+    pthread_mutex_lock(&s->lock);
+    if (s->transport != TR_POLLING) {
+        pthread_mutex_unlock(&s->lock);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    if (s->poll_pending) { /* overlapping GET: 400 here, "1" to the first */
+        pthread_mutex_unlock(&s->lock);
+        brk_session_terminate(s, "overlapping GET", 0);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    s->poll_pending = 1;
+    p->s = s; /* the reference moves over */
+    if (s->q_len || s->closed) {
+        poll_collect_locked(t, p);
+        pthread_mutex_unlock(&s->lock);
+        brk_session_unref(s);
+        p->s = NULL;
+        lws_callback_on_writable(p->wsi);
+        return;
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* Bounded: a ping is due within ping_interval anyway. */
+    p->deadline = now_ms(b) + b->cfg.ping_interval + 1000;
+    p->waiting = 1;
+    p->next = t->waiting;
+    if (t->waiting)
+        t->waiting->prev = p;
+    t->waiting = p;
+    if (!t->poll_scheduled) {
+        t->poll_scheduled = 1;
+        lws_sul_schedule(t->ctx, 0, &t->poll_sul, poll_scan, LWS_POLL_TICK_MS * LWS_US_PER_MS);
+    }
+}
+
+static void poll_post_done(brk_lws *t, lws_poll *p, brk_session *s)
+{
+    brk_state *b = t->b;
+    if (p->octet) {
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    if (p->too_big) {
+        brk_session_unref(s);
+        static const char msg[] = "{\"code\":3,\"message\":\"Payload too large\"}";
+        return poll_answer(t, p, 413, "application/json", msg, sizeof msg - 1);
+    }
+    pthread_mutex_lock(&s->lock);
+    int bad = s->transport != TR_POLLING || s->post_active || s->closed;
+    int overlap = s->post_active;
+    if (!bad)
+        s->post_active = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (bad) {
+        if (overlap)
+            brk_session_terminate(s, "overlapping POST", 0);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    size_t pos = 0;
+    brk_eio_packet pk;
+    int err = 0, rc;
+    while ((rc = brk_eio_payload_next(p->in ? p->in : "", p->in_len, &pos, &pk)) == 1)
+        if (brk_engine_on_packet(s, &pk) < 0) {
+            err = 1;
+            break;
+        }
+    if (rc < 0)
+        err = 1;
+    pthread_mutex_lock(&s->lock);
+    s->post_active = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (err) {
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        brk_session_terminate(s, "parse error", 0);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    brk_session_unref(s);
+    poll_answer(t, p, 200, "text/html", "ok", 2);
+}
+
+/* The session of a request with a sid, answered already when there is none. */
+static brk_session *poll_session(brk_lws *t, lws_poll *p, const char *sid, int is_get)
+{
+    brk_state *b = t->b;
+    brk_session *s = brk_session_find(b, sid);
+    if (!s && is_get && brk_closing_take(b, sid)) {
+        poll_answer(t, p, 200, "text/plain; charset=UTF-8", "6", 1);
+        return NULL;
+    }
+    if (!s) {
+        poll_error(t, p, EIO_ERR_UNKNOWN_SID);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    int timed_out = s->pong_deadline && now_ms(b) >= s->pong_deadline;
+    pthread_mutex_unlock(&s->lock);
+    if (timed_out) {
+        brk_session_terminate(s, "ping timeout", TERM_RECOVERABLE);
+        brk_session_unref(s);
+        poll_error(t, p, EIO_ERR_UNKNOWN_SID);
+        return NULL;
+    }
+    return s;
+}
+
+/* A plain HTTP request on the lws port: Engine.IO long-polling at /socket.io/. */
+static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
+{
+    brk_state *b = t->b;
+    lws_poll *p = pss->p;
+    if (p) { /* keep-alive: a new transaction on the same connection */
+        poll_unwait(t, p);
+        poll_release(p);
+        free(p->in);
+        free(p->out);
+        memset(p, 0, sizeof *p);
+    } else if (!(p = pss->p = calloc(1, sizeof *p))) {
+        return -1;
+    }
+    p->wsi = wsi;
+    char uri[64], buf[64], sid[32];
+    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+    enum lws_token_indexes ut = is_get    ? WSI_TOKEN_GET_URI
+                                : is_post ? WSI_TOKEN_POST_URI
+                                          : WSI_TOKEN_OPTIONS_URI;
+    if ((!is_get && !is_post && !is_options) || lws_hdr_copy(wsi, uri, sizeof uri, ut) <= 0 ||
+        strncmp(uri, "/socket.io", 10) != 0 || (uri[10] && strcmp(uri + 10, "/") != 0)) {
+        static const char nf[] = "{\"error\":\"not found\"}";
+        poll_answer(t, p, 404, "application/json", nf, sizeof nf - 1);
+        return 0;
+    }
+    char *origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN), *host = hdr_dup(wsi, WSI_TOKEN_HOST);
+    int ok = brk_origin_allowed(b, origin, host);
+    if (origin && ok)
+        snprintf(p->origin, sizeof p->origin, "%s", origin);
+    free(origin);
+    free(host);
+    if (!ok) {
+        poll_error(t, p, EIO_ERR_FORBIDDEN);
+        return 0;
+    }
+    if (is_options) {
+        p->is_options = 1;
+        char *h = hdr_dup(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
+        if (h)
+            snprintf(p->allow_headers, sizeof p->allow_headers, "%s", h);
+        free(h);
+        poll_answer(t, p, 204, "text/plain", "", 0);
+        return 0;
+    }
+    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", buf, sizeof buf);
+    if (!tr || (strcmp(tr, "polling") != 0 && strcmp(tr, "websocket") != 0)) {
+        poll_error(t, p, EIO_ERR_UNKNOWN_TRANSPORT);
+        return 0;
+    }
+    if (strcmp(tr, "websocket") == 0) { /* not an Upgrade request */
+        poll_error(t, p, EIO_ERR_BAD_REQUEST);
+        return 0;
+    }
+    /* lws_get_urlarg_by_name returns a pointer into buf, past "name=" */
+    const char *sidv = lws_get_urlarg_by_name(wsi, "sid=", sid, sizeof sid);
+    if (!sidv) {
+        if (!is_get) {
+            poll_error(t, p, EIO_ERR_BAD_HANDSHAKE_METHOD);
+            return 0;
+        }
+        const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", buf, sizeof buf);
+        if (!eio || strcmp(eio, "4") != 0) {
+            poll_error(t, p, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+            return 0;
+        }
+        char ip[48];
+        lws_get_peer_simple(wsi, ip, sizeof ip);
+        int err;
+        brk_session *s = brk_session_new(b, TR_POLLING, ip, &err);
+        if (!s) {
+            p->retry_after = err == -EAGAIN ? "2" : "5";
+            static const char full[] = "{\"code\":3,\"message\":\"Server full\"}";
+            static const char pend[] = "{\"code\":3,\"message\":\"Too many pending handshakes\"}";
+            if (err == -EAGAIN)
+                poll_answer(t, p, 503, "application/json", pend, sizeof pend - 1);
+            else
+                poll_answer(t, p, 503, "application/json", full, sizeof full - 1);
+            return 0;
+        }
+        char body[256];
+        int n = brk_eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
+                                    b->cfg.ping_timeout, b->cfg.max_payload);
+        brk_session_unref(s);
+        poll_answer(t, p, 200, "text/plain; charset=UTF-8", body, (size_t)n);
+        return 0;
+    }
+    if (is_post) { /* the body follows (HTTP_BODY), answered at its end */
+        p->post = 1;
+        snprintf(p->sid, sizeof p->sid, "%s", sidv);
+        char *ct = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+        p->octet = ct && strncasecmp(ct, "application/octet-stream", 24) == 0;
+        free(ct);
+        return 0;
+    }
+    brk_session *s = poll_session(t, p, sidv, 1);
+    if (s)
+        poll_get(t, p, s);
+    return 0;
+}
+
+static int on_http_body(brk_lws *t, lws_poll *p, const char *in, size_t len)
+{
+    if (!p || !p->post || p->too_big)
+        return 0;
+    if (p->in_len + len > (size_t)t->b->cfg.max_payload) {
+        p->too_big = 1; /* answered 413 at the end; nothing more kept */
+        return 0;
+    }
+    if (p->in_len + len + 1 > p->in_cap) {
+        size_t cap = p->in_cap ? p->in_cap : 1024;
+        while (cap < p->in_len + len + 1)
+            cap *= 2;
+        char *n = realloc(p->in, cap);
+        if (!n)
+            return -1;
+        p->in = n;
+        p->in_cap = cap;
+    }
+    memcpy(p->in + p->in_len, in, len);
+    p->in_len += len;
+    return 0;
+}
+
+static int on_http_body_done(brk_lws *t, lws_poll *p, struct lws *wsi)
+{
+    if (!p || !p->post)
+        return 0;
+    p->post = 0;
+    (void)wsi;
+    brk_session *s = poll_session(t, p, p->sid, 0);
+    if (s)
+        poll_post_done(t, p, s);
+    return 0;
+}
+
+static int on_http_writable(lws_poll *p, struct lws *wsi)
+{
+    if (!p || !p->answered)
+        return 0;
+    p->answered = 0;
+    size_t hlen = 1024 + strlen(p->origin) + strlen(p->allow_headers);
+    unsigned char *hb = malloc(LWS_PRE + hlen + p->out_len);
+    if (!hb)
+        return -1;
+    unsigned char *start = hb + LWS_PRE, *q = start, *end = start + hlen;
+#define ADD_HDR(name, val)                                                                         \
+    lws_add_http_header_by_name(wsi, (const unsigned char *)(name), (const unsigned char *)(val),  \
+                                (int)strlen(val), &q, end)
+    int bad =
+        lws_add_http_common_headers(wsi, (unsigned int)p->status, p->ctype, p->out_len, &q, end) ||
+        ADD_HDR("cache-control:", "no-store");
+    if (!bad && p->retry_after)
+        bad = ADD_HDR("retry-after:", p->retry_after);
+    if (!bad && p->origin[0])
+        bad = ADD_HDR("access-control-allow-origin:", p->origin) || ADD_HDR("vary:", "Origin") ||
+              ADD_HDR("access-control-allow-credentials:", "true");
+    if (!bad && p->is_options) {
+        bad = ADD_HDR("access-control-allow-methods:", "GET,POST,OPTIONS");
+        if (!bad && p->allow_headers[0])
+            bad = ADD_HDR("access-control-allow-headers:", p->allow_headers);
+    }
+#undef ADD_HDR
+    if (bad || lws_finalize_write_http_header(wsi, start, &q, end)) {
+        free(hb);
+        return -1;
+    }
+    int rc = 0;
+    if (p->out_len) {
+        memcpy(hb + LWS_PRE, p->out, p->out_len);
+        rc = lws_write(wsi, hb + LWS_PRE, p->out_len, LWS_WRITE_HTTP_FINAL);
+    }
+    free(hb);
+    free(p->out);
+    p->out = NULL;
+    p->out_len = 0;
+    if (rc < 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static void on_http_closed(brk_lws *t, lws_pss *pss)
+{
+    lws_poll *p = pss ? pss->p : NULL;
+    if (!p)
+        return;
+    poll_unwait(t, p);
+    poll_release(p);
+    free(p->in);
+    free(p->out);
+    free(p);
+    pss->p = NULL;
+}
+
 static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
     brk_lws *t = lws_context_user(lws_get_context(wsi));
-    brk_lws_conn **pc = user;
+    lws_pss *pss = user;
+    brk_lws_conn **pc = pss ? &pss->c : NULL;
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (t)
@@ -545,13 +1016,17 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         op_unref(&c->base);
         return 0;
     }
-    case LWS_CALLBACK_HTTP: {
-        /* Long-polling is served by civetweb's transport only. */
-        static const char body[] = "{\"code\":0,\"message\":\"Transport unknown\"}";
-        if (http_reply(wsi, 400, NULL, body, sizeof body - 1) < 0)
-            return -1;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
+    case LWS_CALLBACK_HTTP:
+        return on_http(t, pss, wsi);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_http_body(t, pss ? pss->p : NULL, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return on_http_body_done(t, pss ? pss->p : NULL, wsi);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_http_writable(pss ? pss->p : NULL, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        on_http_closed(t, pss);
+        return 0;
     default:
         return 0;
     }
@@ -586,7 +1061,7 @@ int brk_lws_start(brk_state *b)
     }
     t->protocols[0].name = "engine.io";
     t->protocols[0].callback = lws_cb;
-    t->protocols[0].per_session_data_size = sizeof(brk_lws_conn *);
+    t->protocols[0].per_session_data_size = sizeof(lws_pss);
     t->protocols[0].rx_buffer_size = 4096;
 
     char iface[64];

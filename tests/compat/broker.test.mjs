@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 import { Vigia, lws, once, sleep, waitFor } from "./server.mjs";
 
-// transport = lws serves WebSocket only: the long-polling tests are civetweb's.
-const pollingOnly = { skip: lws && "long-polling is served by the civetweb transport only" };
+// Tests that run on both transports as they are.
+const pollingOnly = {};
 
 const srv = new Vigia({
   broker: "ping_interval = 1s\nping_timeout = 2s\nrecovery_window = 2m\nrate_limit = 1000\nrate_burst = 1000\n",
@@ -86,7 +86,7 @@ describe("transports", () => {
 
   test("raw Engine.IO errors answer like the reference server", pollingOnly, async () => {
     const q = async (qs, init) => {
-      const r = await fetch(`${srv.base}/socket.io/?${qs}`, init);
+      const r = await fetch(`${srv.sio}/socket.io/?${qs}`, init);
       return [r.status, await r.text()];
     };
     assert.deepEqual(await q("EIO=4&transport=carrier-pigeon"), [400, '{"code":0,"message":"Transport unknown"}']);
@@ -117,7 +117,7 @@ describe("transports", () => {
     assert.deepEqual(await first, [200, "1"]);
     assert.equal((await q(`EIO=4&transport=polling&sid=${sid}`))[0], 400);
     // CORS preflight from a foreign origin is refused (allowed_origins empty)
-    const cors = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
+    const cors = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
     assert.equal(cors.status, 403);
     // a "1" (close) POST: the pending GET answers "6", the session is gone
     const [, open3] = await q("EIO=4&transport=polling");
@@ -128,12 +128,12 @@ describe("transports", () => {
     assert.deepEqual(await pending, [200, "6"]);
     assert.equal((await q(`EIO=4&transport=polling&sid=${sid3}`))[0], 400);
     // same-origin CORS preflight
-    const pre = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, {
+    const pre = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, {
       method: "OPTIONS",
-      headers: { Origin: srv.base, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
+      headers: { Origin: srv.sio, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
     });
     assert.equal(pre.status, 204);
-    assert.equal(pre.headers.get("access-control-allow-origin"), srv.base);
+    assert.equal(pre.headers.get("access-control-allow-origin"), srv.sio);
     assert.match(pre.headers.get("access-control-allow-methods"), /POST/);
     // a malformed POST closes that session only
     const [, open2] = await q("EIO=4&transport=polling");

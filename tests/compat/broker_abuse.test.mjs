@@ -78,12 +78,11 @@ describe("security", () => {
     assert.equal(res, 403);
     const good = await rawClient({ Origin: "http://good.example" });
     good.close();
-    if (lws) return; // long-polling is civetweb's only
-    const p = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://good.example" } });
+    const p = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://good.example" } });
     assert.equal(p.status, 200);
     assert.equal(p.headers.get("access-control-allow-origin"), "http://good.example");
     assert.equal(p.headers.get("access-control-allow-credentials"), "true");
-    const e = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
+    const e = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
     assert.equal(e.status, 403);
     assert.deepEqual(await e.json(), { code: 4, message: "Forbidden" });
   });
@@ -262,16 +261,16 @@ describe("admission control", () => {
       return;
     }
     // polling: handshakes up to max_clients (5 sessions: 3 WebSockets + 2), then 503
-    const hs = async () => (await fetch(`${small.base}/socket.io/?EIO=4&transport=polling`)).status;
+    const hs = async () => (await fetch(`${small.sio}/socket.io/?EIO=4&transport=polling`)).status;
     assert.equal(await hs(), 200);
-    const r = await fetch(`${small.base}/socket.io/?EIO=4&transport=polling`);
+    const r = await fetch(`${small.sio}/socket.io/?EIO=4&transport=polling`);
     const body = await r.text();
     assert.equal(r.status, 200);
     assert.equal(await hs(), 503);
     // a long-poll that would need a fourth worker is answered 503 at once, not parked
     const sid = JSON.parse(body.slice(1)).sid;
     const t1 = Date.now();
-    const poll = await fetch(`${small.base}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    const poll = await fetch(`${small.sio}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
     assert.equal(poll.status, 503);
     assert.ok(Date.now() - t1 < 1000);
     for (const ws of open) ws.close();

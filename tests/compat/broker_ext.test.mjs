@@ -8,7 +8,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { Vigia, lws, once, waitFor } from "./server.mjs";
+import { Vigia, once, waitFor } from "./server.mjs";
 
 const MAX = 100000;
 const srv = new Vigia({
@@ -148,7 +148,7 @@ describe("admin view", () => {
 
 describe("binary attachments", () => {
   for (const transport of ["websocket", "polling"]) {
-    test(`both ways over ${transport}`, { skip: lws && transport === "polling" && "long-polling is civetweb's only" }, async () => {
+    test(`both ways over ${transport}`, async () => {
       const s = client("", { transports: [transport] });
       await once(s, "auth");
       s.emit("message", Uint8Array.of(1, 2, 3), { nested: Uint8Array.of(4, 5, 6) });
