@@ -781,11 +781,16 @@ static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
     int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
-    enum lws_token_indexes ut = is_get    ? WSI_TOKEN_GET_URI
-                                : is_post ? WSI_TOKEN_POST_URI
-                                          : WSI_TOKEN_OPTIONS_URI;
-    if ((!is_get && !is_post && !is_options) || lws_hdr_copy(wsi, uri, sizeof uri, ut) <= 0 ||
-        strncmp(uri, "/socket.io", 10) != 0 || (uri[10] && strcmp(uri + 10, "/") != 0)) {
+    /* other methods (PUT, DELETE...) get Engine.IO's 400 like on civetweb */
+    enum lws_token_indexes ut =
+        is_get                                               ? WSI_TOKEN_GET_URI
+        : is_post                                            ? WSI_TOKEN_POST_URI
+        : is_options                                         ? WSI_TOKEN_OPTIONS_URI
+        : lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0   ? WSI_TOKEN_PUT_URI
+        : lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0 ? WSI_TOKEN_PATCH_URI
+                                                             : WSI_TOKEN_DELETE_URI;
+    if (lws_hdr_copy(wsi, uri, sizeof uri, ut) <= 0 || strncmp(uri, "/socket.io", 10) != 0 ||
+        (uri[10] && strcmp(uri + 10, "/") != 0)) {
         static const char nf[] = "{\"error\":\"not found\"}";
         poll_answer(t, p, 404, "application/json", nf, sizeof nf - 1);
         return 0;
@@ -849,6 +854,10 @@ static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
                                     b->cfg.ping_timeout, b->cfg.max_payload);
         brk_session_unref(s);
         poll_answer(t, p, 200, "text/plain; charset=UTF-8", body, (size_t)n);
+        return 0;
+    }
+    if (!is_get && !is_post) {
+        poll_error(t, p, EIO_ERR_BAD_REQUEST);
         return 0;
     }
     if (is_post) { /* the body follows (HTTP_BODY), answered at its end */
@@ -918,6 +927,10 @@ static int on_http_writable(lws_poll *p, struct lws *wsi)
         ADD_HDR("cache-control:", "no-store");
     if (!bad && p->retry_after)
         bad = ADD_HDR("retry-after:", p->retry_after);
+    /* lws closes the connection after an error status: say so, or a
+     * keep-alive client reuses it and sees a hang-up */
+    if (!bad && p->status >= 400)
+        bad = ADD_HDR("connection:", "close");
     if (!bad && p->origin[0])
         bad = ADD_HDR("access-control-allow-origin:", p->origin) || ADD_HDR("vary:", "Origin") ||
               ADD_HDR("access-control-allow-credentials:", "true");
