@@ -83,6 +83,7 @@ typedef struct lws_poll {
     char allow_headers[256];
     char sid[32]; /* a POST's, read before its body (the headers go then) */
     int octet;    /* a POST with Content-Type application/octet-stream */
+    int close;    /* the request said Connection: close */
     struct lws_poll *prev, *next;
 } lws_poll;
 
@@ -778,6 +779,9 @@ static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
     }
     p->wsi = wsi;
     char uri[64], buf[64], sid[32];
+    char *conn = hdr_dup(wsi, WSI_TOKEN_CONNECTION);
+    p->close = conn && strcasestr(conn, "close") != NULL;
+    free(conn);
     int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
     int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
     int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
@@ -909,8 +913,11 @@ static int on_http_body_done(brk_lws *t, lws_poll *p, struct lws *wsi)
     return 0;
 }
 
-static int on_http_writable(lws_poll *p, struct lws *wsi)
+static void on_http_closed(brk_lws *t, lws_pss *pss);
+
+static int on_http_writable(brk_lws *t, lws_pss *pss, struct lws *wsi)
 {
+    lws_poll *p = pss ? pss->p : NULL;
     if (!p || !p->answered)
         return 0;
     p->answered = 0;
@@ -927,9 +934,10 @@ static int on_http_writable(lws_poll *p, struct lws *wsi)
         ADD_HDR("cache-control:", "no-store");
     if (!bad && p->retry_after)
         bad = ADD_HDR("retry-after:", p->retry_after);
-    /* lws closes the connection after an error status: say so, or a
-     * keep-alive client reuses it and sees a hang-up */
-    if (!bad && p->status >= 400)
+    /* lws closes the connection after an error status or a request's
+     * Connection: close; say so, or a pooling client reuses it and sees a
+     * hang-up */
+    if (!bad && (p->status >= 400 || p->close))
         bad = ADD_HDR("connection:", "close");
     if (!bad && p->origin[0])
         bad = ADD_HDR("access-control-allow-origin:", p->origin) || ADD_HDR("vary:", "Origin") ||
@@ -950,9 +958,9 @@ static int on_http_writable(lws_poll *p, struct lws *wsi)
         rc = lws_write(wsi, hb + LWS_PRE, p->out_len, LWS_WRITE_HTTP_FINAL);
     }
     free(hb);
-    free(p->out);
-    p->out = NULL;
-    p->out_len = 0;
+    /* The transaction is over: free its state now (lws may free or reuse
+     * the per-connection data at its end without a CLOSED_HTTP for it). */
+    on_http_closed(t, pss);
     if (rc < 0)
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -1036,7 +1044,7 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         return on_http_body_done(t, pss ? pss->p : NULL, wsi);
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return on_http_writable(pss ? pss->p : NULL, wsi);
+        return on_http_writable(t, pss, wsi);
     case LWS_CALLBACK_CLOSED_HTTP:
         on_http_closed(t, pss);
         return 0;
