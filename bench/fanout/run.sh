@@ -56,6 +56,7 @@ for N in $SIZES; do
   LWS_INI=
   if [ "$T" = lws ]; then
     WP=$(free_port)
+    while [ "$WP" = "$P" ]; do WP=$(free_port); done
     THREADS=64
     LWS_INI="transport = lws
 lws_listen = 127.0.0.1:$WP

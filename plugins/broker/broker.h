@@ -400,8 +400,9 @@ json_t *brk_admin(brk_state *b);
  * socketio.c) reaches a WebSocket only through vg_ws_conn's ops: send and
  * send_frame (queue a message), close, ref/unref, query/header/remote_addr.
  * Two transports provide them: civetweb's, through the core (host->ws_route,
- * long-polling in polling.c), and libwebsockets' event loop (transport_lws.c,
- * WebSocket only), which calls b->ws_handlers as civetweb does. */
+ * long-polling in polling.c), and libwebsockets' event loop (transport_lws.c:
+ * WebSocket through b->ws_handlers as civetweb does, and long-polling of its
+ * own that never blocks the loop). */
 #ifdef BROKER_HAVE_LWS
 int brk_lws_start(brk_state *b);        /* listen on cfg.lws_listen, start the loop thread */
 void brk_lws_stop(brk_state *b);        /* close every connection (their `closed` runs) */

@@ -224,11 +224,16 @@ static int broker_start(void *state)
 #ifdef BROKER_HAVE_LWS
     if (rc == 0 && b->cfg.transport_lws) {
         rc = brk_lws_start(b);
-        if (rc < 0)
+        if (rc < 0) {
             VG_ERROR(b->host, "[broker] lws_listen = %s: cannot listen (%s)", b->cfg.lws_listen,
                      strerror(-rc));
-        else
-            VG_INFO(b->host, "Socket.IO (WebSocket) on libwebsockets at %s/socket.io/",
+            /* a plugin whose start failed is not stopped: end its threads here */
+            brk_housekeeper_stop(b);
+            atomic_store(&b->stopping, 1);
+            brk_senders_stop(b);
+        } else
+            VG_INFO(b->host,
+                    "Socket.IO on libwebsockets at %s/socket.io/ (WebSocket and long-polling)",
                     b->cfg.lws_listen);
     }
 #endif

@@ -1,5 +1,6 @@
 /* The libwebsockets transport ([broker] transport = lws): Engine.IO over
- * WebSocket on its own port (lws_listen), served by one event-loop thread.
+ * WebSocket and long-polling on its own port (lws_listen), served by one
+ * event-loop thread.
  *
  * The seam: the session logic (websocket.c, session.c, engine.c, socketio.c)
  * talks to a connection only through vg_ws_conn's ops (send, send_frame,
@@ -11,7 +12,7 @@
  * housekeeper) never touch a struct lws: they append to the connection's
  * bounded out-queue under t->lock, put it on the pending list and call
  * lws_cancel_service(); the loop thread then asks for a writable callback
- * and drains the queue there, one message per callback. Writes never block:
+ * and drains the queue there while the socket takes it. Writes never block:
  * a connection whose queue exceeds max_backlog_bytes / max_backlog fails the
  * send with -EIO and its session is dropped, as a slow civetweb client is.
  *
@@ -102,7 +103,8 @@ typedef struct brk_lws {
     int started;
     atomic_int stop;
     pthread_mutex_t lock;
-    int dead; /* under lock: the context is being destroyed */
+    atomic_int any_pending; /* t->pending is not empty (read without the lock) */
+    int dead;               /* under lock: the context is being destroyed */
     brk_lws_conn *pending;
     brk_smap per_ip; /* loop thread only: ip -> long long open connections */
     atomic_uint_fast64_t next_id;
@@ -144,17 +146,20 @@ static void op_unref(vg_ws_conn *vc)
 }
 
 /* Put c on the pending list (caller holds t->lock). Returns 1 when the loop
- * must be woken: c was not pending yet. (Waking only when the whole list was
- * empty lost wake-ups under a burst: one per connection is what works.) */
+ * must be woken: the list was empty (otherwise a wake-up is on its way).
+ * Wake-ups are few on purpose: lws 4.1 delivers each one to every
+ * connection's callback (EVENT_WAIT_CANCELLED), O(connections). */
 static int pend_locked(brk_lws_conn *c)
 {
     if (c->pending)
-        return 0;
+        return 0; /* listed, or in a batch being drained: written soon */
     c->pending = 1;
     op_ref(&c->base);
+    int first = c->t->pending == NULL;
     c->pend_next = c->t->pending;
     c->t->pending = c;
-    return 1;
+    atomic_store(&c->t->any_pending, 1);
+    return first;
 }
 
 static int enqueue(brk_lws_conn *c, int opcode, const void *data, size_t len)
@@ -415,18 +420,23 @@ static int confirm_upgrade(brk_lws *t, struct lws *wsi)
 
 static void drain_pending(brk_lws *t)
 {
+    if (!atomic_load(&t->any_pending))
+        return; /* the common case: another connection's copy of the wake-up */
     pthread_mutex_lock(&t->lock);
     brk_lws_conn *c = t->pending;
     t->pending = NULL;
-    for (brk_lws_conn *p = c; p; p = p->pend_next)
-        p->pending = 0;
+    atomic_store(&t->any_pending, 0);
     pthread_mutex_unlock(&t->lock);
+    /* Each stays flagged pending until handled here, so a sender cannot
+     * relink it (and its pend_next) into the new list meanwhile. */
     while (c) {
-        brk_lws_conn *next = c->pend_next;
         pthread_mutex_lock(&t->lock);
-        struct lws *wsi = c->wsi;
+        brk_lws_conn *next = c->pend_next;
+        c->pend_next = NULL;
+        c->pending = 0;
+        struct lws *wsi = c->wsi; /* only this thread clears it */
         pthread_mutex_unlock(&t->lock);
-        if (wsi) /* only this thread clears wsi: it stays valid */
+        if (wsi)
             lws_callback_on_writable(wsi);
         op_unref(&c->base);
         c = next;
