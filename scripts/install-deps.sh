@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libsqlite3-dev libcurl4-openssl-dev
+run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libwebsockets-dev libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libltdl-dev libinih-dev libcmocka-dev)
 run_pkgs+=(libidn2-dev) # the monitor converts IDN resource hosts itself
 run_pkgs+=(libssl-dev) # the watch plugin: RAND_bytes and SHA-256 for its tokens (libcrypto)

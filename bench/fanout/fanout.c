@@ -47,6 +47,9 @@ static int port = 0, pub_port = 0, ports[16], nports = 0;
 static uint32_t *lat_local, *lat_remote; /* paced phase, by the client's node */
 static size_t nlat_local, nlat_remote;
 static int nclients = 1000, nmsgs = 20, interval_ms = 100, server_pid = 0;
+/* -w: the clients' port when Socket.IO has its own (transport = lws); -a:
+ * source addresses 127.0.0.1..127.0.0.N, so 50,000 clients have ports enough */
+static int ws_port = 0, naddrs = 1, next_addr = 0;
 static const char *label = "server";
 static conn *conns;
 static int epfd;
@@ -122,6 +125,14 @@ static int open_socket(int to_port)
         return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (naddrs > 1) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + (uint32_t)(next_addr++ % naddrs));
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to_port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS) {
@@ -204,7 +215,7 @@ static void on_text(conn *c, const char *s, size_t len)
         uint32_t us = (uint32_t)(now - t);
         if (i < nmsgs) {
             lat_a[nlat_a++] = us;
-            if (c->port == pub_port)
+            if (c->port == pub_port || ws_port)
                 lat_local[nlat_local++] = us;
             else
                 lat_remote[nlat_remote++] = us;
@@ -395,7 +406,7 @@ static int64_t delivered(int from, int to)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:P:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:P:w:a:")) != -1) {
         switch (opt) {
         case 'p':
             for (char *tok = strtok(optarg, ","); tok && nports < 16; tok = strtok(NULL, ","))
@@ -420,10 +431,16 @@ int main(int argc, char **argv)
         case 'l':
             label = optarg;
             break;
+        case 'w':
+            ws_port = atoi(optarg);
+            break;
+        case 'a':
+            naddrs = atoi(optarg) < 1 ? 1 : atoi(optarg) > 8 ? 8 : atoi(optarg);
+            break;
         default:
             fprintf(stderr,
                     "usage: %s -p PORT[,PORT...] -n CLIENTS -m MESSAGES [-i MS] [-s PID] "
-                    "[-l LABEL] [-P PUBLISH_PORT]\n",
+                    "[-l LABEL] [-P PUBLISH_PORT] [-w WSPORT] [-a ADDRS]\n",
                     argv[0]);
             return 2;
         }
@@ -440,6 +457,10 @@ int main(int argc, char **argv)
     }
     if (!pub_port)
         pub_port = port;
+    if (ws_port) { /* transport = lws: clients on its port, notifications made over HTTP */
+        ports[0] = ws_port;
+        nports = 1;
+    }
     conns = calloc((size_t)nclients, sizeof *conns);
     lat_local = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_local);
     lat_remote = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_remote);

@@ -212,6 +212,10 @@ typedef struct brk_config {
     long long max_unconnected, max_unconnected_per_ip;
     long long max_sender_threads;
     int json_max_depth; /* [server] json_max_depth */
+    int transport_lws;  /* transport = lws: /socket.io/ on lws_listen (transport_lws.c) */
+    char lws_listen[128];
+    long long lws_max_per_ip;
+    int64_t lws_message_timeout;
 } brk_config;
 
 typedef struct brk_state {
@@ -267,6 +271,7 @@ typedef struct brk_state {
     int nexts;
     atomic_int ext_any; /* a plugin registered: publish socket.* events */
     vg_ws_handlers ws_handlers;
+    struct brk_lws *lws; /* transport = lws (transport_lws.c) */
     vg_subscription *subs[8];
     int nsubs;
 
@@ -390,6 +395,25 @@ json_t *brk_status(brk_state *b);
 int brk_admin_setup(brk_state *b);
 void brk_admin_sample(brk_state *b, int64_t now);
 json_t *brk_admin(brk_state *b);
+
+/* The transport seam. The session logic (websocket.c, session.c, engine.c,
+ * socketio.c) reaches a WebSocket only through vg_ws_conn's ops: send and
+ * send_frame (queue a message), close, ref/unref, query/header/remote_addr.
+ * Two transports provide them: civetweb's, through the core (host->ws_route,
+ * long-polling in polling.c), and libwebsockets' event loop (transport_lws.c:
+ * WebSocket through b->ws_handlers as civetweb does, and long-polling of its
+ * own that never blocks the loop). */
+#ifdef BROKER_HAVE_LWS
+int brk_lws_start(brk_state *b);        /* listen on cfg.lws_listen, start the loop thread */
+void brk_lws_stop(brk_state *b);        /* close every connection (their `closed` runs) */
+int brk_ws_is_lws(const vg_ws_conn *c); /* 1: an lws connection (pins no civetweb worker) */
+#else
+static inline int brk_ws_is_lws(const vg_ws_conn *c)
+{
+    (void)c;
+    return 0;
+}
+#endif
 
 /* polling.c / websocket.c */
 int brk_polling_handler(vg_http_request *req, void *user);

@@ -1,6 +1,7 @@
 /* broker plugin: configuration, routes and lifecycle. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,6 +61,34 @@ static int read_config(const vg_host *h, const vg_config *cfg, brk_config *c)
         bad |= h->config_fail(h, cfg, "max_sender_threads",
                               "must be at least sender_threads (%lld)", c->sender_threads) < 0;
     c->json_max_depth = h->json_max_depth(h);
+    /* The transport: civetweb's (one port with everything else) or an lws
+     * event loop on its own port for /socket.io/ (transport_lws.c). */
+    const char *tr = NULL, *listen = NULL;
+    bad |= h->config_string(h, cfg, "transport", "civetweb", &tr) < 0;
+    bad |= h->config_string(h, cfg, "lws_listen", "127.0.0.1:8081", &listen) < 0;
+    bad |= h->config_int(h, cfg, "lws_max_per_ip", 256, 1, 1000000, &c->lws_max_per_ip) < 0;
+    bad |= h->config_duration(h, cfg, "lws_message_timeout", 10000, 1000, 600000,
+                              &c->lws_message_timeout) < 0;
+    if (tr && strcmp(tr, "lws") == 0) {
+#ifdef BROKER_HAVE_LWS
+        c->transport_lws = 1;
+#else
+        bad |= h->config_fail(h, cfg, "transport",
+                              "lws: this build has no libwebsockets (install "
+                              "libwebsockets-dev and rebuild)") < 0;
+#endif
+    } else if (tr && strcmp(tr, "civetweb") != 0) {
+        bad |= h->config_fail(h, cfg, "transport", "must be civetweb or lws, not \"%s\"", tr) < 0;
+    }
+    if (listen) {
+        const char *colon = strrchr(listen, ':');
+        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+        if (!colon || port < 1 || port > 65535 || strlen(listen) >= sizeof c->lws_listen)
+            bad |= h->config_fail(h, cfg, "lws_listen",
+                                  "must be address:port, e.g. 127.0.0.1:8081") < 0;
+        else
+            snprintf(c->lws_listen, sizeof c->lws_listen, "%s", listen);
+    }
     /* The civetweb pool, as the core sized it. Every WebSocket and every
      * pending long-poll pins one worker, so keep thread_reserve of them for
      * short requests. */
@@ -156,10 +185,13 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
     brk_websocket_handlers(&b->ws_handlers, (size_t)b->cfg.max_payload);
     /* civetweb matches the WebSocket handler "/socket.io" for "/socket.io/" too;
      * the core's HTTP routes are strict about the trailing slash, so both. */
-    int rc = host->ws_route(host, "/socket.io", &b->ws_handlers, b, NULL);
-    if (rc == 0)
+    /* transport = lws: /socket.io/ lives on lws_listen only (started in start). */
+    int rc = 0;
+    if (!b->cfg.transport_lws)
+        rc = host->ws_route(host, "/socket.io", &b->ws_handlers, b, NULL);
+    if (rc == 0 && !b->cfg.transport_lws)
         rc = polling_route(host, "/socket.io/", b);
-    if (rc == 0)
+    if (rc == 0 && !b->cfg.transport_lws)
         rc = polling_route(host, "/socket.io", b);
     if (rc < 0) {
         destroy_state(b);
@@ -189,12 +221,31 @@ static int broker_start(void *state)
         rc = brk_housekeeper_start(b);
     if (rc < 0)
         VG_ERROR(b->host, "cannot start threads: %s", strerror(-rc));
+#ifdef BROKER_HAVE_LWS
+    if (rc == 0 && b->cfg.transport_lws) {
+        rc = brk_lws_start(b);
+        if (rc < 0) {
+            VG_ERROR(b->host, "[broker] lws_listen = %s: cannot listen (%s)", b->cfg.lws_listen,
+                     strerror(-rc));
+            /* a plugin whose start failed is not stopped: end its threads here */
+            brk_housekeeper_stop(b);
+            atomic_store(&b->stopping, 1);
+            brk_senders_stop(b);
+        } else
+            VG_INFO(b->host,
+                    "Socket.IO on libwebsockets at %s/socket.io/ (WebSocket and long-polling)",
+                    b->cfg.lws_listen);
+    }
+#endif
     return rc;
 }
 
 static void broker_stop(void *state)
 {
     brk_state *b = state;
+#ifdef BROKER_HAVE_LWS
+    brk_lws_stop(b); /* first: no more input; its connections' `closed` run now */
+#endif
     brk_bus_teardown(b);
     brk_housekeeper_stop(b);
     brk_ws_rejects_close(b, 1);

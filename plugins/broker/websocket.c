@@ -122,7 +122,8 @@ static void ws_ready(vg_ws_conn *c, void *user)
     if (vg_ws_query(c, "sid", sid, sizeof sid) >= 0) {
         brk_session *s = brk_session_find(b, sid);
         if (!s) {
-            brk_worker_release(b);
+            if (!brk_ws_is_lws(c))
+                brk_worker_release(b);
             brk_ws_reject(b, c, 1000, "Session ID unknown");
             return;
         }
@@ -138,7 +139,8 @@ static void ws_ready(vg_ws_conn *c, void *user)
             brk_housekeeper_kick(b, s->probe_at + b->cfg.upgrade_timeout);
         if (bad) {
             brk_session_unref(s);
-            brk_worker_release(b);
+            if (!brk_ws_is_lws(c))
+                brk_worker_release(b);
             brk_ws_reject(b, c, 1000, "Bad request");
             return;
         }
@@ -148,7 +150,8 @@ static void ws_ready(vg_ws_conn *c, void *user)
     int err;
     brk_session *s = brk_session_new(b, TR_WEBSOCKET, vg_ws_remote_addr(c), &err);
     if (!s) {
-        brk_worker_release(b);
+        if (!brk_ws_is_lws(c))
+            brk_worker_release(b);
         brk_ws_reject(b, c, 1013, err == -EAGAIN ? "Too many pending handshakes" : "Server full");
         return;
     }
@@ -255,7 +258,8 @@ static void ws_closed(vg_ws_conn *c, void *user)
     brk_session *s = vg_ws_get_user(c);
     if (!s)
         return;
-    brk_worker_release(b);
+    if (!brk_ws_is_lws(c)) /* civetweb pins a worker per WebSocket, lws none */
+        brk_worker_release(b);
     vg_ws_set_user(c, NULL);
     int was_current = 0;
     pthread_mutex_lock(&s->lock);

@@ -4,7 +4,10 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { Vigia, once, sleep, waitFor } from "./server.mjs";
+import { Vigia, lws, once, sleep, waitFor } from "./server.mjs";
+
+// Tests that run on both transports as they are.
+const pollingOnly = {};
 
 const srv = new Vigia({
   broker: "ping_interval = 1s\nping_timeout = 2s\nrecovery_window = 2m\nrate_limit = 1000\nrate_burst = 1000\n",
@@ -12,7 +15,7 @@ const srv = new Vigia({
 const sockets = [];
 
 function connect(opts = {}) {
-  const s = io(srv.base, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
+  const s = io(srv.sio, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
   sockets.push(s);
   return s;
 }
@@ -47,7 +50,7 @@ describe("transports", () => {
     assert.equal(typeof recent[1], "string", "events carry a recovery offset");
   });
 
-  test("default connect: polling first, then upgrade to websocket", async () => {
+  test("default connect: polling first, then upgrade to websocket", pollingOnly, async () => {
     const s = connect({ transports: undefined });
     let first = null;
     s.io.once("open", () => {
@@ -66,7 +69,7 @@ describe("transports", () => {
     await waitFor(() => got.length === 1);
   });
 
-  test("polling-only: acks and pushes", async () => {
+  test("polling-only: acks and pushes", pollingOnly, async () => {
     const s = await connected({ transports: ["polling"] });
     assert.equal(s.io.engine.transport.name, "polling");
     const r = await ack(s, "ping");
@@ -81,9 +84,9 @@ describe("transports", () => {
     assert.equal(typeof (await ack(s, "ping")).timestamp, "number");
   });
 
-  test("raw Engine.IO errors answer like the reference server", async () => {
+  test("raw Engine.IO errors answer like the reference server", pollingOnly, async () => {
     const q = async (qs, init) => {
-      const r = await fetch(`${srv.base}/socket.io/?${qs}`, init);
+      const r = await fetch(`${srv.sio}/socket.io/?${qs}`, init);
       return [r.status, await r.text()];
     };
     assert.deepEqual(await q("EIO=4&transport=carrier-pigeon"), [400, '{"code":0,"message":"Transport unknown"}']);
@@ -114,7 +117,7 @@ describe("transports", () => {
     assert.deepEqual(await first, [200, "1"]);
     assert.equal((await q(`EIO=4&transport=polling&sid=${sid}`))[0], 400);
     // CORS preflight from a foreign origin is refused (allowed_origins empty)
-    const cors = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
+    const cors = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
     assert.equal(cors.status, 403);
     // a "1" (close) POST: the pending GET answers "6", the session is gone
     const [, open3] = await q("EIO=4&transport=polling");
@@ -125,12 +128,12 @@ describe("transports", () => {
     assert.deepEqual(await pending, [200, "6"]);
     assert.equal((await q(`EIO=4&transport=polling&sid=${sid3}`))[0], 400);
     // same-origin CORS preflight
-    const pre = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, {
+    const pre = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, {
       method: "OPTIONS",
-      headers: { Origin: srv.base, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
+      headers: { Origin: srv.sio, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type" },
     });
     assert.equal(pre.status, 204);
-    assert.equal(pre.headers.get("access-control-allow-origin"), srv.base);
+    assert.equal(pre.headers.get("access-control-allow-origin"), srv.sio);
     assert.match(pre.headers.get("access-control-allow-methods"), /POST/);
     // a malformed POST closes that session only
     const [, open2] = await q("EIO=4&transport=polling");
@@ -324,7 +327,7 @@ describe("rooms and bus events", () => {
 
 describe("namespaces, auth", () => {
   test("unknown namespace -> connect_error 'Invalid namespace'", async () => {
-    const s = io(`${srv.base}/admin`, { reconnection: false, forceNew: true, transports: ["websocket"] });
+    const s = io(`${srv.sio}/admin`, { reconnection: false, forceNew: true, transports: ["websocket"] });
     sockets.push(s);
     const [err] = await once(s, "connect_error");
     assert.equal(err.message, "Invalid namespace");
@@ -355,7 +358,7 @@ describe("reconnection and recovery", () => {
     await waitFor(() => got.length === 5);
   });
 
-  test("connection state recovery over long-polling", async () => {
+  test("connection state recovery over long-polling", pollingOnly, async () => {
     const s = connect({ transports: ["polling"], reconnection: true, reconnectionDelay: 1500, reconnectionDelayMax: 1500 });
     const got = collect(s, "new_notification");
     await once(s, "connect");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { io } from "socket.io-client";
 import WebSocket from "ws";
-import { Vigia, once, sleep, waitFor, sanitized } from "./server.mjs";
+import { Vigia, lws, once, sleep, waitFor, sanitized } from "./server.mjs";
 
 const TOKEN = "s3cret-token";
 const srv = new Vigia({
@@ -17,11 +17,11 @@ const srv = new Vigia({
 const sockets = [];
 
 function client(opts = {}) {
-  const s = io(srv.base, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
+  const s = io(srv.sio, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
   sockets.push(s);
   return s;
 }
-const wsUrl = () => `${srv.base.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
+const wsUrl = () => `${srv.sio.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
 
 // A raw WebSocket that has done the Engine.IO + Socket.IO handshakes.
 function rawClient(headers = {}) {
@@ -78,11 +78,11 @@ describe("security", () => {
     assert.equal(res, 403);
     const good = await rawClient({ Origin: "http://good.example" });
     good.close();
-    const p = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://good.example" } });
+    const p = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://good.example" } });
     assert.equal(p.status, 200);
     assert.equal(p.headers.get("access-control-allow-origin"), "http://good.example");
     assert.equal(p.headers.get("access-control-allow-credentials"), "true");
-    const e = await fetch(`${srv.base}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
+    const e = await fetch(`${srv.sio}/socket.io/?EIO=4&transport=polling`, { headers: { Origin: "http://evil.example" } });
     assert.equal(e.status, 403);
     assert.deepEqual(await e.json(), { code: 4, message: "Forbidden" });
   });
@@ -179,7 +179,7 @@ describe("slow reader", () => {
   after(async () => { await slowSrv.cleanup(); });
 
   test("a client that stops reading does not delay a healthy client by more than 100 ms", async () => {
-    const healthy = io(slowSrv.base, { reconnection: false, forceNew: true, transports: ["websocket"] });
+    const healthy = io(slowSrv.sio, { reconnection: false, forceNew: true, transports: ["websocket"] });
     sockets.push(healthy);
     const lat = [];
     let fill = 0;
@@ -201,7 +201,7 @@ describe("slow reader", () => {
     const base = await measure("b"); // the same load without a stalled peer
     // the slow client: handshake, then never read again
     const slow = await new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${slowSrv.base.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+      const ws = new WebSocket(`${slowSrv.sio.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
       ws.on("message", (d) => {
         const s = d.toString();
         if (s.startsWith("0{")) ws.send("40");
@@ -236,9 +236,10 @@ describe("admission control", () => {
   after(async () => { await small.cleanup(); });
 
   test("connections beyond the thread share or max_clients are refused cleanly", async () => {
-    const url = `${small.base.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
+    const url = `${small.sio.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`;
     const open = [];
-    for (let i = 0; i < 3; i++) {
+    // lws pins no civetweb worker: only max_clients (5) bounds its WebSockets
+    for (let i = 0; i < (lws ? 5 : 3); i++) {
       const ws = new WebSocket(url);
       await new Promise((resolve, reject) => { ws.on("message", resolve); ws.on("error", reject); });
       open.push(ws);
@@ -254,17 +255,22 @@ describe("admission control", () => {
     const t0 = Date.now();
     assert.equal((await fetch(`${small.base}/api/health`)).status, 200);
     assert.ok(Date.now() - t0 < 1000);
+    if (lws) {
+      for (const ws of open) ws.close();
+      await waitFor(async () => (await small.status()).clients.total === 0, 5000);
+      return;
+    }
     // polling: handshakes up to max_clients (5 sessions: 3 WebSockets + 2), then 503
-    const hs = async () => (await fetch(`${small.base}/socket.io/?EIO=4&transport=polling`)).status;
+    const hs = async () => (await fetch(`${small.sio}/socket.io/?EIO=4&transport=polling`)).status;
     assert.equal(await hs(), 200);
-    const r = await fetch(`${small.base}/socket.io/?EIO=4&transport=polling`);
+    const r = await fetch(`${small.sio}/socket.io/?EIO=4&transport=polling`);
     const body = await r.text();
     assert.equal(r.status, 200);
     assert.equal(await hs(), 503);
     // a long-poll that would need a fourth worker is answered 503 at once, not parked
     const sid = JSON.parse(body.slice(1)).sid;
     const t1 = Date.now();
-    const poll = await fetch(`${small.base}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    const poll = await fetch(`${small.sio}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
     assert.equal(poll.status, 503);
     assert.ok(Date.now() - t1 < 1000);
     for (const ws of open) ws.close();

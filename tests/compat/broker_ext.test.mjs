@@ -18,7 +18,7 @@ const srv = new Vigia({
 });
 const sockets = [];
 function client(nsp = "", opts = {}) {
-  const s = io(srv.base + nsp, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
+  const s = io(srv.sio + nsp, { reconnection: false, forceNew: true, transports: ["websocket"], ...opts });
   sockets.push(s);
   return s;
 }
@@ -168,7 +168,7 @@ describe("binary attachments", () => {
   }
 
   test("attachments bigger than max_payload together close the connection", async () => {
-    const ws = new WebSocket(`${srv.base.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
+    const ws = new WebSocket(`${srv.sio.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`);
     sockets.push({ disconnect: () => ws.terminate() });
     await new Promise((r) => ws.once("message", r));
     ws.send("40");

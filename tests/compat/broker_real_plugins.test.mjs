@@ -22,7 +22,7 @@ before(async () => { if (present) await srv.start(); });
 after(async () => { s?.disconnect(); if (present) await srv.cleanup(); });
 
 test("notifications flow through the bus to Socket.IO clients", { skip: !present && "notifications/rest not built" }, async () => {
-  s = io(srv.base, { transports: ["websocket"], reconnection: false });
+  s = io(srv.sio, { transports: ["websocket"], reconnection: false });
   const recent = await once("recent_notifications");
   assert.ok(Array.isArray(recent.notifications));
   const created = once("new_notification");

@@ -17,6 +17,10 @@ export const sanitized = (() => {
   }
 })();
 
+// VIGIA_BROKER_TRANSPORT=lws (the *_lws ctest entries): the broker serves
+// /socket.io/ on libwebsockets on a second port (srv.sio); REST stays on srv.base.
+export const lws = process.env.VIGIA_BROKER_TRANSPORT === "lws";
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // The next `ev` on socket `s` (its arguments as an array), or a rejection
@@ -50,6 +54,9 @@ export class Vigia {
   async start() {
     if (!this.port) this.port = await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
+    if (lws && !this.lwsPort) this.lwsPort = await freePort();
+    this.sio = lws ? `http://127.0.0.1:${this.lwsPort}` : this.base;
+    const transportIni = lws ? `transport = lws\nlws_listen = 127.0.0.1:${this.lwsPort}\n` : "";
     const bin = process.env.VIGIA_BIN;
     const pluginDir = process.env.VIGIA_PLUGIN_DIR;
     if (!bin || !pluginDir) throw new Error("VIGIA_BIN and VIGIA_PLUGIN_DIR must be set (ctest sets them)");
@@ -57,7 +64,7 @@ export class Vigia {
     writeFileSync(ini,
       `[server]\nlisten = 127.0.0.1:${this.port}\ndatabase = ${this.dir}/vigia.db\n` +
       `plugin_dir = ${pluginDir}\nplugins = ${this.plugins}\nlog_level = debug\n` +
-      `log_file = ${this.dir}/vigia.log\n${this.serverIni}\n[broker]\n${this.brokerIni}\n` +
+      `log_file = ${this.dir}/vigia.log\n${this.serverIni}\n[broker]\n${transportIni}${this.brokerIni}\n` +
       // stand-in notifications.* only, none at start; the bridge keeps no events
       // (the load tests publish large payloads in bulk)
       (this.plugins.includes("reststub") ? `[reststub]\nnotifications = 0\ndatasets = 0\nprovide = notifications\n` : "") +

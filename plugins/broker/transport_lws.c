@@ -1,0 +1,1163 @@
+/* The libwebsockets transport ([broker] transport = lws): Engine.IO over
+ * WebSocket and long-polling on its own port (lws_listen), served by one
+ * event-loop thread.
+ *
+ * The seam: the session logic (websocket.c, session.c, engine.c, socketio.c)
+ * talks to a connection only through vg_ws_conn's ops (send, send_frame,
+ * close, query, remote_addr...). civetweb's connections come from the core;
+ * this file provides the same ops on an lws connection, so everything above
+ * the transport is shared.
+ *
+ * Threading: lws is single-threaded. Other threads (senders, the
+ * housekeeper) never touch a struct lws: they append to the connection's
+ * bounded out-queue under t->lock, put it on the pending list and call
+ * lws_cancel_service(); the loop thread then asks for a writable callback
+ * and drains the queue there while the socket takes it. Writes never block:
+ * a connection whose queue exceeds max_backlog_bytes / max_backlog fails the
+ * send with -EIO and its session is dropped, as a slow civetweb client is.
+ *
+ * Receiving: lws hands messages over in fragments as they arrive; they are
+ * accumulated up to max_payload and the connection is closed with 1009 past
+ * it, so a frame header declaring gigabytes allocates nothing. A message
+ * must be complete within lws_message_timeout, or the connection is closed. */
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "broker.h"
+
+typedef struct lws_out {
+    struct lws_out *next;
+    size_t len;
+    int opcode;
+    unsigned char buf[]; /* LWS_PRE bytes of room, then the payload */
+} lws_out;
+
+typedef struct brk_lws_conn {
+    vg_ws_conn base; /* first: the ops the session logic calls */
+    atomic_int refs;
+    struct brk_lws *t;
+    uint64_t id;
+    void *user;
+    char ip[48];
+    char *query; /* "a=b&c=d", decoded by lws */
+    char *origin, *host;
+
+    /* under t->lock */
+    struct lws *wsi; /* NULL once closed */
+    lws_out *out_head, *out_tail;
+    size_t out_len, out_bytes;
+    int close_code; /* 0: no close asked */
+    char close_reason[64];
+    int pending; /* on t->pending */
+    struct brk_lws_conn *pend_next;
+    atomic_int closed;
+
+    /* loop thread only */
+    char *rx;
+    size_t rx_len, rx_cap;
+    int rx_active, rx_binary;
+} brk_lws_conn;
+
+/* Long-polling on the loop (polling requests never block it): a GET with
+ * nothing queued waits on t->waiting, checked every LWS_POLL_TICK_MS. */
+typedef struct lws_poll {
+    struct lws *wsi;
+    brk_session *s;   /* a waiting GET's session (referenced) */
+    int waiting;      /* on t->waiting */
+    int64_t deadline; /* monotonic ms */
+    int post;         /* collecting a POST body */
+    int too_big;
+    char *in;
+    size_t in_len, in_cap;
+    int status; /* the answer, written on HTTP_WRITEABLE */
+    const char *ctype;
+    const char *retry_after;
+    char *out;
+    size_t out_len;
+    char origin[256];
+    int answered;
+    int is_options;
+    char allow_headers[256];
+    char sid[32]; /* a POST's, read before its body (the headers go then) */
+    int octet;    /* a POST with Content-Type application/octet-stream */
+    int close;    /* the request said Connection: close */
+    struct lws_poll *prev, *next;
+} lws_poll;
+
+/* lws's per-connection data: a WebSocket's conn, or an HTTP request's poll. */
+typedef struct lws_pss {
+    struct brk_lws_conn *c;
+    lws_poll *p;
+} lws_pss;
+
+enum { LWS_POLL_TICK_MS = 10 };
+
+typedef struct brk_lws {
+    brk_state *b;
+    struct lws_context *ctx;
+    pthread_t thread;
+    int started;
+    atomic_int stop;
+    pthread_mutex_t lock;
+    atomic_int any_pending; /* t->pending is not empty (read without the lock) */
+    int dead;               /* under lock: the context is being destroyed */
+    brk_lws_conn *pending;
+    brk_smap per_ip; /* loop thread only: ip -> long long open connections */
+    atomic_uint_fast64_t next_id;
+    struct lws_protocols protocols[2];
+    lws_poll *waiting; /* loop thread only */
+    lws_sorted_usec_list_t poll_sul;
+    int poll_scheduled;
+} brk_lws;
+
+static const vg_ws_ops lws_ops;
+
+int brk_ws_is_lws(const vg_ws_conn *c) { return c && c->ops == &lws_ops; }
+
+static void conn_free_out(brk_lws_conn *c)
+{
+    lws_out *o = c->out_head;
+    while (o) {
+        lws_out *n = o->next;
+        free(o);
+        o = n;
+    }
+    c->out_head = c->out_tail = NULL;
+    c->out_len = c->out_bytes = 0;
+}
+
+static void op_ref(vg_ws_conn *vc) { atomic_fetch_add(&((brk_lws_conn *)vc)->refs, 1); }
+
+static void op_unref(vg_ws_conn *vc)
+{
+    brk_lws_conn *c = (brk_lws_conn *)vc;
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    conn_free_out(c);
+    free(c->rx);
+    free(c->query);
+    free(c->origin);
+    free(c->host);
+    free(c);
+}
+
+/* Put c on the pending list (caller holds t->lock). Returns 1 when the loop
+ * must be woken: the list was empty (otherwise a wake-up is on its way).
+ * Wake-ups are few on purpose: lws 4.1 delivers each one to every
+ * connection's callback (EVENT_WAIT_CANCELLED), O(connections). */
+static int pend_locked(brk_lws_conn *c)
+{
+    if (c->pending)
+        return 0; /* listed, or in a batch being drained: written soon */
+    c->pending = 1;
+    op_ref(&c->base);
+    int first = c->t->pending == NULL;
+    c->pend_next = c->t->pending;
+    c->t->pending = c;
+    atomic_store(&c->t->any_pending, 1);
+    return first;
+}
+
+static int enqueue(brk_lws_conn *c, int opcode, const void *data, size_t len)
+{
+    brk_lws *t = c->t;
+    brk_config *cfg = &t->b->cfg;
+    pthread_mutex_lock(&t->lock);
+    if (!c->wsi || c->close_code || t->dead) {
+        pthread_mutex_unlock(&t->lock);
+        return -EPIPE;
+    }
+    /* The client is not reading: drop it rather than buffer without bound. */
+    if (c->out_len + 1 > (size_t)cfg->max_backlog ||
+        c->out_bytes + len > (size_t)cfg->max_backlog_bytes) {
+        c->close_code = 1008;
+        snprintf(c->close_reason, sizeof c->close_reason, "backlog");
+        pend_locked(c);
+        lws_cancel_service(t->ctx);
+        pthread_mutex_unlock(&t->lock);
+        return -EIO;
+    }
+    lws_out *o = malloc(sizeof *o + LWS_PRE + len);
+    if (!o) {
+        pthread_mutex_unlock(&t->lock);
+        return -EIO;
+    }
+    o->next = NULL;
+    o->len = len;
+    o->opcode = opcode;
+    memcpy(o->buf + LWS_PRE, data, len);
+    if (c->out_tail)
+        c->out_tail->next = o;
+    else
+        c->out_head = o;
+    c->out_tail = o;
+    c->out_len++;
+    c->out_bytes += len;
+    /* under t->lock: brk_lws_stop sets dead under it before destroying ctx */
+    if (pend_locked(c))
+        lws_cancel_service(t->ctx);
+    pthread_mutex_unlock(&t->lock);
+    return 0;
+}
+
+static int op_send(vg_ws_conn *vc, int opcode, const void *data, size_t len)
+{
+    return enqueue((brk_lws_conn *)vc, opcode, data, len);
+}
+
+/* The broker builds each frame once for civetweb; lws frames the payload
+ * itself, so the (unmasked, server) header is skipped. */
+static int op_send_frame(vg_ws_conn *vc, const void *frame, size_t len)
+{
+    const unsigned char *f = frame;
+    if (len < 2)
+        return -EINVAL;
+    size_t hdr = (f[1] & 0x7f) == 126 ? 4 : (f[1] & 0x7f) == 127 ? 10 : 2;
+    if (len < hdr)
+        return -EINVAL;
+    return enqueue((brk_lws_conn *)vc, f[0] & 0x0f, f + hdr, len - hdr);
+}
+
+static int op_close(vg_ws_conn *vc, int code, const char *reason)
+{
+    brk_lws_conn *c = (brk_lws_conn *)vc;
+    brk_lws *t = c->t;
+    pthread_mutex_lock(&t->lock);
+    if (c->wsi && !c->close_code && !t->dead) {
+        c->close_code = code ? code : 1000;
+        snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+        pend_locked(c);
+        lws_cancel_service(t->ctx);
+    }
+    pthread_mutex_unlock(&t->lock);
+    atomic_store(&c->closed, 1);
+    return 0;
+}
+
+static void op_set_user(vg_ws_conn *vc, void *data) { ((brk_lws_conn *)vc)->user = data; }
+static void *op_get_user(vg_ws_conn *vc) { return ((brk_lws_conn *)vc)->user; }
+
+static int op_query(vg_ws_conn *vc, const char *name, char *buf, size_t size)
+{
+    brk_lws_conn *c = (brk_lws_conn *)vc;
+    size_t nl = strlen(name);
+    for (const char *p = c->query; p && *p;) {
+        const char *end = strchr(p, '&');
+        size_t l = end ? (size_t)(end - p) : strlen(p);
+        if (l > nl && p[nl] == '=' && memcmp(p, name, nl) == 0) {
+            size_t vl = l - nl - 1;
+            if (vl + 1 > size)
+                return -ENOSPC;
+            memcpy(buf, p + nl + 1, vl);
+            buf[vl] = 0;
+            return (int)vl;
+        }
+        p = end ? end + 1 : p + l;
+    }
+    return -ENOENT;
+}
+
+static const char *op_header(vg_ws_conn *vc, const char *name)
+{
+    brk_lws_conn *c = (brk_lws_conn *)vc;
+    if (strcasecmp(name, "Origin") == 0)
+        return c->origin;
+    if (strcasecmp(name, "Host") == 0)
+        return c->host;
+    return NULL;
+}
+
+static const char *op_remote_addr(vg_ws_conn *vc) { return ((brk_lws_conn *)vc)->ip; }
+static int op_is_closed(vg_ws_conn *vc) { return atomic_load(&((brk_lws_conn *)vc)->closed); }
+static uint64_t op_id(vg_ws_conn *vc) { return ((brk_lws_conn *)vc)->id; }
+
+static const vg_ws_ops lws_ops = {
+    .send = op_send,
+    .send_frame = op_send_frame,
+    .close = op_close,
+    .ref = op_ref,
+    .unref = op_unref,
+    .set_user = op_set_user,
+    .get_user = op_get_user,
+    .query = op_query,
+    .header = op_header,
+    .remote_addr = op_remote_addr,
+    .is_closed = op_is_closed,
+    .id = op_id,
+};
+
+/* ---- loop thread ---- */
+
+static char *hdr_dup(struct lws *wsi, enum lws_token_indexes tok)
+{
+    int n = lws_hdr_total_length(wsi, tok);
+    if (n <= 0)
+        return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s && lws_hdr_copy(wsi, s, n + 1, tok) < 0) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static char *query_dup(struct lws *wsi)
+{
+    size_t cap = 256, len = 0;
+    char *q = malloc(cap), frag[256];
+    if (!q)
+        return NULL;
+    q[0] = 0;
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        size_t fl = strlen(frag);
+        if (len + fl + 2 > cap) {
+            if (cap > 8192)
+                break; /* a silly query: the rest is ignored */
+            char *n = realloc(q, cap * 2 + fl);
+            if (!n)
+                break;
+            q = n;
+            cap = cap * 2 + fl;
+        }
+        if (len)
+            q[len++] = '&';
+        memcpy(q + len, frag, fl + 1);
+        len += fl;
+    }
+    return q;
+}
+
+static long long *ip_count(brk_lws *t, const char *ip, int create)
+{
+    long long *n = brk_smap_get(&t->per_ip, ip);
+    if (!n && create) {
+        n = calloc(1, sizeof *n);
+        if (n && brk_smap_put(&t->per_ip, ip, n) < 0) {
+            free(n);
+            n = NULL;
+        }
+    }
+    return n;
+}
+
+/* An HTTP answer before (instead of) the upgrade, or to a plain request. */
+static int http_reply(struct lws *wsi, int status, const char *retry_after, const char *body,
+                      size_t len)
+{
+    unsigned char hb[LWS_PRE + 512], *start = hb + LWS_PRE, *p = start, *end = hb + sizeof hb;
+    if (lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", len, &p, end) ||
+        (retry_after && lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",
+                                                    (const unsigned char *)retry_after,
+                                                    (int)strlen(retry_after), &p, end)) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    unsigned char out[LWS_PRE + 128];
+    if (len > sizeof out - LWS_PRE)
+        return -1;
+    memcpy(out + LWS_PRE, body, len);
+    if (lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL) < 0)
+        return -1;
+    return 1;
+}
+
+static int eio_refuse(struct lws *wsi, int code)
+{
+    char body[96];
+    int n = brk_eio_error_body(body, sizeof body, code);
+    return http_reply(wsi, brk_eio_error_status(code), NULL, body, (size_t)n);
+}
+
+/* Before the handshake, as websocket.c's connect does on civetweb: path,
+ * query, Origin/Host, then admission (max_clients, pending handshakes, and
+ * lws_max_per_ip open connections from one address). */
+static int confirm_upgrade(brk_lws *t, struct lws *wsi)
+{
+    brk_state *b = t->b;
+    char uri[64], ip[48], buf[64], sid[32];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+        strncmp(uri, "/socket.io", 10) != 0 || (uri[10] && strcmp(uri + 10, "/") != 0)) {
+        static const char nf[] = "{\"error\":\"not found\"}";
+        return http_reply(wsi, 404, NULL, nf, sizeof nf - 1);
+    }
+    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", buf, sizeof buf);
+    if (!tr || strcmp(tr, "websocket") != 0)
+        return eio_refuse(wsi, EIO_ERR_BAD_REQUEST);
+    char *origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN), *host = hdr_dup(wsi, WSI_TOKEN_HOST);
+    int ok = brk_origin_allowed(b, origin, host);
+    free(origin);
+    free(host);
+    if (!ok)
+        return eio_refuse(wsi, EIO_ERR_FORBIDDEN);
+    int has_sid = lws_get_urlarg_by_name(wsi, "sid=", sid, sizeof sid) != NULL;
+    const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", buf, sizeof buf);
+    if (!has_sid && (!eio || strcmp(eio, "4") != 0))
+        return eio_refuse(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+    lws_get_peer_simple(wsi, ip, sizeof ip);
+    long long *n = ip_count(t, ip, 0);
+    if (n && *n >= b->cfg.lws_max_per_ip) {
+        static const char body[] =
+            "{\"code\":3,\"message\":\"Too many connections from this address\"}";
+        return http_reply(wsi, 503, "5", body, sizeof body - 1);
+    }
+    if (!has_sid) {
+        int rc = brk_session_admissible(b, ip);
+        if (rc == -EBUSY) {
+            static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
+            return http_reply(wsi, 503, "5", body, sizeof body - 1);
+        }
+        if (rc == -EAGAIN) {
+            static const char body[] = "{\"code\":3,\"message\":\"Too many pending handshakes\"}";
+            return http_reply(wsi, 503, "2", body, sizeof body - 1);
+        }
+    }
+    return 0;
+}
+
+static void drain_pending(brk_lws *t)
+{
+    if (!atomic_load(&t->any_pending))
+        return; /* the common case: another connection's copy of the wake-up */
+    pthread_mutex_lock(&t->lock);
+    brk_lws_conn *c = t->pending;
+    t->pending = NULL;
+    atomic_store(&t->any_pending, 0);
+    pthread_mutex_unlock(&t->lock);
+    /* Each stays flagged pending until handled here, so a sender cannot
+     * relink it (and its pend_next) into the new list meanwhile. */
+    while (c) {
+        pthread_mutex_lock(&t->lock);
+        brk_lws_conn *next = c->pend_next;
+        c->pend_next = NULL;
+        c->pending = 0;
+        struct lws *wsi = c->wsi; /* only this thread clears it */
+        pthread_mutex_unlock(&t->lock);
+        if (wsi)
+            lws_callback_on_writable(wsi);
+        op_unref(&c->base);
+        c = next;
+    }
+}
+
+/* Drain the queue while the socket takes it (lws_send_pipe_choked), then
+ * ask for the next writable callback if anything is left. */
+static int on_writable(brk_lws_conn *c, struct lws *wsi)
+{
+    brk_lws *t = c->t;
+    for (int i = 0; i < 64; i++) {
+        pthread_mutex_lock(&t->lock);
+        lws_out *o = c->out_head;
+        int code = c->close_code;
+        char reason[64];
+        memcpy(reason, c->close_reason, sizeof reason);
+        /* a backlog overflow closes at once: the queue is not flushed */
+        int overflow = code == 1008 && strcmp(reason, "backlog") == 0;
+        if (o && !overflow) {
+            c->out_head = o->next;
+            if (!c->out_head)
+                c->out_tail = NULL;
+            c->out_len--;
+            c->out_bytes -= o->len;
+        }
+        pthread_mutex_unlock(&t->lock);
+        if (!o || overflow) {
+            if (!code)
+                return 0;
+            lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
+                             strlen(reason));
+            return -1;
+        }
+        int rc = lws_write(wsi, o->buf + LWS_PRE, o->len,
+                           o->opcode == VG_WS_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        free(o);
+        if (rc < 0)
+            return -1;
+        if (lws_send_pipe_choked(wsi))
+            break;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void rx_reset(brk_lws_conn *c)
+{
+    c->rx_len = 0;
+    c->rx_active = 0;
+    /* a large message's buffer is not kept for the connection's life */
+    if (c->rx_cap > 4096) {
+        free(c->rx);
+        c->rx = NULL;
+        c->rx_cap = 0;
+    }
+}
+
+static int on_receive(brk_lws_conn *c, struct lws *wsi, const char *in, size_t len)
+{
+    brk_state *b = c->t->b;
+    if (!c->rx_active) {
+        c->rx_active = 1;
+        c->rx_binary = lws_frame_is_binary(wsi);
+        int secs = (int)((b->cfg.lws_message_timeout + 999) / 1000);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, secs);
+    }
+    if (c->rx_len + len > (size_t)b->cfg.max_payload) {
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        static const char r[] = "message too large";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)r, sizeof r - 1);
+        return -1;
+    }
+    if (c->rx_len + len + 1 > c->rx_cap) {
+        size_t cap = c->rx_cap ? c->rx_cap : 1024;
+        while (cap < c->rx_len + len + 1)
+            cap *= 2;
+        char *n = realloc(c->rx, cap);
+        if (!n)
+            return -1;
+        c->rx = n;
+        c->rx_cap = cap;
+    }
+    memcpy(c->rx + c->rx_len, in, len);
+    c->rx_len += len;
+    if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+        return 0;
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    c->rx[c->rx_len] = 0;
+    int keep = b->ws_handlers.message(&c->base, c->rx_binary ? VG_WS_BINARY : VG_WS_TEXT, c->rx,
+                                      c->rx_len, b);
+    rx_reset(c);
+    if (!keep) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- long-polling (loop thread only) ---- */
+
+static void poll_answer(brk_lws *t, lws_poll *p, int status, const char *ctype, const char *body,
+                        size_t len)
+{
+    (void)t;
+    free(p->out);
+    p->out = malloc(len + 1);
+    p->out_len = p->out ? len : 0;
+    if (p->out)
+        memcpy(p->out, body, len);
+    p->status = p->out ? status : 500;
+    p->ctype = ctype;
+    p->answered = 1;
+    lws_callback_on_writable(p->wsi);
+}
+
+static void poll_error(brk_lws *t, lws_poll *p, int code)
+{
+    char body[96];
+    int n = brk_eio_error_body(body, sizeof body, code);
+    poll_answer(t, p, brk_eio_error_status(code), "application/json", body, (size_t)n);
+}
+
+static void poll_unwait(brk_lws *t, lws_poll *p)
+{
+    if (!p->waiting)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        t->waiting = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    p->waiting = 0;
+}
+
+/* A waiting GET's answer: the whole queue joined by \x1e, the close packet,
+ * or a noop; as polling.c's poll_get. Caller holds s->lock. */
+static void poll_collect_locked(brk_lws *t, lws_poll *p)
+{
+    brk_session *s = p->s;
+    brk_state *b = t->b;
+    int mine = s->transport == TR_POLLING;
+    size_t total = 0;
+    for (size_t i = 0; mine && i < s->q_len; i++) {
+        const brk_msg *m = s->q[(s->q_head + i) % s->q_cap];
+        total += (m->binary ? 2 + (m->text_len + 2) / 3 * 4 : m->text_len) + 1;
+    }
+    char *body = malloc(total + 4);
+    size_t n = 0;
+    if (body) {
+        while (mine && s->q_len) {
+            brk_msg *m = s->q[s->q_head];
+            s->q_head = (s->q_head + 1) % s->q_cap;
+            s->q_len--;
+            s->q_bytes -= m->text_len;
+            if (n)
+                body[n++] = EIO_SEPARATOR;
+            if (m->binary) {
+                body[n++] = 'b';
+                n += brk_b64_encode((const unsigned char *)m->text, m->text_len, body + n);
+            } else {
+                memcpy(body + n, m->text, m->text_len);
+                n += m->text_len;
+            }
+            brk_msg_unref(m);
+            atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
+        }
+        if (s->closed) {
+            if (n)
+                body[n++] = EIO_SEPARATOR;
+            body[n++] = s->close_reply ? s->close_reply : '1';
+        } else if (n == 0) {
+            body[n++] = '6';
+        }
+    }
+    s->poll_pending = 0;
+    free(p->out);
+    p->out = body;
+    p->out_len = body ? n : 0;
+    p->status = body ? 200 : 500;
+    p->ctype = "text/plain; charset=UTF-8";
+    p->answered = 1;
+}
+
+static void poll_release(lws_poll *p)
+{
+    if (!p->s)
+        return;
+    pthread_mutex_lock(&p->s->lock);
+    p->s->poll_pending = 0;
+    pthread_mutex_unlock(&p->s->lock);
+    brk_session_unref(p->s);
+    p->s = NULL;
+}
+
+static void poll_scan(lws_sorted_usec_list_t *sul)
+{
+    brk_lws *t = lws_container_of(sul, brk_lws, poll_sul);
+    brk_state *b = t->b;
+    int64_t now = now_ms(b);
+    t->poll_scheduled = 0;
+    for (lws_poll *p = t->waiting, *next; p; p = next) {
+        next = p->next;
+        brk_session *s = p->s;
+        pthread_mutex_lock(&s->lock);
+        int ready = s->q_len || s->closed || s->upgrading || s->transport != TR_POLLING ||
+                    now >= p->deadline || atomic_load(&t->stop);
+        if (ready)
+            poll_collect_locked(t, p);
+        pthread_mutex_unlock(&s->lock);
+        if (ready) {
+            poll_unwait(t, p);
+            brk_session_unref(s);
+            p->s = NULL;
+            lws_callback_on_writable(p->wsi);
+        }
+    }
+    if (t->waiting) {
+        t->poll_scheduled = 1;
+        lws_sul_schedule(t->ctx, 0, &t->poll_sul, poll_scan, LWS_POLL_TICK_MS * LWS_US_PER_MS);
+    }
+}
+
+static void poll_get(brk_lws *t, lws_poll *p, brk_session *s)
+{
+    brk_state *b = t->b;
+    pthread_mutex_lock(&s->lock);
+    if (s->transport != TR_POLLING) {
+        pthread_mutex_unlock(&s->lock);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    if (s->poll_pending) { /* overlapping GET: 400 here, "1" to the first */
+        pthread_mutex_unlock(&s->lock);
+        brk_session_terminate(s, "overlapping GET", 0);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    s->poll_pending = 1;
+    p->s = s; /* the reference moves over */
+    if (s->q_len || s->closed) {
+        poll_collect_locked(t, p);
+        pthread_mutex_unlock(&s->lock);
+        brk_session_unref(s);
+        p->s = NULL;
+        lws_callback_on_writable(p->wsi);
+        return;
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* Bounded: a ping is due within ping_interval anyway. */
+    p->deadline = now_ms(b) + b->cfg.ping_interval + 1000;
+    p->waiting = 1;
+    p->next = t->waiting;
+    if (t->waiting)
+        t->waiting->prev = p;
+    t->waiting = p;
+    if (!t->poll_scheduled) {
+        t->poll_scheduled = 1;
+        lws_sul_schedule(t->ctx, 0, &t->poll_sul, poll_scan, LWS_POLL_TICK_MS * LWS_US_PER_MS);
+    }
+}
+
+static void poll_post_done(brk_lws *t, lws_poll *p, brk_session *s)
+{
+    brk_state *b = t->b;
+    if (p->octet) {
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    if (p->too_big) {
+        brk_session_unref(s);
+        static const char msg[] = "{\"code\":3,\"message\":\"Payload too large\"}";
+        return poll_answer(t, p, 413, "application/json", msg, sizeof msg - 1);
+    }
+    pthread_mutex_lock(&s->lock);
+    int bad = s->transport != TR_POLLING || s->post_active || s->closed;
+    int overlap = s->post_active;
+    if (!bad)
+        s->post_active = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (bad) {
+        if (overlap)
+            brk_session_terminate(s, "overlapping POST", 0);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    size_t pos = 0;
+    brk_eio_packet pk;
+    int err = 0, rc;
+    while ((rc = brk_eio_payload_next(p->in ? p->in : "", p->in_len, &pos, &pk)) == 1)
+        if (brk_engine_on_packet(s, &pk) < 0) {
+            err = 1;
+            break;
+        }
+    if (rc < 0)
+        err = 1;
+    pthread_mutex_lock(&s->lock);
+    s->post_active = 0;
+    pthread_mutex_unlock(&s->lock);
+    if (err) {
+        atomic_fetch_add(&b->dropped_protocol, 1);
+        brk_session_terminate(s, "parse error", 0);
+        brk_session_unref(s);
+        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+    }
+    brk_session_unref(s);
+    poll_answer(t, p, 200, "text/html", "ok", 2);
+}
+
+/* The session of a request with a sid, answered already when there is none. */
+static brk_session *poll_session(brk_lws *t, lws_poll *p, const char *sid, int is_get)
+{
+    brk_state *b = t->b;
+    brk_session *s = brk_session_find(b, sid);
+    if (!s && is_get && brk_closing_take(b, sid)) {
+        poll_answer(t, p, 200, "text/plain; charset=UTF-8", "6", 1);
+        return NULL;
+    }
+    if (!s) {
+        poll_error(t, p, EIO_ERR_UNKNOWN_SID);
+        return NULL;
+    }
+    pthread_mutex_lock(&s->lock);
+    int timed_out = s->pong_deadline && now_ms(b) >= s->pong_deadline;
+    pthread_mutex_unlock(&s->lock);
+    if (timed_out) {
+        brk_session_terminate(s, "ping timeout", TERM_RECOVERABLE);
+        brk_session_unref(s);
+        poll_error(t, p, EIO_ERR_UNKNOWN_SID);
+        return NULL;
+    }
+    return s;
+}
+
+/* A plain HTTP request on the lws port: Engine.IO long-polling at /socket.io/. */
+static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
+{
+    brk_state *b = t->b;
+    lws_poll *p = pss->p;
+    if (p) { /* keep-alive: a new transaction on the same connection */
+        poll_unwait(t, p);
+        poll_release(p);
+        free(p->in);
+        free(p->out);
+        memset(p, 0, sizeof *p);
+    } else if (!(p = pss->p = calloc(1, sizeof *p))) {
+        return -1;
+    }
+    p->wsi = wsi;
+    char uri[64], buf[64], sid[32];
+    char *conn = hdr_dup(wsi, WSI_TOKEN_CONNECTION);
+    p->close = conn && strcasestr(conn, "close") != NULL;
+    free(conn);
+    int is_get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+    int is_post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    int is_options = lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0;
+    /* other methods (PUT, DELETE...) get Engine.IO's 400 like on civetweb */
+    enum lws_token_indexes ut =
+        is_get                                               ? WSI_TOKEN_GET_URI
+        : is_post                                            ? WSI_TOKEN_POST_URI
+        : is_options                                         ? WSI_TOKEN_OPTIONS_URI
+        : lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0   ? WSI_TOKEN_PUT_URI
+        : lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0 ? WSI_TOKEN_PATCH_URI
+                                                             : WSI_TOKEN_DELETE_URI;
+    if (lws_hdr_copy(wsi, uri, sizeof uri, ut) <= 0 || strncmp(uri, "/socket.io", 10) != 0 ||
+        (uri[10] && strcmp(uri + 10, "/") != 0)) {
+        static const char nf[] = "{\"error\":\"not found\"}";
+        poll_answer(t, p, 404, "application/json", nf, sizeof nf - 1);
+        return 0;
+    }
+    char *origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN), *host = hdr_dup(wsi, WSI_TOKEN_HOST);
+    int ok = brk_origin_allowed(b, origin, host);
+    if (origin && ok)
+        snprintf(p->origin, sizeof p->origin, "%s", origin);
+    free(origin);
+    free(host);
+    if (!ok) {
+        poll_error(t, p, EIO_ERR_FORBIDDEN);
+        return 0;
+    }
+    if (is_options) {
+        p->is_options = 1;
+        char *h = hdr_dup(wsi, WSI_TOKEN_HTTP_AC_REQUEST_HEADERS);
+        if (h)
+            snprintf(p->allow_headers, sizeof p->allow_headers, "%s", h);
+        free(h);
+        poll_answer(t, p, 204, "text/plain", "", 0);
+        return 0;
+    }
+    const char *tr = lws_get_urlarg_by_name(wsi, "transport=", buf, sizeof buf);
+    if (!tr || (strcmp(tr, "polling") != 0 && strcmp(tr, "websocket") != 0)) {
+        poll_error(t, p, EIO_ERR_UNKNOWN_TRANSPORT);
+        return 0;
+    }
+    if (strcmp(tr, "websocket") == 0) { /* not an Upgrade request */
+        poll_error(t, p, EIO_ERR_BAD_REQUEST);
+        return 0;
+    }
+    /* lws_get_urlarg_by_name returns a pointer into buf, past "name=" */
+    const char *sidv = lws_get_urlarg_by_name(wsi, "sid=", sid, sizeof sid);
+    if (!sidv) {
+        if (!is_get) {
+            poll_error(t, p, EIO_ERR_BAD_HANDSHAKE_METHOD);
+            return 0;
+        }
+        const char *eio = lws_get_urlarg_by_name(wsi, "EIO=", buf, sizeof buf);
+        if (!eio || strcmp(eio, "4") != 0) {
+            poll_error(t, p, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
+            return 0;
+        }
+        char ip[48];
+        lws_get_peer_simple(wsi, ip, sizeof ip);
+        int err;
+        brk_session *s = brk_session_new(b, TR_POLLING, ip, &err);
+        if (!s) {
+            p->retry_after = err == -EAGAIN ? "2" : "5";
+            static const char full[] = "{\"code\":3,\"message\":\"Server full\"}";
+            static const char pend[] = "{\"code\":3,\"message\":\"Too many pending handshakes\"}";
+            if (err == -EAGAIN)
+                poll_answer(t, p, 503, "application/json", pend, sizeof pend - 1);
+            else
+                poll_answer(t, p, 503, "application/json", full, sizeof full - 1);
+            return 0;
+        }
+        char body[256];
+        int n = brk_eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
+                                    b->cfg.ping_timeout, b->cfg.max_payload);
+        brk_session_unref(s);
+        poll_answer(t, p, 200, "text/plain; charset=UTF-8", body, (size_t)n);
+        return 0;
+    }
+    if (!is_get && !is_post) {
+        poll_error(t, p, EIO_ERR_BAD_REQUEST);
+        return 0;
+    }
+    if (is_post) { /* the body follows (HTTP_BODY), answered at its end */
+        p->post = 1;
+        snprintf(p->sid, sizeof p->sid, "%s", sidv);
+        char *ct = hdr_dup(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+        p->octet = ct && strncasecmp(ct, "application/octet-stream", 24) == 0;
+        free(ct);
+        return 0;
+    }
+    brk_session *s = poll_session(t, p, sidv, 1);
+    if (s)
+        poll_get(t, p, s);
+    return 0;
+}
+
+static int on_http_body(brk_lws *t, lws_poll *p, const char *in, size_t len)
+{
+    if (!p || !p->post || p->too_big)
+        return 0;
+    if (p->in_len + len > (size_t)t->b->cfg.max_payload) {
+        p->too_big = 1; /* answered 413 at the end; nothing more kept */
+        return 0;
+    }
+    if (p->in_len + len + 1 > p->in_cap) {
+        size_t cap = p->in_cap ? p->in_cap : 1024;
+        while (cap < p->in_len + len + 1)
+            cap *= 2;
+        char *n = realloc(p->in, cap);
+        if (!n)
+            return -1;
+        p->in = n;
+        p->in_cap = cap;
+    }
+    memcpy(p->in + p->in_len, in, len);
+    p->in_len += len;
+    return 0;
+}
+
+static int on_http_body_done(brk_lws *t, lws_poll *p, struct lws *wsi)
+{
+    if (!p || !p->post)
+        return 0;
+    p->post = 0;
+    (void)wsi;
+    brk_session *s = poll_session(t, p, p->sid, 0);
+    if (s)
+        poll_post_done(t, p, s);
+    return 0;
+}
+
+static void on_http_closed(brk_lws *t, lws_pss *pss);
+
+static int on_http_writable(brk_lws *t, lws_pss *pss, struct lws *wsi)
+{
+    lws_poll *p = pss ? pss->p : NULL;
+    if (!p || !p->answered)
+        return 0;
+    p->answered = 0;
+    size_t hlen = 1024 + strlen(p->origin) + strlen(p->allow_headers);
+    unsigned char *hb = malloc(LWS_PRE + hlen + p->out_len);
+    if (!hb)
+        return -1;
+    unsigned char *start = hb + LWS_PRE, *q = start, *end = start + hlen;
+#define ADD_HDR(name, val)                                                                         \
+    lws_add_http_header_by_name(wsi, (const unsigned char *)(name), (const unsigned char *)(val),  \
+                                (int)strlen(val), &q, end)
+    int bad =
+        lws_add_http_common_headers(wsi, (unsigned int)p->status, p->ctype, p->out_len, &q, end) ||
+        ADD_HDR("cache-control:", "no-store");
+    if (!bad && p->retry_after)
+        bad = ADD_HDR("retry-after:", p->retry_after);
+    /* lws closes the connection after an error status or a request's
+     * Connection: close; say so, or a pooling client reuses it and sees a
+     * hang-up */
+    if (!bad && (p->status >= 400 || p->close))
+        bad = ADD_HDR("connection:", "close");
+    if (!bad && p->origin[0])
+        bad = ADD_HDR("access-control-allow-origin:", p->origin) || ADD_HDR("vary:", "Origin") ||
+              ADD_HDR("access-control-allow-credentials:", "true");
+    if (!bad && p->is_options) {
+        bad = ADD_HDR("access-control-allow-methods:", "GET,POST,OPTIONS");
+        if (!bad && p->allow_headers[0])
+            bad = ADD_HDR("access-control-allow-headers:", p->allow_headers);
+    }
+#undef ADD_HDR
+    if (bad || lws_finalize_write_http_header(wsi, start, &q, end)) {
+        free(hb);
+        return -1;
+    }
+    int rc = 0;
+    if (p->out_len) {
+        memcpy(hb + LWS_PRE, p->out, p->out_len);
+        rc = lws_write(wsi, hb + LWS_PRE, p->out_len, LWS_WRITE_HTTP_FINAL);
+    }
+    free(hb);
+    /* The transaction is over: free its state now (lws may free or reuse
+     * the per-connection data at its end without a CLOSED_HTTP for it). */
+    on_http_closed(t, pss);
+    if (rc < 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static void on_http_closed(brk_lws *t, lws_pss *pss)
+{
+    lws_poll *p = pss ? pss->p : NULL;
+    if (!p)
+        return;
+    poll_unwait(t, p);
+    poll_release(p);
+    free(p->in);
+    free(p->out);
+    free(p);
+    pss->p = NULL;
+}
+
+static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    brk_lws *t = lws_context_user(lws_get_context(wsi));
+    lws_pss *pss = user;
+    brk_lws_conn **pc = pss ? &pss->c : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (t)
+            drain_pending(t);
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(t, wsi);
+    case LWS_CALLBACK_ESTABLISHED: {
+        brk_lws_conn *c = calloc(1, sizeof *c);
+        if (!c)
+            return -1;
+        c->base.ops = &lws_ops;
+        atomic_init(&c->refs, 1); /* the loop's, until CLOSED */
+        c->t = t;
+        c->wsi = wsi;
+        c->id = atomic_fetch_add(&t->next_id, 1);
+        lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
+        c->query = query_dup(wsi);
+        c->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+        c->host = hdr_dup(wsi, WSI_TOKEN_HOST);
+        long long *n = ip_count(t, c->ip, 1);
+        if (n)
+            (*n)++;
+        *pc = c;
+        t->b->ws_handlers.ready(&c->base, t->b);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        if (!pc || !*pc)
+            return -1;
+        return on_receive(*pc, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!pc || !*pc)
+            return 0;
+        return on_writable(*pc, wsi);
+    case LWS_CALLBACK_CLOSED: {
+        if (!pc || !*pc)
+            return 0;
+        brk_lws_conn *c = *pc;
+        *pc = NULL;
+        pthread_mutex_lock(&t->lock);
+        c->wsi = NULL;
+        conn_free_out(c);
+        pthread_mutex_unlock(&t->lock);
+        atomic_store(&c->closed, 1);
+        long long *n = ip_count(t, c->ip, 0);
+        if (n && --*n <= 0)
+            free(brk_smap_del(&t->per_ip, c->ip));
+        t->b->ws_handlers.closed(&c->base, t->b);
+        op_unref(&c->base);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP:
+        return on_http(t, pss, wsi);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_http_body(t, pss ? pss->p : NULL, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return on_http_body_done(t, pss ? pss->p : NULL, wsi);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_http_writable(t, pss, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        on_http_closed(t, pss);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void *loop_main(void *arg)
+{
+    brk_lws *t = arg;
+    while (!atomic_load(&t->stop))
+        if (lws_service(t->ctx, 0) < 0)
+            break;
+    return NULL;
+}
+
+static void lws_log(int level, const char *line)
+{
+    (void)level;
+    (void)line; /* lws's own chatter; the broker logs what matters */
+}
+
+int brk_lws_start(brk_state *b)
+{
+    brk_lws *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->b = b;
+    pthread_mutex_init(&t->lock, NULL);
+    atomic_init(&t->next_id, 1);
+    if (brk_smap_init(&t->per_ip, 1024) < 0) {
+        free(t);
+        return -ENOMEM;
+    }
+    t->protocols[0].name = "engine.io";
+    t->protocols[0].callback = lws_cb;
+    t->protocols[0].per_session_data_size = sizeof(lws_pss);
+    t->protocols[0].rx_buffer_size = 4096;
+
+    char iface[64];
+    int port = 0;
+    const char *colon = strrchr(b->cfg.lws_listen, ':');
+    snprintf(iface, sizeof iface, "%.*s", colon ? (int)(colon - b->cfg.lws_listen) : 0,
+             b->cfg.lws_listen);
+    port = colon ? atoi(colon + 1) : 0;
+
+    lws_set_log_level(LLL_ERR, lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = port;
+    info.iface = iface[0] ? iface : NULL;
+    info.protocols = t->protocols;
+    info.gid = -1;
+    info.uid = -1;
+    info.user = t;
+    info.count_threads = 1;
+    info.timeout_secs = (unsigned int)((b->cfg.handshake_timeout + 999) / 1000);
+    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.max_http_header_pool = 1024;
+    t->ctx = lws_create_context(&info);
+    if (!t->ctx) {
+        brk_smap_free(&t->per_ip, free);
+        free(t);
+        return -EADDRINUSE;
+    }
+    if (pthread_create(&t->thread, NULL, loop_main, t) != 0) {
+        lws_context_destroy(t->ctx);
+        brk_smap_free(&t->per_ip, free);
+        free(t);
+        return -EAGAIN;
+    }
+    t->started = 1;
+    b->lws = t;
+    return 0;
+}
+
+void brk_lws_stop(brk_state *b)
+{
+    brk_lws *t = b->lws;
+    if (!t)
+        return;
+    atomic_store(&t->stop, 1);
+    pthread_mutex_lock(&t->lock);
+    lws_cancel_service(t->ctx);
+    pthread_mutex_unlock(&t->lock);
+    pthread_join(t->thread, NULL);
+    pthread_mutex_lock(&t->lock);
+    t->dead = 1;
+    pthread_mutex_unlock(&t->lock);
+    /* closes every connection: their `closed` runs here, on this thread */
+    lws_context_destroy(t->ctx);
+    pthread_mutex_lock(&t->lock);
+    brk_lws_conn *c = t->pending;
+    t->pending = NULL;
+    pthread_mutex_unlock(&t->lock);
+    while (c) {
+        brk_lws_conn *next = c->pend_next;
+        op_unref(&c->base);
+        c = next;
+    }
+    brk_smap_free(&t->per_ip, free);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+    b->lws = NULL;
+}
