@@ -1,6 +1,8 @@
 /* Schema of a JSON array of objects from the first bytes of a file. The sample is a prefix, so a
  * whole-document parser would refuse it: each complete top-level object is delimited here (string
  * aware, depth bounded) and only that object is handed to jansson. */
+#include <vigia/json.h>
+
 #include "sniff.h"
 
 #include <stdarg.h>
@@ -161,7 +163,8 @@ int mon_json_sample(const unsigned char *buf, size_t len, mon_schema *out)
             goto done;
         }
         json_error_t err;
-        json_t *o = json_loadb((const char *)buf + i, e - i, JSON_ALLOW_NUL, &err);
+        json_t *o =
+            vg_json_parse((const char *)buf + i, e - i, JSON_ALLOW_NUL, MON_JSON_MAX_DEPTH, &err);
         if (!o) {
             why(out, "element %zu: %s", out->rows_sampled + 1, err.text);
             goto done;
