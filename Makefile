@@ -57,7 +57,7 @@ clean:
 # clang tree: `make fuzz` runs each for FUZZ_SECONDS, `make test` for FUZZ_TEST_SECONDS.
 FUZZ_BUILD        ?= build-fuzz
 FUZZ_SECONDS      ?= 60
-FUZZ_TEST_SECONDS ?= 15
+FUZZ_TEST_SECONDS ?= 10
 .PHONY: fuzz test-fuzz soak soak-asan
 
 $(FUZZ_BUILD)/CMakeCache.txt:
