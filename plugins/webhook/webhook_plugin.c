@@ -27,22 +27,15 @@ static const char *status_name(webhook_status s)
 {
     return s == WEBHOOK_SENT    ? VG_DELIVERY_SENT
            : s == WEBHOOK_RETRY ? VG_DELIVERY_RETRY
-           : s == WEBHOOK_GONE  ? "gone"
+           : s == WEBHOOK_GONE  ? VG_DELIVERY_GONE
                                 : VG_DELIVERY_FAILED;
 }
 
 static void publish_result(webhook_state *st, const char *key, webhook_status status,
                            const char *error, int64_t retry_after_ms)
 {
-    json_t *r = json_pack("{s:i, s:s, s:s, s:s}", "v", VG_DELIVERY_V, "key", key, "channel",
-                          VG_WEBHOOK_CHANNEL, "status", status_name(status));
-    if (!r)
-        return;
-    if (status != WEBHOOK_SENT)
-        json_object_set_new(r, "error", json_string(error && *error ? error : "unknown error"));
-    if (status == WEBHOOK_RETRY && retry_after_ms > 0)
-        json_object_set_new(r, "retry_after_ms", json_integer(retry_after_ms));
-    int rc = vg_bus_publish_new(st->host->bus, VG_DELIVERY_RESULT, r);
+    int rc = vg_delivery_publish_result(st->host->bus, key, VG_WEBHOOK_CHANNEL, status_name(status),
+                                        error, retry_after_ms);
     if (rc < 0)
         VG_WARN(st->host, "cannot publish the result of %s (%d): the outbox will retry it", key,
                 rc);
@@ -218,13 +211,12 @@ static void on_requested(const char *topic, const json_t *payload, void *user)
 {
     (void)topic;
     webhook_state *st = user;
-    const char *channel = json_string_value(json_object_get(payload, "channel"));
-    if (!channel || strcmp(channel, VG_WEBHOOK_CHANNEL) != 0)
-        return;
-    const char *key = json_string_value(json_object_get(payload, "key"));
-    if (!key || !*key) {
-        VG_WARN(st->host, "%s without a key ignored: nobody could match its result",
-                VG_DELIVERY_REQUESTED);
+    const char *key = NULL;
+    int mine = vg_delivery_request_key(payload, VG_WEBHOOK_CHANNEL, &key);
+    if (mine <= 0) {
+        if (mine < 0)
+            VG_WARN(st->host, "%s without a key ignored: nobody could match its result",
+                    VG_DELIVERY_REQUESTED);
         return;
     }
     /* The key goes into a header line: no control characters, a sane length. */

@@ -42,15 +42,8 @@ static void publish_result(wp_state *st, const json_t *p, wp_status status, cons
                            int64_t retry_after_ms)
 {
     const char *key = json_string_value(json_object_get(p, "key"));
-    json_t *r = json_pack("{s:i, s:s, s:s, s:s}", "v", VG_DELIVERY_V, "key", key, "channel",
-                          VG_WEBPUSH_CHANNEL, "status", status_name(status));
-    if (!r)
-        return;
-    if (status != WP_SENT)
-        json_object_set_new(r, "error", json_string(error && *error ? error : "unknown error"));
-    if (status == WP_RETRY && retry_after_ms > 0)
-        json_object_set_new(r, "retry_after_ms", json_integer(retry_after_ms));
-    int rc = vg_bus_publish_new(st->host->bus, VG_DELIVERY_RESULT, r);
+    int rc = vg_delivery_publish_result(st->host->bus, key, VG_WEBPUSH_CHANNEL, status_name(status),
+                                        error, retry_after_ms);
     if (rc < 0)
         VG_WARN(st->host, "cannot publish the result of %s (%d): the outbox will retry it", key,
                 rc);
@@ -153,13 +146,12 @@ static void on_requested(const char *topic, const json_t *payload, void *user)
 {
     (void)topic;
     wp_state *st = user;
-    const char *channel = json_string_value(json_object_get(payload, "channel"));
-    if (!channel || strcmp(channel, VG_WEBPUSH_CHANNEL) != 0)
-        return;
-    const char *key = json_string_value(json_object_get(payload, "key"));
-    if (!key || !*key) {
-        VG_WARN(st->host, "%s without a key ignored: nobody could match its result",
-                VG_DELIVERY_REQUESTED);
+    const char *key = NULL;
+    int mine = vg_delivery_request_key(payload, VG_WEBPUSH_CHANNEL, &key);
+    if (mine <= 0) {
+        if (mine < 0)
+            VG_WARN(st->host, "%s without a key ignored: nobody could match its result",
+                    VG_DELIVERY_REQUESTED);
         return;
     }
     wp_job *j = malloc(sizeof *j);

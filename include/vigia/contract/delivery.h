@@ -39,6 +39,9 @@
 #ifndef VIGIA_CONTRACT_DELIVERY_H
 #define VIGIA_CONTRACT_DELIVERY_H
 
+#include <string.h>
+#include <vigia/bus.h>
+
 #define VG_DELIVERY_V 1
 
 #define VG_DELIVERY_REQUESTED "delivery.requested"
@@ -53,5 +56,36 @@
 #define VG_DELIVERY_RETRY "retry"
 #define VG_DELIVERY_FAILED "failed"
 #define VG_DELIVERY_GONE "gone"
+
+/* For a channel's bus callback: 1 when `payload` is a request for `channel`
+ * with a key (*key set), 0 when it is another channel's, -1 when it is ours
+ * but has no key (nobody could match its result: ignore it, say so). */
+static inline int vg_delivery_request_key(const json_t *payload, const char *channel,
+                                          const char **key)
+{
+    const char *c = json_string_value(json_object_get(payload, "channel"));
+    if (!c || strcmp(c, channel) != 0)
+        return 0;
+    *key = json_string_value(json_object_get(payload, "key"));
+    return *key && **key ? 1 : -1;
+}
+
+/* Publishes a channel's VG_DELIVERY_RESULT for `key`: `error` (a reason is
+ * always given when not sent) and `retry_after_ms` (RETRY only, when > 0)
+ * as the contract above says. 0, or the bus's negative errno. */
+static inline int vg_delivery_publish_result(vg_bus *bus, const char *key, const char *channel,
+                                             const char *status, const char *error,
+                                             int64_t retry_after_ms)
+{
+    json_t *r = json_pack("{s:i, s:s, s:s, s:s}", "v", VG_DELIVERY_V, "key", key, "channel",
+                          channel, "status", status);
+    if (!r)
+        return -ENOMEM;
+    if (strcmp(status, VG_DELIVERY_SENT) != 0)
+        json_object_set_new(r, "error", json_string(error && *error ? error : "unknown error"));
+    if (strcmp(status, VG_DELIVERY_RETRY) == 0 && retry_after_ms > 0)
+        json_object_set_new(r, "retry_after_ms", json_integer(retry_after_ms));
+    return vg_bus_publish_new(bus, VG_DELIVERY_RESULT, r);
+}
 
 #endif
