@@ -9,6 +9,7 @@
 #include <string.h>
 #include <vigia/contract/delivery.h>
 
+#include "watch_maintainer.h"
 #include "watch_topics.h"
 
 int64_t watch_now(watch_plugin *w)
@@ -98,6 +99,10 @@ static int result_job(vg_job *job, void *user)
     watch_plugin *w = r->w;
     const char *key = json_string_value(json_object_get(r->p, "key"));
     const char *status = json_string_value(json_object_get(r->p, "status"));
+    if (watch_maint_key(key)) { /* a maintainers' alert (watch_maintainer.c) */
+        watch_maint_result(w, r->p);
+        return VG_JOB_DONE;
+    }
     if (!key || !status ||
         (strcmp(status, VG_DELIVERY_SENT) && strcmp(status, VG_DELIVERY_RETRY) &&
          strcmp(status, VG_DELIVERY_FAILED) && strcmp(status, VG_DELIVERY_GONE))) {

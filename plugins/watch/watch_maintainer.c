@@ -610,30 +610,22 @@ out:
     return out;
 }
 
-typedef struct result {
-    watch_plugin *w;
-    json_t *p;
-} result;
-
-static void result_free(void *u)
+bool watch_maint_key(const char *key)
 {
-    result *r = u;
-    json_decref(r->p);
-    free(r);
+    return key && strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) == 0;
 }
 
-static int result_job(vg_job *job, void *user)
+/* A channel's answer about one of our keys, on the watch's queue (the
+ * subscribers' result job hands them here: one subscription, one job). */
+void watch_maint_result(watch_plugin *w, const json_t *p)
 {
-    (void)job;
-    result *r = user;
-    watch_plugin *w = r->w;
-    const char *key = json_string_value(json_object_get(r->p, "key"));
-    const char *status = json_string_value(json_object_get(r->p, "status"));
-    const char *err = json_string_value(json_object_get(r->p, "error"));
-    int64_t after = json_integer_value(json_object_get(r->p, "retry_after_ms"));
+    const char *key = json_string_value(json_object_get(p, "key"));
+    const char *status = json_string_value(json_object_get(p, "status"));
+    const char *err = json_string_value(json_object_get(p, "error"));
+    int64_t after = json_integer_value(json_object_get(p, "retry_after_ms"));
     int64_t now = watch_now(w);
     if (!status)
-        return VG_JOB_DONE;
+        return;
     pthread_mutex_lock(&w->db.mu);
     sqlite3_stmt *s = NULL;
     int attempts = -1;
@@ -662,27 +654,9 @@ static int result_job(vg_job *job, void *user)
     }
     pthread_mutex_unlock(&w->db.mu);
     if (attempts >= 0) {
-        const char *ch = json_string_value(json_object_get(r->p, "channel"));
+        const char *ch = json_string_value(json_object_get(p, "channel"));
         watch_count_result(w, ch ? ch : "unknown", status);
     }
-    return VG_JOB_DONE;
-}
-
-/* Bus thread: answers to our keys only (the subscribers' outbox has its own). */
-static void on_result(const char *topic, const json_t *payload, void *user)
-{
-    (void)topic;
-    watch_plugin *w = user;
-    const char *key = json_string_value(json_object_get(payload, "key"));
-    if (!key || strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) != 0)
-        return;
-    result *r = malloc(sizeof *r);
-    if (!r)
-        return;
-    r->w = w;
-    r->p = json_incref((json_t *)payload);
-    /* a lost answer is not lost work: the lease expires and the row is retried */
-    w->host->workq_submit(w->q, result_job, r, result_free);
 }
 
 /* ---- the job ------------------------------------------------------------ */
@@ -780,7 +754,5 @@ int watch_maint_init(watch_plugin *w)
     const char *topics[] = {WATCH_T_STATUS, WATCH_T_REMOVED};
     for (size_t i = 0; i < 2 && rc >= 0; i++)
         rc = vg_bus_subscribe(w->host->bus, topics[i], on_event, w, NULL, NULL);
-    if (rc >= 0)
-        rc = vg_bus_subscribe(w->host->bus, VG_DELIVERY_RESULT, on_result, w, NULL, NULL);
     return rc < 0 ? rc : 0;
 }

@@ -48,6 +48,10 @@ void watch_maint_free(watch_maint *m);
 int watch_maint_init(watch_plugin *w);
 /* The ticker's nudge: scans long-down datasets, sends what is due. */
 void watch_maint_kick(watch_plugin *w);
+/* A delivery.result key of a maintainers' message ("maint-..."). */
+bool watch_maint_key(const char *key);
+/* Settles that answer (on the watch's queue, from its one result job). */
+void watch_maint_result(watch_plugin *w, const json_t *payload);
 
 /* watch_maint_optout.c */
 int watch_maint_optout_register(watch_plugin *w);
