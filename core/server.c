@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "netaddr.h"
+#include "procstat.h"
 #include "server.h"
 #include "storage.h"
 
@@ -284,6 +285,14 @@ static int m_http_stats(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
+static int m_process_stats(const json_t *params, json_t **result, void *user)
+{
+    (void)params;
+    (void)user;
+    *result = core_process_stats();
+    return *result ? 0 : -ENOMEM;
+}
+
 static int m_core_status(const json_t *params, json_t **result, void *user)
 {
     (void)params;
@@ -303,6 +312,7 @@ static int register_core(core_server *srv)
     rc |= vg_bus_register_method(b, VG_CORE_M_BUS_METHODS, m_bus_methods, srv, NULL);
     rc |= vg_bus_register_method(b, VG_CORE_M_HTTP_STATS, m_http_stats, srv, NULL);
     rc |= vg_bus_register_method(b, VG_CORE_M_STATUS, m_core_status, srv, NULL);
+    rc |= vg_bus_register_method(b, VG_CORE_M_PROCESS_STATS, m_process_stats, srv, NULL);
     rc |= core_http_route(srv->http, NULL, "GET", "/api/health", health_route, srv, NULL);
     return rc ? -EINVAL : 0;
 }

@@ -74,6 +74,19 @@ function sample() {
   }
 }
 
+// ---- heap sampler: malloc's in-use and kept-free bytes from /metrics (process.stats), to tell
+// memory the server still uses from memory glibc keeps for reuse when RSS moves. ----
+const heap = []; // {t, inUse, free} in KiB
+async function sampleHeap() {
+  const h = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
+  const r = await request("GET", "/metrics", undefined, h);
+  const m = (name) => Number((new RegExp(`^${name} (\\d+)`, "m").exec(r.body || "") || [])[1]);
+  const inUse = m("vigia_malloc_in_use_bytes"), free = m("vigia_malloc_free_bytes");
+  if (r.status === 200 && inUse >= 0 && free >= 0)
+    heap.push({ t: now(), inUse: Math.round(inUse / 1024), free: Math.round(free / 1024) });
+  else inc("heap_sampler_errors");
+}
+
 // ---- health prober: GET /api/health every 200 ms on its own connection ----
 const health = []; // {t, ms, status}
 async function prober() {
@@ -272,6 +285,7 @@ async function main() {
               `${ABUSE ? "6 non-readers, 6 slow requests, 2 floods" : "no abusive clients (ABUSE=0)"}, ${DURATION / 1000} s (warm-up ${WARMUP / 1000} s) against ${BASE} (pid ${PID})`);
   sample();
   const sampler = setInterval(sample, SAMPLE);
+  const heapSampler = setInterval(sampleHeap, 30000);
   const tasks = [prober()];
   const clients = [];
   for (let i = 0; i < CLIENTS; i++) clients.push(sioClient(i));
@@ -288,6 +302,7 @@ async function main() {
   stopping = true;
   clearInterval(progress);
   clearInterval(sampler);
+  clearInterval(heapSampler);
   sample();
   for (const c of clients) c.disconnect();
   await Promise.race([Promise.all(tasks), sleep(15000)]);
@@ -318,6 +333,16 @@ async function main() {
                 ` (flat: at most ${limits[k]} + 2 s.e.) ` +
                 (judged ? (flat ? "ok" : "NOT FLAT") : "not judged: ASan quarantine and shadow memory"));
   }
+  // Not judged: where an RSS slope comes from (the live heap, or freed memory malloc keeps).
+  const heapAfter = heap.filter((s) => s.t >= WARMUP);
+  if (heapAfter.length >= 3) {
+    for (const [k, label] of [["inUse", "malloc in use"], ["free", "malloc kept free"]]) {
+      const { slope, se } = slopePerMin(heapAfter, k);
+      console.log(`soak: ${label} after warm-up ${heapAfter[0][k]} -> ${heapAfter[heapAfter.length - 1][k]} KiB` +
+                  ` (min ${Math.min(...heapAfter.map((s) => s[k]))}, max ${Math.max(...heapAfter.map((s) => s[k]))}),` +
+                  ` slope ${slope.toFixed(2)} ± ${se.toFixed(2)} KiB/min (printed, not judged)`);
+    }
+  }
   const p99 = pct(ms, 99), worstWin = Math.max(...windows);
   const healthOk = p99 < P99_LIMIT && worstWin < P99_LIMIT && bad === 0;
   ok &&= healthOk;
@@ -325,7 +350,7 @@ async function main() {
               ` p99 ${p99.toFixed(1)} ms, max ${Math.max(...ms).toFixed(1)} ms,` +
               ` worst per-minute p99 ${worstWin.toFixed(1)} ms (limit ${P99_LIMIT} ms) ${healthOk ? "ok" : "FAILED"}`);
   console.log(`soak: per-minute p99 (ms): ${windows.map((w) => w.toFixed(1)).join(" ")}`);
-  fs.writeFileSync(env("SAMPLES_OUT", "/dev/null"), JSON.stringify({ samples, health, count }, null, 0));
+  fs.writeFileSync(env("SAMPLES_OUT", "/dev/null"), JSON.stringify({ samples, heap, health, count }, null, 0));
   process.exit(ok ? 0 : 1);
 }
 main();

@@ -175,6 +175,28 @@ static void bus_families(rest_state *st, rest_buf *b, const json_t *s)
                  json_object_get(s, "published"));
 }
 
+/* Standard Prometheus process names where they exist; malloc's split is Vigía's own. */
+static void process_families(rest_state *st, rest_buf *b, const json_t *s)
+{
+    (void)st;
+    static const struct {
+        const char *key, *name, *help;
+    } rows[] = {
+        {"rss_bytes", "process_resident_memory_bytes", "Resident memory size in bytes."},
+        {"open_fds", "process_open_fds", "Number of open file descriptors."},
+        {"threads", "vigia_process_threads", "Threads in the server process."},
+        {"malloc_in_use_bytes", "vigia_malloc_in_use_bytes",
+         "Heap bytes allocated and not yet freed (glibc mallinfo2)."},
+        {"malloc_free_bytes", "vigia_malloc_free_bytes",
+         "Freed heap bytes malloc keeps for reuse instead of returning them."},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const json_t *v = json_object_get(s, rows[i].key);
+        if (json_is_integer(v) && json_integer_value(v) >= 0)
+            family_value(b, rows[i].name, "gauge", rows[i].help, v);
+    }
+}
+
 static void http_families(rest_state *st, rest_buf *b, const json_t *s)
 {
     (void)st;
@@ -268,7 +290,7 @@ char *rest_metrics_render(rest_state *st, size_t *len)
         {VG_MONITOR_M_STATUS, monitor_families}, {VG_NOTIFICATIONS_M_STATS, notification_families},
         {VG_BROKER_M_STATUS, broker_families},   {VG_CORE_M_BUS_STATS, bus_families},
         {VG_CORE_M_HTTP_STATS, http_families},   {VG_WATCH_M_STATUS, watch_families},
-        {VG_CLUSTER_M_STATUS, cluster_families}};
+        {VG_CLUSTER_M_STATUS, cluster_families}, {VG_CORE_M_PROCESS_STATS, process_families}};
     for (size_t i = 0; i < sizeof sources / sizeof sources[0]; i++) {
         json_t *res = rest_call_quiet(st, sources[i].method, NULL, NULL);
         if (res)

@@ -15,5 +15,6 @@
 #define VG_CORE_M_BUS_STATS "bus.stats"
 #define VG_CORE_M_BUS_METHODS "bus.methods" /* {"methods":[{name, plugin}]} registered here */
 #define VG_CORE_M_HTTP_STATS "http.stats"
+#define VG_CORE_M_PROCESS_STATS "process.stats" /* RSS, fds, threads, malloc heap */
 
 #endif

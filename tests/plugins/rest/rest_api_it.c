@@ -549,7 +549,12 @@ static void test_metrics_exposition(void **state)
                                            "vigia_websocket_clients",
                                            "vigia_bus_queue_depth",
                                            "vigia_bus_publish_failures_total",
-                                           "vigia_http_requests_total"};
+                                           "vigia_http_requests_total",
+                                           "process_resident_memory_bytes",
+                                           "process_open_fds",
+                                           "vigia_process_threads",
+                                           "vigia_malloc_in_use_bytes",
+                                           "vigia_malloc_free_bytes"};
     for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
         if (!json_object_get(samples, families[i]))
             fail_msg("family %s missing from /metrics", families[i]);
@@ -558,6 +563,14 @@ static void test_metrics_exposition(void **state)
     assert_string_equal(json_string_value(json_object_get(typed, "vigia_checks_total")), "counter");
     assert_non_null(strstr(r.body, "vigia_datasets{portal=\"datos\",status=\"down\"} "));
     assert_non_null(strstr(r.body, "vigia_checks_total{result=\"up\"} 300\n"));
+    /* The process figures are real readings: a server holds megabytes, sockets and threads. */
+    const char *rss = strstr(r.body, "\nprocess_resident_memory_bytes ");
+    const char *fds = strstr(r.body, "\nprocess_open_fds ");
+    const char *thr = strstr(r.body, "\nvigia_process_threads ");
+    assert_true(rss && fds && thr);
+    assert_true(strtod(rss + 31, NULL) > 1e6);
+    assert_true(strtod(fds + 18, NULL) > 3);
+    assert_true(strtod(thr + 23, NULL) > 2);
     assert_non_null(strstr(r.body, "vigia_sweep_duration_seconds{portal=\"otro\"} 2.5\n"));
     assert_non_null(strstr(r.body, "vigia_websocket_clients{transport=\"websocket\"} 2\n"));
     /* The odd portal name is escaped: quote, backslash, newline. */
