@@ -122,7 +122,7 @@ static void topic_of(const json_t *item, char out[33])
     snprintf(key, sizeof key, "%s/%s", str(item, "portal"), str(d, "id"));
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)key, strlen(key), md);
-    wp_b64url_encode(md, 24, out);
+    base64_encode(md, 24, out, BASE64_URL);
 }
 
 static int url_ok(const char *u)
