@@ -35,7 +35,7 @@ static char *build_message(email_state *st, const json_t *p, size_t *len, char *
         snprintf(err, errn, "a confirm message needs links.confirm");
         return NULL;
     }
-    json_t *ctx = email_context_build(st->host, p, now, (int)st->s.max_items, err, errn);
+    json_t *ctx = tmpl_context_build(st->host, p, now, (int)st->s.max_items, err, errn);
     if (!ctx)
         return NULL;
     char *subject = NULL, *text = NULL, *html = NULL;

@@ -13,7 +13,6 @@
 #include <vigia/contract/notifications.h>
 #include <vigia/contract/webhook.h>
 
-#include "email.h"
 #include "webhook_plugin.h"
 
 /* The owner learns it from the operator's notification list (and the log);

@@ -1,4 +1,4 @@
-/* A small mustache-like template language, written once for the mails:
+/* A small mustache-like template language (mails, chat messages):
  *   {{name}}, {{a.b}}        a value (HTML-escaped in .html templates)
  *   {{#name}}..{{/name}}     a section: once per element of an array, once
  *                            (inside the object) for an object, once for any
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "email.h"
+#include "tmpl.h"
 
 #define MAX_DEPTH 16
 
@@ -26,14 +26,14 @@ typedef struct node {
     int line;
 } node;
 
-struct email_tmpl {
+struct tmpl_template {
     char *src;
     node *nodes;
     size_t n, cap;
     int html;
 };
 
-static int push_node(email_tmpl *t, node nd)
+static int push_node(tmpl_template *t, node nd)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 32;
@@ -100,10 +100,10 @@ static int name_ok(const char *s, size_t n)
     return 1;
 }
 
-email_tmpl *email_tmpl_compile(const char *name, const char *text, const json_t *schema, int html,
-                               char *err, size_t errn)
+tmpl_template *tmpl_compile(const char *name, const char *text, const json_t *schema, int html,
+                            char *err, size_t errn)
 {
-    email_tmpl *t = calloc(1, sizeof *t);
+    tmpl_template *t = calloc(1, sizeof *t);
     if (!t || !(t->src = strdup(text))) {
         free(t);
         snprintf(err, errn, "%s: out of memory", name);
@@ -199,7 +199,7 @@ email_tmpl *email_tmpl_compile(const char *name, const char *text, const json_t 
 oom:
     snprintf(err, errn, "%s: out of memory", name);
 fail:
-    email_tmpl_free(t);
+    tmpl_free(t);
     return NULL;
 }
 
@@ -216,7 +216,7 @@ static int truthy(const json_t *v)
     return 1;
 }
 
-static void put_value(const email_tmpl *t, const json_t *v, email_buf *out)
+static void put_value(const tmpl_template *t, const json_t *v, tmpl_buf *out)
 {
     char num[64];
     const char *s = "";
@@ -230,39 +230,39 @@ static void put_value(const email_tmpl *t, const json_t *v, email_buf *out)
         s = num;
     }
     if (!t->html) {
-        email_buf_adds(out, s);
+        tmpl_buf_adds(out, s);
         return;
     }
     for (; *s; s++) {
         switch (*s) {
         case '&':
-            email_buf_adds(out, "&amp;");
+            tmpl_buf_adds(out, "&amp;");
             break;
         case '<':
-            email_buf_adds(out, "&lt;");
+            tmpl_buf_adds(out, "&lt;");
             break;
         case '>':
-            email_buf_adds(out, "&gt;");
+            tmpl_buf_adds(out, "&gt;");
             break;
         case '"':
-            email_buf_adds(out, "&quot;");
+            tmpl_buf_adds(out, "&quot;");
             break;
         case '\'':
-            email_buf_adds(out, "&#39;");
+            tmpl_buf_adds(out, "&#39;");
             break;
         default:
-            email_buf_add(out, s, 1);
+            tmpl_buf_add(out, s, 1);
         }
     }
 }
 
-static void render(const email_tmpl *t, size_t from, size_t to, const json_t **stack, int depth,
-                   email_buf *out)
+static void render(const tmpl_template *t, size_t from, size_t to, const json_t **stack, int depth,
+                   tmpl_buf *out)
 {
     for (size_t i = from; i < to; i++) {
         const node *nd = &t->nodes[i];
         if (nd->type == N_TEXT) {
-            email_buf_add(out, nd->text, nd->len);
+            tmpl_buf_add(out, nd->text, nd->len);
             continue;
         }
         const json_t *v = lookup(stack, depth, nd->text);
@@ -289,13 +289,13 @@ static void render(const email_tmpl *t, size_t from, size_t to, const json_t **s
     }
 }
 
-void email_tmpl_render(const email_tmpl *t, const json_t *ctx, email_buf *out)
+void tmpl_render(const tmpl_template *t, const json_t *ctx, tmpl_buf *out)
 {
     const json_t *stack[MAX_DEPTH + 1] = {ctx};
     render(t, 0, t->n, stack, 1, out);
 }
 
-void email_tmpl_free(email_tmpl *t)
+void tmpl_free(tmpl_template *t)
 {
     if (!t)
         return;
