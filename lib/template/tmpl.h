@@ -43,4 +43,9 @@ json_t *tmpl_context_schema(void);
 json_t *tmpl_context_build(const vg_host *h, const json_t *payload, time_t now, int max_items,
                            char *err, size_t errn);
 
+/* What a change or a status is called in the subscriber's language (en 0:
+ * Spanish, 1: English): "went down" for "down"; the key itself when unknown. */
+const char *tmpl_kind_label(const char *kind, int en);
+const char *tmpl_status_label(const char *status, int en);
+
 #endif

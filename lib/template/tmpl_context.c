@@ -80,6 +80,16 @@ static const char *label_of(const label *t, size_t n, const char *key, int en)
     return key;
 }
 
+const char *tmpl_kind_label(const char *kind, int en)
+{
+    return label_of(kinds, sizeof kinds / sizeof *kinds, kind, en);
+}
+
+const char *tmpl_status_label(const char *status, int en)
+{
+    return label_of(statuses, sizeof statuses / sizeof *statuses, status, en);
+}
+
 static const char *str(const json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
@@ -161,12 +171,11 @@ static json_t *item_build(const vg_host *h, const json_t *in, const char *tz, in
         str(ds, "organization_title"), "url", str(ds, "url"), "vigia_url", str(ds, "vigia_url"));
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:s, s:o}", "kind", kind,
-        "kind_label", label_of(kinds, sizeof kinds / sizeof *kinds, kind, en), "portal",
-        str(in, "portal"), "at", at, "previous", prev, "current", cur, "previous_label",
-        label_of(statuses, sizeof statuses / sizeof *statuses, prev, en), "current_label",
-        label_of(statuses, sizeof statuses / sizeof *statuses, cur, en), "has_change",
-        *prev && *cur && strcmp(prev, cur) != 0, "reason", str(in, "reason"), "changes",
-        changes_text(json_object_get(in, "changes")), "title", title, "org", org, "dataset", d);
+        "kind_label", tmpl_kind_label(kind, en), "portal", str(in, "portal"), "at", at, "previous",
+        prev, "current", cur, "previous_label", tmpl_status_label(prev, en), "current_label",
+        tmpl_status_label(cur, en), "has_change", *prev && *cur && strcmp(prev, cur) != 0, "reason",
+        str(in, "reason"), "changes", changes_text(json_object_get(in, "changes")), "title", title,
+        "org", org, "dataset", d);
 }
 
 json_t *tmpl_context_build(const vg_host *h, const json_t *p, time_t now, int max_items, char *err,

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmpl.h"
 #include "webpush.h"
 
 #define TITLE_MAX 160
@@ -17,37 +18,6 @@
 #define BODY_MAX 1200
 #define URL_MAX 1500
 #define LINES 4
-
-typedef struct label {
-    const char *key, *es, *en;
-} label;
-
-static const label kinds[] = {
-    {"down", "dejó de responder", "went down"},
-    {"degraded", "tiene recursos con fallas", "has failing resources"},
-    {"recovered", "vuelve a responder", "recovered"},
-    {"removed", "ya no está en el portal", "was removed from the portal"},
-    {"added", "apareció en el portal", "appeared on the portal"},
-    {"modified", "cambió sus metadatos", "changed its metadata"},
-    {"empty", "quedó sin recursos", "has no resources left"},
-};
-
-static const label statuses[] = {
-    {"up", "disponible", "up"},
-    {"down", "caído", "down"},
-    {"degraded", "degradado", "degraded"},
-    {"unknown", "desconocido", "unknown"},
-    {"empty", "sin recursos", "empty"},
-    {"removed", "eliminado", "removed"},
-};
-
-static const char *label_of(const label *t, size_t n, const char *key, int en)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i].key, key) == 0)
-            return en ? t[i].en : t[i].es;
-    return key;
-}
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -104,9 +74,8 @@ static void detail_line(char *buf, size_t n, const json_t *item, int en)
     const char *prev = str(item, "previous"), *cur = str(item, "current");
     if (*prev && *cur) {
         char change[160];
-        snprintf(change, sizeof change, "%s → %s",
-                 label_of(statuses, sizeof statuses / sizeof *statuses, prev, en),
-                 label_of(statuses, sizeof statuses / sizeof *statuses, cur, en));
+        snprintf(change, sizeof change, "%s → %s", tmpl_status_label(prev, en),
+                 tmpl_status_label(cur, en));
         if (*buf)
             append_cut(buf, n, " · ", 8);
         append_cut(buf, n, change, sizeof change);
@@ -167,8 +136,7 @@ int wp_message_build(const json_t *req, const char *home, wp_message *out, char 
         append_cut(title, TITLE_MAX + 8, en ? "“" : "«", 4);
         append_cut(title, TITLE_MAX + 8, title_of(first), TITLE_MAX - 60);
         append_cut(title, TITLE_MAX + 8, en ? "” " : "» ", 4);
-        append_cut(title, TITLE_MAX + 8,
-                   label_of(kinds, sizeof kinds / sizeof *kinds, first_kind, en), 50);
+        append_cut(title, TITLE_MAX + 8, tmpl_kind_label(first_kind, en), 50);
         detail_line(body, BODY_MAX + 8, first, en);
         const json_t *d = json_object_get(first, "dataset");
         url = url_ok(str(d, "url")) ? str(d, "url") : str(d, "vigia_url");
@@ -187,8 +155,7 @@ int wp_message_build(const json_t *req, const char *home, wp_message *out, char 
             char line[LINE_MAX_BYTES + 8] = "";
             append_cut(line, sizeof line, title_of(it), 100);
             append_cut(line, sizeof line, " ", 2);
-            append_cut(line, sizeof line,
-                       label_of(kinds, sizeof kinds / sizeof *kinds, str(it, "kind"), en), 60);
+            append_cut(line, sizeof line, tmpl_kind_label(str(it, "kind"), en), 60);
             if (*body)
                 append_cut(body, BODY_MAX + 8, "\n", 2);
             append_cut(body, BODY_MAX + 8, line, LINE_MAX_BYTES);
