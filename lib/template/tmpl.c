@@ -100,6 +100,96 @@ static int name_ok(const char *s, size_t n)
     return 1;
 }
 
+/* The compiler's state: the template so far and the open sections. */
+typedef struct compiler {
+    tmpl_template *t;
+    const char *name;
+    char *err;
+    size_t errn;
+    const json_t *scope[MAX_DEPTH + 1];
+    size_t open[MAX_DEPTH];
+    int depth;
+} compiler;
+
+/* {{/nm}}: closes the innermost section, which must be nm. 0 or -1. */
+static int close_section(compiler *c, const char *nm, int line)
+{
+    tmpl_template *t = c->t;
+    if (c->depth == 1 || strcmp(t->nodes[c->open[c->depth - 2]].text, nm) != 0) {
+        snprintf(c->err, c->errn, "%s:%d: '{{/%s}}' closes %s%s%s", c->name, line, nm,
+                 c->depth == 1 ? "no section" : "'",
+                 c->depth == 1 ? "" : t->nodes[c->open[c->depth - 2]].text,
+                 c->depth == 1 ? "" : "'");
+        return -1;
+    }
+    c->depth--;
+    t->nodes[c->open[c->depth - 1]].end = t->n;
+    return 0;
+}
+
+/* {{nm}}, {{#nm}} or {{^nm}}: a node; a section also opens a scope (the
+ * sample element of an array, or the object). Takes nm. 0, -1, or -2 when
+ * out of memory. */
+static int add_tag(compiler *c, char kind, char *nm, size_t nl, int line)
+{
+    const json_t *v = lookup(c->scope, c->depth, nm);
+    if (!v) {
+        snprintf(c->err, c->errn, "%s:%d: unknown variable '%s'", c->name, line, nm);
+        free(nm);
+        return -1;
+    }
+    int type = kind == '#' ? N_SECTION : kind == '^' ? N_INVERTED : N_VAR;
+    if (push_node(c->t, (node){type, nm, nl, 0, line}) < 0) {
+        free(nm);
+        return -2;
+    }
+    if (type == N_VAR)
+        return 0;
+    if (c->depth > MAX_DEPTH) {
+        snprintf(c->err, c->errn, "%s:%d: sections nested deeper than %d", c->name, line,
+                 MAX_DEPTH);
+        return -1;
+    }
+    c->open[c->depth - 1] = c->t->n - 1;
+    const json_t *inner = c->scope[c->depth - 1];
+    if (type == N_SECTION && json_is_array(v) && json_array_size(v) > 0)
+        inner = json_array_get(v, 0);
+    else if (type == N_SECTION && json_is_object(v))
+        inner = v;
+    c->scope[c->depth++] = inner;
+    return 0;
+}
+
+/* One tag from `tag` ("{{") to `close` ("}}"). 0, -1, or -2 (out of memory). */
+static int compile_tag(compiler *c, const char *tag, const char *close, int line)
+{
+    const char *in = tag + 2;
+    char kind = *in;
+    if (kind == '!')
+        return 0;
+    if (kind == '#' || kind == '^' || kind == '/')
+        in++;
+    while (*in == ' ')
+        in++;
+    const char *e = close;
+    while (e > in && e[-1] == ' ')
+        e--;
+    size_t nl = (size_t)(e - in);
+    if (!name_ok(in, nl)) {
+        snprintf(c->err, c->errn, "%s:%d: bad tag '%.*s' (names are [a-z0-9_.])", c->name, line,
+                 (int)(close + 2 - tag), tag);
+        return -1;
+    }
+    char *nm = strndup(in, nl);
+    if (!nm)
+        return -2;
+    if (kind != '/')
+        return add_tag(c, kind, nm, nl, line);
+    int rc = close_section(c, nm, line);
+    free(nm);
+    return rc;
+}
+
 tmpl_template *tmpl_compile(const char *name, const char *text, const json_t *schema, int html,
                             char *err, size_t errn)
 {
@@ -110,95 +200,35 @@ tmpl_template *tmpl_compile(const char *name, const char *text, const json_t *sc
         return NULL;
     }
     t->html = html;
-    const json_t *scope[MAX_DEPTH + 1] = {schema};
-    size_t open[MAX_DEPTH];
-    int depth = 1;
-    const char *p = t->src;
-    while (*p) {
+    compiler c = {.t = t, .name = name, .err = err, .errn = errn, .scope = {schema}, .depth = 1};
+    int rc = 0;
+    for (const char *p = t->src; *p && rc == 0;) {
         const char *tag = strstr(p, "{{");
         if (!tag)
             tag = p + strlen(p);
         if (tag > p && push_node(t, (node){N_TEXT, p, (size_t)(tag - p), 0, 0}) < 0)
-            goto oom;
-        if (!*tag)
+            rc = -2;
+        if (rc || !*tag)
             break;
         int line = line_of(t->src, tag);
         const char *close = strstr(tag + 2, "}}");
         if (!close) {
             snprintf(err, errn, "%s:%d: '{{' without '}}'", name, line);
-            goto fail;
+            rc = -1;
+            break;
         }
-        const char *in = tag + 2;
-        char kind = *in;
-        if (kind == '!') {
-            p = close + 2;
-            continue;
-        }
-        if (kind == '#' || kind == '^' || kind == '/')
-            in++;
-        while (*in == ' ')
-            in++;
-        const char *e = close;
-        while (e > in && e[-1] == ' ')
-            e--;
-        size_t nl = (size_t)(e - in);
-        if (!name_ok(in, nl)) {
-            snprintf(err, errn, "%s:%d: bad tag '%.*s' (names are [a-z0-9_.])", name, line,
-                     (int)(close + 2 - tag), tag);
-            goto fail;
-        }
-        char *nm = strndup(in, nl);
-        if (!nm)
-            goto oom;
-        if (kind == '/') {
-            if (depth == 1 || strcmp(t->nodes[open[depth - 2]].text, nm) != 0) {
-                snprintf(err, errn, "%s:%d: '{{/%s}}' closes %s%s%s", name, line, nm,
-                         depth == 1 ? "no section" : "'",
-                         depth == 1 ? "" : t->nodes[open[depth - 2]].text, depth == 1 ? "" : "'");
-                free(nm);
-                goto fail;
-            }
-            free(nm);
-            depth--;
-            t->nodes[open[depth - 1]].end = t->n;
-            p = close + 2;
-            continue;
-        }
-        const json_t *v = lookup(scope, depth, nm);
-        if (!v) {
-            snprintf(err, errn, "%s:%d: unknown variable '%s'", name, line, nm);
-            free(nm);
-            goto fail;
-        }
-        int type = kind == '#' ? N_SECTION : kind == '^' ? N_INVERTED : N_VAR;
-        if (push_node(t, (node){type, nm, nl, 0, line}) < 0) {
-            free(nm);
-            goto oom;
-        }
-        if (type != N_VAR) {
-            if (depth > MAX_DEPTH) {
-                snprintf(err, errn, "%s:%d: sections nested deeper than %d", name, line, MAX_DEPTH);
-                goto fail;
-            }
-            open[depth - 1] = t->n - 1;
-            const json_t *inner = scope[depth - 1];
-            if (type == N_SECTION && json_is_array(v) && json_array_size(v) > 0)
-                inner = json_array_get(v, 0);
-            else if (type == N_SECTION && json_is_object(v))
-                inner = v;
-            scope[depth++] = inner;
-        }
+        rc = compile_tag(&c, tag, close, line);
         p = close + 2;
     }
-    if (depth > 1) {
-        const node *o = &t->nodes[open[depth - 2]];
+    if (rc == 0 && c.depth > 1) {
+        const node *o = &t->nodes[c.open[c.depth - 2]];
         snprintf(err, errn, "%s:%d: section '%s' is never closed", name, o->line, o->text);
-        goto fail;
+        rc = -1;
     }
-    return t;
-oom:
-    snprintf(err, errn, "%s: out of memory", name);
-fail:
+    if (rc == -2)
+        snprintf(err, errn, "%s: out of memory", name);
+    if (rc == 0)
+        return t;
     tmpl_free(t);
     return NULL;
 }
