@@ -100,6 +100,52 @@ static int url_ok(const char *u)
            strlen(u) <= URL_MAX;
 }
 
+/* One change: about one dataset, replaceable by the next one on it (its
+ * tag and topic). Returns the URL to open. */
+static const char *one_change(char *title, char *body, const json_t *first, int en, wp_message *out,
+                              char *tagbuf, size_t tagn)
+{
+    append_cut(title, TITLE_MAX + 8, en ? "“" : "«", 4);
+    append_cut(title, TITLE_MAX + 8, title_of(first), TITLE_MAX - 60);
+    append_cut(title, TITLE_MAX + 8, en ? "” " : "» ", 4);
+    append_cut(title, TITLE_MAX + 8, tmpl_kind_label(str(first, "kind"), en), 50);
+    detail_line(body, BODY_MAX + 8, first, en);
+    const json_t *d = json_object_get(first, "dataset");
+    snprintf(tagbuf, tagn, "vigia:%.100s:%.180s", str(first, "portal"), str(d, "id"));
+    topic_of(first, out->topic);
+    return url_ok(str(d, "url")) ? str(d, "url") : str(d, "vigia_url");
+}
+
+/* Several changes (or a digest): a count, then the first LINES. Returns
+ * the tag (one notice for all digests, one for all other groups). */
+static const char *many_changes(char *title, char *body, const char *kind, const json_t *items,
+                                json_int_t count, int en)
+{
+    snprintf(title, TITLE_MAX + 8,
+             strcmp(kind, "digest") == 0
+                 ? (en ? "Vigía digest: %lld changes" : "Resumen de Vigía: %lld cambios")
+                 : (en ? "Vigía: %lld changes in what you follow"
+                       : "Vigía: %lld cambios en lo que sigues"),
+             (long long)count);
+    for (size_t i = 0; i < json_array_size(items) && i < LINES; i++) {
+        const json_t *it = json_array_get(items, i);
+        char line[LINE_MAX_BYTES + 8] = "";
+        append_cut(line, sizeof line, title_of(it), 100);
+        append_cut(line, sizeof line, " ", 2);
+        append_cut(line, sizeof line, tmpl_kind_label(str(it, "kind"), en), 60);
+        if (*body)
+            append_cut(body, BODY_MAX + 8, "\n", 2);
+        append_cut(body, BODY_MAX + 8, line, LINE_MAX_BYTES);
+    }
+    if (count > LINES) {
+        char more[64];
+        snprintf(more, sizeof more, en ? "\n… and %lld more" : "\n… y %lld más",
+                 (long long)(count - LINES));
+        append_cut(body, BODY_MAX + 8, more, sizeof more);
+    }
+    return strcmp(kind, "digest") == 0 ? "vigia:digest" : "vigia:changes";
+}
+
 int wp_message_build(const json_t *req, const char *home, wp_message *out, char *err, size_t errn)
 {
     memset(out, 0, sizeof *out);
@@ -132,41 +178,10 @@ int wp_message_build(const json_t *req, const char *home, wp_message *out, char 
         if (strcmp(str(json_array_get(items, i), "kind"), "down") == 0)
             out->urgency = "high";
     if (count == 1 && strcmp(kind, "digest") != 0) {
-        /* One change: about one dataset, replaceable by the next one on it. */
-        append_cut(title, TITLE_MAX + 8, en ? "“" : "«", 4);
-        append_cut(title, TITLE_MAX + 8, title_of(first), TITLE_MAX - 60);
-        append_cut(title, TITLE_MAX + 8, en ? "” " : "» ", 4);
-        append_cut(title, TITLE_MAX + 8, tmpl_kind_label(first_kind, en), 50);
-        detail_line(body, BODY_MAX + 8, first, en);
-        const json_t *d = json_object_get(first, "dataset");
-        url = url_ok(str(d, "url")) ? str(d, "url") : str(d, "vigia_url");
-        snprintf(tagbuf, sizeof tagbuf, "vigia:%.100s:%.180s", str(first, "portal"), str(d, "id"));
+        url = one_change(title, body, first, en, out, tagbuf, sizeof tagbuf);
         tag = tagbuf;
-        topic_of(first, out->topic);
     } else {
-        snprintf(title, TITLE_MAX + 8,
-                 strcmp(kind, "digest") == 0
-                     ? (en ? "Vigía digest: %lld changes" : "Resumen de Vigía: %lld cambios")
-                     : (en ? "Vigía: %lld changes in what you follow"
-                           : "Vigía: %lld cambios en lo que sigues"),
-                 (long long)count);
-        for (size_t i = 0; i < n && i < LINES; i++) {
-            const json_t *it = json_array_get(items, i);
-            char line[LINE_MAX_BYTES + 8] = "";
-            append_cut(line, sizeof line, title_of(it), 100);
-            append_cut(line, sizeof line, " ", 2);
-            append_cut(line, sizeof line, tmpl_kind_label(str(it, "kind"), en), 60);
-            if (*body)
-                append_cut(body, BODY_MAX + 8, "\n", 2);
-            append_cut(body, BODY_MAX + 8, line, LINE_MAX_BYTES);
-        }
-        if (count > LINES) {
-            char more[64];
-            snprintf(more, sizeof more, en ? "\n… and %lld more" : "\n… y %lld más",
-                     (long long)(count - LINES));
-            append_cut(body, BODY_MAX + 8, more, sizeof more);
-        }
-        tag = strcmp(kind, "digest") == 0 ? "vigia:digest" : "vigia:changes";
+        tag = many_changes(title, body, kind, items, count, en);
     }
     if (!url_ok(url))
         url = home && url_ok(home) ? home : "/";
