@@ -86,9 +86,9 @@ int main(int argc, char **argv)
         return 2;
     }
     unsigned char priv[32], pub[WP_KEY_LEN];
-    const char *pub64 = str(in, "vapid", "publicKey");
-    if (wp_b64url_decode(str(in, "vapid", "privateKey"), priv, 32) != 32 ||
-        wp_b64url_decode(pub64, pub, WP_KEY_LEN) != WP_KEY_LEN) {
+    const char *pub64 = str(in, "vapid", "publicKey"), *priv64 = str(in, "vapid", "privateKey");
+    if (base64_decode(priv64, strlen(priv64), priv, 32, BASE64_ANY, NULL, 0) != 32 ||
+        base64_decode(pub64, strlen(pub64), pub, WP_KEY_LEN, BASE64_ANY, NULL, 0) != WP_KEY_LEN) {
         fprintf(stderr, "input: bad VAPID keys\n");
         return 2;
     }

@@ -4,69 +4,23 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base64.h"
 #include "sio.h"
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 size_t brk_b64_encode(const unsigned char *in, size_t len, char *out)
 {
-    size_t o = 0, i = 0;
-    for (; i + 2 < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64chars[v >> 18];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = b64chars[(v >> 6) & 63];
-        out[o++] = b64chars[v & 63];
-    }
-    if (i < len) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
-        out[o++] = b64chars[v >> 18];
-        out[o++] = b64chars[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64chars[(v >> 6) & 63] : '=';
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return o;
+    return base64_encode(in, len, out, BASE64_STD);
 }
 
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Standard or URL-safe alphabet, padding optional. out needs len*3/4+3. */
+/* Standard or URL-safe alphabet, padding optional; stray low bits pass, as
+ * in Node's decoder (lib/base64). */
 int brk_b64_decode(const char *in, size_t len, unsigned char *out, size_t *out_len)
 {
-    while (len && in[len - 1] == '=')
-        len--;
-    if (len % 4 == 1)
+    long n =
+        base64_decode(in, len, out, base64_decoded_max(len), BASE64_ANY | BASE64_LAX_BITS, NULL, 0);
+    if (n < 0)
         return -EINVAL;
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64val(in[i]);
-        if (v < 0)
-            return -EINVAL;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    *out_len = o;
+    *out_len = (size_t)n;
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* email: the e-mail channel plugin (issue 11). Internal declarations shared by
- * its files; the pure parts (buffer, encodings, templates, composition,
- * template context) are a static library so unit tests use them
- * without a host. */
+ * its files; the pure parts (encodings, composition, the template set) are a
+ * static library so unit tests use them without a host. The template engine,
+ * its buffer and the delivery context are lib/template's (tmpl.h), shared
+ * with the webhook channel. */
 #ifndef EMAIL_H
 #define EMAIL_H
 
@@ -11,30 +12,18 @@
 #include <time.h>
 #include <vigia/plugin.h>
 
-/* ---- email_buf.c: a growable string; `oom` sticks once an append fails. */
-typedef struct email_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} email_buf;
-
-void email_buf_add(email_buf *b, const char *s, size_t n);
-void email_buf_adds(email_buf *b, const char *s);
-void email_buf_addf(email_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Takes the string (NUL-terminated, or NULL after an allocation failure). */
-char *email_buf_take(email_buf *b, size_t *len);
-void email_buf_free(email_buf *b);
+#include "tmpl.h"
 
 /* ---- email_encode.c: transfer encodings and header words. */
 /* Quoted-printable (RFC 2045 6.7) of UTF-8 text whose lines end in \n or
  * \r\n: CRLF line ends, encoded lines of at most 76 characters. */
-void email_qp_encode(email_buf *out, const char *in, size_t len);
-void email_base64(email_buf *out, const unsigned char *in, size_t len);
+void email_qp_encode(tmpl_buf *out, const char *in, size_t len);
+void email_base64(tmpl_buf *out, const unsigned char *in, size_t len);
 /* A header value: ASCII as is, otherwise RFC 2047 encoded-words
  * (=?UTF-8?B?...?=), each at most 75 characters and never splitting a UTF-8
  * sequence, folded with CRLF SP. `used` is the length already on the line
  * ("Subject: "). */
-void email_header_text(email_buf *out, const char *value, size_t used);
+void email_header_text(tmpl_buf *out, const char *value, size_t used);
 /* 1 when `s` is plain printable ASCII (no controls, no CR/LF). */
 int email_is_ascii(const char *s);
 /* 1 for an address we can put in RCPT TO and To: local@domain, printable
@@ -59,25 +48,7 @@ typedef struct email_msg {
  * reason in `err` (an invalid address or header value). */
 char *email_compose(const email_msg *m, size_t *len, char *err, size_t errn);
 /* "<key-as-atext@domain-of-from>": the same key always gives the same id. */
-void email_message_id(email_buf *out, const char *key, const char *from_addr);
-
-/* ---- email_tmpl.c: {{var}}, {{#section}}..{{/section}}, {{^inverted}}. */
-typedef struct email_tmpl email_tmpl;
-/* Compile `text`; every name must exist in `schema` (a JSON sample of the
- * context: objects, and arrays holding one sample element). On error NULL
- * and "name:line: why" in err. `html`: values are HTML-escaped. */
-email_tmpl *email_tmpl_compile(const char *name, const char *text, const json_t *schema, int html,
-                               char *err, size_t errn);
-void email_tmpl_render(const email_tmpl *t, const json_t *ctx, email_buf *out);
-void email_tmpl_free(email_tmpl *t);
-
-/* ---- email_context.c: the delivery payload as the templates see it. */
-/* The shape every template is checked against at load. New reference. */
-json_t *email_context_schema(void);
-/* The context for one delivery, times in the subscriber's zone, at most
- * `max_items` items. New reference, or NULL with the reason in err. */
-json_t *email_context_build(const vg_host *h, const json_t *payload, time_t now, int max_items,
-                            char *err, size_t errn);
+void email_message_id(tmpl_buf *out, const char *key, const char *from_addr);
 
 /* ---- email_templates.c: the set of templates, per language and kind. */
 #define EMAIL_LANGS 2

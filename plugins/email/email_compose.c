@@ -7,25 +7,25 @@
 
 #include "email.h"
 
-void email_message_id(email_buf *out, const char *key, const char *from_addr)
+void email_message_id(tmpl_buf *out, const char *key, const char *from_addr)
 {
     static const char hexd[] = "0123456789ABCDEF";
-    email_buf_adds(out, "<");
+    tmpl_buf_adds(out, "<");
     /* atext without '.' and '=' is copied; the rest is =XX, so any key is a
      * valid dot-atom and distinct keys stay distinct. */
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
             strchr("!#$%&'*+-/?^_`{|}~", *p)) {
-            email_buf_add(out, (const char *)p, 1);
+            tmpl_buf_add(out, (const char *)p, 1);
         } else {
             char e[3] = {'=', hexd[*p >> 4], hexd[*p & 15]};
-            email_buf_add(out, e, 3);
+            tmpl_buf_add(out, e, 3);
         }
     }
     const char *at = strrchr(from_addr, '@');
-    email_buf_adds(out, "@");
-    email_buf_adds(out, at && at[1] ? at + 1 : "vigia.invalid");
-    email_buf_adds(out, ">");
+    tmpl_buf_adds(out, "@");
+    tmpl_buf_adds(out, at && at[1] ? at + 1 : "vigia.invalid");
+    tmpl_buf_adds(out, ">");
 }
 
 /* A value that goes into a header as is (URL, List-Id): printable ASCII,
@@ -40,31 +40,30 @@ static int token_ok(const char *s, size_t max)
     return 1;
 }
 
-static void add_date(email_buf *b, time_t t)
+static void add_date(tmpl_buf *b, time_t t)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char *const mons[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct tm tm;
     gmtime_r(&t, &tm);
-    email_buf_addf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday],
-                   tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec);
+    tmpl_buf_addf(b, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday],
+                  tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static void add_from(email_buf *b, const email_msg *m)
+static void add_from(tmpl_buf *b, const email_msg *m)
 {
-    email_buf_adds(b, "From: ");
+    tmpl_buf_adds(b, "From: ");
     const char *n = m->from_name;
     if (n && *n) {
         if (email_is_ascii(n) && !strpbrk(n, "\"\\")) {
-            email_buf_addf(b, "\"%s\" ", n);
+            tmpl_buf_addf(b, "\"%s\" ", n);
         } else {
             email_header_text(b, n, 6);
-            email_buf_adds(b, " ");
+            tmpl_buf_adds(b, " ");
         }
     }
-    email_buf_addf(b, "<%s>\r\n", m->from_addr);
+    tmpl_buf_addf(b, "<%s>\r\n", m->from_addr);
 }
 
 /* A boundary that quoted-printable output can never contain ("=_"). */
@@ -76,11 +75,11 @@ static void boundary_of(const char *key, char *out, size_t n)
     snprintf(out, n, "=_vigia_%016llx", h);
 }
 
-static void add_part(email_buf *b, const char *boundary, const char *type, const char *body)
+static void add_part(tmpl_buf *b, const char *boundary, const char *type, const char *body)
 {
-    email_buf_addf(b, "--%s\r\n", boundary);
-    email_buf_addf(b, "Content-Type: %s; charset=UTF-8\r\n", type);
-    email_buf_adds(b, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+    tmpl_buf_addf(b, "--%s\r\n", boundary);
+    tmpl_buf_addf(b, "Content-Type: %s; charset=UTF-8\r\n", type);
+    tmpl_buf_adds(b, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
     email_qp_encode(b, body, strlen(body));
 }
 
@@ -106,35 +105,35 @@ char *email_compose(const email_msg *m, size_t *len, char *err, size_t errn)
         snprintf(err, errn, "invalid unsubscribe link (printable ASCII without spaces, <= 900)");
         return NULL;
     }
-    email_buf b = {0};
+    tmpl_buf b = {0};
     char boundary[40];
     boundary_of(m->key, boundary, sizeof boundary);
 
     add_from(&b, m);
-    email_buf_addf(&b, "To: <%s>\r\n", m->to);
-    email_buf_adds(&b, "Subject: ");
+    tmpl_buf_addf(&b, "To: <%s>\r\n", m->to);
+    tmpl_buf_adds(&b, "Subject: ");
     email_header_text(&b, m->subject ? m->subject : "", 9);
-    email_buf_adds(&b, "\r\n");
+    tmpl_buf_adds(&b, "\r\n");
     add_date(&b, m->date);
-    email_buf_adds(&b, "Message-ID: ");
+    tmpl_buf_adds(&b, "Message-ID: ");
     email_message_id(&b, m->key, m->from_addr);
-    email_buf_adds(&b, "\r\n");
+    tmpl_buf_adds(&b, "\r\n");
     if (m->list_id && *m->list_id)
-        email_buf_addf(&b, "List-Id: <%s>\r\n", m->list_id);
+        tmpl_buf_addf(&b, "List-Id: <%s>\r\n", m->list_id);
     if (m->unsubscribe && *m->unsubscribe) {
-        email_buf_addf(&b, "List-Unsubscribe: <%s>\r\n", m->unsubscribe);
-        email_buf_adds(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
+        tmpl_buf_addf(&b, "List-Unsubscribe: <%s>\r\n", m->unsubscribe);
+        tmpl_buf_adds(&b, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
     }
-    email_buf_adds(&b, "Auto-Submitted: auto-generated\r\n");
-    email_buf_adds(&b, "MIME-Version: 1.0\r\n");
-    email_buf_addf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
-    email_buf_adds(&b, "This is a multi-part message in MIME format.\r\n\r\n");
+    tmpl_buf_adds(&b, "Auto-Submitted: auto-generated\r\n");
+    tmpl_buf_adds(&b, "MIME-Version: 1.0\r\n");
+    tmpl_buf_addf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary);
+    tmpl_buf_adds(&b, "This is a multi-part message in MIME format.\r\n\r\n");
     add_part(&b, boundary, "text/plain", m->text ? m->text : "");
-    email_buf_adds(&b, "\r\n");
+    tmpl_buf_adds(&b, "\r\n");
     add_part(&b, boundary, "text/html", m->html ? m->html : "");
-    email_buf_adds(&b, "\r\n");
-    email_buf_addf(&b, "--%s--\r\n", boundary);
-    char *out = email_buf_take(&b, len);
+    tmpl_buf_adds(&b, "\r\n");
+    tmpl_buf_addf(&b, "--%s--\r\n", boundary);
+    char *out = tmpl_buf_take(&b, len);
     if (!out)
         snprintf(err, errn, "out of memory");
     return out;

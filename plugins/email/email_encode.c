@@ -1,12 +1,13 @@
 /* Transfer encodings (quoted-printable, base64) and RFC 2047 header words. */
 #include <string.h>
 
+#include "base64.h"
 #include "email.h"
 
 static const char hexd[] = "0123456789ABCDEF";
 
 /* One source line (without its line end) as QP lines of at most 76. */
-static void qp_line(email_buf *out, const unsigned char *s, size_t n)
+static void qp_line(tmpl_buf *out, const unsigned char *s, size_t n)
 {
     size_t col = 0;
     for (size_t i = 0; i < n; i++) {
@@ -26,16 +27,16 @@ static void qp_line(email_buf *out, const unsigned char *s, size_t n)
         }
         /* Keep room for the soft break "=" within 76. */
         if (col + w > (last ? 76 : 75)) {
-            email_buf_add(out, "=\r\n", 3);
+            tmpl_buf_add(out, "=\r\n", 3);
             col = 0;
         }
-        email_buf_add(out, enc, w);
+        tmpl_buf_add(out, enc, w);
         col += w;
     }
-    email_buf_add(out, "\r\n", 2);
+    tmpl_buf_add(out, "\r\n", 2);
 }
 
-void email_qp_encode(email_buf *out, const char *in, size_t len)
+void email_qp_encode(tmpl_buf *out, const char *in, size_t len)
 {
     const unsigned char *s = (const unsigned char *)in;
     size_t start = 0;
@@ -52,19 +53,11 @@ void email_qp_encode(email_buf *out, const char *in, size_t len)
     }
 }
 
-void email_base64(email_buf *out, const unsigned char *in, size_t len)
+void email_base64(tmpl_buf *out, const unsigned char *in, size_t len)
 {
-    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        if (i + 1 < len)
-            v |= (unsigned)in[i + 1] << 8;
-        if (i + 2 < len)
-            v |= in[i + 2];
-        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63],
-                     i + 1 < len ? tab[(v >> 6) & 63] : '=', i + 2 < len ? tab[v & 63] : '='};
-        email_buf_add(out, q, 4);
-    }
+    char q[64 + 1];
+    for (size_t i = 0; i < len; i += 48) /* whole groups of 3: the pieces join */
+        tmpl_buf_add(out, q, base64_encode(in + i, len - i < 48 ? len - i : 48, q, BASE64_STD));
 }
 
 int email_is_ascii(const char *s)
@@ -87,10 +80,10 @@ static size_t utf8_len(unsigned char c)
     return 1;
 }
 
-void email_header_text(email_buf *out, const char *value, size_t used)
+void email_header_text(tmpl_buf *out, const char *value, size_t used)
 {
     if (email_is_ascii(value) && used + strlen(value) <= 998) {
-        email_buf_adds(out, value);
+        tmpl_buf_adds(out, value);
         return;
     }
     /* "=?UTF-8?B?" + base64 + "?=" <= 75: at most 45 source bytes (60 chars). */
@@ -110,8 +103,8 @@ void email_header_text(email_buf *out, const char *value, size_t used)
         if (take == 0)
             take = 1;
         if (!first)
-            email_buf_add(out, "\r\n ", 3);
-        email_buf_adds(out, "=?UTF-8?B?");
+            tmpl_buf_add(out, "\r\n ", 3);
+        tmpl_buf_adds(out, "=?UTF-8?B?");
         unsigned char chunk[64];
         size_t k = 0;
         for (size_t j = 0; j < take; j++) {
@@ -120,7 +113,7 @@ void email_header_text(email_buf *out, const char *value, size_t used)
             chunk[k++] = c < 32 || c == 127 ? ' ' : c;
         }
         email_base64(out, chunk, k);
-        email_buf_adds(out, "?=");
+        tmpl_buf_adds(out, "?=");
         i += take;
         first = 0;
     }

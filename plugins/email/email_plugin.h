@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <vigia/channel.h>
 #include <vigia/vigia.h>
 
 #include "email.h"
@@ -29,7 +30,11 @@ int email_config_read(const vg_host *host, const vg_config *cfg, email_settings 
 void email_settings_free(email_settings *s);
 
 /* The result of one try, as the delivery contract names it. */
-typedef enum { EMAIL_SENT, EMAIL_RETRY, EMAIL_FAILED } email_status;
+typedef enum {
+    EMAIL_SENT = VG_CHANNEL_SENT,
+    EMAIL_RETRY = VG_CHANNEL_RETRY,
+    EMAIL_FAILED = VG_CHANNEL_FAILED
+} email_status;
 
 /* SMTP sessions: one curl easy handle per worker, kept between messages so
  * libcurl reuses the connection. */

@@ -15,7 +15,7 @@ enum { P_SUBJECT, P_TEXT, P_HTML, P_COUNT };
 static const char *const parts[P_COUNT] = {"subject", "txt", "html"};
 
 struct email_templates {
-    email_tmpl *t[EMAIL_LANGS][EMAIL_KINDS][P_COUNT];
+    tmpl_template *t[EMAIL_LANGS][EMAIL_KINDS][P_COUNT];
 };
 
 #define MAX_FILE (256 * 1024)
@@ -57,7 +57,7 @@ static const char *builtin(const char *rel)
 email_templates *email_templates_load(const char *dir, char *err, size_t errn)
 {
     email_templates *ts = calloc(1, sizeof *ts);
-    json_t *schema = email_context_schema();
+    json_t *schema = tmpl_context_schema();
     if (!ts || !schema) {
         snprintf(err, errn, "out of memory");
         goto fail;
@@ -87,7 +87,7 @@ email_templates *email_templates_load(const char *dir, char *err, size_t errn)
                              dir && *dir ? " in " : "", dir && *dir ? dir : "");
                     goto fail;
                 }
-                ts->t[l][k][p] = email_tmpl_compile(name, text, schema, p == P_HTML, err, errn);
+                ts->t[l][k][p] = tmpl_compile(name, text, schema, p == P_HTML, err, errn);
                 free(owned);
                 if (!ts->t[l][k][p])
                     goto fail;
@@ -107,7 +107,7 @@ void email_templates_free(email_templates *ts)
     for (int l = 0; l < EMAIL_LANGS; l++)
         for (int k = 0; k < EMAIL_KINDS; k++)
             for (int p = 0; p < P_COUNT; p++)
-                email_tmpl_free(ts->t[l][k][p]);
+                tmpl_free(ts->t[l][k][p]);
     free(ts);
 }
 
@@ -132,9 +132,9 @@ int email_templates_render(const email_templates *ts, const json_t *ctx, char **
     }
     char **outs[P_COUNT] = {subject, text, html};
     for (int p = 0; p < P_COUNT; p++) {
-        email_buf b = {0};
-        email_tmpl_render(ts->t[l][k][p], ctx, &b);
-        *outs[p] = email_buf_take(&b, NULL);
+        tmpl_buf b = {0};
+        tmpl_render(ts->t[l][k][p], ctx, &b);
+        *outs[p] = tmpl_buf_take(&b, NULL);
     }
     if (!*subject || !*text || !*html) {
         free(*subject);

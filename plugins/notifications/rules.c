@@ -304,150 +304,178 @@ static char *resource_reason(nt_lang lang, const json_t *f)
 }
 
 /* The human reason for a change. malloc'd (NULL on OOM). */
+/* "<first failing resource>: <why>" (and how many more). */
+static char *reason_failing(nt_lang lang, const json_t *p)
+{
+    const json_t *failing = json_object_get(p, VG_MONITOR_F_FAILING);
+    size_t n = json_array_size(failing);
+    if (n == 0)
+        return strdup(nt_text(lang, T_REASON_NONE));
+    const json_t *f = json_array_get(failing, 0);
+    const char *name = str_or(f, "name", str_or(f, "url", str_or(f, "id", "?")));
+    char *why = resource_reason(lang, f);
+    const char *reason = why ? why : nt_text(lang, T_REASON_NONE);
+    char count[24];
+    snprintf(count, sizeof count, "%zu", n);
+    char *out =
+        nt_text_render(lang, n == 1 ? T_REASON_FAILING_ONE : T_REASON_FAILING_MANY,
+                       (const char *const[]){"name", name, "reason", reason, "count", count, NULL});
+    free(why);
+    return out;
+}
+
+/* A sweep held back: how many datasets would have been removed. */
+static char *reason_portal_held(nt_lang lang, const json_t *p)
+{
+    char cand[24], total[24], pct[24];
+    snprintf(cand, sizeof cand, "%lld",
+             (long long)json_integer_value(json_object_get(p, "candidates")));
+    snprintf(total, sizeof total, "%lld",
+             (long long)json_integer_value(json_object_get(p, "datasets")));
+    snprintf(pct, sizeof pct, "%.0f",
+             json_number_value(json_object_get(p, "max_removed_fraction")) * 100);
+    return nt_text_render(
+        lang, T_REASON_PORTAL_HELD,
+        (const char *const[]){"candidates", cand, "datasets", total, "percent", pct, NULL});
+}
+
+/* Out of date against the declared frequency. */
+static char *reason_stale(nt_lang lang, const json_t *p)
+{
+    const char *cur = str_or(p, VG_MONITOR_F_CURRENT, "");
+    char day[11];
+    snprintf(day, sizeof day, "%s", str_or(p, "last_update", "?"));
+    const char *vars[] = {"state",
+                          nt_text(lang, strcmp(cur, VG_MONITOR_FRESHNESS_DELINQUENT) == 0
+                                            ? T_FRESH_DELINQUENT
+                                            : T_FRESH_OVERDUE),
+                          "frequency",
+                          str_or(p, "frequency", "?"),
+                          "last_update",
+                          day,
+                          NULL};
+    return nt_text_render(lang, T_REASON_STALE, vars);
+}
+
+/* Which files changed, and what of them. */
+static char *reason_content(nt_lang lang, const json_t *p)
+{
+    const json_t *list = json_object_get(p, "resources");
+    const json_t *f = json_array_get(list, 0);
+    nt_sb what = {0};
+    size_t i;
+    const json_t *w;
+    json_array_foreach (json_object_get(f, "changed"), i, w) {
+        if (i)
+            nt_sb_add(&what, ", ");
+        nt_sb_add(&what, json_string_value(w) ? json_string_value(w) : "?");
+    }
+    char *whats = nt_sb_take(&what);
+    char count[24];
+    snprintf(count, sizeof count, "%zu", json_array_size(list));
+    const char *vars[] = {"count", count,
+                          "name",  str_or(f, "name", str_or(f, "url", "?")),
+                          "what",  whats ? whats : "",
+                          NULL};
+    char *out = nt_text_render(
+        lang, json_array_size(list) == 1 ? T_REASON_CONTENT_ONE : T_REASON_CONTENT_MANY, vars);
+    free(whats);
+    return out;
+}
+
+/* Resources re-created under new ids, or serving another format. */
+static char *reason_resources(nt_lang lang, const json_t *p, int kind)
+{
+    const json_t *list = json_object_get(p, "resources");
+    const json_t *f = json_array_get(list, 0);
+    size_t n = json_array_size(list);
+    char count[24], fmt[32], served[16];
+    snprintf(count, sizeof count, "%zu", n);
+    snprintf(fmt, sizeof fmt, "%s", str_or(f, "format", str_or(f, "mimetype", "?")));
+    snprintf(served, sizeof served, "%s", str_or(f, "served", "?"));
+    for (char *u = served; *u; u++) /* ZIP, PDF, HTML: format names as people write them */
+        *u = (char)(*u >= 'a' && *u <= 'z' ? *u - 32 : *u);
+    const char *vars[] = {"count",  count,
+                          "name",   str_or(f, "name", str_or(f, "url", "?")),
+                          "old",    str_or(f, "old_id", "?"),
+                          "new",    str_or(f, "new_id", "?"),
+                          "format", fmt,
+                          "served", served,
+                          NULL};
+    nt_text_id t = kind == K_RECREATED ? (n == 1 ? T_REASON_RECREATED_ONE : T_REASON_RECREATED_MANY)
+                                       : (n == 1 ? T_REASON_FORMAT_ONE : T_REASON_FORMAT_MANY);
+    return nt_text_render(lang, t, vars);
+}
+
+/* The metadata changes, listed. */
+static char *reason_modified(nt_lang lang, const json_t *p)
+{
+    const json_t *ch = json_object_get(p, VG_MONITOR_F_CHANGES);
+    nt_sb b = {0};
+    struct {
+        const char *key;
+        nt_text_id text;
+        bool counted;
+    } parts[] = {{"metadata_modified", T_CHANGE_METADATA, false},
+                 {"title", T_CHANGE_TITLE, false},
+                 {"resources_added", T_CHANGE_RES_ADDED, true},
+                 {"resources_removed", T_CHANGE_RES_REMOVED, true},
+                 {"urls_changed", T_CHANGE_URLS, true},
+                 {"resources_recreated", T_CHANGE_RES_RECREATED, true}};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        const json_t *v = json_object_get(ch, parts[i].key);
+        if (!v || (parts[i].counted && json_array_size(v) == 0))
+            continue;
+        char count[24];
+        snprintf(count, sizeof count, "%zu", json_array_size(v));
+        char *t = nt_text_render(lang, parts[i].text, (const char *const[]){"count", count, NULL});
+        if (b.len)
+            nt_sb_add(&b, ", ");
+        nt_sb_add(&b, t);
+        free(t);
+    }
+    if (!b.len)
+        nt_sb_add(&b, nt_text(lang, T_CHANGE_METADATA));
+    return nt_sb_take(&b);
+}
+
 static char *reason_text(const nt_rules *r, const change *c)
 {
     nt_lang lang = r->opt.lang;
     const json_t *p = c->payload;
     switch (c->kind) {
     case K_DOWN:
-    case K_DEGRADED: {
-        const json_t *failing = json_object_get(p, VG_MONITOR_F_FAILING);
-        size_t n = json_array_size(failing);
-        if (n == 0)
-            return strdup(nt_text(lang, T_REASON_NONE));
-        const json_t *f = json_array_get(failing, 0);
-        const char *name = str_or(f, "name", str_or(f, "url", str_or(f, "id", "?")));
-        char *why = resource_reason(lang, f);
-        const char *reason = why ? why : nt_text(lang, T_REASON_NONE);
-        char count[24];
-        snprintf(count, sizeof count, "%zu", n);
-        char *out = nt_text_render(
-            lang, n == 1 ? T_REASON_FAILING_ONE : T_REASON_FAILING_MANY,
-            (const char *const[]){"name", name, "reason", reason, "count", count, NULL});
-        free(why);
-        return out;
-    }
+    case K_DEGRADED:
+        return reason_failing(lang, p);
     case K_RECOVERED:
         return strdup(nt_text(lang, T_REASON_RECOVERED));
     case K_PORTAL_DOWN:
         return strdup(str_or(p, "error", nt_text(lang, T_REASON_NONE)));
     case K_PORTAL_UP:
         return strdup(nt_text(lang, T_REASON_PORTAL_UP));
-    case K_PORTAL_HELD: {
-        char cand[24], total[24], pct[24];
-        snprintf(cand, sizeof cand, "%lld",
-                 (long long)json_integer_value(json_object_get(p, "candidates")));
-        snprintf(total, sizeof total, "%lld",
-                 (long long)json_integer_value(json_object_get(p, "datasets")));
-        snprintf(pct, sizeof pct, "%.0f",
-                 json_number_value(json_object_get(p, "max_removed_fraction")) * 100);
-        return nt_text_render(
-            lang, T_REASON_PORTAL_HELD,
-            (const char *const[]){"candidates", cand, "datasets", total, "percent", pct, NULL});
-    }
+    case K_PORTAL_HELD:
+        return reason_portal_held(lang, p);
     case K_ADDED:
         return strdup(nt_text(lang, T_REASON_ADDED));
     case K_REMOVED:
         return strdup(nt_text(lang, T_REASON_REMOVED));
     case K_EMPTY:
         return strdup(nt_text(lang, T_REASON_EMPTY));
-    case K_STALE: {
-        const char *cur = str_or(p, VG_MONITOR_F_CURRENT, "");
-        char day[11];
-        snprintf(day, sizeof day, "%s", str_or(p, "last_update", "?"));
-        const char *vars[] = {"state",
-                              nt_text(lang, strcmp(cur, VG_MONITOR_FRESHNESS_DELINQUENT) == 0
-                                                ? T_FRESH_DELINQUENT
-                                                : T_FRESH_OVERDUE),
-                              "frequency",
-                              str_or(p, "frequency", "?"),
-                              "last_update",
-                              day,
-                              NULL};
-        return nt_text_render(lang, T_REASON_STALE, vars);
-    }
+    case K_STALE:
+        return reason_stale(lang, p);
     case K_REFRESHED: {
         char day[11];
         snprintf(day, sizeof day, "%s", str_or(p, "last_update", "?"));
         return nt_text_render(lang, T_REASON_REFRESHED,
                               (const char *const[]){"last_update", day, NULL});
     }
-    case K_CONTENT: {
-        const json_t *list = json_object_get(p, "resources");
-        const json_t *f = json_array_get(list, 0);
-        nt_sb what = {0};
-        size_t i;
-        const json_t *w;
-        json_array_foreach (json_object_get(f, "changed"), i, w) {
-            if (i)
-                nt_sb_add(&what, ", ");
-            nt_sb_add(&what, json_string_value(w) ? json_string_value(w) : "?");
-        }
-        char *whats = nt_sb_take(&what);
-        char count[24];
-        snprintf(count, sizeof count, "%zu", json_array_size(list));
-        const char *vars[] = {"count", count,
-                              "name",  str_or(f, "name", str_or(f, "url", "?")),
-                              "what",  whats ? whats : "",
-                              NULL};
-        char *out = nt_text_render(
-            lang, json_array_size(list) == 1 ? T_REASON_CONTENT_ONE : T_REASON_CONTENT_MANY, vars);
-        free(whats);
-        return out;
-    }
+    case K_CONTENT:
+        return reason_content(lang, p);
     case K_RECREATED:
-    case K_FORMAT: {
-        const json_t *list = json_object_get(p, "resources");
-        const json_t *f = json_array_get(list, 0);
-        size_t n = json_array_size(list);
-        char count[24], fmt[32], served[16];
-        snprintf(count, sizeof count, "%zu", n);
-        snprintf(fmt, sizeof fmt, "%s", str_or(f, "format", str_or(f, "mimetype", "?")));
-        snprintf(served, sizeof served, "%s", str_or(f, "served", "?"));
-        for (char *u = served; *u; u++) /* ZIP, PDF, HTML: format names as people write them */
-            *u = (char)(*u >= 'a' && *u <= 'z' ? *u - 32 : *u);
-        const char *vars[] = {"count",  count,
-                              "name",   str_or(f, "name", str_or(f, "url", "?")),
-                              "old",    str_or(f, "old_id", "?"),
-                              "new",    str_or(f, "new_id", "?"),
-                              "format", fmt,
-                              "served", served,
-                              NULL};
-        nt_text_id t = c->kind == K_RECREATED
-                           ? (n == 1 ? T_REASON_RECREATED_ONE : T_REASON_RECREATED_MANY)
-                           : (n == 1 ? T_REASON_FORMAT_ONE : T_REASON_FORMAT_MANY);
-        return nt_text_render(lang, t, vars);
-    }
-    case K_MODIFIED: {
-        const json_t *ch = json_object_get(p, VG_MONITOR_F_CHANGES);
-        nt_sb b = {0};
-        struct {
-            const char *key;
-            nt_text_id text;
-            bool counted;
-        } parts[] = {{"metadata_modified", T_CHANGE_METADATA, false},
-                     {"title", T_CHANGE_TITLE, false},
-                     {"resources_added", T_CHANGE_RES_ADDED, true},
-                     {"resources_removed", T_CHANGE_RES_REMOVED, true},
-                     {"urls_changed", T_CHANGE_URLS, true},
-                     {"resources_recreated", T_CHANGE_RES_RECREATED, true}};
-        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-            const json_t *v = json_object_get(ch, parts[i].key);
-            if (!v || (parts[i].counted && json_array_size(v) == 0))
-                continue;
-            char count[24];
-            snprintf(count, sizeof count, "%zu", json_array_size(v));
-            char *t =
-                nt_text_render(lang, parts[i].text, (const char *const[]){"count", count, NULL});
-            if (b.len)
-                nt_sb_add(&b, ", ");
-            nt_sb_add(&b, t);
-            free(t);
-        }
-        if (!b.len)
-            nt_sb_add(&b, nt_text(lang, T_CHANGE_METADATA));
-        return nt_sb_take(&b);
-    }
+    case K_FORMAT:
+        return reason_resources(lang, p, c->kind);
+    case K_MODIFIED:
+        return reason_modified(lang, p);
     default:
         return strdup("");
     }
@@ -732,67 +760,78 @@ typedef struct org_group {
     size_t first, n; /* indexes into the ordered list */
 } org_group;
 
-static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, change **items,
-                        size_t n)
+/* A sweep's changes grouped by organisation, in first-seen order. */
+typedef struct digest {
+    change **items;
+    size_t n, ng;
+    long long counts[K_COUNT];
+    org_group *groups;
+    size_t *order; /* item indexes grouped by organisation */
+} digest;
+
+static void digest_free(digest *d)
 {
-    long long counts[K_COUNT] = {0};
-    org_group *groups = calloc(n, sizeof *groups);
-    size_t *order = calloc(n, sizeof *order); /* item indexes grouped by organisation */
-    size_t *group_of = calloc(n, sizeof *group_of);
+    free(d->groups);
+    free(d->order);
+}
+
+/* Groups d->items; -1 when out of memory. */
+static int digest_group(digest *d)
+{
+    size_t n = d->n;
+    d->groups = calloc(n ? n : 1, sizeof *d->groups);
+    d->order = calloc(n ? n : 1, sizeof *d->order);
+    size_t *group_of = calloc(n ? n : 1, sizeof *group_of);
     json_t *index = json_object(); /* organisation -> group, so many orgs stay linear */
-    size_t ng = 0;
-    if (!groups || !order || !group_of || !index)
+    int rc = -1;
+    if (!d->groups || !d->order || !group_of || !index)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        const json_t *ds = json_object_get(items[i]->payload, "dataset");
+        const json_t *ds = json_object_get(d->items[i]->payload, "dataset");
         const char *org = str_or(ds, VG_MONITOR_DS_ORGANIZATION, "");
         const json_t *known = json_object_get(index, org);
-        size_t g = known ? (size_t)json_integer_value(known) : ng;
-        if (g == ng) {
-            groups[ng].org = org;
-            groups[ng].ds = ds;
-            json_object_set_new(index, org, json_integer((json_int_t)ng));
-            ng++;
+        size_t g = known ? (size_t)json_integer_value(known) : d->ng;
+        if (g == d->ng) {
+            d->groups[g].org = org;
+            d->groups[g].ds = ds;
+            json_object_set_new(index, org, json_integer((json_int_t)g));
+            d->ng++;
         }
-        groups[g].counts[items[i]->kind]++;
-        groups[g].n++;
+        d->groups[g].counts[d->items[i]->kind]++;
+        d->groups[g].n++;
         group_of[i] = g;
-        counts[items[i]->kind]++;
+        d->counts[d->items[i]->kind]++;
     }
     /* counting sort of the items by group, keeping their order */
-    for (size_t g = 0, pos = 0; g < ng; g++) {
-        groups[g].first = pos;
-        pos += groups[g].n;
+    for (size_t g = 0, pos = 0; g < d->ng; g++) {
+        d->groups[g].first = pos;
+        pos += d->groups[g].n;
     }
-    {
-        size_t *fill = calloc(ng ? ng : 1, sizeof *fill);
-        if (!fill)
-            goto out;
-        for (size_t i = 0; i < n; i++)
-            order[groups[group_of[i]].first + fill[group_of[i]]++] = i;
-        free(fill);
-    }
+    size_t *fill = calloc(d->ng ? d->ng : 1, sizeof *fill);
+    if (!fill)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        d->order[d->groups[group_of[i]].first + fill[group_of[i]]++] = i;
+    free(fill);
+    rc = 0;
+out:
+    json_decref(index);
+    free(group_of);
+    return rc;
+}
 
-    const char *type = counts[K_DOWN] ? VG_NOTIFICATIONS_TYPE_ERROR
-                       : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY]
-                           ? VG_NOTIFICATIONS_TYPE_WARNING
-                       : counts[K_RECOVERED] == (long long)n ? VG_NOTIFICATIONS_TYPE_SUCCESS
-                                                             : VG_NOTIFICATIONS_TYPE_INFO;
-    char total[24];
-    snprintf(total, sizeof total, "%zu", n);
-    char *title = nt_text_render(r->opt.lang, T_DIGEST_TITLE,
-                                 (const char *const[]){"portal", portal, "count", total, NULL});
-
-    /* Message: totals, then organisations while they fit. */
+/* The message: totals, then organisations while they fit. */
+static char *digest_message(nt_rules *r, const digest *d)
+{
     nt_sb summary = {0}, orgs = {0};
-    counts_text(r, counts, &summary);
+    counts_text(r, d->counts, &summary);
     size_t budget = r->opt.max_message_bytes > 300 ? r->opt.max_message_bytes - 300 : 0;
     size_t shown = 0;
-    for (size_t g = 0; g < ng; g++) {
+    for (size_t g = 0; g < d->ng; g++) {
         nt_sb one = {0};
-        nt_sb_add(&one, org_label(r, groups[g].ds));
+        nt_sb_add(&one, org_label(r, d->groups[g].ds));
         nt_sb_add(&one, " (");
-        counts_text(r, groups[g].counts, &one);
+        counts_text(r, d->groups[g].counts, &one);
         nt_sb_add(&one, ")");
         if (one.s && orgs.len + one.len + summary.len + 8 > budget) {
             nt_sb_free(&one);
@@ -803,9 +842,9 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         nt_sb_add(&orgs, one.s);
         nt_sb_free(&one);
     }
-    if (shown < ng) {
+    if (shown < d->ng) {
         char more[24];
-        snprintf(more, sizeof more, "%zu", ng - shown);
+        snprintf(more, sizeof more, "%zu", d->ng - shown);
         char *t =
             nt_text_render(r->opt.lang, T_DIGEST_MORE, (const char *const[]){"count", more, NULL});
         if (shown)
@@ -819,43 +858,50 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
         (const char *const[]){"summary", sum_s ? sum_s : "", "orgs", orgs_s ? orgs_s : "", NULL});
     free(sum_s);
     free(orgs_s);
+    return msg;
+}
 
-    /* Data: every dataset, grouped; lists trimmed per organisation until the
-     * JSON fits max_data_bytes. */
+/* One organisation's entry, its dataset list cut at `cap` (*truncated set). */
+static json_t *digest_org(nt_rules *r, const digest *d, size_t g, size_t cap, bool *truncated)
+{
+    const org_group *og = &d->groups[g];
+    json_t *dsl = json_array();
+    for (size_t k = 0; dsl && k < og->n; k++) {
+        if (k >= cap) {
+            *truncated = true;
+            break;
+        }
+        const change *c = d->items[d->order[og->first + k]];
+        const json_t *ds = json_object_get(c->payload, VG_MONITOR_F_DATASET);
+        char *reason = reason_text(r, c);
+        json_array_append_new(dsl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id",
+                                             str_or(ds, "id", ""), "name", str_or(ds, "name", ""),
+                                             "title", dataset_label(ds), "url",
+                                             str_or(ds, "url", ""), "kind", kind_keys[c->kind],
+                                             "reason", reason ? reason : ""));
+        free(reason);
+    }
+    const json_t *org = json_object_get(og->ds, "organization");
+    return json_pack("{s:O, s:s, s:I, s:o, s:o}", "organization", org ? org : json_null(),
+                     "organization_title", org_label(r, og->ds), "count", (json_int_t)og->n,
+                     "counts", counts_object(og->counts), "datasets", dsl ? dsl : json_array());
+}
+
+/* Data: every dataset, grouped; lists trimmed per organisation until the
+ * JSON fits max_data_bytes. */
+static json_t *digest_data(nt_rules *r, const digest *d, const char *portal, const char *sweep_id)
+{
     static const size_t caps[] = {(size_t)-1, 50, 20, 5, 1, 0};
     json_t *data = NULL;
     for (size_t ci = 0; ci < sizeof caps / sizeof caps[0]; ci++) {
         json_decref(data);
         data =
             json_pack("{s:s, s:s, s:s, s:I, s:o}", "kind", "digest", "portal", portal, "sweep_id",
-                      sweep_id, "count", (json_int_t)n, "counts", counts_object(counts));
+                      sweep_id, "count", (json_int_t)d->n, "counts", counts_object(d->counts));
         json_t *glist = json_array();
         bool truncated = false;
-        for (size_t g = 0; data && glist && g < ng; g++) {
-            json_t *dsl = json_array();
-            for (size_t k = 0; dsl && k < groups[g].n; k++) {
-                if (k >= caps[ci]) {
-                    truncated = true;
-                    break;
-                }
-                const change *c = items[order[groups[g].first + k]];
-                const json_t *ds = json_object_get(c->payload, VG_MONITOR_F_DATASET);
-                char *reason = reason_text(r, c);
-                json_array_append_new(
-                    dsl, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "id", str_or(ds, "id", ""),
-                                   "name", str_or(ds, "name", ""), "title", dataset_label(ds),
-                                   "url", str_or(ds, "url", ""), "kind", kind_keys[c->kind],
-                                   "reason", reason ? reason : ""));
-                free(reason);
-            }
-            const json_t *org = json_object_get(groups[g].ds, "organization");
-            json_array_append_new(glist, json_pack("{s:O, s:s, s:I, s:o, s:o}", "organization",
-                                                   org ? org : json_null(), "organization_title",
-                                                   org_label(r, groups[g].ds), "count",
-                                                   (json_int_t)groups[g].n, "counts",
-                                                   counts_object(groups[g].counts), "datasets",
-                                                   dsl ? dsl : json_array()));
-        }
+        for (size_t g = 0; data && glist && g < d->ng; g++)
+            json_array_append_new(glist, digest_org(r, d, g, caps[ci], &truncated));
         if (!data || !glist) {
             json_decref(glist);
             continue;
@@ -873,6 +919,29 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
             json_object_set_new(data, "truncated", json_true());
         }
     }
+    return data;
+}
+
+static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, change **items,
+                        size_t n)
+{
+    digest d = {.items = items, .n = n};
+    if (digest_group(&d) < 0) {
+        digest_free(&d);
+        return;
+    }
+    const long long *counts = d.counts;
+    const char *type = counts[K_DOWN] ? VG_NOTIFICATIONS_TYPE_ERROR
+                       : counts[K_DEGRADED] || counts[K_REMOVED] || counts[K_EMPTY]
+                           ? VG_NOTIFICATIONS_TYPE_WARNING
+                       : counts[K_RECOVERED] == (long long)n ? VG_NOTIFICATIONS_TYPE_SUCCESS
+                                                             : VG_NOTIFICATIONS_TYPE_INFO;
+    char total[24];
+    snprintf(total, sizeof total, "%zu", n);
+    char *title = nt_text_render(r->opt.lang, T_DIGEST_TITLE,
+                                 (const char *const[]){"portal", portal, "count", total, NULL});
+    char *msg = digest_message(r, &d);
+    json_t *data = digest_data(r, &d, portal, sweep_id);
     if (title && msg && data) {
         truncate_utf8(title, r->opt.max_title_bytes);
         truncate_utf8(msg, r->opt.max_message_bytes);
@@ -883,11 +952,7 @@ static void emit_digest(nt_rules *r, const char *portal, const char *sweep_id, c
     json_decref(data);
     free(title);
     free(msg);
-out:
-    json_decref(index);
-    free(groups);
-    free(order);
-    free(group_of);
+    digest_free(&d);
 }
 
 /* ---- sweeps ------------------------------------------------------------- */

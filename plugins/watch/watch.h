@@ -89,11 +89,34 @@ typedef struct watch_outbox_opts {
 /* Turns due pending items into one outbox row per (subscriber, alert|digest).
  * Returns rows written or <0. Caller holds w->mu. */
 long watch_outbox_group(watch_db *w, int64_t now, const watch_outbox_opts *o);
-/* Rows whose lease ran out: a retry (or dead). Caller holds w->mu. */
-long watch_outbox_expire_leases(watch_db *w, int64_t now, const watch_outbox_opts *o);
-/* Applies a channel's answer. 0, -ENOENT for an unknown key. Caller holds w->mu. */
-int watch_outbox_result(watch_db *w, const char *key, const char *status, const char *error,
-                        int64_t retry_after_ms, int64_t now, const watch_outbox_opts *o);
+
+/* The lease / backoff / dead-letter loop of an outbox table: the
+ * subscribers' (watch_outbox) and the maintainers' (watch_maint_msg). Both
+ * have id, key, state (pending | leased | sent | dead), attempts, next_ms,
+ * lease_until, last_error and updated_ms. Callers hold w->mu. */
+typedef struct watch_box {
+    const char *table;
+    /* After a GONE answer dead-lettered row `id` (NULL: nothing more). */
+    int (*gone)(watch_db *w, int64_t id);
+} watch_box;
+extern const watch_box watch_box_subscribers;
+/* Rows whose lease ran out: a retry after the backoff (dead after
+ * max_attempts). Returns how many. */
+long watch_box_expire_leases(watch_db *w, const watch_box *b, int64_t now,
+                             const watch_outbox_opts *o);
+/* Applies a channel's answer: sent; retry (after retry_after_ms or the
+ * backoff; dead after max_attempts); anything else dead-lettered, GONE
+ * through b->gone too. 0, -ENOENT for an unknown key, -EIO. */
+int watch_box_result(watch_db *w, const watch_box *b, const char *key, const char *status,
+                     const char *error, int64_t retry_after_ms, int64_t now,
+                     const watch_outbox_opts *o);
+/* Row `id` is in flight until now + lease_ms (one more attempt). 0 or -EIO. */
+int watch_box_lease(watch_db *w, const watch_box *b, int64_t id, int64_t now,
+                    const watch_outbox_opts *o);
+/* Row `id` dead-lettered without a try (opted out, say). 0 or -EIO. */
+int watch_box_dead(watch_db *w, const watch_box *b, int64_t id, const char *why, int64_t now);
+/* The publish of leased `key` failed: pending again, the attempt not counted. */
+void watch_box_unlease(watch_db *w, const watch_box *b, const char *key);
 int64_t watch_backoff_ms(int attempts, const watch_outbox_opts *o);
 
 #endif

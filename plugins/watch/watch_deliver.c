@@ -99,25 +99,25 @@ static int result_job(vg_job *job, void *user)
     watch_plugin *w = r->w;
     const char *key = json_string_value(json_object_get(r->p, "key"));
     const char *status = json_string_value(json_object_get(r->p, "status"));
-    if (watch_maint_key(key)) { /* a maintainers' alert (watch_maintainer.c) */
-        watch_maint_result(w, r->p);
-        return VG_JOB_DONE;
-    }
     if (!key || !status ||
         (strcmp(status, VG_DELIVERY_SENT) && strcmp(status, VG_DELIVERY_RETRY) &&
          strcmp(status, VG_DELIVERY_FAILED) && strcmp(status, VG_DELIVERY_GONE))) {
         VG_WARN(w->host, "%s without key or with an unknown status: ignored", VG_DELIVERY_RESULT);
         return VG_JOB_DONE;
     }
+    /* a maintainers' alert (watch_maintainer.c) or a subscriber's message */
+    const watch_box *box = watch_maint_key(key) ? &watch_maint_box : &watch_box_subscribers;
     int64_t after = json_integer_value(json_object_get(r->p, "retry_after_ms"));
     pthread_mutex_lock(&w->db.mu);
-    int rc =
-        watch_outbox_result(&w->db, key, status, json_string_value(json_object_get(r->p, "error")),
-                            after, watch_now(w), &w->oo);
+    int rc = watch_box_result(&w->db, box, key, status,
+                              json_string_value(json_object_get(r->p, "error")), after,
+                              watch_now(w), &w->oo);
     pthread_mutex_unlock(&w->db.mu);
-    if (rc == -ENOENT)
+    if (rc == -ENOENT) {
         VG_DEBUG(w->host, "%s for key %s: not ours", VG_DELIVERY_RESULT, key);
-    else {
+    } else if (rc < 0) {
+        VG_WARN(w->host, "settling %s failed: %s", key, sqlite3_errmsg(w->db.db));
+    } else {
         const char *ch = json_string_value(json_object_get(r->p, "channel"));
         watch_count_result(w, ch ? ch : "unknown", status);
     }
@@ -162,8 +162,9 @@ static json_t *target_of(watch_plugin *w, int64_t subscription)
 
 /* One leased row as the delivery.requested payload (delivery.h). Fresh
  * tokens are minted here, so no usable token is ever stored in clear. */
-static json_t *build(watch_plugin *w, sqlite3_stmt *r, int64_t now)
+static json_t *build(watch_plugin *w, sqlite3_stmt *r, int64_t now, const char **dead)
 {
+    (void)dead;
     const char *key = (const char *)sqlite3_column_text(r, 1);
     const char *kind = (const char *)sqlite3_column_text(r, 2);
     int64_t subscriber = sqlite3_column_int64(r, 4);
@@ -232,37 +233,27 @@ fail:
     return NULL;
 }
 
-/* Leases due rows (state, attempts, lease) and builds their payloads, in one
- * transaction: what is published is what the table says is in flight. */
-static json_t *lease_due(watch_plugin *w, int64_t now)
+json_t *watch_lease_due(watch_plugin *w, const watch_box *b, const char *select_sql, int limit,
+                        watch_row_fn as_payload, int64_t now)
 {
     json_t *out = json_array();
-    sqlite3_stmt *s = NULL, *u = NULL;
+    sqlite3_stmt *s = NULL;
     if (watch_exec(&w->db, "BEGIN IMMEDIATE"))
         return out;
-    if (sqlite3_prepare_v2(w->db.db,
-                           "SELECT o.id, o.key, o.kind, o.body, o.subscriber,"
-                           " coalesce(o.subscription, 0), r.address, r.lang, r.tz, r.channel"
-                           " FROM watch_outbox o JOIN watch_subscriber r ON r.id = o.subscriber"
-                           " WHERE o.state = 'pending' AND o.next_ms <= ?1"
-                           " ORDER BY o.next_ms LIMIT ?2",
-                           -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(w->db.db,
-                           "UPDATE watch_outbox SET state = 'leased', attempts = attempts + 1,"
-                           " lease_until = ?2, updated_ms = ?3 WHERE id = ?1",
-                           -1, &u, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(w->db.db, select_sql, -1, &s, NULL) != SQLITE_OK)
         goto out;
     sqlite3_bind_int64(s, 1, now);
-    sqlite3_bind_int64(s, 2, w->lease_batch);
+    sqlite3_bind_int64(s, 2, limit);
     while (sqlite3_step(s) == SQLITE_ROW) {
-        json_t *p = build(w, s, now);
-        if (!p)
+        int64_t id = sqlite3_column_int64(s, 0);
+        const char *dead = NULL;
+        json_t *p = as_payload(w, s, now, &dead);
+        if (!p) {
+            if (dead)
+                watch_box_dead(&w->db, b, id, dead, now);
             continue;
-        sqlite3_reset(u);
-        sqlite3_bind_int64(u, 1, sqlite3_column_int64(s, 0));
-        sqlite3_bind_int64(u, 2, now + w->oo.lease_ms);
-        sqlite3_bind_int64(u, 3, now);
-        if (sqlite3_step(u) != SQLITE_DONE) {
+        }
+        if (watch_box_lease(&w->db, b, id, now, &w->oo)) {
             json_decref(p);
             break;
         }
@@ -270,7 +261,6 @@ static json_t *lease_due(watch_plugin *w, int64_t now)
     }
 out:
     sqlite3_finalize(s);
-    sqlite3_finalize(u);
     if (watch_exec(&w->db, "COMMIT")) {
         watch_exec(&w->db, "ROLLBACK");
         json_array_clear(out);
@@ -278,17 +268,19 @@ out:
     return out;
 }
 
-static void unlease(watch_plugin *w, const char *key)
+void watch_publish_leased(watch_plugin *w, const watch_box *b, const json_t *batch)
 {
-    sqlite3_stmt *u = NULL;
-    if (sqlite3_prepare_v2(w->db.db,
-                           "UPDATE watch_outbox SET state = 'pending', attempts = attempts - 1,"
-                           " lease_until = NULL WHERE key = ? AND state = 'leased'",
-                           -1, &u, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(u, 1, key, -1, SQLITE_STATIC);
-        sqlite3_step(u);
+    size_t i;
+    json_t *p;
+    json_array_foreach (batch, i, p) {
+        char key[600];
+        snprintf(key, sizeof key, "%s", json_string_value(json_object_get(p, "key")));
+        if (vg_bus_publish_new(w->host->bus, VG_DELIVERY_REQUESTED, json_incref(p)) != 0) {
+            pthread_mutex_lock(&w->db.mu);
+            watch_box_unlease(&w->db, b, key);
+            pthread_mutex_unlock(&w->db.mu);
+        }
     }
-    sqlite3_finalize(u);
 }
 
 static void run_sql_at(watch_plugin *w, const char *sql, int64_t t)
@@ -337,22 +329,18 @@ int watch_tick_job(vg_job *job, void *user)
         housekeeping(w, now);
         w->last_housekeeping = now;
     }
-    watch_outbox_expire_leases(&w->db, now, &w->oo);
+    watch_box_expire_leases(&w->db, &watch_box_subscribers, now, &w->oo);
     if (watch_outbox_group(&w->db, now, &w->oo) < 0)
         VG_WARN(w->host, "grouping due items failed: %s", sqlite3_errmsg(w->db.db));
-    json_t *batch = lease_due(w, now);
+    json_t *batch = watch_lease_due(
+        w, &watch_box_subscribers,
+        "SELECT o.id, o.key, o.kind, o.body, o.subscriber, coalesce(o.subscription, 0),"
+        " r.address, r.lang, r.tz, r.channel"
+        " FROM watch_outbox o JOIN watch_subscriber r ON r.id = o.subscriber"
+        " WHERE o.state = 'pending' AND o.next_ms <= ?1 ORDER BY o.next_ms LIMIT ?2",
+        (int)w->lease_batch, build, now);
     pthread_mutex_unlock(&w->db.mu);
-    size_t i;
-    json_t *p;
-    json_array_foreach (batch, i, p) {
-        char key[128];
-        snprintf(key, sizeof key, "%s", json_string_value(json_object_get(p, "key")));
-        if (vg_bus_publish_new(w->host->bus, VG_DELIVERY_REQUESTED, json_incref(p)) != 0) {
-            pthread_mutex_lock(&w->db.mu);
-            unlease(w, key);
-            pthread_mutex_unlock(&w->db.mu);
-        }
-    }
+    watch_publish_leased(w, &watch_box_subscribers, batch);
     if (json_array_size(batch) == (size_t)w->lease_batch)
         watch_kick(w); /* more are due */
     json_decref(batch);

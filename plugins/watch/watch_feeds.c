@@ -141,37 +141,36 @@ static void entry(watch_plugin *w, buf *b, int64_t id, const char *kind, int64_t
     json_decref(it);
 }
 
-static int reply_feed(watch_plugin *w, vg_http_request *req, const char *where, const char *a1,
-                      const char *a2, const char *title)
+/* What a search feed keeps: folded words, a dataset status, a portal. */
+typedef struct feed_filter {
+    bool on;
+    char qf[512], status[32], portal[129];
+} feed_filter;
+
+static bool search_hit(const feed_filter *f, const char *body)
 {
-    char q[512] = "", status[32] = "", lang[8] = "";
-    vg_http_query(req, "lang", lang, sizeof lang);
-    bool es = strcmp(lang[0] ? lang : w->default_lang, "es") == 0;
-    bool search = strcmp(where, "search") == 0;
-    if (search) {
-        if (vg_http_query(req, "q", q, sizeof q) == -E2BIG)
-            return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "q: at most 511 bytes");
-        if (vg_http_query(req, "status", status, sizeof status) == -E2BIG)
-            return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "status: at most 31 bytes");
-        char portal[129];
-        if (vg_http_query(req, "portal", portal, sizeof portal) > 0)
-            a1 = NULL; /* filtered below */
-    }
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT id, kind, at_ms, body, portal FROM watch_event %s ORDER BY id DESC LIMIT %d",
-             strcmp(where, "portal") == 0         ? "WHERE portal = ?1"
-             : strcmp(where, "organization") == 0 ? "WHERE organization = ?1"
-             : strcmp(where, "dataset") == 0      ? "WHERE portal = ?1 AND dataset = ?2"
-                                                  : "",
-             search ? SEARCH_SCAN : FEED_ENTRIES);
-    char qf[512], sportal[129] = "";
-    watch_fold(q, qf, sizeof qf);
-    if (search)
-        vg_http_query(req, "portal", sportal, sizeof sportal);
-    buf entries = {0};
+    json_t *it = json_loads(body, 0, NULL); /* json-own-data */
+    const json_t *d = json_object_get(it, "dataset");
+    char raw[1024], tf[1024];
+    snprintf(raw, sizeof raw, "%s %s %s %s", js(d, "title") ? js(d, "title") : "",
+             js(d, "name") ? js(d, "name") : "",
+             js(d, "organization_title") ? js(d, "organization_title") : "",
+             js(d, "organization") ? js(d, "organization") : "");
+    watch_fold(raw, tf, sizeof tf);
+    bool ok = d && watch_search_matches(f->qf, tf) &&
+              (!f->status[0] || (js(d, "status") && !strcmp(js(d, "status"), f->status))) &&
+              (!f->portal[0] || (js(it, "portal") && !strcmp(js(it, "portal"), f->portal)));
+    json_decref(it);
+    return ok;
+}
+
+/* The newest FEED_ENTRIES events `sql` selects (a search keeps its hits
+ * among SEARCH_SCAN), as Atom entries; *top is the newest id, *newest its
+ * time. Returns how many. */
+static int collect(watch_plugin *w, const char *sql, const char *a1, const char *a2,
+                   const feed_filter *f, bool es, buf *entries, int64_t *top, int64_t *newest)
+{
     int n = 0;
-    int64_t newest = 0, top = 0;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&w->db.mu);
     if (sqlite3_prepare_v2(w->db.db, sql, -1, &s, NULL) == SQLITE_OK) {
@@ -181,34 +180,26 @@ static int reply_feed(watch_plugin *w, vg_http_request *req, const char *where, 
             sqlite3_bind_text(s, 2, a2, -1, SQLITE_STATIC);
         while (n < FEED_ENTRIES && sqlite3_step(s) == SQLITE_ROW) {
             const char *body = (const char *)sqlite3_column_text(s, 3);
-            if (search) {
-                json_t *it = json_loads(body, 0, NULL); /* json-own-data */
-                const json_t *d = json_object_get(it, "dataset");
-                char raw[1024], tf[1024];
-                snprintf(raw, sizeof raw, "%s %s %s %s", js(d, "title") ? js(d, "title") : "",
-                         js(d, "name") ? js(d, "name") : "",
-                         js(d, "organization_title") ? js(d, "organization_title") : "",
-                         js(d, "organization") ? js(d, "organization") : "");
-                watch_fold(raw, tf, sizeof tf);
-                bool ok = d && watch_search_matches(qf, tf) &&
-                          (!status[0] || (js(d, "status") && !strcmp(js(d, "status"), status))) &&
-                          (!sportal[0] || (js(it, "portal") && !strcmp(js(it, "portal"), sportal)));
-                json_decref(it);
-                if (!ok)
-                    continue;
-            }
+            if (f->on && !search_hit(f, body))
+                continue;
             int64_t id = sqlite3_column_int64(s, 0), at = sqlite3_column_int64(s, 2);
-            if (!top)
-                top = id;
-            if (at > newest)
-                newest = at;
-            entry(w, &entries, id, (const char *)sqlite3_column_text(s, 1), at, body, es);
+            if (!*top)
+                *top = id;
+            if (at > *newest)
+                *newest = at;
+            entry(w, entries, id, (const char *)sqlite3_column_text(s, 1), at, body, es);
             n++;
         }
     }
     sqlite3_finalize(s);
     pthread_mutex_unlock(&w->db.mu);
-    /* validators: the newest entry and the request (path and query) */
+    return n;
+}
+
+/* Sets the validators (the newest entry and the request, path and query)
+ * and says whether the client's copy is still fresh (a 304). */
+static bool still_fresh(vg_http_request *req, int64_t top, int n, int64_t newest)
+{
     char etag[96], lm[64];
     uint64_t h = 1469598103934665603ULL;
     const char *parts[] = {vg_http_path(req), vg_http_query_string(req)};
@@ -231,10 +222,22 @@ static int reply_feed(watch_plugin *w, vg_http_request *req, const char *where, 
         const char *end = strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &t2);
         fresh = end && !*end && timegm(&t2) >= lt;
     }
-    if (fresh) {
-        free(entries.p);
-        return vg_http_reply(req, 304, "application/atom+xml; charset=utf-8", NULL, 0);
+    return fresh;
+}
+
+/* The request's path and query, escaped (the feed's id and self link). */
+static void esc_target(buf *b, vg_http_request *req)
+{
+    esc(b, vg_http_path(req));
+    if (vg_http_query_string(req)) {
+        puts_(b, "?");
+        esc(b, vg_http_query_string(req));
     }
+}
+
+static int reply_atom(watch_plugin *w, vg_http_request *req, const char *title, bool es,
+                      int64_t newest, const buf *entries)
+{
     buf b = {0};
     char when[32];
     iso(newest, when, sizeof when);
@@ -244,29 +247,54 @@ static int reply_feed(watch_plugin *w, vg_http_request *req, const char *where, 
     puts_(&b, "\">\n<id>tag:");
     esc(&b, w->list_host);
     puts_(&b, ",2026:vigia");
-    esc(&b, vg_http_path(req));
-    if (vg_http_query_string(req)) {
-        puts_(&b, "?");
-        esc(&b, vg_http_query_string(req));
-    }
+    esc_target(&b, req);
     puts_(&b, "</id>\n<title>Vigía: ");
     esc(&b, title);
     puts_(&b, "</title>\n<updated>");
     puts_(&b, when);
     puts_(&b, "</updated>\n<author><name>Vigía</name></author>\n<link rel=\"self\" href=\"");
     esc(&b, w->public_url);
-    esc(&b, vg_http_path(req));
-    if (vg_http_query_string(req)) {
-        puts_(&b, "?");
-        esc(&b, vg_http_query_string(req));
-    }
+    esc_target(&b, req);
     puts_(&b, "\"/>\n");
-    if (entries.p)
-        put(&b, entries.p, entries.n);
+    if (entries->p)
+        put(&b, entries->p, entries->n);
     puts_(&b, "</feed>\n");
-    free(entries.p);
     int rc = vg_http_reply(req, 200, "application/atom+xml; charset=utf-8", b.p, b.n);
     free(b.p);
+    return rc;
+}
+
+static int reply_feed(watch_plugin *w, vg_http_request *req, const char *where, const char *a1,
+                      const char *a2, const char *title)
+{
+    char q[512] = "", lang[8] = "";
+    feed_filter f = {.on = strcmp(where, "search") == 0};
+    vg_http_query(req, "lang", lang, sizeof lang);
+    bool es = strcmp(lang[0] ? lang : w->default_lang, "es") == 0;
+    if (f.on) {
+        if (vg_http_query(req, "q", q, sizeof q) == -E2BIG)
+            return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "q: at most 511 bytes");
+        if (vg_http_query(req, "status", f.status, sizeof f.status) == -E2BIG)
+            return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "status: at most 31 bytes");
+        if (vg_http_query(req, "portal", f.portal, sizeof f.portal) > 0)
+            a1 = NULL; /* filtered in search_hit */
+    }
+    watch_fold(q, f.qf, sizeof f.qf);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT id, kind, at_ms, body, portal FROM watch_event %s ORDER BY id DESC LIMIT %d",
+             strcmp(where, "portal") == 0         ? "WHERE portal = ?1"
+             : strcmp(where, "organization") == 0 ? "WHERE organization = ?1"
+             : strcmp(where, "dataset") == 0      ? "WHERE portal = ?1 AND dataset = ?2"
+                                                  : "",
+             f.on ? SEARCH_SCAN : FEED_ENTRIES);
+    buf entries = {0};
+    int64_t newest = 0, top = 0;
+    int n = collect(w, sql, a1, a2, &f, es, &entries, &top, &newest);
+    int rc = still_fresh(req, top, n, newest)
+                 ? vg_http_reply(req, 304, "application/atom+xml; charset=utf-8", NULL, 0)
+                 : reply_atom(w, req, title, es, newest, &entries);
+    free(entries.p);
     return rc;
 }
 

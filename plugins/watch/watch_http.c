@@ -77,21 +77,34 @@ static int bad_err(vg_http_request *req, const watch_err *e)
     return vg_http_reply_error(req, 400, "INVALID_ARGUMENT", "%s", e->msg);
 }
 
+/* The request's JSON object, or NULL once the error is answered (413, 400
+ * with `what` when the body is not an object). */
+static json_t *read_object(watch_plugin *w, vg_http_request *req, const char *what)
+{
+    const char *data;
+    size_t len;
+    if (vg_http_body(req, BODY_MAX, &data, &len) != 0) {
+        vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *b = w->host->json_parse(w->host, data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(b)) {
+        json_decref(b);
+        bad(req, "body", what);
+        return NULL;
+    }
+    return b;
+}
+
 static int h_subscribe(vg_http_request *req, void *user)
 {
     watch_plugin *w = user;
     if (over_ip_limit(w, req))
         return 0;
-    const char *data;
-    size_t len;
-    if (vg_http_body(req, BODY_MAX, &data, &len) != 0)
-        return vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
-    json_error_t jerr;
-    json_t *b = w->host->json_parse(w->host, data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(b)) {
-        json_decref(b);
-        return bad(req, "body", "expected a JSON object {email, target, kinds, ...}");
-    }
+    json_t *b = read_object(w, req, "expected a JSON object {email, target, kinds, ...}");
+    if (!b)
+        return 0;
     int rc = 0;
     const char *email = jstr(b, "email");
     watch_sub_req p = {0};
@@ -298,18 +311,11 @@ static int h_patch(watch_plugin *w, vg_http_request *req, int64_t subid)
     int64_t owner = token_owner(w, req, "manage", NULL);
     if (owner < 0)
         return 0;
-    const char *data;
-    size_t len;
-    if (vg_http_body(req, BODY_MAX, &data, &len) != 0)
-        return vg_http_reply_error(req, 413, "TOO_LARGE", "body: at most %d bytes", BODY_MAX);
-    json_error_t jerr;
-    json_t *b = w->host->json_parse(w->host, data, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *b = read_object(w, req, "expected a JSON object of the fields to change");
+    if (!b)
+        return 0;
     watch_sub_req p;
     watch_err e;
-    if (!json_is_object(b)) {
-        json_decref(b);
-        return bad(req, "body", "expected a JSON object of the fields to change");
-    }
     if (watch_sub_read_prefs(w, b, &p, false, &e)) {
         json_decref(b);
         return bad_err(req, &e);

@@ -532,7 +532,7 @@ static void scan(watch_plugin *w, int64_t now)
     free(list);
 }
 
-/* ---- the outbox: lease, publish, settle -------------------------------- */
+/* ---- the outbox: its rows as payloads (the loop is watch_box_*) --------- */
 
 static int new_optout_token(watch_plugin *w, const char *addr, int64_t now, char tok[44])
 {
@@ -544,119 +544,42 @@ static int new_optout_token(watch_plugin *w, const char *addr, int64_t now, char
                "ssi", hash, ah, now + w->manage_ttl_ms);
 }
 
-static json_t *lease_due(watch_plugin *w, int64_t now)
+const watch_box watch_maint_box = {"watch_maint_msg", NULL};
+
+/* One due message as its delivery.requested payload, with a fresh opt-out
+ * link; an address that opted out since is dead-lettered. */
+static json_t *build(watch_plugin *w, sqlite3_stmt *s, int64_t now, const char **dead)
 {
-    json_t *out = json_array();
-    sqlite3_stmt *s = NULL;
-    if (watch_exec(&w->db, "BEGIN IMMEDIATE"))
-        return out;
-    /* a lease that ran out is a try that got no answer */
-    run(w,
-        "UPDATE watch_maint_msg SET state = CASE WHEN attempts >= ?2 THEN 'dead' ELSE 'pending'"
-        " END, last_error = coalesce(last_error, 'no answer within the lease'), next_ms = ?1,"
-        " lease_until = NULL, updated_ms = ?1 WHERE state = 'leased' AND lease_until <= ?1",
-        "ii", now, (int64_t)w->oo.max_attempts);
-    if (sqlite3_prepare_v2(w->db.db,
-                           "SELECT id, key, to_addr, body FROM watch_maint_msg WHERE state ="
-                           " 'pending' AND next_ms <= ? ORDER BY next_ms LIMIT 100",
-                           -1, &s, NULL) != SQLITE_OK)
-        goto out;
-    sqlite3_bind_int64(s, 1, now);
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(s, 0);
-        const char *key = (const char *)sqlite3_column_text(s, 1);
-        const char *to = (const char *)sqlite3_column_text(s, 2);
-        if (opted_out(w, to)) {
-            run(w,
-                "UPDATE watch_maint_msg SET state = 'dead', last_error = 'opted out',"
-                " updated_ms = ? WHERE id = ?",
-                "ii", now, id);
-            continue;
-        }
-        /* our own text, written by json_dumps in enqueue() */
-        json_t *p =
-            json_loads((const char *)sqlite3_column_text(s, 3), 0, NULL); /* json-own-data */
-        char tok[44], url[512], list_id[300];
-        if (!p || new_optout_token(w, to, now, tok)) {
-            json_decref(p);
-            continue;
-        }
-        snprintf(url, sizeof url, "%s/api/maintainers/optout?token=%s", w->public_url, tok);
-        const char *portal = json_string_value(
-            json_object_get(json_array_get(json_object_get(p, "items"), 0), "portal"));
-        snprintf(list_id, sizeof list_id, "maintainers.%s.vigia.%s", portal ? portal : "all",
-                 w->list_host);
-        json_object_set_new(p, "v", json_integer(VG_DELIVERY_V));
-        json_object_set_new(p, "key", json_string(key));
-        json_object_set_new(p, "channel", json_string("email"));
-        json_object_set_new(p, "to", json_string(to));
-        json_object_set_new(p, "links", json_pack("{s:s, s:s}", "unsubscribe", url, "manage", ""));
-        json_object_set_new(p, "list_id", json_string(list_id));
-        if (run(w,
-                "UPDATE watch_maint_msg SET state = 'leased', attempts = attempts + 1,"
-                " lease_until = ?, updated_ms = ? WHERE id = ?",
-                "iii", now + w->oo.lease_ms, now, id)) {
-            json_decref(p);
-            break;
-        }
-        json_array_append_new(out, p);
+    const char *key = (const char *)sqlite3_column_text(s, 1);
+    const char *to = (const char *)sqlite3_column_text(s, 2);
+    if (opted_out(w, to)) {
+        *dead = "opted out";
+        return NULL;
     }
-out:
-    sqlite3_finalize(s);
-    if (watch_exec(&w->db, "COMMIT")) {
-        watch_exec(&w->db, "ROLLBACK");
-        json_array_clear(out);
+    /* our own text, written by json_dumps in enqueue() */
+    json_t *p = json_loads((const char *)sqlite3_column_text(s, 3), 0, NULL); /* json-own-data */
+    char tok[44], url[512], list_id[300];
+    if (!p || new_optout_token(w, to, now, tok)) {
+        json_decref(p);
+        return NULL;
     }
-    return out;
+    snprintf(url, sizeof url, "%s/api/maintainers/optout?token=%s", w->public_url, tok);
+    const char *portal = json_string_value(
+        json_object_get(json_array_get(json_object_get(p, "items"), 0), "portal"));
+    snprintf(list_id, sizeof list_id, "maintainers.%s.vigia.%s", portal ? portal : "all",
+             w->list_host);
+    json_object_set_new(p, "v", json_integer(VG_DELIVERY_V));
+    json_object_set_new(p, "key", json_string(key));
+    json_object_set_new(p, "channel", json_string("email"));
+    json_object_set_new(p, "to", json_string(to));
+    json_object_set_new(p, "links", json_pack("{s:s, s:s}", "unsubscribe", url, "manage", ""));
+    json_object_set_new(p, "list_id", json_string(list_id));
+    return p;
 }
 
 bool watch_maint_key(const char *key)
 {
     return key && strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)) == 0;
-}
-
-/* A channel's answer about one of our keys, on the watch's queue (the
- * subscribers' result job hands them here: one subscription, one job). */
-void watch_maint_result(watch_plugin *w, const json_t *p)
-{
-    const char *key = json_string_value(json_object_get(p, "key"));
-    const char *status = json_string_value(json_object_get(p, "status"));
-    const char *err = json_string_value(json_object_get(p, "error"));
-    int64_t after = json_integer_value(json_object_get(p, "retry_after_ms"));
-    int64_t now = watch_now(w);
-    if (!status)
-        return;
-    pthread_mutex_lock(&w->db.mu);
-    sqlite3_stmt *s = NULL;
-    int attempts = -1;
-    if (sqlite3_prepare_v2(
-            w->db.db, "SELECT attempts FROM watch_maint_msg WHERE key = ? AND state = 'leased'", -1,
-            &s, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-        if (sqlite3_step(s) == SQLITE_ROW)
-            attempts = sqlite3_column_int(s, 0);
-    }
-    sqlite3_finalize(s);
-    if (attempts >= 0) {
-        const char *state = "sent";
-        int64_t next = now;
-        if (strcmp(status, VG_DELIVERY_RETRY) == 0) {
-            int64_t b = watch_backoff_ms(attempts, &w->oo);
-            next = now + (after > b ? after : b);
-            state = attempts >= w->oo.max_attempts ? "dead" : "pending";
-        } else if (strcmp(status, VG_DELIVERY_SENT) != 0)
-            state = "dead"; /* failed, or a status this version does not know */
-        if (run(w,
-                "UPDATE watch_maint_msg SET state = ?, next_ms = ?, lease_until = NULL,"
-                " last_error = ?, updated_ms = ? WHERE key = ?",
-                "sisis", state, next, err, now, key))
-            VG_WARN(w->host, "settling %s failed: %s", key, sqlite3_errmsg(w->db.db));
-    }
-    pthread_mutex_unlock(&w->db.mu);
-    if (attempts >= 0) {
-        const char *ch = json_string_value(json_object_get(p, "channel"));
-        watch_count_result(w, ch ? ch : "unknown", status);
-    }
 }
 
 /* ---- the job ------------------------------------------------------------ */
@@ -710,22 +633,13 @@ static int maint_job(vg_job *job, void *user)
         scan(w, now);
     }
     pthread_mutex_lock(&w->db.mu);
-    json_t *out = lease_due(w, now);
+    watch_box_expire_leases(&w->db, &watch_maint_box, now, &w->oo);
+    json_t *out = watch_lease_due(w, &watch_maint_box,
+                                  "SELECT id, key, to_addr, body FROM watch_maint_msg WHERE state ="
+                                  " 'pending' AND next_ms <= ?1 ORDER BY next_ms LIMIT ?2",
+                                  100, build, now);
     pthread_mutex_unlock(&w->db.mu);
-    size_t i;
-    json_t *p;
-    json_array_foreach (out, i, p) {
-        char key[600];
-        snprintf(key, sizeof key, "%s", json_string_value(json_object_get(p, "key")));
-        if (vg_bus_publish_new(w->host->bus, VG_DELIVERY_REQUESTED, json_incref(p)) != 0) {
-            pthread_mutex_lock(&w->db.mu);
-            run(w,
-                "UPDATE watch_maint_msg SET state = 'pending', attempts = attempts - 1,"
-                " lease_until = NULL WHERE key = ? AND state = 'leased'",
-                "s", key);
-            pthread_mutex_unlock(&w->db.mu);
-        }
-    }
+    watch_publish_leased(w, &watch_maint_box, out);
     json_decref(out);
     return VG_JOB_DONE;
 }

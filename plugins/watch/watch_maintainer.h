@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "watch.h"
+
 typedef struct watch_plugin watch_plugin;
 typedef struct vg_host vg_host;
 typedef struct vg_config vg_config;
@@ -50,8 +52,8 @@ int watch_maint_init(watch_plugin *w);
 void watch_maint_kick(watch_plugin *w);
 /* A delivery.result key of a maintainers' message ("maint-..."). */
 bool watch_maint_key(const char *key);
-/* Settles that answer (on the watch's queue, from its one result job). */
-void watch_maint_result(watch_plugin *w, const json_t *payload);
+/* The maintainers' outbox table (watch_maint_msg), for watch_box_*. */
+extern const watch_box watch_maint_box;
 
 /* watch_maint_optout.c */
 int watch_maint_optout_register(watch_plugin *w);

@@ -4,6 +4,7 @@
 #include "watch.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,36 +162,73 @@ out:
     return rc ? -1 : rows;
 }
 
-/* attempts were counted at lease time */
-static int settle_retry(watch_db *w, int64_t id, int attempts, int64_t after_ms, const char *error,
-                        int64_t now, const watch_outbox_opts *o)
+/* The subscribers' table; on GONE its subscriber goes with everything
+ * pending for them (a push subscription the browser dropped, a webhook
+ * answering 410): nothing more is sent to the address. */
+static int subscriber_gone(watch_db *w, int64_t id)
+{
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM watch_pending WHERE subscriber = (SELECT subscriber FROM watch_outbox"
+             " WHERE id = %lld); DELETE FROM watch_subscriber WHERE id = (SELECT subscriber FROM"
+             " watch_outbox WHERE id = %lld);",
+             (long long)id, (long long)id);
+    return watch_exec(w, sql) == 0 ? 0 : -EIO;
+}
+
+const watch_box watch_box_subscribers = {"watch_outbox", subscriber_gone};
+
+/* SQL naming the box's table (a constant of this plugin, never input). */
+__attribute__((format(printf, 3, 4))) static int prepare(watch_db *w, sqlite3_stmt **s,
+                                                         const char *fmt, ...)
+{
+    char sql[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return sqlite3_prepare_v2(w->db, sql, -1, s, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Row `id` to `state` ("sent", "dead", "pending" at next_ms), the lease
+ * gone, with the channel's reason. */
+static int settle(watch_db *w, const watch_box *b, int64_t id, const char *state, int64_t next_ms,
+                  const char *error, int64_t now)
 {
     sqlite3_stmt *u = NULL;
-    bool dead = attempts >= o->max_attempts;
-    int64_t next = now + (after_ms > 0 ? after_ms : watch_backoff_ms(attempts, o));
-    if (sqlite3_prepare_v2(w->db,
-                           "UPDATE watch_outbox SET state = ?2, next_ms = ?3, lease_until = NULL,"
-                           " last_error = ?4, updated_ms = ?5 WHERE id = ?1",
-                           -1, &u, NULL) != SQLITE_OK)
-        return -1;
+    if (prepare(w, &u,
+                "UPDATE %s SET state = ?2, next_ms = coalesce(?3, next_ms), lease_until = NULL,"
+                " last_error = ?4, updated_ms = ?5 WHERE id = ?1",
+                b->table))
+        return -EIO;
     sqlite3_bind_int64(u, 1, id);
-    sqlite3_bind_text(u, 2, dead ? "dead" : "pending", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(u, 3, next);
+    sqlite3_bind_text(u, 2, state, -1, SQLITE_STATIC);
+    if (next_ms >= 0)
+        sqlite3_bind_int64(u, 3, next_ms);
     if (error)
         sqlite3_bind_text(u, 4, error, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(u, 5, now);
-    int rc = sqlite3_step(u) == SQLITE_DONE ? 0 : -1;
+    int rc = sqlite3_step(u) == SQLITE_DONE ? 0 : -EIO;
     sqlite3_finalize(u);
     return rc;
 }
 
-long watch_outbox_expire_leases(watch_db *w, int64_t now, const watch_outbox_opts *o)
+/* attempts were counted at lease time */
+static int settle_retry(watch_db *w, const watch_box *b, int64_t id, int attempts, int64_t after_ms,
+                        const char *error, int64_t now, const watch_outbox_opts *o)
+{
+    if (attempts >= o->max_attempts)
+        return settle(w, b, id, "dead", -1, error, now);
+    return settle(w, b, id, "pending",
+                  now + (after_ms > 0 ? after_ms : watch_backoff_ms(attempts, o)), error, now);
+}
+
+long watch_box_expire_leases(watch_db *w, const watch_box *b, int64_t now,
+                             const watch_outbox_opts *o)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(w->db,
-                           "SELECT id, attempts FROM watch_outbox WHERE state = 'leased'"
-                           " AND lease_until <= ?1",
-                           -1, &s, NULL) != SQLITE_OK)
+    if (prepare(w, &s, "SELECT id, attempts FROM %s WHERE state = 'leased' AND lease_until <= ?1",
+                b->table))
         return -1;
     sqlite3_bind_int64(s, 1, now);
     int64_t ids[256];
@@ -201,17 +239,17 @@ long watch_outbox_expire_leases(watch_db *w, int64_t now, const watch_outbox_opt
     }
     sqlite3_finalize(s);
     for (int i = 0; i < n; i++)
-        settle_retry(w, ids[i], att[i], 0, "no answer from the channel within the lease", now, o);
+        settle_retry(w, b, ids[i], att[i], 0, "no answer from the channel within the lease", now,
+                     o);
     return n;
 }
 
-int watch_outbox_result(watch_db *w, const char *key, const char *status, const char *error,
-                        int64_t retry_after_ms, int64_t now, const watch_outbox_opts *o)
+int watch_box_result(watch_db *w, const watch_box *b, const char *key, const char *status,
+                     const char *error, int64_t retry_after_ms, int64_t now,
+                     const watch_outbox_opts *o)
 {
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(
-            w->db, "SELECT id, attempts, state, subscriber FROM watch_outbox WHERE key = ?1", -1,
-            &s, NULL) != SQLITE_OK)
+    if (prepare(w, &s, "SELECT id, attempts, state FROM %s WHERE key = ?1", b->table))
         return -EIO;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(s) != SQLITE_ROW) {
@@ -220,36 +258,51 @@ int watch_outbox_result(watch_db *w, const char *key, const char *status, const 
     }
     int64_t id = sqlite3_column_int64(s, 0);
     int attempts = sqlite3_column_int(s, 1);
-    int64_t subscriber = sqlite3_column_int64(s, 3);
-    bool open = strcmp((const char *)sqlite3_column_text(s, 2), "leased") == 0 ||
-                strcmp((const char *)sqlite3_column_text(s, 2), "pending") == 0;
+    const char *state = (const char *)sqlite3_column_text(s, 2);
+    bool open = strcmp(state, "leased") == 0 || strcmp(state, "pending") == 0;
     sqlite3_finalize(s);
     if (!open) /* settled already (a late answer after a lease expiry, a duplicate) */
         return 0;
     if (strcmp(status, "retry") == 0)
-        return settle_retry(w, id, attempts, retry_after_ms, error, now, o);
+        return settle_retry(w, b, id, attempts, retry_after_ms, error, now, o);
+    /* failed, gone, or a status this version does not know: dead-lettered */
+    int rc = settle(w, b, id, strcmp(status, "sent") == 0 ? "sent" : "dead", -1, error, now);
+    if (rc == 0 && strcmp(status, "gone") == 0 && b->gone)
+        rc = b->gone(w, id);
+    return rc;
+}
+
+int watch_box_lease(watch_db *w, const watch_box *b, int64_t id, int64_t now,
+                    const watch_outbox_opts *o)
+{
     sqlite3_stmt *u = NULL;
-    if (sqlite3_prepare_v2(w->db,
-                           "UPDATE watch_outbox SET state = ?2, lease_until = NULL,"
-                           " last_error = ?3, updated_ms = ?4 WHERE id = ?1",
-                           -1, &u, NULL) != SQLITE_OK)
+    if (prepare(w, &u,
+                "UPDATE %s SET state = 'leased', attempts = attempts + 1, lease_until = ?2,"
+                " updated_ms = ?3 WHERE id = ?1",
+                b->table))
         return -EIO;
     sqlite3_bind_int64(u, 1, id);
-    sqlite3_bind_text(u, 2, strcmp(status, "sent") == 0 ? "sent" : "dead", -1, SQLITE_STATIC);
-    if (error)
-        sqlite3_bind_text(u, 3, error, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(u, 4, now);
+    sqlite3_bind_int64(u, 2, now + o->lease_ms);
+    sqlite3_bind_int64(u, 3, now);
     int rc = sqlite3_step(u) == SQLITE_DONE ? 0 : -EIO;
     sqlite3_finalize(u);
-    if (rc == 0 && strcmp(status, "gone") == 0) {
-        /* the address no longer exists (a push subscription the browser
-         * dropped, a webhook answering 410): nothing more is sent to it */
-        char sql[160];
-        snprintf(sql, sizeof sql,
-                 "DELETE FROM watch_pending WHERE subscriber = %lld;"
-                 "DELETE FROM watch_subscriber WHERE id = %lld;",
-                 (long long)subscriber, (long long)subscriber);
-        rc = watch_exec(w, sql) == 0 ? 0 : -EIO;
-    }
     return rc;
+}
+
+int watch_box_dead(watch_db *w, const watch_box *b, int64_t id, const char *why, int64_t now)
+{
+    return settle(w, b, id, "dead", -1, why, now);
+}
+
+void watch_box_unlease(watch_db *w, const watch_box *b, const char *key)
+{
+    sqlite3_stmt *u = NULL;
+    if (prepare(w, &u,
+                "UPDATE %s SET state = 'pending', attempts = attempts - 1, lease_until = NULL"
+                " WHERE key = ?1 AND state = 'leased'",
+                b->table) == 0) {
+        sqlite3_bind_text(u, 1, key, -1, SQLITE_STATIC);
+        sqlite3_step(u);
+    }
+    sqlite3_finalize(u);
 }

@@ -114,26 +114,12 @@ static void watch_destroy(void *state)
     free(w);
 }
 
-static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
+/* The settings as the plugin keeps them (public_url without its trailing
+ * slashes, and its host part for List-Id and tag: URIs). */
+static void apply_config(watch_plugin *w, const watch_cfg *cp)
 {
-    watch_cfg c;
-    int rc = read_config(host, cfg, &c);
-    watch_maint *maint = NULL;
-    int mrc = watch_maint_config(host, cfg, &maint);
-    if (rc || mrc)
-        return rc ? rc : mrc;
-    watch_plugin *w = calloc(1, sizeof *w);
-    if (!w) {
-        watch_maint_free(maint);
-        return -ENOMEM;
-    }
-    w->maint = maint;
-    w->host = host;
-    pthread_mutex_init(&w->inmu, NULL);
-    pthread_mutex_init(&w->tmu, NULL);
-    pthread_cond_init(&w->tcv, NULL);
-    w->inbox = json_array();
-    w->limits = watch_limits_new();
+    const watch_cfg c = *cp;
+    const vg_host *host = w->host;
     if (c.public_url[0])
         snprintf(w->public_url, sizeof w->public_url, "%s", c.public_url);
     else
@@ -166,16 +152,13 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
     w->lim_global = c.lim_global;
     w->lim_requests = c.lim_requests;
     w->test_clock = c.test_clock;
-    char err[512];
-    if (!w->inbox || !w->limits) {
-        watch_destroy(w);
-        return -ENOMEM;
-    }
-    if (watch_db_open(&w->db, host->database_path(host), err, sizeof err)) {
-        watch_destroy(w);
-        return host->fail(host, "database %s", err);
-    }
-    /* one worker: every write of the plugin is serialised on it */
+}
+
+/* The queue (one worker: every write of the plugin is serialised on it), the
+ * subscriptions, routes and methods. 0 or a negative errno. */
+static int start_work(watch_plugin *w)
+{
+    const vg_host *host = w->host;
     vg_workq_opts o = VG_WORKQ_OPTS_INIT;
     o.threads = 1;
     o.capacity = 10000;
@@ -187,10 +170,7 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
     const char *topics[] = {WATCH_T_STATUS,    WATCH_T_ADDED,  WATCH_T_REMOVED,
                             WATCH_T_MODIFIED,  WATCH_T_PORTAL, WATCH_T_FRESHNESS,
                             WATCH_T_RECREATED, WATCH_T_FORMAT, WATCH_T_CONTENT};
-    if ((rc = host->workq_create(host, "watch", &o, &w->q)) < 0) {
-        watch_destroy(w);
-        return rc;
-    }
+    int rc = host->workq_create(host, "watch", &o, &w->q);
     for (size_t i = 0; i < sizeof topics / sizeof *topics && rc >= 0; i++)
         rc = vg_bus_subscribe(host->bus, topics[i], watch_on_event, w, NULL, NULL);
     if (rc >= 0)
@@ -205,6 +185,44 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
         rc = watch_channels_register(w);
     if (rc >= 0)
         rc = watch_maint_init(w);
+    return rc;
+}
+
+static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
+{
+    watch_cfg c;
+    int rc = read_config(host, cfg, &c);
+    watch_maint *maint = NULL;
+    int mrc = watch_maint_config(host, cfg, &maint);
+    if (rc || mrc)
+        return rc ? rc : mrc;
+    watch_plugin *w = calloc(1, sizeof *w);
+    if (!w) {
+        watch_maint_free(maint);
+        return -ENOMEM;
+    }
+    w->maint = maint;
+    w->host = host;
+    pthread_mutex_init(&w->inmu, NULL);
+    pthread_mutex_init(&w->tmu, NULL);
+    pthread_cond_init(&w->tcv, NULL);
+    w->inbox = json_array();
+    w->limits = watch_limits_new();
+    apply_config(w, &c);
+    char err[512];
+    if (!w->inbox || !w->limits) {
+        watch_destroy(w);
+        return -ENOMEM;
+    }
+    if (watch_db_open(&w->db, host->database_path(host), err, sizeof err)) {
+        watch_destroy(w);
+        return host->fail(host, "database %s", err);
+    }
+    rc = start_work(w);
+    if (rc < 0 && !w->q) { /* workq_create said why */
+        watch_destroy(w);
+        return rc;
+    }
     if (rc < 0) {
         host->workq_stop(w->q);
         watch_destroy(w);

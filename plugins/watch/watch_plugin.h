@@ -58,6 +58,16 @@ int watch_drain_job(vg_job *job, void *user);
 void watch_on_event(const char *topic, const json_t *payload, void *user);
 void watch_on_result(const char *topic, const json_t *payload, void *user);
 void watch_kick(watch_plugin *w);
+/* One due row of an outbox table as its delivery.requested payload; NULL to
+ * skip it, with *dead set to dead-letter it for that reason. */
+typedef json_t *(*watch_row_fn)(watch_plugin *w, sqlite3_stmt *row, int64_t now, const char **dead);
+/* Leases the due rows `select_sql` finds in b's table (?1 now, ?2 limit;
+ * the row id first) and builds their payloads, in one transaction: what is
+ * published is what the table says is in flight. Caller holds w->db.mu. */
+json_t *watch_lease_due(watch_plugin *w, const watch_box *b, const char *select_sql, int limit,
+                        watch_row_fn as_payload, int64_t now);
+/* Publishes them (without w->db.mu); a publish that fails is unleased. */
+void watch_publish_leased(watch_plugin *w, const watch_box *b, const json_t *batch);
 
 /* watch_limits.c: fixed-window counters */
 watch_limits *watch_limits_new(void);

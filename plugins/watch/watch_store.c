@@ -69,20 +69,24 @@ static const char *const schema =
     "CREATE INDEX IF NOT EXISTS watch_outbox_due ON watch_outbox(state, next_ms);"
     "CREATE INDEX IF NOT EXISTS watch_outbox_subscriber ON watch_outbox(subscriber);";
 
+/* 1 when `sql` finds a row, 0 when not, -1 when it cannot run. */
+static int has_row(watch_db *w, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(w->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    int found = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return found;
+}
+
 /* Databases made before channels held e-mail addresses only, in `email`. */
 static int migrate_channels(watch_db *w)
 {
-    sqlite3_stmt *s = NULL;
-    bool old = false;
-    if (sqlite3_prepare_v2(w->db,
-                           "SELECT 1 FROM pragma_table_info('watch_subscriber')"
-                           " WHERE name = 'email'",
-                           -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    old = sqlite3_step(s) == SQLITE_ROW;
-    sqlite3_finalize(s);
-    if (!old)
-        return 0;
+    int old =
+        has_row(w, "SELECT 1 FROM pragma_table_info('watch_subscriber') WHERE name = 'email'");
+    if (old <= 0)
+        return old;
     return watch_exec(w, "ALTER TABLE watch_subscriber RENAME COLUMN email TO address;"
                          "ALTER TABLE watch_subscriber"
                          " ADD COLUMN channel TEXT NOT NULL DEFAULT 'email';");
@@ -92,17 +96,10 @@ static int migrate_channels(watch_db *w)
  * and start its ids past every id a stored outbox key may already name. */
 static int migrate_pending_ids(watch_db *w)
 {
-    sqlite3_stmt *s = NULL;
-    bool old = false;
-    if (sqlite3_prepare_v2(w->db,
-                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
-                           " name = 'watch_pending' AND sql NOT LIKE '%AUTOINCREMENT%'",
-                           -1, &s, NULL) != SQLITE_OK)
-        return -1;
-    old = sqlite3_step(s) == SQLITE_ROW;
-    sqlite3_finalize(s);
-    if (!old)
-        return 0;
+    int old = has_row(w, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND"
+                         " name = 'watch_pending' AND sql NOT LIKE '%AUTOINCREMENT%'");
+    if (old <= 0)
+        return old;
     return watch_exec(
         w,
         "BEGIN IMMEDIATE;"

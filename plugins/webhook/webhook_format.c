@@ -7,7 +7,7 @@
 #include <string.h>
 #include <vigia/contract/webhook.h>
 
-#include "email.h"
+#include "tmpl.h"
 #include "webhook.h"
 #include "webhook_texts.h"
 
@@ -36,7 +36,7 @@ const char *webhook_format_name(webhook_format f)
 
 typedef struct compiled {
     const webhook_text *src;
-    email_tmpl *title, *text;
+    tmpl_template *title, *text;
 } compiled;
 
 struct webhook_texts {
@@ -49,15 +49,15 @@ void webhook_texts_free(webhook_texts *t)
     if (!t)
         return;
     for (size_t i = 0; i < t->n; i++) {
-        email_tmpl_free(t->c[i].title);
-        email_tmpl_free(t->c[i].text);
+        tmpl_free(t->c[i].title);
+        tmpl_free(t->c[i].text);
     }
     free(t);
 }
 
 webhook_texts *webhook_texts_load(char *err, size_t errn)
 {
-    json_t *schema = email_context_schema();
+    json_t *schema = tmpl_context_schema();
     webhook_texts *t = calloc(1, sizeof *t + webhook_builtin_text_count * sizeof(compiled));
     if (!schema || !t) {
         snprintf(err, errn, "out of memory");
@@ -71,10 +71,10 @@ webhook_texts *webhook_texts_load(char *err, size_t errn)
         t->c[i].src = w;
         t->n = i + 1;
         snprintf(name, sizeof name, "%s/%s.title", w->lang, w->kind);
-        if (!(t->c[i].title = email_tmpl_compile(name, w->title, schema, 0, err, errn)))
+        if (!(t->c[i].title = tmpl_compile(name, w->title, schema, 0, err, errn)))
             goto fail;
         snprintf(name, sizeof name, "%s/%s.text", w->lang, w->kind);
-        if (!(t->c[i].text = email_tmpl_compile(name, w->text, schema, 0, err, errn)))
+        if (!(t->c[i].text = tmpl_compile(name, w->text, schema, 0, err, errn)))
             goto fail;
     }
     json_decref(schema);
@@ -122,18 +122,18 @@ static const char *jstr(const json_t *o, const char *k)
 /* Slack's three escapes (&, <, >): its text is mrkdwn with <url|label> links. */
 static char *slack_escape(const char *s)
 {
-    email_buf b = {0};
+    tmpl_buf b = {0};
     for (; *s; s++) {
         if (*s == '&')
-            email_buf_adds(&b, "&amp;");
+            tmpl_buf_adds(&b, "&amp;");
         else if (*s == '<')
-            email_buf_adds(&b, "&lt;");
+            tmpl_buf_adds(&b, "&lt;");
         else if (*s == '>')
-            email_buf_adds(&b, "&gt;");
+            tmpl_buf_adds(&b, "&gt;");
         else
-            email_buf_add(&b, s, 1);
+            tmpl_buf_add(&b, s, 1);
     }
-    char *out = email_buf_take(&b, NULL);
+    char *out = tmpl_buf_take(&b, NULL);
     return out ? out : strdup("");
 }
 
@@ -259,7 +259,7 @@ char *webhook_body(const vg_host *h, const webhook_texts *t, webhook_format f,
         snprintf(err, errn, "kind confirm is for e-mail only");
         return NULL;
     }
-    json_t *ctx = email_context_build(h, payload, now, max_items, err, errn);
+    json_t *ctx = tmpl_context_build(h, payload, now, max_items, err, errn);
     if (!ctx)
         return NULL;
     const compiled *c = find_text(t, jstr(ctx, "lang"), kind);
@@ -268,10 +268,10 @@ char *webhook_body(const vg_host *h, const webhook_texts *t, webhook_format f,
         json_decref(ctx);
         return NULL;
     }
-    email_buf tb = {0}, xb = {0};
-    email_tmpl_render(c->title, ctx, &tb);
-    email_tmpl_render(c->text, ctx, &xb);
-    char *title = email_buf_take(&tb, NULL), *text = email_buf_take(&xb, NULL);
+    tmpl_buf tb = {0}, xb = {0};
+    tmpl_render(c->title, ctx, &tb);
+    tmpl_render(c->text, ctx, &xb);
+    char *title = tmpl_buf_take(&tb, NULL), *text = tmpl_buf_take(&xb, NULL);
     char ts[32];
     iso_utc(ts, sizeof ts, now);
     json_t *body = NULL;

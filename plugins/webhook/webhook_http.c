@@ -226,6 +226,14 @@ static int h_list(vg_http_request *req, void *user)
     return vg_http_reply_json(req, 200, json_pack("{s:o}", "endpoints", l));
 }
 
+/* Endpoint `id` as the caller may see it (new reference), or NULL once the
+ * answer (401/403/404) is given. */
+static json_t *endpoint_of(webhook_state *st, vg_http_request *req, const char *id, webhook_ep *ep)
+{
+    int64_t owner = who(st, req);
+    return owner == REPLIED ? NULL : visible(st, req, owner, id, ep);
+}
+
 static int h_one(vg_http_request *req, void *user)
 {
     webhook_state *st = user;
@@ -234,11 +242,8 @@ static int h_one(vg_http_request *req, void *user)
         vg_http_set_header(req, "Allow", "GET, DELETE");
         return vg_http_reply_error(req, 405, "METHOD_NOT_ALLOWED", "GET or DELETE");
     }
-    int64_t owner = who(st, req);
-    if (owner == REPLIED)
-        return 0;
     webhook_ep ep;
-    json_t *v = visible(st, req, owner, id, &ep);
+    json_t *v = endpoint_of(st, req, id, &ep);
     if (!v)
         return 0;
     if (strcmp(m, "GET") == 0)
@@ -262,11 +267,8 @@ static int h_action(vg_http_request *req, void *user)
 {
     webhook_state *st = user;
     const char *id = vg_http_param(req, "id"), *what = vg_http_param(req, "action");
-    int64_t owner = who(st, req);
-    if (owner == REPLIED)
-        return 0;
     webhook_ep ep;
-    json_t *v = visible(st, req, owner, id, &ep);
+    json_t *v = endpoint_of(st, req, id, &ep);
     if (!v)
         return 0;
     int64_t now = st->host->now_wall_ms(st->host);

@@ -1,45 +1,19 @@
 /* webhook: the webhook channel. It subscribes to delivery.requested (the
  * watch plugin's outbox, include/vigia/contract/delivery.h), keeps the rows
- * whose channel is "webhook" (their "to" is an endpoint id), and hands each
- * to its work queue: a worker builds the body in the endpoint's format,
- * signs it (Standard Webhooks), POSTs it once and publishes delivery.result.
+ * whose channel is "webhook" (their "to" is an endpoint id; include/vigia/
+ * channel.h does the queueing, the answer and the counts): a worker builds
+ * the body in the endpoint's format, signs it (Standard Webhooks) and POSTs
+ * it once.
  * Retrying is the outbox's job; this plugin keeps the endpoint's failure
  * record and disables an endpoint that failed for disable_after. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <vigia/contract/delivery.h>
 #include <vigia/contract/notifications.h>
 #include <vigia/contract/webhook.h>
 
-#include "email.h"
 #include "webhook_plugin.h"
-
-typedef struct webhook_job {
-    webhook_state *st;
-    json_t *payload;
-    bool test; /* a sample from POST /api/webhooks/{id}/test: no outbox row */
-    vg_job *job;
-} webhook_job;
-
-static const char *status_name(webhook_status s)
-{
-    return s == WEBHOOK_SENT    ? VG_DELIVERY_SENT
-           : s == WEBHOOK_RETRY ? VG_DELIVERY_RETRY
-           : s == WEBHOOK_GONE  ? VG_DELIVERY_GONE
-                                : VG_DELIVERY_FAILED;
-}
-
-static void publish_result(webhook_state *st, const char *key, webhook_status status,
-                           const char *error, int64_t retry_after_ms)
-{
-    int rc = vg_delivery_publish_result(st->host->bus, key, VG_WEBHOOK_CHANNEL, status_name(status),
-                                        error, retry_after_ms);
-    if (rc < 0)
-        VG_WARN(st->host, "cannot publish the result of %s (%d): the outbox will retry it", key,
-                rc);
-}
 
 /* The owner learns it from the operator's notification list (and the log);
  * a public endpoint's state also shows in its GET. */
@@ -63,15 +37,16 @@ static void tell_disabled(webhook_state *st, const webhook_ep *ep, const char *w
     json_decref(res);
 }
 
-static int job_stop(void *ctx) { return vg_job_cancelled(((webhook_job *)ctx)->job); }
+static int job_stop(void *ctx) { return vg_job_cancelled((vg_job *)ctx); }
 
 /* Build, sign and POST; the result in the contract's terms. */
-static webhook_status try_once(webhook_state *st, webhook_job *j, webhook_ep *ep, char *err,
-                               size_t errn, int64_t *retry_after)
+static webhook_status try_once(webhook_state *st, vg_channel_msg *m, webhook_ep *ep)
 {
-    const char *key = json_string_value(json_object_get(j->payload, "key"));
+    const char *key = m->key;
+    char *err = m->error;
+    size_t errn = sizeof m->error;
     int64_t now = st->host->now_wall_ms(st->host);
-    json_t *p = json_copy(j->payload);
+    json_t *p = json_copy((json_t *)m->payload);
     if (!p) {
         snprintf(err, errn, "out of memory");
         return WEBHOOK_RETRY;
@@ -109,9 +84,9 @@ static webhook_status try_once(webhook_state *st, webhook_job *j, webhook_ep *ep
                          .body = body,
                          .len = strlen(body),
                          .stop = job_stop,
-                         .ctx = j};
+                         .ctx = m->job};
     int http = 0;
-    webhook_status s = webhook_client_post(st->client, &post, &http, err, errn, retry_after);
+    webhook_status s = webhook_client_post(st->client, &post, &http, err, errn, &m->retry_after_ms);
     free(body);
     int64_t since = 0, done = st->host->now_wall_ms(st->host);
     if (webhook_store_outcome(&st->store, ep->id, s == WEBHOOK_SENT, http,
@@ -131,67 +106,37 @@ static webhook_status try_once(webhook_state *st, webhook_job *j, webhook_ep *ep
     return s;
 }
 
-/* A worker thread: one try, one result. */
-static int deliver(vg_job *job, void *user)
+/* The key goes into a header line: no control characters, a sane length. */
+static bool key_ok(const char *key)
 {
-    webhook_job *j = user;
-    webhook_state *st = j->st;
-    char err[768] = "";
-    int64_t retry_after = 0;
-    webhook_status status;
-    const char *key = json_string_value(json_object_get(j->payload, "key"));
-    const char *to = json_string_value(json_object_get(j->payload, "to"));
+    size_t n = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)key[i] < 0x20 || key[i] == 0x7f)
+            return false;
+    return n <= 200;
+}
+
+/* A worker thread (channel.h): one try. */
+static int webhook_deliver(vg_channel_msg *m, void *user)
+{
+    webhook_state *st = user;
+    if (!key_ok(m->key))
+        return vg_channel_say(m, WEBHOOK_FAILED,
+                              "key: at most 200 bytes without control characters (it is the "
+                              "webhook-id header)");
     webhook_ep *ep = malloc(sizeof *ep); /* ~4 KiB: off the worker's stack */
-    int found = ep ? webhook_store_get(&st->store, to ? to : "", ep) : -ENOMEM;
-    j->job = job;
-    if (vg_job_cancelled(job)) {
-        snprintf(err, sizeof err, "not sent: the server is stopping");
-        status = WEBHOOK_RETRY;
-    } else if (found == -ENOENT) {
-        snprintf(err, sizeof err, "no webhook endpoint '%.64s' (deleted)", to ? to : "");
-        status = WEBHOOK_GONE;
-    } else if (found < 0) {
-        snprintf(err, sizeof err, "cannot read the endpoint (%d)", found);
-        status = WEBHOOK_RETRY;
-    } else if (ep->disabled_ms && !j->test) {
-        snprintf(err, sizeof err, "the endpoint %s is disabled", ep->id);
-        status = WEBHOOK_FAILED;
-    } else {
-        status = try_once(st, j, ep, err, sizeof err, &retry_after);
-    }
-    free(ep);
-    atomic_fetch_add(status == WEBHOOK_SENT    ? &st->sent
-                     : status == WEBHOOK_RETRY ? &st->retry
-                     : status == WEBHOOK_GONE  ? &st->gone
-                                               : &st->failed,
-                     1);
-    if (status == WEBHOOK_SENT)
-        VG_DEBUG(st->host, "sent %s to %s", key, to);
+    int found = ep ? webhook_store_get(&st->store, m->to, ep) : -ENOMEM;
+    webhook_status status;
+    if (found == -ENOENT)
+        status = vg_channel_say(m, WEBHOOK_GONE, "no webhook endpoint '%.64s' (deleted)", m->to);
+    else if (found < 0)
+        status = vg_channel_say(m, WEBHOOK_RETRY, "cannot read the endpoint (%d)", found);
+    else if (ep->disabled_ms && m->from_outbox) /* a test message still goes */
+        status = vg_channel_say(m, WEBHOOK_FAILED, "the endpoint %s is disabled", ep->id);
     else
-        VG_WARN(st->host, "%s %s to %s: %s", status_name(status), key, to, err);
-    if (!j->test)
-        publish_result(st, key, status, err, retry_after);
-    return VG_JOB_DONE;
-}
-
-static void job_free(void *user)
-{
-    webhook_job *j = user;
-    json_decref(j->payload);
-    free(j);
-}
-
-static int submit(webhook_state *st, json_t *payload, bool test)
-{
-    webhook_job *j = calloc(1, sizeof *j);
-    if (!j) {
-        json_decref(payload);
-        return -ENOMEM;
-    }
-    j->st = st;
-    j->payload = payload;
-    j->test = test;
-    return st->host->workq_submit(st->q, deliver, j, job_free);
+        status = try_once(st, m, ep);
+    free(ep);
+    return status;
 }
 
 int webhook_send_test(webhook_state *st, const char *id, const char *lang)
@@ -203,41 +148,7 @@ int webhook_send_test(webhook_state *st, const char *id, const char *lang)
     if (!p)
         return -ENOMEM;
     json_object_set_new(p, "to", json_string(id));
-    return submit(st, p, true);
-}
-
-/* Bus thread: filter and queue, never block. */
-static void on_requested(const char *topic, const json_t *payload, void *user)
-{
-    (void)topic;
-    webhook_state *st = user;
-    const char *key = NULL;
-    int mine = vg_delivery_request_key(payload, VG_WEBHOOK_CHANNEL, &key);
-    if (mine <= 0) {
-        if (mine < 0)
-            VG_WARN(st->host, "%s without a key ignored: nobody could match its result",
-                    VG_DELIVERY_REQUESTED);
-        return;
-    }
-    /* The key goes into a header line: no control characters, a sane length. */
-    size_t n = strlen(key);
-    bool bad = n > 200;
-    for (size_t i = 0; i < n && !bad; i++)
-        bad = (unsigned char)key[i] < 0x20 || key[i] == 0x7f;
-    if (bad) {
-        publish_result(st, key, WEBHOOK_FAILED,
-                       "key: at most 200 bytes without control characters (it is the webhook-id "
-                       "header)",
-                       0);
-        return;
-    }
-    int rc = submit(st, json_incref((json_t *)payload), false);
-    if (rc < 0)
-        publish_result(st, key, WEBHOOK_RETRY,
-                       rc == -EAGAIN      ? "the webhook queue is full"
-                       : rc == -ESHUTDOWN ? "the webhook channel is stopping"
-                                          : "out of memory",
-                       rc == -EAGAIN ? 5000 : 0);
+    return vg_channel_submit(st->ch, p, 0);
 }
 
 static int m_status(const json_t *params, json_t **result, void *user)
@@ -247,12 +158,13 @@ static int m_status(const json_t *params, json_t **result, void *user)
     int64_t total = 0, disabled = 0, failing = 0;
     if (webhook_store_counts(&st->store, &total, &disabled, &failing) != 0)
         return -EIO;
+    vg_channel_counts c = vg_channel_get_counts(st->ch);
     *result = json_pack(
         "{s:i, s:{s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I}}", "v", VG_WEBHOOK_V, "endpoints", "total",
         (json_int_t)total, "disabled", (json_int_t)disabled, "failing", (json_int_t)failing,
-        "deliveries", "sent", (json_int_t)atomic_load(&st->sent), "retry",
-        (json_int_t)atomic_load(&st->retry), "failed", (json_int_t)atomic_load(&st->failed), "gone",
-        (json_int_t)atomic_load(&st->gone));
+        "deliveries", "sent", (json_int_t)c.by_status[WEBHOOK_SENT], "retry",
+        (json_int_t)c.by_status[WEBHOOK_RETRY], "failed", (json_int_t)c.by_status[WEBHOOK_FAILED],
+        "gone", (json_int_t)c.by_status[WEBHOOK_GONE]);
     return *result ? 0 : -ENOMEM;
 }
 
@@ -264,6 +176,7 @@ static int webhook_check_config(const vg_host *host, const vg_config *cfg)
 
 static void state_free(webhook_state *st)
 {
+    vg_channel_free(st->ch); /* stops the queue before what it uses goes */
     webhook_texts_free(st->texts);
     webhook_client_free(st->client);
     if (st->store.db)
@@ -287,25 +200,17 @@ static int webhook_init(const vg_host *host, const vg_config *cfg, void **out)
     if (rc == 0 && !(st->client = webhook_client_new(&st->s, ua)))
         rc = host->fail(host, "out of memory");
     if (rc == 0) {
-        vg_workq_opts o = VG_WORKQ_OPTS_INIT;
+        vg_channel_opts o = VG_CHANNEL_OPTS_INIT;
         o.threads = (int)st->s.threads;
         o.capacity = (int)st->s.queue;
-        o.submit_wait_ms = 0; /* submitted from the bus thread */
-        o.max_attempts = 1;   /* one try: the outbox retries */
-        o.drain_ms = host->shutdown_timeout_ms(host) / 2;
-        rc = host->workq_create(host, "webhook", &o, &st->q);
+        rc = vg_channel_register(host, VG_WEBHOOK_CHANNEL, webhook_deliver, st, &o, &st->ch);
     }
-    if (rc == 0 &&
-        (rc = vg_bus_subscribe(host->bus, VG_DELIVERY_REQUESTED, on_requested, st, NULL, NULL)) < 0)
-        rc = host->fail(host, "cannot subscribe to %s (%d)", VG_DELIVERY_REQUESTED, rc);
     if (rc == 0 &&
         (rc = vg_bus_register_method(host->bus, VG_WEBHOOK_M_STATUS, m_status, st, NULL)) < 0)
         rc = host->fail(host, "cannot register %s (%d)", VG_WEBHOOK_M_STATUS, rc);
     if (rc == 0)
         rc = webhook_http_register(st);
     if (rc != 0) {
-        if (st->q)
-            host->workq_stop(st->q);
         state_free(st);
         return rc;
     }
@@ -321,7 +226,7 @@ static int webhook_init(const vg_host *host, const vg_config *cfg, void **out)
 static void webhook_stop(void *state)
 {
     webhook_state *st = state;
-    st->host->workq_stop(st->q);
+    vg_channel_stop(st->ch);
 }
 
 static void webhook_destroy(void *state) { state_free(state); }

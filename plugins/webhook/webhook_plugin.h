@@ -4,7 +4,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
-#include <stdatomic.h>
+#include <vigia/channel.h>
 #include <vigia/vigia.h>
 
 #include "webhook.h"
@@ -20,7 +20,12 @@ typedef struct webhook_settings {
 int webhook_config_read(const vg_host *host, const vg_config *cfg, webhook_settings *s);
 
 /* The outcome of one try, as the delivery contract names it. */
-typedef enum { WEBHOOK_SENT, WEBHOOK_RETRY, WEBHOOK_FAILED, WEBHOOK_GONE } webhook_status;
+typedef enum {
+    WEBHOOK_SENT = VG_CHANNEL_SENT,
+    WEBHOOK_RETRY = VG_CHANNEL_RETRY,
+    WEBHOOK_FAILED = VG_CHANNEL_FAILED,
+    WEBHOOK_GONE = VG_CHANNEL_GONE
+} webhook_status;
 
 /* HTTP client: a pool of curl easy handles, so connections to the same
  * receiver are kept alive between deliveries. */
@@ -54,8 +59,7 @@ typedef struct webhook_state {
     webhook_store store;
     webhook_texts *texts;
     webhook_client *client;
-    vg_workq *q;
-    atomic_llong sent, retry, failed, gone, refused;
+    vg_channel *ch; /* queueing, answers and counts (channel.h) */
 } webhook_state;
 
 /* webhook_http.c: the management routes. */

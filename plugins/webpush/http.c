@@ -150,18 +150,29 @@ static int reply_bus_error(vg_http_request *req, int rc, json_t *result)
                                msg ? msg : "the subscription could not be stored");
 }
 
-static int h_subscribe(vg_http_request *req, void *user)
+/* The rate limit and the request of a subscribe or forget: the body (NULL
+ * once answered) and the watch's parameters {v, channel, address} (NULL
+ * when out of memory). */
+static json_t *begin(wp_http *h, vg_http_request *req, json_t **params)
 {
-    wp_http *h = user;
     if (over_limit(h, req))
-        return 0;
+        return NULL;
     char *address;
     json_t *in = read_request(h, req, &address);
     if (!in)
-        return 0;
-    json_t *params =
+        return NULL;
+    *params =
         json_pack("{s:i, s:s, s:s}", "v", VG_WATCH_V, "channel", "webpush", "address", address);
     free(address);
+    return in;
+}
+
+static int h_subscribe(vg_http_request *req, void *user)
+{
+    wp_http *h = user;
+    json_t *params = NULL, *in = begin(h, req, &params);
+    if (!in)
+        return 0;
     /* The same preferences an e-mail subscription takes; watch checks them. */
     static const char *const pass[] = {"target",   "kinds",       "lang",        "tz",
                                        "delivery", "quiet_hours", "min_severity"};
@@ -194,16 +205,12 @@ static int h_subscribe(vg_http_request *req, void *user)
 static int h_forget(vg_http_request *req, void *user)
 {
     wp_http *h = user;
-    if (over_limit(h, req))
-        return 0;
-    char *address;
-    json_t *in = read_request(h, req, &address);
+    json_t *params = NULL, *in = begin(h, req, &params);
     if (!in)
         return 0;
     json_decref(in);
-    json_t *params =
-        json_pack("{s:i, s:s, s:s}", "v", VG_WATCH_V, "channel", "webpush", "address", address);
-    free(address);
+    if (!params)
+        return vg_http_reply_error(req, 503, "UNAVAILABLE", "out of memory");
     json_t *result = NULL;
     int rc = vg_bus_call(h->host->bus, VG_WATCH_M_FORGET, params, &result);
     json_decref(params);

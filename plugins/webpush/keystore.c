@@ -74,7 +74,7 @@ static EVP_PKEY *from_db(const vg_host *host)
     if (!(fresh = wp_key_generate()) || wp_key_public(fresh, pub) < 0 ||
         !(pem = wp_key_to_pem(fresh)))
         goto out;
-    wp_b64url_encode(pub, WP_KEY_LEN, pub64);
+    base64_encode(pub, WP_KEY_LEN, pub64, BASE64_URL);
     what = "store the key";
     if ((rc = sqlite3_prepare_v2(db,
                                  "INSERT OR IGNORE INTO webpush_vapid"

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tmpl.h"
 #include "webpush.h"
 
 #define TITLE_MAX 160
@@ -17,37 +18,6 @@
 #define BODY_MAX 1200
 #define URL_MAX 1500
 #define LINES 4
-
-typedef struct label {
-    const char *key, *es, *en;
-} label;
-
-static const label kinds[] = {
-    {"down", "dejó de responder", "went down"},
-    {"degraded", "tiene recursos con fallas", "has failing resources"},
-    {"recovered", "vuelve a responder", "recovered"},
-    {"removed", "ya no está en el portal", "was removed from the portal"},
-    {"added", "apareció en el portal", "appeared on the portal"},
-    {"modified", "cambió sus metadatos", "changed its metadata"},
-    {"empty", "quedó sin recursos", "has no resources left"},
-};
-
-static const label statuses[] = {
-    {"up", "disponible", "up"},
-    {"down", "caído", "down"},
-    {"degraded", "degradado", "degraded"},
-    {"unknown", "desconocido", "unknown"},
-    {"empty", "sin recursos", "empty"},
-    {"removed", "eliminado", "removed"},
-};
-
-static const char *label_of(const label *t, size_t n, const char *key, int en)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(t[i].key, key) == 0)
-            return en ? t[i].en : t[i].es;
-    return key;
-}
 
 static const char *str(const json_t *o, const char *k)
 {
@@ -104,9 +74,8 @@ static void detail_line(char *buf, size_t n, const json_t *item, int en)
     const char *prev = str(item, "previous"), *cur = str(item, "current");
     if (*prev && *cur) {
         char change[160];
-        snprintf(change, sizeof change, "%s → %s",
-                 label_of(statuses, sizeof statuses / sizeof *statuses, prev, en),
-                 label_of(statuses, sizeof statuses / sizeof *statuses, cur, en));
+        snprintf(change, sizeof change, "%s → %s", tmpl_status_label(prev, en),
+                 tmpl_status_label(cur, en));
         if (*buf)
             append_cut(buf, n, " · ", 8);
         append_cut(buf, n, change, sizeof change);
@@ -122,13 +91,59 @@ static void topic_of(const json_t *item, char out[33])
     snprintf(key, sizeof key, "%s/%s", str(item, "portal"), str(d, "id"));
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)key, strlen(key), md);
-    wp_b64url_encode(md, 24, out);
+    base64_encode(md, 24, out, BASE64_URL);
 }
 
 static int url_ok(const char *u)
 {
     return (strncmp(u, "https://", 8) == 0 || strncmp(u, "http://", 7) == 0) &&
            strlen(u) <= URL_MAX;
+}
+
+/* One change: about one dataset, replaceable by the next one on it (its
+ * tag and topic). Returns the URL to open. */
+static const char *one_change(char *title, char *body, const json_t *first, int en, wp_message *out,
+                              char *tagbuf, size_t tagn)
+{
+    append_cut(title, TITLE_MAX + 8, en ? "“" : "«", 4);
+    append_cut(title, TITLE_MAX + 8, title_of(first), TITLE_MAX - 60);
+    append_cut(title, TITLE_MAX + 8, en ? "” " : "» ", 4);
+    append_cut(title, TITLE_MAX + 8, tmpl_kind_label(str(first, "kind"), en), 50);
+    detail_line(body, BODY_MAX + 8, first, en);
+    const json_t *d = json_object_get(first, "dataset");
+    snprintf(tagbuf, tagn, "vigia:%.100s:%.180s", str(first, "portal"), str(d, "id"));
+    topic_of(first, out->topic);
+    return url_ok(str(d, "url")) ? str(d, "url") : str(d, "vigia_url");
+}
+
+/* Several changes (or a digest): a count, then the first LINES. Returns
+ * the tag (one notice for all digests, one for all other groups). */
+static const char *many_changes(char *title, char *body, const char *kind, const json_t *items,
+                                json_int_t count, int en)
+{
+    snprintf(title, TITLE_MAX + 8,
+             strcmp(kind, "digest") == 0
+                 ? (en ? "Vigía digest: %lld changes" : "Resumen de Vigía: %lld cambios")
+                 : (en ? "Vigía: %lld changes in what you follow"
+                       : "Vigía: %lld cambios en lo que sigues"),
+             (long long)count);
+    for (size_t i = 0; i < json_array_size(items) && i < LINES; i++) {
+        const json_t *it = json_array_get(items, i);
+        char line[LINE_MAX_BYTES + 8] = "";
+        append_cut(line, sizeof line, title_of(it), 100);
+        append_cut(line, sizeof line, " ", 2);
+        append_cut(line, sizeof line, tmpl_kind_label(str(it, "kind"), en), 60);
+        if (*body)
+            append_cut(body, BODY_MAX + 8, "\n", 2);
+        append_cut(body, BODY_MAX + 8, line, LINE_MAX_BYTES);
+    }
+    if (count > LINES) {
+        char more[64];
+        snprintf(more, sizeof more, en ? "\n… and %lld more" : "\n… y %lld más",
+                 (long long)(count - LINES));
+        append_cut(body, BODY_MAX + 8, more, sizeof more);
+    }
+    return strcmp(kind, "digest") == 0 ? "vigia:digest" : "vigia:changes";
 }
 
 int wp_message_build(const json_t *req, const char *home, wp_message *out, char *err, size_t errn)
@@ -163,43 +178,10 @@ int wp_message_build(const json_t *req, const char *home, wp_message *out, char 
         if (strcmp(str(json_array_get(items, i), "kind"), "down") == 0)
             out->urgency = "high";
     if (count == 1 && strcmp(kind, "digest") != 0) {
-        /* One change: about one dataset, replaceable by the next one on it. */
-        append_cut(title, TITLE_MAX + 8, en ? "“" : "«", 4);
-        append_cut(title, TITLE_MAX + 8, title_of(first), TITLE_MAX - 60);
-        append_cut(title, TITLE_MAX + 8, en ? "” " : "» ", 4);
-        append_cut(title, TITLE_MAX + 8,
-                   label_of(kinds, sizeof kinds / sizeof *kinds, first_kind, en), 50);
-        detail_line(body, BODY_MAX + 8, first, en);
-        const json_t *d = json_object_get(first, "dataset");
-        url = url_ok(str(d, "url")) ? str(d, "url") : str(d, "vigia_url");
-        snprintf(tagbuf, sizeof tagbuf, "vigia:%.100s:%.180s", str(first, "portal"), str(d, "id"));
+        url = one_change(title, body, first, en, out, tagbuf, sizeof tagbuf);
         tag = tagbuf;
-        topic_of(first, out->topic);
     } else {
-        snprintf(title, TITLE_MAX + 8,
-                 strcmp(kind, "digest") == 0
-                     ? (en ? "Vigía digest: %lld changes" : "Resumen de Vigía: %lld cambios")
-                     : (en ? "Vigía: %lld changes in what you follow"
-                           : "Vigía: %lld cambios en lo que sigues"),
-                 (long long)count);
-        for (size_t i = 0; i < n && i < LINES; i++) {
-            const json_t *it = json_array_get(items, i);
-            char line[LINE_MAX_BYTES + 8] = "";
-            append_cut(line, sizeof line, title_of(it), 100);
-            append_cut(line, sizeof line, " ", 2);
-            append_cut(line, sizeof line,
-                       label_of(kinds, sizeof kinds / sizeof *kinds, str(it, "kind"), en), 60);
-            if (*body)
-                append_cut(body, BODY_MAX + 8, "\n", 2);
-            append_cut(body, BODY_MAX + 8, line, LINE_MAX_BYTES);
-        }
-        if (count > LINES) {
-            char more[64];
-            snprintf(more, sizeof more, en ? "\n… and %lld more" : "\n… y %lld más",
-                     (long long)(count - LINES));
-            append_cut(body, BODY_MAX + 8, more, sizeof more);
-        }
-        tag = strcmp(kind, "digest") == 0 ? "vigia:digest" : "vigia:changes";
+        tag = many_changes(title, body, kind, items, count, en);
     }
     if (!url_ok(url))
         url = home && url_ok(home) ? home : "/";

@@ -1,16 +1,16 @@
 /* webpush: the Web Push channel (RFC 8030, 8291, 8292). It subscribes to
  * delivery.requested (the watch plugin's outbox,
  * include/vigia/contract/delivery.h), keeps the rows whose channel is
- * "webpush" (their `to` is a browser's push subscription), and hands each to
- * its work queue: a worker builds the notification in the subscriber's
- * language, encrypts it for that browser, POSTs it to the browser's push
- * service with a VAPID signature and publishes delivery.result (sent, gone,
- * retry or failed). Retrying is the outbox's job. */
+ * "webpush" (their `to` is a browser's push subscription; include/vigia/
+ * channel.h does the queueing and the answer): a worker builds the
+ * notification in the subscriber's language, encrypts it for that browser
+ * and POSTs it to the browser's push service with a VAPID signature; sent,
+ * gone, retry or failed goes back as delivery.result. Retrying is the
+ * outbox's job. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <vigia/contract/delivery.h>
 #include <vigia/contract/webpush.h>
 
 #include "webpush_plugin.h"
@@ -21,33 +21,8 @@ typedef struct wp_state {
     EVP_PKEY *key;
     char pub64[96];
     wp_sender *send;
-    vg_workq *q;
+    vg_channel *ch;
 } wp_state;
-
-typedef struct wp_job {
-    wp_state *st;
-    json_t *payload;
-    vg_job *job; /* while it runs */
-} wp_job;
-
-static const char *status_name(wp_status s)
-{
-    return s == WP_SENT    ? VG_DELIVERY_SENT
-           : s == WP_RETRY ? VG_DELIVERY_RETRY
-           : s == WP_GONE  ? VG_DELIVERY_GONE
-                           : VG_DELIVERY_FAILED;
-}
-
-static void publish_result(wp_state *st, const json_t *p, wp_status status, const char *error,
-                           int64_t retry_after_ms)
-{
-    const char *key = json_string_value(json_object_get(p, "key"));
-    int rc = vg_delivery_publish_result(st->host->bus, key, VG_WEBPUSH_CHANNEL, status_name(status),
-                                        error, retry_after_ms);
-    if (rc < 0)
-        VG_WARN(st->host, "cannot publish the result of %s (%d): the outbox will retry it", key,
-                rc);
-}
 
 /* The portal's address for messages about several datasets: portal_url, or
  * the base of the manage link (the watch's public_url). */
@@ -65,22 +40,22 @@ static void home_of(const wp_state *st, const json_t *p, char *out, size_t n)
         snprintf(out, n, "%s", "");
 }
 
-static int job_stop(void *ctx) { return vg_job_cancelled(((wp_job *)ctx)->job); }
+static int job_stop(void *ctx) { return vg_job_cancelled((vg_job *)ctx); }
 
-static wp_status deliver_one(wp_job *j, vg_job *job, char *err, size_t errn, int64_t *retry_ms)
+/* A worker thread (channel.h): one try. */
+static int wp_deliver(vg_channel_msg *m, void *user)
 {
-    wp_state *st = j->st;
-    const json_t *p = j->payload;
-    const char *to = json_string_value(json_object_get(p, "to"));
+    wp_state *st = user;
+    const json_t *p = m->payload;
     const char *kind = json_string_value(json_object_get(p, "kind"));
-    if (kind && strcmp(kind, VG_DELIVERY_KIND_CONFIRM) == 0) {
-        snprintf(err, errn,
-                 "webpush has no confirmation message (the browser's permission is "
-                 "the consent)");
-        return WP_FAILED;
-    }
+    if (kind && strcmp(kind, VG_DELIVERY_KIND_CONFIRM) == 0)
+        return vg_channel_say(m, WP_FAILED,
+                              "webpush has no confirmation message (the browser's permission is "
+                              "the consent)");
+    char *err = m->error;
+    size_t errn = sizeof m->error;
     json_error_t je;
-    json_t *o = to ? st->host->json_parse(st->host, to, strlen(to), 0, &je) : NULL;
+    json_t *o = st->host->json_parse(st->host, m->to, strlen(m->to), 0, &je);
     wp_sub *sub = malloc(sizeof *sub);
     wp_status s = WP_FAILED;
     if (!sub) {
@@ -91,17 +66,16 @@ static wp_status deliver_one(wp_job *j, vg_job *job, char *err, size_t errn, int
     } else if (wp_sub_parse(o, st->s.insecure, sub, err, errn) == 0 &&
                wp_endpoint_allowed(sub->endpoint, st->s.hosts, err, errn) == 0) {
         char home[1024];
-        wp_message m;
+        wp_message msg;
         home_of(st, p, home, sizeof home);
-        if (wp_message_build(p, home, &m, err, errn) == 0) {
-            j->job = job;
-            wp_abort ab = {job_stop, j};
+        if (wp_message_build(p, home, &msg, err, errn) == 0) {
+            wp_abort ab = {job_stop, m->job};
             int64_t now = st->host->now_mono_ms(st->host);
-            int64_t deadline = vg_job_deadline_ms(job);
+            int64_t deadline = vg_job_deadline_ms(m->job);
             int64_t budget = deadline == INT64_MAX ? INT64_MAX : deadline - now;
-            s = wp_send(st->send, sub, &m, st->host->now_wall_ms(st->host) / 1000, budget, &ab, err,
-                        errn, retry_ms);
-            wp_message_free(&m);
+            s = wp_send(st->send, sub, &msg, st->host->now_wall_ms(st->host) / 1000, budget, &ab,
+                        err, errn, &m->retry_after_ms);
+            wp_message_free(&msg);
         } else if (strcmp(err, "out of memory") == 0) {
             s = WP_RETRY;
         }
@@ -109,63 +83,6 @@ static wp_status deliver_one(wp_job *j, vg_job *job, char *err, size_t errn, int
     free(sub);
     json_decref(o);
     return s;
-}
-
-/* A worker thread: one try, one result. */
-static int deliver(vg_job *job, void *user)
-{
-    wp_job *j = user;
-    wp_state *st = j->st;
-    char err[512] = "";
-    int64_t retry_ms = 0;
-    wp_status status;
-    if (vg_job_cancelled(job)) {
-        snprintf(err, sizeof err, "not sent: the server is stopping");
-        status = WP_RETRY;
-    } else {
-        status = deliver_one(j, job, err, sizeof err, &retry_ms);
-    }
-    const char *key = json_string_value(json_object_get(j->payload, "key"));
-    if (status == WP_SENT)
-        VG_DEBUG(st->host, "sent %s", key);
-    else
-        VG_WARN(st->host, "%s %s: %s", status_name(status), key, err);
-    publish_result(st, j->payload, status, err, retry_ms);
-    return VG_JOB_DONE;
-}
-
-static void job_free(void *user)
-{
-    wp_job *j = user;
-    json_decref(j->payload);
-    free(j);
-}
-
-/* Bus thread: filter and queue, never block. */
-static void on_requested(const char *topic, const json_t *payload, void *user)
-{
-    (void)topic;
-    wp_state *st = user;
-    const char *key = NULL;
-    int mine = vg_delivery_request_key(payload, VG_WEBPUSH_CHANNEL, &key);
-    if (mine <= 0) {
-        if (mine < 0)
-            VG_WARN(st->host, "%s without a key ignored: nobody could match its result",
-                    VG_DELIVERY_REQUESTED);
-        return;
-    }
-    wp_job *j = malloc(sizeof *j);
-    if (!j)
-        return; /* the outbox's lease makes it a retry */
-    j->st = st;
-    j->job = NULL;
-    j->payload = json_incref((json_t *)payload);
-    int rc = st->host->workq_submit(st->q, deliver, j, job_free);
-    if (rc < 0)
-        publish_result(st, payload, WP_RETRY,
-                       rc == -EAGAIN ? "the webpush queue is full"
-                                     : "the webpush channel is stopping",
-                       rc == -EAGAIN ? 5000 : 0);
 }
 
 int wp_config_read(const vg_host *host, const vg_config *cfg, wp_settings *s)
@@ -237,6 +154,7 @@ static int wp_check_config(const vg_host *host, const vg_config *cfg)
 
 static void state_free(wp_state *st)
 {
+    vg_channel_free(st->ch); /* stops the queue before what it uses goes */
     wp_sender_free(st->send);
     EVP_PKEY_free(st->key);
     wp_settings_free(&st->s);
@@ -256,27 +174,17 @@ static int wp_init(const vg_host *host, const vg_config *cfg, void **out)
     if (rc == 0 && wp_key_public(st->key, pub) < 0)
         rc = host->fail(host, "the VAPID key has no public point");
     if (rc == 0) {
-        wp_b64url_encode(pub, WP_KEY_LEN, st->pub64);
+        base64_encode(pub, WP_KEY_LEN, st->pub64, BASE64_URL);
         if (!(st->send = wp_sender_new(st->key, st->pub64, &st->s)))
             rc = host->fail(host, "out of memory");
     }
     if (rc == 0 && (rc = wp_http_register(host, &st->s, st->pub64)) < 0)
         rc = host->fail(host, "cannot register the /api/push routes (%d)", rc);
     if (rc == 0) {
-        vg_workq_opts o = VG_WORKQ_OPTS_INIT;
+        vg_channel_opts o = VG_CHANNEL_OPTS_INIT;
         o.threads = (int)st->s.threads;
         o.capacity = (int)st->s.queue;
-        o.submit_wait_ms = 0; /* submitted from the bus thread */
-        o.max_attempts = 1;   /* one try: the outbox retries */
-        o.drain_ms = host->shutdown_timeout_ms(host) / 2;
-        rc = host->workq_create(host, "webpush", &o, &st->q);
-    }
-    if (rc == 0) {
-        rc = vg_bus_subscribe(host->bus, VG_DELIVERY_REQUESTED, on_requested, st, NULL, NULL);
-        if (rc < 0) {
-            host->workq_stop(st->q);
-            rc = host->fail(host, "cannot subscribe to %s (%d)", VG_DELIVERY_REQUESTED, rc);
-        }
+        rc = vg_channel_register(host, VG_WEBPUSH_CHANNEL, wp_deliver, st, &o, &st->ch);
     }
     if (rc != 0) {
         state_free(st);
@@ -297,7 +205,7 @@ static void wp_stop(void *state)
     wp_state *st = state;
     /* Jobs still running when the drain ends see vg_job_cancelled() and
      * their transfer is aborted from the progress callback. */
-    st->host->workq_stop(st->q);
+    vg_channel_stop(st->ch);
 }
 
 static void wp_destroy(void *state)

@@ -224,6 +224,80 @@ static void clean(char *s)
             *s = ' ';
 }
 
+/* RFC 8030/8291/8292 request headers: VAPID, encoding, TTL, urgency, topic. */
+static struct curl_slist *push_headers(const wp_sender *x, const wp_message *m, const char *auth)
+{
+    struct curl_slist *hs = NULL;
+    char line[96];
+    hs = curl_slist_append(hs, auth);
+    hs = curl_slist_append(hs, "Content-Type: application/octet-stream");
+    hs = curl_slist_append(hs, "Content-Encoding: aes128gcm");
+    snprintf(line, sizeof line, "TTL: %ld", x->ttl_s);
+    hs = curl_slist_append(hs, line);
+    snprintf(line, sizeof line, "Urgency: %s", m->urgency);
+    hs = curl_slist_append(hs, line);
+    if (m->topic[0]) {
+        snprintf(line, sizeof line, "Topic: %s", m->topic);
+        hs = curl_slist_append(hs, line);
+    }
+    return curl_slist_append(hs, "Expect:"); /* no 100-continue round trip */
+}
+
+static void set_request(CURL *c, const wp_sender *x, const char *endpoint,
+                        const unsigned char *body, size_t blen, struct curl_slist *hs, answer *a,
+                        long timeout)
+{
+    curl_easy_reset(c); /* keeps the connection, forgets the last request */
+    curl_easy_setopt(c, CURLOPT_URL, endpoint);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, x->connect_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, a);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, a);
+    if (*x->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, x->ca_file);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, a);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "Vigia-webpush/1");
+}
+
+/* The push service's answer in the contract's terms (RFC 8030 section 8). */
+static wp_status classify(CURLcode rc, long status, const answer *a, const char *name,
+                          int64_t now_s, char *err, size_t errn, int64_t *retry_ms)
+{
+    if (rc != CURLE_OK && a->refused[0]) {
+        snprintf(err, errn, "%s: refused to connect to %s (not a public address)", name,
+                 a->refused);
+        return WP_FAILED;
+    }
+    if (rc != CURLE_OK) {
+        snprintf(err, errn, "%s: %s", name, curl_easy_strerror(rc));
+        return WP_RETRY;
+    }
+    if (status >= 200 && status < 300)
+        return WP_SENT;
+    snprintf(err, errn, "%s answered %ld%s%.200s", name, status, a->body_len ? ": " : "", a->body);
+    if (status == 404 || status == 410)
+        return WP_GONE;
+    if (status == 429 || status >= 500) {
+        *retry_ms = retry_after_ms(a->retry_after, now_s);
+        return WP_RETRY;
+    }
+    return WP_FAILED; /* 400 bad request, 401/403 VAPID refused, 413 too large */
+}
+
 wp_status wp_send(wp_sender *x, const wp_sub *sub, const wp_message *m, int64_t now_s,
                   int64_t budget_ms, const wp_abort *ab, char *err, size_t errn, int64_t *retry_ms)
 {
@@ -241,77 +315,23 @@ wp_status wp_send(wp_sender *x, const wp_sub *sub, const wp_message *m, int64_t 
     char *auth = NULL;
     CURL *c = checkout(x, name, now_s, &auth);
     struct curl_slist *hs = NULL;
-    char line[96];
     wp_status result = WP_RETRY;
     if (!c || !auth) {
         snprintf(err, errn, "out of memory (or the VAPID signature failed)");
-        goto out;
-    }
-    hs = curl_slist_append(hs, auth);
-    hs = curl_slist_append(hs, "Content-Type: application/octet-stream");
-    hs = curl_slist_append(hs, "Content-Encoding: aes128gcm");
-    snprintf(line, sizeof line, "TTL: %ld", x->ttl_s);
-    hs = curl_slist_append(hs, line);
-    snprintf(line, sizeof line, "Urgency: %s", m->urgency);
-    hs = curl_slist_append(hs, line);
-    if (m->topic[0]) {
-        snprintf(line, sizeof line, "Topic: %s", m->topic);
-        hs = curl_slist_append(hs, line);
-    }
-    hs = curl_slist_append(hs, "Expect:"); /* no 100-continue round trip */
-    answer a = {.ab = ab, .insecure = x->insecure};
-    long timeout = x->timeout_ms;
-    if (budget_ms < timeout)
-        timeout = budget_ms < 100 ? 100 : (long)budget_ms;
-    curl_easy_reset(c); /* keeps the connection, forgets the last request */
-    curl_easy_setopt(c, CURLOPT_URL, sub->endpoint);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, (const char *)body);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)blen);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https,http");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, x->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &a);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &a);
-    if (*x->ca_file)
-        curl_easy_setopt(c, CURLOPT_CAINFO, x->ca_file);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &a);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "Vigia-webpush/1");
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_reset(c); /* no pointer to this stack frame stays in the kept handle */
-    clean(a.body);
-    if (rc != CURLE_OK && a.refused[0]) {
-        snprintf(err, errn, "%s: refused to connect to %s (not a public address)", name, a.refused);
-        result = WP_FAILED;
-    } else if (rc != CURLE_OK) {
-        snprintf(err, errn, "%s: %s", name, curl_easy_strerror(rc));
-        result = WP_RETRY;
-    } else if (status >= 200 && status < 300) {
-        result = WP_SENT;
     } else {
-        snprintf(err, errn, "%s answered %ld%s%.200s", name, status, a.body_len ? ": " : "",
-                 a.body);
-        if (status == 404 || status == 410)
-            result = WP_GONE;
-        else if (status == 429 || status >= 500) {
-            result = WP_RETRY;
-            *retry_ms = retry_after_ms(a.retry_after, now_s);
-        } else
-            result = WP_FAILED; /* 400 bad request, 401/403 VAPID refused, 413 too large */
+        hs = push_headers(x, m, auth);
+        answer a = {.ab = ab, .insecure = x->insecure};
+        long timeout = x->timeout_ms;
+        if (budget_ms < timeout)
+            timeout = budget_ms < 100 ? 100 : (long)budget_ms;
+        set_request(c, x, sub->endpoint, body, blen, hs, &a, timeout);
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_reset(c); /* no pointer to this stack frame stays in the kept handle */
+        clean(a.body);
+        result = classify(rc, status, &a, name, now_s, err, errn, retry_ms);
     }
-out:
     curl_slist_free_all(hs);
     free(auth);
     free(body);

@@ -64,15 +64,26 @@ int wp_sub_parse(const json_t *o, int insecure_loopback, wp_sub *out, char *err,
         return fail(err, errn, "subscription.endpoint: needs a host (and no user:password@)");
     if (!json_is_object(keys) || !p256dh || !auth)
         return fail(err, errn, "subscription.keys: needs p256dh and auth (base64url strings)");
-    if (wp_b64url_decode(p256dh, out->p256dh, WP_KEY_LEN) != WP_KEY_LEN || out->p256dh[0] != 0x04)
-        return fail(err, errn,
-                    "subscription.keys.p256dh: an uncompressed P-256 point (65 bytes, base64url)");
+    char why[96] = "";
+    if (base64_decode(p256dh, strlen(p256dh), out->p256dh, WP_KEY_LEN, BASE64_ANY, why,
+                      sizeof why) != WP_KEY_LEN ||
+        out->p256dh[0] != 0x04) {
+        snprintf(err, errn,
+                 "subscription.keys.p256dh: an uncompressed P-256 point (65 bytes, base64url)%s%s",
+                 *why ? ": " : "", why);
+        return -1;
+    }
     EVP_PKEY *k = wp_key_from_raw(NULL, out->p256dh);
     if (!k)
         return fail(err, errn, "subscription.keys.p256dh: not a point on P-256");
     EVP_PKEY_free(k);
-    if (wp_b64url_decode(auth, out->auth, WP_AUTH_LEN) != WP_AUTH_LEN)
-        return fail(err, errn, "subscription.keys.auth: 16 bytes, base64url");
+    *why = 0;
+    if (base64_decode(auth, strlen(auth), out->auth, WP_AUTH_LEN, BASE64_ANY, why, sizeof why) !=
+        WP_AUTH_LEN) {
+        snprintf(err, errn, "subscription.keys.auth: 16 bytes, base64url%s%s", *why ? ": " : "",
+                 why);
+        return -1;
+    }
     memcpy(out->endpoint, ep, n + 1);
     return 0;
 }
@@ -139,8 +150,8 @@ int wp_addr_public(int family, const unsigned char *a)
 char *wp_sub_canonical(const wp_sub *s)
 {
     char p[96], a[32];
-    wp_b64url_encode(s->p256dh, WP_KEY_LEN, p);
-    wp_b64url_encode(s->auth, WP_AUTH_LEN, a);
+    base64_encode(s->p256dh, WP_KEY_LEN, p, BASE64_URL);
+    base64_encode(s->auth, WP_AUTH_LEN, a, BASE64_URL);
     json_t *o =
         json_pack("{s:s, s:{s:s, s:s}}", "endpoint", s->endpoint, "keys", "auth", a, "p256dh", p);
     char *out = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;

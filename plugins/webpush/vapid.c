@@ -28,9 +28,9 @@ int wp_origin(const char *url, char *out, size_t n)
 
 static char *b64_of(const unsigned char *p, size_t n)
 {
-    char *s = malloc(wp_b64url_len(n) + 1);
+    char *s = malloc(base64_encoded_len(n, BASE64_URL) + 1);
     if (s)
-        wp_b64url_encode(p, n, s);
+        base64_encode(p, n, s, BASE64_URL);
     return s;
 }
 
@@ -69,7 +69,7 @@ char *wp_vapid_jwt(EVP_PKEY *key, const char *aud, int64_t exp, const char *sub)
     char *jwt = NULL;
     if (h64 && c64) {
         size_t hl = strlen(h64), cl = strlen(c64);
-        size_t sl = wp_b64url_len(64);
+        size_t sl = base64_encoded_len(64, BASE64_URL);
         unsigned char sig[64];
         jwt = malloc(hl + 1 + cl + 1 + sl + 1);
         if (jwt) {
@@ -78,7 +78,7 @@ char *wp_vapid_jwt(EVP_PKEY *key, const char *aud, int64_t exp, const char *sub)
             memcpy(jwt + hl + 1, c64, cl + 1);
             if (sign_es256(key, jwt, hl + 1 + cl, sig) == 0) {
                 jwt[hl + 1 + cl] = '.';
-                wp_b64url_encode(sig, 64, jwt + hl + 1 + cl + 1);
+                base64_encode(sig, 64, jwt + hl + 1 + cl + 1, BASE64_URL);
             } else {
                 free(jwt);
                 jwt = NULL;

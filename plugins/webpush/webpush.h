@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base64.h"
+
 #define WP_KEY_LEN 65  /* an uncompressed P-256 point: 0x04 || X || Y */
 #define WP_AUTH_LEN 16 /* the subscription's auth secret */
 #define WP_SALT_LEN 16 /* RFC 8188 salt */
@@ -21,14 +23,9 @@
 #define WP_MAX_PLAINTEXT (4096 - WP_HEADER_LEN - 1 - 16)
 #define WP_ENDPOINT_MAX 2048
 
-/* ---- base64url (RFC 4648 section 5), no padding ---- */
-/* Encoded length of n bytes (without the NUL). */
-size_t wp_b64url_len(size_t n);
-/* Writes the encoding and a NUL into out (wp_b64url_len(n) + 1 bytes). */
-void wp_b64url_encode(const unsigned char *in, size_t n, char *out);
-/* Decodes base64url or base64 (padding optional); -1 on a bad character,
- * a bad length, or more than `max` bytes. Returns the byte count. */
-long wp_b64url_decode(const char *in, unsigned char *out, size_t max);
+/* base64url (RFC 4648 section 5, no padding) for every key, JWT part and
+ * p256dh/auth value: lib/base64 with BASE64_URL; decoding takes either
+ * alphabet and padding (BASE64_ANY), as browsers and libraries hand out both. */
 
 /* ---- keys ---- */
 /* A P-256 key pair from raw bytes: `priv` (32) may be NULL (public only);

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <vigia/channel.h>
 #include <vigia/vigia.h>
 
 #include "webpush.h"
@@ -29,7 +30,12 @@ void wp_settings_free(wp_settings *s);
 EVP_PKEY *wp_keystore_load(const vg_host *host, const vg_config *cfg, const wp_settings *s);
 
 /* The result of one try, as the delivery contract names it. */
-typedef enum { WP_SENT, WP_RETRY, WP_FAILED, WP_GONE } wp_status;
+typedef enum {
+    WP_SENT = VG_CHANNEL_SENT,
+    WP_RETRY = VG_CHANNEL_RETRY,
+    WP_FAILED = VG_CHANNEL_FAILED,
+    WP_GONE = VG_CHANNEL_GONE
+} wp_status;
 
 /* Sends to push services: one curl handle kept per push-service origin (and
  * its VAPID header, renewed before it expires), so each service sees one

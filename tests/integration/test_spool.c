@@ -1,8 +1,10 @@
-/* The out-of-tree spool example (blocking I/O through a work queue) in the
- * real binary, observed with the installed test kit (the probe plugin):
+/* The out-of-tree examples in the real binary, observed with the installed
+ * test kit (the probe plugin). The spool (blocking I/O through a work queue):
  * every event becomes one line, in order; at SIGTERM the queue drains and
  * every event is accounted for; an unwritable file is retried with backoff
- * and then given up; the probe refuses to start without its key. */
+ * and then given up; the probe refuses to start without its key. The
+ * channel example (a delivery channel through channel.h) answers each of its
+ * rows with the contract's statuses. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,6 +190,104 @@ static void test_probe_refuses_without_key(void **state)
     vgt_server_cleanup(&s);
 }
 
+static void publish_request(vgt_server *s, const char *channel, const char *key, const char *to)
+{
+    char body[400];
+    snprintf(body, sizeof body,
+             "{\"topic\":\"delivery.requested\",\"payload\":{\"v\":1,\"channel\":\"%s\","
+             "\"key\":\"%s\",\"to\":\"%s\",\"kind\":\"alert\",\"items\":[]}}",
+             channel, key, to);
+    vgt_response r;
+    assert_int_equal(vgt_post_json(s, "/api/_probe/publish", body, &r), 0);
+    if (r.status != 200)
+        fail_msg("publish: %ld %s", r.status, r.body);
+    vgt_response_free(&r);
+}
+
+/* The result the channel published for `key` (new reference), or NULL. */
+static json_t *result_for(vgt_server *s, const char *key)
+{
+    json_t *j = get_json(s, "/api/_probe/events?topic=delivery.result");
+    json_t *found = NULL, *ev;
+    size_t i;
+    json_array_foreach (json_object_get(j, "events"), i, ev) {
+        json_t *p = json_object_get(ev, "payload");
+        const char *k = json_string_value(json_object_get(p, "key"));
+        if (k && strcmp(k, key) == 0)
+            found = json_incref(p);
+    }
+    json_decref(j);
+    return found;
+}
+
+/* Built as an outside author would, with the README's pkg-config recipe, into
+ * a plugin directory of its own next to the probe. */
+static void build_channel_example(char *plugdir, size_t n)
+{
+    static char cmd[2048]; /* off the stack: the caller holds a vgt_server */
+    snprintf(plugdir, n, "%s/channel", tmpdir);
+    snprintf(cmd, sizeof cmd,
+             "set -e; PKG_CONFIG_PATH=$(find '%s' -name pkgconfig -type d | head -1); export "
+             "PKG_CONFIG_PATH; mkdir -p '%s'; cc -std=c11 -Wall -Wextra -Werror -shared -fPIC "
+             "$(pkg-config --cflags vigia) -o '%s/inbox.so' '%s/examples/channel-plugin/inbox.c' "
+             "$(pkg-config --libs vigia) -Wl,-z,defs; cp '%s/probe.so' '%s/probe.so'",
+             getenv("SDK_STAGE"), plugdir, plugdir, getenv("VIGIA_SOURCE_DIR"),
+             getenv("SPOOL_PLUGIN_DIR"), plugdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* alice's inbox holds k1 only: k3 was the e-mail channel's. */
+static void check_inbox(const char *dir)
+{
+    static char file[400], line[1024]; /* off the stack: the caller holds a vgt_server */
+    snprintf(file, sizeof file, "%s/alice.jsonl", dir);
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "\"key\":\"k1\""));
+    assert_null(fgets(line, sizeof line, f));
+    fclose(f);
+}
+
+/* The channel example (examples/channel-plugin, built against the installed
+ * SDK through include/vigia/channel.h): its rows are written and answered
+ * with the contract's statuses; other channels' rows and keyless ones are
+ * left alone. */
+static void test_channel_example(void **state)
+{
+    (void)state;
+    char plugdir[300], dir[300], extra[700];
+    build_channel_example(plugdir, sizeof plugdir);
+    setenv("VIGIA_PLUGIN_DIR", plugdir, 1);
+    snprintf(dir, sizeof dir, "%s/inbox", tmpdir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(extra, sizeof extra, "[probe]\nenabled_for_tests = true\n[inbox]\ndir = %s\n", dir);
+    vgt_server s;
+    assert_int_equal(vgt_server_start(&s, "probe, inbox", NULL, extra), 0);
+    publish_request(&s, "inbox", "k1", "alice");
+    publish_request(&s, "inbox", "k2", "Bad/name");
+    publish_request(&s, "email", "k3", "alice");
+    publish_request(&s, "inbox", "", "alice");
+    probe_wait w = {&s, "delivery.result", 2};
+    assert_true(vgt_wait_until(probe_has, &w, 10000));
+    json_t *r1 = result_for(&s, "k1"), *r2 = result_for(&s, "k2");
+    assert_non_null(r1);
+    assert_non_null(r2);
+    assert_string_equal(json_string_value(json_object_get(r1, "status")), "sent");
+    assert_string_equal(json_string_value(json_object_get(r1, "channel")), "inbox");
+    assert_int_equal(json_integer_value(json_object_get(r1, "v")), 1);
+    assert_null(json_object_get(r1, "error"));
+    assert_string_equal(json_string_value(json_object_get(r2, "status")), "failed");
+    assert_non_null(strstr(json_string_value(json_object_get(r2, "error")), "found 'Bad/name'"));
+    json_decref(r1);
+    json_decref(r2);
+    check_inbox(dir);
+    assert_true(vgt_log_contains(&s, "delivery.requested without a key ignored"));
+    assert_int_equal(probe_count(&s, "delivery.result"), 2);
+    assert_int_equal(vgt_server_stop_clean(&s), 0);
+    setenv("VIGIA_PLUGIN_DIR", getenv("SPOOL_PLUGIN_DIR"), 1);
+}
+
 /* The README's pkg-config recipe builds a module the server loads. */
 static void test_pkgconfig_recipe(void **state)
 {
@@ -224,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_unwritable_file_is_retried_then_given_up),
         cmocka_unit_test(test_probe_refuses_without_key),
         cmocka_unit_test(test_pkgconfig_recipe),
+        cmocka_unit_test(test_channel_example),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

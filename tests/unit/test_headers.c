@@ -18,6 +18,7 @@ int header_export_compiles(void);
 int header_json_compiles(void);
 int header_workq_compiles(void);
 int header_tz_compiles(void);
+int header_channel_compiles(void);
 
 static void test_each_header_alone(void **state)
 {
@@ -25,8 +26,8 @@ static void test_each_header_alone(void **state)
     assert_int_equal(header_vigia_compiles() + header_plugin_compiles() + header_bus_compiles() +
                          header_http_compiles() + header_log_compiles() + header_config_compiles() +
                          header_export_compiles() + header_json_compiles() +
-                         header_workq_compiles() + header_tz_compiles(),
-                     10);
+                         header_workq_compiles() + header_tz_compiles() + header_channel_compiles(),
+                     11);
 #ifdef CIVETWEB_HEADER_INCLUDED
     fail_msg("a public header pulled in civetweb.h");
 #endif

@@ -22,14 +22,14 @@ static char *render(const char *text, const char *schema_json, const char *ctx_j
     json_t *ctx = json_loads(ctx_json, 0, NULL);
     assert_non_null(schema);
     assert_non_null(ctx);
-    email_tmpl *t = email_tmpl_compile("t.txt", text, schema, html, err, errn);
+    tmpl_template *t = tmpl_compile("t.txt", text, schema, html, err, errn);
     char *out = NULL;
     if (t) {
-        email_buf b = {0};
-        email_tmpl_render(t, ctx, &b);
-        out = email_buf_take(&b, NULL);
+        tmpl_buf b = {0};
+        tmpl_render(t, ctx, &b);
+        out = tmpl_buf_take(&b, NULL);
     }
-    email_tmpl_free(t);
+    tmpl_free(t);
     json_decref(schema);
     json_decref(ctx);
     return out;
@@ -94,13 +94,13 @@ static void test_tmpl_errors(void **state)
 static void test_qp(void **state)
 {
     (void)state;
-    email_buf b = {0};
+    tmpl_buf b = {0};
     char line[300];
     memset(line, 'a', 200);
     line[200] = '\0';
     strcat(line, " = ñ \nsecond\n");
     email_qp_encode(&b, line, strlen(line));
-    char *s = email_buf_take(&b, NULL);
+    char *s = tmpl_buf_take(&b, NULL);
     /* Lines of at most 76 with soft breaks, '=' and UTF-8 encoded, a
      * trailing space encoded, CRLF only. */
     for (char *p = s, *nl; (nl = strstr(p, "\r\n")); p = nl + 2)
@@ -116,7 +116,7 @@ static void test_qp(void **state)
 static void test_header_words(void **state)
 {
     (void)state;
-    email_buf b = {0};
+    tmpl_buf b = {0};
     email_header_text(&b, "Plain subject", 9);
     email_header_text(&b, "|", 0);
     /* Long non-ASCII: several encoded-words of <= 75, folded, no UTF-8
@@ -125,7 +125,7 @@ static void test_header_words(void **state)
                       "Camión «Presupuesto» caído: año 2026, región de Ñuble, información "
                       "pública y más",
                       9);
-    char *s = email_buf_take(&b, NULL);
+    char *s = tmpl_buf_take(&b, NULL);
     assert_true(strncmp(s, "Plain subject|=?UTF-8?B?", 24) == 0);
     int words = 0;
     for (char *p = strstr(s, "=?UTF-8?B?"); p; p = strstr(p + 1, "=?UTF-8?B?")) {
@@ -243,7 +243,7 @@ static void test_builtin_templates(void **state)
     email_templates *ts = email_templates_load(NULL, err, sizeof err);
     assert_non_null(ts);
     json_t *p = json_loads(payload_json, 0, NULL);
-    json_t *ctx = email_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
+    json_t *ctx = tmpl_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
     assert_non_null(ctx);
     char *subject, *text, *html;
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
@@ -268,7 +268,7 @@ static void test_builtin_templates(void **state)
     json_object_set_new(json_object_get(p, "links"), "confirm",
                         json_string("https://vigia.example.org/api/confirm/c"));
     json_decref(ctx);
-    ctx = email_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
+    ctx = tmpl_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
     assert_string_equal(subject, "[Vigía] Confirm your subscription");
     assert_non_null(strstr(text, "https://vigia.example.org/api/confirm/c"));
@@ -306,7 +306,7 @@ static void test_templates_dir(void **state)
     json_t *p = json_loads(payload_json, 0, NULL);
     json_object_set_new(p, "lang", json_string("en"));
     json_object_set_new(p, "kind", json_string("digest"));
-    json_t *ctx = email_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
+    json_t *ctx = tmpl_context_build(&vgt_tz_host, p, 1796083990, 50, err, sizeof err);
     char *subject, *text, *html;
     assert_int_equal(email_templates_render(ts, ctx, &subject, &text, &html, err, sizeof err), 0);
     assert_string_equal(text, "Mine: 3\n");

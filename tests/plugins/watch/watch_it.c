@@ -496,7 +496,9 @@ static void kill9_loses_no_delivery(void **state)
             break;
         sleep_ms(100);
     }
-    assert_int_equal(json_array_size(ev), N);
+    /* more than N when the machine is so slow that the first leases (3 s)
+     * ran out while the last subscriptions came in: those were asked again */
+    assert_true(json_array_size(ev) >= N);
     json_decref(ev);
     assert_true(WIFSIGNALED(vgt_server_signal(&s2, SIGKILL)));
     assert_int_equal(vgt_server_restart(&s2), 0);

@@ -133,14 +133,17 @@ static void outbox_groups_settles_and_dead_letters(void **state)
     sqlite3_finalize(s);
     /* leased twice (the plugin does this), answered retry twice: dead */
     assert_int_equal(watch_exec(&w, "UPDATE watch_outbox SET state='leased', attempts=1"), 0);
-    assert_int_equal(watch_outbox_result(&w, key, "retry", "421", 0, 3000, &oo), 0);
+    assert_int_equal(
+        watch_box_result(&w, &watch_box_subscribers, key, "retry", "421", 0, 3000, &oo), 0);
     assert_int_equal(watch_exec(&w, "UPDATE watch_outbox SET state='leased', attempts=2"), 0);
-    assert_int_equal(watch_outbox_result(&w, key, "retry", "421", 0, 3000, &oo), 0);
+    assert_int_equal(
+        watch_box_result(&w, &watch_box_subscribers, key, "retry", "421", 0, 3000, &oo), 0);
     sqlite3_prepare_v2(w.db, "SELECT state FROM watch_outbox", -1, &s, NULL);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(s, 0), "dead");
     sqlite3_finalize(s);
-    assert_int_equal(watch_outbox_result(&w, "nope", "sent", NULL, 0, 3000, &oo), -ENOENT);
+    assert_int_equal(
+        watch_box_result(&w, &watch_box_subscribers, "nope", "sent", NULL, 0, 3000, &oo), -ENOENT);
     /* the pending table is empty now: the next message must get a key of its
      * own (its lowest item id once restarted at 1 and repeated a sent key) */
     assert_int_equal(watch_match_events(&w, topics, payloads, 1, 4000, &mo), 1);

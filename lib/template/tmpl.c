@@ -1,4 +1,4 @@
-/* A small mustache-like template language, written once for the mails:
+/* A small mustache-like template language (mails, chat messages):
  *   {{name}}, {{a.b}}        a value (HTML-escaped in .html templates)
  *   {{#name}}..{{/name}}     a section: once per element of an array, once
  *                            (inside the object) for an object, once for any
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "email.h"
+#include "tmpl.h"
 
 #define MAX_DEPTH 16
 
@@ -26,14 +26,14 @@ typedef struct node {
     int line;
 } node;
 
-struct email_tmpl {
+struct tmpl_template {
     char *src;
     node *nodes;
     size_t n, cap;
     int html;
 };
 
-static int push_node(email_tmpl *t, node nd)
+static int push_node(tmpl_template *t, node nd)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 32;
@@ -100,106 +100,136 @@ static int name_ok(const char *s, size_t n)
     return 1;
 }
 
-email_tmpl *email_tmpl_compile(const char *name, const char *text, const json_t *schema, int html,
-                               char *err, size_t errn)
+/* The compiler's state: the template so far and the open sections. */
+typedef struct compiler {
+    tmpl_template *t;
+    const char *name;
+    char *err;
+    size_t errn;
+    const json_t *scope[MAX_DEPTH + 1];
+    size_t open[MAX_DEPTH];
+    int depth;
+} compiler;
+
+/* {{/nm}}: closes the innermost section, which must be nm. 0 or -1. */
+static int close_section(compiler *c, const char *nm, int line)
 {
-    email_tmpl *t = calloc(1, sizeof *t);
+    tmpl_template *t = c->t;
+    if (c->depth == 1 || strcmp(t->nodes[c->open[c->depth - 2]].text, nm) != 0) {
+        snprintf(c->err, c->errn, "%s:%d: '{{/%s}}' closes %s%s%s", c->name, line, nm,
+                 c->depth == 1 ? "no section" : "'",
+                 c->depth == 1 ? "" : t->nodes[c->open[c->depth - 2]].text,
+                 c->depth == 1 ? "" : "'");
+        return -1;
+    }
+    c->depth--;
+    t->nodes[c->open[c->depth - 1]].end = t->n;
+    return 0;
+}
+
+/* {{nm}}, {{#nm}} or {{^nm}}: a node; a section also opens a scope (the
+ * sample element of an array, or the object). Takes nm. 0, -1, or -2 when
+ * out of memory. */
+static int add_tag(compiler *c, char kind, char *nm, size_t nl, int line)
+{
+    const json_t *v = lookup(c->scope, c->depth, nm);
+    if (!v) {
+        snprintf(c->err, c->errn, "%s:%d: unknown variable '%s'", c->name, line, nm);
+        free(nm);
+        return -1;
+    }
+    int type = kind == '#' ? N_SECTION : kind == '^' ? N_INVERTED : N_VAR;
+    if (push_node(c->t, (node){type, nm, nl, 0, line}) < 0) {
+        free(nm);
+        return -2;
+    }
+    if (type == N_VAR)
+        return 0;
+    if (c->depth > MAX_DEPTH) {
+        snprintf(c->err, c->errn, "%s:%d: sections nested deeper than %d", c->name, line,
+                 MAX_DEPTH);
+        return -1;
+    }
+    c->open[c->depth - 1] = c->t->n - 1;
+    const json_t *inner = c->scope[c->depth - 1];
+    if (type == N_SECTION && json_is_array(v) && json_array_size(v) > 0)
+        inner = json_array_get(v, 0);
+    else if (type == N_SECTION && json_is_object(v))
+        inner = v;
+    c->scope[c->depth++] = inner;
+    return 0;
+}
+
+/* One tag from `tag` ("{{") to `close` ("}}"). 0, -1, or -2 (out of memory). */
+static int compile_tag(compiler *c, const char *tag, const char *close, int line)
+{
+    const char *in = tag + 2;
+    char kind = *in;
+    if (kind == '!')
+        return 0;
+    if (kind == '#' || kind == '^' || kind == '/')
+        in++;
+    while (*in == ' ')
+        in++;
+    const char *e = close;
+    while (e > in && e[-1] == ' ')
+        e--;
+    size_t nl = (size_t)(e - in);
+    if (!name_ok(in, nl)) {
+        snprintf(c->err, c->errn, "%s:%d: bad tag '%.*s' (names are [a-z0-9_.])", c->name, line,
+                 (int)(close + 2 - tag), tag);
+        return -1;
+    }
+    char *nm = strndup(in, nl);
+    if (!nm)
+        return -2;
+    if (kind != '/')
+        return add_tag(c, kind, nm, nl, line);
+    int rc = close_section(c, nm, line);
+    free(nm);
+    return rc;
+}
+
+tmpl_template *tmpl_compile(const char *name, const char *text, const json_t *schema, int html,
+                            char *err, size_t errn)
+{
+    tmpl_template *t = calloc(1, sizeof *t);
     if (!t || !(t->src = strdup(text))) {
         free(t);
         snprintf(err, errn, "%s: out of memory", name);
         return NULL;
     }
     t->html = html;
-    const json_t *scope[MAX_DEPTH + 1] = {schema};
-    size_t open[MAX_DEPTH];
-    int depth = 1;
-    const char *p = t->src;
-    while (*p) {
+    compiler c = {.t = t, .name = name, .err = err, .errn = errn, .scope = {schema}, .depth = 1};
+    int rc = 0;
+    for (const char *p = t->src; *p && rc == 0;) {
         const char *tag = strstr(p, "{{");
         if (!tag)
             tag = p + strlen(p);
         if (tag > p && push_node(t, (node){N_TEXT, p, (size_t)(tag - p), 0, 0}) < 0)
-            goto oom;
-        if (!*tag)
+            rc = -2;
+        if (rc || !*tag)
             break;
         int line = line_of(t->src, tag);
         const char *close = strstr(tag + 2, "}}");
         if (!close) {
             snprintf(err, errn, "%s:%d: '{{' without '}}'", name, line);
-            goto fail;
+            rc = -1;
+            break;
         }
-        const char *in = tag + 2;
-        char kind = *in;
-        if (kind == '!') {
-            p = close + 2;
-            continue;
-        }
-        if (kind == '#' || kind == '^' || kind == '/')
-            in++;
-        while (*in == ' ')
-            in++;
-        const char *e = close;
-        while (e > in && e[-1] == ' ')
-            e--;
-        size_t nl = (size_t)(e - in);
-        if (!name_ok(in, nl)) {
-            snprintf(err, errn, "%s:%d: bad tag '%.*s' (names are [a-z0-9_.])", name, line,
-                     (int)(close + 2 - tag), tag);
-            goto fail;
-        }
-        char *nm = strndup(in, nl);
-        if (!nm)
-            goto oom;
-        if (kind == '/') {
-            if (depth == 1 || strcmp(t->nodes[open[depth - 2]].text, nm) != 0) {
-                snprintf(err, errn, "%s:%d: '{{/%s}}' closes %s%s%s", name, line, nm,
-                         depth == 1 ? "no section" : "'",
-                         depth == 1 ? "" : t->nodes[open[depth - 2]].text, depth == 1 ? "" : "'");
-                free(nm);
-                goto fail;
-            }
-            free(nm);
-            depth--;
-            t->nodes[open[depth - 1]].end = t->n;
-            p = close + 2;
-            continue;
-        }
-        const json_t *v = lookup(scope, depth, nm);
-        if (!v) {
-            snprintf(err, errn, "%s:%d: unknown variable '%s'", name, line, nm);
-            free(nm);
-            goto fail;
-        }
-        int type = kind == '#' ? N_SECTION : kind == '^' ? N_INVERTED : N_VAR;
-        if (push_node(t, (node){type, nm, nl, 0, line}) < 0) {
-            free(nm);
-            goto oom;
-        }
-        if (type != N_VAR) {
-            if (depth > MAX_DEPTH) {
-                snprintf(err, errn, "%s:%d: sections nested deeper than %d", name, line, MAX_DEPTH);
-                goto fail;
-            }
-            open[depth - 1] = t->n - 1;
-            const json_t *inner = scope[depth - 1];
-            if (type == N_SECTION && json_is_array(v) && json_array_size(v) > 0)
-                inner = json_array_get(v, 0);
-            else if (type == N_SECTION && json_is_object(v))
-                inner = v;
-            scope[depth++] = inner;
-        }
+        rc = compile_tag(&c, tag, close, line);
         p = close + 2;
     }
-    if (depth > 1) {
-        const node *o = &t->nodes[open[depth - 2]];
+    if (rc == 0 && c.depth > 1) {
+        const node *o = &t->nodes[c.open[c.depth - 2]];
         snprintf(err, errn, "%s:%d: section '%s' is never closed", name, o->line, o->text);
-        goto fail;
+        rc = -1;
     }
-    return t;
-oom:
-    snprintf(err, errn, "%s: out of memory", name);
-fail:
-    email_tmpl_free(t);
+    if (rc == -2)
+        snprintf(err, errn, "%s: out of memory", name);
+    if (rc == 0)
+        return t;
+    tmpl_free(t);
     return NULL;
 }
 
@@ -216,7 +246,7 @@ static int truthy(const json_t *v)
     return 1;
 }
 
-static void put_value(const email_tmpl *t, const json_t *v, email_buf *out)
+static void put_value(const tmpl_template *t, const json_t *v, tmpl_buf *out)
 {
     char num[64];
     const char *s = "";
@@ -230,39 +260,39 @@ static void put_value(const email_tmpl *t, const json_t *v, email_buf *out)
         s = num;
     }
     if (!t->html) {
-        email_buf_adds(out, s);
+        tmpl_buf_adds(out, s);
         return;
     }
     for (; *s; s++) {
         switch (*s) {
         case '&':
-            email_buf_adds(out, "&amp;");
+            tmpl_buf_adds(out, "&amp;");
             break;
         case '<':
-            email_buf_adds(out, "&lt;");
+            tmpl_buf_adds(out, "&lt;");
             break;
         case '>':
-            email_buf_adds(out, "&gt;");
+            tmpl_buf_adds(out, "&gt;");
             break;
         case '"':
-            email_buf_adds(out, "&quot;");
+            tmpl_buf_adds(out, "&quot;");
             break;
         case '\'':
-            email_buf_adds(out, "&#39;");
+            tmpl_buf_adds(out, "&#39;");
             break;
         default:
-            email_buf_add(out, s, 1);
+            tmpl_buf_add(out, s, 1);
         }
     }
 }
 
-static void render(const email_tmpl *t, size_t from, size_t to, const json_t **stack, int depth,
-                   email_buf *out)
+static void render(const tmpl_template *t, size_t from, size_t to, const json_t **stack, int depth,
+                   tmpl_buf *out)
 {
     for (size_t i = from; i < to; i++) {
         const node *nd = &t->nodes[i];
         if (nd->type == N_TEXT) {
-            email_buf_add(out, nd->text, nd->len);
+            tmpl_buf_add(out, nd->text, nd->len);
             continue;
         }
         const json_t *v = lookup(stack, depth, nd->text);
@@ -289,13 +319,13 @@ static void render(const email_tmpl *t, size_t from, size_t to, const json_t **s
     }
 }
 
-void email_tmpl_render(const email_tmpl *t, const json_t *ctx, email_buf *out)
+void tmpl_render(const tmpl_template *t, const json_t *ctx, tmpl_buf *out)
 {
     const json_t *stack[MAX_DEPTH + 1] = {ctx};
     render(t, 0, t->n, stack, 1, out);
 }
 
-void email_tmpl_free(email_tmpl *t)
+void tmpl_free(tmpl_template *t)
 {
     if (!t)
         return;

@@ -1,13 +1,13 @@
 /* The delivery payload (include/vigia/contract/delivery.h) as the templates
  * see it: labels in the subscriber's language, times in their zone, and the
  * schema every template is checked against at load. Keep SCHEMA and
- * email_context_build in step: a name in one and not the other is either a
+ * tmpl_context_build in step: a name in one and not the other is either a
  * load error or a hole in a mail. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "email.h"
+#include "tmpl.h"
 
 static const char SCHEMA[] =
     "{\"lang\":\"\",\"kind\":\"\",\"to\":\"\",\"tz\":\"\",\"count\":0,\"shown\":0,"
@@ -25,7 +25,7 @@ static const char ITEM_SCHEMA[] =
     "\"dataset\":{\"id\":\"\",\"name\":\"\",\"title\":\"\",\"organization\":\"\","
     "\"organization_title\":\"\",\"url\":\"\",\"vigia_url\":\"\"}}";
 
-json_t *email_context_schema(void)
+json_t *tmpl_context_schema(void)
 {
     json_t *s = json_loads(SCHEMA, 0, NULL);         /* json-own-data */
     json_t *item = json_loads(ITEM_SCHEMA, 0, NULL); /* json-own-data */
@@ -80,6 +80,16 @@ static const char *label_of(const label *t, size_t n, const char *key, int en)
     return key;
 }
 
+const char *tmpl_kind_label(const char *kind, int en)
+{
+    return label_of(kinds, sizeof kinds / sizeof *kinds, kind, en);
+}
+
+const char *tmpl_status_label(const char *status, int en)
+{
+    return label_of(statuses, sizeof statuses / sizeof *statuses, status, en);
+}
+
 static const char *str(const json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
@@ -126,17 +136,17 @@ static json_t *changes_text(const json_t *c)
 {
     if (json_is_string(c))
         return json_string(json_string_value(c));
-    email_buf b = {0};
+    tmpl_buf b = {0};
     size_t i;
     json_t *v;
     json_array_foreach (c, i, v) {
         if (!json_is_string(v))
             continue;
         if (b.len)
-            email_buf_adds(&b, "; ");
-        email_buf_adds(&b, json_string_value(v));
+            tmpl_buf_adds(&b, "; ");
+        tmpl_buf_adds(&b, json_string_value(v));
     }
-    char *s = email_buf_take(&b, NULL);
+    char *s = tmpl_buf_take(&b, NULL);
     json_t *r = json_string(s ? s : "");
     free(s);
     return r;
@@ -161,16 +171,15 @@ static json_t *item_build(const vg_host *h, const json_t *in, const char *tz, in
         str(ds, "organization_title"), "url", str(ds, "url"), "vigia_url", str(ds, "vigia_url"));
     return json_pack(
         "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:s, s:s, s:o}", "kind", kind,
-        "kind_label", label_of(kinds, sizeof kinds / sizeof *kinds, kind, en), "portal",
-        str(in, "portal"), "at", at, "previous", prev, "current", cur, "previous_label",
-        label_of(statuses, sizeof statuses / sizeof *statuses, prev, en), "current_label",
-        label_of(statuses, sizeof statuses / sizeof *statuses, cur, en), "has_change",
-        *prev && *cur && strcmp(prev, cur) != 0, "reason", str(in, "reason"), "changes",
-        changes_text(json_object_get(in, "changes")), "title", title, "org", org, "dataset", d);
+        "kind_label", tmpl_kind_label(kind, en), "portal", str(in, "portal"), "at", at, "previous",
+        prev, "current", cur, "previous_label", tmpl_status_label(prev, en), "current_label",
+        tmpl_status_label(cur, en), "has_change", *prev && *cur && strcmp(prev, cur) != 0, "reason",
+        str(in, "reason"), "changes", changes_text(json_object_get(in, "changes")), "title", title,
+        "org", org, "dataset", d);
 }
 
-json_t *email_context_build(const vg_host *h, const json_t *p, time_t now, int max_items, char *err,
-                            size_t errn)
+json_t *tmpl_context_build(const vg_host *h, const json_t *p, time_t now, int max_items, char *err,
+                           size_t errn)
 {
     const char *lang = str(p, "lang"), *tz = str(p, "tz"), *kind = str(p, "kind");
     if (strcmp(lang, "es") != 0 && strcmp(lang, "en") != 0) {
@@ -199,7 +208,7 @@ json_t *email_context_build(const vg_host *h, const json_t *p, time_t now, int m
     if (count < (json_int_t)json_array_size(items))
         count = (json_int_t)json_array_size(items);
     /* The portals named in the items, once each, for subjects of digests. */
-    email_buf portals = {0};
+    tmpl_buf portals = {0};
     json_array_foreach (out_items, i, it) {
         const char *pn = str(it, "portal");
         int seen = 0;
@@ -207,11 +216,11 @@ json_t *email_context_build(const vg_host *h, const json_t *p, time_t now, int m
             seen = strcmp(str(json_array_get(out_items, k), "portal"), pn) == 0;
         if (*pn && !seen) {
             if (portals.len)
-                email_buf_adds(&portals, ", ");
-            email_buf_adds(&portals, pn);
+                tmpl_buf_adds(&portals, ", ");
+            tmpl_buf_adds(&portals, pn);
         }
     }
-    char *ps = email_buf_take(&portals, NULL);
+    char *ps = tmpl_buf_take(&portals, NULL);
     char sent[64];
     local_time(h, sent, sizeof sent, tz, (int64_t)now);
     json_t *first =

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "email.h"
+#include "tmpl.h"
 
-void email_buf_add(email_buf *b, const char *s, size_t n)
+void tmpl_buf_add(tmpl_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -28,9 +28,9 @@ void email_buf_add(email_buf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
-void email_buf_adds(email_buf *b, const char *s) { email_buf_add(b, s, strlen(s)); }
+void tmpl_buf_adds(tmpl_buf *b, const char *s) { tmpl_buf_add(b, s, strlen(s)); }
 
-void email_buf_addf(email_buf *b, const char *fmt, ...)
+void tmpl_buf_addf(tmpl_buf *b, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
@@ -42,7 +42,7 @@ void email_buf_addf(email_buf *b, const char *fmt, ...)
         return;
     }
     if ((size_t)n < sizeof tmp) {
-        email_buf_add(b, tmp, (size_t)n);
+        tmpl_buf_add(b, tmp, (size_t)n);
         return;
     }
     char *big = malloc((size_t)n + 1);
@@ -53,16 +53,16 @@ void email_buf_addf(email_buf *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(big, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    email_buf_add(b, big, (size_t)n);
+    tmpl_buf_add(b, big, (size_t)n);
     free(big);
 }
 
-char *email_buf_take(email_buf *b, size_t *len)
+char *tmpl_buf_take(tmpl_buf *b, size_t *len)
 {
     if (!b->p)
-        email_buf_add(b, "", 0);
+        tmpl_buf_add(b, "", 0);
     if (b->oom) {
-        email_buf_free(b);
+        tmpl_buf_free(b);
         return NULL;
     }
     char *p = b->p;
@@ -72,7 +72,7 @@ char *email_buf_take(email_buf *b, size_t *len)
     return p;
 }
 
-void email_buf_free(email_buf *b)
+void tmpl_buf_free(tmpl_buf *b)
 {
     free(b->p);
     memset(b, 0, sizeof *b);
