@@ -184,9 +184,9 @@ static int watch_init(const vg_host *host, const vg_config *cfg, void **state)
     o.backoff_min_ms = 200;
     o.backoff_max_ms = 10000;
     o.drain_ms = 1000;
-    const char *topics[] = {WATCH_T_STATUS,    WATCH_T_ADDED,  WATCH_T_REMOVED,
-                            WATCH_T_MODIFIED,  WATCH_T_PORTAL, WATCH_T_FRESHNESS,
-                            WATCH_T_RECREATED, WATCH_T_FORMAT, WATCH_T_CONTENT};
+    const char *topics[] = {WATCH_T_STATUS,  WATCH_T_ADDED,     WATCH_T_REMOVED,   WATCH_T_MODIFIED,
+                            WATCH_T_PORTAL,  WATCH_T_FRESHNESS, WATCH_T_RECREATED, WATCH_T_FORMAT,
+                            WATCH_T_CONTENT, WATCH_T_SCHEMA};
     if ((rc = host->workq_create(host, "watch", &o, &w->q)) < 0) {
         watch_destroy(w);
         return rc;
