@@ -423,7 +423,8 @@ static size_t content_recheck(sweep *s, mon_res **items, size_t n)
         mon_ds *d = &s->L.ds[i];
         for (size_t k = 0; k < d->nres; k++) {
             mon_res *r = &d->res[k];
-            if (!r->body || r->body->hash != MON_HASH_DONE)
+            /* a page where data was promised (the sample said so) is no content */
+            if (!r->body || r->body->hash != MON_HASH_DONE || r->status != MON_R_UP || r->soft)
                 continue;
             const mon_sigkv *hk = mon_sigprev_hash(&s->sig, d->id, r->id);
             mon_regen_state was, next;

@@ -4,8 +4,10 @@
  *   - a baseline sweep samples and hashes every CSV (nothing announced);
  *   - then each file changes in one way: a column added, removed, renamed,
  *     retyped, the delimiter, Latin-1 -> UTF-8 with BOM, a real new version
- *     (same columns), a file made anew on every request, and a file larger
- *     than hash_max_bytes whose ETag moves;
+ *     (same columns), a file made anew on every request, a file larger than
+ *     hash_max_bytes whose ETag moves (from a server that ignores Range: the
+ *     sample is cut), and two "CSV"s whose HEAD still says text/csv but whose
+ *     bytes are a ZIP and a web page (format drift from the sample);
  *   - one sweep later: exactly one dataset.schema_changed per changed schema
  *     with the library's change list, one dataset.content_changed for the new
  *     version (sha256 moved) and one for the large file (hash "too_large"),
@@ -29,7 +31,21 @@
 
 #include "mt.h"
 
-enum { D_ADD, D_REMOVE, D_RENAME, D_RETYPE, D_DELIM, D_ENC, D_REGEN, D_REAL, D_BIG, D_COUNT };
+enum {
+    D_ADD,
+    D_REMOVE,
+    D_RENAME,
+    D_RETYPE,
+    D_DELIM,
+    D_ENC,
+    D_REGEN,
+    D_REAL,
+    D_BIG,
+    D_ZIP,
+    D_HTML,
+    D_COUNT
+};
+/* D_ZIP, D_HTML: the HEAD says text/csv, the bytes are a ZIP, a web page */
 
 static mt_fixture fx;
 static vgt_server srv;
@@ -67,11 +83,11 @@ static const char *str(const json_t *o, const char *k)
 static int setup(void **state)
 {
     (void)state;
-    const char *args[] = {"--datasets", "9",      "--orgs", "1", "--resources-per-dataset",
+    const char *args[] = {"--datasets", "11",     "--orgs", "1", "--resources-per-dataset",
                           "1",          "--seed", "21",     NULL};
     if (mt_fixture_start(&fx, args) < 0)
         return -1;
-    json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=10&sort=id%20asc");
+    json_t *page = mt_fixture_get(&fx, "/api/3/action/package_search?rows=20&sort=id%20asc");
     json_t *results = json_object_get(json_object_get(page, "result"), "results");
     if (json_array_size(results) != D_COUNT)
         return -1;
@@ -89,7 +105,9 @@ static int setup(void **state)
     }
     body(D_ENC, "id,regi\\u00f3n,valor\\n1,Valpara\\u00edso,10\\n2,\\u00d1uble,20\\n",
          ",\"latin1\":true");
-    control("{\"op\":\"set_body\",\"id\":\"%s\",\"size\":300000}", res_ids[D_BIG]);
+    /* a server that ignores Range: the sample is cut at schema_sample_bytes */
+    control("{\"op\":\"set_body\",\"id\":\"%s\",\"size\":300000,\"ignore_range\":true}",
+            res_ids[D_BIG]);
     char *ini = mt_ini(&fx, "",
                        "fail_threshold = 1\nschema_drift = true\nhashing = true\n"
                        "schema_interval = 0\nhash_interval = 0\nhash_max_bytes = 65536\n"
@@ -97,7 +115,8 @@ static int setup(void **state)
                        "content_per_host_interval = 0\n");
     char *all = NULL;
     int rc = ini ? asprintf(&all,
-                            "%s\n[notifications]\nlanguage = es\nnotify_modified = true\ndigest_threshold = 100\n"
+                            "%s\n[notifications]\nlanguage = es\nnotify_modified = "
+                            "true\ndigest_threshold = 100\n"
                             "[watch]\ngroup_window = 200ms\ntick = 100ms\n",
                             ini)
                  : -1;
@@ -177,6 +196,9 @@ static void baseline_sampled_and_hashed(void **state)
     assert_int_equal(json_integer_value(json_object_get(c, "sampled")), D_COUNT);
     assert_int_equal(json_integer_value(json_object_get(c, "hashed")), D_COUNT - 1);
     assert_int_equal(json_integer_value(json_object_get(c, "too_large")), 1);
+    /* the large file answered 300,000 bytes to its ranged GET: never read past the sample
+     * (256 KiB, and at most one network chunk more) */
+    assert_true(json_integer_value(json_object_get(c, "bytes")) < 290000);
     json_decref(st);
     json_t *ev = mt_events(&srv, 0, "dataset.schema_changed");
     assert_int_equal(json_array_size(ev), 0);
@@ -205,7 +227,12 @@ static void each_change_announced(void **state)
     body(D_ENC, "id,regi\\u00f3n,valor\\n1,Valpara\\u00edso,10\\n2,\\u00d1uble,20\\n",
          ",\"bom\":true");
     body(D_REAL, "id,nombre,valor\\n1,Arica,11\\n2,Iquique,21\\n3,Antofagasta,31\\n", NULL);
-    control("{\"op\":\"set_body\",\"id\":\"%s\",\"size\":300001}", res_ids[D_BIG]);
+    control("{\"op\":\"set_body\",\"id\":\"%s\",\"size\":300001,\"ignore_range\":true}",
+            res_ids[D_BIG]);
+    body(D_ZIP, "PK\\u0003\\u0004\\u0014\\u0001\\u0008\\u0001datos.csv", NULL);
+    body(D_HTML,
+         "<!DOCTYPE html><html><head><title>Portal</title></head><body>Sin datos</body></html>",
+         NULL);
     fin_change = mt_sweep(&srv, &since_change);
     assert_non_null(fin_change);
     char *dump = json_dumps(json_object_get(fin_change, "content"), JSON_COMPACT);
@@ -215,7 +242,7 @@ static void each_change_announced(void **state)
      * version, the file made per request */
     assert_int_equal(
         json_integer_value(json_object_get(json_object_get(fin_change, "content"), "rechecked")),
-        8);
+        9); /* and the ZIP (the web page is degraded: not read for content) */
 
     json_t *r = one_resource(since_change, "dataset.schema_changed", D_ADD);
     const json_t *c = change_of(r, "added");
@@ -262,8 +289,38 @@ static void each_change_announced(void **state)
     free(dump);
     json_decref(r);
 
+    /* no longer a table: the ZIP and the web page */
+    r = one_resource(since_change, "dataset.schema_changed", D_ZIP);
+    assert_non_null(change_of(r, "table_lost"));
+    json_decref(r);
+    r = one_resource(since_change, "dataset.schema_changed", D_HTML);
+    assert_non_null(change_of(r, "table_lost"));
+    json_decref(r);
     json_t *ev = mt_events(&srv, since_change, "dataset.schema_changed");
-    assert_int_equal(json_array_size(ev), 6); /* not the new version, regen, the large file */
+    assert_int_equal(json_array_size(ev), 8); /* not the new version, regen, the large file */
+    json_decref(ev);
+
+    /* format drift behind a HEAD that says text/csv: the sample's first bytes tell */
+    r = one_resource(since_change, "dataset.format_drift", D_ZIP);
+    assert_string_equal(str(r, "served"), "zip");
+    assert_string_equal(str(r, "content_type"), "text/csv");
+    json_decref(r);
+    r = one_resource(since_change, "dataset.format_drift", D_HTML);
+    assert_string_equal(str(r, "served"), "html");
+    json_decref(r);
+    /* and a web page instead of data is a degraded dataset, as a GET of the checks says */
+    ev = mt_events(&srv, since_change, "dataset.status_changed");
+    assert_int_equal(mt_count(ev, NULL, ids[D_HTML]), 1);
+    size_t k;
+    json_t *e;
+    json_array_foreach (ev, k, e) {
+        json_t *p = json_object_get(e, "payload");
+        if (strcmp(str(json_object_get(p, "dataset"), "id"), ids[D_HTML]) != 0)
+            continue;
+        assert_string_equal(str(p, "current"), "degraded");
+        assert_string_equal(str(json_array_get(json_object_get(p, "failing"), 0), "reason"),
+                            "html_instead_of_data");
+    }
     json_decref(ev);
 
     /* content: the new version (the bytes moved, both fetches agree) */
@@ -282,8 +339,9 @@ static void each_change_announced(void **state)
     /* made per request: ETag and length move every time, the hash too: not news */
     ev = mt_events(&srv, since_change, "dataset.content_changed");
     assert_int_equal(mt_count(ev, NULL, ids[D_REGEN]), 0);
-    /* a new schema is new content too: 6 + the new version + the large file */
-    assert_int_equal(json_array_size(ev), 8);
+    /* a new schema is new content too: 6 + the ZIP + the new version + the large file (the
+     * web page is no answer with the data: not content) */
+    assert_int_equal(json_array_size(ev), 9);
     json_decref(ev);
 }
 
@@ -314,7 +372,7 @@ static void notified_watched_and_kept(void **state)
     (void)state;
     /* es notifications: one per dataset whose columns changed */
     json_t *ns = notifications_of("dataset_schema_changed");
-    assert_int_equal(json_array_size(ns), 6);
+    assert_int_equal(json_array_size(ns), 8);
     bool renamed = false;
     size_t i;
     json_t *n;
@@ -327,12 +385,12 @@ static void notified_watched_and_kept(void **state)
     assert_true(renamed);
     json_decref(ns);
     ns = notifications_of("dataset_content_changed");
-    assert_int_equal(json_array_size(ns), 8); /* every content change (notify_modified) */
+    assert_int_equal(json_array_size(ns), 9); /* every content change (notify_modified) */
     json_decref(ns);
 
     /* the watch subscriber: a delivery whose items are the schema changes */
     size_t items = 0;
-    for (int tries = 0; tries < 100 && items < 6; tries++) {
+    for (int tries = 0; tries < 100 && items < 8; tries++) {
         json_t *ev = mt_events(&srv, since_change, "delivery.requested");
         items = 0;
         json_array_foreach (ev, i, n) {
@@ -347,10 +405,10 @@ static void notified_watched_and_kept(void **state)
             }
         }
         json_decref(ev);
-        if (items < 6)
+        if (items < 8)
             usleep(100 * 1000);
     }
-    assert_int_equal(items, 6);
+    assert_int_equal(items, 8);
 
     /* the history and the organisation report */
     char path[160];
@@ -368,7 +426,7 @@ static void notified_watched_and_kept(void **state)
     assert_int_equal(rc, 0);
     json_t *orgs = json_is_array(rep) ? rep : json_object_get(rep, "items");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(orgs, 0), "schema_changes")),
-                     6);
+                     8);
     json_decref(rep);
 }
 
