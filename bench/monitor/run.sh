@@ -6,7 +6,7 @@
 # (wrk against one resource URL) with the ratio checks/s / capacity.
 #
 #   bench/monitor/run.sh [BUILD_DIR]     (env: DATASETS=10000 RPD=3 CONC=64 HOSTS=16 PER_HOST=4
-#                                          PER_HOST_INTERVAL=0ms CONTENT=on)
+#                                          PER_HOST_INTERVAL=0ms CONTENT=on FILE_BYTES=16384)
 # Then, in the same run against the same fixture, the same first sweep by a fresh vigia with
 # the body pass on (schema sampling and hashing of every resource; CONTENT=off skips it): its
 # time, body bytes, RSS and CPU, and the ratio to the plain sweep.
@@ -18,6 +18,8 @@ RPD=${RPD:-3}
 CONC=${CONC:-64}
 HOSTS=${HOSTS:-16}
 PER_HOST=${PER_HOST:-4}
+# every file a CSV of this size, so the body pass reads and hashes real bytes
+FILE_BYTES=${FILE_BYTES:-16384}
 # The fixture's loopback hosts are ours: no pause between starts on a host
 # (real portals get the polite defaults, 2 in flight and 250 ms apart).
 PER_HOST_INTERVAL=${PER_HOST_INTERVAL:-0ms}
@@ -42,7 +44,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$FIXTURE" --port "$FPORT" --datasets "$DATASETS" --resources-per-dataset "$RPD" --orgs 50 \
-    --hosts "$HOSTS" --threads 256 > "$TMP/fixture.log" 2>&1 &
+    --hosts "$HOSTS" --threads 256 --file-bytes "$FILE_BYTES" > "$TMP/fixture.log" 2>&1 &
 fixture_pid=$!
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$FPORT/_stats" 2>/dev/null && break; sleep 0.1; done
 
@@ -60,6 +62,7 @@ hashing = true
 content_concurrency = $CONC
 content_per_host = $PER_HOST
 content_per_host_interval = $PER_HOST_INTERVAL
+content_max_per_sweep = 0
 hash_recheck_delay = 1s"
     else
         body_keys="schema_drift = false
@@ -137,7 +140,7 @@ capacity=$(awk '/Requests\/sec/ {printf "%.0f", $2}' <<<"$wrk_out")
 ratio=$(awk -v a="$checks_per_s" -v b="$capacity" 'BEGIN {printf "%.2f", a / b}')
 
 echo "== monitor sweep benchmark ($(nproc) cores) =="
-echo "command: DATASETS=$DATASETS RPD=$RPD CONC=$CONC HOSTS=$HOSTS PER_HOST=$PER_HOST PER_HOST_INTERVAL=$PER_HOST_INTERVAL CONTENT=${CONTENT:-on} bench/monitor/run.sh $BUILD"
+echo "command: DATASETS=$DATASETS RPD=$RPD CONC=$CONC HOSTS=$HOSTS PER_HOST=$PER_HOST PER_HOST_INTERVAL=$PER_HOST_INTERVAL CONTENT=${CONTENT:-on} FILE_BYTES=$FILE_BYTES bench/monitor/run.sh $BUILD"
 echo "sweep: $line"
 echo "wall time: ${ms} ms for $resources resource checks ($DATASETS datasets, listing included)"
 echo "checks/s: $checks_per_s"

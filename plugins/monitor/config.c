@@ -117,7 +117,7 @@ static int read_signal_keys(const vg_host *h, const vg_config *sec, const mon_po
 
 /* Content and schema (content.c): the body GETs and their own politeness
  * budget. A body costs a server more than a HEAD: one at a time per host,
- * a second between two, a few in flight in all. */
+ * 250 ms between two, a few in flight in all, a bounded number per sweep. */
 static int read_content_keys(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
                              mon_portal_cfg *p)
 {
@@ -140,8 +140,12 @@ static int read_content_keys(const vg_host *h, const vg_config *sec, const mon_p
     rc |= h->config_int(h, sec, "content_per_host", def ? def->content_per_host : 1, 1, 64,
                         &p->content_per_host);
     rc |= h->config_duration(h, sec, "content_per_host_interval",
-                             def ? def->content_per_host_interval_ms : 1000, 0, 600 * 1000,
+                             def ? def->content_per_host_interval_ms : 250, 0, 600 * 1000,
                              &p->content_per_host_interval_ms);
+    /* a first sweep of a large portal would read every file at once: at most this many
+     * bodies per sweep (0: no limit), the rest in the next sweeps */
+    rc |= h->config_int(h, sec, "content_max_per_sweep", def ? def->content_max_per_sweep : 1000, 0,
+                        10 * 1000 * 1000, &p->content_max_per_sweep);
     return rc ? -EINVAL : 0;
 }
 

@@ -35,7 +35,8 @@ typedef struct mon_portal_cfg {
     double fresh_overdue, fresh_delinquent; /* multiples of the period */
     /* content and schema (content.c): the body GETs' own budget */
     bool schema_drift, hashing;
-    long long schema_sample_bytes, hash_max_bytes, content_concurrency, content_per_host;
+    long long schema_sample_bytes, hash_max_bytes, content_concurrency, content_per_host,
+        content_max_per_sweep;
     int64_t schema_interval_ms, hash_interval_ms, hash_recheck_delay_ms,
         content_per_host_interval_ms;
 } mon_portal_cfg;

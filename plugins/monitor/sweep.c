@@ -371,7 +371,8 @@ static void sweep_check(sweep *s)
     }
 }
 
-/* Which resources the body pass reads this sweep: a sample of the tabular
+/* Which resources the body pass reads this sweep (at most content_max_per_sweep:
+ * those left are still due next sweep): a sample of the tabular
  * ones whose schema is older than schema_interval (and of those marked as
  * drifting, whose first bytes decide when the mark goes), a hash of those
  * whose hash is older than hash_interval. Only answers with the data. */
@@ -385,6 +386,8 @@ static size_t content_plan(sweep *s, mon_res **items, int64_t now)
             mon_res *r = &d->res[k];
             if (!r->checked || r->invalid || r->rate_limited || r->status != MON_R_UP || r->soft)
                 continue;
+            if (p->content_max_per_sweep > 0 && (long long)n >= p->content_max_per_sweep)
+                return n;
             bool sample = false, hash = false;
             if (p->schema_drift) {
                 const mon_sigkv *sk = mon_sigprev_schema(&s->sig, d->id, r->id);
