@@ -168,6 +168,8 @@ static void use_sample(body_xfer *x, mon_res *r, long http)
         r->reason = VG_MONITOR_REASON_HTML_INSTEAD_OF_DATA;
     }
     (void)http;
+    if (!mon_is_tabular(r)) /* sampled for its first bytes only (a drift mark) */
+        return;
     size_t i = 0;
     while (i < x->nbuf &&
            (x->buf[i] == ' ' || x->buf[i] == '\n' || x->buf[i] == '\r' || x->buf[i] == '\t'))
