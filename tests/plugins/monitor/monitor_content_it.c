@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mt.h"
@@ -103,6 +104,8 @@ static int setup(void **state)
         if (i != D_BIG && i != D_ENC)
             body(i, k_base, i == D_REGEN ? ",\"regen\":true" : NULL);
     }
+    /* the new version's dataset was last touched a month ago: its content change is the update */
+    control("{\"op\":\"set_modified\",\"id\":\"%s\",\"days_ago\":30}", ids[D_REAL]);
     body(D_ENC, "id,regi\\u00f3n,valor\\n1,Valpara\\u00edso,10\\n2,\\u00d1uble,20\\n",
          ",\"latin1\":true");
     /* a server that ignores Range: the sample is cut at schema_sample_bytes */
@@ -331,6 +334,18 @@ static void each_change_announced(void **state)
     assert_int_equal(strlen(str(sha, "new")), 64);
     assert_string_not_equal(str(sha, "old"), str(sha, "new"));
     json_decref(r);
+    /* a content change is an update: the freshness's last real update is today */
+    char params[80], today[16];
+    snprintf(params, sizeof params, "{\"id\":\"%s\"}", ids[D_REAL]);
+    int grc;
+    json_t *got = mt_call(&srv, "datasets.get", params, &grc);
+    assert_int_equal(grc, 0);
+    time_t now = time(NULL);
+    strftime(today, sizeof today, "%Y-%m-%d", gmtime(&now));
+    const char *last = str(json_object_get(got, "freshness"), "last_update");
+    assert_non_null(last);
+    assert_memory_equal(last, today, 10);
+    json_decref(got);
     /* the large file: its ETag moved, its bytes were not read (and it says so) */
     r = one_resource(since_change, "dataset.content_changed", D_BIG);
     assert_string_equal(str(r, "hash"), "too_large");
