@@ -56,6 +56,7 @@ static const label kinds[] = {
      "is out of date against the frequency it declares"},
     {"refreshed", "está al día otra vez", "is up to date again"},
     {"content_changed", "tiene contenido nuevo en sus archivos", "has new content in its files"},
+    {"schema_changed", "cambió las columnas de sus archivos", "changed the columns of its files"},
     {"recreated",
      "tiene recursos recreados con otro id (los enlaces de la API al id anterior fallan)",
      "has resources re-created under new ids (API links to the old id break)"},

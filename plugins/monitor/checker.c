@@ -117,7 +117,7 @@ int mon_url_is_http(const char *url)
 }
 
 /* "scheme://host:port" for per-host accounting; NULL when not http(s). */
-static char *host_key(const char *url)
+char *mon_host_key(const char *url)
 {
     CURLU *u = curl_url();
     if (!u)
@@ -426,7 +426,7 @@ static void plan_hosts(check_run *cr)
 {
     for (size_t i = 0; i < cr->n; i++) {
         cr->urls[i] = mon_url_normalize(cr->items[i]->url);
-        char *key = cr->urls[i] ? host_key(cr->urls[i]) : NULL;
+        char *key = cr->urls[i] ? mon_host_key(cr->urls[i]) : NULL;
         if (!key) {
             mon_res *r = cr->items[i];
             r->checked = true;

@@ -115,6 +115,40 @@ static int read_signal_keys(const vg_host *h, const vg_config *sec, const mon_po
     return rc ? -EINVAL : 0;
 }
 
+/* Content and schema (content.c): the body GETs and their own politeness
+ * budget. A body costs a server more than a HEAD: one at a time per host,
+ * 250 ms between two, a few in flight in all, a bounded number per sweep. */
+static int read_content_keys(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
+                             mon_portal_cfg *p)
+{
+    int rc = 0;
+    rc |= h->config_bool(h, sec, "schema_drift", def ? def->schema_drift : true, &p->schema_drift);
+    rc |= h->config_bool(h, sec, "hashing", def ? def->hashing : true, &p->hashing);
+    rc |=
+        h->config_int(h, sec, "schema_sample_bytes", def ? def->schema_sample_bytes : 256LL * 1024,
+                      1024, 16LL * 1024 * 1024, &p->schema_sample_bytes);
+    rc |= h->config_duration(h, sec, "schema_interval", def ? def->schema_interval_ms : DAY_MS, 0,
+                             30 * DAY_MS, &p->schema_interval_ms);
+    rc |= h->config_int(h, sec, "hash_max_bytes", def ? def->hash_max_bytes : 20LL * 1024 * 1024,
+                        1024, 16LL * 1024 * 1024 * 1024, &p->hash_max_bytes);
+    rc |= h->config_duration(h, sec, "hash_interval", def ? def->hash_interval_ms : DAY_MS, 0,
+                             30 * DAY_MS, &p->hash_interval_ms);
+    rc |= h->config_duration(h, sec, "hash_recheck_delay", def ? def->hash_recheck_delay_ms : 5000,
+                             0, 600 * 1000, &p->hash_recheck_delay_ms);
+    rc |= h->config_int(h, sec, "content_concurrency", def ? def->content_concurrency : 4, 1, 256,
+                        &p->content_concurrency);
+    rc |= h->config_int(h, sec, "content_per_host", def ? def->content_per_host : 1, 1, 64,
+                        &p->content_per_host);
+    rc |= h->config_duration(h, sec, "content_per_host_interval",
+                             def ? def->content_per_host_interval_ms : 250, 0, 600 * 1000,
+                             &p->content_per_host_interval_ms);
+    /* a first sweep of a large portal would read every file at once: at most this many
+     * bodies per sweep (0: no limit), the rest in the next sweeps */
+    rc |= h->config_int(h, sec, "content_max_per_sweep", def ? def->content_max_per_sweep : 1000, 0,
+                        10 * 1000 * 1000, &p->content_max_per_sweep);
+    return rc ? -EINVAL : 0;
+}
+
 /* Reads every per-portal key from `sec`, with defaults taken from `def`. */
 static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_cfg *def,
                        mon_portal_cfg *p)
@@ -189,6 +223,7 @@ static int read_portal(const vg_host *h, const vg_config *sec, const mon_portal_
                         def ? def->max_response_bytes : 32LL * 1024 * 1024, 4096,
                         1024LL * 1024 * 1024, &p->max_response_bytes);
     rc |= read_signal_keys(h, sec, def, p);
+    rc |= read_content_keys(h, sec, def, p);
     int lrc = read_listing_keys(h, sec, def, p);
     if (lrc == -ENOMEM)
         return lrc;

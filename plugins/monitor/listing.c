@@ -108,6 +108,9 @@ void mon_ds_free(mon_ds *d)
         free(r->error);
         free(r->etag);
         free(r->last_modified);
+        if (r->body)
+            free(r->body->schema);
+        free(r->body);
     }
     free(d->res);
     memset(d, 0, sizeof *d);

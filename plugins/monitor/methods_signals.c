@@ -34,9 +34,17 @@ static int m_changes(const json_t *params, json_t **result, void *user)
     return 0;
 }
 
-static const char *const k_org_sorts[] = {
-    "organization", "datasets",      "availability_30d", "availability_365d",   "broken_share",
-    "fresh_share",  "overdue_share", "delinquent_share", "median_repair_hours", NULL};
+static const char *const k_org_sorts[] = {"organization",
+                                          "datasets",
+                                          "availability_30d",
+                                          "availability_365d",
+                                          "broken_share",
+                                          "fresh_share",
+                                          "overdue_share",
+                                          "delinquent_share",
+                                          "median_repair_hours",
+                                          "schema_changes",
+                                          NULL};
 
 static const char *g_sort_key; /* qsort has no context: set under g_sort_mu */
 static int g_sort_desc;

@@ -33,6 +33,12 @@ typedef struct mon_portal_cfg {
     /* open-data signals (freshness.c) */
     bool freshness;                         /* judge freshness against the declared frequency */
     double fresh_overdue, fresh_delinquent; /* multiples of the period */
+    /* content and schema (content.c): the body GETs' own budget */
+    bool schema_drift, hashing;
+    long long schema_sample_bytes, hash_max_bytes, content_concurrency, content_per_host,
+        content_max_per_sweep;
+    int64_t schema_interval_ms, hash_interval_ms, hash_recheck_delay_ms,
+        content_per_host_interval_ms;
 } mon_portal_cfg;
 
 typedef struct mon_config {
@@ -181,8 +187,20 @@ typedef struct mon_res {
     size_t nmagic;
     /* content change (signals.c): validators of the last answer, or NULL */
     char *etag, *last_modified;
-    bool regenerated; /* Last-Modified is the response's own Date: made per request */
+    bool regenerated;      /* Last-Modified is the response's own Date: made per request */
+    struct mon_body *body; /* the body pass's results (content.c), NULL when not fetched */
 } mon_res;
+
+/* What the body pass (content.c) learnt of one resource in this sweep. */
+enum { MON_HASH_NONE = 0, MON_HASH_DONE, MON_HASH_SKIPPED_LARGE, MON_HASH_FAILED };
+typedef struct mon_body {
+    char *schema; /* compact schema summary of the sample (sniff.h), NULL when not sampled */
+    int hash;     /* MON_HASH_* of this sweep's first fetch */
+    int again;    /* MON_HASH_* of the second fetch (files made per request) */
+    char sha256[65], sha256_again[65];
+    bool sample_wanted, hash_wanted, recheck_wanted;
+    long long bytes; /* body bytes downloaded for it in this sweep */
+} mon_body;
 
 typedef struct mon_ds {
     char *id, *name, *title, *org, *org_title, *url, *modified;
@@ -258,6 +276,27 @@ int mon_url_is_http(const char *url);
  * not a usable http(s) URL: surrounding whitespace trimmed, spaces and other
  * unsafe characters percent-encoded, IDN hosts kept (libcurl converts them). */
 char *mon_url_normalize(const char *url);
+
+/* ---- body pass (content.c): sampling GETs and content hashes ---- */
+typedef struct mon_body_opts {
+    const char *user_agent;
+    long long concurrency, per_host, sample_bytes, hash_max_bytes;
+    int64_t per_host_interval_ms, connect_timeout_ms, timeout_ms;
+    atomic_bool *stop;
+} mon_body_opts;
+typedef struct mon_body_stats {
+    long long sampled, hashed, too_large, rechecked, failed, bytes;
+} mon_body_stats;
+/* Fetches the body of every item whose body says what is wanted (sample
+ * and/or hash, or the second hash of a changed file when `again`), with its
+ * own per-host concurrency and pacing. Returns 0 or -ECANCELED. */
+int mon_body_fetch(const mon_body_opts *o, mon_res **items, size_t n, bool again,
+                   mon_body_stats *st);
+/* "host:port" of an http(s) URL (malloc'd), NULL when it has none (checker.c). */
+char *mon_host_key(const char *url);
+/* Is the resource a table or JSON worth sampling (declared format, mimetype
+ * or served type)? */
+bool mon_is_tabular(const mon_res *r);
 
 /* ---- what earlier sweeps knew of each resource (recent.c: pure) ---- */
 /* The latencies to keep after this sweep's check of `r` (newest first, at

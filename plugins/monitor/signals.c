@@ -133,10 +133,70 @@ static void field(const char *v, int i, char *out, size_t size)
     snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), v ? v : "");
 }
 
+int mon_regen_parse(const char *val, mon_regen_state *out, char *status, size_t size)
+{
+    memset(out, 0, sizeof *out);
+    if (status && size)
+        status[0] = 0;
+    if (!val)
+        return -1;
+    char f[4][80];
+    for (int i = 0; i < 4; i++)
+        field(val, i, f[i], sizeof f[i]);
+    if (strlen(f[0]) == 64)
+        memcpy(out->sha256, f[0], 65);
+    out->is_volatile = f[1][0] == '1';
+    out->volatile_checked = strtoll(f[2], NULL, 10);
+    if (status && size)
+        snprintf(status, size, "%s", f[3]);
+    return 0;
+}
+
+void mon_regen_format(const mon_regen_state *st, const char *status, char *out, size_t size)
+{
+    snprintf(out, size, "%s\x1f%s\x1f%lld\x1f%s", st->sha256, st->is_volatile ? "1" : "",
+             (long long)st->volatile_checked, status ? status : "");
+}
+
+/* The content hash of this sweep (content.c) against the one kept: the
+ * verdict of mon_regen_decide, or -1 when the file was not hashed now. A
+ * file too large to hash is recorded as such. Sets *was to the state kept
+ * before (its hash is the "old" of a change). */
+static int hash_verdict(mon_sig_ctx *c, const mon_ds *d, const mon_res *r, mon_regen_state *was,
+                        int *rc)
+{
+    const mon_sigkv *hk = mon_sigprev_hash(c->prev, d->id, r->id);
+    mon_regen_parse(hk ? hk->val : NULL, was, NULL, 0);
+    const mon_body *b = r->body;
+    char val[256];
+    if (b && b->hash == MON_HASH_SKIPPED_LARGE) {
+        mon_regen_format(was, VG_MONITOR_HASH_TOO_LARGE, val, sizeof val);
+        *rc = mon_sigbatch_hash(c->b, c->p->name, d->id, r->id, val, c->now);
+        return -1;
+    }
+    if (!b || b->hash != MON_HASH_DONE)
+        return -1;
+    mon_regen_state next;
+    int64_t recheck_s = c->p->hash_interval_ms * 7 / 1000;
+    mon_regen_verdict v =
+        mon_regen_decide(was, b->sha256, b->again == MON_HASH_DONE ? b->sha256_again : NULL,
+                         c->now / 1000, recheck_s, &next);
+    if (v == MON_REGEN_NEED_RECHECK) /* the second fetch failed: try again next time */
+        return -1;
+    mon_regen_format(&next, v == MON_REGEN_VOLATILE ? VG_MONITOR_HASH_REGENERATED : "ok", val,
+                     sizeof val);
+    *rc = mon_sigbatch_hash(c->b, c->p->name, d->id, r->id, val, c->now);
+    return (int)v;
+}
+
 /* Content change, from what the check's answer says (ETag, Last-Modified,
- * Content-Length): a field that both answers carry and that moved. The first
- * sight of a resource is a baseline. Returns the dataset's last content change
- * (this sweep's time when one moved now), 0 when none is known. */
+ * Content-Length) and, on the sweeps that hash, from the bytes: a field that
+ * both answers carry and that moved. When the file was hashed the hash
+ * decides (a new ETag on the same bytes is no change); a file whose hash
+ * differs on two fetches seconds apart is made per request and never
+ * announced. The first sight of a resource is a baseline. Returns the
+ * dataset's last content change (this sweep's time when one moved now), 0
+ * when none is known. */
 static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *rc)
 {
     static const char *const names[3] = {"etag", "last_modified", "content_length"};
@@ -147,10 +207,15 @@ static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *r
         const mon_res *r = &d->res[i];
         if (!r->checked || r->status != MON_R_UP || r->soft || r->rate_limited)
             continue; /* only an answer with the data tells about the data */
+        mon_regen_state was;
+        int verdict = hash_verdict(c, d, r, &was, rc);
+        if (*rc)
+            break;
         char now[512];
         validators(r, now, sizeof now);
         const mon_sigkv *pk = mon_sigprev_content(c->prev, d->id, r->id);
-        if (pk && pk->val && strcmp(pk->val, now) == 0)
+        bool same_headers = pk && pk->val && strcmp(pk->val, now) == 0;
+        if (same_headers && verdict != MON_REGEN_CHANGED)
             continue;
         json_t *moved = json_object(), *which = json_array();
         /* Last-Modified = Date on two checks in a row: the file is made per
@@ -161,7 +226,11 @@ static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *r
         field(pk && pk->val ? pk->val : "", 3, was_r, sizeof was_r);
         field(now, 3, is_r, sizeof is_r);
         bool per_request = was_r[0] && is_r[0];
-        for (int f = per_request ? 2 : 0; pk && pk->val && f < 3; f++) {
+        /* the bytes decide when they were read: same bytes, no change; bytes
+         * that differ on every fetch, no news */
+        bool quiet = verdict == MON_REGEN_SAME || verdict == MON_REGEN_VOLATILE ||
+                     (verdict < 0 && was.is_volatile);
+        for (int f = per_request ? 2 : 0; !quiet && pk && pk->val && f < 3; f++) {
             char a[256], b[256];
             field(pk->val, f, a, sizeof a);
             field(now, f, b, sizeof b);
@@ -174,17 +243,30 @@ static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *r
                                            : json_pack("{s:s, s:s}", "old", a, "new", b));
             }
         }
+        if (verdict == MON_REGEN_CHANGED) {
+            json_array_append_new(which, json_string("sha256"));
+            json_object_set_new(moved, "sha256",
+                                json_pack("{s:s, s:s}", "old", was.sha256, "new", r->body->sha256));
+        }
         bool changed = json_array_size(which) > 0;
         if (changed) {
             json_object_set_new(moved, "id", json_string(r->id));
             json_object_set_new(moved, "name", jstr(r->name));
             json_object_set_new(moved, "url", jstr(r->url));
             json_object_set(moved, "changed", which);
+            /* what the bytes said: hashed now, too large to hash, or not read this sweep */
+            json_object_set_new(moved, "hash",
+                                verdict == MON_REGEN_CHANGED ? json_string(VG_MONITOR_HASH_CHANGED)
+                                : r->body && r->body->hash == MON_HASH_SKIPPED_LARGE
+                                    ? json_string(VG_MONITOR_HASH_TOO_LARGE)
+                                    : json_null());
             json_array_append(list, moved);
             at = c->now;
         }
         json_decref(moved);
         json_decref(which);
+        if (same_headers)
+            continue;
         /* a field that appeared or went is recorded, not announced */
         *rc = mon_sigbatch_content(c->b, c->p->name, d->id, r->id, now,
                                    changed || !pk ? c->now : pk->at);
@@ -198,6 +280,56 @@ static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *r
     return at;
 }
 
+/* Schema drift: the schema of this sweep's sample (content.c) against the
+ * one kept; the change list and before/after summaries are the library's
+ * (mon_schema_diff). The first sample is a baseline. */
+static int schema(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
+{
+    json_t *list = json_array();
+    int rc = 0;
+    for (size_t i = 0; i < d->nres && rc == 0; i++) {
+        const mon_res *r = &d->res[i];
+        if (!r->body || !r->body->schema)
+            continue;
+        char *before = NULL;
+        if (mon_sigprev_schema(c->prev, d->id, r->id))
+            rc = mon_sigbatch_schema_get(c->b, c->p->name, d->id, r->id, &before);
+        if (rc == 0 && before && strcmp(before, r->body->schema) != 0) {
+            json_t *bj = json_loads(before, 0, NULL);          /* json-own-data: written by us */
+            json_t *aj = json_loads(r->body->schema, 0, NULL); /* json-own-data */
+            mon_schema sb, sa;
+            memset(&sb, 0, sizeof sb);
+            memset(&sa, 0, sizeof sa);
+            if (bj && aj && mon_schema_from_json(bj, &sb) == 0 &&
+                mon_schema_from_json(aj, &sa) == 0) {
+                json_t *diff = mon_schema_diff(&sb, &sa);
+                if (diff) {
+                    json_object_del(diff, VG_EVENT_V);
+                    json_object_set_new(diff, "id", json_string(r->id));
+                    json_object_set_new(diff, "name", jstr(r->name));
+                    json_object_set_new(diff, "url", jstr(r->url));
+                    json_object_set_new(diff, "format", jstr(r->format));
+                    json_array_append_new(list, diff);
+                }
+            }
+            mon_schema_free(&sb);
+            mon_schema_free(&sa);
+            json_decref(bj);
+            json_decref(aj);
+        }
+        free(before);
+        if (rc == 0)
+            rc = mon_sigbatch_schema(c->b, c->p->name, d->id, r->id, r->body->schema, c->now);
+    }
+    if (json_array_size(list) && !c->quiet)
+        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
+                                                   VG_MONITOR_EV_DATASET_SCHEMA_CHANGED, "portal",
+                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
+                                                   "dataset", dj, "resources", list));
+    json_decref(list);
+    return rc;
+}
+
 int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const json_t *changes)
 {
     const json_t *rec = json_object_get(changes, "resources_recreated");
@@ -208,6 +340,7 @@ int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const
                                         c->p->name, "sweep_id", (json_int_t)c->sweep_id, "dataset",
                                         dj, "resources", rec));
     int rc = format_drift(c, d, dj), crc = 0;
+    rc |= schema(c, d, dj);
     int64_t content_at = content(c, d, dj, &crc);
     rc |= crc;
     rc |= freshness(c, d, dj, content_at);

@@ -4,6 +4,7 @@
 #define MONITOR_SIGNALS_H
 
 #include "monitor.h"
+#include "sniff.h"
 #include "store_signals.h"
 
 typedef struct mon_sig_ctx {
@@ -27,5 +28,10 @@ int mon_signals_history(mon_sig_ctx *c, const char *dataset_id, size_t from);
 void mon_signals_tally(mon_sig_ctx *c, const char *organization, int checks, int ok);
 /* Writes the organisations' day (the report's roll-up) and frees the tally. */
 int mon_signals_flush(mon_sig_ctx *c);
+
+/* The kept content hash state of a resource (monitor_rsignal kind 'hash'):
+ * "sha256\x1fvolatile\x1fvolatile_checked_s\x1fstatus". */
+int mon_regen_parse(const char *val, mon_regen_state *out, char *status, size_t size);
+void mon_regen_format(const mon_regen_state *st, const char *status, char *out, size_t size);
 
 #endif

@@ -230,6 +230,29 @@ static int q_repairs(mon_store *st, const mon_report_query *q, json_t *map)
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Schema drift: the resources whose columns changed over the last 30 days
+ * (each dataset.schema_changed lists them), into "schema_changes". */
+static int q_schema(mon_store *st, const mon_report_query *q, json_t *map)
+{
+    sqlite3_stmt *s = prep(st,
+                           "SELECT c.portal, COALESCE(d.organization, ''),"
+                           " SUM(json_array_length(c.body, '$.resources')) FROM monitor_changes c"
+                           " JOIN monitor_datasets d ON d.portal = c.portal AND d.id = c.dataset_id"
+                           " WHERE c.topic = 'dataset.schema_changed' AND c.at >= ?3 - 2592000000"
+                           " AND json_valid(c.body) AND" FILTER("d.") "GROUP BY 1, 2",
+                           q);
+    if (!s)
+        return -EIO;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        json_t *r = row_of(map, s);
+        if (r)
+            add_int(r, "schema_changes", sqlite3_column_int64(s, 2));
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -278,8 +301,9 @@ static void finish(json_t *r)
         free(v);
     }
     json_object_set_new(r, "median_repair_hours", median);
-    /* schema drift is not measured yet: null, not a made-up zero */
-    json_object_set_new(r, "schema_changes", json_null());
+    /* resources whose columns changed in the last 30 days (q_schema) */
+    if (!json_object_get(r, "schema_changes"))
+        json_object_set_new(r, "schema_changes", json_integer(0));
     json_t *spark = json_object_get(r, "_spark");
     if (spark)
         json_object_set(r, "availability_daily", spark);
@@ -311,6 +335,8 @@ int mon_store_org_report(mon_store *st, const mon_report_query *q, json_t **out)
         rc = q_daily(st, q, map);
     if (rc == 0)
         rc = q_repairs(st, q, map);
+    if (rc == 0)
+        rc = q_schema(st, q, map);
     sqlite3_exec(st->r, "COMMIT", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->rmu);
     if (rc < 0) {

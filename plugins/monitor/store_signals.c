@@ -105,6 +105,18 @@ int mon_store_sig_load(mon_store *st, const char *portal, mon_sigprev *out)
                      "SELECT dataset_id || char(31) || resource_id, value, at FROM monitor_rsignal"
                      " WHERE portal=? AND kind='content'",
                      portal, &out->content, &out->ncontent);
+    if (rc == 0)
+        rc = load_kv(st->w,
+                     "SELECT dataset_id || char(31) || resource_id, value, at FROM monitor_rsignal"
+                     " WHERE portal=? AND kind='hash'",
+                     portal, &out->hash, &out->nhash);
+    /* a schema is read back only when a new sample came (mon_sigbatch_schema_get):
+     * only when it was taken is kept in memory */
+    if (rc == 0)
+        rc = load_kv(st->w,
+                     "SELECT dataset_id || char(31) || resource_id, NULL, at FROM monitor_rsignal"
+                     " WHERE portal=? AND kind='schema'",
+                     portal, &out->schema, &out->nschema);
     return rc;
 }
 
@@ -122,6 +134,8 @@ void mon_sigprev_free(mon_sigprev *p)
     kv_free(p->fresh, p->nfresh);
     kv_free(p->served, p->nserved);
     kv_free(p->content, p->ncontent);
+    kv_free(p->hash, p->nhash);
+    kv_free(p->schema, p->nschema);
     memset(p, 0, sizeof *p);
 }
 
@@ -154,9 +168,22 @@ const mon_sigkv *mon_sigprev_content(const mon_sigprev *p, const char *dataset_i
     return res_kv(p->content, p->ncontent, dataset_id, resource_id);
 }
 
+const mon_sigkv *mon_sigprev_hash(const mon_sigprev *p, const char *dataset_id,
+                                  const char *resource_id)
+{
+    return res_kv(p->hash, p->nhash, dataset_id, resource_id);
+}
+
+const mon_sigkv *mon_sigprev_schema(const mon_sigprev *p, const char *dataset_id,
+                                    const char *resource_id)
+{
+    return res_kv(p->schema, p->nschema, dataset_id, resource_id);
+}
+
 struct mon_sigbatch {
     sqlite3 *db;
-    sqlite3_stmt *fresh, *served, *unserve, *change, *org_daily, *content;
+    sqlite3_stmt *fresh, *served, *unserve, *change, *org_daily, *content, *hash, *schema,
+        *schema_get;
     bool failed;
 };
 
@@ -166,7 +193,7 @@ mon_sigbatch *mon_sigbatch_begin(mon_store *st)
     if (!b)
         return NULL;
     b->db = st->w;
-    const char *sql[6] = {
+    const char *sql[9] = {
         "INSERT INTO monitor_freshness(portal, dataset_id, frequency, period_s, last_update,"
         " state, since, content_changed) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(portal, dataset_id)"
         " DO UPDATE SET frequency=excluded.frequency, period_s=excluded.period_s,"
@@ -181,10 +208,16 @@ mon_sigbatch *mon_sigbatch_begin(mon_store *st)
         " VALUES(?,?,date(?, 'unixepoch'),?,?) ON CONFLICT(portal, organization, day) DO UPDATE"
         " SET checks=checks+excluded.checks, ok=ok+excluded.ok",
         "INSERT OR REPLACE INTO monitor_rsignal(portal, dataset_id, resource_id, kind, value, at)"
-        " VALUES(?,?,?,'content',?,?)"};
-    sqlite3_stmt **out[6] = {&b->fresh,  &b->served,    &b->unserve,
-                             &b->change, &b->org_daily, &b->content};
-    for (int i = 0; i < 6; i++)
+        " VALUES(?,?,?,'content',?,?)",
+        "INSERT OR REPLACE INTO monitor_rsignal(portal, dataset_id, resource_id, kind, value, at)"
+        " VALUES(?,?,?,'hash',?,?)",
+        "INSERT OR REPLACE INTO monitor_rsignal(portal, dataset_id, resource_id, kind, value, at)"
+        " VALUES(?,?,?,'schema',?,?)",
+        "SELECT value FROM monitor_rsignal WHERE portal=? AND dataset_id=? AND resource_id=? AND"
+        " kind='schema'"};
+    sqlite3_stmt **out[9] = {&b->fresh,   &b->served, &b->unserve, &b->change,    &b->org_daily,
+                             &b->content, &b->hash,   &b->schema,  &b->schema_get};
+    for (int i = 0; i < 9; i++)
         if (sqlite3_prepare_v2(b->db, sql[i], -1, out[i], NULL) != SQLITE_OK) {
             if (mon_sigbatch_end(b) < 0) /* it failed: that is why we are here */
                 return NULL;
@@ -236,6 +269,46 @@ int mon_sigbatch_content(mon_sigbatch *b, const char *portal, const char *datase
     return run(b, b->content, "ssssi", portal, dataset_id, resource_id, value, at_ms);
 }
 
+int mon_sigbatch_hash(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                      const char *resource_id, const char *value, int64_t at_ms)
+{
+    return run(b, b->hash, "ssssi", portal, dataset_id, resource_id, value, at_ms);
+}
+
+int mon_sigbatch_schema(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                        const char *resource_id, const char *summary, int64_t at_ms)
+{
+    return run(b, b->schema, "ssssi", portal, dataset_id, resource_id, summary, at_ms);
+}
+
+int mon_sigbatch_schema_get(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                            const char *resource_id, char **summary)
+{
+    sqlite3_stmt *q = b->schema_get;
+    *summary = NULL;
+    int rc = SQLITE_OK;
+    rc = sqlite3_bind_text(q, 1, portal, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(q, 2, dataset_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(q, 3, resource_id, -1, SQLITE_TRANSIENT);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW && sqlite3_column_text(q, 0)) {
+        *summary = strdup((const char *)sqlite3_column_text(q, 0));
+        rc = *summary ? SQLITE_DONE : SQLITE_NOMEM;
+    } else if (rc == SQLITE_ROW) {
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (rc != SQLITE_DONE) {
+        b->failed = true;
+        return -EIO;
+    }
+    return 0;
+}
+
 int mon_sigbatch_served(mon_sigbatch *b, const char *portal, const char *dataset_id,
                         const char *resource_id, const char *served, int64_t at_ms)
 {
@@ -283,6 +356,9 @@ int mon_sigbatch_end(mon_sigbatch *b)
     sqlite3_finalize(b->served);
     sqlite3_finalize(b->unserve);
     sqlite3_finalize(b->change);
+    sqlite3_finalize(b->hash);
+    sqlite3_finalize(b->schema);
+    sqlite3_finalize(b->schema_get);
     int rc = b->failed ? -EIO : 0;
     free(b);
     return rc;

@@ -19,6 +19,9 @@ typedef struct mon_sigkv {
 typedef struct mon_sigprev {
     mon_sigkv *fresh, *served, *content;
     size_t nfresh, nserved, ncontent;
+    mon_sigkv *hash;   /* "sha256\x1fvolatile\x1fvolatile_checked_s\x1fstatus", at: hashed */
+    mon_sigkv *schema; /* val NULL (read on demand), at: sampled */
+    size_t nhash, nschema;
 } mon_sigprev;
 MON_MUST_CHECK int mon_store_sig_load(mon_store *st, const char *portal, mon_sigprev *out);
 void mon_sigprev_free(mon_sigprev *p);
@@ -27,6 +30,11 @@ const mon_sigkv *mon_sigprev_served(const mon_sigprev *p, const char *dataset_id
                                     const char *resource_id);
 const mon_sigkv *mon_sigprev_content(const mon_sigprev *p, const char *dataset_id,
                                      const char *resource_id);
+
+const mon_sigkv *mon_sigprev_hash(const mon_sigprev *p, const char *dataset_id,
+                                  const char *resource_id);
+const mon_sigkv *mon_sigprev_schema(const mon_sigprev *p, const char *dataset_id,
+                                    const char *resource_id);
 
 /* Writes inside the sweep's transaction (mon_wbatch_begin opened it). */
 typedef struct mon_sigbatch mon_sigbatch;
@@ -38,6 +46,16 @@ MON_MUST_CHECK int mon_sigbatch_fresh(mon_sigbatch *b, const char *portal, const
 /* A resource's validators ("etag\x1flast-modified\x1flength"), `at` their last change. */
 MON_MUST_CHECK int mon_sigbatch_content(mon_sigbatch *b, const char *portal, const char *dataset_id,
                                         const char *resource_id, const char *value, int64_t at_ms);
+/* A resource's content hash state (kind 'hash'), `at` when it was hashed. */
+MON_MUST_CHECK int mon_sigbatch_hash(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                                     const char *resource_id, const char *value, int64_t at_ms);
+/* A resource's schema summary (kind 'schema'), `at` when it was sampled. */
+MON_MUST_CHECK int mon_sigbatch_schema(mon_sigbatch *b, const char *portal, const char *dataset_id,
+                                       const char *resource_id, const char *summary, int64_t at_ms);
+/* The schema summary kept for a resource (*summary malloc'd, NULL when none). */
+MON_MUST_CHECK int mon_sigbatch_schema_get(mon_sigbatch *b, const char *portal,
+                                           const char *dataset_id, const char *resource_id,
+                                           char **summary);
 /* `served` NULL: the resource serves what it declares again. */
 MON_MUST_CHECK int mon_sigbatch_served(mon_sigbatch *b, const char *portal, const char *dataset_id,
                                        const char *resource_id, const char *served, int64_t at_ms);

@@ -190,7 +190,8 @@ typedef struct sweep {
     size_t nrm;
     mon_rm_result rr;
     sweep_counts c;
-    json_t *events; /* [topic, payload] pairs, published after the commit */
+    json_t *events;  /* [topic, payload] pairs, published after the commit */
+    json_t *content; /* the body pass's figures, or NULL */
     char err[512];
     const char *reason; /* why the sweep is not complete, or NULL */
     int errors;
@@ -368,6 +369,134 @@ static void sweep_check(sweep *s)
         s->errors++;
         s->listed = false;
     }
+}
+
+/* Which resources the body pass reads this sweep (at most content_max_per_sweep:
+ * those left are still due next sweep): a sample of the tabular
+ * ones whose schema is older than schema_interval (and of those marked as
+ * drifting, whose first bytes decide when the mark goes), a hash of those
+ * whose hash is older than hash_interval. Only answers with the data. */
+static size_t content_plan(sweep *s, mon_res **items, int64_t now)
+{
+    const mon_portal_cfg *p = s->p;
+    size_t n = 0;
+    for (size_t i = 0; i < s->L.n; i++) {
+        mon_ds *d = &s->L.ds[i];
+        for (size_t k = 0; k < d->nres; k++) {
+            mon_res *r = &d->res[k];
+            if (!r->checked || r->invalid || r->rate_limited || r->status != MON_R_UP || r->soft)
+                continue;
+            if (p->content_max_per_sweep > 0 && (long long)n >= p->content_max_per_sweep)
+                return n;
+            bool sample = false, hash = false;
+            if (p->schema_drift) {
+                const mon_sigkv *sk = mon_sigprev_schema(&s->sig, d->id, r->id);
+                bool marked = mon_sigprev_served(&s->sig, d->id, r->id) != NULL;
+                sample = (mon_is_tabular(r) && (!sk || now - sk->at >= p->schema_interval_ms)) ||
+                         (marked && r->nmagic == 0);
+            }
+            if (p->hashing) {
+                const mon_sigkv *hk = mon_sigprev_hash(&s->sig, d->id, r->id);
+                hash = !hk || now - hk->at >= p->hash_interval_ms;
+            }
+            if (!sample && !hash)
+                continue;
+            r->body = calloc(1, sizeof *r->body);
+            if (!r->body)
+                continue; /* out of memory: this resource is not read this time */
+            r->body->sample_wanted = sample;
+            /* the answer said it is too large: not even started */
+            if (hash && r->content_length > p->hash_max_bytes)
+                r->body->hash = MON_HASH_SKIPPED_LARGE;
+            else
+                r->body->hash_wanted = hash;
+            items[n++] = r;
+        }
+    }
+    return n;
+}
+
+/* The files whose hash moved are fetched again a few seconds later: a file
+ * made anew on every request differs again and is not announced. */
+static size_t content_recheck(sweep *s, mon_res **items, size_t n)
+{
+    size_t again = 0;
+    int64_t recheck_s = s->p->hash_interval_ms * 7 / 1000, now_s = mon_wall_ms() / 1000;
+    for (size_t i = 0; i < s->L.n; i++) {
+        mon_ds *d = &s->L.ds[i];
+        for (size_t k = 0; k < d->nres; k++) {
+            mon_res *r = &d->res[k];
+            /* a page where data was promised (the sample said so) is no content */
+            if (!r->body || r->body->hash != MON_HASH_DONE || r->status != MON_R_UP || r->soft)
+                continue;
+            const mon_sigkv *hk = mon_sigprev_hash(&s->sig, d->id, r->id);
+            mon_regen_state was, next;
+            mon_regen_parse(hk ? hk->val : NULL, &was, NULL, 0);
+            if (mon_regen_decide(&was, r->body->sha256, NULL, now_s, recheck_s, &next) ==
+                MON_REGEN_NEED_RECHECK) {
+                r->body->recheck_wanted = true;
+                again++;
+            }
+        }
+    }
+    (void)items;
+    (void)n;
+    return again;
+}
+
+/* The body pass (content.c), with its own politeness budget. */
+static void sweep_content(sweep *s)
+{
+    const mon_portal_cfg *p = s->p;
+    mon_plugin *m = s->m;
+    if (!p->schema_drift && !p->hashing)
+        return;
+    int64_t t0 = mon_mono_ms();
+    size_t nitems = 0;
+    for (size_t i = 0; i < s->L.n; i++)
+        nitems += s->L.ds[i].nres;
+    mon_res **items = calloc(nitems ? nitems : 1, sizeof *items);
+    if (!items)
+        return;
+    size_t n = content_plan(s, items, mon_wall_ms());
+    mon_body_opts bo = {.user_agent = m->cfg.user_agent,
+                        .concurrency = p->content_concurrency,
+                        .per_host = p->content_per_host,
+                        .sample_bytes = p->schema_sample_bytes,
+                        .hash_max_bytes = p->hash_max_bytes,
+                        .per_host_interval_ms = p->content_per_host_interval_ms,
+                        .connect_timeout_ms = p->connect_timeout_ms,
+                        .timeout_ms = p->timeout_ms,
+                        .stop = &m->stop};
+    mon_body_stats st = {0};
+    for (size_t i = 0; i < n; i++)
+        st.too_large += items[i]->body->hash == MON_HASH_SKIPPED_LARGE;
+    int rc = n ? mon_body_fetch(&bo, items, n, false, &st) : 0;
+    size_t again = rc == 0 ? content_recheck(s, items, n) : 0;
+    if (again) {
+        for (int64_t left = p->hash_recheck_delay_ms; left > 0 && !atomic_load(&m->stop);
+             left -= 50) {
+            struct timespec ts = {0, (long)(left < 50 ? left : 50) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        rc = mon_body_fetch(&bo, items, n, true, &st);
+    }
+    free(items);
+    s->content = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "sampled", (json_int_t)st.sampled,
+                           "hashed", (json_int_t)st.hashed, "too_large", (json_int_t)st.too_large,
+                           "rechecked", (json_int_t)st.rechecked, "failed", (json_int_t)st.failed,
+                           "bytes", (json_int_t)st.bytes, "ms", (json_int_t)(mon_mono_ms() - t0));
+    if (rc == -ECANCELED || atomic_load(&m->stop)) {
+        s->cancelled = true;
+        s->reason = VG_MONITOR_SWEEP_CANCELLED;
+        snprintf(s->err, sizeof s->err, "sweep cancelled");
+        s->listed = false;
+    }
+    VG_INFO(m->host,
+            "portal %s: body pass: %lld sampled, %lld hashed, %lld too large to hash, %lld "
+            "fetched again, %lld failed, %lld bytes in %lld ms",
+            p->name, st.sampled, st.hashed, st.too_large, st.rechecked, st.failed, st.bytes,
+            (long long)(mon_mono_ms() - t0));
 }
 
 typedef struct confirm_ctx {
@@ -723,6 +852,8 @@ static void sweep_finish(sweep *s)
         (json_int_t)(s->t_list - s->t0), "checks_ms", (json_int_t)(s->t_checks - s->t_list),
         "store_ms", (json_int_t)(t_end - s->t_checks), "retries", s->L.retries, "reason",
         jstr(complete ? NULL : s->reason));
+    if (s->content)
+        json_object_set(last, "content", s->content);
     pthread_mutex_lock(&m->mu);
     json_decref(rt->last_sweep);
     rt->last_sweep = last;
@@ -734,6 +865,8 @@ static void sweep_finish(sweep *s)
                            (json_int_t)s->rr.removed, "reason", jstr(complete ? NULL : s->reason));
     if (!complete && s->err[0])
         json_object_set_new(ev, "error", json_string(s->err));
+    if (s->content)
+        json_object_set(ev, "content", s->content);
     mon_publish(m, VG_MONITOR_EV_SWEEP_FINISHED, ev);
     json_decref(ev);
     VG_INFO(m->host,
@@ -760,6 +893,10 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
         sweep_list(&s);
     if (s.listed)
         sweep_check(&s);
+    if (s.listed) {
+        sweep_content(&s);
+        s.t_checks = mon_mono_ms(); /* checks_ms holds the body pass too ("content".ms) */
+    }
     if (s.listed)
         sweep_plan_removals(&s);
     if (s.listed)
@@ -770,4 +907,5 @@ void mon_sweep_portal(mon_plugin *m, size_t idx)
     mon_sigprev_free(&s.sig);
     mon_listing_free(&s.L);
     json_decref(s.events);
+    json_decref(s.content);
 }

@@ -27,6 +27,7 @@ enum kind {
     K_RECREATED,   /* resources re-created under new ids */
     K_FORMAT,      /* resources serve something other than their declared format */
     K_CONTENT,     /* resources' content changed (only with notify_modified) */
+    K_SCHEMA,      /* resources' columns changed (schema drift) */
     K_PORTAL_DOWN, /* portal kinds: never buffered in sweeps nor digested */
     K_PORTAL_UP,
     K_PORTAL_HELD, /* a mass removal held until the next sweep confirms it */
@@ -34,40 +35,43 @@ enum kind {
 };
 
 static const char *const kind_names[K_COUNT] = {
-    "dataset_down",         "dataset_recovered",
-    "dataset_degraded",     "dataset_added",
-    "dataset_removed",      "dataset_modified",
-    "dataset_empty",        "dataset_stale",
-    "dataset_refreshed",    "dataset_resource_recreated",
-    "dataset_format_drift", "dataset_content_changed",
-    "portal_down",          "portal_recovered",
-    "portal_removals_held"};
+    "dataset_down",           "dataset_recovered",
+    "dataset_degraded",       "dataset_added",
+    "dataset_removed",        "dataset_modified",
+    "dataset_empty",          "dataset_stale",
+    "dataset_refreshed",      "dataset_resource_recreated",
+    "dataset_format_drift",   "dataset_content_changed",
+    "dataset_schema_changed", "portal_down",
+    "portal_recovered",       "portal_removals_held"};
 static const char *const kind_types[K_COUNT] = {
     VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING,
     VG_NOTIFICATIONS_TYPE_INFO,    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
     VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_SUCCESS,
     VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_INFO,
-    VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS, VG_NOTIFICATIONS_TYPE_WARNING};
+    VG_NOTIFICATIONS_TYPE_WARNING, VG_NOTIFICATIONS_TYPE_ERROR,   VG_NOTIFICATIONS_TYPE_SUCCESS,
+    VG_NOTIFICATIONS_TYPE_WARNING};
 static const nt_text_id kind_titles[K_COUNT] = {
-    T_DOWN_TITLE,        T_RECOVERED_TITLE, T_DEGRADED_TITLE,   T_ADDED_TITLE,
-    T_REMOVED_TITLE,     T_MODIFIED_TITLE,  T_EMPTY_TITLE,      T_STALE_TITLE,
-    T_REFRESHED_TITLE,   T_RECREATED_TITLE, T_FORMAT_TITLE,     T_CONTENT_TITLE,
-    T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
+    T_DOWN_TITLE,      T_RECOVERED_TITLE,   T_DEGRADED_TITLE,  T_ADDED_TITLE,
+    T_REMOVED_TITLE,   T_MODIFIED_TITLE,    T_EMPTY_TITLE,     T_STALE_TITLE,
+    T_REFRESHED_TITLE, T_RECREATED_TITLE,   T_FORMAT_TITLE,    T_CONTENT_TITLE,
+    T_SCHEMA_TITLE,    T_PORTAL_DOWN_TITLE, T_PORTAL_UP_TITLE, T_PORTAL_HELD_TITLE};
 static const nt_text_id kind_msgs[K_COUNT] = {
-    T_DOWN_MSG,     T_RECOVERED_MSG, T_DEGRADED_MSG,    T_ADDED_MSG,     T_REMOVED_MSG,
-    T_MODIFIED_MSG, T_EMPTY_MSG,     T_STALE_MSG,       T_REFRESHED_MSG, T_RECREATED_MSG,
-    T_FORMAT_MSG,   T_CONTENT_MSG,   T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
+    T_DOWN_MSG,      T_RECOVERED_MSG,   T_DEGRADED_MSG,  T_ADDED_MSG,
+    T_REMOVED_MSG,   T_MODIFIED_MSG,    T_EMPTY_MSG,     T_STALE_MSG,
+    T_REFRESHED_MSG, T_RECREATED_MSG,   T_FORMAT_MSG,    T_CONTENT_MSG,
+    T_SCHEMA_MSG,    T_PORTAL_DOWN_MSG, T_PORTAL_UP_MSG, T_PORTAL_HELD_MSG};
 static const nt_text_id kind_labels[K_COUNT] = {
-    T_KIND_DOWN,     T_KIND_RECOVERED, T_KIND_DEGRADED,    T_KIND_ADDED,     T_KIND_REMOVED,
-    T_KIND_MODIFIED, T_KIND_EMPTY,     T_KIND_STALE,       T_KIND_REFRESHED, T_KIND_RECREATED,
-    T_KIND_FORMAT,   T_KIND_CONTENT,   T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
+    T_KIND_DOWN,      T_KIND_RECOVERED,   T_KIND_DEGRADED,  T_KIND_ADDED,
+    T_KIND_REMOVED,   T_KIND_MODIFIED,    T_KIND_EMPTY,     T_KIND_STALE,
+    T_KIND_REFRESHED, T_KIND_RECREATED,   T_KIND_FORMAT,    T_KIND_CONTENT,
+    T_KIND_SCHEMA,    T_KIND_PORTAL_DOWN, T_KIND_PORTAL_UP, T_KIND_PORTAL_HELD};
 static const char *const kind_keys[K_COUNT] = {
-    "down",         "recovered",       "degraded",    "added",     "removed",
-    "modified",     "empty",           "stale",       "refreshed", "recreated",
-    "format_drift", "content_changed", "portal_down", "portal_up", "portal_held"};
+    "down",           "recovered",   "degraded",  "added",      "removed",      "modified",
+    "empty",          "stale",       "refreshed", "recreated",  "format_drift", "content_changed",
+    "schema_changed", "portal_down", "portal_up", "portal_held"};
 
 /* The open-data signals are no up/down: no flap control for them. */
-static bool is_signal(int kind) { return kind >= K_STALE && kind <= K_CONTENT; }
+static bool is_signal(int kind) { return kind >= K_STALE && kind <= K_SCHEMA; }
 
 /* One dataset event worth a notification. */
 typedef struct change {
@@ -232,6 +236,8 @@ static int classify(const nt_rules *r, const char *topic, const json_t *p)
         return r->opt.notify_modified && json_array_size(json_object_get(p, "resources"))
                    ? K_CONTENT
                    : K_NONE;
+    if (strcmp(topic, VG_MONITOR_EV_DATASET_SCHEMA_CHANGED) == 0) /* breaks readers: always */
+        return json_array_size(json_object_get(p, "resources")) ? K_SCHEMA : K_NONE;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_RESOURCE_RECREATED) == 0)
         return json_array_size(json_object_get(p, "resources")) ? K_RECREATED : K_NONE;
     if (strcmp(topic, VG_MONITOR_EV_DATASET_FORMAT_DRIFT) == 0) {
@@ -303,7 +309,69 @@ static char *resource_reason(nt_lang lang, const json_t *f)
     return why ? strdup(why) : NULL;
 }
 
-/* The human reason for a change. malloc'd (NULL on OOM). */
+/* One schema change in words ("new column «x»"), appended to `sb`. */
+static void schema_change_text(nt_lang lang, const json_t *ch, nt_sb *sb)
+{
+    static const struct {
+        const char *kind;
+        nt_text_id text;
+    } kinds[] = {{VG_MONITOR_SCHEMA_ADDED, T_SCHEMA_ADDED},
+                 {VG_MONITOR_SCHEMA_REMOVED, T_SCHEMA_REMOVED},
+                 {VG_MONITOR_SCHEMA_RENAMED, T_SCHEMA_RENAMED},
+                 {VG_MONITOR_SCHEMA_RETYPED, T_SCHEMA_RETYPED},
+                 {VG_MONITOR_SCHEMA_REORDERED, T_SCHEMA_REORDERED},
+                 {VG_MONITOR_SCHEMA_DELIMITER, T_SCHEMA_DELIMITER},
+                 {VG_MONITOR_SCHEMA_ENCODING, T_SCHEMA_ENCODING},
+                 {VG_MONITOR_SCHEMA_TABLE_LOST, T_SCHEMA_TABLE_LOST},
+                 {VG_MONITOR_SCHEMA_TABLE_FOUND, T_SCHEMA_TABLE_FOUND}};
+    const char *kind = str_or(ch, "kind", "");
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strcmp(kind, kinds[i].kind) != 0)
+            continue;
+        char from[64], to[64];
+        /* a tab delimiter is shown as \t */
+        snprintf(from, sizeof from, "%s",
+                 strcmp(str_or(ch, "from", "?"), "\t") == 0 ? "\\t" : str_or(ch, "from", "?"));
+        snprintf(to, sizeof to, "%s",
+                 strcmp(str_or(ch, "to", "?"), "\t") == 0 ? "\\t" : str_or(ch, "to", "?"));
+        const char *vars[] = {"name",   str_or(ch, "name", "?"),   "from", from, "to", to,
+                              "reason", str_or(ch, "reason", "?"), NULL};
+        char *one = nt_text_render(lang, kinds[i].text, vars);
+        if (one) {
+            if (sb->len)
+                nt_sb_add(sb, "; ");
+            nt_sb_add(sb, one);
+        }
+        free(one);
+        return;
+    }
+}
+
+/* "the columns of resource «x» changed: new column «y»; ..." (at most 5 changes in words). */
+static char *schema_reason(nt_lang lang, const json_t *list)
+{
+    const json_t *f = json_array_get(list, 0);
+    nt_sb what = {0};
+    size_t i;
+    const json_t *ch;
+    json_array_foreach (json_object_get(f, "changes"), i, ch)
+        if (i < 5)
+            schema_change_text(lang, ch, &what);
+    if (json_array_size(json_object_get(f, "changes")) > 5)
+        nt_sb_add(&what, "; …");
+    char *whats = nt_sb_take(&what);
+    char count[24];
+    snprintf(count, sizeof count, "%zu", json_array_size(list));
+    const char *vars[] = {"count", count,
+                          "name",  str_or(f, "name", str_or(f, "url", "?")),
+                          "what",  whats ? whats : "",
+                          NULL};
+    char *out = nt_text_render(
+        lang, json_array_size(list) == 1 ? T_REASON_SCHEMA_ONE : T_REASON_SCHEMA_MANY, vars);
+    free(whats);
+    return out;
+}
+
 /* "<first failing resource>: <why>" (and how many more). */
 static char *reason_failing(nt_lang lang, const json_t *p)
 {
@@ -471,6 +539,8 @@ static char *reason_text(const nt_rules *r, const change *c)
     }
     case K_CONTENT:
         return reason_content(lang, p);
+    case K_SCHEMA:
+        return schema_reason(lang, json_object_get(p, "resources"));
     case K_RECREATED:
     case K_FORMAT:
         return reason_resources(lang, p, c->kind);

@@ -114,6 +114,21 @@ static const char *const texts_es[T_COUNT] = {
     [T_REASON_CONTENT_MANY] =
         "cambió el contenido de {count} recursos, entre ellos «{name}» ({what})",
     [T_KIND_CONTENT] = "con contenido nuevo",
+    [T_SCHEMA_TITLE] = "Columnas cambiadas: {dataset}",
+    [T_SCHEMA_MSG] = "«{dataset}» ({organization}, portal {portal}): {reason}.",
+    [T_REASON_SCHEMA_ONE] = "cambiaron las columnas del recurso «{name}»: {what}",
+    [T_REASON_SCHEMA_MANY] =
+        "cambiaron las columnas de {count} recursos, entre ellos «{name}»: {what}",
+    [T_KIND_SCHEMA] = "con columnas cambiadas",
+    [T_SCHEMA_ADDED] = "columna nueva «{name}»",
+    [T_SCHEMA_REMOVED] = "sin la columna «{name}»",
+    [T_SCHEMA_RENAMED] = "«{from}» ahora se llama «{to}»",
+    [T_SCHEMA_RETYPED] = "«{name}» pasó de {from} a {to}",
+    [T_SCHEMA_REORDERED] = "columnas en otro orden",
+    [T_SCHEMA_DELIMITER] = "separador «{from}» → «{to}»",
+    [T_SCHEMA_ENCODING] = "codificación {from} → {to}",
+    [T_SCHEMA_TABLE_LOST] = "ya no es una tabla ({reason})",
+    [T_SCHEMA_TABLE_FOUND] = "vuelve a ser una tabla",
 };
 
 static const char *const texts_en[T_COUNT] = {
@@ -225,6 +240,21 @@ static const char *const texts_en[T_COUNT] = {
     [T_REASON_CONTENT_MANY] =
         "the content of {count} resources changed, “{name}” among them ({what})",
     [T_KIND_CONTENT] = "with new content",
+    [T_SCHEMA_TITLE] = "Columns changed: {dataset}",
+    [T_SCHEMA_MSG] = "“{dataset}” ({organization}, portal {portal}): {reason}.",
+    [T_REASON_SCHEMA_ONE] = "the columns of resource “{name}” changed: {what}",
+    [T_REASON_SCHEMA_MANY] =
+        "the columns of {count} resources changed, “{name}” among them: {what}",
+    [T_KIND_SCHEMA] = "with changed columns",
+    [T_SCHEMA_ADDED] = "new column “{name}”",
+    [T_SCHEMA_REMOVED] = "column “{name}” removed",
+    [T_SCHEMA_RENAMED] = "“{from}” renamed “{to}”",
+    [T_SCHEMA_RETYPED] = "“{name}” went from {from} to {to}",
+    [T_SCHEMA_REORDERED] = "columns reordered",
+    [T_SCHEMA_DELIMITER] = "delimiter “{from}” → “{to}”",
+    [T_SCHEMA_ENCODING] = "encoding {from} → {to}",
+    [T_SCHEMA_TABLE_LOST] = "no longer a table ({reason})",
+    [T_SCHEMA_TABLE_FOUND] = "a table again",
 };
 
 static const char *const lang_names[NT_LANG_COUNT] = {"es", "en"};

@@ -107,6 +107,20 @@ typedef enum nt_text_id {
     T_REASON_CONTENT_ONE,
     T_REASON_CONTENT_MANY,
     T_KIND_CONTENT,
+    T_SCHEMA_TITLE,
+    T_SCHEMA_MSG,
+    T_REASON_SCHEMA_ONE,
+    T_REASON_SCHEMA_MANY,
+    T_KIND_SCHEMA,
+    T_SCHEMA_ADDED, /* one change of dataset.schema_changed, in words */
+    T_SCHEMA_REMOVED,
+    T_SCHEMA_RENAMED,
+    T_SCHEMA_RETYPED,
+    T_SCHEMA_REORDERED,
+    T_SCHEMA_DELIMITER,
+    T_SCHEMA_ENCODING,
+    T_SCHEMA_TABLE_LOST,
+    T_SCHEMA_TABLE_FOUND,
     T_COUNT
 } nt_text_id;
 

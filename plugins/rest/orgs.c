@@ -64,11 +64,11 @@ static void csv_field(sbuf *b, const json_t *v, bool last)
     sb_add(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
-static const char *const k_cols[] = {"portal",      "organization",        "organization_title",
-                                     "datasets",    "availability_30d",    "availability_365d",
-                                     "resources",   "resources_broken",    "broken_share",
-                                     "fresh_share", "overdue_share",       "delinquent_share",
-                                     "repairs",     "median_repair_hours", NULL};
+static const char *const k_cols[] = {
+    "portal",           "organization",        "organization_title", "datasets",
+    "availability_30d", "availability_365d",   "resources",          "resources_broken",
+    "broken_share",     "fresh_share",         "overdue_share",      "delinquent_share",
+    "repairs",          "median_repair_hours", "schema_changes",     NULL};
 
 static int reply_csv(rest_req *rq, const json_t *items)
 {

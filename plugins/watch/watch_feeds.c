@@ -77,6 +77,8 @@ static const char *phrase(const char *kind, bool es)
         {"empty", "has no resources", "no tiene recursos"},
         {"stale", "is out of date", "está desactualizado"},
         {"content_changed", "has new content", "tiene contenido nuevo"},
+        {"schema_changed", "changed the columns of its files",
+         "cambió las columnas de sus archivos"},
         {"refreshed", "is up to date again", "está al día otra vez"},
         {"recreated", "has resources re-created under new ids",
          "tiene recursos recreados con otro id"},

@@ -40,6 +40,8 @@ static const char *signal_kind(const char *topic, const json_t *p)
         return "recreated";
     if (strcmp(topic, WATCH_T_CONTENT) == 0)
         return "content_changed";
+    if (strcmp(topic, WATCH_T_SCHEMA) == 0)
+        return "schema_changed";
     if (strcmp(topic, WATCH_T_FORMAT) == 0) {
         size_t i;
         const json_t *r;

@@ -167,9 +167,9 @@ static int start_work(watch_plugin *w)
     o.backoff_min_ms = 200;
     o.backoff_max_ms = 10000;
     o.drain_ms = 1000;
-    const char *topics[] = {WATCH_T_STATUS,    WATCH_T_ADDED,  WATCH_T_REMOVED,
-                            WATCH_T_MODIFIED,  WATCH_T_PORTAL, WATCH_T_FRESHNESS,
-                            WATCH_T_RECREATED, WATCH_T_FORMAT, WATCH_T_CONTENT};
+    const char *topics[] = {WATCH_T_STATUS,  WATCH_T_ADDED,     WATCH_T_REMOVED,   WATCH_T_MODIFIED,
+                            WATCH_T_PORTAL,  WATCH_T_FRESHNESS, WATCH_T_RECREATED, WATCH_T_FORMAT,
+                            WATCH_T_CONTENT, WATCH_T_SCHEMA};
     int rc = host->workq_create(host, "watch", &o, &w->q);
     for (size_t i = 0; i < sizeof topics / sizeof *topics && rc >= 0; i++)
         rc = vg_bus_subscribe(host->bus, topics[i], watch_on_event, w, NULL, NULL);

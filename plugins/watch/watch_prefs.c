@@ -83,7 +83,8 @@ int watch_kind_severity(const char *kind)
         return 3;
     if (strcmp(kind, "degraded") == 0 || strcmp(kind, "empty") == 0 ||
         strcmp(kind, "removed") == 0 || strcmp(kind, "stale") == 0 ||
-        strcmp(kind, "recreated") == 0 || strcmp(kind, "format_drift") == 0)
+        strcmp(kind, "recreated") == 0 || strcmp(kind, "format_drift") == 0 ||
+        strcmp(kind, "schema_changed") == 0)
         return 2;
     return 1;
 }

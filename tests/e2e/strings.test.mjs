@@ -35,7 +35,7 @@ test('every key used by index.html and the modules exists', () => {
   for (const s of ['connected', 'reconnecting', 'offline', 'connecting']) used.add(`conn.${s}`);
   // The watchlist forms (subform.js, follow.js, manage.js).
   for (const k of ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty',
-    'stale', 'refreshed', 'recreated', 'format_drift', 'content_changed']) used.add(`kind.${k}`);
+    'stale', 'refreshed', 'recreated', 'format_drift', 'content_changed', 'schema_changed']) used.add(`kind.${k}`);
   for (const s of ['fresh', 'due', 'overdue', 'delinquent', 'unknown']) used.add(`fresh.${s}`);
   for (const s of ['down', 'degraded', 'delinquent', 'overdue']) used.add(`report.why.${s}`);
   for (const f of ['immediate', 'hourly', 'daily', 'weekly']) used.add(`freq.${f}`);

@@ -329,6 +329,7 @@ static mt_fixture fx;
 static vgt_server srv;
 static char ids[4][40];
 static char plain_rid[40];  /* a resource nothing else changes: its content does */
+static char table_rid[40];  /* a CSV whose columns change */
 static char record_dir[64]; /* the busbridge's record_file: events.json */
 static char notification_id[64];
 static char manage_token[64];
@@ -444,6 +445,17 @@ static void control(const char *json)
     json_decref(r);
 }
 
+/* A fixture op written printf-style; an op that fails shows as a missing event later. */
+__attribute__((format(printf, 1, 2))) static void control_fmt(const char *fmt, ...)
+{
+    char op[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(op, sizeof op, fmt, ap);
+    va_end(ap);
+    json_decref(mt_control(&fx, op));
+}
+
 static void sweep(void)
 {
     json_t *fin = mt_sweep(&srv, NULL);
@@ -467,11 +479,20 @@ static int setup(void **state)
         plain_rid, sizeof plain_rid, "%s",
         json_string_value(json_object_get(
             json_array_get(json_object_get(json_array_get(results, 4), "resources"), 0), "id")));
+    snprintf(
+        table_rid, sizeof table_rid, "%s",
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(json_array_get(results, 5), "resources"), 0), "id")));
     json_decref(page);
-    /* thresholds of one: every change shows in the next sweep */
+    /* a CSV of its own whose columns change later: dataset.schema_changed */
+    control_fmt("{\"op\":\"set_format\",\"id\":\"%s\",\"format\":\"CSV\"}", table_rid);
+    control_fmt("{\"op\":\"set_body\",\"id\":\"%s\",\"body\":\"id,valor\\n1,10\\n\"}", table_rid);
+    /* thresholds of one: every change shows in the next sweep; the body pass on every sweep */
     char *ini = mt_ini(&fx, "api_retries = 0\n",
                        "fail_threshold = 1\nrecover_threshold = 1\nremove_after = 2\n"
-                       "max_removed_fraction = 10%\n");
+                       "max_removed_fraction = 10%\nschema_drift = true\nhashing = true\n"
+                       "schema_interval = 0\nhash_interval = 0\nhash_recheck_delay = 100ms\n"
+                       "content_per_host_interval = 0\n");
     if (!ini)
         return -1;
     if (vgt_tmpdir(record_dir, sizeof record_dir, "contract") < 0) {
@@ -544,6 +565,9 @@ static void drive(void)
     }
     sweep(); /* added, modified, status_changed; the removed missing once */
     control(touch);
+    control_fmt("{\"op\":\"set_body\",\"id\":\"%s\",\"body\":\"id,valor,fecha\\n1,10,"
+                "2026-01-01\\n\"}",
+                table_rid);
     sweep(); /* 2 of 11 missing twice: over 10 %, held: portal.warning_raised */
     sweep(); /* confirmed: dataset.removed */
     control("{\"op\":\"api_fail\",\"mode\":\"500\",\"count\":-1}");

@@ -25,6 +25,7 @@ const COLUMNS = [
   { key: 'overdue_share', label: 'report.col.overdue', num: true, share: true },
   { key: 'delinquent_share', label: 'report.col.delinquent', num: true, share: true },
   { key: 'median_repair_hours', label: 'report.col.mttr', num: true, hours: true },
+  { key: 'schema_changes', label: 'report.col.schema', num: true },
 ];
 
 const orgName = (r) => r.organization_title || r.organization || t('report.noOrg');
@@ -111,7 +112,8 @@ function orgPage() {
       fig('report.col.broken', String(cell(col('broken_share'), o))),
       fig('report.col.overdue', String(cell(col('overdue_share'), o))),
       fig('report.col.delinquent', String(cell(col('delinquent_share'), o))),
-      fig('report.col.mttr', String(cell(col('median_repair_hours'), o)))),
+      fig('report.col.mttr', String(cell(col('median_repair_hours'), o))),
+      fig('report.col.schema', String(cell(col('schema_changes'), o)))),
     h('p', {}, sparkline(o.availability_daily || []), ' ',
       h('a', { href: feed, text: t('report.feed') })),
     h('h3', { id: 'fix-heading', text: t('report.toFix') }),

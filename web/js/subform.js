@@ -5,9 +5,9 @@ import { h } from './dom.js';
 import { t } from './i18n.js';
 
 export const KINDS = ['down', 'degraded', 'recovered', 'removed', 'added', 'modified', 'empty',
-  'stale', 'refreshed', 'recreated', 'format_drift', 'content_changed'];
+  'stale', 'refreshed', 'recreated', 'format_drift', 'content_changed', 'schema_changed'];
 // The API's default when no kinds are sent: all but these.
-const OPT_IN = ['modified', 'refreshed', 'content_changed'];
+const OPT_IN = ['modified', 'refreshed', 'content_changed', 'schema_changed'];
 export const DEFAULT_KINDS = KINDS.filter((k) => !OPT_IN.includes(k));
 const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 const FREQS = ['immediate', 'hourly', 'daily', 'weekly'];

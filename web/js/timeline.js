@@ -39,6 +39,12 @@ export function changeLines(c) {
       return res.map((r) => t('chg.content', {
         name: r.name || r.url || r.id, what: (Array.isArray(r.changed) ? r.changed : []).join(', '),
       }));
+    case 'dataset.schema_changed':
+      return res.map((r) => t('chg.schema', {
+        name: r.name || r.url || r.id,
+        what: (Array.isArray(r.changes) ? r.changes : []).slice(0, 5)
+          .map((x) => [x.kind, x.name || x.from || '', x.to ? `→ ${x.to}` : ''].filter(Boolean).join(' ')).join('; '),
+      }));
     case 'dataset.format_drift':
       return res.map((r) => t('chg.format', {
         name: r.name || r.url || r.id, format: r.format || r.mimetype || '?', served: String(r.served || '?').toUpperCase(),

@@ -23,6 +23,7 @@
 #define VG_MONITOR_EV_DATASET_RESOURCE_RECREATED "dataset.resource_recreated"
 #define VG_MONITOR_EV_DATASET_FORMAT_DRIFT "dataset.format_drift"
 #define VG_MONITOR_EV_DATASET_CONTENT_CHANGED "dataset.content_changed"
+#define VG_MONITOR_EV_DATASET_SCHEMA_CHANGED "dataset.schema_changed"
 #define VG_MONITOR_EV_PORTAL_PREFIX "portal."
 #define VG_MONITOR_EV_PORTAL_STATUS_CHANGED "portal.status_changed"
 #define VG_MONITOR_EV_PORTAL_WARNING_RAISED "portal.warning_raised"
@@ -128,6 +129,22 @@ static const char *const VG_MONITOR_FRESHNESS_STATES[] = {
 #define VG_MONITOR_SERVED_ZIP "zip"
 #define VG_MONITOR_SERVED_GZIP "gzip"
 #define VG_MONITOR_SERVED_OLE2 "ole2" /* legacy Office: XLS, DOC */
+
+/* ---- what the bytes said of a content change (dataset.content_changed resources[].hash) ---- */
+#define VG_MONITOR_HASH_CHANGED "changed"     /* hashed: the SHA-256 moved (both fetches agree) */
+#define VG_MONITOR_HASH_TOO_LARGE "too_large" /* over hash_max_bytes: not hashed */
+#define VG_MONITOR_HASH_REGENERATED "regenerated" /* differs on every fetch: never announced */
+
+/* ---- schema drift (dataset.schema_changed resources[].changes[].kind) ---- */
+#define VG_MONITOR_SCHEMA_ADDED "added"
+#define VG_MONITOR_SCHEMA_REMOVED "removed"
+#define VG_MONITOR_SCHEMA_RENAMED "renamed"
+#define VG_MONITOR_SCHEMA_RETYPED "retyped"
+#define VG_MONITOR_SCHEMA_REORDERED "reordered"
+#define VG_MONITOR_SCHEMA_DELIMITER "delimiter"
+#define VG_MONITOR_SCHEMA_ENCODING "encoding"
+#define VG_MONITOR_SCHEMA_TABLE_LOST "table_lost"
+#define VG_MONITOR_SCHEMA_TABLE_FOUND "table_found"
 
 /* ---- how a re-created resource was recognised ("matched_by") ---- */
 #define VG_MONITOR_MATCHED_URL "url"

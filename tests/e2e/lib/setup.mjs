@@ -35,6 +35,8 @@ export function monitorIni(fixtureBase, { interval = '1h' } = {}) {
     'rows = 1000',
     'per_host = 8',
     'per_host_interval = 0ms', // the loopback fixture is ours: no polite pause
+    'content_per_host = 8', // nor for the body pass (schema samples, hashes)
+    'content_per_host_interval = 0ms',
     'fail_threshold = 1',
     'recover_threshold = 1',
     'connect_timeout = 2s',

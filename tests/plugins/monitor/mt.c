@@ -159,6 +159,8 @@ char *mt_ini(const mt_fixture *f, const char *extra_monitor, const char *extra_p
                  "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\n"
                  /* loopback fixture: no politeness pause between checks */
                  "per_host = 8\nper_host_interval = 0\n"
+                 /* the body pass (sampling, hashing) only where a test turns it on */
+                 "schema_drift = false\nhashing = false\n"
                  "contact_url = https://example.invalid/vigia-tests\n%s\n"
                  "[monitor:fx]\nbase_url = %s\ninterval = 1h\nrows = 5\n%s\n",
                  extra_monitor ? extra_monitor : "", f->base, extra_portal ? extra_portal : "") < 0)

@@ -640,6 +640,41 @@ static void test_signals(void **state)
                         "“matricula.csv” changed (etag, content_length).");
 }
 
+/* dataset.schema_changed: always (it breaks readers), the first changes in words, es and en;
+ * a tab delimiter shown as \t. */
+static void test_schema_changed(void **state)
+{
+    fx *f = *state;
+    signal_event(f, "dataset.schema_changed",
+                 json_pack("{s:[{s:s, s:s, s:[{s:s, s:I, s:s, s:s, s:s}, {s:s, s:s, s:s}], s:b}]}",
+                           "resources", "id", "r-2", "name", "matricula.csv", "changes", "kind",
+                           "renamed", "position", (json_int_t)2, "from", "nombre", "to", "comuna",
+                           "type", "text", "kind", "delimiter", "from", ",", "to", "\t",
+                           "truncated", 0));
+    assert_int_equal(json_array_size(f->out), 1);
+    json_t *n = out(f, 0);
+    assert_string_equal(field(n, "type"), "warning");
+    assert_string_equal(field(n, "title"), "Columnas cambiadas: Matrícula 2025");
+    assert_string_equal(field(n, "message"),
+                        "«Matrícula 2025» (Mineduc, portal datos): cambiaron las columnas del "
+                        "recurso «matricula.csv»: «nombre» ahora se llama «comuna»; separador "
+                        "«,» → «\\t».");
+    assert_string_equal(field(json_object_get(n, "data"), "kind"), "dataset_schema_changed");
+    /* an empty list says nothing */
+    signal_event(f, "dataset.schema_changed", json_pack("{s:[]}", "resources"));
+    assert_int_equal(json_array_size(f->out), 1);
+    nt_rules_options o = options(f);
+    o.lang = NT_LANG_EN;
+    reopen(f, &o);
+    signal_event(f, "dataset.schema_changed",
+                 json_pack("{s:[{s:s, s:s, s:[{s:s, s:s, s:s, s:s}]}]}", "resources", "id", "r-2",
+                           "name", "matricula.csv", "changes", "kind", "retyped", "name", "valor",
+                           "from", "integer", "to", "text"));
+    assert_string_equal(field(out(f, 1), "message"),
+                        "“Matrícula 2025” (Mineduc, portal datos): the columns of resource "
+                        "“matricula.csv” changed: “valor” went from integer to text.");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +691,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_portal_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_portal_removals_held, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flap_after_digest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_changed, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

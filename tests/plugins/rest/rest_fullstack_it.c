@@ -54,7 +54,9 @@ static int setup(void **state)
     snprintf(ini, sizeof ini,
              "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\n"
              "contact_url = https://example.invalid/vigia-tests\n"
-             "[monitor:fx]\nbase_url = http://127.0.0.1:%d\ninterval = 1h\nrows = 5\n",
+             "[monitor:fx]\nbase_url = http://127.0.0.1:%d\ninterval = 1h\nrows = 5\n"
+             /* the loopback fixture is ours: no polite pause in the body pass */
+             "content_per_host = 8\ncontent_per_host_interval = 0\n",
              fport);
     if (rt_start(&srv, "notifications, monitor, broker, rest", "admin_token = s3cret", ini) != 0) {
         teardown(state); /* cmocka skips the group teardown when setup fails */

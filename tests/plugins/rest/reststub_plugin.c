@@ -460,7 +460,7 @@ static json_t *org_item(const char *name, const char *title, long long datasets,
     for (int i = 0; i < 30; i++)
         json_array_append_new(spark, i < 27 ? json_null() : json_real(av30));
     return json_pack("{s:s, s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I,"
-                     " s:{s:I, s:I, s:I, s:I, s:I}, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:f, s:n,"
+                     " s:{s:I, s:I, s:I, s:I, s:I}, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:f, s:I,"
                      " s:o}",
                      "portal", "datos", "organization", name, "organization_title", title,
                      "datasets", (json_int_t)datasets, "status", "up", (json_int_t)(datasets - 1),
@@ -472,7 +472,8 @@ static json_t *org_item(const char *name, const char *title, long long datasets,
                      (json_int_t)(datasets - datasets / 2 - datasets / 4), "availability_30d", av30,
                      "availability_365d", av30 + 0.5, "broken_share", broken, "fresh_share", 0.6667,
                      "overdue_share", overdue, "delinquent_share", 0.0, "repairs", (json_int_t)3,
-                     "median_repair_hours", 26.5, "schema_changes", "availability_daily", spark);
+                     "median_repair_hours", 26.5, "schema_changes", (json_int_t)(datasets / 5),
+                     "availability_daily", spark);
 }
 
 static int o_list(const json_t *params, json_t **result, void *user)
