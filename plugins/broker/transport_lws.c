@@ -9,12 +9,14 @@
  * the transport is shared.
  *
  * Threading: lws is single-threaded. Other threads (senders, the
- * housekeeper) never touch a struct lws: they append to the connection's
- * bounded out-queue under t->lock, put it on the pending list and call
- * lws_cancel_service(); the loop thread then asks for a writable callback
- * and drains the queue there while the socket takes it. Writes never block:
- * a connection whose queue exceeds max_backlog_bytes / max_backlog fails the
- * send with -EIO and its session is dropped, as a slow civetweb client is.
+ * housekeeper) never touch a struct lws: they append the frame (built once
+ * by the broker) to the connection's out-buffer under t->lock, put it on
+ * the pending list and wake the loop (lws_cancel_service, once per batch);
+ * the loop asks for a writable callback and hands the whole buffer to lws
+ * in one write, so a burst of messages to a client costs one send(), not
+ * one each. Writes never block: a connection whose backlog exceeds
+ * max_backlog_bytes / max_backlog fails the send with -EIO and its session
+ * is dropped, as a slow civetweb client is.
  *
  * Receiving: lws hands messages over in fragments as they arrive; they are
  * accumulated up to max_payload and the connection is closed with 1009 past
@@ -29,13 +31,6 @@
 
 #include "broker.h"
 
-typedef struct lws_out {
-    struct lws_out *next;
-    size_t len;
-    int opcode;
-    unsigned char buf[]; /* LWS_PRE bytes of room, then the payload */
-} lws_out;
-
 typedef struct brk_lws_conn {
     vg_ws_conn base; /* first: the ops the session logic calls */
     atomic_int refs;
@@ -48,8 +43,15 @@ typedef struct brk_lws_conn {
 
     /* under t->lock */
     struct lws *wsi; /* NULL once closed */
-    lws_out *out_head, *out_tail;
-    size_t out_len, out_bytes;
+    /* Frames waiting for the socket, already framed and back to back, so
+     * one writable callback sends a burst in one write; LWS_PRE bytes of
+     * room first. Freed once handed to lws: an idle connection holds none. */
+    unsigned char *obuf;
+    size_t olen, ocap;
+    size_t out_len, out_bytes; /* messages and bytes in obuf */
+    /* what lws still holds of the last hand-over (its socket was choked):
+     * counted in the backlog until the next writable callback */
+    size_t held_len, held_bytes;
     int close_code; /* 0: no close asked */
     char close_reason[64];
     int pending; /* on t->pending */
@@ -120,14 +122,11 @@ int brk_ws_is_lws(const vg_ws_conn *c) { return c && c->ops == &lws_ops; }
 
 static void conn_free_out(brk_lws_conn *c)
 {
-    lws_out *o = c->out_head;
-    while (o) {
-        lws_out *n = o->next;
-        free(o);
-        o = n;
-    }
-    c->out_head = c->out_tail = NULL;
+    free(c->obuf);
+    c->obuf = NULL;
+    c->olen = c->ocap = 0;
     c->out_len = c->out_bytes = 0;
+    c->held_len = c->held_bytes = 0;
 }
 
 static void op_ref(vg_ws_conn *vc) { atomic_fetch_add(&((brk_lws_conn *)vc)->refs, 1); }
@@ -162,39 +161,45 @@ static int pend_locked(brk_lws_conn *c)
     return first;
 }
 
-static int enqueue(brk_lws_conn *c, int opcode, const void *data, size_t len)
+/* Append one frame: `hdr` (hlen bytes, may be 0) then `data`. */
+static int enqueue(brk_lws_conn *c, const unsigned char *hdr, size_t hlen, const void *data,
+                   size_t len)
 {
     brk_lws *t = c->t;
     brk_config *cfg = &t->b->cfg;
+    size_t flen = hlen + len;
     pthread_mutex_lock(&t->lock);
     if (!c->wsi || c->close_code || t->dead) {
         pthread_mutex_unlock(&t->lock);
         return -EPIPE;
     }
     /* The client is not reading: drop it rather than buffer without bound. */
-    if (c->out_len + 1 > (size_t)cfg->max_backlog ||
-        c->out_bytes + len > (size_t)cfg->max_backlog_bytes) {
+    if (c->out_len + c->held_len + 1 > (size_t)cfg->max_backlog ||
+        c->out_bytes + c->held_bytes + len > (size_t)cfg->max_backlog_bytes) {
         c->close_code = 1008;
         snprintf(c->close_reason, sizeof c->close_reason, "backlog");
-        pend_locked(c);
-        lws_cancel_service(t->ctx);
+        if (pend_locked(c))
+            lws_cancel_service(t->ctx);
         pthread_mutex_unlock(&t->lock);
         return -EIO;
     }
-    lws_out *o = malloc(sizeof *o + LWS_PRE + len);
-    if (!o) {
-        pthread_mutex_unlock(&t->lock);
-        return -EIO;
+    if (LWS_PRE + c->olen + flen > c->ocap) {
+        size_t cap = c->ocap ? c->ocap : 1024;
+        while (cap < LWS_PRE + c->olen + flen)
+            cap *= 2;
+        unsigned char *n = realloc(c->obuf, cap);
+        if (!n) {
+            pthread_mutex_unlock(&t->lock);
+            return -EIO;
+        }
+        c->obuf = n;
+        c->ocap = cap;
     }
-    o->next = NULL;
-    o->len = len;
-    o->opcode = opcode;
-    memcpy(o->buf + LWS_PRE, data, len);
-    if (c->out_tail)
-        c->out_tail->next = o;
-    else
-        c->out_head = o;
-    c->out_tail = o;
+    unsigned char *o = c->obuf + LWS_PRE + c->olen;
+    if (hlen)
+        memcpy(o, hdr, hlen);
+    memcpy(o + hlen, data, len);
+    c->olen += flen;
     c->out_len++;
     c->out_bytes += len;
     /* under t->lock: brk_lws_stop sets dead under it before destroying ctx */
@@ -206,20 +211,38 @@ static int enqueue(brk_lws_conn *c, int opcode, const void *data, size_t len)
 
 static int op_send(vg_ws_conn *vc, int opcode, const void *data, size_t len)
 {
-    return enqueue((brk_lws_conn *)vc, opcode, data, len);
+    /* a server frame's header: FIN + opcode, the length, no mask */
+    unsigned char hdr[10];
+    size_t hlen;
+    hdr[0] = (unsigned char)(0x80 | (opcode & 0x0f));
+    if (len < 126) {
+        hdr[1] = (unsigned char)len;
+        hlen = 2;
+    } else if (len <= 0xffff) {
+        hdr[1] = 126;
+        hdr[2] = (unsigned char)(len >> 8);
+        hdr[3] = (unsigned char)len;
+        hlen = 4;
+    } else {
+        hdr[1] = 127;
+        for (int i = 0; i < 8; i++)
+            hdr[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        hlen = 10;
+    }
+    return enqueue((brk_lws_conn *)vc, hdr, hlen, data, len);
 }
 
-/* The broker builds each frame once for civetweb; lws frames the payload
- * itself, so the (unmasked, server) header is skipped. */
+/* The broker builds each frame once (an unmasked server frame): it is
+ * queued as it is. */
 static int op_send_frame(vg_ws_conn *vc, const void *frame, size_t len)
 {
     const unsigned char *f = frame;
     if (len < 2)
         return -EINVAL;
     size_t hdr = (f[1] & 0x7f) == 126 ? 4 : (f[1] & 0x7f) == 127 ? 10 : 2;
-    if (len < hdr)
+    if (len < hdr || (f[1] & 0x80))
         return -EINVAL;
-    return enqueue((brk_lws_conn *)vc, f[0] & 0x0f, f + hdr, len - hdr);
+    return enqueue((brk_lws_conn *)vc, NULL, 0, frame, len);
 }
 
 static int op_close(vg_ws_conn *vc, int code, const char *reason)
@@ -443,44 +466,51 @@ static void drain_pending(brk_lws *t)
     }
 }
 
-/* Drain the queue while the socket takes it (lws_send_pipe_choked), then
- * ask for the next writable callback if anything is left. */
+/* Hand everything queued to lws in one write (the frames are complete, so
+ * LWS_WRITE_HTTP sends them as they are). When the socket takes only part,
+ * lws keeps the rest and calls back only once it is sent; until then that
+ * part still counts in the connection's backlog. */
 static int on_writable(brk_lws_conn *c, struct lws *wsi)
 {
     brk_lws *t = c->t;
-    for (int i = 0; i < 64; i++) {
-        pthread_mutex_lock(&t->lock);
-        lws_out *o = c->out_head;
-        int code = c->close_code;
-        char reason[64];
-        memcpy(reason, c->close_reason, sizeof reason);
-        /* a backlog overflow closes at once: the queue is not flushed */
-        int overflow = code == 1008 && strcmp(reason, "backlog") == 0;
-        if (o && !overflow) {
-            c->out_head = o->next;
-            if (!c->out_head)
-                c->out_tail = NULL;
-            c->out_len--;
-            c->out_bytes -= o->len;
-        }
-        pthread_mutex_unlock(&t->lock);
-        if (!o || overflow) {
-            if (!code)
-                return 0;
-            lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason,
-                             strlen(reason));
-            return -1;
-        }
-        int rc = lws_write(wsi, o->buf + LWS_PRE, o->len,
-                           o->opcode == VG_WS_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-        free(o);
+    pthread_mutex_lock(&t->lock);
+    c->held_len = c->held_bytes = 0; /* lws sent what it held */
+    int code = c->close_code;
+    char reason[64];
+    memcpy(reason, c->close_reason, sizeof reason);
+    /* a backlog overflow closes at once: the queue is not flushed */
+    int overflow = code == 1008 && strcmp(reason, "backlog") == 0;
+    unsigned char *buf = NULL;
+    size_t len = 0, msgs = 0, bytes = 0;
+    if (c->olen && !overflow) {
+        buf = c->obuf;
+        len = c->olen;
+        msgs = c->out_len;
+        bytes = c->out_bytes;
+        c->obuf = NULL;
+        c->olen = c->ocap = 0;
+        c->out_len = c->out_bytes = 0;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (buf) {
+        int rc = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP);
+        free(buf);
         if (rc < 0)
             return -1;
-        if (lws_send_pipe_choked(wsi))
-            break;
+        if (lws_send_pipe_choked(wsi)) {
+            pthread_mutex_lock(&t->lock);
+            c->held_len = msgs;
+            c->held_bytes = bytes;
+            pthread_mutex_unlock(&t->lock);
+        }
+        /* more may have come meanwhile; a close waits for the flush */
+        lws_callback_on_writable(wsi);
+        return 0;
     }
-    lws_callback_on_writable(wsi);
-    return 0;
+    if (!code)
+        return 0;
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
 }
 
 static void rx_reset(brk_lws_conn *c)
