@@ -216,6 +216,8 @@ typedef struct brk_config {
     char lws_listen[128];
     long long lws_max_per_ip;
     int64_t lws_message_timeout;
+    long long lws_call_threads; /* workers for client events that may call the bus */
+    bool lws_deflate;           /* offer permessage-deflate on lws */
 } brk_config;
 
 typedef struct brk_state {

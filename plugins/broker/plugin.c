@@ -69,6 +69,10 @@ static int read_config(const vg_host *h, const vg_config *cfg, brk_config *c)
     bad |= h->config_int(h, cfg, "lws_max_per_ip", 256, 1, 1000000, &c->lws_max_per_ip) < 0;
     bad |= h->config_duration(h, cfg, "lws_message_timeout", 10000, 1000, 600000,
                               &c->lws_message_timeout) < 0;
+    /* client events that may call a slow bus method run on these workers,
+     * never on the event loop */
+    bad |= h->config_int(h, cfg, "lws_call_threads", 4, 1, 64, &c->lws_call_threads) < 0;
+    bad |= h->config_bool(h, cfg, "lws_deflate", false, &c->lws_deflate) < 0;
     if (tr && strcmp(tr, "lws") == 0) {
 #ifdef BROKER_HAVE_LWS
         c->transport_lws = 1;

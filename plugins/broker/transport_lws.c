@@ -31,6 +31,14 @@
 
 #include "broker.h"
 
+/* A received message waiting for the connection's call worker. */
+typedef struct lws_in {
+    struct lws_in *next;
+    int binary;
+    size_t len;
+    char data[]; /* NUL-terminated */
+} lws_in;
+
 typedef struct brk_lws_conn {
     vg_ws_conn base; /* first: the ops the session logic calls */
     atomic_int refs;
@@ -52,6 +60,16 @@ typedef struct brk_lws_conn {
     /* what lws still holds of the last hand-over (its socket was choked):
      * counted in the backlog until the next writable callback */
     size_t held_len, held_bytes;
+    /* Messages that may call a slow bus method (Socket.IO CONNECT and
+     * EVENT, attachments) run on a worker of t->calls, never on the loop;
+     * while one runs, the connection's later messages wait here, in order,
+     * and the loop stops reading it. */
+    lws_in *in_head, *in_tail;
+    size_t in_n, in_bytes;
+    int job;        /* a worker handles this connection's messages */
+    int job_closed; /* lws closed it meanwhile: the worker calls `closed` */
+    int rx_resume;  /* the worker is done: the loop reads it again */
+    int rx_dead;    /* a message ended the connection: ignore the rest */
     int close_code; /* 0: no close asked */
     char close_reason[64];
     int pending; /* on t->pending */
@@ -114,11 +132,22 @@ typedef struct brk_lws {
     lws_poll *waiting; /* loop thread only */
     lws_sorted_usec_list_t poll_sul;
     int poll_scheduled;
+    vg_workq *calls; /* client messages that may call the bus */
 } brk_lws;
 
 static const vg_ws_ops lws_ops;
 
 int brk_ws_is_lws(const vg_ws_conn *c) { return c && c->ops == &lws_ops; }
+
+static void conn_free_in(brk_lws_conn *c)
+{
+    for (lws_in *m = c->in_head, *n; m; m = n) {
+        n = m->next;
+        free(m);
+    }
+    c->in_head = c->in_tail = NULL;
+    c->in_n = c->in_bytes = 0;
+}
 
 static void conn_free_out(brk_lws_conn *c)
 {
@@ -137,6 +166,7 @@ static void op_unref(vg_ws_conn *vc)
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     conn_free_out(c);
+    conn_free_in(c);
     free(c->rx);
     free(c->query);
     free(c->origin);
@@ -458,7 +488,11 @@ static void drain_pending(brk_lws *t)
         c->pend_next = NULL;
         c->pending = 0;
         struct lws *wsi = c->wsi; /* only this thread clears it */
+        int resume = c->rx_resume;
+        c->rx_resume = 0;
         pthread_mutex_unlock(&t->lock);
+        if (wsi && resume)
+            lws_rx_flow_control(wsi, 1);
         if (wsi)
             lws_callback_on_writable(wsi);
         op_unref(&c->base);
@@ -513,6 +547,130 @@ static int on_writable(brk_lws_conn *c, struct lws *wsi)
     return -1;
 }
 
+/* Messages that may call a bus method, which may be slow (a plugin's event
+ * handler or auth hook, the built-in events' notifications.* calls):
+ * Socket.IO CONNECT ("40"), EVENT ("42"), BINARY_EVENT ("45") and
+ * attachments. Pongs, acks, upgrades and closes stay on the loop. */
+static int may_call(int binary, const char *data, size_t len)
+{
+    return binary ||
+           (len >= 2 && data[0] == '4' && (data[1] == '0' || data[1] == '2' || data[1] == '5'));
+}
+
+/* A worker: the connection's waiting messages in order, then, when lws
+ * closed it meanwhile, its `closed` (held back so it never runs while a
+ * message of the same connection is being handled). */
+static int call_job(vg_job *job, void *user)
+{
+    brk_lws_conn *c = user;
+    brk_lws *t = c->t;
+    brk_state *b = t->b;
+    for (;;) {
+        pthread_mutex_lock(&t->lock);
+        lws_in *m = c->in_head;
+        if (!m) {
+            c->job = 0;
+            int closed = c->job_closed;
+            c->job_closed = 0;
+            if (!closed && c->wsi && !t->dead) {
+                c->rx_resume = 1;
+                if (pend_locked(c))
+                    lws_cancel_service(t->ctx);
+            }
+            pthread_mutex_unlock(&t->lock);
+            if (closed)
+                b->ws_handlers.closed(&c->base, b);
+            return VG_JOB_DONE;
+        }
+        c->in_head = m->next;
+        if (!c->in_head)
+            c->in_tail = NULL;
+        c->in_n--;
+        c->in_bytes -= m->len;
+        int dead = c->rx_dead;
+        pthread_mutex_unlock(&t->lock);
+        /* cancelled at stop: the messages are dropped, `closed` still runs */
+        if (!dead && !vg_job_cancelled(job) &&
+            !b->ws_handlers.message(&c->base, m->binary ? VG_WS_BINARY : VG_WS_TEXT, m->data,
+                                    m->len, b)) {
+            pthread_mutex_lock(&t->lock);
+            c->rx_dead = 1;
+            pthread_mutex_unlock(&t->lock);
+            op_close(&c->base, 1000, "");
+        }
+        free(m);
+    }
+}
+
+static void call_job_free(void *user) { op_unref(user); }
+
+enum { LWS_IN_MAX = 256 }; /* messages waiting for a worker, per connection */
+
+/* One whole message: handled here, or queued for the connection's worker. */
+static int deliver(brk_lws_conn *c, struct lws *wsi)
+{
+    brk_lws *t = c->t;
+    brk_state *b = t->b;
+    int binary = c->rx_binary;
+    pthread_mutex_lock(&t->lock);
+    if (c->rx_dead) {
+        pthread_mutex_unlock(&t->lock);
+        return 0;
+    }
+    /* A pong ("3") is handled at once even behind a slow call: it only
+     * moves the ping deadline, so the caller is not dropped for a ping
+     * timeout while its own method runs. */
+    int pong = !binary && c->rx_len == 1 && c->rx[0] == '3';
+    if (pong || (!c->job && !may_call(binary, c->rx, c->rx_len))) {
+        pthread_mutex_unlock(&t->lock);
+        if (!b->ws_handlers.message(&c->base, binary ? VG_WS_BINARY : VG_WS_TEXT, c->rx, c->rx_len,
+                                    b)) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+            return -1;
+        }
+        return 0;
+    }
+    /* lws stops reading once the first is queued; a few more may already be
+     * in its buffer, never an unbounded number */
+    lws_in *m = NULL;
+    if (c->in_n < LWS_IN_MAX && (m = malloc(sizeof *m + c->rx_len + 1)) != NULL) {
+        m->next = NULL;
+        m->binary = binary;
+        m->len = c->rx_len;
+        memcpy(m->data, c->rx, c->rx_len + 1);
+        if (c->in_tail)
+            c->in_tail->next = m;
+        else
+            c->in_head = m;
+        c->in_tail = m;
+        c->in_n++;
+        c->in_bytes += m->len;
+    }
+    int start = m && !c->job;
+    if (start)
+        c->job = 1;
+    pthread_mutex_unlock(&t->lock);
+    if (!m) {
+        static const char r[] = "too many messages waiting";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)r, sizeof r - 1);
+        return -1;
+    }
+    if (!start)
+        return 0;
+    op_ref(&c->base); /* the job's, released by call_job_free */
+    if (b->host->workq_submit(t->calls, call_job, c, call_job_free) < 0) {
+        pthread_mutex_lock(&t->lock);
+        c->job = 0;
+        conn_free_in(c);
+        pthread_mutex_unlock(&t->lock);
+        static const char r[] = "server busy";
+        lws_close_reason(wsi, (enum lws_close_status)1013, (unsigned char *)r, sizeof r - 1);
+        return -1;
+    }
+    lws_rx_flow_control(wsi, 0);
+    return 0;
+}
+
 static void rx_reset(brk_lws_conn *c)
 {
     c->rx_len = 0;
@@ -556,14 +714,9 @@ static int on_receive(brk_lws_conn *c, struct lws *wsi, const char *in, size_t l
         return 0;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     c->rx[c->rx_len] = 0;
-    int keep = b->ws_handlers.message(&c->base, c->rx_binary ? VG_WS_BINARY : VG_WS_TEXT, c->rx,
-                                      c->rx_len, b);
+    int rc = deliver(c, wsi);
     rx_reset(c);
-    if (!keep) {
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
-        return -1;
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- long-polling (loop thread only) ---- */
@@ -1068,12 +1221,16 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         pthread_mutex_lock(&t->lock);
         c->wsi = NULL;
         conn_free_out(c);
+        int later = c->job; /* a worker handles its messages: it calls `closed` */
+        if (later)
+            c->job_closed = 1;
         pthread_mutex_unlock(&t->lock);
         atomic_store(&c->closed, 1);
         long long *n = ip_count(t, c->ip, 0);
         if (n && --*n <= 0)
             free(brk_smap_del(&t->per_ip, c->ip));
-        t->b->ws_handlers.closed(&c->base, t->b);
+        if (!later)
+            t->b->ws_handlers.closed(&c->base, t->b);
         op_unref(&c->base);
         return 0;
     }
@@ -1132,6 +1289,19 @@ int brk_lws_start(brk_state *b)
              b->cfg.lws_listen);
     port = colon ? atoi(colon + 1) : 0;
 
+    vg_workq_opts wo = VG_WORKQ_OPTS_INIT;
+    wo.threads = (int)b->cfg.lws_call_threads;
+    /* at most one job per connection */
+    wo.capacity = (int)(b->cfg.max_clients < 1000000 ? b->cfg.max_clients + 1 : 1000000);
+    wo.submit_wait_ms = 0; /* the loop never waits: a full queue refuses (1013) */
+    wo.max_attempts = 1;
+    wo.drain_ms = 0; /* at stop, waiting messages are dropped (`closed` still runs) */
+    if (b->host->workq_create(b->host, "lws-calls", &wo, &t->calls) < 0) {
+        brk_smap_free(&t->per_ip, free);
+        free(t);
+        return -ENOMEM;
+    }
+
     lws_set_log_level(LLL_ERR, lws_log);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -1147,12 +1317,14 @@ int brk_lws_start(brk_state *b)
     info.max_http_header_pool = 1024;
     t->ctx = lws_create_context(&info);
     if (!t->ctx) {
+        b->host->workq_stop(t->calls);
         brk_smap_free(&t->per_ip, free);
         free(t);
         return -EADDRINUSE;
     }
     if (pthread_create(&t->thread, NULL, loop_main, t) != 0) {
         lws_context_destroy(t->ctx);
+        b->host->workq_stop(t->calls);
         brk_smap_free(&t->per_ip, free);
         free(t);
         return -EAGAIN;
@@ -1175,8 +1347,10 @@ void brk_lws_stop(brk_state *b)
     pthread_mutex_lock(&t->lock);
     t->dead = 1;
     pthread_mutex_unlock(&t->lock);
-    /* closes every connection: their `closed` runs here, on this thread */
+    /* closes every connection: their `closed` runs here, on this thread,
+     * or on its call worker when one is busy with its messages */
     lws_context_destroy(t->ctx);
+    b->host->workq_stop(t->calls);
     pthread_mutex_lock(&t->lock);
     brk_lws_conn *c = t->pending;
     t->pending = NULL;
