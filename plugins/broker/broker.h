@@ -419,6 +419,21 @@ static inline int brk_ws_is_lws(const vg_ws_conn *c)
 
 /* polling.c / websocket.c */
 int brk_polling_handler(vg_http_request *req, void *user);
+/* Long-polling's answers, shared by both transports (polling.c). A
+ * handshake: a new session (an extra ref) and its open packet in body (*n
+ * bytes), or NULL with *err as brk_session_new's. */
+brk_session *brk_poll_handshake(brk_state *b, const char *ip, char *body, size_t size, int *n,
+                                int *err);
+/* The 503 body for brk_session_new's -EBUSY / -EAGAIN, and its Retry-After. */
+const char *brk_poll_busy_body(int err, const char **retry_after);
+/* 1 when a request's session is past its pong deadline (then terminated). */
+int brk_poll_timed_out(brk_session *s);
+/* A GET's answer: the queue joined by \x1e, the close packet or a noop
+ * (malloc'd, NULL when out of memory). Caller holds s->lock. */
+char *brk_poll_collect_locked(brk_session *s, size_t *len);
+/* A POST's packets: -1 when they were taken ("ok"), or the EIO_ERR_ code
+ * to answer (the session is terminated when it must be). */
+int brk_poll_post(brk_session *s, const char *data, size_t len);
 void brk_websocket_handlers(vg_ws_handlers *h, size_t max_message);
 void brk_ws_reject(brk_state *b, vg_ws_conn *c, int code, const char *reason);
 /* Close (or at stop just release) the refused WebSockets. */

@@ -761,43 +761,10 @@ static void poll_unwait(brk_lws *t, lws_poll *p)
  * or a noop; as polling.c's poll_get. Caller holds s->lock. */
 static void poll_collect_locked(brk_lws *t, lws_poll *p)
 {
-    brk_session *s = p->s;
-    brk_state *b = t->b;
-    int mine = s->transport == TR_POLLING;
-    size_t total = 0;
-    for (size_t i = 0; mine && i < s->q_len; i++) {
-        const brk_msg *m = s->q[(s->q_head + i) % s->q_cap];
-        total += (m->binary ? 2 + (m->text_len + 2) / 3 * 4 : m->text_len) + 1;
-    }
-    char *body = malloc(total + 4);
+    (void)t;
     size_t n = 0;
-    if (body) {
-        while (mine && s->q_len) {
-            brk_msg *m = s->q[s->q_head];
-            s->q_head = (s->q_head + 1) % s->q_cap;
-            s->q_len--;
-            s->q_bytes -= m->text_len;
-            if (n)
-                body[n++] = EIO_SEPARATOR;
-            if (m->binary) {
-                body[n++] = 'b';
-                n += brk_b64_encode((const unsigned char *)m->text, m->text_len, body + n);
-            } else {
-                memcpy(body + n, m->text, m->text_len);
-                n += m->text_len;
-            }
-            brk_msg_unref(m);
-            atomic_fetch_add_explicit(&b->messages_out, 1, memory_order_relaxed);
-        }
-        if (s->closed) {
-            if (n)
-                body[n++] = EIO_SEPARATOR;
-            body[n++] = s->close_reply ? s->close_reply : '1';
-        } else if (n == 0) {
-            body[n++] = '6';
-        }
-    }
-    s->poll_pending = 0;
+    char *body = brk_poll_collect_locked(p->s, &n);
+    p->s->poll_pending = 0;
     free(p->out);
     p->out = body;
     p->out_len = body ? n : 0;
@@ -886,7 +853,6 @@ static void poll_get(brk_lws *t, lws_poll *p, brk_session *s)
 
 static void poll_post_done(brk_lws *t, lws_poll *p, brk_session *s)
 {
-    brk_state *b = t->b;
     if (p->octet) {
         brk_session_unref(s);
         return poll_error(t, p, EIO_ERR_BAD_REQUEST);
@@ -896,36 +862,10 @@ static void poll_post_done(brk_lws *t, lws_poll *p, brk_session *s)
         static const char msg[] = "{\"code\":3,\"message\":\"Payload too large\"}";
         return poll_answer(t, p, 413, "application/json", msg, sizeof msg - 1);
     }
-    pthread_mutex_lock(&s->lock);
-    int bad = s->transport != TR_POLLING || s->post_active || s->closed;
-    int overlap = s->post_active;
-    if (!bad)
-        s->post_active = 1;
-    pthread_mutex_unlock(&s->lock);
-    if (bad) {
-        if (overlap)
-            brk_session_terminate(s, "overlapping POST", 0);
+    int code = brk_poll_post(s, p->in ? p->in : "", p->in_len);
+    if (code >= 0) {
         brk_session_unref(s);
-        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
-    }
-    size_t pos = 0;
-    brk_eio_packet pk;
-    int err = 0, rc;
-    while ((rc = brk_eio_payload_next(p->in ? p->in : "", p->in_len, &pos, &pk)) == 1)
-        if (brk_engine_on_packet(s, &pk) < 0) {
-            err = 1;
-            break;
-        }
-    if (rc < 0)
-        err = 1;
-    pthread_mutex_lock(&s->lock);
-    s->post_active = 0;
-    pthread_mutex_unlock(&s->lock);
-    if (err) {
-        atomic_fetch_add(&b->dropped_protocol, 1);
-        brk_session_terminate(s, "parse error", 0);
-        brk_session_unref(s);
-        return poll_error(t, p, EIO_ERR_BAD_REQUEST);
+        return poll_error(t, p, code);
     }
     brk_session_unref(s);
     poll_answer(t, p, 200, "text/html", "ok", 2);
@@ -944,11 +884,7 @@ static brk_session *poll_session(brk_lws *t, lws_poll *p, const char *sid, int i
         poll_error(t, p, EIO_ERR_UNKNOWN_SID);
         return NULL;
     }
-    pthread_mutex_lock(&s->lock);
-    int timed_out = s->pong_deadline && now_ms(b) >= s->pong_deadline;
-    pthread_mutex_unlock(&s->lock);
-    if (timed_out) {
-        brk_session_terminate(s, "ping timeout", TERM_RECOVERABLE);
+    if (brk_poll_timed_out(s)) {
         brk_session_unref(s);
         poll_error(t, p, EIO_ERR_UNKNOWN_SID);
         return NULL;
@@ -1032,23 +968,15 @@ static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
             poll_error(t, p, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
             return 0;
         }
-        char ip[48];
+        char ip[48], body[256];
         lws_get_peer_simple(wsi, ip, sizeof ip);
-        int err;
-        brk_session *s = brk_session_new(b, TR_POLLING, ip, &err);
+        int err, n = 0;
+        brk_session *s = brk_poll_handshake(b, ip, body, sizeof body, &n, &err);
         if (!s) {
-            p->retry_after = err == -EAGAIN ? "2" : "5";
-            static const char full[] = "{\"code\":3,\"message\":\"Server full\"}";
-            static const char pend[] = "{\"code\":3,\"message\":\"Too many pending handshakes\"}";
-            if (err == -EAGAIN)
-                poll_answer(t, p, 503, "application/json", pend, sizeof pend - 1);
-            else
-                poll_answer(t, p, 503, "application/json", full, sizeof full - 1);
+            const char *busy = brk_poll_busy_body(err, &p->retry_after);
+            poll_answer(t, p, 503, "application/json", busy, strlen(busy));
             return 0;
         }
-        char body[256];
-        int n = brk_eio_open_packet(body, sizeof body, s->sid, 1, b->cfg.ping_interval,
-                                    b->cfg.ping_timeout, b->cfg.max_payload);
         brk_session_unref(s);
         poll_answer(t, p, 200, "text/plain; charset=UTF-8", body, (size_t)n);
         return 0;
