@@ -70,6 +70,12 @@ typedef struct brk_lws_conn {
     int job_closed; /* lws closed it meanwhile: the worker calls `closed` */
     int rx_resume;  /* the worker is done: the loop reads it again */
     int rx_dead;    /* a message ended the connection: ignore the rest */
+    /* permessage-deflate was negotiated: lws compresses each message, so
+     * frames go one lws_write each from dbuf (loop thread only), taken
+     * whole from obuf; dpos: the next frame, dend: the end */
+    int deflate;
+    unsigned char *dbuf;
+    size_t dpos, dend, dmsgs, dbytes;
     int close_code; /* 0: no close asked */
     char close_reason[64];
     int pending; /* on t->pending */
@@ -151,6 +157,8 @@ static void conn_free_in(brk_lws_conn *c)
 
 static void conn_free_out(brk_lws_conn *c)
 {
+    free(c->dbuf);
+    c->dbuf = NULL;
     free(c->obuf);
     c->obuf = NULL;
     c->olen = c->ocap = 0;
@@ -504,9 +512,13 @@ static void drain_pending(brk_lws *t)
  * LWS_WRITE_HTTP sends them as they are). When the socket takes only part,
  * lws keeps the rest and calls back only once it is sent; until then that
  * part still counts in the connection's backlog. */
+static int on_writable_deflate(brk_lws_conn *c, struct lws *wsi);
+
 static int on_writable(brk_lws_conn *c, struct lws *wsi)
 {
     brk_lws *t = c->t;
+    if (c->deflate)
+        return on_writable_deflate(c, wsi);
     pthread_mutex_lock(&t->lock);
     c->held_len = c->held_bytes = 0; /* lws sent what it held */
     int code = c->close_code;
@@ -669,6 +681,69 @@ static int deliver(brk_lws_conn *c, struct lws *wsi)
     }
     lws_rx_flow_control(wsi, 0);
     return 0;
+}
+
+/* With permessage-deflate: one message per writable callback through
+ * lws_write, which compresses it (lws sends what the compressor still holds
+ * before it calls back again). Frames are sent from dbuf in order, so the
+ * LWS_PRE bytes lws writes before a payload only overwrite frames already
+ * sent, or dbuf's own room. What dbuf holds counts in the backlog. */
+static int on_writable_deflate(brk_lws_conn *c, struct lws *wsi)
+{
+    brk_lws *t = c->t;
+    pthread_mutex_lock(&t->lock);
+    int code = c->close_code;
+    char reason[64];
+    memcpy(reason, c->close_reason, sizeof reason);
+    int overflow = code == 1008 && strcmp(reason, "backlog") == 0;
+    if (!c->dbuf && c->olen && !overflow) {
+        c->dbuf = c->obuf;
+        c->dpos = LWS_PRE;
+        c->dend = LWS_PRE + c->olen;
+        c->dmsgs = c->out_len;
+        c->dbytes = c->out_bytes;
+        c->obuf = NULL;
+        c->olen = c->ocap = 0;
+        c->out_len = c->out_bytes = 0;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (c->dbuf && !overflow) {
+        unsigned char *f = c->dbuf + c->dpos;
+        size_t avail = c->dend - c->dpos, hlen = 2, plen = f[1] & 0x7f;
+        if (plen == 126) {
+            hlen = 4;
+            plen = (size_t)f[2] << 8 | f[3];
+        } else if (plen == 127) {
+            hlen = 10;
+            plen = 0;
+            for (int i = 0; i < 8; i++)
+                plen = plen << 8 | f[2 + i];
+        }
+        if (avail < hlen || avail - hlen < plen)
+            return -1; /* cannot happen: enqueue appends whole frames */
+        int rc = lws_write(wsi, f + hlen, plen,
+                           (f[0] & 0x0f) == VG_WS_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        c->dpos += hlen + plen;
+        pthread_mutex_lock(&t->lock);
+        c->dmsgs = c->dmsgs ? c->dmsgs - 1 : 0;
+        c->dbytes = c->dbytes > plen ? c->dbytes - plen : 0;
+        if (c->dpos >= c->dend) {
+            free(c->dbuf);
+            c->dbuf = NULL;
+            c->dmsgs = c->dbytes = 0;
+        }
+        c->held_len = c->dmsgs;
+        c->held_bytes = c->dbytes;
+        pthread_mutex_unlock(&t->lock);
+        if (rc < 0)
+            return -1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (!code)
+        return 0;
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
 }
 
 static void rx_reset(brk_lws_conn *c)
@@ -1126,6 +1201,11 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         c->query = query_dup(wsi);
         c->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
         c->host = hdr_dup(wsi, WSI_TOKEN_HOST);
+        if (t->b->cfg.lws_deflate) { /* lws accepts the client's offer */
+            char *ext = hdr_dup(wsi, WSI_TOKEN_EXTENSIONS);
+            c->deflate = ext && strstr(ext, "permessage-deflate") != NULL;
+            free(ext);
+        }
         long long *n = ip_count(t, c->ip, 1);
         if (n)
             (*n)++;
@@ -1243,6 +1323,14 @@ int brk_lws_start(brk_state *b)
     info.timeout_secs = (unsigned int)((b->cfg.handshake_timeout + 999) / 1000);
     info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
     info.max_http_header_pool = 1024;
+    /* off by default: zlib's state costs memory per connection (see
+     * docs/operations.md §6 for the figures) */
+    static const struct lws_extension deflate_ext[] = {
+        {"permessage-deflate", lws_extension_callback_pm_deflate,
+         "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+        {NULL, NULL, NULL}};
+    if (b->cfg.lws_deflate)
+        info.extensions = deflate_ext;
     t->ctx = lws_create_context(&info);
     if (!t->ctx) {
         b->host->workq_stop(t->calls);
