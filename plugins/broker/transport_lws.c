@@ -108,9 +108,10 @@ typedef struct lws_poll {
     int answered;
     int is_options;
     char allow_headers[256];
-    char sid[32]; /* a POST's, read before its body (the headers go then) */
-    int octet;    /* a POST with Content-Type application/octet-stream */
-    int close;    /* the request said Connection: close */
+    char sid[32];             /* a POST's, read before its body (the headers go then) */
+    int octet;                /* a POST with Content-Type application/octet-stream */
+    int close;                /* the request said Connection: close */
+    struct lws_post_job *job; /* its packets on a call worker (under t->lock) */
     struct lws_poll *prev, *next;
 } lws_poll;
 
@@ -119,6 +120,18 @@ typedef struct lws_pss {
     struct brk_lws_conn *c;
     lws_poll *p;
 } lws_pss;
+
+/* A POST whose packets may call a bus method, on a call worker; answered
+ * on the loop (t->posts_done) unless its request went away meanwhile. */
+typedef struct lws_post_job {
+    struct brk_lws *t;
+    brk_session *s; /* referenced */
+    char *in;
+    size_t len;
+    int code;    /* brk_poll_post's */
+    lws_poll *p; /* NULL once the request is gone (under t->lock) */
+    struct lws_post_job *next;
+} lws_post_job;
 
 enum { LWS_POLL_TICK_MS = 10 };
 
@@ -138,7 +151,8 @@ typedef struct brk_lws {
     lws_poll *waiting; /* loop thread only */
     lws_sorted_usec_list_t poll_sul;
     int poll_scheduled;
-    vg_workq *calls; /* client messages that may call the bus */
+    vg_workq *calls;          /* client messages that may call the bus */
+    lws_post_job *posts_done; /* under lock: to answer on the loop */
 } brk_lws;
 
 static const vg_ws_ops lws_ops;
@@ -479,6 +493,85 @@ static int confirm_upgrade(brk_lws *t, struct lws *wsi)
     return 0;
 }
 
+static void poll_answer(brk_lws *t, lws_poll *p, int status, const char *ctype, const char *body,
+                        size_t len);
+static void poll_error(brk_lws *t, lws_poll *p, int code);
+
+static void post_job_free(lws_post_job *j)
+{
+    brk_session_unref(j->s);
+    free(j->in);
+    free(j);
+}
+
+/* Loop thread: the POSTs whose workers are done (detached from their
+ * requests by the caller, under t->lock). */
+static void posts_answer(brk_lws *t, lws_post_job *j)
+{
+    while (j) {
+        lws_post_job *next = j->next;
+        if (j->p) {
+            if (j->code >= 0)
+                poll_error(t, j->p, j->code);
+            else
+                poll_answer(t, j->p, 200, "text/html", "ok", 2);
+        }
+        post_job_free(j);
+        j = next;
+    }
+}
+
+static int post_job_run(vg_job *job, void *user)
+{
+    lws_post_job *j = user;
+    brk_lws *t = j->t;
+    /* cancelled at stop: nothing is taken, the request is gone anyway */
+    j->code = vg_job_cancelled(job) ? EIO_ERR_BAD_REQUEST : brk_poll_post(j->s, j->in, j->len);
+    pthread_mutex_lock(&t->lock);
+    if (j->p && !t->dead) { /* the loop answers and frees it */
+        int first = !t->posts_done && !t->pending;
+        j->next = t->posts_done;
+        t->posts_done = j;
+        atomic_store(&t->any_pending, 1);
+        if (first)
+            lws_cancel_service(t->ctx);
+        j = NULL;
+    } else if (j->p) {
+        j->p->job = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (j)
+        post_job_free(j);
+    return VG_JOB_DONE;
+}
+
+/* Loop thread: a request going away leaves its POST's worker to finish
+ * alone (or its answer, when done, to be dropped). */
+static void poll_detach_job(brk_lws *t, lws_poll *p)
+{
+    pthread_mutex_lock(&t->lock);
+    if (p->job)
+        p->job->p = NULL;
+    p->job = NULL;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* 1 when a polling payload holds a packet that may call a bus method (see
+ * may_call): a Socket.IO CONNECT, EVENT or BINARY_EVENT, or an attachment. */
+static int payload_may_call(const char *in, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        const char *end = memchr(in + i, EIO_SEPARATOR, len - i);
+        size_t n = end ? (size_t)(end - (in + i)) : len - i;
+        if (n >= 1 && in[i] == 'b')
+            return 1;
+        if (n >= 2 && in[i] == '4' && (in[i + 1] == '0' || in[i + 1] == '2' || in[i + 1] == '5'))
+            return 1;
+        i += n + 1;
+    }
+    return 0;
+}
+
 static void drain_pending(brk_lws *t)
 {
     if (!atomic_load(&t->any_pending))
@@ -486,8 +579,14 @@ static void drain_pending(brk_lws *t)
     pthread_mutex_lock(&t->lock);
     brk_lws_conn *c = t->pending;
     t->pending = NULL;
+    lws_post_job *done = t->posts_done;
+    t->posts_done = NULL;
     atomic_store(&t->any_pending, 0);
+    for (lws_post_job *j = done; j; j = j->next)
+        if (j->p)
+            j->p->job = NULL;
     pthread_mutex_unlock(&t->lock);
+    posts_answer(t, done);
     /* Each stays flagged pending until handled here, so a sender cannot
      * relink it (and its pend_next) into the new list meanwhile. */
     while (c) {
@@ -937,6 +1036,28 @@ static void poll_post_done(brk_lws *t, lws_poll *p, brk_session *s)
         static const char msg[] = "{\"code\":3,\"message\":\"Payload too large\"}";
         return poll_answer(t, p, 413, "application/json", msg, sizeof msg - 1);
     }
+    if (payload_may_call(p->in, p->in_len)) {
+        lws_post_job *j = calloc(1, sizeof *j);
+        if (j) {
+            j->t = t;
+            j->s = s; /* the reference moves over */
+            j->in = p->in;
+            j->len = p->in_len;
+            j->p = p;
+            p->in = NULL;
+            p->in_len = p->in_cap = 0;
+            pthread_mutex_lock(&t->lock);
+            p->job = j;
+            pthread_mutex_unlock(&t->lock);
+            if (t->b->host->workq_submit(t->calls, post_job_run, j, NULL) == 0)
+                return;
+            poll_detach_job(t, p);
+            post_job_free(j); /* no user_free was given: freed here */
+            static const char busy[] = "{\"code\":3,\"message\":\"Server busy\"}";
+            p->retry_after = "2";
+            return poll_answer(t, p, 503, "application/json", busy, sizeof busy - 1);
+        }
+    }
     int code = brk_poll_post(s, p->in ? p->in : "", p->in_len);
     if (code >= 0) {
         brk_session_unref(s);
@@ -973,6 +1094,7 @@ static int on_http(brk_lws *t, lws_pss *pss, struct lws *wsi)
     brk_state *b = t->b;
     lws_poll *p = pss->p;
     if (p) { /* keep-alive: a new transaction on the same connection */
+        poll_detach_job(t, p);
         poll_unwait(t, p);
         poll_release(p);
         free(p->in);
@@ -1167,6 +1289,7 @@ static void on_http_closed(brk_lws *t, lws_pss *pss)
     lws_poll *p = pss ? pss->p : NULL;
     if (!p)
         return;
+    poll_detach_job(t, p);
     poll_unwait(t, p);
     poll_release(p);
     free(p->in);

@@ -2,20 +2,22 @@
 // registered for "slow" through broker.register) holds up only its own
 // client: on lws it runs on a call worker, never on the event loop, so
 // another client's pings, acks and broadcasts keep flowing meanwhile; the
-// slow client's own later events still come after it, in order. Run on both
-// transports (broker_slow_call, broker_slow_call_lws).
+// slow client's own later events still come after it, in order; the same
+// when the slow client is on long-polling (its POST is handled on a worker
+// and answered on the loop). Run on both transports (broker_slow_call,
+// broker_slow_call_lws).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
 import { Vigia, once, sleep } from "./server.mjs";
 
-const SLOW_MS = 3000;
+const SLOW_MS = 2000;
 const srv = new Vigia({
   broker: "recovery_window = 0\nrecent_limit = 0\nping_interval = 200ms\nping_timeout = 5s\n",
 });
 const sockets = [];
-function client() {
-  const s = io(srv.sio, { reconnection: false, forceNew: true, transports: ["websocket"] });
+function client(transports = ["websocket"]) {
+  const s = io(srv.sio, { reconnection: false, forceNew: true, transports, upgrade: false });
   sockets.push(s);
   return s;
 }
@@ -30,8 +32,8 @@ after(async () => {
   await srv.cleanup();
 });
 
-test("a slow method called from one client's event delays no other client", async () => {
-  const a = client();
+for (const tr of ["websocket", "polling"]) test(`a slow method called from one client's event (${tr}) delays no other client`, async () => {
+  const a = client([tr]);
   const b = client();
   await Promise.all([once(a, "connect"), once(b, "connect")]);
   const order = [];
