@@ -216,6 +216,7 @@ typedef struct brk_config {
     char lws_listen[128];
     long long lws_max_per_ip;
     int64_t lws_message_timeout;
+    long long lws_threads;      /* event loops */
     long long lws_call_threads; /* workers for client events that may call the bus */
     bool lws_deflate;           /* offer permessage-deflate on lws */
 } brk_config;
@@ -273,7 +274,7 @@ typedef struct brk_state {
     int nexts;
     atomic_int ext_any; /* a plugin registered: publish socket.* events */
     vg_ws_handlers ws_handlers;
-    struct brk_lws *lws; /* transport = lws (transport_lws.c) */
+    struct brk_lws_set *lws; /* transport = lws (transport_lws.c) */
     vg_subscription *subs[8];
     int nsubs;
 

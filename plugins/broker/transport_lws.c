@@ -1,6 +1,9 @@
 /* The libwebsockets transport ([broker] transport = lws): Engine.IO over
- * WebSocket and long-polling on its own port (lws_listen), served by one
- * event-loop thread.
+ * WebSocket and long-polling on its own port (lws_listen), served by
+ * lws_threads event loops (one per core by default). One accept thread
+ * listens and hands each new socket to the next loop; a connection stays
+ * on its loop. Debian's lws 4.1 is built for a single service thread per
+ * context (LWS_MAX_SMP 1), so each loop is a context of its own.
  *
  * The seam: the session logic (websocket.c, session.c, engine.c, socketio.c)
  * talks to a connection only through vg_ws_conn's ops (send, send_frame,
@@ -8,7 +11,7 @@
  * this file provides the same ops on an lws connection, so everything above
  * the transport is shared.
  *
- * Threading: lws is single-threaded. Other threads (senders, the
+ * Threading: each lws context is single-threaded. Other threads (senders, the
  * housekeeper) never touch a struct lws: they append the frame (built once
  * by the broker) to the connection's out-buffer under t->lock, put it on
  * the pending list and wake the loop (lws_cancel_service, once per batch);
@@ -24,10 +27,14 @@
  * must be complete within lws_message_timeout, or the connection is closed. */
 #include <errno.h>
 #include <libwebsockets.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "broker.h"
 
@@ -145,15 +152,48 @@ typedef struct brk_lws {
     atomic_int any_pending; /* t->pending is not empty (read without the lock) */
     int dead;               /* under lock: the context is being destroyed */
     brk_lws_conn *pending;
-    brk_smap per_ip; /* loop thread only: ip -> long long open connections */
-    atomic_uint_fast64_t next_id;
+    struct brk_lws_set *set;
+    int index;
+    uint64_t next_id; /* loop thread only */
+    int *adopt;       /* under lock: accepted sockets for this loop */
+    size_t nadopt, adopt_cap;
     struct lws_protocols protocols[2];
     lws_poll *waiting; /* loop thread only */
     lws_sorted_usec_list_t poll_sul;
     int poll_scheduled;
     vg_workq *calls;          /* client messages that may call the bus */
     lws_post_job *posts_done; /* under lock: to answer on the loop */
+    struct lws_vhost *vhost;
 } brk_lws;
+
+/* Every loop: lws_threads event loops (Debian's lws 4.1 is built for one
+ * service thread per context, so each loop is a context of its own), fed
+ * by one accept thread that hands each new socket to the next loop in
+ * turn. A connection lives on one loop for its whole life. */
+typedef struct brk_lws_set {
+    brk_state *b;
+    int n;
+    brk_lws *loops;
+    int listen_fd;
+    pthread_t acceptor;
+    int acceptor_started;
+    atomic_int stop;
+    pthread_mutex_t ip_lock;
+    brk_smap per_ip; /* under ip_lock: ip -> long long open connections */
+    vg_workq *calls;
+} brk_lws_set;
+
+/* Caller holds t->lock. */
+static int grow_adopt(brk_lws *t)
+{
+    size_t cap = t->adopt_cap ? t->adopt_cap * 2 : 64;
+    int *n = realloc(t->adopt, cap * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    t->adopt = n;
+    t->adopt_cap = cap;
+    return 0;
+}
 
 static const vg_ws_ops lws_ops;
 
@@ -407,12 +447,13 @@ static char *query_dup(struct lws *wsi)
     return q;
 }
 
+/* Caller holds t->set->ip_lock. */
 static long long *ip_count(brk_lws *t, const char *ip, int create)
 {
-    long long *n = brk_smap_get(&t->per_ip, ip);
+    long long *n = brk_smap_get(&t->set->per_ip, ip);
     if (!n && create) {
         n = calloc(1, sizeof *n);
-        if (n && brk_smap_put(&t->per_ip, ip, n) < 0) {
+        if (n && brk_smap_put(&t->set->per_ip, ip, n) < 0) {
             free(n);
             n = NULL;
         }
@@ -473,8 +514,11 @@ static int confirm_upgrade(brk_lws *t, struct lws *wsi)
     if (!has_sid && (!eio || strcmp(eio, "4") != 0))
         return eio_refuse(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     lws_get_peer_simple(wsi, ip, sizeof ip);
+    pthread_mutex_lock(&t->set->ip_lock);
     long long *n = ip_count(t, ip, 0);
-    if (n && *n >= b->cfg.lws_max_per_ip) {
+    int full = n && *n >= b->cfg.lws_max_per_ip;
+    pthread_mutex_unlock(&t->set->ip_lock);
+    if (full) {
         static const char body[] =
             "{\"code\":3,\"message\":\"Too many connections from this address\"}";
         return http_reply(wsi, 503, "5", body, sizeof body - 1);
@@ -581,12 +625,21 @@ static void drain_pending(brk_lws *t)
     t->pending = NULL;
     lws_post_job *done = t->posts_done;
     t->posts_done = NULL;
+    int *fds = t->adopt;
+    size_t nfds = t->nadopt;
+    t->adopt = NULL;
+    t->nadopt = t->adopt_cap = 0;
     atomic_store(&t->any_pending, 0);
     for (lws_post_job *j = done; j; j = j->next)
         if (j->p)
             j->p->job = NULL;
     pthread_mutex_unlock(&t->lock);
     posts_answer(t, done);
+    /* new connections from the accept thread (lws makes them non-blocking;
+     * on failure it has closed the socket, or never took it: rare) */
+    for (size_t i = 0; i < nfds; i++)
+        lws_adopt_socket_vhost(t->vhost, fds[i]);
+    free(fds);
     /* Each stays flagged pending until handled here, so a sender cannot
      * relink it (and its pend_next) into the new list meanwhile. */
     while (c) {
@@ -1319,7 +1372,7 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         atomic_init(&c->refs, 1); /* the loop's, until CLOSED */
         c->t = t;
         c->wsi = wsi;
-        c->id = atomic_fetch_add(&t->next_id, 1);
+        c->id = (uint64_t)t->index << 48 | ++t->next_id;
         lws_get_peer_simple(wsi, c->ip, sizeof c->ip);
         c->query = query_dup(wsi);
         c->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
@@ -1329,9 +1382,11 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             c->deflate = ext && strstr(ext, "permessage-deflate") != NULL;
             free(ext);
         }
+        pthread_mutex_lock(&t->set->ip_lock);
         long long *n = ip_count(t, c->ip, 1);
         if (n)
             (*n)++;
+        pthread_mutex_unlock(&t->set->ip_lock);
         *pc = c;
         t->b->ws_handlers.ready(&c->base, t->b);
         return 0;
@@ -1357,9 +1412,11 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             c->job_closed = 1;
         pthread_mutex_unlock(&t->lock);
         atomic_store(&c->closed, 1);
+        pthread_mutex_lock(&t->set->ip_lock);
         long long *n = ip_count(t, c->ip, 0);
         if (n && --*n <= 0)
-            free(brk_smap_del(&t->per_ip, c->ip));
+            free(brk_smap_del(&t->set->per_ip, c->ip));
+        pthread_mutex_unlock(&t->set->ip_lock);
         if (!later)
             t->b->ws_handlers.closed(&c->base, t->b);
         op_unref(&c->base);
@@ -1396,29 +1453,89 @@ static void lws_log(int level, const char *line)
     (void)line; /* lws's own chatter; the broker logs what matters */
 }
 
+/* Hand an accepted socket to loop t (it adopts it on its own thread). */
+static void hand_over(brk_lws *t, int fd)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->dead || (t->nadopt == t->adopt_cap && grow_adopt(t) < 0)) {
+        pthread_mutex_unlock(&t->lock);
+        close(fd);
+        return;
+    }
+    int first = !t->nadopt && !t->pending && !t->posts_done;
+    t->adopt[t->nadopt++] = fd;
+    atomic_store(&t->any_pending, 1);
+    if (first)
+        lws_cancel_service(t->ctx);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static void *acceptor_main(void *arg)
+{
+    brk_lws_set *set = arg;
+    unsigned next = 0;
+    while (!atomic_load(&set->stop)) {
+        int fd = accept4(set->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (atomic_load(&set->stop))
+                break;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                struct timespec ts = {0, 10 * 1000000L}; /* out of descriptors: breathe */
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        hand_over(&set->loops[next++ % (unsigned)set->n], fd);
+    }
+    return NULL;
+}
+
+static int listen_on(const char *spec)
+{
+    char host[128];
+    const char *colon = strrchr(spec, ':');
+    snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - spec) : 0, spec);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    if (getaddrinfo(host[0] ? host : NULL, colon ? colon + 1 : "0", &hints, &res) != 0 || !res)
+        return -EINVAL;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    int rc = fd < 0 ? -errno : 0;
+    if (rc == 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (rc == 0 && (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0))
+        rc = -errno;
+    freeaddrinfo(res);
+    if (rc < 0) {
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static void loops_stop(brk_lws_set *set);
+
 int brk_lws_start(brk_state *b)
 {
-    brk_lws *t = calloc(1, sizeof *t);
-    if (!t)
+    brk_lws_set *set = calloc(1, sizeof *set);
+    if (!set)
         return -ENOMEM;
-    t->b = b;
-    pthread_mutex_init(&t->lock, NULL);
-    atomic_init(&t->next_id, 1);
-    if (brk_smap_init(&t->per_ip, 1024) < 0) {
-        free(t);
+    set->b = b;
+    set->listen_fd = -1;
+    pthread_mutex_init(&set->ip_lock, NULL);
+    set->n = (int)b->cfg.lws_threads;
+    set->loops = calloc((size_t)set->n, sizeof *set->loops);
+    if (!set->loops || brk_smap_init(&set->per_ip, 1024) < 0) {
+        free(set->loops);
+        pthread_mutex_destroy(&set->ip_lock);
+        free(set);
         return -ENOMEM;
     }
-    t->protocols[0].name = "engine.io";
-    t->protocols[0].callback = lws_cb;
-    t->protocols[0].per_session_data_size = sizeof(lws_pss);
-    t->protocols[0].rx_buffer_size = 4096;
-
-    char iface[64];
-    int port = 0;
-    const char *colon = strrchr(b->cfg.lws_listen, ':');
-    snprintf(iface, sizeof iface, "%.*s", colon ? (int)(colon - b->cfg.lws_listen) : 0,
-             b->cfg.lws_listen);
-    port = colon ? atoi(colon + 1) : 0;
+    b->lws = set;
 
     vg_workq_opts wo = VG_WORKQ_OPTS_INIT;
     wo.threads = (int)b->cfg.lws_call_threads;
@@ -1427,80 +1544,118 @@ int brk_lws_start(brk_state *b)
     wo.submit_wait_ms = 0; /* the loop never waits: a full queue refuses (1013) */
     wo.max_attempts = 1;
     wo.drain_ms = 0; /* at stop, waiting messages are dropped (`closed` still runs) */
-    if (b->host->workq_create(b->host, "lws-calls", &wo, &t->calls) < 0) {
-        brk_smap_free(&t->per_ip, free);
-        free(t);
+    if (b->host->workq_create(b->host, "lws-calls", &wo, &set->calls) < 0) {
+        loops_stop(set);
         return -ENOMEM;
+    }
+    set->listen_fd = listen_on(b->cfg.lws_listen);
+    if (set->listen_fd < 0) {
+        int rc = set->listen_fd;
+        loops_stop(set);
+        return rc;
     }
 
     lws_set_log_level(LLL_ERR, lws_log);
-    struct lws_context_creation_info info;
-    memset(&info, 0, sizeof info);
-    info.port = port;
-    info.iface = iface[0] ? iface : NULL;
-    info.protocols = t->protocols;
-    info.gid = -1;
-    info.uid = -1;
-    info.user = t;
-    info.count_threads = 1;
-    info.timeout_secs = (unsigned int)((b->cfg.handshake_timeout + 999) / 1000);
-    info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
-    info.max_http_header_pool = 1024;
     /* off by default: zlib's state costs memory per connection (see
      * docs/operations.md §6 for the figures) */
     static const struct lws_extension deflate_ext[] = {
         {"permessage-deflate", lws_extension_callback_pm_deflate,
          "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
         {NULL, NULL, NULL}};
-    if (b->cfg.lws_deflate)
-        info.extensions = deflate_ext;
-    t->ctx = lws_create_context(&info);
-    if (!t->ctx) {
-        b->host->workq_stop(t->calls);
-        brk_smap_free(&t->per_ip, free);
-        free(t);
-        return -EADDRINUSE;
+    for (int i = 0; i < set->n; i++) {
+        brk_lws *t = &set->loops[i];
+        t->b = b;
+        t->set = set;
+        t->index = i;
+        t->calls = set->calls;
+        pthread_mutex_init(&t->lock, NULL);
+        t->protocols[0].name = "engine.io";
+        t->protocols[0].callback = lws_cb;
+        t->protocols[0].per_session_data_size = sizeof(lws_pss);
+        t->protocols[0].rx_buffer_size = 4096;
+        struct lws_context_creation_info info;
+        memset(&info, 0, sizeof info);
+        info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* the accept thread listens */
+        info.protocols = t->protocols;
+        info.gid = -1;
+        info.uid = -1;
+        info.user = t;
+        info.count_threads = 1;
+        info.timeout_secs = (unsigned int)((b->cfg.handshake_timeout + 999) / 1000);
+        info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+        info.max_http_header_pool = 1024;
+        if (b->cfg.lws_deflate)
+            info.extensions = deflate_ext;
+        t->ctx = lws_create_context(&info);
+        t->vhost = t->ctx ? lws_get_vhost_by_name(t->ctx, "default") : NULL;
+        if (!t->vhost || pthread_create(&t->thread, NULL, loop_main, t) != 0) {
+            loops_stop(set);
+            return -EAGAIN;
+        }
+        t->started = 1;
     }
-    if (pthread_create(&t->thread, NULL, loop_main, t) != 0) {
-        lws_context_destroy(t->ctx);
-        b->host->workq_stop(t->calls);
-        brk_smap_free(&t->per_ip, free);
-        free(t);
+    if (pthread_create(&set->acceptor, NULL, acceptor_main, set) != 0) {
+        loops_stop(set);
         return -EAGAIN;
     }
-    t->started = 1;
-    b->lws = t;
+    set->acceptor_started = 1;
     return 0;
+}
+
+/* Stops the accept thread, then every loop; frees everything. */
+static void loops_stop(brk_lws_set *set)
+{
+    brk_state *b = set->b;
+    atomic_store(&set->stop, 1);
+    if (set->listen_fd >= 0)
+        shutdown(set->listen_fd, SHUT_RDWR); /* wakes accept() */
+    if (set->acceptor_started)
+        pthread_join(set->acceptor, NULL);
+    if (set->listen_fd >= 0)
+        close(set->listen_fd);
+    for (int i = 0; i < set->n; i++) {
+        brk_lws *t = &set->loops[i];
+        if (t->started) {
+            atomic_store(&t->stop, 1);
+            pthread_mutex_lock(&t->lock);
+            lws_cancel_service(t->ctx);
+            pthread_mutex_unlock(&t->lock);
+            pthread_join(t->thread, NULL);
+        }
+        pthread_mutex_lock(&t->lock);
+        t->dead = 1;
+        pthread_mutex_unlock(&t->lock);
+        /* closes every connection: their `closed` runs here, on this
+         * thread, or on its call worker when one is busy with its messages */
+        if (t->ctx)
+            lws_context_destroy(t->ctx);
+    }
+    if (set->calls)
+        b->host->workq_stop(set->calls);
+    for (int i = 0; i < set->n; i++) {
+        brk_lws *t = &set->loops[i];
+        brk_lws_conn *c = t->pending;
+        t->pending = NULL;
+        while (c) {
+            brk_lws_conn *next = c->pend_next;
+            op_unref(&c->base);
+            c = next;
+        }
+        for (size_t k = 0; k < t->nadopt; k++)
+            close(t->adopt[k]);
+        free(t->adopt);
+        if (t->b) /* initialised */
+            pthread_mutex_destroy(&t->lock);
+    }
+    brk_smap_free(&set->per_ip, free);
+    pthread_mutex_destroy(&set->ip_lock);
+    free(set->loops);
+    free(set);
+    b->lws = NULL;
 }
 
 void brk_lws_stop(brk_state *b)
 {
-    brk_lws *t = b->lws;
-    if (!t)
-        return;
-    atomic_store(&t->stop, 1);
-    pthread_mutex_lock(&t->lock);
-    lws_cancel_service(t->ctx);
-    pthread_mutex_unlock(&t->lock);
-    pthread_join(t->thread, NULL);
-    pthread_mutex_lock(&t->lock);
-    t->dead = 1;
-    pthread_mutex_unlock(&t->lock);
-    /* closes every connection: their `closed` runs here, on this thread,
-     * or on its call worker when one is busy with its messages */
-    lws_context_destroy(t->ctx);
-    b->host->workq_stop(t->calls);
-    pthread_mutex_lock(&t->lock);
-    brk_lws_conn *c = t->pending;
-    t->pending = NULL;
-    pthread_mutex_unlock(&t->lock);
-    while (c) {
-        brk_lws_conn *next = c->pend_next;
-        op_unref(&c->base);
-        c = next;
-    }
-    brk_smap_free(&t->per_ip, free);
-    pthread_mutex_destroy(&t->lock);
-    free(t);
-    b->lws = NULL;
+    if (b->lws)
+        loops_stop(b->lws);
 }
