@@ -403,11 +403,12 @@ json_t *brk_admin(brk_state *b);
  * socketio.c) reaches a WebSocket only through vg_ws_conn's ops: send and
  * send_frame (queue a message), close, ref/unref, query/header/remote_addr.
  * Two transports provide them: civetweb's, through the core (host->ws_route,
- * long-polling in polling.c), and libwebsockets' event loop (transport_lws.c:
+ * long-polling in polling.c), and libwebsockets' event loops (transport_lws.c:
  * WebSocket through b->ws_handlers as civetweb does, and long-polling of its
- * own that never blocks the loop). */
+ * own that never blocks a loop; both answer polling through polling.c's
+ * brk_poll_* helpers). */
 #ifdef BROKER_HAVE_LWS
-int brk_lws_start(brk_state *b);        /* listen on cfg.lws_listen, start the loop thread */
+int brk_lws_start(brk_state *b);        /* listen on cfg.lws_listen, start the loops */
 void brk_lws_stop(brk_state *b);        /* close every connection (their `closed` runs) */
 int brk_ws_is_lws(const vg_ws_conn *c); /* 1: an lws connection (pins no civetweb worker) */
 #else
