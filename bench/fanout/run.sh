@@ -11,6 +11,8 @@
 # M (messages per phase, default 20), INTERVAL (ms between paced
 # messages, default 250, so paced broadcasts do not overlap). Needs: cmake --build BUILD_DIR --target vigia broker
 # busbridge reststub fanout; node_modules at the repo root (npm ci).
+# Sizes that do not fit the open-files limit (clients + 200) are skipped, saying so.
+# permessage-deflate's cost on lws: node bench/fanout/deflate.mjs BUILD_DIR [CLIENTS] [MESSAGES].
 set -eu
 TRANSPORTS=${TRANSPORTS:-civetweb lws}
 if [ "${1:-}" = "--transport" ]; then TRANSPORTS=$2; shift 2; fi
@@ -49,7 +51,7 @@ for N in $SIZES; do
     echo "civetweb: skipped at $N clients (one thread per WebSocket)" >&2; continue
   fi
   # civetweb: one worker per WebSocket, plus the reserve for short requests;
-  # lws: /socket.io/ on its own port and loop thread, civetweb keeps its default pool
+  # lws: /socket.io/ on its own port and event loops, civetweb keeps its default pool
   P=$(free_port)
   WP=
   THREADS=$((N + 160))

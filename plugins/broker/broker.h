@@ -216,6 +216,9 @@ typedef struct brk_config {
     char lws_listen[128];
     long long lws_max_per_ip;
     int64_t lws_message_timeout;
+    long long lws_threads;      /* event loops */
+    long long lws_call_threads; /* workers for client events that may call the bus */
+    bool lws_deflate;           /* offer permessage-deflate on lws */
 } brk_config;
 
 typedef struct brk_state {
@@ -271,7 +274,7 @@ typedef struct brk_state {
     int nexts;
     atomic_int ext_any; /* a plugin registered: publish socket.* events */
     vg_ws_handlers ws_handlers;
-    struct brk_lws *lws; /* transport = lws (transport_lws.c) */
+    struct brk_lws_set *lws; /* transport = lws (transport_lws.c) */
     vg_subscription *subs[8];
     int nsubs;
 
@@ -400,11 +403,12 @@ json_t *brk_admin(brk_state *b);
  * socketio.c) reaches a WebSocket only through vg_ws_conn's ops: send and
  * send_frame (queue a message), close, ref/unref, query/header/remote_addr.
  * Two transports provide them: civetweb's, through the core (host->ws_route,
- * long-polling in polling.c), and libwebsockets' event loop (transport_lws.c:
+ * long-polling in polling.c), and libwebsockets' event loops (transport_lws.c:
  * WebSocket through b->ws_handlers as civetweb does, and long-polling of its
- * own that never blocks the loop). */
+ * own that never blocks a loop; both answer polling through polling.c's
+ * brk_poll_* helpers). */
 #ifdef BROKER_HAVE_LWS
-int brk_lws_start(brk_state *b);        /* listen on cfg.lws_listen, start the loop thread */
+int brk_lws_start(brk_state *b);        /* listen on cfg.lws_listen, start the loops */
 void brk_lws_stop(brk_state *b);        /* close every connection (their `closed` runs) */
 int brk_ws_is_lws(const vg_ws_conn *c); /* 1: an lws connection (pins no civetweb worker) */
 #else
@@ -417,6 +421,21 @@ static inline int brk_ws_is_lws(const vg_ws_conn *c)
 
 /* polling.c / websocket.c */
 int brk_polling_handler(vg_http_request *req, void *user);
+/* Long-polling's answers, shared by both transports (polling.c). A
+ * handshake: a new session (an extra ref) and its open packet in body (*n
+ * bytes), or NULL with *err as brk_session_new's. */
+brk_session *brk_poll_handshake(brk_state *b, const char *ip, char *body, size_t size, int *n,
+                                int *err);
+/* The 503 body for brk_session_new's -EBUSY / -EAGAIN, and its Retry-After. */
+const char *brk_poll_busy_body(int err, const char **retry_after);
+/* 1 when a request's session is past its pong deadline (then terminated). */
+int brk_poll_timed_out(brk_session *s);
+/* A GET's answer: the queue joined by \x1e, the close packet or a noop
+ * (malloc'd, NULL when out of memory). Caller holds s->lock. */
+char *brk_poll_collect_locked(brk_session *s, size_t *len);
+/* A POST's packets: -1 when they were taken ("ok"), or the EIO_ERR_ code
+ * to answer (the session is terminated when it must be). */
+int brk_poll_post(brk_session *s, const char *data, size_t len);
 void brk_websocket_handlers(vg_ws_handlers *h, size_t max_message);
 void brk_ws_reject(brk_state *b, vg_ws_conn *c, int code, const char *reason);
 /* Close (or at stop just release) the refused WebSockets. */

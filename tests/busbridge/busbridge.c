@@ -6,6 +6,8 @@
  *        "next": last seq, "dropped": events not kept beyond max_events}
  *   GET  /test/sleep?ms=N                    -> holds a worker N ms (0..10000), as a
  *        slow request of another plugin would
+ *   bus method test.sleep {ms} or, as a broker event handler, {args: [ms]}: sleeps
+ *        N ms (0..10000), as a slow method would, and answers {slept: N, ack: [{slept: N}]}
  *
  * [busbridge]
  *   max_events = 100000   events kept for /test/events (0: record none; tests that
@@ -16,6 +18,7 @@
  *
  * It runs any bus method for any client: it is built NO_INSTALL and loaded only
  * by tests that list it in `plugins`. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -136,6 +139,23 @@ static int h_sleep(vg_http_request *req, void *user)
     return vg_http_reply_json(req, 200, json_pack("{s:i}", "slept", (int)v));
 }
 
+static int m_sleep(const json_t *params, json_t **result, void *user)
+{
+    (void)user;
+    const json_t *v = json_object_get(params, "ms");
+    if (!v)
+        v = json_array_get(json_object_get(params, "args"), 0);
+    json_int_t ms = json_integer_value(v);
+    if (!json_is_integer(v) || ms < 0 || ms > 10000) {
+        *result = vg_error_new("INVALID_ARGUMENT", "ms: 0 to 10000");
+        return -EINVAL;
+    }
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    *result = json_pack("{s:I,s:[{s:I}]}", "slept", ms, "ack", "slept", ms);
+    return 0;
+}
+
 static void bridge_destroy(void *state)
 {
     bridge *b = state;
@@ -168,7 +188,8 @@ static int bridge_init(const vg_host *host, const vg_config *cfg, void **state)
         (rc = host->http_route(host, "POST", "/test/publish", h_publish, b, NULL)) < 0 ||
         (rc = host->http_route(host, "GET", "/test/events", h_events, b, NULL)) < 0 ||
         (rc = host->http_route(host, "GET", "/test/sleep", h_sleep, b, NULL)) < 0 ||
-        (rc = vg_bus_subscribe(host->bus, "", on_event, b, NULL, NULL)) < 0) {
+        (rc = vg_bus_subscribe(host->bus, "", on_event, b, NULL, NULL)) < 0 ||
+        (rc = vg_bus_register_method(host->bus, "test.sleep", m_sleep, NULL, NULL)) < 0) {
         bridge_destroy(b);
         return host->fail(host, "busbridge registration failed: %d", rc);
     }

@@ -33,6 +33,16 @@ function collect(s, ev) {
   return got;
 }
 const ack = (s, ev, ...args) => s.timeout(3000).emitWithAck(ev, ...args);
+// The next `ev` on `s` whose first argument satisfies `pred` (an earlier
+// broadcast may still be on its way to this client: clients are written to
+// by different threads, in no order between clients).
+function onceWhere(s, ev, pred, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { s.off(ev, h); reject(new Error(`no matching '${ev}' within ${ms} ms`)); }, ms);
+    const h = (...a) => { if (pred(a[0])) { clearTimeout(t); s.off(ev, h); resolve(a); } };
+    s.on(ev, h);
+  });
+}
 
 before(async () => { await srv.start(); });
 after(async () => {
@@ -191,7 +201,7 @@ describe("client events", () => {
     assert.equal(typeof r.unread_count, "number");
     assert.equal((await seenB)[0].notification_id, notification.id);
     const n2 = (await srv.notify("to read 2")).notification;
-    const seenA = once(a, "notification_marked_read");
+    const seenA = onceWhere(a, "notification_marked_read", (e) => e.notification_id === n2.id);
     b.emit("mark_notification_read", { notification_id: n2.id });
     assert.equal((await seenA)[0].notification_id, n2.id);
     assert.equal((await ack(a, "mark_notification_read", { notification_id: "999999" })).error.code, "NOT_FOUND");

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import WebSocket from "ws";
 import { Vigia, lws, sleep, waitFor } from "./server.mjs";
 
 const srv = new Vigia({ broker: "max_payload = 100000\nlws_message_timeout = 2s\nlws_max_per_ip = 8\n" });
@@ -58,6 +59,22 @@ function header(len, opcode = 1) {
 }
 const masked = (data, mask) => Buffer.from(data.map((b, i) => b ^ mask[i % 4]));
 
+// A Socket.IO client over a bare ws socket: resolves once connected to "/".
+function wsClient(server, perMessageDeflate) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${server.sio.replace("http", "ws")}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate });
+    ws.msgs = [];
+    ws.on("message", (d) => {
+      const s = d.toString();
+      if (s === "2") ws.send("3");
+      else if (s.startsWith("0{")) ws.send("40");
+      else if (s.startsWith("40")) resolve(ws);
+      else ws.msgs.push(s);
+    });
+    ws.on("error", reject);
+  });
+}
+
 describe("lws receive limits", { skip: !lws && "transport = lws only" }, () => {
   before(async () => { await srv.start(); });
   after(async () => { await srv.cleanup(); });
@@ -103,6 +120,12 @@ describe("lws receive limits", { skip: !lws && "transport = lws only" }, () => {
     assert.ok(took >= 1500, `closed after ${took} ms, before the deadline`);
   });
 
+  test("permessage-deflate is not negotiated by default", async () => {
+    const ws = await wsClient(srv, true);
+    assert.equal(ws.extensions, "");
+    ws.terminate();
+  });
+
   test("open connections per address are capped (lws_max_per_ip)", async () => {
     const held = [];
     for (let i = 0; i < 8; i++) held.push(await rawUpgrade());
@@ -110,5 +133,28 @@ describe("lws receive limits", { skip: !lws && "transport = lws only" }, () => {
     held[0].sock.destroy();
     await waitFor(async () => { try { (await rawUpgrade()).sock.destroy(); return true; } catch { return false; } }, 5000, 100);
     for (const c of held) c.sock.destroy();
+  });
+});
+
+// permessage-deflate: with lws_deflate = true a client that offers it gets
+// compressed messages, one that does not gets them plain, and both read the
+// same broadcast (off by default: tested above).
+describe("lws permessage-deflate", { skip: !lws && "transport = lws only" }, () => {
+  const dsrv = new Vigia({ broker: "lws_deflate = true\nrecent_limit = 0\n" });
+  before(async () => { await dsrv.start(); });
+  after(async () => { await dsrv.cleanup(); });
+
+  test("with lws_deflate on, compressed and plain clients read the same broadcast", async () => {
+    const z = await wsClient(dsrv, true);
+    const plain = await wsClient(dsrv, false);
+    assert.match(z.extensions, /permessage-deflate/);
+    assert.equal(plain.extensions, "");
+    const text = "compressible ".repeat(200);
+    await dsrv.publish("notification.created", { v: 1, notification: { id: "z1", title: "t", message: text }, unread_count: 1 });
+    await waitFor(() => z.msgs.length && plain.msgs.length, 5000);
+    assert.equal(z.msgs[0], plain.msgs[0]);
+    assert.ok(z.msgs[0].includes(text));
+    z.terminate();
+    plain.terminate();
   });
 });
