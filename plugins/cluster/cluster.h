@@ -33,11 +33,19 @@ typedef struct cluster_url {
  * 0, or -1 with the reason in err. */
 int cluster_url_parse(const char *s, cluster_url *out, char *err, size_t errn);
 
-/* One message waiting for the publisher thread. */
+/* One command waiting for the publisher thread. */
+enum cluster_out_kind {
+    OUT_PUBLISH, /* PUBLISH channel msg */
+    OUT_EVENT,   /* a shared event: into the replay log and out (cluster_replay.c) */
+    OUT_SET,     /* SET channel(key) msg PX px */
+    OUT_DEL      /* DEL channel(key) */
+};
 typedef struct cluster_out {
     char *channel;
     char *msg;
     bool is_event;
+    int kind;
+    long long px;
     struct cluster_out *next;
 } cluster_out;
 
@@ -61,7 +69,10 @@ typedef struct cluster_state {
     json_t *methods; /* prefixes of local methods shared ("" all) */
     int64_t call_timeout_ms, announce_ttl_ms, reconnect_max_ms, lease_ttl_ms;
     long long queue_max;
-    char ch_events[300], ch_self[300];
+    long long replay_max, replay_bytes; /* the replay log's caps (0: no log) */
+    int64_t session_ttl_ms;
+    char ch_events[300], ch_self[300], key_log[300];
+    char log_sha[41]; /* the publisher's script, loaded at each connect */
 
     vg_workq *q; /* serves calls from other nodes */
 
@@ -96,6 +107,8 @@ void cluster_link_stop(cluster_state *st);
 /* Queue a message for the publisher; false when refused (link down, queue
  * full, stopping). Takes ownership of msg. Caller does not hold mu. */
 bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event);
+/* The same for any command kind (key: a channel or a key). */
+bool cluster_link_queue(cluster_state *st, int kind, const char *key, char *msg, long long px);
 /* 1 when both connections are up. */
 bool cluster_link_up(cluster_state *st);
 /* Report the link's state to the health check (call without mu). */
@@ -115,7 +128,22 @@ void cluster_methods_incoming(cluster_state *st, const char *data, size_t len);
 /* Fail every call waiting for a reply (the link went down). */
 void cluster_methods_fail_pending(cluster_state *st);
 
+/* cluster_replay.c: the replay log (a Redis Stream), sessions for
+ * connection state recovery on another node. */
+int cluster_replay_init(cluster_state *st);
+/* Publisher: load the script on a new connection (-1: failed). */
+int cluster_replay_connected(cluster_state *st, void *ctx);
+/* Publisher: append the command that logs and publishes envelope `msg`. */
+int cluster_replay_append(cluster_state *st, void *ctx, const char *msg);
+/* An own event that Redis did not take: to the local broker at once. */
+void cluster_replay_local(cluster_state *st, const char *topic, const json_t *payload,
+                          long long offset);
+/* "<ms>-<seq>" -> offset (0 when malformed). */
+long long cluster_replay_offset(const char *id, size_t len);
+
 /* cluster_lease.c */
+/* The callers' own connection (lease_mu held); NULL when Redis is unreachable. */
+void *cluster_lease_conn(cluster_state *st);
 int cluster_lease_init(cluster_state *st);
 /* The publisher's tick: renew the leases held (-1 on a connection error). */
 int cluster_lease_tick(cluster_state *st, void *ctx);

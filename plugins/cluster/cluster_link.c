@@ -127,20 +127,107 @@ static int64_t next_backoff(cluster_state *st, int64_t cur)
     return n > st->reconnect_max_ms ? st->reconnect_max_ms : n;
 }
 
-/* Drop what is queued (the link is down): events count as lost. */
-static void drop_queue_locked(cluster_state *st)
+/* An own event that did not reach Redis: counted lost, and still delivered
+ * to this node's broker (the envelope is ours, so it parses). */
+static void out_failed(cluster_state *st, cluster_out *o)
 {
-    while (st->out_head) {
-        cluster_out *o = st->out_head;
-        st->out_head = o->next;
+    if (o->kind != OUT_EVENT || !o->msg)
+        return;
+    json_t *env = json_loads(o->msg, 0, NULL);
+    const char *topic = json_string_value(json_object_get(env, "t"));
+    json_t *payload = json_object_get(env, "p");
+    if (topic && json_is_object(payload))
+        cluster_replay_local(st, topic, payload, 0);
+    json_decref(env);
+}
+
+static void out_free(cluster_out *o)
+{
+    free(o->channel);
+    free(o->msg);
+    free(o);
+}
+
+/* Take what is queued (the link is down): events count as lost; the list is
+ * handed back so that the caller delivers them locally without mu. */
+static cluster_out *drop_queue_locked(cluster_state *st)
+{
+    cluster_out *list = st->out_head;
+    for (cluster_out *o = list; o; o = o->next)
         if (o->is_event)
             st->ev_lost++;
-        free(o->channel);
-        free(o->msg);
-        free(o);
-    }
-    st->out_tail = NULL;
+    st->out_head = st->out_tail = NULL;
     st->out_len = 0;
+    return list;
+}
+
+static void fail_list(cluster_state *st, cluster_out *list)
+{
+    while (list) {
+        cluster_out *o = list;
+        list = o->next;
+        out_failed(st, o);
+        out_free(o);
+    }
+}
+
+static int append_command(cluster_state *st, redisContext *c, cluster_out *o)
+{
+    switch (o->kind) {
+    case OUT_EVENT:
+        return cluster_replay_append(st, c, o->msg);
+    case OUT_SET:
+        return o->px > 0 ? redisAppendCommand(c, "SET %s %s PX %lld", o->channel, o->msg, o->px)
+                         : redisAppendCommand(c, "SET %s %s", o->channel, o->msg);
+    case OUT_DEL:
+        return redisAppendCommand(c, "DEL %s", o->channel);
+    default:
+        return redisAppendCommand(c, "PUBLISH %s %s", o->channel, o->msg);
+    }
+}
+
+#define PIPELINE_MAX 256
+
+/* Send a batch pipelined (one write, one wake-up for many), then read the
+ * replies in order. false when the connection failed. */
+static bool send_batch(cluster_state *st, redisContext *c, cluster_out *batch, char *why,
+                       size_t whyn)
+{
+    int n = 0;
+    for (cluster_out *o = batch; o; o = o->next, n++)
+        if (append_command(st, c, o) != REDIS_OK)
+            break;
+    bool conn_ok = true;
+    int k = 0;
+    uint64_t fwd = 0, lost = 0;
+    for (cluster_out *o = batch; o; o = o->next, k++) {
+        redisReply *r = NULL;
+        bool ok = conn_ok && k < n && redisGetReply(c, (void **)&r) == REDIS_OK && r &&
+                  r->type != REDIS_REPLY_ERROR;
+        if (!ok && conn_ok) {
+            snprintf(why, whyn, "%s: %s", o->kind == OUT_EVENT ? "XADD/PUBLISH" : "command",
+                     r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+            if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
+                st->log_sha[0] = '\0'; /* flushed: load it again */
+            if (c->err)
+                conn_ok = false;
+        }
+        if (r)
+            freeReplyObject(r);
+        if (o->is_event) {
+            if (ok)
+                fwd++;
+            else
+                lost++;
+        }
+        if (!ok)
+            out_failed(st, o);
+    }
+    pthread_mutex_lock(&st->mu);
+    st->ev_forwarded += fwd;
+    st->ev_lost += lost;
+    pthread_mutex_unlock(&st->mu);
+    return conn_ok && !c->err;
 }
 
 static void *pub_main(void *arg)
@@ -155,6 +242,11 @@ static void *pub_main(void *arg)
         if (!c) {
             pthread_mutex_unlock(&st->mu);
             c = cluster_link_connect(st, why, sizeof why);
+            if (c && cluster_replay_connected(st, c) < 0) {
+                snprintf(why, sizeof why, "SCRIPT LOAD: %s", c->errstr[0] ? c->errstr : "refused");
+                redisFree(c);
+                c = NULL;
+            }
             if (c) {
                 backoff = 0;
                 next_tick = 0;
@@ -164,7 +256,10 @@ static void *pub_main(void *arg)
             }
             pthread_mutex_lock(&st->mu);
             if (!c) {
-                drop_queue_locked(st);
+                cluster_out *dropped = drop_queue_locked(st);
+                pthread_mutex_unlock(&st->mu);
+                fail_list(st, dropped);
+                pthread_mutex_lock(&st->mu);
                 backoff = next_backoff(st, backoff);
                 wait_locked(st, backoff);
                 continue;
@@ -176,6 +271,8 @@ static void *pub_main(void *arg)
             int rc = cluster_methods_tick(st, c);
             if (rc == 0)
                 rc = cluster_lease_tick(st, c);
+            if (rc == 0 && !st->log_sha[0])
+                rc = cluster_replay_connected(st, c);
             pthread_mutex_lock(&st->mu);
             next_tick = now + TICK_MS;
             if (rc < 0) {
@@ -188,42 +285,39 @@ static void *pub_main(void *arg)
                 continue;
             }
         }
-        cluster_out *o = st->out_head;
-        if (!o) {
+        cluster_out *batch = st->out_head;
+        if (!batch) {
             wait_locked(st, next_tick - now > 0 ? next_tick - now : 1);
             continue;
         }
-        st->out_head = o->next;
+        cluster_out *last = batch;
+        int n = 1;
+        while (last->next && n < PIPELINE_MAX) {
+            last = last->next;
+            n++;
+        }
+        st->out_head = last->next;
         if (!st->out_head)
             st->out_tail = NULL;
-        st->out_len--;
+        last->next = NULL;
+        st->out_len -= n;
         pthread_mutex_unlock(&st->mu);
-        redisReply *r = redisCommand(c, "PUBLISH %s %s", o->channel, o->msg);
-        bool ok = r && r->type != REDIS_REPLY_ERROR;
-        if (!ok)
-            snprintf(why, sizeof why, "PUBLISH: %s", r ? r->str : c->errstr);
-        if (r)
-            freeReplyObject(r);
-        pthread_mutex_lock(&st->mu);
-        if (o->is_event) {
-            if (ok)
-                st->ev_forwarded++;
-            else
-                st->ev_lost++;
+        bool ok = send_batch(st, c, batch, why, sizeof why);
+        while (batch) {
+            cluster_out *o = batch;
+            batch = o->next;
+            out_free(o);
         }
-        free(o->channel);
-        free(o->msg);
-        free(o);
-        if (!ok && c->err) {
+        if (!ok) {
             redisFree(c);
             c = NULL;
-            pthread_mutex_unlock(&st->mu);
             set_state(st, &st->pub_up, false, why);
-            pthread_mutex_lock(&st->mu);
         }
+        pthread_mutex_lock(&st->mu);
     }
-    drop_queue_locked(st);
+    cluster_out *dropped = drop_queue_locked(st);
     pthread_mutex_unlock(&st->mu);
+    fail_list(st, dropped);
     if (c)
         redisFree(c);
     return NULL;
@@ -345,17 +439,20 @@ void cluster_link_stop(cluster_state *st)
     cluster_methods_fail_pending(st);
 }
 
-bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event)
+bool cluster_link_queue(cluster_state *st, int kind, const char *key, char *msg, long long px)
 {
+    bool is_event = kind == OUT_EVENT;
     cluster_out *o = calloc(1, sizeof *o);
-    char *ch = strdup(channel);
+    char *ch = strdup(key);
     pthread_mutex_lock(&st->mu);
-    bool ok =
-        o && ch && msg && !st->stopping && st->pub_up && st->sub_up && st->out_len < st->queue_max;
+    bool ok = o && ch && (msg || kind == OUT_DEL) && !st->stopping && st->pub_up && st->sub_up &&
+              st->out_len < st->queue_max;
     if (ok) {
         o->channel = ch;
         o->msg = msg;
         o->is_event = is_event;
+        o->kind = kind;
+        o->px = px;
         if (st->out_tail)
             st->out_tail->next = o;
         else
@@ -373,4 +470,10 @@ bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool i
         free(msg);
     }
     return ok;
+}
+
+bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event)
+{
+    (void)is_event;
+    return cluster_link_queue(st, OUT_PUBLISH, channel, msg, 0);
 }

@@ -69,6 +69,14 @@ bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool i
     return true;
 }
 
+bool cluster_link_queue(cluster_state *st, int kind, const char *key, char *msg, long long px)
+{
+    (void)st, (void)kind, (void)key, (void)px;
+    sends++;
+    free(msg);
+    return true;
+}
+
 static vg_host host = {.struct_size = sizeof(vg_host),
                        .plugin_name = "cluster",
                        .bus = &bus,
