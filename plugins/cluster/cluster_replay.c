@@ -3,8 +3,8 @@
  *   - Every shared event goes into the Redis Stream <prefix>:log and out on
  *     the events channel in one script, so its stream id (the offset every
  *     node gives it) and the order of the channel are the same everywhere.
- *     The log is capped by count (XADD MAXLEN ~ replay_max) and by bytes
- *     (MEMORY USAGE over replay_bytes trims it in proportion, also ~).
+ *     The log is capped by count (replay_max) and by bytes (MEMORY USAGE
+ *     over replay_bytes trims it in proportion), in batches like MAXLEN ~.
  *   - This node's own events come back on the channel like the others' and
  *     go to the local broker as cluster.event_logged with their offset.
  *   - The broker's socket.state_saved / _dropped become <prefix>:session:<pid>
@@ -20,13 +20,25 @@
 
 #include "cluster.h"
 
-/* KEYS: log. ARGV: envelope, maxlen, maxbytes, channel. -> the stream id */
+/* KEYS: log, cut. ARGV: envelope, max entries, max bytes, channel. -> the
+ * stream id. Trims in batches (a tenth of the cap over it, like XADD MAXLEN
+ * ~ but exact about what went), remembering the last id dropped in `cut`:
+ * a client whose offset is older than that may have a hole. */
 static const char LOG_SCRIPT[] =
-    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[1])\n"
+    "local id = redis.call('XADD', KEYS[1], '*', 'e', ARGV[1])\n"
+    "local len = redis.call('XLEN', KEYS[1])\n"
+    "local max = tonumber(ARGV[2])\n"
+    "local drop = 0\n"
+    "if len > max + math.max(1, math.floor(max / 10)) then drop = len - max end\n"
     "local used = redis.call('MEMORY', 'USAGE', KEYS[1])\n"
     "if used and used > tonumber(ARGV[3]) then\n"
-    "  local n = redis.call('XLEN', KEYS[1])\n"
-    "  redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', math.floor(n * tonumber(ARGV[3]) / used))\n"
+    "  drop = math.max(drop, len - math.floor(len * tonumber(ARGV[3]) / used * 0.9))\n"
+    "end\n"
+    "if drop > len - 1 then drop = len - 1 end\n"
+    "if drop > 0 then\n"
+    "  local old = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', drop + 1)\n"
+    "  redis.call('SET', KEYS[2], old[drop][1])\n"
+    "  redis.call('XTRIM', KEYS[1], 'MINID', old[drop + 1][1])\n"
     "end\n"
     "redis.call('PUBLISH', ARGV[4], id .. ' ' .. ARGV[1])\n"
     "return id\n";
@@ -59,8 +71,8 @@ int cluster_replay_append(cluster_state *st, void *ctx, const char *msg)
     redisContext *c = ctx;
     if (st->replay_max <= 0 || !st->log_sha[0])
         return redisAppendCommand(c, "PUBLISH %s %s", st->ch_events, msg);
-    return redisAppendCommand(c, "EVALSHA %s 1 %s %s %lld %lld %s", st->log_sha, st->key_log, msg,
-                              st->replay_max, st->replay_bytes, st->ch_events);
+    return redisAppendCommand(c, "EVALSHA %s 2 %s %s:cut %s %lld %lld %s", st->log_sha, st->key_log,
+                              st->key_log, msg, st->replay_max, st->replay_bytes, st->ch_events);
 }
 
 static bool pid_ok(const char *s)
@@ -126,24 +138,15 @@ static int not_found(json_t **result, const char *reason)
     return *result ? 0 : -ENOMEM;
 }
 
-/* max-deleted-entry-id of XINFO STREAM (Redis >= 7): "0-0" when nothing was
- * trimmed; false when the stream does not exist. */
-static bool log_trimmed_upto(redisContext *c, cluster_state *st, char *out, size_t n)
+/* The last id trimmed from the log ("" when none): GET <log>:cut. */
+static void log_cut(redisContext *c, cluster_state *st, char *out, size_t n)
 {
-    redisReply *r = redisCommand(c, "XINFO STREAM %s", st->key_log);
-    bool ok = false;
-    if (r && r->type == REDIS_REPLY_ARRAY)
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            redisReply *k = r->element[i], *v = r->element[i + 1];
-            if (k->type == REDIS_REPLY_STRING && strcmp(k->str, "max-deleted-entry-id") == 0 &&
-                v->type == REDIS_REPLY_STRING) {
-                snprintf(out, n, "%s", v->str);
-                ok = true;
-            }
-        }
+    redisReply *r = redisCommand(c, "GET %s:cut", st->key_log);
+    out[0] = '\0';
+    if (r && r->type == REDIS_REPLY_STRING)
+        snprintf(out, n, "%s", r->str);
     if (r)
         freeReplyObject(r);
-    return ok;
 }
 
 static int m_recover(const json_t *params, json_t **result, void *user)
@@ -173,15 +176,14 @@ static int m_recover(const json_t *params, json_t **result, void *user)
         rc = not_found(result, "unknown");
     } else {
         /* Everything after `from` must still be there: nothing trimmed past it. */
-        bool exists = log_trimmed_upto(c, st, trimmed, sizeof trimmed);
-        long long cut = exists ? cluster_replay_offset(trimmed, strlen(trimmed)) : 0;
+        log_cut(c, st, trimmed, sizeof trimmed);
+        long long cut = cluster_replay_offset(trimmed, strlen(trimmed));
         if (cut > 0 && (unsigned long long)cut > ((off >> 6) << 6)) {
             rc = not_found(result, "trimmed");
         } else {
             json_t *events = json_array();
-            redisReply *x = exists ? redisCommand(c, "XRANGE %s (%s + COUNT %lld", st->key_log,
-                                                  from, st->replay_max * 2 + 100)
-                                   : NULL;
+            redisReply *x = redisCommand(c, "XRANGE %s (%s + COUNT %lld", st->key_log, from,
+                                         st->replay_max * 2 + 100);
             for (size_t i = 0; x && x->type == REDIS_REPLY_ARRAY && i < x->elements; i++) {
                 redisReply *e = x->element[i];
                 if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
