@@ -374,7 +374,7 @@ static void test_redis_restart(void **state)
     assert_true(vgt_wait_until(connected, &A, 15000));
     assert_true(vgt_wait_until(connected, &B, 15000));
     assert_true(vgt_wait_until(connected, &C, 15000));
-    assert_true(vgt_wait_until(a_sees_b, NULL, 10000));
+    assert_true(vgt_wait_until(a_sees_b, NULL, 20000));
     json_t *h = vgt_get_json(&A, "/api/health");
     assert_string_equal(json_string_value(json_object_get(h, "status")), "ok");
     json_decref(h);
