@@ -260,6 +260,7 @@ typedef struct brk_state {
     /* stats_update throttle (under stats_lock) */
     pthread_mutex_t stats_lock;
     json_t *stats_pending;
+    json_t *stats_sent; /* the last one sent, before the cluster's counts (bus.c) */
     int64_t stats_last;
     int64_t rate_at; /* admin view: the last per-second sample */
     long rate_in, rate_out;

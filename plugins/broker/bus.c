@@ -106,6 +106,30 @@ static void on_logged(const char *topic, const json_t *payload, void *user)
         broadcast_event(user, t, p, off > 0 ? (uint64_t)off : 0);
 }
 
+/* In a cluster the client counts are the whole cluster's: this node's plus
+ * the other nodes' (cluster.clients: their last second's, no Redis here). */
+static void stats_cluster_clients(brk_state *b, json_t *stats)
+{
+    json_t *c = json_object_get(stats, "clients");
+    json_t *res = NULL;
+    if (!json_is_object(c) || vg_bus_call(b->host->bus, VG_CLUSTER_M_CLIENTS, NULL, &res) != 0 ||
+        !json_is_integer(json_object_get(res, "nodes"))) {
+        json_decref(res);
+        return;
+    }
+    static const char *const fields[] = {"connected", "websocket", "polling"};
+    for (int i = 0; i < 3; i++) {
+        json_t *mine = json_object_get(c, fields[i]);
+        json_t *theirs = json_object_get(res, fields[i]);
+        if (json_is_integer(mine) && json_is_integer(theirs))
+            json_object_set_new(
+                c, fields[i], json_integer(json_integer_value(mine) + json_integer_value(theirs)));
+    }
+    json_object_set_new(c, "nodes",
+                        json_integer(json_integer_value(json_object_get(res, "nodes")) + 1));
+    json_decref(res);
+}
+
 void brk_stats_flush(brk_state *b, int64_t now)
 {
     json_t *send = NULL;
@@ -115,12 +139,30 @@ void brk_stats_flush(brk_state *b, int64_t now)
         send = b->stats_pending;
         b->stats_pending = NULL;
         b->stats_last = now;
+        json_decref(b->stats_sent);
+        b->stats_sent = json_deep_copy(send); /* sent again when other nodes' counts change */
     }
     pthread_mutex_unlock(&b->stats_lock);
     if (send) {
         static const char *const rooms[] = {"stats", NULL};
+        stats_cluster_clients(b, send);
         brk_broadcast(b, rooms, "stats_update", json_pack("{s:o}", "stats", send));
     }
+}
+
+/* Other nodes' client counts changed: the last stats again, with the new
+ * cluster total, under the same throttle (unless newer stats are waiting). */
+static void on_clients_changed(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic, (void)payload;
+    brk_state *b = user;
+    pthread_mutex_lock(&b->stats_lock);
+    if (!b->stats_pending && b->stats_sent)
+        b->stats_pending = json_deep_copy(b->stats_sent);
+    int64_t due = b->stats_last + b->cfg.stats_min_interval;
+    pthread_mutex_unlock(&b->stats_lock);
+    brk_stats_flush(b, now_ms(b));
+    brk_housekeeper_kick(b, due);
 }
 
 /* stats_update at most once per stats_min_interval: keep the newest, the
@@ -203,9 +245,13 @@ int brk_bus_setup(brk_state *b)
         const char *topic;
         vg_event_cb cb;
     } subs[] = {
-        {VG_NOTIFICATIONS_EV_CREATED, on_event}, {VG_NOTIFICATIONS_EV_READ, on_event},
-        {VG_NOTIFICATIONS_EV_CLEARED, on_event}, {VG_MONITOR_EV_DATASET_PREFIX, on_event},
-        {VG_REST_EV_STATS_UPDATED, on_stats},    {VG_CLUSTER_EV_EVENT_LOGGED, on_logged},
+        {VG_NOTIFICATIONS_EV_CREATED, on_event},
+        {VG_NOTIFICATIONS_EV_READ, on_event},
+        {VG_NOTIFICATIONS_EV_CLEARED, on_event},
+        {VG_MONITOR_EV_DATASET_PREFIX, on_event},
+        {VG_REST_EV_STATS_UPDATED, on_stats},
+        {VG_CLUSTER_EV_EVENT_LOGGED, on_logged},
+        {VG_CLUSTER_EV_CLIENTS_CHANGED, on_clients_changed},
     };
     for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
         int rc = vg_bus_subscribe(bus, subs[i].topic, subs[i].cb, b, NULL, &b->subs[b->nsubs]);

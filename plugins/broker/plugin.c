@@ -133,6 +133,7 @@ static void destroy_state(brk_state *b)
     brk_msg_unref(b->ping_msg);
     json_decref(b->cfg.allowed_origins);
     json_decref(b->stats_pending);
+    json_decref(b->stats_sent);
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->rq_lock);
     pthread_cond_destroy(&b->rq_cond);

@@ -94,6 +94,7 @@ typedef struct cluster_state {
     uint64_t ev_forwarded, ev_received, ev_lost, ev_missed;
     uint64_t calls_forwarded, calls_served, calls_failed, reconnects;
     char last_error[200];
+    json_t *clients_others;   /* {connected, websocket, polling, nodes} of the others; under mu */
     json_t *leases;           /* {"name": {token, until (mono ms)}} held here; under mu */
     pthread_mutex_t lease_mu; /* lease_ctx: one caller at a time */
     void *lease_ctx;          /* redisContext of the lease methods' callers */
@@ -140,6 +141,10 @@ void cluster_replay_local(cluster_state *st, const char *topic, const json_t *pa
                           long long offset);
 /* "<ms>-<seq>" -> offset (0 when malformed). */
 long long cluster_replay_offset(const char *id, size_t len);
+
+/* cluster_clients.c: client counts of the whole cluster (stats_update). */
+int cluster_clients_init(cluster_state *st);
+int cluster_clients_tick(cluster_state *st, void *ctx);
 
 /* cluster_lease.c */
 /* The callers' own connection (lease_mu held); NULL when Redis is unreachable. */

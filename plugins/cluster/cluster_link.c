@@ -271,6 +271,8 @@ static void *pub_main(void *arg)
             int rc = cluster_methods_tick(st, c);
             if (rc == 0)
                 rc = cluster_lease_tick(st, c);
+            if (rc == 0)
+                rc = cluster_clients_tick(st, c);
             if (rc == 0 && !st->log_sha[0])
                 rc = cluster_replay_connected(st, c);
             pthread_mutex_lock(&st->mu);

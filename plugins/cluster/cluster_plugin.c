@@ -93,6 +93,7 @@ static void state_free(cluster_state *st)
     json_decref(st->nodes);
     json_decref(st->last_seq);
     json_decref(st->leases);
+    json_decref(st->clients_others);
     if (st->lease_ctx)
         redisFree(st->lease_ctx);
     pthread_mutex_destroy(&st->lease_mu);
@@ -162,6 +163,8 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
         rc = cluster_lease_init(st);
     if (rc == 0)
         rc = cluster_replay_init(st);
+    if (rc == 0)
+        rc = cluster_clients_init(st);
     if (rc < 0) {
         if (st->q)
             host->workq_stop(st->q);

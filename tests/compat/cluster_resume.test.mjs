@@ -5,6 +5,7 @@
 //     ip_hash keys on the first three octets, and all of 127/8 is loopback),
 //     so they spread over the nodes; every long-polling request of one
 //     client reaches one node (nginx's access log: address -> upstream).
+//     Their stats_update counts the clients of all nodes.
 //   - past the replay log's cap: a client whose node dies while more events
 //     than the log keeps are created gets a new session on the other node,
 //     not a recovered one with a hole (the log here is small: replay_max =
@@ -166,10 +167,17 @@ test("ip_hash: one node per client address, clients spread over the nodes", { sk
   }
   // A few more long-polling round trips each, and a notification to all.
   for (const s of ss) for (let i = 0; i < 3; i++) await s.timeout(5000).emitWithAck("join_room", { room: `r${i}` });
+  // stats_update carries the cluster's client total, on every node.
+  const last = new Map();
+  for (const s of ss) {
+    s.on("stats_update", (m) => last.set(s, m.stats));
+    await s.timeout(5000).emitWithAck("join_room", { room: "stats" });
+  }
   const got = ss.map((s) => once(s, "new_notification", 10000));
   const r = await fetch(`${nodes.a.base}/api/notifications/test`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   assert.equal(r.status, 201);
   await Promise.all(got);
+  await waitFor(() => ss.every((s) => last.get(s)?.clients?.connected === addrs.length && last.get(s).clients.nodes === 3), 10000, 50);
   const counts = await onNode();
   assert.equal(counts.b + counts.c, addrs.length);
   assert.ok(counts.b > 0 && counts.c > 0, `ip_hash spread the addresses over both nodes: ${JSON.stringify(counts)}`);

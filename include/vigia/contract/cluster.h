@@ -55,6 +55,14 @@
 #define VG_CLUSTER_M_REPLAY_TOPICS "cluster.replay_topics"
 #define VG_CLUSTER_M_RECOVER "cluster.recover"
 
+/* ---- client counts of the whole cluster (stats_update) ----
+ * cluster.clients -> {connected, websocket, polling, nodes}: the Socket.IO
+ *   clients of the other live nodes (their last second's counts), at once.
+ * cluster.clients_changed {v, connected, websocket, polling, nodes}: that
+ *   sum changed (at most once a second); published while someone listens. */
+#define VG_CLUSTER_M_CLIENTS "cluster.clients"
+#define VG_CLUSTER_EV_CLIENTS_CHANGED "cluster.clients_changed"
+
 /* Offsets from Redis stream ids "<ms>-<seq>": ((ms - epoch) << 22) | (seq << 6).
  * The low 6 bits stay free for a node's own broadcasts between two logged
  * events (offset + 1 ... + 63), so offsets only grow on every node. */
