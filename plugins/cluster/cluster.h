@@ -81,7 +81,17 @@ typedef struct cluster_state {
     bool stopping;
     pthread_t pub_thread, sub_thread;
     bool threads_started;
-    bool pub_up, sub_up;
+    bool pub_up, sub_up, ev_up;
+    /* the events connection (cluster_evlink.c): written by the bus thread */
+    pthread_mutex_t ev_mu;
+    pthread_t ev_thread;
+    bool ev_started;
+    int ev_fd, ev_wake; /* the socket (-1: down), an eventfd: more to write */
+    char *ev_out;       /* bytes the socket did not take yet */
+    size_t ev_out_len, ev_out_cap;
+    cluster_out *ev_head, *ev_tail; /* sent, waiting for their reply, in order */
+    long long ev_inflight;          /* how many: at most queue_max */
+    bool ev_up_local;               /* under ev_mu: the bus thread may write */
     cluster_out *out_head, *out_tail;
     long long out_len;
     cluster_pending *pending;
@@ -100,6 +110,9 @@ typedef struct cluster_state {
     void *lease_ctx;          /* redisContext of the lease methods' callers */
 } cluster_state;
 
+/* Every connection up (caller holds mu). */
+#define CLUSTER_UP(st) ((st)->pub_up && (st)->sub_up && (st)->ev_up)
+
 /* cluster_link.c */
 /* Connect, authenticate, select the database: a redisContext, or NULL with why. */
 void *cluster_link_connect(cluster_state *st, char *why, size_t n);
@@ -114,6 +127,19 @@ bool cluster_link_queue(cluster_state *st, int kind, const char *key, char *msg,
 bool cluster_link_up(cluster_state *st);
 /* Report the link's state to the health check (call without mu). */
 void cluster_link_health(cluster_state *st);
+
+/* The state of one connection changed (call without mu). */
+void cluster_link_set_state(cluster_state *st, bool *flag, bool up, const char *why);
+/* An own event that did not reach Redis: to the local broker (no mu). */
+void cluster_link_out_failed(cluster_state *st, cluster_out *o);
+
+/* cluster_evlink.c: shared events go out from the bus thread itself, a
+ * non-blocking write on a connection of their own (no hand-over to another
+ * thread: one wake-up less per event); its thread reads the replies. */
+int cluster_evlink_start(cluster_state *st);
+void cluster_evlink_stop(cluster_state *st);
+/* Bus thread: send the envelope (takes msg). false when refused (down). */
+bool cluster_evlink_send(cluster_state *st, char *msg);
 
 /* cluster_events.c */
 int cluster_events_init(cluster_state *st);

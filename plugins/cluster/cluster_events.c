@@ -64,7 +64,7 @@ static void on_local_event(const char *topic, const json_t *payload, void *user)
     json_decref(env);
     /* With the replay log, the local broker takes this event when it comes
      * back logged; if Redis does not take it, at once. */
-    if (!cluster_link_queue(st, OUT_EVENT, st->ch_events, msg, 0) && st->replay_max > 0)
+    if (!cluster_evlink_send(st, msg) && st->replay_max > 0)
         cluster_replay_local(st, topic, payload, 0);
 }
 

@@ -39,7 +39,7 @@ static void wait_locked(cluster_state *st, int64_t ms)
 bool cluster_link_up(cluster_state *st)
 {
     pthread_mutex_lock(&st->mu);
-    bool up = st->pub_up && st->sub_up;
+    bool up = CLUSTER_UP(st);
     pthread_mutex_unlock(&st->mu);
     return up;
 }
@@ -51,7 +51,7 @@ void cluster_link_health(cluster_state *st)
         return;
     char msg[600];
     pthread_mutex_lock(&st->mu);
-    bool up = st->pub_up && st->sub_up;
+    bool up = CLUSTER_UP(st);
     snprintf(msg, sizeof msg, "redis %.64s:%d unreachable (%.120s); %llu events not forwarded",
              st->url.host, st->url.port, st->last_error[0] ? st->last_error : "connecting",
              (unsigned long long)st->ev_lost);
@@ -59,14 +59,14 @@ void cluster_link_health(cluster_state *st)
     h->health_note(h, up ? NULL : msg);
 }
 
-static void set_state(cluster_state *st, bool *flag, bool up, const char *why)
+void cluster_link_set_state(cluster_state *st, bool *flag, bool up, const char *why)
 {
     pthread_mutex_lock(&st->mu);
-    bool was = st->pub_up && st->sub_up;
+    bool was = CLUSTER_UP(st);
     *flag = up;
     if (why)
         snprintf(st->last_error, sizeof st->last_error, "%s", why);
-    bool now = st->pub_up && st->sub_up;
+    bool now = CLUSTER_UP(st);
     if (!was && now)
         st->reconnects++;
     pthread_mutex_unlock(&st->mu);
@@ -129,7 +129,7 @@ static int64_t next_backoff(cluster_state *st, int64_t cur)
 
 /* An own event that did not reach Redis: counted lost, and still delivered
  * to this node's broker (the envelope is ours, so it parses). */
-static void out_failed(cluster_state *st, cluster_out *o)
+void cluster_link_out_failed(cluster_state *st, cluster_out *o)
 {
     if (o->kind != OUT_EVENT || !o->msg)
         return;
@@ -166,7 +166,7 @@ static void fail_list(cluster_state *st, cluster_out *list)
     while (list) {
         cluster_out *o = list;
         list = o->next;
-        out_failed(st, o);
+        cluster_link_out_failed(st, o);
         out_free(o);
     }
 }
@@ -207,8 +207,6 @@ static bool send_batch(cluster_state *st, redisContext *c, cluster_out *batch, c
         if (!ok && conn_ok) {
             snprintf(why, whyn, "%s: %s", o->kind == OUT_EVENT ? "XADD/PUBLISH" : "command",
                      r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
-            if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0)
-                st->log_sha[0] = '\0'; /* flushed: load it again */
             if (c->err)
                 conn_ok = false;
         }
@@ -221,7 +219,7 @@ static bool send_batch(cluster_state *st, redisContext *c, cluster_out *batch, c
                 lost++;
         }
         if (!ok)
-            out_failed(st, o);
+            cluster_link_out_failed(st, o);
     }
     pthread_mutex_lock(&st->mu);
     st->ev_forwarded += fwd;
@@ -242,17 +240,12 @@ static void *pub_main(void *arg)
         if (!c) {
             pthread_mutex_unlock(&st->mu);
             c = cluster_link_connect(st, why, sizeof why);
-            if (c && cluster_replay_connected(st, c) < 0) {
-                snprintf(why, sizeof why, "SCRIPT LOAD: %s", c->errstr[0] ? c->errstr : "refused");
-                redisFree(c);
-                c = NULL;
-            }
             if (c) {
                 backoff = 0;
                 next_tick = 0;
-                set_state(st, &st->pub_up, true, NULL);
+                cluster_link_set_state(st, &st->pub_up, true, NULL);
             } else {
-                set_state(st, &st->pub_up, false, why);
+                cluster_link_set_state(st, &st->pub_up, false, why);
             }
             pthread_mutex_lock(&st->mu);
             if (!c) {
@@ -273,8 +266,6 @@ static void *pub_main(void *arg)
                 rc = cluster_lease_tick(st, c);
             if (rc == 0)
                 rc = cluster_clients_tick(st, c);
-            if (rc == 0 && !st->log_sha[0])
-                rc = cluster_replay_connected(st, c);
             pthread_mutex_lock(&st->mu);
             next_tick = now + TICK_MS;
             if (rc < 0) {
@@ -282,7 +273,7 @@ static void *pub_main(void *arg)
                 redisFree(c);
                 c = NULL;
                 pthread_mutex_unlock(&st->mu);
-                set_state(st, &st->pub_up, false, why);
+                cluster_link_set_state(st, &st->pub_up, false, why);
                 pthread_mutex_lock(&st->mu);
                 continue;
             }
@@ -313,7 +304,7 @@ static void *pub_main(void *arg)
         if (!ok) {
             redisFree(c);
             c = NULL;
-            set_state(st, &st->pub_up, false, why);
+            cluster_link_set_state(st, &st->pub_up, false, why);
         }
         pthread_mutex_lock(&st->mu);
     }
@@ -370,7 +361,7 @@ static void *sub_main(void *arg)
                 freeReplyObject(r);
         }
         if (!c) {
-            set_state(st, &st->sub_up, false, why);
+            cluster_link_set_state(st, &st->sub_up, false, why);
             backoff = next_backoff(st, backoff);
             pthread_mutex_lock(&st->mu);
             wait_locked(st, backoff);
@@ -378,7 +369,7 @@ static void *sub_main(void *arg)
             continue;
         }
         backoff = 0;
-        set_state(st, &st->sub_up, true, NULL);
+        cluster_link_set_state(st, &st->sub_up, true, NULL);
         while (!stopping(st)) {
             void *reply = NULL;
             if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
@@ -403,21 +394,30 @@ static void *sub_main(void *arg)
         }
         redisFree(c);
         if (!stopping(st))
-            set_state(st, &st->sub_up, false, why);
+            cluster_link_set_state(st, &st->sub_up, false, why);
     }
     return NULL;
 }
 
 int cluster_link_start(cluster_state *st)
 {
-    if (pthread_create(&st->pub_thread, NULL, pub_main, st) != 0)
+    int rc = cluster_evlink_start(st);
+    if (rc < 0)
+        return rc;
+    if (pthread_create(&st->pub_thread, NULL, pub_main, st) != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_mutex_unlock(&st->mu);
+        cluster_evlink_stop(st);
         return -EAGAIN;
+    }
     if (pthread_create(&st->sub_thread, NULL, sub_main, st) != 0) {
         pthread_mutex_lock(&st->mu);
         st->stopping = true;
         pthread_cond_broadcast(&st->cv);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->pub_thread, NULL);
+        cluster_evlink_stop(st);
         return -EAGAIN;
     }
     st->threads_started = true;
@@ -435,8 +435,9 @@ void cluster_link_stop(cluster_state *st)
         pthread_join(st->sub_thread, NULL);
         st->threads_started = false;
     }
+    cluster_evlink_stop(st);
     pthread_mutex_lock(&st->mu);
-    st->pub_up = st->sub_up = false;
+    st->pub_up = st->sub_up = st->ev_up = false;
     pthread_mutex_unlock(&st->mu);
     cluster_methods_fail_pending(st);
 }
@@ -447,7 +448,7 @@ bool cluster_link_queue(cluster_state *st, int kind, const char *key, char *msg,
     cluster_out *o = calloc(1, sizeof *o);
     char *ch = strdup(key);
     pthread_mutex_lock(&st->mu);
-    bool ok = o && ch && (msg || kind == OUT_DEL) && !st->stopping && st->pub_up && st->sub_up &&
+    bool ok = o && ch && (msg || kind == OUT_DEL) && !st->stopping && CLUSTER_UP(st) &&
               st->out_len < st->queue_max;
     if (ok) {
         o->channel = ch;

@@ -97,6 +97,7 @@ static void state_free(cluster_state *st)
     if (st->lease_ctx)
         redisFree(st->lease_ctx);
     pthread_mutex_destroy(&st->lease_mu);
+    pthread_mutex_destroy(&st->ev_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     free(st);
@@ -118,7 +119,7 @@ static int m_status(const json_t *params, json_t **result, void *user)
     pthread_mutex_lock(&st->mu);
     *result = json_pack(
         "{s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:s}", "node", st->node,
-        "connected", st->pub_up && st->sub_up, "redis", st->url.host, "events_forwarded",
+        "connected", CLUSTER_UP(st), "redis", st->url.host, "events_forwarded",
         (json_int_t)st->ev_forwarded, "events_received", (json_int_t)st->ev_received, "events_lost",
         (json_int_t)st->ev_lost, "events_missed", (json_int_t)st->ev_missed, "calls_forwarded",
         (json_int_t)st->calls_forwarded, "calls_served", (json_int_t)st->calls_served,
@@ -144,6 +145,8 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
     st->last_seq = json_object();
     st->leases = json_object();
     pthread_mutex_init(&st->lease_mu, NULL);
+    pthread_mutex_init(&st->ev_mu, NULL);
+    st->ev_fd = st->ev_wake = -1;
     int rc = read_config(host, cfg, st);
     if (rc == 0) {
         vg_workq_opts o = VG_WORKQ_OPTS_INIT;

@@ -58,7 +58,9 @@ int cluster_replay_connected(cluster_state *st, void *ctx)
     redisReply *r = redisCommand(c, "SCRIPT LOAD %s", LOG_SCRIPT);
     int rc = -1;
     if (r && r->type == REDIS_REPLY_STRING && r->len == 40) {
-        memcpy(st->log_sha, r->str, 41);
+        /* the same script, the same sha: written once, read by the bus thread */
+        if (memcmp(st->log_sha, r->str, 41) != 0)
+            memcpy(st->log_sha, r->str, 41);
         rc = 0;
     }
     if (r)
