@@ -1,13 +1,19 @@
 /* cluster plugin: shared state of its parts.
  *   cluster_plugin.c   lifecycle, configuration, cluster.status, health
  *   cluster_url.c      redis_url parsing
- *   cluster_link.c     the two Redis connections and their threads
+ *   cluster_link.c     the publisher and subscriber connections and their threads
+ *   cluster_evlink.c   the events connection, written from the bus thread
  *   cluster_events.c   local events out, other nodes' events in
  *   cluster_methods.c  announcing methods, the fallback resolver, serving calls
  *   cluster_lease.c    leases with fencing tokens (one node per job)
+ *   cluster_replay.c   the replay log, sessions for recovery on another node
+ *   cluster_clients.c  client counts of the whole cluster (stats_update)
  *
  * Redis layout (prefix = [cluster] name):
- *   PUBLISH <prefix>:events         {"n": node, "s": seq, "t": topic, "p": payload}
+ *   XADD <prefix>:log * e <env> + PUBLISH <prefix>:events "<id> <env>" (one script),
+ *       env = {"n": node, "s": seq, "t": topic, "p": payload}; <prefix>:log:cut
+ *   SET <prefix>:session:<pid> {"sid", "rooms"} PX ...
+ *   SET <prefix>:clients:<id> {connected, websocket, polling} PX announce_ttl
  *   PUBLISH <prefix>:node:<id>      {"k":"req", "id", "from", "m", "params"}
  *                                   {"k":"rep", "id", "rc", "result"}
  *   SET <prefix>:methods:<id> [names] PX announce_ttl

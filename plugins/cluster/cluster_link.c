@@ -1,10 +1,10 @@
-/* cluster plugin: the two Redis connections. The publisher thread owns one
- * (PUBLISH in queue order, so a node's events keep their order; the method
- * announcements on a tick); the subscriber thread owns the other (SUBSCRIBE
- * to the events channel and this node's own channel). Either one failing
- * marks the link down: events are then counted as lost instead of queued
- * (at most once, never replayed), calls waiting for a reply fail, and both
- * threads reconnect with a doubling backoff up to reconnect_max. */
+/* cluster plugin: the Redis connections. The publisher thread owns one
+ * (its queue pipelined: method requests and replies, session states; the
+ * method announcements on a tick); the subscriber thread owns another
+ * (SUBSCRIBE to the events channel and this node's own channel); events go
+ * out on a third (cluster_evlink.c). Any one failing marks the link down: events are then counted
+ * as lost instead of queued (at most once, never replayed), calls waiting for a reply fail, and
+ * both threads reconnect with a doubling backoff up to reconnect_max. */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
