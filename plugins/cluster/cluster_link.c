@@ -131,8 +131,8 @@ static int64_t next_backoff(cluster_state *st, int64_t cur)
  * to this node's broker (the envelope is ours, so it parses). */
 void cluster_link_out_failed(cluster_state *st, cluster_out *o)
 {
-    if (o->kind != OUT_EVENT || !o->msg)
-        return;
+    if (o->kind != OUT_EVENT || !o->msg || st->replay_max <= 0)
+        return; /* without the log the broker took it when it was published */
     json_t *env = json_loads(o->msg, 0, NULL);
     const char *topic = json_string_value(json_object_get(env, "t"));
     json_t *payload = json_object_get(env, "p");
