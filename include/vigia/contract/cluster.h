@@ -1,9 +1,10 @@
 /* Contract of the cluster plugin: several Vigía nodes as one through Redis
  * (docs/cluster.md). Results field by field: docs/events.md.
  *
- * Events: the plugin publishes none of its own. An event it republishes from
- * another node is the origin's payload plus VG_CLUSTER_F_ORIGIN (the origin
- * node's id); such events are never forwarded again. */
+ * Events: an event it republishes from another node is the origin's payload
+ * plus VG_CLUSTER_F_ORIGIN (the origin node's id); such events are never
+ * forwarded again. Its own (for the broker): cluster.event_logged and
+ * cluster.clients_changed, below. */
 #ifndef VIGIA_CONTRACT_CLUSTER_H
 #define VIGIA_CONTRACT_CLUSTER_H
 
