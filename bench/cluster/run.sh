@@ -9,8 +9,11 @@
 # on the other nodes ("remote", one Redis hop more).
 #   bench/cluster/run.sh BUILD_DIR [CLIENTS] [NODES ...]   (default 3000, 1 2 3)
 # Environment: M (messages per phase, default 20), INTERVAL (ms between paced
-# messages, default 250). Needs: cmake --build BUILD_DIR --target vigia broker
-# busbridge reststub cluster fanout; redis-server; node_modules (npm ci).
+# messages, default 250), REPLAY ([cluster] replay_max, default 10000: the
+# replay log for recovery across nodes, which also routes the publishing node's
+# own deliveries through Redis; 0: no log, the publishing node delivers at once).
+# Needs: cmake --build BUILD_DIR --target vigia broker busbridge reststub
+# cluster fanout; redis-server; node_modules (npm ci).
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -75,6 +78,7 @@ redis_url = redis://127.0.0.1:$RP
 node_id = n$i
 name = bench$K
 events = notification.
+replay_max = ${REPLAY:-10000}
 INI
     "$BUILD/core/vigia" --config "$OUT/vigia-$K-$i.ini" >/dev/null 2>&1 &
     PIDS="$PIDS $!"

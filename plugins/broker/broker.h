@@ -112,9 +112,10 @@ enum {
 struct brk_session {
     atomic_int refs;
     struct brk_state *b;
-    char sid[21];     /* Engine.IO session id */
-    char sio_sid[21]; /* Socket.IO socket id (differs from sid) */
-    char pid[21];     /* private id for connection state recovery */
+    char sid[21];         /* Engine.IO session id */
+    char sio_sid[21];     /* Socket.IO socket id (differs from sid) */
+    char pid[21];         /* private id for connection state recovery */
+    uint64_t resume_upto; /* under b->lock: resumed from the cluster's log up to this offset */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -262,6 +263,7 @@ typedef struct brk_state {
     /* stats_update throttle (under stats_lock) */
     pthread_mutex_t stats_lock;
     json_t *stats_pending;
+    json_t *stats_sent; /* the last one sent, before the cluster's counts (bus.c) */
     int64_t stats_last;
     int64_t rate_at; /* admin view: the last per-second sample */
     long rate_in, rate_out;
@@ -276,6 +278,7 @@ typedef struct brk_state {
     vg_ws_handlers ws_handlers;
     struct brk_lws_set *lws; /* transport = lws (transport_lws.c) */
     vg_subscription *subs[8];
+    json_t *_Atomic replay_topics; /* the cluster's shared topics (resume.c), NULL alone */
     int nsubs;
 
     /* counters */
@@ -377,6 +380,11 @@ int brk_session_in_room_locked(brk_session *s, const char *name);
 /* Broadcast 42[event, arg, offset] to the union of `rooms` (NULL: every
  * connected socket). Steals arg. Logged for recovery. */
 int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, json_t *arg);
+/* The same with the offset the cluster gave the event (0: the next local one). */
+int brk_broadcast_at(brk_state *b, const char *const *rooms, const char *event, json_t *arg,
+                     uint64_t offset);
+/* The packet of a broadcast: [event, arg?, "<offset>"] (arg borrowed). */
+brk_msg *brk_broadcast_msg(brk_state *b, const char *event, const json_t *arg, uint64_t seq);
 json_t *brk_rooms_status_locked(brk_state *b);
 
 /* recovery.c (callers hold b->lock) */
@@ -392,6 +400,30 @@ void brk_recovery_free_all(brk_state *b);
 int brk_bus_setup(brk_state *b);
 void brk_bus_teardown(brk_state *b);
 void brk_stats_flush(brk_state *b, int64_t now);
+/* A bus event as the broadcast it becomes: rooms (NULL: everyone), name, arg. */
+typedef struct brk_render {
+    const char *rooms[5];
+    char buf[3][160];
+    const char *const *to;
+    const char *event;
+    json_t *arg; /* new reference */
+} brk_render;
+int brk_bus_render(const char *topic, const json_t *payload, brk_render *r);
+
+/* resume.c: connection state recovery across nodes, through the cluster
+ * plugin's contract (no Redis here). */
+void brk_resume_setup(brk_state *b); /* start: is there a cluster replay log? */
+void brk_resume_free(brk_state *b);
+/* The offset of a broadcast for this event: 0 local, > 0 the cluster's, -1
+ * skip it (this node's own shared event: it comes back logged). */
+int64_t brk_resume_offset(brk_state *b, const char *topic, const json_t *payload);
+/* socket.state_saved / _dropped for s, built under b->lock, published after
+ * (brk_resume_publish steals it; NULL does nothing). ttl_ms < 0: dropped. */
+json_t *brk_resume_state_locked(brk_state *b, brk_session *s, int64_t ttl_ms);
+void brk_resume_publish(brk_state *b, json_t *ev);
+/* The session pid resumes here after another node (call without locks):
+ * 1 when restored into s (sid, rooms, missed packets queued). */
+int brk_resume_remote(brk_state *b, brk_session *s, const char *pid, const char *offset);
 json_t *brk_status(brk_state *b);
 
 /* admin.c */

@@ -135,6 +135,7 @@ static void destroy_state(brk_state *b)
     brk_sessions_free_all(b);
     brk_ws_rejects_close(b, 0);
     brk_recovery_free_all(b);
+    brk_resume_free(b);
     brk_ext_free_all(b);
     pthread_rwlock_destroy(&b->ext_lock);
     brk_smap_free(&b->rooms, NULL);
@@ -144,6 +145,7 @@ static void destroy_state(brk_state *b)
     brk_msg_unref(b->ping_msg);
     json_decref(b->cfg.allowed_origins);
     json_decref(b->stats_pending);
+    json_decref(b->stats_sent);
     pthread_mutex_destroy(&b->lock);
     pthread_mutex_destroy(&b->rq_lock);
     pthread_cond_destroy(&b->rq_cond);
@@ -228,6 +230,7 @@ static int broker_init(const vg_host *host, const vg_config *cfg, void **state)
 static int broker_start(void *state)
 {
     brk_state *b = state;
+    brk_resume_setup(b);
     int rc = brk_senders_start(b);
     if (rc == 0)
         rc = brk_housekeeper_start(b);

@@ -169,25 +169,45 @@ static void deliver(brk_session *s, brk_msg *m, victims *vs, brk_sched_batch *ba
     vs->v[vs->n++] = s;
 }
 
-int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, json_t *arg)
+brk_msg *brk_broadcast_msg(brk_state *b, const char *event, const json_t *arg, uint64_t seq)
 {
-    victims vs = {0};
-    brk_sched_batch batch = {0};
-    pthread_mutex_lock(&b->lock);
-    uint64_t seq = atomic_fetch_add(&b->offset_seq, 1) + 1;
     char off[24];
     snprintf(off, sizeof off, "%" PRIu64, seq);
     json_t *arr = json_pack("[s]", event);
     if (arr && arg)
-        json_array_append(arr, arg);
+        json_array_append(arr, (json_t *)arg);
     if (arr && b->cfg.recovery_window > 0)
         json_array_append_new(arr, json_string(off)); /* the offset: only with recovery on */
     size_t len = 0;
     char *text = arr ? brk_sio_encode(SIO_EVENT, "/", -1, arr, 1, &len) : NULL;
     json_decref(arr);
-    json_decref(arg);
     brk_msg *m = text ? brk_msg_new(text, len) : NULL;
     free(text);
+    return m;
+}
+
+int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, json_t *arg)
+{
+    return brk_broadcast_at(b, rooms, event, arg, 0);
+}
+
+int brk_broadcast_at(brk_state *b, const char *const *rooms, const char *event, json_t *arg,
+                     uint64_t offset)
+{
+    victims vs = {0};
+    brk_sched_batch batch = {0};
+    pthread_mutex_lock(&b->lock);
+    uint64_t seq;
+    if (offset) { /* the cluster's: offsets after it continue from there */
+        seq = offset;
+        uint_fast64_t cur = atomic_load(&b->offset_seq);
+        while (cur < offset && !atomic_compare_exchange_weak(&b->offset_seq, &cur, offset))
+            ;
+    } else {
+        seq = atomic_fetch_add(&b->offset_seq, 1) + 1;
+    }
+    brk_msg *m = brk_broadcast_msg(b, event, arg, seq);
+    json_decref(arg);
     if (!m) {
         pthread_mutex_unlock(&b->lock);
         return -ENOMEM;
@@ -196,15 +216,15 @@ int brk_broadcast(brk_state *b, const char *const *rooms, const char *event, jso
     uint64_t mark = ++b->bcast_mark;
     if (!rooms) {
         for (brk_session *s = b->list; s; s = s->next)
-            if (s->sio_connected)
+            if (s->sio_connected && seq > s->resume_upto)
                 deliver(s, m, &vs, &batch);
     } else {
         for (int i = 0; rooms[i]; i++) {
             brk_room *r = brk_smap_get(&b->rooms, rooms[i]);
             for (size_t k = 0; r && k < r->n; k++) {
                 brk_session *s = r->members[k];
-                if (s->bcast_mark == mark)
-                    continue; /* in several of the target rooms: once */
+                if (s->bcast_mark == mark || seq <= s->resume_upto)
+                    continue; /* in several of the target rooms: once; or replayed (resume.c) */
                 s->bcast_mark = mark;
                 deliver(s, m, &vs, &batch);
             }

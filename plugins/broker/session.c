@@ -332,8 +332,13 @@ void brk_session_terminate(brk_session *s, const char *reason, int flags)
     s->prev = s->next = NULL;
     s->in_table = 0;
     brk_session_set_unconnected_locked(s, 0);
-    if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0)
+    json_t *state = NULL; /* for another node (resume.c) */
+    if ((flags & TERM_RECOVERABLE) && s->sio_connected && b->cfg.recovery_window > 0) {
         brk_recovery_save_locked(b, s);
+        state = brk_resume_state_locked(b, s, b->cfg.recovery_window);
+    } else if (s->sio_connected) {
+        state = brk_resume_state_locked(b, s, -1);
+    }
     json_t *gone = brk_ext_sockets_locked(s); /* socket.disconnected, after the locks */
     brk_rooms_leave_all_locked(b, s);
     pthread_mutex_lock(&s->lock);
@@ -357,6 +362,7 @@ void brk_session_terminate(brk_session *s, const char *reason, int flags)
     pthread_mutex_unlock(&b->lock);
     atomic_fetch_sub(transport == TR_WEBSOCKET ? &b->n_websocket : &b->n_polling, 1);
     VG_DEBUG(b->host, "session %s closed: %s", s->sid, reason);
+    brk_resume_publish(b, state);
     size_t k;
     json_t *x;
     json_array_foreach (gone, k, x)

@@ -152,7 +152,9 @@ static json_t *ev_join_room(brk_session *s, const json_t *arg)
         return err;
     pthread_mutex_lock(&b->lock);
     int rc = brk_rooms_join_locked(b, s, name);
+    json_t *state = rc == 0 ? brk_resume_state_locked(b, s, 0) : NULL;
     pthread_mutex_unlock(&b->lock);
+    brk_resume_publish(b, state);
     if (rc == -E2BIG)
         return vg_error_new("TOO_MANY_ROOMS",
                             "room: at most %lld rooms per client "
@@ -172,7 +174,9 @@ static json_t *ev_leave_room(brk_session *s, const json_t *arg)
         return err;
     pthread_mutex_lock(&b->lock);
     int rc = brk_rooms_leave_locked(b, s, name);
+    json_t *state = rc == 0 ? brk_resume_state_locked(b, s, 0) : NULL;
     pthread_mutex_unlock(&b->lock);
+    brk_resume_publish(b, state);
     return json_pack("{s:s,s:b}", "room", name, "left", rc == 0);
 }
 
@@ -361,6 +365,11 @@ static int on_connect(brk_session *s, const brk_sio_packet *p)
 
     pthread_mutex_lock(&b->lock);
     int recovered = pid && offset && brk_recovery_restore_locked(b, s, pid, offset);
+    if (!recovered && pid && offset && atomic_load(&b->replay_topics)) {
+        pthread_mutex_unlock(&b->lock); /* asks the cluster: Redis */
+        recovered = brk_resume_remote(b, s, pid, offset);
+        pthread_mutex_lock(&b->lock);
+    }
     if (!recovered) {
         if (brk_eio_random_id(s->sio_sid) < 0 || brk_eio_random_id(s->pid) < 0) {
             pthread_mutex_unlock(&b->lock);
@@ -374,7 +383,9 @@ static int on_connect(brk_session *s, const brk_sio_packet *p)
     s->sio_connected = 1;
     s->admin = admin;
     pthread_mutex_unlock(&s->lock);
+    json_t *state = brk_resume_state_locked(b, s, 0);
     pthread_mutex_unlock(&b->lock);
+    brk_resume_publish(b, state);
 
     /* pid only when recovery is on: a client that gets one expects offsets */
     json_t *reply = b->cfg.recovery_window > 0

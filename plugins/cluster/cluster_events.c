@@ -4,6 +4,7 @@
  * with VG_CLUSTER_F_ORIGIN added so that it is never forwarded again (no
  * echo, no loops). Redis Pub/Sub keeps one publisher's order, and one
  * subscriber thread republishes in arrival order. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <vigia/contract/cluster.h>
@@ -23,6 +24,31 @@ static bool matches(const json_t *prefixes, const char *topic)
     return false;
 }
 
+long long cluster_replay_offset(const char *id, size_t len)
+{
+    char buf[48];
+    if (len == 0 || len >= sizeof buf)
+        return 0;
+    memcpy(buf, id, len);
+    buf[len] = '\0';
+    unsigned long long ms, seq;
+    char tail;
+    if (sscanf(buf, "%llu-%llu%c", &ms, &seq, &tail) != 2)
+        return 0;
+    return (long long)vg_cluster_offset(ms, seq);
+}
+
+void cluster_replay_local(cluster_state *st, const char *topic, const json_t *payload,
+                          long long offset)
+{
+    json_t *ev = json_pack("{s:i,s:s,s:O}", VG_EVENT_V, VG_CLUSTER_EV_V, "topic", topic, "payload",
+                           (json_t *)payload);
+    if (ev && offset > 0)
+        json_object_set_new(ev, "offset", json_integer(offset));
+    if (ev)
+        vg_bus_publish_new(st->host->bus, VG_CLUSTER_EV_EVENT_LOGGED, ev);
+}
+
 /* Bus thread: must not block, so it only serialises and queues. */
 static void on_local_event(const char *topic, const json_t *payload, void *user)
 {
@@ -36,7 +62,10 @@ static void on_local_event(const char *topic, const json_t *payload, void *user)
                             "p", (json_t *)payload);
     char *msg = env ? json_dumps(env, JSON_COMPACT) : NULL;
     json_decref(env);
-    cluster_link_send(st, st->ch_events, msg, true);
+    /* With the replay log, the local broker takes this event when it comes
+     * back logged; if Redis does not take it, at once. */
+    if (!cluster_evlink_send(st, msg) && st->replay_max > 0)
+        cluster_replay_local(st, topic, payload, 0);
 }
 
 int cluster_events_init(cluster_state *st)
@@ -56,6 +85,15 @@ int cluster_events_init(cluster_state *st)
 /* Subscriber thread. */
 void cluster_events_incoming(cluster_state *st, const char *data, size_t len)
 {
+    /* "<stream id> <envelope>" from the replay log's script, or the bare
+     * envelope (replay_max = 0). */
+    long long offset = 0;
+    const char *sp = len && data[0] != '{' ? memchr(data, ' ', len < 48 ? len : 48) : NULL;
+    if (sp) {
+        offset = cluster_replay_offset(data, (size_t)(sp - data));
+        len -= (size_t)(sp - data) + 1;
+        data = sp + 1;
+    }
     json_error_t jerr;
     json_t *env = st->host->json_parse(st->host, data, len, 0, &jerr);
     const char *node = json_string_value(json_object_get(env, "n"));
@@ -67,8 +105,14 @@ void cluster_events_incoming(cluster_state *st, const char *data, size_t len)
         json_decref(env);
         return;
     }
-    if (strcmp(node, st->node) == 0 || !matches(st->events, topic)) {
-        json_decref(env); /* our own (no echo), or a topic this node does not share */
+    if (!matches(st->events, topic)) {
+        json_decref(env); /* a topic this node does not share */
+        return;
+    }
+    if (strcmp(node, st->node) == 0) { /* our own: no echo, but the broker's turn */
+        if (st->replay_max > 0)
+            cluster_replay_local(st, topic, payload, offset);
+        json_decref(env);
         return;
     }
     long long s = (long long)json_integer_value(seq);
@@ -81,6 +125,8 @@ void cluster_events_incoming(cluster_state *st, const char *data, size_t len)
 
     json_t *copy = json_deep_copy(payload);
     json_object_set_new(copy, VG_CLUSTER_F_ORIGIN, json_string(node));
+    if (offset > 0)
+        json_object_set_new(copy, VG_CLUSTER_F_OFFSET, json_integer(offset));
     int rc = vg_bus_publish_new(st->host->bus, topic, copy);
     pthread_mutex_lock(&st->mu);
     if (rc == 0)

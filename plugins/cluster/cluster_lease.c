@@ -60,7 +60,7 @@ static bool name_ok(const char *s)
 }
 
 /* The caller's connection; NULL when Redis cannot be reached. Holds lease_mu. */
-static redisContext *lease_conn(cluster_state *st)
+void *cluster_lease_conn(cluster_state *st)
 {
     if (st->lease_ctx && ((redisContext *)st->lease_ctx)->err) {
         redisFree(st->lease_ctx);
@@ -122,7 +122,7 @@ static int m_lease(const json_t *params, json_t **result, void *user)
     snprintf(fence, sizeof fence, "%s:fence:%s", st->prefix, name);
     snprintf(ttl, sizeof ttl, "%lld", (long long)st->lease_ttl_ms);
     pthread_mutex_lock(&st->lease_mu);
-    redisContext *c = lease_conn(st);
+    redisContext *c = ((redisContext *)cluster_lease_conn(st));
     redisReply *r =
         c ? redisCommand(c, "EVAL %s 2 %s %s %s %s", ACQUIRE, key, fence, st->node, ttl) : NULL;
     bool ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
@@ -176,7 +176,7 @@ static int m_lease_check(const json_t *params, json_t **result, void *user)
     snprintf(key, sizeof key, "%s:lease:%s", st->prefix, name);
     snprintf(mine, sizeof mine, "%s|%lld", st->node, token);
     pthread_mutex_lock(&st->lease_mu);
-    redisContext *c = lease_conn(st);
+    redisContext *c = ((redisContext *)cluster_lease_conn(st));
     redisReply *r = c ? redisCommand(c, "GET %s", key) : NULL;
     int valid = -1; /* unknown: Redis cannot say */
     char holder[200] = "";
@@ -243,7 +243,7 @@ void cluster_lease_release_all(cluster_state *st)
     json_object_clear(st->leases);
     pthread_mutex_unlock(&st->mu);
     pthread_mutex_lock(&st->lease_mu);
-    redisContext *c = json_object_size(leases) ? lease_conn(st) : NULL;
+    redisContext *c = json_object_size(leases) ? ((redisContext *)cluster_lease_conn(st)) : NULL;
     const char *name;
     json_t *l;
     json_object_foreach (leases, name, l) {

@@ -1,10 +1,10 @@
-/* cluster plugin: the two Redis connections. The publisher thread owns one
- * (PUBLISH in queue order, so a node's events keep their order; the method
- * announcements on a tick); the subscriber thread owns the other (SUBSCRIBE
- * to the events channel and this node's own channel). Either one failing
- * marks the link down: events are then counted as lost instead of queued
- * (at most once, never replayed), calls waiting for a reply fail, and both
- * threads reconnect with a doubling backoff up to reconnect_max. */
+/* cluster plugin: the Redis connections. The publisher thread owns one
+ * (its queue pipelined: method requests and replies, session states; the
+ * method announcements on a tick); the subscriber thread owns another
+ * (SUBSCRIBE to the events channel and this node's own channel); events go
+ * out on a third (cluster_evlink.c). Any one failing marks the link down: events are then counted
+ * as lost instead of queued (at most once, never replayed), calls waiting for a reply fail, and
+ * both threads reconnect with a doubling backoff up to reconnect_max. */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
@@ -39,7 +39,7 @@ static void wait_locked(cluster_state *st, int64_t ms)
 bool cluster_link_up(cluster_state *st)
 {
     pthread_mutex_lock(&st->mu);
-    bool up = st->pub_up && st->sub_up;
+    bool up = CLUSTER_UP(st);
     pthread_mutex_unlock(&st->mu);
     return up;
 }
@@ -51,7 +51,7 @@ void cluster_link_health(cluster_state *st)
         return;
     char msg[600];
     pthread_mutex_lock(&st->mu);
-    bool up = st->pub_up && st->sub_up;
+    bool up = CLUSTER_UP(st);
     snprintf(msg, sizeof msg, "redis %.64s:%d unreachable (%.120s); %llu events not forwarded",
              st->url.host, st->url.port, st->last_error[0] ? st->last_error : "connecting",
              (unsigned long long)st->ev_lost);
@@ -59,14 +59,14 @@ void cluster_link_health(cluster_state *st)
     h->health_note(h, up ? NULL : msg);
 }
 
-static void set_state(cluster_state *st, bool *flag, bool up, const char *why)
+void cluster_link_set_state(cluster_state *st, bool *flag, bool up, const char *why)
 {
     pthread_mutex_lock(&st->mu);
-    bool was = st->pub_up && st->sub_up;
+    bool was = CLUSTER_UP(st);
     *flag = up;
     if (why)
         snprintf(st->last_error, sizeof st->last_error, "%s", why);
-    bool now = st->pub_up && st->sub_up;
+    bool now = CLUSTER_UP(st);
     if (!was && now)
         st->reconnects++;
     pthread_mutex_unlock(&st->mu);
@@ -127,20 +127,105 @@ static int64_t next_backoff(cluster_state *st, int64_t cur)
     return n > st->reconnect_max_ms ? st->reconnect_max_ms : n;
 }
 
-/* Drop what is queued (the link is down): events count as lost. */
-static void drop_queue_locked(cluster_state *st)
+/* An own event that did not reach Redis: counted lost, and still delivered
+ * to this node's broker (the envelope is ours, so it parses). */
+void cluster_link_out_failed(cluster_state *st, cluster_out *o)
 {
-    while (st->out_head) {
-        cluster_out *o = st->out_head;
-        st->out_head = o->next;
+    if (o->kind != OUT_EVENT || !o->msg || st->replay_max <= 0)
+        return; /* without the log the broker took it when it was published */
+    json_t *env = json_loads(o->msg, 0, NULL);
+    const char *topic = json_string_value(json_object_get(env, "t"));
+    json_t *payload = json_object_get(env, "p");
+    if (topic && json_is_object(payload))
+        cluster_replay_local(st, topic, payload, 0);
+    json_decref(env);
+}
+
+static void out_free(cluster_out *o)
+{
+    free(o->channel);
+    free(o->msg);
+    free(o);
+}
+
+/* Take what is queued (the link is down): events count as lost; the list is
+ * handed back so that the caller delivers them locally without mu. */
+static cluster_out *drop_queue_locked(cluster_state *st)
+{
+    cluster_out *list = st->out_head;
+    for (cluster_out *o = list; o; o = o->next)
         if (o->is_event)
             st->ev_lost++;
-        free(o->channel);
-        free(o->msg);
-        free(o);
-    }
-    st->out_tail = NULL;
+    st->out_head = st->out_tail = NULL;
     st->out_len = 0;
+    return list;
+}
+
+static void fail_list(cluster_state *st, cluster_out *list)
+{
+    while (list) {
+        cluster_out *o = list;
+        list = o->next;
+        cluster_link_out_failed(st, o);
+        out_free(o);
+    }
+}
+
+static int append_command(cluster_state *st, redisContext *c, cluster_out *o)
+{
+    switch (o->kind) {
+    case OUT_EVENT:
+        return cluster_replay_append(st, c, o->msg);
+    case OUT_SET:
+        return o->px > 0 ? redisAppendCommand(c, "SET %s %s PX %lld", o->channel, o->msg, o->px)
+                         : redisAppendCommand(c, "SET %s %s", o->channel, o->msg);
+    case OUT_DEL:
+        return redisAppendCommand(c, "DEL %s", o->channel);
+    default:
+        return redisAppendCommand(c, "PUBLISH %s %s", o->channel, o->msg);
+    }
+}
+
+#define PIPELINE_MAX 256
+
+/* Send a batch pipelined (one write, one wake-up for many), then read the
+ * replies in order. false when the connection failed. */
+static bool send_batch(cluster_state *st, redisContext *c, cluster_out *batch, char *why,
+                       size_t whyn)
+{
+    int n = 0;
+    for (cluster_out *o = batch; o; o = o->next, n++)
+        if (append_command(st, c, o) != REDIS_OK)
+            break;
+    bool conn_ok = true;
+    int k = 0;
+    uint64_t fwd = 0, lost = 0;
+    for (cluster_out *o = batch; o; o = o->next, k++) {
+        redisReply *r = NULL;
+        bool ok = conn_ok && k < n && redisGetReply(c, (void **)&r) == REDIS_OK && r &&
+                  r->type != REDIS_REPLY_ERROR;
+        if (!ok && conn_ok) {
+            snprintf(why, whyn, "%s: %s", o->kind == OUT_EVENT ? "XADD/PUBLISH" : "command",
+                     r && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+            if (c->err)
+                conn_ok = false;
+        }
+        if (r)
+            freeReplyObject(r);
+        if (o->is_event) {
+            if (ok)
+                fwd++;
+            else
+                lost++;
+        }
+        if (!ok)
+            cluster_link_out_failed(st, o);
+    }
+    pthread_mutex_lock(&st->mu);
+    st->ev_forwarded += fwd;
+    st->ev_lost += lost;
+    pthread_mutex_unlock(&st->mu);
+    return conn_ok && !c->err;
 }
 
 static void *pub_main(void *arg)
@@ -158,13 +243,16 @@ static void *pub_main(void *arg)
             if (c) {
                 backoff = 0;
                 next_tick = 0;
-                set_state(st, &st->pub_up, true, NULL);
+                cluster_link_set_state(st, &st->pub_up, true, NULL);
             } else {
-                set_state(st, &st->pub_up, false, why);
+                cluster_link_set_state(st, &st->pub_up, false, why);
             }
             pthread_mutex_lock(&st->mu);
             if (!c) {
-                drop_queue_locked(st);
+                cluster_out *dropped = drop_queue_locked(st);
+                pthread_mutex_unlock(&st->mu);
+                fail_list(st, dropped);
+                pthread_mutex_lock(&st->mu);
                 backoff = next_backoff(st, backoff);
                 wait_locked(st, backoff);
                 continue;
@@ -176,6 +264,8 @@ static void *pub_main(void *arg)
             int rc = cluster_methods_tick(st, c);
             if (rc == 0)
                 rc = cluster_lease_tick(st, c);
+            if (rc == 0)
+                rc = cluster_clients_tick(st, c);
             pthread_mutex_lock(&st->mu);
             next_tick = now + TICK_MS;
             if (rc < 0) {
@@ -183,47 +273,44 @@ static void *pub_main(void *arg)
                 redisFree(c);
                 c = NULL;
                 pthread_mutex_unlock(&st->mu);
-                set_state(st, &st->pub_up, false, why);
+                cluster_link_set_state(st, &st->pub_up, false, why);
                 pthread_mutex_lock(&st->mu);
                 continue;
             }
         }
-        cluster_out *o = st->out_head;
-        if (!o) {
+        cluster_out *batch = st->out_head;
+        if (!batch) {
             wait_locked(st, next_tick - now > 0 ? next_tick - now : 1);
             continue;
         }
-        st->out_head = o->next;
+        cluster_out *last = batch;
+        int n = 1;
+        while (last->next && n < PIPELINE_MAX) {
+            last = last->next;
+            n++;
+        }
+        st->out_head = last->next;
         if (!st->out_head)
             st->out_tail = NULL;
-        st->out_len--;
+        last->next = NULL;
+        st->out_len -= n;
         pthread_mutex_unlock(&st->mu);
-        redisReply *r = redisCommand(c, "PUBLISH %s %s", o->channel, o->msg);
-        bool ok = r && r->type != REDIS_REPLY_ERROR;
-        if (!ok)
-            snprintf(why, sizeof why, "PUBLISH: %s", r ? r->str : c->errstr);
-        if (r)
-            freeReplyObject(r);
-        pthread_mutex_lock(&st->mu);
-        if (o->is_event) {
-            if (ok)
-                st->ev_forwarded++;
-            else
-                st->ev_lost++;
+        bool ok = send_batch(st, c, batch, why, sizeof why);
+        while (batch) {
+            cluster_out *o = batch;
+            batch = o->next;
+            out_free(o);
         }
-        free(o->channel);
-        free(o->msg);
-        free(o);
-        if (!ok && c->err) {
+        if (!ok) {
             redisFree(c);
             c = NULL;
-            pthread_mutex_unlock(&st->mu);
-            set_state(st, &st->pub_up, false, why);
-            pthread_mutex_lock(&st->mu);
+            cluster_link_set_state(st, &st->pub_up, false, why);
         }
+        pthread_mutex_lock(&st->mu);
     }
-    drop_queue_locked(st);
+    cluster_out *dropped = drop_queue_locked(st);
     pthread_mutex_unlock(&st->mu);
+    fail_list(st, dropped);
     if (c)
         redisFree(c);
     return NULL;
@@ -274,7 +361,7 @@ static void *sub_main(void *arg)
                 freeReplyObject(r);
         }
         if (!c) {
-            set_state(st, &st->sub_up, false, why);
+            cluster_link_set_state(st, &st->sub_up, false, why);
             backoff = next_backoff(st, backoff);
             pthread_mutex_lock(&st->mu);
             wait_locked(st, backoff);
@@ -282,7 +369,7 @@ static void *sub_main(void *arg)
             continue;
         }
         backoff = 0;
-        set_state(st, &st->sub_up, true, NULL);
+        cluster_link_set_state(st, &st->sub_up, true, NULL);
         while (!stopping(st)) {
             void *reply = NULL;
             if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
@@ -307,21 +394,30 @@ static void *sub_main(void *arg)
         }
         redisFree(c);
         if (!stopping(st))
-            set_state(st, &st->sub_up, false, why);
+            cluster_link_set_state(st, &st->sub_up, false, why);
     }
     return NULL;
 }
 
 int cluster_link_start(cluster_state *st)
 {
-    if (pthread_create(&st->pub_thread, NULL, pub_main, st) != 0)
+    int rc = cluster_evlink_start(st);
+    if (rc < 0)
+        return rc;
+    if (pthread_create(&st->pub_thread, NULL, pub_main, st) != 0) {
+        pthread_mutex_lock(&st->mu);
+        st->stopping = true;
+        pthread_mutex_unlock(&st->mu);
+        cluster_evlink_stop(st);
         return -EAGAIN;
+    }
     if (pthread_create(&st->sub_thread, NULL, sub_main, st) != 0) {
         pthread_mutex_lock(&st->mu);
         st->stopping = true;
         pthread_cond_broadcast(&st->cv);
         pthread_mutex_unlock(&st->mu);
         pthread_join(st->pub_thread, NULL);
+        cluster_evlink_stop(st);
         return -EAGAIN;
     }
     st->threads_started = true;
@@ -339,23 +435,27 @@ void cluster_link_stop(cluster_state *st)
         pthread_join(st->sub_thread, NULL);
         st->threads_started = false;
     }
+    cluster_evlink_stop(st);
     pthread_mutex_lock(&st->mu);
-    st->pub_up = st->sub_up = false;
+    st->pub_up = st->sub_up = st->ev_up = false;
     pthread_mutex_unlock(&st->mu);
     cluster_methods_fail_pending(st);
 }
 
-bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event)
+bool cluster_link_queue(cluster_state *st, int kind, const char *key, char *msg, long long px)
 {
+    bool is_event = kind == OUT_EVENT;
     cluster_out *o = calloc(1, sizeof *o);
-    char *ch = strdup(channel);
+    char *ch = strdup(key);
     pthread_mutex_lock(&st->mu);
-    bool ok =
-        o && ch && msg && !st->stopping && st->pub_up && st->sub_up && st->out_len < st->queue_max;
+    bool ok = o && ch && (msg || kind == OUT_DEL) && !st->stopping && CLUSTER_UP(st) &&
+              st->out_len < st->queue_max;
     if (ok) {
         o->channel = ch;
         o->msg = msg;
         o->is_event = is_event;
+        o->kind = kind;
+        o->px = px;
         if (st->out_tail)
             st->out_tail->next = o;
         else
@@ -373,4 +473,10 @@ bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool i
         free(msg);
     }
     return ok;
+}
+
+bool cluster_link_send(cluster_state *st, const char *channel, char *msg, bool is_event)
+{
+    (void)is_event;
+    return cluster_link_queue(st, OUT_PUBLISH, channel, msg, 0);
 }

@@ -148,7 +148,7 @@ static int resolve(const char *name, const json_t *params, json_t **result, void
     const char *o = json_string_value(json_object_get(st->owners, name));
     char owner[128];
     snprintf(owner, sizeof owner, "%s", o ? o : "");
-    bool up = st->pub_up && st->sub_up;
+    bool up = CLUSTER_UP(st);
     pthread_mutex_unlock(&st->mu);
     const char *dot = strchr(name, '.');
     int plen = dot ? (int)(dot - name) : (int)strlen(name);

@@ -14,7 +14,13 @@
  *   reconnect_max = 2s                    the reconnect backoff's ceiling
  *   lease_ttl = 15s                       a lease (cluster.lease) lapses this long after
  *                                         its holder's last renewal (every second)
- *   queue = 10000                         messages waiting for Redis at most */
+ *   queue = 10000                         messages waiting for Redis at most
+ *   replay_max = 10000                    the replay log's entries (about: XADD MAXLEN ~);
+ *                                         0: no log, no recovery across nodes
+ *   replay_bytes = 16777216               ... and its memory in Redis (about)
+ *   session_ttl = 1h                      a connected socket's saved state lives this long
+ *                                         without a change (a disconnected one: the
+ *                                         broker's recovery_window) */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -65,7 +71,12 @@ static int read_config(const vg_host *h, const vg_config *cfg, cluster_state *st
         h->config_duration(h, cfg, "announce_ttl", 5000, 2000, 3600000, &st->announce_ttl_ms) < 0 ||
         h->config_duration(h, cfg, "reconnect_max", 2000, 100, 60000, &st->reconnect_max_ms) < 0 ||
         h->config_duration(h, cfg, "lease_ttl", 15000, 3000, 3600000, &st->lease_ttl_ms) < 0 ||
-        h->config_int(h, cfg, "queue", 10000, 1, 10000000, &st->queue_max) < 0)
+        h->config_int(h, cfg, "queue", 10000, 1, 10000000, &st->queue_max) < 0 ||
+        h->config_int(h, cfg, "replay_max", 10000, 0, 100000000, &st->replay_max) < 0 ||
+        h->config_int(h, cfg, "replay_bytes", 16LL << 20, 65536, 1LL << 36, &st->replay_bytes) <
+            0 ||
+        h->config_duration(h, cfg, "session_ttl", 3600000, 1000, 30LL * 86400000,
+                           &st->session_ttl_ms) < 0)
         return -EINVAL;
     snprintf(st->ch_events, sizeof st->ch_events, "%s:events", st->prefix);
     snprintf(st->ch_self, sizeof st->ch_self, "%s:node:%s", st->prefix, st->node);
@@ -82,9 +93,11 @@ static void state_free(cluster_state *st)
     json_decref(st->nodes);
     json_decref(st->last_seq);
     json_decref(st->leases);
+    json_decref(st->clients_others);
     if (st->lease_ctx)
         redisFree(st->lease_ctx);
     pthread_mutex_destroy(&st->lease_mu);
+    pthread_mutex_destroy(&st->ev_mu);
     pthread_mutex_destroy(&st->mu);
     pthread_cond_destroy(&st->cv);
     free(st);
@@ -106,7 +119,7 @@ static int m_status(const json_t *params, json_t **result, void *user)
     pthread_mutex_lock(&st->mu);
     *result = json_pack(
         "{s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:I, s:s}", "node", st->node,
-        "connected", st->pub_up && st->sub_up, "redis", st->url.host, "events_forwarded",
+        "connected", CLUSTER_UP(st), "redis", st->url.host, "events_forwarded",
         (json_int_t)st->ev_forwarded, "events_received", (json_int_t)st->ev_received, "events_lost",
         (json_int_t)st->ev_lost, "events_missed", (json_int_t)st->ev_missed, "calls_forwarded",
         (json_int_t)st->calls_forwarded, "calls_served", (json_int_t)st->calls_served,
@@ -132,6 +145,8 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
     st->last_seq = json_object();
     st->leases = json_object();
     pthread_mutex_init(&st->lease_mu, NULL);
+    pthread_mutex_init(&st->ev_mu, NULL);
+    st->ev_fd = st->ev_wake = -1;
     int rc = read_config(host, cfg, st);
     if (rc == 0) {
         vg_workq_opts o = VG_WORKQ_OPTS_INIT;
@@ -149,6 +164,10 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
         rc = vg_bus_register_method(host->bus, VG_CLUSTER_M_STATUS, m_status, st, NULL);
     if (rc == 0)
         rc = cluster_lease_init(st);
+    if (rc == 0)
+        rc = cluster_replay_init(st);
+    if (rc == 0)
+        rc = cluster_clients_init(st);
     if (rc < 0) {
         if (st->q)
             host->workq_stop(st->q);

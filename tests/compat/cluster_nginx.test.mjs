@@ -4,8 +4,9 @@
 // A notification created on node A (the only one with the notifications
 // store) reaches every client on every node exactly once; a client on C marks
 // it read (C's broker calls notifications.mark_read, answered by A) and every
-// client hears it once; kill -9 node B: its clients reconnect through nginx to
-// A or C and get the next notification once. redis-server and nginx are started on free ports with
+// client hears it once; kill -9 node B while notifications are created: its
+// clients reconnect through nginx to A or C, resume their session there
+// (recovered, same id) and get exactly the ones they missed, once, in order. redis-server and nginx are started on free ports with
 // temp dirs and killed by pid. Skipped, saying so, when redis-server, nginx
 // or the cluster plugin are missing.
 //
@@ -204,25 +205,41 @@ test("notifications reach every client on every node through nginx, once", { ski
     assert.equal(read.get(c).length, 1, `node ${c.id} ${c.t}: marked read once`);
     assert.equal(read.get(c)[0].notification_id, ids[2]);
   }
-  // kill -9 node b: its clients reconnect through nginx to a or c (a new
-  // session: recovery across nodes is not built) and get the next one once.
+  // kill -9 node b while notifications are created: its clients reconnect
+  // through nginx to a or c with their recovery offset and resume the same
+  // session (recovered, same id) with exactly the ones they missed, once, in
+  // order, from the cluster's replay log (docs/cluster.md).
   const onB = all.filter((c) => c.id === "b");
-  const back = onB.map((c) => once(c.s, "recent_notifications", 15000));
+  const sids = new Map(onB.map((c) => [c, c.s.id]));
+  const back = onB.map((c) => once(c.s, "connect", 15000));
+  for (const c of all) got.get(c).length = 0;
   dead.push(nodes.b);
   nodes.b.proc.kill("SIGKILL");
   await nodes.b.exited;
   delete nodes.b; // clientCounts asks the live nodes only
-  const recent = await Promise.all(back);
-  for (const [r] of recent)
-    assert.ok(r.notifications.some((n) => n.id === ids[2]), "the reconnected client reloads from a's store");
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch(`${nodes.a.base}/api/notifications/test`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(r.status, 201);
+  }
+  await Promise.all(back);
+  for (const c of onB) {
+    assert.equal(c.s.recovered, true, `${c.t} client of b: recovered on another node`);
+    assert.equal(c.s.id, sids.get(c), `${c.t} client of b: same socket id`);
+  }
+  // The missed ones came from the replay log (resume.c logs how many).
+  const resumed = [...(nodes.a.log() + nodes.c.log()).matchAll(/resumed from another node \((\d+) logged events/g)];
+  assert.equal(resumed.length, onB.length, "each client of b resumed once");
+  console.log(`replayed from the log: ${resumed.map((m) => m[1]).join(", ")}`);
   const counts = await clientCounts();
   assert.equal(counts.a + counts.c, all.length, "every client is on a or c now");
-  for (const c of all) got.get(c).length = 0;
   const r4 = await fetch(`${nodes.a.base}/api/notifications/test`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
   assert.equal(r4.status, 201);
-  await waitFor(() => all.every((c) => got.get(c).length >= 1), 10000, 50);
+  await waitFor(() => all.every((c) => got.get(c).length >= 4), 10000, 50);
   await sleep(300);
-  for (const c of all) assert.equal(got.get(c).length, 1, `${c.id} ${c.t} after the kill: once`);
+  const ids2 = got.get(all.find((c) => c.id !== "b")).map((n) => n.notification.id);
+  assert.equal(ids2.length, 4);
+  for (const c of all)
+    assert.deepEqual(got.get(c).map((n) => n.notification.id), ids2, `${c.id} ${c.t} across the kill: each once, in order`);
 
   // nginx really was in between: its access log has the polling requests and
   // the WebSocket upgrades (logged when they close).

@@ -51,6 +51,17 @@
 /* {v, sid, namespace, reason} */
 #define VG_BROKER_EV_SOCKET_DISCONNECTED "socket.disconnected"
 #define VG_BROKER_EV_V 1
+/* Published only while someone subscribes (the cluster plugin keeps them in
+ * Redis so that another node can resume the session: docs/cluster.md).
+ * socket.state_saved {v, pid, sid, rooms, ttl_ms}: a recoverable socket's
+ *   state changed (connected, joined, left, disconnected); keep it ttl_ms
+ *   (0: while the socket is connected, a long time).
+ * socket.state_dropped {v, pid}: the socket ended for good (or resumed). */
+#define VG_BROKER_EV_STATE_SAVED "socket.state_saved"
+#define VG_BROKER_EV_STATE_DROPPED "socket.state_dropped"
+#define VG_BROKER_F_PID "pid"
+#define VG_BROKER_F_ROOMS "rooms"
+#define VG_BROKER_F_TTL_MS "ttl_ms"
 
 #define VG_BROKER_F_SID "sid"
 #define VG_BROKER_F_NAMESPACE "namespace"

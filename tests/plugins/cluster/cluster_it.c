@@ -374,7 +374,7 @@ static void test_redis_restart(void **state)
     assert_true(vgt_wait_until(connected, &A, 15000));
     assert_true(vgt_wait_until(connected, &B, 15000));
     assert_true(vgt_wait_until(connected, &C, 15000));
-    assert_true(vgt_wait_until(a_sees_b, NULL, 10000));
+    assert_true(vgt_wait_until(a_sees_b, NULL, 20000));
     json_t *h = vgt_get_json(&A, "/api/health");
     assert_string_equal(json_string_value(json_object_get(h, "status")), "ok");
     json_decref(h);
@@ -391,6 +391,61 @@ static void test_redis_restart(void **state)
     r = vgt_bus_call_result(&A, "notifications.stats", NULL, &rc);
     assert_int_equal(rc, 0);
     json_decref(r);
+}
+
+/* The replay log (connection state recovery across nodes): A's own shared
+ * events come back to A as cluster.event_logged with the offset every node
+ * gives them (B's copies carry the same cluster_offset, in order); with
+ * replay_max = 0 nothing comes back and copies carry no offset. */
+static void test_replay_offsets(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    long long sa = vgt_bus_last_seq(&A), sb = vgt_bus_last_seq(&B);
+    publish_ticks(&A, "logged", 0, 10);
+    json_t *tb = wait_ticks(&B, sb, "logged", 10);
+    assert_ticks(tb, 0, 10, "a");
+    json_t *back = NULL;
+    for (int i = 0; i < 200; i++) {
+        json_decref(back);
+        back = vgt_bus_events(&A, sa, "cluster.event_logged");
+        if (json_array_size(back) >= 10)
+            break;
+        sleep_ms(50);
+    }
+    assert_int_equal(json_array_size(back), 10);
+    long long prev = 0;
+    for (size_t i = 0; i < 10; i++) {
+        json_t *p = json_object_get(json_array_get(back, i), "payload");
+        assert_string_equal(json_string_value(json_object_get(p, "topic")), "test.tick");
+        json_t *inner = json_object_get(p, "payload");
+        assert_int_equal(json_integer_value(json_object_get(inner, "i")), (json_int_t)i);
+        long long off = json_integer_value(json_object_get(p, "offset"));
+        assert_true(off > prev);
+        prev = off;
+        json_t *copy = json_array_get(tb, i);
+        assert_int_equal(json_integer_value(json_object_get(copy, "cluster_offset")), off);
+    }
+    json_decref(back);
+    json_decref(tb);
+
+    vgt_server D = {0};
+    char buf[512], conf[600];
+    snprintf(conf, sizeof conf, "%sreplay_max = 0\n", ini(buf, sizeof buf, "d"));
+    assert_int_equal(vgt_server_start(&D, "busbridge,cluster", NULL, conf), 0);
+    assert_true(vgt_wait_until(connected, &D, 10000));
+    long long sd = vgt_bus_last_seq(&D);
+    sb = vgt_bus_last_seq(&B);
+    publish_ticks(&D, "unlogged", 0, 3);
+    json_t *t = wait_ticks(&B, sb, "unlogged", 3);
+    assert_ticks(t, 0, 3, "d");
+    for (size_t i = 0; i < 3; i++)
+        assert_null(json_object_get(json_array_get(t, i), "cluster_offset"));
+    json_decref(t);
+    json_t *none = vgt_bus_events(&D, sd, "cluster.event_logged");
+    assert_int_equal(json_array_size(none), 0);
+    json_decref(none);
+    assert_int_equal(vgt_server_stop_clean(&D), 0);
 }
 
 /* A wrong password: the node serves, says why it is not in the cluster. */
@@ -446,9 +501,13 @@ static void test_config_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_join),          cmocka_unit_test(test_events_once_in_order),
-        cmocka_unit_test(test_remote_method), cmocka_unit_test(test_store_owner_write),
-        cmocka_unit_test(test_redis_restart), cmocka_unit_test(test_wrong_password),
+        cmocka_unit_test(test_join),
+        cmocka_unit_test(test_events_once_in_order),
+        cmocka_unit_test(test_replay_offsets),
+        cmocka_unit_test(test_remote_method),
+        cmocka_unit_test(test_store_owner_write),
+        cmocka_unit_test(test_redis_restart),
+        cmocka_unit_test(test_wrong_password),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,233 @@
+// Two vigia nodes (b, c) behind Debian's nginx with the ip_hash configuration
+// of docs/cluster.md, a third (a, the notifications store) beside them, all
+// joined through a real redis-server; the official socket.io-client.
+//   - ip_hash: clients come from different loopback addresses (127.N.0.1:
+//     ip_hash keys on the first three octets, and all of 127/8 is loopback),
+//     so they spread over the nodes; every long-polling request of one
+//     client reaches one node (nginx's access log: address -> upstream).
+//     Their stats_update counts the clients of all nodes.
+//   - past the replay log's cap: a client whose node dies while more events
+//     than the log keeps are created gets a new session on the other node,
+//     not a recovered one with a hole (the log here is small: replay_max =
+//     16 and Redis's stream nodes of 8 entries, so "~" trims close to it).
+// redis-server and nginx are started on free ports with temp dirs and killed
+// by pid. Skipped, saying so, when redis-server, nginx or plugins are missing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import net from "node:net";
+import { io } from "socket.io-client";
+import { Vigia, once, sleep, waitFor } from "./server.mjs";
+import { freePort } from "../support/net.mjs";
+
+const pluginDir = process.env.VIGIA_PLUGIN_DIR || "";
+const redisBin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((p) => existsSync(p));
+const nginxBin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].find((p) => existsSync(p));
+const needed = ["cluster", "notifications", "rest", "broker", "busbridge"].filter((p) => !existsSync(path.join(pluginDir, `${p}.so`)));
+const skip = !redisBin ? "redis-server is not installed (Debian: redis-server; scripts/install-deps.sh test installs it)"
+  : !nginxBin ? "nginx is not installed (Debian: nginx-light; scripts/install-deps.sh test installs it)"
+  : needed.length ? `plugins not built: ${needed.join(", ")}` : false;
+
+const PASSWORD = "vgt-s3cret";
+const tmp = mkdtempSync(path.join(os.tmpdir(), "vgres-"));
+let redis, nginx, redisPort, nginxPort;
+const nodes = {};
+const dead = [];
+const clients = [];
+
+function accepts(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.on("connect", () => { s.destroy(); resolve(true); });
+    s.on("error", () => resolve(false));
+  });
+}
+
+function startProc(bin, args) {
+  const p = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+  p.stderrText = "";
+  p.stderr.on("data", (d) => { p.stderrText += d; });
+  p.exited = new Promise((r) => p.on("exit", (code, sig) => r({ code, sig })));
+  return p;
+}
+
+async function killProc(p) {
+  if (!p || p.exitCode !== null || p.signalCode) return;
+  p.kill("SIGKILL");
+  await p.exited;
+}
+
+// docs/cluster.md's configuration; the log says which node each request reached.
+function nginxConf(ports) {
+  const d = path.join(tmp, "nginx");
+  return `daemon off;
+master_process off;
+worker_processes 1;
+error_log ${d}/error.log warn;
+pid ${d}/nginx.pid;
+events { worker_connections 256; }
+http {
+  log_format sticky '$remote_addr $upstream_addr "$request"';
+  access_log ${d}/access.log sticky;
+  client_body_temp_path ${d}/body;
+  proxy_temp_path ${d}/proxy;
+  fastcgi_temp_path ${d}/fastcgi;
+  uwsgi_temp_path ${d}/uwsgi;
+  scgi_temp_path ${d}/scgi;
+  upstream vigia {
+    ip_hash;
+${ports.map((p) => `    server 127.0.0.1:${p};`).join("\n")}
+  }
+  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    '' close;
+  }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / {
+      proxy_pass http://vigia;
+      proxy_http_version 1.1;
+      proxy_set_header Host $host;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_read_timeout 75s;
+      proxy_buffering off;
+    }
+  }
+}
+`;
+}
+
+before(async () => {
+  if (skip) return;
+  redisPort = await freePort();
+  const rdir = path.join(tmp, "redis");
+  mkdirSync(rdir, { recursive: true });
+  redis = startProc(redisBin, ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", rdir, "--save", "",
+    "--appendonly", "no", "--daemonize", "no", "--requirepass", PASSWORD, "--stream-node-max-entries", "8"]);
+  await waitFor(() => accepts(redisPort), 10000, 20);
+  const cluster = (id) => `\n[cluster]\nredis_url = redis://:${PASSWORD}@127.0.0.1:${redisPort}\nnode_id = ${id}\n` +
+    `name = vgtr${redisPort}\nevents = notification.\nreplay_max = 16\n`;
+  nodes.a = new Vigia({ plugins: "notifications, rest, broker, busbridge, cluster", server: cluster("a") });
+  nodes.b = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("b") });
+  nodes.c = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("c") });
+  await Promise.all(Object.values(nodes).map((n) => n.start()));
+  for (const n of [nodes.b, nodes.c])
+    await waitFor(async () => (await n.call("cluster.status")).result.remote_methods > 0, 10000, 100);
+  nginxPort = await freePort();
+  const ndir = path.join(tmp, "nginx");
+  mkdirSync(ndir, { recursive: true });
+  writeFileSync(path.join(ndir, "nginx.conf"), nginxConf([nodes.b.port, nodes.c.port]));
+  nginx = startProc(nginxBin, ["-p", ndir, "-c", path.join(ndir, "nginx.conf")]);
+  await waitFor(async () => {
+    if (nginx.exitCode !== null) throw new Error(`nginx exited: ${nginx.stderrText}`);
+    return accepts(nginxPort);
+  }, 10000, 20);
+});
+
+after(async () => {
+  for (const s of clients) s.disconnect();
+  await killProc(nginx);
+  const errors = [];
+  for (const n of dead) rmSync(n.dir, { recursive: true, force: true });
+  for (const n of Object.values(nodes)) {
+    try { await n.cleanup(); } catch (e) { errors.push(e); }
+  }
+  await killProc(redis);
+  rmSync(tmp, { recursive: true, force: true });
+  if (errors.length) throw errors[0];
+});
+
+// A client from its own loopback address, long-polling only.
+function client(addr, opts = {}) {
+  const agent = new http.Agent({ localAddress: addr, keepAlive: true });
+  const s = io(`http://127.0.0.1:${nginxPort}`, { transports: ["polling"], agent, reconnectionDelay: 200, reconnectionDelayMax: 1000, ...opts });
+  clients.push(s);
+  return s;
+}
+
+async function onNode() {
+  const out = {};
+  for (const [id, n] of Object.entries(nodes)) out[id] = (await n.status()).clients.total;
+  return out;
+}
+
+const addrs = [1, 2, 3, 4, 5, 6].map((k) => `127.${k}.0.1`);
+
+test("ip_hash: one node per client address, clients spread over the nodes", { skip }, async () => {
+  const ss = [];
+  for (const a of addrs) {
+    const s = client(a);
+    await once(s, "recent_notifications", 10000);
+    ss.push(s);
+  }
+  // A few more long-polling round trips each, and a notification to all.
+  for (const s of ss) for (let i = 0; i < 3; i++) await s.timeout(5000).emitWithAck("join_room", { room: `r${i}` });
+  // stats_update carries the cluster's client total, on every node.
+  const last = new Map();
+  for (const s of ss) {
+    s.on("stats_update", (m) => last.set(s, m.stats));
+    await s.timeout(5000).emitWithAck("join_room", { room: "stats" });
+  }
+  const got = ss.map((s) => once(s, "new_notification", 10000));
+  const r = await fetch(`${nodes.a.base}/api/notifications/test`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  assert.equal(r.status, 201);
+  await Promise.all(got);
+  await waitFor(() => ss.every((s) => last.get(s)?.clients?.connected === addrs.length && last.get(s).clients.nodes === 3), 10000, 50);
+  const counts = await onNode();
+  assert.equal(counts.b + counts.c, addrs.length);
+  assert.ok(counts.b > 0 && counts.c > 0, `ip_hash spread the addresses over both nodes: ${JSON.stringify(counts)}`);
+  for (const s of ss) s.disconnect();
+  await waitFor(async () => { const c = await onNode(); return c.b + c.c === 0; }, 5000, 50);
+  await sleep(200);
+  const lines = readFileSync(path.join(tmp, "nginx", "access.log"), "utf8").split("\n").filter((l) => l.includes("/socket.io/"));
+  const upstreams = new Map();
+  for (const l of lines) {
+    const [from, to] = l.split(" ");
+    if (!upstreams.has(from)) upstreams.set(from, new Set());
+    upstreams.get(from).add(to);
+  }
+  for (const a of addrs) {
+    assert.ok(upstreams.has(a), `nginx saw ${a}`);
+    assert.equal(upstreams.get(a).size, 1, `every request of ${a} reached one node: ${[...upstreams.get(a)]}`);
+  }
+  assert.ok(lines.length >= addrs.length * 6, `long-polling went through nginx (${lines.length} requests)`);
+});
+
+test("past the replay log's cap: a new session, not a recovered one", { skip }, async () => {
+  // A client on b that waits 2.5 s before reconnecting, while 40 notifications
+  // (more than replay_max = 16) are created.
+  const counts0 = await onNode();
+  let s, addr;
+  for (const a of addrs) {
+    const t = client(a, { reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 });
+    await once(t, "recent_notifications", 10000);
+    const c = await onNode();
+    if (c.b > counts0.b) { s = t; addr = a; break; }
+    t.disconnect();
+  }
+  assert.ok(s, "one of the addresses lands on b");
+  const id0 = s.id;
+  await s.timeout(5000).emitWithAck("join_room", { room: "x" });
+  const back = once(s, "connect", 15000);
+  const recent = once(s, "recent_notifications", 15000);
+  dead.push(nodes.b);
+  nodes.b.proc.kill("SIGKILL");
+  await nodes.b.exited;
+  delete nodes.b;
+  for (let i = 0; i < 40; i++) {
+    const r = await fetch(`${nodes.a.base}/api/notifications/test`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    assert.equal(r.status, 201);
+  }
+  await back;
+  assert.equal(s.recovered, false, `${addr}: past the cap, not recovered`);
+  assert.notEqual(s.id, id0, "a new socket id");
+  await recent; // a new session loads the recent ones instead
+  assert.match(nodes.c.log(), /session not resumed from the cluster: trimmed/);
+  const st = await nodes.a.call("cluster.status");
+  assert.ok(st.result.events_forwarded >= 41);
+});
