@@ -430,7 +430,11 @@ static int tls_connect(cluster_tls *t, const char *host, int port, int timeout_m
         snprintf(why, n, "TLS %s:%d: out of memory", host, port);
         goto fail;
     }
-    *r = (relay){.t = t, .ssl = ssl, .tcp = fd, .plain = sp[1], .port = port};
+    r->t = t; /* field by field: a compound literal would put 32 KiB on the stack */
+    r->ssl = ssl;
+    r->tcp = fd;
+    r->plain = sp[1];
+    r->port = port;
     snprintf(r->host, sizeof r->host, "%s", host);
     pthread_mutex_lock(&t->mu);
     t->relays++;
