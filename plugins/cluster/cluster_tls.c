@@ -27,6 +27,7 @@ typedef struct relay {
     int tcp, plain;
     char host[256];
     int port;
+    bool tls_failed; /* a fatal TLS error: no close_notify then (OpenSSL forbids it) */
     char up[RELAY_BUF], down[RELAY_BUF]; /* hiredis -> Redis, Redis -> hiredis */
 } relay;
 
@@ -240,8 +241,9 @@ static int first_ping(SSL *ssl, int fd, const char *host, int port, int64_t dead
 
 static void relay_end(relay *r, const char *reason)
 {
-    close(r->plain);      /* hiredis sees EOF first */
-    SSL_shutdown(r->ssl); /* best effort: the socket does not block */
+    close(r->plain); /* hiredis sees EOF first */
+    if (!r->tls_failed)
+        SSL_shutdown(r->ssl); /* best effort: the socket does not block */
     SSL_free(r->ssl);
     close(r->tcp);
     cluster_tls *t = r->t;
@@ -275,8 +277,11 @@ static bool relay_pass(relay *r, size_t *uo, size_t *ul, size_t *dof, size_t *dl
             else if (e == SSL_ERROR_WANT_WRITE)
                 *tev |= POLLOUT;
             else {
-                if (e != SSL_ERROR_ZERO_RETURN)
+                /* A protocol error or alert is worth a line; a plain end
+                 * (Redis stopped) the link reports already. */
+                if (e == SSL_ERROR_SSL)
                     ssl_reason(reason, rn, e, errno);
+                r->tls_failed = e != SSL_ERROR_ZERO_RETURN;
                 return false;
             }
         }
@@ -317,7 +322,9 @@ static bool relay_pass(relay *r, size_t *uo, size_t *ul, size_t *dof, size_t *dl
             else if (e == SSL_ERROR_WANT_WRITE)
                 *tev |= POLLOUT;
             else {
-                ssl_reason(reason, rn, e, errno);
+                if (e == SSL_ERROR_SSL)
+                    ssl_reason(reason, rn, e, errno);
+                r->tls_failed = true;
                 return false;
             }
         }
