@@ -7,10 +7,10 @@ cd "$(dirname "$0")/.."
 run_pkgs=(build-essential cmake pkg-config libcivetweb-dev libwebsockets-dev libsqlite3-dev libcurl4-openssl-dev
           libjansson-dev libltdl-dev libinih-dev libcmocka-dev)
 run_pkgs+=(libidn2-dev) # the monitor converts IDN resource hosts itself
-run_pkgs+=(libssl-dev) # the watch plugin: RAND_bytes and SHA-256 for its tokens (libcrypto)
+run_pkgs+=(libssl-dev) # the watch plugin: RAND_bytes and SHA-256 for its tokens (libcrypto); cluster: rediss://
 run_pkgs+=(libhiredis-dev) # the cluster plugin (built only when hiredis is found)
 test_pkgs=(valgrind chromium wrk curl procps python3 clang-format)
-test_pkgs+=(python3-aiosmtpd openssl) # the email plugin's SMTP tests
+test_pkgs+=(python3-aiosmtpd openssl) # the email plugin's SMTP tests; cluster_tls_it makes certificates
 test_pkgs+=(python3-feedparser)  # the watch plugin's Atom feeds are parsed by it
 # The cluster tests start their own redis-server (and, later, nginx) on free ports.
 test_pkgs+=(redis-server nginx-light)

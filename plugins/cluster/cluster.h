@@ -1,6 +1,7 @@
 /* cluster plugin: shared state of its parts.
  *   cluster_plugin.c   lifecycle, configuration, cluster.status, health
  *   cluster_url.c      redis_url parsing
+ *   cluster_tls.c      rediss://: our TLS, relayed to hiredis through a socketpair
  *   cluster_link.c     the publisher and subscriber connections and their threads
  *   cluster_evlink.c   the events connection, written from the bus thread
  *   cluster_events.c   local events out, other nodes' events in
@@ -25,6 +26,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <vigia/vigia.h>
+
+#include "cluster_tls.h"
 
 typedef struct cluster_url {
     char host[256];
@@ -69,6 +72,7 @@ typedef struct cluster_state {
     /* configuration */
     const char *url_text;
     cluster_url url;
+    cluster_tls tls; /* rediss:// only (ctx NULL otherwise) */
     const char *node;
     const char *prefix;
     json_t *events;  /* prefixes forwarded and accepted */

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cluster.h"
 
 #define TICK_MS 1000
+#define CONNECT_MS 1000
 
 static void deadline_in(struct timespec *ts, int64_t ms)
 {
@@ -82,8 +84,20 @@ void cluster_link_set_state(cluster_state *st, bool *flag, bool up, const char *
 /* Connect, authenticate, select the database. NULL with why filled. */
 void *cluster_link_connect(cluster_state *st, char *why, size_t n)
 {
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
+    redisContext *c;
+    if (st->url.tls) {
+        /* Our TLS, hiredis on a socketpair (cluster_tls.h); the handshake
+         * keeps to the same connect timeout. */
+        int fd = cluster_tls_connect(&st->tls, st->url.host, st->url.port, CONNECT_MS, why, n);
+        if (fd < 0)
+            return NULL;
+        c = redisConnectFd(fd);
+        if (!c)
+            close(fd);
+    } else {
+        struct timeval tv = {CONNECT_MS / 1000, 0};
+        c = redisConnectWithTimeout(st->url.host, st->url.port, tv);
+    }
     if (!c || c->err) {
         snprintf(why, n, "connect: %s", c ? c->errstr : "out of memory");
         if (c)
@@ -92,7 +106,8 @@ void *cluster_link_connect(cluster_state *st, char *why, size_t n)
     }
     struct timeval io = {2, 0};
     redisSetTimeout(c, io);
-    redisEnableKeepAlive(c);
+    if (!st->url.tls) /* TCP options: on TLS the relay's socket has them */
+        redisEnableKeepAlive(c);
     redisReply *r = NULL;
     if (st->url.password[0]) {
         if (st->url.user[0])

@@ -20,7 +20,10 @@
  *   replay_bytes = 16777216               ... and its memory in Redis (about)
  *   session_ttl = 1h                      a connected socket's saved state lives this long
  *                                         without a change (a disconnected one: the
- *                                         broker's recovery_window) */
+ *                                         broker's recovery_window)
+ *   tls_ca_file =                         rediss://: the CAs that may sign Redis's
+ *                                         certificate (default: the system's store)
+ *   tls_cert_file =  tls_key_file =       rediss://: a client certificate (mutual TLS) */
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -50,11 +53,6 @@ static int read_config(const vg_host *h, const vg_config *cfg, cluster_state *st
         return -EINVAL;
     if (cluster_url_parse(st->url_text, &st->url, err, sizeof err) < 0)
         return h->config_fail(h, cfg, "redis_url", "%s", err);
-    if (st->url.tls)
-        return h->config_fail(h, cfg, "redis_url",
-                              "rediss:// (TLS) needs hiredis with SSL support, which this build "
-                              "does not have (Debian 12's libhiredis 0.14 has none): reach Redis "
-                              "over loopback or a TLS tunnel (docs/cluster.md)");
     const char *def_node = h->listen_address ? h->listen_address(h) : NULL;
     if (h->config_string(h, cfg, "node_id", def_node ? def_node : "node", &st->node) < 0)
         return -EINVAL;
@@ -96,6 +94,7 @@ static void state_free(cluster_state *st)
     json_decref(st->clients_others);
     if (st->lease_ctx)
         redisFree(st->lease_ctx);
+    cluster_tls_free(&st->tls); /* after every connection: their relays end with them */
     pthread_mutex_destroy(&st->lease_mu);
     pthread_mutex_destroy(&st->ev_mu);
     pthread_mutex_destroy(&st->mu);
@@ -107,6 +106,9 @@ static int cluster_check_config(const vg_host *host, const vg_config *cfg)
 {
     cluster_state st = {0};
     int rc = read_config(host, cfg, &st);
+    if (rc == 0 && st.url.tls)
+        rc = cluster_tls_init(&st.tls, host, cfg);
+    cluster_tls_free(&st.tls);
     json_decref(st.events);
     json_decref(st.methods);
     return rc;
@@ -148,6 +150,8 @@ static int cluster_init(const vg_host *host, const vg_config *cfg, void **state)
     pthread_mutex_init(&st->ev_mu, NULL);
     st->ev_fd = st->ev_wake = -1;
     int rc = read_config(host, cfg, st);
+    if (rc == 0 && st->url.tls)
+        rc = cluster_tls_init(&st->tls, host, cfg);
     if (rc == 0) {
         vg_workq_opts o = VG_WORKQ_OPTS_INIT;
         o.threads = 4; /* a slow method must not hold every other node's call */

@@ -1,4 +1,5 @@
-/* cluster plugin: redis_url, redis://[[user]:password@]host[:port][/db].
+/* cluster plugin: redis_url, redis://[[user]:password@]host[:port][/db]
+ * (rediss:// the same over TLS, cluster_tls.c).
  * Percent-escapes are not decoded: a password with '@' or '/' cannot be
  * written here (docs/cluster.md says so). */
 #include <stdio.h>

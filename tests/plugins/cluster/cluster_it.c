@@ -481,7 +481,8 @@ static void test_config_errors(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"redis_url = rediss://127.0.0.1:6380\n", "TLS"},
+        {"redis_url = rediss://127.0.0.1:6380\ntls_ca_file = /nonexistent/ca.pem\n", "tls_ca_file"},
+        {"redis_url = rediss://127.0.0.1:6380\ntls_cert_file = /x.pem\n", "tls_key_file"},
         {"redis_url = http://127.0.0.1\n", "redis_url"},
         {"redis_url = redis://127.0.0.1:99999\n", "port"},
         {"redis_url = redis://127.0.0.1\nnode_id = a b\n", "node_id"},

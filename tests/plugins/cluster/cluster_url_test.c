@@ -34,6 +34,17 @@ static void test_good(void **state)
     assert_int_equal(cluster_url_parse("rediss://h:1", &u, err, sizeof err), 0);
     assert_true(u.tls);
     assert_int_equal(u.port, 1);
+    /* rediss:// takes the same credentials, port and database as redis:// */
+    assert_int_equal(
+        cluster_url_parse("rediss://vigia:pw@redis.example:6380/2", &u, err, sizeof err), 0);
+    assert_true(u.tls);
+    assert_string_equal(u.user, "vigia");
+    assert_string_equal(u.password, "pw");
+    assert_string_equal(u.host, "redis.example");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 2);
+    assert_int_equal(cluster_url_parse("rediss://", &u, err, sizeof err), -1);
+    assert_non_null(strstr(err, "host"));
 }
 
 static void test_bad(void **state)

@@ -47,9 +47,20 @@ int rds_start(rds *r)
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a crashed test */
-        execl(r->bin, r->bin, "--port", port, "--bind", "127.0.0.1", "--dir", r->dir, "--save", "",
-              "--appendonly", "no", "--daemonize", "no", "--logfile", "redis.log", "--requirepass",
-              RDS_PASSWORD, (char *)NULL);
+        const char *argv[40] = {
+            r->bin, "--port",    port,        "--bind",        "127.0.0.1", "--dir",
+            r->dir, "--save",    "",          "--appendonly",  "no",        "--daemonize",
+            "no",   "--logfile", "redis.log", "--requirepass", RDS_PASSWORD};
+        int n = 17;
+        if (r->tls[0]) {
+            argv[2] = "0"; /* TLS only */
+            argv[n++] = "--tls-port";
+            argv[n++] = port;
+            for (int i = 0; i < 12 && r->tls[i]; i++)
+                argv[n++] = r->tls[i];
+        }
+        argv[n] = NULL;
+        execv(r->bin, (char *const *)argv);
         _exit(127);
     }
     if (pid < 0)

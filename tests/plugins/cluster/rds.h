@@ -12,6 +12,9 @@ typedef struct rds {
     char dir[256];
     int port;
     pid_t pid;
+    /* When tls[0] is set: --port 0 --tls-port <port> and these (a NULL-ended
+     * list of redis-server arguments: certificates, --tls-auth-clients). */
+    const char *tls[12];
 } rds;
 
 /* Finds redis-server, makes the dir, picks the port: 0; 1 when redis-server
