@@ -666,6 +666,16 @@ static void drain_pending(brk_lws *t)
  * part still counts in the connection's backlog. */
 static int on_writable_deflate(brk_lws_conn *c, struct lws *wsi);
 
+/* The end of a writable turn: 0 to go on, or -1 to close with the code and
+ * reason asked (op_close, a backlog overflow) once the queue is flushed. */
+static int close_if_asked(struct lws *wsi, int code, const char *reason)
+{
+    if (!code)
+        return 0;
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
+}
+
 static int on_writable(brk_lws_conn *c, struct lws *wsi)
 {
     brk_lws *t = c->t;
@@ -705,10 +715,7 @@ static int on_writable(brk_lws_conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (!code)
-        return 0;
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
-    return -1;
+    return close_if_asked(wsi, code, reason);
 }
 
 /* Messages that may call a bus method, which may be slow (a plugin's event
@@ -892,10 +899,7 @@ static int on_writable_deflate(brk_lws_conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (!code)
-        return 0;
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
-    return -1;
+    return close_if_asked(wsi, code, reason);
 }
 
 /* Appends n bytes to a growing buffer, room kept for a NUL; -1 when out of
