@@ -289,6 +289,18 @@ static inline int vg_channel_register(const vg_host *host, const char *name,
     return 0;
 }
 
+/* vg_channel_register with the two sizes every channel reads from its
+ * section ("threads", "queue"), the rest as VG_CHANNEL_OPTS_INIT. */
+static inline int vg_channel_register_sized(const vg_host *host, const char *name,
+                                            vg_channel_send_fn send, void *user, long long threads,
+                                            long long capacity, vg_channel **out)
+{
+    vg_channel_opts o = VG_CHANNEL_OPTS_INIT;
+    o.threads = (int)threads;
+    o.capacity = (int)capacity;
+    return vg_channel_register(host, name, send, user, &o, out);
+}
+
 /* Stops the queue: queued messages drain for drain_ms, the rest are answered
  * RETRY. May be called again; the core does it anyway before destroy. */
 static inline void vg_channel_stop(vg_channel *ch)

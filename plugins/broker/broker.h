@@ -363,6 +363,10 @@ void brk_ext_deliver_ack(brk_session *s, long long id, const json_t *data);
 void brk_ext_connected(brk_session *s, const char *sid, const char *nsp, const json_t *auth);
 void brk_ext_disconnected(brk_state *b, const char *sid, const char *nsp, const char *reason);
 json_t *brk_ext_sockets_locked(brk_session *s); /* [[sid, nsp]...] or NULL; b->lock held */
+/* A method's "event" (1..64 bytes, not reserved) and "timeout_ms" (1..60000,
+ * default 5000): 0, or -EINVAL with the error in *result. */
+int brk_param_event(const char *event, json_t **result);
+int brk_param_timeout(const json_t *t, json_int_t *timeout, json_t **result);
 int brk_nsp_index_locked(brk_session *s, const char *nsp);
 int brk_packet_build(brk_state *b, int type, const char *nsp, long long id, const json_t *args,
                      brk_packet *out, uint64_t *seq_out);
@@ -450,6 +454,9 @@ static inline int brk_ws_is_lws(const vg_ws_conn *c)
     return 0;
 }
 #endif
+
+/* session.c: *ts = CLOCK_MONOTONIC now + ms (the waits of polling and of acks). */
+void brk_deadline_after(struct timespec *ts, int64_t ms);
 
 /* polling.c / websocket.c */
 int brk_polling_handler(vg_http_request *req, void *user);

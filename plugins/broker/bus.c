@@ -225,16 +225,11 @@ static int m_ask(const json_t *params, json_t **result, void *user)
     const json_t *t = json_object_get(params, "timeout_ms");
     if (!sid)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "sid: expected a socket id");
-    if (!event || !*event || strlen(event) > 64 || brk_sio_reserved_event(event))
-        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
-                              "event: expected a name of 1 to 64 characters, not a reserved one");
-    json_int_t timeout = 5000;
-    if (t) {
-        if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 60000)
-            return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
-                                  "timeout_ms: expected an integer from 1 to 60000");
-        timeout = json_integer_value(t);
-    }
+    if (brk_param_event(event, result) < 0)
+        return -EINVAL;
+    json_int_t timeout;
+    if (brk_param_timeout(t, &timeout, result) < 0)
+        return -EINVAL;
     return brk_socketio_ask(b, sid, event, json_object_get(params, "data"), timeout, result);
 }
 

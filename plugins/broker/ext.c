@@ -69,6 +69,26 @@ static int nsp_valid(const char *nsp)
     return 1;
 }
 
+int brk_param_event(const char *event, json_t **result)
+{
+    if (!event || !*event || strlen(event) > 64 || brk_sio_reserved_event(event))
+        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
+                              "event: expected a name of 1 to 64 characters, not a reserved one");
+    return 0;
+}
+
+int brk_param_timeout(const json_t *t, json_int_t *timeout, json_t **result)
+{
+    *timeout = 5000;
+    if (!t)
+        return 0;
+    if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 60000)
+        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
+                              "timeout_ms: expected an integer from 1 to 60000");
+    *timeout = json_integer_value(t);
+    return 0;
+}
+
 static int m_register(const json_t *params, json_t **result, void *user)
 {
     brk_state *b = user;
@@ -829,17 +849,6 @@ static int collect(brk_state *b, const char *nsp, const char *room, targets *t)
     return rc;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* With acks: every target gets its own ack id, then all are waited for
  * until one common deadline. */
 static int emit_with_acks(const char *nsp, targets *t, const json_t *args, int64_t timeout_ms,
@@ -859,7 +868,7 @@ static int emit_with_acks(const char *nsp, targets *t, const json_t *args, int64
         }
     }
     struct timespec deadline;
-    deadline_after(&deadline, timeout_ms);
+    brk_deadline_after(&deadline, timeout_ms);
     json_t *acks = json_array(), *missing = json_array();
     for (size_t i = 0; i < t->n; i++) {
         brk_session *s = t->v[i].s;
@@ -893,21 +902,16 @@ static int m_emit(const json_t *params, json_t **result, void *user)
     const json_t *to = json_object_get(params, "to");
     const json_t *t = json_object_get(params, "timeout_ms");
     int want_ack = json_is_true(json_object_get(params, "ack"));
-    if (!event || !*event || strlen(event) > 64 || brk_sio_reserved_event(event))
-        return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
-                              "event: expected a name of 1 to 64 characters, not a reserved one");
+    if (brk_param_event(event, result) < 0)
+        return -EINVAL;
     if (args && !json_is_array(args))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "args: expected an array");
     if (to && !json_is_object(to))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "to: expected {sid}, {room} or {} (the whole namespace)");
-    json_int_t timeout = 5000;
-    if (t) {
-        if (!json_is_integer(t) || json_integer_value(t) < 1 || json_integer_value(t) > 60000)
-            return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
-                                  "timeout_ms: expected an integer from 1 to 60000");
-        timeout = json_integer_value(t);
-    }
+    json_int_t timeout;
+    if (brk_param_timeout(t, &timeout, result) < 0)
+        return -EINVAL;
     const char *sid = json_string_value(json_object_get(to, "sid"));
     const char *room = json_string_value(json_object_get(to, "room"));
     if (room && !plugin_room_valid(room))

@@ -166,17 +166,6 @@ static int handshake(brk_state *b, vg_http_request *req)
     return vg_http_reply(req, 200, "text/plain; charset=UTF-8", body, (size_t)n);
 }
 
-static void deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
 {
     pthread_mutex_lock(&s->lock);
@@ -195,7 +184,7 @@ static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
          * sent "2probe" and "5" at once): wait for the upgrade to settle;
          * once it is done this sid takes no more polls. */
         struct timespec until;
-        deadline_after(&until, 1000);
+        brk_deadline_after(&until, 1000);
         while (s->upgrading && s->transport == TR_POLLING && !s->closed)
             if (pthread_cond_timedwait(&s->cond, &s->lock, &until) == ETIMEDOUT)
                 break;
@@ -215,7 +204,7 @@ static int poll_get(brk_state *b, brk_session *s, vg_http_request *req)
     s->poll_pending = 1;
     /* Bounded: a ping is due within ping_interval anyway. */
     struct timespec deadline;
-    deadline_after(&deadline, b->cfg.ping_interval + 1000);
+    brk_deadline_after(&deadline, b->cfg.ping_interval + 1000);
     while (s->q_len == 0 && !s->closed && !s->upgrading && s->transport == TR_POLLING &&
            !atomic_load(&b->stopping)) {
         if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)

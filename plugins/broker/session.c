@@ -900,13 +900,7 @@ static void *housekeeper_main(void *arg)
         int64_t wait = wake - now_ms(b);
         if (!atomic_load(&b->stopping) && !b->hk_kicked && !nv && wait > 0) {
             struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += (time_t)(wait / 1000);
-            ts.tv_nsec += (long)(wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            brk_deadline_after(&ts, wait);
             pthread_cond_timedwait(&b->hk_cond, &b->hk_lock, &ts);
         }
         pthread_mutex_unlock(&b->hk_lock);
@@ -949,5 +943,16 @@ void brk_sessions_free_all(brk_state *b)
             break;
         brk_session_terminate(s, "server stopping", 0);
         brk_session_unref(s);
+    }
+}
+
+void brk_deadline_after(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
     }
 }

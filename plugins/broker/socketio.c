@@ -143,18 +143,32 @@ static json_t *room_arg(const json_t *arg, const char **room_out)
     return NULL;
 }
 
+/* Joins or leaves (`op`) the room named in `arg`; a change is published as
+ * the session's new resume state. NULL with *rc set, or a bad name's error. */
+static json_t *room_change(brk_session *s, const json_t *arg,
+                           int (*op)(brk_state *, brk_session *, const char *), const char **name,
+                           int *rc)
+{
+    brk_state *b = s->b;
+    json_t *err = room_arg(arg, name);
+    if (err)
+        return err;
+    pthread_mutex_lock(&b->lock);
+    *rc = op(b, s, *name);
+    json_t *state = *rc == 0 ? brk_resume_state_locked(b, s, 0) : NULL;
+    pthread_mutex_unlock(&b->lock);
+    brk_resume_publish(b, state);
+    return NULL;
+}
+
 static json_t *ev_join_room(brk_session *s, const json_t *arg)
 {
     brk_state *b = s->b;
     const char *name;
-    json_t *err = room_arg(arg, &name);
+    int rc;
+    json_t *err = room_change(s, arg, brk_rooms_join_locked, &name, &rc);
     if (err)
         return err;
-    pthread_mutex_lock(&b->lock);
-    int rc = brk_rooms_join_locked(b, s, name);
-    json_t *state = rc == 0 ? brk_resume_state_locked(b, s, 0) : NULL;
-    pthread_mutex_unlock(&b->lock);
-    brk_resume_publish(b, state);
     if (rc == -E2BIG)
         return vg_error_new("TOO_MANY_ROOMS",
                             "room: at most %lld rooms per client "
@@ -167,16 +181,11 @@ static json_t *ev_join_room(brk_session *s, const json_t *arg)
 
 static json_t *ev_leave_room(brk_session *s, const json_t *arg)
 {
-    brk_state *b = s->b;
     const char *name;
-    json_t *err = room_arg(arg, &name);
+    int rc;
+    json_t *err = room_change(s, arg, brk_rooms_leave_locked, &name, &rc);
     if (err)
         return err;
-    pthread_mutex_lock(&b->lock);
-    int rc = brk_rooms_leave_locked(b, s, name);
-    json_t *state = rc == 0 ? brk_resume_state_locked(b, s, 0) : NULL;
-    pthread_mutex_unlock(&b->lock);
-    brk_resume_publish(b, state);
     return json_pack("{s:s,s:b}", "room", name, "left", rc == 0);
 }
 
@@ -634,13 +643,7 @@ int brk_socketio_ask(brk_state *b, const char *sio_sid, const char *event, const
     json_decref(args);
 
     struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += (time_t)(timeout_ms / 1000);
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    brk_deadline_after(&deadline, timeout_ms);
     pthread_mutex_lock(&s->lock);
     while (rc == 0 && !a.done && !s->closed) {
         if (pthread_cond_timedwait(&s->cond, &s->lock, &deadline) == ETIMEDOUT)

@@ -666,6 +666,16 @@ static void drain_pending(brk_lws *t)
  * part still counts in the connection's backlog. */
 static int on_writable_deflate(brk_lws_conn *c, struct lws *wsi);
 
+/* The end of a writable turn: 0 to go on, or -1 to close with the code and
+ * reason asked (op_close, a backlog overflow) once the queue is flushed. */
+static int close_if_asked(struct lws *wsi, int code, const char *reason)
+{
+    if (!code)
+        return 0;
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
+}
+
 static int on_writable(brk_lws_conn *c, struct lws *wsi)
 {
     brk_lws *t = c->t;
@@ -705,10 +715,7 @@ static int on_writable(brk_lws_conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (!code)
-        return 0;
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
-    return -1;
+    return close_if_asked(wsi, code, reason);
 }
 
 /* Messages that may call a bus method, which may be slow (a plugin's event
@@ -892,10 +899,26 @@ static int on_writable_deflate(brk_lws_conn *c, struct lws *wsi)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (!code)
-        return 0;
-    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
-    return -1;
+    return close_if_asked(wsi, code, reason);
+}
+
+/* Appends n bytes to a growing buffer, room kept for a NUL; -1 when out of
+ * memory (the buffer is left as it was). */
+static int buf_append(char **buf, size_t *len, size_t *cap, const char *in, size_t n)
+{
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 1024;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *nb = realloc(*buf, c);
+        if (!nb)
+            return -1;
+        *buf = nb;
+        *cap = c;
+    }
+    memcpy(*buf + *len, in, n);
+    *len += n;
+    return 0;
 }
 
 static void rx_reset(brk_lws_conn *c)
@@ -925,18 +948,8 @@ static int on_receive(brk_lws_conn *c, struct lws *wsi, const char *in, size_t l
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)r, sizeof r - 1);
         return -1;
     }
-    if (c->rx_len + len + 1 > c->rx_cap) {
-        size_t cap = c->rx_cap ? c->rx_cap : 1024;
-        while (cap < c->rx_len + len + 1)
-            cap *= 2;
-        char *n = realloc(c->rx, cap);
-        if (!n)
-            return -1;
-        c->rx = n;
-        c->rx_cap = cap;
-    }
-    memcpy(c->rx + c->rx_len, in, len);
-    c->rx_len += len;
+    if (buf_append(&c->rx, &c->rx_len, &c->rx_cap, in, len) < 0)
+        return -1;
     if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
         return 0;
     lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
@@ -1257,18 +1270,8 @@ static int on_http_body(brk_lws *t, lws_poll *p, const char *in, size_t len)
         p->too_big = 1; /* answered 413 at the end; nothing more kept */
         return 0;
     }
-    if (p->in_len + len + 1 > p->in_cap) {
-        size_t cap = p->in_cap ? p->in_cap : 1024;
-        while (cap < p->in_len + len + 1)
-            cap *= 2;
-        char *n = realloc(p->in, cap);
-        if (!n)
-            return -1;
-        p->in = n;
-        p->in_cap = cap;
-    }
-    memcpy(p->in + p->in_len, in, len);
-    p->in_len += len;
+    if (buf_append(&p->in, &p->in_len, &p->in_cap, in, len) < 0)
+        return -1;
     return 0;
 }
 

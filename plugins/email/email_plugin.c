@@ -130,12 +130,9 @@ static int email_init(const vg_host *host, const vg_config *cfg, void **out)
         rc = host->config_fail(host, cfg, "templates_dir", "%s", err);
     if (rc == 0 && !(st->smtp = email_smtp_new(&st->s)))
         rc = host->fail(host, "out of memory");
-    if (rc == 0) {
-        vg_channel_opts o = VG_CHANNEL_OPTS_INIT;
-        o.threads = (int)st->s.threads;
-        o.capacity = (int)st->s.queue;
-        rc = vg_channel_register(host, "email", email_send, st, &o, &st->ch);
-    }
+    if (rc == 0)
+        rc = vg_channel_register_sized(host, "email", email_send, st, st->s.threads, st->s.queue,
+                                       &st->ch);
     if (rc != 0) {
         state_free(st);
         return rc;

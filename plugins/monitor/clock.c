@@ -43,3 +43,12 @@ void mon_iso_ms(int64_t ms, char *buf, size_t size)
     strftime(tmp, sizeof tmp, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf, size, "%s.%03dZ", tmp, (int)(ms % 1000));
 }
+
+json_t *mon_iso_or_null(int64_t ms)
+{
+    if (ms <= 0)
+        return json_null();
+    char b[40];
+    mon_iso_ms(ms, b, sizeof b);
+    return json_string(b);
+}

@@ -11,8 +11,7 @@
 #include "store.h"
 #include "store_signals.h"
 
-/* Optional string parameter; -1 when present with the wrong type. */
-static int opt_str(const json_t *params, const char *key, const char **out)
+int mon_method_opt_str(const json_t *params, const char *key, const char **out)
 {
     *out = NULL;
     const json_t *v = json_object_get(params, key);
@@ -50,15 +49,16 @@ static int m_list(const json_t *params, json_t **result, void *user)
     mon_plugin *m = user;
     const char *portal, *status, *org, *q, *sort;
     long long limit, offset;
-    if (opt_str(params, "portal", &portal) < 0)
+    if (mon_method_opt_str(params, "portal", &portal) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
-    if (opt_str(params, "status", &status) < 0 || (status && mon_dstatus_parse(status) < 0))
+    if (mon_method_opt_str(params, "status", &status) < 0 ||
+        (status && mon_dstatus_parse(status) < 0))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "status: expected one of up, down, degraded, empty, unknown");
-    if (opt_str(params, "organization", &org) < 0)
+    if (mon_method_opt_str(params, "organization", &org) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "organization: expected a string");
-    if (opt_str(params, "q", &q) < 0 || (q && strlen(q) > 200))
+    if (mon_method_opt_str(params, "q", &q) < 0 || (q && strlen(q) > 200))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "q: expected a string of at most 200 characters");
     if (opt_int(params, "limit", 50, &limit) < 0 || limit < 1 || limit > 1000)
@@ -67,7 +67,7 @@ static int m_list(const json_t *params, json_t **result, void *user)
     if (opt_int(params, "offset", 0, &offset) < 0 || offset < 0 || offset > 100000000)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "offset: expected a non-negative integer");
-    if (opt_str(params, "sort", &sort) < 0)
+    if (mon_method_opt_str(params, "sort", &sort) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "sort: expected a string");
     if (sort && !mon_store_sort_known(sort))
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
@@ -98,10 +98,10 @@ static int resolve(mon_plugin *m, const json_t *params, json_t **result, json_t 
                    const char **ds_portal, const char **ds_id)
 {
     const char *id, *portal;
-    if (opt_str(params, "id", &id) < 0 || !id || !*id || strlen(id) > 200)
+    if (mon_method_opt_str(params, "id", &id) < 0 || !id || !*id || strlen(id) > 200)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "id: expected a dataset id or name (at most 200 characters)");
-    if (opt_str(params, "portal", &portal) < 0)
+    if (mon_method_opt_str(params, "portal", &portal) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
     /* Identity is (portal, id): an id (or, failing that, a name) found in
      * several portals is ambiguous without `portal`, never picked at random. */
@@ -208,7 +208,7 @@ static int m_run_now(const json_t *params, json_t **result, void *user)
 {
     mon_plugin *m = user;
     const char *portal;
-    if (opt_str(params, "portal", &portal) < 0)
+    if (mon_method_opt_str(params, "portal", &portal) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
     json_t *started = json_array();
     pthread_mutex_lock(&m->mu);

@@ -78,25 +78,13 @@ static int cmp_org(const void *a, const void *b)
     return g_sort_desc ? -c : c;
 }
 
-static int opt_string(const json_t *params, const char *key, const char **out)
-{
-    const json_t *v = json_object_get(params, key);
-    *out = NULL;
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_string(v))
-        return -1;
-    *out = json_string_value(v);
-    return 0;
-}
-
 static int m_orgs(const json_t *params, json_t **result, void *user)
 {
     mon_plugin *m = user;
     const char *portal, *sort;
-    if (opt_string(params, "portal", &portal) < 0)
+    if (mon_method_opt_str(params, "portal", &portal) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
-    if (opt_string(params, "sort", &sort) < 0)
+    if (mon_method_opt_str(params, "sort", &sort) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "sort: expected a string");
     const char *key = sort ? (sort[0] == '-' ? sort + 1 : sort) : "organization";
     bool known = false;
@@ -143,10 +131,10 @@ static int m_org(const json_t *params, json_t **result, void *user)
 {
     mon_plugin *m = user;
     const char *name, *portal;
-    if (opt_string(params, "name", &name) < 0 || !name || strlen(name) > 200)
+    if (mon_method_opt_str(params, "name", &name) < 0 || !name || strlen(name) > 200)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT",
                               "name: expected an organisation name (at most 200 characters)");
-    if (opt_string(params, "portal", &portal) < 0)
+    if (mon_method_opt_str(params, "portal", &portal) < 0)
         return vg_method_fail(result, -EINVAL, "INVALID_ARGUMENT", "portal: expected a string");
     mon_report_query q = {.portal = portal, .organization = name, .now_ms = mon_wall_ms()};
     json_t *rows = NULL;

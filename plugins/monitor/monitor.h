@@ -384,11 +384,15 @@ int mon_methods_register(mon_plugin *m);
  * failed *result), and an optional integer parameter (-1 when malformed). */
 int mon_method_resolve(mon_plugin *m, const json_t *params, json_t **result, json_t **dataset);
 int mon_method_opt_int(const json_t *params, const char *key, long long def, long long *out);
+/* Optional string parameter (NULL when absent or null); -1 when not a string. */
+int mon_method_opt_str(const json_t *params, const char *key, const char **out);
 /* methods_signals.c: datasets.changes */
 int mon_methods_signals_register(mon_plugin *m);
 
 /* "2026-11-28T09:00:00.123Z" (clock.c) */
 void mon_iso_ms(int64_t wall_ms, char *buf, size_t size);
+/* The same as a JSON string, or null for ms <= 0 (never happened). */
+json_t *mon_iso_or_null(int64_t wall_ms);
 
 /* Clocks in milliseconds (clock.c): monotonic for intervals, wall for timestamps. */
 int64_t mon_mono_ms(void);

@@ -11,13 +11,14 @@
 
 #include "signals.h"
 
-static json_t *iso_or_null(int64_t ms)
+/* Queues `topic` about the resources in `list` of one dataset; nothing when
+ * the list is empty. */
+static void resources_event(mon_sig_ctx *c, const char *topic, const json_t *dj, const json_t *list)
 {
-    if (ms <= 0)
-        return json_null();
-    char b[40];
-    mon_iso_ms(ms, b, sizeof b);
-    return json_string(b);
+    if (json_array_size(list))
+        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]", topic, "portal",
+                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
+                                                   "dataset", dj, "resources", list));
 }
 
 static json_t *jstr(const char *s) { return s ? json_string(s) : json_null(); }
@@ -52,14 +53,15 @@ static int freshness(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int64_t 
                       (json_int_t)c->sweep_id, "dataset", dj, "previous", mon_fstate_name(before),
                       "current", mon_fstate_name(state), "frequency", jstr(d->frequency),
                       "period_days", period > 0 ? json_real((double)period / 86400.0) : json_null(),
-                      "last_update", iso_or_null(last));
+                      "last_update", mon_iso_or_null(last));
         if (period > 0 && last > 0) {
-            json_object_set_new(ev, "due_at", iso_or_null(last + period * 1000));
-            json_object_set_new(ev, "overdue_at",
-                                iso_or_null(last + (int64_t)((double)period * 1000 * o.overdue)));
+            json_object_set_new(ev, "due_at", mon_iso_or_null(last + period * 1000));
+            json_object_set_new(
+                ev, "overdue_at",
+                mon_iso_or_null(last + (int64_t)((double)period * 1000 * o.overdue)));
             json_object_set_new(
                 ev, "delinquent_at",
-                iso_or_null(last + (int64_t)((double)period * 1000 * o.delinquent)));
+                mon_iso_or_null(last + (int64_t)((double)period * 1000 * o.delinquent)));
         }
         json_array_append_new(c->events,
                               json_pack("[s, o]", VG_MONITOR_EV_DATASET_FRESHNESS_CHANGED, ev));
@@ -100,11 +102,8 @@ static int format_drift(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
             rc = mon_sigbatch_served(c->b, c->p->name, d->id, r->id, NULL, c->now);
         }
     }
-    if (json_array_size(list) && !c->quiet)
-        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
-                                                   VG_MONITOR_EV_DATASET_FORMAT_DRIFT, "portal",
-                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
-                                                   "dataset", dj, "resources", list));
+    if (!c->quiet)
+        resources_event(c, VG_MONITOR_EV_DATASET_FORMAT_DRIFT, dj, list);
     json_decref(list);
     return rc;
 }
@@ -271,11 +270,8 @@ static int64_t content(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, int *r
         *rc = mon_sigbatch_content(c->b, c->p->name, d->id, r->id, now,
                                    changed || !pk ? c->now : pk->at);
     }
-    if (json_array_size(list) && !c->quiet)
-        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
-                                                   VG_MONITOR_EV_DATASET_CONTENT_CHANGED, "portal",
-                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
-                                                   "dataset", dj, "resources", list));
+    if (!c->quiet)
+        resources_event(c, VG_MONITOR_EV_DATASET_CONTENT_CHANGED, dj, list);
     json_decref(list);
     return at;
 }
@@ -321,11 +317,8 @@ static int schema(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
         if (rc == 0)
             rc = mon_sigbatch_schema(c->b, c->p->name, d->id, r->id, r->body->schema, c->now);
     }
-    if (json_array_size(list) && !c->quiet)
-        json_array_append_new(c->events, json_pack("[s, {s:s, s:I, s:O, s:O}]",
-                                                   VG_MONITOR_EV_DATASET_SCHEMA_CHANGED, "portal",
-                                                   c->p->name, "sweep_id", (json_int_t)c->sweep_id,
-                                                   "dataset", dj, "resources", list));
+    if (!c->quiet)
+        resources_event(c, VG_MONITOR_EV_DATASET_SCHEMA_CHANGED, dj, list);
     json_decref(list);
     return rc;
 }
@@ -333,12 +326,7 @@ static int schema(mon_sig_ctx *c, const mon_ds *d, const json_t *dj)
 int mon_signals_dataset(mon_sig_ctx *c, const mon_ds *d, const json_t *dj, const json_t *changes)
 {
     const json_t *rec = json_object_get(changes, "resources_recreated");
-    if (json_array_size(rec))
-        json_array_append_new(c->events,
-                              json_pack("[s, {s:s, s:I, s:O, s:O}]",
-                                        VG_MONITOR_EV_DATASET_RESOURCE_RECREATED, "portal",
-                                        c->p->name, "sweep_id", (json_int_t)c->sweep_id, "dataset",
-                                        dj, "resources", rec));
+    resources_event(c, VG_MONITOR_EV_DATASET_RESOURCE_RECREATED, dj, rec);
     int rc = format_drift(c, d, dj), crc = 0;
     rc |= schema(c, d, dj);
     int64_t content_at = content(c, d, dj, &crc);

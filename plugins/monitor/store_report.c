@@ -67,188 +67,178 @@ static void add_int(json_t *o, const char *k, long long v)
     json_object_set_new(o, k, json_integer(json_integer_value(json_object_get(o, k)) + v));
 }
 
-static int q_datasets(mon_store *st, const mon_report_query *q, json_t *map)
+/* Scratch state of one pass over a query's rows (zeroed for each pass). */
+typedef struct report_walk {
+    char last_ds[256];
+    int64_t down_at;
+} report_walk;
+
+typedef void (*report_row_fn)(json_t *map, sqlite3_stmt *s, report_walk *w);
+
+static void row_datasets(json_t *map, sqlite3_stmt *s, report_walk *w)
 {
-    sqlite3_stmt *s = prep(st,
-                           "SELECT portal, COALESCE(organization, ''), MAX(organization_title),"
-                           " COUNT(*), SUM(status = 'up'), SUM(status = 'down'),"
-                           " SUM(status = 'degraded'), SUM(status = 'empty'),"
-                           " SUM(status = 'unknown') FROM monitor_datasets WHERE removed_at IS NULL"
-                           " AND" FILTER("") "GROUP BY 1, 2",
-                           q);
-    if (!s)
-        return -EIO;
+    (void)w;
     static const char *const st_names[] = {"up", "down", "degraded", "empty", "unknown"};
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *r = row_of(map, s);
-        if (!r)
-            continue;
-        const char *title = (const char *)sqlite3_column_text(s, 2);
-        if (title)
-            json_object_set_new(r, "organization_title", json_string(title));
-        add_int(r, "datasets", sqlite3_column_int64(s, 3));
-        json_t *by = json_object_get(r, "status");
-        for (int i = 0; i < 5; i++)
-            add_int(by, st_names[i], sqlite3_column_int64(s, 4 + i));
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    json_t *r = row_of(map, s);
+    if (!r)
+        return;
+    const char *title = (const char *)sqlite3_column_text(s, 2);
+    if (title)
+        json_object_set_new(r, "organization_title", json_string(title));
+    add_int(r, "datasets", sqlite3_column_int64(s, 3));
+    json_t *by = json_object_get(r, "status");
+    for (int i = 0; i < 5; i++)
+        add_int(by, st_names[i], sqlite3_column_int64(s, 4 + i));
 }
 
-static int q_resources(mon_store *st, const mon_report_query *q, json_t *map)
+static void row_resources(json_t *map, sqlite3_stmt *s, report_walk *w)
 {
-    sqlite3_stmt *s =
-        prep(st,
-             "SELECT d.portal, COALESCE(d.organization, ''), COUNT(*), SUM(r.status = 'down')"
-             " FROM monitor_resources r JOIN monitor_datasets d ON d.portal = r.portal AND d.id ="
-             " r.dataset_id WHERE d.removed_at IS NULL AND" FILTER("d.") "GROUP BY 1, 2",
-             q);
-    if (!s)
-        return -EIO;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *r = row_of(map, s);
-        if (!r)
-            continue;
-        add_int(r, "resources", sqlite3_column_int64(s, 2));
-        add_int(r, "resources_broken", sqlite3_column_int64(s, 3));
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    (void)w;
+    json_t *r = row_of(map, s);
+    if (!r)
+        return;
+    add_int(r, "resources", sqlite3_column_int64(s, 2));
+    add_int(r, "resources_broken", sqlite3_column_int64(s, 3));
 }
 
-static int q_freshness(mon_store *st, const mon_report_query *q, json_t *map)
+static void row_freshness(json_t *map, sqlite3_stmt *s, report_walk *w)
 {
-    sqlite3_stmt *s =
-        prep(st,
-             "SELECT d.portal, COALESCE(d.organization, ''), f.state, COUNT(*)"
-             " FROM monitor_freshness f JOIN monitor_datasets d ON d.portal ="
-             " f.portal AND d.id = f.dataset_id WHERE d.removed_at IS NULL AND" FILTER(
-                 "d.") "GROUP BY 1, 2, 3",
-             q);
-    if (!s)
-        return -EIO;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *r = row_of(map, s);
-        const char *state = (const char *)sqlite3_column_text(s, 2);
-        if (r && state && json_object_get(json_object_get(r, "freshness"), state))
-            add_int(json_object_get(r, "freshness"), state, sqlite3_column_int64(s, 3));
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    (void)w;
+    json_t *r = row_of(map, s);
+    const char *state = (const char *)sqlite3_column_text(s, 2);
+    if (r && state && json_object_get(json_object_get(r, "freshness"), state))
+        add_int(json_object_get(r, "freshness"), state, sqlite3_column_int64(s, 3));
+}
+
+/* SPARK_DAYS nulls: days without a check. */
+static json_t *null_days(void)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < SPARK_DAYS; i++)
+        json_array_append_new(a, json_null());
+    return a;
 }
 
 /* Availability over 30 and 365 days and the 30-day sparkline (oldest first),
  * from the organisations' daily roll-up. The sums live in the row as
  * "_c30", "_o30", "_c365", "_o365" and "_spark" until finish(). */
-static int q_daily(mon_store *st, const mon_report_query *q, json_t *map)
+static void row_daily(json_t *map, sqlite3_stmt *s, report_walk *w)
 {
-    sqlite3_stmt *s = prep(st,
-                           "SELECT portal, organization, CAST(julianday(date(?3 / 1000,"
-                           " 'unixepoch')) - julianday(day) AS INTEGER), checks, ok"
-                           " FROM monitor_org_daily WHERE day >= date(?3 / 1000, 'unixepoch',"
-                           " '-364 days') AND" FILTER(""),
-                           q);
-    if (!s)
-        return -EIO;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *r = row_of(map, s);
-        if (!r)
-            continue;
-        long long age = sqlite3_column_int64(s, 2), c = sqlite3_column_int64(s, 3),
-                  ok = sqlite3_column_int64(s, 4);
-        if (age < 0 || age >= REPORT_DAYS)
-            continue;
-        add_int(r, "_c365", c);
-        add_int(r, "_o365", ok);
-        if (age < SPARK_DAYS) {
-            add_int(r, "_c30", c);
-            add_int(r, "_o30", ok);
-            json_t *spark = json_object_get(r, "_spark");
-            if (!spark) {
-                spark = json_array();
-                for (int i = 0; i < SPARK_DAYS; i++)
-                    json_array_append_new(spark, json_null());
-                json_object_set_new(r, "_spark", spark);
-            }
-            if (c > 0)
-                json_array_set_new(spark, (size_t)(SPARK_DAYS - 1 - age),
-                                   json_real(rnd(100.0 * (double)ok / (double)c, 10)));
+    (void)w;
+    json_t *r = row_of(map, s);
+    if (!r)
+        return;
+    long long age = sqlite3_column_int64(s, 2), c = sqlite3_column_int64(s, 3),
+              ok = sqlite3_column_int64(s, 4);
+    if (age < 0 || age >= REPORT_DAYS)
+        return;
+    add_int(r, "_c365", c);
+    add_int(r, "_o365", ok);
+    if (age < SPARK_DAYS) {
+        add_int(r, "_c30", c);
+        add_int(r, "_o30", ok);
+        json_t *spark = json_object_get(r, "_spark");
+        if (!spark) {
+            spark = null_days();
+            json_object_set_new(r, "_spark", spark);
         }
+        if (c > 0)
+            json_array_set_new(spark, (size_t)(SPARK_DAYS - 1 - age),
+                               json_real(rnd(100.0 * (double)ok / (double)c, 10)));
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 /* Times to repair: each status change to down followed, for the same
  * dataset, by one from down to anything else. Hours, into "_repairs". */
-static int q_repairs(mon_store *st, const mon_report_query *q, json_t *map)
+static void row_repairs(json_t *map, sqlite3_stmt *s, report_walk *w)
 {
-    sqlite3_stmt *s =
-        prep(st,
-             "SELECT c.portal, COALESCE(d.organization, ''), c.dataset_id, c.at,"
-             " json_extract(c.body, '$.previous'), json_extract(c.body, '$.current')"
-             " FROM monitor_changes c JOIN monitor_datasets d ON d.portal = c.portal AND d.id ="
-             " c.dataset_id WHERE c.topic = 'dataset.status_changed' AND c.at >= ?3 - 31536000000 "
-             "AND" FILTER("d.") "ORDER BY c.portal, c.dataset_id, c.at, c.id",
-             q);
-    if (!s)
-        return -EIO;
-    char last_ds[256] = "";
-    int64_t down_at = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const char *ds = (const char *)sqlite3_column_text(s, 2);
-        const char *prev = (const char *)sqlite3_column_text(s, 4);
-        const char *cur = (const char *)sqlite3_column_text(s, 5);
-        int64_t at = sqlite3_column_int64(s, 3);
-        if (!ds || !cur)
-            continue;
-        if (strcmp(ds, last_ds) != 0) {
-            snprintf(last_ds, sizeof last_ds, "%s", ds);
-            down_at = 0;
-        }
-        if (strcmp(cur, "down") == 0) {
-            down_at = at;
-        } else if (prev && strcmp(prev, "down") == 0 && down_at > 0) {
-            json_t *r = row_of(map, s);
-            if (r) {
-                json_t *rep = json_object_get(r, "_repairs");
-                if (!rep) {
-                    rep = json_array();
-                    json_object_set_new(r, "_repairs", rep);
-                }
-                json_array_append_new(rep, json_real((double)(at - down_at) / 3600000.0));
-            }
-            down_at = 0;
-        }
+    const char *ds = (const char *)sqlite3_column_text(s, 2);
+    const char *prev = (const char *)sqlite3_column_text(s, 4);
+    const char *cur = (const char *)sqlite3_column_text(s, 5);
+    int64_t at = sqlite3_column_int64(s, 3);
+    if (!ds || !cur)
+        return;
+    if (strcmp(ds, w->last_ds) != 0) {
+        snprintf(w->last_ds, sizeof w->last_ds, "%s", ds);
+        w->down_at = 0;
     }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    if (strcmp(cur, "down") == 0) {
+        w->down_at = at;
+    } else if (prev && strcmp(prev, "down") == 0 && w->down_at > 0) {
+        json_t *r = row_of(map, s);
+        if (r) {
+            json_t *rep = json_object_get(r, "_repairs");
+            if (!rep) {
+                rep = json_array();
+                json_object_set_new(r, "_repairs", rep);
+            }
+            json_array_append_new(rep, json_real((double)(at - w->down_at) / 3600000.0));
+        }
+        w->down_at = 0;
+    }
 }
 
 /* Schema drift: the resources whose columns changed over the last 30 days
  * (each dataset.schema_changed lists them), into "schema_changes". */
-static int q_schema(mon_store *st, const mon_report_query *q, json_t *map)
+static void row_schema(json_t *map, sqlite3_stmt *s, report_walk *w)
 {
-    sqlite3_stmt *s = prep(st,
-                           "SELECT c.portal, COALESCE(d.organization, ''),"
-                           " SUM(json_array_length(c.body, '$.resources')) FROM monitor_changes c"
-                           " JOIN monitor_datasets d ON d.portal = c.portal AND d.id = c.dataset_id"
-                           " WHERE c.topic = 'dataset.schema_changed' AND c.at >= ?3 - 2592000000"
-                           " AND json_valid(c.body) AND" FILTER("d.") "GROUP BY 1, 2",
-                           q);
+    (void)w;
+    json_t *r = row_of(map, s);
+    if (r)
+        add_int(r, "schema_changes", sqlite3_column_int64(s, 2));
+}
+
+/* The passes, in order; each query's first two columns are (portal, organisation). */
+static const struct {
+    const char *sql;
+    report_row_fn row;
+} report_passes[] = {
+    {"SELECT portal, COALESCE(organization, ''), MAX(organization_title),"
+     " COUNT(*), SUM(status = 'up'), SUM(status = 'down'),"
+     " SUM(status = 'degraded'), SUM(status = 'empty'),"
+     " SUM(status = 'unknown') FROM monitor_datasets WHERE removed_at IS NULL"
+     " AND" FILTER("") "GROUP BY 1, 2",
+     row_datasets},
+    {"SELECT d.portal, COALESCE(d.organization, ''), COUNT(*), SUM(r.status = 'down')"
+     " FROM monitor_resources r JOIN monitor_datasets d ON d.portal = r.portal AND d.id ="
+     " r.dataset_id WHERE d.removed_at IS NULL AND" FILTER("d.") "GROUP BY 1, 2",
+     row_resources},
+    {"SELECT d.portal, COALESCE(d.organization, ''), f.state, COUNT(*)"
+     " FROM monitor_freshness f JOIN monitor_datasets d ON d.portal ="
+     " f.portal AND d.id = f.dataset_id WHERE d.removed_at IS NULL AND" FILTER(
+         "d.") "GROUP BY 1, 2, 3",
+     row_freshness},
+    {"SELECT portal, organization, CAST(julianday(date(?3 / 1000,"
+     " 'unixepoch')) - julianday(day) AS INTEGER), checks, ok"
+     " FROM monitor_org_daily WHERE day >= date(?3 / 1000, 'unixepoch',"
+     " '-364 days') AND" FILTER(""),
+     row_daily},
+    {"SELECT c.portal, COALESCE(d.organization, ''), c.dataset_id, c.at,"
+     " json_extract(c.body, '$.previous'), json_extract(c.body, '$.current')"
+     " FROM monitor_changes c JOIN monitor_datasets d ON d.portal = c.portal AND d.id ="
+     " c.dataset_id WHERE c.topic = 'dataset.status_changed' AND c.at >= ?3 - 31536000000 "
+     "AND" FILTER("d.") "ORDER BY c.portal, c.dataset_id, c.at, c.id",
+     row_repairs},
+    {"SELECT c.portal, COALESCE(d.organization, ''),"
+     " SUM(json_array_length(c.body, '$.resources')) FROM monitor_changes c"
+     " JOIN monitor_datasets d ON d.portal = c.portal AND d.id = c.dataset_id"
+     " WHERE c.topic = 'dataset.schema_changed' AND c.at >= ?3 - 2592000000"
+     " AND json_valid(c.body) AND" FILTER("d.") "GROUP BY 1, 2",
+     row_schema},
+};
+
+/* Runs one pass: every row to `row`; 0, or -EIO when the query fails. */
+static int report_pass_run(mon_store *st, const mon_report_query *q, const char *sql,
+                           report_row_fn row, json_t *map)
+{
+    sqlite3_stmt *s = prep(st, sql, q);
     if (!s)
         return -EIO;
+    report_walk w;
+    memset(&w, 0, sizeof w);
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        json_t *r = row_of(map, s);
-        if (r)
-            add_int(r, "schema_changes", sqlite3_column_int64(s, 2));
-    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        row(map, s, &w);
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -307,12 +297,8 @@ static void finish(json_t *r)
     json_t *spark = json_object_get(r, "_spark");
     if (spark)
         json_object_set(r, "availability_daily", spark);
-    else {
-        spark = json_array();
-        for (int i = 0; i < SPARK_DAYS; i++)
-            json_array_append_new(spark, json_null());
-        json_object_set_new(r, "availability_daily", spark);
-    }
+    else
+        json_object_set_new(r, "availability_daily", null_days());
     static const char *const tmp[] = {"_c30", "_o30", "_c365", "_o365", "_repairs", "_spark"};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++)
         json_object_del(r, tmp[i]);
@@ -325,18 +311,8 @@ int mon_store_org_report(mon_store *st, const mon_report_query *q, json_t **out)
     pthread_mutex_lock(&st->rmu);
     /* one read transaction: every figure from the same state of the tables */
     int rc = sqlite3_exec(st->r, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
-    if (rc == 0)
-        rc = q_datasets(st, q, map);
-    if (rc == 0)
-        rc = q_resources(st, q, map);
-    if (rc == 0)
-        rc = q_freshness(st, q, map);
-    if (rc == 0)
-        rc = q_daily(st, q, map);
-    if (rc == 0)
-        rc = q_repairs(st, q, map);
-    if (rc == 0)
-        rc = q_schema(st, q, map);
+    for (size_t i = 0; rc == 0 && i < sizeof report_passes / sizeof *report_passes; i++)
+        rc = report_pass_run(st, q, report_passes[i].sql, report_passes[i].row, map);
     sqlite3_exec(st->r, "COMMIT", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->rmu);
     if (rc < 0) {

@@ -11,15 +11,6 @@
 #include "signals.h"
 #include "store.h"
 
-static json_t *iso_or_null(int64_t ms)
-{
-    if (ms <= 0)
-        return json_null();
-    char b[40];
-    mon_iso_ms(ms, b, sizeof b);
-    return json_string(b);
-}
-
 /* The bus queue is bounded: wait a little rather than lose an event.
  * `payload` is borrowed: each attempt hands the bus its own reference. It
  * gets its "v" here, once, before the bus sees it. */
@@ -57,7 +48,7 @@ static json_t *dataset_json(const char *portal, const char *id, const char *name
     json_object_set_new(o, "organization_title", jstr(org_title));
     json_object_set_new(o, "url", jstr(url));
     json_object_set_new(o, "status", json_string(mon_dstatus_name(status)));
-    json_object_set_new(o, "last_checked", iso_or_null(last_checked));
+    json_object_set_new(o, "last_checked", mon_iso_or_null(last_checked));
     return o;
 }
 

@@ -347,6 +347,24 @@ static void schema_change_text(nt_lang lang, const json_t *ch, nt_sb *sb)
     }
 }
 
+/* A change to the files in `list`: {count}, {name} of the first and {what}
+ * (taken from `what`), in the text for one or for many. */
+static char *render_what(nt_lang lang, const json_t *list, nt_sb *what, nt_text_id one,
+                         nt_text_id many)
+{
+    const json_t *f = json_array_get(list, 0);
+    char *whats = nt_sb_take(what);
+    char count[24];
+    snprintf(count, sizeof count, "%zu", json_array_size(list));
+    const char *vars[] = {"count", count,
+                          "name",  str_or(f, "name", str_or(f, "url", "?")),
+                          "what",  whats ? whats : "",
+                          NULL};
+    char *out = nt_text_render(lang, json_array_size(list) == 1 ? one : many, vars);
+    free(whats);
+    return out;
+}
+
 /* "the columns of resource «x» changed: new column «y»; ..." (at most 5 changes in words). */
 static char *schema_reason(nt_lang lang, const json_t *list)
 {
@@ -359,17 +377,7 @@ static char *schema_reason(nt_lang lang, const json_t *list)
             schema_change_text(lang, ch, &what);
     if (json_array_size(json_object_get(f, "changes")) > 5)
         nt_sb_add(&what, "; …");
-    char *whats = nt_sb_take(&what);
-    char count[24];
-    snprintf(count, sizeof count, "%zu", json_array_size(list));
-    const char *vars[] = {"count", count,
-                          "name",  str_or(f, "name", str_or(f, "url", "?")),
-                          "what",  whats ? whats : "",
-                          NULL};
-    char *out = nt_text_render(
-        lang, json_array_size(list) == 1 ? T_REASON_SCHEMA_ONE : T_REASON_SCHEMA_MANY, vars);
-    free(whats);
-    return out;
+    return render_what(lang, list, &what, T_REASON_SCHEMA_ONE, T_REASON_SCHEMA_MANY);
 }
 
 /* "<first failing resource>: <why>" (and how many more). */
@@ -438,17 +446,7 @@ static char *reason_content(nt_lang lang, const json_t *p)
             nt_sb_add(&what, ", ");
         nt_sb_add(&what, json_string_value(w) ? json_string_value(w) : "?");
     }
-    char *whats = nt_sb_take(&what);
-    char count[24];
-    snprintf(count, sizeof count, "%zu", json_array_size(list));
-    const char *vars[] = {"count", count,
-                          "name",  str_or(f, "name", str_or(f, "url", "?")),
-                          "what",  whats ? whats : "",
-                          NULL};
-    char *out = nt_text_render(
-        lang, json_array_size(list) == 1 ? T_REASON_CONTENT_ONE : T_REASON_CONTENT_MANY, vars);
-    free(whats);
-    return out;
+    return render_what(lang, list, &what, T_REASON_CONTENT_ONE, T_REASON_CONTENT_MANY);
 }
 
 /* Resources re-created under new ids, or serving another format. */

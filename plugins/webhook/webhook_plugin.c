@@ -199,12 +199,9 @@ static int webhook_init(const vg_host *host, const vg_config *cfg, void **out)
         rc = host->fail(host, "webhook texts: %s", err);
     if (rc == 0 && !(st->client = webhook_client_new(&st->s, ua)))
         rc = host->fail(host, "out of memory");
-    if (rc == 0) {
-        vg_channel_opts o = VG_CHANNEL_OPTS_INIT;
-        o.threads = (int)st->s.threads;
-        o.capacity = (int)st->s.queue;
-        rc = vg_channel_register(host, VG_WEBHOOK_CHANNEL, webhook_deliver, st, &o, &st->ch);
-    }
+    if (rc == 0)
+        rc = vg_channel_register_sized(host, VG_WEBHOOK_CHANNEL, webhook_deliver, st, st->s.threads,
+                                       st->s.queue, &st->ch);
     if (rc == 0 &&
         (rc = vg_bus_register_method(host->bus, VG_WEBHOOK_M_STATUS, m_status, st, NULL)) < 0)
         rc = host->fail(host, "cannot register %s (%d)", VG_WEBHOOK_M_STATUS, rc);

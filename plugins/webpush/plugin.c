@@ -180,12 +180,9 @@ static int wp_init(const vg_host *host, const vg_config *cfg, void **out)
     }
     if (rc == 0 && (rc = wp_http_register(host, &st->s, st->pub64)) < 0)
         rc = host->fail(host, "cannot register the /api/push routes (%d)", rc);
-    if (rc == 0) {
-        vg_channel_opts o = VG_CHANNEL_OPTS_INIT;
-        o.threads = (int)st->s.threads;
-        o.capacity = (int)st->s.queue;
-        rc = vg_channel_register(host, VG_WEBPUSH_CHANNEL, wp_deliver, st, &o, &st->ch);
-    }
+    if (rc == 0)
+        rc = vg_channel_register_sized(host, VG_WEBPUSH_CHANNEL, wp_deliver, st, st->s.threads,
+                                       st->s.queue, &st->ch);
     if (rc != 0) {
         state_free(st);
         return rc;
