@@ -148,7 +148,7 @@ void cluster_link_out_failed(cluster_state *st, cluster_out *o)
 {
     if (o->kind != OUT_EVENT || !o->msg || st->replay_max <= 0)
         return; /* without the log the broker took it when it was published */
-    json_t *env = json_loads(o->msg, 0, NULL);
+    json_t *env = json_loads(o->msg, 0, NULL); /* json-own-data */
     const char *topic = json_string_value(json_object_get(env, "t"));
     json_t *payload = json_object_get(env, "p");
     if (topic && json_is_object(payload))

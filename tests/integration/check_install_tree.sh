@@ -11,7 +11,7 @@ cmake --install "$build" --prefix "$tmp/p" > "$tmp/log" || { cat "$tmp/log"; exi
 (cd "$tmp/p" && find . -type f -o -type l | sed 's|^\./||' | sort) > "$tmp/got"
 {
     echo "$bin/vigia"
-    for h in bus config export http json log plugin tz version vigia workq; do echo "$inc/vigia/$h.h"; done
+    for h in bus channel config export http json log plugin tz version vigia workq; do echo "$inc/vigia/$h.h"; done
     # every bus contract header of the source tree
     for c in "$(dirname "$0")"/../../include/vigia/contract/*.h; do echo "$inc/vigia/contract/${c##*/}"; done
     for f in VigiaPlugin vigiaConfig vigiaConfigVersion vigiaTargets; do echo "$lib/cmake/vigia/$f.cmake"; done
