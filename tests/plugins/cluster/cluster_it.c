@@ -344,6 +344,20 @@ static long long metric(const vgt_server *s, const char *line_prefix)
     return v;
 }
 
+static int a_metric_connected(void *arg)
+{
+    (void)arg;
+    return metric(&A, "vigia_cluster_connected ") == 1;
+}
+
+static int a_calls_b(void *arg)
+{
+    (void)arg;
+    int rc = -1;
+    json_decref(vgt_bus_call_result(&A, "notifications.stats", NULL, &rc));
+    return rc == 0;
+}
+
 static void test_redis_restart(void **state)
 {
     (void)state;
@@ -378,7 +392,8 @@ static void test_redis_restart(void **state)
     json_t *h = vgt_get_json(&A, "/api/health");
     assert_string_equal(json_string_value(json_object_get(h, "status")), "ok");
     json_decref(h);
-    assert_int_equal(metric(&A, "vigia_cluster_connected "), 1);
+    /* The three links (publisher, subscriber, events) come back one by one: wait for all. */
+    assert_true(vgt_wait_until(a_metric_connected, NULL, 15000));
     assert_true(metric(&A, "vigia_cluster_reconnects_total ") >= 2);
 
     long long sb = vgt_bus_last_seq(&B);
@@ -388,9 +403,8 @@ static void test_redis_restart(void **state)
     json_decref(tb);
     /* B noticed the gap of A's 7 lost events in A's sequence. */
     assert_true(counter(&B, "events_missed") >= 7);
-    r = vgt_bus_call_result(&A, "notifications.stats", NULL, &rc);
-    assert_int_equal(rc, 0);
-    json_decref(r);
+    /* and calls to B's methods are answered again */
+    assert_true(vgt_wait_until(a_calls_b, NULL, 15000));
 }
 
 /* The replay log (connection state recovery across nodes): A's own shared
