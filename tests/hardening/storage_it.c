@@ -60,6 +60,12 @@ static int health_is_503(void *arg)
 static vgt_server s; /* big (paths): not on the stack */
 static char cmd[3 * PATH_MAX + 64];
 
+static int one_notification(void *arg)
+{
+    (void)arg;
+    return total(health_srv) >= 1;
+}
+
 static void test_deleted_database(void **state)
 {
     (void)state;
@@ -91,6 +97,8 @@ static void test_deleted_database(void **state)
     assert_int_equal(vgt_server_signal(&s, SIGTERM), 0);
     s.pid = 0;
     assert_int_equal(vgt_server_restart(&s), 0);
+    /* The start notice is written just after the server answers: wait for it. */
+    assert_true(vgt_wait_until(one_notification, NULL, 3000));
     long after = total(&s);
     printf("# after the restart: %ld notifications (the new start notice)\n", after);
     assert_int_equal(after, 1);
