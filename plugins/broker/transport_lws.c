@@ -143,6 +143,11 @@ typedef struct lws_post_job {
 enum { LWS_POLL_TICK_MS = 10 };
 
 typedef struct brk_lws {
+    /* The upgrade this loop admitted and counted per address, until its ESTABLISHED takes the
+     * count over: check and count are one step under ip_lock, so two loops cannot both admit
+     * the last connection an address may have. */
+    struct lws *reserved_wsi;
+    char reserved_ip[48];
     brk_state *b;
     struct lws_context *ctx;
     pthread_t thread;
@@ -488,6 +493,20 @@ static int eio_refuse(struct lws *wsi, int code)
     return http_reply(wsi, brk_eio_error_status(code), NULL, body, (size_t)n);
 }
 
+/* Gives back the per-address count of an admitted upgrade that was refused later or never
+ * reached ESTABLISHED (loop thread). */
+static void release_reservation(brk_lws *t)
+{
+    if (!t->reserved_wsi)
+        return;
+    pthread_mutex_lock(&t->set->ip_lock);
+    long long *n = ip_count(t, t->reserved_ip, 0);
+    if (n && --*n <= 0)
+        free(brk_smap_del(&t->set->per_ip, t->reserved_ip));
+    pthread_mutex_unlock(&t->set->ip_lock);
+    t->reserved_wsi = NULL;
+}
+
 /* Before the handshake, as websocket.c's connect does on civetweb: path,
  * query, Origin/Host, then admission (max_clients, pending handshakes, and
  * lws_max_per_ip open connections from one address). */
@@ -514,9 +533,15 @@ static int confirm_upgrade(brk_lws *t, struct lws *wsi)
     if (!has_sid && (!eio || strcmp(eio, "4") != 0))
         return eio_refuse(wsi, EIO_ERR_UNSUPPORTED_PROTOCOL_VERSION);
     lws_get_peer_simple(wsi, ip, sizeof ip);
+    release_reservation(t); /* an earlier upgrade on this loop that never got established */
     pthread_mutex_lock(&t->set->ip_lock);
-    long long *n = ip_count(t, ip, 0);
-    int full = n && *n >= b->cfg.lws_max_per_ip;
+    long long *n = ip_count(t, ip, 1);
+    int full = !n || *n >= b->cfg.lws_max_per_ip;
+    if (!full) {
+        (*n)++;
+        t->reserved_wsi = wsi;
+        snprintf(t->reserved_ip, sizeof t->reserved_ip, "%s", ip);
+    }
     pthread_mutex_unlock(&t->set->ip_lock);
     if (full) {
         static const char body[] =
@@ -525,6 +550,8 @@ static int confirm_upgrade(brk_lws *t, struct lws *wsi)
     }
     if (!has_sid) {
         int rc = brk_session_admissible(b, ip);
+        if (rc < 0)
+            release_reservation(t);
         if (rc == -EBUSY) {
             static const char body[] = "{\"code\":3,\"message\":\"Server full\"}";
             return http_reply(wsi, 503, "5", body, sizeof body - 1);
@@ -1385,11 +1412,15 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             c->deflate = ext && strstr(ext, "permessage-deflate") != NULL;
             free(ext);
         }
-        pthread_mutex_lock(&t->set->ip_lock);
-        long long *n = ip_count(t, c->ip, 1);
-        if (n)
-            (*n)++;
-        pthread_mutex_unlock(&t->set->ip_lock);
+        if (t->reserved_wsi == wsi) { /* counted when its upgrade was admitted */
+            t->reserved_wsi = NULL;
+        } else {
+            pthread_mutex_lock(&t->set->ip_lock);
+            long long *n = ip_count(t, c->ip, 1);
+            if (n)
+                (*n)++;
+            pthread_mutex_unlock(&t->set->ip_lock);
+        }
         *pc = c;
         t->b->ws_handlers.ready(&c->base, t->b);
         return 0;
