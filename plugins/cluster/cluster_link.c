@@ -71,6 +71,8 @@ void cluster_link_set_state(cluster_state *st, bool *flag, bool up, const char *
     bool now = CLUSTER_UP(st);
     if (!was && now)
         st->reconnects++;
+    if (!up) /* the publisher sleeps between ticks: let it check its own connection now */
+        pthread_cond_broadcast(&st->cv);
     pthread_mutex_unlock(&st->mu);
     if (was && !now) {
         VG_WARN(st->host, "redis link down: %s", why ? why : "?");
@@ -136,7 +138,7 @@ fail:
     return NULL;
 }
 
-static int64_t next_backoff(cluster_state *st, int64_t cur)
+int64_t cluster_link_next_backoff(const cluster_state *st, int64_t cur)
 {
     int64_t n = cur ? cur * 2 : 100;
     return n > st->reconnect_max_ms ? st->reconnect_max_ms : n;
@@ -243,6 +245,15 @@ static bool send_batch(cluster_state *st, redisContext *c, cluster_out *batch, c
     return conn_ok && !c->err;
 }
 
+/* The publisher reads only replies it asked for, so an idle connection that turns readable
+ * was closed by the server (Redis restarted): without this check the node would report the
+ * link up until its next command failed, after the other links had come back. */
+static bool closed_while_idle(const redisContext *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
 static void *pub_main(void *arg)
 {
     cluster_state *st = arg;
@@ -252,6 +263,13 @@ static void *pub_main(void *arg)
     char why[200];
     pthread_mutex_lock(&st->mu);
     while (!st->stopping) {
+        if (c && closed_while_idle(c)) {
+            redisFree(c);
+            c = NULL;
+            pthread_mutex_unlock(&st->mu);
+            cluster_link_set_state(st, &st->pub_up, false, "closed by the server");
+            pthread_mutex_lock(&st->mu);
+        }
         if (!c) {
             pthread_mutex_unlock(&st->mu);
             c = cluster_link_connect(st, why, sizeof why);
@@ -268,7 +286,7 @@ static void *pub_main(void *arg)
                 pthread_mutex_unlock(&st->mu);
                 fail_list(st, dropped);
                 pthread_mutex_lock(&st->mu);
-                backoff = next_backoff(st, backoff);
+                backoff = cluster_link_next_backoff(st, backoff);
                 wait_locked(st, backoff);
                 continue;
             }
@@ -377,7 +395,7 @@ static void *sub_main(void *arg)
         }
         if (!c) {
             cluster_link_set_state(st, &st->sub_up, false, why);
-            backoff = next_backoff(st, backoff);
+            backoff = cluster_link_next_backoff(st, backoff);
             pthread_mutex_lock(&st->mu);
             wait_locked(st, backoff);
             pthread_mutex_unlock(&st->mu);
