@@ -51,7 +51,8 @@ static long long thread_count(void)
 
 json_t *core_process_stats(void)
 {
-    /* mallinfo2 walks every arena under its lock: cheap next to a request, and only on demand. */
+    /* mallinfo2 counts every arena's free chunks under that arena's lock: fine for a /metrics
+     * scrape, not for a hot path (nothing else calls it). */
     struct mallinfo2 mi = mallinfo2();
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "rss_bytes", (json_int_t)resident_bytes(),
                      "open_fds", (json_int_t)open_fds(), "threads", (json_int_t)thread_count(),

@@ -140,6 +140,8 @@ void cluster_link_health(cluster_state *st);
 
 /* The state of one connection changed (call without mu). */
 void cluster_link_set_state(cluster_state *st, bool *flag, bool up, const char *why);
+/* The next reconnect delay: 100 ms, doubling, at most reconnect_max_ms. */
+int64_t cluster_link_next_backoff(const cluster_state *st, int64_t cur);
 /* An own event that did not reach Redis: to the local broker (no mu). */
 void cluster_link_out_failed(cluster_state *st, cluster_out *o);
 

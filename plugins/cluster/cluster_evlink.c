@@ -188,9 +188,7 @@ static void *ev_main(void *arg)
         }
         if (!c) {
             cluster_link_set_state(st, &st->ev_up, false, why);
-            backoff = backoff ? backoff * 2 : 100;
-            if (backoff > st->reconnect_max_ms)
-                backoff = st->reconnect_max_ms;
+            backoff = cluster_link_next_backoff(st, backoff);
             for (int64_t t = 0; t < backoff && !stopping(st); t += 50)
                 poll(NULL, 0, 50);
             continue;

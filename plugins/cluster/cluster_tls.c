@@ -28,7 +28,10 @@ typedef struct relay {
     char host[256];
     int port;
     bool tls_failed; /* a fatal TLS error: no close_notify then (OpenSSL forbids it) */
-    char up[RELAY_BUF], down[RELAY_BUF]; /* hiredis -> Redis, Redis -> hiredis */
+    char up[RELAY_BUF], down[RELAY_BUF];       /* hiredis -> Redis, Redis -> hiredis */
+    size_t up_off, up_len, down_off, down_len; /* sent and held of each buffer */
+    short plain_ev, tls_ev;                    /* what the next poll waits for */
+    char reason[200];                          /* why the relay ended, when an error */
 } relay;
 
 static int64_t now_ms(void)
@@ -256,77 +259,77 @@ static void relay_end(relay *r, const char *reason)
     pthread_mutex_unlock(&t->mu);
 }
 
-/* One pass over both directions; false when either side ended (reason
- * filled when it was an error). Sets the poll interests for the next wait. */
-static bool relay_pass(relay *r, size_t *uo, size_t *ul, size_t *dof, size_t *dl, short *pev,
-                       short *tev, bool *progress, char *reason, size_t rn)
+/* After an SSL_read/SSL_write that did not move bytes: what to wait for
+ * (true), or the TLS connection is over (false; the reason kept when it was
+ * a protocol error or alert — a plain end the link reports already). */
+static bool tls_wait_or_end(relay *r, int k, bool clean_end_ok)
 {
-    *pev = *tev = 0;
+    int e = SSL_get_error(r->ssl, k);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        r->tls_ev |= e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return true;
+    }
+    if (e == SSL_ERROR_SSL)
+        ssl_reason(r->reason, sizeof r->reason, e, errno);
+    r->tls_failed = !(clean_end_ok && e == SSL_ERROR_ZERO_RETURN);
+    return false;
+}
+
+/* The same for a send/recv on hiredis's end of the socketpair. */
+static bool plain_wait_or_end(relay *r, ssize_t k, short ev)
+{
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        r->plain_ev |= ev;
+        return true;
+    }
+    return k < 0 && errno == EINTR; /* 0 or an error: hiredis closed its end */
+}
+
+/* One pass over both directions: false when either side ended. Sets the
+ * poll interests for the next wait and whether any byte moved. */
+static bool relay_pass(relay *r, bool *progress)
+{
+    r->plain_ev = r->tls_ev = 0;
     *progress = false;
-    if (*dof == *dl) {
-        *dof = *dl = 0;
+    if (r->down_off == r->down_len) { /* Redis -> buffer */
+        r->down_off = r->down_len = 0;
         ERR_clear_error();
         int k = SSL_read(r->ssl, r->down, sizeof r->down);
         if (k > 0) {
-            *dl = (size_t)k;
+            r->down_len = (size_t)k;
             *progress = true;
-        } else {
-            int e = SSL_get_error(r->ssl, k);
-            if (e == SSL_ERROR_WANT_READ)
-                *tev |= POLLIN;
-            else if (e == SSL_ERROR_WANT_WRITE)
-                *tev |= POLLOUT;
-            else {
-                /* A protocol error or alert is worth a line; a plain end
-                 * (Redis stopped) the link reports already. */
-                if (e == SSL_ERROR_SSL)
-                    ssl_reason(reason, rn, e, errno);
-                r->tls_failed = e != SSL_ERROR_ZERO_RETURN;
-                return false;
-            }
-        }
-    }
-    if (*dof < *dl) {
-        ssize_t w = send(r->plain, r->down + *dof, *dl - *dof, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (w > 0) {
-            *dof += (size_t)w;
-            *progress = true;
-        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            *pev |= POLLOUT;
-        } else if (!(w < 0 && errno == EINTR)) {
-            return false; /* hiredis closed its end */
-        }
-    }
-    if (*uo == *ul) {
-        *uo = *ul = 0;
-        ssize_t k = recv(r->plain, r->up, sizeof r->up, MSG_DONTWAIT);
-        if (k > 0) {
-            *ul = (size_t)k;
-            *progress = true;
-        } else if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            *pev |= POLLIN;
-        } else if (!(k < 0 && errno == EINTR)) {
+        } else if (!tls_wait_or_end(r, k, true)) {
             return false;
         }
     }
-    if (*uo < *ul) {
-        ERR_clear_error();
-        int k = SSL_write(r->ssl, r->up + *uo, (int)(*ul - *uo));
-        if (k > 0) {
-            *uo += (size_t)k;
+    if (r->down_off < r->down_len) { /* buffer -> hiredis */
+        ssize_t w = send(r->plain, r->down + r->down_off, r->down_len - r->down_off,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+            r->down_off += (size_t)w;
             *progress = true;
-        } else {
-            int e = SSL_get_error(r->ssl, k);
-            if (e == SSL_ERROR_WANT_READ)
-                *tev |= POLLIN;
-            else if (e == SSL_ERROR_WANT_WRITE)
-                *tev |= POLLOUT;
-            else {
-                if (e == SSL_ERROR_SSL)
-                    ssl_reason(reason, rn, e, errno);
-                r->tls_failed = true;
-                return false;
-            }
+        } else if (!plain_wait_or_end(r, w, POLLOUT)) {
+            return false;
+        }
+    }
+    if (r->up_off == r->up_len) { /* hiredis -> buffer */
+        r->up_off = r->up_len = 0;
+        ssize_t k = recv(r->plain, r->up, sizeof r->up, MSG_DONTWAIT);
+        if (k > 0) {
+            r->up_len = (size_t)k;
+            *progress = true;
+        } else if (!plain_wait_or_end(r, k, POLLIN)) {
+            return false;
+        }
+    }
+    if (r->up_off < r->up_len) { /* buffer -> Redis */
+        ERR_clear_error();
+        int k = SSL_write(r->ssl, r->up + r->up_off, (int)(r->up_len - r->up_off));
+        if (k > 0) {
+            r->up_off += (size_t)k;
+            *progress = true;
+        } else if (!tls_wait_or_end(r, k, false)) {
+            return false;
         }
     }
     return true;
@@ -335,27 +338,23 @@ static bool relay_pass(relay *r, size_t *uo, size_t *ul, size_t *dof, size_t *dl
 static void *relay_main(void *arg)
 {
     relay *r = arg;
-    size_t uo = 0, ul = 0, dof = 0, dl = 0;
-    char reason[200] = "";
     for (;;) {
-        short pev, tev;
-        bool progress = true;
-        bool alive = true;
+        bool progress = true, alive = true;
         while (alive && progress)
-            alive =
-                relay_pass(r, &uo, &ul, &dof, &dl, &pev, &tev, &progress, reason, sizeof reason);
+            alive = relay_pass(r, &progress);
         if (!alive)
             break;
-        struct pollfd p[2] = {{.fd = r->plain, .events = pev}, {.fd = r->tcp, .events = tev}};
+        struct pollfd p[2] = {{.fd = r->plain, .events = r->plain_ev},
+                              {.fd = r->tcp, .events = r->tls_ev}};
         int n = poll(p, 2, 1000);
         if (n < 0 && errno != EINTR) {
-            snprintf(reason, sizeof reason, "poll: %s", strerror(errno));
+            snprintf(r->reason, sizeof r->reason, "poll: %s", strerror(errno));
             break;
         }
         if (n > 0 && (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
             break; /* hiredis is gone: what it had not sent does not matter */
     }
-    relay_end(r, reason);
+    relay_end(r, r->reason);
     return NULL;
 }
 

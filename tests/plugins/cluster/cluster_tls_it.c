@@ -35,37 +35,10 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static json_t *status(const vgt_server *s)
-{
-    int rc = 0;
-    json_t *r = vgt_bus_call_result(s, "cluster.status", NULL, &rc);
-    if (rc != 0) {
-        json_decref(r);
-        return NULL;
-    }
-    return r;
-}
-
-static int connected(void *arg)
-{
-    json_t *st = status(arg);
-    int ok = json_is_true(json_object_get(st, "connected"));
-    json_decref(st);
-    return ok;
-}
-
-static int disconnected(void *arg)
-{
-    json_t *st = status(arg);
-    int down = st && json_is_false(json_object_get(st, "connected"));
-    json_decref(st);
-    return down;
-}
-
 static int a_sees_b(void *arg)
 {
     (void)arg;
-    json_t *st = status(&A);
+    json_t *st = rds_node_status(&A);
     int ok = json_integer_value(json_object_get(st, "remote_methods")) > 0;
     json_decref(st);
     return ok;
@@ -216,9 +189,10 @@ static void test_exchange(void **state)
 {
     (void)state;
     NEED_TLS_REDIS();
-    assert_true(vgt_wait_until(connected, &A, 10000));
-    assert_true(vgt_wait_until(connected, &B, 10000));
-    assert_true(vgt_wait_until(connected, &D, 10000)); /* a client certificate is optional here */
+    assert_true(vgt_wait_until(rds_node_connected, &A, 10000));
+    assert_true(vgt_wait_until(rds_node_connected, &B, 10000));
+    assert_true(
+        vgt_wait_until(rds_node_connected, &D, 10000)); /* a client certificate is optional here */
     assert_true(vgt_wait_until(a_sees_b, NULL, 10000));
     event_a_to(&B, "tls1");
     int rc = 0;
@@ -238,7 +212,7 @@ static void test_untrusted_ca(void **state)
     char needle[128];
     snprintf(needle, sizeof needle, "TLS 127.0.0.1:%d: certificate not trusted", R.port);
     wait_log(&C, needle);
-    assert_true(disconnected(&C));
+    assert_true(rds_node_disconnected(&C));
     json_t *h = vgt_get_json(&C, "/api/health");
     assert_string_equal(json_string_value(json_object_get(h, "status")), "degraded");
     char *text = json_dumps(h, 0);
@@ -252,10 +226,10 @@ static void test_restart_reconnects(void **state)
     (void)state;
     NEED_TLS_REDIS();
     rds_kill(&R);
-    assert_true(vgt_wait_until(disconnected, &A, 10000));
+    assert_true(vgt_wait_until(rds_node_disconnected, &A, 10000));
     assert_int_equal(redis_tls_start("server", "optional"), 0);
-    assert_true(vgt_wait_until(connected, &A, 10000));
-    assert_true(vgt_wait_until(connected, &B, 10000));
+    assert_true(vgt_wait_until(rds_node_connected, &A, 10000));
+    assert_true(vgt_wait_until(rds_node_connected, &B, 10000));
     assert_true(vgt_wait_until(a_sees_b, NULL, 10000));
     event_a_to(&B, "tls2");
 }
@@ -271,7 +245,7 @@ static void test_hostname_mismatch(void **state)
              "TLS 127.0.0.1:%d: host name mismatch: the server's certificate is not for 127.0.0.1",
              R.port);
     wait_log(&A, needle);
-    assert_true(disconnected(&A));
+    assert_true(rds_node_disconnected(&A));
 }
 
 static void test_mutual_tls(void **state)
@@ -280,13 +254,13 @@ static void test_mutual_tls(void **state)
     NEED_TLS_REDIS();
     rds_kill(&R);
     assert_int_equal(redis_tls_start("server", "yes"), 0);
-    assert_true(vgt_wait_until(connected, &D, 10000)); /* with its client certificate */
+    assert_true(vgt_wait_until(rds_node_connected, &D, 10000)); /* with its client certificate */
     char needle[160];
     snprintf(needle, sizeof needle, "TLS 127.0.0.1:%d: connection refused after the handshake",
              R.port);
     wait_log(&A, needle);
     wait_log(&A, "certificate required");
-    assert_true(disconnected(&A));
+    assert_true(rds_node_disconnected(&A));
 }
 
 static void test_config_errors(void **state)

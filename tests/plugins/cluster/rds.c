@@ -1,6 +1,7 @@
 #include "rds.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "vgt.h"
+#include "vgt_bus.h"
 
 int rds_init(rds *r)
 {
@@ -90,4 +92,31 @@ void rds_cleanup(rds *r)
     if (r->dir[0])
         vgt_rmtree(r->dir);
     r->dir[0] = '\0';
+}
+
+json_t *rds_node_status(const vgt_server *s)
+{
+    int rc = 0;
+    json_t *r = vgt_bus_call_result(s, "cluster.status", NULL, &rc);
+    if (rc != 0) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+int rds_node_connected(void *server)
+{
+    json_t *st = rds_node_status(server);
+    int ok = json_is_true(json_object_get(st, "connected"));
+    json_decref(st);
+    return ok;
+}
+
+int rds_node_disconnected(void *server)
+{
+    json_t *st = rds_node_status(server);
+    int down = st && json_is_false(json_object_get(st, "connected"));
+    json_decref(st);
+    return down;
 }

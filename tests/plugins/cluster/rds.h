@@ -27,6 +27,14 @@ void rds_kill(rds *r);
 /* Kill and remove the dir. */
 void rds_cleanup(rds *r);
 
+/* A node's cluster.status (NULL when the call fails), and vgt_wait_until
+ * predicates on it: arg is the vgt_server. */
+struct vgt_server;
+struct json_t;
+struct json_t *rds_node_status(const struct vgt_server *s);
+int rds_node_connected(void *server);
+int rds_node_disconnected(void *server);
+
 #define RDS_SKIP_MESSAGE                                                                           \
     "SKIP: redis-server is not installed (Debian: redis-server; scripts/install-deps.sh test "     \
     "installs it)\n"
