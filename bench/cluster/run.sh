@@ -11,7 +11,10 @@
 # Environment: M (messages per phase, default 20), INTERVAL (ms between paced
 # messages, default 250), REPLAY ([cluster] replay_max, default 10000: the
 # replay log for recovery across nodes, which also routes the publishing node's
-# own deliveries through Redis; 0: no log, the publishing node delivers at once).
+# own deliveries through Redis; 0: no log, the publishing node delivers at once),
+# TRANSPORT (the nodes' [broker] transport, civetweb or lws, default civetweb:
+# lws gives each node a Socket.IO port of its own and event loops instead of a
+# thread per client, which one node needs to hold 12,000).
 # Needs: cmake --build BUILD_DIR --target vigia broker busbridge reststub
 # cluster fanout; redis-server; node_modules (npm ci).
 set -eu
@@ -23,6 +26,8 @@ N=${1:-3000}
 NODES=${*:-1 2 3}
 M=${M:-20}
 INTERVAL=${INTERVAL:-250}
+TRANSPORT=${TRANSPORT:-civetweb}
+case $TRANSPORT in civetweb | lws) ;; *) echo "TRANSPORT: civetweb or lws, not $TRANSPORT" >&2; exit 2 ;; esac
 FANOUT=$BUILD/bench/fanout/fanout
 OUT=$(mktemp -d /tmp/vgcluster.XXXXXX)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -30,9 +35,12 @@ command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2
 [ -f "$BUILD/plugins-out/cluster.so" ] || { echo "cluster plugin not built (libhiredis-dev)" >&2; exit 1; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_health() {
+wait_health() { # PORT [PID LOG]: a server that exits says why at once
   i=0
   until curl -fs "http://127.0.0.1:$1/api/health" >/dev/null 2>&1; do
+    if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then
+      echo "server on $1 exited:" >&2; tail -3 "$3" >&2; return 1
+    fi
     i=$((i + 1)); [ $i -gt 600 ] && { echo "server on $1 did not start" >&2; return 1; }
     sleep 0.1
   done
@@ -49,9 +57,18 @@ until python3 -c "import socket; socket.create_connection(('127.0.0.1',$RP),1)" 
 for K in $NODES; do
   PER=$(( (N + K - 1) / K ))
   # Vigía: K nodes, each a broker holding its share, joined through Redis.
-  PORTS=""; PIDS=""
+  PORTS=""; PIDS=""; WPORTS=""
   for i in $(seq 1 "$K"); do
     P=$(free_port)
+    LWS_INI=""; THREADS=$((PER + 160)) # civetweb: a worker per client
+    if [ "$TRANSPORT" = lws ]; then
+      WP=$(free_port)
+      WPORTS="$WPORTS${WPORTS:+,}$WP"
+      LWS_INI="transport = lws
+lws_listen = 127.0.0.1:$WP
+lws_max_per_ip = $((PER + 100))"
+      THREADS=128 # the REST side only (thread_reserve below is 64)
+    fi
     cat > "$OUT/vigia-$K-$i.ini" <<INI
 [server]
 listen = 127.0.0.1:$P
@@ -60,7 +77,7 @@ plugin_dir = $BUILD/plugins-out
 plugins = reststub, busbridge, broker, cluster
 log_level = warn
 log_file = $OUT/vigia-$K-$i.log
-threads = $((PER + 160))
+threads = $THREADS
 max_conns_per_ip = $((PER + 600))
 [reststub]
 notifications = 0
@@ -73,6 +90,7 @@ max_clients = $((PER + 100))
 thread_reserve = 64
 max_unconnected = 512
 max_unconnected_per_ip = 512
+$LWS_INI
 [cluster]
 redis_url = redis://127.0.0.1:$RP
 node_id = n$i
@@ -82,13 +100,18 @@ replay_max = ${REPLAY:-10000}
 INI
     "$BUILD/core/vigia" --config "$OUT/vigia-$K-$i.ini" >/dev/null 2>&1 &
     PIDS="$PIDS $!"
-    wait_health "$P"
+    wait_health "$P" "$!" "$OUT/vigia-$K-$i.log"
     PORTS="$PORTS${PORTS:+,}$P"
   done
   sleep 2 # every node has joined (link up, subscribed)
   FIRST=${PORTS%%,*}
-  "$FANOUT" -p "$PORTS" -P "$FIRST" -n "$N" -m "$M" -i "$INTERVAL" -l "vigia-$K" \
-    > "$OUT/vigia-$K.json" || true
+  if [ -n "$WPORTS" ]; then # clients on the Socket.IO ports, broadcasts over HTTP on node 1
+    set -- -p "$WPORTS" -P "$FIRST" -L "${WPORTS%%,*}"
+  else
+    set -- -p "$PORTS" -P "$FIRST"
+  fi
+  echo "+ $FANOUT $* -n $N -m $M -i $INTERVAL -l vigia-$K ($TRANSPORT)" >&2
+  "$FANOUT" "$@" -n "$N" -m "$M" -i "$INTERVAL" -l "vigia-$K" > "$OUT/vigia-$K.json" || true
   for p in $PIDS; do stop_pid "$p"; done
 
   # socket.io + Redis adapter: K processes on the same Redis.
@@ -133,5 +156,6 @@ for k in nodes:
         fb = f"{b:.2f}" if isinstance(b, float) else str(b)
         print(f"{name:26}{fa:>14}{fb:>17}{ratio:>12}")
 print(f"\nraw results: {out}")
+print("nodes' transport:", __import__("os").environ.get("TRANSPORT", "civetweb"))
 print("load average at the end:", open("/proc/loadavg").read().split()[:3])
 PY

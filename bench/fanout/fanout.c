@@ -10,12 +10,14 @@
  * trigger time and index.
  *
  *   fanout -p PORT[,PORT...] -n CLIENTS -m MESSAGES [-i INTERVAL_MS] [-s SERVER_PID]
- *          [-l LABEL] [-P PUBLISH_PORT]
+ *          [-l LABEL] [-P PUBLISH_PORT] [-L LOCAL_PORT]
  *
  * With several ports (the nodes of a cluster, bench/cluster) the clients are
  * spread over them round-robin and broadcasts are triggered on PUBLISH_PORT
  * (default: the first); the paced phase's latency is then also split into
- * clients of the publishing node ("local") and of the others ("remote").
+ * clients of the publishing node ("local") and of the others ("remote"). When
+ * Socket.IO has its own port per node (transport = lws), -L names the
+ * publishing node's Socket.IO port, whose clients are the local ones.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +45,7 @@ typedef struct conn {
     size_t len, cap;
 } conn;
 
-static int port = 0, pub_port = 0, ports[16], nports = 0;
+static int port = 0, pub_port = 0, local_port = 0, ports[16], nports = 0;
 static uint32_t *lat_local, *lat_remote; /* paced phase, by the client's node */
 static size_t nlat_local, nlat_remote;
 static int nclients = 1000, nmsgs = 20, interval_ms = 100, server_pid = 0;
@@ -215,7 +217,7 @@ static void on_text(conn *c, const char *s, size_t len)
         uint32_t us = (uint32_t)(now - t);
         if (i < nmsgs) {
             lat_a[nlat_a++] = us;
-            if (c->port == pub_port || ws_port)
+            if (c->port == local_port || ws_port)
                 lat_local[nlat_local++] = us;
             else
                 lat_remote[nlat_remote++] = us;
@@ -406,7 +408,7 @@ static int64_t delivered(int from, int to)
 int main(int argc, char **argv)
 {
     int opt;
-    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:P:w:a:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:n:m:i:s:l:P:L:w:a:")) != -1) {
         switch (opt) {
         case 'p':
             for (char *tok = strtok(optarg, ","); tok && nports < 16; tok = strtok(NULL, ","))
@@ -415,6 +417,9 @@ int main(int argc, char **argv)
             break;
         case 'P':
             pub_port = atoi(optarg);
+            break;
+        case 'L':
+            local_port = atoi(optarg);
             break;
         case 'n':
             nclients = atoi(optarg);
@@ -440,7 +445,7 @@ int main(int argc, char **argv)
         default:
             fprintf(stderr,
                     "usage: %s -p PORT[,PORT...] -n CLIENTS -m MESSAGES [-i MS] [-s PID] "
-                    "[-l LABEL] [-P PUBLISH_PORT] [-w WSPORT] [-a ADDRS]\n",
+                    "[-l LABEL] [-P PUBLISH_PORT] [-L LOCAL_PORT] [-w WSPORT] [-a ADDRS]\n",
                     argv[0]);
             return 2;
         }
@@ -457,6 +462,8 @@ int main(int argc, char **argv)
     }
     if (!pub_port)
         pub_port = port;
+    if (!local_port)
+        local_port = pub_port;
     if (ws_port) { /* transport = lws: clients on its port, notifications made over HTTP */
         ports[0] = ws_port;
         nports = 1;
