@@ -20,6 +20,7 @@ struct vg_subscription {
     int refs;    /* list membership + deliveries in flight */
     int running; /* callbacks executing now */
     bool removed;
+    bool first; /* a relay's (core_bus_subscribe_first): called before the others */
     struct vg_subscription *next;
 };
 
@@ -123,10 +124,9 @@ static bool valid_topic(const char *t, bool allow_empty, bool allow_trailing_dot
     return true;
 }
 
-static int op_subscribe(vg_bus *b, const char *topic, vg_event_cb cb, void *user,
-                        vg_free_cb user_free, vg_subscription **out)
+static int subscribe(core_bus_client *c, const char *topic, vg_event_cb cb, void *user,
+                     vg_free_cb user_free, bool first, vg_subscription **out)
 {
-    core_bus_client *c = client_of(b);
     core_bus *bus = c->bus;
     if (out)
         *out = NULL;
@@ -148,17 +148,32 @@ static int op_subscribe(vg_bus *b, const char *topic, vg_event_cb cb, void *user
     s->user_free = user_free;
     s->owner = c;
     s->refs = 1;
+    s->first = first;
     pthread_mutex_lock(&bus->lock);
-    /* Append: subscribers are called in subscription order. */
+    /* Subscribers are called in subscription order, the relays' first: a
+     * relay goes after the last relay, any other at the end. */
     struct vg_subscription **pp = &bus->subs;
-    while (*pp)
+    while (*pp && (!first || (*pp)->first))
         pp = &(*pp)->next;
+    s->next = *pp;
     *pp = s;
     bus->n_subs++;
     pthread_mutex_unlock(&bus->lock);
     if (out)
         *out = s;
     return 0;
+}
+
+static int op_subscribe(vg_bus *b, const char *topic, vg_event_cb cb, void *user,
+                        vg_free_cb user_free, vg_subscription **out)
+{
+    return subscribe(client_of(b), topic, cb, user, user_free, false, out);
+}
+
+int core_bus_subscribe_first(core_bus_client *c, const char *topic, vg_event_cb cb, void *user,
+                             vg_free_cb user_free, vg_subscription **out)
+{
+    return subscribe(c, topic, cb, user, user_free, true, out);
 }
 
 /* Caller holds the lock. Unlinks `s`, waits until it is idle (unless we are

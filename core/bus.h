@@ -35,6 +35,11 @@ vg_bus *core_bus_client_handle(core_bus_client *client);
  * set one, -EINVAL without `cb`; user_free runs on failure too. */
 int core_bus_set_fallback(core_bus_client *c, vg_bus_fallback_cb cb, void *user,
                           vg_free_cb user_free);
+/* vg_bus_subscribe for a relay (host->bus_subscribe_first): called before
+ * every ordinary subscriber of an event, relays among themselves in
+ * subscription order. */
+int core_bus_subscribe_first(core_bus_client *c, const char *topic, vg_event_cb cb, void *user,
+                             vg_free_cb user_free, vg_subscription **out);
 /* [{name, plugin}] of the methods registered on this bus: new reference. */
 json_t *core_bus_methods(core_bus *bus);
 

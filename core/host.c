@@ -299,6 +299,20 @@ static int h_bus_fallback(const vg_host *h, vg_bus_fallback_cb cb, void *user, v
     return core_bus_set_fallback(p->bus_client, cb, user, user_free);
 }
 
+static int h_bus_subscribe_first(const vg_host *h, const char *topic, vg_event_cb cb, void *user,
+                                 vg_free_cb user_free, vg_subscription **out)
+{
+    core_plugin *p = plugin_of(h);
+    if (!p->bus_client) {
+        if (out)
+            *out = NULL;
+        if (user_free)
+            user_free(user);
+        return -EINVAL;
+    }
+    return core_bus_subscribe_first(p->bus_client, topic, cb, user, user_free, out);
+}
+
 static void h_health_note(const vg_host *h, const char *problem)
 {
     core_plugin *p = plugin_of(h);
@@ -358,4 +372,5 @@ void core_host_fill(core_plugin *p)
     h->tz_info = h_tz_info;
     h->bus_fallback = h_bus_fallback;
     h->health_note = h_health_note;
+    h->bus_subscribe_first = h_bus_subscribe_first;
 }

@@ -140,6 +140,8 @@ rows = [("held clients", lambda r: r["held"]),
         ("paced local p50 ms", lambda r: r["paced_local"]["p50_ms"]),
         ("paced remote p50 ms", lambda r: r["paced_remote"]["p50_ms"] if r["paced_remote"]["n"] else ""),
         ("remote - local p50 ms", lambda r: r["paced_remote"]["p50_ms"] - r["paced_local"]["p50_ms"] if r["paced_remote"]["n"] else ""),
+        ("hop: 1st remote - 1st local p50 ms", lambda r: r["hop_first"]["p50_ms"] if r["paced_remote"]["n"] else ""),
+        ("hop max ms", lambda r: r["hop_first"]["max_ms"] if r["paced_remote"]["n"] else ""),
         ("paced remote p99 ms", lambda r: r["paced_remote"]["p99_ms"] if r["paced_remote"]["n"] else ""),
         ("delivered/expected", lambda r: f'{r["paced"]["delivered"]+r["burst"]["delivered"]}/{r["paced"]["expected"]+r["burst"]["expected"]}')]
 for k in nodes:
@@ -148,13 +150,13 @@ for k in nodes:
     except Exception as e:
         print(f"{k} nodes: missing result ({e})"); continue
     print(f"\n== {n} clients on {k} node(s), {v['messages']} paced (every {v['paced']['interval_ms']} ms) + {v['messages']} burst broadcasts, published on node 1 ==")
-    print(f"{'':26}{'vigia+cluster':>14}{'socket.io+redis':>17}{'vigia/node':>12}")
+    print(f"{'':36}{'vigia+cluster':>14}{'socket.io+redis':>17}{'vigia/node':>12}")
     for name, f in rows:
         a, b = f(v), f(d)
         ratio = f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else ""
         fa = f"{a:.2f}" if isinstance(a, float) else str(a)
         fb = f"{b:.2f}" if isinstance(b, float) else str(b)
-        print(f"{name:26}{fa:>14}{fb:>17}{ratio:>12}")
+        print(f"{name:36}{fa:>14}{fb:>17}{ratio:>12}")
 print(f"\nraw results: {out}")
 print("nodes' transport:", __import__("os").environ.get("TRANSPORT", "civetweb"))
 print("load average at the end:", open("/proc/loadavg").read().split()[:3])

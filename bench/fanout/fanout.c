@@ -48,6 +48,10 @@ typedef struct conn {
 static int port = 0, pub_port = 0, local_port = 0, ports[16], nports = 0;
 static uint32_t *lat_local, *lat_remote; /* paced phase, by the client's node */
 static size_t nlat_local, nlat_remote;
+/* per paced message, its first delivery on the publishing node and on any
+ * other: their difference is the hop itself, without the time each node
+ * takes to fan the message out to its own clients */
+static uint32_t *first_local, *first_remote;
 static int nclients = 1000, nmsgs = 20, interval_ms = 100, server_pid = 0;
 /* -w: the clients' port when Socket.IO has its own (transport = lws); -a:
  * source addresses 127.0.0.1..127.0.0.N, so 50,000 clients have ports enough */
@@ -217,6 +221,9 @@ static void on_text(conn *c, const char *s, size_t len)
         uint32_t us = (uint32_t)(now - t);
         if (i < nmsgs) {
             lat_a[nlat_a++] = us;
+            uint32_t *first = c->port == local_port || ws_port ? first_local : first_remote;
+            if (us < first[i])
+                first[i] = us;
             if (c->port == local_port || ws_port)
                 lat_local[nlat_local++] = us;
             else
@@ -385,6 +392,12 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void pct(uint32_t *v, size_t n, double *p50, double *p99, double *max)
 {
     if (!n) {
@@ -470,6 +483,12 @@ int main(int argc, char **argv)
     }
     conns = calloc((size_t)nclients, sizeof *conns);
     lat_local = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_local);
+    first_local = malloc((size_t)nmsgs * sizeof *first_local);
+    first_remote = malloc((size_t)nmsgs * sizeof *first_remote);
+    if (!first_local || !first_remote)
+        return 1;
+    memset(first_local, 0xff, (size_t)nmsgs * sizeof *first_local); /* none yet */
+    memset(first_remote, 0xff, (size_t)nmsgs * sizeof *first_remote);
     lat_remote = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_remote);
     lat_a = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_a);
     lat_b = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_b);
@@ -554,8 +573,19 @@ int main(int argc, char **argv)
     double l50, l99, lmax, r50, r99, rmax;
     pct(lat_local, nlat_local, &l50, &l99, &lmax);
     pct(lat_remote, nlat_remote, &r50, &r99, &rmax);
+    /* hop: first remote - first local per message (the remote can be first) */
+    int64_t *hop = calloc((size_t)nmsgs, sizeof *hop);
+    size_t nhop = 0;
+    for (int i = 0; hop && i < nmsgs; i++)
+        if (first_local[i] != UINT32_MAX && first_remote[i] != UINT32_MAX)
+            hop[nhop++] = (int64_t)first_remote[i] - (int64_t)first_local[i];
+    if (nhop)
+        qsort(hop, nhop, sizeof *hop, cmp_i64);
     printf("\"nodes\":%d,\"paced_local\":{\"n\":%zu,\"p50_ms\":%.2f,\"p99_ms\":%.2f},"
-           "\"paced_remote\":{\"n\":%zu,\"p50_ms\":%.2f,\"p99_ms\":%.2f}}\n",
-           nports, nlat_local, l50, l99, nlat_remote, r50, r99);
+           "\"paced_remote\":{\"n\":%zu,\"p50_ms\":%.2f,\"p99_ms\":%.2f},"
+           "\"hop_first\":{\"n\":%zu,\"p50_ms\":%.3f,\"max_ms\":%.3f}}\n",
+           nports, nlat_local, l50, l99, nlat_remote, r50, r99, nhop,
+           nhop ? (double)hop[nhop / 2] / 1000.0 : -1, nhop ? (double)hop[nhop - 1] / 1000.0 : -1);
+    free(hop);
     return held == nclients ? 0 : 1;
 }

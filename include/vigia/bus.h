@@ -23,7 +23,8 @@
  *     it ends with a dot ("dataset."), or everything when it is "".
  *   - Publishing is thread-safe and never calls a subscriber from inside the
  *     publish call. Events are delivered on the bus's own thread, one at a
- *     time, in publish order.
+ *     time, in publish order; an event's subscribers are called in
+ *     subscription order, relays (host->bus_subscribe_first) before the rest.
  *   - The queue is bounded. When it is full, publish waits briefly and then
  *     fails with -EAGAIN; the failure is counted (method "bus.stats").
  *   - Subscriber callbacks run on the bus thread, shared by every plugin:

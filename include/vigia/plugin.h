@@ -276,6 +276,15 @@ struct vg_host {
      * status 200 (a load balancer keeps the node). Any thread; texts beyond
      * 255 bytes are cut. */
     void (*health_note)(const vg_host *host, const char *problem);
+    /* vg_bus_subscribe (bus.h) for a relay: the callback is called before
+     * every ordinary subscriber of an event (relays among themselves in
+     * subscription order), so that an event bound for elsewhere (another
+     * node, through Redis) does not wait for this node's slow subscribers
+     * (the broker's fan-out to thousands of sockets). Only for callbacks that
+     * hand the event on and return at once. Same results as
+     * vg_bus_subscribe. Check host->struct_size (VG_HOST_HAS) first. */
+    int (*bus_subscribe_first)(const vg_host *host, const char *topic, vg_event_cb cb, void *user,
+                               vg_free_cb user_free, vg_subscription **out);
 };
 
 /* 1 when the host table has `member` (appended in a later ABI minor than the

@@ -72,9 +72,14 @@ int cluster_events_init(cluster_state *st)
 {
     size_t i;
     json_t *p;
+    const vg_host *h = st->host;
     json_array_foreach (st->events, i, p) {
+        /* a relay: before the local broker's fan-out, which can take
+         * milliseconds that every other node would otherwise wait */
         int rc =
-            vg_bus_subscribe(st->host->bus, json_string_value(p), on_local_event, st, NULL, NULL);
+            VG_HOST_HAS(h, bus_subscribe_first)
+                ? h->bus_subscribe_first(h, json_string_value(p), on_local_event, st, NULL, NULL)
+                : vg_bus_subscribe(h->bus, json_string_value(p), on_local_event, st, NULL, NULL);
         if (rc < 0)
             return st->host->fail(st->host, "cannot subscribe to '%s' (%d)", json_string_value(p),
                                   rc);

@@ -95,6 +95,48 @@ static void test_matching(void **state)
     rec_done(&all);
 }
 
+/* Relays (core_bus_subscribe_first) are called before ordinary subscribers,
+ * each kind in subscription order, whoever subscribed when. */
+static json_t *order_seen;
+static void order_cb(const char *topic, const json_t *payload, void *user)
+{
+    (void)topic;
+    (void)payload;
+    json_array_append_new(order_seen, json_string(user));
+}
+
+static void test_relay_first(void **state)
+{
+    (void)state;
+    core_bus *bus = core_bus_new(64, 10);
+    core_bus_client *c = core_bus_client_new(bus, "t");
+    vg_bus *b = core_bus_client_handle(c);
+    order_seen = json_array();
+    vg_subscription *r2 = NULL;
+    assert_int_equal(vg_bus_subscribe(b, "x.", order_cb, "a", NULL, NULL), 0);
+    assert_int_equal(core_bus_subscribe_first(c, "x.", order_cb, "r1", NULL, NULL), 0);
+    assert_int_equal(vg_bus_subscribe(b, "", order_cb, "b", NULL, NULL), 0);
+    assert_int_equal(core_bus_subscribe_first(c, "x.y", order_cb, "r2", NULL, &r2), 0);
+    assert_int_equal(core_bus_subscribe_first(c, "bad topic", order_cb, "r3", NULL, NULL), -EINVAL);
+    assert_int_equal(vg_bus_publish_new(b, "x.y", NULL), 0);
+    core_bus_flush(bus);
+    char *got = json_dumps(order_seen, JSON_COMPACT);
+    assert_string_equal(got, "[\"r1\",\"r2\",\"a\",\"b\"]");
+    free(got);
+    /* a relay unsubscribes like any subscription; a later one goes last of the relays */
+    assert_int_equal(vg_bus_unsubscribe(b, r2), 0);
+    assert_int_equal(core_bus_subscribe_first(c, "x.", order_cb, "r4", NULL, NULL), 0);
+    json_array_clear(order_seen);
+    assert_int_equal(vg_bus_publish_new(b, "x.y", NULL), 0);
+    core_bus_flush(bus);
+    got = json_dumps(order_seen, JSON_COMPACT);
+    assert_string_equal(got, "[\"r1\",\"r4\",\"a\",\"b\"]");
+    free(got);
+    core_bus_client_release(c);
+    core_bus_free(bus);
+    json_decref(order_seen);
+}
+
 typedef struct publisher {
     vg_bus *bus;
     int id, count;
@@ -508,10 +550,11 @@ static void test_publish_after_stop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_matching),   cmocka_unit_test(test_order_concurrent_publishers),
-        cmocka_unit_test(test_queue_full), cmocka_unit_test(test_unsubscribe_during_delivery),
-        cmocka_unit_test(test_methods),    cmocka_unit_test(test_publish_after_stop),
-        cmocka_unit_test(test_fallback),   cmocka_unit_test(test_fallback_release_waits),
+        cmocka_unit_test(test_matching),    cmocka_unit_test(test_order_concurrent_publishers),
+        cmocka_unit_test(test_queue_full),  cmocka_unit_test(test_unsubscribe_during_delivery),
+        cmocka_unit_test(test_methods),     cmocka_unit_test(test_publish_after_stop),
+        cmocka_unit_test(test_fallback),    cmocka_unit_test(test_fallback_release_waits),
+        cmocka_unit_test(test_relay_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
