@@ -116,6 +116,7 @@ struct brk_session {
     char sio_sid[21];     /* Socket.IO socket id (differs from sid) */
     char pid[21];         /* private id for connection state recovery */
     uint64_t resume_upto; /* under b->lock: resumed from the cluster's log up to this offset */
+    int64_t saved_at;     /* under b->lock: its state last went to the cluster (0: never) */
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -279,6 +280,7 @@ typedef struct brk_state {
     struct brk_lws_set *lws; /* transport = lws (transport_lws.c) */
     vg_subscription *subs[8];
     json_t *_Atomic replay_topics; /* the cluster's shared topics (resume.c), NULL alone */
+    int64_t state_refresh_ms;      /* re-save a connected socket's state this often (0: never) */
     int nsubs;
 
     /* counters */

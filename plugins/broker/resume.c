@@ -7,7 +7,10 @@
  *     are broadcast when they come back logged (cluster.event_logged), in
  *     the cluster's order, not when first published.
  *   - Sessions: a recoverable socket's state (pid, sid, rooms) goes out as
- *     socket.state_saved whenever it changes, so that it survives a kill -9.
+ *     socket.state_saved whenever it changes (its own join_room, or a
+ *     plugin's broker.join), so that it survives a kill -9; and again every
+ *     half of the cluster's session_ttl while it stays connected, so that a
+ *     socket idle longer than that is still known when its node dies.
  *   - Resume: a CONNECT with a pid this node does not know asks
  *     cluster.recover and replays what the log has after the offset. */
 #include <errno.h>
@@ -42,6 +45,8 @@ void brk_resume_setup(brk_state *b)
         while (cur < (uint64_t)at && !atomic_compare_exchange_weak(&b->offset_seq, &cur, at))
             ;
         atomic_store(&b->replay_topics, json_incref(topics));
+        json_int_t ttl = json_integer_value(json_object_get(res, "session_ttl_ms"));
+        b->state_refresh_ms = ttl > 0 ? (int64_t)ttl / 2 : 0;
         VG_INFO(b->host, "connection state recovery across nodes through the cluster's log");
     }
     json_decref(res);
@@ -78,6 +83,7 @@ json_t *brk_resume_state_locked(brk_state *b, brk_session *s, int64_t ttl_ms)
 {
     if (b->cfg.recovery_window <= 0 || !atomic_load(&b->replay_topics) || !s->pid[0])
         return NULL;
+    s->saved_at = ttl_ms == 0 ? now_ms(b) : 0; /* 0: connected, refreshed by the housekeeper */
     if (ttl_ms < 0)
         return json_pack("{s:i,s:s}", VG_EVENT_V, VG_BROKER_EV_V, VG_BROKER_F_PID, s->pid);
     json_t *rooms = json_array();

@@ -819,10 +819,12 @@ static void *housekeeper_main(void *arg)
         int64_t wake = now + HK_MAX_SLEEP_MS;
         last_scan = now;
         size_t nv = 0;
+        json_t *saves = NULL; /* connected sockets' states due again in the cluster */
+        int64_t refresh = b->state_refresh_ms;
         pthread_mutex_lock(&b->lock);
         for (brk_session *s = b->list; s; s = s->next) {
             const char *reason = NULL;
-            int flags = 0;
+            int flags = 0, save = 0;
             pthread_mutex_lock(&s->lock);
             if (s->drain_until && now >= s->drain_until) {
                 reason = "disconnected by the server";
@@ -862,8 +864,14 @@ static void *housekeeper_main(void *arg)
                     earliest(&wake, s->opened_at + unconnected_timeout);
                 if (s->probe && s->probe_at && !s->probe_close_pending)
                     earliest(&wake, s->probe_at + b->cfg.upgrade_timeout);
+                if (refresh && s->saved_at && s->sio_connected) {
+                    save = now - s->saved_at >= refresh;
+                    earliest(&wake, save ? now + refresh : s->saved_at + refresh);
+                }
             }
             pthread_mutex_unlock(&s->lock);
+            if (save && (saves || (saves = json_array())))
+                json_array_append_new(saves, brk_resume_state_locked(b, s, 0));
             if (reason) {
                 if (nv == vcap) {
                     victim *nvp = realloc(v, 2 * vcap * sizeof *v);
@@ -884,6 +892,9 @@ static void *housekeeper_main(void *arg)
         brk_stats_flush(b, now);
         brk_admin_sample(b, now);
         brk_ws_rejects_close(b, 1);
+        for (size_t i = 0; i < json_array_size(saves); i++)
+            brk_resume_publish(b, json_incref(json_array_get(saves, i)));
+        json_decref(saves);
         pthread_mutex_lock(&b->stats_lock);
         if (b->stats_pending)
             earliest(&wake, b->stats_last + b->cfg.stats_min_interval);

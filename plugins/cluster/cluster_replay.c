@@ -130,7 +130,8 @@ static int m_replay_topics(const json_t *params, json_t **result, void *user)
         pthread_mutex_unlock(&st->lease_mu);
     }
     json_t *topics = st->replay_max > 0 ? json_incref(st->events) : json_array();
-    *result = json_pack("{s:o,s:I}", "topics", topics, "offset", (json_int_t)at);
+    *result = json_pack("{s:o,s:I,s:I}", "topics", topics, "offset", (json_int_t)at,
+                        "session_ttl_ms", (json_int_t)st->session_ttl_ms);
     return *result ? 0 : -ENOMEM;
 }
 

@@ -42,8 +42,10 @@
  *   same order as the other nodes' events (offset absent when Redis could
  *   not log it: then at once). Only the broker needs it: other plugins take
  *   the original event.
- * cluster.replay_topics -> {topics:[prefix...]}: the shared topics whose own
- *   events come back as cluster.event_logged ([] with replay_max = 0).
+ * cluster.replay_topics -> {topics:[prefix...], offset, session_ttl_ms}: the
+ *   shared topics whose own events come back as cluster.event_logged ([]
+ *   with replay_max = 0); how long a connected socket's saved state lives
+ *   (the broker saves it again before that).
  * cluster.recover {pid, offset} -> {found, sid?, rooms?, events?, reason?}:
  *   takes (once) a Socket.IO session another node saved (socket.state_saved)
  *   and the shared events logged after `offset`: [{topic, payload,
