@@ -10,6 +10,10 @@
 //     than the log keeps are created gets a new session on the other node,
 //     not a recovered one with a hole (the log here is small: replay_max =
 //     16 and Redis's stream nodes of 8 entries, so "~" trims close to it).
+//   - what is saved besides a client's own changes: a room a plugin put it
+//     in (broker.join), and its state again while it stays connected, so a
+//     client idle longer than session_ttl (2 s on node c) still resumes on
+//     another node after a kill -9.
 // redis-server and nginx are started on free ports with temp dirs and killed
 // by pid. Skipped, saying so, when redis-server, nginx or plugins are missing.
 import { test, before, after } from "node:test";
@@ -110,11 +114,11 @@ before(async () => {
   redis = startProc(redisBin, ["--port", String(redisPort), "--bind", "127.0.0.1", "--dir", rdir, "--save", "",
     "--appendonly", "no", "--daemonize", "no", "--requirepass", PASSWORD, "--stream-node-max-entries", "8"]);
   await waitFor(() => accepts(redisPort), 10000, 20);
-  const cluster = (id) => `\n[cluster]\nredis_url = redis://:${PASSWORD}@127.0.0.1:${redisPort}\nnode_id = ${id}\n` +
-    `name = vgtr${redisPort}\nevents = notification.\nreplay_max = 16\n`;
+  const cluster = (id, more = "") => `\n[cluster]\nredis_url = redis://:${PASSWORD}@127.0.0.1:${redisPort}\nnode_id = ${id}\n` +
+    `name = vgtr${redisPort}\nevents = notification.\nreplay_max = 16\n${more}`;
   nodes.a = new Vigia({ plugins: "notifications, rest, broker, busbridge, cluster", server: cluster("a") });
   nodes.b = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("b") });
-  nodes.c = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("c") });
+  nodes.c = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("c", "session_ttl = 2s\n") });
   await Promise.all(Object.values(nodes).map((n) => n.start()));
   for (const n of [nodes.b, nodes.c])
     await waitFor(async () => (await n.call("cluster.status")).result.remote_methods > 0, 10000, 100);
@@ -230,4 +234,35 @@ test("past the replay log's cap: a new session, not a recovered one", { skip }, 
   assert.match(nodes.c.log(), /session not resumed from the cluster: trimmed/);
   const st = await nodes.a.call("cluster.status");
   assert.ok(st.result.events_forwarded >= 41);
+});
+
+test("a client idle past session_ttl and a plugin's room resume on another node", { skip }, async () => {
+  // Straight to c over WebSocket; when c dies the clients are sent to a, as
+  // a load balancer would (the next connection goes to the manager's URI).
+  const connect = async () => {
+    const s = io(`http://127.0.0.1:${nodes.c.port}`, { transports: ["websocket"], reconnectionDelay: 200, reconnectionDelayMax: 500 });
+    clients.push(s);
+    await once(s, "recent_notifications", 10000);
+    return s;
+  };
+  const idle = await connect();
+  await sleep(3000); // past c's session_ttl (2 s): only the re-saves keep idle's state in Redis
+  const moved = await connect();
+  // a plugin puts it in a room just before c dies: no re-save comes in between
+  const j = await nodes.c.call("broker.join", { sid: moved.id, room: "vip" });
+  assert.equal(j.result.joined, true, JSON.stringify(j));
+  const ids = [idle.id, moved.id];
+  const back = [idle, moved].map((s) => { s.io.uri = nodes.a.base; return once(s, "connect", 15000); });
+  dead.push(nodes.c);
+  nodes.c.proc.kill("SIGKILL");
+  await nodes.c.exited;
+  delete nodes.c;
+  await Promise.all(back);
+  assert.equal(idle.recovered, true, "the idle client is recovered on a");
+  assert.equal(moved.recovered, true, "the moved client is recovered on a");
+  assert.deepEqual([idle.id, moved.id], ids, "with their socket ids");
+  const news = once(moved, "vip_news", 5000);
+  const r = await nodes.a.call("broker.emit", { to: { room: "vip" }, event: "vip_news", args: [1] });
+  assert.equal(r.result.sent, 1, `a has it in the plugin's room: ${JSON.stringify(r)}`);
+  await news;
 });
