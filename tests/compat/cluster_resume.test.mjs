@@ -6,6 +6,9 @@
 //     so they spread over the nodes; every long-polling request of one
 //     client reaches one node (nginx's access log: address -> upstream).
 //     Their stats_update counts the clients of all nodes.
+//   - a dataset event from the monitor's node: a runs the monitor on a CKAN
+//     fixture portal (tests/fixtures); a title changed there reaches every
+//     client on b and c once, as dataset_update.
 //   - past the replay log's cap: a client whose node dies while more events
 //     than the log keeps are created gets a new session on the other node,
 //     not a recovered one with a hole (the log here is small: replay_max =
@@ -31,14 +34,16 @@ import { freePort } from "../support/net.mjs";
 const pluginDir = process.env.VIGIA_PLUGIN_DIR || "";
 const redisBin = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((p) => existsSync(p));
 const nginxBin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].find((p) => existsSync(p));
-const needed = ["cluster", "notifications", "rest", "broker", "busbridge"].filter((p) => !existsSync(path.join(pluginDir, `${p}.so`)));
+const fixtureBin = path.join(process.env.VIGIA_BUILD_DIR || "", "tests/fixtures/ckan-fixture/ckan-fixture");
+const needed = ["cluster", "notifications", "rest", "broker", "busbridge", "monitor"].filter((p) => !existsSync(path.join(pluginDir, `${p}.so`)));
 const skip = !redisBin ? "redis-server is not installed (Debian: redis-server; scripts/install-deps.sh test installs it)"
   : !nginxBin ? "nginx is not installed (Debian: nginx-light; scripts/install-deps.sh test installs it)"
-  : needed.length ? `plugins not built: ${needed.join(", ")}` : false;
+  : needed.length ? `plugins not built: ${needed.join(", ")}`
+  : !existsSync(fixtureBin) ? `the CKAN fixture is not built (${fixtureBin})` : false;
 
 const PASSWORD = "vgt-s3cret";
 const tmp = mkdtempSync(path.join(os.tmpdir(), "vgres-"));
-let redis, nginx, redisPort, nginxPort;
+let redis, nginx, redisPort, nginxPort, fixture, fixturePort;
 const nodes = {};
 const dead = [];
 const clients = [];
@@ -115,8 +120,15 @@ before(async () => {
     "--appendonly", "no", "--daemonize", "no", "--requirepass", PASSWORD, "--stream-node-max-entries", "8"]);
   await waitFor(() => accepts(redisPort), 10000, 20);
   const cluster = (id, more = "") => `\n[cluster]\nredis_url = redis://:${PASSWORD}@127.0.0.1:${redisPort}\nnode_id = ${id}\n` +
-    `name = vgtr${redisPort}\nevents = notification.\nreplay_max = 16\n${more}`;
-  nodes.a = new Vigia({ plugins: "notifications, rest, broker, busbridge, cluster", server: cluster("a") });
+    `name = vgtr${redisPort}\nevents = notification. dataset.\nreplay_max = 16\n${more}`;
+  fixturePort = await freePort();
+  fixture = startProc(fixtureBin, ["--port", String(fixturePort), "--datasets", "3", "--orgs", "1", "--resources-per-dataset", "1"]);
+  await waitFor(() => accepts(fixturePort), 10000, 20);
+  // the monitor on a only: one sweep at start, the next when the test asks
+  const monitor = `\n[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\nper_host_interval = 0\n` +
+    `contact_url = https://example.invalid/vigia-tests\n[monitor:fx]\nbase_url = http://127.0.0.1:${fixturePort}\n` +
+    `interval = 1h\nrows = 5\n`;
+  nodes.a = new Vigia({ plugins: "notifications, rest, broker, busbridge, cluster, monitor", server: cluster("a") + monitor });
   nodes.b = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("b") });
   nodes.c = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("c", "session_ttl = 2s\n") });
   await Promise.all(Object.values(nodes).map((n) => n.start()));
@@ -142,6 +154,7 @@ after(async () => {
     try { await n.cleanup(); } catch (e) { errors.push(e); }
   }
   await killProc(redis);
+  await killProc(fixture);
   rmSync(tmp, { recursive: true, force: true });
   if (errors.length) throw errors[0];
 });
@@ -202,6 +215,41 @@ test("ip_hash: one node per client address, clients spread over the nodes", { sk
   assert.ok(lines.length >= addrs.length * 6, `long-polling went through nginx (${lines.length} requests)`);
 });
 
+test("a dataset event from the monitor's node reaches every client on the other nodes, once", { skip }, async () => {
+  const ss = [];
+  const seen = new Map();
+  for (const a of addrs) {
+    const s = client(a);
+    await once(s, "recent_notifications", 10000);
+    seen.set(s, []);
+    s.on("dataset_update", (u) => seen.get(s).push(u));
+    await s.timeout(5000).emitWithAck("join_room", { room: "datasets" });
+    ss.push(s);
+  }
+  const counts = await onNode();
+  assert.ok(counts.b > 0 && counts.c > 0 && counts.a === 0, `clients on b and c only: ${JSON.stringify(counts)}`);
+  // a's first sweep is done (the portal's datasets are known), then a title changes
+  const ds = await waitFor(async () => {
+    const r = await nodes.a.call("datasets.list", { limit: 10 });
+    return r.result?.items?.length === 3 ? r.result.items : null;
+  }, 15000, 100);
+  const id = ds[0].id;
+  const r = await fetch(`http://127.0.0.1:${fixturePort}/_control`, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ op: "modify_dataset", id, title: "retitled across nodes" }) });
+  assert.equal(r.status, 200, await r.text());
+  const run = await nodes.a.call("monitor.run_now", { portal: "fx" });
+  assert.deepEqual(run.result.started, ["fx"], JSON.stringify(run));
+  const mine = (s) => seen.get(s).filter((u) => u.event === "dataset.modified" && u.dataset_info?.id === id);
+  await waitFor(() => ss.every((s) => mine(s).length >= 1), 15000, 50);
+  await sleep(300); // a duplicate would have come by now
+  for (const s of ss) {
+    assert.equal(mine(s).length, 1, "once");
+    assert.equal(mine(s)[0].dataset_info.title, "retitled across nodes");
+  }
+  for (const s of ss) s.disconnect();
+  await waitFor(async () => { const c = await onNode(); return c.b + c.c === 0; }, 5000, 50);
+});
+
 test("past the replay log's cap: a new session, not a recovered one", { skip }, async () => {
   // A client on b that waits 2.5 s before reconnecting, while 40 notifications
   // (more than replay_max = 16) are created.
@@ -251,6 +299,9 @@ test("a client idle past session_ttl and a plugin's room resume on another node"
   // a plugin puts it in a room just before c dies: no re-save comes in between
   const j = await nodes.c.call("broker.join", { sid: moved.id, room: "vip" });
   assert.equal(j.result.joined, true, JSON.stringify(j));
+  // the save goes out through the bus and the cluster's link; the next
+  // re-save is due a second after the last (never within this wait)
+  await sleep(150);
   const ids = [idle.id, moved.id];
   const back = [idle, moved].map((s) => { s.io.uri = nodes.a.base; return once(s, "connect", 15000); });
   dead.push(nodes.c);
