@@ -6,7 +6,11 @@
  * sweep past the lease, the third takes it, and the paused one, resumed, has
  * its sweep dropped by the fence and sweeps no more. No two nodes'
  * written sweeps overlap in time (sweep_started's started_at +
- * sweep_finished's duration_ms; a sweep dropped by the fence wrote nothing). */
+ * sweep_finished's duration_ms; a sweep dropped by the fence wrote nothing).
+ * And from the portal's side: its request log (each node's monitor has its
+ * own user_agent) has one node's requests, then only the other's after the
+ * kill, never the two interleaved; the paused node asks nothing once
+ * resumed. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +38,7 @@ static mt_fixture fx;
 static vgt_server N[NNODES];
 static const char *const ids[NNODES] = {"p", "q", "s"};
 static bool dead[NNODES];
+static char tmpdir[] = "/tmp/vgtlease-XXXXXX", reqlog[64];
 
 static void sleep_ms(int ms)
 {
@@ -46,12 +51,12 @@ static int start_node(int i)
     char *ini = NULL;
     if (asprintf(&ini,
                  "[monitor]\napi_delay = 0\ntimeout = 2s\nconnect_timeout = 1s\nper_host = 8\n"
-                 "per_host_interval = 0\ncontact_url = https://example.invalid/vigia-tests\n\n"
+                 "per_host_interval = 0\nuser_agent = vigia-test-node-%s\n\n"
                  "[monitor:fx]\nbase_url = %s\ninterval = 300ms\nrows = 5\n\n"
                  "[cluster]\nredis_url = redis://:" RDS_PASSWORD "@127.0.0.1:%d\nnode_id = %s\n"
                  "name = vgtl%d\nlease_ttl = %dms\nreconnect_max = 500ms\n"
                  "events = monitor. dataset.\n",
-                 fx.base, R.port, ids[i], R.port, LEASE_TTL_MS) < 0)
+                 ids[i], fx.base, R.port, ids[i], R.port, LEASE_TTL_MS) < 0)
         return -1;
     int rc = vgt_server_start(&N[i], "busbridge,cluster,monitor", NULL, ini);
     free(ini);
@@ -64,7 +69,11 @@ static int setup(void **state)
     int rc = rds_init(&R);
     if (rc != 0)
         return rc > 0 ? 0 : -1;
-    const char *args[] = {"--datasets", "4", "--orgs", "1", "--resources-per-dataset", "1", NULL};
+    if (!mkdtemp(tmpdir))
+        return -1;
+    snprintf(reqlog, sizeof reqlog, "%s/requests.log", tmpdir);
+    const char *args[] = {"--datasets",    "4",    "--orgs", "1", "--resources-per-dataset", "1",
+                          "--request-log", reqlog, NULL};
     if (rds_start(&R) != 0 || mt_fixture_start(&fx, args) < 0)
         return -1;
     for (int i = 0; i < 2; i++)
@@ -85,6 +94,10 @@ static int teardown(void **state)
     }
     mt_fixture_stop(&fx);
     rds_cleanup(&R);
+    if (reqlog[0]) {
+        unlink(reqlog);
+        rmdir(tmpdir);
+    }
     return bad ? -1 : 0;
 }
 
@@ -193,6 +206,29 @@ static void assert_no_overlap(void)
                          ids[sp[a].node], sp[a].start, sp[a].end, ids[sp[b].node], sp[b].start);
 }
 
+/* The portal's request log: the node of each request (by its user agent)
+ * in arrival order, and their arrival times (unix ms). */
+static size_t portal_requests(int *node, long long *at, size_t max)
+{
+    FILE *f = fopen(reqlog, "r");
+    char line[1024];
+    size_t n = 0;
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        const char *ua = strstr(line, " vigia-test-node-");
+        if (!ua)
+            continue;
+        ua += strlen(" vigia-test-node-");
+        for (int i = 0; i < NNODES; i++)
+            if (strncmp(ua, ids[i], strlen(ids[i])) == 0 && ua[strlen(ids[i])] == '\n') {
+                node[n] = i;
+                at[n++] = atoll(line);
+            }
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
 /* The node among `cands` that sweeps, once it has swept 3 times; -1 if none. */
 static int holder(void)
 {
@@ -255,6 +291,21 @@ static void test_one_sweeper(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     fprintf(stderr, "takeover after %lld ms (lease_ttl %d ms)\n",
             (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000, LEASE_TTL_MS);
+    /* The portal saw the holder's requests, then the other's: never both. */
+    sleep_ms(500);
+    static int node[20000];
+    static long long at[20000];
+    size_t nreq = portal_requests(node, at, 20000), switches = 0;
+    for (size_t i = 1; i < nreq; i++)
+        if (node[i] != node[i - 1]) {
+            switches++;
+            fprintf(stderr, "portal: node %s's last request at %lld, node %s's first at %lld\n",
+                    ids[node[i - 1]], at[i - 1], ids[node[i]], at[i]);
+        }
+    assert_true(nreq > 0);
+    assert_int_equal(node[0], h);
+    assert_int_equal(node[nreq - 1], other);
+    assert_int_equal(switches, 1);
 
     /* Pause the new holder in the middle of a sweep (its resources answer
      * after 2 s) past the lease: a third node takes it; resumed, the paused
@@ -280,6 +331,9 @@ static void test_one_sweeper(void **state)
             fail_msg("node s never took the lease of paused node %s", ids[other]);
         sleep_ms(100);
     }
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    long long resumed_at = (long long)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
     assert_int_equal(kill(N[other].pid, SIGCONT), 0);
     json_t *fenced = NULL;
     for (int waited = 0; !fenced && waited < 10000; waited += 100) {
@@ -304,6 +358,12 @@ static void test_one_sweeper(void **state)
     sleep_ms(1500);
     assert_int_equal(sweeps(other), resumed);
     assert_no_overlap();
+    /* resumed, the fenced node asked the portal nothing more */
+    nreq = portal_requests(node, at, 20000);
+    for (size_t i = 0; i < nreq; i++)
+        if (node[i] == other && at[i] >= resumed_at)
+            fail_msg("node %s asked the portal at %lld, after it was resumed at %lld", ids[other],
+                     at[i], resumed_at);
 }
 
 int main(void)
