@@ -105,10 +105,11 @@ typedef struct cluster_state {
     cluster_out *out_head, *out_tail;
     long long out_len;
     cluster_pending *pending;
-    uint64_t seq;     /* events sent by this node */
-    json_t *owners;   /* {"method": "node"} of other nodes */
-    json_t *nodes;    /* ["node", ...] live (announced) other nodes */
-    json_t *last_seq; /* {"node": last seq received} */
+    uint64_t seq;             /* events sent by this node */
+    json_t *owners;           /* {"method": "node"} of other nodes */
+    json_t *nodes;            /* ["node", ...] live (announced) other nodes */
+    int64_t pub_connected_at; /* mono ms the publisher last connected (the map settles after) */
+    json_t *last_seq;         /* {"node": last seq received} */
     uint64_t call_ids;
     /* counters */
     uint64_t ev_forwarded, ev_received, ev_lost, ev_missed;

@@ -276,6 +276,9 @@ static void *pub_main(void *arg)
             if (c) {
                 backoff = 0;
                 next_tick = 0;
+                pthread_mutex_lock(&st->mu);
+                st->pub_connected_at = st->host->now_mono_ms(st->host);
+                pthread_mutex_unlock(&st->mu);
                 cluster_link_set_state(st, &st->pub_up, true, NULL);
             } else {
                 cluster_link_set_state(st, &st->pub_up, false, why);

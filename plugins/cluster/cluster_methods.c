@@ -112,6 +112,28 @@ static int refresh_owners(cluster_state *st, redisContext *c)
         freeReplyObject(r);
     } while (strcmp(cursor, "0") != 0 && ++guard < 1000);
     pthread_mutex_lock(&st->mu);
+    /* Just after a reconnect Redis may have lost every announcement (a
+     * restart without persistence) while the other nodes have not announced
+     * again yet: for one announce_ttl, a node missing from Redis keeps what
+     * this node knew of it, as its announcement would have lived that long,
+     * so its methods do not vanish for the second between two reconnects. */
+    if (st->host->now_mono_ms(st->host) - st->pub_connected_at < st->announce_ttl_ms) {
+        size_t i, j;
+        json_t *n, *m;
+        json_array_foreach (st->nodes, i, n) {
+            bool found = false;
+            json_array_foreach (nodes, j, m)
+                found = found || json_equal(n, m);
+            if (found)
+                continue;
+            json_array_append(nodes, n);
+            const char *method;
+            json_t *owner;
+            json_object_foreach (st->owners, method, owner)
+                if (json_equal(owner, n) && !json_object_get(owners, method))
+                    json_object_set(owners, method, owner);
+        }
+    }
     json_decref(st->owners);
     json_decref(st->nodes);
     st->owners = owners;
