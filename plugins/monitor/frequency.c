@@ -262,8 +262,8 @@ static long long every_n(const char *s)
                  {"week", W},   {"weeks", W}, {"mes", M},  {"meses", M},  {"month", M},
                  {"months", M}, {"ano", Y},   {"anos", Y}, {"year", Y},   {"years", Y}};
     for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-        if (strcmp(u, units[i].unit) == 0)
-            return n * units[i].s;
+        if (strcmp(u, units[i].unit) == 0) /* a century at most, as for ISO durations */
+            return n * units[i].s <= 100LL * Y ? n * units[i].s : -1;
     return -1;
 }
 
