@@ -15,7 +15,7 @@
 //     16 and Redis's stream nodes of 8 entries, so "~" trims close to it).
 //   - what is saved besides a client's own changes: a room a plugin put it
 //     in (broker.join), and its state again while it stays connected, so a
-//     client idle longer than session_ttl (2 s on node c) still resumes on
+//     client idle longer than session_ttl (3 s on node c) still resumes on
 //     another node after a kill -9.
 // redis-server and nginx are started on free ports with temp dirs and killed
 // by pid. Skipped, saying so, when redis-server, nginx or plugins are missing.
@@ -130,7 +130,7 @@ before(async () => {
     `interval = 1h\nrows = 5\n`;
   nodes.a = new Vigia({ plugins: "notifications, rest, broker, busbridge, cluster, monitor", server: cluster("a") + monitor });
   nodes.b = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("b") });
-  nodes.c = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("c", "session_ttl = 2s\n") });
+  nodes.c = new Vigia({ plugins: "rest, broker, busbridge, cluster", server: cluster("c", "session_ttl = 3s\n") });
   await Promise.all(Object.values(nodes).map((n) => n.start()));
   for (const n of [nodes.b, nodes.c])
     await waitFor(async () => (await n.call("cluster.status")).result.remote_methods > 0, 10000, 100);
@@ -294,14 +294,14 @@ test("a client idle past session_ttl and a plugin's room resume on another node"
     return s;
   };
   const idle = await connect();
-  await sleep(3000); // past c's session_ttl (2 s): only the re-saves keep idle's state in Redis
+  await sleep(4000); // past c's session_ttl (3 s): only the re-saves (every 1.5 s) keep idle's state in Redis
   const moved = await connect();
   // a plugin puts it in a room just before c dies: no re-save comes in between
   const j = await nodes.c.call("broker.join", { sid: moved.id, room: "vip" });
   assert.equal(j.result.joined, true, JSON.stringify(j));
   // the save goes out through the bus and the cluster's link; the next
-  // re-save is due a second after the last (never within this wait)
-  await sleep(150);
+  // re-save is due 1.5 s after it (never within this wait)
+  await sleep(400);
   const ids = [idle.id, moved.id];
   const back = [idle, moved].map((s) => { s.io.uri = nodes.a.base; return once(s, "connect", 15000); });
   dead.push(nodes.c);
