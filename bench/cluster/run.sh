@@ -26,7 +26,7 @@ N=${1:-3000}
 NODES=${*:-1 2 3}
 M=${M:-20}
 INTERVAL=${INTERVAL:-250}
-TRANSPORT=${TRANSPORT:-civetweb}
+export TRANSPORT="${TRANSPORT:-civetweb}" # the summary below prints it
 case $TRANSPORT in civetweb | lws) ;; *) echo "TRANSPORT: civetweb or lws, not $TRANSPORT" >&2; exit 2 ;; esac
 FANOUT=$BUILD/bench/fanout/fanout
 OUT=$(mktemp -d /tmp/vgcluster.XXXXXX)
@@ -158,6 +158,6 @@ for k in nodes:
         fb = f"{b:.2f}" if isinstance(b, float) else str(b)
         print(f"{name:36}{fa:>14}{fb:>17}{ratio:>12}")
 print(f"\nraw results: {out}")
-print("nodes' transport:", __import__("os").environ.get("TRANSPORT", "civetweb"))
+print("nodes' transport:", __import__("os").environ["TRANSPORT"])
 print("load average at the end:", open("/proc/loadavg").read().split()[:3])
 PY

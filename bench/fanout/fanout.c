@@ -221,10 +221,11 @@ static void on_text(conn *c, const char *s, size_t len)
         uint32_t us = (uint32_t)(now - t);
         if (i < nmsgs) {
             lat_a[nlat_a++] = us;
-            uint32_t *first = c->port == local_port || ws_port ? first_local : first_remote;
+            int local = c->port == local_port || ws_port;
+            uint32_t *first = local ? first_local : first_remote;
             if (us < first[i])
                 first[i] = us;
-            if (c->port == local_port || ws_port)
+            if (local)
                 lat_local[nlat_local++] = us;
             else
                 lat_remote[nlat_remote++] = us;
@@ -483,19 +484,18 @@ int main(int argc, char **argv)
     }
     conns = calloc((size_t)nclients, sizeof *conns);
     lat_local = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_local);
-    first_local = malloc((size_t)nmsgs * sizeof *first_local);
-    first_remote = malloc((size_t)nmsgs * sizeof *first_remote);
-    if (!first_local || !first_remote)
-        return 1;
-    memset(first_local, 0xff, (size_t)nmsgs * sizeof *first_local); /* none yet */
-    memset(first_remote, 0xff, (size_t)nmsgs * sizeof *first_remote);
     lat_remote = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_remote);
     lat_a = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_a);
     lat_b = calloc((size_t)nclients * (size_t)nmsgs, sizeof *lat_b);
     recv_count = calloc((size_t)nmsgs * 2, sizeof *recv_count);
+    first_local = malloc((size_t)nmsgs * sizeof *first_local);
+    first_remote = malloc((size_t)nmsgs * sizeof *first_remote);
     epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!conns || !lat_a || !lat_b || !lat_local || !lat_remote || !recv_count || epfd < 0)
+    if (!conns || !lat_a || !lat_b || !lat_local || !lat_remote || !recv_count || !first_local ||
+        !first_remote || epfd < 0)
         return 1;
+    memset(first_local, 0xff, (size_t)nmsgs * sizeof *first_local); /* UINT32_MAX: none yet */
+    memset(first_remote, 0xff, (size_t)nmsgs * sizeof *first_remote);
     long rss0 = server_rss_kb();
     double cpu_self0 = self_cpu_s();
 

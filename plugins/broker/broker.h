@@ -381,6 +381,10 @@ void brk_rooms_leave_nsp_locked(brk_state *b, brk_session *s, const char *nsp);
 int brk_room_name_valid(const char *name, const char **why);
 int brk_rooms_join_locked(brk_state *b, brk_session *s, const char *name);  /* -E2BIG, -ENOMEM */
 int brk_rooms_leave_locked(brk_state *b, brk_session *s, const char *name); /* -ENOENT */
+/* Join or leave room `key` (b->lock taken here): the client's own join_room
+ * and a plugin's broker.join alike. A change goes out as the socket's new
+ * resume state (socket.state_saved); -ENOENT too when s has left the table. */
+int brk_rooms_change(brk_state *b, brk_session *s, const char *key, bool join);
 void brk_rooms_leave_all_locked(brk_state *b, brk_session *s);
 int brk_session_in_room_locked(brk_session *s, const char *name);
 /* Broadcast 42[event, arg, offset] to the union of `rooms` (NULL: every

@@ -706,15 +706,7 @@ static int m_join_leave(const json_t *params, json_t **result, brk_state *b, int
     if (!s)
         return -ENOENT;
     room_key(key, sizeof key, nsp, room);
-    pthread_mutex_lock(&b->lock);
-    int rc = !s->in_table ? -ENOENT
-             : join       ? brk_rooms_join_locked(b, s, key)
-                          : brk_rooms_leave_locked(b, s, key);
-    /* a changed room set is the socket's new resume state, as for its own
-     * join_room (a namespace's rooms are left out of it) */
-    json_t *state = rc == 0 && !strcmp(nsp, "/") ? brk_resume_state_locked(b, s, 0) : NULL;
-    pthread_mutex_unlock(&b->lock);
-    brk_resume_publish(b, state);
+    int rc = brk_rooms_change(b, s, key, join);
     brk_session_unref(s);
     if (join && rc == -E2BIG)
         return vg_method_fail(result, rc, "TOO_MANY_ROOMS",

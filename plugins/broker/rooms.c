@@ -124,6 +124,19 @@ int brk_rooms_leave_locked(brk_state *b, brk_session *s, const char *name)
     return -ENOENT;
 }
 
+int brk_rooms_change(brk_state *b, brk_session *s, const char *key, bool join)
+{
+    pthread_mutex_lock(&b->lock);
+    int rc = !s->in_table ? -ENOENT
+             : join       ? brk_rooms_join_locked(b, s, key)
+                          : brk_rooms_leave_locked(b, s, key);
+    /* a namespace's room ("<nsp>\x1f<name>") is not in the resume state */
+    json_t *state = rc == 0 && !strchr(key, '\x1f') ? brk_resume_state_locked(b, s, 0) : NULL;
+    pthread_mutex_unlock(&b->lock);
+    brk_resume_publish(b, state);
+    return rc;
+}
+
 void brk_rooms_leave_all_locked(brk_state *b, brk_session *s)
 {
     while (s->nrooms > 0)

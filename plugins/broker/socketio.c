@@ -143,22 +143,14 @@ static json_t *room_arg(const json_t *arg, const char **room_out)
     return NULL;
 }
 
-/* Joins or leaves (`op`) the room named in `arg`; a change is published as
- * the session's new resume state. NULL with *rc set, or a bad name's error. */
-static json_t *room_change(brk_session *s, const json_t *arg,
-                           int (*op)(brk_state *, brk_session *, const char *), const char **name,
-                           int *rc)
+/* Joins or leaves the room named in `arg` (brk_rooms_change). NULL with *rc
+ * set, or a bad name's error. */
+static json_t *room_change(brk_session *s, const json_t *arg, bool join, const char **name, int *rc)
 {
-    brk_state *b = s->b;
     json_t *err = room_arg(arg, name);
-    if (err)
-        return err;
-    pthread_mutex_lock(&b->lock);
-    *rc = op(b, s, *name);
-    json_t *state = *rc == 0 ? brk_resume_state_locked(b, s, 0) : NULL;
-    pthread_mutex_unlock(&b->lock);
-    brk_resume_publish(b, state);
-    return NULL;
+    if (!err)
+        *rc = brk_rooms_change(s->b, s, *name, join);
+    return err;
 }
 
 static json_t *ev_join_room(brk_session *s, const json_t *arg)
@@ -166,7 +158,7 @@ static json_t *ev_join_room(brk_session *s, const json_t *arg)
     brk_state *b = s->b;
     const char *name;
     int rc;
-    json_t *err = room_change(s, arg, brk_rooms_join_locked, &name, &rc);
+    json_t *err = room_change(s, arg, true, &name, &rc);
     if (err)
         return err;
     if (rc == -E2BIG)
@@ -183,7 +175,7 @@ static json_t *ev_leave_room(brk_session *s, const json_t *arg)
 {
     const char *name;
     int rc;
-    json_t *err = room_change(s, arg, brk_rooms_leave_locked, &name, &rc);
+    json_t *err = room_change(s, arg, false, &name, &rc);
     if (err)
         return err;
     return json_pack("{s:s,s:b}", "room", name, "left", rc == 0);

@@ -261,15 +261,17 @@ static void *pub_main(void *arg)
     int64_t backoff = 0;
     int64_t next_tick = 0;
     char why[200];
+    bool idle = false; /* it waited with nothing to send since it last used c */
     pthread_mutex_lock(&st->mu);
     while (!st->stopping) {
-        if (c && closed_while_idle(c)) {
+        if (c && idle && closed_while_idle(c)) {
             redisFree(c);
             c = NULL;
             pthread_mutex_unlock(&st->mu);
             cluster_link_set_state(st, &st->pub_up, false, "closed by the server");
             pthread_mutex_lock(&st->mu);
         }
+        idle = false;
         if (!c) {
             pthread_mutex_unlock(&st->mu);
             c = cluster_link_connect(st, why, sizeof why);
@@ -317,6 +319,7 @@ static void *pub_main(void *arg)
         cluster_out *batch = st->out_head;
         if (!batch) {
             wait_locked(st, next_tick - now > 0 ? next_tick - now : 1);
+            idle = true;
             continue;
         }
         cluster_out *last = batch;

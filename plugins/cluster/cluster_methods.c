@@ -59,6 +59,16 @@ static char *local_methods(cluster_state *st)
     return text;
 }
 
+static bool listed(const json_t *nodes, const json_t *node)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach (nodes, i, n)
+        if (json_equal(n, node))
+            return true;
+    return false;
+}
+
 /* Read every other node's announcement into a fresh map. -1 on a connection error. */
 static int refresh_owners(cluster_state *st, redisContext *c)
 {
@@ -118,21 +128,16 @@ static int refresh_owners(cluster_state *st, redisContext *c)
      * this node knew of it, as its announcement would have lived that long,
      * so its methods do not vanish for the second between two reconnects. */
     if (st->host->now_mono_ms(st->host) - st->pub_connected_at < st->announce_ttl_ms) {
-        size_t i, j;
-        json_t *n, *m;
-        json_array_foreach (st->nodes, i, n) {
-            bool found = false;
-            json_array_foreach (nodes, j, m)
-                found = found || json_equal(n, m);
-            if (found)
-                continue;
-            json_array_append(nodes, n);
-            const char *method;
-            json_t *owner;
-            json_object_foreach (st->owners, method, owner)
-                if (json_equal(owner, n) && !json_object_get(owners, method))
-                    json_object_set(owners, method, owner);
-        }
+        const char *method;
+        json_t *owner;
+        json_object_foreach (st->owners, method, owner)
+            if (!listed(nodes, owner) && !json_object_get(owners, method))
+                json_object_set(owners, method, owner);
+        size_t i;
+        json_t *n;
+        json_array_foreach (st->nodes, i, n)
+            if (!listed(nodes, n))
+                json_array_append(nodes, n);
     }
     json_decref(st->owners);
     json_decref(st->nodes);
